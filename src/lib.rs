@@ -1,1 +1,14 @@
+//! rampart: an on-prem threat-modeling and security-assurance appliance.
+//!
+//! The library holds every capability; `main.rs` only parses the command line and calls
+//! [`cli::run`]. Dependencies point inward: `web`, `cli` and the admin TUI are faces over the
+//! services, which use `store` and `crypto`.
+#![forbid(unsafe_code)]
 
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod instance;
+pub mod logging;
+pub mod store;
+pub mod web;

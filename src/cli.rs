@@ -1,0 +1,321 @@
+//! The command line: argument definitions (clap), dispatch to each command, and the mapping
+//! of outcomes to exit codes. Errors are printed once as `rampart: <error>: <cause>…`.
+//!
+//! Exit codes are interface: 0 success, 1 operational failure, 2 usage or configuration
+//! error. (`rampart verify` has its own documented set.)
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{self, ConfigError, FlagOverrides, Loaded};
+use crate::instance::Instance;
+
+/// Exit codes of `rampart` (except `verify`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Success.
+    Ok = 0,
+    /// The command ran and failed; the reason was printed.
+    Failed = 1,
+    /// Bad arguments or configuration; nothing was done.
+    Usage = 2,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> Self {
+        ExitCode::from(e as u8)
+    }
+}
+
+const ABOUT: &str = "On-prem threat-modeling and security-assurance appliance";
+
+const LONG_ABOUT: &str = "\
+rampart builds threat models of the systems you describe, tracks which security controls
+are implemented, and proves it with CI-verified, ECDSA-signed evidence.
+
+Run the appliance:      rampart serve            (then open the printed URL)
+Administer the box:     rampart admin            (terminal UI; scriptable subcommands too)
+Verify in CI:           rampart verify run --all (see `rampart verify --help`)
+
+Configuration comes from defaults < TOML file (--config) < environment < flags;
+see config/rampart.example.toml for every key.";
+
+/// Top-level arguments.
+#[derive(Debug, Parser)]
+#[command(name = "rampart", version, about = ABOUT, long_about = LONG_ABOUT)]
+pub struct Cli {
+    /// Data directory (databases, key files). Default: /var/lib/rampart as root, ./rampart-data otherwise.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Configuration file (TOML). Default: $RAMPART_CONFIG, else /etc/rampart/rampart.toml if present.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the appliance: web app, REST API, MCP endpoint, health and metrics.
+    Serve(ServeArgs),
+    /// Administer this instance (terminal UI without a subcommand; scriptable subcommands).
+    Admin(AdminArgs),
+    /// Serve MCP to a local AI agent over stdin/stdout.
+    Mcp(McpArgs),
+    /// Print the version of this binary and of its embedded components.
+    Version,
+}
+
+/// `rampart serve`
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on, e.g. 0.0.0.0:8443. Port 0 picks a free port (the real address is printed).
+    #[arg(long, value_name = "IP:PORT")]
+    pub bind: Option<String>,
+
+    /// The URL users reach this appliance at (used for links, MCP and WebAuthn origin checks).
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+
+    /// PEM certificate chain; with --tls-key, serve HTTPS.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key for --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Also write JSON logs to daily-rolling files in this directory.
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+
+    /// Validate the configuration, print the effective settings (secrets masked), and exit.
+    #[arg(long)]
+    pub check_config: bool,
+}
+
+/// `rampart admin`
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Operation to run; without one, the terminal UI opens.
+    #[command(subcommand)]
+    pub command: Option<AdminCommand>,
+}
+
+/// Scriptable admin operations.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Show this instance: id, data dir, schema version, database file sizes.
+    Status,
+}
+
+/// `rampart mcp`
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// Speak MCP over stdin/stdout (for Claude Desktop, Cursor and other local clients).
+    #[arg(long)]
+    pub stdio: bool,
+}
+
+/// Parses `std::env::args`; prints help/usage and exits (0 for help, 2 for errors) as clap does.
+pub fn parse() -> Cli {
+    Cli::parse()
+}
+
+/// Replaces the default panic output (with its backtrace hint) by one clear line; a panic is
+/// always a bug, and the user should see that, not a stack dump. `RUST_BACKTRACE=1` still works.
+pub fn install_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::env::var_os("RUST_BACKTRACE").is_some() {
+            default(info);
+            return;
+        }
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("rampart: internal error: {msg}{at} (this is a bug; please report it)");
+    }));
+}
+
+/// Runs a parsed command line and returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match &cli.command {
+        Command::Serve(args) => run_serve(&cli, args),
+        Command::Admin(args) => run_admin(&cli, args),
+        Command::Mcp(args) => run_mcp(args),
+        Command::Version => run_version(),
+    };
+    match result {
+        Ok(code) => code.into(),
+        Err(err) => {
+            eprintln!("rampart: {err:#}");
+            if err
+                .chain()
+                .any(|c| c.downcast_ref::<ConfigError>().is_some())
+            {
+                Exit::Usage.into()
+            } else {
+                Exit::Failed.into()
+            }
+        }
+    }
+}
+
+fn process_env() -> BTreeMap<String, String> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
+/// Loads configuration for a command that opens the data dir.
+fn load_config(cli: &Cli, mut flags: FlagOverrides) -> anyhow::Result<Loaded> {
+    flags.data_dir = cli.data_dir.clone();
+    Ok(config::load(cli.config.as_deref(), &process_env(), &flags)?)
+}
+
+/// Files created from here on are private to the service user (0600 files, 0700 dirs),
+/// including SQLite's -wal and -shm files.
+fn restrict_umask() {
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+}
+
+fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
+    let loaded = load_config(
+        cli,
+        FlagOverrides {
+            bind: args.bind.clone(),
+            public_url: args.public_url.clone(),
+            tls_cert_file: args.tls_cert.clone(),
+            tls_key_file: args.tls_key.clone(),
+            log_dir: args.log_dir.clone(),
+            ..Default::default()
+        },
+    )?;
+    if args.check_config {
+        let mut out = std::io::stdout().lock();
+        match &loaded.file {
+            Some(f) => writeln!(out, "configuration OK (file {})", f.display())?,
+            None => writeln!(
+                out,
+                "configuration OK (no config file; defaults and environment)"
+            )?,
+        }
+        for line in loaded.report() {
+            writeln!(out, "  {line}")?;
+        }
+        return Ok(Exit::Ok);
+    }
+    let config = loaded.config;
+    let _log = crate::logging::init(&config.log.level, config.log.dir.as_deref())?;
+    restrict_umask();
+    let bind = config.server.bind.clone();
+    let instance = Instance::open(config)?;
+    let listener = TcpListener::bind(&bind).with_context(|| format!("cannot listen on {bind}"))?;
+    let bound = listener.local_addr().context("reading the bound address")?;
+    let url = instance.config.public_url(Some(bound));
+    let scheme = if instance.config.tls_enabled() {
+        "https"
+    } else {
+        "http"
+    };
+    println!("listening on {scheme}://{bound}");
+    std::io::stdout().flush().ok();
+    tracing::info!(address = %bound, url = %url, data_dir = %instance.config.data_dir.display(), "rampart serving");
+
+    let state = crate::web::AppState {
+        config: instance.config.clone(),
+        db: instance.db.clone(),
+        metrics: crate::web::Metrics::new(),
+        bound,
+    };
+    actix_web::rt::System::new().block_on(crate::web::serve(state, listener))?;
+    tracing::info!("server stopped; closing database");
+    if let Err(e) = instance.db.checkpoint() {
+        tracing::warn!(error = %e, "final WAL checkpoint failed");
+    }
+    drop(instance);
+    tracing::info!("shutdown complete");
+    Ok(Exit::Ok)
+}
+
+fn run_admin(cli: &Cli, args: &AdminArgs) -> anyhow::Result<Exit> {
+    let loaded = load_config(cli, FlagOverrides::default())?;
+    let _log = crate::logging::init("warn", None)?;
+    restrict_umask();
+    let instance = Instance::open(loaded.config)?;
+    match &args.command {
+        Some(AdminCommand::Status) | None => admin_status(&instance, args.json),
+    }
+}
+
+fn admin_status(instance: &Instance, json: bool) -> anyhow::Result<Exit> {
+    let db = &instance.db;
+    let id = db.instance_meta("instance_id")?.unwrap_or_default();
+    let created = db.instance_meta("created_at")?.unwrap_or_default();
+    let version = db.schema_version()?;
+    let size = std::fs::metadata(db.path()).map(|m| m.len()).unwrap_or(0);
+    let mut out = std::io::stdout().lock();
+    if json {
+        let v = serde_json::json!({
+            "instance_id": id,
+            "created_at": created,
+            "data_dir": instance.config.data_dir,
+            "schema_version": version,
+            "platform_db_bytes": size,
+            "version": env!("CARGO_PKG_VERSION"),
+        });
+        writeln!(out, "{v}")?;
+    } else {
+        writeln!(out, "instance      {id}")?;
+        writeln!(out, "created       {created}")?;
+        writeln!(out, "data dir      {}", instance.config.data_dir.display())?;
+        writeln!(out, "schema        {version}")?;
+        writeln!(out, "platform.db   {size} bytes")?;
+    }
+    Ok(Exit::Ok)
+}
+
+fn run_mcp(args: &McpArgs) -> anyhow::Result<Exit> {
+    if !args.stdio {
+        anyhow::bail!(
+            "choose a transport: `rampart mcp --stdio` (HTTP clients use <public_url>/mcp of `rampart serve`)"
+        );
+    }
+    anyhow::bail!("MCP over stdio is not available in this build yet (issue #8)")
+}
+
+fn run_version() -> anyhow::Result<Exit> {
+    let conn = rusqlite::Connection::open_in_memory()?;
+    let sqlite: String = conn.query_row("SELECT sqlite_version()", [], |r| r.get(0))?;
+    let cipher: String = conn
+        .query_row("PRAGMA cipher_version", [], |r| r.get(0))
+        .unwrap_or_else(|_| "unknown".into());
+    println!("rampart {}", env!("CARGO_PKG_VERSION"));
+    println!(
+        "schema {} · SQLite {sqlite} · SQLCipher {cipher}",
+        crate::store::migrations::latest()
+    );
+    Ok(Exit::Ok)
+}

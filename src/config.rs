@@ -1,0 +1,1052 @@
+//! Layered configuration: built-in defaults < TOML file < environment < command-line flags.
+//!
+//! This module owns every configuration key of the appliance. [`KEYS`] is the single table
+//! that maps each dotted key to its environment variable names (both `RAMPART_*` and the
+//! names the product documentation uses, such as `ENCRYPTION_KEY`); the loader, the
+//! `--check-config` report and the test that keeps `config/rampart.example.toml` complete
+//! all read it. Everyone else receives a finished, validated [`Config`].
+//!
+//! Errors always name the offending key and where its value came from, so an operator can
+//! fix the file or the unit's environment without guessing.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use serde::Deserialize;
+
+/// The default location of the configuration file; a missing default file is not an error.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/rampart/rampart.toml";
+
+/// Environment variables starting with `RAMPART_` that are not configuration keys but are
+/// still legitimate (the CI client reads them). Anything else unknown is reported.
+const CLIENT_ENV_VARS: &[&str] = &[
+    "RAMPART_CONFIG",
+    "RAMPART_URL",
+    "RAMPART_API_KEY",
+    "RAMPART_SIGNING_KEY",
+    "RAMPART_ADMIN_PASSWORD",
+];
+
+/// What a key's value looks like; used to parse environment strings and to check file values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Free text (paths, URLs, enum names).
+    Str,
+    /// A non-negative integer.
+    Int,
+    /// `true`/`false` (environment also accepts `1`/`0`, `yes`/`no`, `on`/`off`).
+    Bool,
+    /// A list of strings (environment: comma separated).
+    List,
+}
+
+/// One configuration key: its dotted path, environment names, value kind and whether it is a
+/// secret (secrets are masked wherever configuration is printed or logged).
+#[derive(Debug)]
+pub struct KeyDef {
+    /// Dotted path in the TOML file, e.g. `storage.kms_provider`.
+    pub key: &'static str,
+    /// Environment variables that set this key, highest precedence last.
+    pub env: &'static [&'static str],
+    /// Value kind.
+    pub kind: Kind,
+    /// Masked in reports.
+    pub secret: bool,
+}
+
+const fn k(key: &'static str, env: &'static [&'static str], kind: Kind) -> KeyDef {
+    KeyDef {
+        key,
+        env,
+        kind,
+        secret: false,
+    }
+}
+
+const fn secret(key: &'static str, env: &'static [&'static str]) -> KeyDef {
+    KeyDef {
+        key,
+        env,
+        kind: Kind::Str,
+        secret: true,
+    }
+}
+
+/// Every configuration key. Keep in step with [`Config`] and `config/rampart.example.toml`
+/// (a test checks both).
+pub static KEYS: &[KeyDef] = &[
+    k("data_dir", &["RAMPART_DATA_DIR"], Kind::Str),
+    k("deployment_mode", &["DEPLOYMENT_MODE"], Kind::Str),
+    k("server.bind", &["RAMPART_BIND"], Kind::Str),
+    k("server.public_url", &["RAMPART_PUBLIC_URL"], Kind::Str),
+    k(
+        "server.tls_cert_file",
+        &["RAMPART_TLS_CERT_FILE"],
+        Kind::Str,
+    ),
+    k("server.tls_key_file", &["RAMPART_TLS_KEY_FILE"], Kind::Str),
+    k("server.workers", &["RAMPART_WORKERS"], Kind::Int),
+    k(
+        "server.shutdown_timeout_seconds",
+        &["RAMPART_SHUTDOWN_TIMEOUT_SECONDS"],
+        Kind::Int,
+    ),
+    k("log.level", &["RAMPART_LOG"], Kind::Str),
+    k("log.dir", &["RAMPART_LOG_DIR"], Kind::Str),
+    k(
+        "storage.kms_provider",
+        &["KMS_PROVIDER", "RAMPART_KMS_PROVIDER"],
+        Kind::Str,
+    ),
+    secret(
+        "storage.encryption_key",
+        &["ENCRYPTION_KEY", "RAMPART_ENCRYPTION_KEY"],
+    ),
+    k(
+        "storage.org_db_isolation",
+        &["ORG_DB_ISOLATION", "RAMPART_ORG_DB_ISOLATION"],
+        Kind::Bool,
+    ),
+    k(
+        "storage.busy_timeout_ms",
+        &["RAMPART_BUSY_TIMEOUT_MS"],
+        Kind::Int,
+    ),
+    k("storage.pool_size", &["RAMPART_DB_POOL_SIZE"], Kind::Int),
+    secret("auth.secret", &["AUTH_SECRET", "RAMPART_AUTH_SECRET"]),
+    k(
+        "limits.json_body_bytes",
+        &["RAMPART_LIMIT_JSON_BODY_BYTES"],
+        Kind::Int,
+    ),
+    k(
+        "limits.form_body_bytes",
+        &["RAMPART_LIMIT_FORM_BODY_BYTES"],
+        Kind::Int,
+    ),
+    k(
+        "limits.upload_body_bytes",
+        &["RAMPART_LIMIT_UPLOAD_BODY_BYTES"],
+        Kind::Int,
+    ),
+];
+
+/// A secret string: deserializes like a string, prints as `***`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The secret itself; call only where it is used, never for logging.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// True when no secret was configured.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            f.write_str("\"\"")
+        } else {
+            f.write_str("***")
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
+/// The whole configuration, finished and validated.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the databases, key files and logs of this instance live.
+    pub data_dir: PathBuf,
+    /// Only `onprem` is supported; accepted so existing deployment notes keep working.
+    pub deployment_mode: String,
+    /// HTTP listener.
+    pub server: ServerConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// Encrypted storage.
+    pub storage: StorageConfig,
+    /// Authentication secrets and policies.
+    pub auth: AuthConfig,
+    /// Request size limits.
+    pub limits: LimitsConfig,
+}
+
+/// HTTP listener settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Socket address to bind; port 0 picks a free port (the real address is printed).
+    pub bind: String,
+    /// The URL users and agents reach this appliance at (links, MCP Origin/Host checks, WebAuthn).
+    pub public_url: String,
+    /// PEM certificate chain; with `tls_key_file`, the server speaks HTTPS (rustls).
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key for `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: u64,
+    /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
+    pub shutdown_timeout_seconds: u64,
+}
+
+/// Logging settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// tracing filter directive, e.g. `info` or `rampart=debug,actix_web=info`.
+    pub level: String,
+    /// When set, JSON logs are also written to daily-rolling files in this directory.
+    pub dir: Option<PathBuf>,
+}
+
+/// Encrypted storage settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// `none`: master key generated into the data dir; `static`: master key from `encryption_key`.
+    pub kms_provider: String,
+    /// Base64 of 32 bytes; required when `kms_provider = "static"`.
+    pub encryption_key: Secret,
+    /// Each organization in its own SQLCipher database under its own key.
+    pub org_db_isolation: bool,
+    /// How long a connection waits for a lock held by another process (e.g. `admin` beside `serve`).
+    pub busy_timeout_ms: u64,
+    /// Connections kept open to the platform database.
+    pub pool_size: u64,
+}
+
+/// Authentication settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Secret for signing session tokens; generated into the data dir when empty.
+    pub secret: Secret,
+}
+
+/// Size limits for request bodies.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest JSON body accepted by API endpoints.
+    pub json_body_bytes: u64,
+    /// Largest urlencoded form body accepted by web forms.
+    pub form_body_bytes: u64,
+    /// Largest upload (backup restore, license, key files).
+    pub upload_body_bytes: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: default_data_dir(),
+            deployment_mode: "onprem".into(),
+            server: ServerConfig::default(),
+            log: LogConfig::default(),
+            storage: StorageConfig::default(),
+            auth: AuthConfig::default(),
+            limits: LimitsConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            public_url: String::new(),
+            tls_cert_file: None,
+            tls_key_file: None,
+            workers: 0,
+            shutdown_timeout_seconds: 30,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            dir: None,
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            kms_provider: "none".into(),
+            encryption_key: Secret::default(),
+            org_db_isolation: false,
+            busy_timeout_ms: 5_000,
+            pool_size: 8,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            json_body_bytes: 1024 * 1024,
+            form_body_bytes: 256 * 1024,
+            upload_body_bytes: 2 * 1024 * 1024 * 1024,
+        }
+    }
+}
+
+/// `/var/lib/rampart` for root (the packaged service), `./rampart-data` for anyone else.
+fn default_data_dir() -> PathBuf {
+    if nix::unistd::geteuid().is_root() {
+        PathBuf::from("/var/lib/rampart")
+    } else {
+        PathBuf::from("rampart-data")
+    }
+}
+
+impl Config {
+    /// The URL this appliance is reached at: `server.public_url`, or derived from the bind address.
+    pub fn public_url(&self, bound: Option<SocketAddr>) -> String {
+        if !self.server.public_url.is_empty() {
+            return self.server.public_url.trim_end_matches('/').to_string();
+        }
+        let scheme = if self.tls_enabled() { "https" } else { "http" };
+        match bound {
+            Some(addr) => format!("{scheme}://{addr}"),
+            None => format!("{scheme}://{}", self.server.bind),
+        }
+    }
+
+    /// Whether the listener speaks HTTPS.
+    pub fn tls_enabled(&self) -> bool {
+        self.server.tls_cert_file.is_some()
+    }
+
+    /// The static master key when `kms_provider = "static"` (validated to be 32 bytes).
+    pub fn static_master_key(&self) -> Option<[u8; 32]> {
+        if self.storage.kms_provider != "static" {
+            return None;
+        }
+        decode_key32(self.storage.encryption_key.expose()).ok()
+    }
+}
+
+fn decode_key32(b64: &str) -> Result<[u8; 32], String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|e| format!("not valid base64 ({e})"))?;
+    bytes
+        .try_into()
+        .map_err(|v: Vec<u8>| format!("must decode to 32 bytes, got {}", v.len()))
+}
+
+/// Where a key's effective value came from, for `--check-config`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Built-in default.
+    Default,
+    /// The TOML file.
+    File(PathBuf),
+    /// An environment variable (its name).
+    Env(String),
+    /// A command-line flag (its name).
+    Flag(&'static str),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Default => f.write_str("default"),
+            Source::File(p) => write!(f, "file {}", p.display()),
+            Source::Env(n) => write!(f, "env {n}"),
+            Source::Flag(n) => write!(f, "flag {n}"),
+        }
+    }
+}
+
+/// A configuration problem; always names the key (or file) so it can be fixed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// File path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML.
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax {
+        /// File path.
+        path: PathBuf,
+        /// Parser message with line/column.
+        message: String,
+    },
+    /// A key the appliance does not know.
+    #[error("unknown config key `{key}` in {origin}")]
+    UnknownKey {
+        /// Dotted key.
+        key: String,
+        /// Where it was found.
+        origin: Source,
+    },
+    /// An unknown `RAMPART_*` environment variable (likely a typo).
+    #[error(
+        "unknown environment variable {name}: not a rampart setting (see config/rampart.example.toml)"
+    )]
+    UnknownEnv {
+        /// Variable name.
+        name: String,
+    },
+    /// A value of the wrong type or out of range.
+    #[error("invalid value for config key `{key}` (from {origin}): {message}")]
+    BadValue {
+        /// Dotted key.
+        key: String,
+        /// Where the value came from.
+        origin: Source,
+        /// What is wrong and what is expected.
+        message: String,
+    },
+}
+
+/// Values set by command-line flags, applied last. One per flag; `None` leaves the key alone.
+#[derive(Debug, Default, Clone)]
+pub struct FlagOverrides {
+    /// `--data-dir`
+    pub data_dir: Option<PathBuf>,
+    /// `--bind`
+    pub bind: Option<String>,
+    /// `--public-url`
+    pub public_url: Option<String>,
+    /// `--tls-cert`
+    pub tls_cert_file: Option<PathBuf>,
+    /// `--tls-key`
+    pub tls_key_file: Option<PathBuf>,
+    /// `--log-dir`
+    pub log_dir: Option<PathBuf>,
+}
+
+impl FlagOverrides {
+    fn entries(&self) -> Vec<(&'static str, &'static str, toml::Value)> {
+        let path = |p: &PathBuf| toml::Value::String(p.to_string_lossy().into_owned());
+        let mut out = Vec::new();
+        if let Some(v) = &self.data_dir {
+            out.push(("data_dir", "--data-dir", path(v)));
+        }
+        if let Some(v) = &self.bind {
+            out.push(("server.bind", "--bind", toml::Value::String(v.clone())));
+        }
+        if let Some(v) = &self.public_url {
+            out.push((
+                "server.public_url",
+                "--public-url",
+                toml::Value::String(v.clone()),
+            ));
+        }
+        if let Some(v) = &self.tls_cert_file {
+            out.push(("server.tls_cert_file", "--tls-cert", path(v)));
+        }
+        if let Some(v) = &self.tls_key_file {
+            out.push(("server.tls_key_file", "--tls-key", path(v)));
+        }
+        if let Some(v) = &self.log_dir {
+            out.push(("log.dir", "--log-dir", path(v)));
+        }
+        out
+    }
+}
+
+/// The result of loading: the config plus where every non-default value came from.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The validated configuration.
+    pub config: Config,
+    /// Source of each key that is not at its default.
+    pub sources: BTreeMap<&'static str, Source>,
+    /// The file that was read, if any.
+    pub file: Option<PathBuf>,
+}
+
+impl Loaded {
+    /// Lines `key = value  (source)` for every key, secrets masked; used by `--check-config`.
+    pub fn report(&self) -> Vec<String> {
+        let table = toml::Value::try_from(ReportView(&self.config)).ok();
+        KEYS.iter()
+            .map(|def| {
+                let value = if def.secret {
+                    let set = lookup(table.as_ref(), def.key)
+                        .and_then(|v| v.as_str().map(|s| !s.is_empty()))
+                        .unwrap_or(false);
+                    if set {
+                        "\"***\"".to_string()
+                    } else {
+                        "\"\"".to_string()
+                    }
+                } else {
+                    lookup(table.as_ref(), def.key)
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| "(unset)".into())
+                };
+                let source = self
+                    .sources
+                    .get(def.key)
+                    .cloned()
+                    .unwrap_or(Source::Default);
+                format!("{} = {}  ({})", def.key, value, source)
+            })
+            .collect()
+    }
+}
+
+fn lookup<'a>(table: Option<&'a toml::Value>, dotted: &str) -> Option<&'a toml::Value> {
+    let mut cur = table?;
+    for part in dotted.split('.') {
+        cur = cur.get(part)?;
+    }
+    Some(cur)
+}
+
+/// A serializable view of the config used only to print it (secrets stay inside, masked by `report`).
+struct ReportView<'a>(&'a Config);
+
+impl serde::Serialize for ReportView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let c = self.0;
+        let mut flat: Vec<(&str, toml::Value)> = vec![
+            ("data_dir", path_value(&c.data_dir)),
+            ("deployment_mode", c.deployment_mode.clone().into()),
+            ("server.bind", c.server.bind.clone().into()),
+            ("server.public_url", c.server.public_url.clone().into()),
+            ("server.workers", int(c.server.workers)),
+            (
+                "server.shutdown_timeout_seconds",
+                int(c.server.shutdown_timeout_seconds),
+            ),
+            ("log.level", c.log.level.clone().into()),
+            (
+                "storage.kms_provider",
+                c.storage.kms_provider.clone().into(),
+            ),
+            (
+                "storage.encryption_key",
+                c.storage.encryption_key.expose().to_string().into(),
+            ),
+            (
+                "storage.org_db_isolation",
+                c.storage.org_db_isolation.into(),
+            ),
+            ("storage.busy_timeout_ms", int(c.storage.busy_timeout_ms)),
+            ("storage.pool_size", int(c.storage.pool_size)),
+            ("auth.secret", c.auth.secret.expose().to_string().into()),
+            ("limits.json_body_bytes", int(c.limits.json_body_bytes)),
+            ("limits.form_body_bytes", int(c.limits.form_body_bytes)),
+            ("limits.upload_body_bytes", int(c.limits.upload_body_bytes)),
+        ];
+        if let Some(p) = &c.server.tls_cert_file {
+            flat.push(("server.tls_cert_file", path_value(p)));
+        }
+        if let Some(p) = &c.server.tls_key_file {
+            flat.push(("server.tls_key_file", path_value(p)));
+        }
+        if let Some(p) = &c.log.dir {
+            flat.push(("log.dir", path_value(p)));
+        }
+        let mut root = toml::Table::new();
+        for (key, value) in flat {
+            insert_dotted(&mut root, key, value);
+        }
+        let mut map = s.serialize_map(Some(root.len()))?;
+        for (k, v) in &root {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+fn path_value(p: &Path) -> toml::Value {
+    toml::Value::String(p.to_string_lossy().into_owned())
+}
+
+fn int(v: u64) -> toml::Value {
+    toml::Value::Integer(i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+fn insert_dotted(root: &mut toml::Table, dotted: &str, value: toml::Value) {
+    let mut parts: Vec<&str> = dotted.split('.').collect();
+    let last = parts.pop().expect("dotted keys are never empty");
+    let mut cur = root;
+    for part in parts {
+        cur = cur
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .expect("config sections are tables");
+    }
+    cur.insert(last.to_string(), value);
+}
+
+fn key_def(key: &str) -> Option<&'static KeyDef> {
+    KEYS.iter().find(|d| d.key == key)
+}
+
+fn is_section(prefix: &str) -> bool {
+    KEYS.iter().any(|d| {
+        d.key
+            .strip_prefix(prefix)
+            .is_some_and(|r| r.starts_with('.'))
+    })
+}
+
+/// Flattens a parsed TOML file into `(dotted key, value)` leaves, rejecting unknown keys.
+fn flatten(
+    table: &toml::Table,
+    prefix: &str,
+    file: &Path,
+    out: &mut Vec<(&'static KeyDef, toml::Value)>,
+) -> Result<(), ConfigError> {
+    for (name, value) in table {
+        let dotted = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        if let Some(def) = key_def(&dotted) {
+            out.push((def, value.clone()));
+        } else if let (toml::Value::Table(inner), true) = (value, is_section(&dotted)) {
+            flatten(inner, &dotted, file, out)?;
+        } else {
+            return Err(ConfigError::UnknownKey {
+                key: dotted,
+                origin: Source::File(file.to_path_buf()),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn check_kind(def: &KeyDef, value: &toml::Value, source: &Source) -> Result<(), ConfigError> {
+    let ok = match def.kind {
+        Kind::Str => value.is_str(),
+        Kind::Int => value.as_integer().is_some_and(|i| i >= 0),
+        Kind::Bool => value.is_bool(),
+        Kind::List => value
+            .as_array()
+            .is_some_and(|a| a.iter().all(toml::Value::is_str)),
+    };
+    if ok {
+        return Ok(());
+    }
+    let expected = match def.kind {
+        Kind::Str => "a string",
+        Kind::Int => "a non-negative integer",
+        Kind::Bool => "true or false",
+        Kind::List => "a list of strings",
+    };
+    Err(ConfigError::BadValue {
+        key: def.key.into(),
+        origin: source.clone(),
+        message: format!("expected {expected}, found {}", value.type_str()),
+    })
+}
+
+fn parse_env(def: &KeyDef, name: &str, raw: &str) -> Result<toml::Value, ConfigError> {
+    let bad = |message: String| ConfigError::BadValue {
+        key: def.key.into(),
+        origin: Source::Env(name.into()),
+        message,
+    };
+    match def.kind {
+        Kind::Str => Ok(toml::Value::String(raw.to_string())),
+        Kind::Int => raw
+            .trim()
+            .parse::<u32>()
+            .map(|v| toml::Value::Integer(v.into()))
+            .or_else(|_| {
+                raw.trim()
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|v| *v >= 0)
+                    .map(toml::Value::Integer)
+                    .ok_or(())
+            })
+            .map_err(|_| bad(format!("expected a non-negative integer, got {raw:?}"))),
+        Kind::Bool => match raw.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(toml::Value::Boolean(true)),
+            "false" | "0" | "no" | "off" => Ok(toml::Value::Boolean(false)),
+            _ => Err(bad(format!("expected true or false, got {raw:?}"))),
+        },
+        Kind::List => Ok(toml::Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.to_string()))
+                .collect(),
+        )),
+    }
+}
+
+/// Loads the configuration from the optional file, the given environment and the flags.
+///
+/// `explicit_file` is the `--config`/`RAMPART_CONFIG` path (must exist); without it the default
+/// path is read only if present. `env` is the process environment (injected for tests).
+pub fn load(
+    explicit_file: Option<&Path>,
+    env: &BTreeMap<String, String>,
+    flags: &FlagOverrides,
+) -> Result<Loaded, ConfigError> {
+    let mut merged = toml::Table::new();
+    let mut sources: BTreeMap<&'static str, Source> = BTreeMap::new();
+
+    let file = match explicit_file {
+        Some(p) => Some(p.to_path_buf()),
+        None => env
+            .get("RAMPART_CONFIG")
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| {
+                let p = PathBuf::from(DEFAULT_CONFIG_PATH);
+                p.exists().then_some(p)
+            }),
+    };
+    if let Some(path) = &file {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+            path: path.clone(),
+            message: e.to_string().trim().to_string(),
+        })?;
+        let mut leaves = Vec::new();
+        flatten(&table, "", path, &mut leaves)?;
+        for (def, value) in leaves {
+            let source = Source::File(path.clone());
+            check_kind(def, &value, &source)?;
+            insert_dotted(&mut merged, def.key, value);
+            sources.insert(def.key, source);
+        }
+    }
+
+    for name in env.keys() {
+        if name.starts_with("RAMPART_")
+            && !CLIENT_ENV_VARS.contains(&name.as_str())
+            && !KEYS.iter().any(|d| d.env.contains(&name.as_str()))
+        {
+            return Err(ConfigError::UnknownEnv { name: name.clone() });
+        }
+    }
+    for def in KEYS {
+        for name in def.env {
+            if let Some(raw) = env.get(*name) {
+                let value = parse_env(def, name, raw)?;
+                insert_dotted(&mut merged, def.key, value);
+                sources.insert(def.key, Source::Env((*name).to_string()));
+            }
+        }
+    }
+
+    for (key, flag, value) in flags.entries() {
+        insert_dotted(&mut merged, key, value);
+        let def = key_def(key).expect("flag keys are in KEYS");
+        sources.insert(def.key, Source::Flag(flag));
+    }
+
+    let config: Config = toml::Value::Table(merged)
+        .try_into()
+        .map_err(|e: toml::de::Error| ConfigError::BadValue {
+            key: "(configuration)".into(),
+            origin: Source::Default,
+            message: e.to_string(),
+        })?;
+    validate(&config, &sources)?;
+    Ok(Loaded {
+        config,
+        sources,
+        file,
+    })
+}
+
+/// Semantic checks that types alone cannot express.
+fn validate(c: &Config, sources: &BTreeMap<&'static str, Source>) -> Result<(), ConfigError> {
+    let bad = |key: &str, message: String| ConfigError::BadValue {
+        key: key.into(),
+        origin: sources.get(key).cloned().unwrap_or(Source::Default),
+        message,
+    };
+    if c.deployment_mode != "onprem" {
+        return Err(bad(
+            "deployment_mode",
+            format!("only \"onprem\" is supported, got {:?}", c.deployment_mode),
+        ));
+    }
+    if c.data_dir.as_os_str().is_empty() {
+        return Err(bad("data_dir", "must not be empty".into()));
+    }
+    c.server.bind.parse::<SocketAddr>().map_err(|_| {
+        bad(
+            "server.bind",
+            format!(
+                "expected IP:PORT such as 127.0.0.1:8080, got {:?}",
+                c.server.bind
+            ),
+        )
+    })?;
+    let url = &c.server.public_url;
+    if !url.is_empty() && !url.starts_with("http://") && !url.starts_with("https://") {
+        return Err(bad(
+            "server.public_url",
+            format!(
+                "must start with http:// or https://, got {:?}",
+                c.server.public_url
+            ),
+        ));
+    }
+    match (&c.server.tls_cert_file, &c.server.tls_key_file) {
+        (Some(_), None) => {
+            return Err(bad(
+                "server.tls_key_file",
+                "required when server.tls_cert_file is set".into(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(bad(
+                "server.tls_cert_file",
+                "required when server.tls_key_file is set".into(),
+            ));
+        }
+        _ => {}
+    }
+    if c.log
+        .level
+        .parse::<tracing_subscriber::EnvFilter>()
+        .is_err()
+    {
+        return Err(bad(
+            "log.level",
+            format!(
+                "not a valid log filter: {:?} (try info, debug or rampart=debug)",
+                c.log.level
+            ),
+        ));
+    }
+    match c.storage.kms_provider.as_str() {
+        "none" => {}
+        "static" => {
+            if c.storage.encryption_key.is_empty() {
+                return Err(bad(
+                    "storage.encryption_key",
+                    "required when storage.kms_provider is \"static\" (generate one with: openssl rand -base64 32)"
+                        .into(),
+                ));
+            }
+            decode_key32(c.storage.encryption_key.expose())
+                .map_err(|m| bad("storage.encryption_key", m))?;
+        }
+        "aws" | "vault" => {
+            return Err(bad(
+                "storage.kms_provider",
+                format!(
+                    "{:?} needs network access to a KMS, which this appliance does not use; choose \"none\" or \"static\"",
+                    c.storage.kms_provider
+                ),
+            ));
+        }
+        other => {
+            return Err(bad(
+                "storage.kms_provider",
+                format!("expected \"none\" or \"static\", got {other:?}"),
+            ));
+        }
+    }
+    if c.storage.pool_size == 0 || c.storage.pool_size > 64 {
+        return Err(bad(
+            "storage.pool_size",
+            format!("must be between 1 and 64, got {}", c.storage.pool_size),
+        ));
+    }
+    if c.limits.json_body_bytes < 1024 {
+        return Err(bad(
+            "limits.json_body_bytes",
+            "must be at least 1024".into(),
+        ));
+    }
+    if c.limits.form_body_bytes < 1024 {
+        return Err(bad(
+            "limits.form_body_bytes",
+            "must be at least 1024".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn write(dir: &tempfile::TempDir, text: &str) -> PathBuf {
+        let p = dir.path().join("rampart.toml");
+        std::fs::write(&p, text).expect("write config");
+        p
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = write(&dir, "[server]\nbind = \"127.0.0.1:9000\"\nworkers = 3\n");
+        let loaded = load(
+            Some(&file),
+            &env(&[("RAMPART_BIND", "127.0.0.1:9100")]),
+            &FlagOverrides::default(),
+        )
+        .expect("loads");
+        assert_eq!(loaded.config.server.bind, "127.0.0.1:9100");
+        assert_eq!(loaded.config.server.workers, 3);
+        let flags = FlagOverrides {
+            bind: Some("127.0.0.1:9200".into()),
+            ..Default::default()
+        };
+        let loaded = load(
+            Some(&file),
+            &env(&[("RAMPART_BIND", "127.0.0.1:9100")]),
+            &flags,
+        )
+        .expect("loads");
+        assert_eq!(loaded.config.server.bind, "127.0.0.1:9200");
+        assert_eq!(
+            loaded.sources.get("server.bind"),
+            Some(&Source::Flag("--bind"))
+        );
+    }
+
+    #[test]
+    fn unknown_file_key_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = write(&dir, "[server]\nbnd = \"x\"\n");
+        let err = load(Some(&file), &env(&[]), &FlagOverrides::default()).unwrap_err();
+        assert!(err.to_string().contains("`server.bnd`"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = write(&dir, "[storage]\nbusy_timeout_ms = \"soon\"\n");
+        let err = load(Some(&file), &env(&[]), &FlagOverrides::default()).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("`storage.busy_timeout_ms`") && msg.contains("integer"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn spec_env_names_are_accepted() {
+        let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        let loaded = load(
+            None,
+            &env(&[("KMS_PROVIDER", "static"), ("ENCRYPTION_KEY", &key)]),
+            &FlagOverrides::default(),
+        )
+        .expect("loads");
+        assert_eq!(loaded.config.static_master_key(), Some([7u8; 32]));
+        assert!(!format!("{:?}", loaded.config).contains(&key));
+    }
+
+    #[test]
+    fn bad_static_key_is_rejected() {
+        let err = load(
+            None,
+            &env(&[("KMS_PROVIDER", "static"), ("ENCRYPTION_KEY", "c2hvcnQ=")]),
+            &FlagOverrides::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("storage.encryption_key"), "{err}");
+        assert!(err.to_string().contains("32 bytes"), "{err}");
+    }
+
+    #[test]
+    fn unknown_rampart_env_is_reported() {
+        let err = load(
+            None,
+            &env(&[("RAMPART_BINDD", "x")]),
+            &FlagOverrides::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("RAMPART_BINDD"), "{err}");
+    }
+
+    #[test]
+    fn bad_bind_is_named() {
+        let err = load(
+            None,
+            &env(&[("RAMPART_BIND", "localhost")]),
+            &FlagOverrides::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("server.bind"), "{err}");
+    }
+
+    #[test]
+    fn example_file_documents_every_key_and_parses() {
+        let text = include_str!("../config/rampart.example.toml");
+        for def in KEYS {
+            let leaf = def.key.rsplit('.').next().expect("non-empty");
+            assert!(
+                text.contains(&format!("{leaf} =")),
+                "config/rampart.example.toml does not document `{}`",
+                def.key
+            );
+            for name in def.env {
+                assert!(
+                    text.contains(name),
+                    "config/rampart.example.toml does not name env var {name} for `{}`",
+                    def.key
+                );
+            }
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = write(&dir, text);
+        load(Some(&file), &env(&[]), &FlagOverrides::default()).expect("example parses");
+    }
+
+    #[test]
+    fn secrets_are_masked_in_report() {
+        let loaded = load(
+            None,
+            &env(&[("AUTH_SECRET", "supersecretvalue")]),
+            &FlagOverrides::default(),
+        )
+        .expect("loads");
+        let report = loaded.report().join("\n");
+        assert!(!report.contains("supersecretvalue"));
+        assert!(
+            report.contains("auth.secret = \"***\"  (env AUTH_SECRET)"),
+            "{report}"
+        );
+    }
+}

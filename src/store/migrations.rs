@@ -1,0 +1,68 @@
+//! Embedded, numbered schema migrations.
+//!
+//! Each migration is a SQL file under `src/store/migrations/NNNN_name.sql`, compiled into the
+//! binary. Pending ones are applied in order, each in its own `BEGIN IMMEDIATE` transaction
+//! that also bumps `PRAGMA user_version`, so a crash or a failing statement leaves the
+//! previous version intact, and two processes opening a fresh data dir at once cannot both
+//! apply the same migration. The same set applies to the platform DB and to per-org DBs.
+//!
+//! Numbers are reserved per area to let work land in parallel: 1 core, 2 accounts,
+//! 3 threat models, 4 assurance, 5 admin/orgs, 6 jobs/MCP; later ones continue from 7.
+
+use std::path::Path;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::{Error, Result};
+
+/// One migration: its number, a short name, and its SQL.
+struct Migration {
+    version: u32,
+    name: &'static str,
+    sql: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "core",
+    sql: include_str!("migrations/0001_core.sql"),
+}];
+
+/// The schema version this binary writes.
+pub fn latest() -> u32 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+/// Applies every pending migration; refuses a database newer than this binary.
+pub fn apply(conn: &mut Connection, path: &Path) -> Result<()> {
+    debug_assert!(MIGRATIONS.windows(2).all(|w| w[0].version < w[1].version));
+    let supported = latest();
+    let current: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if current > supported {
+        return Err(Error::TooNew {
+            path: path.to_path_buf(),
+            found: current,
+            supported,
+        });
+    }
+    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Another process may have migrated while we waited for the write lock.
+        let now: u32 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if now >= m.version {
+            continue;
+        }
+        let fail = |source| Error::Migration {
+            path: path.to_path_buf(),
+            version: m.version,
+            name: m.name,
+            source,
+        };
+        tx.execute_batch(m.sql).map_err(fail)?;
+        tx.pragma_update(None, "user_version", m.version)
+            .map_err(fail)?;
+        tx.commit().map_err(fail)?;
+        tracing::info!(db = %path.display(), version = m.version, name = m.name, "applied migration");
+    }
+    Ok(())
+}

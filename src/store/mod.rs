@@ -1,0 +1,273 @@
+//! SQLCipher storage: opening encrypted databases, schema migrations, and the connection pool.
+//!
+//! Every database is opened with a raw 256-bit key (never a passphrase), in WAL mode with
+//! `synchronous=NORMAL`, foreign keys on and a busy timeout, so `rampart serve` and
+//! `rampart admin` can work on one data dir at once with SQLite's locking as coordination.
+//! Repository functions elsewhere take `&Connection`; this module owns only the plumbing.
+
+pub mod migrations;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::Connection;
+
+use crate::crypto::DbKey;
+
+/// File name of the platform database inside the data dir.
+pub const PLATFORM_DB_FILE: &str = "platform.db";
+
+/// A pooled connection to an encrypted database.
+pub type PooledConn = r2d2::PooledConnection<SqliteConnectionManager>;
+
+/// Storage errors, each carrying what the operator needs to act.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The key does not decrypt the file (or the file is not a database at all).
+    #[error("cannot open database: wrong encryption key ({path})")]
+    WrongKey {
+        /// Database path.
+        path: PathBuf,
+    },
+    /// The database was written by a newer rampart; opening it could corrupt it.
+    #[error(
+        "database {path} has schema version {found}, but this rampart supports up to {supported}: upgrade rampart (or restore a backup made by this version)"
+    )]
+    TooNew {
+        /// Database path.
+        path: PathBuf,
+        /// Version found in the file.
+        found: u32,
+        /// Newest version this binary knows.
+        supported: u32,
+    },
+    /// A migration failed; nothing of it was applied.
+    #[error("database {path}: migration {version} ({name}) failed: {source}")]
+    Migration {
+        /// Database path.
+        path: PathBuf,
+        /// Migration number.
+        version: u32,
+        /// Migration name.
+        name: &'static str,
+        /// Cause.
+        source: rusqlite::Error,
+    },
+    /// The row asked for does not exist (or belongs to another tenant).
+    #[error("not found")]
+    NotFound,
+    /// Any other SQLite error.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The pool could not hand out a connection in time.
+    #[error("database busy: {0}")]
+    Pool(#[from] r2d2::Error),
+    /// Filesystem error around the database files.
+    #[error("{path}: {source}")]
+    Io {
+        /// Path involved.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+/// Result alias for this module.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// How to open a database.
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    /// Busy timeout for locks held by other connections or processes.
+    pub busy_timeout: Duration,
+    /// Pool size.
+    pub pool_size: u32,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        Self {
+            busy_timeout: Duration::from_secs(5),
+            pool_size: 4,
+        }
+    }
+}
+
+/// An open, migrated, encrypted database with a pool of connections.
+#[derive(Clone)]
+pub struct Db {
+    pool: r2d2::Pool<SqliteConnectionManager>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("path", &self.path).finish()
+    }
+}
+
+/// Applies the key and the per-connection pragmas. `PRAGMA key` must come first.
+fn init_connection(conn: &Connection, key: &DbKey, busy: Duration) -> rusqlite::Result<()> {
+    conn.execute_batch(&format!("PRAGMA key = {};", key.pragma_value().as_str()))?;
+    conn.busy_timeout(busy)?;
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
+    Ok(())
+}
+
+/// True when SQLite reports that the bytes are not a (decryptable) database.
+fn is_not_a_database(err: &rusqlite::Error) -> bool {
+    matches!(
+        err,
+        rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::NotADatabase
+    )
+}
+
+impl Db {
+    /// Opens (creating if needed) the database at `path` with `key`, applies WAL and the
+    /// pragmas, runs pending migrations, and builds the pool.
+    pub fn open(path: &Path, key: &DbKey, opts: &OpenOptions) -> Result<Self> {
+        let mut conn = Connection::open(path).map_err(|e| map_open(e, path))?;
+        init_connection(&conn, key, opts.busy_timeout).map_err(|e| map_open(e, path))?;
+        // The first read is where SQLCipher finds out whether the key is right.
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map_err(|e| map_open(e, path))?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(|e| map_open(e, path))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(path = %path.display(), mode, "database is not in WAL mode");
+        }
+        migrations::apply(&mut conn, path)?;
+        drop(conn);
+
+        let key = key.clone();
+        let busy = opts.busy_timeout;
+        let manager =
+            SqliteConnectionManager::file(path).with_init(move |c| init_connection(c, &key, busy));
+        let pool = r2d2::Pool::builder()
+            .max_size(opts.pool_size.max(1))
+            .min_idle(Some(1))
+            .connection_timeout(opts.busy_timeout + Duration::from_secs(5))
+            .build(manager)?;
+        Ok(Self {
+            pool,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// A connection from the pool. Blocking: call from a blocking context (`web::block`).
+    pub fn conn(&self) -> Result<PooledConn> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Cheap liveness probe used by `/ready`.
+    pub fn ping(&self) -> Result<()> {
+        let conn = self.conn()?;
+        conn.query_row("SELECT 1", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    /// Schema version of the open database.
+    pub fn schema_version(&self) -> Result<u32> {
+        let conn = self.conn()?;
+        Ok(conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    /// A value from `instance_meta`.
+    pub fn instance_meta(&self, key: &str) -> Result<Option<String>> {
+        use rusqlite::OptionalExtension;
+        let conn = self.conn()?;
+        Ok(conn
+            .query_row(
+                "SELECT value FROM instance_meta WHERE key = ?1",
+                [key],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Checkpoints the WAL into the main file so a clean shutdown leaves one self-contained
+    /// database file. Other handles to the pool keep working.
+    pub fn checkpoint(&self) -> Result<()> {
+        let conn = self.conn()?;
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+}
+
+fn map_open(err: rusqlite::Error, path: &Path) -> Error {
+    if is_not_a_database(&err) {
+        Error::WrongKey {
+            path: path.to_path_buf(),
+        }
+    } else {
+        Error::Sqlite(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(b: u8) -> DbKey {
+        DbKey::from_bytes([b; 32])
+    }
+
+    #[test]
+    fn reopen_with_same_key_keeps_data() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("t.db");
+        let db = Db::open(&p, &key(1), &OpenOptions::default()).expect("open");
+        let id = db.instance_meta("instance_id").expect("meta").expect("set");
+        drop(db);
+        let db = Db::open(&p, &key(1), &OpenOptions::default()).expect("reopen");
+        assert_eq!(db.instance_meta("instance_id").expect("meta"), Some(id));
+        assert_eq!(db.schema_version().expect("version"), migrations::latest());
+    }
+
+    #[test]
+    fn wrong_key_is_a_clear_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("t.db");
+        drop(Db::open(&p, &key(1), &OpenOptions::default()).expect("open"));
+        let err = Db::open(&p, &key(2), &OpenOptions::default()).unwrap_err();
+        assert!(matches!(err, Error::WrongKey { .. }), "{err:?}");
+        assert!(
+            err.to_string()
+                .starts_with("cannot open database: wrong encryption key")
+        );
+    }
+
+    #[test]
+    fn file_is_not_plain_sqlite() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("t.db");
+        let db = Db::open(&p, &key(1), &OpenOptions::default()).expect("open");
+        db.checkpoint().expect("checkpoint");
+        let bytes = std::fs::read(&p).expect("read");
+        assert!(!bytes.starts_with(b"SQLite format 3"));
+    }
+
+    #[test]
+    fn newer_database_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("t.db");
+        let db = Db::open(&p, &key(1), &OpenOptions::default()).expect("open");
+        let conn = db.conn().expect("conn");
+        conn.pragma_update(None, "user_version", migrations::latest() + 5)
+            .expect("bump");
+        drop(conn);
+        drop(db);
+        let err = Db::open(&p, &key(1), &OpenOptions::default()).unwrap_err();
+        assert!(matches!(err, Error::TooNew { .. }), "{err:?}");
+        assert!(err.to_string().contains("upgrade rampart"));
+    }
+}

@@ -1,0 +1,170 @@
+//! The one error type of the HTTP surface: renders `{"error":{"code","message"}}` with the
+//! right status, and the extractor error handlers that turn malformed or oversize bodies into
+//! that same shape instead of actix's plain-text defaults.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, error};
+use serde::Serialize;
+
+/// An error answered to an HTTP client. Internal causes are logged, never sent.
+#[derive(Debug, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable code, e.g. `not_found`, `invalid_json`.
+    pub code: &'static str,
+    /// Human-readable message that says what to fix.
+    pub message: String,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Inner<'a>,
+}
+
+#[derive(Serialize)]
+struct Inner<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    /// Builds an error with an explicit status and code.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 400 with a message naming what is wrong.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    /// 404: unknown id, or an object of another tenant (never distinguishable).
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", what)
+    }
+
+    /// 500; the cause is logged here and hidden from the client.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the server log",
+        )
+    }
+
+    /// 503 while a dependency (the database) is not available.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status).json(Body {
+            error: Inner {
+                code: self.code,
+                message: &self.message,
+            },
+        })
+    }
+}
+
+impl From<crate::store::Error> for ApiError {
+    fn from(err: crate::store::Error) -> Self {
+        match err {
+            crate::store::Error::NotFound => ApiError::not_found("not found"),
+            crate::store::Error::Pool(e) => {
+                tracing::warn!(error = %e, "database pool exhausted");
+                ApiError::unavailable("database busy, retry shortly")
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(err: actix_web::error::BlockingError) -> Self {
+        ApiError::internal(err)
+    }
+}
+
+/// JSON extractor errors: oversize → 413, wrong content type → 415, otherwise 400 naming the
+/// parse problem (serde's message includes the field and expected type).
+pub fn json_error(err: error::JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let api = match &err {
+        error::JsonPayloadError::OverflowKnownLength { length, limit } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("request body is {length} bytes; the limit is {limit}"),
+        ),
+        error::JsonPayloadError::Overflow { limit } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("request body is larger than the limit of {limit} bytes"),
+        ),
+        error::JsonPayloadError::ContentType => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "expected Content-Type: application/json",
+        ),
+        error::JsonPayloadError::Deserialize(e) => {
+            let code = if e.is_data() {
+                "invalid_field"
+            } else {
+                "invalid_json"
+            };
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                code,
+                format!("invalid JSON body: {e}"),
+            )
+        }
+        other => ApiError::bad_request(format!("invalid JSON body: {other}")),
+    };
+    error::InternalError::from_response(err, api.error_response()).into()
+}
+
+/// Form extractor errors, same rules as [`json_error`].
+pub fn form_error(err: error::UrlencodedError, _req: &HttpRequest) -> actix_web::Error {
+    let api = match &err {
+        error::UrlencodedError::Overflow { size, limit } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("form body is {size} bytes; the limit is {limit}"),
+        ),
+        error::UrlencodedError::ContentType => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "expected an application/x-www-form-urlencoded form",
+        ),
+        other => ApiError::bad_request(format!("invalid form: {other}")),
+    };
+    error::InternalError::from_response(err, api.error_response()).into()
+}
+
+/// Query-string extractor errors → 400 naming the parameter problem.
+pub fn query_error(err: error::QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let api = ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+        format!("invalid query parameters: {err}"),
+    );
+    error::InternalError::from_response(err, api.error_response()).into()
+}
+
+/// Path extractor errors → 404 (a malformed id is just an unknown id).
+pub fn path_error(err: error::PathError, _req: &HttpRequest) -> actix_web::Error {
+    let api = ApiError::not_found(format!("not found: {err}"));
+    error::InternalError::from_response(err, api.error_response()).into()
+}

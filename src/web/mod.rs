@@ -1,0 +1,131 @@
+//! The HTTP face of the appliance: builds the actix-web app (API, health, metrics), binds the
+//! listener (plain or TLS), and runs it until SIGTERM/SIGINT, letting in-flight requests finish.
+//!
+//! Handlers here only extract, call one service, and respond; rules and SQL live elsewhere.
+
+pub mod error;
+pub mod metrics;
+mod ops;
+mod tls;
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::{DefaultHeaders, Next, from_fn};
+use actix_web::{App, HttpServer, web};
+
+use crate::config::Config;
+use crate::store::Db;
+
+pub use error::ApiError;
+pub use metrics::Metrics;
+
+/// Shared state of the running server, handed to every handler as `web::Data<AppState>`.
+pub struct AppState {
+    /// The finished configuration.
+    pub config: Arc<Config>,
+    /// The platform database.
+    pub db: Db,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    /// The address actually bound (port 0 resolved).
+    pub bound: SocketAddr,
+}
+
+/// Records metrics and logs one line per request: method, path without query string, status,
+/// latency, peer. Never headers, cookies, query strings or bodies, which may carry secrets.
+async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let path = req.path().to_string();
+    let peer = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    let metrics = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.metrics.clone());
+    let res = next.call(req).await?;
+    let status = res.status().as_u16();
+    let elapsed = start.elapsed();
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string());
+    if let Some(m) = metrics {
+        m.observe(method.as_str(), &route, status, elapsed.as_secs_f64());
+    }
+    tracing::info!(
+        target: "rampart::http",
+        method = %method,
+        path = %path,
+        status,
+        ms = format!("{:.1}", elapsed.as_secs_f64() * 1000.0),
+        peer = %peer,
+        "request"
+    );
+    Ok(res)
+}
+
+/// Registers every route of the appliance. Later capabilities add their scopes here.
+pub fn configure(cfg: &mut web::ServiceConfig, config: &Config) {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(usize::try_from(config.limits.json_body_bytes).unwrap_or(usize::MAX))
+            .error_handler(error::json_error),
+    )
+    .app_data(
+        web::FormConfig::default()
+            .limit(usize::try_from(config.limits.form_body_bytes).unwrap_or(usize::MAX))
+            .error_handler(error::form_error),
+    )
+    .app_data(web::QueryConfig::default().error_handler(error::query_error))
+    .app_data(web::PathConfig::default().error_handler(error::path_error))
+    .app_data(
+        web::PayloadConfig::default()
+            .limit(usize::try_from(config.limits.json_body_bytes).unwrap_or(usize::MAX)),
+    )
+    .configure(ops::configure);
+}
+
+/// Runs the server on an already-bound listener until a shutdown signal arrives.
+///
+/// Returns after every worker has stopped; the caller then closes the database.
+pub async fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<()> {
+    let config = state.config.clone();
+    let data = web::Data::new(state);
+    let app_config = config.clone();
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .wrap(from_fn(observe))
+            .wrap(
+                DefaultHeaders::new()
+                    .add(("X-Content-Type-Options", "nosniff"))
+                    .add(("X-Frame-Options", "DENY"))
+                    .add(("Referrer-Policy", "no-referrer")),
+            )
+            .configure(|cfg| configure(cfg, &app_config))
+            .default_service(web::to(ops::not_found))
+    })
+    .shutdown_timeout(config.server.shutdown_timeout_seconds)
+    .client_request_timeout(Duration::from_secs(30));
+    if config.server.workers > 0 {
+        server = server.workers(usize::try_from(config.server.workers).unwrap_or(1));
+    }
+    let server = match (&config.server.tls_cert_file, &config.server.tls_key_file) {
+        (Some(cert), Some(key)) => {
+            let tls = tls::server_config(cert, key)?;
+            server.listen_rustls_0_23(listener, tls)?
+        }
+        _ => server.listen(listener)?,
+    };
+    server.run().await?;
+    Ok(())
+}
