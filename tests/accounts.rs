@@ -715,3 +715,95 @@ fn authorization_matrix() {
         "another tenant's workspace is not found"
     );
 }
+
+#[test]
+fn webauthn_security_key_register_login_rename_remove() {
+    use crate::harness::softkey::SoftKey;
+    let dir = TestDir::new("webauthn");
+    cli_setup(&dir, "admin@example.com");
+    let app = Appliance::start(&dir); // MFA required: a security key alone satisfies it
+    let origin = app.url.replace("127.0.0.1", "localhost");
+    let session = Client::from_signin(
+        &app,
+        Client::anonymous(&app).post(
+            "/api/auth/login",
+            json!({"email": "admin@example.com", "password": PASSWORD}),
+        ),
+    );
+    let mut key = SoftKey::new(&origin);
+    let (status, start) = json(session.post("/api/mfa/webauthn/register/start", json!({})));
+    assert_eq!(status, 200, "{start}");
+    assert_eq!(start["options"]["publicKey"]["rp"]["id"], "localhost");
+    let credential = key.register(&start["options"]);
+    let (status, done) = json(session.post(
+        "/api/mfa/webauthn/register/finish",
+        json!({"ceremony_token": start["ceremony_token"], "name": "YubiKey 5", "credential": credential}),
+    ));
+    assert_eq!(status, 201, "{done}");
+    assert_eq!(done["recovery_codes"].as_array().expect("codes").len(), 10);
+    let key_id = done["key"]["id"].as_str().expect("id").to_string();
+    assert_eq!(
+        session.get("/api/workspaces").status(),
+        200,
+        "enrollment satisfied"
+    );
+    // A ceremony token works once.
+    let (status, _) = json(session.post(
+        "/api/mfa/webauthn/register/finish",
+        json!({"ceremony_token": start["ceremony_token"], "name": "again", "credential": key.register(&start["options"])}),
+    ));
+    assert_eq!(status, 401);
+
+    let (status, renamed) = json(session.patch(
+        &format!("/api/mfa/webauthn/{key_id}"),
+        json!({"name": "Desk key"}),
+    ));
+    assert_eq!((status, renamed["name"].clone()), (200, json!("Desk key")));
+
+    // Login: WebAuthn-only users get the webauthn method (plus recovery).
+    let (_, login) = json(Client::anonymous(&app).post(
+        "/api/auth/login",
+        json!({"email": "admin@example.com", "password": PASSWORD}),
+    ));
+    assert_eq!(login["methods"], json!(["webauthn", "recovery"]));
+    let pre = login["pre_auth_token"].clone();
+    let (status, challenge) = json(Client::anonymous(&app).post(
+        "/api/auth/mfa/webauthn/start",
+        json!({"pre_auth_token": pre}),
+    ));
+    assert_eq!(status, 200, "{challenge}");
+    let answer = key.sign_in(&challenge["options"]);
+    let resp = Client::anonymous(&app).post(
+        "/api/auth/mfa/webauthn/finish",
+        json!({"pre_auth_token": pre, "ceremony_token": challenge["ceremony_token"], "credential": answer}),
+    );
+    let signed_in = Client::from_signin(&app, resp);
+    assert_eq!(signed_in.get("/api/workspaces").status(), 200);
+
+    // A forged assertion (another key) is refused.
+    let (_, login) = json(Client::anonymous(&app).post(
+        "/api/auth/login",
+        json!({"email": "admin@example.com", "password": PASSWORD}),
+    ));
+    let pre = login["pre_auth_token"].clone();
+    let (_, challenge) = json(Client::anonymous(&app).post(
+        "/api/auth/mfa/webauthn/start",
+        json!({"pre_auth_token": pre}),
+    ));
+    let mut impostor = SoftKey::new(&origin);
+    let forged = impostor.sign_in(&challenge["options"]);
+    let (status, body) = json(Client::anonymous(&app).post(
+        "/api/auth/mfa/webauthn/finish",
+        json!({"pre_auth_token": pre, "ceremony_token": challenge["ceremony_token"], "credential": forged}),
+    ));
+    assert_eq!(status, 400, "{body}");
+
+    // The last factor cannot be removed while MFA is required.
+    let (status, body) = json(signed_in.post(
+        &format!("/api/mfa/webauthn/{key_id}/remove"),
+        json!({"password": PASSWORD}),
+    ));
+    assert_eq!(status, 409, "{body}");
+    let (_, mfa) = json(signed_in.get("/api/mfa"));
+    assert_eq!(mfa["webauthn_keys"][0]["name"], "Desk key");
+}
