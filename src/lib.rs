@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod instance;
+pub mod jobs;
 pub mod logging;
 pub mod store;
 pub mod web;
