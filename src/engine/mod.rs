@@ -1,0 +1,1 @@
+//! Generation engines (placeholder until the engine lands in this branch).
