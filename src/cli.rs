@@ -341,6 +341,8 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
         config: instance.config.clone(),
         db: instance.db.clone(),
         auth,
+        models: crate::models::ModelService::new(instance.db.clone()),
+        jobs: crate::jobs::Registry::default(),
         metrics: crate::web::Metrics::new(),
         bound,
     };

@@ -274,8 +274,14 @@ mod tests {
         let reg = Registry::default();
         let job = reg.create("generate_threat_model", "ws1", 5);
         assert!(job.id().starts_with("job_") && job.id().len() == 16);
-        assert_eq!(reg.get(job.id(), "ws1").expect("job").status, Status::Queued);
-        assert!(reg.get(job.id(), "ws2").is_none(), "other tenants do not see the job");
+        assert_eq!(
+            reg.get(job.id(), "ws1").expect("job").status,
+            Status::Queued
+        );
+        assert!(
+            reg.get(job.id(), "ws2").is_none(),
+            "other tenants do not see the job"
+        );
         job.step(1, "Generate Assets");
         let s = reg.get(job.id(), "ws1").expect("job");
         assert_eq!((s.status, s.progress, s.total), (Status::Running, 0, 5));
@@ -294,7 +300,10 @@ mod tests {
         let reg = Registry::new(Duration::from_millis(10));
         let job = reg.create("x", "ws", 1);
         job.fail("boom");
-        assert_eq!(reg.get(job.id(), "ws").expect("job").error.as_deref(), Some("boom"));
+        assert_eq!(
+            reg.get(job.id(), "ws").expect("job").error.as_deref(),
+            Some("boom")
+        );
         std::thread::sleep(Duration::from_millis(20));
         assert!(reg.get(job.id(), "ws").is_none());
     }

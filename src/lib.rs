@@ -14,5 +14,6 @@ pub mod engine;
 pub mod instance;
 pub mod jobs;
 pub mod logging;
+pub mod models;
 pub mod store;
 pub mod web;

@@ -33,6 +33,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "accounts",
         sql: include_str!("migrations/0002_accounts.sql"),
     },
+    Migration {
+        version: 3,
+        name: "models",
+        sql: include_str!("migrations/0003_models.sql"),
+    },
 ];
 
 /// The schema version this binary writes.

@@ -4,6 +4,7 @@
 //! Handlers here only extract, call one service, and respond; rules and SQL live elsewhere.
 
 mod api_auth;
+mod api_models;
 pub mod caller;
 pub mod error;
 pub mod metrics;
@@ -33,6 +34,10 @@ pub struct AppState {
     pub db: Db,
     /// Identity: users, sessions, MFA, API keys.
     pub auth: crate::auth::AuthService,
+    /// Threat models.
+    pub models: crate::models::ModelService,
+    /// Background jobs.
+    pub jobs: crate::jobs::Registry,
     /// Prometheus metrics.
     pub metrics: Metrics,
     /// The address actually bound (port 0 resolved).
@@ -96,7 +101,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Config) {
             .limit(usize::try_from(config.limits.json_body_bytes).unwrap_or(usize::MAX)),
     )
     .configure(ops::configure)
-    .configure(api_auth::configure);
+    .configure(api_auth::configure)
+    .configure(api_models::configure);
 }
 
 /// Runs the server on an already-bound listener until a shutdown signal arrives.
