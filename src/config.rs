@@ -180,6 +180,11 @@ pub static KEYS: &[KeyDef] = &[
     k("webauthn.rp_name", &["WEBAUTHN_RP_NAME"], Kind::Str),
     k("webauthn.origin", &["WEBAUTHN_ORIGIN"], Kind::Str),
     k(
+        "engine.extra_catalog_dir",
+        &["RAMPART_EXTRA_CATALOG_DIR"],
+        Kind::Str,
+    ),
+    k(
         "limits.json_body_bytes",
         &["RAMPART_LIMIT_JSON_BODY_BYTES"],
         Kind::Int,
@@ -251,8 +256,18 @@ pub struct Config {
     pub mfa: MfaConfig,
     /// WebAuthn relying party.
     pub webauthn: WebauthnConfig,
+    /// Threat-model generation.
+    pub engine: EngineConfig,
     /// Request size limits.
     pub limits: LimitsConfig,
+}
+
+/// Threat-model generation settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// Extra catalog `*.toml` files extending the built-in catalog, read at start.
+    pub extra_catalog_dir: Option<PathBuf>,
 }
 
 /// HTTP listener settings.
@@ -409,6 +424,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             mfa: MfaConfig::default(),
             webauthn: WebauthnConfig::default(),
+            engine: EngineConfig::default(),
             limits: LimitsConfig::default(),
         }
     }
@@ -764,6 +780,9 @@ impl serde::Serialize for ReportView<'_> {
         }
         if let Some(p) = &c.log.dir {
             flat.push(("log.dir", path_value(p)));
+        }
+        if let Some(p) = &c.engine.extra_catalog_dir {
+            flat.push(("engine.extra_catalog_dir", path_value(p)));
         }
         let mut root = toml::Table::new();
         for (key, value) in flat {

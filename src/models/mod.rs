@@ -7,6 +7,8 @@
 //! Changes go through [`ModelService::update`], which loads, applies a pure domain operation,
 //! bumps the version and saves in one transaction.
 
+pub mod generate;
+
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 

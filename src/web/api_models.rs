@@ -17,6 +17,9 @@ use crate::models::{self, ListQuery, Source};
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/models", web::get().to(list))
+        .route("/api/models", web::post().to(create))
+        .route("/api/models/{id}/steps", web::get().to(steps))
+        .route("/api/jobs/{id}/events", web::get().to(job_events))
         .route("/api/models/{id}", web::get().to(get))
         .route("/api/models/{id}", web::patch().to(rename))
         .route("/api/models/{id}", web::delete().to(delete))
@@ -603,4 +606,104 @@ async fn job(
                 "job {id} not found (jobs expire one hour after they finish)"
             ))
         })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateRequest {
+    feature_description: String,
+}
+
+#[derive(Deserialize)]
+struct WaitQuery {
+    #[serde(default)]
+    wait: Option<bool>,
+}
+
+/// `POST /api/models`: generate a model. Returns `202 {job_id}` at once, or with
+/// `?wait=true` runs to completion and returns `201` with the model.
+async fn create(
+    state: Data,
+    caller: Caller,
+    q: web::Query<WaitQuery>,
+    body: web::Json<CreateRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let svc = state.models.clone();
+    let jobs = state.jobs.clone();
+    let engine = state.engine.clone();
+    let description = body.into_inner().feature_description;
+    let source = source_of(&caller);
+    if q.wait.unwrap_or(false) {
+        let stored = web::block(move || {
+            caller.require_not_verifier()?;
+            crate::domain::validate_feature_description(&description)?;
+            let job = jobs.create("generate_threat_model", &caller.workspace_id, 6);
+            svc.generate(&caller, engine.as_ref(), &description, source, &job)
+        })
+        .await??;
+        return Ok(HttpResponse::Created().json(stored));
+    }
+    let job = web::block(move || svc.start_generation(&caller, &jobs, engine, &description, source))
+        .await??;
+    Ok(HttpResponse::Accepted().json(json!({ "job_id": job.id(), "status": "queued" })))
+}
+
+async fn steps(state: Data, caller: Caller, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let svc = state.models.clone();
+    let id = path.into_inner();
+    let steps = web::block(move || svc.generation_steps(&caller, &id)).await??;
+    Ok(HttpResponse::Ok().json(steps))
+}
+
+/// `GET /api/jobs/{id}/events`: the job's events as Server-Sent Events — the backlog first,
+/// then live events until the job finishes.
+async fn job_events(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<impl actix_web::Responder, ApiError> {
+    use actix_web_lab::sse;
+    let id = path.into_inner();
+    let (snapshot, backlog, mut live) = state
+        .jobs
+        .subscribe(&id, &caller.workspace_id)
+        .ok_or_else(|| ApiError::not_found(format!("job {id} not found")))?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<sse::Event>(64);
+    let to_sse = |e: &crate::jobs::Event| -> Option<sse::Event> {
+        let name = match e {
+            crate::jobs::Event::StepStart { .. } => "step_start",
+            crate::jobs::Event::StepResult { .. } => "result",
+            crate::jobs::Event::Error { .. } => "error",
+            crate::jobs::Event::Done { .. } => "done",
+        };
+        sse::Data::new_json(e).ok().map(|d| d.event(name).into())
+    };
+    let finished = matches!(
+        snapshot.status,
+        crate::jobs::Status::Completed | crate::jobs::Status::Failed
+    );
+    actix_web::rt::spawn(async move {
+        for e in &backlog {
+            if let Some(ev) = to_sse(e)
+                && tx.send(ev).await.is_err()
+            {
+                return;
+            }
+        }
+        if finished {
+            return;
+        }
+        while let Ok(e) = live.recv().await {
+            let last = matches!(e, crate::jobs::Event::Done { .. } | crate::jobs::Event::Error { .. });
+            if let Some(ev) = to_sse(&e)
+                && tx.send(ev).await.is_err()
+            {
+                return;
+            }
+            if last {
+                return;
+            }
+        }
+    });
+    Ok(sse::Sse::from_infallible_receiver(rx).with_keep_alive(std::time::Duration::from_secs(15)))
 }

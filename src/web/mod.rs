@@ -38,6 +38,8 @@ pub struct AppState {
     pub models: crate::models::ModelService,
     /// Background jobs.
     pub jobs: crate::jobs::Registry,
+    /// The generation engine (built-in catalog engine, or an LLM).
+    pub engine: std::sync::Arc<dyn crate::engine::Engine>,
     /// Prometheus metrics.
     pub metrics: Metrics,
     /// The address actually bound (port 0 resolved).

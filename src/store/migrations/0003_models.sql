@@ -11,6 +11,7 @@ CREATE TABLE models (
     version             INTEGER NOT NULL,
     document            TEXT NOT NULL,                      -- domain::ThreatModel, JSON
     repo_url            TEXT,
+    generation_steps    TEXT NOT NULL DEFAULT '[]',         -- thought process per pipeline step, JSON
     badge_enabled       INTEGER NOT NULL DEFAULT 0,
     created_by          TEXT,
     created_at          TEXT NOT NULL,
