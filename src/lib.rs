@@ -5,6 +5,7 @@
 //! services, which use `store` and `crypto`.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod crypto;
