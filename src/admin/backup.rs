@@ -281,7 +281,7 @@ impl AdminService {
         let trailer = backup_format::encode(&self.signing_key.fingerprint(), &signature);
         out.write_all(&trailer).map_err(out_err)?;
         out.flush().map_err(out_err)?;
-        let conn = self.db.conn()?;
+        let conn = self.conn()?;
         self.log_event(
             &conn,
             "backup",
@@ -339,7 +339,7 @@ impl AdminService {
                 "this instance".to_string(),
             )));
         }
-        let conn = self.db.conn()?;
+        let conn = self.conn()?;
         let row: Option<(String, String)> = conn
             .query_row(
                 "SELECT public_key_pem, label FROM trusted_signers WHERE fingerprint = ?1",
@@ -426,7 +426,9 @@ impl AdminService {
             &verified,
         )?;
         self.apply_stage(&stage, progress)?;
-        let schema_version = self.db.schema_version()?;
+        let schema_version: u32 = self
+            .conn()?
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
         Ok(RestoreSummary {
             signer: verified,
             backup_schema_version,
@@ -533,7 +535,12 @@ impl AdminService {
              DELETE FROM main.maintenance_state;
              INSERT INTO main.maintenance_state (id, active, reason, tripped_at, tripped_by)
                  SELECT id, active, reason, tripped_at, tripped_by FROM live.maintenance_state;
-             INSERT OR REPLACE INTO main.instance_meta (key, value, updated_at)
+             UPDATE main.instance_meta
+                 SET value = l.value, updated_at = l.updated_at
+                 FROM (SELECT key, value, updated_at FROM live.instance_meta) AS l
+                 WHERE l.key = main.instance_meta.key
+                   AND main.instance_meta.key IN ('instance_id', 'created_at');
+             INSERT OR IGNORE INTO main.instance_meta (key, value, updated_at)
                  SELECT key, value, updated_at FROM live.instance_meta
                  WHERE key IN ('instance_id', 'created_at');",
         )?;

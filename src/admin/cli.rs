@@ -127,7 +127,7 @@ pub enum OrgCommand {
 }
 
 fn service(instance: &Instance) -> anyhow::Result<AdminService> {
-    Ok(AdminService::from_instance(instance)?)
+    Ok(AdminService::from_instance(instance)?.for_short_lived_process())
 }
 
 /// Prints `value` as JSON, or `text` otherwise. A closed stdout is not an error.
@@ -374,7 +374,7 @@ pub fn signers(instance: &Instance, cmd: &SignersCommand, json: bool) -> anyhow:
                     Err(e) => {
                         return Ok(fail(
                             json,
-                            &Error::Invalid(format!("cannot read {}: {e}", pem.display())),
+                            &Error::Refused(format!("cannot read {}: {e}", pem.display())),
                         ));
                     }
                 }

@@ -222,7 +222,7 @@ impl AdminService {
         let dest = self.data_dir().join(LICENSE_FILE);
         let status = self.evaluate(&token, dest.clone());
         if status.state != LicenseState::Valid {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Refused(format!(
                 "license refused ({}): {}",
                 serde_json::to_value(status.state)
                     .ok()
@@ -247,7 +247,7 @@ impl AdminService {
         std::fs::rename(&tmp, &dest).map_err(io_err(&dest))?;
         let sha = hex::encode(Sha256::digest(token.trim().as_bytes()));
         let licensee = status.licensee.clone().unwrap_or_default();
-        let mut conn = self.db.conn()?;
+        let mut conn = self.conn()?;
         let tx = conn.transaction()?;
         tx.execute(
             "INSERT OR REPLACE INTO license_install (id, path, sha256, licensee, installed_at) VALUES (1, ?1, ?2, ?3, ?4)",
@@ -388,7 +388,7 @@ mod tests {
         .expect("write");
         assert!(matches!(
             svc.install_license("t", &no_ws),
-            Err(Error::Invalid(_))
+            Err(Error::Refused(_))
         ));
         assert_eq!(
             svc.license_status().state,

@@ -51,7 +51,7 @@ impl AlertHandle {
 impl AdminService {
     /// Current circuit-breaker state.
     pub fn maintenance_status(&self) -> Result<MaintenanceState> {
-        let conn = self.db.conn()?;
+        let conn = self.conn()?;
         Ok(conn.query_row(
             "SELECT active, reason, tripped_at, tripped_by FROM maintenance_state WHERE id = 1",
             [],
@@ -106,7 +106,7 @@ impl AdminService {
     }
 
     fn trip(&self, actor: &str, reason: &str) -> Result<(MaintenanceState, Option<AlertHandle>)> {
-        let mut conn = self.db.conn()?;
+        let mut conn = self.conn()?;
         let tx = conn.transaction()?;
         let now = super::now_rfc3339();
         tx.execute(
@@ -123,7 +123,7 @@ impl AdminService {
 
     /// Turns maintenance mode off.
     pub fn clear_maintenance(&self, actor: &str) -> Result<MaintenanceState> {
-        let mut conn = self.db.conn()?;
+        let mut conn = self.conn()?;
         let tx = conn.transaction()?;
         tx.execute(
             "UPDATE maintenance_state SET active = 0, reason = NULL, tripped_at = NULL, tripped_by = NULL WHERE id = 1",

@@ -46,6 +46,9 @@ pub enum Error {
     /// Input that can never succeed as given (bad slug, empty label, malformed PEM).
     #[error("{0}")]
     Invalid(String),
+    /// An input file or value was examined and refused (bad license, not a P-256 key).
+    #[error("{0}")]
+    Refused(String),
     /// A typed confirmation did not match.
     #[error("confirmation does not match: type exactly {expected:?}")]
     Confirmation {
@@ -122,6 +125,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Invalid(_)
+            | Error::Refused(_)
             | Error::Confirmation { .. }
             | Error::BadBackup(_)
             | Error::UntrustedSigner { .. } => ErrorKind::BadRequest,
@@ -153,6 +157,32 @@ pub struct AdminService {
     master_key: Arc<MasterKey>,
     db: Db,
     signing_key: Arc<SigningKey>,
+    direct: bool,
+}
+
+/// A connection to the platform DB: from the pool, or opened for this call only.
+pub(crate) enum Conn {
+    Pooled(store::PooledConn),
+    Direct(Connection),
+}
+
+impl std::ops::Deref for Conn {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        match self {
+            Conn::Pooled(c) => c,
+            Conn::Direct(c) => c,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut Connection {
+        match self {
+            Conn::Pooled(c) => c,
+            Conn::Direct(c) => c,
+        }
+    }
 }
 
 impl std::fmt::Debug for AdminService {
@@ -174,7 +204,32 @@ impl AdminService {
             master_key,
             db,
             signing_key: Arc::new(signing_key),
+            direct: false,
         })
+    }
+
+    /// For short-lived processes (the admin CLI): every call opens its own connection
+    /// instead of borrowing from the pool. Borrowing makes r2d2 open a replacement idle
+    /// connection on a background thread, and a process exiting while that thread is
+    /// inside SQLCipher's key derivation races OpenSSL's exit-time cleanup.
+    pub fn for_short_lived_process(mut self) -> Self {
+        self.direct = true;
+        self
+    }
+
+    /// A connection to the platform database.
+    pub(crate) fn conn(&self) -> Result<Conn> {
+        if self.direct {
+            let conn = open_encrypted(
+                self.db.path(),
+                &self.platform_key(),
+                self.config.storage.busy_timeout_ms,
+            )?;
+            conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
+            Ok(Conn::Direct(conn))
+        } else {
+            Ok(Conn::Pooled(self.db.conn()?))
+        }
     }
 
     /// Convenience for faces that hold an [`Instance`].
@@ -218,7 +273,7 @@ impl AdminService {
 
     /// The most recent administrative events, newest first.
     pub fn recent_events(&self, limit: u32) -> Result<Vec<AdminEvent>> {
-        let conn = self.db.conn()?;
+        let conn = self.conn()?;
         let mut stmt = conn.prepare(
             "SELECT id, at, kind, actor, subject, detail FROM admin_events ORDER BY id DESC LIMIT ?1",
         )?;

@@ -115,7 +115,7 @@ const ORG_COLUMNS: &str =
 impl AdminService {
     /// All organizations (shredded ones included), by slug.
     pub fn list_orgs(&self) -> Result<Vec<Org>> {
-        let conn = self.db.conn()?;
+        let conn = self.conn()?;
         let mut stmt = conn.prepare(&format!("SELECT {ORG_COLUMNS} FROM orgs ORDER BY slug"))?;
         let rows = stmt
             .query_map([], org_from_row)?
@@ -125,7 +125,7 @@ impl AdminService {
 
     /// One organization by slug.
     pub fn get_org(&self, slug: &str) -> Result<Org> {
-        let conn = self.db.conn()?;
+        let conn = self.conn()?;
         conn.query_row(
             &format!("SELECT {ORG_COLUMNS} FROM orgs WHERE slug = ?1"),
             [slug],
@@ -159,7 +159,7 @@ impl AdminService {
         }
         validate_slug(&slug)?;
         let active: u64 = {
-            let conn = self.db.conn()?;
+            let conn = self.conn()?;
             conn.query_row(
                 "SELECT count(*) FROM orgs WHERE shredded_at IS NULL",
                 [],
@@ -199,7 +199,7 @@ impl AdminService {
             keys = Some((wrapped, sealed, hex::encode(signing.fingerprint())));
         }
         let insert = || -> Result<()> {
-            let mut conn = self.db.conn()?;
+            let mut conn = self.conn()?;
             let tx = conn.transaction()?;
             tx.execute(
                 "INSERT INTO orgs (id, name, slug, description, created_at, wrapped_dek, signing_key_sealed, signing_key_fingerprint)
@@ -244,7 +244,7 @@ impl AdminService {
                 "organization {slug:?} was crypto-shredded; its data no longer exists"
             )));
         }
-        let conn = self.db.conn()?;
+        let conn = self.conn()?;
         let wrapped: Option<Vec<u8>> = conn.query_row(
             "SELECT wrapped_dek FROM orgs WHERE id = ?1",
             [&org.id],
@@ -285,7 +285,7 @@ impl AdminService {
             )));
         }
         {
-            let mut conn = self.db.conn()?;
+            let mut conn = self.conn()?;
             let tx = conn.transaction()?;
             tx.execute(
                 "UPDATE orgs SET wrapped_dek = NULL, signing_key_sealed = NULL, shredded_at = ?2 WHERE id = ?1",

@@ -44,7 +44,7 @@ impl AdminService {
 
     /// All trusted signers, oldest first.
     pub fn list_trusted_signers(&self) -> Result<Vec<TrustedSigner>> {
-        let conn = self.db.conn()?;
+        let conn = self.conn()?;
         let mut stmt = conn.prepare(
             "SELECT fingerprint, label, public_key_pem, added_at FROM trusted_signers ORDER BY added_at, fingerprint",
         )?;
@@ -80,14 +80,14 @@ impl AdminService {
                 "label must be at most {MAX_LABEL} characters without control characters"
             )));
         }
-        let key = PublicKey::from_pem(public_key_pem).map_err(Error::Invalid)?;
+        let key = PublicKey::from_pem(public_key_pem).map_err(Error::Refused)?;
         if key.fingerprint() == self.signing_key.fingerprint() {
             return Err(Error::Conflict(
                 "this is this instance's own signing key; its backups are always trusted".into(),
             ));
         }
         let fingerprint = key.fingerprint_hex();
-        let mut conn = self.db.conn()?;
+        let mut conn = self.conn()?;
         let tx = conn.transaction()?;
         let existing: Option<String> = tx
             .query_row(
@@ -124,7 +124,7 @@ impl AdminService {
                 "{fingerprint:?} is not a fingerprint (64 hex characters)"
             )));
         }
-        let mut conn = self.db.conn()?;
+        let mut conn = self.conn()?;
         let tx = conn.transaction()?;
         let n = tx.execute("DELETE FROM trusted_signers WHERE fingerprint = ?1", [&fp])?;
         if n == 0 {
