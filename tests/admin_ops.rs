@@ -852,3 +852,62 @@ fn org_isolation_create_and_crypto_shred() {
         .expect("org row");
     assert_eq!(row.matches("NULL").count(), 2, "{row}");
 }
+
+#[test]
+fn packaging_mint_license_script_produces_licenses_rampart_accepts() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/mint-license.sh");
+    let inst = Inst::new("mint-script");
+    let key = inst.path("vendor.key");
+    let keygen = Command::new(&script)
+        .arg("keygen")
+        .arg(&key)
+        .output()
+        .expect("run mint-license.sh");
+    assert!(keygen.status.success(), "{}", stderr(&keygen));
+    assert_eq!(mode(&key), 0o600);
+    let inst = inst.with_env("RAMPART_LICENSE_EXTRA_PUBLIC_KEY", &stdout(&keygen));
+    let lic = inst.path("lic.jwt");
+    let st = Command::new(&script)
+        .args(["mint", "--key"])
+        .arg(&key)
+        .args([
+            "--licensee",
+            "Script Co",
+            "--max-workspaces",
+            "4",
+            "--max-orgs",
+            "2",
+        ])
+        .args(["--days", "10", "--out"])
+        .arg(&lic)
+        .status()
+        .expect("mint");
+    assert!(st.success());
+    let s = inst.json(&["license", "install", lic.to_str().expect("utf-8")]);
+    assert_eq!(s["state"], "valid", "{s}");
+    assert_eq!(s["licensee"], "Script Co");
+    assert_eq!(s["max_orgs"], 2);
+    let expired = inst.path("old.jwt");
+    let st = Command::new(&script)
+        .args(["mint", "--key"])
+        .arg(&key)
+        .args([
+            "--licensee",
+            "Old",
+            "--max-workspaces",
+            "4",
+            "--expires",
+            "1000",
+        ])
+        .arg("--out")
+        .arg(&expired)
+        .status()
+        .expect("mint");
+    assert!(st.success());
+    let out = inst
+        .cmd()
+        .env("LICENSE_KEY_FILE", expired.to_str().expect("utf-8"))
+        .args(["admin", "--json", "license", "status"])
+        .assert_exit(0);
+    assert_eq!(stdout_json(&out)["state"], "expired");
+}

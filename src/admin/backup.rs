@@ -1,7 +1,9 @@
 //! Signed backup and restore of the platform database.
 //!
 //! Backup: a consistent snapshot is exported to a plaintext SQLite file in the data dir
-//! (`sqlcipher_export` inside one read transaction), gzip-streamed to the output while its
+//! (`sqlcipher_export` inside one read transaction; with SQLCipher 4.6, `VACUUM INTO`
+//! writes an encrypted copy under the same key, and the backup API refuses
+//! encrypted-to-plaintext copies, so neither can produce the plaintext image), gzip-streamed to the output while its
 //! SHA-256 is computed, and the trailer (`MIPIBAK\x02`, signer fingerprint, DER signature)
 //! is appended. The plaintext temp file is 0600 and removed afterwards.
 //!
