@@ -126,7 +126,7 @@ pub enum AdminCommand {
     /// Restore a signed backup into this instance (replaces all data; verified first).
     Restore(crate::admin::cli::RestoreArgs),
     /// Print this instance's backup signing public key and fingerprint.
-    SigningKey,
+    SigningKey(crate::admin::cli::SigningKeyArgs),
     /// Manage trusted signers: instances whose backups this instance accepts.
     #[command(subcommand)]
     Signers(crate::admin::cli::SignersCommand),
@@ -287,7 +287,9 @@ fn run_admin(cli: &Cli, args: &AdminArgs) -> anyhow::Result<Exit> {
         Some(AdminCommand::Status) | None => admin_status(&instance, args.json),
         Some(AdminCommand::Backup(a)) => crate::admin::cli::backup(&instance, a, args.json),
         Some(AdminCommand::Restore(a)) => crate::admin::cli::restore(&instance, a, args.json),
-        Some(AdminCommand::SigningKey) => crate::admin::cli::signing_key(&instance, args.json),
+        Some(AdminCommand::SigningKey(a)) => {
+            crate::admin::cli::signing_key(&instance, a, args.json)
+        }
         Some(AdminCommand::Signers(c)) => crate::admin::cli::signers(&instance, c, args.json),
         Some(AdminCommand::License(c)) => crate::admin::cli::license(&instance, c, args.json),
         Some(AdminCommand::Maintenance(c)) => {

@@ -911,3 +911,111 @@ fn packaging_mint_license_script_produces_licenses_rampart_accepts() {
         .assert_exit(0);
     assert_eq!(stdout_json(&out)["state"], "expired");
 }
+
+#[test]
+fn per_org_backup_is_signed_by_the_org_key_and_restores_only_into_that_org() {
+    let (kp, pem) = license_key();
+    let inst = Inst::new("orgbackup")
+        .with_env("ORG_DB_ISOLATION", "true")
+        .with_env("RAMPART_LICENSE_EXTRA_PUBLIC_KEY", &pem);
+    let lic = inst.dir.write(
+        "lic.jwt",
+        &mint(
+            &kp,
+            serde_json::json!({"max_workspaces": 5, "max_orgs": 3}),
+            None,
+        ),
+    );
+    inst.admin(&["license", "install", lic.to_str().expect("utf-8")], 0);
+    inst.create_org("Acme");
+    inst.create_org("Globex");
+    let file = inst.path("acme.signed");
+    inst.admin(
+        &[
+            "backup",
+            "--org",
+            "acme",
+            "--out",
+            file.to_str().expect("utf-8"),
+        ],
+        0,
+    );
+    let org_key = inst.json(&["signing-key", "--org", "acme"]);
+    let instance_key = inst.json(&["signing-key"]);
+    assert_ne!(org_key["fingerprint"], instance_key["fingerprint"]);
+    let (payload, fp, sig) = split(&file);
+    assert_eq!(
+        hex::encode(fp),
+        org_key["fingerprint"].as_str().expect("fp")
+    );
+    let pub_pem = inst
+        .dir
+        .write("org.pem", org_key["public_key_pem"].as_str().expect("pem"));
+    let payload_path = inst.path("p.gz");
+    std::fs::write(&payload_path, &payload).expect("write");
+    let sig_path = inst.path("s.der");
+    std::fs::write(&sig_path, &sig).expect("write");
+    let out = Command::new("openssl")
+        .args(["dgst", "-sha256", "-verify"])
+        .arg(&pub_pem)
+        .arg("-signature")
+        .arg(&sig_path)
+        .arg(&payload_path)
+        .output()
+        .expect("openssl");
+    assert!(stdout(&out).contains("Verified OK"), "{}", stderr(&out));
+
+    // Into its own org: accepted. Into another org or the platform: refused.
+    let ok = inst
+        .cmd()
+        .args([
+            "admin",
+            "restore",
+            "--org",
+            "acme",
+            "--confirm",
+            "CONFIRM RESTORE",
+        ])
+        .arg_path(&file)
+        .assert_exit(0);
+    assert!(stdout(&ok).contains("organization acme"), "{}", stdout(&ok));
+    let out = inst
+        .cmd()
+        .args([
+            "admin",
+            "restore",
+            "--org",
+            "globex",
+            "--confirm",
+            "CONFIRM RESTORE",
+        ])
+        .arg_path(&file)
+        .assert_exit(1);
+    assert!(stderr(&out).contains("untrusted"), "{}", stderr(&out));
+    let out = inst.restore(&file, "CONFIRM RESTORE", 1);
+    assert!(stderr(&out).contains("untrusted"), "{}", stderr(&out));
+    // Shredded orgs can neither be backed up nor restored.
+    inst.admin(&["org", "shred", "acme", "--confirm", "acme"], 0);
+    let out = inst.admin(
+        &[
+            "backup",
+            "--org",
+            "acme",
+            "--out",
+            inst.path("x").to_str().expect("utf-8"),
+        ],
+        1,
+    );
+    assert!(stderr(&out).contains("crypto-shredded"), "{}", stderr(&out));
+    inst.cmd()
+        .args([
+            "admin",
+            "restore",
+            "--org",
+            "acme",
+            "--confirm",
+            "CONFIRM RESTORE",
+        ])
+        .arg_path(&file)
+        .assert_exit(1);
+}

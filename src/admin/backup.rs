@@ -44,8 +44,24 @@ use sha2::{Digest, Sha256};
 
 use super::{AdminService, Error, Result, TempFiles, attach_key, io_err, open_encrypted};
 use crate::crypto::backup_format::{self, Trailer};
-use crate::crypto::signing::PublicKey;
+use crate::crypto::signing::{PublicKey, SigningKey};
 use crate::store::{self, migrations};
+
+/// A database that backups are taken from and restored into.
+pub(crate) struct Target {
+    /// The live encrypted file.
+    pub(crate) path: PathBuf,
+    /// Its key.
+    pub(crate) key: crate::crypto::DbKey,
+    /// `Some(slug)` for an isolated organization's database.
+    pub(crate) org: Option<String>,
+}
+
+impl Target {
+    fn subject(&self) -> &str {
+        self.org.as_deref().unwrap_or("")
+    }
+}
 
 /// The exact phrase a restore must be confirmed with.
 pub const RESTORE_CONFIRMATION: &str = "CONFIRM RESTORE";
@@ -201,12 +217,20 @@ fn create_private(path: &Path) -> Result<File> {
 }
 
 impl AdminService {
-    /// Exports a consistent plaintext snapshot of `platform.db` to `dest` (must not exist).
-    fn export_plaintext(&self, dest: &Path) -> Result<u32> {
-        let live = self.db.path().to_path_buf();
+    /// The platform database as a backup/restore target.
+    fn platform_target(&self) -> Target {
+        Target {
+            path: self.db.path().to_path_buf(),
+            key: self.platform_key(),
+            org: None,
+        }
+    }
+
+    /// Exports a consistent plaintext snapshot of `target` to `dest` (must not exist).
+    fn export_plaintext(&self, target: &Target, dest: &Path) -> Result<u32> {
         let conn = open_encrypted(
-            &live,
-            &self.platform_key(),
+            &target.path,
+            &target.key,
             self.config.storage.busy_timeout_ms,
         )?;
         conn.execute(
@@ -233,10 +257,36 @@ impl AdminService {
         Ok(version)
     }
 
-    /// Writes a signed backup to `out`: gzip of a consistent plaintext snapshot, then the
-    /// trailer. Progress is reported in plaintext bytes compressed.
+    /// Writes a signed backup of the platform database to `out`: gzip of a consistent
+    /// plaintext snapshot, then the trailer signed with the instance key. Progress is
+    /// reported in plaintext bytes compressed. `GET /api/admin/backup` streams this.
     pub fn backup_to_writer(
         &self,
+        actor: &str,
+        out: &mut dyn Write,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<BackupSummary> {
+        let signer = self.signing_key.clone();
+        self.backup_target(&self.platform_target(), &signer, actor, out, progress)
+    }
+
+    /// Writes a signed backup of one isolated organization's database to `out`, signed
+    /// with that organization's own key (per-org mode of `GET /api/admin/backup`).
+    pub fn backup_org_to_writer(
+        &self,
+        actor: &str,
+        slug: &str,
+        out: &mut dyn Write,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<BackupSummary> {
+        let (target, signer) = self.org_target(slug)?;
+        self.backup_target(&target, &signer, actor, out, progress)
+    }
+
+    fn backup_target(
+        &self,
+        target: &Target,
+        signer: &SigningKey,
         actor: &str,
         out: &mut dyn Write,
         progress: &mut dyn FnMut(Progress),
@@ -248,7 +298,7 @@ impl AdminService {
             done: 0,
             total: 0,
         });
-        let schema_version = self.export_plaintext(&plain)?;
+        let schema_version = self.export_plaintext(target, &plain)?;
         let mut input = File::open(&plain).map_err(io_err(&plain))?;
         let total = input.metadata().map_err(io_err(&plain))?.len();
         let out_err = |source| Error::Io {
@@ -279,8 +329,8 @@ impl AdminService {
         let hashing = gz.finish().map_err(out_err)?;
         let payload_len = hashing.count;
         let digest: [u8; 32] = hashing.hasher.finalize().into();
-        let signature = self.signing_key.sign_sha256(&digest);
-        let trailer = backup_format::encode(&self.signing_key.fingerprint(), &signature);
+        let signature = signer.sign_sha256(&digest);
+        let trailer = backup_format::encode(&signer.fingerprint(), &signature);
         out.write_all(&trailer).map_err(out_err)?;
         out.flush().map_err(out_err)?;
         let conn = self.conn()?;
@@ -288,13 +338,13 @@ impl AdminService {
             &conn,
             "backup",
             actor,
-            "",
+            target.subject(),
             &format!("{total} bytes plaintext, schema {schema_version}"),
         )?;
         Ok(BackupSummary {
             plaintext_bytes: total,
             bytes: payload_len + trailer.len() as u64,
-            signer_fingerprint: hex::encode(self.signing_key.fingerprint()),
+            signer_fingerprint: hex::encode(signer.fingerprint()),
             schema_version,
             path: None,
         })
@@ -308,38 +358,32 @@ impl AdminService {
         path: &Path,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<BackupSummary> {
-        if path.exists() {
-            return Err(Error::Conflict(format!(
-                "{} already exists; choose another --out",
-                path.display()
-            )));
-        }
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let mut temps = TempFiles::new();
-        let tmp = temps.path(dir, "rampart-backup-partial");
-        let file = create_private(&tmp)?;
-        let mut w = BufWriter::new(file);
-        let mut summary = self.backup_to_writer(actor, &mut w, progress)?;
-        let file = w.into_inner().map_err(|e| Error::Io {
-            path: tmp.clone(),
-            source: e.into_error(),
-        })?;
-        file.sync_all().map_err(io_err(&tmp))?;
-        std::fs::hard_link(&tmp, path).map_err(io_err(path))?;
-        summary.path = Some(path.to_path_buf());
-        Ok(summary)
+        write_atomically(path, &mut |w| self.backup_to_writer(actor, w, progress))
+    }
+
+    /// Like [`Self::backup_to_file`] for one isolated organization (see
+    /// [`Self::backup_org_to_writer`]).
+    pub fn backup_org_to_file(
+        &self,
+        actor: &str,
+        slug: &str,
+        path: &Path,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<BackupSummary> {
+        write_atomically(path, &mut |w| {
+            self.backup_org_to_writer(actor, slug, w, progress)
+        })
     }
 
     /// The public key that signed `fingerprint`, if this instance trusts it.
-    fn trusted_key(&self, fingerprint: &[u8; 32]) -> Result<Option<(PublicKey, String)>> {
-        if *fingerprint == self.signing_key.fingerprint() {
-            return Ok(Some((
-                self.signing_key.public_key(),
-                "this instance".to_string(),
-            )));
+    fn trusted_key(
+        &self,
+        fingerprint: &[u8; 32],
+        own: &SigningKey,
+        own_label: &str,
+    ) -> Result<Option<(PublicKey, String)>> {
+        if *fingerprint == own.fingerprint() {
+            return Ok(Some((own.public_key(), own_label.to_string())));
         }
         let conn = self.conn()?;
         let row: Option<(String, String)> = conn
@@ -360,17 +404,40 @@ impl AdminService {
         }
     }
 
-    /// Checks a backup file's trailer, signer trust and signature without changing anything.
+    /// Checks a platform backup file's trailer, signer trust (this instance's key or a
+    /// trusted signer) and signature without changing anything.
     pub fn verify_backup(
         &self,
         path: &Path,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<VerifiedBackup> {
+        let own = self.signing_key.clone();
+        self.verify_signed(path, &own, "this instance", progress)
+    }
+
+    /// Checks an organization backup: signed by that organization's key or a trusted signer.
+    pub fn verify_org_backup(
+        &self,
+        slug: &str,
+        path: &Path,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<VerifiedBackup> {
+        let (_, own) = self.org_target(slug)?;
+        self.verify_signed(path, &own, &format!("organization {slug}"), progress)
+    }
+
+    fn verify_signed(
+        &self,
+        path: &Path,
+        own: &SigningKey,
+        own_label: &str,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<VerifiedBackup> {
         let mut file = File::open(path).map_err(io_err(path))?;
         let trailer = backup_format::read(&mut file)
             .map_err(io_err(path))?
             .map_err(|e| Error::BadBackup(e.to_string()))?;
-        let Some((key, label)) = self.trusted_key(&trailer.fingerprint)? else {
+        let Some((key, label)) = self.trusted_key(&trailer.fingerprint, own, own_label)? else {
             return Err(Error::UntrustedSigner {
                 fingerprint: hex::encode(trailer.fingerprint),
             });
@@ -404,6 +471,65 @@ impl AdminService {
         password: &dyn PasswordCheck,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<RestoreSummary> {
+        let own = self.signing_key.clone();
+        let target = self.platform_target();
+        self.restore_target(
+            &target,
+            &own,
+            "this instance",
+            path,
+            request,
+            password,
+            progress,
+        )
+    }
+
+    /// Restores an organization backup into that isolated organization's database (per-org
+    /// mode of `POST /api/admin/restore` with `org_id`). Same checks as [`Self::restore`];
+    /// the signer must be the organization's own key or a trusted signer, and the image
+    /// must be an organization database.
+    pub fn restore_org(
+        &self,
+        slug: &str,
+        path: &Path,
+        request: &RestoreRequest,
+        password: &dyn PasswordCheck,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<RestoreSummary> {
+        if request.confirmation != RESTORE_CONFIRMATION {
+            return Err(Error::Confirmation {
+                expected: RESTORE_CONFIRMATION.into(),
+            });
+        }
+        let (target, own) = self.org_target(slug)?;
+        let label = format!("organization {slug}");
+        let summary =
+            self.restore_target(&target, &own, &label, path, request, password, progress)?;
+        let conn = self.conn()?;
+        self.log_event(
+            &conn,
+            "org_restore",
+            &request.actor,
+            slug,
+            &format!(
+                "restored backup signed by {} ({})",
+                summary.signer.signer_label, summary.signer.signer_fingerprint
+            ),
+        )?;
+        Ok(summary)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn restore_target(
+        &self,
+        target: &Target,
+        own: &SigningKey,
+        own_label: &str,
+        path: &Path,
+        request: &RestoreRequest,
+        password: &dyn PasswordCheck,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<RestoreSummary> {
         if request.confirmation != RESTORE_CONFIRMATION {
             return Err(Error::Confirmation {
                 expected: RESTORE_CONFIRMATION.into(),
@@ -412,25 +538,29 @@ impl AdminService {
         password
             .check(request.password.as_deref())
             .map_err(Error::Password)?;
-        let verified = self.verify_backup(path, progress)?;
+        let verified = self.verify_signed(path, own, own_label, progress)?;
 
         let mut temps = TempFiles::new();
         let plain = temps.path(self.data_dir(), "restore-plain");
         let plaintext_bytes = self.decompress_verified(path, &verified, &plain, progress)?;
-        let backup_schema_version = check_plaintext(&plain)?;
+        let backup_schema_version = check_plaintext(&plain, target.org.is_some())?;
 
         let stage = temps.path(self.data_dir(), "restore-stage");
         self.build_stage(
             &plain,
             &stage,
             backup_schema_version,
+            target,
             &request.actor,
             &verified,
         )?;
-        self.apply_stage(&stage, progress)?;
-        let schema_version: u32 = self
-            .conn()?
-            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        self.apply_stage(&stage, target, progress)?;
+        let schema_version: u32 = open_encrypted(
+            &target.path,
+            &target.key,
+            self.config.storage.busy_timeout_ms,
+        )?
+        .pragma_query_value(None, "user_version", |r| r.get(0))?;
         Ok(RestoreSummary {
             signer: verified,
             backup_schema_version,
@@ -498,17 +628,19 @@ impl AdminService {
         Ok(written)
     }
 
-    /// Re-encrypts the plaintext image into `stage` with the platform key, migrates it, and
-    /// carries over this instance's own trust configuration and identity.
+    /// Re-encrypts the plaintext image into `stage` with the target's key, migrates it, and
+    /// carries over the target's identity (and, for the platform, this instance's trust
+    /// configuration).
     fn build_stage(
         &self,
         plain: &Path,
         stage: &Path,
         version: u32,
+        target: &Target,
         actor: &str,
         verified: &VerifiedBackup,
     ) -> Result<()> {
-        let key = self.platform_key();
+        let key = target.key.clone();
         {
             let conn = Connection::open(plain)?;
             conn.execute(
@@ -524,9 +656,25 @@ impl AdminService {
         migrations::apply(&mut conn, stage)?;
         conn.execute(
             "ATTACH DATABASE ?1 AS live KEY ?2",
-            params![self.db.path().to_string_lossy(), attach_key(&key).as_str()],
+            params![target.path.to_string_lossy(), attach_key(&key).as_str()],
         )?;
         let tx = conn.transaction()?;
+        // The database's own identity rows stay those of the live file.
+        tx.execute_batch(
+            "UPDATE main.instance_meta
+                 SET value = l.value, updated_at = l.updated_at
+                 FROM (SELECT key, value, updated_at FROM live.instance_meta) AS l
+                 WHERE l.key = main.instance_meta.key
+                   AND main.instance_meta.key IN ('instance_id', 'created_at', 'db_role', 'org_id');
+             INSERT OR IGNORE INTO main.instance_meta (key, value, updated_at)
+                 SELECT key, value, updated_at FROM live.instance_meta
+                 WHERE key IN ('instance_id', 'created_at', 'db_role', 'org_id');",
+        )?;
+        if target.org.is_some() {
+            tx.commit()?;
+            conn.execute_batch("DETACH DATABASE live")?;
+            return Ok(());
+        }
         tx.execute_batch(
             "DELETE FROM main.trusted_signers;
              INSERT INTO main.trusted_signers (fingerprint, label, public_key_pem, added_at)
@@ -536,15 +684,7 @@ impl AdminService {
                  SELECT id, path, sha256, licensee, installed_at FROM live.license_install;
              DELETE FROM main.maintenance_state;
              INSERT INTO main.maintenance_state (id, active, reason, tripped_at, tripped_by)
-                 SELECT id, active, reason, tripped_at, tripped_by FROM live.maintenance_state;
-             UPDATE main.instance_meta
-                 SET value = l.value, updated_at = l.updated_at
-                 FROM (SELECT key, value, updated_at FROM live.instance_meta) AS l
-                 WHERE l.key = main.instance_meta.key
-                   AND main.instance_meta.key IN ('instance_id', 'created_at');
-             INSERT OR IGNORE INTO main.instance_meta (key, value, updated_at)
-                 SELECT key, value, updated_at FROM live.instance_meta
-                 WHERE key IN ('instance_id', 'created_at');",
+                 SELECT id, active, reason, tripped_at, tripped_by FROM live.maintenance_state;",
         )?;
         self.log_event(
             &tx,
@@ -563,11 +703,16 @@ impl AdminService {
 
     /// Copies the staging database into the live platform database with the online backup
     /// API: one write transaction on the live file, so readers see old or new, never a mix.
-    fn apply_stage(&self, stage: &Path, progress: &mut dyn FnMut(Progress)) -> Result<()> {
+    fn apply_stage(
+        &self,
+        stage: &Path,
+        target: &Target,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<()> {
         use rusqlite::backup::{Backup, StepResult};
-        let key = self.platform_key();
-        let src = open_encrypted(stage, &key, self.config.storage.busy_timeout_ms)?;
-        let mut dst = open_encrypted(self.db.path(), &key, self.config.storage.busy_timeout_ms)?;
+        let key = &target.key;
+        let src = open_encrypted(stage, key, self.config.storage.busy_timeout_ms)?;
+        let mut dst = open_encrypted(&target.path, key, self.config.storage.busy_timeout_ms)?;
         let backup = Backup::new(&src, &mut dst)?;
         let deadline = Instant::now()
             + Duration::from_millis(self.config.storage.busy_timeout_ms.max(1000) * 6);
@@ -589,10 +734,10 @@ impl AdminService {
                         return Err(Error::Store(store::Error::Sqlite(
                             rusqlite::Error::SqliteFailure(
                                 rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
-                                Some(
-                                    "platform.db stayed locked by another process; nothing was restored"
-                                        .into(),
-                                ),
+                                Some(format!(
+                                    "{} stayed locked by another process; nothing was restored",
+                                    target.path.display()
+                                )),
                             ),
                         )));
                     }
@@ -604,6 +749,37 @@ impl AdminService {
         drop(backup);
         Ok(())
     }
+}
+
+/// Writes a new file at `path` through `write` atomically (temp file in the same directory,
+/// 0600, fsync, then linked into place); an existing file is never overwritten.
+fn write_atomically(
+    path: &Path,
+    write: &mut dyn FnMut(&mut dyn Write) -> Result<BackupSummary>,
+) -> Result<BackupSummary> {
+    if path.exists() {
+        return Err(Error::Conflict(format!(
+            "{} already exists; choose another --out",
+            path.display()
+        )));
+    }
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut temps = TempFiles::new();
+    let tmp = temps.path(dir, "rampart-backup-partial");
+    let file = create_private(&tmp)?;
+    let mut w = BufWriter::new(file);
+    let mut summary = write(&mut w)?;
+    let file = w.into_inner().map_err(|e| Error::Io {
+        path: tmp.clone(),
+        source: e.into_error(),
+    })?;
+    file.sync_all().map_err(io_err(&tmp))?;
+    std::fs::hard_link(&tmp, path).map_err(io_err(path))?;
+    summary.path = Some(path.to_path_buf());
+    Ok(summary)
 }
 
 /// A reader that hashes and counts what passes through.
@@ -653,7 +829,7 @@ fn hash_payload(
 
 /// Checks that `plain` is a healthy plaintext SQLite database from rampart with a schema
 /// version this binary supports; returns that version.
-fn check_plaintext(plain: &Path) -> Result<u32> {
+fn check_plaintext(plain: &Path, want_org: bool) -> Result<u32> {
     let bad = |m: String| Error::BadBackup(m);
     let mut header = [0u8; 16];
     File::open(plain)
@@ -693,6 +869,21 @@ fn check_plaintext(plain: &Path) -> Result<u32> {
             "the database in the backup is not a rampart database".into()
         ));
     }
+    let role: Option<String> = conn
+        .query_row(
+            "SELECT value FROM instance_meta WHERE key = 'db_role'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let is_org = role.as_deref() == Some("org");
+    if is_org != want_org {
+        return Err(bad(if want_org {
+            "this is a platform backup, not an organization backup".into()
+        } else {
+            "this is an organization backup; restore it with --org SLUG".into()
+        }));
+    }
     Ok(version)
 }
 
@@ -723,11 +914,13 @@ mod tests {
             )
             .expect("insert");
         let out = dir.path().join("plain.db");
-        let v = svc.export_plaintext(&out).expect("export");
+        let v = svc
+            .export_plaintext(&svc.platform_target(), &out)
+            .expect("export");
         assert_eq!(v, migrations::latest());
         let bytes = std::fs::read(&out).expect("read");
         assert!(bytes.starts_with(b"SQLite format 3\0"));
-        assert_eq!(check_plaintext(&out).expect("check"), v);
+        assert_eq!(check_plaintext(&out, false).expect("check"), v);
         let conn = Connection::open(&out).expect("open plain");
         assert_eq!(meta(&conn, "probe").as_deref(), Some("one"));
     }
@@ -802,5 +995,77 @@ mod tests {
             backup_filename(t),
             "rampart-backup-20260220-143000.db.gz.signed"
         );
+    }
+
+    #[test]
+    fn org_backup_round_trip_and_role_checks() {
+        use crate::admin::NewOrg;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (svc, _, _) = service(dir.path(), |c| c.storage.org_db_isolation = true);
+        svc.create_org(
+            "t",
+            &NewOrg {
+                name: "Acme".into(),
+                ..Default::default()
+            },
+        )
+        .expect("org");
+        let org_db = svc.open_org_db("acme").expect("org db");
+        let conn = org_db.conn().expect("conn");
+        conn.execute(
+            "INSERT INTO instance_meta (key, value) VALUES ('probe', 'before')",
+            [],
+        )
+        .expect("insert");
+        let file = dir.path().join("org.signed");
+        let summary = svc
+            .backup_org_to_file("t", "acme", &file, &mut |_| {})
+            .expect("org backup");
+        assert_eq!(
+            summary.signer_fingerprint,
+            svc.org_signing_key("acme").expect("key").fingerprint
+        );
+        assert_ne!(summary.signer_fingerprint, svc.signing_key().fingerprint);
+        conn.execute(
+            "UPDATE instance_meta SET value = 'after' WHERE key = 'probe'",
+            [],
+        )
+        .expect("update");
+        let req = RestoreRequest {
+            confirmation: RESTORE_CONFIRMATION.into(),
+            password: None,
+            actor: "t".into(),
+        };
+        // An org backup is not a platform backup (its signer is not trusted there either).
+        assert!(
+            svc.restore(&file, &req, &NoLocalAccounts, &mut |_| {})
+                .is_err()
+        );
+        let platform = dir.path().join("platform.signed");
+        svc.backup_to_file("t", &platform, &mut |_| {})
+            .expect("platform backup");
+        assert!(matches!(
+            svc.restore_org("acme", &platform, &req, &NoLocalAccounts, &mut |_| {}),
+            Err(Error::UntrustedSigner { .. })
+        ));
+        svc.restore_org("acme", &file, &req, &NoLocalAccounts, &mut |_| {})
+            .expect("org restore");
+        assert_eq!(meta(&conn, "probe").as_deref(), Some("before"));
+        assert_eq!(meta(&conn, "db_role").as_deref(), Some("org"));
+        // Trusting the instance key does not make a platform image restorable into an org.
+        let (_, org_key) = svc.org_target("acme").expect("target");
+        let err = svc
+            .restore_target(
+                &svc.org_target("acme").expect("target").0,
+                &svc.signing_key.clone(),
+                "x",
+                &platform,
+                &req,
+                &NoLocalAccounts,
+                &mut |_| {},
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("platform backup"), "{err}");
+        drop(org_key);
     }
 }

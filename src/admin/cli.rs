@@ -28,6 +28,17 @@ pub struct BackupArgs {
     /// into. Default: that name in the current directory. An existing file is never overwritten.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Back up one isolated organization's database instead (signed with its own key).
+    #[arg(long, value_name = "SLUG")]
+    pub org: Option<String>,
+}
+
+/// `rampart admin signing-key`
+#[derive(Debug, Args)]
+pub struct SigningKeyArgs {
+    /// Show an isolated organization's backup signing key instead of the instance's.
+    #[arg(long, value_name = "SLUG")]
+    pub org: Option<String>,
 }
 
 /// `rampart admin restore`
@@ -46,6 +57,9 @@ pub struct RestoreArgs {
     /// Only check the file (trailer, signer trust, signature); change nothing.
     #[arg(long)]
     pub verify_only: bool,
+    /// Restore an organization backup into this isolated organization's database.
+    #[arg(long, value_name = "SLUG")]
+    pub org: Option<String>,
 }
 
 /// `rampart admin signers`
@@ -258,7 +272,10 @@ pub fn backup(instance: &Instance, args: &BackupArgs, json: bool) -> anyhow::Res
         None => PathBuf::from(&name),
     };
     let mut printer = ProgressPrinter::new();
-    let r = svc.backup_to_file(ACTOR, &path, &mut |p| printer.report(p));
+    let r = match &args.org {
+        Some(slug) => svc.backup_org_to_file(ACTOR, slug, &path, &mut |p| printer.report(p)),
+        None => svc.backup_to_file(ACTOR, &path, &mut |p| printer.report(p)),
+    };
     printer.done();
     finish(json, r, |s| {
         emit(json, &s, |o| {
@@ -288,7 +305,10 @@ pub fn restore(instance: &Instance, args: &RestoreArgs, json: bool) -> anyhow::R
     let svc = service(instance)?;
     let mut printer = ProgressPrinter::new();
     if args.verify_only {
-        let r = svc.verify_backup(&args.file, &mut |p| printer.report(p));
+        let r = match &args.org {
+            Some(slug) => svc.verify_org_backup(slug, &args.file, &mut |p| printer.report(p)),
+            None => svc.verify_backup(&args.file, &mut |p| printer.report(p)),
+        };
         printer.done();
         return finish(json, r, |v| {
             emit(json, &v, |o| {
@@ -310,9 +330,14 @@ pub fn restore(instance: &Instance, args: &RestoreArgs, json: bool) -> anyhow::R
         password,
         actor: ACTOR.into(),
     };
-    let r = svc.restore(&args.file, &request, &NoLocalAccounts, &mut |p| {
-        printer.report(p)
-    });
+    let r = match &args.org {
+        Some(slug) => svc.restore_org(slug, &args.file, &request, &NoLocalAccounts, &mut |p| {
+            printer.report(p)
+        }),
+        None => svc.restore(&args.file, &request, &NoLocalAccounts, &mut |p| {
+            printer.report(p)
+        }),
+    };
     printer.done();
     finish(json, r, |s| {
         emit(json, &s, |o| {
@@ -333,13 +358,18 @@ pub fn restore(instance: &Instance, args: &RestoreArgs, json: bool) -> anyhow::R
 }
 
 /// `rampart admin signing-key`
-pub fn signing_key(instance: &Instance, json: bool) -> anyhow::Result<Exit> {
+pub fn signing_key(instance: &Instance, args: &SigningKeyArgs, json: bool) -> anyhow::Result<Exit> {
     let svc = service(instance)?;
-    let k = svc.signing_key();
-    Ok(emit(json, &k, |o| {
-        writeln!(o, "fingerprint {}", k.fingerprint)?;
-        write!(o, "{}", k.public_key_pem)
-    }))
+    let k = match &args.org {
+        Some(slug) => svc.org_signing_key(slug),
+        None => Ok(svc.signing_key()),
+    };
+    finish(json, k, |k| {
+        emit(json, &k, |o| {
+            writeln!(o, "fingerprint {}", k.fingerprint)?;
+            write!(o, "{}", k.public_key_pem)
+        })
+    })
 }
 
 /// `rampart admin signers list|add|remove`

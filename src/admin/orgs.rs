@@ -13,6 +13,7 @@ use std::time::Duration;
 use rusqlite::{OptionalExtension, Row};
 use serde::Serialize;
 
+use super::backup::Target;
 use super::{AdminService, Error, Result};
 use crate::crypto::signing::SigningKey;
 use crate::crypto::{DbKey, dek};
@@ -190,11 +191,17 @@ impl AdminService {
             let dir = self.data_dir().join(ORGS_DIR);
             crate::crypto::ensure_private_dir(&dir)?;
             let path = self.org_db_path(&id);
-            drop(Db::open(
+            let org_db = Db::open(
                 &path,
                 &DbKey::from_bytes(*dek_bytes),
                 &self.org_open_options(),
-            )?);
+            )?;
+            // Marks the file as an org database, so backups of it cannot be restored as
+            // the platform database and vice versa.
+            org_db.conn()?.execute_batch(&format!(
+                "INSERT OR REPLACE INTO instance_meta (key, value) VALUES ('db_role', 'org'), ('org_id', '{id}');"
+            ))?;
+            drop(org_db);
             created_db = Some(path);
             keys = Some((wrapped, sealed, hex::encode(signing.fingerprint())));
         }
@@ -305,6 +312,57 @@ impl AdminService {
         }
         remove_db_files(&self.org_db_path(&org.id));
         self.get_org(slug)
+    }
+}
+
+impl AdminService {
+    /// An isolated organization's database as a backup target, with its unsealed signing key.
+    pub(crate) fn org_target(&self, slug: &str) -> Result<(Target, SigningKey)> {
+        let org = self.get_org(slug)?;
+        if org.shredded_at.is_some() {
+            return Err(Error::Conflict(format!(
+                "organization {slug:?} was crypto-shredded; its data no longer exists"
+            )));
+        }
+        let conn = self.conn()?;
+        let (wrapped, sealed): (Option<Vec<u8>>, Option<Vec<u8>>) = conn.query_row(
+            "SELECT wrapped_dek, signing_key_sealed FROM orgs WHERE id = ?1",
+            [&org.id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let (Some(wrapped), Some(sealed)) = (wrapped, sealed) else {
+            return Err(Error::Conflict(format!(
+                "organization {slug:?} has no separate database (created without storage.org_db_isolation); back up the platform instead"
+            )));
+        };
+        let dek_bytes = dek::unwrap_dek(&self.master_key, &wrapped, dek_aad(&org.id).as_bytes())?;
+        let pem = dek::open(&dek_bytes, &sealed, signing_aad(&org.id).as_bytes())?;
+        let pem = std::str::from_utf8(&pem).map_err(|_| {
+            Error::Conflict(format!(
+                "organization {slug:?}: sealed signing key is damaged"
+            ))
+        })?;
+        let signer = SigningKey::from_pem(pem)
+            .map_err(|m| Error::Conflict(format!("organization {slug:?}: signing key: {m}")))?;
+        Ok((
+            Target {
+                path: self.org_db_path(&org.id),
+                key: DbKey::from_bytes(*dek_bytes),
+                org: Some(slug.to_string()),
+            },
+            signer,
+        ))
+    }
+
+    /// An isolated organization's backup signing public key and fingerprint (per-org mode
+    /// of `GET /api/admin/signing-key`).
+    pub fn org_signing_key(&self, slug: &str) -> Result<super::SigningKeyInfo> {
+        let (_, signer) = self.org_target(slug)?;
+        let pk = signer.public_key();
+        Ok(super::SigningKeyInfo {
+            fingerprint: pk.fingerprint_hex(),
+            public_key_pem: pk.to_pem(),
+        })
     }
 }
 
