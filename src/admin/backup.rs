@@ -25,10 +25,21 @@
 //! Kept from the live instance, not taken from the backup (they are this instance's trust
 //! and identity, not data): `trusted_signers`, `license_install`, `maintenance_state`, and
 //! the `instance_id`/`created_at` rows of `instance_meta`. The instance backup signing key
-//! and the master key are files outside the database and are never touched.
+//! and the master key are files outside the database and are never touched. A restore
+//! never resurrects a crypto-shredded organization: orgs shredded in the live database
+//! stay shredded (no key) whatever the backup holds.
 //!
 //! Per-org databases (`orgs/<id>.db`, with `storage.org_db_isolation`) are not part of the
-//! platform backup.
+//! platform backup; they have their own backups ([`AdminService::backup_org_to_writer`],
+//! [`AdminService::restore_org`]), signed with the organization's own key and re-encrypted
+//! on restore with the target organization's key, so an organization moves between
+//! instances by creating it on the target, trusting the source org's key, and restoring.
+//! An image is marked as platform or org (`db_role` in `instance_meta`) and only restores
+//! into its own kind. A platform restore on an isolated instance keeps the org rows of the
+//! backup: org databases created after the backup stay on disk unreferenced.
+//!
+//! Space: a restore needs about twice the plaintext size free in the data dir (the
+//! plaintext image and the re-encrypted staging copy), a backup once.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
@@ -684,7 +695,11 @@ impl AdminService {
                  SELECT id, path, sha256, licensee, installed_at FROM live.license_install;
              DELETE FROM main.maintenance_state;
              INSERT INTO main.maintenance_state (id, active, reason, tripped_at, tripped_by)
-                 SELECT id, active, reason, tripped_at, tripped_by FROM live.maintenance_state;",
+                 SELECT id, active, reason, tripped_at, tripped_by FROM live.maintenance_state;
+             UPDATE main.orgs
+                 SET wrapped_dek = NULL, signing_key_sealed = NULL, shredded_at = l.shredded_at
+                 FROM (SELECT id, shredded_at FROM live.orgs WHERE shredded_at IS NOT NULL) AS l
+                 WHERE l.id = main.orgs.id;",
         )?;
         self.log_event(
             &tx,
@@ -1067,5 +1082,41 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("platform backup"), "{err}");
         drop(org_key);
+    }
+
+    #[test]
+    fn restore_never_resurrects_a_shredded_org() {
+        use crate::admin::NewOrg;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (svc, _, _) = service(dir.path(), |c| c.storage.org_db_isolation = true);
+        svc.create_org(
+            "t",
+            &NewOrg {
+                name: "Acme".into(),
+                ..Default::default()
+            },
+        )
+        .expect("org");
+        let file = dir.path().join("b.signed");
+        svc.backup_to_file("t", &file, &mut |_| {}).expect("backup");
+        svc.shred_org("t", "acme", "acme").expect("shred");
+        let req = RestoreRequest {
+            confirmation: RESTORE_CONFIRMATION.into(),
+            password: None,
+            actor: "t".into(),
+        };
+        svc.restore(&file, &req, &NoLocalAccounts, &mut |_| {})
+            .expect("restore");
+        let org = svc.get_org("acme").expect("org");
+        assert!(org.shredded_at.is_some() && !org.isolated, "{org:?}");
+        let conn = svc.conn().expect("conn");
+        let keys: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM orgs WHERE wrapped_dek IS NOT NULL OR signing_key_sealed IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .expect("count");
+        assert_eq!(keys, 0);
     }
 }

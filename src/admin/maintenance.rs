@@ -136,6 +136,22 @@ impl AdminService {
     }
 }
 
+/// True when an LLM provider's error response means the platform-level quota is exhausted
+/// (OpenAI: HTTP 429 with error code or type `insufficient_quota`). Rate limiting (429
+/// `rate_limit_exceeded`) and a user's or org's own credits running out are not.
+pub fn is_quota_exhausted(status: u16, body: &str) -> bool {
+    if status != 429 && status != 402 && status != 403 {
+        return false;
+    }
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
+        return false;
+    };
+    let err = &v["error"];
+    ["code", "type"]
+        .iter()
+        .any(|k| err[*k].as_str() == Some("insufficient_quota"))
+}
+
 /// Starts sending the alert on a background thread when an address and SMTP are configured.
 fn send_alert(config: &Config, state: &MaintenanceState) -> Option<AlertHandle> {
     let to = config.maintenance.alert_email.trim().to_string();
@@ -224,6 +240,16 @@ fn send_mail(
 mod tests {
     use super::*;
     use crate::admin::testutil::service;
+
+    #[test]
+    fn quota_exhaustion_is_recognised() {
+        let body = r#"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#;
+        assert!(is_quota_exhausted(429, body));
+        let rate = r#"{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}"#;
+        assert!(!is_quota_exhausted(429, rate));
+        assert!(!is_quota_exhausted(500, body));
+        assert!(!is_quota_exhausted(429, "not json"));
+    }
 
     #[test]
     fn enable_clear_and_quota_trip() {

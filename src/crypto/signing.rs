@@ -215,6 +215,17 @@ mod tests {
     }
 
     #[test]
+    fn sec1_private_keys_are_accepted() {
+        use p256::pkcs8::LineEnding;
+        let sk = p256::SecretKey::from_bytes(&[7u8; 32].into()).expect("scalar");
+        let pem = sk.to_sec1_pem(LineEnding::LF).expect("sec1 pem");
+        assert!(pem.starts_with("-----BEGIN EC PRIVATE KEY-----"));
+        let k = SigningKey::from_pem(&pem).expect("parse sec1");
+        let again = SigningKey::from_pem(&k.to_pkcs8_pem()).expect("parse pkcs8");
+        assert_eq!(k.fingerprint(), again.fingerprint());
+    }
+
+    #[test]
     fn non_p256_public_keys_are_refused() {
         // An Ed25519 SPKI.
         let ed = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n";
