@@ -415,7 +415,7 @@ fn every_bad_restore_is_refused_and_changes_nothing() {
     assert_eq!(stdout_json(&out)["error"]["code"], "bad_request");
     // --verify-only accepts the good file and changes nothing.
     inst.cmd()
-        .args(["admin", "restore", "--verify-only", "--confirm", "x"])
+        .args(["admin", "restore", "--verify-only"])
         .arg_path(&good)
         .assert_exit(0);
     assert_eq!(inst.slugs(), ["alpha", "beta"]);
@@ -471,6 +471,12 @@ fn restore_while_serve_runs_is_seen_without_restart() {
     inst.create_org("Beta");
     let mut app = Appliance::start_with(&inst.dir, inst.cmd());
     assert_eq!(app.get("/ready").status(), 200);
+    // A backup taken while the server runs is a consistent, verifiable snapshot.
+    let during = inst.backup("during.db.gz.signed");
+    inst.cmd()
+        .args(["admin", "restore", "--verify-only"])
+        .arg_path(&during)
+        .assert_exit(0);
     inst.restore(&file, "CONFIRM RESTORE", 0);
     let ready = app.get("/ready");
     assert_eq!(ready.status(), 200);
@@ -489,6 +495,9 @@ fn restore_while_serve_runs_is_seen_without_restart() {
     }
     assert!(app.stop().success(), "{}", app.log());
     assert_eq!(inst.slugs(), ["alpha"]);
+    // Restoring the snapshot taken while serving brings Beta back.
+    inst.restore(&during, "CONFIRM RESTORE", 0);
+    assert_eq!(inst.slugs(), ["alpha", "beta"]);
 }
 
 #[test]

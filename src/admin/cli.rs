@@ -48,8 +48,8 @@ pub struct RestoreArgs {
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
     /// Must be exactly "CONFIRM RESTORE": restore replaces all data of this instance.
-    #[arg(long, value_name = "PHRASE")]
-    pub confirm: String,
+    #[arg(long, value_name = "PHRASE", required_unless_present = "verify_only")]
+    pub confirm: Option<String>,
     /// Read the admin password from stdin (first line). Becomes mandatory once local
     /// accounts exist; until then no password is checked.
     #[arg(long)]
@@ -326,7 +326,7 @@ pub fn restore(instance: &Instance, args: &RestoreArgs, json: bool) -> anyhow::R
         None
     };
     let request = RestoreRequest {
-        confirmation: args.confirm.clone(),
+        confirmation: args.confirm.clone().unwrap_or_default(),
         password,
         actor: ACTOR.into(),
     };
