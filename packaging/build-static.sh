@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 target=x86_64-unknown-linux-gnu
 export RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static"
 cargo build --release --locked --target "$target" --bin rampart >&2
-bin="target/$target/release/rampart"
+bin="${CARGO_TARGET_DIR:-target}/$target/release/rampart"
 
 desc=$(file -b "$bin")
 echo "file: $desc" >&2

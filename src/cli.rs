@@ -139,6 +139,93 @@ pub enum AdminCommand {
     /// List, create or crypto-shred organizations.
     #[command(subcommand)]
     Org(crate::admin::cli::OrgCommand),
+    /// First-run setup: create the first superadmin (only while there are no users).
+    Setup(SetupArgs),
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API keys.
+    #[command(subcommand, name = "api-key")]
+    ApiKey(ApiKeyCommand),
+}
+
+/// `rampart admin setup`
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// Email of the first superadmin.
+    #[arg(long)]
+    pub email: String,
+    /// Display name.
+    #[arg(long)]
+    pub name: String,
+    /// Read the password from standard input (first line), so it stays out of shell history.
+    #[arg(long, required = true)]
+    pub password_stdin: bool,
+}
+
+/// `rampart admin user ...`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account; the password is read from standard input.
+    Create {
+        /// Login email.
+        #[arg(long)]
+        email: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// user, admin or superadmin.
+        #[arg(long, default_value = "user")]
+        role: String,
+        /// Read the password from standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// List accounts.
+    List,
+    /// Disable an account: it cannot sign in, its sessions end and its API keys stop working.
+    Disable {
+        /// Email of the account.
+        email: String,
+    },
+    /// Enable a disabled account.
+    Enable {
+        /// Email of the account.
+        email: String,
+    },
+    /// Remove every second factor of an account (lost phone/key); sessions end too.
+    ResetMfa {
+        /// Email of the account.
+        email: String,
+    },
+    /// Set a new password (read from standard input); ends the account's sessions.
+    SetPassword {
+        /// Email of the account.
+        email: String,
+        /// Read the password from standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+/// `rampart admin api-key ...`
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Create a key for a user and print it once.
+    Create {
+        /// Email of the key's owner.
+        #[arg(long)]
+        user: String,
+        /// developer (mk_) or verifier (mv_).
+        #[arg(long)]
+        scope: String,
+        /// Workspace id; default: the user's personal workspace.
+        #[arg(long)]
+        workspace: Option<String>,
+        /// Label shown in the key list.
+        #[arg(long, default_value = "created by rampart admin")]
+        name: String,
+    },
 }
 
 /// `rampart mcp`
@@ -262,9 +349,16 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
     std::io::stdout().flush().ok();
     tracing::info!(address = %bound, url = %url, data_dir = %instance.config.data_dir.display(), "rampart serving");
 
+    let auth = crate::auth::AuthService::new(
+        instance.db.clone(),
+        &instance.config,
+        &instance.master_key,
+        &url,
+    )?;
     let state = crate::web::AppState {
         config: instance.config.clone(),
         db: instance.db.clone(),
+        auth,
         metrics: crate::web::Metrics::new(),
         bound,
     };
@@ -283,6 +377,12 @@ fn run_admin(cli: &Cli, args: &AdminArgs) -> anyhow::Result<Exit> {
     let _log = crate::logging::init("warn", None)?;
     restrict_umask();
     let instance = Instance::open(loaded.config)?;
+    let auth = crate::auth::AuthService::new(
+        instance.db.clone(),
+        &instance.config,
+        &instance.master_key,
+        &instance.config.public_url(None),
+    )?;
     match &args.command {
         Some(AdminCommand::Status) | None => admin_status(&instance, args.json),
         Some(AdminCommand::Backup(a)) => crate::admin::cli::backup(&instance, a, args.json),
@@ -296,7 +396,138 @@ fn run_admin(cli: &Cli, args: &AdminArgs) -> anyhow::Result<Exit> {
             crate::admin::cli::maintenance(&instance, c, args.json)
         }
         Some(AdminCommand::Org(c)) => crate::admin::cli::org(&instance, c, args.json),
+        Some(AdminCommand::Setup(a)) => {
+            let password = read_password_stdin()?;
+            let user = auth.setup(&a.email, &a.name, &password)?;
+            print_user(&user, args.json, "created superadmin")
+        }
+        Some(AdminCommand::User(cmd)) => admin_user(&auth, cmd, args.json),
+        Some(AdminCommand::ApiKey(ApiKeyCommand::Create {
+            user,
+            scope,
+            workspace,
+            name,
+        })) => {
+            let owner = auth.user_by_email(user)?;
+            let key = auth.create_api_key_for(&owner.id, name, scope, workspace.as_deref())?;
+            if args.json {
+                println!("{}", serde_json::to_string(&key)?);
+            } else {
+                println!("{}", key.key);
+                eprintln!(
+                    "{} key for {} in workspace {} (shown once; store it now)",
+                    key.meta.scope.as_str(),
+                    owner.email,
+                    key.meta.workspace_id
+                );
+            }
+            Ok(Exit::Ok)
+        }
     }
+}
+
+fn admin_user(
+    auth: &crate::auth::AuthService,
+    cmd: &UserCommand,
+    json: bool,
+) -> anyhow::Result<Exit> {
+    match cmd {
+        UserCommand::Create {
+            email, name, role, ..
+        } => {
+            let role = crate::auth::Role::parse(role)
+                .ok_or_else(|| anyhow::anyhow!("--role must be user, admin or superadmin"))?;
+            let password = read_password_stdin()?;
+            let new = crate::auth::users::NewUser {
+                email: email.clone(),
+                display_name: name.clone(),
+                password,
+                role: None,
+            };
+            let user = auth.create_user_unchecked(None, &new, role)?;
+            print_user(&user, json, "created user")
+        }
+        UserCommand::List => {
+            let users = auth.list_users_unchecked()?;
+            if json {
+                println!("{}", serde_json::to_string(&users)?);
+            } else {
+                println!(
+                    "{:<36}  {:<32}  {:<10}  {:<8}  MFA",
+                    "ID", "EMAIL", "ROLE", "STATE"
+                );
+                for u in users {
+                    let mfa = match (u.totp_enabled, u.webauthn_keys) {
+                        (false, 0) => "-".to_string(),
+                        (t, k) => format!(
+                            "{}{}",
+                            if t { "totp " } else { "" },
+                            if k > 0 {
+                                format!("{k} key(s)")
+                            } else {
+                                String::new()
+                            }
+                        ),
+                    };
+                    println!(
+                        "{:<36}  {:<32}  {:<10}  {:<8}  {}",
+                        u.id,
+                        u.email,
+                        u.role.as_str(),
+                        if u.disabled { "disabled" } else { "active" },
+                        mfa.trim()
+                    );
+                }
+            }
+            Ok(Exit::Ok)
+        }
+        UserCommand::Disable { email } | UserCommand::Enable { email } => {
+            let disable = matches!(cmd, UserCommand::Disable { .. });
+            let target = auth.user_by_email(email)?;
+            let user = auth.update_user_as(None, &target.id, None, Some(disable), None)?;
+            print_user(&user, json, if disable { "disabled" } else { "enabled" })
+        }
+        UserCommand::ResetMfa { email } => {
+            let target = auth.user_by_email(email)?;
+            let user = auth.reset_mfa(None, &target.id)?;
+            print_user(&user, json, "MFA reset for")
+        }
+        UserCommand::SetPassword { email, .. } => {
+            let target = auth.user_by_email(email)?;
+            let password = read_password_stdin()?;
+            auth.set_password_unchecked(&target.id, &password)?;
+            print_user(&target, json, "password set for")
+        }
+    }
+}
+
+fn print_user(user: &crate::auth::users::User, json: bool, what: &str) -> anyhow::Result<Exit> {
+    if json {
+        println!("{}", serde_json::to_string(user)?);
+    } else {
+        println!(
+            "{what} {} ({}, {})",
+            user.email,
+            user.role.as_str(),
+            user.id
+        );
+    }
+    Ok(Exit::Ok)
+}
+
+/// Reads one line (the password) from standard input, without the line ending.
+fn read_password_stdin() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let pw = line.trim_end_matches(['\n', '\r']).to_string();
+    if pw.is_empty() {
+        anyhow::bail!(
+            "no password on standard input (pipe it in: printf '%s\\n' \"$PW\" | rampart admin ...)"
+        );
+    }
+    Ok(pw)
 }
 
 fn admin_status(instance: &Instance, json: bool) -> anyhow::Result<Exit> {

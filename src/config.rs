@@ -118,6 +118,68 @@ pub static KEYS: &[KeyDef] = &[
     k("storage.pool_size", &["RAMPART_DB_POOL_SIZE"], Kind::Int),
     secret("auth.secret", &["AUTH_SECRET", "RAMPART_AUTH_SECRET"]),
     k(
+        "auth.argon2_memory_kib",
+        &["RAMPART_ARGON2_MEMORY_KIB"],
+        Kind::Int,
+    ),
+    k(
+        "auth.argon2_iterations",
+        &["RAMPART_ARGON2_ITERATIONS"],
+        Kind::Int,
+    ),
+    k(
+        "auth.argon2_parallelism",
+        &["RAMPART_ARGON2_PARALLELISM"],
+        Kind::Int,
+    ),
+    k(
+        "auth.session_idle_minutes",
+        &["RAMPART_SESSION_IDLE_MINUTES"],
+        Kind::Int,
+    ),
+    k(
+        "auth.session_absolute_hours",
+        &["RAMPART_SESSION_ABSOLUTE_HOURS"],
+        Kind::Int,
+    ),
+    k(
+        "auth.login_max_failures",
+        &["RAMPART_LOGIN_MAX_FAILURES"],
+        Kind::Int,
+    ),
+    k(
+        "auth.login_ip_max_failures",
+        &["RAMPART_LOGIN_IP_MAX_FAILURES"],
+        Kind::Int,
+    ),
+    k(
+        "auth.login_lockout_max_seconds",
+        &["RAMPART_LOGIN_LOCKOUT_MAX_SECONDS"],
+        Kind::Int,
+    ),
+    secret(
+        "mfa.encryption_key",
+        &["MFA_ENCRYPTION_KEY", "RAMPART_MFA_ENCRYPTION_KEY"],
+    ),
+    k(
+        "mfa.pre_auth_expiry_seconds",
+        &["MFA_PRE_AUTH_EXPIRY_SECONDS"],
+        Kind::Int,
+    ),
+    k(
+        "mfa.recovery_code_count",
+        &["MFA_RECOVERY_CODE_COUNT"],
+        Kind::Int,
+    ),
+    k(
+        "mfa.required_for_local",
+        &["MFA_REQUIRED_FOR_LOCAL"],
+        Kind::Bool,
+    ),
+    k("webauthn.rp_id", &["WEBAUTHN_RP_ID"], Kind::Str),
+    k("webauthn.rp_name", &["WEBAUTHN_RP_NAME"], Kind::Str),
+    k("webauthn.origin", &["WEBAUTHN_ORIGIN"], Kind::Str),
+    k(
         "limits.json_body_bytes",
         &["RAMPART_LIMIT_JSON_BODY_BYTES"],
         Kind::Int,
@@ -227,6 +289,10 @@ pub struct Config {
     pub storage: StorageConfig,
     /// Authentication secrets and policies.
     pub auth: AuthConfig,
+    /// Second factors.
+    pub mfa: MfaConfig,
+    /// WebAuthn relying party.
+    pub webauthn: WebauthnConfig,
     /// Request size limits.
     pub limits: LimitsConfig,
     /// Signed backups.
@@ -344,11 +410,90 @@ pub struct StorageConfig {
 }
 
 /// Authentication settings.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// Secret for signing session tokens; generated into the data dir when empty.
     pub secret: Secret,
+    /// Argon2id memory cost in KiB (OWASP: 19456).
+    pub argon2_memory_kib: u64,
+    /// Argon2id iterations (OWASP: 2).
+    pub argon2_iterations: u64,
+    /// Argon2id lanes (OWASP: 1).
+    pub argon2_parallelism: u64,
+    /// A session idle this long ends.
+    pub session_idle_minutes: u64,
+    /// A session ends this long after sign-in, active or not.
+    pub session_absolute_hours: u64,
+    /// Failed logins per account before exponential backoff starts.
+    pub login_max_failures: u64,
+    /// Failed logins per client IP before exponential backoff starts.
+    pub login_ip_max_failures: u64,
+    /// Longest backoff.
+    pub login_lockout_max_seconds: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            secret: Secret::default(),
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            session_idle_minutes: 30,
+            session_absolute_hours: 12,
+            login_max_failures: 5,
+            login_ip_max_failures: 20,
+            login_lockout_max_seconds: 900,
+        }
+    }
+}
+
+/// Multi-factor authentication settings (names as in the product documentation).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MfaConfig {
+    /// Base64 of 32 bytes encrypting TOTP secrets at rest; empty = derived from the master key.
+    pub encryption_key: Secret,
+    /// Lifetime of the token between the password step and the second factor.
+    pub pre_auth_expiry_seconds: u64,
+    /// Recovery codes per set.
+    pub recovery_code_count: u64,
+    /// Password accounts must enroll a second factor before using the appliance.
+    pub required_for_local: bool,
+}
+
+impl Default for MfaConfig {
+    fn default() -> Self {
+        Self {
+            encryption_key: Secret::default(),
+            pre_auth_expiry_seconds: 300,
+            recovery_code_count: 10,
+            required_for_local: true,
+        }
+    }
+}
+
+/// WebAuthn relying party.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebauthnConfig {
+    /// RP id: the host name users reach the appliance at; empty = the public URL's host.
+    pub rp_id: String,
+    /// Name shown by authenticators.
+    pub rp_name: String,
+    /// Expected origin; empty = the public URL.
+    pub origin: String,
+}
+
+impl Default for WebauthnConfig {
+    fn default() -> Self {
+        Self {
+            rp_id: String::new(),
+            rp_name: "rampart".into(),
+            origin: String::new(),
+        }
+    }
 }
 
 /// Size limits for request bodies.
@@ -372,6 +517,8 @@ impl Default for Config {
             log: LogConfig::default(),
             storage: StorageConfig::default(),
             auth: AuthConfig::default(),
+            mfa: MfaConfig::default(),
+            webauthn: WebauthnConfig::default(),
             limits: LimitsConfig::default(),
             backup: BackupConfig::default(),
             license: LicenseConfig::default(),
@@ -441,8 +588,14 @@ impl Config {
             return self.server.public_url.trim_end_matches('/').to_string();
         }
         let scheme = if self.tls_enabled() { "https" } else { "http" };
-        match bound {
-            Some(addr) => format!("{scheme}://{addr}"),
+        let addr = bound.or_else(|| self.server.bind.parse().ok());
+        match addr {
+            // Browsers treat localhost as a secure context (needed for WebAuthn), and an IP
+            // address cannot be a WebAuthn relying party, so loopback binds use the name.
+            Some(a) if a.ip().is_loopback() || a.ip().is_unspecified() => {
+                format!("{scheme}://localhost:{}", a.port())
+            }
+            Some(a) => format!("{scheme}://{a}"),
             None => format!("{scheme}://{}", self.server.bind),
         }
     }
@@ -450,6 +603,13 @@ impl Config {
     /// Whether the listener speaks HTTPS.
     pub fn tls_enabled(&self) -> bool {
         self.server.tls_cert_file.is_some()
+    }
+
+    /// `MFA_ENCRYPTION_KEY` decoded, when set (validated to be 32 bytes).
+    pub fn mfa_encryption_key(&self) -> Option<[u8; 32]> {
+        (!self.mfa.encryption_key.is_empty())
+            .then(|| decode_key32(self.mfa.encryption_key.expose()).ok())
+            .flatten()
     }
 
     /// The static master key when `kms_provider = "static"` (validated to be 32 bytes).
@@ -462,8 +622,10 @@ impl Config {
 }
 
 fn decode_key32(b64: &str) -> Result<[u8; 32], String> {
+    let text = b64.trim();
     let bytes = base64::engine::general_purpose::STANDARD
-        .decode(b64.trim())
+        .decode(text)
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(text))
         .map_err(|e| format!("not valid base64 ({e})"))?;
     bytes
         .try_into()
@@ -671,6 +833,39 @@ impl serde::Serialize for ReportView<'_> {
             ("storage.busy_timeout_ms", int(c.storage.busy_timeout_ms)),
             ("storage.pool_size", int(c.storage.pool_size)),
             ("auth.secret", c.auth.secret.expose().to_string().into()),
+            ("auth.argon2_memory_kib", int(c.auth.argon2_memory_kib)),
+            ("auth.argon2_iterations", int(c.auth.argon2_iterations)),
+            ("auth.argon2_parallelism", int(c.auth.argon2_parallelism)),
+            (
+                "auth.session_idle_minutes",
+                int(c.auth.session_idle_minutes),
+            ),
+            (
+                "auth.session_absolute_hours",
+                int(c.auth.session_absolute_hours),
+            ),
+            ("auth.login_max_failures", int(c.auth.login_max_failures)),
+            (
+                "auth.login_ip_max_failures",
+                int(c.auth.login_ip_max_failures),
+            ),
+            (
+                "auth.login_lockout_max_seconds",
+                int(c.auth.login_lockout_max_seconds),
+            ),
+            (
+                "mfa.encryption_key",
+                c.mfa.encryption_key.expose().to_string().into(),
+            ),
+            (
+                "mfa.pre_auth_expiry_seconds",
+                int(c.mfa.pre_auth_expiry_seconds),
+            ),
+            ("mfa.recovery_code_count", int(c.mfa.recovery_code_count)),
+            ("mfa.required_for_local", c.mfa.required_for_local.into()),
+            ("webauthn.rp_id", c.webauthn.rp_id.clone().into()),
+            ("webauthn.rp_name", c.webauthn.rp_name.clone().into()),
+            ("webauthn.origin", c.webauthn.origin.clone().into()),
             ("limits.json_body_bytes", int(c.limits.json_body_bytes)),
             ("limits.form_body_bytes", int(c.limits.form_body_bytes)),
             ("limits.upload_body_bytes", int(c.limits.upload_body_bytes)),
@@ -1012,6 +1207,30 @@ fn validate(c: &Config, sources: &BTreeMap<&'static str, Source>) -> Result<(), 
                 format!("expected \"none\" or \"static\", got {other:?}"),
             ));
         }
+    }
+    if !c.mfa.encryption_key.is_empty() {
+        decode_key32(c.mfa.encryption_key.expose()).map_err(|m| bad("mfa.encryption_key", m))?;
+    }
+    if c.auth.argon2_memory_kib < 8 * c.auth.argon2_parallelism.max(1)
+        || c.auth.argon2_iterations == 0
+        || c.auth.argon2_parallelism == 0
+    {
+        return Err(bad(
+            "auth.argon2_memory_kib",
+            "argon2 needs iterations >= 1, parallelism >= 1 and memory >= 8 KiB per lane".into(),
+        ));
+    }
+    if c.auth.argon2_memory_kib < 19_456 || c.auth.argon2_iterations < 2 {
+        tracing::warn!("argon2 cost is below the OWASP recommendation (19456 KiB, 2 iterations)");
+    }
+    if c.mfa.recovery_code_count == 0 || c.mfa.recovery_code_count > 50 {
+        return Err(bad(
+            "mfa.recovery_code_count",
+            format!(
+                "must be between 1 and 50, got {}",
+                c.mfa.recovery_code_count
+            ),
+        ));
     }
     if c.storage.pool_size == 0 || c.storage.pool_size > 64 {
         return Err(bad(

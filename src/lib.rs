@@ -6,10 +6,12 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod instance;
+pub mod jobs;
 pub mod logging;
 pub mod store;
 pub mod web;

@@ -200,7 +200,7 @@ fn dump(inst: &Inst, file: &Path) -> String {
     assert!(out.status.success(), "{}", stderr(&out));
     stdout(&out)
         .lines()
-        .filter(|l| !l.contains("admin_events"))
+        .filter(|l| !l.contains("audit_log"))
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -1027,4 +1027,59 @@ fn per_org_backup_is_signed_by_the_org_key_and_restores_only_into_that_org() {
         ])
         .arg_path(&file)
         .assert_exit(1);
+}
+
+#[test]
+fn restore_needs_an_admin_password_once_users_exist_and_ends_sessions() {
+    use crate::harness::{Client, PASSWORD};
+    let inst = Inst::new("restore-auth");
+    let out = inst
+        .cmd()
+        .args([
+            "admin",
+            "setup",
+            "--email",
+            "root@example.com",
+            "--name",
+            "Root",
+        ])
+        .arg("--password-stdin")
+        .output_with_stdin(&format!("{PASSWORD}\n"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let file = inst.backup("b.db.gz.signed");
+    let app = Appliance::start_with(&inst.dir, inst.cmd());
+    let client = Client::login(&app, "root@example.com", PASSWORD);
+    assert_ne!(client.get("/api/me").status(), 401);
+
+    let restore = |stdin: Option<&str>| {
+        let c = inst
+            .cmd()
+            .args(["admin", "restore", "--confirm", "CONFIRM RESTORE"])
+            .arg_path(&file);
+        match stdin {
+            Some(p) => c.arg("--password-stdin").output_with_stdin(p),
+            None => c.output(),
+        }
+    };
+    let out = restore(None).check(1);
+    assert!(
+        stderr(&out).contains("password of an admin account is required"),
+        "{}",
+        stderr(&out)
+    );
+    let out = restore(Some("Wrong-Password-1\n")).check(1);
+    assert!(
+        stderr(&out).contains("password rejected"),
+        "{}",
+        stderr(&out)
+    );
+    // Refusals changed nothing: the session still works.
+    assert_ne!(client.get("/api/me").status(), 401);
+
+    restore(Some(&format!("{PASSWORD}\n"))).check(0);
+    // The running server sees the restored data at once: sessions are gone, the account
+    // (restored from the backup) still signs in.
+    assert_eq!(client.get("/api/me").status(), 401);
+    let again = Client::login(&app, "root@example.com", PASSWORD);
+    assert_ne!(again.get("/api/me").status(), 401);
 }

@@ -1,6 +1,7 @@
 //! Integration tests: every test runs the real `rampart` binary against a real SQLCipher
 //! data dir in a temp directory, and servers on port 0.
 
+mod accounts;
 mod admin_ops;
 mod harness;
 mod spine;

@@ -152,6 +152,35 @@ fn sigterm_shuts_down_cleanly() {
 }
 
 #[test]
+fn in_flight_request_finishes_after_sigterm() {
+    use std::io::{Read, Write};
+    let dir = TestDir::new("inflight");
+    let mut app = Appliance::start(&dir);
+    let addr = app.url.trim_start_matches("http://").to_string();
+    // A login whose body is still arriving is a request in flight: the handler is waiting for
+    // its JSON. SIGTERM must let it finish instead of cutting the connection.
+    let body = br#"{"email":"nobody@example.com","password":"Wrong-pass-1"}"#;
+    let mut stream = std::net::TcpStream::connect(&addr).expect("connect");
+    write!(
+        stream,
+        "POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .expect("write head");
+    stream.write_all(&body[..10]).expect("write part");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let pid = nix::unistd::Pid::from_raw(app.pid());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    stream.write_all(&body[10..]).expect("finish body");
+    let mut resp = String::new();
+    stream.read_to_string(&mut resp).expect("read response");
+    assert!(resp.starts_with("HTTP/1.1 401"), "{resp}");
+    assert!(resp.contains("invalid email or password"), "{resp}");
+    assert!(app.stop().success());
+}
+
+#[test]
 fn config_errors_name_the_key_and_exit_2() {
     let dir = TestDir::new("config");
     let file = dir.write("bad.toml", "[server]\nbnid = \"127.0.0.1:1\"\n");

@@ -27,7 +27,9 @@
 //! the `instance_id`/`created_at` rows of `instance_meta`. The instance backup signing key
 //! and the master key are files outside the database and are never touched. A restore
 //! never resurrects a crypto-shredded organization: orgs shredded in the live database
-//! stay shredded (no key) whatever the backup holds.
+//! stay shredded (no key) whatever the backup holds. Sessions and pending sign-in
+//! challenges of the backup are dropped: everyone signs in again, and a session revoked
+//! after the backup was taken never comes back.
 //!
 //! Per-org databases (`orgs/<id>.db`, with `storage.org_db_isolation`) are not part of the
 //! platform backup; they have their own backups ([`AdminService::backup_org_to_writer`],
@@ -178,6 +180,50 @@ pub struct NoLocalAccounts;
 impl PasswordCheck for NoLocalAccounts {
     fn check(&self, _password: Option<&str>) -> std::result::Result<(), String> {
         Ok(())
+    }
+}
+
+/// The admin CLI's check: while no user exists, nothing to check; otherwise the password
+/// must be that of an enabled admin or superadmin (the operator at the server's shell is
+/// not signed in as anyone). HTTP faces pass the signed-in admin's own check instead.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalAdminPassword<'a>(pub &'a AdminService);
+
+impl PasswordCheck for LocalAdminPassword<'_> {
+    fn check(&self, password: Option<&str>) -> std::result::Result<(), String> {
+        let hashes: Vec<String> = (|| -> Result<Vec<String>> {
+            let conn = self.0.conn()?;
+            let users: i64 = conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?;
+            if users == 0 {
+                return Ok(Vec::new());
+            }
+            let mut stmt = conn.prepare(
+                "SELECT password_hash FROM users WHERE role IN ('admin', 'superadmin') AND disabled = 0",
+            )?;
+            let rows = stmt
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            // An instance with users but no usable admin must not fall through to "no check".
+            if rows.is_empty() {
+                return Ok(vec![String::new()]);
+            }
+            Ok(rows)
+        })()
+        .map_err(|e| format!("cannot check the password: {e}"))?;
+        if hashes.is_empty() {
+            return Ok(());
+        }
+        let Some(password) = password else {
+            return Err("the password of an admin account is required (--password-stdin)".into());
+        };
+        if hashes
+            .iter()
+            .any(|h| crate::auth::password::verify(password, h))
+        {
+            Ok(())
+        } else {
+            Err("not the password of an enabled admin account".into())
+        }
     }
 }
 
@@ -696,6 +742,8 @@ impl AdminService {
              DELETE FROM main.maintenance_state;
              INSERT INTO main.maintenance_state (id, active, reason, tripped_at, tripped_by)
                  SELECT id, active, reason, tripped_at, tripped_by FROM live.maintenance_state;
+             DELETE FROM main.sessions;
+             DELETE FROM main.auth_challenges;
              UPDATE main.orgs
                  SET wrapped_dek = NULL, signing_key_sealed = NULL, shredded_at = l.shredded_at
                  FROM (SELECT id, shredded_at FROM live.orgs WHERE shredded_at IS NOT NULL) AS l

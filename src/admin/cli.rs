@@ -13,7 +13,7 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::{
-    AdminService, Error, ErrorKind, NewOrg, NoLocalAccounts, Phase, Progress, RestoreRequest,
+    AdminService, Error, ErrorKind, LocalAdminPassword, NewOrg, Phase, Progress, RestoreRequest,
 };
 use crate::cli::Exit;
 use crate::instance::Instance;
@@ -50,8 +50,8 @@ pub struct RestoreArgs {
     /// Must be exactly "CONFIRM RESTORE": restore replaces all data of this instance.
     #[arg(long, value_name = "PHRASE", required_unless_present = "verify_only")]
     pub confirm: Option<String>,
-    /// Read the admin password from stdin (first line). Becomes mandatory once local
-    /// accounts exist; until then no password is checked.
+    /// Read the password of an admin account from stdin (first line). Required once any
+    /// user exists (before first-run setup there is no password to check).
     #[arg(long)]
     pub password_stdin: bool,
     /// Only check the file (trailer, signer trust, signature); change nothing.
@@ -331,10 +331,14 @@ pub fn restore(instance: &Instance, args: &RestoreArgs, json: bool) -> anyhow::R
         actor: ACTOR.into(),
     };
     let r = match &args.org {
-        Some(slug) => svc.restore_org(slug, &args.file, &request, &NoLocalAccounts, &mut |p| {
-            printer.report(p)
-        }),
-        None => svc.restore(&args.file, &request, &NoLocalAccounts, &mut |p| {
+        Some(slug) => svc.restore_org(
+            slug,
+            &args.file,
+            &request,
+            &LocalAdminPassword(&svc),
+            &mut |p| printer.report(p),
+        ),
+        None => svc.restore(&args.file, &request, &LocalAdminPassword(&svc), &mut |p| {
             printer.report(p)
         }),
     };

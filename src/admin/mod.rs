@@ -31,8 +31,8 @@ use crate::instance::Instance;
 use crate::store::{self, Db};
 
 pub use backup::{
-    BackupSummary, NoLocalAccounts, PasswordCheck, Phase, Progress, RESTORE_CONFIRMATION,
-    RestoreRequest, RestoreSummary, VerifiedBackup,
+    BackupSummary, LocalAdminPassword, NoLocalAccounts, PasswordCheck, Phase, Progress,
+    RESTORE_CONFIRMATION, RestoreRequest, RestoreSummary, VerifiedBackup,
 };
 pub use license::{LicenseState, LicenseStatus};
 pub use maintenance::{AlertHandle, MaintenanceState};
@@ -254,7 +254,9 @@ impl AdminService {
         self.master_key.platform_db_key()
     }
 
-    /// Records an administrative event (best effort for the caller: errors are returned).
+    /// Records an administrative event in the audit trail (`audit_log`, action `admin.<kind>`).
+    /// `actor` is a user id (HTTP faces) or a name such as `cli` or `llm-quota`; a name is
+    /// kept in the detail since `actor_id` refers to users.
     fn log_event(
         &self,
         conn: &Connection,
@@ -263,19 +265,34 @@ impl AdminService {
         subject: &str,
         detail: &str,
     ) -> Result<()> {
+        let is_user = uuid::Uuid::parse_str(actor).is_ok();
+        let detail = if is_user || actor.is_empty() {
+            detail.to_string()
+        } else if detail.is_empty() {
+            format!("by {actor}")
+        } else {
+            format!("{detail} (by {actor})")
+        };
         conn.execute(
-            "INSERT INTO admin_events (kind, actor, subject, detail) VALUES (?1, ?2, ?3, ?4)",
-            rusqlite::params![kind, actor, subject, detail],
+            "INSERT INTO audit_log (at, actor_id, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            rusqlite::params![
+                now_rfc3339(),
+                is_user.then_some(actor),
+                format!("admin.{kind}"),
+                subject,
+                detail
+            ],
         )?;
         tracing::info!(kind, actor, subject, detail, "admin event");
         Ok(())
     }
 
-    /// The most recent administrative events, newest first.
+    /// The most recent administrative events (`admin.*` actions of the audit trail), newest first.
     pub fn recent_events(&self, limit: u32) -> Result<Vec<AdminEvent>> {
         let conn = self.conn()?;
         let mut stmt = conn.prepare(
-            "SELECT id, at, kind, actor, subject, detail FROM admin_events ORDER BY id DESC LIMIT ?1",
+            "SELECT id, at, substr(action, 7), coalesce(actor_id, ''), target, detail FROM audit_log
+             WHERE action LIKE 'admin.%' ORDER BY id DESC LIMIT ?1",
         )?;
         let rows = stmt
             .query_map([limit], |r| {
@@ -302,7 +319,7 @@ pub struct AdminEvent {
     pub at: String,
     /// `backup`, `restore`, `org_create`, `org_shred`, `maintenance_enable`, ...
     pub kind: String,
-    /// Who did it (`cli`, a user's email, `system`).
+    /// The acting user's id; empty for the CLI and automatic trips (named in `detail`).
     pub actor: String,
     /// What it was done to (slug, fingerprint, file name).
     pub subject: String,

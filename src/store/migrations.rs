@@ -29,6 +29,11 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0001_core.sql"),
     },
     Migration {
+        version: 2,
+        name: "accounts",
+        sql: include_str!("migrations/0002_accounts.sql"),
+    },
+    Migration {
         version: 5,
         name: "admin",
         sql: include_str!("migrations/0005_admin.sql"),

@@ -16,6 +16,10 @@ pub struct ApiError {
     pub code: &'static str,
     /// Human-readable message that says what to fix.
     pub message: String,
+    /// The request field at fault, when one is.
+    pub field: Option<String>,
+    /// Seconds to wait before retrying (429), sent as `Retry-After`.
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -27,6 +31,8 @@ struct Body<'a> {
 struct Inner<'a> {
     code: &'a str,
     message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
 }
 
 impl ApiError {
@@ -36,6 +42,8 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            field: None,
+            retry_after: None,
         }
     }
 
@@ -71,10 +79,15 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(Body {
+        let mut resp = HttpResponse::build(self.status);
+        if let Some(secs) = self.retry_after {
+            resp.insert_header(("Retry-After", secs.to_string()));
+        }
+        resp.json(Body {
             error: Inner {
                 code: self.code,
                 message: &self.message,
+                field: self.field.as_deref(),
             },
         })
     }
@@ -89,6 +102,42 @@ impl From<crate::store::Error> for ApiError {
                 ApiError::unavailable("database busy, retry shortly")
             }
             other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<crate::auth::Error> for ApiError {
+    fn from(err: crate::auth::Error) -> Self {
+        use crate::auth::Error as E;
+        match err {
+            E::InvalidCredentials => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                err.to_string(),
+            ),
+            E::Throttled(secs) => ApiError {
+                retry_after: Some(secs),
+                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "throttled", err.to_string())
+            },
+            E::Unauthenticated(m) => ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", m),
+            E::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
+            E::MfaEnrollmentRequired => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "mfa_enrollment_required",
+                err.to_string(),
+            ),
+            E::Invalid { field, message } => ApiError {
+                field: Some(field.to_string()),
+                ..ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_field",
+                    format!("{field}: {message}"),
+                )
+            },
+            E::NotFound(what) => ApiError::not_found(format!("{what} not found")),
+            E::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            E::Store(e) => e.into(),
+            E::Internal(m) => ApiError::internal(m),
         }
     }
 }

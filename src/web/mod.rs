@@ -3,6 +3,8 @@
 //!
 //! Handlers here only extract, call one service, and respond; rules and SQL live elsewhere.
 
+mod api_auth;
+pub mod caller;
 pub mod error;
 pub mod metrics;
 mod ops;
@@ -29,6 +31,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The platform database.
     pub db: Db,
+    /// Identity: users, sessions, MFA, API keys.
+    pub auth: crate::auth::AuthService,
     /// Prometheus metrics.
     pub metrics: Metrics,
     /// The address actually bound (port 0 resolved).
@@ -91,7 +95,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Config) {
         web::PayloadConfig::default()
             .limit(usize::try_from(config.limits.json_body_bytes).unwrap_or(usize::MAX)),
     )
-    .configure(ops::configure);
+    .configure(ops::configure)
+    .configure(api_auth::configure);
 }
 
 /// Runs the server on an already-bound listener until a shutdown signal arrives.

@@ -2,6 +2,8 @@
 //! environment, and `Appliance`, a running `rampart serve` on port 0 that is SIGTERMed on drop.
 #![allow(dead_code)]
 
+pub mod softkey;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -58,6 +60,9 @@ impl TestDir {
         }
         cmd.arg("--data-dir").arg(self.data_dir());
         cmd.env("RAMPART_LOG", "info");
+        // Cheap password hashing keeps tests fast; production uses OWASP's cost.
+        cmd.env("RAMPART_ARGON2_MEMORY_KIB", "256");
+        cmd.env("RAMPART_ARGON2_ITERATIONS", "1");
         Cmd { cmd }
     }
 
@@ -296,4 +301,175 @@ pub fn text(resp: reqwest::blocking::Response) -> String {
 pub fn mode(p: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777
+}
+
+/// The password every test account gets unless a test says otherwise.
+pub const PASSWORD: &str = "Correct-Horse-9";
+
+/// A signed-in API client: session cookie plus CSRF token, or an API key.
+#[derive(Clone)]
+pub struct Client {
+    pub base: String,
+    pub http: reqwest::blocking::Client,
+    pub cookie: Option<String>,
+    pub csrf: Option<String>,
+    pub api_key: Option<String>,
+}
+
+impl Client {
+    pub fn anonymous(app: &Appliance) -> Self {
+        Self {
+            base: app.url.clone(),
+            http: app.client.clone(),
+            cookie: None,
+            csrf: None,
+            api_key: None,
+        }
+    }
+
+    pub fn with_key(app: &Appliance, key: &str) -> Self {
+        Self {
+            api_key: Some(key.to_string()),
+            ..Self::anonymous(app)
+        }
+    }
+
+    fn req(&self, method: reqwest::Method, path: &str) -> reqwest::blocking::RequestBuilder {
+        let mut r = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(c) = &self.cookie {
+            r = r.header("Cookie", format!("rampart_session={c}"));
+        }
+        if let Some(t) = &self.csrf {
+            r = r.header("X-CSRF-Token", t);
+        }
+        if let Some(k) = &self.api_key {
+            r = r.header("X-API-Key", k);
+        }
+        r
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::blocking::Response {
+        self.req(reqwest::Method::GET, path).send().expect("GET")
+    }
+
+    pub fn post(&self, path: &str, body: serde_json::Value) -> reqwest::blocking::Response {
+        self.req(reqwest::Method::POST, path)
+            .json(&body)
+            .send()
+            .expect("POST")
+    }
+
+    pub fn patch(&self, path: &str, body: serde_json::Value) -> reqwest::blocking::Response {
+        self.req(reqwest::Method::PATCH, path)
+            .json(&body)
+            .send()
+            .expect("PATCH")
+    }
+
+    pub fn delete(&self, path: &str) -> reqwest::blocking::Response {
+        self.req(reqwest::Method::DELETE, path)
+            .send()
+            .expect("DELETE")
+    }
+
+    /// Signs in with email and password (no second factor configured); panics otherwise.
+    pub fn login(app: &Appliance, email: &str, password: &str) -> Self {
+        let anon = Self::anonymous(app);
+        let resp = anon.post(
+            "/api/auth/login",
+            serde_json::json!({"email": email, "password": password}),
+        );
+        let status = resp.status();
+        let cookie = session_cookie(&resp);
+        let body: serde_json::Value = resp.json().expect("login json");
+        assert_eq!(status, 200, "login failed: {body}");
+        Self {
+            cookie: Some(cookie.unwrap_or_else(|| panic!("no session cookie: {body}"))),
+            csrf: body["csrf_token"].as_str().map(str::to_string),
+            ..anon
+        }
+    }
+
+    /// Builds a session client from a successful sign-in response.
+    pub fn from_signin(app: &Appliance, resp: reqwest::blocking::Response) -> Self {
+        let status = resp.status();
+        let cookie = session_cookie(&resp);
+        let body: serde_json::Value = resp.json().expect("json");
+        assert_eq!(status, 200, "sign-in failed: {body}");
+        Self {
+            cookie,
+            csrf: body["csrf_token"].as_str().map(str::to_string),
+            ..Self::anonymous(app)
+        }
+    }
+}
+
+/// The `rampart_session` value from a Set-Cookie header.
+pub fn session_cookie(resp: &reqwest::blocking::Response) -> Option<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("rampart_session="))
+        .map(|v| v.split(';').next().unwrap_or_default().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// JSON body and status of a response.
+pub fn json(resp: reqwest::blocking::Response) -> (u16, serde_json::Value) {
+    let status = resp.status().as_u16();
+    let text = text(resp);
+    let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    (status, body)
+}
+
+/// Creates the first superadmin through the CLI (before or while serving).
+pub fn cli_setup(dir: &TestDir, email: &str) {
+    dir.cmd()
+        .args([
+            "admin",
+            "setup",
+            "--email",
+            email,
+            "--name",
+            "Admin",
+            "--password-stdin",
+        ])
+        .output_with_stdin(&format!("{PASSWORD}\n"));
+}
+
+/// Creates a user through the CLI.
+pub fn cli_user(dir: &TestDir, email: &str, role: &str) {
+    let out = dir
+        .cmd()
+        .args([
+            "admin",
+            "user",
+            "create",
+            "--email",
+            email,
+            "--name",
+            email,
+            "--role",
+            role,
+            "--password-stdin",
+        ])
+        .output_with_stdin(&format!("{PASSWORD}\n"));
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// An appliance where MFA is optional (most tests), with a superadmin `admin@example.com`.
+pub fn appliance_without_mfa(dir: &TestDir) -> Appliance {
+    cli_setup(dir, "admin@example.com");
+    Appliance::start_with(dir, dir.cmd().env("MFA_REQUIRED_FOR_LOCAL", "false"))
+}
+
+/// The current TOTP code for an otpauth URL, shifted by `steps` time steps.
+pub fn totp_code(otpauth_url: &str, steps: i64) -> String {
+    let totp = totp_rs::Totp::from_url(otpauth_url).expect("otpauth url");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_secs() as i64;
+    totp.generate((now + steps * 30) as u64).to_string()
 }

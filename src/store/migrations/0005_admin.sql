@@ -1,5 +1,5 @@
 -- Administration: trusted backup signers, maintenance circuit breaker, installed license,
--- organizations (with wrapped per-org keys) and the admin event log.
+-- organizations (with wrapped per-org keys). Admin events go to audit_log (migration 2).
 
 -- Other instances whose signed backups this instance accepts. This is trust configuration
 -- of this instance: a restore keeps the current rows instead of the backup's.
@@ -42,14 +42,4 @@ CREATE TABLE orgs (
     wrapped_dek        BLOB,
     signing_key_sealed BLOB,
     signing_key_fingerprint TEXT
-);
-
--- Audit log of administrative operations (backup, restore, shred, maintenance, license).
-CREATE TABLE admin_events (
-    id      INTEGER PRIMARY KEY AUTOINCREMENT,
-    at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-    kind    TEXT NOT NULL,
-    actor   TEXT NOT NULL,
-    subject TEXT NOT NULL DEFAULT '',
-    detail  TEXT NOT NULL DEFAULT ''
 );

@@ -1,0 +1,474 @@
+//! Password login (with throttling and the MFA branch), server-side sessions with idle and
+//! absolute timeouts, logout, and resolving a request's credential into a [`Caller`].
+
+use chrono::Utc;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use super::users::{self, User};
+use super::{
+    AuthService, Caller, Error, Result, Role, Scope, Via, now_str, parse_time, password, secrets,
+    throttle, time_str,
+};
+
+/// A new browser session: the cookie value (shown once) and its CSRF token.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// Cookie value; only its hash is stored.
+    pub token: String,
+    /// CSRF token to echo in `X-CSRF-Token` / `csrf_token` on state changes.
+    pub csrf_token: String,
+}
+
+/// What the password step of a login produced.
+#[derive(Debug, Clone)]
+pub enum LoginOutcome {
+    /// Logged in.
+    Session {
+        /// The session to set as cookie.
+        session: NewSession,
+        /// The user.
+        user: User,
+        /// True when the user must enroll a second factor before anything else.
+        mfa_enrollment_required: bool,
+    },
+    /// Password accepted; a second factor is needed.
+    MfaRequired {
+        /// Token for the MFA step (short-lived, single use).
+        pre_auth_token: String,
+        /// Available methods: `totp`, `webauthn`, `recovery`.
+        methods: Vec<&'static str>,
+    },
+}
+
+/// Session metadata for listing.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionInfo {
+    /// Created.
+    pub created_at: String,
+    /// Last request.
+    pub last_seen_at: String,
+    /// Client address.
+    pub ip: String,
+}
+
+/// Request context used for throttling and session metadata.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    /// Peer IP.
+    pub ip: String,
+    /// User-Agent (truncated).
+    pub user_agent: String,
+}
+
+impl AuthService {
+    /// Checks the password with per-account and per-IP throttling. Unknown emails and wrong
+    /// passwords take the same time and give the same answer.
+    pub fn login(
+        &self,
+        email: &str,
+        password_text: &str,
+        client: &ClientInfo,
+    ) -> Result<LoginOutcome> {
+        let account = throttle::account_subject(email);
+        let ip = throttle::ip_subject(&client.ip);
+        {
+            let conn = self.db.conn()?;
+            let wait = self
+                .throttle_wait(&conn, &account)?
+                .max(self.throttle_wait(&conn, &ip)?);
+            if wait > 0 {
+                return Err(Error::Throttled(wait));
+            }
+        }
+        let conn = self.db.conn()?;
+        let row: Option<(String, String, bool)> = conn
+            .query_row(
+                "SELECT id, password_hash, disabled FROM users WHERE email = ?1",
+                [email.trim()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let ok_user = match &row {
+            Some((id, hash, disabled)) => {
+                let ok = password::verify(password_text, hash);
+                (ok && !disabled).then(|| id.clone())
+            }
+            None => {
+                password::verify_dummy(password_text, self.settings.cost);
+                None
+            }
+        };
+        let Some(user_id) = ok_user else {
+            self.record_failure(&conn, &account, self.settings.account_free_failures)?;
+            self.record_failure(&conn, &ip, self.settings.ip_free_failures)?;
+            AuthService::audit(&conn, None, "login.failure", email.trim(), &client.ip);
+            return Err(Error::InvalidCredentials);
+        };
+        conn.execute(
+            "DELETE FROM login_throttle WHERE subject IN (?1, ?2)",
+            params![account, ip],
+        )?;
+        let methods = mfa_methods(&conn, &user_id)?;
+        if !methods.is_empty() {
+            let token = self.create_challenge(
+                &conn,
+                &user_id,
+                "pre_auth",
+                "",
+                self.settings.pre_auth_expiry,
+            )?;
+            return Ok(LoginOutcome::MfaRequired {
+                pre_auth_token: token,
+                methods,
+            });
+        }
+        let session = self.create_session(&conn, &user_id, false, client)?;
+        AuthService::audit(
+            &conn,
+            Some(&user_id),
+            "login.success",
+            email.trim(),
+            &client.ip,
+        );
+        Ok(LoginOutcome::Session {
+            session,
+            user: users::get(&conn, &user_id)?,
+            mfa_enrollment_required: self.settings.mfa_required,
+        })
+    }
+
+    fn throttle_wait(&self, conn: &Connection, subject: &str) -> Result<u64> {
+        let until: Option<Option<String>> = conn
+            .query_row(
+                "SELECT locked_until FROM login_throttle WHERE subject = ?1",
+                [subject],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(match until.flatten() {
+            Some(t) => {
+                let left = (parse_time(&t) - Utc::now()).num_milliseconds();
+                if left > 0 {
+                    (left as u64).div_ceil(1000)
+                } else {
+                    0
+                }
+            }
+            None => 0,
+        })
+    }
+
+    fn record_failure(&self, conn: &Connection, subject: &str, free: u32) -> Result<()> {
+        let failures: u32 = conn
+            .query_row(
+                "SELECT failures FROM login_throttle WHERE subject = ?1",
+                [subject],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0)
+            + 1;
+        let wait = throttle::lockout_seconds(failures, free, self.settings.max_lockout_seconds);
+        let until = (wait > 0).then(|| {
+            time_str(Utc::now() + chrono::Duration::seconds(i64::try_from(wait).unwrap_or(900)))
+        });
+        conn.execute(
+            "INSERT INTO login_throttle (subject, failures, last_failure_at, locked_until) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT(subject) DO UPDATE SET failures = ?2, last_failure_at = ?3, locked_until = ?4",
+            params![subject, failures, now_str(), until],
+        )?;
+        Ok(())
+    }
+
+    /// Creates a session row and returns the cookie value and CSRF token.
+    pub(crate) fn create_session(
+        &self,
+        conn: &Connection,
+        user_id: &str,
+        mfa_satisfied: bool,
+        client: &ClientInfo,
+    ) -> Result<NewSession> {
+        let token = secrets::token();
+        let csrf_token = secrets::token();
+        let now = Utc::now();
+        let ua: String = client.user_agent.chars().take(200).collect();
+        conn.execute(
+            "INSERT INTO sessions (token_hash, user_id, csrf_token, mfa_satisfied, created_at, last_seen_at, absolute_expiry, ip, user_agent) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8)",
+            params![
+                secrets::sha256_hex(&token),
+                user_id,
+                csrf_token,
+                mfa_satisfied,
+                time_str(now),
+                time_str(now + self.settings.session_absolute),
+                client.ip,
+                ua
+            ],
+        )?;
+        Ok(NewSession { token, csrf_token })
+    }
+
+    /// Ends a session (logout). Unknown tokens are fine: logging out twice is not an error.
+    pub fn logout(&self, session_token: &str) -> Result<()> {
+        let conn = self.db.conn()?;
+        conn.execute(
+            "DELETE FROM sessions WHERE token_hash = ?1",
+            [secrets::sha256_hex(session_token)],
+        )?;
+        Ok(())
+    }
+
+    /// Resolves a session cookie into a caller, enforcing timeouts and account state.
+    /// `workspace` selects a workspace the user is a member of (default: personal).
+    pub fn authenticate_session(&self, token: &str, workspace: Option<&str>) -> Result<Caller> {
+        let conn = self.db.conn()?;
+        let hash = secrets::sha256_hex(token);
+        let row: Option<(String, String, bool, String, String)> = conn
+            .query_row(
+                "SELECT user_id, csrf_token, mfa_satisfied, last_seen_at, absolute_expiry FROM sessions WHERE token_hash = ?1",
+                [&hash],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .optional()?;
+        let Some((user_id, csrf_token, mfa_satisfied, last_seen, absolute)) = row else {
+            return Err(Error::Unauthenticated("not signed in".into()));
+        };
+        let now = Utc::now();
+        let last_seen = parse_time(&last_seen);
+        if now > parse_time(&absolute) || now - last_seen > self.settings.session_idle {
+            conn.execute("DELETE FROM sessions WHERE token_hash = ?1", [&hash])?;
+            return Err(Error::Unauthenticated(
+                "session expired; sign in again".into(),
+            ));
+        }
+        // Write the idle timestamp at most once a minute to keep reads cheap.
+        if now - last_seen > chrono::Duration::seconds(60) {
+            conn.execute(
+                "UPDATE sessions SET last_seen_at = ?1 WHERE token_hash = ?2",
+                params![time_str(now), hash],
+            )?;
+        }
+        let user = users::get(&conn, &user_id)?;
+        if user.disabled {
+            return Err(Error::Unauthenticated("account disabled".into()));
+        }
+        let enrollment_pending = self.settings.mfa_required
+            && !mfa_satisfied
+            && mfa_methods(&conn, &user_id)?.is_empty();
+        let (workspace_id, owner) = resolve_workspace(&conn, &user_id, workspace)?;
+        Ok(Caller {
+            user_id: user.id,
+            email: user.email,
+            display_name: user.display_name,
+            role: user.role,
+            workspace_id,
+            workspace_owner: owner,
+            via: Via::Session {
+                token_hash: hash,
+                csrf_token,
+            },
+            mfa_enrollment_pending: enrollment_pending,
+        })
+    }
+
+    /// Resolves an `X-API-Key` into a caller (workspace fixed by the key).
+    pub fn authenticate_api_key(&self, key: &str) -> Result<Caller> {
+        let invalid = || Error::Unauthenticated("invalid or revoked API key".into());
+        if !(key.starts_with("mk_") || key.starts_with("mv_")) || key.len() > 100 {
+            return Err(invalid());
+        }
+        let conn = self.db.conn()?;
+        let row: Option<(String, String, String, String, Option<String>)> = conn
+            .query_row(
+                "SELECT id, user_id, workspace_id, scope, revoked_at FROM api_keys WHERE key_hash = ?1",
+                [secrets::sha256_hex(key)],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .optional()?;
+        let Some((key_id, user_id, workspace_id, scope, revoked)) = row else {
+            return Err(invalid());
+        };
+        if revoked.is_some() {
+            return Err(invalid());
+        }
+        let user = users::get(&conn, &user_id)?;
+        if user.disabled {
+            return Err(Error::Unauthenticated(
+                "the key's account is disabled".into(),
+            ));
+        }
+        let Some(role) = users::membership(&conn, &workspace_id, &user_id)? else {
+            return Err(Error::Unauthenticated(
+                "the key's user is no longer a member of its workspace".into(),
+            ));
+        };
+        let scope = Scope::parse(&scope).unwrap_or(Scope::Developer);
+        if scope == Scope::Verifier && role != "owner" {
+            return Err(Error::Unauthenticated(
+                "verifier key of a user who no longer owns the workspace".into(),
+            ));
+        }
+        conn.execute(
+            "UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2",
+            params![now_str(), key_id],
+        )?;
+        Ok(Caller {
+            user_id: user.id,
+            email: user.email,
+            display_name: user.display_name,
+            role: if user.role == Role::Superadmin || user.role == Role::Admin {
+                // Keys act in their workspace; platform administration needs a session.
+                Role::User
+            } else {
+                user.role
+            },
+            workspace_id,
+            workspace_owner: role == "owner",
+            via: Via::ApiKey { key_id, scope },
+            mfa_enrollment_pending: false,
+        })
+    }
+
+    /// Sessions of the caller's account.
+    pub fn list_sessions(&self, user_id: &str) -> Result<Vec<SessionInfo>> {
+        let conn = self.db.conn()?;
+        let mut stmt = conn.prepare(
+            "SELECT created_at, last_seen_at, ip FROM sessions WHERE user_id = ?1 ORDER BY created_at DESC",
+        )?;
+        let list = stmt
+            .query_map([user_id], |r| {
+                Ok(SessionInfo {
+                    created_at: r.get(0)?,
+                    last_seen_at: r.get(1)?,
+                    ip: r.get(2)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(list)
+    }
+
+    /// Stores a short-lived, single-use challenge (pre-auth token, WebAuthn state) and returns
+    /// its token.
+    pub(crate) fn create_challenge(
+        &self,
+        conn: &Connection,
+        user_id: &str,
+        kind: &str,
+        state: &str,
+        ttl: chrono::Duration,
+    ) -> Result<String> {
+        conn.execute(
+            "DELETE FROM auth_challenges WHERE expires_at < ?1",
+            [now_str()],
+        )?;
+        let token = secrets::token();
+        conn.execute(
+            "INSERT INTO auth_challenges (token_hash, user_id, kind, state, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                secrets::sha256_hex(&token),
+                user_id,
+                kind,
+                state,
+                time_str(Utc::now() + ttl)
+            ],
+        )?;
+        Ok(token)
+    }
+
+    /// Looks up a live challenge: (user id, state). Does not consume it.
+    pub(crate) fn peek_challenge(
+        &self,
+        conn: &Connection,
+        token: &str,
+        kind: &str,
+    ) -> Result<(String, String)> {
+        let row: Option<(String, String, String)> = conn
+            .query_row(
+                "SELECT user_id, state, expires_at FROM auth_challenges WHERE token_hash = ?1 AND kind = ?2",
+                params![secrets::sha256_hex(token), kind],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        match row {
+            Some((user, state, exp)) if parse_time(&exp) > Utc::now() => Ok((user, state)),
+            _ => Err(Error::Unauthenticated(
+                "the sign-in attempt expired; enter your email and password again".into(),
+            )),
+        }
+    }
+
+    /// Deletes a challenge (after use).
+    pub(crate) fn consume_challenge(&self, conn: &Connection, token: &str) -> Result<()> {
+        conn.execute(
+            "DELETE FROM auth_challenges WHERE token_hash = ?1",
+            [secrets::sha256_hex(token)],
+        )?;
+        Ok(())
+    }
+
+    /// Completes an MFA login: consumes the pre-auth token and opens a session.
+    pub(crate) fn finish_mfa_login(
+        &self,
+        conn: &Connection,
+        pre_auth_token: &str,
+        user_id: &str,
+        method: &str,
+        client: &ClientInfo,
+    ) -> Result<(NewSession, User)> {
+        self.consume_challenge(conn, pre_auth_token)?;
+        let user = users::get(conn, user_id)?;
+        if user.disabled {
+            return Err(Error::InvalidCredentials);
+        }
+        let session = self.create_session(conn, user_id, true, client)?;
+        AuthService::audit(conn, Some(user_id), "login.success", &user.email, method);
+        Ok((session, user))
+    }
+}
+
+/// Second factors a user has set up, in chooser order.
+pub fn mfa_methods(conn: &Connection, user_id: &str) -> Result<Vec<&'static str>> {
+    let totp: bool = conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM mfa_totp WHERE user_id = ?1)",
+        [user_id],
+        |r| r.get(0),
+    )?;
+    let keys: i64 = conn.query_row(
+        "SELECT count(*) FROM webauthn_credentials WHERE user_id = ?1",
+        [user_id],
+        |r| r.get(0),
+    )?;
+    let codes: i64 = conn.query_row(
+        "SELECT count(*) FROM mfa_recovery_codes WHERE user_id = ?1 AND used_at IS NULL",
+        [user_id],
+        |r| r.get(0),
+    )?;
+    let mut methods = Vec::new();
+    if totp {
+        methods.push("totp");
+    }
+    if keys > 0 {
+        methods.push("webauthn");
+    }
+    if !methods.is_empty() && codes > 0 {
+        methods.push("recovery");
+    }
+    Ok(methods)
+}
+
+fn resolve_workspace(
+    conn: &Connection,
+    user_id: &str,
+    requested: Option<&str>,
+) -> Result<(String, bool)> {
+    let id = match requested.filter(|w| !w.is_empty()) {
+        Some(w) => w.to_string(),
+        None => users::personal_workspace(conn, user_id)?,
+    };
+    match users::membership(conn, &id, user_id)? {
+        Some(role) => Ok((id, role == "owner")),
+        None => Err(Error::NotFound("workspace")),
+    }
+}
