@@ -412,7 +412,7 @@ fn every_bad_restore_is_refused_and_changes_nothing() {
         .arg_path(&tampered)
         .args(["--confirm", "CONFIRM RESTORE"])
         .assert_exit(1);
-    assert_eq!(stdout_json(&out)["error"]["code"], "bad_request");
+    assert_eq!(stdout_json(&out)["error"]["code"], "bad_backup");
     // --verify-only accepts the good file and changes nothing.
     inst.cmd()
         .args(["admin", "restore", "--verify-only"])

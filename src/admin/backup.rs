@@ -541,6 +541,43 @@ impl AdminService {
         )
     }
 
+    /// Restores a backup arriving as a stream (the `backup_file` part of the multipart
+    /// `POST /api/admin/restore`): it is first stored, at most `max_bytes`, in a 0600 temp
+    /// file in the data dir (removed afterwards), then restored as [`Self::restore`] does,
+    /// or into organization `org` (per-org mode) when given.
+    pub fn restore_from_reader(
+        &self,
+        org: Option<&str>,
+        upload: &mut dyn Read,
+        max_bytes: u64,
+        request: &RestoreRequest,
+        password: &dyn PasswordCheck,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<RestoreSummary> {
+        if request.confirmation != RESTORE_CONFIRMATION {
+            return Err(Error::Confirmation {
+                expected: RESTORE_CONFIRMATION.into(),
+            });
+        }
+        let mut temps = TempFiles::new();
+        let path = temps.path(self.data_dir(), "restore-upload");
+        {
+            let mut file = BufWriter::with_capacity(CHUNK, create_private(&path)?);
+            let copied =
+                std::io::copy(&mut upload.take(max_bytes + 1), &mut file).map_err(io_err(&path))?;
+            if copied > max_bytes {
+                return Err(Error::BadBackup(format!(
+                    "the upload is larger than the limit of {max_bytes} bytes (limits.upload_body_bytes)"
+                )));
+            }
+            file.flush().map_err(io_err(&path))?;
+        }
+        match org {
+            Some(slug) => self.restore_org(slug, &path, request, password, progress),
+            None => self.restore(&path, request, password, progress),
+        }
+    }
+
     /// Restores an organization backup into that isolated organization's database (per-org
     /// mode of `POST /api/admin/restore` with `org_id`). Same checks as [`Self::restore`];
     /// the signer must be the organization's own key or a trusted signer, and the image
@@ -1166,5 +1203,52 @@ mod tests {
             )
             .expect("count");
         assert_eq!(keys, 0);
+    }
+
+    #[test]
+    fn restore_from_reader_stores_limits_and_cleans_up() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (svc, _, db) = service(dir.path(), |_| {});
+        let mut bytes = Vec::new();
+        svc.backup_to_writer("t", &mut bytes, &mut |_| {})
+            .expect("backup");
+        let req = RestoreRequest {
+            confirmation: RESTORE_CONFIRMATION.into(),
+            password: None,
+            actor: "t".into(),
+        };
+        let err = svc
+            .restore_from_reader(
+                None,
+                &mut &bytes[..],
+                10,
+                &req,
+                &NoLocalAccounts,
+                &mut |_| {},
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("larger than the limit"), "{err}");
+        let conn = db.conn().expect("conn");
+        conn.execute(
+            "INSERT INTO instance_meta (key, value) VALUES ('probe', 'x')",
+            [],
+        )
+        .expect("insert");
+        svc.restore_from_reader(
+            None,
+            &mut &bytes[..],
+            1 << 30,
+            &req,
+            &NoLocalAccounts,
+            &mut |_| {},
+        )
+        .expect("restore");
+        assert_eq!(meta(&conn, "probe"), None);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("ls")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 }

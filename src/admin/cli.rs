@@ -12,9 +12,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use super::{
-    AdminService, Error, ErrorKind, LocalAdminPassword, NewOrg, Phase, Progress, RestoreRequest,
-};
+use super::{AdminService, Error, LocalAdminPassword, NewOrg, Phase, Progress, RestoreRequest};
 use crate::cli::Exit;
 use crate::instance::Instance;
 
@@ -165,17 +163,9 @@ fn emit<T: Serialize>(
 fn fail(json: bool, err: &Error) -> Exit {
     eprintln!("rampart: {err}");
     if json {
-        let code = match err.kind() {
-            ErrorKind::BadRequest => "bad_request",
-            ErrorKind::Unauthorized => "unauthorized",
-            ErrorKind::Forbidden => "forbidden",
-            ErrorKind::NotFound => "not_found",
-            ErrorKind::Conflict => "conflict",
-            ErrorKind::Internal => "internal",
-        };
         println!(
             "{}",
-            serde_json::json!({"error": {"code": code, "message": err.to_string()}})
+            serde_json::json!({"error": {"code": err.code(), "message": err.to_string()}})
         );
     }
     if err.is_usage() {

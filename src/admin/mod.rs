@@ -32,7 +32,7 @@ use crate::store::{self, Db};
 
 pub use backup::{
     BackupSummary, LocalAdminPassword, NoLocalAccounts, PasswordCheck, Phase, Progress,
-    RESTORE_CONFIRMATION, RestoreRequest, RestoreSummary, VerifiedBackup,
+    RESTORE_CONFIRMATION, RestoreRequest, RestoreSummary, VerifiedBackup, backup_filename,
 };
 pub use license::{LicenseState, LicenseStatus};
 pub use maintenance::{AlertHandle, MaintenanceState};
@@ -134,6 +134,37 @@ impl Error {
             Error::NotFound(_) => ErrorKind::NotFound,
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::Store(_) | Error::Crypto(_) | Error::Io { .. } => ErrorKind::Internal,
+        }
+    }
+
+    /// HTTP status for this error (`/api/admin/*` handlers).
+    pub fn http_status(&self) -> u16 {
+        match self.kind() {
+            ErrorKind::BadRequest => 400,
+            ErrorKind::Unauthorized => 401,
+            ErrorKind::Forbidden => 403,
+            ErrorKind::NotFound => 404,
+            ErrorKind::Conflict => 409,
+            ErrorKind::Internal => 500,
+        }
+    }
+
+    /// Stable machine-readable code for `{"error":{"code","message"}}`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Confirmation { .. } => "confirmation_mismatch",
+            Error::Password(_) => "password_rejected",
+            Error::BadBackup(_) => "bad_backup",
+            Error::UntrustedSigner { .. } => "untrusted_signer",
+            Error::Limit(_) => "license_limit",
+            _ => match self.kind() {
+                ErrorKind::BadRequest => "bad_request",
+                ErrorKind::Unauthorized => "unauthorized",
+                ErrorKind::Forbidden => "forbidden",
+                ErrorKind::NotFound => "not_found",
+                ErrorKind::Conflict => "conflict",
+                ErrorKind::Internal => "internal",
+            },
         }
     }
 
