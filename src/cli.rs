@@ -121,6 +121,24 @@ pub struct AdminArgs {
 pub enum AdminCommand {
     /// Show this instance: id, data dir, schema version, database file sizes.
     Status,
+    /// Write a signed backup of the platform database (progress on stderr).
+    Backup(crate::admin::cli::BackupArgs),
+    /// Restore a signed backup into this instance (replaces all data; verified first).
+    Restore(crate::admin::cli::RestoreArgs),
+    /// Print this instance's backup signing public key and fingerprint.
+    SigningKey(crate::admin::cli::SigningKeyArgs),
+    /// Manage trusted signers: instances whose backups this instance accepts.
+    #[command(subcommand)]
+    Signers(crate::admin::cli::SignersCommand),
+    /// Show or install the license.
+    #[command(subcommand)]
+    License(crate::admin::cli::LicenseCommand),
+    /// Show, enable or clear maintenance mode (the circuit breaker).
+    #[command(subcommand)]
+    Maintenance(crate::admin::cli::MaintenanceCommand),
+    /// List, create or crypto-shred organizations.
+    #[command(subcommand)]
+    Org(crate::admin::cli::OrgCommand),
     /// First-run setup: create the first superadmin (only while there are no users).
     Setup(SetupArgs),
     /// Manage user accounts.
@@ -369,6 +387,17 @@ fn run_admin(cli: &Cli, args: &AdminArgs) -> anyhow::Result<Exit> {
     )?;
     match &args.command {
         Some(AdminCommand::Status) | None => admin_status(&instance, args.json),
+        Some(AdminCommand::Backup(a)) => crate::admin::cli::backup(&instance, a, args.json),
+        Some(AdminCommand::Restore(a)) => crate::admin::cli::restore(&instance, a, args.json),
+        Some(AdminCommand::SigningKey(a)) => {
+            crate::admin::cli::signing_key(&instance, a, args.json)
+        }
+        Some(AdminCommand::Signers(c)) => crate::admin::cli::signers(&instance, c, args.json),
+        Some(AdminCommand::License(c)) => crate::admin::cli::license(&instance, c, args.json),
+        Some(AdminCommand::Maintenance(c)) => {
+            crate::admin::cli::maintenance(&instance, c, args.json)
+        }
+        Some(AdminCommand::Org(c)) => crate::admin::cli::org(&instance, c, args.json),
         Some(AdminCommand::Setup(a)) => {
             let password = read_password_stdin()?;
             let user = auth.setup(&a.email, &a.name, &password)?;

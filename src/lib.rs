@@ -5,6 +5,7 @@
 //! services, which use `store` and `crypto`; `domain` is pure.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod config;

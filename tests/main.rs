@@ -2,5 +2,6 @@
 //! data dir in a temp directory, and servers on port 0.
 
 mod accounts;
+mod admin_ops;
 mod harness;
 mod spine;
