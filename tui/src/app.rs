@@ -45,6 +45,9 @@ enum JobEvent {
 enum JobResult {
     Backup(BackendResult<BackupReport>),
     Restore(BackendResult<RestoreReport>),
+    /// The backend panicked. The panic hook has already restored the terminal, so the App
+    /// must stop drawing and exit with an error.
+    Panicked,
 }
 
 enum JobWork {
@@ -499,13 +502,7 @@ impl App {
                     JobWork::Backup(path) => JobResult::Backup(backend.backup(path, &mut report)),
                     JobWork::Restore(req) => JobResult::Restore(backend.restore(req, &mut report)),
                 }));
-                let result = result.unwrap_or_else(|_| {
-                    let err = BackendError::Failed(text::WORKER_PANICKED.to_owned());
-                    match work {
-                        JobWork::Backup(_) => JobResult::Backup(Err(err)),
-                        JobWork::Restore(_) => JobResult::Restore(Err(err)),
-                    }
-                });
+                let result = result.unwrap_or(JobResult::Panicked);
                 let _ = tx.send(JobEvent::Finished(backend, result));
             });
         match spawned {
@@ -524,6 +521,11 @@ impl App {
 
     fn finish_job(&mut self, result: JobResult) {
         match result {
+            JobResult::Panicked => {
+                self.fatal = Some(text::WORKER_PANICKED.to_owned());
+                self.should_quit = true;
+                return;
+            }
             JobResult::Backup(Ok(report)) => {
                 let lines = text::backup_done(&report);
                 self.dispatch(&Action::Job(JobUpdate::BackupDone(Ok(report))));

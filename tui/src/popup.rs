@@ -530,13 +530,19 @@ impl FormPopup {
                 }
                 FieldInput::Choice { options, index } => {
                     for (j, role) in options.iter().enumerate() {
-                        let style = if j == *index {
-                            ui::selected_style().fg(ui::ACCENT)
+                        // A marker as well as colour, so the choice reads in monochrome too.
+                        let (mark, style) = if j == *index {
+                            (
+                                "●",
+                                Style::new().fg(ui::ACCENT).add_modifier(Modifier::BOLD),
+                            )
                         } else {
-                            Style::new().fg(ui::DIM)
+                            ("○", Style::new().fg(ui::DIM))
                         };
-                        spans.push(Span::styled(format!(" {} ", text::role(*role)), style));
-                        spans.push(Span::raw(" "));
+                        spans.push(Span::styled(
+                            format!("{mark} {}  ", text::role(*role)),
+                            style,
+                        ));
                     }
                 }
             }

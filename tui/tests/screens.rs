@@ -654,3 +654,26 @@ fn tiny_terminals_render_without_panic() {
     assert_eq!(lines.len(), 5);
     assert!(lines.iter().all(|l| l.chars().count() == 20));
 }
+
+#[test]
+fn a_panicking_backend_job_ends_the_app_with_an_error() {
+    let mut state = FakeState::populated();
+    state.panic_in_job = true;
+    let (mut app, fake) = app_with(state);
+    press(&mut app, KeyCode::Char('3'));
+    press(&mut app, KeyCode::Char('b'));
+    press(&mut app, KeyCode::Enter);
+    wait_idle(&mut app);
+    assert!(app.should_quit());
+    assert!(app.fatal().is_some_and(|m| m.contains("crashed")));
+    assert_eq!(fake.mutations(), vec![Call::Backup(".".into())]);
+}
+
+#[test]
+fn narrow_user_table_drops_the_created_column() {
+    let (mut app, _fake) = app_with(FakeState::populated());
+    let screen = render_size(&mut app, 60, 12);
+    assert!(!screen[3].contains("Created"), "{}", screen[3]);
+    assert!(screen[4].contains("root@acme.test"), "{}", screen[4]);
+    assert!(render(&mut app)[3].contains("Created"));
+}

@@ -96,7 +96,10 @@ impl Component for UsersScreen {
             empty_hint(frame, area, block(&title), text::USERS_EMPTY);
             return;
         }
-        let header = Row::new(text::USERS_HEADER.map(Cell::from)).style(ui::header_style());
+        // Narrow terminals drop the least useful column instead of squeezing emails.
+        let columns = if area.width < 72 { 5 } else { 6 };
+        let header = Row::new(text::USERS_HEADER[..columns].iter().map(|h| Cell::from(*h)))
+            .style(ui::header_style());
         let rows = self.users.iter().map(|u| {
             let status = if u.disabled {
                 Span::styled(text::DISABLED, Style::new().fg(ui::BAD))
@@ -114,7 +117,7 @@ impl Component for UsersScreen {
             } else {
                 Style::new()
             };
-            Row::new(vec![
+            let mut cells = vec![
                 Cell::from(u.email.as_str()).style(dim_if_disabled),
                 Cell::from(u.name.as_str()).style(dim_if_disabled),
                 Cell::from(Span::styled(text::role(u.role), role_style(u.role))),
@@ -122,7 +125,9 @@ impl Component for UsersScreen {
                 Cell::from(Span::styled(mfa, mfa_style)),
                 Cell::from(u.created_at.chars().take(10).collect::<String>())
                     .style(Style::new().fg(ui::DIM)),
-            ])
+            ];
+            cells.truncate(columns);
+            Row::new(cells)
         });
         let widths = [
             Constraint::Fill(3),
@@ -132,7 +137,7 @@ impl Component for UsersScreen {
             Constraint::Length(11),
             Constraint::Length(10),
         ];
-        let table = Table::new(rows, widths)
+        let table = Table::new(rows, &widths[..columns])
             .header(header)
             .block(block(&title))
             .row_highlight_style(ui::selected_style())

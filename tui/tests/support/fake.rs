@@ -78,6 +78,8 @@ pub struct FakeState {
     pub fail_next: Option<BackendError>,
     /// Sleep per progress step of backup/restore (the demo uses it to show the gauge).
     pub step_delay: Duration,
+    /// Makes backup/restore panic mid-way (a backend bug the TUI must survive).
+    pub panic_in_job: bool,
     next_id: u32,
 }
 
@@ -201,6 +203,7 @@ impl FakeState {
             calls: Vec::new(),
             fail_next: None,
             step_delay: Duration::ZERO,
+            panic_in_job: false,
             next_id: 10,
         }
     }
@@ -255,8 +258,15 @@ impl FakeBackend {
     }
 
     fn run_steps(&self, stage: &str, progress: &mut dyn FnMut(Progress)) {
-        let delay = self.state().step_delay;
+        let (delay, panic) = {
+            let st = self.state();
+            (st.step_delay, st.panic_in_job)
+        };
         for i in 0..=10u64 {
+            assert!(
+                !(panic && i == 5),
+                "fake backend: injected panic in {stage}"
+            );
             progress(Progress {
                 stage: stage.to_owned(),
                 done: i * 4096,
