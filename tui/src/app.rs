@@ -11,6 +11,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use crossterm::event::{
     Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
@@ -36,6 +37,9 @@ use crate::ui;
 
 /// How many event lines the Log/Status screen asks for.
 const EVENT_LIMIT: usize = 500;
+
+/// How often the Log/Status screen reloads itself while shown (a live tail).
+const LIVE_REFRESH: Duration = Duration::from_secs(2);
 
 enum JobEvent {
     Progress(Progress),
@@ -80,6 +84,7 @@ pub struct App {
     body_area: Rect,
     should_quit: bool,
     fatal: Option<String>,
+    last_refresh: Instant,
 }
 
 impl App {
@@ -106,6 +111,7 @@ impl App {
             body_area: Rect::default(),
             should_quit: false,
             fatal: None,
+            last_refresh: Instant::now(),
         };
         app.load_overview();
         if app.needs_setup() {
@@ -200,6 +206,12 @@ impl App {
             self.job = None;
             self.fatal = Some(text::WORKER_LOST.to_owned());
             self.should_quit = true;
+        }
+        if self.current == ScreenId::Log
+            && self.popups.is_empty()
+            && self.last_refresh.elapsed() >= LIVE_REFRESH
+        {
+            self.refresh_current();
         }
         self.process_queue();
     }
@@ -321,6 +333,7 @@ impl App {
         if self.backend.is_none() {
             return;
         }
+        self.last_refresh = Instant::now();
         self.load_overview();
         let loaded = match self.current {
             ScreenId::Setup | ScreenId::Backup => return,
@@ -603,11 +616,11 @@ impl App {
                 sep.clone(),
                 Span::raw(o.instance.clone()),
                 sep.clone(),
-                Span::styled(format!("v{}", o.version), Style::new().fg(ui::DIM)),
+                Span::styled(text::version(&o.version), Style::new().fg(ui::DIM)),
                 sep.clone(),
                 Span::raw(text::users_count(o.user_count)),
                 sep.clone(),
-                Span::raw(format!("DB {}", ui::fmt_bytes(o.db_size_bytes))),
+                Span::raw(text::db_size(o.db_size_bytes)),
                 sep.clone(),
                 Span::styled(format!("● {server}"), Style::new().fg(color)),
                 sep,

@@ -41,6 +41,23 @@ pub fn role(role: Role) -> &'static str {
     }
 }
 
+/// Fixed-width severity label of an event line.
+pub fn log_level(level: crate::backend::LogLevel) -> &'static str {
+    match level {
+        crate::backend::LogLevel::Info => "INFO ",
+        crate::backend::LogLevel::Warn => "WARN ",
+        crate::backend::LogLevel::Error => "ERROR",
+    }
+}
+
+pub fn db_size(bytes: u64) -> String {
+    format!("DB {}", fmt_bytes(bytes))
+}
+
+pub fn version(v: &str) -> String {
+    format!("v{v}")
+}
+
 pub fn users_count(n: u64) -> String {
     if n == 1 {
         "1 user".to_owned()

@@ -677,3 +677,25 @@ fn narrow_user_table_drops_the_created_column() {
     assert!(screen[4].contains("root@acme.test"), "{}", screen[4]);
     assert!(render(&mut app)[3].contains("Created"));
 }
+
+#[test]
+fn log_screen_tails_new_events() {
+    let (mut app, fake) = app_with(FakeState::populated());
+    press(&mut app, KeyCode::Char('7'));
+    fake.state().events.push(rampart_tui::LogLine {
+        at: "2026-11-23T10:40:00Z".into(),
+        level: rampart_tui::LogLevel::Error,
+        message: "restore refused: untrusted signer".into(),
+    });
+    app.tick();
+    assert!(
+        !screen_contains(&mut app, "untrusted signer"),
+        "not before the interval"
+    );
+    std::thread::sleep(Duration::from_millis(2100));
+    app.tick();
+    assert!(screen_contains(
+        &mut app,
+        "ERROR restore refused: untrusted signer"
+    ));
+}

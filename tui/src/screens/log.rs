@@ -56,8 +56,13 @@ impl Component for LogScreen {
         match action {
             Action::Loaded(Loaded::Overview(o)) => self.overview = Some(o.clone()),
             Action::Loaded(Loaded::Events(e)) => {
+                // A reader scrolled up keeps their place while new lines arrive below.
+                if self.scroll_back > 0 {
+                    let added = e.len().saturating_sub(self.events.len());
+                    self.scroll_back += added;
+                }
                 self.events = e.clone();
-                self.scroll_back = 0;
+                self.scroll(0);
             }
             _ => {}
         }
@@ -117,10 +122,11 @@ impl Component for LogScreen {
         let lines: Vec<Line> = self.events[start..end]
             .iter()
             .map(|e| {
-                let (lvl, color) = match e.level {
-                    LogLevel::Info => ("INFO ", ui::DIM),
-                    LogLevel::Warn => ("WARN ", ui::WARN),
-                    LogLevel::Error => ("ERROR", ui::BAD),
+                let lvl = text::log_level(e.level);
+                let color = match e.level {
+                    LogLevel::Info => ui::DIM,
+                    LogLevel::Warn => ui::WARN,
+                    LogLevel::Error => ui::BAD,
                 };
                 Line::from(vec![
                     Span::styled(format!("{} ", e.at), ui::label_style()),
