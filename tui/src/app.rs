@@ -168,6 +168,12 @@ impl App {
         let action = match event {
             Event::Key(key) if key.kind != KeyEventKind::Release => self.on_key(*key),
             Event::Mouse(mouse) => self.on_mouse(*mouse),
+            Event::Paste(text) => {
+                if let Some(Popup::Form(form)) = self.popups.last_mut() {
+                    form.paste(text);
+                }
+                None
+            }
             _ => None,
         };
         if let Some(action) = action {
@@ -326,6 +332,10 @@ impl App {
         }
         if let Some(o) = self.call(|b| b.overview()) {
             self.dispatch(&Action::Loaded(Loaded::Overview(o)));
+        }
+        // Users may appear from elsewhere (CLI, web) while Setup is shown.
+        if self.current == ScreenId::Setup && !self.needs_setup() {
+            self.current = ScreenId::Users;
         }
     }
 

@@ -33,6 +33,15 @@ impl TextInput {
             .map_or(self.value.len(), |(i, _)| i)
     }
 
+    /// Inserts pasted text at the cursor; line breaks become nothing (one-line input).
+    pub fn insert_str(&mut self, text: &str) {
+        for c in text.chars().filter(|c| !c.is_control()) {
+            let at = self.byte_index(self.cursor);
+            self.value.insert(at, c);
+            self.cursor += 1;
+        }
+    }
+
     /// Applies an editing key; returns whether it was used.
     pub fn handle_key(&mut self, key: KeyEvent) -> bool {
         let len = self.value.chars().count();

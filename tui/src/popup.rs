@@ -88,9 +88,17 @@ fn footer(keys: &[(&'static str, &'static str)]) -> Line<'static> {
 fn draw_text_box(frame: &mut Frame, area: Rect, block: Block<'_>, lines: Vec<Line<'_>>) {
     let width = 64.min(area.width);
     let inner_width = width.saturating_sub(2).max(1) as usize;
+    // Word wrapping can need a row more than the character count suggests.
     let rows: usize = lines
         .iter()
-        .map(|l| l.width().max(1).div_ceil(inner_width))
+        .map(|l| {
+            let w = l.width();
+            if w > inner_width {
+                w.div_ceil(inner_width) + 1
+            } else {
+                1
+            }
+        })
         .sum();
     let height = (rows as u16).saturating_add(2);
     let rect = ui::centered(area, width, height);
@@ -332,6 +340,18 @@ impl FormPopup {
         self.error.as_deref()
     }
 
+    /// Inserts bracketed-paste text into the focused text field.
+    pub fn paste(&mut self, text: &str) {
+        if let Some(Field {
+            input: FieldInput::Text(input),
+            ..
+        }) = self.fields.get_mut(self.focus)
+        {
+            input.insert_str(text);
+            self.error = None;
+        }
+    }
+
     fn handle_key(&mut self, key: KeyEvent) -> Option<Action> {
         let last = self.fields.len().saturating_sub(1);
         match key.code {
@@ -482,7 +502,15 @@ impl FormPopup {
         let inner_w = width.saturating_sub(2).max(1) as usize;
         let intro_rows: u16 = intro
             .iter()
-            .map(|l| l.chars().count().max(1).div_ceil(inner_w) as u16)
+            .map(|l| {
+                let w = l.chars().count();
+                // Word wrapping can need a row more than the character count suggests.
+                if w > inner_w {
+                    (w.div_ceil(inner_w) + 1) as u16
+                } else {
+                    1
+                }
+            })
             .sum();
         let error_rows = u16::from(self.error.is_some());
         let fields = self.fields.len() as u16;

@@ -1,12 +1,14 @@
 //! The real-terminal event loop: sets the terminal up (raw mode, alternate screen, mouse
-//! capture), feeds crossterm events to the [`App`], and restores the terminal on exit,
+//! capture, bracketed paste), feeds crossterm events to the [`App`], and restores the terminal on exit,
 //! on Ctrl-C (a key event in raw mode) and on panic (hook installed here and by
 //! `ratatui::init`).
 
 use std::io::{self, stdout};
 use std::time::Duration;
 
-use crossterm::event::{self, DisableMouseCapture, EnableMouseCapture};
+use crossterm::event::{
+    self, DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+};
 use crossterm::execute;
 
 use crate::app::App;
@@ -24,14 +26,14 @@ pub fn run(backend: Box<dyn AdminBackend>) -> io::Result<()> {
     let mut terminal = ratatui::try_init()?;
     let ratatui_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let _ = execute!(stdout(), DisableMouseCapture);
+        let _ = execute!(stdout(), DisableMouseCapture, DisableBracketedPaste);
         ratatui_hook(info);
     }));
-    let result = execute!(stdout(), EnableMouseCapture).and_then(|()| {
+    let result = execute!(stdout(), EnableMouseCapture, EnableBracketedPaste).and_then(|()| {
         let mut app = App::new(backend);
         event_loop(&mut terminal, &mut app)
     });
-    let _ = execute!(stdout(), DisableMouseCapture);
+    let _ = execute!(stdout(), DisableMouseCapture, DisableBracketedPaste);
     ratatui::restore();
     // Leave the ratatui hook chain in place: it is harmless after restore and `take_hook`
     // here could race with a panicking worker thread.

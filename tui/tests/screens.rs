@@ -699,3 +699,26 @@ fn log_screen_tails_new_events() {
         "ERROR restore refused: untrusted signer"
     ));
 }
+
+#[test]
+fn pasted_text_goes_into_the_focused_field_without_line_breaks() {
+    let (mut app, fake) = app_with(FakeState::populated());
+    press(&mut app, KeyCode::Char('2'));
+    press(&mut app, KeyCode::Char('i'));
+    app.handle_event(&Event::Paste("/etc/rampart/\nlicense.jwt\n".into()));
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(
+        fake.mutations(),
+        vec![Call::InstallLicense("/etc/rampart/license.jwt".into())]
+    );
+}
+
+#[test]
+fn setup_screen_disappears_when_users_appear_elsewhere() {
+    let (mut app, fake) = app_with(FakeState::empty());
+    assert_eq!(app.current_screen(), ScreenId::Setup);
+    fake.state().users = FakeState::populated().users;
+    press(&mut app, KeyCode::F(5));
+    assert_eq!(app.current_screen(), ScreenId::Users);
+    assert!(screen_contains(&mut app, "Users (4)"));
+}
