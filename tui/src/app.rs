@@ -672,7 +672,7 @@ impl App {
             Line::styled(format!(" {msg}"), Style::new().fg(color))
         } else {
             let popup_keys: Option<&[(&str, &str)]> = match self.popups.last() {
-                Some(Popup::Form(_)) => Some(text::FORM_KEYS),
+                Some(Popup::Form(form)) => Some(form.keys()),
                 Some(Popup::Confirm(_)) => Some(text::CONFIRM_KEYS),
                 Some(_) => Some(text::MESSAGE_KEYS),
                 None => None,

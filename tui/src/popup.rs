@@ -340,6 +340,20 @@ impl FormPopup {
         self.error.as_deref()
     }
 
+    /// Keys that apply to this form (shown in its footer and the help bar).
+    pub fn keys(&self) -> text::Keys {
+        let has_choice = self
+            .fields
+            .iter()
+            .any(|f| matches!(f.input, FieldInput::Choice { .. }));
+        match (self.fields.len() > 1, has_choice) {
+            (true, true) => text::FORM_KEYS_CHOICE,
+            (true, false) => text::FORM_KEYS,
+            (false, true) => text::FORM_KEYS_CHOICE_SINGLE,
+            (false, false) => text::FORM_KEYS_SINGLE,
+        }
+    }
+
     /// Inserts bracketed-paste text into the focused text field.
     pub fn paste(&mut self, text: &str) {
         if let Some(Field {
@@ -580,15 +594,7 @@ impl FormPopup {
             lines.push(Line::styled(format!("✗ {err}"), Style::new().fg(ui::BAD)));
         }
         lines.push(Line::default());
-        let has_choice = self
-            .fields
-            .iter()
-            .any(|f| matches!(f.input, FieldInput::Choice { .. }));
-        lines.push(footer(if has_choice {
-            text::FORM_KEYS_CHOICE
-        } else {
-            text::FORM_KEYS
-        }));
+        lines.push(footer(self.keys()));
         frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
 
         if let Some((col, row)) = cursor {

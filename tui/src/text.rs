@@ -83,6 +83,8 @@ pub const FORM_KEYS: Keys = &[
     ("Tab", "next field"),
     ("Esc", "cancel"),
 ];
+pub const FORM_KEYS_SINGLE: Keys = &[("↵", "submit"), ("Esc", "cancel")];
+pub const FORM_KEYS_CHOICE_SINGLE: Keys = &[("←→", "choose"), ("↵", "submit"), ("Esc", "cancel")];
 pub const FORM_KEYS_CHOICE: Keys = &[
     ("↵", "next / submit"),
     ("Tab", "next field"),
