@@ -722,3 +722,68 @@ fn setup_screen_disappears_when_users_appear_elsewhere() {
     assert_eq!(app.current_screen(), ScreenId::Users);
     assert!(screen_contains(&mut app, "Users (4)"));
 }
+
+/// Compares `lines` with `tests/snapshots/<name>.txt`; `UPDATE_SNAPSHOTS=1` rewrites it.
+/// Trailing spaces are trimmed so the files stay readable.
+fn assert_snapshot(name: &str, lines: &[String]) {
+    let actual: String = lines
+        .iter()
+        .map(|l| format!("{}\n", l.trim_end()))
+        .collect();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(format!("{name}.txt"));
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::create_dir_all(path.parent().expect("snapshot dir")).expect("mkdir");
+        std::fs::write(&path, &actual).expect("write snapshot");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_SNAPSHOTS=1)", path.display()));
+    assert!(
+        expected == actual,
+        "snapshot {name} differs\n--- expected\n{expected}\n--- actual\n{actual}"
+    );
+}
+
+#[test]
+fn snapshots_of_every_screen_and_popup_kind() {
+    let (mut app, _fake) = app_with(FakeState::populated());
+    let names = [
+        "users",
+        "license",
+        "backup",
+        "signers",
+        "orgs",
+        "maintenance",
+        "log",
+    ];
+    for (i, name) in names.iter().enumerate() {
+        press(&mut app, KeyCode::Char(char::from(b'1' + i as u8)));
+        assert_snapshot(name, &render(&mut app));
+    }
+    press(&mut app, KeyCode::Char('1'));
+    press(&mut app, KeyCode::Char('n'));
+    type_text(&mut app, "dave@acme.test");
+    press(&mut app, KeyCode::Tab);
+    press(&mut app, KeyCode::Tab);
+    type_text(&mut app, "secret");
+    assert_snapshot("form_new_user", &render(&mut app));
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Char('d'));
+    assert_snapshot("confirm_disable", &render(&mut app));
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Char('3'));
+    press(&mut app, KeyCode::Char('r'));
+    type_text(&mut app, "/srv/b.signed");
+    press(&mut app, KeyCode::Enter);
+    type_text(&mut app, "CONFIRM");
+    press(&mut app, KeyCode::Enter);
+    type_text(&mut app, "pw");
+    press(&mut app, KeyCode::Enter);
+    assert_snapshot("form_restore_refused", &render(&mut app));
+
+    let (mut app, _fake) = app_with(FakeState::empty());
+    assert_snapshot("setup", &render(&mut app));
+    assert_snapshot("tiny_20x5", &render_size(&mut app, 20, 5));
+}

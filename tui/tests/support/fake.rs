@@ -80,6 +80,8 @@ pub struct FakeState {
     pub step_delay: Duration,
     /// Makes backup/restore panic mid-way (a backend bug the TUI must survive).
     pub panic_in_job: bool,
+    /// Makes `list_orgs` panic on the UI thread (checks the terminal-restoring hook).
+    pub panic_on_list_orgs: bool,
     next_id: u32,
 }
 
@@ -204,6 +206,7 @@ impl FakeState {
             fail_next: None,
             step_delay: Duration::ZERO,
             panic_in_job: false,
+            panic_on_list_orgs: false,
             next_id: 10,
         }
     }
@@ -437,7 +440,12 @@ impl AdminBackend for FakeBackend {
     }
 
     fn list_orgs(&mut self) -> BackendResult<Vec<OrgSummary>> {
-        Ok(self.record(Call::ListOrgs)?.orgs.clone())
+        let st = self.record(Call::ListOrgs)?;
+        assert!(
+            !st.panic_on_list_orgs,
+            "fake backend: injected panic in list_orgs"
+        );
+        Ok(st.orgs.clone())
     }
 
     fn shred_org(&mut self, slug: &str, confirmation: &str) -> BackendResult<()> {
