@@ -254,7 +254,14 @@ impl App {
     }
 
     fn on_mouse(&mut self, mouse: MouseEvent) -> Option<Action> {
-        if !self.popups.is_empty() {
+        if let Some(popup) = self.popups.last() {
+            // A click dismisses information popups; forms and confirmations need keys, so
+            // a stray click can never submit or confirm anything.
+            if matches!(popup, Popup::Message(_) | Popup::Help(_))
+                && matches!(mouse.kind, MouseEventKind::Down(MouseButton::Left))
+            {
+                self.popups.pop();
+            }
             return None;
         }
         let pos = Position::new(mouse.column, mouse.row);

@@ -787,3 +787,17 @@ fn snapshots_of_every_screen_and_popup_kind() {
     assert_snapshot("setup", &render(&mut app));
     assert_snapshot("tiny_20x5", &render_size(&mut app, 20, 5));
 }
+
+#[test]
+fn clicks_close_messages_but_never_confirm() {
+    let (mut app, fake) = app_with(FakeState::populated());
+    render(&mut app);
+    press(&mut app, KeyCode::Char('d'));
+    click(&mut app, 40, 12);
+    assert!(matches!(app.popup(), Some(Popup::Confirm(_))));
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Char('?'));
+    click(&mut app, 40, 12);
+    assert!(app.popup().is_none());
+    assert!(fake.mutations().is_empty());
+}
