@@ -29,8 +29,8 @@ use crate::backend::{
 };
 use crate::popup::{ConfirmPopup, FormPopup, HelpPopup, MessagePopup, Popup};
 use crate::screens::{
-    BackupScreen, Component, LicenseScreen, LogScreen, MaintenanceScreen, OrgsScreen, SetupScreen,
-    SignersScreen, UsersScreen,
+    BackupScreen, Component, KeyOutcome, LicenseScreen, LogScreen, MaintenanceScreen, OrgsScreen,
+    SetupScreen, SignersScreen, UsersScreen,
 };
 use crate::text;
 use crate::ui;
@@ -235,8 +235,10 @@ impl App {
                 other => Some(other),
             };
         }
-        if let Some(action) = self.screen_mut(self.current).handle_key(key) {
-            return Some(action);
+        match self.screen_mut(self.current).handle_key(key) {
+            KeyOutcome::Action(action) => return Some(action),
+            KeyOutcome::Consumed => return None,
+            KeyOutcome::Ignored => {}
         }
         let visible = self.visible_screens();
         match key.code {

@@ -10,7 +10,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Gauge, Paragraph, Wrap};
 
-use super::{Component, block};
+use super::{Component, KeyOutcome, block};
 use crate::action::{Action, FormKind, JobUpdate, Loaded};
 use crate::backend::{Overview, Progress};
 use crate::text;
@@ -48,13 +48,19 @@ impl Default for BackupScreen {
 
 const LABEL_W: usize = 12;
 
-impl Component for BackupScreen {
-    fn handle_key(&mut self, key: KeyEvent) -> Option<Action> {
+impl BackupScreen {
+    fn action_for(&mut self, key: KeyEvent) -> Option<Action> {
         match key.code {
             KeyCode::Char('b') | KeyCode::Char('n') => Some(Action::OpenForm(FormKind::Backup)),
             KeyCode::Char('r') => Some(Action::OpenForm(FormKind::Restore)),
             _ => None,
         }
+    }
+}
+
+impl Component for BackupScreen {
+    fn handle_key(&mut self, key: KeyEvent) -> KeyOutcome {
+        self.action_for(key).into()
     }
 
     fn update(&mut self, action: &Action) {

@@ -8,7 +8,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{LineGauge, Paragraph};
 
-use super::{Component, block};
+use super::{Component, KeyOutcome, block};
 use crate::action::{Action, FormKind, Loaded};
 use crate::backend::{LicenseState, LicenseStatus};
 use crate::text;
@@ -44,14 +44,20 @@ fn usage_gauge<'a>(label: &'a str, used: u64, max: Option<u64>) -> LineGauge<'a>
         .unfilled_style(Style::new().fg(ui::DIM))
 }
 
-impl Component for LicenseScreen {
-    fn handle_key(&mut self, key: KeyEvent) -> Option<Action> {
+impl LicenseScreen {
+    fn action_for(&mut self, key: KeyEvent) -> Option<Action> {
         match key.code {
             KeyCode::Char('i') | KeyCode::Char('n') => {
                 Some(Action::OpenForm(FormKind::InstallLicense))
             }
             _ => None,
         }
+    }
+}
+
+impl Component for LicenseScreen {
+    fn handle_key(&mut self, key: KeyEvent) -> KeyOutcome {
+        self.action_for(key).into()
     }
 
     fn update(&mut self, action: &Action) {

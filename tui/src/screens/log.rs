@@ -7,7 +7,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::{Component, block};
+use super::{Component, KeyOutcome, block};
 use crate::action::{Action, Loaded};
 use crate::backend::{LogLevel, LogLine, Overview};
 use crate::text;
@@ -30,7 +30,7 @@ impl LogScreen {
 }
 
 impl Component for LogScreen {
-    fn handle_key(&mut self, key: KeyEvent) -> Option<Action> {
+    fn handle_key(&mut self, key: KeyEvent) -> KeyOutcome {
         match key.code {
             KeyCode::Up | KeyCode::Char('k') => self.scroll(1),
             KeyCode::Down | KeyCode::Char('j') => self.scroll(-1),
@@ -38,9 +38,9 @@ impl Component for LogScreen {
             KeyCode::PageDown => self.scroll(-10),
             KeyCode::Home | KeyCode::Char('g') => self.scroll(isize::MAX / 2),
             KeyCode::End | KeyCode::Char('G') => self.scroll_back = 0,
-            _ => return None,
+            _ => return KeyOutcome::Ignored,
         }
-        None
+        KeyOutcome::Consumed
     }
 
     fn handle_mouse(&mut self, mouse: MouseEvent) -> Option<Action> {

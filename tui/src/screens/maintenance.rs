@@ -8,7 +8,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
-use super::{Component, block};
+use super::{Component, KeyOutcome, block};
 use crate::action::{Action, FormKind, Loaded};
 use crate::backend::MaintenanceState;
 use crate::text;
@@ -20,8 +20,8 @@ pub struct MaintenanceScreen {
     state: Option<MaintenanceState>,
 }
 
-impl Component for MaintenanceScreen {
-    fn handle_key(&mut self, key: KeyEvent) -> Option<Action> {
+impl MaintenanceScreen {
+    fn action_for(&mut self, key: KeyEvent) -> Option<Action> {
         let active = self.state.as_ref().is_some_and(|s| s.active);
         match key.code {
             KeyCode::Char('e') if active => Some(Action::Notice(text::MAINT_ALREADY.to_owned())),
@@ -32,6 +32,12 @@ impl Component for MaintenanceScreen {
             KeyCode::Char('c') => Some(Action::AskConfirm(Box::new(Action::ClearMaintenance))),
             _ => None,
         }
+    }
+}
+
+impl Component for MaintenanceScreen {
+    fn handle_key(&mut self, key: KeyEvent) -> KeyOutcome {
+        self.action_for(key).into()
     }
 
     fn update(&mut self, action: &Action) {

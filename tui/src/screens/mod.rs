@@ -26,10 +26,29 @@ pub use setup::SetupScreen;
 pub use signers::SignersScreen;
 pub use users::UsersScreen;
 
+/// What a screen did with a key. Only `Ignored` lets the App try its global keys, so a
+/// key a screen uses (even without an action, like moving the selection) is never also
+/// taken as a global shortcut.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyOutcome {
+    /// Not a key of this screen.
+    Ignored,
+    /// Used for local state only (selection, scrolling).
+    Consumed,
+    /// Used, and the App should run this action.
+    Action(Action),
+}
+
+impl From<Option<Action>> for KeyOutcome {
+    fn from(action: Option<Action>) -> Self {
+        action.map_or(KeyOutcome::Ignored, KeyOutcome::Action)
+    }
+}
+
 /// Behaviour shared by every screen.
 pub trait Component {
-    /// Turns a key into an action; `None` lets the App try global keys.
-    fn handle_key(&mut self, key: KeyEvent) -> Option<Action>;
+    /// Turns a key into an outcome; see [`KeyOutcome`].
+    fn handle_key(&mut self, key: KeyEvent) -> KeyOutcome;
     /// Turns a mouse event inside the screen area into an action.
     fn handle_mouse(&mut self, _mouse: MouseEvent) -> Option<Action> {
         None

@@ -7,7 +7,7 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Style;
 use ratatui::widgets::{Cell, Row, Table};
 
-use super::{Component, block, empty_hint};
+use super::{Component, KeyOutcome, block, empty_hint};
 use crate::action::{Action, FormKind, Loaded};
 use crate::backend::OrgSummary;
 use crate::text;
@@ -20,11 +20,8 @@ pub struct OrgsScreen {
     nav: TableNav,
 }
 
-impl Component for OrgsScreen {
-    fn handle_key(&mut self, key: KeyEvent) -> Option<Action> {
-        if self.nav.handle_key(key) {
-            return None;
-        }
+impl OrgsScreen {
+    fn action_for(&mut self, key: KeyEvent) -> Option<Action> {
         match key.code {
             KeyCode::Char('d') | KeyCode::Char('x') => {
                 let org = self.nav.selected().and_then(|i| self.orgs.get(i))?;
@@ -38,6 +35,15 @@ impl Component for OrgsScreen {
             }
             _ => None,
         }
+    }
+}
+
+impl Component for OrgsScreen {
+    fn handle_key(&mut self, key: KeyEvent) -> KeyOutcome {
+        if self.nav.handle_key(key) {
+            return KeyOutcome::Consumed;
+        }
+        self.action_for(key).into()
     }
 
     fn handle_mouse(&mut self, mouse: MouseEvent) -> Option<Action> {

@@ -7,7 +7,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
 
-use super::{Component, block};
+use super::{Component, KeyOutcome, block};
 use crate::action::{Action, FormKind};
 use crate::{text, ui};
 
@@ -15,12 +15,18 @@ use crate::{text, ui};
 #[derive(Debug, Default)]
 pub struct SetupScreen;
 
-impl Component for SetupScreen {
-    fn handle_key(&mut self, key: KeyEvent) -> Option<Action> {
+impl SetupScreen {
+    fn action_for(&mut self, key: KeyEvent) -> Option<Action> {
         match key.code {
             KeyCode::Enter | KeyCode::Char('n') => Some(Action::OpenForm(FormKind::Setup)),
             _ => None,
         }
+    }
+}
+
+impl Component for SetupScreen {
+    fn handle_key(&mut self, key: KeyEvent) -> KeyOutcome {
+        self.action_for(key).into()
     }
 
     fn handle_mouse(&mut self, mouse: MouseEvent) -> Option<Action> {

@@ -8,7 +8,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
-use super::{Component, block, empty_hint};
+use super::{Component, KeyOutcome, block, empty_hint};
 use crate::action::{Action, FormKind, Loaded};
 use crate::backend::{SigningKey, TrustedSigner};
 use crate::text;
@@ -22,11 +22,8 @@ pub struct SignersScreen {
     nav: TableNav,
 }
 
-impl Component for SignersScreen {
-    fn handle_key(&mut self, key: KeyEvent) -> Option<Action> {
-        if self.nav.handle_key(key) {
-            return None;
-        }
+impl SignersScreen {
+    fn action_for(&mut self, key: KeyEvent) -> Option<Action> {
         match key.code {
             KeyCode::Char('n') | KeyCode::Char('i') => Some(Action::OpenForm(FormKind::AddSigner)),
             KeyCode::Char('d') => {
@@ -38,6 +35,15 @@ impl Component for SignersScreen {
             }
             _ => None,
         }
+    }
+}
+
+impl Component for SignersScreen {
+    fn handle_key(&mut self, key: KeyEvent) -> KeyOutcome {
+        if self.nav.handle_key(key) {
+            return KeyOutcome::Consumed;
+        }
+        self.action_for(key).into()
     }
 
     fn handle_mouse(&mut self, mouse: MouseEvent) -> Option<Action> {

@@ -8,7 +8,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row, Table};
 
-use super::{Component, block, empty_hint};
+use super::{Component, KeyOutcome, block, empty_hint};
 use crate::action::{Action, FormKind, Loaded};
 use crate::backend::{Role, UserSummary};
 use crate::text;
@@ -22,24 +22,7 @@ pub struct UsersScreen {
 }
 
 impl UsersScreen {
-    fn selected(&self) -> Option<&UserSummary> {
-        self.nav.selected().and_then(|i| self.users.get(i))
-    }
-}
-
-fn role_style(role: Role) -> Style {
-    match role {
-        Role::Superadmin => Style::new().fg(ui::WARN),
-        Role::Admin => Style::new().fg(ui::ACCENT),
-        Role::User => Style::new(),
-    }
-}
-
-impl Component for UsersScreen {
-    fn handle_key(&mut self, key: KeyEvent) -> Option<Action> {
-        if self.nav.handle_key(key) {
-            return None;
-        }
+    fn action_for(&mut self, key: KeyEvent) -> Option<Action> {
         if key.code == KeyCode::Char('n') {
             return Some(Action::OpenForm(FormKind::CreateUser));
         }
@@ -75,6 +58,27 @@ impl Component for UsersScreen {
             }))),
             _ => None,
         }
+    }
+
+    fn selected(&self) -> Option<&UserSummary> {
+        self.nav.selected().and_then(|i| self.users.get(i))
+    }
+}
+
+fn role_style(role: Role) -> Style {
+    match role {
+        Role::Superadmin => Style::new().fg(ui::WARN),
+        Role::Admin => Style::new().fg(ui::ACCENT),
+        Role::User => Style::new(),
+    }
+}
+
+impl Component for UsersScreen {
+    fn handle_key(&mut self, key: KeyEvent) -> KeyOutcome {
+        if self.nav.handle_key(key) {
+            return KeyOutcome::Consumed;
+        }
+        self.action_for(key).into()
     }
 
     fn handle_mouse(&mut self, mouse: MouseEvent) -> Option<Action> {
