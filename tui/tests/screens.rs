@@ -9,7 +9,9 @@ use crossterm::event::{
     Event, KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
 };
 use rampart_tui::popup::Popup;
-use rampart_tui::{App, BackendError, NewUser, RestoreRequest, Role, ScreenId, SetupRequest};
+use rampart_tui::{
+    Action, App, BackendError, FormKind, NewUser, RestoreRequest, Role, ScreenId, SetupRequest,
+};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
@@ -290,7 +292,18 @@ fn esc_on_a_confirm_popup_makes_no_backend_call() {
     press(&mut app, KeyCode::Char('j'));
     press(&mut app, KeyCode::Char('j'));
     press(&mut app, KeyCode::Char('d'));
-    assert!(matches!(app.popup(), Some(Popup::Confirm(_))));
+    // The destructive work is a value held by the popup, not yet run.
+    match app.popup() {
+        Some(Popup::Confirm(c)) => assert_eq!(
+            c.action(),
+            &Action::SetDisabled {
+                user_id: "u-3".into(),
+                email: "bob@acme.test".into(),
+                disabled: true,
+            }
+        ),
+        other => panic!("expected a confirm popup, got {other:?}"),
+    }
     assert!(screen_contains(&mut app, "Disable bob@acme.test?"));
     press(&mut app, KeyCode::Esc);
     assert!(app.popup().is_none());
@@ -436,6 +449,13 @@ fn shred_requires_the_exact_slug() {
     let (mut app, fake) = app_with(FakeState::populated());
     press(&mut app, KeyCode::Char('5'));
     press(&mut app, KeyCode::Char('d'));
+    assert!(matches!(
+        app.popup(),
+        Some(Popup::Form(f)) if f.kind() == &FormKind::ShredOrg {
+            slug: "acme-platform".into(),
+            name: "Acme Platform".into(),
+        }
+    ));
     assert!(screen_contains(&mut app, "Crypto-shred organization"));
     type_text(&mut app, "acme-platfor");
     press(&mut app, KeyCode::Enter);
