@@ -651,10 +651,30 @@ impl App {
 
     fn draw_tabs(&mut self, frame: &mut Frame, area: Rect) {
         self.tab_hits.clear();
+        let visible = self.visible_screens();
+        // Full names, then short names, then numbers only: the row never wraps and every
+        // tab stays clickable on narrow terminals.
+        let label_sets: [fn(usize, ScreenId) -> String; 3] = [
+            |i, id| format!(" {} {} ", i + 1, text::screen_name(id)),
+            |i, id| format!(" {} {} ", i + 1, text::screen_short_name(id)),
+            |i, _| format!(" {} ", i + 1),
+        ];
+        let fits = |make: &fn(usize, ScreenId) -> String| {
+            let total: usize = visible
+                .iter()
+                .enumerate()
+                .map(|(i, id)| make(i, *id).chars().count())
+                .sum();
+            total <= usize::from(area.width)
+        };
+        let make = label_sets
+            .iter()
+            .find(|m| fits(m))
+            .unwrap_or(&label_sets[2]);
         let mut spans = Vec::new();
         let mut x = area.x;
-        for (i, id) in self.visible_screens().into_iter().enumerate() {
-            let label = format!(" {} {} ", i + 1, text::screen_name(id));
+        for (i, id) in visible.into_iter().enumerate() {
+            let label = make(i, id);
             let width = label.chars().count() as u16;
             let style = if id == self.current {
                 Style::new()

@@ -32,6 +32,20 @@ pub fn screen_name(id: ScreenId) -> &'static str {
     }
 }
 
+/// Tab label of a screen on narrow terminals.
+pub fn screen_short_name(id: ScreenId) -> &'static str {
+    match id {
+        ScreenId::Setup => "Setup",
+        ScreenId::Users => "Users",
+        ScreenId::License => "Lic",
+        ScreenId::Backup => "Bkp",
+        ScreenId::Signers => "Sign",
+        ScreenId::Orgs => "Orgs",
+        ScreenId::Maintenance => "Maint",
+        ScreenId::Log => "Log",
+    }
+}
+
 /// Display name of a role.
 pub fn role(role: Role) -> &'static str {
     match role {

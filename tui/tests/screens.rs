@@ -821,3 +821,18 @@ fn clicks_close_messages_but_never_confirm() {
     assert!(app.popup().is_none());
     assert!(fake.mutations().is_empty());
 }
+
+#[test]
+fn tabs_shorten_on_narrow_terminals_and_stay_clickable() {
+    let (mut app, _fake) = app_with(FakeState::populated());
+    let line = render_size(&mut app, 60, 12)[1].clone();
+    assert!(
+        line.contains(" 6 Maint ") && line.contains(" 7 Log "),
+        "{line}"
+    );
+    let line = render_size(&mut app, 30, 12)[1].clone();
+    assert!(line.starts_with(" 1  2  3  4  5  6  7 "), "{line}");
+    // Tab 6 is at columns 15..18 in the numbers-only row.
+    click(&mut app, 16, 1);
+    assert_eq!(app.current_screen(), ScreenId::Maintenance);
+}
