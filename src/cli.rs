@@ -111,7 +111,7 @@ pub struct AdminArgs {
     #[arg(long, global = true)]
     pub json: bool,
 
-    /// Operation to run; without one, the terminal UI opens.
+    /// Operation to run; without one, the terminal UI opens (needs an interactive terminal).
     #[command(subcommand)]
     pub command: Option<AdminCommand>,
 }
@@ -355,7 +355,20 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
         &instance.master_key,
         &url,
     )?;
+    let admin = crate::admin::AdminService::from_instance(&instance)?;
+    let engine: std::sync::Arc<dyn crate::engine::Engine> = std::sync::Arc::new(
+        crate::engine::BuiltinEngine::new(instance.config.engine.extra_catalog_dir.as_deref())
+            .context("loading the threat-model catalog")?,
+    );
+    let assurance = crate::assurance::AssuranceService::new(
+        instance.db.clone(),
+        Some(admin.instance_signing_key()),
+    );
     let state = crate::web::AppState {
+        assurance,
+        maintenance: std::sync::Arc::new(crate::web::maintenance::Gate::new(admin.clone())),
+        admin,
+        engine,
         config: instance.config.clone(),
         db: instance.db.clone(),
         auth,
@@ -386,7 +399,13 @@ fn run_admin(cli: &Cli, args: &AdminArgs) -> anyhow::Result<Exit> {
         &instance.config.public_url(None),
     )?;
     match &args.command {
-        Some(AdminCommand::Status) | None => admin_status(&instance, args.json),
+        None => {
+            let admin = crate::admin::AdminService::from_instance(&instance)?.for_short_lived_process();
+            let backend = crate::admin::tui_backend::TuiBackend::new(admin, auth, instance.config.clone());
+            rampart_tui::run(Box::new(backend)).context("running the admin terminal UI")?;
+            Ok(Exit::Ok)
+        }
+        Some(AdminCommand::Status) => admin_status(&instance, args.json),
         Some(AdminCommand::Backup(a)) => crate::admin::cli::backup(&instance, a, args.json),
         Some(AdminCommand::Restore(a)) => crate::admin::cli::restore(&instance, a, args.json),
         Some(AdminCommand::SigningKey(a)) => {

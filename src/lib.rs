@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod assurance;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -18,3 +19,4 @@ pub mod logging;
 pub mod models;
 pub mod store;
 pub mod web;
+pub mod wire;

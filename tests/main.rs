@@ -2,6 +2,9 @@
 //! data dir in a temp directory, and servers on port 0.
 
 mod accounts;
+mod admin_api;
 mod admin_ops;
+mod assurance;
 mod harness;
+mod models;
 mod spine;

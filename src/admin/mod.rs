@@ -17,6 +17,7 @@ pub mod license;
 pub mod maintenance;
 pub mod orgs;
 pub mod signers;
+pub mod tui_backend;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -273,6 +274,36 @@ impl AdminService {
     }
 
     /// The configuration this service runs with.
+    /// The instance's ECDSA key, also used to notarize OIDC-attested verification runs.
+    pub fn instance_signing_key(&self) -> Arc<SigningKey> {
+        self.signing_key.clone()
+    }
+
+    /// Path of the platform database file.
+    pub fn platform_db_path(&self) -> PathBuf {
+        self.config.data_dir.join(store::PLATFORM_DB_FILE)
+    }
+
+    /// A value of `instance_meta` (instance id, creation time).
+    pub fn instance_meta(&self, key: &str) -> Result<Option<String>> {
+        use rusqlite::OptionalExtension;
+        let conn = self.conn()?;
+        Ok(conn
+            .query_row("SELECT value FROM instance_meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Workspaces that count against the license (personal workspaces do not).
+    pub fn count_shared_workspaces(&self) -> Result<u64> {
+        let conn = self.conn()?;
+        let n: i64 = conn.query_row(
+            "SELECT count(*) FROM workspaces WHERE personal_owner_id IS NULL",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     pub fn config(&self) -> &Config {
         &self.config
     }

@@ -44,7 +44,8 @@ pub struct Org {
 }
 
 /// What is needed to create an organization.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct NewOrg {
     /// Display name (required).
     pub name: String,

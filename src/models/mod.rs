@@ -261,10 +261,12 @@ pub fn record_activity(
     Ok(())
 }
 
-/// Verification status per control of a model, from the assurance tables. Until the
-/// assurance layer stores verification runs, no control is verified.
-pub fn verification_map(_conn: &Connection, _model_id: &str) -> Result<VerificationMap> {
-    Ok(VerificationMap::new())
+/// Computed verification status per control of a model, from the assurance tables.
+pub fn verification_map(conn: &Connection, model_id: &str) -> Result<VerificationMap> {
+    crate::assurance::verification_map(conn, model_id).map_err(|e| match e {
+        crate::assurance::Error::Store(s) => Error::Store(s),
+        other => Error::Engine(other.to_string()),
+    })
 }
 
 fn list_item(conn: &Connection, r: &rusqlite::Row<'_>) -> Result<ListItem> {
@@ -465,6 +467,38 @@ impl ModelService {
             params![enabled, id],
         )?;
         load(&conn, &caller.workspace_id, id)
+    }
+
+    /// The public badge of a model: Shields.io endpoint JSON. Errors for unknown models and
+    /// models whose badge is off, so callers answer both the same way.
+    pub fn badge(&self, id: &str) -> Result<serde_json::Value> {
+        let conn = self.db.conn()?;
+        let (doc, enabled): (String, bool) = conn
+            .query_row(
+                "SELECT document, badge_enabled FROM models WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .ok_or_else(|| Error::NotFound("badge".into()))?;
+        if !enabled {
+            return Err(Error::NotFound("badge".into()));
+        }
+        let model = parse_document(&doc)?;
+        let v = verification_map(&conn, id)?;
+        let s = model.summary(&v);
+        let c = &s.counts;
+        let cos = c.objectives;
+        let (message, color) = if model.controls.is_empty() {
+            ("no controls".to_string(), "lightgrey")
+        } else if cos > 0 && c.verified == cos {
+            (format!("{cos}/{cos} COs verified"), "brightgreen")
+        } else if cos > 0 && c.implemented == cos {
+            (format!("implemented, {}/{cos} verified", c.verified), "green")
+        } else {
+            (format!("{} of {cos} COs at risk", c.at_risk + c.not_started), "orange")
+        };
+        Ok(serde_json::json!({"schemaVersion": 1, "label": "threat model", "message": message, "color": color}))
     }
 
     /// Recent activity of the workspace, newest first.

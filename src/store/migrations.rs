@@ -44,6 +44,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "admin",
         sql: include_str!("migrations/0004_admin.sql"),
     },
+    Migration {
+        version: 5,
+        name: "assurance",
+        sql: include_str!("migrations/0005_assurance.sql"),
+    },
 ];
 
 /// The schema version this binary writes.

@@ -3,10 +3,13 @@
 //!
 //! Handlers here only extract, call one service, and respond; rules and SQL live elsewhere.
 
+mod api_admin;
+mod api_assurance;
 mod api_auth;
 mod api_models;
 pub mod caller;
 pub mod error;
+pub mod maintenance;
 pub mod metrics;
 mod ops;
 mod tls;
@@ -36,8 +39,14 @@ pub struct AppState {
     pub auth: crate::auth::AuthService,
     /// Threat models.
     pub models: crate::models::ModelService,
+    /// Assertions, verification, findings.
+    pub assurance: crate::assurance::AssuranceService,
     /// Background jobs.
     pub jobs: crate::jobs::Registry,
+    /// Administration: backups, signers, license, maintenance, organizations.
+    pub admin: crate::admin::AdminService,
+    /// The maintenance circuit breaker's cached state.
+    pub maintenance: std::sync::Arc<maintenance::Gate>,
     /// The generation engine (built-in catalog engine, or an LLM).
     pub engine: std::sync::Arc<dyn crate::engine::Engine>,
     /// Prometheus metrics.
@@ -104,7 +113,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Config) {
     )
     .configure(ops::configure)
     .configure(api_auth::configure)
-    .configure(api_models::configure);
+    .configure(api_models::configure)
+    .configure(api_admin::configure)
+    .configure(api_assurance::configure);
 }
 
 /// Runs the server on an already-bound listener until a shutdown signal arrives.
@@ -117,6 +128,7 @@ pub async fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<()>
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .wrap(from_fn(maintenance::gate))
             .wrap(from_fn(observe))
             .wrap(
                 DefaultHeaders::new()
