@@ -128,6 +128,7 @@ impl BuiltinEngine {
     }
 
     /// Asset entries matched by a text, in text order, and the ones it rules out.
+    #[allow(clippy::type_complexity)]
     pub(crate) fn match_assets<'c>(
         &'c self,
         text: &Text<'_>,
@@ -320,13 +321,13 @@ impl Engine for BuiltinEngine {
         for a in &assets {
             if let Some(e) = self.asset_entry_for(a) {
                 for s in &e.supersedes {
-                    if let Some(&j) = keys.get(s) {
-                        if drop.insert(j) {
-                            notes.push(format!(
-                                "merged \"{}\" into \"{}\" (more specific)",
-                                assets[j].name, a.name
-                            ));
-                        }
+                    if let Some(&j) = keys.get(s)
+                        && drop.insert(j)
+                    {
+                        notes.push(format!(
+                            "merged \"{}\" into \"{}\" (more specific)",
+                            assets[j].name, a.name
+                        ));
                     }
                 }
             }
@@ -725,15 +726,15 @@ impl Engine for BuiltinEngine {
             let mut attacker_names: Vec<String> = Vec::new();
             for id in &cos {
                 if let Some(co) = model.objective(id) {
-                    if let Some(a) = model.asset(&co.asset_id) {
-                        if !asset_names.contains(&a.name) {
-                            asset_names.push(a.name.clone());
-                        }
+                    if let Some(a) = model.asset(&co.asset_id)
+                        && !asset_names.contains(&a.name)
+                    {
+                        asset_names.push(a.name.clone());
                     }
-                    if let Some(a) = model.attacker(&co.attacker_id) {
-                        if !attacker_names.contains(&a.name) {
-                            attacker_names.push(a.name.clone());
-                        }
+                    if let Some(a) = model.attacker(&co.attacker_id)
+                        && !attacker_names.contains(&a.name)
+                    {
+                        attacker_names.push(a.name.clone());
                     }
                 }
             }

@@ -796,10 +796,10 @@ pub fn answer_query(
                     .filter(|c| c.attacker_id == a.id)
                 {
                     for c in co.mitigation_groups.iter().flat_map(|g| g.controls.iter()) {
-                        if seen.insert(c.clone()) {
-                            if let Some(c) = model.control(c) {
-                                out.push(format!("- {} {} ({})", c.id, c.name, c.status));
-                            }
+                        if seen.insert(c.clone())
+                            && let Some(c) = model.control(c)
+                        {
+                            out.push(format!("- {} {} ({})", c.id, c.name, c.status));
                         }
                     }
                 }
