@@ -141,13 +141,28 @@ impl BuiltinEngine {
         for (i, e) in self.catalog.assets.iter().enumerate() {
             let m = match_triggers(text, &e.triggers);
             if let Some(first) = m.first {
-                found.push((first, i, e, m.hits));
+                found.push((first, i, e, m.hits, m.spans));
             } else if m.ruled_out() {
                 out.push((e, m.negated));
             }
         }
-        found.sort_by_key(|(first, i, _, _)| (*first, *i));
-        (found.into_iter().map(|(_, _, e, h)| (e, h)).collect(), out)
+        // An entry mentioned only inside a longer mention of another entry ("database" in
+        // "vector database") is that other entry, not a second asset.
+        let all: Vec<(usize, usize, usize)> = found
+            .iter()
+            .flat_map(|(_, i, _, _, sp)| sp.iter().map(move |&(a, b)| (*i, a, b)))
+            .collect();
+        found.retain(|(_, i, _, _, spans)| {
+            !spans.iter().all(|&(a, b)| {
+                all.iter()
+                    .any(|&(j, c, d)| j != *i && c <= a && b <= d && d - c > b - a)
+            })
+        });
+        found.sort_by_key(|(first, i, _, _, _)| (*first, *i));
+        (
+            found.into_iter().map(|(_, _, e, h, _)| (e, h)).collect(),
+            out,
+        )
     }
 
     /// Attacker entries selected by a text and a set of asset tags, and the ones ruled out.
@@ -653,9 +668,6 @@ impl Engine for BuiltinEngine {
     ) -> Result<StepOutput<Vec<NewControl>>> {
         let mut joined = description.to_string();
         for a in &model.assets {
-            joined.push_str(&format!(".\n{}", a.name));
-        }
-        for a in &model.attackers {
             joined.push_str(&format!(".\n{}", a.name));
         }
         let text = Text::new(&joined);

@@ -618,3 +618,41 @@ fn glossary_answers() {
         .data;
     assert!(a.contains("no entry"), "{a}");
 }
+
+#[test]
+#[ignore = "prints generated models for manual review"]
+fn dump_examples() {
+    for d in [S3_API, PAYMENTS, IOT, RAG] {
+        let g = build(d);
+        println!("=== {} ({})", g.model.title, d);
+        for s in &g.steps {
+            println!("  [{}] {}", s.step, s.thought);
+        }
+        for a in &g.model.assets {
+            println!(
+                "  {} {} [{}] {} — {}",
+                a.id,
+                a.name,
+                crate::domain::format_properties(&a.properties),
+                a.impact,
+                a.rationale
+            );
+        }
+        for a in &g.model.attackers {
+            println!(
+                "  {} {} {} {} targets={:?} — {}",
+                a.id, a.name, a.position, a.likelihood, a.targets, a.rationale
+            );
+        }
+        for b in &g.model.trust_boundaries {
+            println!("  {} {} {:?}", b.id, b.name, b.assets);
+        }
+        for a in &g.model.assumptions {
+            println!("  {} {}", a.id, a.text);
+        }
+        println!("  COs: {}", g.model.control_objectives.len());
+        for c in &g.model.controls {
+            println!("  {} {} — {}", c.id, c.name, c.rationale);
+        }
+    }
+}

@@ -235,6 +235,8 @@ pub struct MatchResult {
     pub negated: Vec<String>,
     /// Token index of the first positive mention.
     pub first: Option<usize>,
+    /// Token spans (start, end) of the positive mentions.
+    pub spans: Vec<(usize, usize)>,
 }
 
 impl MatchResult {
@@ -278,6 +280,7 @@ pub fn match_triggers<T: AsRef<[String]>>(text: &Text<'_>, triggers: &[T]) -> Ma
             }
         } else {
             r.first.get_or_insert(s);
+            r.spans.push((s, e));
             let q = text.quote(s, e).to_string();
             if !r.hits.iter().any(|h| h.eq_ignore_ascii_case(&q)) {
                 r.hits.push(q);
