@@ -843,13 +843,13 @@ impl ThreatModel {
         if let Some(r) = &patch.rationale {
             check_text("rationale", r, false, MAX_TEXT_CHARS)?;
         }
-        if let Some(p) = &patch.properties {
-            if p.is_empty() {
-                return Err(DomainError::invalid(
-                    "properties",
-                    "needs at least one of C, I, A, U",
-                ));
-            }
+        if let Some(p) = &patch.properties
+            && p.is_empty()
+        {
+            return Err(DomainError::invalid(
+                "properties",
+                "needs at least one of C, I, A, U",
+            ));
         }
         let asset = self
             .assets
@@ -967,13 +967,13 @@ impl ThreatModel {
                 check_text(f, v, false, MAX_TEXT_CHARS)?;
             }
         }
-        if let Some(t) = &patch.threatens {
-            if t.is_empty() {
-                return Err(DomainError::invalid(
-                    "threatens",
-                    "needs at least one of C, I, A, U",
-                ));
-            }
+        if let Some(t) = &patch.threatens
+            && t.is_empty()
+        {
+            return Err(DomainError::invalid(
+                "threatens",
+                "needs at least one of C, I, A, U",
+            ));
         }
         let targets = match &patch.targets {
             Some(t) => Some(self.check_targets("targets", t)?),
@@ -1067,10 +1067,10 @@ impl ThreatModel {
         let mut fresh = Vec::new();
         for asset in &self.assets {
             for atk in &self.attackers {
-                if let Some(t) = &atk.targets {
-                    if !t.contains(&asset.id) {
-                        continue;
-                    }
+                if let Some(t) = &atk.targets
+                    && !t.contains(&asset.id)
+                {
+                    continue;
                 }
                 let props: PropertySet = asset
                     .properties
@@ -1605,13 +1605,14 @@ impl ThreatModel {
             (EntityKind::Control, self.counters.control),
         ] {
             for id in &ids {
-                if let Some(n) = kind.parse_id(id) {
-                    if EntityKind::of_id(id) == Some(kind) && n > counter {
-                        return Err(DomainError::invalid(
-                            "counters",
-                            format!("id {id} is above the {kind} counter {counter}"),
-                        ));
-                    }
+                if let Some(n) = kind.parse_id(id)
+                    && EntityKind::of_id(id) == Some(kind)
+                    && n > counter
+                {
+                    return Err(DomainError::invalid(
+                        "counters",
+                        format!("id {id} is above the {kind} counter {counter}"),
+                    ));
                 }
             }
         }

@@ -98,7 +98,6 @@ fn cos_are_cross_product_with_property_intersection_and_tiers() {
                 c.risk_tier,
             )
         })
-        .map(|(id, a, p, t)| (id, a, p, t))
         .collect();
     assert_eq!(
         got,

@@ -412,13 +412,13 @@ impl FromStr for FrameworkRef {
         } else if let Some(num) = upper
             .strip_prefix("CWE-")
             .or_else(|| upper.strip_prefix("CWE:"))
+            && !num.is_empty()
+            && num.chars().all(|c| c.is_ascii_digit())
         {
-            if !num.is_empty() && num.chars().all(|c| c.is_ascii_digit()) {
-                return Ok(FrameworkRef {
-                    framework: Framework::Cwe,
-                    id: format!("CWE-{num}"),
-                });
-            }
+            return Ok(FrameworkRef {
+                framework: Framework::Cwe,
+                id: format!("CWE-{num}"),
+            });
         }
         Err(format!(
             "bad framework reference {s:?} (expected NIST:AC-3, ASVS:V2.1.1 or CWE-79)"
