@@ -1,1 +1,4 @@
+//! rampart library.
 
+pub mod verify;
+pub mod wire;
