@@ -366,7 +366,7 @@ fn function_calls(ws: &Workspace, p: &Params) -> CheckResult {
         return Ok(Verdict::fail(format!("Caller '{caller}' not defined in '{file}'")));
     };
     let (a, b) = lang::body_range(&code, site);
-    Ok(match lang::calls(&code[a..b], &callee) {
+    Ok(match lang::calls(&code[a..b], &callee, l) {
         Some(off) => {
             let line = lang::line_of(&text, a + off + 1);
             Verdict::pass(format!("'{caller}' (line {}) calls '{callee}' at line {line} of '{file}': {}", site.line, lang::line_text(&text, line)))

@@ -346,10 +346,15 @@ fn paren_balance(s: &str) -> i64 {
 
 /// True when `callee` is called in `body`: `callee(` or `x.callee(` (or `x->callee(`,
 /// `X::callee(`). A dotted callee (`obj.method`) is matched literally.
-pub fn calls(body: &str, callee: &str) -> Option<usize> {
+/// Ruby also calls without parentheses (`redirect_to root_path`).
+pub fn calls(body: &str, callee: &str, lang: Lang) -> Option<usize> {
     let c = regex::escape(callee);
-    let re = rx(&format!(r"(?:^|[^\w$])(?:{c})[ \t]*(?:!|::<[^>]*>)?[ \t]*\("))?;
-    re.find(body).map(|m| m.start())
+    let pattern = if lang == Lang::Ruby {
+        format!(r"(?m)(?:^|[^\w$:@])(?:{c})(?:[ \t]*\(|[ \t]+[\w:'\x22@\[]|[ \t]*$)")
+    } else {
+        format!(r"(?:^|[^\w$])(?:{c})[ \t]*(?:!|::<[^>]*>)?[ \t]*\(")
+    };
+    rx(&pattern)?.find(body).map(|m| m.start())
 }
 
 /// Decorator/annotation/attribute lines directly above the definition at `site` (blank
@@ -651,13 +656,13 @@ mod tests {
         assert!(decs.iter().any(|(_, d)| decorator_matches(d, "@app.route")));
         assert!(!decs.iter().any(|(_, d)| decorator_matches(d, "require")));
         let (a, b) = body_range(&code, site);
-        assert!(calls(&code[a..b], "invalidate_session").is_some());
-        assert!(calls(&code[a..b], "other").is_none());
+        assert!(calls(&code[a..b], "invalidate_session", Lang::Python).is_some());
+        assert!(calls(&code[a..b], "other", Lang::Python).is_none());
         let cs = "[Authorize, HttpGet(\"x\")]\npublic IActionResult Get() {\n  Audit.Log(1);\n}\n";
         let code = blank(cs, Lang::CSharp);
         let site = find_function(&code, "Get", Lang::CSharp).expect("def");
         assert!(decorators_above(&code, site).iter().any(|(_, d)| decorator_matches(d, "HttpGet")));
         let (a, b) = body_range(&code, site);
-        assert!(calls(&code[a..b], "Log").is_some());
+        assert!(calls(&code[a..b], "Log", Lang::CSharp).is_some());
     }
 }

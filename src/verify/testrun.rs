@@ -86,10 +86,10 @@ impl Kind {
         let fail = |why: &str| Verdict::fail(format!("`{cmd}` {why}: {tail}"));
         match self {
             Kind::Pytest => match code {
+                _ if out.contains("No module named pytest") => Verdict::skip("pytest is not installed (python3 -m pytest failed)"),
                 0 => Verdict::pass(format!("`{cmd}` passed: {tail}")),
                 1 => fail("reported failing tests"),
                 5 => fail("collected no matching test"),
-                _ if out.contains("No module named pytest") => Verdict::skip("pytest is not installed (python3 -m pytest failed)"),
                 _ => fail(&format!("exited {code}")),
             },
             Kind::Cargo => {
