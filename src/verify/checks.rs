@@ -29,15 +29,27 @@ pub struct Verdict {
 impl Verdict {
     /// A verdict for a claim that holds.
     pub fn pass(details: impl Into<String>) -> Self {
-        Self { passed: true, skipped: false, details: details.into() }
+        Self {
+            passed: true,
+            skipped: false,
+            details: details.into(),
+        }
     }
     /// A verdict for a claim that does not hold.
     pub fn fail(details: impl Into<String>) -> Self {
-        Self { passed: false, skipped: false, details: details.into() }
+        Self {
+            passed: false,
+            skipped: false,
+            details: details.into(),
+        }
     }
     /// A verdict that could not be evaluated.
     pub fn skip(details: impl Into<String>) -> Self {
-        Self { passed: false, skipped: true, details: details.into() }
+        Self {
+            passed: false,
+            skipped: true,
+            details: details.into(),
+        }
     }
     /// Wire `result` value: `pass`, `fail` or `skipped`.
     pub fn result(&self) -> &'static str {
@@ -72,11 +84,27 @@ type CheckResult = Result<Verdict, CheckError>;
 
 /// The 21 assertion types of the product spec, in spec order.
 pub const TYPES: [&str; 21] = [
-    "function_exists", "class_exists", "decorator_present", "function_calls", "parameter_validated",
-    "test_passes", "test_exists", "config_key_exists", "config_value_matches", "dependency_exists",
-    "dependency_version", "file_exists", "file_hash", "pattern_matches", "pattern_absent",
-    "import_present", "env_var_referenced", "error_handled", "no_plaintext_secret",
-    "middleware_registered", "http_header_set",
+    "function_exists",
+    "class_exists",
+    "decorator_present",
+    "function_calls",
+    "parameter_validated",
+    "test_passes",
+    "test_exists",
+    "config_key_exists",
+    "config_value_matches",
+    "dependency_exists",
+    "dependency_version",
+    "file_exists",
+    "file_hash",
+    "pattern_matches",
+    "pattern_absent",
+    "import_present",
+    "env_var_referenced",
+    "error_handled",
+    "no_plaintext_secret",
+    "middleware_registered",
+    "http_header_set",
 ];
 
 /// Runs the verifier of `kind` with `params` against `ws`.
@@ -129,7 +157,9 @@ impl Params<'_> {
     fn flag(&self, key: &'static str) -> bool {
         match self.0.get(key) {
             Some(Value::Bool(b)) => *b,
-            Some(Value::String(s)) => matches!(s.trim().to_ascii_lowercase().as_str(), "true" | "1"),
+            Some(Value::String(s)) => {
+                matches!(s.trim().to_ascii_lowercase().as_str(), "true" | "1")
+            }
             Some(Value::Number(n)) => n.as_i64() == Some(1),
             _ => false,
         }
@@ -137,7 +167,10 @@ impl Params<'_> {
     /// File-reading types refuse a `target` (only `pattern_*` accept one).
     fn file(&self) -> Result<String, CheckError> {
         if self.opt("target").is_some() {
-            return Err(CheckError::Bad("target", "this assertion type reads a file and accepts no target".into()));
+            return Err(CheckError::Bad(
+                "target",
+                "this assertion type reads a file and accepts no target".into(),
+            ));
         }
         self.req("file")
     }
@@ -147,7 +180,17 @@ fn compile(pattern: &str) -> Result<regex::Regex, CheckError> {
     regex::RegexBuilder::new(pattern)
         .size_limit(50 << 20)
         .build()
-        .map_err(|e| CheckError::Regex(pattern.into(), e.to_string().lines().last().unwrap_or("").trim().to_string()))
+        .map_err(|e| {
+            CheckError::Regex(
+                pattern.into(),
+                e.to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string(),
+            )
+        })
 }
 
 fn file_exists(ws: &Workspace, p: &Params) -> CheckResult {
@@ -155,17 +198,24 @@ fn file_exists(ws: &Workspace, p: &Params) -> CheckResult {
     if ws.is_file(&file)? {
         Ok(Verdict::pass(format!("File '{file}' exists")))
     } else {
-        Ok(Verdict::fail(format!("File '{file}' not found (or not a regular file) under the project root")))
+        Ok(Verdict::fail(format!(
+            "File '{file}' not found (or not a regular file) under the project root"
+        )))
     }
 }
 
 fn file_hash(ws: &Workspace, p: &Params) -> CheckResult {
     let file = p.file()?;
     let expected = p.req("expected_hash")?;
-    let algorithm = p.opt("algorithm").unwrap_or_else(|| "sha256".into()).to_ascii_lowercase();
+    let algorithm = p
+        .opt("algorithm")
+        .unwrap_or_else(|| "sha256".into())
+        .to_ascii_lowercase();
     let bytes = match ws.read_bytes(&file) {
         Ok(b) => b,
-        Err(FileError::NotFound(_)) => return Ok(Verdict::fail(format!("File '{file}' not found"))),
+        Err(FileError::NotFound(_)) => {
+            return Ok(Verdict::fail(format!("File '{file}' not found")));
+        }
         Err(e) => return Err(e.into()),
     };
     let actual = match algorithm.replace('-', "").as_str() {
@@ -180,22 +230,36 @@ fn file_hash(ws: &Workspace, p: &Params) -> CheckResult {
         }
     };
     if actual == expected {
-        Ok(Verdict::pass(format!("{algorithm} of '{file}' matches {expected}")))
+        Ok(Verdict::pass(format!(
+            "{algorithm} of '{file}' matches {expected}"
+        )))
     } else {
-        Ok(Verdict::fail(format!("{algorithm} of '{file}' is {actual}, expected {expected}")))
+        Ok(Verdict::fail(format!(
+            "{algorithm} of '{file}' is {actual}, expected {expected}"
+        )))
     }
 }
 
 fn pattern(ws: &Workspace, p: &Params, want_match: bool) -> CheckResult {
     let pat = p.req("pattern")?;
     let (label, text) = match p.opt("target") {
-        Some(t) if t == "feature_description" => ("feature description".to_string(), std::sync::Arc::new(p.req("target_content")?)),
-        Some(t) => return Err(CheckError::Bad("target", format!("unsupported target '{t}' (only 'feature_description')"))),
+        Some(t) if t == "feature_description" => (
+            "feature description".to_string(),
+            std::sync::Arc::new(p.req("target_content")?),
+        ),
+        Some(t) => {
+            return Err(CheckError::Bad(
+                "target",
+                format!("unsupported target '{t}' (only 'feature_description')"),
+            ));
+        }
         None => {
             let file = p.req("file")?;
             match ws.read(&file) {
                 Ok(t) => (format!("'{file}'"), t),
-                Err(FileError::NotFound(_)) => return Ok(Verdict::fail(format!("File '{file}' not found"))),
+                Err(FileError::NotFound(_)) => {
+                    return Ok(Verdict::fail(format!("File '{file}' not found")));
+                }
                 Err(e) => return Err(e.into()),
             }
         }
@@ -214,7 +278,9 @@ fn pattern(ws: &Workspace, p: &Params, want_match: bool) -> CheckResult {
     if let Some(s) = p.opt("scope_start") {
         let sre = compile(&format!("(?m){s}"))?;
         let Some(m) = sre.find(&text) else {
-            return Ok(Verdict::fail(format!("scope_start /{s}/ not found in {label}")));
+            return Ok(Verdict::fail(format!(
+                "scope_start /{s}/ not found in {label}"
+            )));
         };
         start = m.start();
         scope_desc = format!(" between line {}", lang::line_of(&text, start));
@@ -231,7 +297,9 @@ fn pattern(ws: &Workspace, p: &Params, want_match: bool) -> CheckResult {
     let region = &text[start..end];
     if want_match {
         if re.is_match("") {
-            return Ok(Verdict::fail(format!("Pattern /{pat}/ matches the empty string; it proves nothing")));
+            return Ok(Verdict::fail(format!(
+                "Pattern /{pat}/ matches the empty string; it proves nothing"
+            )));
         }
         match re.find(region) {
             Some(m) if !m.as_str().is_empty() => {
@@ -241,12 +309,18 @@ fn pattern(ws: &Workspace, p: &Params, want_match: bool) -> CheckResult {
                     lang::line_text(&text, line)
                 )))
             }
-            Some(_) => Ok(Verdict::fail(format!("Pattern /{pat}/ only produced a zero-width match in {label}{scope_desc}"))),
-            None => Ok(Verdict::fail(format!("Pattern /{pat}/ not found in {label}{scope_desc}"))),
+            Some(_) => Ok(Verdict::fail(format!(
+                "Pattern /{pat}/ only produced a zero-width match in {label}{scope_desc}"
+            ))),
+            None => Ok(Verdict::fail(format!(
+                "Pattern /{pat}/ not found in {label}{scope_desc}"
+            ))),
         }
     } else {
         if never_matches(&format!("{prefix}{pat}")) {
-            return Ok(Verdict::fail(format!("Pattern /{pat}/ can never match; its absence proves nothing")));
+            return Ok(Verdict::fail(format!(
+                "Pattern /{pat}/ can never match; its absence proves nothing"
+            )));
         }
         match re.find(region) {
             Some(m) => {
@@ -256,7 +330,9 @@ fn pattern(ws: &Workspace, p: &Params, want_match: bool) -> CheckResult {
                     lang::line_text(&text, line)
                 )))
             }
-            None => Ok(Verdict::pass(format!("Pattern /{pat}/ absent from {label}{scope_desc}"))),
+            None => Ok(Verdict::pass(format!(
+                "Pattern /{pat}/ absent from {label}{scope_desc}"
+            ))),
         }
     }
 }
@@ -273,19 +349,35 @@ fn no_plaintext_secret(ws: &Workspace, p: &Params) -> CheckResult {
     let file = p.file()?;
     let patterns: Vec<String> = match p.0.get("patterns") {
         None | Some(Value::Null) => return Err(CheckError::Missing("patterns")),
-        Some(Value::Array(a)) => a.iter().map(|v| v.as_str().map(String::from).unwrap_or_else(|| config::python_str(v))).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(String::from)
+                    .unwrap_or_else(|| config::python_str(v))
+            })
+            .collect(),
         Some(Value::String(s)) => match serde_json::from_str::<Vec<String>>(s) {
             Ok(list) => list,
             Err(_) => vec![s.clone()],
         },
-        Some(_) => return Err(CheckError::Bad("patterns", "expected an array of regexes".into())),
+        Some(_) => {
+            return Err(CheckError::Bad(
+                "patterns",
+                "expected an array of regexes".into(),
+            ));
+        }
     };
     if patterns.is_empty() {
-        return Ok(Verdict::fail("No patterns given; an empty pattern list proves nothing"));
+        return Ok(Verdict::fail(
+            "No patterns given; an empty pattern list proves nothing",
+        ));
     }
     let text = match ws.read(&file) {
         Ok(t) => t,
-        Err(FileError::NotFound(_)) => return Ok(Verdict::fail(format!("File '{file}' not found"))),
+        Err(FileError::NotFound(_)) => {
+            return Ok(Verdict::fail(format!("File '{file}' not found")));
+        }
         Err(e) => return Err(e.into()),
     };
     for pat in &patterns {
@@ -298,11 +390,17 @@ fn no_plaintext_secret(ws: &Workspace, p: &Params) -> CheckResult {
             )));
         }
     }
-    Ok(Verdict::pass(format!("None of {} secret patterns match in '{file}'", patterns.len())))
+    Ok(Verdict::pass(format!(
+        "None of {} secret patterns match in '{file}'",
+        patterns.len()
+    )))
 }
 
+/// Raw text, blanked code and language of a source file.
+type Source = (std::sync::Arc<String>, String, Lang);
+
 /// Reads a source file for a structural check, mapping a missing file to a fail verdict.
-fn source(ws: &Workspace, file: &str) -> Result<Result<(std::sync::Arc<String>, String, Lang), Verdict>, CheckError> {
+fn source(ws: &Workspace, file: &str) -> Result<Result<Source, Verdict>, CheckError> {
     match ws.read(file) {
         Ok(t) => {
             let l = Lang::of(file);
@@ -327,8 +425,14 @@ fn function_exists(ws: &Workspace, p: &Params) -> CheckResult {
     let (file, name) = (p.file()?, p.req("name")?);
     let (text, code, l) = read_source!(ws, file);
     Ok(match lang::find_function(&code, &name, l) {
-        Some(s) => Verdict::pass(format!("Function '{name}' defined in '{file}' at line {}: {}", s.line, lang::line_text(&text, s.line))),
-        None => Verdict::fail(format!("No definition of function '{name}' found in '{file}'")),
+        Some(s) => Verdict::pass(format!(
+            "Function '{name}' defined in '{file}' at line {}: {}",
+            s.line,
+            lang::line_text(&text, s.line)
+        )),
+        None => Verdict::fail(format!(
+            "No definition of function '{name}' found in '{file}'"
+        )),
     })
 }
 
@@ -336,8 +440,14 @@ fn class_exists(ws: &Workspace, p: &Params) -> CheckResult {
     let (file, name) = (p.file()?, p.req("name")?);
     let (text, code, l) = read_source!(ws, file);
     Ok(match lang::find_class(&code, &name, l) {
-        Some(s) => Verdict::pass(format!("Type '{name}' declared in '{file}' at line {}: {}", s.line, lang::line_text(&text, s.line))),
-        None => Verdict::fail(format!("No class/struct/interface/enum '{name}' declared in '{file}'")),
+        Some(s) => Verdict::pass(format!(
+            "Type '{name}' declared in '{file}' at line {}: {}",
+            s.line,
+            lang::line_text(&text, s.line)
+        )),
+        None => Verdict::fail(format!(
+            "No class/struct/interface/enum '{name}' declared in '{file}'"
+        )),
     })
 }
 
@@ -345,17 +455,26 @@ fn decorator_present(ws: &Workspace, p: &Params) -> CheckResult {
     let (file, dec, func) = (p.file()?, p.req("decorator")?, p.req("function")?);
     let (_text, code, l) = read_source!(ws, file);
     let Some(site) = lang::find_function(&code, &func, l) else {
-        return Ok(Verdict::fail(format!("Function '{func}' not defined in '{file}'")));
+        return Ok(Verdict::fail(format!(
+            "Function '{func}' not defined in '{file}'"
+        )));
     };
     let decs = lang::decorators_above(&code, site);
     if let Some((line, d)) = decs.iter().find(|(_, d)| lang::decorator_matches(d, &dec)) {
-        return Ok(Verdict::pass(format!("Decorator '{dec}' applied to '{func}' in '{file}' at line {line}: {}", lang::shorten(d, 100))));
+        return Ok(Verdict::pass(format!(
+            "Decorator '{dec}' applied to '{func}' in '{file}' at line {line}: {}",
+            lang::shorten(d, 100)
+        )));
     }
     let seen: Vec<String> = decs.iter().map(|(_, d)| lang::shorten(d, 40)).collect();
     Ok(Verdict::fail(format!(
         "Function '{func}' (line {} of '{file}') is not decorated with '{dec}'{}",
         site.line,
-        if seen.is_empty() { " (it has no decorators)".to_string() } else { format!(" (found: {})", seen.join(", ")) }
+        if seen.is_empty() {
+            " (it has no decorators)".to_string()
+        } else {
+            format!(" (found: {})", seen.join(", "))
+        }
     )))
 }
 
@@ -363,13 +482,19 @@ fn function_calls(ws: &Workspace, p: &Params) -> CheckResult {
     let (file, caller, callee) = (p.file()?, p.req("caller")?, p.req("callee")?);
     let (text, code, l) = read_source!(ws, file);
     let Some(site) = lang::find_function(&code, &caller, l) else {
-        return Ok(Verdict::fail(format!("Caller '{caller}' not defined in '{file}'")));
+        return Ok(Verdict::fail(format!(
+            "Caller '{caller}' not defined in '{file}'"
+        )));
     };
     let (a, b) = lang::body_range(&code, site);
     Ok(match lang::calls(&code[a..b], &callee, l) {
         Some(off) => {
             let line = lang::line_of(&text, a + off + 1);
-            Verdict::pass(format!("'{caller}' (line {}) calls '{callee}' at line {line} of '{file}': {}", site.line, lang::line_text(&text, line)))
+            Verdict::pass(format!(
+                "'{caller}' (line {}) calls '{callee}' at line {line} of '{file}': {}",
+                site.line,
+                lang::line_text(&text, line)
+            ))
         }
         None => Verdict::fail(format!(
             "'{caller}' is defined at line {} of '{file}' but its body (lines {}-{}) has no call to '{callee}('",
@@ -384,18 +509,31 @@ fn import_present(ws: &Workspace, p: &Params) -> CheckResult {
     let (file, module) = (p.file()?, p.req("module")?);
     let (text, _code, l) = read_source!(ws, file);
     let found = lang::imports(&text, l);
-    Ok(match found.iter().find(|(_, m)| lang::import_covers(m, &module)) {
-        Some((line, m)) => Verdict::pass(format!("'{module}' imported in '{file}' at line {line} (as '{m}')")),
-        None => Verdict::fail(format!("No import of '{module}' found in '{file}' ({} imports scanned)", found.len())),
-    })
+    Ok(
+        match found.iter().find(|(_, m)| lang::import_covers(m, &module)) {
+            Some((line, m)) => Verdict::pass(format!(
+                "'{module}' imported in '{file}' at line {line} (as '{m}')"
+            )),
+            None => Verdict::fail(format!(
+                "No import of '{module}' found in '{file}' ({} imports scanned)",
+                found.len()
+            )),
+        },
+    )
 }
 
 fn config_key(ws: &Workspace, p: &Params, match_value: bool) -> CheckResult {
     let (file, key) = (p.file()?, p.req("key")?);
-    let pat = if match_value { Some(p.req("pattern")?) } else { None };
+    let pat = if match_value {
+        Some(p.req("pattern")?)
+    } else {
+        None
+    };
     let text = match ws.read(&file) {
         Ok(t) => t,
-        Err(FileError::NotFound(_)) => return Ok(Verdict::fail(format!("Config file '{file}' not found"))),
+        Err(FileError::NotFound(_)) => {
+            return Ok(Verdict::fail(format!("Config file '{file}' not found")));
+        }
         Err(e) => return Err(e.into()),
     };
     let tree = match config::parse_config(&file, &text) {
@@ -403,17 +541,28 @@ fn config_key(ws: &Workspace, p: &Params, match_value: bool) -> CheckResult {
         Err(e) => return Ok(Verdict::fail(e.to_string())),
     };
     let Some(value) = config::lookup(&tree, &key) else {
-        return Ok(Verdict::fail(format!("Key '{key}' not found (or null) in '{file}'")));
+        return Ok(Verdict::fail(format!(
+            "Key '{key}' not found (or null) in '{file}'"
+        )));
     };
     let shown = config::python_str(value);
     match pat {
-        None => Ok(Verdict::pass(format!("Key '{key}' present in '{file}' (value: {})", lang::shorten(&shown, 80)))),
+        None => Ok(Verdict::pass(format!(
+            "Key '{key}' present in '{file}' (value: {})",
+            lang::shorten(&shown, 80)
+        ))),
         Some(pat) => {
             let re = compile(&pat)?;
             Ok(if re.is_match(&shown) {
-                Verdict::pass(format!("'{key}' in '{file}' = {} matches /{pat}/", lang::shorten(&shown, 80)))
+                Verdict::pass(format!(
+                    "'{key}' in '{file}' = {} matches /{pat}/",
+                    lang::shorten(&shown, 80)
+                ))
             } else {
-                Verdict::fail(format!("'{key}' in '{file}' = {} does not match /{pat}/", lang::shorten(&shown, 80)))
+                Verdict::fail(format!(
+                    "'{key}' in '{file}' = {} does not match /{pat}/",
+                    lang::shorten(&shown, 80)
+                ))
             })
         }
     }
@@ -423,7 +572,9 @@ fn env_var_referenced(ws: &Workspace, p: &Params) -> CheckResult {
     let (file, var) = (p.file()?, p.req("variable")?);
     let text = match ws.read(&file) {
         Ok(t) => t,
-        Err(FileError::NotFound(_)) => return Ok(Verdict::fail(format!("File '{file}' not found"))),
+        Err(FileError::NotFound(_)) => {
+            return Ok(Verdict::fail(format!("File '{file}' not found")));
+        }
         Err(e) => return Err(e.into()),
     };
     let v = regex::escape(&var);
@@ -450,21 +601,35 @@ fn env_var_referenced(ws: &Workspace, p: &Params) -> CheckResult {
     Ok(match re.find(&text) {
         Some(m) => {
             let line = lang::line_of(&text, m.start());
-            Verdict::pass(format!("Environment variable '{var}' referenced in '{file}' at line {line}: {}", lang::line_text(&text, line)))
+            Verdict::pass(format!(
+                "Environment variable '{var}' referenced in '{file}' at line {line}: {}",
+                lang::line_text(&text, line)
+            ))
         }
-        None => Verdict::fail(format!("No reference to environment variable '{var}' in '{file}' (os.environ/getenv/process.env/ENV/${{…}} forms searched)")),
+        None => Verdict::fail(format!(
+            "No reference to environment variable '{var}' in '{file}' (os.environ/getenv/process.env/ENV/${{…}} forms searched)"
+        )),
     })
 }
 
 fn dependency(ws: &Workspace, p: &Params, check_version: bool) -> CheckResult {
     if p.opt("target").is_some() {
-        return Err(CheckError::Bad("target", "this assertion type reads a file and accepts no target".into()));
+        return Err(CheckError::Bad(
+            "target",
+            "this assertion type reads a file and accepts no target".into(),
+        ));
     }
     let (manifest, package) = (p.req("manifest")?, p.req("package")?);
-    let constraint = if check_version { Some(p.req("constraint")?) } else { None };
+    let constraint = if check_version {
+        Some(p.req("constraint")?)
+    } else {
+        None
+    };
     let text = match ws.read(&manifest) {
         Ok(t) => t,
-        Err(FileError::NotFound(_)) => return Ok(Verdict::fail(format!("Manifest '{manifest}' not found"))),
+        Err(FileError::NotFound(_)) => {
+            return Ok(Verdict::fail(format!("Manifest '{manifest}' not found")));
+        }
         Err(e) => return Err(e.into()),
     };
     let deps = match config::parse_manifest(&manifest, &text) {
@@ -472,33 +637,59 @@ fn dependency(ws: &Workspace, p: &Params, check_version: bool) -> CheckResult {
         Err(e) => return Ok(Verdict::fail(e.to_string())),
     };
     let Some((orig, spec)) = deps.get(&config::norm_pkg(&package)) else {
-        return Ok(Verdict::fail(format!("Package '{package}' not declared in '{manifest}' ({} dependencies read)", deps.len())));
+        return Ok(Verdict::fail(format!(
+            "Package '{package}' not declared in '{manifest}' ({} dependencies read)",
+            deps.len()
+        )));
     };
     let Some(constraint) = constraint else {
-        return Ok(Verdict::pass(format!("Package '{orig}' declared in '{manifest}'{}", if spec.is_empty() { String::new() } else { format!(" ({spec})") })));
+        return Ok(Verdict::pass(format!(
+            "Package '{orig}' declared in '{manifest}'{}",
+            if spec.is_empty() {
+                String::new()
+            } else {
+                format!(" ({spec})")
+            }
+        )));
     };
     let Some(version) = config::first_version(spec) else {
-        return Ok(Verdict::fail(format!("Package '{orig}' in '{manifest}' has no version to check (spec '{spec}')")));
+        return Ok(Verdict::fail(format!(
+            "Package '{orig}' in '{manifest}' has no version to check (spec '{spec}')"
+        )));
     };
-    let vtext = version.iter().map(u64::to_string).collect::<Vec<_>>().join(".");
+    let vtext = version
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(".");
     Ok(match config::satisfies(&version, &constraint) {
-        Ok(true) => Verdict::pass(format!("'{orig}' {vtext} (spec '{spec}' in '{manifest}') satisfies '{constraint}'")),
-        Ok(false) => Verdict::fail(format!("'{orig}' {vtext} (spec '{spec}' in '{manifest}') does not satisfy '{constraint}'")),
+        Ok(true) => Verdict::pass(format!(
+            "'{orig}' {vtext} (spec '{spec}' in '{manifest}') satisfies '{constraint}'"
+        )),
+        Ok(false) => Verdict::fail(format!(
+            "'{orig}' {vtext} (spec '{spec}' in '{manifest}') does not satisfy '{constraint}'"
+        )),
         Err(e) => return Err(CheckError::Bad("constraint", e)),
     })
 }
 
 fn simple_def(code: &str, name: &str) -> Result<Option<usize>, CheckError> {
-    let re = compile(&format!(r"(?:def|function|fn|func)\s+{}\s*\(", regex::escape(name)))?;
+    let re = compile(&format!(
+        r"(?:def|function|fn|func)\s+{}\s*\(",
+        regex::escape(name)
+    ))?;
     Ok(re.find(code).map(|m| m.start()))
 }
 
 fn parameter_validated(ws: &Workspace, p: &Params) -> CheckResult {
     let (file, func, param) = (p.file()?, p.req("function")?, p.req("parameter")?);
     let (text, code, l) = read_source!(ws, file);
-    let def = simple_def(&code, &func)?.or_else(|| lang::find_function(&code, &func, l).map(|s| s.offset));
+    let def = simple_def(&code, &func)?
+        .or_else(|| lang::find_function(&code, &func, l).map(|s| s.offset));
     let Some(off) = def else {
-        return Ok(Verdict::fail(format!("Function '{func}' not defined in '{file}'")));
+        return Ok(Verdict::fail(format!(
+            "Function '{func}' not defined in '{file}'"
+        )));
     };
     Ok(if text.contains(&param) {
         Verdict::pass(format!(
@@ -513,9 +704,12 @@ fn parameter_validated(ws: &Workspace, p: &Params) -> CheckResult {
 fn error_handled(ws: &Workspace, p: &Params) -> CheckResult {
     let (file, func) = (p.file()?, p.req("function")?);
     let (text, code, l) = read_source!(ws, file);
-    let def = simple_def(&code, &func)?.or_else(|| lang::find_function(&code, &func, l).map(|s| s.offset));
+    let def = simple_def(&code, &func)?
+        .or_else(|| lang::find_function(&code, &func, l).map(|s| s.offset));
     let Some(off) = def else {
-        return Ok(Verdict::fail(format!("Function '{func}' not defined in '{file}'")));
+        return Ok(Verdict::fail(format!(
+            "Function '{func}' not defined in '{file}'"
+        )));
     };
     let mut end = (off + 5000).min(text.len());
     while !text.is_char_boundary(end) {
@@ -523,26 +717,54 @@ fn error_handled(ws: &Workspace, p: &Params) -> CheckResult {
     }
     let window = &code[off..end];
     const MARKERS: [&str; 13] = [
-        "try:", "try{", "try {", "catch(", "catch (", "except ", "except:", ".catch(", "if err", "Result<", "recover()", "rescue", "runtime.recover",
+        "try:",
+        "try{",
+        "try {",
+        "catch(",
+        "catch (",
+        "except ",
+        "except:",
+        ".catch(",
+        "if err",
+        "Result<",
+        "recover()",
+        "rescue",
+        "runtime.recover",
     ];
-    Ok(match MARKERS.iter().filter_map(|m| window.find(m).map(|i| (i, *m))).min() {
-        Some((i, m)) => {
-            let line = lang::line_of(&text, off + i);
-            Verdict::pass(format!("'{func}' (line {}) handles errors: '{m}' at line {line} of '{file}'", lang::line_of(&text, off)))
-        }
-        None => Verdict::fail(format!(
-            "No error handling (try/catch/except/if err/Result</recover/rescue) within 5000 chars of '{func}' at line {} of '{file}'",
-            lang::line_of(&text, off)
-        )),
-    })
+    Ok(
+        match MARKERS
+            .iter()
+            .filter_map(|m| window.find(m).map(|i| (i, *m)))
+            .min()
+        {
+            Some((i, m)) => {
+                let line = lang::line_of(&text, off + i);
+                Verdict::pass(format!(
+                    "'{func}' (line {}) handles errors: '{m}' at line {line} of '{file}'",
+                    lang::line_of(&text, off)
+                ))
+            }
+            None => Verdict::fail(format!(
+                "No error handling (try/catch/except/if err/Result</recover/rescue) within 5000 chars of '{func}' at line {} of '{file}'",
+                lang::line_of(&text, off)
+            )),
+        },
+    )
 }
 
-fn literal_in_file(ws: &Workspace, p: &Params, key: &'static str, case_insensitive: bool) -> CheckResult {
+fn literal_in_file(
+    ws: &Workspace,
+    p: &Params,
+    key: &'static str,
+    case_insensitive: bool,
+) -> CheckResult {
     let file = p.file()?;
     let needle = p.req(key)?;
     let text = match ws.read(&file) {
         Ok(t) => t,
-        Err(FileError::NotFound(_)) => return Ok(Verdict::fail(format!("File '{file}' not found"))),
+        Err(FileError::NotFound(_)) => {
+            return Ok(Verdict::fail(format!("File '{file}' not found")));
+        }
         Err(e) => return Err(e.into()),
     };
     let pos = if case_insensitive {
@@ -550,11 +772,18 @@ fn literal_in_file(ws: &Workspace, p: &Params, key: &'static str, case_insensiti
     } else {
         text.find(&needle)
     };
-    let what = if key == "header" { "HTTP header" } else { "Middleware" };
+    let what = if key == "header" {
+        "HTTP header"
+    } else {
+        "Middleware"
+    };
     Ok(match pos {
         Some(i) => {
             let line = lang::line_of(&text, i);
-            Verdict::pass(format!("{what} '{needle}' found in '{file}' at line {line}: {}", lang::line_text(&text, line)))
+            Verdict::pass(format!(
+                "{what} '{needle}' found in '{file}' at line {line}: {}",
+                lang::line_text(&text, line)
+            ))
         }
         None => Verdict::fail(format!("{what} '{needle}' not found in '{file}'")),
     })
@@ -564,19 +793,33 @@ fn test_exists(ws: &Workspace, p: &Params) -> CheckResult {
     let Some(pattern) = p.opt("pattern") else {
         // Spec form: a test name (glob) inside a test file.
         let file = p.opt("file").ok_or(CheckError::Missing("pattern"))?;
-        let name = p.opt("test_name").or_else(|| p.opt("name")).ok_or(CheckError::Missing("pattern"))?;
+        let name = p
+            .opt("test_name")
+            .or_else(|| p.opt("name"))
+            .ok_or(CheckError::Missing("pattern"))?;
         let (text, code, _) = read_source!(ws, file);
-        let name_re = regex::escape(&name).replace(r"\*", r"\w*").replace(r"\?", r"\w");
+        let name_re = regex::escape(&name)
+            .replace(r"\*", r"\w*")
+            .replace(r"\?", r"\w");
         let re = compile(&format!(
             r"(?m)^[ \t]*(?:(?:async|pub|public|void|fn|def|func|fun|function|it|test|describe)\b[ \t(]*['\x22]?)+{name_re}\b"
         ))?;
-        return Ok(match re.find(&code).or_else(|| compile(&format!(r#"(?:it|test|describe)\(\s*['"`]{name_re}"#)).ok().and_then(|r| r.find(&text))) {
-            Some(m) => {
-                let line = lang::line_of(&text, m.start());
-                Verdict::pass(format!("Test '{name}' defined in '{file}' at line {line}: {}", lang::line_text(&text, line)))
-            }
-            None => Verdict::fail(format!("No test matching '{name}' defined in '{file}'")),
-        });
+        return Ok(
+            match re.find(&code).or_else(|| {
+                compile(&format!(r#"(?:it|test|describe)\(\s*['"`]{name_re}"#))
+                    .ok()
+                    .and_then(|r| r.find(&text))
+            }) {
+                Some(m) => {
+                    let line = lang::line_of(&text, m.start());
+                    Verdict::pass(format!(
+                        "Test '{name}' defined in '{file}' at line {line}: {}",
+                        lang::line_text(&text, line)
+                    ))
+                }
+                None => Verdict::fail(format!("No test matching '{name}' defined in '{file}'")),
+            },
+        );
     };
     let glob = globset::GlobBuilder::new(pattern.trim_start_matches("./"))
         .literal_separator(true)
@@ -586,7 +829,13 @@ fn test_exists(ws: &Workspace, p: &Params) -> CheckResult {
     let paths = ws.paths();
     let hits: Vec<&String> = paths.iter().filter(|p| glob.is_match(p.as_str())).collect();
     Ok(match hits.first() {
-        Some(first) => Verdict::pass(format!("{} path(s) match '{pattern}', e.g. '{first}'", hits.len())),
-        None => Verdict::fail(format!("No path under the project root matches '{pattern}' ({} paths searched; .gitignored and hidden paths excluded)", paths.len())),
+        Some(first) => Verdict::pass(format!(
+            "{} path(s) match '{pattern}', e.g. '{first}'",
+            hits.len()
+        )),
+        None => Verdict::fail(format!(
+            "No path under the project root matches '{pattern}' ({} paths searched; .gitignored and hidden paths excluded)",
+            paths.len()
+        )),
     })
 }

@@ -7,7 +7,10 @@
 use super::checks::{Verdict, run_check};
 use super::tier2::{self, Provider};
 use super::workspace::Workspace;
-use crate::wire::{self, AssertionsResponse, ModelListItem, ModelResponse, Pipeline, ReportResponse, ResultRow, ResultsRequest};
+use crate::wire::{
+    self, AssertionsResponse, ModelListItem, ModelResponse, Pipeline, ReportResponse, ResultRow,
+    ResultsRequest,
+};
 use p256::ecdsa::SigningKey;
 use serde_json::Value;
 use std::time::Duration;
@@ -17,13 +20,26 @@ use std::time::Duration;
 pub enum ClientError {
     /// The server answered ≥ 300 (redirects are not followed).
     #[error("{method} {url} failed: HTTP {status}: {body}")]
-    Status { method: &'static str, url: String, status: u16, body: String },
+    Status {
+        method: &'static str,
+        url: String,
+        status: u16,
+        body: String,
+    },
     /// Network failure (DNS, TLS, connect, timeout).
     #[error("{method} {url} failed: {reason}")]
-    Network { method: &'static str, url: String, reason: String },
+    Network {
+        method: &'static str,
+        url: String,
+        reason: String,
+    },
     /// 2xx without a JSON body of the expected shape.
     #[error("{method} {url}: response is not the expected JSON: {reason}")]
-    BadBody { method: &'static str, url: String, reason: String },
+    BadBody {
+        method: &'static str,
+        url: String,
+        reason: String,
+    },
 }
 
 /// HTTP client bound to one appliance and API key.
@@ -56,8 +72,16 @@ impl Client {
             .timeout(Duration::from_secs(120))
             .user_agent(concat!("rampart-verify/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| ClientError::Network { method: "INIT", url: base.clone(), reason: e.to_string() })?;
-        Ok(Self { base, key: api_key.to_string(), http })
+            .map_err(|e| ClientError::Network {
+                method: "INIT",
+                url: base.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            base,
+            key: api_key.to_string(),
+            http,
+        })
     }
 
     /// `mv_` keys are verifier keys and may submit; everything else is a developer key.
@@ -74,33 +98,63 @@ impl Client {
         u
     }
 
-    fn send(&self, method: &'static str, url: String, body: Option<&Value>) -> Result<Value, ClientError> {
+    fn send(
+        &self,
+        method: &'static str,
+        url: String,
+        body: Option<&Value>,
+    ) -> Result<Value, ClientError> {
         let mut req = match method {
             "POST" => self.http.post(&url),
             _ => self.http.get(&url),
         };
-        req = req.header("X-API-Key", &self.key).header("Accept", "application/json");
+        req = req
+            .header("X-API-Key", &self.key)
+            .header("Accept", "application/json");
         if let Some(b) = body {
-            req = req.header("Content-Type", "application/json").body(b.to_string());
+            req = req
+                .header("Content-Type", "application/json")
+                .body(b.to_string());
         }
-        let resp = req
-            .send()
-            .map_err(|e| ClientError::Network { method, url: url.clone(), reason: error_chain(&e) })?;
+        let resp = req.send().map_err(|e| ClientError::Network {
+            method,
+            url: url.clone(),
+            reason: error_chain(&e),
+        })?;
         let status = resp.status();
-        let text = resp
-            .text()
-            .map_err(|e| ClientError::Network { method, url: url.clone(), reason: e.to_string() })?;
+        let text = resp.text().map_err(|e| ClientError::Network {
+            method,
+            url: url.clone(),
+            reason: e.to_string(),
+        })?;
         if !status.is_success() {
             let body: String = text.chars().take(2000).collect();
-            return Err(ClientError::Status { method, url, status: status.as_u16(), body });
+            return Err(ClientError::Status {
+                method,
+                url,
+                status: status.as_u16(),
+                body,
+            });
         }
-        serde_json::from_str(&text).map_err(|e| ClientError::BadBody { method, url, reason: e.to_string() })
+        serde_json::from_str(&text).map_err(|e| ClientError::BadBody {
+            method,
+            url,
+            reason: e.to_string(),
+        })
     }
 
-    fn get<T: serde::de::DeserializeOwned>(&self, path: &str, query: &[(&str, &str)]) -> Result<T, ClientError> {
+    fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T, ClientError> {
         let url = self.url(path, query);
         let v = self.send("GET", url.clone(), None)?;
-        serde_json::from_value(v).map_err(|e| ClientError::BadBody { method: "GET", url, reason: e.to_string() })
+        serde_json::from_value(v).map_err(|e| ClientError::BadBody {
+            method: "GET",
+            url,
+            reason: e.to_string(),
+        })
     }
 
     /// E1: the models of the key's workspace.
@@ -113,26 +167,46 @@ impl Client {
     }
     /// E3: assertions scoped to `repo`.
     pub fn assertions(&self, id: &str, repo: &str) -> Result<AssertionsResponse, ClientError> {
-        self.get(&format!("/api/models/{}/verification/assertions", encode(id)), &[("repo", repo)])
+        self.get(
+            &format!("/api/models/{}/verification/assertions", encode(id)),
+            &[("repo", repo)],
+        )
     }
     /// E4: pending assertions of a tier.
     pub fn pending(&self, id: &str, tier: u8) -> Result<AssertionsResponse, ClientError> {
         let t = tier.to_string();
-        self.get(&format!("/api/models/{}/verification/pending", encode(id)), &[("tier", &t), ("stale_after", "24")])
+        self.get(
+            &format!("/api/models/{}/verification/pending", encode(id)),
+            &[("tier", &t), ("stale_after", "24")],
+        )
     }
     /// E6: verification report.
     pub fn report(&self, id: &str) -> Result<ReportResponse, ClientError> {
-        self.get(&format!("/api/models/{}/verification/report", encode(id)), &[])
+        self.get(
+            &format!("/api/models/{}/verification/report", encode(id)),
+            &[],
+        )
     }
     /// E5: submit one tier's results; returns the server's `run_id`.
     pub fn submit(&self, id: &str, body: &ResultsRequest) -> Result<String, ClientError> {
-        let url = self.url(&format!("/api/models/{}/verification/results", encode(id)), &[]);
-        let v = serde_json::to_value(body).map_err(|e| ClientError::BadBody { method: "POST", url: url.clone(), reason: e.to_string() })?;
+        let url = self.url(
+            &format!("/api/models/{}/verification/results", encode(id)),
+            &[],
+        );
+        let v = serde_json::to_value(body).map_err(|e| ClientError::BadBody {
+            method: "POST",
+            url: url.clone(),
+            reason: e.to_string(),
+        })?;
         let resp = self.send("POST", url.clone(), Some(&v))?;
         match resp.get("run_id") {
             Some(Value::String(s)) => Ok(s.clone()),
             _ if resp.is_object() => Ok(String::new()),
-            _ => Err(ClientError::BadBody { method: "POST", url, reason: "expected a JSON object with run_id".into() }),
+            _ => Err(ClientError::BadBody {
+                method: "POST",
+                url,
+                reason: "expected a JSON object with run_id".into(),
+            }),
         }
     }
 }
@@ -168,7 +242,12 @@ pub fn detect_repo(explicit: Option<&str>, root: &std::path::Path) -> Option<Str
         .output()
         .ok()?;
     let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    for prefix in ["git@github.com:", "https://github.com/", "git@gitlab.com:", "https://gitlab.com/"] {
+    for prefix in [
+        "git@github.com:",
+        "https://github.com/",
+        "git@gitlab.com:",
+        "https://gitlab.com/",
+    ] {
         if let Some(rest) = url.strip_prefix(prefix) {
             return Some(rest.strip_suffix(".git").unwrap_or(rest).to_string());
         }
@@ -208,11 +287,16 @@ pub fn repo_slug(s: &str) -> String {
 pub fn pipeline_from_env(source_digest: String) -> Pipeline {
     let env = |k: &str| std::env::var(k).unwrap_or_default();
     if !env("GITHUB_ACTIONS").is_empty() || !env("GITHUB_RUN_ID").is_empty() {
-        let server = std::env::var("GITHUB_SERVER_URL").unwrap_or_else(|_| "https://github.com".into());
+        let server =
+            std::env::var("GITHUB_SERVER_URL").unwrap_or_else(|_| "https://github.com".into());
         return Pipeline {
             provider: "github_actions".into(),
             run_id: env("GITHUB_RUN_ID"),
-            run_url: format!("{server}/{}/actions/runs/{}", env("GITHUB_REPOSITORY"), env("GITHUB_RUN_ID")),
+            run_url: format!(
+                "{server}/{}/actions/runs/{}",
+                env("GITHUB_REPOSITORY"),
+                env("GITHUB_RUN_ID")
+            ),
             commit_sha: env("GITHUB_SHA"),
             branch: env("GITHUB_REF"),
             source_digest,
@@ -228,9 +312,15 @@ pub fn pipeline_from_env(source_digest: String) -> Pipeline {
             source_digest,
         };
     }
-    if ["SOURCE_REVISION", "SOURCE_REPO", "SOURCE_BRANCH"].iter().any(|k| !env(k).is_empty()) {
+    if ["SOURCE_REVISION", "SOURCE_REPO", "SOURCE_BRANCH"]
+        .iter()
+        .any(|k| !env(k).is_empty())
+    {
         return Pipeline {
-            provider: std::env::var("SOURCE_PROVIDER").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "generic".into()),
+            provider: std::env::var("SOURCE_PROVIDER")
+                .ok()
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "generic".into()),
             run_id: env("BUILD_NUMBER"),
             run_url: env("BUILD_URL"),
             commit_sha: env("SOURCE_REVISION"),
@@ -238,7 +328,11 @@ pub fn pipeline_from_env(source_digest: String) -> Pipeline {
             source_digest,
         };
     }
-    Pipeline { provider: "local".into(), source_digest, ..Default::default() }
+    Pipeline {
+        provider: "local".into(),
+        source_digest,
+        ..Default::default()
+    }
 }
 
 /// Settings of one `run`.
@@ -329,15 +423,21 @@ fn row(id: &str, tier: u8, v: &Verdict, reasoning: String, reviewer: String) -> 
 
 /// Checks many assertions in parallel over one shared workspace (results in input order).
 pub fn check_all(ws: &Workspace, items: &[(String, Value)]) -> Vec<Verdict> {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(items.len().max(1));
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .min(items.len().max(1));
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let slots: Vec<std::sync::Mutex<Option<Verdict>>> = items.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let slots: Vec<std::sync::Mutex<Option<Verdict>>> =
+        items.iter().map(|_| std::sync::Mutex::new(None)).collect();
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some((kind, params)) = items.get(i) else { break };
+                    let Some((kind, params)) = items.get(i) else {
+                        break;
+                    };
                     let v = run_check(ws, kind, params);
                     if let Ok(mut slot) = slots[i].lock() {
                         *slot = Some(v);
@@ -348,7 +448,12 @@ pub fn check_all(ws: &Workspace, items: &[(String, Value)]) -> Vec<Verdict> {
     });
     slots
         .into_iter()
-        .map(|m| m.into_inner().ok().flatten().unwrap_or_else(|| Verdict::fail("Verifier error: internal worker failure")))
+        .map(|m| {
+            m.into_inner()
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| Verdict::fail("Verifier error: internal worker failure"))
+        })
         .collect()
 }
 
@@ -357,9 +462,16 @@ fn filtered(resp: &AssertionsResponse, repo: &str, out: &mut ModelOutcome) -> Ve
     out.skipped_other_repo.clear();
     out.repo_bound_assertions = 0;
     for (cid, a) in resp.flattened() {
-        let id = a.get("id").and_then(Value::as_str).unwrap_or("").to_string();
+        let id = a
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         if repo_matches(&a, repo) {
-            if a.get("repo").and_then(Value::as_str).is_some_and(|r| r.trim() == repo) {
+            if a.get("repo")
+                .and_then(Value::as_str)
+                .is_some_and(|r| r.trim() == repo)
+            {
                 out.repo_bound_assertions += 1;
             }
             kept.push((cid, a));
@@ -384,14 +496,22 @@ fn digest_paths(items: &[(String, Value)]) -> Vec<String> {
         .iter()
         .filter_map(|(_, a)| {
             let p = a.get("params")?;
-            p.get("file").or_else(|| p.get("scope")).and_then(Value::as_str).map(String::from)
+            p.get("file")
+                .or_else(|| p.get("scope"))
+                .and_then(Value::as_str)
+                .map(String::from)
         })
         .collect()
 }
 
 /// Runs one model: contract §2.1 steps 1–6. `prefetched` is `Some(E2 answer)` when the
 /// caller (`--all`) already made the optional E2 read, so it is not repeated.
-pub fn run_model(client: &Client, id: &str, prefetched: Option<Option<ModelResponse>>, s: &RunSettings) -> ModelOutcome {
+pub fn run_model(
+    client: &Client,
+    id: &str,
+    prefetched: Option<Option<ModelResponse>>,
+    s: &RunSettings,
+) -> ModelOutcome {
     let mut out = ModelOutcome {
         model_id: id.to_string(),
         developer_key: !client.is_verifier_key(),
@@ -429,17 +549,29 @@ pub fn run_model(client: &Client, id: &str, prefetched: Option<Option<ModelRespo
     let checks: Vec<(String, Value)> = items
         .iter()
         .map(|(_, a)| {
-            let kind = a.get("type").and_then(Value::as_str).unwrap_or("").to_string();
+            let kind = a
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             (kind, a.get("params").cloned().unwrap_or(Value::Null))
         })
         .collect();
     let verdicts = check_all(s.ws, &checks);
     for ((_, a), ((kind, params), v)) in items.iter().zip(checks.iter().zip(verdicts.iter())) {
         let aid = a.get("id").and_then(Value::as_str).unwrap_or("");
-        out.tier1.push(CheckedRow { row: row(aid, 1, v, String::new(), format!("rampart-verify:{kind}")), kind: kind.clone(), params: params.clone() });
+        out.tier1.push(CheckedRow {
+            row: row(aid, 1, v, String::new(), format!("rampart-verify:{kind}")),
+            kind: kind.clone(),
+            params: params.clone(),
+        });
     }
     let raw: Vec<Value> = items.iter().map(|(_, a)| a.clone()).collect();
-    let rows1: Vec<Value> = out.tier1.iter().filter_map(|r| serde_json::to_value(&r.row).ok()).collect();
+    let rows1: Vec<Value> = out
+        .tier1
+        .iter()
+        .filter_map(|r| serde_json::to_value(&r.row).ok())
+        .collect();
     out.content_hash_tier1 = wire::content_hash(&raw, &rows1);
     // Step 3.
     if submit && !out.tier1.is_empty() {
@@ -476,10 +608,18 @@ pub fn run_model(client: &Client, id: &str, prefetched: Option<Option<ModelRespo
     let items2 = filtered(&resp2, &repo, &mut scratch);
     for (cid, a) in &items2 {
         let aid = a.get("id").and_then(Value::as_str).unwrap_or("");
-        let kind = a.get("type").and_then(Value::as_str).unwrap_or("").to_string();
+        let kind = a
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let params = a.get("params").cloned().unwrap_or(Value::Null);
         let (verdict, reasoning, reviewer) = match &s.provider {
-            None => (Verdict::skip("No --tier2-provider specified"), String::new(), format!("rampart-verify:{kind}")),
+            None => (
+                Verdict::skip("No --tier2-provider specified"),
+                String::new(),
+                format!("rampart-verify:{kind}"),
+            ),
             Some(p) => {
                 let prompt = a
                     .get("tier2_prompt")
@@ -491,16 +631,44 @@ pub fn run_model(client: &Client, id: &str, prefetched: Option<Option<ModelRespo
                     None => prompt,
                 };
                 match p.ask(&full).and_then(|ans| tier2::parse_answer(&ans)) {
-                    Ok((true, why)) => (Verdict { passed: true, skipped: false, details: "Tier 2: YES".into() }, why, p.reviewer()),
-                    Ok((false, why)) => (Verdict { passed: false, skipped: false, details: "Tier 2: NO".into() }, why, p.reviewer()),
-                    Err(e) => (Verdict::skip(format!("Tier 2 not evaluated: {e}")), String::new(), p.reviewer()),
+                    Ok((true, why)) => (
+                        Verdict {
+                            passed: true,
+                            skipped: false,
+                            details: "Tier 2: YES".into(),
+                        },
+                        why,
+                        p.reviewer(),
+                    ),
+                    Ok((false, why)) => (
+                        Verdict {
+                            passed: false,
+                            skipped: false,
+                            details: "Tier 2: NO".into(),
+                        },
+                        why,
+                        p.reviewer(),
+                    ),
+                    Err(e) => (
+                        Verdict::skip(format!("Tier 2 not evaluated: {e}")),
+                        String::new(),
+                        p.reviewer(),
+                    ),
                 }
             }
         };
-        out.tier2.push(CheckedRow { row: row(aid, 2, &verdict, reasoning, reviewer), kind, params });
+        out.tier2.push(CheckedRow {
+            row: row(aid, 2, &verdict, reasoning, reviewer),
+            kind,
+            params,
+        });
     }
     let raw2: Vec<Value> = items2.iter().map(|(_, a)| a.clone()).collect();
-    let rows2: Vec<Value> = out.tier2.iter().filter_map(|r| serde_json::to_value(&r.row).ok()).collect();
+    let rows2: Vec<Value> = out
+        .tier2
+        .iter()
+        .filter_map(|r| serde_json::to_value(&r.row).ok())
+        .collect();
     out.content_hash_tier2 = wire::content_hash(&raw2, &rows2);
     // Step 5.
     if submit && !out.tier2.is_empty() {
@@ -530,7 +698,8 @@ pub fn run_model(client: &Client, id: &str, prefetched: Option<Option<ModelRespo
         out.drift = report.drift_items.as_ref().map_or(0, Vec::len);
         for d in report.control_details.unwrap_or_default() {
             if let Some(suff) = d.sufficiency {
-                out.sufficiency.push((d.control_id, suff.status, suff.details));
+                out.sufficiency
+                    .push((d.control_id, suff.status, suff.details));
             }
         }
     }
@@ -543,7 +712,10 @@ pub fn run_all(client: &Client, s: &RunSettings) -> Result<Vec<ModelOutcome>, Cl
     let mut outs = Vec::new();
     for m in models {
         let detail = client.model(&m.id).ok();
-        let url = detail.as_ref().and_then(|d| d.description_provenance.as_ref()).and_then(|p| p.repo_url.clone());
+        let url = detail
+            .as_ref()
+            .and_then(|d| d.description_provenance.as_ref())
+            .and_then(|p| p.repo_url.clone());
         if let (Some(url), Some(repo)) = (url.filter(|u| !u.trim().is_empty()), s.repo.as_deref())
             && repo_slug(&url) != repo_slug(repo)
         {

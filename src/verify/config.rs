@@ -25,8 +25,15 @@ pub struct ParseError {
 pub fn parse_config(file: &str, text: &str) -> Result<Value, ParseError> {
     let lower = file.to_ascii_lowercase();
     let name = lower.rsplit('/').next().unwrap_or(&lower).to_string();
-    let ext = name.rsplit_once('.').map(|(_, e)| e.to_string()).unwrap_or_default();
-    let err = |format: &'static str, reason: String| ParseError { file: file.into(), format, reason };
+    let ext = name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_string())
+        .unwrap_or_default();
+    let err = |format: &'static str, reason: String| ParseError {
+        file: file.into(),
+        format,
+        reason,
+    };
     match ext.as_str() {
         "json" => serde_json::from_str(text).map_err(|e| err("JSON", e.to_string())),
         "yaml" | "yml" => {
@@ -34,13 +41,18 @@ pub fn parse_config(file: &str, text: &str) -> Result<Value, ParseError> {
             let mut merged = Map::new();
             let mut last = Value::Null;
             for doc in serde_norway::Deserializer::from_str(text) {
-                let v: Value = serde::Deserialize::deserialize(doc).map_err(|e| err("YAML", e.to_string()))?;
+                let v: Value =
+                    serde::Deserialize::deserialize(doc).map_err(|e| err("YAML", e.to_string()))?;
                 if let Value::Object(m) = &v {
                     merged.extend(m.clone());
                 }
                 last = v;
             }
-            Ok(if merged.is_empty() { last } else { Value::Object(merged) })
+            Ok(if merged.is_empty() {
+                last
+            } else {
+                Value::Object(merged)
+            })
         }
         "toml" => {
             let v: toml::Value = toml::from_str(text).map_err(|e| err("TOML", e.to_string()))?;
@@ -69,12 +81,16 @@ fn parse_ini(text: &str) -> Value {
             section = t[1..t.len() - 1].trim().to_string();
             continue;
         }
-        let Some((k, v)) = t.split_once('=').or_else(|| t.split_once(':')) else { continue };
+        let Some((k, v)) = t.split_once('=').or_else(|| t.split_once(':')) else {
+            continue;
+        };
         let (k, v) = (k.trim().to_string(), Value::String(v.trim().to_string()));
         if section.is_empty() {
             tree.insert(k.clone(), v.clone());
         } else {
-            let sec = tree.entry(section.clone()).or_insert_with(|| Value::Object(Map::new()));
+            let sec = tree
+                .entry(section.clone())
+                .or_insert_with(|| Value::Object(Map::new()));
             if let Value::Object(m) = sec {
                 m.insert(k.clone(), v.clone());
             }
@@ -155,11 +171,18 @@ fn python_repr(v: &Value) -> String {
                 format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
             }
         }
-        Value::Array(a) => format!("[{}]", a.iter().map(python_repr).collect::<Vec<_>>().join(", ")),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(python_repr).collect::<Vec<_>>().join(", ")
+        ),
         Value::Object(m) => format!(
             "{{{}}}",
             m.iter()
-                .map(|(k, v)| format!("{}: {}", python_repr(&Value::String(k.clone())), python_repr(v)))
+                .map(|(k, v)| format!(
+                    "{}: {}",
+                    python_repr(&Value::String(k.clone())),
+                    python_repr(v)
+                ))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
@@ -173,18 +196,32 @@ pub fn norm_pkg(name: &str) -> String {
 
 /// Parses a manifest by file name into normalized name → (original name, version spec,
 /// 1-based line or 0). Unknown names are read as requirements files.
-pub fn parse_manifest(file: &str, text: &str) -> Result<BTreeMap<String, (String, String)>, ParseError> {
+pub fn parse_manifest(
+    file: &str,
+    text: &str,
+) -> Result<BTreeMap<String, (String, String)>, ParseError> {
     let name = file.rsplit('/').next().unwrap_or(file).to_ascii_lowercase();
-    let err = |format: &'static str, reason: String| ParseError { file: file.into(), format, reason };
+    let err = |format: &'static str, reason: String| ParseError {
+        file: file.into(),
+        format,
+        reason,
+    };
     let mut out: BTreeMap<String, (String, String)> = BTreeMap::new();
     let mut add = |n: &str, spec: &str| {
         if !n.trim().is_empty() {
-            out.entry(norm_pkg(n)).or_insert((n.trim().to_string(), spec.trim().to_string()));
+            out.entry(norm_pkg(n))
+                .or_insert((n.trim().to_string(), spec.trim().to_string()));
         }
     };
     if name == "package.json" {
-        let v: Value = serde_json::from_str(text).map_err(|e| err("package.json", e.to_string()))?;
-        for sect in ["dependencies", "devDependencies", "peerDependencies", "optionalDependencies"] {
+        let v: Value =
+            serde_json::from_str(text).map_err(|e| err("package.json", e.to_string()))?;
+        for sect in [
+            "dependencies",
+            "devDependencies",
+            "peerDependencies",
+            "optionalDependencies",
+        ] {
             if let Some(Value::Object(m)) = v.get(sect) {
                 for (k, spec) in m {
                     add(k, spec.as_str().unwrap_or(""));
@@ -210,7 +247,11 @@ pub fn parse_manifest(file: &str, text: &str) -> Result<BTreeMap<String, (String
                 for (k, spec) in m {
                     let version = match spec {
                         toml::Value::String(s) => s.clone(),
-                        toml::Value::Table(d) => d.get("version").and_then(|x| x.as_str()).unwrap_or("").to_string(),
+                        toml::Value::Table(d) => d
+                            .get("version")
+                            .and_then(|x| x.as_str())
+                            .unwrap_or("")
+                            .to_string(),
                         _ => String::new(),
                     };
                     add(k, &version);
@@ -232,19 +273,27 @@ pub fn parse_manifest(file: &str, text: &str) -> Result<BTreeMap<String, (String
                 in_block = false;
                 continue;
             }
-            let body = if in_block { Some(t) } else { t.strip_prefix("require ") };
+            let body = if in_block {
+                Some(t)
+            } else {
+                t.strip_prefix("require ")
+            };
             if let Some(body) = body {
                 let mut parts = body.split_whitespace();
                 if let (Some(module), Some(ver)) = (parts.next(), parts.next()) {
                     add(module, ver);
-                    if let Some(last) = module.rsplit('/').find(|s| !s.starts_with('v') || s[1..].parse::<u32>().is_err()) {
+                    if let Some(last) = module
+                        .rsplit('/')
+                        .find(|s| !s.starts_with('v') || s[1..].parse::<u32>().is_err())
+                    {
                         add(last, ver);
                     }
                 }
             }
         }
     } else if name == "pyproject.toml" {
-        let v: toml::Value = toml::from_str(text).map_err(|e| err("pyproject.toml", e.to_string()))?;
+        let v: toml::Value =
+            toml::from_str(text).map_err(|e| err("pyproject.toml", e.to_string()))?;
         let project = v.get("project");
         let mut reqs: Vec<String> = Vec::new();
         if let Some(toml::Value::Array(a)) = project.and_then(|p| p.get("dependencies")) {
@@ -267,7 +316,11 @@ pub fn parse_manifest(file: &str, text: &str) -> Result<BTreeMap<String, (String
                 for (k, spec) in m {
                     let s = match spec {
                         toml::Value::String(s) => s.clone(),
-                        toml::Value::Table(d) => d.get("version").and_then(|x| x.as_str()).unwrap_or("").to_string(),
+                        toml::Value::Table(d) => d
+                            .get("version")
+                            .and_then(|x| x.as_str())
+                            .unwrap_or("")
+                            .to_string(),
                         _ => String::new(),
                     };
                     add(k, &s);
@@ -275,17 +328,26 @@ pub fn parse_manifest(file: &str, text: &str) -> Result<BTreeMap<String, (String
             }
         }
     } else if name == "pom.xml" || name.ends_with(".pom") {
-        let dep = regex::Regex::new(r"(?s)<dependency>(.*?)</dependency>").map_err(|e| err("pom.xml", e.to_string()))?;
+        let dep = regex::Regex::new(r"(?s)<dependency>(.*?)</dependency>")
+            .map_err(|e| err("pom.xml", e.to_string()))?;
         let tag = |body: &str, t: &str| -> String {
             let open = format!("<{t}>");
             let close = format!("</{t}>");
             body.find(&open)
-                .and_then(|s| body[s + open.len()..].find(&close).map(|e| body[s + open.len()..s + open.len() + e].trim().to_string()))
+                .and_then(|s| {
+                    body[s + open.len()..]
+                        .find(&close)
+                        .map(|e| body[s + open.len()..s + open.len() + e].trim().to_string())
+                })
                 .unwrap_or_default()
         };
         for c in dep.captures_iter(text) {
             let body = &c[1];
-            let (g, a, ver) = (tag(body, "groupId"), tag(body, "artifactId"), tag(body, "version"));
+            let (g, a, ver) = (
+                tag(body, "groupId"),
+                tag(body, "artifactId"),
+                tag(body, "version"),
+            );
             add(&format!("{g}:{a}"), &ver);
             add(&a, &ver);
         }
@@ -321,7 +383,12 @@ fn split_requirement(r: &str) -> (String, String) {
     } else {
         rest
     };
-    (name, rest.trim_start_matches(['(', ' ']).trim_end_matches(')').to_string())
+    (
+        name,
+        rest.trim_start_matches(['(', ' '])
+            .trim_end_matches(')')
+            .to_string(),
+    )
 }
 
 /// First dotted numeric version `\d+(\.\d+)*` in a spec, as numbers.
@@ -334,7 +401,10 @@ pub fn first_version(spec: &str) -> Option<Vec<u64>> {
 fn cmp_versions(a: &[u64], b: &[u64]) -> std::cmp::Ordering {
     let n = a.len().max(b.len());
     for i in 0..n {
-        let (x, y) = (a.get(i).copied().unwrap_or(0), b.get(i).copied().unwrap_or(0));
+        let (x, y) = (
+            a.get(i).copied().unwrap_or(0),
+            b.get(i).copied().unwrap_or(0),
+        );
         if x != y {
             return x.cmp(&y);
         }
@@ -352,12 +422,21 @@ pub fn satisfies(version: &[u64], constraint: &str) -> Result<bool, String> {
             continue;
         }
         let ops = ["===", "~=", "==", "!=", ">=", "<=", ">", "<"];
-        let op = ops.iter().find(|o| c.starts_with(**o)).copied().unwrap_or("==");
+        let op = ops
+            .iter()
+            .find(|o| c.starts_with(**o))
+            .copied()
+            .unwrap_or("==");
         let rest = c[if c.starts_with(op) { op.len() } else { 0 }..].trim();
         let wildcard = rest.ends_with(".*");
-        let target = first_version(rest.trim_end_matches(".*")).ok_or_else(|| format!("cannot read version in '{c}'"))?;
+        let target = first_version(rest.trim_end_matches(".*"))
+            .ok_or_else(|| format!("cannot read version in '{c}'"))?;
         use std::cmp::Ordering::*;
-        let prefix_eq = |v: &[u64], t: &[u64]| t.iter().enumerate().all(|(i, x)| v.get(i).copied().unwrap_or(0) == *x);
+        let prefix_eq = |v: &[u64], t: &[u64]| {
+            t.iter()
+                .enumerate()
+                .all(|(i, x)| v.get(i).copied().unwrap_or(0) == *x)
+        };
         let ord = cmp_versions(version, &target);
         let ok = match op {
             "==" | "===" if wildcard => prefix_eq(version, &target),
@@ -393,9 +472,16 @@ mod tests {
         let y = parse_config("c.yaml", "session:\n  timeout: 30\n  secure: true\n").expect("yaml");
         assert_eq!(lookup(&y, "session.timeout"), Some(&json!(30)));
         assert_eq!(python_str(lookup(&y, "session.secure").expect("k")), "True");
-        let t = parse_config("c.toml", "[server]\nhsts_max_age = 31536000\nhosts = [\"a\", \"b\"]\n").expect("toml");
+        let t = parse_config(
+            "c.toml",
+            "[server]\nhsts_max_age = 31536000\nhosts = [\"a\", \"b\"]\n",
+        )
+        .expect("toml");
         assert_eq!(lookup(&t, "server.hsts_max_age"), Some(&json!(31536000)));
-        assert_eq!(python_str(lookup(&t, "server.hosts").expect("k")), "['a', 'b']");
+        assert_eq!(
+            python_str(lookup(&t, "server.hosts").expect("k")),
+            "['a', 'b']"
+        );
         assert_eq!(lookup(&t, "server.hosts.1"), Some(&json!("b")));
         let i = parse_config("setup.cfg", "[auth]\ntimeout = 30\n").expect("ini");
         assert!(lookup(&i, "auth.timeout").is_some() && lookup(&i, "timeout").is_some());
@@ -410,20 +496,43 @@ mod tests {
 
     #[test]
     fn manifests_parse() {
-        let req = parse_manifest("requirements.txt", "Flask-Login>=0.6 # web\ncryptography[ssh]==41.0.3; python_version>'3'\n-r other.txt\n").expect("req");
+        let req = parse_manifest(
+            "requirements.txt",
+            "Flask-Login>=0.6 # web\ncryptography[ssh]==41.0.3; python_version>'3'\n-r other.txt\n",
+        )
+        .expect("req");
         assert_eq!(req["flask_login"].1, ">=0.6");
         assert_eq!(req["cryptography"].1, "==41.0.3");
-        let pj = parse_manifest("web/package.json", r#"{"dependencies":{"helmet":"^7.1.0"},"devDependencies":{"jest":"29"}}"#).expect("pj");
+        let pj = parse_manifest(
+            "web/package.json",
+            r#"{"dependencies":{"helmet":"^7.1.0"},"devDependencies":{"jest":"29"}}"#,
+        )
+        .expect("pj");
         assert!(pj.contains_key("helmet") && pj.contains_key("jest"));
         let cargo = parse_manifest("Cargo.toml", "[dependencies]\nring = \"0.17\"\nmy-tls = { package = \"rustls\", version = \"0.23\" }\n").expect("cargo");
         assert_eq!(cargo["rustls"].1, "0.23");
         let gomod = parse_manifest("go.mod", "module x\n\nrequire (\n\tgithub.com/golang-jwt/jwt/v5 v5.2.0\n)\nrequire golang.org/x/crypto v0.21.0\n").expect("go");
-        assert!(gomod.contains_key("github_com/golang_jwt/jwt/v5") && gomod.contains_key("jwt") && gomod.contains_key("crypto"));
-        let py = parse_manifest("pyproject.toml", "[project]\ndependencies = [\"bcrypt>=4.0\", \"pyjwt[crypto]~=2.8\"]\n").expect("pyproject");
+        assert!(
+            gomod.contains_key("github_com/golang_jwt/jwt/v5")
+                && gomod.contains_key("jwt")
+                && gomod.contains_key("crypto")
+        );
+        let py = parse_manifest(
+            "pyproject.toml",
+            "[project]\ndependencies = [\"bcrypt>=4.0\", \"pyjwt[crypto]~=2.8\"]\n",
+        )
+        .expect("pyproject");
         assert_eq!(py["pyjwt"].1, "~=2.8");
         let pom = parse_manifest("pom.xml", "<project><dependencies><dependency><groupId>org.springframework.security</groupId><artifactId>spring-security-core</artifactId><version>6.2.1</version></dependency></dependencies></project>").expect("pom");
-        assert!(pom.contains_key("org_springframework_security:spring_security_core") && pom.contains_key("spring_security_core"));
-        let gem = parse_manifest("Gemfile", "source 'https://rubygems.org'\ngem 'bcrypt', '~> 3.1.7'\ngem \"rails\"\n").expect("gem");
+        assert!(
+            pom.contains_key("org_springframework_security:spring_security_core")
+                && pom.contains_key("spring_security_core")
+        );
+        let gem = parse_manifest(
+            "Gemfile",
+            "source 'https://rubygems.org'\ngem 'bcrypt', '~> 3.1.7'\ngem \"rails\"\n",
+        )
+        .expect("gem");
         assert_eq!(gem["bcrypt"].1, "~> 3.1.7");
         assert!(gem.contains_key("rails"));
     }

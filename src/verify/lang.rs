@@ -44,9 +44,9 @@ impl Lang {
         let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
         match ext.as_deref() {
             Some("py" | "pyi" | "pyw") => Lang::Python,
-            Some("js" | "jsx" | "mjs" | "cjs" | "ts" | "tsx" | "mts" | "cts" | "vue" | "svelte") => {
-                Lang::JavaScript
-            }
+            Some(
+                "js" | "jsx" | "mjs" | "cjs" | "ts" | "tsx" | "mts" | "cts" | "vue" | "svelte",
+            ) => Lang::JavaScript,
             Some("go") => Lang::Go,
             Some("rs") => Lang::Rust,
             Some("java" | "kt" | "kts" | "scala" | "groovy") => Lang::Jvm,
@@ -104,7 +104,10 @@ pub fn blank(text: &str, lang: Lang) -> String {
             let end = find(bytes, i + 3, &delim).unwrap_or(n);
             blank_range(&mut out, i + 3, end);
             i = (end + 3).min(n);
-        } else if c == b'"' || (c == b'`' && backtick) || (c == b'\'' && quote_is_string(bytes, i, lang)) {
+        } else if c == b'"'
+            || (c == b'`' && backtick)
+            || (c == b'\'' && quote_is_string(bytes, i, lang))
+        {
             let mut j = i + 1;
             while j < n && bytes[j] != c {
                 if bytes[j] == b'\\' && c != b'`' {
@@ -128,7 +131,10 @@ fn quote_is_string(bytes: &[u8], i: usize, lang: Lang) -> bool {
         return true;
     }
     // Rust: a char literal is 'x' or '\..'; anything else is a lifetime.
-    matches!((bytes.get(i + 1), bytes.get(i + 2)), (Some(b'\\'), _) | (Some(_), Some(b'\'')))
+    matches!(
+        (bytes.get(i + 1), bytes.get(i + 2)),
+        (Some(b'\\'), _) | (Some(_), Some(b'\''))
+    )
 }
 
 fn memchr_nl(bytes: &[u8], from: usize) -> usize {
@@ -160,7 +166,11 @@ pub fn line_of(text: &str, offset: usize) -> usize {
 
 /// Trimmed text of a 1-based line, shortened for messages.
 pub fn line_text(text: &str, line: usize) -> String {
-    let l = text.lines().nth(line.saturating_sub(1)).unwrap_or("").trim();
+    let l = text
+        .lines()
+        .nth(line.saturating_sub(1))
+        .unwrap_or("")
+        .trim();
     shorten(l, 120)
 }
 
@@ -199,13 +209,17 @@ pub fn find_function(code: &str, name: &str, lang: Lang) -> Option<Site> {
     let mut patterns: Vec<String> = Vec::new();
     if lang == Lang::Python {
         patterns.push(format!(r"(?m)^[ \t]*(?:async[ \t]+)?def[ \t]+{n}[ \t]*\("));
-        patterns.push(format!(r"(?m)^[ \t]*(?:self\.)?{n}[ \t]*(?::[^=\n]+)?=[ \t]*lambda\b"));
+        patterns.push(format!(
+            r"(?m)^[ \t]*(?:self\.)?{n}[ \t]*(?::[^=\n]+)?=[ \t]*lambda\b"
+        ));
     } else {
         patterns.push(format!(
             r"(?m)^[ \t]*{MODIFIERS}(?:def|function\*?|fn|func|fun|sub|proc|method)[ \t]+(?:self\.)?{n}\b"
         ));
         // Go method: func (r *T) Name(
-        patterns.push(format!(r"(?m)^[ \t]*func[ \t]*\([^)]*\)[ \t]*{n}[ \t]*[\[(]"));
+        patterns.push(format!(
+            r"(?m)^[ \t]*func[ \t]*\([^)]*\)[ \t]*{n}[ \t]*[\[(]"
+        ));
         // Rust generic: fn name<T>(
         patterns.push(format!(r"(?m)^[ \t]*{MODIFIERS}fn[ \t]+{n}[ \t]*<"));
         // JS/TS: const name = async (a) => / name = function / name: function / name(a) {
@@ -229,7 +243,10 @@ pub fn find_function(code: &str, name: &str, lang: Lang) -> Option<Site> {
             if lang != Lang::Python && starts_with_keyword(text) {
                 continue;
             }
-            let site = Site { line: line_of(code, m.start()), offset: m.start() };
+            let site = Site {
+                line: line_of(code, m.start()),
+                offset: m.start(),
+            };
             if best.is_none_or(|b| site.offset < b.offset) {
                 best = Some(site);
             }
@@ -264,12 +281,19 @@ pub fn find_class(code: &str, name: &str, lang: Lang) -> Option<Site> {
         // C typedef: `typedef struct {…} Name;` and `} Name;`
         patterns.push(format!(r"(?m)^[ \t]*\}}[ \t]*{n}[ \t]*;"));
         // TypeScript type alias and Kotlin/Scala type alias.
-        patterns.push(format!(r"(?m)^[ \t]*(?:export[ \t]+)?type[ \t]+{n}\b[^=\n]*="));
+        patterns.push(format!(
+            r"(?m)^[ \t]*(?:export[ \t]+)?type[ \t]+{n}\b[^=\n]*="
+        ));
     }
     patterns
         .iter()
         .filter_map(|p| rx(p))
-        .filter_map(|re| re.find(code).map(|m| Site { line: line_of(code, m.start()), offset: m.start() }))
+        .filter_map(|re| {
+            re.find(code).map(|m| Site {
+                line: line_of(code, m.start()),
+                offset: m.start(),
+            })
+        })
         .min_by_key(|s| s.offset)
 }
 
@@ -279,12 +303,18 @@ pub fn find_class(code: &str, name: &str, lang: Lang) -> Option<Site> {
 pub fn body_range(code: &str, site: Site) -> (usize, usize) {
     let bytes = code.as_bytes();
     let line_end = memchr_nl(bytes, site.offset);
-    let next_end = if line_end < bytes.len() { memchr_nl(bytes, line_end + 1) } else { line_end };
+    let next_end = if line_end < bytes.len() {
+        memchr_nl(bytes, line_end + 1)
+    } else {
+        line_end
+    };
     // A Python def ends its header with ':'; never look for braces there.
     let header = &code[site.offset..line_end];
     let python_like = header.trim_end().ends_with(':');
     if !python_like
-        && let Some(open) = code[site.offset..next_end].find('{').map(|p| site.offset + p)
+        && let Some(open) = code[site.offset..next_end]
+            .find('{')
+            .map(|p| site.offset + p)
     {
         let mut depth = 0i64;
         for (k, &b) in bytes.iter().enumerate().skip(open) {
@@ -303,7 +333,10 @@ pub fn body_range(code: &str, site: Site) -> (usize, usize) {
 }
 
 fn indent_of(line: &str) -> usize {
-    line.chars().take_while(|c| *c == ' ' || *c == '\t').map(|c| if c == '\t' { 8 } else { 1 }).sum()
+    line.chars()
+        .take_while(|c| *c == ' ' || *c == '\t')
+        .map(|c| if c == '\t' { 8 } else { 1 })
+        .sum()
 }
 
 /// Lines after the header at `offset` that are indented deeper than it (blank lines
@@ -372,12 +405,20 @@ pub fn decorators_above(code: &str, site: Site) -> Vec<(usize, String)> {
         }
         let is_attr = l.starts_with('@') || l.starts_with("#[") || l.starts_with('[');
         if is_attr {
-            let full = if pending.is_empty() { l.to_string() } else { format!("{l} {pending}") };
+            let full = if pending.is_empty() {
+                l.to_string()
+            } else {
+                format!("{l} {pending}")
+            };
             out.push((i + 1, full));
             pending.clear();
         } else if l.ends_with(')') || l.ends_with(',') || l.ends_with('(') || l.ends_with(']') {
             // Continuation line of a multi-line decorator call.
-            pending = if pending.is_empty() { l.to_string() } else { format!("{l} {pending}") };
+            pending = if pending.is_empty() {
+                l.to_string()
+            } else {
+                format!("{l} {pending}")
+            };
         } else {
             break;
         }
@@ -389,15 +430,31 @@ pub fn decorators_above(code: &str, site: Site) -> Vec<(usize, String)> {
 /// applies decorator `wanted` (given with or without `@`, with or without arguments).
 pub fn decorator_matches(found: &str, wanted: &str) -> bool {
     let w = wanted.trim().trim_start_matches('@').trim();
-    let w = w.strip_prefix("#[").map(|s| s.trim_end_matches(']')).unwrap_or(w);
-    let w = w.strip_prefix('[').map(|s| s.trim_end_matches(']')).unwrap_or(w);
+    let w = w
+        .strip_prefix("#[")
+        .map(|s| s.trim_end_matches(']'))
+        .unwrap_or(w);
+    let w = w
+        .strip_prefix('[')
+        .map(|s| s.trim_end_matches(']'))
+        .unwrap_or(w);
     let f = found.trim().trim_start_matches('@');
-    let f = f.strip_prefix("#[").map(|s| s.trim_end_matches(']')).unwrap_or(f);
-    let f = f.strip_prefix('[').map(|s| s.trim_end_matches(']')).unwrap_or(f);
+    let f = f
+        .strip_prefix("#[")
+        .map(|s| s.trim_end_matches(']'))
+        .unwrap_or(f);
+    let f = f
+        .strip_prefix('[')
+        .map(|s| s.trim_end_matches(']'))
+        .unwrap_or(f);
     // C# allows several attributes in one bracket: [Authorize, HttpGet]
     f.split(',').any(|part| {
         let part = part.trim();
-        if part.starts_with(w) && (w.contains('(') || part.len() == w.len() || !is_ident_char(part[w.len()..].chars().next())) {
+        if part.starts_with(w)
+            && (w.contains('(')
+                || part.len() == w.len()
+                || !is_ident_char(part[w.len()..].chars().next()))
+        {
             return true;
         }
         let name = part.split('(').next().unwrap_or(part).trim();
@@ -435,13 +492,18 @@ pub fn imports(text: &str, lang: Lang) -> Vec<(usize, String)> {
                 }
             }
         }
-        if let Some(re) = rx(r"(?m)^[ \t]*from[ \t]+([\w.]+)[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]+)") {
+        if let Some(re) = rx(r"(?m)^[ \t]*from[ \t]+([\w.]+)[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]+)")
+        {
             for c in re.captures_iter(&code) {
                 let off = c.get(0).map_or(0, |m| m.start());
                 let module = c[1].to_string();
                 push(off, &module);
                 for part in c[2].trim_matches(['(', ')']).split(',') {
-                    let name = part.split_whitespace().next().unwrap_or("").trim_matches('\\');
+                    let name = part
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("")
+                        .trim_matches('\\');
                     if name.is_empty() || name == "*" {
                         continue;
                     }
@@ -467,15 +529,26 @@ pub fn imports(text: &str, lang: Lang) -> Vec<(usize, String)> {
             r#"\brequire\(\s*['"]([^'"]+)['"]\s*\)"#,
             r#"\bimport\(\s*['"]([^'"]+)['"]\s*\)"#,
         ],
-        Lang::Go => &[r#"(?m)^[ \t]*import[ \t]+(?:[\w.]+[ \t]+)?"([^"]+)""#, r#"(?m)^[ \t]*(?:[\w.]+[ \t]+)?"([^"]+)"[ \t]*$"#],
+        Lang::Go => &[
+            r#"(?m)^[ \t]*import[ \t]+(?:[\w.]+[ \t]+)?"([^"]+)""#,
+            r#"(?m)^[ \t]*(?:[\w.]+[ \t]+)?"([^"]+)"[ \t]*$"#,
+        ],
         Lang::Rust => &[
             r"(?m)^[ \t]*(?:pub(?:\([^)]*\))?[ \t]+)?use[ \t]+(?:::)?([\w:]+)",
             r"(?m)^[ \t]*extern[ \t]+crate[ \t]+(\w+)",
         ],
         Lang::Jvm => &[r"(?m)^[ \t]*import[ \t]+(?:static[ \t]+)?([\w.]+)"],
-        Lang::CSharp => &[r"(?m)^[ \t]*(?:global[ \t]+)?using[ \t]+(?:static[ \t]+)?(?:\w+[ \t]*=[ \t]*)?([\w.]+)[ \t]*;"],
-        Lang::C => &[r#"(?m)^[ \t]*#[ \t]*(?:include|import)[ \t]*[<"]([^>"]+)[>"]"#, r"(?m)^[ \t]*(?:@import|import)[ \t]+([\w.]+)"],
-        Lang::Ruby => &[r#"(?m)^[ \t]*(?:require|require_relative|load|gem)[ \t(]+['"]([^'"]+)['"]"#, r"(?m)^[ \t]*include[ \t]+([\w:]+)"],
+        Lang::CSharp => &[
+            r"(?m)^[ \t]*(?:global[ \t]+)?using[ \t]+(?:static[ \t]+)?(?:\w+[ \t]*=[ \t]*)?([\w.]+)[ \t]*;",
+        ],
+        Lang::C => &[
+            r#"(?m)^[ \t]*#[ \t]*(?:include|import)[ \t]*[<"]([^>"]+)[>"]"#,
+            r"(?m)^[ \t]*(?:@import|import)[ \t]+([\w.]+)",
+        ],
+        Lang::Ruby => &[
+            r#"(?m)^[ \t]*(?:require|require_relative|load|gem)[ \t(]+['"]([^'"]+)['"]"#,
+            r"(?m)^[ \t]*include[ \t]+([\w:]+)",
+        ],
         Lang::Php => &[
             r"(?m)^[ \t]*use[ \t]+(?:function[ \t]+|const[ \t]+)?\\?([\w\\]+)",
             r#"(?m)\b(?:require|require_once|include|include_once)[ \t(]*['"]([^'"]+)['"]"#,
@@ -498,7 +571,10 @@ pub fn imports(text: &str, lang: Lang) -> Vec<(usize, String)> {
         for c in re.captures_iter(text) {
             let off = c.get(0).map_or(0, |m| m.start());
             let line = line_of(text, off);
-            if code_lines.get(line - 1).is_some_and(|l| l.trim().is_empty()) {
+            if code_lines
+                .get(line - 1)
+                .is_some_and(|l| l.trim().is_empty())
+            {
                 continue;
             }
             if let Some(m) = c.get(1) {
@@ -537,7 +613,12 @@ fn go_import_block_lines(text: &str) -> Vec<usize> {
 /// sub-module of it (`a.b` covers `a`; separators `.` `/` `::` `\`), or for path-like
 /// imports (JS, Go, C) the last path segment or the name without extension equals it.
 pub fn import_covers(imported: &str, module: &str) -> bool {
-    let norm = |s: &str| s.trim().trim_start_matches("::").trim_start_matches('\\').to_string();
+    let norm = |s: &str| {
+        s.trim()
+            .trim_start_matches("::")
+            .trim_start_matches('\\')
+            .to_string()
+    };
     let (i, m) = (norm(imported), norm(module));
     if i == m {
         return true;
@@ -574,76 +655,221 @@ mod tests {
     #[test]
     fn function_definitions_across_languages() {
         let cases: &[(&str, &str, Lang)] = &[
-            ("class A:\n    async def verify_token(self, t):\n        pass\n", "verify_token", Lang::Python),
+            (
+                "class A:\n    async def verify_token(self, t):\n        pass\n",
+                "verify_token",
+                Lang::Python,
+            ),
             ("check = lambda x: x\n", "check", Lang::Python),
-            ("export async function verifyToken(t) {\n}\n", "verifyToken", Lang::JavaScript),
-            ("export const verifyToken = async (t: string): Promise<boolean> => {\n", "verifyToken", Lang::JavaScript),
-            ("class A {\n  verifyToken(t) {\n    return 1;\n  }\n}\n", "verifyToken", Lang::JavaScript),
-            ("func (s *Server) VerifyToken(t string) error {\n", "VerifyToken", Lang::Go),
-            ("pub(crate) async fn verify_token<T: AsRef<str>>(t: T) -> bool {\n", "verify_token", Lang::Rust),
-            ("    public static boolean verifyToken(String t) throws IOException {\n", "verifyToken", Lang::Jvm),
-            ("    suspend fun verifyToken(t: String): Boolean {\n", "verifyToken", Lang::Jvm),
-            ("    public async Task<bool> VerifyToken(string t)\n    {\n", "VerifyToken", Lang::CSharp),
-            ("  def self.verify_token(t)\n  end\n", "verify_token", Lang::Ruby),
-            ("    public function verifyToken(string $t): bool {\n", "verifyToken", Lang::Php),
-            ("static int verify_token(const char *t)\n{\n", "verify_token", Lang::C),
+            (
+                "export async function verifyToken(t) {\n}\n",
+                "verifyToken",
+                Lang::JavaScript,
+            ),
+            (
+                "export const verifyToken = async (t: string): Promise<boolean> => {\n",
+                "verifyToken",
+                Lang::JavaScript,
+            ),
+            (
+                "class A {\n  verifyToken(t) {\n    return 1;\n  }\n}\n",
+                "verifyToken",
+                Lang::JavaScript,
+            ),
+            (
+                "func (s *Server) VerifyToken(t string) error {\n",
+                "VerifyToken",
+                Lang::Go,
+            ),
+            (
+                "pub(crate) async fn verify_token<T: AsRef<str>>(t: T) -> bool {\n",
+                "verify_token",
+                Lang::Rust,
+            ),
+            (
+                "    public static boolean verifyToken(String t) throws IOException {\n",
+                "verifyToken",
+                Lang::Jvm,
+            ),
+            (
+                "    suspend fun verifyToken(t: String): Boolean {\n",
+                "verifyToken",
+                Lang::Jvm,
+            ),
+            (
+                "    public async Task<bool> VerifyToken(string t)\n    {\n",
+                "VerifyToken",
+                Lang::CSharp,
+            ),
+            (
+                "  def self.verify_token(t)\n  end\n",
+                "verify_token",
+                Lang::Ruby,
+            ),
+            (
+                "    public function verifyToken(string $t): bool {\n",
+                "verifyToken",
+                Lang::Php,
+            ),
+            (
+                "static int verify_token(const char *t)\n{\n",
+                "verify_token",
+                Lang::C,
+            ),
         ];
         for (src, name, lang) in cases {
             let code = blank(src, *lang);
-            assert!(find_function(&code, name, *lang).is_some(), "{name} in {src:?}");
+            assert!(
+                find_function(&code, name, *lang).is_some(),
+                "{name} in {src:?}"
+            );
         }
         // Calls are not definitions.
         let call = "int main() {\n    return verify_token(x);\n}\n";
         assert!(find_function(&blank(call, Lang::C), "verify_token", Lang::C).is_none());
         let js_call = "app.use(function () {\n  verifyToken(t);\n});\n";
-        assert!(find_function(&blank(js_call, Lang::JavaScript), "verifyToken", Lang::JavaScript).is_none());
+        assert!(
+            find_function(
+                &blank(js_call, Lang::JavaScript),
+                "verifyToken",
+                Lang::JavaScript
+            )
+            .is_none()
+        );
         let py_doc = "\"\"\"\ndef verify_token():\n\"\"\"\n";
-        assert!(find_function(&blank(py_doc, Lang::Python), "verify_token", Lang::Python).is_none());
+        assert!(
+            find_function(&blank(py_doc, Lang::Python), "verify_token", Lang::Python).is_none()
+        );
     }
 
     #[test]
     fn classes_across_languages() {
         let cases: &[(&str, &str, Lang)] = &[
             ("class RateLimiter(Base):\n", "RateLimiter", Lang::Python),
-            ("export default class RateLimiter {\n", "RateLimiter", Lang::JavaScript),
-            ("export interface RateLimiter {\n", "RateLimiter", Lang::JavaScript),
+            (
+                "export default class RateLimiter {\n",
+                "RateLimiter",
+                Lang::JavaScript,
+            ),
+            (
+                "export interface RateLimiter {\n",
+                "RateLimiter",
+                Lang::JavaScript,
+            ),
             ("type RateLimiter struct {\n", "RateLimiter", Lang::Go),
-            ("pub(crate) struct RateLimiter<T> {\n", "RateLimiter", Lang::Rust),
+            (
+                "pub(crate) struct RateLimiter<T> {\n",
+                "RateLimiter",
+                Lang::Rust,
+            ),
             ("pub enum RateLimiter {\n", "RateLimiter", Lang::Rust),
-            ("public final class RateLimiter implements X {\n", "RateLimiter", Lang::Jvm),
-            ("data class RateLimiter(val n: Int)\n", "RateLimiter", Lang::Jvm),
-            ("public sealed record RateLimiter(int N);\n", "RateLimiter", Lang::CSharp),
+            (
+                "public final class RateLimiter implements X {\n",
+                "RateLimiter",
+                Lang::Jvm,
+            ),
+            (
+                "data class RateLimiter(val n: Int)\n",
+                "RateLimiter",
+                Lang::Jvm,
+            ),
+            (
+                "public sealed record RateLimiter(int N);\n",
+                "RateLimiter",
+                Lang::CSharp,
+            ),
             ("class RateLimiter < Base\n", "RateLimiter", Lang::Ruby),
             ("final class RateLimiter {\n", "RateLimiter", Lang::Php),
-            ("typedef struct {\n int n;\n} RateLimiter;\n", "RateLimiter", Lang::C),
+            (
+                "typedef struct {\n int n;\n} RateLimiter;\n",
+                "RateLimiter",
+                Lang::C,
+            ),
         ];
         for (src, name, lang) in cases {
-            assert!(find_class(&blank(src, *lang), name, *lang).is_some(), "{name} in {src:?}");
+            assert!(
+                find_class(&blank(src, *lang), name, *lang).is_some(),
+                "{name} in {src:?}"
+            );
         }
         assert!(find_class("x = RateLimiter()\n", "RateLimiter", Lang::Python).is_none());
     }
 
     #[test]
     fn imports_across_languages() {
-        let has = |src: &str, lang: Lang, m: &str| imports(src, lang).iter().any(|(_, i)| import_covers(i, m));
-        assert!(has("from cryptography.fernet import Fernet\n", Lang::Python, "cryptography"));
-        assert!(has("from cryptography.fernet import Fernet\n", Lang::Python, "cryptography.fernet.Fernet"));
-        assert!(has("from cryptography.fernet import Fernet\n", Lang::Python, "Fernet"));
+        let has = |src: &str, lang: Lang, m: &str| {
+            imports(src, lang).iter().any(|(_, i)| import_covers(i, m))
+        };
+        assert!(has(
+            "from cryptography.fernet import Fernet\n",
+            Lang::Python,
+            "cryptography"
+        ));
+        assert!(has(
+            "from cryptography.fernet import Fernet\n",
+            Lang::Python,
+            "cryptography.fernet.Fernet"
+        ));
+        assert!(has(
+            "from cryptography.fernet import Fernet\n",
+            Lang::Python,
+            "Fernet"
+        ));
         assert!(has("import os.path as p, sys\n", Lang::Python, "os"));
         assert!(has("import os.path as p, sys\n", Lang::Python, "sys"));
-        assert!(has("m = importlib.import_module('jwt')\n", Lang::Python, "jwt"));
+        assert!(has(
+            "m = importlib.import_module('jwt')\n",
+            Lang::Python,
+            "jwt"
+        ));
         assert!(!has("# import jwt\n", Lang::Python, "jwt"));
-        assert!(has("import { x } from 'helmet';\n", Lang::JavaScript, "helmet"));
-        assert!(has("const h = require(\"helmet\");\n", Lang::JavaScript, "helmet"));
-        assert!(!has("// const h = require(\"helmet\");\n", Lang::JavaScript, "helmet"));
-        assert!(has("import (\n\t\"fmt\"\n\tjwt \"github.com/golang-jwt/jwt/v5\"\n)\n", Lang::Go, "github.com/golang-jwt/jwt/v5"));
-        assert!(has("use ring::digest::{self, SHA256};\n", Lang::Rust, "ring"));
-        assert!(has("import javax.crypto.Cipher;\n", Lang::Jvm, "javax.crypto"));
-        assert!(has("using System.Security.Cryptography;\n", Lang::CSharp, "System.Security.Cryptography"));
+        assert!(has(
+            "import { x } from 'helmet';\n",
+            Lang::JavaScript,
+            "helmet"
+        ));
+        assert!(has(
+            "const h = require(\"helmet\");\n",
+            Lang::JavaScript,
+            "helmet"
+        ));
+        assert!(!has(
+            "// const h = require(\"helmet\");\n",
+            Lang::JavaScript,
+            "helmet"
+        ));
+        assert!(has(
+            "import (\n\t\"fmt\"\n\tjwt \"github.com/golang-jwt/jwt/v5\"\n)\n",
+            Lang::Go,
+            "github.com/golang-jwt/jwt/v5"
+        ));
+        assert!(has(
+            "use ring::digest::{self, SHA256};\n",
+            Lang::Rust,
+            "ring"
+        ));
+        assert!(has(
+            "import javax.crypto.Cipher;\n",
+            Lang::Jvm,
+            "javax.crypto"
+        ));
+        assert!(has(
+            "using System.Security.Cryptography;\n",
+            Lang::CSharp,
+            "System.Security.Cryptography"
+        ));
         assert!(has("#include <openssl/evp.h>\n", Lang::C, "openssl/evp.h"));
         assert!(has("require 'bcrypt'\n", Lang::Ruby, "bcrypt"));
-        assert!(has("use Illuminate\\Support\\Facades\\Hash;\n", Lang::Php, "Illuminate\\Support"));
-        assert!(!has("import javax.cryptox.Cipher;\n", Lang::Jvm, "javax.crypto"));
+        assert!(has(
+            "use Illuminate\\Support\\Facades\\Hash;\n",
+            Lang::Php,
+            "Illuminate\\Support"
+        ));
+        assert!(!has(
+            "import javax.cryptox.Cipher;\n",
+            Lang::Jvm,
+            "javax.crypto"
+        ));
     }
 
     #[test]
@@ -652,7 +878,10 @@ mod tests {
         let code = blank(py, Lang::Python);
         let site = find_function(&code, "get_user_profile", Lang::Python).expect("def");
         let decs = decorators_above(&code, site);
-        assert!(decs.iter().any(|(_, d)| decorator_matches(d, "require_auth")));
+        assert!(
+            decs.iter()
+                .any(|(_, d)| decorator_matches(d, "require_auth"))
+        );
         assert!(decs.iter().any(|(_, d)| decorator_matches(d, "@app.route")));
         assert!(!decs.iter().any(|(_, d)| decorator_matches(d, "require")));
         let (a, b) = body_range(&code, site);
@@ -661,7 +890,11 @@ mod tests {
         let cs = "[Authorize, HttpGet(\"x\")]\npublic IActionResult Get() {\n  Audit.Log(1);\n}\n";
         let code = blank(cs, Lang::CSharp);
         let site = find_function(&code, "Get", Lang::CSharp).expect("def");
-        assert!(decorators_above(&code, site).iter().any(|(_, d)| decorator_matches(d, "HttpGet")));
+        assert!(
+            decorators_above(&code, site)
+                .iter()
+                .any(|(_, d)| decorator_matches(d, "HttpGet"))
+        );
         let (a, b) = body_range(&code, site);
         assert!(calls(&code[a..b], "Log", Lang::CSharp).is_some());
     }

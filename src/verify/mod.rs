@@ -25,6 +25,7 @@ pub use output::OutputFormat;
 pub use workspace::Workspace;
 
 use clap::{Args, Subcommand, ValueEnum};
+use client::ModelOutcome;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -95,7 +96,13 @@ pub struct VerifyArgs {
     #[arg(long, global = true, env = "RAMPART_URL", value_name = "URL")]
     pub base_url: Option<String>,
     /// API key: mv_... submits, mk_... (developer) never submits. Also read from MIPITI_API_KEY.
-    #[arg(long, global = true, env = "RAMPART_API_KEY", hide_env_values = true, value_name = "KEY")]
+    #[arg(
+        long,
+        global = true,
+        env = "RAMPART_API_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
     pub api_key: Option<String>,
     /// Root of the source tree the assertion paths are relative to.
     #[arg(long, global = true, default_value = ".", value_name = "DIR")]
@@ -192,11 +199,16 @@ pub fn parse_params(pairs: &[String]) -> Result<Value, String> {
 }
 
 fn env_any(names: &[&str]) -> Option<String> {
-    names.iter().find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
+    names
+        .iter()
+        .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
 }
 
 fn print_json(v: &Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string()));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+    );
 }
 
 fn err(code: Exit, msg: impl std::fmt::Display) -> u8 {
@@ -214,11 +226,17 @@ pub fn run(args: VerifyArgs) -> u8 {
             };
             let v = run_local(&args.project_root, kind, &params);
             if args.output == OutputFormat::Json {
-                print_json(&serde_json::json!({"passed": v.passed, "skipped": v.skipped, "type": kind, "params": params, "details": v.details}));
+                print_json(
+                    &serde_json::json!({"passed": v.passed, "skipped": v.skipped, "type": kind, "params": params, "details": v.details}),
+                );
             } else {
                 println!("{} {kind}: {}", v.result().to_uppercase(), v.details);
             }
-            if v.passed { Exit::Ok as u8 } else { Exit::Failed as u8 }
+            if v.passed {
+                Exit::Ok as u8
+            } else {
+                Exit::Failed as u8
+            }
         }
         VerifyCommand::Check { file } => check_file(&args, file),
         VerifyCommand::Run { model_id, all } => run_remote(&args, model_id.as_deref(), *all),
@@ -234,8 +252,18 @@ fn check_file(args: &VerifyArgs, file: &Path) -> u8 {
     };
     let list: Vec<Value> = match serde_json::from_str(&text) {
         Ok(Value::Array(a)) => a,
-        Ok(_) => return err(Exit::Usage, format!("{}: expected a JSON array of assertions", file.display())),
-        Err(e) => return err(Exit::Usage, format!("{}: invalid JSON: {e}", file.display())),
+        Ok(_) => {
+            return err(
+                Exit::Usage,
+                format!("{}: expected a JSON array of assertions", file.display()),
+            );
+        }
+        Err(e) => {
+            return err(
+                Exit::Usage,
+                format!("{}: invalid JSON: {e}", file.display()),
+            );
+        }
     };
     let ws = match Workspace::new(&args.project_root) {
         Ok(w) => w,
@@ -243,27 +271,52 @@ fn check_file(args: &VerifyArgs, file: &Path) -> u8 {
     };
     let items: Vec<(String, Value)> = list
         .iter()
-        .map(|a| (a.get("type").and_then(Value::as_str).unwrap_or("").to_string(), a.get("params").cloned().unwrap_or(Value::Null)))
+        .map(|a| {
+            (
+                a.get("type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                a.get("params").cloned().unwrap_or(Value::Null),
+            )
+        })
         .collect();
     let verdicts = client::check_all(&ws, &items);
     let mut failed = 0;
     let mut rows = Vec::new();
     for (i, (a, v)) in list.iter().zip(&verdicts).enumerate() {
-        let id = a.get("id").and_then(Value::as_str).map(String::from).unwrap_or_else(|| format!("#{}", i + 1));
+        let id = a
+            .get("id")
+            .and_then(Value::as_str)
+            .map(String::from)
+            .unwrap_or_else(|| format!("#{}", i + 1));
         if !v.passed {
             failed += 1;
         }
         rows.push(serde_json::json!({"id": id, "type": items[i].0, "passed": v.passed, "skipped": v.skipped, "details": v.details}));
         if args.output != OutputFormat::Json {
-            println!("{} {id} [{}]: {}", v.result().to_uppercase(), items[i].0, v.details);
+            println!(
+                "{} {id} [{}]: {}",
+                v.result().to_uppercase(),
+                items[i].0,
+                v.details
+            );
         }
     }
     if args.output == OutputFormat::Json {
         print_json(&Value::Array(rows));
     } else {
-        println!("{} checked, {} passed, {failed} not passed", list.len(), list.len() - failed);
+        println!(
+            "{} checked, {} passed, {failed} not passed",
+            list.len(),
+            list.len() - failed
+        );
     }
-    if failed > 0 { Exit::Failed as u8 } else { Exit::Ok as u8 }
+    if failed > 0 {
+        Exit::Failed as u8
+    } else {
+        Exit::Ok as u8
+    }
 }
 
 fn connect(args: &VerifyArgs) -> Result<client::Client, u8> {
@@ -271,13 +324,23 @@ fn connect(args: &VerifyArgs) -> Result<client::Client, u8> {
         .base_url
         .clone()
         .or_else(|| env_any(&["MIPITI_BASE_URL"]))
-        .ok_or_else(|| err(Exit::Usage, "no appliance URL: pass --base-url or set RAMPART_URL"))?;
+        .ok_or_else(|| {
+            err(
+                Exit::Usage,
+                "no appliance URL: pass --base-url or set RAMPART_URL",
+            )
+        })?;
     let key = args
         .api_key
         .clone()
         .filter(|k| !k.trim().is_empty())
         .or_else(|| env_any(&["MIPITI_API_KEY"]))
-        .ok_or_else(|| err(Exit::Usage, "no API key: pass --api-key or set RAMPART_API_KEY (mv_... to submit)"))?;
+        .ok_or_else(|| {
+            err(
+                Exit::Usage,
+                "no API key: pass --api-key or set RAMPART_API_KEY (mv_... to submit)",
+            )
+        })?;
     client::Client::new(&base, &key).map_err(|e| err(Exit::Server, e))
 }
 
@@ -286,11 +349,14 @@ fn load_signing_key(args: &VerifyArgs) -> Result<Option<p256::ecdsa::SigningKey>
         Some(p) => Some(p.to_string_lossy().into_owned()),
         None => env_any(&["RAMPART_SIGNING_KEY", "MIPITI_WORKSPACE_SIGNING_KEY"]),
     };
-    let Some(source) = source else { return Ok(None) };
+    let Some(source) = source else {
+        return Ok(None);
+    };
     let pem = if source.trim_start().starts_with("-----BEGIN") {
         source
     } else {
-        std::fs::read_to_string(&source).map_err(|e| err(Exit::Usage, format!("signing key {source}: {e}")))?
+        std::fs::read_to_string(&source)
+            .map_err(|e| err(Exit::Usage, format!("signing key {source}: {e}")))?
     };
     crate::wire::load_signing_key_pem(&pem)
         .map(Some)
@@ -341,13 +407,22 @@ fn run_remote(args: &VerifyArgs, model_id: Option<&str>, all: bool) -> u8 {
             Err(e) => return err(Exit::Server, e),
         }
     } else {
-        vec![client::run_model(&client, model_id.unwrap_or_default(), None, &settings)]
+        vec![client::run_model(
+            &client,
+            model_id.unwrap_or_default(),
+            None,
+            &settings,
+        )]
     };
     match args.output {
         OutputFormat::Text => print!("{}", output::text(&outs)),
         OutputFormat::Json => {
             let list: Vec<Value> = outs.iter().map(output::model_json).collect();
-            if all { print_json(&Value::Array(list)) } else { print_json(&list[0]) }
+            if all {
+                print_json(&Value::Array(list))
+            } else {
+                print_json(&list[0])
+            }
         }
         OutputFormat::Github => {
             print!("{}", output::github(&outs));
@@ -369,7 +444,10 @@ pub fn exit_code(outs: &[ModelOutcome], fail_on: FailOn) -> u8 {
         return Exit::Failed as u8;
     }
     let failed = |o: &ModelOutcome| {
-        o.tier1.iter().chain(o.tier2.iter()).any(|r| r.row.result == "fail")
+        o.tier1
+            .iter()
+            .chain(o.tier2.iter())
+            .any(|r| r.row.result == "fail")
             || o.sufficiency.iter().any(|(_, s, _)| s == "insufficient")
     };
     let bad = match fail_on {
@@ -377,10 +455,12 @@ pub fn exit_code(outs: &[ModelOutcome], fail_on: FailOn) -> u8 {
         FailOn::Drift => outs.iter().any(|o| o.drift > 0),
         FailOn::None => false,
     };
-    if bad { Exit::Failed as u8 } else { Exit::Ok as u8 }
+    if bad {
+        Exit::Failed as u8
+    } else {
+        Exit::Ok as u8
+    }
 }
-
-use client::ModelOutcome;
 
 fn list(args: &VerifyArgs, model_id: &str) -> u8 {
     let client = match connect(args) {
@@ -390,7 +470,12 @@ fn list(args: &VerifyArgs, model_id: &str) -> u8 {
     for tier in [1u8, 2] {
         match client.pending(model_id, tier) {
             Ok(resp) => {
-                let total: usize = resp.controls.values().chain(resp.assumptions.values()).map(Vec::len).sum();
+                let total: usize = resp
+                    .controls
+                    .values()
+                    .chain(resp.assumptions.values())
+                    .map(Vec::len)
+                    .sum();
                 println!("Tier {tier}: {total} pending assertion(s)");
                 for (cid, list) in resp.controls.iter().chain(resp.assumptions.iter()) {
                     println!("  {cid}: {}", list.len());
@@ -428,3 +513,6 @@ fn report(args: &VerifyArgs, model_id: &str) -> u8 {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod client_tests;

@@ -57,7 +57,8 @@ pub fn model_json(o: &ModelOutcome) -> Value {
         "skipped_reason": o.skipped_reason,
     });
     if o.repo_bound_assertions == 0 && !o.tier1.is_empty() {
-        v["unbound_note"] = json!("No assertion is bound to this repository; all checked assertions are unscoped.");
+        v["unbound_note"] =
+            json!("No assertion is bound to this repository; all checked assertions are unscoped.");
     }
     v
 }
@@ -66,7 +67,11 @@ pub fn model_json(o: &ModelOutcome) -> Value {
 pub fn text(outs: &[ModelOutcome]) -> String {
     let mut s = String::new();
     for o in outs {
-        let title = o.title.as_deref().map(|t| format!(" ({t})")).unwrap_or_default();
+        let title = o
+            .title
+            .as_deref()
+            .map(|t| format!(" ({t})"))
+            .unwrap_or_default();
         s.push_str(&format!("Model {}{title}\n", o.model_id));
         if let Some(r) = &o.skipped_reason {
             s.push_str(&format!("  skipped: {r}\n\n"));
@@ -74,26 +79,56 @@ pub fn text(outs: &[ModelOutcome]) -> String {
         }
         for (tier, rows) in [(1, &o.tier1), (2, &o.tier2)] {
             let (p, f, k) = counts(rows);
-            s.push_str(&format!("  Tier {tier}: {p} passed, {f} failed, {k} skipped\n"));
-            for r in rows.iter().filter(|r| r.row.result != "pass" && !(tier == 2 && r.row.details == "No --tier2-provider specified")) {
-                s.push_str(&format!("    {} {} [{}]: {}\n", r.row.result.to_uppercase(), r.row.assertion_id, r.kind, r.row.details));
+            s.push_str(&format!(
+                "  Tier {tier}: {p} passed, {f} failed, {k} skipped\n"
+            ));
+            for r in rows.iter().filter(|r| {
+                r.row.result != "pass"
+                    && !(tier == 2 && r.row.details == "No --tier2-provider specified")
+            }) {
+                s.push_str(&format!(
+                    "    {} {} [{}]: {}\n",
+                    r.row.result.to_uppercase(),
+                    r.row.assertion_id,
+                    r.kind,
+                    r.row.details
+                ));
             }
-            if tier == 2 && k > 0 && rows.iter().all(|r| r.row.details == "No --tier2-provider specified") {
-                s.push_str("    (tier 2 not run: no --tier2-provider given; tier-1 results only)\n");
+            if tier == 2
+                && k > 0
+                && rows
+                    .iter()
+                    .all(|r| r.row.details == "No --tier2-provider specified")
+            {
+                s.push_str(
+                    "    (tier 2 not run: no --tier2-provider given; tier-1 results only)\n",
+                );
             }
         }
-        for (c, st, d) in o.sufficiency.iter().filter(|(_, st, _)| st == "insufficient") {
+        for (c, st, d) in o
+            .sufficiency
+            .iter()
+            .filter(|(_, st, _)| st == "insufficient")
+        {
             s.push_str(&format!("  Sufficiency {c}: {st}: {d}\n"));
         }
         if o.drift > 0 {
-            s.push_str(&format!("  Drift: {} previously passing assertion(s) now fail\n", o.drift));
+            s.push_str(&format!(
+                "  Drift: {} previously passing assertion(s) now fail\n",
+                o.drift
+            ));
         }
         if o.developer_key {
-            s.push_str("  Not submitted: developer key (mk_); use a verifier key (mv_) in CI to submit.\n");
+            s.push_str(
+                "  Not submitted: developer key (mk_); use a verifier key (mv_) in CI to submit.\n",
+            );
         } else if o.dry_run {
             s.push_str("  Not submitted: --dry-run.\n");
         } else if !o.tier1_run_id.is_empty() {
-            s.push_str(&format!("  Submitted: tier 1 run {}, tier 2 run {}\n", o.tier1_run_id, o.tier2_run_id));
+            s.push_str(&format!(
+                "  Submitted: tier 1 run {}, tier 2 run {}\n",
+                o.tier1_run_id, o.tier2_run_id
+            ));
         }
         if !o.content_hash_tier1.is_empty() {
             s.push_str(&format!("  content_hash tier1 {}\n", o.content_hash_tier1));
@@ -107,7 +142,9 @@ pub fn text(outs: &[ModelOutcome]) -> String {
 }
 
 fn escape_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 fn escape_prop(s: &str) -> String {
@@ -138,15 +175,28 @@ pub fn github(outs: &[ModelOutcome]) -> String {
                 let (file, line) = location(r);
                 let title = escape_prop(&format!("{} {}", r.row.assertion_id, r.kind));
                 match r.row.result.as_str() {
-                    "fail" => s.push_str(&format!("::error file={},line={line},title={title}::{}\n", escape_prop(&file), escape_data(&r.row.details))),
-                    "skipped" => s.push_str(&format!("::warning title={title}::{}\n", escape_data(&r.row.details))),
-                    _ => s.push_str(&format!("pass {} {}: {}\n", r.row.assertion_id, r.kind, r.row.details)),
+                    "fail" => s.push_str(&format!(
+                        "::error file={},line={line},title={title}::{}\n",
+                        escape_prop(&file),
+                        escape_data(&r.row.details)
+                    )),
+                    "skipped" => s.push_str(&format!(
+                        "::warning title={title}::{}\n",
+                        escape_data(&r.row.details)
+                    )),
+                    _ => s.push_str(&format!(
+                        "pass {} {}: {}\n",
+                        r.row.assertion_id, r.kind, r.row.details
+                    )),
                 }
             }
             s.push_str("::endgroup::\n");
         }
         if let Some(e) = &o.error {
-            s.push_str(&format!("::error title=rampart verify::{}\n", escape_data(e)));
+            s.push_str(&format!(
+                "::error title=rampart verify::{}\n",
+                escape_data(e)
+            ));
         }
         let (p1, f1, k1) = counts(&o.tier1);
         let (p2, f2, k2) = counts(&o.tier2);
@@ -157,10 +207,21 @@ pub fn github(outs: &[ModelOutcome]) -> String {
 
 /// Appends `content_hash=<tier-1 hash>` (first model) to `$GITHUB_OUTPUT` when set.
 pub fn write_github_output(outs: &[ModelOutcome]) -> std::io::Result<()> {
-    let Ok(path) = std::env::var("GITHUB_OUTPUT") else { return Ok(()) };
-    let Some(h) = outs.iter().map(|o| o.content_hash_tier1.as_str()).find(|h| !h.is_empty()) else { return Ok(()) };
+    let Ok(path) = std::env::var("GITHUB_OUTPUT") else {
+        return Ok(());
+    };
+    let Some(h) = outs
+        .iter()
+        .map(|o| o.content_hash_tier1.as_str())
+        .find(|h| !h.is_empty())
+    else {
+        return Ok(());
+    };
     use std::io::Write as _;
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
     writeln!(f, "content_hash={h}")
 }
 

@@ -20,7 +20,10 @@ pub const DEFAULT_TIMEOUT_SECS: u64 = 300;
 
 pub(crate) fn test_passes(ws: &Workspace, p: &Params) -> Result<Verdict, CheckError> {
     let file = p.req("file")?;
-    let name = p.get_opt("test_name").or_else(|| p.get_opt("name")).ok_or(CheckError::Missing("test_name"))?;
+    let name = p
+        .get_opt("test_name")
+        .or_else(|| p.get_opt("name"))
+        .ok_or(CheckError::Missing("test_name"))?;
     let timeout = p
         .get_opt("timeout")
         .and_then(|t| t.parse::<u64>().ok())
@@ -37,28 +40,72 @@ pub(crate) fn test_passes(ws: &Workspace, p: &Params) -> Result<Verdict, CheckEr
             } else {
                 vec![format!("{file}::{name}")]
             };
-            let mut a = vec!["-m".into(), "pytest".into(), "-q".into(), "--no-header".into(), "-p".into(), "no:cacheprovider".into()];
+            let mut a = vec![
+                "-m".into(),
+                "pytest".into(),
+                "-q".into(),
+                "--no-header".into(),
+                "-p".into(),
+                "no:cacheprovider".into(),
+            ];
             a.extend(select);
             ("python3".into(), a, Kind::Pytest)
         }
-        "rs" => ("cargo".into(), vec!["test".into(), "--quiet".into(), prefix.clone()], Kind::Cargo),
+        "rs" => (
+            "cargo".into(),
+            vec!["test".into(), "--quiet".into(), prefix.clone()],
+            Kind::Cargo,
+        ),
         "go" => {
-            let dir = file.rsplit_once('/').map(|(d, _)| format!("./{d}")).unwrap_or_else(|| ".".into());
-            let re = if name.contains(['*', '?']) { format!("^{}", regex::escape(&prefix)) } else { format!("^{}$", regex::escape(&name)) };
-            ("go".into(), vec!["test".into(), "-count=1".into(), "-v".into(), "-run".into(), re, dir], Kind::Go)
+            let dir = file
+                .rsplit_once('/')
+                .map(|(d, _)| format!("./{d}"))
+                .unwrap_or_else(|| ".".into());
+            let re = if name.contains(['*', '?']) {
+                format!("^{}", regex::escape(&prefix))
+            } else {
+                format!("^{}$", regex::escape(&name))
+            };
+            (
+                "go".into(),
+                vec![
+                    "test".into(),
+                    "-count=1".into(),
+                    "-v".into(),
+                    "-run".into(),
+                    re,
+                    dir,
+                ],
+                Kind::Go,
+            )
         }
         "js" | "mjs" | "cjs" | "ts" | "jsx" | "tsx" | "mts" | "cts" => {
             if ws.root().join("node_modules/.bin/jest").exists() {
                 (
-                    ws.root().join("node_modules/.bin/jest").to_string_lossy().into_owned(),
+                    ws.root()
+                        .join("node_modules/.bin/jest")
+                        .to_string_lossy()
+                        .into_owned(),
                     vec!["--ci".into(), "-t".into(), prefix.clone(), file.clone()],
                     Kind::Jest,
                 )
             } else {
-                ("node".into(), vec!["--test".into(), format!("--test-name-pattern={}", regex::escape(&prefix)), file.clone()], Kind::NodeTest)
+                (
+                    "node".into(),
+                    vec![
+                        "--test".into(),
+                        format!("--test-name-pattern={}", regex::escape(&prefix)),
+                        file.clone(),
+                    ],
+                    Kind::NodeTest,
+                )
             }
         }
-        other => return Ok(Verdict::skip(format!("No known test runner for '.{other}' files ({file}); run this test in CI and use test_exists or test_attested"))),
+        other => {
+            return Ok(Verdict::skip(format!(
+                "No known test runner for '.{other}' files ({file}); run this test in CI and use test_exists or test_attested"
+            )));
+        }
     };
     let outcome = match run_with_timeout(ws, &program, &args, Duration::from_secs(timeout)) {
         Ok(o) => o,
@@ -66,9 +113,19 @@ pub(crate) fn test_passes(ws: &Workspace, p: &Params) -> Result<Verdict, CheckEr
     };
     let cmdline = format!("{program} {}", args.join(" "));
     let Some((code, output)) = outcome else {
-        return Ok(Verdict::fail(format!("`{cmdline}` timed out after {timeout}s")));
+        return Ok(Verdict::fail(format!(
+            "`{cmdline}` timed out after {timeout}s"
+        )));
     };
-    let tail = shorten(output.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim(), 160);
+    let tail = shorten(
+        output
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim(),
+        160,
+    );
     Ok(kind.judge(code, &output, &cmdline, &tail))
 }
 
@@ -86,7 +143,9 @@ impl Kind {
         let fail = |why: &str| Verdict::fail(format!("`{cmd}` {why}: {tail}"));
         match self {
             Kind::Pytest => match code {
-                _ if out.contains("No module named pytest") => Verdict::skip("pytest is not installed (python3 -m pytest failed)"),
+                _ if out.contains("No module named pytest") => {
+                    Verdict::skip("pytest is not installed (python3 -m pytest failed)")
+                }
                 0 => Verdict::pass(format!("`{cmd}` passed: {tail}")),
                 1 => fail("reported failing tests"),
                 5 => fail("collected no matching test"),
@@ -119,7 +178,9 @@ impl Kind {
                 }
             }
             Kind::Jest | Kind::NodeTest => {
-                let none = out.contains("No tests found") || out.contains("# pass 0") || out.contains("ℹ pass 0");
+                let none = out.contains("No tests found")
+                    || out.contains("# pass 0")
+                    || out.contains("ℹ pass 0");
                 if code == 0 && !none {
                     Verdict::pass(format!("`{cmd}` passed: {tail}"))
                 } else if none {
@@ -134,7 +195,12 @@ impl Kind {
 
 /// Runs `program args` in the project root, capturing combined output.
 /// `Ok(None)` on timeout (the child is killed); `Err` when it cannot start.
-fn run_with_timeout(ws: &Workspace, program: &str, args: &[String], timeout: Duration) -> Result<Option<(i32, String)>, String> {
+fn run_with_timeout(
+    ws: &Workspace,
+    program: &str,
+    args: &[String],
+    timeout: Duration,
+) -> Result<Option<(i32, String)>, String> {
     let mut child = Command::new(program)
         .args(args)
         .current_dir(ws.root())
@@ -142,7 +208,13 @@ fn run_with_timeout(ws: &Workspace, program: &str, args: &[String], timeout: Dur
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| if e.kind() == std::io::ErrorKind::NotFound { "not installed (not on PATH)".to_string() } else { e.to_string() })?;
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                "not installed (not on PATH)".to_string()
+            } else {
+                e.to_string()
+            }
+        })?;
     let mut stdout = child.stdout.take();
     let mut stderr = child.stderr.take();
     let out_t = std::thread::spawn(move || {
@@ -172,6 +244,10 @@ fn run_with_timeout(ws: &Workspace, program: &str, args: &[String], timeout: Dur
             Err(e) => return Err(e.to_string()),
         }
     };
-    let out = format!("{}{}", out_t.join().unwrap_or_default(), err_t.join().unwrap_or_default());
+    let out = format!(
+        "{}{}",
+        out_t.join().unwrap_or_default(),
+        err_t.join().unwrap_or_default()
+    );
     Ok(status.map(|s| (s.code().unwrap_or(-1), out)))
 }

@@ -25,13 +25,21 @@ fn check(root: &Path, kind: &str, params: Value) -> super::Verdict {
 #[track_caller]
 fn pass(root: &Path, kind: &str, params: Value) {
     let v = check(root, kind, params.clone());
-    assert!(v.passed && !v.skipped, "{kind} {params} should pass: {}", v.details);
+    assert!(
+        v.passed && !v.skipped,
+        "{kind} {params} should pass: {}",
+        v.details
+    );
 }
 
 #[track_caller]
 fn fail(root: &Path, kind: &str, params: Value) -> String {
     let v = check(root, kind, params.clone());
-    assert!(!v.passed && !v.skipped, "{kind} {params} should fail: {}", v.details);
+    assert!(
+        !v.passed && !v.skipped,
+        "{kind} {params} should fail: {}",
+        v.details
+    );
     v.details
 }
 
@@ -106,9 +114,18 @@ fn code_tree() -> tempfile::TempDir {
         ("cs/TokenService.cs", CS),
         ("rb/sessions_controller.rb", RB),
         ("php/AuthService.php", PHP),
-        ("tests/test_auth.py", "def test_require_auth_rejects_expired():\n    assert True\n"),
-        ("web/__tests__/auth.test.ts", "test('verifies token', () => {});\n"),
-        ("nginx.conf", "server {\n  add_header Strict-Transport-Security \"max-age=31536000\";\n}\n"),
+        (
+            "tests/test_auth.py",
+            "def test_require_auth_rejects_expired():\n    assert True\n",
+        ),
+        (
+            "web/__tests__/auth.test.ts",
+            "test('verifies token', () => {});\n",
+        ),
+        (
+            "nginx.conf",
+            "server {\n  add_header Strict-Transport-Security \"max-age=31536000\";\n}\n",
+        ),
     ])
 }
 
@@ -119,53 +136,180 @@ fn file_exists_and_hash() {
     fail(d.path(), "file_exists", json!({"file":"a/c.txt"}));
     fail(d.path(), "file_exists", json!({"file":"a"}));
     let details = fail(d.path(), "file_exists", json!({"file":"../x"}));
-    assert!(details.starts_with("Verifier error:") && details.contains("escapes"), "{details}");
+    assert!(
+        details.starts_with("Verifier error:") && details.contains("escapes"),
+        "{details}"
+    );
     let sha = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
-    pass(d.path(), "file_hash", json!({"file":"a/b.txt","expected_hash":sha}));
-    pass(d.path(), "file_hash", json!({"file":"a/b.txt","expected_hash":sha,"algorithm":"SHA256"}));
-    fail(d.path(), "file_hash", json!({"file":"a/b.txt","expected_hash":sha.to_uppercase()}));
-    assert!(fail(d.path(), "file_hash", json!({"file":"a/b.txt","expected_hash":sha,"algorithm":"md4"})).contains("Unsupported"));
+    pass(
+        d.path(),
+        "file_hash",
+        json!({"file":"a/b.txt","expected_hash":sha}),
+    );
+    pass(
+        d.path(),
+        "file_hash",
+        json!({"file":"a/b.txt","expected_hash":sha,"algorithm":"SHA256"}),
+    );
+    fail(
+        d.path(),
+        "file_hash",
+        json!({"file":"a/b.txt","expected_hash":sha.to_uppercase()}),
+    );
+    assert!(
+        fail(
+            d.path(),
+            "file_hash",
+            json!({"file":"a/b.txt","expected_hash":sha,"algorithm":"md4"})
+        )
+        .contains("Unsupported")
+    );
     assert_eq!(
         fail(d.path(), "file_hash", json!({"file":"a/b.txt"})),
         "Verifier error: missing param 'expected_hash'"
     );
-    assert!(fail(d.path(), "file_exists", json!({"file":"a/b.txt","target":"feature_description"})).contains("target"));
+    assert!(
+        fail(
+            d.path(),
+            "file_exists",
+            json!({"file":"a/b.txt","target":"feature_description"})
+        )
+        .contains("target")
+    );
 }
 
 #[test]
 fn pattern_matches_and_absent() {
     let d = code_tree();
     let r = d.path();
-    pass(r, "pattern_matches", json!({"file":"nginx.conf","pattern":"Strict-Transport-Security"}));
-    let v = check(r, "pattern_matches", json!({"file":"nginx.conf","pattern":"max-age=\\d+"}));
+    pass(
+        r,
+        "pattern_matches",
+        json!({"file":"nginx.conf","pattern":"Strict-Transport-Security"}),
+    );
+    let v = check(
+        r,
+        "pattern_matches",
+        json!({"file":"nginx.conf","pattern":"max-age=\\d+"}),
+    );
     assert!(v.passed && v.details.contains("line 2"), "{}", v.details);
-    fail(r, "pattern_matches", json!({"file":"nginx.conf","pattern":"X-Frame-Options"}));
-    assert!(fail(r, "pattern_matches", json!({"file":"nginx.conf","pattern":"a*"})).contains("empty string"));
-    assert!(fail(r, "pattern_matches", json!({"file":"nginx.conf","pattern":"(?=x)"})).starts_with("Verifier error: invalid regex"));
-    pass(r, "pattern_matches", json!({"file":"nginx.conf","pattern":"^  add_header","multiline":"true"}));
-    fail(r, "pattern_matches", json!({"file":"nginx.conf","pattern":"^  add_header"}));
-    pass(r, "pattern_matches", json!({"file":"nginx.conf","pattern":"server.*31536000","dotall":true}));
+    fail(
+        r,
+        "pattern_matches",
+        json!({"file":"nginx.conf","pattern":"X-Frame-Options"}),
+    );
+    assert!(
+        fail(
+            r,
+            "pattern_matches",
+            json!({"file":"nginx.conf","pattern":"a*"})
+        )
+        .contains("empty string")
+    );
+    assert!(
+        fail(
+            r,
+            "pattern_matches",
+            json!({"file":"nginx.conf","pattern":"(?=x)"})
+        )
+        .starts_with("Verifier error: invalid regex")
+    );
+    pass(
+        r,
+        "pattern_matches",
+        json!({"file":"nginx.conf","pattern":"^  add_header","multiline":"true"}),
+    );
+    fail(
+        r,
+        "pattern_matches",
+        json!({"file":"nginx.conf","pattern":"^  add_header"}),
+    );
+    pass(
+        r,
+        "pattern_matches",
+        json!({"file":"nginx.conf","pattern":"server.*31536000","dotall":true}),
+    );
     // Scoped region.
-    pass(r, "pattern_matches", json!({"file":"app/auth.py","pattern":"isdigit","scope_start":"def get_user_profile","scope_end":"^class "}));
-    fail(r, "pattern_matches", json!({"file":"app/auth.py","pattern":"invalidate_session","scope_start":"def get_user_profile","scope_end":"^class "}));
-    assert!(fail(r, "pattern_matches", json!({"file":"app/auth.py","pattern":"x","scope_start":"def nothing_here"})).contains("scope_start"));
+    pass(
+        r,
+        "pattern_matches",
+        json!({"file":"app/auth.py","pattern":"isdigit","scope_start":"def get_user_profile","scope_end":"^class "}),
+    );
+    fail(
+        r,
+        "pattern_matches",
+        json!({"file":"app/auth.py","pattern":"invalidate_session","scope_start":"def get_user_profile","scope_end":"^class "}),
+    );
+    assert!(
+        fail(
+            r,
+            "pattern_matches",
+            json!({"file":"app/auth.py","pattern":"x","scope_start":"def nothing_here"})
+        )
+        .contains("scope_start")
+    );
     // Target content.
-    pass(r, "pattern_matches", json!({"target":"feature_description","target_content":"Uses TLS 1.3","pattern":"TLS 1\\.3"}));
-    pass(r, "pattern_absent", json!({"file":"app/auth.py","pattern":"\\beval\\("}));
-    fail(r, "pattern_absent", json!({"file":"web/auth.ts","pattern":"jwt\\.verify"}));
-    assert!(fail(r, "pattern_absent", json!({"file":"web/auth.ts","pattern":"[^\\s\\S]"})).contains("never match"));
-    pass(r, "pattern_absent", json!({"file":"app/auth.py","pattern":"invalidate_session","scope_start":"def get_user_profile","scope_end":"^class "}));
+    pass(
+        r,
+        "pattern_matches",
+        json!({"target":"feature_description","target_content":"Uses TLS 1.3","pattern":"TLS 1\\.3"}),
+    );
+    pass(
+        r,
+        "pattern_absent",
+        json!({"file":"app/auth.py","pattern":"\\beval\\("}),
+    );
+    fail(
+        r,
+        "pattern_absent",
+        json!({"file":"web/auth.ts","pattern":"jwt\\.verify"}),
+    );
+    assert!(
+        fail(
+            r,
+            "pattern_absent",
+            json!({"file":"web/auth.ts","pattern":"[^\\s\\S]"})
+        )
+        .contains("never match")
+    );
+    pass(
+        r,
+        "pattern_absent",
+        json!({"file":"app/auth.py","pattern":"invalidate_session","scope_start":"def get_user_profile","scope_end":"^class "}),
+    );
 }
 
 #[test]
 fn no_plaintext_secret() {
-    let d = tree(&[("cfg.py", "KEY = 'AKIAABCDEFGHIJKLMNOP'\n"), ("ok.py", "KEY = os.environ['K']\n")]);
+    let d = tree(&[
+        ("cfg.py", "KEY = 'AKIAABCDEFGHIJKLMNOP'\n"),
+        ("ok.py", "KEY = os.environ['K']\n"),
+    ]);
     let pats = json!(["AKIA[0-9A-Z]{16}", "password\\s*=\\s*['\"]"]);
-    let det = fail(d.path(), "no_plaintext_secret", json!({"file":"cfg.py","patterns":pats}));
-    assert!(det.contains("line 1") && !det.contains("ABCDEFGHIJKLMNOP"), "{det}");
-    pass(d.path(), "no_plaintext_secret", json!({"file":"ok.py","patterns":pats}));
-    fail(d.path(), "no_plaintext_secret", json!({"file":"ok.py","patterns":[]}));
-    pass(d.path(), "no_plaintext_secret", json!({"file":"ok.py","patterns":"[\"AKIA[0-9A-Z]{16}\"]"}));
+    let det = fail(
+        d.path(),
+        "no_plaintext_secret",
+        json!({"file":"cfg.py","patterns":pats}),
+    );
+    assert!(
+        det.contains("line 1") && !det.contains("ABCDEFGHIJKLMNOP"),
+        "{det}"
+    );
+    pass(
+        d.path(),
+        "no_plaintext_secret",
+        json!({"file":"ok.py","patterns":pats}),
+    );
+    fail(
+        d.path(),
+        "no_plaintext_secret",
+        json!({"file":"ok.py","patterns":[]}),
+    );
+    pass(
+        d.path(),
+        "no_plaintext_secret",
+        json!({"file":"ok.py","patterns":"[\"AKIA[0-9A-Z]{16}\"]"}),
+    );
 }
 
 #[test]
@@ -187,11 +331,31 @@ fn function_exists_many_languages() {
     ] {
         pass(r, "function_exists", json!({"file":file,"name":name}));
     }
-    fail(r, "function_exists", json!({"file":"app/auth.py","name":"fake_in_doc"}));
-    fail(r, "function_exists", json!({"file":"web/auth.ts","name":"invalidateSession"}));
-    fail(r, "function_exists", json!({"file":"svc/auth.go","name":"check"}));
-    fail(r, "function_exists", json!({"file":"missing.py","name":"x"}));
-    let v = check(r, "function_exists", json!({"file":"app/auth.py","name":"get_user_profile"}));
+    fail(
+        r,
+        "function_exists",
+        json!({"file":"app/auth.py","name":"fake_in_doc"}),
+    );
+    fail(
+        r,
+        "function_exists",
+        json!({"file":"web/auth.ts","name":"invalidateSession"}),
+    );
+    fail(
+        r,
+        "function_exists",
+        json!({"file":"svc/auth.go","name":"check"}),
+    );
+    fail(
+        r,
+        "function_exists",
+        json!({"file":"missing.py","name":"x"}),
+    );
+    let v = check(
+        r,
+        "function_exists",
+        json!({"file":"app/auth.py","name":"get_user_profile"}),
+    );
     assert!(v.details.contains("line 15"), "{}", v.details);
 }
 
@@ -211,41 +375,133 @@ fn class_exists_many_languages() {
     ] {
         pass(r, "class_exists", json!({"file":file,"name":name}));
     }
-    fail(r, "class_exists", json!({"file":"app/auth.py","name":"Base"}));
-    fail(r, "class_exists", json!({"file":"svc/auth.go","name":"Server"}));
+    fail(
+        r,
+        "class_exists",
+        json!({"file":"app/auth.py","name":"Base"}),
+    );
+    fail(
+        r,
+        "class_exists",
+        json!({"file":"svc/auth.go","name":"Server"}),
+    );
 }
 
 #[test]
 fn decorator_present_many_languages() {
     let d = code_tree();
     let r = d.path();
-    pass(r, "decorator_present", json!({"file":"app/auth.py","decorator":"require_auth","function":"get_user_profile"}));
-    pass(r, "decorator_present", json!({"file":"app/auth.py","decorator":"@app.route","function":"get_user_profile"}));
-    fail(r, "decorator_present", json!({"file":"app/auth.py","decorator":"require_auth","function":"helper"}));
-    pass(r, "decorator_present", json!({"file":"java/AuthController.java","decorator":"PreAuthorize","function":"listUsers"}));
-    fail(r, "decorator_present", json!({"file":"java/AuthController.java","decorator":"Secured","function":"listUsers"}));
-    pass(r, "decorator_present", json!({"file":"cs/TokenService.cs","decorator":"Authorize","function":"VerifyToken"}));
-    pass(r, "decorator_present", json!({"file":"src/auth.rs","decorator":"tracing::instrument","function":"verify_token"}));
-    pass(r, "decorator_present", json!({"file":"php/AuthService.php","decorator":"Route","function":"login"}));
-    fail(r, "decorator_present", json!({"file":"app/auth.py","decorator":"x","function":"nope"}));
+    pass(
+        r,
+        "decorator_present",
+        json!({"file":"app/auth.py","decorator":"require_auth","function":"get_user_profile"}),
+    );
+    pass(
+        r,
+        "decorator_present",
+        json!({"file":"app/auth.py","decorator":"@app.route","function":"get_user_profile"}),
+    );
+    fail(
+        r,
+        "decorator_present",
+        json!({"file":"app/auth.py","decorator":"require_auth","function":"helper"}),
+    );
+    pass(
+        r,
+        "decorator_present",
+        json!({"file":"java/AuthController.java","decorator":"PreAuthorize","function":"listUsers"}),
+    );
+    fail(
+        r,
+        "decorator_present",
+        json!({"file":"java/AuthController.java","decorator":"Secured","function":"listUsers"}),
+    );
+    pass(
+        r,
+        "decorator_present",
+        json!({"file":"cs/TokenService.cs","decorator":"Authorize","function":"VerifyToken"}),
+    );
+    pass(
+        r,
+        "decorator_present",
+        json!({"file":"src/auth.rs","decorator":"tracing::instrument","function":"verify_token"}),
+    );
+    pass(
+        r,
+        "decorator_present",
+        json!({"file":"php/AuthService.php","decorator":"Route","function":"login"}),
+    );
+    fail(
+        r,
+        "decorator_present",
+        json!({"file":"app/auth.py","decorator":"x","function":"nope"}),
+    );
 }
 
 #[test]
 fn function_calls_many_languages() {
     let d = code_tree();
     let r = d.path();
-    pass(r, "function_calls", json!({"file":"app/auth.py","caller":"logout","callee":"invalidate_session"}));
-    fail(r, "function_calls", json!({"file":"app/auth.py","caller":"get_user_profile","callee":"invalidate_session"}));
-    pass(r, "function_calls", json!({"file":"web/auth.ts","caller":"logout","callee":"invalidateSession"}));
-    pass(r, "function_calls", json!({"file":"web/auth.ts","caller":"verifyToken","callee":"verify"}));
-    fail(r, "function_calls", json!({"file":"web/auth.ts","caller":"verifyToken","callee":"invalidateSession"}));
-    pass(r, "function_calls", json!({"file":"svc/auth.go","caller":"VerifyToken","callee":"check"}));
-    pass(r, "function_calls", json!({"file":"src/auth.rs","caller":"verify_token","callee":"check_sig"}));
-    pass(r, "function_calls", json!({"file":"java/AuthController.java","caller":"listUsers","callee":"findAll"}));
-    pass(r, "function_calls", json!({"file":"cs/TokenService.cs","caller":"VerifyToken","callee":"Validate"}));
-    pass(r, "function_calls", json!({"file":"rb/sessions_controller.rb","caller":"destroy","callee":"redirect_to"}));
-    pass(r, "function_calls", json!({"file":"php/AuthService.php","caller":"login","callee":"check"}));
-    fail(r, "function_calls", json!({"file":"php/AuthService.php","caller":"logout","callee":"check"}));
+    pass(
+        r,
+        "function_calls",
+        json!({"file":"app/auth.py","caller":"logout","callee":"invalidate_session"}),
+    );
+    fail(
+        r,
+        "function_calls",
+        json!({"file":"app/auth.py","caller":"get_user_profile","callee":"invalidate_session"}),
+    );
+    pass(
+        r,
+        "function_calls",
+        json!({"file":"web/auth.ts","caller":"logout","callee":"invalidateSession"}),
+    );
+    pass(
+        r,
+        "function_calls",
+        json!({"file":"web/auth.ts","caller":"verifyToken","callee":"verify"}),
+    );
+    fail(
+        r,
+        "function_calls",
+        json!({"file":"web/auth.ts","caller":"verifyToken","callee":"invalidateSession"}),
+    );
+    pass(
+        r,
+        "function_calls",
+        json!({"file":"svc/auth.go","caller":"VerifyToken","callee":"check"}),
+    );
+    pass(
+        r,
+        "function_calls",
+        json!({"file":"src/auth.rs","caller":"verify_token","callee":"check_sig"}),
+    );
+    pass(
+        r,
+        "function_calls",
+        json!({"file":"java/AuthController.java","caller":"listUsers","callee":"findAll"}),
+    );
+    pass(
+        r,
+        "function_calls",
+        json!({"file":"cs/TokenService.cs","caller":"VerifyToken","callee":"Validate"}),
+    );
+    pass(
+        r,
+        "function_calls",
+        json!({"file":"rb/sessions_controller.rb","caller":"destroy","callee":"redirect_to"}),
+    );
+    pass(
+        r,
+        "function_calls",
+        json!({"file":"php/AuthService.php","caller":"login","callee":"check"}),
+    );
+    fail(
+        r,
+        "function_calls",
+        json!({"file":"php/AuthService.php","caller":"logout","callee":"check"}),
+    );
 }
 
 #[test]
@@ -268,15 +524,30 @@ fn import_present_many_languages() {
     ] {
         pass(r, "import_present", json!({"file":file,"module":module}));
     }
-    fail(r, "import_present", json!({"file":"app/auth.py","module":"jwt"}));
-    fail(r, "import_present", json!({"file":"web/auth.ts","module":"express"}));
-    fail(r, "import_present", json!({"file":"svc/auth.go","module":"crypto/tls"}));
+    fail(
+        r,
+        "import_present",
+        json!({"file":"app/auth.py","module":"jwt"}),
+    );
+    fail(
+        r,
+        "import_present",
+        json!({"file":"web/auth.ts","module":"express"}),
+    );
+    fail(
+        r,
+        "import_present",
+        json!({"file":"svc/auth.go","module":"crypto/tls"}),
+    );
 }
 
 #[test]
 fn config_keys_and_values() {
     let d = tree(&[
-        ("config.yaml", "session:\n  timeout: 900\n  secure: true\nnullkey: ~\n"),
+        (
+            "config.yaml",
+            "session:\n  timeout: 900\n  secure: true\nnullkey: ~\n",
+        ),
         ("pyproject.toml", "[tool.app]\nhsts_max_age = 31536000\n"),
         ("settings.json", "{\"cors\":{\"origins\":[\"https://a\"]}}"),
         ("setup.cfg", "[security]\nsession_timeout = 600\n"),
@@ -284,48 +555,162 @@ fn config_keys_and_values() {
         ("app.properties", "server.port=8443\n"),
     ]);
     let r = d.path();
-    pass(r, "config_key_exists", json!({"file":"config.yaml","key":"session.timeout"}));
-    fail(r, "config_key_exists", json!({"file":"config.yaml","key":"session.missing"}));
-    fail(r, "config_key_exists", json!({"file":"config.yaml","key":"nullkey"}));
-    pass(r, "config_key_exists", json!({"file":"pyproject.toml","key":"tool.app.hsts_max_age"}));
-    pass(r, "config_key_exists", json!({"file":"settings.json","key":"cors.origins"}));
-    pass(r, "config_key_exists", json!({"file":"setup.cfg","key":"security.session_timeout"}));
-    pass(r, "config_key_exists", json!({"file":"setup.cfg","key":"session_timeout"}));
-    pass(r, "config_key_exists", json!({"file":".env","key":"SESSION_TIMEOUT"}));
-    pass(r, "config_key_exists", json!({"file":"app.properties","key":"server.port"}));
-    fail(r, "config_key_exists", json!({"file":"nope.yaml","key":"a"}));
-    pass(r, "config_value_matches", json!({"file":"config.yaml","key":"session.secure","pattern":"^True$"}));
-    fail(r, "config_value_matches", json!({"file":"config.yaml","key":"session.secure","pattern":"^true$"}));
-    pass(r, "config_value_matches", json!({"file":"pyproject.toml","key":"tool.app.hsts_max_age","pattern":"^3153600\\d$"}));
-    pass(r, "config_value_matches", json!({"file":"settings.json","key":"cors.origins","pattern":"\\['https://a'\\]"}));
-    fail(r, "config_value_matches", json!({"file":".env","key":"SESSION_TIMEOUT","pattern":"^900$"}));
+    pass(
+        r,
+        "config_key_exists",
+        json!({"file":"config.yaml","key":"session.timeout"}),
+    );
+    fail(
+        r,
+        "config_key_exists",
+        json!({"file":"config.yaml","key":"session.missing"}),
+    );
+    fail(
+        r,
+        "config_key_exists",
+        json!({"file":"config.yaml","key":"nullkey"}),
+    );
+    pass(
+        r,
+        "config_key_exists",
+        json!({"file":"pyproject.toml","key":"tool.app.hsts_max_age"}),
+    );
+    pass(
+        r,
+        "config_key_exists",
+        json!({"file":"settings.json","key":"cors.origins"}),
+    );
+    pass(
+        r,
+        "config_key_exists",
+        json!({"file":"setup.cfg","key":"security.session_timeout"}),
+    );
+    pass(
+        r,
+        "config_key_exists",
+        json!({"file":"setup.cfg","key":"session_timeout"}),
+    );
+    pass(
+        r,
+        "config_key_exists",
+        json!({"file":".env","key":"SESSION_TIMEOUT"}),
+    );
+    pass(
+        r,
+        "config_key_exists",
+        json!({"file":"app.properties","key":"server.port"}),
+    );
+    fail(
+        r,
+        "config_key_exists",
+        json!({"file":"nope.yaml","key":"a"}),
+    );
+    pass(
+        r,
+        "config_value_matches",
+        json!({"file":"config.yaml","key":"session.secure","pattern":"^True$"}),
+    );
+    fail(
+        r,
+        "config_value_matches",
+        json!({"file":"config.yaml","key":"session.secure","pattern":"^true$"}),
+    );
+    pass(
+        r,
+        "config_value_matches",
+        json!({"file":"pyproject.toml","key":"tool.app.hsts_max_age","pattern":"^3153600\\d$"}),
+    );
+    pass(
+        r,
+        "config_value_matches",
+        json!({"file":"settings.json","key":"cors.origins","pattern":"\\['https://a'\\]"}),
+    );
+    fail(
+        r,
+        "config_value_matches",
+        json!({"file":".env","key":"SESSION_TIMEOUT","pattern":"^900$"}),
+    );
 }
 
 #[test]
 fn env_var_referenced_many_languages() {
     let d = code_tree();
     let r = d.path();
-    pass(r, "env_var_referenced", json!({"file":"app/auth.py","variable":"DATABASE_ENCRYPTION_KEY"}));
-    pass(r, "env_var_referenced", json!({"file":"web/auth.ts","variable":"JWT_SECRET"}));
-    pass(r, "env_var_referenced", json!({"file":"svc/auth.go","variable":"JWT_KEY"}));
-    pass(r, "env_var_referenced", json!({"file":"src/auth.rs","variable":"JWT_KEY"}));
-    pass(r, "env_var_referenced", json!({"file":"cs/TokenService.cs","variable":"JWT_KEY"}));
-    pass(r, "env_var_referenced", json!({"file":"php/AuthService.php","variable":"APP_KEY"}));
-    fail(r, "env_var_referenced", json!({"file":"web/auth.ts","variable":"JWT"}));
-    let d2 = tree(&[("deploy.sh", "echo ${API_TOKEN}\n"), ("run.sh", "curl -H $API_TOKEN_X\n")]);
-    pass(d2.path(), "env_var_referenced", json!({"file":"deploy.sh","variable":"API_TOKEN"}));
-    fail(d2.path(), "env_var_referenced", json!({"file":"run.sh","variable":"API_TOKEN"}));
+    pass(
+        r,
+        "env_var_referenced",
+        json!({"file":"app/auth.py","variable":"DATABASE_ENCRYPTION_KEY"}),
+    );
+    pass(
+        r,
+        "env_var_referenced",
+        json!({"file":"web/auth.ts","variable":"JWT_SECRET"}),
+    );
+    pass(
+        r,
+        "env_var_referenced",
+        json!({"file":"svc/auth.go","variable":"JWT_KEY"}),
+    );
+    pass(
+        r,
+        "env_var_referenced",
+        json!({"file":"src/auth.rs","variable":"JWT_KEY"}),
+    );
+    pass(
+        r,
+        "env_var_referenced",
+        json!({"file":"cs/TokenService.cs","variable":"JWT_KEY"}),
+    );
+    pass(
+        r,
+        "env_var_referenced",
+        json!({"file":"php/AuthService.php","variable":"APP_KEY"}),
+    );
+    fail(
+        r,
+        "env_var_referenced",
+        json!({"file":"web/auth.ts","variable":"JWT"}),
+    );
+    let d2 = tree(&[
+        ("deploy.sh", "echo ${API_TOKEN}\n"),
+        ("run.sh", "curl -H $API_TOKEN_X\n"),
+    ]);
+    pass(
+        d2.path(),
+        "env_var_referenced",
+        json!({"file":"deploy.sh","variable":"API_TOKEN"}),
+    );
+    fail(
+        d2.path(),
+        "env_var_referenced",
+        json!({"file":"run.sh","variable":"API_TOKEN"}),
+    );
 }
 
 #[test]
 fn dependencies_and_versions() {
     let d = tree(&[
-        ("requirements.txt", "cryptography>=41.0.3\nFlask-Login==0.6.3\n"),
-        ("package.json", "{\"dependencies\":{\"helmet\":\"^7.1.0\"},\"devDependencies\":{\"jest\":\"29.7.0\"}}"),
-        ("Cargo.toml", "[package]\nname='x'\n[dependencies]\nring = \"0.17.8\"\n"),
+        (
+            "requirements.txt",
+            "cryptography>=41.0.3\nFlask-Login==0.6.3\n",
+        ),
+        (
+            "package.json",
+            "{\"dependencies\":{\"helmet\":\"^7.1.0\"},\"devDependencies\":{\"jest\":\"29.7.0\"}}",
+        ),
+        (
+            "Cargo.toml",
+            "[package]\nname='x'\n[dependencies]\nring = \"0.17.8\"\n",
+        ),
         ("go.mod", "module x\nrequire golang.org/x/crypto v0.21.0\n"),
-        ("pyproject.toml", "[project]\ndependencies=[\"bcrypt>=4.1\"]\n"),
-        ("pom.xml", "<dependency><groupId>org.bouncycastle</groupId><artifactId>bcprov-jdk18on</artifactId><version>1.77</version></dependency>"),
+        (
+            "pyproject.toml",
+            "[project]\ndependencies=[\"bcrypt>=4.1\"]\n",
+        ),
+        (
+            "pom.xml",
+            "<dependency><groupId>org.bouncycastle</groupId><artifactId>bcprov-jdk18on</artifactId><version>1.77</version></dependency>",
+        ),
         ("Gemfile", "gem 'bcrypt', '~> 3.1.7'\n"),
     ]);
     let r = d.path();
@@ -342,42 +727,137 @@ fn dependencies_and_versions() {
     ] {
         pass(r, "dependency_exists", json!({"manifest":m,"package":p}));
     }
-    fail(r, "dependency_exists", json!({"manifest":"requirements.txt","package":"django"}));
-    fail(r, "dependency_exists", json!({"manifest":"package.json","package":"express"}));
-    pass(r, "dependency_version", json!({"manifest":"requirements.txt","package":"cryptography","constraint":">=41.0"}));
-    fail(r, "dependency_version", json!({"manifest":"requirements.txt","package":"cryptography","constraint":">=42"}));
-    pass(r, "dependency_version", json!({"manifest":"package.json","package":"helmet","constraint":">=7,<8"}));
-    pass(r, "dependency_version", json!({"manifest":"Cargo.toml","package":"ring","constraint":"~=0.17.0"}));
-    pass(r, "dependency_version", json!({"manifest":"go.mod","package":"golang.org/x/crypto","constraint":">=0.17"}));
-    fail(r, "dependency_version", json!({"manifest":"Gemfile","package":"bcrypt","constraint":"<3"}));
-    assert!(fail(r, "dependency_version", json!({"manifest":"Gemfile","package":"bcrypt","constraint":">=x"})).starts_with("Verifier error"));
+    fail(
+        r,
+        "dependency_exists",
+        json!({"manifest":"requirements.txt","package":"django"}),
+    );
+    fail(
+        r,
+        "dependency_exists",
+        json!({"manifest":"package.json","package":"express"}),
+    );
+    pass(
+        r,
+        "dependency_version",
+        json!({"manifest":"requirements.txt","package":"cryptography","constraint":">=41.0"}),
+    );
+    fail(
+        r,
+        "dependency_version",
+        json!({"manifest":"requirements.txt","package":"cryptography","constraint":">=42"}),
+    );
+    pass(
+        r,
+        "dependency_version",
+        json!({"manifest":"package.json","package":"helmet","constraint":">=7,<8"}),
+    );
+    pass(
+        r,
+        "dependency_version",
+        json!({"manifest":"Cargo.toml","package":"ring","constraint":"~=0.17.0"}),
+    );
+    pass(
+        r,
+        "dependency_version",
+        json!({"manifest":"go.mod","package":"golang.org/x/crypto","constraint":">=0.17"}),
+    );
+    fail(
+        r,
+        "dependency_version",
+        json!({"manifest":"Gemfile","package":"bcrypt","constraint":"<3"}),
+    );
+    assert!(
+        fail(
+            r,
+            "dependency_version",
+            json!({"manifest":"Gemfile","package":"bcrypt","constraint":">=x"})
+        )
+        .starts_with("Verifier error")
+    );
 }
 
 #[test]
 fn parameter_validated_and_error_handled() {
     let d = code_tree();
     let r = d.path();
-    pass(r, "parameter_validated", json!({"file":"app/auth.py","function":"get_user_profile","parameter":"user_id"}));
-    fail(r, "parameter_validated", json!({"file":"app/auth.py","function":"get_user_profile","parameter":"email"}));
-    fail(r, "parameter_validated", json!({"file":"app/auth.py","function":"nope","parameter":"user_id"}));
-    pass(r, "error_handled", json!({"file":"web/auth.ts","function":"verifyToken"}));
-    pass(r, "error_handled", json!({"file":"svc/auth.go","function":"VerifyToken"}));
-    pass(r, "error_handled", json!({"file":"src/auth.rs","function":"verify_token"}));
-    pass(r, "error_handled", json!({"file":"java/AuthController.java","function":"listUsers"}));
+    pass(
+        r,
+        "parameter_validated",
+        json!({"file":"app/auth.py","function":"get_user_profile","parameter":"user_id"}),
+    );
+    fail(
+        r,
+        "parameter_validated",
+        json!({"file":"app/auth.py","function":"get_user_profile","parameter":"email"}),
+    );
+    fail(
+        r,
+        "parameter_validated",
+        json!({"file":"app/auth.py","function":"nope","parameter":"user_id"}),
+    );
+    pass(
+        r,
+        "error_handled",
+        json!({"file":"web/auth.ts","function":"verifyToken"}),
+    );
+    pass(
+        r,
+        "error_handled",
+        json!({"file":"svc/auth.go","function":"VerifyToken"}),
+    );
+    pass(
+        r,
+        "error_handled",
+        json!({"file":"src/auth.rs","function":"verify_token"}),
+    );
+    pass(
+        r,
+        "error_handled",
+        json!({"file":"java/AuthController.java","function":"listUsers"}),
+    );
     let d2 = tree(&[("a.py", "def f(x):\n    return x\n")]);
-    fail(d2.path(), "error_handled", json!({"file":"a.py","function":"f"}));
+    fail(
+        d2.path(),
+        "error_handled",
+        json!({"file":"a.py","function":"f"}),
+    );
 }
 
 #[test]
 fn middleware_and_headers() {
     let d = code_tree();
     let r = d.path();
-    pass(r, "middleware_registered", json!({"file":"web/auth.ts","middleware":"helmet"}));
-    pass(r, "middleware_registered", json!({"file":"rb/sessions_controller.rb","middleware":"require_login"}));
-    fail(r, "middleware_registered", json!({"file":"web/auth.ts","middleware":"cors"}));
-    pass(r, "http_header_set", json!({"file":"web/auth.ts","header":"x-content-type-options"}));
-    pass(r, "http_header_set", json!({"file":"nginx.conf","header":"Strict-Transport-Security"}));
-    fail(r, "http_header_set", json!({"file":"nginx.conf","header":"Content-Security-Policy"}));
+    pass(
+        r,
+        "middleware_registered",
+        json!({"file":"web/auth.ts","middleware":"helmet"}),
+    );
+    pass(
+        r,
+        "middleware_registered",
+        json!({"file":"rb/sessions_controller.rb","middleware":"require_login"}),
+    );
+    fail(
+        r,
+        "middleware_registered",
+        json!({"file":"web/auth.ts","middleware":"cors"}),
+    );
+    pass(
+        r,
+        "http_header_set",
+        json!({"file":"web/auth.ts","header":"x-content-type-options"}),
+    );
+    pass(
+        r,
+        "http_header_set",
+        json!({"file":"nginx.conf","header":"Strict-Transport-Security"}),
+    );
+    fail(
+        r,
+        "http_header_set",
+        json!({"file":"nginx.conf","header":"Content-Security-Policy"}),
+    );
 }
 
 #[test]
@@ -392,9 +872,20 @@ fn test_exists_globs() {
     fail(r, "test_exists", json!({"pattern":"*.test.ts"}));
     fail(r, "test_exists", json!({"pattern":"**/test_vendored.py"}));
     fail(r, "test_exists", json!({"pattern":"spec/**/*_spec.rb"}));
-    pass(r, "test_exists", json!({"file":"tests/test_auth.py","test_name":"test_require_auth_*"}));
-    fail(r, "test_exists", json!({"file":"tests/test_auth.py","test_name":"test_logout_*"}));
-    assert_eq!(fail(r, "test_exists", json!({})), "Verifier error: missing param 'pattern'");
+    pass(
+        r,
+        "test_exists",
+        json!({"file":"tests/test_auth.py","test_name":"test_require_auth_*"}),
+    );
+    fail(
+        r,
+        "test_exists",
+        json!({"file":"tests/test_auth.py","test_name":"test_logout_*"}),
+    );
+    assert_eq!(
+        fail(r, "test_exists", json!({})),
+        "Verifier error: missing param 'pattern'"
+    );
 }
 
 #[test]
@@ -408,21 +899,44 @@ fn unknown_type_is_skipped() {
 #[test]
 fn test_passes_runs_or_skips() {
     let d = tree(&[
-        ("tests/test_ok.py", "def test_good():\n    assert 1 == 1\n\ndef test_bad():\n    assert 1 == 2\n"),
+        (
+            "tests/test_ok.py",
+            "def test_good():\n    assert 1 == 1\n\ndef test_bad():\n    assert 1 == 2\n",
+        ),
         ("t.zig", "test \"x\" {}\n"),
     ]);
     let r = d.path();
     let v = check(r, "test_passes", json!({"file":"t.zig","test_name":"x"}));
     assert!(v.skipped, "{}", v.details);
-    fail(r, "test_passes", json!({"file":"tests/missing.py","test_name":"x"}));
-    let good = check(r, "test_passes", json!({"file":"tests/test_ok.py","test_name":"test_good","timeout":120}));
+    fail(
+        r,
+        "test_passes",
+        json!({"file":"tests/missing.py","test_name":"x"}),
+    );
+    let good = check(
+        r,
+        "test_passes",
+        json!({"file":"tests/test_ok.py","test_name":"test_good","timeout":120}),
+    );
     if good.skipped {
         // pytest not installed on this machine: the reason must say so.
-        assert!(good.details.contains("pytest") || good.details.contains("python3"), "{}", good.details);
+        assert!(
+            good.details.contains("pytest") || good.details.contains("python3"),
+            "{}",
+            good.details
+        );
     } else {
         assert!(good.passed, "{}", good.details);
-        fail(r, "test_passes", json!({"file":"tests/test_ok.py","test_name":"test_bad","timeout":120}));
-        fail(r, "test_passes", json!({"file":"tests/test_ok.py","test_name":"test_none_*","timeout":120}));
+        fail(
+            r,
+            "test_passes",
+            json!({"file":"tests/test_ok.py","test_name":"test_bad","timeout":120}),
+        );
+        fail(
+            r,
+            "test_passes",
+            json!({"file":"tests/test_ok.py","test_name":"test_none_*","timeout":120}),
+        );
     }
 }
 
@@ -433,9 +947,15 @@ fn parallel_batch_keeps_order_and_reads_once() {
     let items: Vec<(String, Value)> = (0..50)
         .map(|i| {
             if i % 2 == 0 {
-                ("function_exists".to_string(), json!({"file":"app/auth.py","name":"logout"}))
+                (
+                    "function_exists".to_string(),
+                    json!({"file":"app/auth.py","name":"logout"}),
+                )
             } else {
-                ("function_exists".to_string(), json!({"file":"app/auth.py","name":"nope"}))
+                (
+                    "function_exists".to_string(),
+                    json!({"file":"app/auth.py","name":"nope"}),
+                )
             }
         })
         .collect();
@@ -447,7 +967,16 @@ fn parallel_batch_keeps_order_and_reads_once() {
 
 #[test]
 fn params_parse_json_or_string() {
-    let p = super::parse_params(&["file=a.py".into(), "patterns=[\"x\",\"y\"]".into(), "n=3".into(), "s=not json".into()]).expect("ok");
-    assert_eq!(p, json!({"file":"a.py","patterns":["x","y"],"n":3,"s":"not json"}));
+    let p = super::parse_params(&[
+        "file=a.py".into(),
+        "patterns=[\"x\",\"y\"]".into(),
+        "n=3".into(),
+        "s=not json".into(),
+    ])
+    .expect("ok");
+    assert_eq!(
+        p,
+        json!({"file":"a.py","patterns":["x","y"],"n":3,"s":"not json"})
+    );
     assert!(super::parse_params(&["novalue".into()]).is_err());
 }

@@ -18,9 +18,17 @@ pub const MAX_EXCERPT_CHARS: usize = 12_000;
 #[derive(Debug, Clone)]
 pub enum Provider {
     /// OpenAI-compatible `/chat/completions` (`OPENAI_API_KEY`, `OPENAI_BASE_URL`).
-    OpenAi { base_url: String, api_key: String, model: String },
+    OpenAi {
+        base_url: String,
+        api_key: String,
+        model: String,
+    },
     /// Anthropic Messages API (`ANTHROPIC_API_KEY`, optional `ANTHROPIC_BASE_URL`).
-    Anthropic { base_url: String, api_key: String, model: String },
+    Anthropic {
+        base_url: String,
+        api_key: String,
+        model: String,
+    },
     /// Local Ollama `/api/chat` (`OLLAMA_HOST`, default `http://localhost:11434`).
     Ollama { base_url: String, model: String },
 }
@@ -48,18 +56,28 @@ impl Provider {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
         match name {
             "openai" => Ok(Provider::OpenAi {
-                base_url: env("OPENAI_BASE_URL").unwrap_or_else(|| "https://api.openai.com/v1".into()),
-                api_key: env("OPENAI_API_KEY").ok_or(Tier2Error::MissingEnv("openai", "OPENAI_API_KEY"))?,
+                base_url: env("OPENAI_BASE_URL")
+                    .unwrap_or_else(|| "https://api.openai.com/v1".into()),
+                api_key: env("OPENAI_API_KEY")
+                    .ok_or(Tier2Error::MissingEnv("openai", "OPENAI_API_KEY"))?,
                 model: model.unwrap_or("gpt-4o-mini").into(),
             }),
             "anthropic" => Ok(Provider::Anthropic {
-                base_url: env("ANTHROPIC_BASE_URL").unwrap_or_else(|| "https://api.anthropic.com".into()),
-                api_key: env("ANTHROPIC_API_KEY").ok_or(Tier2Error::MissingEnv("anthropic", "ANTHROPIC_API_KEY"))?,
+                base_url: env("ANTHROPIC_BASE_URL")
+                    .unwrap_or_else(|| "https://api.anthropic.com".into()),
+                api_key: env("ANTHROPIC_API_KEY")
+                    .ok_or(Tier2Error::MissingEnv("anthropic", "ANTHROPIC_API_KEY"))?,
                 model: model.unwrap_or("claude-3-5-haiku-latest").into(),
             }),
             "ollama" => Ok(Provider::Ollama {
                 base_url: env("OLLAMA_HOST")
-                    .map(|h| if h.starts_with("http") { h } else { format!("http://{h}") })
+                    .map(|h| {
+                        if h.starts_with("http") {
+                            h
+                        } else {
+                            format!("http://{h}")
+                        }
+                    })
                     .unwrap_or_else(|| "http://localhost:11434".into()),
                 model: model.unwrap_or("llama3.1").into(),
             }),
@@ -109,11 +127,21 @@ impl Provider {
         };
         let resp = req.send().map_err(|e| Tier2Error::Http(e.to_string()))?;
         let status = resp.status();
-        let body: Value = resp.json().map_err(|e| Tier2Error::Http(format!("{status}: {e}")))?;
+        let body: Value = resp
+            .json()
+            .map_err(|e| Tier2Error::Http(format!("{status}: {e}")))?;
         if !status.is_success() {
-            return Err(Tier2Error::Http(format!("{status}: {}", lang::shorten(&body.to_string(), 300))));
+            return Err(Tier2Error::Http(format!(
+                "{status}: {}",
+                lang::shorten(&body.to_string(), 300)
+            )));
         }
-        pick(&body).ok_or_else(|| Tier2Error::Http(format!("unexpected answer shape: {}", lang::shorten(&body.to_string(), 300))))
+        pick(&body).ok_or_else(|| {
+            Tier2Error::Http(format!(
+                "unexpected answer shape: {}",
+                lang::shorten(&body.to_string(), 300)
+            ))
+        })
     }
 }
 
@@ -136,26 +164,75 @@ pub fn parse_answer(answer: &str) -> Result<(bool, String), Tier2Error> {
 pub fn render_prompt(assertion: &Value, control_text: &str) -> String {
     let kind = assertion.get("type").and_then(Value::as_str).unwrap_or("");
     let p = assertion.get("params").cloned().unwrap_or(Value::Null);
-    let s = |k: &str| p.get(k).map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string())).unwrap_or_default();
-    let desc = assertion.get("description").and_then(Value::as_str).unwrap_or("");
+    let s = |k: &str| {
+        p.get(k)
+            .map(|v| {
+                v.as_str()
+                    .map(String::from)
+                    .unwrap_or_else(|| v.to_string())
+            })
+            .unwrap_or_default()
+    };
+    let desc = assertion
+        .get("description")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let (read, criterion) = match kind {
-        "function_exists" => (format!("Read the function `{}` in `{}`.", s("name"), s("file")),
-            "Answer YES if the function contains meaningful implementation logic that proves the stated aspect of the control. Answer NO if it is a stub, no-op, pass-through, or does not prove it."),
-        "class_exists" => (format!("Read the class `{}` in `{}`.", s("name"), s("file")),
-            "Answer YES if the class implements logic that proves the stated aspect. Answer NO if it is empty, a placeholder, or unrelated."),
-        "decorator_present" => (format!("Read `{}` and its decorator `{}` in `{}`.", s("function"), s("decorator"), s("file")),
-            "Answer YES if the decorator enforces the stated aspect on that function. Answer NO if it is cosmetic or unrelated."),
-        "function_calls" => (format!("Read `{}` in `{}` and its call to `{}`.", s("caller"), s("file"), s("callee")),
-            "Answer YES if the call is made on the relevant path and proves the stated aspect. Answer NO if it is conditional in a way that defeats it, dead code, or unrelated."),
-        "parameter_validated" => (format!("Read how `{}` validates parameter `{}` in `{}`.", s("function"), s("parameter"), s("file")),
-            "Answer YES if the parameter is really validated before use. Answer NO otherwise."),
-        "error_handled" => (format!("Read the error handling of `{}` in `{}`.", s("function"), s("file")),
-            "Answer YES if errors are handled safely for the stated aspect. Answer NO if they are swallowed, logged only, or unrelated."),
-        "no_plaintext_secret" | "file_hash" | "test_exists" | "dependency_exists" | "dependency_version" => (
+        "function_exists" => (
+            format!("Read the function `{}` in `{}`.", s("name"), s("file")),
+            "Answer YES if the function contains meaningful implementation logic that proves the stated aspect of the control. Answer NO if it is a stub, no-op, pass-through, or does not prove it.",
+        ),
+        "class_exists" => (
+            format!("Read the class `{}` in `{}`.", s("name"), s("file")),
+            "Answer YES if the class implements logic that proves the stated aspect. Answer NO if it is empty, a placeholder, or unrelated.",
+        ),
+        "decorator_present" => (
+            format!(
+                "Read `{}` and its decorator `{}` in `{}`.",
+                s("function"),
+                s("decorator"),
+                s("file")
+            ),
+            "Answer YES if the decorator enforces the stated aspect on that function. Answer NO if it is cosmetic or unrelated.",
+        ),
+        "function_calls" => (
+            format!(
+                "Read `{}` in `{}` and its call to `{}`.",
+                s("caller"),
+                s("file"),
+                s("callee")
+            ),
+            "Answer YES if the call is made on the relevant path and proves the stated aspect. Answer NO if it is conditional in a way that defeats it, dead code, or unrelated.",
+        ),
+        "parameter_validated" => (
+            format!(
+                "Read how `{}` validates parameter `{}` in `{}`.",
+                s("function"),
+                s("parameter"),
+                s("file")
+            ),
+            "Answer YES if the parameter is really validated before use. Answer NO otherwise.",
+        ),
+        "error_handled" => (
+            format!(
+                "Read the error handling of `{}` in `{}`.",
+                s("function"),
+                s("file")
+            ),
+            "Answer YES if errors are handled safely for the stated aspect. Answer NO if they are swallowed, logged only, or unrelated.",
+        ),
+        "no_plaintext_secret"
+        | "file_hash"
+        | "test_exists"
+        | "dependency_exists"
+        | "dependency_version" => (
             format!("Consider the tier-1 check `{kind}` with params {p}."),
-            "Answer YES if this check is meaningful evidence for the stated aspect of the control (for example, the patterns would catch real secrets, the pinned file matters). Answer NO otherwise."),
-        _ => (format!("Read `{}` (check `{kind}` with params {p}).", s("file")),
-            "Answer YES if the code shown proves the stated aspect of the control. Answer NO if it does not."),
+            "Answer YES if this check is meaningful evidence for the stated aspect of the control (for example, the patterns would catch real secrets, the pinned file matters). Answer NO otherwise.",
+        ),
+        _ => (
+            format!("Read `{}` (check `{kind}` with params {p}).", s("file")),
+            "Answer YES if the code shown proves the stated aspect of the control. Answer NO if it does not.",
+        ),
     };
     format!(
         "{read}\n\nSecurity Control\n{control_text}\n\nThis Assertion's Scope\nThis assertion covers one specific aspect of the control above: {desc}. Other assertions may cover other aspects — evaluate only whether this evidence proves the stated aspect.\n\n{criterion}"
@@ -166,11 +243,16 @@ pub fn render_prompt(assertion: &Value, control_text: &str) -> String {
 /// otherwise the head of the file, capped at [`MAX_EXCERPT_CHARS`].
 pub fn excerpt(ws: &Workspace, assertion: &Value) -> Option<String> {
     let p = assertion.get("params")?;
-    let file = p.get("file").or_else(|| p.get("manifest")).and_then(Value::as_str)?;
+    let file = p
+        .get("file")
+        .or_else(|| p.get("manifest"))
+        .and_then(Value::as_str)?;
     let text = ws.read(file).ok()?;
     let l = lang::Lang::of(file);
     let code = lang::blank(&text, l);
-    let name = ["name", "function", "caller"].iter().find_map(|k| p.get(*k).and_then(Value::as_str));
+    let name = ["name", "function", "caller"]
+        .iter()
+        .find_map(|k| p.get(*k).and_then(Value::as_str));
     let (a, b) = name
         .and_then(|n| lang::find_function(&code, n, l).or_else(|| lang::find_class(&code, n, l)))
         .map(|site| {
@@ -182,7 +264,11 @@ pub fn excerpt(ws: &Workspace, assertion: &Value) -> Option<String> {
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    Some(format!("--- {file} (from line {}) ---\n{}", lang::line_of(&text, a), &text[a..end]))
+    Some(format!(
+        "--- {file} (from line {}) ---\n{}",
+        lang::line_of(&text, a),
+        &text[a..end]
+    ))
 }
 
 #[cfg(test)]
@@ -191,8 +277,8 @@ mod tests {
 
     #[test]
     fn answers_parse() {
-        assert_eq!(parse_answer("YES\nIt validates tokens.").expect("yes").0, true);
-        assert_eq!(parse_answer("**No.** It is a stub").expect("no").0, false);
+        assert!(parse_answer("YES\nIt validates tokens.").expect("yes").0);
+        assert!(!parse_answer("**No.** It is a stub").expect("no").0);
         assert!(parse_answer("I cannot tell").is_err());
     }
 

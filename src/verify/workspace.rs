@@ -199,14 +199,20 @@ mod tests {
         let root = dir.path();
         std::fs::create_dir_all(root.join("a")).expect("mkdir");
         std::fs::write(root.join("a/x.txt"), "hi").expect("w");
-        std::fs::write(root.join("big.bin"), vec![b'x'; (MAX_FILE_BYTES + 1) as usize])
-            .expect("w");
+        std::fs::write(
+            root.join("big.bin"),
+            vec![b'x'; (MAX_FILE_BYTES + 1) as usize],
+        )
+        .expect("w");
         #[cfg(unix)]
         std::os::unix::fs::symlink(root.join("a/x.txt"), root.join("link.txt")).expect("ln");
         let ws = Workspace::new(root).expect("ws");
         assert_eq!(ws.read("a/x.txt").expect("read").as_str(), "hi");
         assert_eq!(ws.read("./a/../a/x.txt").expect("read").as_str(), "hi");
-        assert!(matches!(ws.read("../etc/passwd"), Err(FileError::Escapes(_))));
+        assert!(matches!(
+            ws.read("../etc/passwd"),
+            Err(FileError::Escapes(_))
+        ));
         assert!(matches!(ws.read("/etc/passwd"), Err(FileError::Escapes(_))));
         assert!(matches!(ws.read("big.bin"), Err(FileError::TooLarge(_, _))));
         assert!(matches!(ws.read("nope"), Err(FileError::NotFound(_))));
