@@ -185,7 +185,10 @@ fn verifier_key_run_follows_contract_sequence_and_signs() {
     assert_eq!(rows[0]["result"], "pass");
     assert_eq!(rows[1]["result"], "fail");
     assert_eq!(rows[2]["result"], "skipped");
-    assert_eq!(rows[2]["details"], "No verifier for type 'sink_default_deny'");
+    assert_eq!(
+        rows[2]["details"],
+        "No verifier for type 'sink_default_deny'"
+    );
     assert_eq!(rows[0]["tier"], 1);
     assert_eq!(rows[0]["reasoning"], "");
     let served: Vec<Value> = assertions_body()["controls"]["CTRL-01"]

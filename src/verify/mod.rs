@@ -160,7 +160,7 @@ pub enum VerifyCommand {
         /// Assertion type, e.g. function_exists.
         #[arg(value_name = "TYPE")]
         kind: String,
-        /// Param as key=value; the value is parsed as JSON when it parses (lists, numbers), else taken as a string.
+        /// Param as key=value (repeatable). Values starting with [ { or " are JSON, e.g. -p 'patterns=["AKIA[0-9A-Z]{16}"]'; all others are strings.
         #[arg(short = 'p', long = "param", value_name = "KEY=VALUE")]
         params: Vec<String>,
     },
@@ -179,7 +179,9 @@ pub fn run_local(root: &Path, kind: &str, params: &Value) -> Verdict {
     }
 }
 
-/// Parses `-p key=value` pairs; values that parse as JSON are taken as JSON.
+/// Parses `-p key=value` pairs. A value starting with `[`, `{` or `"` is read as JSON (so
+/// list params such as `patterns` can be given); every other value stays a string, as in
+/// the published CLI (a hex hash such as `12e4…` must not turn into a number).
 pub fn parse_params(pairs: &[String]) -> Result<Value, String> {
     let mut m = serde_json::Map::new();
     for pair in pairs {
@@ -189,9 +191,11 @@ pub fn parse_params(pairs: &[String]) -> Result<Value, String> {
         if k.trim().is_empty() {
             return Err(format!("bad -p '{pair}': empty key"));
         }
-        let value = match serde_json::from_str::<Value>(v) {
-            Ok(j) if !j.is_null() || v.trim() == "null" => j,
-            _ => Value::String(v.to_string()),
+        let value = if v.trim_start().starts_with(['[', '{', '"']) {
+            serde_json::from_str::<Value>(v)
+                .map_err(|e| format!("bad -p '{k}': value looks like JSON but is not: {e}"))?
+        } else {
+            Value::String(v.to_string())
         };
         m.insert(k.trim().to_string(), value);
     }

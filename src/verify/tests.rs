@@ -971,12 +971,191 @@ fn params_parse_json_or_string() {
         "file=a.py".into(),
         "patterns=[\"x\",\"y\"]".into(),
         "n=3".into(),
+        "expected_hash=12e4".into(),
         "s=not json".into(),
     ])
     .expect("ok");
     assert_eq!(
         p,
-        json!({"file":"a.py","patterns":["x","y"],"n":3,"s":"not json"})
+        json!({"file":"a.py","patterns":["x","y"],"n":"3","expected_hash":"12e4","s":"not json"})
     );
     assert!(super::parse_params(&["novalue".into()]).is_err());
+    assert!(super::parse_params(&["p=[broken".into()]).is_err());
+}
+
+#[derive(clap::Parser, Debug)]
+struct TestCli {
+    #[command(flatten)]
+    verify: super::VerifyArgs,
+}
+
+fn cli(args: &[&str]) -> super::VerifyArgs {
+    use clap::Parser as _;
+    let mut argv = vec!["rampart-verify"];
+    argv.extend_from_slice(args);
+    TestCli::try_parse_from(argv).expect("parses").verify
+}
+
+#[test]
+fn cli_surface_parses_and_runs_local_commands() {
+    use clap::CommandFactory as _;
+    TestCli::command().debug_assert();
+    let d = code_tree();
+    let root = d.path().to_str().expect("utf8");
+    let a = cli(&[
+        "verify",
+        "function_exists",
+        "-p",
+        "file=app/auth.py",
+        "-p",
+        "name=logout",
+        "--project-root",
+        root,
+    ]);
+    assert_eq!(super::run(a), 0);
+    let a = cli(&[
+        "--project-root",
+        root,
+        "verify",
+        "function_exists",
+        "-p",
+        "file=app/auth.py",
+        "-p",
+        "name=nope",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(super::run(a), 1);
+    let a = cli(&[
+        "verify",
+        "function_exists",
+        "-p",
+        "broken",
+        "--project-root",
+        root,
+    ]);
+    assert_eq!(super::run(a), 2);
+    let a = cli(&["verify", "no_such_type", "--project-root", root]);
+    assert_eq!(super::run(a), 1);
+    let list = d.path().join("assertions.json");
+    std::fs::write(
+        &list,
+        json!([
+            {"id":"a1","type":"class_exists","params":{"file":"svc/auth.go","name":"RateLimiter"},"description":"x"},
+            {"type":"no_plaintext_secret","params":{"file":"app/auth.py","patterns":["AKIA[0-9A-Z]{16}"]},"description":"y"}
+        ])
+        .to_string(),
+    )
+    .expect("w");
+    let a = cli(&[
+        "check",
+        list.to_str().expect("utf8"),
+        "--project-root",
+        root,
+    ]);
+    assert_eq!(super::run(a), 0);
+    std::fs::write(
+        &list,
+        "[{\"type\":\"file_exists\",\"params\":{\"file\":\"nope\"}}]",
+    )
+    .expect("w");
+    let a = cli(&[
+        "check",
+        list.to_str().expect("utf8"),
+        "--project-root",
+        root,
+        "--output",
+        "json",
+    ]);
+    assert_eq!(super::run(a), 1);
+    std::fs::write(&list, "{}").expect("w");
+    assert_eq!(super::run(cli(&["check", list.to_str().expect("utf8")])), 2);
+    // run needs a model id or --all, and an API key.
+    assert_eq!(
+        super::run(cli(&[
+            "run",
+            "--base-url",
+            "http://127.0.0.1:9",
+            "--api-key",
+            "mk_x"
+        ])),
+        2
+    );
+    use clap::Parser as _;
+    assert!(TestCli::try_parse_from(["x", "run", "M1", "--all"]).is_err());
+    assert!(TestCli::try_parse_from(["x", "run", "--output", "xml"]).is_err());
+    let parsed = cli(&[
+        "run",
+        "M1",
+        "--fail-on",
+        "drift",
+        "--tier2-provider",
+        "ollama",
+        "--output",
+        "sarif",
+        "--dry-run",
+    ]);
+    assert_eq!(parsed.fail_on, super::FailOn::Drift);
+    assert!(parsed.dry_run);
+}
+
+#[test]
+fn test_passes_with_node_test_runner() {
+    let have_node = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_node {
+        return;
+    }
+    let d = tree(&[(
+        "test/auth.test.js",
+        "const test = require('node:test');\nconst assert = require('node:assert');\ntest('rejects expired token', () => { assert.ok(true); });\ntest('broken thing', () => { assert.ok(false); });\n",
+    )]);
+    let r = d.path();
+    pass(
+        r,
+        "test_passes",
+        json!({"file":"test/auth.test.js","test_name":"rejects expired token","timeout":"120"}),
+    );
+    fail(
+        r,
+        "test_passes",
+        json!({"file":"test/auth.test.js","test_name":"broken thing","timeout":"120"}),
+    );
+    fail(
+        r,
+        "test_passes",
+        json!({"file":"test/auth.test.js","test_name":"nothing matches this","timeout":"120"}),
+    );
+}
+
+#[test]
+fn test_passes_with_cargo() {
+    let d = tree(&[
+        (
+            "Cargo.toml",
+            "[package]\nname = \"fixture\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[workspace]\n",
+        ),
+        (
+            "src/lib.rs",
+            "#[cfg(test)]\nmod tests {\n    #[test]\n    fn rejects_expired() { assert!(true); }\n    #[test]\n    fn broken() { assert!(false); }\n}\n",
+        ),
+    ]);
+    let r = d.path();
+    pass(
+        r,
+        "test_passes",
+        json!({"file":"src/lib.rs","test_name":"rejects_expired","timeout":300}),
+    );
+    fail(
+        r,
+        "test_passes",
+        json!({"file":"src/lib.rs","test_name":"broken","timeout":300}),
+    );
+    fail(
+        r,
+        "test_passes",
+        json!({"file":"src/lib.rs","test_name":"absent_test","timeout":300}),
+    );
 }
