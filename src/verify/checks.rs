@@ -242,6 +242,9 @@ fn file_hash(ws: &Workspace, p: &Params) -> CheckResult {
 
 fn pattern(ws: &Workspace, p: &Params, want_match: bool) -> CheckResult {
     let pat = p.req("pattern")?;
+    if let Some(glob) = p.opt("file").filter(|f| is_glob(f)) {
+        return pattern_glob(ws, p, &glob, &pat, want_match);
+    }
     let (label, text) = match p.opt("target") {
         Some(t) if t == "feature_description" => (
             "feature description".to_string(),
@@ -372,6 +375,28 @@ fn no_plaintext_secret(ws: &Workspace, p: &Params) -> CheckResult {
         return Ok(Verdict::fail(
             "No patterns given; an empty pattern list proves nothing",
         ));
+    }
+    if is_glob(&file) {
+        let files = glob_files(ws, &file)?;
+        if files.is_empty() {
+            return Ok(Verdict::fail(format!(
+                "No file matches '{file}'; absence of secrets proves nothing"
+            )));
+        }
+        for pat in &patterns {
+            let hits = search_files(ws, &files, pat, false, 1)?;
+            if let Some(h) = hits.first() {
+                return Ok(Verdict::fail(format!(
+                    "Possible secret matching /{pat}/ in '{}' at line {}",
+                    h.file, h.line
+                )));
+            }
+        }
+        return Ok(Verdict::pass(format!(
+            "None of {} secret patterns match in {} file(s) matching '{file}'",
+            patterns.len(),
+            files.len()
+        )));
     }
     let text = match ws.read(&file) {
         Ok(t) => t,
@@ -838,4 +863,166 @@ fn test_exists(ws: &Workspace, p: &Params) -> CheckResult {
             paths.len()
         )),
     })
+}
+
+/// Extension over the published CLI: a `file` containing `*` or `?` is a glob over the
+/// walked tree (gitignore-aware), and the `pattern_*` / `no_plaintext_secret` types search
+/// every matching file with grep-searcher, in parallel, through the shared file cache.
+fn is_glob(file: &str) -> bool {
+    file.contains('*') || file.contains('?')
+}
+
+fn glob_files(ws: &Workspace, glob: &str) -> Result<Vec<String>, CheckError> {
+    let matcher = globset::GlobBuilder::new(glob.trim_start_matches("./"))
+        .literal_separator(true)
+        .build()
+        .map_err(|e| CheckError::Bad("file", e.to_string()))?
+        .compile_matcher();
+    Ok(ws
+        .paths()
+        .iter()
+        .filter(|p| matcher.is_match(p.as_str()))
+        .filter(|p| ws.is_file(p).unwrap_or(false))
+        .cloned()
+        .collect())
+}
+
+/// One match of a multi-file search.
+struct Hit {
+    file: String,
+    line: u64,
+}
+
+/// Searches `files` for `pattern`, in parallel; at most `limit` hits per file, in file
+/// order. Unreadable, oversized and symlinked files are skipped (the walk never follows
+/// links).
+fn search_files(
+    ws: &Workspace,
+    files: &[String],
+    pattern: &str,
+    multi_line: bool,
+    limit: usize,
+) -> Result<Vec<Hit>, CheckError> {
+    use grep_searcher::{SearcherBuilder, sinks::UTF8};
+    let matcher = grep_regex::RegexMatcherBuilder::new()
+        .multi_line(multi_line)
+        .build(pattern)
+        .map_err(|e| CheckError::Regex(pattern.into(), e.to_string()))?;
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .min(files.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let found: std::sync::Mutex<Vec<(usize, Hit)>> = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                let mut searcher = SearcherBuilder::new()
+                    .line_number(true)
+                    .multi_line(multi_line)
+                    .build();
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(file) = files.get(i) else { break };
+                    let Ok(text) = ws.read(file) else { continue };
+                    let mut local = Vec::new();
+                    let _ = searcher.search_slice(
+                        &matcher,
+                        text.as_bytes(),
+                        UTF8(|line, _content| {
+                            local.push((
+                                i,
+                                Hit {
+                                    file: file.clone(),
+                                    line,
+                                },
+                            ));
+                            Ok(local.len() < limit)
+                        }),
+                    );
+                    if let Ok(mut f) = found.lock() {
+                        f.extend(local);
+                    }
+                }
+            });
+        }
+    });
+    let mut hits = found.into_inner().unwrap_or_default();
+    hits.sort_by_key(|(i, h)| (*i, h.line));
+    Ok(hits.into_iter().map(|(_, h)| h).collect())
+}
+
+fn pattern_glob(
+    ws: &Workspace,
+    p: &Params,
+    glob: &str,
+    pat: &str,
+    want_match: bool,
+) -> CheckResult {
+    if p.opt("scope_start").is_some() {
+        return Err(CheckError::Bad(
+            "scope_start",
+            "needs a single file, not a glob".into(),
+        ));
+    }
+    let mut full = String::new();
+    if p.flag("multiline") {
+        full.push_str("(?m)");
+    }
+    if p.flag("dotall") {
+        full.push_str("(?s)");
+    }
+    full.push_str(pat);
+    let re = compile(&full)?;
+    let multi_line = p.flag("dotall") || pat.contains("\\n");
+    let files = glob_files(ws, glob)?;
+    if files.is_empty() {
+        return Ok(Verdict::fail(format!("No file matches '{glob}'")));
+    }
+    if want_match {
+        if re.is_match("") {
+            return Ok(Verdict::fail(format!(
+                "Pattern /{pat}/ matches the empty string; it proves nothing"
+            )));
+        }
+        let hits = search_files(ws, &files, &full, multi_line, 1)?;
+        Ok(match hits.first() {
+            Some(h) => Verdict::pass(format!(
+                "Pattern /{pat}/ matched in {} of {} file(s) matching '{glob}', first in '{}' at line {}",
+                hits.len(),
+                files.len(),
+                h.file,
+                h.line
+            )),
+            None => Verdict::fail(format!(
+                "Pattern /{pat}/ not found in any of {} file(s) matching '{glob}'",
+                files.len()
+            )),
+        })
+    } else {
+        if never_matches(&full) {
+            return Ok(Verdict::fail(format!(
+                "Pattern /{pat}/ can never match; its absence proves nothing"
+            )));
+        }
+        let hits = search_files(ws, &files, &full, multi_line, 1)?;
+        Ok(if hits.is_empty() {
+            Verdict::pass(format!(
+                "Pattern /{pat}/ absent from all {} file(s) matching '{glob}'",
+                files.len()
+            ))
+        } else {
+            let shown: Vec<String> = hits
+                .iter()
+                .take(5)
+                .map(|h| format!("{}:{}", h.file, h.line))
+                .collect();
+            Verdict::fail(format!(
+                "Pattern /{pat}/ found in {} file(s) matching '{glob}': {}{}",
+                hits.len(),
+                shown.join(", "),
+                if hits.len() > 5 { ", …" } else { "" }
+            ))
+        })
+    }
 }

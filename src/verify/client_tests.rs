@@ -100,6 +100,10 @@ fn responder(fail_assertions: bool) -> Responder {
                 200,
                 json!({"control_details":[{"control_id":"CTRL-01","sufficiency":{"status":"sufficient","details":"ok"}}],"drift_items":[]}).to_string(),
             ),
+            ("POST", "/v1/chat/completions") => (
+                200,
+                json!({"choices":[{"message":{"role":"assistant","content":"YES\nThe function returns the token after checking it."}}]}).to_string(),
+            ),
             ("GET", "/p/api/models") | ("GET", "/api/models") => (200, json!([{"id":"M1","title":"Web"},{"id":"M2","title":null}]).to_string()),
             ("GET", p) if p.ends_with("/api/models/M2") => (200, json!({"id":"M2","description_provenance":{"repo_url":"https://github.com/Acme/Other.git"}}).to_string()),
             ("GET", p) if p.contains("/api/models/") => (200, json!({"id":"M1","title":"Web","description_provenance":{"repo_url":"https://github.com/acme/web"}}).to_string()),
@@ -396,4 +400,49 @@ fn sarif_and_github_outputs() {
         "{text}"
     );
     assert!(text.contains("developer key"));
+}
+
+#[test]
+fn tier2_provider_answers_become_rows() {
+    let (base, log) = serve(responder(false));
+    let d = project();
+    let ws = Workspace::new(d.path()).expect("ws");
+    let client = Client::new(&base, "mv_ci").expect("client");
+    let mut s = settings(&ws, false, None);
+    s.provider = Some(super::tier2::Provider::OpenAi {
+        base_url: format!("{base}/v1"),
+        api_key: "sk-test".into(),
+        model: "m1".into(),
+    });
+    let out = run_model(&client, "M1", None, &s);
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert_eq!(out.tier2.len(), 3);
+    for r in &out.tier2 {
+        assert_eq!(r.row.result, "pass");
+        assert_eq!(r.row.reviewer, "ai:openai/m1");
+        assert!(r.row.reasoning.contains("checking it"));
+    }
+    let log = log.lock().expect("log").clone();
+    let llm: Vec<&Logged> = log
+        .iter()
+        .filter(|l| l.target == "/v1/chat/completions")
+        .collect();
+    assert_eq!(llm.len(), 3);
+    assert_eq!(llm[0].header("authorization"), Some("Bearer sk-test"));
+    // The prompt carries the control scope and the source excerpt, and never the API key.
+    let body: Value = serde_json::from_str(&llm[0].body).expect("json");
+    let prompt = body["messages"][1]["content"].as_str().expect("prompt");
+    assert!(
+        prompt.contains("verify_token") && prompt.contains("def verify_token(t):"),
+        "{prompt}"
+    );
+    assert!(llm[0].header("x-api-key").is_none());
+    // The tier-2 POST carries the provider rows.
+    let posts: Vec<&Logged> = log
+        .iter()
+        .filter(|l| l.method == "POST" && l.target.ends_with("/results"))
+        .collect();
+    assert_eq!(posts.len(), 2);
+    let b2: Value = serde_json::from_str(&posts[1].body).expect("json");
+    assert_eq!(b2["results"][0]["reviewer"], "ai:openai/m1");
 }

@@ -1159,3 +1159,60 @@ fn test_passes_with_cargo() {
         json!({"file":"src/lib.rs","test_name":"absent_test","timeout":300}),
     );
 }
+
+#[test]
+fn glob_file_searches_many_files() {
+    let d = code_tree();
+    std::fs::write(d.path().join(".gitignore"), "gen/\n").expect("w");
+    std::fs::create_dir_all(d.path().join("gen")).expect("mkdir");
+    std::fs::write(d.path().join("gen/x.py"), "eval(data)\n").expect("w");
+    let r = d.path();
+    pass(
+        r,
+        "pattern_absent",
+        json!({"file":"**/*.py","pattern":"\\beval\\("}),
+    );
+    pass(
+        r,
+        "pattern_matches",
+        json!({"file":"**/*.ts","pattern":"jwt\\.verify"}),
+    );
+    let det = fail(
+        r,
+        "pattern_absent",
+        json!({"file":"**/*.{py,ts}","pattern":"return"}),
+    );
+    assert!(
+        det.contains("app/auth.py:") && det.contains("web/auth.ts:"),
+        "{det}"
+    );
+    fail(
+        r,
+        "pattern_matches",
+        json!({"file":"**/*.go","pattern":"eval"}),
+    );
+    fail(
+        r,
+        "pattern_absent",
+        json!({"file":"**/*.none","pattern":"x"}),
+    );
+    pass(
+        r,
+        "no_plaintext_secret",
+        json!({"file":"**/*","patterns":["AKIA[0-9A-Z]{16}"]}),
+    );
+    std::fs::write(
+        d.path().join("web/keys.js"),
+        "const k = 'AKIAABCDEFGHIJKLMNOP';\n",
+    )
+    .expect("w");
+    let det = fail(
+        r,
+        "no_plaintext_secret",
+        json!({"file":"web/*.js","patterns":["AKIA[0-9A-Z]{16}"]}),
+    );
+    assert!(
+        det.contains("web/keys.js") && det.contains("line 1"),
+        "{det}"
+    );
+}
