@@ -656,3 +656,92 @@ fn dump_examples() {
         }
     }
 }
+
+#[test]
+fn more_domains_are_specific() {
+    let m = build("A SCADA system where PLCs on the OT network are reachable for remote maintenance through a vendor VPN.").model;
+    assert!(
+        asset_names(&m).contains(&"Industrial control system (OT/ICS)"),
+        "{:?}",
+        asset_names(&m)
+    );
+    assert!(
+        attacker_keys(&m).contains(&"ot-attacker"),
+        "{:?}",
+        attacker_keys(&m)
+    );
+    let ctl = control_keys(&m);
+    assert!(
+        ctl.contains(&"ot-segmentation") && ctl.contains(&"ot-safety-interlocks"),
+        "{ctl:?}"
+    );
+    let m =
+        build("An Electron desktop app that signs users in against Active Directory over LDAP.")
+            .model;
+    let names = asset_names(&m);
+    assert!(
+        names.contains(&"Desktop application")
+            && names.contains(&"Directory service (LDAP / Active Directory)"),
+        "{names:?}"
+    );
+    let ctl = control_keys(&m);
+    assert!(
+        ctl.contains(&"directory-hardening") && ctl.contains(&"electron-hardening"),
+        "{ctl:?}"
+    );
+    let m = build("A multi-tenant B2B SaaS platform on Kubernetes with a GraphQL API and Redis caching layer.").model;
+    let atk = attacker_keys(&m);
+    assert!(atk.contains(&"malicious-tenant"), "{atk:?}");
+    let ctl = control_keys(&m);
+    for k in [
+        "tenant-scoping",
+        "graphql-limits",
+        "k8s-rbac",
+        "k8s-network-policy",
+        "redis-hardening",
+    ] {
+        assert!(ctl.contains(&k), "missing {k} in {ctl:?}");
+    }
+    let names = asset_names(&m);
+    assert!(
+        !names.contains(&"REST API"),
+        "GraphQL supersedes the generic API: {names:?}"
+    );
+}
+
+#[test]
+fn large_model_regenerates_controls() {
+    let e = engine();
+    let desc = "A public REST API on Kubernetes storing PII in Postgres, files in S3, events in Kafka, with OAuth login, an admin panel, webhooks, an LLM assistant and IoT devices over MQTT.";
+    let mut m = build(desc).model;
+    let keys: Vec<String> = e.catalog().assets.iter().map(|a| a.key.clone()).collect();
+    let mut i = 0;
+    while m.assets.len() < 50 {
+        let entry = &e.catalog().assets[i % keys.len()];
+        let mut a = e.new_asset_from(entry, "bulk".into());
+        a.name = format!("{} #{i}", a.name);
+        m.add_asset(a, now()).expect("add asset");
+        i += 1;
+    }
+    let mut j = 0;
+    while m.attackers.len() < 20 {
+        let entry = &e.catalog().attackers[j % e.catalog().attackers.len()];
+        let mut a = e.new_attacker_from(entry, "bulk".into());
+        a.name = format!("{} #{j}", a.name);
+        m.add_attacker(a, now()).expect("add attacker");
+        j += 1;
+    }
+    let started = std::time::Instant::now();
+    let (change, _) = regenerate_controls(e, &mut m, now()).expect("regenerate");
+    let took = started.elapsed();
+    assert!(
+        m.control_objectives.len() > 300,
+        "{} COs",
+        m.control_objectives.len()
+    );
+    assert!(!change.added.is_empty());
+    assert!(took.as_secs() < 20, "regeneration took {took:?}");
+    m.check_invariants().expect("invariants");
+    let s = m.summary(&VerificationMap::new());
+    assert_eq!(s.counts.objectives as usize, m.control_objectives.len());
+}
