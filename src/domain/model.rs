@@ -1161,7 +1161,8 @@ impl ThreatModel {
 
     // ----- boundaries and assumptions -----
 
-    /// Replaces all trust boundaries (old ones are tombstoned). Asset ids must exist.
+    /// Replaces all trust boundaries. A new boundary with the name of an existing one keeps
+    /// its id; existing boundaries not in the new list are tombstoned. Asset ids must exist.
     pub fn set_trust_boundaries(
         &mut self,
         boundaries: Vec<NewTrustBoundary>,
@@ -1189,7 +1190,36 @@ impl ThreatModel {
                 .unwrap_or_default();
             checked.push(NewTrustBoundary { assets, ..b });
         }
-        for tb in std::mem::take(&mut self.trust_boundaries) {
+        // A boundary with the same name keeps its id; the others are tombstoned.
+        let mut old: Vec<Option<TrustBoundary>> = std::mem::take(&mut self.trust_boundaries)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let mut ids = Vec::new();
+        let mut fresh = Vec::new();
+        for b in checked {
+            let reuse = old
+                .iter_mut()
+                .find(|o| {
+                    o.as_ref()
+                        .is_some_and(|o| o.name.eq_ignore_ascii_case(&b.name))
+                })
+                .and_then(Option::take);
+            let id = match reuse {
+                Some(o) => o.id,
+                None => self.counters.next(EntityKind::TrustBoundary),
+            };
+            ids.push(id.clone());
+            fresh.push(TrustBoundary {
+                id,
+                name: b.name,
+                zones: b.zones,
+                assets: b.assets,
+                crossing: b.crossing,
+                rationale: b.rationale,
+            });
+        }
+        for tb in old.into_iter().flatten() {
             self.bury(
                 EntityKind::TrustBoundary,
                 tb.id.clone(),
@@ -1199,19 +1229,7 @@ impl ThreatModel {
                 now,
             );
         }
-        let mut ids = Vec::new();
-        for b in checked {
-            let id = self.counters.next(EntityKind::TrustBoundary);
-            ids.push(id.clone());
-            self.trust_boundaries.push(TrustBoundary {
-                id,
-                name: b.name,
-                zones: b.zones,
-                assets: b.assets,
-                crossing: b.crossing,
-                rationale: b.rationale,
-            });
-        }
+        self.trust_boundaries = fresh;
         self.touch(now);
         Ok(ids)
     }

@@ -469,11 +469,22 @@ fn trust_boundaries_and_assumptions() {
         )
         .expect("tb");
     assert_eq!(ids, vec!["TB1"]);
+    let tb = |name: &str| NewTrustBoundary {
+        name: name.into(),
+        zones: vec!["a".into(), "b".into()],
+        assets: Default::default(),
+        crossing: vec![],
+        rationale: String::new(),
+    };
+    let again = m
+        .set_trust_boundaries(vec![tb("internet edge"), tb("Tenant")], "regenerated", t(2))
+        .expect("tb");
+    assert_eq!(again, vec!["TB1", "TB2"], "same name keeps its id");
     let ids2 = m
         .set_trust_boundaries(vec![], "regenerated", t(3))
         .expect("tb");
     assert!(ids2.is_empty());
-    assert!(m.tombstone("TB1").is_some());
+    assert!(m.tombstone("TB1").is_some() && m.tombstone("TB2").is_some());
     let err = m
         .set_trust_boundaries(
             vec![NewTrustBoundary {

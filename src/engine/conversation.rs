@@ -730,7 +730,7 @@ pub fn answer_query(
         };
         return ok(ans, "control statuses");
     }
-    if has(
+    let protect_q = has(
         &lower,
         &[
             "protect",
@@ -741,8 +741,36 @@ pub fn answer_query(
             "defend",
             "secure",
         ],
-    ) && !ids.is_empty()
-    {
+    );
+    let mut ids = ids;
+    if protect_q && ids.is_empty() {
+        // No id given: pick the asset whose name shares the most words with the question.
+        let q: BTreeSet<String> = Text::new(question)
+            .tokens
+            .into_iter()
+            .map(|t| t.norm)
+            .filter(|w| w.len() > 2)
+            .collect();
+        let best = model
+            .assets
+            .iter()
+            .map(|a| {
+                (
+                    Text::new(&a.name)
+                        .tokens
+                        .iter()
+                        .filter(|t| q.contains(&t.norm))
+                        .count(),
+                    a,
+                )
+            })
+            .filter(|(n, _)| *n > 0)
+            .max_by_key(|(n, a)| (*n, std::cmp::Reverse(EntityKind::Asset.parse_id(&a.id))));
+        if let Some((_, a)) = best {
+            ids.push(a.id.clone());
+        }
+    }
+    if protect_q && !ids.is_empty() {
         let id = &ids[0];
         let mut out = Vec::new();
         match EntityKind::of_id(id) {

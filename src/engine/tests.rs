@@ -585,6 +585,11 @@ fn queries_answer_from_model() {
         .data;
     assert!(a.contains("Block public access on buckets"), "{a}");
     let a = e
+        .answer_query(&m, &v, "What protects the object storage bucket?")
+        .expect("q")
+        .data;
+    assert!(a.contains(&format!("Controls protecting {obj}")), "{a}");
+    let a = e
         .answer_query(&m, &v, "Give me a status summary")
         .expect("q")
         .data;
