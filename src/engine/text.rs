@@ -61,7 +61,7 @@ const CLAUSE_WORDS: &[&str] = &[
     "and", "but", "while", "whereas", "which", "however", "though", "although", "then", "so",
 ];
 
-/// Words the stemmer must not touch (their "s" is not a plural).
+/// Words the stemmer must not touch (their "s" is not a plural, their "ing" not a suffix).
 const KEEP: &[&str] = &[
     "https",
     "mtls",
@@ -72,6 +72,12 @@ const KEEP: &[&str] = &[
     "always",
     "access",
     "process",
+    "accounting",
+    "during",
+    "thing",
+    "string",
+    "something",
+    "nothing",
 ];
 
 /// Lower-cases and stems one word.
