@@ -430,6 +430,62 @@ fn assurance_math_and_groups() {
 }
 
 #[test]
+fn edit_and_remove_control() {
+    let mut m = base();
+    m.set_controls(
+        vec![
+            ctl("k1", &[("CO1", "primary"), ("CO2", "primary")]),
+            ctl("k2", &[("CO1", "primary")]),
+        ],
+        t(2),
+    )
+    .expect("set");
+    m.edit_control(
+        "CTRL-01",
+        ControlPatch {
+            name: Some("Renamed".into()),
+            ..Default::default()
+        },
+        t(3),
+    )
+    .expect("edit");
+    assert_eq!(m.control("CTRL-01").expect("c").name, "Renamed");
+    assert!(
+        m.edit_control(
+            "CTRL-01",
+            ControlPatch {
+                description: Some(" ".into()),
+                ..Default::default()
+            },
+            t(3)
+        )
+        .is_err()
+    );
+    m.remove_control("CTRL-01", "duplicate of CTRL-02", t(4))
+        .expect("remove");
+    assert_eq!(
+        m.objective("CO1").expect("co1").mitigation_groups[0].controls,
+        vec!["CTRL-02"]
+    );
+    assert!(
+        m.objective("CO2")
+            .expect("co2")
+            .mitigation_groups
+            .is_empty(),
+        "empty group dropped"
+    );
+    assert_eq!(
+        m.tombstone("CTRL-01").expect("t").reason,
+        "duplicate of CTRL-02"
+    );
+    assert!(matches!(
+        m.remove_control("CTRL-01", "", t(5)),
+        Err(DomainError::UnknownId { .. })
+    ));
+    m.check_invariants().expect("invariants");
+}
+
+#[test]
 fn apply_ops_is_atomic() {
     let mut m = base();
     let before = m.clone();
