@@ -95,6 +95,11 @@ static ADD_RE: LazyLock<Regex> = LazyLock::new(|| {
         .expect("static regex")
 });
 
+static ADD_NAMED_RE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?i)^\s*(?:please\s+)?(?:add|include|create)\s+(?:an?\s+|another\s+|one\s+more\s+)?(?:new\s+)?(attacker|threat actor|adversary|asset)\s+(?:called|named)\s+["'“]?(.+?)["'”]?\s*\.?\s*$"#)
+        .expect("static regex")
+});
+
 fn words(message: &str) -> Vec<String> {
     Text::new(message)
         .tokens
@@ -320,12 +325,21 @@ fn targeted(
             )));
         }
     }
-    if let Some(c) = ADD_RE.captures(instruction) {
-        let phrase = c
-            .get(1)
-            .map(|m| m.as_str().trim().to_string())
-            .unwrap_or_default();
-        let kind = c[2].to_ascii_lowercase();
+    let add = ADD_NAMED_RE
+        .captures(instruction)
+        .map(|c| (c[2].trim().to_string(), c[1].to_ascii_lowercase(), true))
+        .or_else(|| {
+            ADD_RE.captures(instruction).map(|c| {
+                (
+                    c.get(1)
+                        .map(|m| m.as_str().trim().to_string())
+                        .unwrap_or_default(),
+                    c[2].to_ascii_lowercase(),
+                    false,
+                )
+            })
+        });
+    if let Some((phrase, kind, named)) = add {
         let rationale = format!("Added on request: \"{}\".", instruction.trim());
         if kind == "asset" {
             let text = Text::new(&phrase);
@@ -367,6 +381,8 @@ fn targeted(
         }
         let name = if phrase.is_empty() {
             "Additional attacker".to_string()
+        } else if named {
+            title_case(&phrase)
         } else {
             format!("{} attacker", title_case(&phrase))
         };

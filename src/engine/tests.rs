@@ -481,6 +481,14 @@ fn targeted_refinements() {
     assert_eq!(added.archetype, "privileged-admin");
     assert_eq!(added.position, AttackerPosition::Insider);
 
+    let r = refine_model(e, &mut m, "add an asset called \"Billing export\"", now())
+        .expect("add named");
+    assert!(r.targeted);
+    assert_eq!(m.assets.last().expect("asset").name, "Billing export");
+    let r =
+        refine_model(e, &mut m, "add a new attacker named Rogue SRE", now()).expect("add named");
+    assert!(r.targeted);
+    assert_eq!(m.attackers.last().expect("attacker").name, "Rogue SRE");
     let r =
         refine_model(e, &mut m, "rename asset A2 to \"Customer uploads\"", now()).expect("rename");
     assert!(r.targeted);
