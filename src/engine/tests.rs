@@ -894,3 +894,29 @@ fn timing_probe() {
     }
     println!("avg per model: {:?}", t.elapsed() / 10);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    /// Arbitrary text (any Unicode) never panics; output is either a consistent model or an error.
+    #[test]
+    fn arbitrary_descriptions_never_panic(desc in "\\PC{0,300}", words in proptest::collection::vec(proptest::sample::select(vec![
+        "S3", "no", "not", "Kafka", "postgres", "isn't", "used", "users", "LLM", "MQTT", "admin", ",", ".", "without", "API", "pre-signed", "İstanbul", "ß",
+    ]), 0..30)) {
+        let text = format!("{desc} {}", words.join(" "));
+        match generate_model(engine(), "p", &text, now(), &mut |_| {}) {
+            Ok(g) => proptest::prop_assert!(g.model.check_invariants().is_ok()),
+            Err(EngineError::Domain(_)) | Err(EngineError::InvalidInput(_)) => {}
+            Err(e) => proptest::prop_assert!(false, "unexpected error {}", e),
+        }
+        let m = build("A REST API storing files in S3").model;
+        let _ = engine().classify_intent(&text, Some(&m));
+        let _ = engine().answer_query(&m, &VerificationMap::new(), &text);
+        let _ = engine().answer_general(&text);
+        let mut m2 = m.clone();
+        if refine_model(engine(), &mut m2, &text, now()).is_ok() {
+            proptest::prop_assert!(m2.check_invariants().is_ok());
+        } else {
+            proptest::prop_assert_eq!(&m2, &m);
+        }
+    }
+}
