@@ -3,7 +3,7 @@
 
 use super::builtin::BuiltinEngine;
 use super::catalog::Catalog;
-use super::text::{Text, phrase_tokens, quote_list};
+use super::text::{Text, match_triggers, phrase_tokens, quote_list};
 use super::{EngineError, Intent, Refinement, Result, StepOutput};
 use crate::domain::{
     AssetPatch, AttackerPatch, AttackerPosition, CoState, ControlStatus, EntityKind, Level,
@@ -62,6 +62,14 @@ const MODEL_WORDS: &[&str] = &[
     "implemented",
     "verified",
     "mitigation",
+    "assets",
+    "attackers",
+    "controls",
+    "objectives",
+    "assumptions",
+    "boundaries",
+    "cos",
+    "tier",
     "protect",
     "protects",
     "threat actor",
@@ -166,6 +174,40 @@ pub fn classify(catalog: &Catalog, message: &str, model: Option<&ThreatModel>) -
                 return Intent::Refine;
             }
             let about_model = mentions_model(&text, message);
+            let lower = message.to_lowercase();
+            let definitional = [
+                "what is",
+                "what's",
+                "whats",
+                "what are",
+                "what does",
+                "define",
+                "explain",
+                "meaning of",
+                "tell me about",
+            ]
+            .iter()
+            .any(|p| lower.trim_start().starts_with(p));
+            let model_specific = ID_RE.is_match(message)
+                || [
+                    "our ",
+                    "my ",
+                    "this model",
+                    "the model",
+                    "which",
+                    "highest",
+                    "lowest",
+                    "riskiest",
+                    "not implemented",
+                    "at risk",
+                    "list ",
+                    "show ",
+                ]
+                .iter()
+                .any(|p| lower.contains(p));
+            if question && glossary && definitional && !model_specific {
+                return Intent::General;
+            }
             if question {
                 return if glossary && !about_model {
                     Intent::General
@@ -173,7 +215,15 @@ pub fn classify(catalog: &Catalog, message: &str, model: Option<&ThreatModel>) -
                     Intent::Query
                 };
             }
-            if glossary && !about_model {
+            // A statement naming components or data ("the API also writes to Redis",
+            // "card data is never stored") describes the system: refine.
+            let describes_system = catalog.assets.iter().any(|e| {
+                let m = match_triggers(&text, &e.triggers);
+                m.matched() || m.ruled_out()
+            });
+            if describes_system {
+                Intent::Refine
+            } else if glossary && !about_model {
                 Intent::General
             } else {
                 Intent::Query

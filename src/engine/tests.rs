@@ -466,6 +466,18 @@ fn intent_classification() {
             .expect("ok"),
         Intent::Refine
     );
+    for (msg, want) in [
+        ("The API also publishes events to Kafka.", Intent::Refine),
+        ("Card data is never stored.", Intent::Refine),
+        ("Which controls are not implemented?", Intent::Query),
+        ("Show me the trust boundaries", Intent::Query),
+        ("What is a control objective?", Intent::General),
+        ("What are mitigation groups?", Intent::General),
+        ("What are our assets?", Intent::Query),
+        ("What is CO3?", Intent::Query),
+    ] {
+        assert_eq!(e.classify_intent(msg, Some(&m)).expect("ok"), want, "{msg}");
+    }
 }
 
 #[test]
