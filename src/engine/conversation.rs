@@ -44,6 +44,7 @@ const REFINE_VERBS: &[&str] = &[
     "split",
     "introduce",
     "regenerate",
+    "assume",
 ];
 const MODEL_WORDS: &[&str] = &[
     "asset",
@@ -106,6 +107,10 @@ static ADD_RE: LazyLock<Regex> = LazyLock::new(|| {
 static ADD_NAMED_RE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"(?i)^\s*(?:please\s+)?(?:add|include|create)\s+(?:an?\s+|another\s+|one\s+more\s+)?(?:new\s+)?(attacker|threat actor|adversary|asset)\s+(?:called|named)\s+["'“]?(.+?)["'”]?\s*\.?\s*$"#)
         .expect("static regex")
+});
+
+static ASSUME_RE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^\s*(?:please\s+)?(?:assume\s+(?:that\s+)?|add\s+(?:an?\s+)?assumption\s*(?:that\s+|:\s*)?)(.+?)\s*$").expect("static regex")
 });
 
 fn words(message: &str) -> Vec<String> {
@@ -279,6 +284,22 @@ fn targeted(
             }
         };
         return Ok(Some((op, format!("Targeted removal of {id}."))));
+    }
+    if let Some(c) = ASSUME_RE.captures(instruction) {
+        let text = c[1].trim().trim_end_matches('.').to_string();
+        let mut chars = text.chars();
+        let text = match chars.next() {
+            Some(f) => f.to_uppercase().collect::<String>() + chars.as_str() + ".",
+            None => return Ok(None),
+        };
+        let assumption = crate::domain::NewAssumption {
+            text,
+            rationale: format!("Added on request: \"{}\".", instruction.trim()),
+        };
+        return Ok(Some((
+            ModelOp::AddAssumption { assumption },
+            "Targeted addition of one assumption.".into(),
+        )));
     }
     if let Some(c) = RENAME_MODEL_RE.captures(instruction) {
         return Ok(Some((

@@ -520,6 +520,14 @@ fn targeted_refinements() {
     assert!(r.targeted);
     assert_eq!(m.asset("A1").expect("a1").impact, crate::domain::Level::Low);
 
+    let r =
+        refine_model(e, &mut m, "assume that the bucket is in eu-west-1", now()).expect("assume");
+    assert!(r.targeted);
+    assert_eq!(
+        m.assumptions.last().expect("as").text,
+        "The bucket is in eu-west-1."
+    );
+
     let before = m.clone();
     assert!(refine_model(e, &mut m, "remove asset A99", now()).is_err());
     assert_eq!(m, before, "failed refinement changes nothing");
