@@ -8,3 +8,4 @@ mod assurance;
 mod harness;
 mod models;
 mod spine;
+mod verify_e2e;
