@@ -8,4 +8,5 @@ mod assurance;
 mod harness;
 mod models;
 mod spine;
+mod tui_e2e;
 mod verify_e2e;
