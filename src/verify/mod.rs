@@ -9,7 +9,48 @@
 //! Exit codes ([`Exit`]): 0 success; 1 assertion failures (per `--fail-on`), model errors
 //! or bad keys; 2 usage errors; 3 server or network errors (HTTP ≥ 400, unreachable host,
 //! bad response). The published CLI exits 1 for the last group; rampart separates them so
-//! CI can tell "the code is wrong" from "the appliance is unreachable".
+//! CI can tell "the code is wrong" from "the appliance is unreachable". Unlike the
+//! published CLI, `--output github` does not exit 1 merely because tier 2 was skipped.
+//!
+//! # Air-gapped CI setup (ECDSA, any CI system)
+//!
+//! ```text
+//! openssl ecparam -genkey -name prime256v1 -noout -out private.pem   # keep secret
+//! openssl ec -in private.pem -pubout -out public.pem                  # upload to the workspace
+//! ```
+//! Store `private.pem` as a CI secret, a verifier key `mv_…` as another, then:
+//!
+//! GitHub Actions:
+//! ```text
+//! - run: rampart verify run --all --base-url https://rampart.internal --output sarif > verify.sarif
+//!   env: { RAMPART_API_KEY: ${{ secrets.RAMPART_API_KEY }}, RAMPART_SIGNING_KEY: ${{ secrets.RAMPART_SIGNING_KEY }} }
+//! - uses: github/codeql-action/upload-sarif@v3
+//!   with: { sarif_file: verify.sarif }
+//! ```
+//! GitLab CI:
+//! ```text
+//! verify-controls:
+//!   script: rampart verify run --all --base-url https://rampart.internal --output json
+//!   # RAMPART_API_KEY and RAMPART_SIGNING_KEY as masked, protected CI/CD variables
+//! ```
+//! Jenkins:
+//! ```text
+//! withCredentials([string(credentialsId: 'rampart-key', variable: 'RAMPART_API_KEY'),
+//!                  file(credentialsId: 'rampart-signing', variable: 'KEYFILE')]) {
+//!   sh 'rampart verify run "$MODEL_ID" --base-url https://rampart.internal --repo team/app --signing-key "$KEYFILE"'
+//! }
+//! ```
+//! `RAMPART_SIGNING_KEY` may hold a path or the PEM text itself. Each results POST then
+//! carries `signature` (base64 DER ECDSA-P256-SHA256 over the 32 bytes of the
+//! `content_hash` digest) and `signed_hash`, which the appliance checks against the
+//! uploaded public key. On-prem git hosts need `--repo owner/name`.
+//!
+//! # Extensions over the published CLI
+//! - `test_passes` runs the project's test runner (see [`testrun`]) instead of skipping.
+//! - `pattern_matches`, `pattern_absent` and `no_plaintext_secret` accept a glob in `file`
+//!   (`**/*.py`) and search every matching, non-ignored file in parallel.
+//! - `-p key=value` reads values starting with `[`, `{` or `"` as JSON.
+//! - Tier-1 rows carry `reviewer: "rampart-verify:<type>"`.
 
 pub mod checks;
 pub mod client;
