@@ -352,6 +352,30 @@ fn indent_body(code: &str, offset: usize) -> (usize, usize) {
         open += paren_balance(&code[pos + 1..next]);
         pos = next;
     }
+    // One-liners (`def f(): return g()`, `x => g(x)`): the body starts in the header,
+    // after the first `:` or `=>` outside brackets once the parameter list has closed.
+    let header = &code[offset..pos];
+    let mut depth = 0i64;
+    let mut seen_params = false;
+    let mut inline_start = None;
+    for (i, b) in header.bytes().enumerate() {
+        match b {
+            b'(' | b'[' => {
+                depth += 1;
+                seen_params = true;
+            }
+            b')' | b']' => depth -= 1,
+            b':' if depth == 0 && (seen_params || header[..i].contains("lambda")) => {
+                inline_start = Some(offset + i + 1);
+                break;
+            }
+            b'=' if depth == 0 && header.as_bytes().get(i + 1) == Some(&b'>') => {
+                inline_start = Some(offset + i + 2);
+                break;
+            }
+            _ => {}
+        }
+    }
     let start = (pos + 1).min(code.len());
     let mut end = start;
     let mut cur = start;
@@ -366,7 +390,7 @@ fn indent_body(code: &str, offset: usize) -> (usize, usize) {
         }
         cur = next + 1;
     }
-    (start, end.max(start))
+    (inline_start.unwrap_or(start).min(start), end.max(start))
 }
 
 fn paren_balance(s: &str) -> i64 {
@@ -887,6 +911,15 @@ mod tests {
         let (a, b) = body_range(&code, site);
         assert!(calls(&code[a..b], "invalidate_session", Lang::Python).is_some());
         assert!(calls(&code[a..b], "other", Lang::Python).is_none());
+        let one = "def f(x): return g(x)\nh = lambda y: k(y)\n";
+        let code = blank(one, Lang::Python);
+        let site = find_function(&code, "f", Lang::Python).expect("f");
+        let (a, b) = body_range(&code, site);
+        assert!(calls(&code[a..b], "g", Lang::Python).is_some());
+        assert!(calls(&code[a..b], "k", Lang::Python).is_none());
+        let site = find_function(&code, "h", Lang::Python).expect("h");
+        let (a, b) = body_range(&code, site);
+        assert!(calls(&code[a..b], "k", Lang::Python).is_some());
         let cs = "[Authorize, HttpGet(\"x\")]\npublic IActionResult Get() {\n  Audit.Log(1);\n}\n";
         let code = blank(cs, Lang::CSharp);
         let site = find_function(&code, "Get", Lang::CSharp).expect("def");
