@@ -422,16 +422,12 @@ fn no_plaintext_secret(ws: &Workspace, p: &Params) -> CheckResult {
 }
 
 /// Raw text, blanked code and language of a source file.
-type Source = (std::sync::Arc<String>, String, Lang);
+type Source = (std::sync::Arc<String>, std::sync::Arc<String>, Lang);
 
 /// Reads a source file for a structural check, mapping a missing file to a fail verdict.
 fn source(ws: &Workspace, file: &str) -> Result<Result<Source, Verdict>, CheckError> {
-    match ws.read(file) {
-        Ok(t) => {
-            let l = Lang::of(file);
-            let code = lang::blank(&t, l);
-            Ok(Ok((t, code, l)))
-        }
+    match ws.read_code(file) {
+        Ok((t, code)) => Ok(Ok((t, code, Lang::of(file)))),
         Err(FileError::NotFound(_)) => Ok(Err(Verdict::fail(format!("File '{file}' not found")))),
         Err(e) => Err(e.into()),
     }

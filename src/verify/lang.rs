@@ -184,8 +184,24 @@ pub fn shorten(s: &str, max: usize) -> String {
     }
 }
 
+/// Compiles a regex, memoized process-wide: the same definition patterns recur for every
+/// assertion of a run, and compiling dominates the cost of a single-file check.
 fn rx(pattern: &str) -> Option<Regex> {
-    Regex::new(pattern).ok()
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, Regex>>> =
+        std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Ok(c) = cache.lock()
+        && let Some(re) = c.get(pattern)
+    {
+        return Some(re.clone());
+    }
+    let re = Regex::new(pattern).ok()?;
+    if let Ok(mut c) = cache.lock()
+        && c.len() < 4096
+    {
+        c.insert(pattern.to_string(), re.clone());
+    }
+    Some(re)
 }
 
 const MODIFIERS: &str = r"(?:(?:export|default|public|private|protected|internal|static|final|abstract|async|override|virtual|sealed|partial|open|inline|suspend|synchronized|native|extern|unsafe|const|readonly|declare|operator|infix|tailrec|external|pub(?:\([^)]*\))?|extern\s+\x22[^\x22]*\x22)\s+)*";

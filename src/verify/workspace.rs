@@ -41,6 +41,7 @@ pub enum FileError {
 pub struct Workspace {
     root: PathBuf,
     cache: Mutex<HashMap<String, Result<Arc<String>, FileError>>>,
+    code_cache: Mutex<HashMap<String, Arc<String>>>,
     walk: OnceLock<Arc<Vec<String>>>,
 }
 
@@ -53,6 +54,7 @@ impl Workspace {
         Ok(Self {
             root,
             cache: Mutex::new(HashMap::new()),
+            code_cache: Mutex::new(HashMap::new()),
             walk: OnceLock::new(),
         })
     }
@@ -119,6 +121,22 @@ impl Workspace {
             cache.insert(key, result.clone());
         }
         result
+    }
+
+    /// The file's text with comments and string contents blanked for its language
+    /// (see [`super::lang::blank`]), computed once per run.
+    pub fn read_code(&self, rel: &str) -> Result<(Arc<String>, Arc<String>), FileError> {
+        let text = self.read(rel)?;
+        if let Ok(cache) = self.code_cache.lock()
+            && let Some(hit) = cache.get(rel)
+        {
+            return Ok((text, hit.clone()));
+        }
+        let code = Arc::new(super::lang::blank(&text, super::lang::Lang::of(rel)));
+        if let Ok(mut cache) = self.code_cache.lock() {
+            cache.insert(rel.to_string(), code.clone());
+        }
+        Ok((text, code))
     }
 
     /// Reads raw bytes (for hashing), subject to the same rules, uncached.
