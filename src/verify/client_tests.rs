@@ -104,6 +104,7 @@ fn responder(fail_assertions: bool) -> Responder {
                 200,
                 json!({"choices":[{"message":{"role":"assistant","content":"YES\nThe function returns the token after checking it."}}]}).to_string(),
             ),
+            ("GET", p) if p.ends_with("/verification/pending") => (200, json!({"controls":{"CTRL-01":[{"id":"a"},{"id":"b"}]},"assumptions":{}}).to_string()),
             ("GET", "/p/api/models") | ("GET", "/api/models") => (200, json!([{"id":"M1","title":"Web"},{"id":"M2","title":null}]).to_string()),
             ("GET", p) if p.ends_with("/api/models/M2") => (200, json!({"id":"M2","description_provenance":{"repo_url":"https://github.com/Acme/Other.git"}}).to_string()),
             ("GET", p) if p.contains("/api/models/") => (200, json!({"id":"M1","title":"Web","description_provenance":{"repo_url":"https://github.com/acme/web"}}).to_string()),
@@ -445,4 +446,136 @@ fn tier2_provider_answers_become_rows() {
     assert_eq!(posts.len(), 2);
     let b2: Value = serde_json::from_str(&posts[1].body).expect("json");
     assert_eq!(b2["results"][0]["reviewer"], "ai:openai/m1");
+}
+
+#[derive(clap::Parser, Debug)]
+struct Cli {
+    #[command(flatten)]
+    verify: super::VerifyArgs,
+}
+
+fn cli_run(args: &[&str]) -> u8 {
+    use clap::Parser as _;
+    let mut argv = vec!["rampart-verify"];
+    argv.extend_from_slice(args);
+    super::run(Cli::try_parse_from(argv).expect("parses").verify)
+}
+
+#[test]
+fn cli_list_report_and_run_exit_codes() {
+    let (base, log) = serve(responder(false));
+    let d = project();
+    let root = d.path().to_str().expect("utf8");
+    assert_eq!(
+        cli_run(&["list", "M1", "--base-url", &base, "--api-key", "mk_dev"]),
+        0
+    );
+    assert_eq!(
+        cli_run(&[
+            "report",
+            "M1",
+            "--base-url",
+            &base,
+            "--api-key",
+            "mk_dev",
+            "--output",
+            "json"
+        ]),
+        0
+    );
+    let seq: Vec<String> = log
+        .lock()
+        .expect("log")
+        .drain(..)
+        .map(|l| format!("{} {}", l.method, l.target))
+        .collect();
+    assert_eq!(
+        seq,
+        [
+            "GET /api/models/M1/verification/pending?tier=1&stale_after=24",
+            "GET /api/models/M1/verification/pending?tier=2&stale_after=24",
+            "GET /api/models/M1/verification/report",
+        ]
+    );
+    // A signed run with a verifier key: one tier-1 failure -> exit 1; --fail-on none -> 0.
+    let key = d.path().join("private.pem");
+    std::fs::write(
+        &key,
+        "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIGftDgMzYONOGpBk6sn3Tyt3VQ7HB1z6iLXrnnAxsd4PoAoGCCqGSM49\nAwEHoUQDQgAEynJd8+iBzsi0sYq3qzPs2X33+bANZxeafhICpkocodVx7V42DJSu\nDepREvURdy+lYu/Jcy9PtP+GtRMGRChrZA==\n-----END EC PRIVATE KEY-----\n",
+    )
+    .expect("w");
+    let key_s = key.to_str().expect("utf8");
+    let common = [
+        "--base-url",
+        base.as_str(),
+        "--api-key",
+        "mv_ci",
+        "--repo",
+        "acme/web",
+        "--project-root",
+        root,
+    ];
+    let mut a = vec!["run", "M1", "--signing-key", key_s, "--output", "json"];
+    a.extend_from_slice(&common);
+    assert_eq!(cli_run(&a), 1);
+    let posts: Vec<Logged> = log
+        .lock()
+        .expect("log")
+        .drain(..)
+        .filter(|l| l.method == "POST")
+        .collect();
+    assert_eq!(posts.len(), 2);
+    let b: Value = serde_json::from_str(&posts[0].body).expect("json");
+    assert!(b["signature"].is_string() && b["signed_hash"].is_string());
+    let mut a = vec!["run", "M1", "--fail-on", "none", "--dry-run"];
+    a.extend_from_slice(&common);
+    assert_eq!(cli_run(&a), 0);
+    assert!(log.lock().expect("log").iter().all(|l| l.method == "GET"));
+    // Missing key file: usage (2); a file that is not a P-256 key: 1; no appliance: 3.
+    let mut a = vec!["run", "M1", "--signing-key", "/nonexistent/key.pem"];
+    a.extend_from_slice(&common);
+    assert_eq!(cli_run(&a), 2);
+    let bad = d.path().join("bad.pem");
+    std::fs::write(
+        &bad,
+        "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
+    )
+    .expect("w");
+    let mut a = vec!["run", "M1", "--signing-key", bad.to_str().expect("utf8")];
+    a.extend_from_slice(&common);
+    assert_eq!(cli_run(&a), 1);
+    assert_eq!(
+        cli_run(&[
+            "run",
+            "M1",
+            "--base-url",
+            "http://127.0.0.1:9",
+            "--api-key",
+            "mv_x",
+            "--repo",
+            "a/b",
+            "--project-root",
+            root
+        ]),
+        3
+    );
+    assert_eq!(
+        cli_run(&[
+            "report",
+            "M1",
+            "--base-url",
+            "http://127.0.0.1:9",
+            "--api-key",
+            "mv_x"
+        ]),
+        3
+    );
+}
+
+#[test]
+fn run_is_safe_inside_a_tokio_runtime() {
+    let (base, _log) = serve(responder(false));
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let code = rt.block_on(async { cli_run(&["list", "M1", "--base-url", &base, "--api-key", "mk_dev"]) });
+    assert_eq!(code, 0);
 }

@@ -284,9 +284,20 @@ pub fn run(args: VerifyArgs) -> u8 {
             }
         }
         VerifyCommand::Check { file } => check_file(&args, file),
-        VerifyCommand::Run { model_id, all } => run_remote(&args, model_id.as_deref(), *all),
-        VerifyCommand::List { model_id } => list(&args, model_id),
-        VerifyCommand::Report { model_id } => report(&args, model_id),
+        // reqwest's blocking client panics when used on a tokio runtime thread, so the
+        // network commands run on a plain thread whatever the caller's context is.
+        VerifyCommand::Run { .. } | VerifyCommand::List { .. } | VerifyCommand::Report { .. } => {
+            std::thread::spawn(move || match &args.command {
+                VerifyCommand::Run { model_id, all } => {
+                    run_remote(&args, model_id.as_deref(), *all)
+                }
+                VerifyCommand::List { model_id } => list(&args, model_id),
+                VerifyCommand::Report { model_id } => report(&args, model_id),
+                _ => Exit::Usage as u8,
+            })
+            .join()
+            .unwrap_or_else(|_| err(Exit::Failed, "internal error: verifier thread panicked"))
+        }
     }
 }
 
