@@ -223,9 +223,14 @@ fn file_hash(ws: &Workspace, p: &Params) -> CheckResult {
         "sha384" => hex::encode(sha2::Sha384::digest(&bytes)),
         "sha512" => hex::encode(sha2::Sha512::digest(&bytes)),
         "sha224" => hex::encode(sha2::Sha224::digest(&bytes)),
+        "sha1" => {
+            use sha1::Digest as _;
+            hex::encode(sha1::Sha1::digest(&bytes))
+        }
+        "md5" => format!("{:x}", md5::compute(&bytes)),
         other => {
             return Ok(Verdict::fail(format!(
-                "Unsupported hash algorithm '{other}' (supported: sha224, sha256, sha384, sha512)"
+                "Unsupported hash algorithm '{other}' (supported: md5, sha1, sha224, sha256, sha384, sha512)"
             )));
         }
     };

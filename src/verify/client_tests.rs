@@ -576,6 +576,7 @@ fn cli_list_report_and_run_exit_codes() {
 fn run_is_safe_inside_a_tokio_runtime() {
     let (base, _log) = serve(responder(false));
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let code = rt.block_on(async { cli_run(&["list", "M1", "--base-url", &base, "--api-key", "mk_dev"]) });
+    let code =
+        rt.block_on(async { cli_run(&["list", "M1", "--base-url", &base, "--api-key", "mk_dev"]) });
     assert_eq!(code, 0);
 }

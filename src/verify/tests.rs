@@ -151,6 +151,16 @@ fn file_exists_and_hash() {
         "file_hash",
         json!({"file":"a/b.txt","expected_hash":sha,"algorithm":"SHA256"}),
     );
+    for (algo, h) in [
+        ("sha1", "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d"),
+        ("md5", "5d41402abc4b2a76b9719d911017c592"),
+    ] {
+        pass(
+            d.path(),
+            "file_hash",
+            json!({"file":"a/b.txt","expected_hash":h,"algorithm":algo}),
+        );
+    }
     fail(
         d.path(),
         "file_hash",
