@@ -699,7 +699,18 @@ fn dependency(ws: &Workspace, p: &Params, check_version: bool) -> CheckResult {
     })
 }
 
+/// The weak definition test of `parameter_validated`/`error_handled` (contract §7):
+/// `(def|function|fn|func)\s+NAME\s*\(` anywhere; one shared regex, names compared after.
 fn simple_def(code: &str, name: &str) -> Result<Option<usize>, CheckError> {
+    static RE: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    let generic =
+        RE.get_or_init(|| regex::Regex::new(r"(?:def|function|fn|func)\s+([^\s(]+)\s*\(").ok());
+    if let Some(re) = generic {
+        return Ok(re
+            .captures_iter(code)
+            .find(|c| c.get(1).is_some_and(|m| m.as_str() == name))
+            .and_then(|c| c.get(0).map(|m| m.start())));
+    }
     let re = compile(&format!(
         r"(?:def|function|fn|func)\s+{}\s*\(",
         regex::escape(name)

@@ -221,7 +221,23 @@ pub struct Site {
 /// (`def function fn func fun sub`), Go methods, C-like signatures followed by `{`, and JS
 /// `name = (…) =>` / `name: function`.
 pub fn find_function(code: &str, name: &str, lang: Lang) -> Option<Site> {
-    let n = regex::escape(name);
+    if !code.contains(name) {
+        return None;
+    }
+    // Plain identifiers use patterns compiled once per process with a `(?P<n>…)` group;
+    // other names (Ruby `valid?`, dotted) get patterns with the escaped name.
+    let simple = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_' || c == '$')
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '$');
+    let n = if simple {
+        r"(?P<n>[\w$]+)".to_string()
+    } else {
+        regex::escape(name)
+    };
     let mut patterns: Vec<String> = Vec::new();
     if lang == Lang::Python {
         patterns.push(format!(r"(?m)^[ \t]*(?:async[ \t]+)?def[ \t]+{n}[ \t]*\("));
@@ -254,9 +270,15 @@ pub fn find_function(code: &str, name: &str, lang: Lang) -> Option<Site> {
     let mut best: Option<Site> = None;
     for p in patterns {
         let Some(re) = rx(&p) else { continue };
-        for m in re.find_iter(code) {
-            let text = m.as_str().trim_start();
-            if lang != Lang::Python && starts_with_keyword(text) {
+        let mut from = 0;
+        while let Some(c) = re.captures_at(code, from) {
+            let Some(m) = c.get(0) else { break };
+            // Retry one char further so a definition of another name never hides ours.
+            from = m.start() + code[m.start()..].chars().next().map_or(1, char::len_utf8);
+            if c.name("n").is_some_and(|got| got.as_str() != name) {
+                continue;
+            }
+            if lang != Lang::Python && starts_with_keyword(m.as_str().trim_start()) {
                 continue;
             }
             let site = Site {
