@@ -485,7 +485,19 @@ fn decorator_present(ws: &Workspace, p: &Params) -> CheckResult {
             "Function '{func}' not defined in '{file}'"
         )));
     };
-    let decs = lang::decorators_above(&code, site);
+    let mut decs = lang::decorators_above(&code, site);
+    // Annotations/attributes on the definition line itself: `@Override public void f()`,
+    // `[Authorize] public IActionResult Get()`.
+    if l != Lang::Python {
+        let line_text = code.lines().nth(site.line - 1).unwrap_or("");
+        let head = line_text.split(func.as_str()).next().unwrap_or("");
+        if let Ok(re) = regex::Regex::new(r"@[\w.]+(?:\([^)]*\))?|#\[[^\]]*\]|\[[^\]]*\]") {
+            decs.extend(
+                re.find_iter(head)
+                    .map(|m| (site.line, m.as_str().to_string())),
+            );
+        }
+    }
     if let Some((line, d)) = decs.iter().find(|(_, d)| lang::decorator_matches(d, &dec)) {
         return Ok(Verdict::pass(format!(
             "Decorator '{dec}' applied to '{func}' in '{file}' at line {line}: {}",
@@ -864,7 +876,10 @@ fn test_exists(ws: &Workspace, p: &Params) -> CheckResult {
         .map_err(|e| CheckError::Bad("pattern", e.to_string()))?
         .compile_matcher();
     let paths = ws.paths();
-    let hits: Vec<&String> = paths.iter().filter(|p| glob.is_match(p.as_str())).collect();
+    let hits: Vec<&String> = paths
+        .iter()
+        .filter(|p| glob.is_match(p.as_str()) && super::workspace::glob_may_see(p, &pattern))
+        .collect();
     Ok(match hits.first() {
         Some(first) => Verdict::pass(format!(
             "{} path(s) match '{pattern}', e.g. '{first}'",
@@ -893,7 +908,7 @@ fn glob_files(ws: &Workspace, glob: &str) -> Result<Vec<String>, CheckError> {
     Ok(ws
         .paths()
         .iter()
-        .filter(|p| matcher.is_match(p.as_str()))
+        .filter(|p| matcher.is_match(p.as_str()) && super::workspace::glob_may_see(p, glob))
         .filter(|p| ws.is_file(p).unwrap_or(false))
         .cloned()
         .collect())

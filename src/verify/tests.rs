@@ -1226,3 +1226,37 @@ fn glob_file_searches_many_files() {
         "{det}"
     );
 }
+
+#[test]
+fn inline_annotations_and_hidden_dirs() {
+    let d = tree(&[
+        (
+            "A.java",
+            "class A {\n    @Override @Transactional public void save(User u) {\n    }\n}\n",
+        ),
+        (".github/workflows/ci.yml", "jobs: {}\n"),
+        (".venv/lib/test_x.py", ""),
+    ]);
+    let r = d.path();
+    pass(
+        r,
+        "decorator_present",
+        json!({"file":"A.java","decorator":"Transactional","function":"save"}),
+    );
+    fail(
+        r,
+        "decorator_present",
+        json!({"file":"A.java","decorator":"Secured","function":"save"}),
+    );
+    pass(
+        r,
+        "test_exists",
+        json!({"pattern":".github/workflows/*.yml"}),
+    );
+    fail(r, "test_exists", json!({"pattern":"**/test_x.py"}));
+    pass(
+        r,
+        "pattern_matches",
+        json!({"file":".github/workflows/*.yml","pattern":"jobs"}),
+    );
+}
