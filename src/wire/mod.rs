@@ -17,6 +17,6 @@ pub use canonical::{
 pub use digest::source_digest;
 pub use sign::{
     SignError, fingerprint, load_signing_key_pem, load_verifying_key_pem, mint_es256_jwt,
-    sign_digest, sign_text, verify_signature,
+    sign_digest, sign_text, verify_es256_jwt, verify_signature,
 };
 pub use types::*;
