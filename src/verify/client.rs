@@ -65,8 +65,37 @@ fn encode(v: &str) -> String {
 impl Client {
     /// Creates a client; one trailing `/` of `base_url` is stripped, a path prefix is kept.
     pub fn new(base_url: &str, api_key: &str) -> Result<Self, ClientError> {
+        Self::with_ca(base_url, api_key, None)
+    }
+
+    /// As [`Client::new`], additionally trusting the CA certificates of a PEM bundle (for
+    /// appliances whose TLS certificate is issued by an internal CA).
+    pub fn with_ca(
+        base_url: &str,
+        api_key: &str,
+        ca_pem: Option<&[u8]>,
+    ) -> Result<Self, ClientError> {
         let base = base_url.strip_suffix('/').unwrap_or(base_url).to_string();
-        let http = reqwest::blocking::Client::builder()
+        let mut builder = reqwest::blocking::Client::builder();
+        if let Some(pem) = ca_pem {
+            let certs =
+                reqwest::Certificate::from_pem_bundle(pem).map_err(|e| ClientError::Network {
+                    method: "INIT",
+                    url: base.clone(),
+                    reason: format!("CA bundle: {e}"),
+                })?;
+            if certs.is_empty() {
+                return Err(ClientError::Network {
+                    method: "INIT",
+                    url: base.clone(),
+                    reason: "CA bundle holds no certificate".into(),
+                });
+            }
+            for c in certs {
+                builder = builder.add_root_certificate(c);
+            }
+        }
+        let http = builder
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(120))

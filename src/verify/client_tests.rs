@@ -580,3 +580,33 @@ fn run_is_safe_inside_a_tokio_runtime() {
         rt.block_on(async { cli_run(&["list", "M1", "--base-url", &base, "--api-key", "mk_dev"]) });
     assert_eq!(code, 0);
 }
+
+#[test]
+fn ca_bundle_must_hold_certificates() {
+    assert!(Client::with_ca("https://rampart.internal", "mv_x", Some(b"not pem")).is_err());
+    let d = project();
+    let bundle = d.path().join("ca.pem");
+    std::fs::write(&bundle, "garbage").expect("w");
+    let code = cli_run(&[
+        "list",
+        "M1",
+        "--base-url",
+        "https://rampart.internal",
+        "--api-key",
+        "mv_x",
+        "--ca-bundle",
+        bundle.to_str().expect("utf8"),
+    ]);
+    assert_eq!(code, 2);
+    let missing = [
+        "list",
+        "M1",
+        "--base-url",
+        "https://x",
+        "--api-key",
+        "mv_x",
+        "--ca-bundle",
+        "/nonexistent.pem",
+    ];
+    assert_eq!(cli_run(&missing), 2);
+}

@@ -145,6 +145,10 @@ pub struct VerifyArgs {
         value_name = "KEY"
     )]
     pub api_key: Option<String>,
+    /// PEM bundle of extra CA certificates to trust for the appliance (internal CA).
+    /// Also MIPITI_CA_BUNDLE.
+    #[arg(long, global = true, env = "RAMPART_CA_BUNDLE", value_name = "PEM")]
+    pub ca_bundle: Option<PathBuf>,
     /// Root of the source tree the assertion paths are relative to.
     #[arg(long, global = true, default_value = ".", value_name = "DIR")]
     pub project_root: PathBuf,
@@ -397,7 +401,18 @@ fn connect(args: &VerifyArgs) -> Result<client::Client, u8> {
                 "no API key: pass --api-key or set RAMPART_API_KEY (mv_... to submit)",
             )
         })?;
-    client::Client::new(&base, &key).map_err(|e| err(Exit::Server, e))
+    let ca_path = args
+        .ca_bundle
+        .clone()
+        .or_else(|| env_any(&["MIPITI_CA_BUNDLE"]).map(PathBuf::from));
+    let ca = match ca_path {
+        Some(p) => Some(
+            std::fs::read(&p)
+                .map_err(|e| err(Exit::Usage, format!("CA bundle {}: {e}", p.display())))?,
+        ),
+        None => None,
+    };
+    client::Client::with_ca(&base, &key, ca.as_deref()).map_err(|e| err(Exit::Usage, e))
 }
 
 fn load_signing_key(args: &VerifyArgs) -> Result<Option<p256::ecdsa::SigningKey>, u8> {
