@@ -125,6 +125,10 @@ Air-gapped signing (Option B, ECDSA P-256):
 Repository scope: taken from --repo, GITHUB_REPOSITORY, CI_PROJECT_PATH or a GitHub/GitLab
 origin remote; on-prem git hosts need --repo owner/name.
 
+Internal CA: --ca-bundle ca.pem (or RAMPART_CA_BUNDLE) adds trusted CA certificates.
+Tier 2 is optional: without --tier2-provider only tier 1 runs and tier-2 rows are reported
+as skipped (No --tier2-provider specified); source excerpts go only to that provider.
+
 Exit codes: 0 ok; 1 failed assertions (see --fail-on), model errors or a bad signing key;
 2 usage error (bad flags, missing model id, API key or signing key file); 3 appliance or
 network error (HTTP status >= 400, unreachable, invalid response).";
