@@ -378,6 +378,9 @@ pub struct RunSettings<'a> {
     pub signing_key: Option<SigningKey>,
     /// Progress lines to stderr.
     pub verbose: bool,
+    /// `--changed-files`: when set, assertions whose `params.file` is not listed are dropped
+    /// (assertions without `params.file` are kept).
+    pub changed_files: Option<std::collections::HashSet<String>>,
 }
 
 /// One checked assertion of a run.
@@ -486,7 +489,12 @@ pub fn check_all(ws: &Workspace, items: &[(String, Value)]) -> Vec<Verdict> {
         .collect()
 }
 
-fn filtered(resp: &AssertionsResponse, repo: &str, out: &mut ModelOutcome) -> Vec<(String, Value)> {
+fn filtered(
+    resp: &AssertionsResponse,
+    repo: &str,
+    changed: Option<&std::collections::HashSet<String>>,
+    out: &mut ModelOutcome,
+) -> Vec<(String, Value)> {
     let mut kept = Vec::new();
     out.skipped_other_repo.clear();
     out.repo_bound_assertions = 0;
@@ -496,6 +504,12 @@ fn filtered(resp: &AssertionsResponse, repo: &str, out: &mut ModelOutcome) -> Ve
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
+        if let (Some(set), Some(file)) =
+            (changed, a.pointer("/params/file").and_then(Value::as_str))
+            && !set.contains(file.trim_start_matches("./"))
+        {
+            continue;
+        }
         if repo_matches(&a, repo) {
             if a.get("repo")
                 .and_then(Value::as_str)
@@ -567,7 +581,7 @@ pub fn run_model(
             return out;
         }
     };
-    let items = filtered(&resp, &repo, &mut out);
+    let items = filtered(&resp, &repo, s.changed_files.as_ref(), &mut out);
     if s.verbose {
         for skipped in &out.skipped_other_repo {
             eprintln!("[skip] {skipped}: repo mismatch (not {repo})");
@@ -634,7 +648,7 @@ pub fn run_model(
         }
     };
     let mut scratch = ModelOutcome::default();
-    let items2 = filtered(&resp2, &repo, &mut scratch);
+    let items2 = filtered(&resp2, &repo, s.changed_files.as_ref(), &mut scratch);
     for (cid, a) in &items2 {
         let aid = a.get("id").and_then(Value::as_str).unwrap_or("");
         let kind = a

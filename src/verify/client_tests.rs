@@ -141,6 +141,7 @@ fn settings<'a>(
         provider: None,
         signing_key: key,
         verbose: false,
+        changed_files: None,
     }
 }
 
@@ -609,4 +610,38 @@ fn ca_bundle_must_hold_certificates() {
         "/nonexistent.pem",
     ];
     assert_eq!(cli_run(&missing), 2);
+}
+
+#[test]
+fn changed_files_narrow_the_run_and_the_hash_follows() {
+    let (base, log) = serve(responder(false));
+    let d = project();
+    let ws = Workspace::new(d.path()).expect("ws");
+    let client = Client::new(&base, "mv_ci").expect("client");
+    let mut s = settings(&ws, false, None);
+    s.changed_files = Some(["app/auth.py".to_string()].into_iter().collect());
+    let out = run_model(&client, "M1", None, &s);
+    let ids: Vec<&str> = out
+        .tier1
+        .iter()
+        .map(|r| r.row.assertion_id.as_str())
+        .collect();
+    // nginx.conf is not listed; asrt_003 has no params.file and stays.
+    assert_eq!(ids, ["asrt_001", "asrt_003"]);
+    let post = log
+        .lock()
+        .expect("log")
+        .iter()
+        .find(|l| l.method == "POST")
+        .cloned()
+        .expect("post");
+    let body: Value = serde_json::from_str(&post.body).expect("json");
+    let served: Vec<Value> = vec![
+        assertions_body()["controls"]["CTRL-01"][0].clone(),
+        assertions_body()["assumptions"]["AS-01"][0].clone(),
+    ];
+    assert_eq!(
+        body["content_hash"],
+        crate::wire::content_hash(&served, body["results"].as_array().expect("rows"))
+    );
 }

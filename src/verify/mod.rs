@@ -175,6 +175,10 @@ pub struct VerifyArgs {
     /// MIPITI_WORKSPACE_SIGNING_KEY (a path, or the PEM text itself).
     #[arg(long, global = true, value_name = "PEM")]
     pub signing_key: Option<PathBuf>,
+    /// File listing changed paths (one per line, e.g. `git diff --name-only`): `run` then
+    /// checks only assertions whose `params.file` is listed (and those without a file).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub changed_files: Option<PathBuf>,
     /// What makes `run` exit 1.
     #[arg(long, global = true, value_enum, default_value_t = FailOn::Fail)]
     pub fail_on: FailOn,
@@ -468,6 +472,18 @@ fn run_remote(args: &VerifyArgs, model_id: Option<&str>, all: bool) -> u8 {
         Ok(w) => w,
         Err(e) => return err(Exit::Usage, format!("project root: {e}")),
     };
+    let changed_files = match &args.changed_files {
+        None => None,
+        Some(p) => match std::fs::read_to_string(p) {
+            Ok(t) => Some(
+                t.lines()
+                    .map(|l| l.trim().trim_start_matches("./").to_string())
+                    .filter(|l| !l.is_empty())
+                    .collect(),
+            ),
+            Err(e) => return err(Exit::Usage, format!("--changed-files {}: {e}", p.display())),
+        },
+    };
     let settings = client::RunSettings {
         ws: &ws,
         repo: client::detect_repo(args.repo.as_deref(), ws.root()),
@@ -475,6 +491,7 @@ fn run_remote(args: &VerifyArgs, model_id: Option<&str>, all: bool) -> u8 {
         provider,
         signing_key,
         verbose: args.output == OutputFormat::Text,
+        changed_files,
     };
     let outs = if all {
         match client::run_all(&client, &settings) {
