@@ -209,6 +209,17 @@ impl Client {
             &[("tier", &t), ("stale_after", "24")],
         )
     }
+    /// E7: control ids of one component (only with `--component`).
+    pub fn component_controls(
+        &self,
+        id: &str,
+        component: &str,
+    ) -> Result<crate::wire::ControlsResponse, ClientError> {
+        self.get(
+            &format!("/api/models/{}/controls", encode(id)),
+            &[("component_id", component)],
+        )
+    }
     /// E6: verification report.
     pub fn report(&self, id: &str) -> Result<ReportResponse, ClientError> {
         self.get(
@@ -381,6 +392,9 @@ pub struct RunSettings<'a> {
     /// `--changed-files`: when set, assertions whose `params.file` is not listed are dropped
     /// (assertions without `params.file` are kept).
     pub changed_files: Option<std::collections::HashSet<String>>,
+    /// `--component C`: the root is rebased to the component's path (E2) and only the
+    /// component's controls (E7) are kept.
+    pub component: Option<String>,
 }
 
 /// One checked assertion of a run.
@@ -573,6 +587,42 @@ pub fn run_model(
         out.network_error = true;
         out.error = Some(e.to_string());
     };
+    // --component: optional E2 path (rebases the root) and optional E7 control filter.
+    let rebased;
+    let mut ws = s.ws;
+    let mut keep_controls: Option<std::collections::HashSet<String>> = None;
+    if let Some(comp) = &s.component {
+        let path = model
+            .as_ref()
+            .and_then(|m| m.components.as_ref())
+            .and_then(|cs| cs.iter().find(|c| &c.id == comp))
+            .and_then(|c| c.path.clone())
+            .filter(|p| !p.trim().is_empty());
+        if let Some(path) = path {
+            match s.ws.resolve(&path).and_then(|dir| Workspace::new(&dir)) {
+                Ok(w) => {
+                    rebased = w;
+                    ws = &rebased;
+                }
+                Err(e) => {
+                    out.error = Some(format!("component '{comp}' path: {e}"));
+                    return out;
+                }
+            }
+        }
+        if let Ok(c) = client.component_controls(id, comp) {
+            keep_controls = Some(c.controls.into_iter().map(|c| c.id).collect());
+        }
+    }
+    let keep = |items: Vec<(String, Value)>| -> Vec<(String, Value)> {
+        match &keep_controls {
+            Some(set) => items
+                .into_iter()
+                .filter(|(cid, _)| set.contains(cid))
+                .collect(),
+            None => items,
+        }
+    };
     // Step 2.
     let resp = match client.assertions(id, &repo) {
         Ok(r) => r,
@@ -581,13 +631,13 @@ pub fn run_model(
             return out;
         }
     };
-    let items = filtered(&resp, &repo, s.changed_files.as_ref(), &mut out);
+    let items = keep(filtered(&resp, &repo, s.changed_files.as_ref(), &mut out));
     if s.verbose {
         for skipped in &out.skipped_other_repo {
             eprintln!("[skip] {skipped}: repo mismatch (not {repo})");
         }
     }
-    let digest = wire::source_digest(s.ws.root(), digest_paths(&items).iter().map(String::as_str));
+    let digest = wire::source_digest(ws.root(), digest_paths(&items).iter().map(String::as_str));
     let pipeline = pipeline_from_env(digest);
     let checks: Vec<(String, Value)> = items
         .iter()
@@ -600,7 +650,7 @@ pub fn run_model(
             (kind, a.get("params").cloned().unwrap_or(Value::Null))
         })
         .collect();
-    let verdicts = check_all(s.ws, &checks);
+    let verdicts = check_all(ws, &checks);
     for ((_, a), ((kind, params), v)) in items.iter().zip(checks.iter().zip(verdicts.iter())) {
         let aid = a.get("id").and_then(Value::as_str).unwrap_or("");
         out.tier1.push(CheckedRow {
@@ -648,7 +698,12 @@ pub fn run_model(
         }
     };
     let mut scratch = ModelOutcome::default();
-    let items2 = filtered(&resp2, &repo, s.changed_files.as_ref(), &mut scratch);
+    let items2 = keep(filtered(
+        &resp2,
+        &repo,
+        s.changed_files.as_ref(),
+        &mut scratch,
+    ));
     for (cid, a) in &items2 {
         let aid = a.get("id").and_then(Value::as_str).unwrap_or("");
         let kind = a
@@ -669,7 +724,7 @@ pub fn run_model(
                     .and_then(Value::as_str)
                     .map(String::from)
                     .unwrap_or_else(|| tier2::render_prompt(a, &format!("Control {cid}")));
-                let full = match tier2::excerpt(s.ws, a) {
+                let full = match tier2::excerpt(ws, a) {
                     Some(x) => format!("{prompt}\n\nSource excerpt:\n{x}"),
                     None => prompt,
                 };

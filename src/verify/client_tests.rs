@@ -104,6 +104,11 @@ fn responder(fail_assertions: bool) -> Responder {
                 200,
                 json!({"choices":[{"message":{"role":"assistant","content":"YES\nThe function returns the token after checking it."}}]}).to_string(),
             ),
+            ("GET", p) if p.ends_with("/api/models/M3") => (
+                200,
+                json!({"id":"M3","components":[{"id":"C1","path":"svc"}]}).to_string(),
+            ),
+            ("GET", p) if p.ends_with("/controls") => (200, json!({"controls":[{"id":"CTRL-01"}]}).to_string()),
             ("GET", p) if p.ends_with("/verification/pending") => (200, json!({"controls":{"CTRL-01":[{"id":"a"},{"id":"b"}]},"assumptions":{}}).to_string()),
             ("GET", "/p/api/models") | ("GET", "/api/models") => (200, json!([{"id":"M1","title":"Web"},{"id":"M2","title":null}]).to_string()),
             ("GET", p) if p.ends_with("/api/models/M2") => (200, json!({"id":"M2","description_provenance":{"repo_url":"https://github.com/Acme/Other.git"}}).to_string()),
@@ -142,6 +147,7 @@ fn settings<'a>(
         signing_key: key,
         verbose: false,
         changed_files: None,
+        component: None,
     }
 }
 
@@ -643,5 +649,38 @@ fn changed_files_narrow_the_run_and_the_hash_follows() {
     assert_eq!(
         body["content_hash"],
         crate::wire::content_hash(&served, body["results"].as_array().expect("rows"))
+    );
+}
+
+#[test]
+fn component_rebases_root_and_keeps_its_controls() {
+    let (base, log) = serve(responder(false));
+    let d = project();
+    std::fs::create_dir_all(d.path().join("svc/app")).expect("mkdir");
+    std::fs::write(d.path().join("svc/app/auth.py"), "def other():\n    pass\n").expect("w");
+    let ws = Workspace::new(d.path()).expect("ws");
+    let client = Client::new(&base, "mk_dev").expect("client");
+    let mut s = settings(&ws, false, None);
+    s.component = Some("C1".into());
+    let out = run_model(&client, "M3", None, &s);
+    assert!(out.error.is_none(), "{:?}", out.error);
+    let seq: Vec<String> = log
+        .lock()
+        .expect("log")
+        .iter()
+        .map(|l| format!("{} {}", l.method, l.target))
+        .collect();
+    assert_eq!(seq[0], "GET /api/models/M3");
+    assert_eq!(seq[1], "GET /api/models/M3/controls?component_id=C1");
+    // Only CTRL-01 assertions remain (AS-01 dropped), checked under svc/.
+    let ids: Vec<&str> = out
+        .tier1
+        .iter()
+        .map(|r| r.row.assertion_id.as_str())
+        .collect();
+    assert_eq!(ids, ["asrt_001", "asrt_002"]);
+    assert_eq!(
+        out.tier1[0].row.result, "fail",
+        "verify_token is not defined under svc/app/auth.py"
     );
 }

@@ -179,6 +179,10 @@ pub struct VerifyArgs {
     /// checks only assertions whose `params.file` is listed (and those without a file).
     #[arg(long, global = true, value_name = "FILE")]
     pub changed_files: Option<PathBuf>,
+    /// Verify one component of the model: the project root moves to the component's path
+    /// and only its controls are checked.
+    #[arg(long, global = true, value_name = "COMPONENT_ID")]
+    pub component: Option<String>,
     /// What makes `run` exit 1.
     #[arg(long, global = true, value_enum, default_value_t = FailOn::Fail)]
     pub fail_on: FailOn,
@@ -492,6 +496,7 @@ fn run_remote(args: &VerifyArgs, model_id: Option<&str>, all: bool) -> u8 {
         signing_key,
         verbose: args.output == OutputFormat::Text,
         changed_files,
+        component: args.component.clone(),
     };
     let outs = if all {
         match client::run_all(&client, &settings) {
