@@ -588,6 +588,8 @@ pub fn imports(text: &str, lang: Lang) -> Vec<(usize, String)> {
         Lang::JavaScript => &[
             r#"(?m)^[ \t]*import[^'"\n;]*?(?:from[ \t]*)?['"]([^'"]+)['"]"#,
             r#"(?m)^[ \t]*export[^'"\n;]*?from[ \t]*['"]([^'"]+)['"]"#,
+            // Closing line of a multi-line `import {\n a,\n b\n} from 'm'`.
+            r#"(?m)^[ \t]*\}[ \t]*from[ \t]*['"]([^'"]+)['"]"#,
             r#"\brequire\(\s*['"]([^'"]+)['"]\s*\)"#,
             r#"\bimport\(\s*['"]([^'"]+)['"]\s*\)"#,
         ],
@@ -894,6 +896,11 @@ mod tests {
             "const h = require(\"helmet\");\n",
             Lang::JavaScript,
             "helmet"
+        ));
+        assert!(has(
+            "import {\n  a,\n  b,\n} from '@nestjs/common';\n",
+            Lang::JavaScript,
+            "@nestjs/common"
         ));
         assert!(!has(
             "// const h = require(\"helmet\");\n",
