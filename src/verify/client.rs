@@ -387,6 +387,8 @@ pub struct RunSettings<'a> {
     pub provider: Option<Provider>,
     /// Workspace signing key, if any.
     pub signing_key: Option<SigningKey>,
+    /// Customer DSSE key, if any; preferred over the workspace key (contract §5.3).
+    pub customer_key: Option<SigningKey>,
     /// Progress lines to stderr.
     pub verbose: bool,
     /// `--changed-files`: when set, assertions whose `params.file` is not listed are dropped
@@ -539,9 +541,32 @@ fn filtered(
     kept
 }
 
-fn sign_body(body: &mut ResultsRequest, key: Option<&SigningKey>) -> Result<(), String> {
-    if let (Some(k), Some(h)) = (key, body.content_hash.as_deref()) {
-        let (sig, signed) = wire::sign_digest(k, h).map_err(|e| e.to_string())?;
+/// Attaches exactly one attestation form: a customer DSSE bundle when a customer key is
+/// set, else the workspace ECDSA signature, else none (unsigned).
+fn sign_body(
+    body: &mut ResultsRequest,
+    s: &RunSettings,
+    model_id: &str,
+    tier: u8,
+    assertions: &[Value],
+) -> Result<(), String> {
+    let Some(h) = body.content_hash.clone() else {
+        return Ok(());
+    };
+    if let Some(k) = &s.customer_key {
+        let pipeline = serde_json::to_value(&body.pipeline).map_err(|e| e.to_string())?;
+        let rows: Vec<Value> = body
+            .results
+            .iter()
+            .filter_map(|r| serde_json::to_value(r).ok())
+            .collect();
+        let bundle = wire::build_dsse_bundle(k, model_id, tier, &h, &pipeline, assertions, &rows)
+            .map_err(|e| e.to_string())?;
+        body.dsse_bundle = Some(bundle);
+        return Ok(());
+    }
+    if let Some(k) = &s.signing_key {
+        let (sig, signed) = wire::sign_digest(k, &h).map_err(|e| e.to_string())?;
         body.signature = Some(sig);
         body.signed_hash = Some(signed);
     }
@@ -677,7 +702,7 @@ pub fn run_model(
             bundle: None,
             dsse_bundle: None,
         };
-        if let Err(e) = sign_body(&mut body, s.signing_key.as_ref()) {
+        if let Err(e) = sign_body(&mut body, s, id, 1, &raw) {
             out.error = Some(format!("signing failed: {e}"));
             return out;
         }
@@ -779,7 +804,7 @@ pub fn run_model(
             bundle: None,
             dsse_bundle: None,
         };
-        if let Err(e) = sign_body(&mut body, s.signing_key.as_ref()) {
+        if let Err(e) = sign_body(&mut body, s, id, 2, &raw2) {
             out.error = Some(format!("signing failed: {e}"));
             return out;
         }

@@ -145,6 +145,7 @@ fn settings<'a>(
         dry_run,
         provider: None,
         signing_key: key,
+        customer_key: None,
         verbose: false,
         changed_files: None,
         component: None,
@@ -683,4 +684,40 @@ fn component_rebases_root_and_keeps_its_controls() {
         out.tier1[0].row.result, "fail",
         "verify_token is not defined under svc/app/auth.py"
     );
+}
+
+#[test]
+fn customer_key_sends_only_a_dsse_bundle() {
+    let (base, log) = serve(responder(false));
+    let d = project();
+    let ws = Workspace::new(d.path()).expect("ws");
+    let client = Client::new(&base, "mv_ci").expect("client");
+    let customer = p256::ecdsa::SigningKey::from_slice(&[9u8; 32]).expect("key");
+    let mut s = settings(&ws, false, Some(test_key()));
+    s.customer_key = Some(customer.clone());
+    let out = run_model(&client, "M1", None, &s);
+    assert!(out.error.is_none(), "{:?}", out.error);
+    let posts: Vec<Logged> = log
+        .lock()
+        .expect("log")
+        .iter()
+        .filter(|l| l.method == "POST")
+        .cloned()
+        .collect();
+    assert_eq!(posts.len(), 2);
+    for (i, p) in posts.iter().enumerate() {
+        let b: Value = serde_json::from_str(&p.body).expect("json");
+        assert!(b.get("signature").is_none() && b.get("signed_hash").is_none());
+        let bundle = b["dsse_bundle"].as_str().expect("bundle");
+        let st = crate::wire::verify_dsse_bundle(
+            customer.verifying_key(),
+            bundle,
+            b["content_hash"].as_str(),
+        )
+        .expect("verifies under the customer key");
+        assert_eq!(
+            st["subject"][0]["name"],
+            format!("mipiti:verification:tier{}:M1", i + 1)
+        );
+    }
 }

@@ -183,6 +183,10 @@ pub struct VerifyArgs {
     /// and only its controls are checked.
     #[arg(long, global = true, value_name = "COMPONENT_ID")]
     pub component: Option<String>,
+    /// Customer DSSE signing key (unencrypted P-256 PEM path or PEM text); preferred over
+    /// --signing-key. Also RAMPART_CUSTOMER_SIGNING_KEY or MIPITI_CUSTOMER_SIGNING_KEY.
+    #[arg(long, global = true, value_name = "PEM")]
+    pub customer_key: Option<PathBuf>,
     /// What makes `run` exit 1.
     #[arg(long, global = true, value_enum, default_value_t = FailOn::Fail)]
     pub fail_on: FailOn,
@@ -427,10 +431,14 @@ fn connect(args: &VerifyArgs) -> Result<client::Client, u8> {
     client::Client::with_ca(&base, &key, ca.as_deref()).map_err(|e| err(Exit::Usage, e))
 }
 
-fn load_signing_key(args: &VerifyArgs) -> Result<Option<p256::ecdsa::SigningKey>, u8> {
-    let source = match &args.signing_key {
+fn load_key(
+    flag: Option<&PathBuf>,
+    envs: &[&str],
+    what: &str,
+) -> Result<Option<p256::ecdsa::SigningKey>, u8> {
+    let source = match flag {
         Some(p) => Some(p.to_string_lossy().into_owned()),
-        None => env_any(&["RAMPART_SIGNING_KEY", "MIPITI_WORKSPACE_SIGNING_KEY"]),
+        None => env_any(envs),
     };
     let Some(source) = source else {
         return Ok(None);
@@ -439,11 +447,19 @@ fn load_signing_key(args: &VerifyArgs) -> Result<Option<p256::ecdsa::SigningKey>
         source
     } else {
         std::fs::read_to_string(&source)
-            .map_err(|e| err(Exit::Usage, format!("signing key {source}: {e}")))?
+            .map_err(|e| err(Exit::Usage, format!("{what} {source}: {e}")))?
     };
     crate::wire::load_signing_key_pem(&pem)
         .map(Some)
-        .map_err(|e| err(Exit::Failed, format!("signing key: {e}")))
+        .map_err(|e| err(Exit::Failed, format!("{what}: {e}")))
+}
+
+fn load_signing_key(args: &VerifyArgs) -> Result<Option<p256::ecdsa::SigningKey>, u8> {
+    load_key(
+        args.signing_key.as_ref(),
+        &["RAMPART_SIGNING_KEY", "MIPITI_WORKSPACE_SIGNING_KEY"],
+        "signing key",
+    )
 }
 
 fn run_remote(args: &VerifyArgs, model_id: Option<&str>, all: bool) -> u8 {
@@ -455,6 +471,17 @@ fn run_remote(args: &VerifyArgs, model_id: Option<&str>, all: bool) -> u8 {
         Err(code) => return code,
     };
     let signing_key = match load_signing_key(args) {
+        Ok(k) => k,
+        Err(code) => return code,
+    };
+    let customer_key = match load_key(
+        args.customer_key.as_ref(),
+        &[
+            "RAMPART_CUSTOMER_SIGNING_KEY",
+            "MIPITI_CUSTOMER_SIGNING_KEY",
+        ],
+        "customer key",
+    ) {
         Ok(k) => k,
         Err(code) => return code,
     };
@@ -494,6 +521,7 @@ fn run_remote(args: &VerifyArgs, model_id: Option<&str>, all: bool) -> u8 {
         dry_run: args.dry_run,
         provider,
         signing_key,
+        customer_key,
         verbose: args.output == OutputFormat::Text,
         changed_files,
         component: args.component.clone(),

@@ -33,6 +33,9 @@ pub enum SignError {
     /// The signature does not verify under the given key.
     #[error("signature does not verify under the workspace key")]
     Mismatch,
+    /// Building an attestation payload failed.
+    #[error("cannot encode attestation: {0}")]
+    Encode(String),
     /// Minting the ES256 JWT failed.
     #[error("could not mint ES256 JWT: {0}")]
     Jwt(String),
