@@ -371,6 +371,10 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
     let assurance = crate::assurance::AssuranceService::new(
         instance.db.clone(),
         Some(admin.instance_signing_key()),
+    )
+    .with_jwks(
+        instance.config.assurance.oidc_jwks_file.clone(),
+        instance.config.assurance.oidc_fetch,
     );
     let state = crate::web::AppState {
         assurance,

@@ -180,6 +180,12 @@ pub static KEYS: &[KeyDef] = &[
     k("webauthn.rp_name", &["WEBAUTHN_RP_NAME"], Kind::Str),
     k("webauthn.origin", &["WEBAUTHN_ORIGIN"], Kind::Str),
     k(
+        "assurance.oidc_jwks_file",
+        &["RAMPART_OIDC_JWKS_FILE"],
+        Kind::Str,
+    ),
+    k("assurance.oidc_fetch", &["RAMPART_OIDC_FETCH"], Kind::Bool),
+    k(
         "engine.extra_catalog_dir",
         &["RAMPART_EXTRA_CATALOG_DIR"],
         Kind::Str,
@@ -300,6 +306,8 @@ pub struct Config {
     pub webauthn: WebauthnConfig,
     /// Threat-model generation.
     pub engine: EngineConfig,
+    /// CI attestation.
+    pub assurance: AssuranceConfig,
     /// Request size limits.
     pub limits: LimitsConfig,
     /// Signed backups.
@@ -368,6 +376,25 @@ impl Default for SmtpConfig {
             from_address: "noreply@rampart.invalid".into(),
             from_name: "rampart".into(),
             use_tls: true,
+        }
+    }
+}
+
+/// CI attestation settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AssuranceConfig {
+    /// Local JWKS per OIDC issuer (`{"<issuer>": {"keys": [...]}}`), for air-gapped installs.
+    pub oidc_jwks_file: Option<PathBuf>,
+    /// Fetch issuer keys over HTTPS when they are not in the file.
+    pub oidc_fetch: bool,
+}
+
+impl Default for AssuranceConfig {
+    fn default() -> Self {
+        Self {
+            oidc_jwks_file: None,
+            oidc_fetch: true,
         }
     }
 }
@@ -535,6 +562,7 @@ impl Default for Config {
             mfa: MfaConfig::default(),
             webauthn: WebauthnConfig::default(),
             engine: EngineConfig::default(),
+            assurance: AssuranceConfig::default(),
             limits: LimitsConfig::default(),
             backup: BackupConfig::default(),
             license: LicenseConfig::default(),
@@ -916,6 +944,10 @@ impl serde::Serialize for ReportView<'_> {
         }
         if let Some(p) = &c.log.dir {
             flat.push(("log.dir", path_value(p)));
+        }
+        flat.push(("assurance.oidc_fetch", c.assurance.oidc_fetch.into()));
+        if let Some(p) = &c.assurance.oidc_jwks_file {
+            flat.push(("assurance.oidc_jwks_file", path_value(p)));
         }
         if let Some(p) = &c.engine.extra_catalog_dir {
             flat.push(("engine.extra_catalog_dir", path_value(p)));
