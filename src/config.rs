@@ -1241,8 +1241,7 @@ fn validate(c: &Config, sources: &BTreeMap<&'static str, Source>) -> Result<(), 
         message,
     };
     let endpoint = c.llm.endpoint.trim();
-    if !endpoint.is_empty()
-        && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+    if !(endpoint.is_empty() || endpoint.starts_with("http://") || endpoint.starts_with("https://"))
     {
         return Err(bad(
             "llm.endpoint",

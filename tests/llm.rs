@@ -84,10 +84,10 @@ fn serve(stream: TcpStream, mode: &Mutex<Mode>, requests: &Mutex<Vec<Value>>) {
         if line.is_empty() {
             break;
         }
-        if let Some((k, v)) = line.split_once(':') {
-            if k.eq_ignore_ascii_case("content-length") {
-                length = v.trim().parse().unwrap_or(0);
-            }
+        if let Some((k, v)) = line.split_once(':')
+            && k.eq_ignore_ascii_case("content-length")
+        {
+            length = v.trim().parse().unwrap_or(0);
         }
     }
     let mut body = vec![0u8; length];

@@ -334,23 +334,23 @@ impl LlmEngine {
             }
         };
         let cache_user = user_id.filter(|_| self.llm.cache_enabled);
-        if let Some(user) = cache_user {
-            if let Some(content) = self.cache_get(user, &hash)? {
-                self.record(UsageRow {
-                    user_id,
-                    trace_id,
-                    template,
-                    tokens: (0, 0, 0),
-                    latency_ms: 0,
-                    cache_hit: true,
-                    error: None,
-                });
-                return Ok(Completion {
-                    content,
-                    cached: true,
-                    cache_key: None,
-                });
-            }
+        if let Some(user) = cache_user
+            && let Some(content) = self.cache_get(user, &hash)?
+        {
+            self.record(UsageRow {
+                user_id,
+                trace_id,
+                template,
+                tokens: (0, 0, 0),
+                latency_ms: 0,
+                cache_hit: true,
+                error: None,
+            });
+            return Ok(Completion {
+                content,
+                cached: true,
+                cache_key: None,
+            });
         }
         if let Some(c) = &ctx {
             self.check_fair_use(c)?;
@@ -588,7 +588,7 @@ fn parse_reply<T: DeserializeOwned>(
     Ok((data, thought))
 }
 
-fn check_assets(assets: &Vec<NewAsset>) -> std::result::Result<(), String> {
+fn check_assets(assets: &[NewAsset]) -> std::result::Result<(), String> {
     if assets.is_empty() {
         return Err("\"assets\" is empty; name at least one asset".into());
     }
@@ -609,7 +609,7 @@ fn check_assets(assets: &Vec<NewAsset>) -> std::result::Result<(), String> {
 
 fn check_attackers(
     model: &ThreatModel,
-    attackers: &Vec<NewAttacker>,
+    attackers: &[NewAttacker],
 ) -> std::result::Result<(), String> {
     if attackers.is_empty() {
         return Err("\"attackers\" is empty; name at least one attacker".into());
@@ -698,7 +698,7 @@ impl Engine for LlmEngine {
             &json!({"thought": "...", "assets": [example_asset()]}),
             "List the assets (data, components, credentials, services) the description names or clearly implies. Do not pad with generic items.",
             json!({"description": description}),
-            check_assets,
+            |a: &Vec<NewAsset>| check_assets(a),
         )
     }
 
@@ -713,7 +713,7 @@ impl Engine for LlmEngine {
             &json!({"thought": "...", "assets": [example_asset()]}),
             "Refine the given assets: merge duplicates, drop weak ones, re-rate impact. Return the full final list.",
             json!({"description": description, "assets": assets}),
-            check_assets,
+            |a: &Vec<NewAsset>| check_assets(a),
         )
     }
 
@@ -933,7 +933,7 @@ mod tests {
             "{\"assets\": [{\"name\": \"DB\", \"properties\": [\"X\"], \"impact\": \"high\"}]}";
         let err = parse_reply::<Vec<NewAsset>>(wrong, "assets").unwrap_err();
         assert!(err.contains("assets"), "{err}");
-        assert!(check_assets(&vec![]).is_err());
+        assert!(check_assets(&[]).is_err());
     }
 
     #[test]
