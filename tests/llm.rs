@@ -267,6 +267,13 @@ fn generation_retry_cache_and_usage_through_a_fake_llm() {
     assert_eq!(fake.count(), 8, "exactly one retry");
     let retry = &fake.requests()[7];
     assert_eq!(retry["messages"].as_array().expect("messages").len(), 4);
+    assert!(
+        retry["messages"][3]["content"]
+            .as_str()
+            .expect("correction")
+            .contains("invalid"),
+        "the retry quotes the problem: {retry}"
+    );
     let (_, list) = json(alice.get("/api/models"));
     assert_eq!(
         list.as_array().expect("list").len(),
@@ -347,4 +354,34 @@ fn insufficient_quota_trips_maintenance_mode() {
     let admin = Client::login(&app, "admin@example.com", PASSWORD);
     let (_, state) = json(admin.get("/api/admin/maintenance"));
     assert_eq!(state["active"], true, "{state}");
+}
+
+#[test]
+fn cache_evicts_least_recently_used_and_honours_ttl() {
+    let fake = FakeLlm::start();
+    let dir = TestDir::new("llm-cache-lru");
+    let app = start(&dir, &fake, &[("LLM_CACHE_MAX_ENTRIES", "6")]);
+    let alice = user(&app, &dir, "alice@example.com");
+    assert_eq!(generate(&alice, LEDGER).0, 201);
+    assert_eq!(fake.count(), 6);
+    assert_eq!(generate(&alice, LEDGER).0, 201);
+    assert_eq!(fake.count(), 6, "cached");
+    // Six new entries push the six older ones out.
+    assert_eq!(generate(&alice, OTHER).0, 201);
+    assert_eq!(fake.count(), 12);
+    assert_eq!(generate(&alice, LEDGER).0, 201);
+    assert_eq!(fake.count(), 18, "evicted entries are asked again");
+    // The cache is per user: bob never gets alice's answers.
+    let bob = user(&app, &dir, "bob@example.com");
+    assert_eq!(generate(&bob, LEDGER).0, 201);
+    assert_eq!(fake.count(), 24, "no cross-user cache hits");
+    drop(app);
+
+    let fake = FakeLlm::start();
+    let dir = TestDir::new("llm-cache-ttl");
+    let app = start(&dir, &fake, &[("LLM_CACHE_TTL_HOURS", "0")]);
+    let alice = user(&app, &dir, "alice@example.com");
+    assert_eq!(generate(&alice, LEDGER).0, 201);
+    assert_eq!(generate(&alice, LEDGER).0, 201);
+    assert_eq!(fake.count(), 12, "expired entries are not used");
 }
