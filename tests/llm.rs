@@ -305,7 +305,14 @@ fn generation_retry_cache_and_usage_through_a_fake_llm() {
 fn fair_use_limit_returns_429_but_cache_hits_are_free() {
     let fake = FakeLlm::start();
     let dir = TestDir::new("llm-fair-use");
-    let app = start(&dir, &fake, &[("RAMPART_FAIR_USE_DAILY_LIMIT", "1")]);
+    let app = start(
+        &dir,
+        &fake,
+        &[
+            ("RAMPART_FAIR_USE_DAILY_LIMIT", "1"),
+            ("TELEMETRY_ENABLED", "false"),
+        ],
+    );
     let alice = user(&app, &dir, "alice@example.com");
     let (status, body) = generate(&alice, LEDGER);
     assert_eq!(status, 201, "{body}");
@@ -326,6 +333,13 @@ fn fair_use_limit_returns_429_but_cache_hits_are_free() {
     let bob = user(&app, &dir, "bob@example.com");
     let (status, body) = generate(&bob, OTHER);
     assert_eq!(status, 201, "{body}");
+    // Telemetry off: the usage endpoint reports nothing (calls still count for fair use).
+    let admin = Client::login(&app, "admin@example.com", PASSWORD);
+    let (status, usage) = json(admin.get("/api/admin/usage?days=7"));
+    assert_eq!(status, 200, "{usage}");
+    assert_eq!(usage, json!({"enabled": false, "days": 7, "users": []}));
+    let (status, _) = json(admin.get("/api/admin/usage?days=0"));
+    assert_eq!(status, 400);
 }
 
 #[test]
