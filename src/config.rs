@@ -224,6 +224,32 @@ pub static KEYS: &[KeyDef] = &[
         &["MAINTENANCE_ALERT_EMAIL", "RAMPART_MAINTENANCE_ALERT_EMAIL"],
         Kind::Str,
     ),
+    k("llm.endpoint", &["RAMPART_LLM_ENDPOINT"], Kind::Str),
+    k("llm.model", &["RAMPART_LLM_MODEL"], Kind::Str),
+    secret("llm.api_key", &["OPENAI_API_KEY", "RAMPART_LLM_API_KEY"]),
+    k(
+        "llm.timeout_seconds",
+        &["RAMPART_LLM_TIMEOUT_SECONDS"],
+        Kind::Int,
+    ),
+    k("llm.cache_enabled", &["LLM_CACHE_ENABLED"], Kind::Bool),
+    k("llm.cache_ttl_hours", &["LLM_CACHE_TTL_HOURS"], Kind::Int),
+    k(
+        "llm.cache_max_entries",
+        &["LLM_CACHE_MAX_ENTRIES"],
+        Kind::Int,
+    ),
+    k(
+        "llm.daily_request_limit",
+        &["RAMPART_FAIR_USE_DAILY_LIMIT"],
+        Kind::Int,
+    ),
+    k("telemetry.enabled", &["TELEMETRY_ENABLED"], Kind::Bool),
+    k(
+        "telemetry.retention_days",
+        &["TELEMETRY_RETENTION_DAYS"],
+        Kind::Int,
+    ),
     k("smtp.host", &["SMTP_HOST", "RAMPART_SMTP_HOST"], Kind::Str),
     k("smtp.port", &["SMTP_PORT", "RAMPART_SMTP_PORT"], Kind::Int),
     k(
@@ -318,6 +344,66 @@ pub struct Config {
     pub maintenance: MaintenanceConfig,
     /// Outgoing mail relay (alerts, verification codes).
     pub smtp: SmtpConfig,
+    /// Optional LLM engine (OpenAI-compatible endpoint), its cache and fair-use limit.
+    pub llm: LlmConfig,
+    /// Per-call LLM usage recording.
+    pub telemetry: TelemetryConfig,
+}
+
+/// LLM engine settings. An empty `endpoint` keeps the built-in offline engine.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmConfig {
+    /// OpenAI-compatible base URL (`http://localhost:11434/v1`); empty = built-in engine.
+    pub endpoint: String,
+    /// Model name sent with every request.
+    pub model: String,
+    /// Bearer token; empty sends no Authorization header (local servers).
+    pub api_key: Secret,
+    /// Per-request timeout.
+    pub timeout_seconds: u64,
+    /// Per-user response cache on/off.
+    pub cache_enabled: bool,
+    /// Cache entry lifetime.
+    pub cache_ttl_hours: u64,
+    /// Entries kept before least-recently-used eviction.
+    pub cache_max_entries: u64,
+    /// Non-cached AI requests a user may make per UTC day (0 = unlimited).
+    pub daily_request_limit: u64,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: String::new(),
+            model: "gpt-4o-mini".into(),
+            api_key: Secret::default(),
+            timeout_seconds: 120,
+            cache_enabled: true,
+            cache_ttl_hours: 24,
+            cache_max_entries: 10_000,
+            daily_request_limit: 2000,
+        }
+    }
+}
+
+/// LLM usage telemetry settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// Whether the usage endpoint reports recorded calls.
+    pub enabled: bool,
+    /// Records older than this many days are pruned.
+    pub retention_days: u64,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            retention_days: 30,
+        }
+    }
 }
 
 /// Signed backup settings.
@@ -568,6 +654,8 @@ impl Default for Config {
             license: LicenseConfig::default(),
             maintenance: MaintenanceConfig::default(),
             smtp: SmtpConfig::default(),
+            llm: LlmConfig::default(),
+            telemetry: TelemetryConfig::default(),
         }
     }
 }
@@ -932,6 +1020,16 @@ impl serde::Serialize for ReportView<'_> {
             ("smtp.from_address", c.smtp.from_address.clone().into()),
             ("smtp.from_name", c.smtp.from_name.clone().into()),
             ("smtp.use_tls", c.smtp.use_tls.into()),
+            ("llm.endpoint", c.llm.endpoint.clone().into()),
+            ("llm.model", c.llm.model.clone().into()),
+            ("llm.api_key", c.llm.api_key.expose().to_string().into()),
+            ("llm.timeout_seconds", int(c.llm.timeout_seconds)),
+            ("llm.cache_enabled", c.llm.cache_enabled.into()),
+            ("llm.cache_ttl_hours", int(c.llm.cache_ttl_hours)),
+            ("llm.cache_max_entries", int(c.llm.cache_max_entries)),
+            ("llm.daily_request_limit", int(c.llm.daily_request_limit)),
+            ("telemetry.enabled", c.telemetry.enabled.into()),
+            ("telemetry.retention_days", int(c.telemetry.retention_days)),
         ];
         if let Some(p) = &c.license.key_file {
             flat.push(("license.key_file", path_value(p)));
@@ -1174,6 +1272,14 @@ fn validate(c: &Config, sources: &BTreeMap<&'static str, Source>) -> Result<(), 
         origin: sources.get(key).cloned().unwrap_or(Source::Default),
         message,
     };
+    let endpoint = c.llm.endpoint.trim();
+    if !(endpoint.is_empty() || endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+    {
+        return Err(bad(
+            "llm.endpoint",
+            format!("expected an http:// or https:// base URL, got {endpoint:?}"),
+        ));
+    }
     if c.deployment_mode != "onprem" {
         return Err(bad(
             "deployment_mode",

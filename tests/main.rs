@@ -6,6 +6,7 @@ mod admin_api;
 mod admin_ops;
 mod assurance;
 mod harness;
+mod llm;
 mod models;
 mod spine;
 mod tui_e2e;
