@@ -101,7 +101,9 @@ impl BuiltinEngine {
             .collect()
     }
 
-    pub(crate) fn new_asset_from(&self, e: &AssetEntry, rationale: String) -> NewAsset {
+    /// The asset a catalog entry stands for (used by refinement and by benchmarks that
+    /// build large models).
+    pub fn new_asset_from(&self, e: &AssetEntry, rationale: String) -> NewAsset {
         NewAsset {
             name: e.name.clone(),
             description: e.description.clone(),
@@ -112,7 +114,8 @@ impl BuiltinEngine {
         }
     }
 
-    pub(crate) fn new_attacker_from(&self, e: &AttackerEntry, rationale: String) -> NewAttacker {
+    /// The attacker a catalog entry stands for.
+    pub fn new_attacker_from(&self, e: &AttackerEntry, rationale: String) -> NewAttacker {
         NewAttacker {
             name: e.name.clone(),
             description: e.description.clone(),
