@@ -616,6 +616,20 @@ pub struct ComplianceArgs {
     pub async_mode: Option<bool>,
 }
 
+/// One control of import_controls.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportedControl {
+    name: String,
+    description: String,
+    #[serde(default)]
+    rationale: Option<String>,
+    #[serde(default)]
+    co_ids: Vec<String>,
+    #[serde(default)]
+    group: Option<String>,
+}
+
 /// Arguments of get_system.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -670,6 +684,30 @@ pub struct JobArgs {
 /// Arguments of tools that take none.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct NoArgs {}
+
+/// Arguments of import_controls.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportControlsArgs {
+    /// Threat model id.
+    pub model_id: String,
+    /// Array (or JSON text) of controls to add: {"name", "description", "rationale"?, "co_ids": ["CO1", ...], "group"?}. Each must map to at least one existing control objective; group names the mitigation group inside the CO (default "imported"). Existing controls are kept; a control with the same name as an existing one updates it.
+    pub controls_json: Value,
+    /// Run in the background and return {job_id} (default false).
+    #[serde(default)]
+    pub async_mode: Option<bool>,
+}
+
+/// Arguments of check_control_gaps.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GapArgs {
+    /// Threat model id.
+    pub model_id: String,
+    /// Run in the background and return {job_id} (default false).
+    #[serde(default)]
+    pub async_mode: Option<bool>,
+}
 
 /// Accepts a JSON array or the JSON text of one.
 fn json_array(field: &str, v: Value) -> Result<Vec<Value>, ToolError> {
@@ -1198,6 +1236,119 @@ impl McpServer {
                 svc.assurance
                     .review_queue(&c, &a.model_id, a.stale_after_hours.unwrap_or(168))?;
             Ok(json!({"model_id": a.model_id, "total": q.len(), "controls": q}))
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Import existing controls into a model, each mapped to control objectives (co_ids). Existing controls are kept. Sync by default; async_mode=true returns {job_id}."
+    )]
+    async fn import_controls(
+        &self,
+        Parameters(a): Parameters<ImportControlsArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> ToolResult {
+        let caller = self.writer(&ctx, "import_controls");
+        let asynchronous = wants_async(a.async_mode, false);
+        self.maybe_async(&ctx, caller, asynchronous, "import_controls", move |svc, c| {
+            let raw = json_array("controls_json", a.controls_json)?;
+            let mut imported = Vec::with_capacity(raw.len());
+            for (i, v) in raw.into_iter().enumerate() {
+                let field = format!("controls_json[{i}]");
+                let item: ImportedControl = from_json(&field, v)?;
+                if item.co_ids.is_empty() {
+                    return Err(invalid(&format!("{field}.co_ids"), "map the control to at least one control objective"));
+                }
+                let group = item.group.clone().unwrap_or_else(|| "imported".into());
+                imported.push(crate::domain::NewControl {
+                    catalog_key: None,
+                    name: item.name,
+                    description: item.description,
+                    framework_refs: Vec::new(),
+                    rationale: item.rationale.unwrap_or_else(|| "imported via MCP".into()),
+                    mappings: item
+                        .co_ids
+                        .into_iter()
+                        .map(|co_id| crate::domain::ControlMapping { co_id, group: group.clone() })
+                        .collect(),
+                });
+            }
+            if imported.is_empty() {
+                return Err(invalid("controls_json", "import at least one control"));
+            }
+            let n = imported.len();
+            let (s, change) = svc.models.update(&c, &a.model_id, Source::Mcp, "refinement", move |m| {
+                let mut all: Vec<crate::domain::NewControl> = m
+                    .controls
+                    .iter()
+                    .map(|ctl| crate::domain::NewControl {
+                        catalog_key: ctl.catalog_key.clone(),
+                        name: ctl.name.clone(),
+                        description: ctl.description.clone(),
+                        framework_refs: ctl.framework_refs.clone(),
+                        rationale: ctl.rationale.clone(),
+                        mappings: m
+                            .control_objectives
+                            .iter()
+                            .flat_map(|co| {
+                                co.mitigation_groups
+                                    .iter()
+                                    .filter(|g| g.controls.contains(&ctl.id))
+                                    .map(|g| crate::domain::ControlMapping {
+                                        co_id: co.id.clone(),
+                                        group: g.label.clone(),
+                                    })
+                            })
+                            .collect(),
+                    })
+                    .filter(|nc| !nc.mappings.is_empty())
+                    .collect();
+                all.extend(imported);
+                let change = m.set_controls(all, chrono::Utc::now())?;
+                Ok((change, format!("{n} control(s) imported")))
+            })?;
+            Ok(json!({"model_id": s.model.id, "version": s.model.version, "added": change.added, "kept": change.kept, "removed": change.removed, "controls": s.model.controls.len()}))
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Find control gaps: control objectives with no mitigation, or whose every mitigating control is still not implemented. Read only. Sync by default; async_mode=true returns {job_id}."
+    )]
+    async fn check_control_gaps(
+        &self,
+        Parameters(a): Parameters<GapArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> ToolResult {
+        let caller = self.caller(&ctx);
+        let asynchronous = wants_async(a.async_mode, false);
+        self.maybe_async(&ctx, caller, asynchronous, "check_control_gaps", move |svc, c| {
+            let stored = svc.models.get(&c, &a.model_id)?;
+            let m = &stored.model;
+            let mut uncovered = Vec::new();
+            let mut unimplemented = Vec::new();
+            for co in &m.control_objectives {
+                let ids: Vec<&String> = co.mitigation_groups.iter().flat_map(|g| g.controls.iter()).collect();
+                if ids.is_empty() {
+                    uncovered.push(json!({"co_id": co.id, "statement": co.statement}));
+                    continue;
+                }
+                let any_done = ids.iter().any(|id| {
+                    m.control(id).is_some_and(|ctl| {
+                        matches!(ctl.status, ControlStatus::Implemented | ControlStatus::InProgress)
+                    })
+                });
+                if !any_done {
+                    unimplemented.push(json!({"co_id": co.id, "statement": co.statement, "controls": ids}));
+                }
+            }
+            Ok(json!({
+                "model_id": m.id,
+                "control_objectives": m.control_objectives.len(),
+                "without_controls": uncovered,
+                "without_implemented_controls": unimplemented,
+                "hint": "regenerate_controls or import_controls fills objectives without controls; update_control_status records progress",
+            }))
         })
         .await
     }
