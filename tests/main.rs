@@ -6,5 +6,6 @@ mod admin_api;
 mod admin_ops;
 mod assurance;
 mod harness;
+mod mcp;
 mod models;
 mod spine;

@@ -197,7 +197,7 @@ pub struct ModelArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateArgs {
-    /// What is being built: the feature or system, its data, users, interfaces and deployment (10 to 20000 characters).
+    /// What is being built: the feature or system, its data, users, interfaces and deployment (plain text; more detail gives a better model).
     pub feature_description: String,
     /// true (default): return {job_id} at once and poll get_operation_status; false: wait for the finished model.
     #[serde(default)]
