@@ -9,3 +9,5 @@ mod harness;
 mod mcp;
 mod models;
 mod spine;
+mod tui_e2e;
+mod verify_e2e;

@@ -403,3 +403,72 @@ fn tenants_and_key_scopes() {
     let (_, feed) = json(owner.get("/api/activity"));
     assert_eq!(feed[0]["source"], "api");
 }
+
+#[test]
+fn conversation_routes_intents_and_keeps_history() {
+    let dir = TestDir::new("models-converse");
+    let app = appliance_without_mfa(&dir);
+    let fay = user_client(&app, &dir, "fay@example.com");
+    let model = generate(&fay, S3_API);
+    let id = model["id"].as_str().expect("id").to_string();
+    let attackers_before = model["attackers"].as_array().expect("attackers").len();
+    let say = |m: &str| {
+        let (status, body) = json(fay.post(
+            &format!("/api/models/{id}/conversation"),
+            json!({"message": m}),
+        ));
+        assert_eq!(status, 200, "{m}: {body}");
+        body
+    };
+    let general = say("What is STRIDE?");
+    assert_eq!(general["intent"], "general");
+    assert!(
+        general["reply"]
+            .as_str()
+            .expect("reply")
+            .contains("Spoofing"),
+        "{general}"
+    );
+    let query = say("What are the highest-risk assets?");
+    assert_eq!(query["intent"], "query");
+    assert!(!query["reply"].as_str().expect("reply").is_empty());
+    let refine = say("Add a database admin attacker");
+    assert_eq!(refine["intent"], "refine", "{refine}");
+    assert!(refine["version"].as_u64().expect("v") > 1);
+    let (_, after) = json(fay.get(&format!("/api/models/{id}")));
+    assert_eq!(
+        after["attackers"].as_array().expect("attackers").len(),
+        attackers_before + 1
+    );
+    let (_, history) = json(fay.get(&format!("/api/models/{id}/conversation")));
+    assert_eq!(history.as_array().expect("history").len(), 6);
+    let (status, body) = json(fay.post(
+        &format!("/api/models/{id}/conversation"),
+        json!({"message": "  "}),
+    ));
+    assert_eq!(status, 400, "{body}");
+
+    // Regenerating controls keeps the model valid; refining a control is evaluated.
+    let (status, regen) =
+        json(fay.post(&format!("/api/models/{id}/controls/regenerate"), json!({})));
+    assert_eq!(status, 200, "{regen}");
+    let (_, controls) = json(fay.get(&format!("/api/models/{id}/controls?limit=500")));
+    let control = controls["controls"][0].clone();
+    let cid = control["id"].as_str().expect("id");
+    let (status, rejected) = json(fay.post(
+        &format!("/api/models/{id}/controls/{cid}/refine"),
+        json!({"description": "Do something reasonable.", "justification": "too prescriptive"}),
+    ));
+    assert_eq!(status, 200, "{rejected}");
+    let original = control["description"].as_str().expect("desc");
+    let (_, kept) = json(fay.post(
+        &format!("/api/models/{id}/controls/{cid}/refine"),
+        json!({"description": format!("{original} (any equivalent mechanism is acceptable)"), "justification": "allow equivalents"}),
+    ));
+    assert_eq!(kept["accepted"], true, "{kept}");
+    let (status, answer) = json(fay.post(
+        &format!("/api/models/{id}/query"),
+        json!({"question": "Which controls are not implemented?"}),
+    ));
+    assert_eq!(status, 200, "{answer}");
+}

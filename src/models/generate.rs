@@ -73,6 +73,8 @@ impl ModelService {
                     serde_json::Value::Null,
                 );
             }
+            // The job ends only once the model is saved (or the failure is reported) below.
+            PipelineEvent::Error { .. } | PipelineEvent::Done { .. } => {}
         };
         let generated =
             match engine::generate_model(engine, &id, description, Utc::now(), &mut on_event) {

@@ -7,6 +7,7 @@
 //! Changes go through [`ModelService::update`], which loads, applies a pure domain operation,
 //! bumps the version and saves in one transaction.
 
+pub mod conversation;
 pub mod generate;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -387,6 +388,18 @@ impl ModelService {
         source: Source,
         kind: &str,
         change: impl FnOnce(&mut ThreatModel) -> std::result::Result<(T, String), DomainError>,
+    ) -> Result<(StoredModel, T)> {
+        self.update_with(caller, id, source, kind, |m| change(m).map_err(Error::from))
+    }
+
+    /// Like [`update`](Self::update) for changes that can fail in other ways (the engine).
+    pub fn update_with<T>(
+        &self,
+        caller: &Caller,
+        id: &str,
+        source: Source,
+        kind: &str,
+        change: impl FnOnce(&mut ThreatModel) -> Result<(T, String)>,
     ) -> Result<(StoredModel, T)> {
         caller.require_not_verifier()?;
         let mut conn = self.db.conn()?;

@@ -223,9 +223,14 @@ fn file_hash(ws: &Workspace, p: &Params) -> CheckResult {
         "sha384" => hex::encode(sha2::Sha384::digest(&bytes)),
         "sha512" => hex::encode(sha2::Sha512::digest(&bytes)),
         "sha224" => hex::encode(sha2::Sha224::digest(&bytes)),
+        "sha1" => {
+            use sha1::Digest as _;
+            hex::encode(sha1::Sha1::digest(&bytes))
+        }
+        "md5" => format!("{:x}", md5::compute(&bytes)),
         other => {
             return Ok(Verdict::fail(format!(
-                "Unsupported hash algorithm '{other}' (supported: sha224, sha256, sha384, sha512)"
+                "Unsupported hash algorithm '{other}' (supported: md5, sha1, sha224, sha256, sha384, sha512)"
             )));
         }
     };
@@ -422,16 +427,12 @@ fn no_plaintext_secret(ws: &Workspace, p: &Params) -> CheckResult {
 }
 
 /// Raw text, blanked code and language of a source file.
-type Source = (std::sync::Arc<String>, String, Lang);
+type Source = (std::sync::Arc<String>, std::sync::Arc<String>, Lang);
 
 /// Reads a source file for a structural check, mapping a missing file to a fail verdict.
 fn source(ws: &Workspace, file: &str) -> Result<Result<Source, Verdict>, CheckError> {
-    match ws.read(file) {
-        Ok(t) => {
-            let l = Lang::of(file);
-            let code = lang::blank(&t, l);
-            Ok(Ok((t, code, l)))
-        }
+    match ws.read_code(file) {
+        Ok((t, code)) => Ok(Ok((t, code, Lang::of(file)))),
         Err(FileError::NotFound(_)) => Ok(Err(Verdict::fail(format!("File '{file}' not found")))),
         Err(e) => Err(e.into()),
     }
@@ -484,7 +485,19 @@ fn decorator_present(ws: &Workspace, p: &Params) -> CheckResult {
             "Function '{func}' not defined in '{file}'"
         )));
     };
-    let decs = lang::decorators_above(&code, site);
+    let mut decs = lang::decorators_above(&code, site);
+    // Annotations/attributes on the definition line itself: `@Override public void f()`,
+    // `[Authorize] public IActionResult Get()`.
+    if l != Lang::Python {
+        let line_text = code.lines().nth(site.line - 1).unwrap_or("");
+        let head = line_text.split(func.as_str()).next().unwrap_or("");
+        if let Ok(re) = regex::Regex::new(r"@[\w.]+(?:\([^)]*\))?|#\[[^\]]*\]|\[[^\]]*\]") {
+            decs.extend(
+                re.find_iter(head)
+                    .map(|m| (site.line, m.as_str().to_string())),
+            );
+        }
+    }
     if let Some((line, d)) = decs.iter().find(|(_, d)| lang::decorator_matches(d, &dec)) {
         return Ok(Verdict::pass(format!(
             "Decorator '{dec}' applied to '{func}' in '{file}' at line {line}: {}",
@@ -698,7 +711,18 @@ fn dependency(ws: &Workspace, p: &Params, check_version: bool) -> CheckResult {
     })
 }
 
+/// The weak definition test of `parameter_validated`/`error_handled` (contract §7):
+/// `(def|function|fn|func)\s+NAME\s*\(` anywhere; one shared regex, names compared after.
 fn simple_def(code: &str, name: &str) -> Result<Option<usize>, CheckError> {
+    static RE: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    let generic =
+        RE.get_or_init(|| regex::Regex::new(r"(?:def|function|fn|func)\s+([^\s(]+)\s*\(").ok());
+    if let Some(re) = generic {
+        return Ok(re
+            .captures_iter(code)
+            .find(|c| c.get(1).is_some_and(|m| m.as_str() == name))
+            .and_then(|c| c.get(0).map(|m| m.start())));
+    }
     let re = compile(&format!(
         r"(?:def|function|fn|func)\s+{}\s*\(",
         regex::escape(name)
@@ -852,7 +876,10 @@ fn test_exists(ws: &Workspace, p: &Params) -> CheckResult {
         .map_err(|e| CheckError::Bad("pattern", e.to_string()))?
         .compile_matcher();
     let paths = ws.paths();
-    let hits: Vec<&String> = paths.iter().filter(|p| glob.is_match(p.as_str())).collect();
+    let hits: Vec<&String> = paths
+        .iter()
+        .filter(|p| glob.is_match(p.as_str()) && super::workspace::glob_may_see(p, &pattern))
+        .collect();
     Ok(match hits.first() {
         Some(first) => Verdict::pass(format!(
             "{} path(s) match '{pattern}', e.g. '{first}'",
@@ -881,7 +908,7 @@ fn glob_files(ws: &Workspace, glob: &str) -> Result<Vec<String>, CheckError> {
     Ok(ws
         .paths()
         .iter()
-        .filter(|p| matcher.is_match(p.as_str()))
+        .filter(|p| matcher.is_match(p.as_str()) && super::workspace::glob_may_see(p, glob))
         .filter(|p| ws.is_file(p).unwrap_or(false))
         .cloned()
         .collect())

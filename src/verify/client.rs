@@ -65,8 +65,37 @@ fn encode(v: &str) -> String {
 impl Client {
     /// Creates a client; one trailing `/` of `base_url` is stripped, a path prefix is kept.
     pub fn new(base_url: &str, api_key: &str) -> Result<Self, ClientError> {
+        Self::with_ca(base_url, api_key, None)
+    }
+
+    /// As [`Client::new`], additionally trusting the CA certificates of a PEM bundle (for
+    /// appliances whose TLS certificate is issued by an internal CA).
+    pub fn with_ca(
+        base_url: &str,
+        api_key: &str,
+        ca_pem: Option<&[u8]>,
+    ) -> Result<Self, ClientError> {
         let base = base_url.strip_suffix('/').unwrap_or(base_url).to_string();
-        let http = reqwest::blocking::Client::builder()
+        let mut builder = reqwest::blocking::Client::builder();
+        if let Some(pem) = ca_pem {
+            let certs =
+                reqwest::Certificate::from_pem_bundle(pem).map_err(|e| ClientError::Network {
+                    method: "INIT",
+                    url: base.clone(),
+                    reason: format!("CA bundle: {e}"),
+                })?;
+            if certs.is_empty() {
+                return Err(ClientError::Network {
+                    method: "INIT",
+                    url: base.clone(),
+                    reason: "CA bundle holds no certificate".into(),
+                });
+            }
+            for c in certs {
+                builder = builder.add_root_certificate(c);
+            }
+        }
+        let http = builder
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(120))
@@ -178,6 +207,17 @@ impl Client {
         self.get(
             &format!("/api/models/{}/verification/pending", encode(id)),
             &[("tier", &t), ("stale_after", "24")],
+        )
+    }
+    /// E7: control ids of one component (only with `--component`).
+    pub fn component_controls(
+        &self,
+        id: &str,
+        component: &str,
+    ) -> Result<crate::wire::ControlsResponse, ClientError> {
+        self.get(
+            &format!("/api/models/{}/controls", encode(id)),
+            &[("component_id", component)],
         )
     }
     /// E6: verification report.
@@ -347,8 +387,16 @@ pub struct RunSettings<'a> {
     pub provider: Option<Provider>,
     /// Workspace signing key, if any.
     pub signing_key: Option<SigningKey>,
+    /// Customer DSSE key, if any; preferred over the workspace key (contract §5.3).
+    pub customer_key: Option<SigningKey>,
     /// Progress lines to stderr.
     pub verbose: bool,
+    /// `--changed-files`: when set, assertions whose `params.file` is not listed are dropped
+    /// (assertions without `params.file` are kept).
+    pub changed_files: Option<std::collections::HashSet<String>>,
+    /// `--component C`: the root is rebased to the component's path (E2) and only the
+    /// component's controls (E7) are kept.
+    pub component: Option<String>,
 }
 
 /// One checked assertion of a run.
@@ -457,7 +505,12 @@ pub fn check_all(ws: &Workspace, items: &[(String, Value)]) -> Vec<Verdict> {
         .collect()
 }
 
-fn filtered(resp: &AssertionsResponse, repo: &str, out: &mut ModelOutcome) -> Vec<(String, Value)> {
+fn filtered(
+    resp: &AssertionsResponse,
+    repo: &str,
+    changed: Option<&std::collections::HashSet<String>>,
+    out: &mut ModelOutcome,
+) -> Vec<(String, Value)> {
     let mut kept = Vec::new();
     out.skipped_other_repo.clear();
     out.repo_bound_assertions = 0;
@@ -467,6 +520,12 @@ fn filtered(resp: &AssertionsResponse, repo: &str, out: &mut ModelOutcome) -> Ve
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
+        if let (Some(set), Some(file)) =
+            (changed, a.pointer("/params/file").and_then(Value::as_str))
+            && !set.contains(file.trim_start_matches("./"))
+        {
+            continue;
+        }
         if repo_matches(&a, repo) {
             if a.get("repo")
                 .and_then(Value::as_str)
@@ -482,9 +541,32 @@ fn filtered(resp: &AssertionsResponse, repo: &str, out: &mut ModelOutcome) -> Ve
     kept
 }
 
-fn sign_body(body: &mut ResultsRequest, key: Option<&SigningKey>) -> Result<(), String> {
-    if let (Some(k), Some(h)) = (key, body.content_hash.as_deref()) {
-        let (sig, signed) = wire::sign_digest(k, h).map_err(|e| e.to_string())?;
+/// Attaches exactly one attestation form: a customer DSSE bundle when a customer key is
+/// set, else the workspace ECDSA signature, else none (unsigned).
+fn sign_body(
+    body: &mut ResultsRequest,
+    s: &RunSettings,
+    model_id: &str,
+    tier: u8,
+    assertions: &[Value],
+) -> Result<(), String> {
+    let Some(h) = body.content_hash.clone() else {
+        return Ok(());
+    };
+    if let Some(k) = &s.customer_key {
+        let pipeline = serde_json::to_value(&body.pipeline).map_err(|e| e.to_string())?;
+        let rows: Vec<Value> = body
+            .results
+            .iter()
+            .filter_map(|r| serde_json::to_value(r).ok())
+            .collect();
+        let bundle = wire::build_dsse_bundle(k, model_id, tier, &h, &pipeline, assertions, &rows)
+            .map_err(|e| e.to_string())?;
+        body.dsse_bundle = Some(bundle);
+        return Ok(());
+    }
+    if let Some(k) = &s.signing_key {
+        let (sig, signed) = wire::sign_digest(k, &h).map_err(|e| e.to_string())?;
         body.signature = Some(sig);
         body.signed_hash = Some(signed);
     }
@@ -530,6 +612,42 @@ pub fn run_model(
         out.network_error = true;
         out.error = Some(e.to_string());
     };
+    // --component: optional E2 path (rebases the root) and optional E7 control filter.
+    let rebased;
+    let mut ws = s.ws;
+    let mut keep_controls: Option<std::collections::HashSet<String>> = None;
+    if let Some(comp) = &s.component {
+        let path = model
+            .as_ref()
+            .and_then(|m| m.components.as_ref())
+            .and_then(|cs| cs.iter().find(|c| &c.id == comp))
+            .and_then(|c| c.path.clone())
+            .filter(|p| !p.trim().is_empty());
+        if let Some(path) = path {
+            match s.ws.resolve(&path).and_then(|dir| Workspace::new(&dir)) {
+                Ok(w) => {
+                    rebased = w;
+                    ws = &rebased;
+                }
+                Err(e) => {
+                    out.error = Some(format!("component '{comp}' path: {e}"));
+                    return out;
+                }
+            }
+        }
+        if let Ok(c) = client.component_controls(id, comp) {
+            keep_controls = Some(c.controls.into_iter().map(|c| c.id).collect());
+        }
+    }
+    let keep = |items: Vec<(String, Value)>| -> Vec<(String, Value)> {
+        match &keep_controls {
+            Some(set) => items
+                .into_iter()
+                .filter(|(cid, _)| set.contains(cid))
+                .collect(),
+            None => items,
+        }
+    };
     // Step 2.
     let resp = match client.assertions(id, &repo) {
         Ok(r) => r,
@@ -538,13 +656,13 @@ pub fn run_model(
             return out;
         }
     };
-    let items = filtered(&resp, &repo, &mut out);
+    let items = keep(filtered(&resp, &repo, s.changed_files.as_ref(), &mut out));
     if s.verbose {
         for skipped in &out.skipped_other_repo {
             eprintln!("[skip] {skipped}: repo mismatch (not {repo})");
         }
     }
-    let digest = wire::source_digest(s.ws.root(), digest_paths(&items).iter().map(String::as_str));
+    let digest = wire::source_digest(ws.root(), digest_paths(&items).iter().map(String::as_str));
     let pipeline = pipeline_from_env(digest);
     let checks: Vec<(String, Value)> = items
         .iter()
@@ -557,7 +675,7 @@ pub fn run_model(
             (kind, a.get("params").cloned().unwrap_or(Value::Null))
         })
         .collect();
-    let verdicts = check_all(s.ws, &checks);
+    let verdicts = check_all(ws, &checks);
     for ((_, a), ((kind, params), v)) in items.iter().zip(checks.iter().zip(verdicts.iter())) {
         let aid = a.get("id").and_then(Value::as_str).unwrap_or("");
         out.tier1.push(CheckedRow {
@@ -584,7 +702,7 @@ pub fn run_model(
             bundle: None,
             dsse_bundle: None,
         };
-        if let Err(e) = sign_body(&mut body, s.signing_key.as_ref()) {
+        if let Err(e) = sign_body(&mut body, s, id, 1, &raw) {
             out.error = Some(format!("signing failed: {e}"));
             return out;
         }
@@ -605,7 +723,12 @@ pub fn run_model(
         }
     };
     let mut scratch = ModelOutcome::default();
-    let items2 = filtered(&resp2, &repo, &mut scratch);
+    let items2 = keep(filtered(
+        &resp2,
+        &repo,
+        s.changed_files.as_ref(),
+        &mut scratch,
+    ));
     for (cid, a) in &items2 {
         let aid = a.get("id").and_then(Value::as_str).unwrap_or("");
         let kind = a
@@ -626,7 +749,7 @@ pub fn run_model(
                     .and_then(Value::as_str)
                     .map(String::from)
                     .unwrap_or_else(|| tier2::render_prompt(a, &format!("Control {cid}")));
-                let full = match tier2::excerpt(s.ws, a) {
+                let full = match tier2::excerpt(ws, a) {
                     Some(x) => format!("{prompt}\n\nSource excerpt:\n{x}"),
                     None => prompt,
                 };
@@ -681,7 +804,7 @@ pub fn run_model(
             bundle: None,
             dsse_bundle: None,
         };
-        if let Err(e) = sign_body(&mut body, s.signing_key.as_ref()) {
+        if let Err(e) = sign_body(&mut body, s, id, 2, &raw2) {
             out.error = Some(format!("signing failed: {e}"));
             return out;
         }

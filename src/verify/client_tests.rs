@@ -104,6 +104,12 @@ fn responder(fail_assertions: bool) -> Responder {
                 200,
                 json!({"choices":[{"message":{"role":"assistant","content":"YES\nThe function returns the token after checking it."}}]}).to_string(),
             ),
+            ("GET", p) if p.ends_with("/api/models/M3") => (
+                200,
+                json!({"id":"M3","components":[{"id":"C1","path":"svc"}]}).to_string(),
+            ),
+            ("GET", p) if p.ends_with("/controls") => (200, json!({"controls":[{"id":"CTRL-01"}]}).to_string()),
+            ("GET", p) if p.ends_with("/verification/pending") => (200, json!({"controls":{"CTRL-01":[{"id":"a"},{"id":"b"}]},"assumptions":{}}).to_string()),
             ("GET", "/p/api/models") | ("GET", "/api/models") => (200, json!([{"id":"M1","title":"Web"},{"id":"M2","title":null}]).to_string()),
             ("GET", p) if p.ends_with("/api/models/M2") => (200, json!({"id":"M2","description_provenance":{"repo_url":"https://github.com/Acme/Other.git"}}).to_string()),
             ("GET", p) if p.contains("/api/models/") => (200, json!({"id":"M1","title":"Web","description_provenance":{"repo_url":"https://github.com/acme/web"}}).to_string()),
@@ -139,7 +145,10 @@ fn settings<'a>(
         dry_run,
         provider: None,
         signing_key: key,
+        customer_key: None,
         verbose: false,
+        changed_files: None,
+        component: None,
     }
 }
 
@@ -445,4 +454,270 @@ fn tier2_provider_answers_become_rows() {
     assert_eq!(posts.len(), 2);
     let b2: Value = serde_json::from_str(&posts[1].body).expect("json");
     assert_eq!(b2["results"][0]["reviewer"], "ai:openai/m1");
+}
+
+#[derive(clap::Parser, Debug)]
+struct Cli {
+    #[command(flatten)]
+    verify: super::VerifyArgs,
+}
+
+fn cli_run(args: &[&str]) -> u8 {
+    use clap::Parser as _;
+    let mut argv = vec!["rampart-verify"];
+    argv.extend_from_slice(args);
+    super::run(Cli::try_parse_from(argv).expect("parses").verify)
+}
+
+#[test]
+fn cli_list_report_and_run_exit_codes() {
+    let (base, log) = serve(responder(false));
+    let d = project();
+    let root = d.path().to_str().expect("utf8");
+    assert_eq!(
+        cli_run(&["list", "M1", "--base-url", &base, "--api-key", "mk_dev"]),
+        0
+    );
+    assert_eq!(
+        cli_run(&[
+            "report",
+            "M1",
+            "--base-url",
+            &base,
+            "--api-key",
+            "mk_dev",
+            "--output",
+            "json"
+        ]),
+        0
+    );
+    let seq: Vec<String> = log
+        .lock()
+        .expect("log")
+        .drain(..)
+        .map(|l| format!("{} {}", l.method, l.target))
+        .collect();
+    assert_eq!(
+        seq,
+        [
+            "GET /api/models/M1/verification/pending?tier=1&stale_after=24",
+            "GET /api/models/M1/verification/pending?tier=2&stale_after=24",
+            "GET /api/models/M1/verification/report",
+        ]
+    );
+    // A signed run with a verifier key: one tier-1 failure -> exit 1; --fail-on none -> 0.
+    let key = d.path().join("private.pem");
+    std::fs::write(
+        &key,
+        "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIGftDgMzYONOGpBk6sn3Tyt3VQ7HB1z6iLXrnnAxsd4PoAoGCCqGSM49\nAwEHoUQDQgAEynJd8+iBzsi0sYq3qzPs2X33+bANZxeafhICpkocodVx7V42DJSu\nDepREvURdy+lYu/Jcy9PtP+GtRMGRChrZA==\n-----END EC PRIVATE KEY-----\n",
+    )
+    .expect("w");
+    let key_s = key.to_str().expect("utf8");
+    let common = [
+        "--base-url",
+        base.as_str(),
+        "--api-key",
+        "mv_ci",
+        "--repo",
+        "acme/web",
+        "--project-root",
+        root,
+    ];
+    let mut a = vec!["run", "M1", "--signing-key", key_s, "--output", "json"];
+    a.extend_from_slice(&common);
+    assert_eq!(cli_run(&a), 1);
+    let posts: Vec<Logged> = log
+        .lock()
+        .expect("log")
+        .drain(..)
+        .filter(|l| l.method == "POST")
+        .collect();
+    assert_eq!(posts.len(), 2);
+    let b: Value = serde_json::from_str(&posts[0].body).expect("json");
+    assert!(b["signature"].is_string() && b["signed_hash"].is_string());
+    let mut a = vec!["run", "M1", "--fail-on", "none", "--dry-run"];
+    a.extend_from_slice(&common);
+    assert_eq!(cli_run(&a), 0);
+    assert!(log.lock().expect("log").iter().all(|l| l.method == "GET"));
+    // Missing key file: usage (2); a file that is not a P-256 key: 1; no appliance: 3.
+    let mut a = vec!["run", "M1", "--signing-key", "/nonexistent/key.pem"];
+    a.extend_from_slice(&common);
+    assert_eq!(cli_run(&a), 2);
+    let bad = d.path().join("bad.pem");
+    std::fs::write(
+        &bad,
+        "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
+    )
+    .expect("w");
+    let mut a = vec!["run", "M1", "--signing-key", bad.to_str().expect("utf8")];
+    a.extend_from_slice(&common);
+    assert_eq!(cli_run(&a), 1);
+    assert_eq!(
+        cli_run(&[
+            "run",
+            "M1",
+            "--base-url",
+            "http://127.0.0.1:9",
+            "--api-key",
+            "mv_x",
+            "--repo",
+            "a/b",
+            "--project-root",
+            root
+        ]),
+        3
+    );
+    assert_eq!(
+        cli_run(&[
+            "report",
+            "M1",
+            "--base-url",
+            "http://127.0.0.1:9",
+            "--api-key",
+            "mv_x"
+        ]),
+        3
+    );
+}
+
+#[test]
+fn run_is_safe_inside_a_tokio_runtime() {
+    let (base, _log) = serve(responder(false));
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let code =
+        rt.block_on(async { cli_run(&["list", "M1", "--base-url", &base, "--api-key", "mk_dev"]) });
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn ca_bundle_must_hold_certificates() {
+    assert!(Client::with_ca("https://rampart.internal", "mv_x", Some(b"not pem")).is_err());
+    let d = project();
+    let bundle = d.path().join("ca.pem");
+    std::fs::write(&bundle, "garbage").expect("w");
+    let code = cli_run(&[
+        "list",
+        "M1",
+        "--base-url",
+        "https://rampart.internal",
+        "--api-key",
+        "mv_x",
+        "--ca-bundle",
+        bundle.to_str().expect("utf8"),
+    ]);
+    assert_eq!(code, 2);
+    let missing = [
+        "list",
+        "M1",
+        "--base-url",
+        "https://x",
+        "--api-key",
+        "mv_x",
+        "--ca-bundle",
+        "/nonexistent.pem",
+    ];
+    assert_eq!(cli_run(&missing), 2);
+}
+
+#[test]
+fn changed_files_narrow_the_run_and_the_hash_follows() {
+    let (base, log) = serve(responder(false));
+    let d = project();
+    let ws = Workspace::new(d.path()).expect("ws");
+    let client = Client::new(&base, "mv_ci").expect("client");
+    let mut s = settings(&ws, false, None);
+    s.changed_files = Some(["app/auth.py".to_string()].into_iter().collect());
+    let out = run_model(&client, "M1", None, &s);
+    let ids: Vec<&str> = out
+        .tier1
+        .iter()
+        .map(|r| r.row.assertion_id.as_str())
+        .collect();
+    // nginx.conf is not listed; asrt_003 has no params.file and stays.
+    assert_eq!(ids, ["asrt_001", "asrt_003"]);
+    let post = log
+        .lock()
+        .expect("log")
+        .iter()
+        .find(|l| l.method == "POST")
+        .cloned()
+        .expect("post");
+    let body: Value = serde_json::from_str(&post.body).expect("json");
+    let served: Vec<Value> = vec![
+        assertions_body()["controls"]["CTRL-01"][0].clone(),
+        assertions_body()["assumptions"]["AS-01"][0].clone(),
+    ];
+    assert_eq!(
+        body["content_hash"],
+        crate::wire::content_hash(&served, body["results"].as_array().expect("rows"))
+    );
+}
+
+#[test]
+fn component_rebases_root_and_keeps_its_controls() {
+    let (base, log) = serve(responder(false));
+    let d = project();
+    std::fs::create_dir_all(d.path().join("svc/app")).expect("mkdir");
+    std::fs::write(d.path().join("svc/app/auth.py"), "def other():\n    pass\n").expect("w");
+    let ws = Workspace::new(d.path()).expect("ws");
+    let client = Client::new(&base, "mk_dev").expect("client");
+    let mut s = settings(&ws, false, None);
+    s.component = Some("C1".into());
+    let out = run_model(&client, "M3", None, &s);
+    assert!(out.error.is_none(), "{:?}", out.error);
+    let seq: Vec<String> = log
+        .lock()
+        .expect("log")
+        .iter()
+        .map(|l| format!("{} {}", l.method, l.target))
+        .collect();
+    assert_eq!(seq[0], "GET /api/models/M3");
+    assert_eq!(seq[1], "GET /api/models/M3/controls?component_id=C1");
+    // Only CTRL-01 assertions remain (AS-01 dropped), checked under svc/.
+    let ids: Vec<&str> = out
+        .tier1
+        .iter()
+        .map(|r| r.row.assertion_id.as_str())
+        .collect();
+    assert_eq!(ids, ["asrt_001", "asrt_002"]);
+    assert_eq!(
+        out.tier1[0].row.result, "fail",
+        "verify_token is not defined under svc/app/auth.py"
+    );
+}
+
+#[test]
+fn customer_key_sends_only_a_dsse_bundle() {
+    let (base, log) = serve(responder(false));
+    let d = project();
+    let ws = Workspace::new(d.path()).expect("ws");
+    let client = Client::new(&base, "mv_ci").expect("client");
+    let customer = p256::ecdsa::SigningKey::from_slice(&[9u8; 32]).expect("key");
+    let mut s = settings(&ws, false, Some(test_key()));
+    s.customer_key = Some(customer.clone());
+    let out = run_model(&client, "M1", None, &s);
+    assert!(out.error.is_none(), "{:?}", out.error);
+    let posts: Vec<Logged> = log
+        .lock()
+        .expect("log")
+        .iter()
+        .filter(|l| l.method == "POST")
+        .cloned()
+        .collect();
+    assert_eq!(posts.len(), 2);
+    for (i, p) in posts.iter().enumerate() {
+        let b: Value = serde_json::from_str(&p.body).expect("json");
+        assert!(b.get("signature").is_none() && b.get("signed_hash").is_none());
+        let bundle = b["dsse_bundle"].as_str().expect("bundle");
+        let st = crate::wire::verify_dsse_bundle(
+            customer.verifying_key(),
+            bundle,
+            b["content_hash"].as_str(),
+        )
+        .expect("verifies under the customer key");
+        assert_eq!(
+            st["subject"][0]["name"],
+            format!("mipiti:verification:tier{}:M1", i + 1)
+        );
+    }
 }

@@ -184,8 +184,24 @@ pub fn shorten(s: &str, max: usize) -> String {
     }
 }
 
+/// Compiles a regex, memoized process-wide: the same definition patterns recur for every
+/// assertion of a run, and compiling dominates the cost of a single-file check.
 fn rx(pattern: &str) -> Option<Regex> {
-    Regex::new(pattern).ok()
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, Regex>>> =
+        std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Ok(c) = cache.lock()
+        && let Some(re) = c.get(pattern)
+    {
+        return Some(re.clone());
+    }
+    let re = Regex::new(pattern).ok()?;
+    if let Ok(mut c) = cache.lock()
+        && c.len() < 4096
+    {
+        c.insert(pattern.to_string(), re.clone());
+    }
+    Some(re)
 }
 
 const MODIFIERS: &str = r"(?:(?:export|default|public|private|protected|internal|static|final|abstract|async|override|virtual|sealed|partial|open|inline|suspend|synchronized|native|extern|unsafe|const|readonly|declare|operator|infix|tailrec|external|pub(?:\([^)]*\))?|extern\s+\x22[^\x22]*\x22)\s+)*";
@@ -205,7 +221,23 @@ pub struct Site {
 /// (`def function fn func fun sub`), Go methods, C-like signatures followed by `{`, and JS
 /// `name = (…) =>` / `name: function`.
 pub fn find_function(code: &str, name: &str, lang: Lang) -> Option<Site> {
-    let n = regex::escape(name);
+    if !code.contains(name) {
+        return None;
+    }
+    // Plain identifiers use patterns compiled once per process with a `(?P<n>…)` group;
+    // other names (Ruby `valid?`, dotted) get patterns with the escaped name.
+    let simple = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_' || c == '$')
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '$');
+    let n = if simple {
+        r"(?P<n>[\w$]+)".to_string()
+    } else {
+        regex::escape(name)
+    };
     let mut patterns: Vec<String> = Vec::new();
     if lang == Lang::Python {
         patterns.push(format!(r"(?m)^[ \t]*(?:async[ \t]+)?def[ \t]+{n}[ \t]*\("));
@@ -238,9 +270,15 @@ pub fn find_function(code: &str, name: &str, lang: Lang) -> Option<Site> {
     let mut best: Option<Site> = None;
     for p in patterns {
         let Some(re) = rx(&p) else { continue };
-        for m in re.find_iter(code) {
-            let text = m.as_str().trim_start();
-            if lang != Lang::Python && starts_with_keyword(text) {
+        let mut from = 0;
+        while let Some(c) = re.captures_at(code, from) {
+            let Some(m) = c.get(0) else { break };
+            // Retry one char further so a definition of another name never hides ours.
+            from = m.start() + code[m.start()..].chars().next().map_or(1, char::len_utf8);
+            if c.name("n").is_some_and(|got| got.as_str() != name) {
+                continue;
+            }
+            if lang != Lang::Python && starts_with_keyword(m.as_str().trim_start()) {
                 continue;
             }
             let site = Site {
@@ -352,6 +390,30 @@ fn indent_body(code: &str, offset: usize) -> (usize, usize) {
         open += paren_balance(&code[pos + 1..next]);
         pos = next;
     }
+    // One-liners (`def f(): return g()`, `x => g(x)`): the body starts in the header,
+    // after the first `:` or `=>` outside brackets once the parameter list has closed.
+    let header = &code[offset..pos];
+    let mut depth = 0i64;
+    let mut seen_params = false;
+    let mut inline_start = None;
+    for (i, b) in header.bytes().enumerate() {
+        match b {
+            b'(' | b'[' => {
+                depth += 1;
+                seen_params = true;
+            }
+            b')' | b']' => depth -= 1,
+            b':' if depth == 0 && (seen_params || header[..i].contains("lambda")) => {
+                inline_start = Some(offset + i + 1);
+                break;
+            }
+            b'=' if depth == 0 && header.as_bytes().get(i + 1) == Some(&b'>') => {
+                inline_start = Some(offset + i + 2);
+                break;
+            }
+            _ => {}
+        }
+    }
     let start = (pos + 1).min(code.len());
     let mut end = start;
     let mut cur = start;
@@ -366,7 +428,7 @@ fn indent_body(code: &str, offset: usize) -> (usize, usize) {
         }
         cur = next + 1;
     }
-    (start, end.max(start))
+    (inline_start.unwrap_or(start).min(start), end.max(start))
 }
 
 fn paren_balance(s: &str) -> i64 {
@@ -526,6 +588,8 @@ pub fn imports(text: &str, lang: Lang) -> Vec<(usize, String)> {
         Lang::JavaScript => &[
             r#"(?m)^[ \t]*import[^'"\n;]*?(?:from[ \t]*)?['"]([^'"]+)['"]"#,
             r#"(?m)^[ \t]*export[^'"\n;]*?from[ \t]*['"]([^'"]+)['"]"#,
+            // Closing line of a multi-line `import {\n a,\n b\n} from 'm'`.
+            r#"(?m)^[ \t]*\}[ \t]*from[ \t]*['"]([^'"]+)['"]"#,
             r#"\brequire\(\s*['"]([^'"]+)['"]\s*\)"#,
             r#"\bimport\(\s*['"]([^'"]+)['"]\s*\)"#,
         ],
@@ -833,6 +897,11 @@ mod tests {
             Lang::JavaScript,
             "helmet"
         ));
+        assert!(has(
+            "import {\n  a,\n  b,\n} from '@nestjs/common';\n",
+            Lang::JavaScript,
+            "@nestjs/common"
+        ));
         assert!(!has(
             "// const h = require(\"helmet\");\n",
             Lang::JavaScript,
@@ -887,6 +956,15 @@ mod tests {
         let (a, b) = body_range(&code, site);
         assert!(calls(&code[a..b], "invalidate_session", Lang::Python).is_some());
         assert!(calls(&code[a..b], "other", Lang::Python).is_none());
+        let one = "def f(x): return g(x)\nh = lambda y: k(y)\n";
+        let code = blank(one, Lang::Python);
+        let site = find_function(&code, "f", Lang::Python).expect("f");
+        let (a, b) = body_range(&code, site);
+        assert!(calls(&code[a..b], "g", Lang::Python).is_some());
+        assert!(calls(&code[a..b], "k", Lang::Python).is_none());
+        let site = find_function(&code, "h", Lang::Python).expect("h");
+        let (a, b) = body_range(&code, site);
+        assert!(calls(&code[a..b], "k", Lang::Python).is_some());
         let cs = "[Authorize, HttpGet(\"x\")]\npublic IActionResult Get() {\n  Audit.Log(1);\n}\n";
         let code = blank(cs, Lang::CSharp);
         let site = find_function(&code, "Get", Lang::CSharp).expect("def");

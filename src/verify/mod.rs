@@ -9,7 +9,48 @@
 //! Exit codes ([`Exit`]): 0 success; 1 assertion failures (per `--fail-on`), model errors
 //! or bad keys; 2 usage errors; 3 server or network errors (HTTP ≥ 400, unreachable host,
 //! bad response). The published CLI exits 1 for the last group; rampart separates them so
-//! CI can tell "the code is wrong" from "the appliance is unreachable".
+//! CI can tell "the code is wrong" from "the appliance is unreachable". Unlike the
+//! published CLI, `--output github` does not exit 1 merely because tier 2 was skipped.
+//!
+//! # Air-gapped CI setup (ECDSA, any CI system)
+//!
+//! ```text
+//! openssl ecparam -genkey -name prime256v1 -noout -out private.pem   # keep secret
+//! openssl ec -in private.pem -pubout -out public.pem                  # upload to the workspace
+//! ```
+//! Store `private.pem` as a CI secret, a verifier key `mv_…` as another, then:
+//!
+//! GitHub Actions:
+//! ```text
+//! - run: rampart verify run --all --base-url https://rampart.internal --output sarif > verify.sarif
+//!   env: { RAMPART_API_KEY: ${{ secrets.RAMPART_API_KEY }}, RAMPART_SIGNING_KEY: ${{ secrets.RAMPART_SIGNING_KEY }} }
+//! - uses: github/codeql-action/upload-sarif@v3
+//!   with: { sarif_file: verify.sarif }
+//! ```
+//! GitLab CI:
+//! ```text
+//! verify-controls:
+//!   script: rampart verify run --all --base-url https://rampart.internal --output json
+//!   # RAMPART_API_KEY and RAMPART_SIGNING_KEY as masked, protected CI/CD variables
+//! ```
+//! Jenkins:
+//! ```text
+//! withCredentials([string(credentialsId: 'rampart-key', variable: 'RAMPART_API_KEY'),
+//!                  file(credentialsId: 'rampart-signing', variable: 'KEYFILE')]) {
+//!   sh 'rampart verify run "$MODEL_ID" --base-url https://rampart.internal --repo team/app --signing-key "$KEYFILE"'
+//! }
+//! ```
+//! `RAMPART_SIGNING_KEY` may hold a path or the PEM text itself. Each results POST then
+//! carries `signature` (base64 DER ECDSA-P256-SHA256 over the 32 bytes of the
+//! `content_hash` digest) and `signed_hash`, which the appliance checks against the
+//! uploaded public key. On-prem git hosts need `--repo owner/name`.
+//!
+//! # Extensions over the published CLI
+//! - `test_passes` runs the project's test runner (see [`testrun`]) instead of skipping.
+//! - `pattern_matches`, `pattern_absent` and `no_plaintext_secret` accept a glob in `file`
+//!   (`**/*.py`) and search every matching, non-ignored file in parallel.
+//! - `-p key=value` reads values starting with `[`, `{` or `"` as JSON.
+//! - Tier-1 rows carry `reviewer: "rampart-verify:<type>"`.
 
 pub mod checks;
 pub mod client;
@@ -84,6 +125,10 @@ Air-gapped signing (Option B, ECDSA P-256):
 Repository scope: taken from --repo, GITHUB_REPOSITORY, CI_PROJECT_PATH or a GitHub/GitLab
 origin remote; on-prem git hosts need --repo owner/name.
 
+Internal CA: --ca-bundle ca.pem (or RAMPART_CA_BUNDLE) adds trusted CA certificates.
+Tier 2 is optional: without --tier2-provider only tier 1 runs and tier-2 rows are reported
+as skipped (No --tier2-provider specified); source excerpts go only to that provider.
+
 Exit codes: 0 ok; 1 failed assertions (see --fail-on), model errors or a bad signing key;
 2 usage error (bad flags, missing model id, API key or signing key file); 3 appliance or
 network error (HTTP status >= 400, unreachable, invalid response).";
@@ -104,6 +149,10 @@ pub struct VerifyArgs {
         value_name = "KEY"
     )]
     pub api_key: Option<String>,
+    /// PEM bundle of extra CA certificates to trust for the appliance (internal CA).
+    /// Also MIPITI_CA_BUNDLE.
+    #[arg(long, global = true, env = "RAMPART_CA_BUNDLE", value_name = "PEM")]
+    pub ca_bundle: Option<PathBuf>,
     /// Root of the source tree the assertion paths are relative to.
     #[arg(long, global = true, default_value = ".", value_name = "DIR")]
     pub project_root: PathBuf,
@@ -126,6 +175,18 @@ pub struct VerifyArgs {
     /// MIPITI_WORKSPACE_SIGNING_KEY (a path, or the PEM text itself).
     #[arg(long, global = true, value_name = "PEM")]
     pub signing_key: Option<PathBuf>,
+    /// File listing changed paths (one per line, e.g. `git diff --name-only`): `run` then
+    /// checks only assertions whose `params.file` is listed (and those without a file).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub changed_files: Option<PathBuf>,
+    /// Verify one component of the model: the project root moves to the component's path
+    /// and only its controls are checked.
+    #[arg(long, global = true, value_name = "COMPONENT_ID")]
+    pub component: Option<String>,
+    /// Customer DSSE signing key (unencrypted P-256 PEM path or PEM text); preferred over
+    /// --signing-key. Also RAMPART_CUSTOMER_SIGNING_KEY or MIPITI_CUSTOMER_SIGNING_KEY.
+    #[arg(long, global = true, value_name = "PEM")]
+    pub customer_key: Option<PathBuf>,
     /// What makes `run` exit 1.
     #[arg(long, global = true, value_enum, default_value_t = FailOn::Fail)]
     pub fail_on: FailOn,
@@ -243,9 +304,20 @@ pub fn run(args: VerifyArgs) -> u8 {
             }
         }
         VerifyCommand::Check { file } => check_file(&args, file),
-        VerifyCommand::Run { model_id, all } => run_remote(&args, model_id.as_deref(), *all),
-        VerifyCommand::List { model_id } => list(&args, model_id),
-        VerifyCommand::Report { model_id } => report(&args, model_id),
+        // reqwest's blocking client panics when used on a tokio runtime thread, so the
+        // network commands run on a plain thread whatever the caller's context is.
+        VerifyCommand::Run { .. } | VerifyCommand::List { .. } | VerifyCommand::Report { .. } => {
+            std::thread::spawn(move || match &args.command {
+                VerifyCommand::Run { model_id, all } => {
+                    run_remote(&args, model_id.as_deref(), *all)
+                }
+                VerifyCommand::List { model_id } => list(&args, model_id),
+                VerifyCommand::Report { model_id } => report(&args, model_id),
+                _ => Exit::Usage as u8,
+            })
+            .join()
+            .unwrap_or_else(|_| err(Exit::Failed, "internal error: verifier thread panicked"))
+        }
     }
 }
 
@@ -345,13 +417,28 @@ fn connect(args: &VerifyArgs) -> Result<client::Client, u8> {
                 "no API key: pass --api-key or set RAMPART_API_KEY (mv_... to submit)",
             )
         })?;
-    client::Client::new(&base, &key).map_err(|e| err(Exit::Server, e))
+    let ca_path = args
+        .ca_bundle
+        .clone()
+        .or_else(|| env_any(&["MIPITI_CA_BUNDLE"]).map(PathBuf::from));
+    let ca = match ca_path {
+        Some(p) => Some(
+            std::fs::read(&p)
+                .map_err(|e| err(Exit::Usage, format!("CA bundle {}: {e}", p.display())))?,
+        ),
+        None => None,
+    };
+    client::Client::with_ca(&base, &key, ca.as_deref()).map_err(|e| err(Exit::Usage, e))
 }
 
-fn load_signing_key(args: &VerifyArgs) -> Result<Option<p256::ecdsa::SigningKey>, u8> {
-    let source = match &args.signing_key {
+fn load_key(
+    flag: Option<&PathBuf>,
+    envs: &[&str],
+    what: &str,
+) -> Result<Option<p256::ecdsa::SigningKey>, u8> {
+    let source = match flag {
         Some(p) => Some(p.to_string_lossy().into_owned()),
-        None => env_any(&["RAMPART_SIGNING_KEY", "MIPITI_WORKSPACE_SIGNING_KEY"]),
+        None => env_any(envs),
     };
     let Some(source) = source else {
         return Ok(None);
@@ -360,11 +447,19 @@ fn load_signing_key(args: &VerifyArgs) -> Result<Option<p256::ecdsa::SigningKey>
         source
     } else {
         std::fs::read_to_string(&source)
-            .map_err(|e| err(Exit::Usage, format!("signing key {source}: {e}")))?
+            .map_err(|e| err(Exit::Usage, format!("{what} {source}: {e}")))?
     };
     crate::wire::load_signing_key_pem(&pem)
         .map(Some)
-        .map_err(|e| err(Exit::Failed, format!("signing key: {e}")))
+        .map_err(|e| err(Exit::Failed, format!("{what}: {e}")))
+}
+
+fn load_signing_key(args: &VerifyArgs) -> Result<Option<p256::ecdsa::SigningKey>, u8> {
+    load_key(
+        args.signing_key.as_ref(),
+        &["RAMPART_SIGNING_KEY", "MIPITI_WORKSPACE_SIGNING_KEY"],
+        "signing key",
+    )
 }
 
 fn run_remote(args: &VerifyArgs, model_id: Option<&str>, all: bool) -> u8 {
@@ -376,6 +471,17 @@ fn run_remote(args: &VerifyArgs, model_id: Option<&str>, all: bool) -> u8 {
         Err(code) => return code,
     };
     let signing_key = match load_signing_key(args) {
+        Ok(k) => k,
+        Err(code) => return code,
+    };
+    let customer_key = match load_key(
+        args.customer_key.as_ref(),
+        &[
+            "RAMPART_CUSTOMER_SIGNING_KEY",
+            "MIPITI_CUSTOMER_SIGNING_KEY",
+        ],
+        "customer key",
+    ) {
         Ok(k) => k,
         Err(code) => return code,
     };
@@ -397,13 +503,28 @@ fn run_remote(args: &VerifyArgs, model_id: Option<&str>, all: bool) -> u8 {
         Ok(w) => w,
         Err(e) => return err(Exit::Usage, format!("project root: {e}")),
     };
+    let changed_files = match &args.changed_files {
+        None => None,
+        Some(p) => match std::fs::read_to_string(p) {
+            Ok(t) => Some(
+                t.lines()
+                    .map(|l| l.trim().trim_start_matches("./").to_string())
+                    .filter(|l| !l.is_empty())
+                    .collect(),
+            ),
+            Err(e) => return err(Exit::Usage, format!("--changed-files {}: {e}", p.display())),
+        },
+    };
     let settings = client::RunSettings {
         ws: &ws,
         repo: client::detect_repo(args.repo.as_deref(), ws.root()),
         dry_run: args.dry_run,
         provider,
         signing_key,
+        customer_key,
         verbose: args.output == OutputFormat::Text,
+        changed_files,
+        component: args.component.clone(),
     };
     let outs = if all {
         match client::run_all(&client, &settings) {

@@ -151,6 +151,16 @@ fn file_exists_and_hash() {
         "file_hash",
         json!({"file":"a/b.txt","expected_hash":sha,"algorithm":"SHA256"}),
     );
+    for (algo, h) in [
+        ("sha1", "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d"),
+        ("md5", "5d41402abc4b2a76b9719d911017c592"),
+    ] {
+        pass(
+            d.path(),
+            "file_hash",
+            json!({"file":"a/b.txt","expected_hash":h,"algorithm":algo}),
+        );
+    }
     fail(
         d.path(),
         "file_hash",
@@ -1214,5 +1224,39 @@ fn glob_file_searches_many_files() {
     assert!(
         det.contains("web/keys.js") && det.contains("line 1"),
         "{det}"
+    );
+}
+
+#[test]
+fn inline_annotations_and_hidden_dirs() {
+    let d = tree(&[
+        (
+            "A.java",
+            "class A {\n    @Override @Transactional public void save(User u) {\n    }\n}\n",
+        ),
+        (".github/workflows/ci.yml", "jobs: {}\n"),
+        (".venv/lib/test_x.py", ""),
+    ]);
+    let r = d.path();
+    pass(
+        r,
+        "decorator_present",
+        json!({"file":"A.java","decorator":"Transactional","function":"save"}),
+    );
+    fail(
+        r,
+        "decorator_present",
+        json!({"file":"A.java","decorator":"Secured","function":"save"}),
+    );
+    pass(
+        r,
+        "test_exists",
+        json!({"pattern":".github/workflows/*.yml"}),
+    );
+    fail(r, "test_exists", json!({"pattern":"**/test_x.py"}));
+    pass(
+        r,
+        "pattern_matches",
+        json!({"file":".github/workflows/*.yml","pattern":"jobs"}),
     );
 }

@@ -41,6 +41,7 @@ pub enum FileError {
 pub struct Workspace {
     root: PathBuf,
     cache: Mutex<HashMap<String, Result<Arc<String>, FileError>>>,
+    code_cache: Mutex<HashMap<String, Arc<String>>>,
     walk: OnceLock<Arc<Vec<String>>>,
 }
 
@@ -53,6 +54,7 @@ impl Workspace {
         Ok(Self {
             root,
             cache: Mutex::new(HashMap::new()),
+            code_cache: Mutex::new(HashMap::new()),
             walk: OnceLock::new(),
         })
     }
@@ -121,6 +123,22 @@ impl Workspace {
         result
     }
 
+    /// The file's text with comments and string contents blanked for its language
+    /// (see [`super::lang::blank`]), computed once per run.
+    pub fn read_code(&self, rel: &str) -> Result<(Arc<String>, Arc<String>), FileError> {
+        let text = self.read(rel)?;
+        if let Ok(cache) = self.code_cache.lock()
+            && let Some(hit) = cache.get(rel)
+        {
+            return Ok((text, hit.clone()));
+        }
+        let code = Arc::new(super::lang::blank(&text, super::lang::Lang::of(rel)));
+        if let Ok(mut cache) = self.code_cache.lock() {
+            cache.insert(rel.to_string(), code.clone());
+        }
+        Ok((text, code))
+    }
+
     /// Reads raw bytes (for hashing), subject to the same rules, uncached.
     pub fn read_bytes(&self, rel: &str) -> Result<Vec<u8>, FileError> {
         let full = self.checked_file(rel)?;
@@ -155,14 +173,18 @@ impl Workspace {
     }
 
     /// Every file and directory under the root (relative, `/`-separated, sorted), from one
-    /// walk that honours `.gitignore`, `.ignore` and skips hidden entries; computed on first
-    /// use and shared afterwards.
+    /// walk that honours `.gitignore` and `.ignore` (hidden entries included, `.git`
+    /// excluded); computed on first use and shared afterwards.
     pub fn paths(&self) -> Arc<Vec<String>> {
         self.walk
             .get_or_init(|| {
                 let found = Mutex::new(Vec::new());
+                // Hidden entries are walked (a glob may name `.github/…` explicitly, as
+                // Python's glob allows); `.git` itself never is. See [`glob_may_see`].
                 let walker = ignore::WalkBuilder::new(&self.root)
                     .require_git(false)
+                    .hidden(false)
+                    .filter_entry(|e| e.file_name() != ".git")
                     .build_parallel();
                 walker.run(|| {
                     let found = &found;
@@ -187,6 +209,14 @@ impl Workspace {
             })
             .clone()
     }
+}
+
+/// Python-glob rule for hidden entries: a path component starting with `.` is visible to a
+/// glob only when the glob names that component literally (`.github/workflows/*.yml`).
+pub fn glob_may_see(path: &str, glob: &str) -> bool {
+    path.split('/')
+        .filter(|c| c.starts_with('.'))
+        .all(|c| glob.split('/').any(|g| g == c))
 }
 
 #[cfg(test)]
@@ -234,5 +264,11 @@ mod tests {
         let p = ws.paths();
         assert!(p.contains(&"test_y.py".to_string()));
         assert!(!p.iter().any(|x| x.starts_with("build")));
+        assert!(glob_may_see("src/a.py", "**/*.py"));
+        assert!(!glob_may_see(".venv/lib/a.py", "**/*.py"));
+        assert!(glob_may_see(
+            ".github/workflows/ci.yml",
+            ".github/workflows/*.yml"
+        ));
     }
 }

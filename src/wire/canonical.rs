@@ -206,6 +206,32 @@ fn key_of(id: &Value) -> String {
     }
 }
 
+/// A result row names an assertion the server does not know (answer 4xx).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown assertion_id '{0}' in results")]
+pub struct UnknownAssertion(pub String);
+
+/// Server side of §5.2: rebuilds the hashed set from the **received rows** (one record per
+/// row, so `--changed-files`, `--component` and repo filtering are all honoured), taking
+/// each assertion's stored `type`, `params` and `description` as served via `lookup`, and
+/// the row's `result` as verdict (last row wins). Compare the result with the POSTed
+/// `content_hash`.
+pub fn recompute_content_hash(
+    rows: &[Value],
+    lookup: impl Fn(&str) -> Option<Value>,
+) -> Result<String, UnknownAssertion> {
+    let mut assertions = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id = row
+            .get("assertion_id")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let stored = lookup(id).ok_or_else(|| UnknownAssertion(id.to_string()))?;
+        assertions.push(stored);
+    }
+    Ok(content_hash(&assertions, rows))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,6 +275,37 @@ mod tests {
         assert_eq!(
             content_hash(&assertions, &results),
             "sha256:f288af995e511b41b6a5d3299346715975d928bc1991818a200ecf67e42e213f"
+        );
+    }
+
+    #[test]
+    fn server_recompute_matches_client_hash() {
+        let stored = [
+            json!({"id":"asrt_002","type":"pattern_matches","params":{"pattern":"Strict-Transport-Security","file":"nginx.conf"},"description":"HSTS header configured"}),
+            json!({"id":"asrt_001","type":"function_exists","params":{"name":"verify_token","file":"app/auth.py"},"description":"Token check \u{2014} exists"}),
+        ];
+        let lookup = |id: &str| stored.iter().find(|a| a["id"] == id).cloned();
+        let rows = vec![
+            json!({"assertion_id":"asrt_002","tier":1,"result":"fail"}),
+            json!({"assertion_id":"asrt_001","tier":1,"result":"pass"}),
+        ];
+        assert_eq!(
+            recompute_content_hash(&rows, lookup).expect("known"),
+            "sha256:dbde78a109ddd078131b157b42d654b3b1ecb705cb56ea389bb011bf897699dd"
+        );
+        // A tampered verdict changes the hash; an unknown id is refused.
+        let tampered = vec![
+            rows[0].clone(),
+            json!({"assertion_id":"asrt_001","tier":1,"result":"fail"}),
+        ];
+        assert_ne!(
+            recompute_content_hash(&tampered, lookup).expect("known"),
+            "sha256:dbde78a109ddd078131b157b42d654b3b1ecb705cb56ea389bb011bf897699dd"
+        );
+        let unknown = vec![json!({"assertion_id":"nope","result":"pass"})];
+        assert_eq!(
+            recompute_content_hash(&unknown, lookup),
+            Err(UnknownAssertion("nope".into()))
         );
     }
 

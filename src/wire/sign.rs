@@ -33,6 +33,9 @@ pub enum SignError {
     /// The signature does not verify under the given key.
     #[error("signature does not verify under the workspace key")]
     Mismatch,
+    /// Building an attestation payload failed.
+    #[error("cannot encode attestation: {0}")]
+    Encode(String),
     /// Minting the ES256 JWT failed.
     #[error("could not mint ES256 JWT: {0}")]
     Jwt(String),
@@ -135,6 +138,35 @@ pub fn mint_es256_jwt(
     pair.sign(claims).map_err(|e| SignError::Jwt(e.to_string()))
 }
 
+/// Server side of the spec's manual flow: checks an ES256 `Authorization: Bearer` JWT under
+/// the workspace's registered key and returns its `sub` (the workspace id).
+///
+/// Refuses a bad signature, an expired token, a token without `exp` or `sub`, and a token
+/// whose `exp` lies more than 300 s (+60 s clock tolerance) in the future.
+pub fn verify_es256_jwt(key: &VerifyingKey, token: &str) -> Result<String, SignError> {
+    use jwt_simple::prelude::{ECDSAP256PublicKeyLike as _, ES256PublicKey, NoCustomClaims};
+    let point = key.to_sec1_point(false);
+    let pk =
+        ES256PublicKey::from_bytes(point.as_bytes()).map_err(|e| SignError::Jwt(e.to_string()))?;
+    let claims = pk
+        .verify_token::<NoCustomClaims>(token, None)
+        .map_err(|e| SignError::Jwt(e.to_string()))?;
+    let exp = claims
+        .expires_at
+        .ok_or_else(|| SignError::Jwt("token has no exp".into()))?
+        .as_secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    if exp > now + 300 + 60 {
+        return Err(SignError::Jwt("token lifetime exceeds 5 minutes".into()));
+    }
+    claims
+        .subject
+        .ok_or_else(|| SignError::Jwt("token has no sub".into()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,5 +259,16 @@ mod tests {
         let iat = claims.issued_at.expect("iat").as_secs();
         let exp = claims.expires_at.expect("exp").as_secs();
         assert!(exp - iat <= 300);
+        let vk = load_verifying_key_pem(PUB).expect("vk");
+        assert_eq!(verify_es256_jwt(&vk, &token).expect("valid"), "ws_123");
+        let other = SigningKey::from_slice(&[7u8; 32]).expect("other key");
+        assert!(verify_es256_jwt(other.verifying_key(), &token).is_err());
+        let long = {
+            use jwt_simple::prelude::{Claims, Duration, ECDSAP256KeyPairLike as _, ES256KeyPair};
+            let pair = ES256KeyPair::from_bytes(&key().to_bytes()).expect("pair");
+            pair.sign(Claims::create(Duration::from_secs(3600)).with_subject("ws_123"))
+                .expect("sign")
+        };
+        assert!(verify_es256_jwt(&vk, &long).is_err());
     }
 }
