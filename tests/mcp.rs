@@ -284,11 +284,39 @@ fn mcp_over_http_workflow() {
         let assessed = ok(&client, "assess_model", json!({"model_id": model_id})).await;
         assert!(assessed.get("summary").is_some() && assessed.get("control_objectives").is_none());
 
+        // Conversation services: query, refine (sync), regenerate, refine_control.
+        let answer = ok(&client, "query_threat_model", json!({"model_id": model_id, "question": "Which controls protect the uploaded files?"})).await;
+        assert!(answer["answer"].as_str().is_some_and(|a| !a.is_empty()), "{answer}");
+        let before = ok(&client, "get_threat_model", json!({"model_id": model_id})).await;
+        let refined = ok(
+            &client,
+            "refine_threat_model",
+            json!({"model_id": model_id, "instruction": "Add an admin API reachable only from the VPN", "async_mode": false}),
+        )
+        .await;
+        assert!(refined["version"].as_u64() > before["version"].as_u64(), "{refined}");
+        let job = ok(&client, "refine_threat_model", json!({"model_id": model_id, "instruction": "Remove nothing; clarify scope"})).await;
+        assert!(job["job_id"].as_str().is_some_and(|j| j.starts_with("job_")), "{job}");
+        let regen = ok(&client, "regenerate_controls", json!({"model_id": model_id})).await;
+        assert!(regen["kept"].as_array().is_some_and(|k| k.iter().any(|c| c == control_id.as_str())), "{regen}");
+        let rc = ok(
+            &client,
+            "refine_control",
+            json!({"model_id": model_id, "control_id": control_id, "new_description": "Do something", "justification": "testing"}),
+        )
+        .await;
+        assert!(rc["accepted"].is_boolean() && rc["evaluation"].is_string(), "{rc}");
+        let msg = tool_error(&client, "refine_control", json!({"model_id": model_id, "control_id": control_id, "new_description": " ", "justification": "x"})).await;
+        assert!(msg.contains("new_description"), "{msg}");
+
         // Export, compliance, systems, workspaces.
         let csv = ok(&client, "export_threat_model", json!({"model_id": model_id, "format": "csv"})).await;
         let content = csv["content"].as_str().expect("csv");
         assert!(content.starts_with("control_id,name,"), "{content}");
-        assert!(content.lines().count() as u64 == total + 1);
+        let now_total = ok(&client, "get_controls", json!({"model_id": model_id})).await["total"]
+            .as_u64()
+            .expect("total");
+        assert_eq!(content.lines().count() as u64, now_total + 1);
         let html = ok(&client, "export_threat_model", json!({"model_id": model_id, "format": "html"})).await;
         assert!(html["content"].as_str().expect("html").contains(&control_id));
         let msg = tool_error(&client, "export_threat_model", json!({"model_id": model_id, "format": "pdf"})).await;

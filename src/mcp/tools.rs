@@ -10,7 +10,7 @@ use rmcp::{RoleServer, tool, tool_router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{McpServer, Services, export, fallback, systems};
+use super::{McpServer, Services, export, systems};
 use crate::auth::{Caller, Scope};
 use crate::domain::{
     AssetPatch, AssuranceFilter, AttackerPatch, ControlStatus, NewAsset, NewAttacker, NewEvidence,
@@ -969,24 +969,19 @@ impl McpServer {
             asynchronous,
             "refine_threat_model",
             move |svc, c| {
-                let (stored, r) = fallback::refine(
-                    &svc.models,
+                let (stored, r) = svc.models.refine(
                     &c,
                     svc.engine.as_ref(),
                     &a.model_id,
                     &a.instruction,
                     Source::Mcp,
                 )?;
-                Ok(json!({
-                    "model_id": stored.model.id,
-                    "version": stored.model.version,
-                    "applied": r.applied,
-                    "targeted": r.targeted,
-                    "assets": stored.model.assets.len(),
-                    "attackers": stored.model.attackers.len(),
-                    "control_objectives": stored.model.control_objectives.len(),
-                    "controls": stored.model.controls.len(),
-                }))
+                let mut out = models::conversation::refined_json(&stored, &r);
+                out["assets"] = json!(stored.model.assets.len());
+                out["attackers"] = json!(stored.model.attackers.len());
+                out["control_objectives"] = json!(stored.model.control_objectives.len());
+                out["controls"] = json!(stored.model.controls.len());
+                Ok(out)
             },
         )
         .await
@@ -1008,8 +1003,7 @@ impl McpServer {
             asynchronous,
             "regenerate_controls",
             move |svc, c| {
-                let (stored, change) = fallback::regenerate_controls(
-                    &svc.models,
+                let (stored, change) = svc.models.regenerate_controls(
                     &c,
                     svc.engine.as_ref(),
                     &a.model_id,
@@ -1402,13 +1396,9 @@ impl McpServer {
             asynchronous,
             "query_threat_model",
             move |svc, c| {
-                let answer = fallback::query(
-                    &svc.models,
-                    &c,
-                    svc.engine.as_ref(),
-                    &a.model_id,
-                    &a.question,
-                )?;
+                let answer = svc
+                    .models
+                    .query(&c, svc.engine.as_ref(), &a.model_id, &a.question)?;
                 Ok(json!({"model_id": a.model_id, "answer": answer}))
             },
         )
@@ -1450,15 +1440,22 @@ impl McpServer {
         ctx: RequestContext<RoleServer>,
     ) -> ToolResult {
         self.run(self.writer(&ctx, "refine_control"), move |svc, c| {
-            let r = fallback::refine_control(
-                &svc.models,
+            let r = svc
+                .models
+                .refine_control(
                 &c,
                 &a.model_id,
                 &a.control_id,
                 &a.new_description,
                 &a.justification,
                 Source::Mcp,
-            )?;
+            )
+                .map_err(|e| match e {
+                    models::Error::Invalid { field, message } if field == "description" => {
+                        ToolError::Invalid { field: "new_description".into(), message }
+                    }
+                    other => ToolError::from(other),
+                })?;
             Ok(json!({"model_id": a.model_id, "control_id": a.control_id, "accepted": r.accepted, "evaluation": r.evaluation, "control_objectives": r.control_objectives}))
         })
         .await
