@@ -235,6 +235,10 @@ fn mcp_over_http_workflow() {
         assert!(msg.contains("status"), "{msg}");
         let msg = tool_error(&client, "get_controls", json!({})).await;
         assert!(msg.contains("model_id"), "{msg}");
+        let msg = tool_error(&client, "get_controls", json!({"model_id": model_id, "limit": "ten"})).await;
+        assert!(msg.contains("`limit`"), "{msg}");
+        let msg = tool_error(&client, "get_controls", json!({"model_id": model_id, "colour": "red"})).await;
+        assert!(msg.contains("colour"), "{msg}");
         let msg = tool_error(&client, "get_threat_model", json!({"model_id": "no-such-model"})).await;
         assert!(msg.contains("not found"), "{msg}");
         let msg = tool_error(&client, "generate_threat_model", json!({"feature_description": "   "})).await;

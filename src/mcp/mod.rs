@@ -7,6 +7,7 @@
 //! and SQL live there. Tool failures are tool results with `isError: true` naming the field
 //! or object; the protocol layer never sees a panic or a service error.
 
+pub mod args;
 pub mod export;
 pub mod systems;
 mod tools;

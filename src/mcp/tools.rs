@@ -2,7 +2,6 @@
 //! agent sees) and one method per tool that resolves the caller, calls one service on a
 //! blocking thread, and shapes the answer. Errors become tool results with `isError`.
 
-use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock, ProgressNotificationParam};
 use rmcp::schemars::{self, JsonSchema};
 use rmcp::service::RequestContext;
@@ -10,6 +9,7 @@ use rmcp::{RoleServer, tool, tool_router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::args::Parameters;
 use super::{McpServer, Services, export, systems};
 use crate::auth::{Caller, Scope};
 use crate::domain::{
