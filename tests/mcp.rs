@@ -68,6 +68,23 @@ const SPEC_TOOLS: &[&str] = &[
 ];
 
 type Client = RunningService<RoleClient, ()>;
+type PeerRef = rmcp::service::Peer<RoleClient>;
+
+/// A client that records the progress notifications it receives.
+#[derive(Clone, Default)]
+struct ProgressLog(std::sync::Arc<std::sync::Mutex<Vec<(f64, Option<String>)>>>);
+
+impl rmcp::ClientHandler for ProgressLog {
+    async fn on_progress(
+        &self,
+        params: rmcp::model::ProgressNotificationParam,
+        _context: rmcp::service::NotificationContext<RoleClient>,
+    ) {
+        if let Ok(mut log) = self.0.lock() {
+            log.push((params.progress, params.message));
+        }
+    }
+}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -105,7 +122,7 @@ async fn connect(app: &Appliance, key: &str) -> Client {
     ().serve(transport).await.expect("MCP initialize over HTTP")
 }
 
-async fn call(client: &Client, tool: &str, args: Value) -> CallToolResult {
+async fn call(client: &PeerRef, tool: &str, args: Value) -> CallToolResult {
     let Value::Object(map) = args else {
         panic!("arguments must be an object")
     };
@@ -124,7 +141,7 @@ fn text(r: &CallToolResult) -> String {
 }
 
 /// The structured result of a successful call.
-async fn ok(client: &Client, tool: &str, args: Value) -> Value {
+async fn ok(client: &PeerRef, tool: &str, args: Value) -> Value {
     let r = call(client, tool, args).await;
     assert_ne!(r.is_error, Some(true), "{tool} failed: {}", text(&r));
     let t = text(&r);
@@ -133,13 +150,13 @@ async fn ok(client: &Client, tool: &str, args: Value) -> Value {
 }
 
 /// The message of a call that must fail as a tool error.
-async fn tool_error(client: &Client, tool: &str, args: Value) -> String {
+async fn tool_error(client: &PeerRef, tool: &str, args: Value) -> String {
     let r = call(client, tool, args).await;
     assert_eq!(r.is_error, Some(true), "{tool} should fail: {}", text(&r));
     text(&r)
 }
 
-async fn tool_names(client: &Client) -> Vec<String> {
+async fn tool_names(client: &PeerRef) -> Vec<String> {
     let mut names: Vec<String> = client
         .list_all_tools()
         .await
@@ -428,17 +445,39 @@ fn mcp_over_stdio() {
         let mut child = cmd.spawn().expect("spawn rampart mcp --stdio");
         let stdout = child.stdout.take().expect("stdout");
         let stdin = child.stdin.take().expect("stdin");
-        let client = ().serve((stdout, stdin)).await.expect("MCP initialize over stdio");
+        let progress = ProgressLog::default();
+        let client = progress
+            .clone()
+            .serve((stdout, stdin))
+            .await
+            .expect("MCP initialize over stdio");
         assert_eq!(tool_names(&client).await, SPEC_TOOLS);
         let empty = ok(&client, "list_threat_models", json!({})).await;
         assert_eq!(empty["total"], 0);
-        let made = ok(
-            &client,
-            "generate_threat_model",
-            json!({"feature_description": S3_API, "async_mode": false}),
-        )
-        .await;
+        // Synchronous generation with a progress token: one notification per pipeline step.
+        let mut params = CallToolRequestParams::new("generate_threat_model").with_arguments(
+            json!({"feature_description": S3_API, "async_mode": false})
+                .as_object()
+                .cloned()
+                .expect("object"),
+        );
+        let mut meta = rmcp::model::RequestMetaObject::default();
+        meta.set_progress_token(rmcp::model::ProgressToken(
+            rmcp::model::NumberOrString::String("gen-1".into()),
+        ));
+        params.meta = Some(meta);
+        let made = client.call_tool(params).await.expect("generate");
+        assert_ne!(made.is_error, Some(true), "{}", text(&made));
+        let made = made.structured_content.expect("structured");
         let model_id = made["model_id"].as_str().expect("model_id");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let seen = progress.0.lock().expect("log").clone();
+        assert_eq!(
+            seen.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+            vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+            "{seen:?}"
+        );
+        assert!(seen[0].1.as_deref().is_some_and(|m| !m.is_empty()));
         let list = ok(&client, "list_threat_models", json!({})).await;
         assert_eq!(list["total"], 1);
         assert_eq!(list["models"][0]["id"], model_id);
