@@ -72,7 +72,10 @@ type PeerRef = rmcp::service::Peer<RoleClient>;
 
 /// A client that records the progress notifications it receives.
 #[derive(Clone, Default)]
-struct ProgressLog(std::sync::Arc<std::sync::Mutex<Vec<(f64, Option<String>)>>>);
+struct ProgressLog(std::sync::Arc<std::sync::Mutex<Vec<Progress>>>);
+
+/// One progress notification: progress value and message.
+type Progress = (f64, Option<String>);
 
 impl rmcp::ClientHandler for ProgressLog {
     async fn on_progress(
