@@ -277,7 +277,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve(args) => run_serve(&cli, args),
         Command::Admin(args) => run_admin(&cli, args),
         Command::Verify(_) => unreachable!("handled above"),
-        Command::Mcp(args) => run_mcp(args),
+        Command::Mcp(args) => run_mcp(&cli, args),
         Command::Version => run_version(),
     };
     match result {
@@ -612,13 +612,61 @@ fn admin_status(instance: &Instance, json: bool) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
-fn run_mcp(args: &McpArgs) -> anyhow::Result<Exit> {
+fn run_mcp(cli: &Cli, args: &McpArgs) -> anyhow::Result<Exit> {
     if !args.stdio {
         anyhow::bail!(
             "choose a transport: `rampart mcp --stdio` (HTTP clients use <public_url>/mcp of `rampart serve`)"
         );
     }
-    anyhow::bail!("MCP over stdio is not available in this build yet (issue #8)")
+    let key = ["RAMPART_API_KEY", "MIPITI_API_KEY"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().map(|v| v.trim().to_string()))
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "rampart mcp --stdio needs an API key in RAMPART_API_KEY (or MIPITI_API_KEY)"
+            )
+        })?;
+    let loaded = load_config(cli, FlagOverrides::default())?;
+    // stdout carries the protocol: logs go to stderr only, and only warnings.
+    let _log = crate::logging::init("warn", None)?;
+    restrict_umask();
+    let instance = Instance::open(loaded.config)?;
+    let auth = crate::auth::AuthService::new(
+        instance.db.clone(),
+        &instance.config,
+        &instance.master_key,
+        &instance.config.public_url(None),
+    )?;
+    let caller = auth
+        .authenticate_api_key(&key)
+        .map_err(|e| anyhow::anyhow!("API key rejected: {e}"))?;
+    let admin = crate::admin::AdminService::from_instance(&instance)?.for_short_lived_process();
+    let engine: std::sync::Arc<dyn crate::engine::Engine> = std::sync::Arc::new(
+        crate::engine::BuiltinEngine::new(instance.config.engine.extra_catalog_dir.as_deref())
+            .context("loading the threat-model catalog")?,
+    );
+    let svc = crate::mcp::Services {
+        models: crate::models::ModelService::new(instance.db.clone()),
+        assurance: crate::assurance::AssuranceService::new(
+            instance.db.clone(),
+            Some(admin.instance_signing_key()),
+        ),
+        jobs: crate::jobs::Registry::default(),
+        engine,
+        auth,
+        db: instance.db.clone(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(crate::mcp::serve_stdio(svc, caller))?;
+    if let Err(e) = instance.db.checkpoint() {
+        tracing::warn!(error = %e, "final WAL checkpoint failed");
+    }
+    Ok(Exit::Ok)
 }
 
 fn run_version() -> anyhow::Result<Exit> {

@@ -16,6 +16,7 @@ pub mod engine;
 pub mod instance;
 pub mod jobs;
 pub mod logging;
+pub mod mcp;
 pub mod models;
 pub mod store;
 pub mod verify;

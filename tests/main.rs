@@ -7,6 +7,7 @@ mod admin_ops;
 mod assurance;
 mod harness;
 mod llm;
+mod mcp;
 mod models;
 mod spine;
 mod tui_e2e;

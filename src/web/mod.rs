@@ -125,6 +125,7 @@ pub async fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<()>
     let config = state.config.clone();
     let data = web::Data::new(state);
     let app_config = config.clone();
+    let mcp = crate::mcp::http_service(&data);
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
@@ -137,6 +138,7 @@ pub async fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<()>
                     .add(("Referrer-Policy", "no-referrer")),
             )
             .configure(|cfg| configure(cfg, &app_config))
+            .configure(|cfg| crate::mcp::mount(cfg, mcp.clone()))
             .default_service(web::to(ops::not_found))
     })
     .shutdown_timeout(config.server.shutdown_timeout_seconds)

@@ -1,0 +1,491 @@
+//! MCP through the real binary: an rmcp client over streamable HTTP against `rampart serve`
+//! (`/mcp`, API-key auth, Host/Origin checks, the tool list, async generation polled with
+//! get_operation_status, summary-first get_controls, assertions, verification report,
+//! export, systems, verifier-key limits) and over stdio (`rampart mcp --stdio`).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use rmcp::model::{CallToolRequestParams, CallToolResult};
+use rmcp::service::{RoleClient, RunningService, ServiceExt};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use serde_json::{Value, json};
+
+use crate::harness::{Appliance, TestDir, appliance_without_mfa, cli_user, stderr, stdout};
+
+const S3_API: &str = "A REST API that accepts file uploads from authenticated users, stores them in S3, and serves them via pre-signed URLs.";
+
+/// Every tool named in spec/02 (the 44 of the tools table plus import_controls and
+/// check_control_gaps from its async section), sorted.
+const SPEC_TOOLS: &[&str] = &[
+    "add_asset",
+    "add_attacker",
+    "add_evidence",
+    "add_model_to_system",
+    "apply_compliance_remediation",
+    "assess_model",
+    "auto_map_controls",
+    "check_control_gaps",
+    "create_system",
+    "delete_assertion",
+    "delete_threat_model",
+    "edit_asset",
+    "edit_attacker",
+    "export_threat_model",
+    "generate_threat_model",
+    "get_compliance_report",
+    "get_control_objectives",
+    "get_controls",
+    "get_operation_status",
+    "get_review_queue",
+    "get_scan_prompt",
+    "get_system",
+    "get_threat_model",
+    "get_verification_report",
+    "import_controls",
+    "list_assertions",
+    "list_compliance_frameworks",
+    "list_findings",
+    "list_systems",
+    "list_threat_models",
+    "list_workspaces",
+    "map_control_to_requirement",
+    "query_threat_model",
+    "refine_control",
+    "refine_threat_model",
+    "regenerate_controls",
+    "remove_asset",
+    "remove_attacker",
+    "remove_evidence",
+    "rename_threat_model",
+    "select_compliance_frameworks",
+    "submit_assertions",
+    "submit_findings",
+    "suggest_compliance_remediation",
+    "update_control_status",
+    "update_finding",
+];
+
+type Client = RunningService<RoleClient, ()>;
+type PeerRef = rmcp::service::Peer<RoleClient>;
+
+/// A client that records the progress notifications it receives.
+#[derive(Clone, Default)]
+struct ProgressLog(std::sync::Arc<std::sync::Mutex<Vec<Progress>>>);
+
+/// One progress notification: progress value and message.
+type Progress = (f64, Option<String>);
+
+impl rmcp::ClientHandler for ProgressLog {
+    async fn on_progress(
+        &self,
+        params: rmcp::model::ProgressNotificationParam,
+        _context: rmcp::service::NotificationContext<RoleClient>,
+    ) {
+        if let Ok(mut log) = self.0.lock() {
+            log.push((params.progress, params.message));
+        }
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn api_key(dir: &TestDir, email: &str, scope: &str) -> String {
+    let out = dir
+        .cmd()
+        .args([
+            "admin", "api-key", "create", "--user", email, "--scope", scope,
+        ])
+        .output();
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out)
+        .lines()
+        .next()
+        .expect("key line")
+        .trim()
+        .to_string()
+}
+
+async fn connect(app: &Appliance, key: &str) -> Client {
+    let mut headers = HashMap::new();
+    headers.insert(
+        reqwest::header::HeaderName::from_static("x-api-key"),
+        reqwest::header::HeaderValue::from_str(key).expect("header"),
+    );
+    let config =
+        StreamableHttpClientTransportConfig::with_uri(app.url("/mcp")).custom_headers(headers);
+    let transport = StreamableHttpClientTransport::from_config(config);
+    ().serve(transport).await.expect("MCP initialize over HTTP")
+}
+
+async fn call(client: &PeerRef, tool: &str, args: Value) -> CallToolResult {
+    let Value::Object(map) = args else {
+        panic!("arguments must be an object")
+    };
+    client
+        .call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(map))
+        .await
+        .unwrap_or_else(|e| panic!("{tool}: protocol error {e}"))
+}
+
+fn text(r: &CallToolResult) -> String {
+    r.content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The structured result of a successful call.
+async fn ok(client: &PeerRef, tool: &str, args: Value) -> Value {
+    let r = call(client, tool, args).await;
+    assert_ne!(r.is_error, Some(true), "{tool} failed: {}", text(&r));
+    let t = text(&r);
+    r.structured_content
+        .unwrap_or_else(|| serde_json::from_str(&t).expect("json text"))
+}
+
+/// The message of a call that must fail as a tool error.
+async fn tool_error(client: &PeerRef, tool: &str, args: Value) -> String {
+    let r = call(client, tool, args).await;
+    assert_eq!(r.is_error, Some(true), "{tool} should fail: {}", text(&r));
+    text(&r)
+}
+
+async fn tool_names(client: &PeerRef) -> Vec<String> {
+    let mut names: Vec<String> = client
+        .list_all_tools()
+        .await
+        .expect("tools/list")
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn mcp_over_http_workflow() {
+    let dir = TestDir::new("mcp-http");
+    let app = appliance_without_mfa(&dir);
+    cli_user(&dir, "alice@example.com", "user");
+    let key = api_key(&dir, "alice@example.com", "developer");
+    let verifier = api_key(&dir, "alice@example.com", "verifier");
+    runtime().block_on(async {
+        let client = connect(&app, &key).await;
+        let info = client.peer_info().expect("server info");
+        assert_eq!(info.protocol_version.as_str(), "2025-11-25");
+        assert!(
+            info.instructions
+                .as_deref()
+                .unwrap_or_default()
+                .contains("rampart verify verify <type> -p key=value --project-root .")
+        );
+
+        // The tool list is exactly the spec's, each with an object input schema.
+        let tools = client.list_all_tools().await.expect("tools/list");
+        let names = tool_names(&client).await;
+        assert_eq!(names, SPEC_TOOLS);
+        for t in &tools {
+            assert!(t.description.as_deref().is_some_and(|d| d.len() > 20), "{}", t.name);
+            assert_eq!(t.input_schema.get("type"), Some(&json!("object")), "{}", t.name);
+        }
+        let gen_tool = tools.iter().find(|t| t.name == "generate_threat_model").expect("tool");
+        let props = gen_tool.input_schema.get("properties").expect("properties");
+        assert!(props.get("feature_description").is_some() && props.get("async_mode").is_some());
+
+        // Async generation: job id at once, then poll until completed.
+        let started = ok(&client, "generate_threat_model", json!({"feature_description": S3_API})).await;
+        let job_id = started["job_id"].as_str().expect("job_id").to_string();
+        assert!(job_id.starts_with("job_") && job_id.len() == 16, "{job_id}");
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let status = loop {
+            let s = ok(&client, "get_operation_status", json!({"job_id": job_id})).await;
+            assert!(s.get("progress").is_some() && s.get("total").is_some(), "{s}");
+            if s["status"] == "completed" || s["status"] == "failed" {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "job did not finish: {s}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert_eq!(status["status"], "completed", "{status}");
+        let model_id = status["result"]["model_id"].as_str().expect("model_id").to_string();
+        let msg = tool_error(&client, "get_operation_status", json!({"job_id": "job_000000000000"})).await;
+        assert!(msg.contains("not found"), "{msg}");
+
+        // Summary first: counts only without filters.
+        let summary = ok(&client, "get_controls", json!({"model_id": model_id})).await;
+        let total = summary["total"].as_u64().expect("total");
+        assert!(total > 0);
+        assert_eq!(summary["not_implemented"].as_u64(), Some(total));
+        assert!(summary.get("controls").is_none(), "{summary}");
+        // Filters and paging.
+        let page = ok(
+            &client,
+            "get_controls",
+            json!({"model_id": model_id, "status": "not_implemented", "limit": 3}),
+        )
+        .await;
+        let listed = page["controls"].as_array().expect("controls");
+        assert_eq!(listed.len(), 3.min(total as usize));
+        assert_eq!(page["matching"].as_u64(), Some(total));
+        assert!(listed.iter().all(|c| c["status"] == "not_implemented"));
+        let control_id = listed[0]["id"].as_str().expect("id").to_string();
+        let one = ok(&client, "get_controls", json!({"model_id": model_id, "control_id": control_id})).await;
+        assert_eq!(one["control"]["id"], control_id.as_str());
+        let co = one["control"]["control_objectives"][0].as_str().expect("co").to_string();
+        let by_co = ok(&client, "get_controls", json!({"model_id": model_id, "co_id": co})).await;
+        assert!(
+            by_co["controls"]
+                .as_array()
+                .expect("controls")
+                .iter()
+                .any(|c| c["id"] == control_id.as_str())
+        );
+
+        // Bad arguments and unknown objects are tool errors naming the problem.
+        let msg = tool_error(&client, "get_controls", json!({"model_id": model_id, "status": "done"})).await;
+        assert!(msg.contains("status"), "{msg}");
+        let msg = tool_error(&client, "get_controls", json!({})).await;
+        assert!(msg.contains("model_id"), "{msg}");
+        let msg = tool_error(&client, "get_controls", json!({"model_id": model_id, "limit": "ten"})).await;
+        assert!(msg.contains("`limit`"), "{msg}");
+        let msg = tool_error(&client, "get_controls", json!({"model_id": model_id, "colour": "red"})).await;
+        assert!(msg.contains("colour"), "{msg}");
+        let msg = tool_error(&client, "get_threat_model", json!({"model_id": "no-such-model"})).await;
+        assert!(msg.contains("not found"), "{msg}");
+        let msg = tool_error(&client, "generate_threat_model", json!({"feature_description": "   "})).await;
+        assert!(msg.contains("feature_description"), "{msg}");
+
+        // get_threat_model hides COs unless asked.
+        let m = ok(&client, "get_threat_model", json!({"model_id": model_id})).await;
+        assert!(m.get("control_objectives").is_none() && m["control_objectives_count"].as_u64() > Some(0));
+        let m = ok(&client, "get_threat_model", json!({"model_id": model_id, "include_cos": true})).await;
+        assert!(m["control_objectives"].as_array().is_some_and(|a| !a.is_empty()));
+
+        // Evidence: assertions, status, report.
+        let submitted = ok(
+            &client,
+            "submit_assertions",
+            json!({
+                "model_id": model_id,
+                "control_id": control_id,
+                "assertions_json": [{
+                    "type": "function_exists",
+                    "params": {"file": "src/auth.rs", "name": "require_auth"},
+                    "description": "Authentication middleware exists"
+                }]
+            }),
+        )
+        .await;
+        assert_eq!(submitted["created"].as_array().map(Vec::len), Some(1), "{submitted}");
+        let msg = tool_error(
+            &client,
+            "submit_assertions",
+            json!({"model_id": model_id, "control_id": control_id, "assertions_json": "[{\"type\": \"no_such_type\", \"params\": {}, \"description\": \"x\"}]"}),
+        )
+        .await;
+        assert!(msg.contains("assertions[0]"), "{msg}");
+        let listed = ok(&client, "list_assertions", json!({"model_id": model_id, "control_id": control_id})).await;
+        assert_eq!(listed["total"], 1);
+        ok(
+            &client,
+            "update_control_status",
+            json!({"model_id": model_id, "control_id": control_id, "status": "implemented", "notes": "middleware"}),
+        )
+        .await;
+        let implemented = ok(&client, "get_controls", json!({"model_id": model_id, "status": "implemented"})).await;
+        assert_eq!(implemented["matching"], 1);
+        let report = ok(&client, "get_verification_report", json!({"model_id": model_id})).await;
+        assert!(report.is_object() && report.to_string().contains(&control_id), "{report}");
+        let assessed = ok(&client, "assess_model", json!({"model_id": model_id})).await;
+        assert!(assessed.get("summary").is_some() && assessed.get("control_objectives").is_none());
+
+        // Conversation services: query, refine (sync), regenerate, refine_control.
+        let answer = ok(&client, "query_threat_model", json!({"model_id": model_id, "question": "Which controls protect the uploaded files?"})).await;
+        assert!(answer["answer"].as_str().is_some_and(|a| !a.is_empty()), "{answer}");
+        let before = ok(&client, "get_threat_model", json!({"model_id": model_id})).await;
+        let refined = ok(
+            &client,
+            "refine_threat_model",
+            json!({"model_id": model_id, "instruction": "Add an admin API reachable only from the VPN", "async_mode": false}),
+        )
+        .await;
+        assert!(refined["version"].as_u64() > before["version"].as_u64(), "{refined}");
+        let job = ok(&client, "refine_threat_model", json!({"model_id": model_id, "instruction": "Remove nothing; clarify scope"})).await;
+        assert!(job["job_id"].as_str().is_some_and(|j| j.starts_with("job_")), "{job}");
+        let regen = ok(&client, "regenerate_controls", json!({"model_id": model_id})).await;
+        assert!(regen["kept"].as_array().is_some_and(|k| k.iter().any(|c| c == control_id.as_str())), "{regen}");
+        let rc = ok(
+            &client,
+            "refine_control",
+            json!({"model_id": model_id, "control_id": control_id, "new_description": "Do something", "justification": "testing"}),
+        )
+        .await;
+        assert!(rc["accepted"].is_boolean() && rc["evaluation"].is_string(), "{rc}");
+        let msg = tool_error(&client, "refine_control", json!({"model_id": model_id, "control_id": control_id, "new_description": " ", "justification": "x"})).await;
+        assert!(msg.contains("new_description"), "{msg}");
+
+        // Export, compliance, systems, workspaces.
+        let csv = ok(&client, "export_threat_model", json!({"model_id": model_id, "format": "csv"})).await;
+        let content = csv["content"].as_str().expect("csv");
+        assert!(content.starts_with("control_id,name,"), "{content}");
+        let now_total = ok(&client, "get_controls", json!({"model_id": model_id})).await["total"]
+            .as_u64()
+            .expect("total");
+        assert_eq!(content.lines().count() as u64, now_total + 1);
+        let html = ok(&client, "export_threat_model", json!({"model_id": model_id, "format": "html"})).await;
+        assert!(html["content"].as_str().expect("html").contains(&control_id));
+        let msg = tool_error(&client, "export_threat_model", json!({"model_id": model_id, "format": "pdf"})).await;
+        assert!(msg.contains("PDF export is not available"), "{msg}");
+        let msg = tool_error(&client, "list_compliance_frameworks", json!({})).await;
+        assert!(msg.contains("compliance frameworks are not available yet"), "{msg}");
+        let sys = ok(&client, "create_system", json!({"name": "Uploads", "model_ids": [model_id]})).await;
+        let sys_id = sys["id"].as_str().expect("system id").to_string();
+        let systems = ok(&client, "list_systems", json!({})).await;
+        assert_eq!(systems["total"], 1);
+        let got = ok(&client, "get_system", json!({"system_id": sys_id})).await;
+        assert_eq!(got["models"][0]["id"], model_id.as_str());
+        let ws = ok(&client, "list_workspaces", json!({})).await;
+        assert!(ws["workspaces"].as_array().is_some_and(|w| w.iter().any(|x| x["current"] == true)));
+
+        // Verifier keys read, but cannot change anything.
+        let vclient = connect(&app, &verifier).await;
+        let msg = tool_error(&vclient, "generate_threat_model", json!({"feature_description": S3_API})).await;
+        assert!(msg.contains("verifier keys (mv_)"), "{msg}");
+        let msg = tool_error(&vclient, "update_control_status", json!({"model_id": model_id, "control_id": control_id, "status": "not_implemented"})).await;
+        assert!(msg.contains("developer key"), "{msg}");
+        let read = ok(&vclient, "get_verification_report", json!({"model_id": model_id})).await;
+        assert!(read.is_object());
+        vclient.cancel().await.expect("close");
+        client.cancel().await.expect("close");
+    });
+
+    // Without a key: 401 with a clear message; foreign Origin: rejected.
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let resp = app
+        .client
+        .post(app.url("/mcp"))
+        .header("Accept", "application/json, text/event-stream")
+        .json(&init)
+        .send()
+        .expect("post");
+    assert_eq!(resp.status(), 401);
+    let body: Value = resp.json().expect("json");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("X-API-Key")
+    );
+    let resp = app
+        .client
+        .post(app.url("/mcp"))
+        .header("X-API-Key", "mk_not_a_real_key")
+        .header("Accept", "application/json, text/event-stream")
+        .json(&init)
+        .send()
+        .expect("post");
+    assert_eq!(resp.status(), 401);
+    let resp = app
+        .client
+        .post(app.url("/mcp"))
+        .header("X-API-Key", &key)
+        .header("Origin", "http://evil.example")
+        .header("Accept", "application/json, text/event-stream")
+        .json(&init)
+        .send()
+        .expect("post");
+    assert_eq!(resp.status(), 403);
+    // An older client revision is negotiated, not refused.
+    let mut old = init.clone();
+    old["params"]["protocolVersion"] = json!("2025-03-26");
+    let resp = app
+        .client
+        .post(app.url("/mcp"))
+        .header("X-API-Key", &key)
+        .header("Accept", "application/json, text/event-stream")
+        .json(&old)
+        .send()
+        .expect("post");
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.text()
+            .expect("body")
+            .contains("\"protocolVersion\":\"2025-03-26\"")
+    );
+}
+
+#[test]
+fn mcp_over_stdio() {
+    let dir = TestDir::new("mcp-stdio");
+    crate::harness::cli_setup(&dir, "admin@example.com");
+    cli_user(&dir, "bob@example.com", "user");
+    let key = api_key(&dir, "bob@example.com", "developer");
+    // Without a key the command refuses to start.
+    let out = dir.cmd().args(["mcp", "--stdio"]).output();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("RAMPART_API_KEY"), "{}", stderr(&out));
+
+    runtime().block_on(async {
+        let mut cmd = tokio::process::Command::from(
+            dir.cmd()
+                .args(["mcp", "--stdio"])
+                .env("RAMPART_API_KEY", &key)
+                .cmd,
+        );
+        cmd.stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().expect("spawn rampart mcp --stdio");
+        let stdout = child.stdout.take().expect("stdout");
+        let stdin = child.stdin.take().expect("stdin");
+        let progress = ProgressLog::default();
+        let client = progress
+            .clone()
+            .serve((stdout, stdin))
+            .await
+            .expect("MCP initialize over stdio");
+        assert_eq!(tool_names(&client).await, SPEC_TOOLS);
+        let empty = ok(&client, "list_threat_models", json!({})).await;
+        assert_eq!(empty["total"], 0);
+        // Synchronous generation with a progress token: one notification per pipeline step.
+        let mut params = CallToolRequestParams::new("generate_threat_model").with_arguments(
+            json!({"feature_description": S3_API, "async_mode": false})
+                .as_object()
+                .cloned()
+                .expect("object"),
+        );
+        let mut meta = rmcp::model::RequestMetaObject::default();
+        meta.set_progress_token(rmcp::model::ProgressToken(
+            rmcp::model::NumberOrString::String("gen-1".into()),
+        ));
+        params.meta = Some(meta);
+        let made = client.call_tool(params).await.expect("generate");
+        assert_ne!(made.is_error, Some(true), "{}", text(&made));
+        let made = made.structured_content.expect("structured");
+        let model_id = made["model_id"].as_str().expect("model_id");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let seen = progress.0.lock().expect("log").clone();
+        assert_eq!(
+            seen.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+            vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+            "{seen:?}"
+        );
+        assert!(seen[0].1.as_deref().is_some_and(|m| !m.is_empty()));
+        let list = ok(&client, "list_threat_models", json!({})).await;
+        assert_eq!(list["total"], 1);
+        assert_eq!(list["models"][0]["id"], model_id);
+        assert_eq!(list["models"][0]["source"], "mcp");
+        client.cancel().await.expect("close");
+        let _ = child.wait().await;
+    });
+}
