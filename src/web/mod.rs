@@ -8,6 +8,7 @@ pub mod caller;
 pub mod error;
 pub mod metrics;
 mod ops;
+pub mod pages;
 mod tls;
 
 use std::net::{SocketAddr, TcpListener};
@@ -96,7 +97,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Config) {
             .limit(usize::try_from(config.limits.json_body_bytes).unwrap_or(usize::MAX)),
     )
     .configure(ops::configure)
-    .configure(api_auth::configure);
+    .configure(api_auth::configure)
+    .configure(pages::configure);
 }
 
 /// Runs the server on an already-bound listener until a shutdown signal arrives.
@@ -117,7 +119,7 @@ pub async fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<()>
                     .add(("Referrer-Policy", "no-referrer")),
             )
             .configure(|cfg| configure(cfg, &app_config))
-            .default_service(web::to(ops::not_found))
+            .default_service(web::to(pages::not_found))
     })
     .shutdown_timeout(config.server.shutdown_timeout_seconds)
     .client_request_timeout(Duration::from_secs(30));
