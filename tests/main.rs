@@ -2,5 +2,7 @@
 //! data dir in a temp directory, and servers on port 0.
 
 mod accounts;
+mod browser;
 mod harness;
 mod spine;
+mod web_pages;
