@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+use headless_chrome::protocol::cdp::Page;
 use headless_chrome::protocol::cdp::Page::CaptureScreenshotFormatOption;
 use headless_chrome::protocol::cdp::WebAuthn;
 use headless_chrome::{Browser, LaunchOptions, Tab};
@@ -158,10 +160,32 @@ impl Session {
     }
 
     fn screenshot(&self, name: &str) {
-        let png = self
+        // The whole page (up to 1600 px tall), not just the viewport.
+        let height = self
+            .js("document.documentElement.scrollHeight")
+            .as_f64()
+            .unwrap_or(900.0)
+            .clamp(600.0, 1600.0);
+        let shot = self
             .tab
-            .capture_screenshot(CaptureScreenshotFormatOption::Png, None, None, true)
+            .call_method(Page::CaptureScreenshot {
+                format: Some(CaptureScreenshotFormatOption::Png),
+                quality: None,
+                clip: Some(Page::Viewport {
+                    x: 0.0,
+                    y: 0.0,
+                    width: 1280.0,
+                    height,
+                    scale: 1.0,
+                }),
+                from_surface: Some(true),
+                capture_beyond_viewport: Some(true),
+                optimize_for_speed: None,
+            })
             .expect("screenshot");
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot.data)
+            .expect("screenshot base64");
         assert!(png.starts_with(b"\x89PNG"), "not a PNG");
         if std::env::var_os("RAMPART_SCREENSHOTS").is_some() {
             let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");

@@ -490,7 +490,13 @@ async fn api_key_create(state: Data, form: PageForm<KeyForm>) -> Result<HttpResp
                 .value("name", f.name.trim())
                 .value("scope", f.scope.as_str())
                 .value("workspace_id", f.workspace_id.as_str());
-            fs.absorb(e, &[])?;
+            match e {
+                // An unknown or foreign workspace id is a form mistake here, not a 404.
+                auth::Error::NotFound(_) => {
+                    fs.error("workspace_id", "Choose one of your workspaces.");
+                }
+                other => fs.absorb(other, &[])?,
+            }
             let tpl = api_keys_tpl(&state, &p, None, fs).await?;
             p.respond_status(StatusCode::UNPROCESSABLE_ENTITY, &tpl)
         }
