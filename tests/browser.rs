@@ -361,6 +361,22 @@ fn security_key_enrollment_and_login_with_virtual_authenticator() {
         "the registered key is listed"
     );
 
+    // Rename the key; removing the only second factor is refused inline.
+    s.set("#key-1", "YubiKey 5C");
+    s.click("form.rename-form button[type=submit]");
+    s.wait(".flash-success");
+    assert!(s.text(".flash-success").contains("YubiKey 5C"));
+    s.js("window.confirm = () => true");
+    s.js("document.querySelector('details.popover').open = true");
+    s.set("#rm-1", PASSWORD);
+    s.click("details.popover button[type=submit]");
+    s.wait("#keys .field-error");
+    assert!(
+        s.text("#keys .field-error").to_lowercase().contains("last"),
+        "{}",
+        s.text("#keys .field-error")
+    );
+
     // Sign out and back in: the security key step starts by itself.
     s.sign_out();
     s.set("#email", "admin@example.com");
@@ -369,4 +385,25 @@ fn security_key_enrollment_and_login_with_virtual_authenticator() {
     s.wait_path("/");
     s.wait("#kpi-models");
     assert!(s.text(".usermenu").contains("Admin"));
+
+    // With an authenticator app as well, sign-in offers a choice of method.
+    s.go("/settings/account");
+    s.click("#enable-totp");
+    s.wait_path("/settings/account/totp");
+    s.wait("#totp-secret");
+    let secret = s.text("#totp-secret").trim().to_string();
+    s.set("#code", &totp_code(&otpauth(&secret), 0));
+    s.click("form[action='/settings/account/totp/confirm'] button[type=submit]");
+    s.wait_path("/settings/account");
+    s.wait(".flash-success");
+    s.sign_out();
+    s.set("#email", "admin@example.com");
+    s.set("#password", PASSWORD);
+    s.click("button[type=submit]");
+    s.wait("#choose-webauthn");
+    assert!(s.exists("#choose-totp"));
+    s.screenshot("mfa-choose");
+    s.click("#choose-webauthn");
+    s.wait_path("/");
+    s.wait("#kpi-models");
 }
