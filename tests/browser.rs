@@ -7,13 +7,14 @@
 
 use std::ffi::OsStr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use headless_chrome::protocol::cdp::Page;
 use headless_chrome::protocol::cdp::Page::CaptureScreenshotFormatOption;
-use headless_chrome::protocol::cdp::WebAuthn;
+use headless_chrome::protocol::cdp::types::Event;
+use headless_chrome::protocol::cdp::{Log, WebAuthn};
 use headless_chrome::{Browser, LaunchOptions, Tab};
 
 use crate::harness::{Appliance, Client, PASSWORD, TestDir, cli_setup, json, totp_code};
@@ -24,6 +25,8 @@ const WAIT: Duration = Duration::from_secs(30);
 struct Session {
     // Field order matters: the tab and browser go before the profile dir is deleted.
     tab: Arc<Tab>,
+    /// Errors the page logged (CSP violations, failed loads, script errors).
+    console: Arc<Mutex<Vec<String>>>,
     _browser: Browser,
     _profile: tempfile::TempDir,
     base: String,
@@ -63,9 +66,32 @@ impl Session {
         let browser = Browser::new(options).expect("start chromium");
         let tab = browser.new_tab().expect("tab");
         tab.set_default_timeout(WAIT);
+        let console = Arc::new(Mutex::new(Vec::new()));
+        let sink = console.clone();
+        tab.enable_log().expect("Log.enable");
+        tab.add_event_listener(Arc::new(move |event: &Event| {
+            if let Event::LogEntryAdded(e) = event
+                && e.params.entry.level == Log::LogEntryLevel::Error
+            {
+                // Deliberate 4xx answers (wrong password, invalid code) are not page errors.
+                let provoked = e.params.entry.source == Log::LogEntrySource::Network
+                    && e.params.entry.text.contains("status of 4");
+                if provoked {
+                    return;
+                }
+                if let Ok(mut v) = sink.lock() {
+                    v.push(format!(
+                        "{:?}: {}",
+                        e.params.entry.source, e.params.entry.text
+                    ));
+                }
+            }
+        }))
+        .expect("log listener");
         let port = app.url.rsplit(':').next().expect("port").to_string();
         Self {
             tab,
+            console,
             _browser: browser,
             _profile: profile,
             base: format!("http://localhost:{port}"),
@@ -194,6 +220,16 @@ impl Session {
         }
     }
 
+    /// Fails if any page logged an error, e.g. a Content-Security-Policy violation.
+    fn assert_clean_console(&self) {
+        let errors = self.console.lock().map(|v| v.clone()).unwrap_or_default();
+        assert!(
+            errors.is_empty(),
+            "browser console errors:\n{}",
+            errors.join("\n")
+        );
+    }
+
     fn sign_out(&self) {
         self.click("form[action='/logout'] button");
         self.wait_path("/login");
@@ -303,6 +339,7 @@ fn setup_totp_enrollment_login_and_api_key_in_chromium() {
     s.wait("#snippet-mcp");
     assert!(s.text("#snippet-mcp").contains(&format!("{}/mcp", s.base)));
     s.screenshot("integrations");
+    s.assert_clean_console();
 }
 
 #[test]
@@ -338,6 +375,23 @@ fn security_key_enrollment_and_login_with_virtual_authenticator() {
 
     s.go("/login");
     s.wait("#email");
+    // The console check can fail: an off-site image is refused by the page's CSP and logged.
+    s.js("document.body.insertAdjacentHTML('beforeend', '<img src=\"https://example.invalid/x.png\">')");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let seen = s.console.lock().map(|v| v.join("\n")).unwrap_or_default();
+        if seen.contains("Content Security Policy") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "CSP violation not reported: {seen}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if let Ok(mut v) = s.console.lock() {
+        v.clear();
+    }
     s.set("#email", "admin@example.com");
     s.set("#password", PASSWORD);
     s.click("button[type=submit]");
@@ -406,4 +460,5 @@ fn security_key_enrollment_and_login_with_virtual_authenticator() {
     s.click("#choose-webauthn");
     s.wait_path("/");
     s.wait("#kpi-models");
+    s.assert_clean_console();
 }
