@@ -185,7 +185,18 @@ impl Session {
         }
     }
 
+    /// The page fits the 1280 px window: no horizontal scrolling.
+    fn assert_fits(&self) {
+        let overflow = self.js("document.documentElement.scrollWidth - window.innerWidth");
+        assert!(
+            overflow.as_f64().unwrap_or(1.0) <= 0.0,
+            "{} scrolls horizontally by {overflow} px",
+            self.tab.get_url()
+        );
+    }
+
     fn screenshot(&self, name: &str) {
+        self.assert_fits();
         // The whole page (up to 1600 px tall), not just the viewport.
         let height = self
             .js("document.documentElement.scrollHeight")
@@ -282,6 +293,19 @@ fn setup_totp_enrollment_login_and_api_key_in_chromium() {
     s.wait_path("/");
     s.wait("#kpi-models");
     assert_eq!(s.text("#kpi-models"), "0");
+    // Keyboard: the first Tab reaches the skip link, which moves focus to the content.
+    s.js("document.activeElement && document.activeElement.blur()");
+    s.tab.press_key("Tab").expect("Tab");
+    assert_eq!(
+        s.js("document.activeElement.className"),
+        serde_json::json!("skip-link")
+    );
+    s.tab.press_key("Enter").expect("Enter");
+    let deadline = Instant::now() + WAIT;
+    while s.js("document.activeElement.id") != serde_json::json!("main") {
+        assert!(Instant::now() < deadline, "skip link did not focus <main>");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert!(s.text("main").contains("No threat models yet"));
     s.screenshot("dashboard");
 
@@ -334,6 +358,7 @@ fn setup_totp_enrollment_login_and_api_key_in_chromium() {
     s.go("/settings/account");
     s.wait("#keys-h");
     assert!(s.text("#totp").contains("Enabled"));
+    assert!(s.text("#sessions").contains("127.0.0.1"));
     s.screenshot("account");
     s.go("/settings/integrations");
     s.wait("#snippet-mcp");

@@ -13,6 +13,7 @@ use super::page::{FormState, Layout, Nav, Page, PageError, PageForm, redirect, r
 use super::signin::{RecoveryCodesTpl, TotpSetupTpl};
 use crate::auth::api_keys::{ApiKey, CreatedKey, NewKeyRequest};
 use crate::auth::mfa::MfaStatus;
+use crate::auth::sessions::SessionInfo;
 use crate::auth::users::{NewUser, User, Workspace};
 use crate::auth::{self, Role};
 use crate::web::AppState;
@@ -93,6 +94,7 @@ struct AccountTpl {
     l: Layout,
     user: User,
     mfa: MfaStatus,
+    sessions: Vec<SessionInfo>,
     webauthn_available: bool,
     /// Inline errors of the submitted form; field names are prefixed by form
     /// (`pw.`, `totp.`, `totp_remove.`, `recovery.`, `key.<id>.`).
@@ -116,13 +118,19 @@ impl AccountTpl {
 async fn account_tpl(state: &Data, p: &Page, f: FormState) -> Result<AccountTpl, PageError> {
     let auth = state.auth.clone();
     let id = p.caller.user_id.clone();
-    let (user, mfa) =
-        web::block(move || Ok::<_, auth::Error>((auth.user(&id)?, auth.mfa_status(&id)?)))
-            .await??;
+    let (user, mfa, sessions) = web::block(move || {
+        Ok::<_, auth::Error>((
+            auth.user(&id)?,
+            auth.mfa_status(&id)?,
+            auth.list_sessions(&id)?,
+        ))
+    })
+    .await??;
     Ok(AccountTpl {
         l: p.layout("Account", Nav::Settings, "account"),
         user,
         mfa,
+        sessions,
         webauthn_available: state.auth.webauthn.is_ok(),
         f,
     })
