@@ -15,8 +15,8 @@ use serde_json::json;
 use webauthn_rs::prelude::PublicKeyCredential;
 
 use super::page::{
-    self, EnrollForm, EnrollPage, FormState, Layout, LoginForm, Nav, PageError, check_login_csrf,
-    flash_of, login_csrf, login_csrf_cookie, redirect, redirect_flash, safe_next,
+    self, EnrollForm, EnrollPage, FormState, Layout, LoginForm, Nav, PageError, PageForm,
+    check_login_csrf, flash_of, login_csrf, login_csrf_cookie, redirect, redirect_flash, safe_next,
 };
 use crate::auth::mfa::TotpEnrollment;
 use crate::auth::sessions::{LoginOutcome, NewSession};
@@ -521,7 +521,6 @@ async fn mfa_webauthn_finish(
 struct Empty {}
 
 async fn logout(
-    req: HttpRequest,
     state: Data,
     form: Result<EnrollForm<Empty>, PageError>,
 ) -> Result<HttpResponse, PageError> {
@@ -538,7 +537,6 @@ async fn logout(
     let mut gone = session_cookie(&state, "");
     gone.make_removal();
     resp.add_cookie(&gone).map_err(PageError::internal)?;
-    let _ = req;
     Ok(resp)
 }
 
@@ -638,16 +636,17 @@ async fn enroll_totp_confirm(
     let caller = p.caller.clone();
     let code = f.code.clone();
     match web::block(move || auth.confirm_totp(&caller, &code)).await? {
+        Ok(codes) if codes.is_empty() => {
+            Ok(redirect_flash("/", "success", "Authenticator app enabled."))
+        }
         Ok(codes) => {
+            // The session is enrolled now: show the full navigation again.
             let mut l = p.layout("Save your recovery codes", Nav::None, "");
             l.enrolling = false;
             l.flash = Some(page::Flash {
                 kind: "success",
                 message: "Authenticator app enabled.".into(),
             });
-            if codes.is_empty() {
-                return Ok(redirect_flash("/", "success", "Authenticator app enabled."));
-            }
             p.respond(&RecoveryCodesTpl {
                 l,
                 codes,
@@ -676,5 +675,3 @@ async fn enroll_totp_confirm(
         }
     }
 }
-
-use super::page::PageForm;
