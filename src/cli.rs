@@ -111,7 +111,7 @@ pub struct AdminArgs {
     #[arg(long, global = true)]
     pub json: bool,
 
-    /// Operation to run; without one, the terminal UI opens.
+    /// Operation to run; without one, the terminal UI opens (needs an interactive terminal).
     #[command(subcommand)]
     pub command: Option<AdminCommand>,
 }
@@ -121,6 +121,24 @@ pub struct AdminArgs {
 pub enum AdminCommand {
     /// Show this instance: id, data dir, schema version, database file sizes.
     Status,
+    /// Write a signed backup of the platform database (progress on stderr).
+    Backup(crate::admin::cli::BackupArgs),
+    /// Restore a signed backup into this instance (replaces all data; verified first).
+    Restore(crate::admin::cli::RestoreArgs),
+    /// Print this instance's backup signing public key and fingerprint.
+    SigningKey(crate::admin::cli::SigningKeyArgs),
+    /// Manage trusted signers: instances whose backups this instance accepts.
+    #[command(subcommand)]
+    Signers(crate::admin::cli::SignersCommand),
+    /// Show or install the license.
+    #[command(subcommand)]
+    License(crate::admin::cli::LicenseCommand),
+    /// Show, enable or clear maintenance mode (the circuit breaker).
+    #[command(subcommand)]
+    Maintenance(crate::admin::cli::MaintenanceCommand),
+    /// List, create or crypto-shred organizations.
+    #[command(subcommand)]
+    Org(crate::admin::cli::OrgCommand),
     /// First-run setup: create the first superadmin (only while there are no users).
     Setup(SetupArgs),
     /// Manage user accounts.
@@ -337,10 +355,25 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
         &instance.master_key,
         &url,
     )?;
+    let admin = crate::admin::AdminService::from_instance(&instance)?;
+    let engine: std::sync::Arc<dyn crate::engine::Engine> = std::sync::Arc::new(
+        crate::engine::BuiltinEngine::new(instance.config.engine.extra_catalog_dir.as_deref())
+            .context("loading the threat-model catalog")?,
+    );
+    let assurance = crate::assurance::AssuranceService::new(
+        instance.db.clone(),
+        Some(admin.instance_signing_key()),
+    );
     let state = crate::web::AppState {
+        assurance,
+        maintenance: std::sync::Arc::new(crate::web::maintenance::Gate::new(admin.clone())),
+        admin,
+        engine,
         config: instance.config.clone(),
         db: instance.db.clone(),
         auth,
+        models: crate::models::ModelService::new(instance.db.clone()),
+        jobs: crate::jobs::Registry::default(),
         metrics: crate::web::Metrics::new(),
         bound,
     };
@@ -366,7 +399,24 @@ fn run_admin(cli: &Cli, args: &AdminArgs) -> anyhow::Result<Exit> {
         &instance.config.public_url(None),
     )?;
     match &args.command {
-        Some(AdminCommand::Status) | None => admin_status(&instance, args.json),
+        None => {
+            let admin = crate::admin::AdminService::from_instance(&instance)?.for_short_lived_process();
+            let backend = crate::admin::tui_backend::TuiBackend::new(admin, auth, instance.config.clone());
+            rampart_tui::run(Box::new(backend)).context("running the admin terminal UI")?;
+            Ok(Exit::Ok)
+        }
+        Some(AdminCommand::Status) => admin_status(&instance, args.json),
+        Some(AdminCommand::Backup(a)) => crate::admin::cli::backup(&instance, a, args.json),
+        Some(AdminCommand::Restore(a)) => crate::admin::cli::restore(&instance, a, args.json),
+        Some(AdminCommand::SigningKey(a)) => {
+            crate::admin::cli::signing_key(&instance, a, args.json)
+        }
+        Some(AdminCommand::Signers(c)) => crate::admin::cli::signers(&instance, c, args.json),
+        Some(AdminCommand::License(c)) => crate::admin::cli::license(&instance, c, args.json),
+        Some(AdminCommand::Maintenance(c)) => {
+            crate::admin::cli::maintenance(&instance, c, args.json)
+        }
+        Some(AdminCommand::Org(c)) => crate::admin::cli::org(&instance, c, args.json),
         Some(AdminCommand::Setup(a)) => {
             let password = read_password_stdin()?;
             let user = auth.setup(&a.email, &a.name, &password)?;

@@ -180,6 +180,11 @@ pub static KEYS: &[KeyDef] = &[
     k("webauthn.rp_name", &["WEBAUTHN_RP_NAME"], Kind::Str),
     k("webauthn.origin", &["WEBAUTHN_ORIGIN"], Kind::Str),
     k(
+        "engine.extra_catalog_dir",
+        &["RAMPART_EXTRA_CATALOG_DIR"],
+        Kind::Str,
+    ),
+    k(
         "limits.json_body_bytes",
         &["RAMPART_LIMIT_JSON_BODY_BYTES"],
         Kind::Int,
@@ -193,6 +198,48 @@ pub static KEYS: &[KeyDef] = &[
         "limits.upload_body_bytes",
         &["RAMPART_LIMIT_UPLOAD_BODY_BYTES"],
         Kind::Int,
+    ),
+    secret(
+        "backup.signing_key",
+        &["BACKUP_SIGNING_KEY", "RAMPART_BACKUP_SIGNING_KEY"],
+    ),
+    k(
+        "license.key_file",
+        &["LICENSE_KEY_FILE", "RAMPART_LICENSE_KEY_FILE"],
+        Kind::Str,
+    ),
+    k(
+        "license.extra_public_key",
+        &["RAMPART_LICENSE_EXTRA_PUBLIC_KEY"],
+        Kind::Str,
+    ),
+    k(
+        "maintenance.alert_email",
+        &["MAINTENANCE_ALERT_EMAIL", "RAMPART_MAINTENANCE_ALERT_EMAIL"],
+        Kind::Str,
+    ),
+    k("smtp.host", &["SMTP_HOST", "RAMPART_SMTP_HOST"], Kind::Str),
+    k("smtp.port", &["SMTP_PORT", "RAMPART_SMTP_PORT"], Kind::Int),
+    k(
+        "smtp.username",
+        &["SMTP_USERNAME", "RAMPART_SMTP_USERNAME"],
+        Kind::Str,
+    ),
+    secret("smtp.password", &["SMTP_PASSWORD", "RAMPART_SMTP_PASSWORD"]),
+    k(
+        "smtp.from_address",
+        &["SMTP_FROM_ADDRESS", "RAMPART_SMTP_FROM_ADDRESS"],
+        Kind::Str,
+    ),
+    k(
+        "smtp.from_name",
+        &["SMTP_FROM_NAME", "RAMPART_SMTP_FROM_NAME"],
+        Kind::Str,
+    ),
+    k(
+        "smtp.use_tls",
+        &["SMTP_USE_TLS", "RAMPART_SMTP_USE_TLS"],
+        Kind::Bool,
     ),
 ];
 
@@ -251,8 +298,86 @@ pub struct Config {
     pub mfa: MfaConfig,
     /// WebAuthn relying party.
     pub webauthn: WebauthnConfig,
+    /// Threat-model generation.
+    pub engine: EngineConfig,
     /// Request size limits.
     pub limits: LimitsConfig,
+    /// Signed backups.
+    pub backup: BackupConfig,
+    /// On-prem license.
+    pub license: LicenseConfig,
+    /// Maintenance mode (circuit breaker) alerts.
+    pub maintenance: MaintenanceConfig,
+    /// Outgoing mail relay (alerts, verification codes).
+    pub smtp: SmtpConfig,
+}
+
+/// Signed backup settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupConfig {
+    /// PEM (PKCS#8) ECDSA P-256 private key that signs backups; empty: generated into the data dir.
+    pub signing_key: Secret,
+}
+
+/// License settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LicenseConfig {
+    /// Path of the license JWT; empty: the file installed with `rampart admin license install`.
+    pub key_file: Option<PathBuf>,
+    /// An additional PEM public key trusted to sign licenses (besides the built-in vendor key).
+    pub extra_public_key: String,
+}
+
+/// Maintenance mode settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MaintenanceConfig {
+    /// Where the urgent alert goes when the circuit breaker trips; empty disables alerts.
+    pub alert_email: String,
+}
+
+/// SMTP relay settings; mail is sent only when `host` is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    /// Relay host name; empty disables outgoing mail.
+    pub host: String,
+    /// Relay port (587 STARTTLS, 465 implicit TLS).
+    pub port: u64,
+    /// Login user; empty: no authentication.
+    pub username: String,
+    /// Login password or API key.
+    pub password: Secret,
+    /// Sender address.
+    pub from_address: String,
+    /// Sender display name.
+    pub from_name: String,
+    /// STARTTLS (port 465 always uses implicit TLS).
+    pub use_tls: bool,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            host: String::new(),
+            port: 587,
+            username: String::new(),
+            password: Secret::default(),
+            from_address: "noreply@rampart.invalid".into(),
+            from_name: "rampart".into(),
+            use_tls: true,
+        }
+    }
+}
+
+/// Threat-model generation settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// Extra catalog `*.toml` files extending the built-in catalog, read at start.
+    pub extra_catalog_dir: Option<PathBuf>,
 }
 
 /// HTTP listener settings.
@@ -409,7 +534,12 @@ impl Default for Config {
             auth: AuthConfig::default(),
             mfa: MfaConfig::default(),
             webauthn: WebauthnConfig::default(),
+            engine: EngineConfig::default(),
             limits: LimitsConfig::default(),
+            backup: BackupConfig::default(),
+            license: LicenseConfig::default(),
+            maintenance: MaintenanceConfig::default(),
+            smtp: SmtpConfig::default(),
         }
     }
 }
@@ -755,7 +885,29 @@ impl serde::Serialize for ReportView<'_> {
             ("limits.json_body_bytes", int(c.limits.json_body_bytes)),
             ("limits.form_body_bytes", int(c.limits.form_body_bytes)),
             ("limits.upload_body_bytes", int(c.limits.upload_body_bytes)),
+            (
+                "backup.signing_key",
+                c.backup.signing_key.expose().to_string().into(),
+            ),
+            (
+                "license.extra_public_key",
+                c.license.extra_public_key.clone().into(),
+            ),
+            (
+                "maintenance.alert_email",
+                c.maintenance.alert_email.clone().into(),
+            ),
+            ("smtp.host", c.smtp.host.clone().into()),
+            ("smtp.port", int(c.smtp.port)),
+            ("smtp.username", c.smtp.username.clone().into()),
+            ("smtp.password", c.smtp.password.expose().to_string().into()),
+            ("smtp.from_address", c.smtp.from_address.clone().into()),
+            ("smtp.from_name", c.smtp.from_name.clone().into()),
+            ("smtp.use_tls", c.smtp.use_tls.into()),
         ];
+        if let Some(p) = &c.license.key_file {
+            flat.push(("license.key_file", path_value(p)));
+        }
         if let Some(p) = &c.server.tls_cert_file {
             flat.push(("server.tls_cert_file", path_value(p)));
         }
@@ -764,6 +916,9 @@ impl serde::Serialize for ReportView<'_> {
         }
         if let Some(p) = &c.log.dir {
             flat.push(("log.dir", path_value(p)));
+        }
+        if let Some(p) = &c.engine.extra_catalog_dir {
+            flat.push(("engine.extra_catalog_dir", path_value(p)));
         }
         let mut root = toml::Table::new();
         for (key, value) in flat {
@@ -1106,6 +1261,12 @@ fn validate(c: &Config, sources: &BTreeMap<&'static str, Source>) -> Result<(), 
         return Err(bad(
             "limits.json_body_bytes",
             "must be at least 1024".into(),
+        ));
+    }
+    if c.smtp.port == 0 || c.smtp.port > 65535 {
+        return Err(bad(
+            "smtp.port",
+            format!("must be between 1 and 65535, got {}", c.smtp.port),
         ));
     }
     if c.limits.form_body_bytes < 1024 {

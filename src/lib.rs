@@ -2,14 +2,21 @@
 //!
 //! The library holds every capability; `main.rs` only parses the command line and calls
 //! [`cli::run`]. Dependencies point inward: `web`, `cli` and the admin TUI are faces over the
-//! services, which use `store` and `crypto`.
+//! services, which use `store` and `crypto`; `domain` is pure.
 #![forbid(unsafe_code)]
 
+pub mod admin;
+pub mod assurance;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod domain;
+pub mod engine;
 pub mod instance;
+pub mod jobs;
 pub mod logging;
+pub mod models;
 pub mod store;
 pub mod web;
+pub mod wire;

@@ -2,7 +2,11 @@
 //! data dir in a temp directory, and servers on port 0.
 
 mod accounts;
+mod admin_api;
+mod admin_ops;
+mod assurance;
 mod browser;
 mod harness;
+mod models;
 mod spine;
 mod web_pages;

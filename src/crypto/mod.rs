@@ -5,7 +5,10 @@
 //! written atomically). It never logs key material. Callers get typed keys whose `Debug`
 //! output is redacted.
 
+pub mod backup_format;
+pub mod dek;
 pub mod keyfile;
+pub mod signing;
 
 use std::fmt;
 use std::path::Path;

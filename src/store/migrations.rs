@@ -6,8 +6,9 @@
 //! previous version intact, and two processes opening a fresh data dir at once cannot both
 //! apply the same migration. The same set applies to the platform DB and to per-org DBs.
 //!
-//! Numbers are reserved per area to let work land in parallel: 1 core, 2 accounts,
-//! 3 threat models, 4 assurance, 5 admin/orgs, 6 jobs/MCP; later ones continue from 7.
+//! Numbers only ever grow: a new migration takes the next number after the highest one
+//! here (1 core, 2 accounts, 3 threat models, 4 admin/orgs, ...), so an existing database
+//! never skips one.
 
 use std::path::Path;
 
@@ -32,6 +33,21 @@ const MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "accounts",
         sql: include_str!("migrations/0002_accounts.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "models",
+        sql: include_str!("migrations/0003_models.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "admin",
+        sql: include_str!("migrations/0004_admin.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "assurance",
+        sql: include_str!("migrations/0005_assurance.sql"),
     },
 ];
 

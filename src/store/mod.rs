@@ -149,7 +149,7 @@ impl Db {
             SqliteConnectionManager::file(path).with_init(move |c| init_connection(c, &key, busy));
         let pool = r2d2::Pool::builder()
             .max_size(opts.pool_size.max(1))
-            .min_idle(Some(1))
+            .min_idle(Some(0))
             .connection_timeout(opts.busy_timeout + Duration::from_secs(5))
             .build(manager)?;
         Ok(Self {

@@ -3,9 +3,13 @@
 //!
 //! Handlers here only extract, call one service, and respond; rules and SQL live elsewhere.
 
+mod api_admin;
+mod api_assurance;
 mod api_auth;
+mod api_models;
 pub mod caller;
 pub mod error;
+pub mod maintenance;
 pub mod metrics;
 mod ops;
 pub mod pages;
@@ -34,6 +38,18 @@ pub struct AppState {
     pub db: Db,
     /// Identity: users, sessions, MFA, API keys.
     pub auth: crate::auth::AuthService,
+    /// Threat models.
+    pub models: crate::models::ModelService,
+    /// Assertions, verification, findings.
+    pub assurance: crate::assurance::AssuranceService,
+    /// Background jobs.
+    pub jobs: crate::jobs::Registry,
+    /// Administration: backups, signers, license, maintenance, organizations.
+    pub admin: crate::admin::AdminService,
+    /// The maintenance circuit breaker's cached state.
+    pub maintenance: std::sync::Arc<maintenance::Gate>,
+    /// The generation engine (built-in catalog engine, or an LLM).
+    pub engine: std::sync::Arc<dyn crate::engine::Engine>,
     /// Prometheus metrics.
     pub metrics: Metrics,
     /// The address actually bound (port 0 resolved).
@@ -98,6 +114,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Config) {
     )
     .configure(ops::configure)
     .configure(api_auth::configure)
+    .configure(api_models::configure)
+    .configure(api_admin::configure)
+    .configure(api_assurance::configure)
     .configure(pages::configure);
 }
 
@@ -111,6 +130,7 @@ pub async fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<()>
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .wrap(from_fn(maintenance::gate))
             .wrap(from_fn(observe))
             .wrap(
                 DefaultHeaders::new()

@@ -1,0 +1,549 @@
+//! The scriptable face of [`AdminService`]: `rampart admin backup|restore|signing-key|
+//! signers|license|maintenance|org`. Argument types live here so `cli.rs` only lists the
+//! variants. Every command prints text, or one JSON document with `--json`; errors go to
+//! stderr as `rampart: <reason>` (and, with `--json`, as `{"error":{"code","message"}}` on
+//! stdout). Exit codes: 0 ok, 1 failed with a reason, 2 usage (wrong confirmation, invalid
+//! argument; nothing was done).
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+use super::{AdminService, Error, LocalAdminPassword, NewOrg, Phase, Progress, RestoreRequest};
+use crate::cli::Exit;
+use crate::instance::Instance;
+
+/// Actor recorded in the admin event log for operations run from this shell.
+const ACTOR: &str = "cli";
+
+/// `rampart admin backup`
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Output file, or an existing directory to write rampart-backup-YYYYMMDD-HHMMSS.db.gz.signed
+    /// into. Default: that name in the current directory. An existing file is never overwritten.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Back up one isolated organization's database instead (signed with its own key).
+    #[arg(long, value_name = "SLUG")]
+    pub org: Option<String>,
+}
+
+/// `rampart admin signing-key`
+#[derive(Debug, Args)]
+pub struct SigningKeyArgs {
+    /// Show an isolated organization's backup signing key instead of the instance's.
+    #[arg(long, value_name = "SLUG")]
+    pub org: Option<String>,
+}
+
+/// `rampart admin restore`
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The signed backup file (*.db.gz.signed).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Must be exactly "CONFIRM RESTORE": restore replaces all data of this instance.
+    #[arg(long, value_name = "PHRASE", required_unless_present = "verify_only")]
+    pub confirm: Option<String>,
+    /// Read the password of an admin account from stdin (first line). Required once any
+    /// user exists (before first-run setup there is no password to check).
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Only check the file (trailer, signer trust, signature); change nothing.
+    #[arg(long)]
+    pub verify_only: bool,
+    /// Restore an organization backup into this isolated organization's database.
+    #[arg(long, value_name = "SLUG")]
+    pub org: Option<String>,
+}
+
+/// `rampart admin signers`
+#[derive(Debug, Subcommand)]
+pub enum SignersCommand {
+    /// List the instances whose backups this instance accepts.
+    List,
+    /// Trust another instance's backups: import its public key (from its `admin signing-key`).
+    Add {
+        /// A name for the signer, e.g. "Production instance".
+        #[arg(long)]
+        label: String,
+        /// PEM public key file (-----BEGIN PUBLIC KEY-----, ECDSA P-256 only); `-` reads stdin.
+        #[arg(long, value_name = "FILE")]
+        pem: PathBuf,
+    },
+    /// Stop trusting a signer.
+    Remove {
+        /// Its fingerprint (64 hex characters).
+        #[arg(value_name = "FINGERPRINT")]
+        fingerprint: String,
+    },
+}
+
+/// `rampart admin license`
+#[derive(Debug, Subcommand)]
+pub enum LicenseCommand {
+    /// Show the license state, licensee, limits and expiry.
+    Status,
+    /// Validate a license file and install it into the data dir.
+    Install {
+        /// The license file (JWT).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+}
+
+/// `rampart admin maintenance`
+#[derive(Debug, Subcommand)]
+pub enum MaintenanceCommand {
+    /// Show whether maintenance mode is on, why and since when.
+    Status,
+    /// Turn maintenance mode on: non-admin users get 503 until cleared.
+    Enable {
+        /// Why (shown to admins and in the alert email).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Turn maintenance mode off.
+    Clear,
+}
+
+/// `rampart admin org`
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// List organizations (crypto-shredded ones included).
+    List,
+    /// Create an organization (limited by the license's max_orgs).
+    Create {
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// URL identifier (lowercase, digits, hyphens); derived from the name by default.
+        #[arg(long)]
+        slug: Option<String>,
+        /// Optional description.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Crypto-shred an organization: destroy its key and database. Irreversible.
+    Shred {
+        /// The organization's slug.
+        #[arg(value_name = "SLUG")]
+        slug: String,
+        /// Type the slug again to confirm.
+        #[arg(long, value_name = "SLUG")]
+        confirm: String,
+    },
+}
+
+fn service(instance: &Instance) -> anyhow::Result<AdminService> {
+    Ok(AdminService::from_instance(instance)?.for_short_lived_process())
+}
+
+/// Prints `value` as JSON, or `text` otherwise. A closed stdout is not an error.
+fn emit<T: Serialize>(
+    json: bool,
+    value: &T,
+    text: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Exit {
+    let mut out = std::io::stdout().lock();
+    let _ = if json {
+        serde_json::to_writer(&mut out, value)
+            .map_err(std::io::Error::other)
+            .and_then(|_| writeln!(out))
+    } else {
+        text(&mut out)
+    };
+    Exit::Ok
+}
+
+/// Reports an admin error and picks the exit code.
+fn fail(json: bool, err: &Error) -> Exit {
+    eprintln!("rampart: {err}");
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"error": {"code": err.code(), "message": err.to_string()}})
+        );
+    }
+    if err.is_usage() {
+        Exit::Usage
+    } else {
+        Exit::Failed
+    }
+}
+
+fn finish<T>(json: bool, r: super::Result<T>, ok: impl FnOnce(T) -> Exit) -> anyhow::Result<Exit> {
+    Ok(match r {
+        Ok(v) => ok(v),
+        Err(e) => fail(json, &e),
+    })
+}
+
+/// Progress printer for stderr: a live line on a terminal, a line per 10 % otherwise.
+struct ProgressPrinter {
+    tty: bool,
+    last_phase: Option<Phase>,
+    last_decile: u64,
+}
+
+impl ProgressPrinter {
+    fn new() -> Self {
+        Self {
+            tty: std::io::stderr().is_terminal(),
+            last_phase: None,
+            last_decile: 0,
+        }
+    }
+
+    fn report(&mut self, p: Progress) {
+        let label = match p.phase {
+            Phase::Snapshot => "snapshot",
+            Phase::Compress => "compress",
+            Phase::Verify => "verify",
+            Phase::Decompress => "decompress",
+            Phase::Apply => "apply",
+        };
+        let pct = (p.done.saturating_mul(100))
+            .checked_div(p.total)
+            .unwrap_or(0);
+        let mut err = std::io::stderr().lock();
+        if self.last_phase != Some(p.phase) {
+            if self.tty && self.last_phase.is_some() {
+                let _ = writeln!(err);
+            }
+            self.last_phase = Some(p.phase);
+            self.last_decile = u64::MAX;
+        }
+        if self.tty {
+            let _ = write!(
+                err,
+                "\r{label:<10} {pct:>3}%  {} / {}",
+                human(p.done),
+                human(p.total)
+            );
+            let _ = err.flush();
+        } else if pct / 10 != self.last_decile {
+            self.last_decile = pct / 10;
+            let _ = writeln!(
+                err,
+                "{label:<10} {pct:>3}%  {} / {}",
+                human(p.done),
+                human(p.total)
+            );
+        }
+    }
+
+    fn done(&self) {
+        if self.tty && self.last_phase.is_some() {
+            eprintln!();
+        }
+    }
+}
+
+fn human(bytes: u64) -> String {
+    const MIB: f64 = 1024.0 * 1024.0;
+    if bytes as f64 >= MIB {
+        format!("{:.1} MiB", bytes as f64 / MIB)
+    } else {
+        format!("{bytes}")
+    }
+}
+
+/// `rampart admin backup [--out FILE]`
+pub fn backup(instance: &Instance, args: &BackupArgs, json: bool) -> anyhow::Result<Exit> {
+    let svc = service(instance)?;
+    let name = super::backup::backup_filename(chrono::Utc::now());
+    let path = match &args.out {
+        Some(p) if p.is_dir() => p.join(&name),
+        Some(p) => p.clone(),
+        None => PathBuf::from(&name),
+    };
+    let mut printer = ProgressPrinter::new();
+    let r = match &args.org {
+        Some(slug) => svc.backup_org_to_file(ACTOR, slug, &path, &mut |p| printer.report(p)),
+        None => svc.backup_to_file(ACTOR, &path, &mut |p| printer.report(p)),
+    };
+    printer.done();
+    finish(json, r, |s| {
+        emit(json, &s, |o| {
+            writeln!(o, "backup written to {}", path.display())?;
+            writeln!(
+                o,
+                "  {} bytes (plaintext {} bytes), schema {}",
+                s.bytes, s.plaintext_bytes, s.schema_version
+            )?;
+            writeln!(o, "  signed by {}", s.signer_fingerprint)
+        })
+    })
+}
+
+fn read_password_stdin() -> anyhow::Result<String> {
+    let mut s = String::new();
+    std::io::stdin()
+        .lock()
+        .take(64 * 1024)
+        .read_to_string(&mut s)
+        .map_err(|e| anyhow::anyhow!("reading the password from stdin: {e}"))?;
+    Ok(s.lines().next().unwrap_or("").to_string())
+}
+
+/// `rampart admin restore FILE --confirm "CONFIRM RESTORE" [--password-stdin]`
+pub fn restore(instance: &Instance, args: &RestoreArgs, json: bool) -> anyhow::Result<Exit> {
+    let svc = service(instance)?;
+    let mut printer = ProgressPrinter::new();
+    if args.verify_only {
+        let r = match &args.org {
+            Some(slug) => svc.verify_org_backup(slug, &args.file, &mut |p| printer.report(p)),
+            None => svc.verify_backup(&args.file, &mut |p| printer.report(p)),
+        };
+        printer.done();
+        return finish(json, r, |v| {
+            emit(json, &v, |o| {
+                writeln!(
+                    o,
+                    "signature OK: signed by {} ({})",
+                    v.signer_label, v.signer_fingerprint
+                )
+            })
+        });
+    }
+    let password = if args.password_stdin {
+        Some(read_password_stdin()?)
+    } else {
+        None
+    };
+    let request = RestoreRequest {
+        confirmation: args.confirm.clone().unwrap_or_default(),
+        password,
+        actor: ACTOR.into(),
+    };
+    let r = match &args.org {
+        Some(slug) => svc.restore_org(
+            slug,
+            &args.file,
+            &request,
+            &LocalAdminPassword(&svc),
+            &mut |p| printer.report(p),
+        ),
+        None => svc.restore(&args.file, &request, &LocalAdminPassword(&svc), &mut |p| {
+            printer.report(p)
+        }),
+    };
+    printer.done();
+    finish(json, r, |s| {
+        emit(json, &s, |o| {
+            writeln!(
+                o,
+                "restored {} (signed by {}, {})",
+                args.file.display(),
+                s.signer.signer_label,
+                s.signer.signer_fingerprint
+            )?;
+            writeln!(
+                o,
+                "  schema {} (backup had {}), {} bytes",
+                s.schema_version, s.backup_schema_version, s.plaintext_bytes
+            )
+        })
+    })
+}
+
+/// `rampart admin signing-key`
+pub fn signing_key(instance: &Instance, args: &SigningKeyArgs, json: bool) -> anyhow::Result<Exit> {
+    let svc = service(instance)?;
+    let k = match &args.org {
+        Some(slug) => svc.org_signing_key(slug),
+        None => Ok(svc.signing_key()),
+    };
+    finish(json, k, |k| {
+        emit(json, &k, |o| {
+            writeln!(o, "fingerprint {}", k.fingerprint)?;
+            write!(o, "{}", k.public_key_pem)
+        })
+    })
+}
+
+/// `rampart admin signers list|add|remove`
+pub fn signers(instance: &Instance, cmd: &SignersCommand, json: bool) -> anyhow::Result<Exit> {
+    let svc = service(instance)?;
+    match cmd {
+        SignersCommand::List => finish(json, svc.list_trusted_signers(), |list| {
+            emit(json, &list, |o| {
+                if list.is_empty() {
+                    writeln!(
+                        o,
+                        "no trusted signers (only this instance's own backups are accepted)"
+                    )?;
+                }
+                for s in &list {
+                    writeln!(o, "{}  {}  (added {})", s.fingerprint, s.label, s.added_at)?;
+                }
+                Ok(())
+            })
+        }),
+        SignersCommand::Add { label, pem } => {
+            let text = if pem.as_os_str() == "-" {
+                let mut s = String::new();
+                std::io::stdin()
+                    .lock()
+                    .take(64 * 1024)
+                    .read_to_string(&mut s)?;
+                s
+            } else {
+                match std::fs::read_to_string(pem) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        return Ok(fail(
+                            json,
+                            &Error::Refused(format!("cannot read {}: {e}", pem.display())),
+                        ));
+                    }
+                }
+            };
+            finish(json, svc.add_trusted_signer(ACTOR, label, &text), |s| {
+                emit(json, &s, |o| {
+                    writeln!(o, "trusted signer added: {}  {}", s.fingerprint, s.label)
+                })
+            })
+        }
+        SignersCommand::Remove { fingerprint } => {
+            finish(json, svc.remove_trusted_signer(ACTOR, fingerprint), |()| {
+                emit(
+                    json,
+                    &serde_json::json!({"removed": fingerprint.to_ascii_lowercase()}),
+                    |o| writeln!(o, "trusted signer removed: {fingerprint}"),
+                )
+            })
+        }
+    }
+}
+
+/// `rampart admin license status|install FILE`
+pub fn license(instance: &Instance, cmd: &LicenseCommand, json: bool) -> anyhow::Result<Exit> {
+    let svc = service(instance)?;
+    let print = |s: super::LicenseStatus| {
+        emit(json, &s, |o| {
+            let state = serde_json::to_value(s.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            writeln!(
+                o,
+                "license     {state}{}",
+                s.reason
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            )?;
+            writeln!(o, "file        {}", s.path.display())?;
+            if let Some(l) = &s.licensee {
+                writeln!(o, "licensee    {l}")?;
+            }
+            if let Some(e) = &s.expires_at {
+                writeln!(o, "expires     {e}")?;
+            }
+            writeln!(o, "workspaces  {} allowed", s.effective_max_workspaces)?;
+            writeln!(o, "orgs        {} allowed", s.effective_max_orgs)
+        })
+    };
+    match cmd {
+        LicenseCommand::Status => Ok(print(svc.license_status())),
+        LicenseCommand::Install { file } => finish(json, svc.install_license(ACTOR, file), print),
+    }
+}
+
+/// `rampart admin maintenance status|enable --reason R|clear`
+pub fn maintenance(
+    instance: &Instance,
+    cmd: &MaintenanceCommand,
+    json: bool,
+) -> anyhow::Result<Exit> {
+    let svc = service(instance)?;
+    let print = |s: super::MaintenanceState| {
+        emit(json, &s, |o| {
+            if s.active {
+                writeln!(
+                    o,
+                    "maintenance ACTIVE since {} by {}: {}",
+                    s.tripped_at.as_deref().unwrap_or("?"),
+                    s.tripped_by.as_deref().unwrap_or("?"),
+                    s.reason.as_deref().unwrap_or("")
+                )
+            } else {
+                writeln!(o, "maintenance off")
+            }
+        })
+    };
+    match cmd {
+        MaintenanceCommand::Status => finish(json, svc.maintenance_status(), print),
+        MaintenanceCommand::Enable { reason } => {
+            finish(json, svc.enable_maintenance(ACTOR, reason), |(s, alert)| {
+                let code = print(s);
+                // This process exits right away: give the alert email a moment to go out.
+                if let Some(alert) = alert {
+                    match alert.wait(Duration::from_secs(30)) {
+                        Some(Ok(())) => eprintln!("alert email sent"),
+                        Some(Err(e)) => eprintln!("rampart: warning: alert email not sent: {e}"),
+                        None => eprintln!("rampart: warning: alert email still sending; giving up"),
+                    }
+                }
+                code
+            })
+        }
+        MaintenanceCommand::Clear => finish(json, svc.clear_maintenance(ACTOR), print),
+    }
+}
+
+/// `rampart admin org list|create|shred`
+pub fn org(instance: &Instance, cmd: &OrgCommand, json: bool) -> anyhow::Result<Exit> {
+    let svc = service(instance)?;
+    match cmd {
+        OrgCommand::List => finish(json, svc.list_orgs(), |list| {
+            emit(json, &list, |o| {
+                if list.is_empty() {
+                    writeln!(o, "no organizations")?;
+                }
+                for g in &list {
+                    let state = match (&g.shredded_at, g.isolated) {
+                        (Some(at), _) => format!("shredded {at}"),
+                        (None, true) => "isolated".into(),
+                        (None, false) => "shared".into(),
+                    };
+                    writeln!(o, "{}  {}  {}  ({state})", g.slug, g.id, g.name)?;
+                }
+                Ok(())
+            })
+        }),
+        OrgCommand::Create {
+            name,
+            slug,
+            description,
+        } => {
+            let new = NewOrg {
+                name: name.clone(),
+                slug: slug.clone(),
+                description: description.clone(),
+            };
+            finish(json, svc.create_org(ACTOR, &new), |g| {
+                emit(json, &g, |o| {
+                    writeln!(o, "organization created: {} ({})", g.slug, g.id)
+                })
+            })
+        }
+        OrgCommand::Shred { slug, confirm } => {
+            finish(json, svc.shred_org(ACTOR, slug, confirm), |g| {
+                emit(json, &g, |o| {
+                    writeln!(
+                        o,
+                        "organization {} crypto-shredded at {}",
+                        g.slug,
+                        g.shredded_at.as_deref().unwrap_or("")
+                    )
+                })
+            })
+        }
+    }
+}

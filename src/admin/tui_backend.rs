@@ -1,0 +1,316 @@
+//! The terminal UI's backend: implements `rampart_tui::AdminBackend` over the same services
+//! the admin CLI and `/api/admin/*` use ([`AdminService`] and [`AuthService`]), so no
+//! operation exists twice. Only type mapping lives here.
+
+use std::path::Path;
+
+use rampart_tui as ui;
+use ui::{BackendError, BackendResult};
+
+use super::{AdminService, LicenseState, LocalAdminPassword, RestoreRequest};
+use crate::auth::{AuthService, Role};
+use crate::config::Config;
+
+/// Everything the TUI talks to.
+pub struct TuiBackend {
+    admin: AdminService,
+    auth: AuthService,
+    config: std::sync::Arc<Config>,
+}
+
+impl TuiBackend {
+    /// Builds the backend over opened services.
+    pub fn new(admin: AdminService, auth: AuthService, config: std::sync::Arc<Config>) -> Self {
+        Self { admin, auth, config }
+    }
+}
+
+const ACTOR: &str = "tui";
+
+fn admin_err(e: super::Error) -> BackendError {
+    use super::ErrorKind as K;
+    let msg = e.to_string();
+    match e.kind() {
+        K::BadRequest => BackendError::Invalid(msg),
+        K::Unauthorized | K::Forbidden => BackendError::Denied(msg),
+        K::NotFound => BackendError::NotFound(msg),
+        K::Conflict => BackendError::Conflict(msg),
+        K::Internal => BackendError::Failed(msg),
+    }
+}
+
+fn auth_err(e: crate::auth::Error) -> BackendError {
+    use crate::auth::Error as E;
+    let msg = e.to_string();
+    match e {
+        E::Invalid { .. } => BackendError::Invalid(msg),
+        E::NotFound(_) => BackendError::NotFound(msg),
+        E::Conflict(_) => BackendError::Conflict(msg),
+        E::Forbidden(_) | E::InvalidCredentials | E::Unauthenticated(_) | E::Throttled(_) | E::MfaEnrollmentRequired => BackendError::Denied(msg),
+        E::Store(_) | E::Internal(_) => BackendError::Failed(msg),
+    }
+}
+
+fn role_to_ui(r: Role) -> ui::Role {
+    match r {
+        Role::User => ui::Role::User,
+        Role::Admin => ui::Role::Admin,
+        Role::Superadmin => ui::Role::Superadmin,
+    }
+}
+
+fn role_name(r: ui::Role) -> &'static str {
+    match r {
+        ui::Role::User => "user",
+        ui::Role::Admin => "admin",
+        ui::Role::Superadmin => "superadmin",
+    }
+}
+
+fn user_to_ui(u: crate::auth::users::User) -> ui::UserSummary {
+    ui::UserSummary {
+        id: u.id,
+        email: u.email,
+        name: u.display_name,
+        role: role_to_ui(u.role),
+        disabled: u.disabled,
+        totp: u.totp_enabled,
+        webauthn_keys: u.webauthn_keys,
+        created_at: u.created_at,
+    }
+}
+
+fn progress_to_ui(p: super::backup::Progress) -> ui::Progress {
+    ui::Progress {
+        stage: format!("{:?}", p.phase).to_lowercase(),
+        done: p.done,
+        total: (p.total > 0).then_some(p.total),
+    }
+}
+
+impl ui::AdminBackend for TuiBackend {
+    fn overview(&mut self) -> BackendResult<ui::Overview> {
+        let db = self.admin.platform_db_path();
+        let users = self.auth.list_users_unchecked().map_err(auth_err)?.len() as u64;
+        let instance = self
+            .admin
+            .instance_meta("instance_id")
+            .map_err(admin_err)?
+            .unwrap_or_default();
+        Ok(ui::Overview {
+            instance,
+            data_dir: self.config.data_dir.clone(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            user_count: users,
+            db_size_bytes: std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0),
+            server_reachable: None,
+        })
+    }
+
+    fn setup(&mut self, r: &ui::SetupRequest) -> BackendResult<ui::UserSummary> {
+        self.auth.setup(&r.email, &r.name, &r.password).map(user_to_ui).map_err(auth_err)
+    }
+
+    fn list_users(&mut self) -> BackendResult<Vec<ui::UserSummary>> {
+        Ok(self
+            .auth
+            .list_users_unchecked()
+            .map_err(auth_err)?
+            .into_iter()
+            .map(user_to_ui)
+            .collect())
+    }
+
+    fn create_user(&mut self, u: &ui::NewUser) -> BackendResult<ui::UserSummary> {
+        let role = Role::parse(role_name(u.role)).unwrap_or(Role::User);
+        let new = crate::auth::users::NewUser {
+            email: u.email.clone(),
+            display_name: u.name.clone(),
+            password: u.password.clone(),
+            role: None,
+        };
+        self.auth
+            .create_user_unchecked(None, &new, role)
+            .map(user_to_ui)
+            .map_err(auth_err)
+    }
+
+    fn set_role(&mut self, user_id: &str, role: ui::Role) -> BackendResult<()> {
+        self.auth
+            .update_user_as(None, user_id, Some(role_name(role)), None, None)
+            .map(|_| ())
+            .map_err(auth_err)
+    }
+
+    fn set_disabled(&mut self, user_id: &str, disabled: bool) -> BackendResult<()> {
+        self.auth
+            .update_user_as(None, user_id, None, Some(disabled), None)
+            .map(|_| ())
+            .map_err(auth_err)
+    }
+
+    fn reset_mfa(&mut self, user_id: &str) -> BackendResult<()> {
+        self.auth.reset_mfa(None, user_id).map(|_| ()).map_err(auth_err)
+    }
+
+    fn license(&mut self) -> BackendResult<ui::LicenseStatus> {
+        let s = self.admin.license_status();
+        let orgs_used = self.admin.list_orgs().map_err(admin_err)?.len() as u64;
+        let workspaces_used = self.admin.count_shared_workspaces().map_err(admin_err)?;
+        Ok(ui::LicenseStatus {
+            state: match s.state {
+                LicenseState::Valid => ui::LicenseState::Valid,
+                LicenseState::Expired => ui::LicenseState::Expired,
+                LicenseState::Invalid => ui::LicenseState::Invalid,
+                LicenseState::Missing => ui::LicenseState::Missing,
+            },
+            licensee: s.licensee,
+            expires_at: s.expires_at,
+            max_workspaces: Some(s.effective_max_workspaces),
+            max_orgs: Some(s.effective_max_orgs),
+            workspaces_used,
+            orgs_used,
+            detail: s.reason,
+        })
+    }
+
+    fn install_license(&mut self, path: &Path) -> BackendResult<ui::LicenseStatus> {
+        self.admin.install_license(ACTOR, path).map_err(admin_err)?;
+        self.license()
+    }
+
+    fn backup(&mut self, dest: &Path, progress: &mut dyn FnMut(ui::Progress)) -> BackendResult<ui::BackupReport> {
+        let path = if dest.is_dir() {
+            dest.join(super::backup::backup_filename(chrono::Utc::now()))
+        } else {
+            dest.to_path_buf()
+        };
+        let s = self
+            .admin
+            .backup_to_file(ACTOR, &path, &mut |p| progress(progress_to_ui(p)))
+            .map_err(admin_err)?;
+        Ok(ui::BackupReport {
+            path,
+            bytes: s.bytes,
+            signer_fingerprint: s.signer_fingerprint,
+        })
+    }
+
+    fn restore(&mut self, r: &ui::RestoreRequest, progress: &mut dyn FnMut(ui::Progress)) -> BackendResult<ui::RestoreReport> {
+        let request = RestoreRequest {
+            confirmation: r.confirmation.clone(),
+            password: Some(r.password.clone()),
+            actor: ACTOR.into(),
+        };
+        let check = LocalAdminPassword(&self.admin);
+        let s = self
+            .admin
+            .restore(&r.path, &request, &check, &mut |p| progress(progress_to_ui(p)))
+            .map_err(admin_err)?;
+        Ok(ui::RestoreReport {
+            signer_fingerprint: s.signer.signer_fingerprint,
+            signer_label: s.signer.signer_label,
+            bytes: s.plaintext_bytes,
+        })
+    }
+
+    fn signing_key(&mut self) -> BackendResult<ui::SigningKey> {
+        let k = self.admin.signing_key();
+        Ok(ui::SigningKey {
+            fingerprint: k.fingerprint,
+            public_key_pem: k.public_key_pem,
+        })
+    }
+
+    fn list_signers(&mut self) -> BackendResult<Vec<ui::TrustedSigner>> {
+        Ok(self
+            .admin
+            .list_trusted_signers()
+            .map_err(admin_err)?
+            .into_iter()
+            .map(|s| ui::TrustedSigner {
+                fingerprint: s.fingerprint,
+                label: s.label,
+                added_at: s.added_at,
+            })
+            .collect())
+    }
+
+    fn add_signer(&mut self, label: &str, pem_file: &Path) -> BackendResult<ui::TrustedSigner> {
+        let pem = std::fs::read_to_string(pem_file)
+            .map_err(|e| BackendError::Invalid(format!("cannot read {}: {e}", pem_file.display())))?;
+        let s = self.admin.add_trusted_signer(ACTOR, label, &pem).map_err(admin_err)?;
+        Ok(ui::TrustedSigner {
+            fingerprint: s.fingerprint,
+            label: s.label,
+            added_at: s.added_at,
+        })
+    }
+
+    fn remove_signer(&mut self, fingerprint: &str) -> BackendResult<()> {
+        self.admin.remove_trusted_signer(ACTOR, fingerprint).map_err(admin_err)
+    }
+
+    fn list_orgs(&mut self) -> BackendResult<Vec<ui::OrgSummary>> {
+        Ok(self
+            .admin
+            .list_orgs()
+            .map_err(admin_err)?
+            .into_iter()
+            .map(|o| ui::OrgSummary {
+                id: o.id,
+                slug: o.slug,
+                name: o.name,
+                shredded: o.shredded_at.is_some(),
+                created_at: o.created_at,
+            })
+            .collect())
+    }
+
+    fn shred_org(&mut self, slug: &str, confirmation: &str) -> BackendResult<()> {
+        self.admin.shred_org(ACTOR, slug, confirmation).map(|_| ()).map_err(admin_err)
+    }
+
+    fn maintenance(&mut self) -> BackendResult<ui::MaintenanceState> {
+        self.admin.maintenance_status().map(maint_to_ui).map_err(admin_err)
+    }
+
+    fn enable_maintenance(&mut self, reason: &str) -> BackendResult<ui::MaintenanceState> {
+        self.admin
+            .enable_maintenance(ACTOR, reason)
+            .map(|(s, _alert)| maint_to_ui(s))
+            .map_err(admin_err)
+    }
+
+    fn clear_maintenance(&mut self) -> BackendResult<ui::MaintenanceState> {
+        self.admin.clear_maintenance(ACTOR).map(maint_to_ui).map_err(admin_err)
+    }
+
+    fn recent_events(&mut self, limit: usize) -> BackendResult<Vec<ui::LogLine>> {
+        let mut events = self
+            .admin
+            .recent_events(u32::try_from(limit).unwrap_or(500))
+            .map_err(admin_err)?;
+        events.reverse();
+        Ok(events
+            .into_iter()
+            .map(|e| ui::LogLine {
+                at: e.at,
+                level: if e.kind.contains("fail") || e.kind.contains("refus") {
+                    ui::LogLevel::Warn
+                } else {
+                    ui::LogLevel::Info
+                },
+                message: format!("{} {} {} {}", e.kind, e.actor, e.subject, e.detail).trim().to_string(),
+            })
+            .collect())
+    }
+}
+
+fn maint_to_ui(s: super::MaintenanceState) -> ui::MaintenanceState {
+    ui::MaintenanceState {
+        active: s.active,
+        reason: s.reason,
+        tripped_at: s.tripped_at,
+    }
+}

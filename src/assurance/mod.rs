@@ -1,0 +1,471 @@
+//! Assurance: proof that controls are implemented. Typed assertions submitted per control,
+//! the CI protocol of the published `mipiti-verify` client (contracts/mipiti-verify-wire.md),
+//! verification runs with hash recomputation and ECDSA attestation, computed verification
+//! status, drift, sufficiency and coherence, negative findings and the review queue.
+//!
+//! Every lookup is scoped to the caller's workspace through the model: another tenant's
+//! model, assertion, run or finding is "not found".
+
+pub mod attestation;
+pub mod findings;
+pub mod rules;
+pub mod runs;
+pub mod types;
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::auth::{Caller, now_str};
+use crate::domain::{ThreatModel, VerificationMap};
+use crate::models::{self, Source};
+use crate::store::{self, Db};
+
+/// What can go wrong in an assurance operation.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Unknown id, or another tenant's.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// Bad input, naming the field.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// Field path, e.g. `assertions[1].params.file`.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Not allowed (scope, role, attestation policy).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Attestation present but not valid; nothing was recorded.
+    #[error("{0}")]
+    Attestation(String),
+    /// Storage failure.
+    #[error(transparent)]
+    Store(#[from] store::Error),
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::Store(store::Error::Sqlite(e))
+    }
+}
+
+impl From<models::Error> for Error {
+    fn from(e: models::Error) -> Self {
+        match e {
+            models::Error::NotFound(w) => Error::NotFound(w),
+            models::Error::Store(s) => Error::Store(s),
+            models::Error::Forbidden(m) => Error::Forbidden(m),
+            other => Error::Invalid {
+                field: "model".into(),
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+impl From<crate::auth::Error> for Error {
+    fn from(e: crate::auth::Error) -> Self {
+        match e {
+            crate::auth::Error::Store(s) => Error::Store(s),
+            other => Error::Forbidden(other.to_string()),
+        }
+    }
+}
+
+/// Result alias for this module.
+pub type Result<T> = std::result::Result<T, Error>;
+
+pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> Error {
+    Error::Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// An assertion as submitted.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewAssertion {
+    /// One of the 21 types.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Type-specific parameters.
+    #[serde(default = "empty_object")]
+    pub params: Value,
+    /// Which aspect of the control this proves.
+    #[serde(default)]
+    pub description: String,
+    /// Repository the assertion targets (`org/name`); empty for single-repo setups.
+    #[serde(default)]
+    pub repo: Option<String>,
+}
+
+fn empty_object() -> Value {
+    Value::Object(serde_json::Map::new())
+}
+
+/// An assertion as stored and shown.
+#[derive(Debug, Clone, Serialize)]
+pub struct Assertion {
+    /// `asrt_…`
+    pub id: String,
+    /// Type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Params exactly as submitted.
+    pub params: Value,
+    /// Description.
+    pub description: String,
+    /// Repo tag.
+    pub repo: Option<String>,
+    /// Control it proves.
+    pub control_id: Option<String>,
+    /// Assumption it supports.
+    pub assumption_id: Option<String>,
+    /// Where it came from.
+    pub origin: String,
+    /// Author.
+    pub created_by: Option<String>,
+    /// Created.
+    pub created_at: String,
+    /// Coherent with its control.
+    pub coherent: bool,
+    /// Why (in)coherent.
+    pub coherence_reason: String,
+    /// Tier-2 prompt for CI.
+    pub tier2_prompt: String,
+    /// `pending|pass|fail|skipped`.
+    pub tier1_status: String,
+    /// Verifier's details.
+    pub tier1_details: String,
+    /// Same for tier 2.
+    pub tier2_status: String,
+    /// Tier-2 details.
+    pub tier2_details: String,
+    /// When tier 1 last ran.
+    pub tier1_at: Option<String>,
+    /// When tier 2 last ran.
+    pub tier2_at: Option<String>,
+}
+
+const ASSERTION_COLUMNS: &str = "id, type, params, description, repo, control_id, assumption_id, origin, created_by, created_at, \
+     coherent, coherence_reason, tier2_prompt, tier1_status, tier1_details, tier2_status, tier2_details, tier1_at, tier2_at";
+
+fn assertion_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Assertion> {
+    let params: String = r.get(2)?;
+    Ok(Assertion {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        params: serde_json::from_str(&params).unwrap_or(Value::Null),
+        description: r.get(3)?,
+        repo: r.get(4)?,
+        control_id: r.get(5)?,
+        assumption_id: r.get(6)?,
+        origin: r.get(7)?,
+        created_by: r.get(8)?,
+        created_at: r.get(9)?,
+        coherent: r.get(10)?,
+        coherence_reason: r.get(11)?,
+        tier2_prompt: r.get(12)?,
+        tier1_status: r.get(13)?,
+        tier1_details: r.get(14)?,
+        tier2_status: r.get(15)?,
+        tier2_details: r.get(16)?,
+        tier1_at: r.get(17)?,
+        tier2_at: r.get(18)?,
+    })
+}
+
+/// Assertions of a model (optionally of one control), oldest first.
+pub(crate) fn load_assertions(conn: &Connection, model_id: &str, control: Option<&str>) -> Result<Vec<Assertion>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {ASSERTION_COLUMNS} FROM assertions WHERE model_id = ?1 AND (?2 IS NULL OR control_id = ?2 COLLATE NOCASE) ORDER BY created_at, rowid"
+    ))?;
+    let list = stmt
+        .query_map(params![model_id, control], assertion_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(list)
+}
+
+/// The text a control is judged by: its name and description.
+pub(crate) fn control_text(model: &ThreatModel, control_id: &str) -> Option<String> {
+    model
+        .control(control_id)
+        .map(|c| format!("{}. {}", c.name, c.description))
+}
+
+/// Result of submitting assertions.
+#[derive(Debug, Clone, Serialize)]
+pub struct SubmitResponse {
+    /// The stored assertions.
+    pub created: Vec<Assertion>,
+    /// Coherence warnings (incoherent assertions stay pending in tier 2).
+    pub warnings: Vec<String>,
+    /// The control's sufficiency after the submission.
+    pub sufficiency: Value,
+}
+
+/// The assurance service.
+#[derive(Clone)]
+pub struct AssuranceService {
+    pub(crate) db: Db,
+    /// Instance key used for platform notarization and audit bundles.
+    pub(crate) notary: Option<std::sync::Arc<crate::crypto::signing::SigningKey>>,
+}
+
+impl AssuranceService {
+    /// Builds the service over the platform database.
+    pub fn new(db: Db, notary: Option<std::sync::Arc<crate::crypto::signing::SigningKey>>) -> Self {
+        Self { db, notary }
+    }
+
+    /// Submits assertions for one control (or assumption). All or nothing: the first invalid
+    /// assertion is reported by index and nothing is stored.
+    pub fn submit_assertions(
+        &self,
+        caller: &Caller,
+        model_id: &str,
+        control_id: &str,
+        items: &[NewAssertion],
+        source: Source,
+    ) -> Result<SubmitResponse> {
+        caller.require_not_verifier()?;
+        if items.is_empty() {
+            return Err(invalid("assertions", "submit at least one assertion"));
+        }
+        if items.len() > 100 {
+            return Err(invalid("assertions", "at most 100 assertions per request"));
+        }
+        let mut conn = self.db.conn()?;
+        let tx = conn.transaction()?;
+        let stored = models::load(&tx, &caller.workspace_id, model_id)?;
+        let model = &stored.model;
+        let (control, assumption, text) = if let Some(text) = control_text(model, control_id) {
+            let c = model.control(control_id).map(|c| c.id.clone());
+            (c, None, text)
+        } else if let Some(a) = model.assumption(control_id) {
+            (None, Some(a.id.clone()), a.text.clone())
+        } else {
+            return Err(Error::NotFound(format!("control {control_id}")));
+        };
+        let mut created = Vec::new();
+        let mut warnings = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let t = types::validate(&item.kind, &item.params).map_err(|e| {
+                invalid(format!("assertions[{i}].{}", e.field), e.message)
+            })?;
+            let description = item.description.trim();
+            if description.is_empty() {
+                return Err(invalid(
+                    format!("assertions[{i}].description"),
+                    "say which aspect of the control this assertion proves",
+                ));
+            }
+            if description.chars().count() > 2000 {
+                return Err(invalid(format!("assertions[{i}].description"), "at most 2000 characters"));
+            }
+            let repo = item.repo.as_deref().map(str::trim).filter(|r| !r.is_empty());
+            let (coherent, reason) = rules::coherence(t.name, &text);
+            if !coherent {
+                warnings.push(format!("assertions[{i}] ({}): incoherent: {reason}", t.name));
+            }
+            let prompt = types::tier2_prompt(t.name, &item.params, &text, description);
+            let id = format!("asrt_{}", hex::encode(crate::auth::secrets::random_bytes::<8>()));
+            tx.execute(
+                "INSERT INTO assertions (id, model_id, workspace_id, control_id, assumption_id, type, params, description, repo, origin, created_by, created_at, coherent, coherence_reason, tier2_prompt) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                params![
+                    id,
+                    model.id,
+                    caller.workspace_id,
+                    control,
+                    assumption,
+                    t.name,
+                    serde_json::to_string(&item.params).unwrap_or_default(),
+                    description,
+                    repo,
+                    source.as_str(),
+                    caller.user_id,
+                    now_str(),
+                    coherent,
+                    reason,
+                    prompt
+                ],
+            )?;
+            created.push(id);
+        }
+        let key = control.clone().or(assumption.clone()).unwrap_or_default();
+        let sufficiency = self.evaluate_sufficiency(&tx, model, &key)?;
+        models::record_activity(
+            &tx,
+            &caller.workspace_id,
+            Some(&model.id),
+            "assertions",
+            &format!("{} assertion(s) submitted for {key}", created.len()),
+            source,
+            Some(&caller.user_id),
+        )?;
+        let mut all = load_assertions(&tx, &model.id, None)?;
+        let created = created
+            .iter()
+            .filter_map(|id| all.iter().position(|a| &a.id == id).map(|i| all.swap_remove(i)))
+            .collect();
+        tx.commit()?;
+        Ok(SubmitResponse {
+            created,
+            warnings,
+            sufficiency,
+        })
+    }
+
+    /// Recomputes and stores the sufficiency of one control from its coherent assertions.
+    pub(crate) fn evaluate_sufficiency(&self, conn: &Connection, model: &ThreatModel, control_id: &str) -> Result<Value> {
+        let text = control_text(model, control_id)
+            .or_else(|| model.assumption(control_id).map(|a| a.text.clone()))
+            .unwrap_or_default();
+        let list = load_assertions(conn, &model.id, Some(control_id))?;
+        let coherent: Vec<&str> = list.iter().filter(|a| a.coherent).map(|a| a.kind.as_str()).collect();
+        let s = rules::sufficiency(&text, &coherent);
+        conn.execute(
+            "INSERT INTO control_sufficiency (model_id, control_id, status, details, evaluated_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT(model_id, control_id) DO UPDATE SET status = ?3, details = ?4, evaluated_at = ?5",
+            params![model.id, control_id, s.status, s.details, now_str()],
+        )?;
+        Ok(json!({"status": s.status, "details": s.details}))
+    }
+
+    /// Assertions of a model, optionally of one control.
+    pub fn list_assertions(&self, caller: &Caller, model_id: &str, control: Option<&str>) -> Result<Vec<Assertion>> {
+        let conn = self.db.conn()?;
+        models::load(&conn, &caller.workspace_id, model_id)?;
+        load_assertions(&conn, model_id, control)
+    }
+
+    /// Deletes an assertion; the control's sufficiency is re-evaluated.
+    pub fn delete_assertion(&self, caller: &Caller, model_id: &str, id: &str) -> Result<()> {
+        caller.require_not_verifier()?;
+        let mut conn = self.db.conn()?;
+        let tx = conn.transaction()?;
+        let stored = models::load(&tx, &caller.workspace_id, model_id)?;
+        let control: Option<Option<String>> = tx
+            .query_row(
+                "SELECT COALESCE(control_id, assumption_id) FROM assertions WHERE id = ?1 AND model_id = ?2",
+                params![id, model_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(control) = control else {
+            return Err(Error::NotFound(format!("assertion {id}")));
+        };
+        tx.execute("DELETE FROM assertions WHERE id = ?1", [id])?;
+        if let Some(c) = control {
+            self.evaluate_sufficiency(&tx, &stored.model, &c)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// E3/E4: assertions for the CI client grouped by control and assumption, filtered by
+    /// repo (tagged with it, or untagged), and for E4 only those still pending in `tier`
+    /// (no result yet, skipped, or last result older than `stale_after_hours`).
+    pub fn ci_assertions(
+        &self,
+        caller: &Caller,
+        model_id: &str,
+        repo: Option<&str>,
+        pending_tier: Option<u8>,
+        stale_after_hours: Option<u64>,
+    ) -> Result<Value> {
+        let conn = self.db.conn()?;
+        models::load(&conn, &caller.workspace_id, model_id)?;
+        let all = load_assertions(&conn, model_id, None)?;
+        let repo = repo.map(str::trim).filter(|r| !r.is_empty());
+        let stale_before = stale_after_hours.map(|h| {
+            crate::auth::time_str(chrono::Utc::now() - chrono::Duration::hours(i64::try_from(h).unwrap_or(i64::MAX / 7200)))
+        });
+        let mut controls: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        let mut assumptions: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        for a in all {
+            let tag = a.repo.as_deref().map(str::trim).unwrap_or("");
+            if let Some(r) = repo
+                && !(tag.is_empty() || tag == "no_repo" || tag == r)
+            {
+                continue;
+            }
+            if let Some(tier) = pending_tier {
+                let (status, at) = if tier == 2 {
+                    (a.tier2_status.as_str(), a.tier2_at.as_deref())
+                } else {
+                    (a.tier1_status.as_str(), a.tier1_at.as_deref())
+                };
+                let stale = match (&stale_before, at) {
+                    (Some(before), Some(at)) => at < before.as_str(),
+                    _ => false,
+                };
+                if !(status == "pending" || status == "skipped" || stale) {
+                    continue;
+                }
+            }
+            let obj = json!({
+                "id": a.id,
+                "type": a.kind,
+                "params": a.params,
+                "description": a.description,
+                "repo": a.repo,
+                "control_id": a.control_id,
+                "assumption_id": a.assumption_id,
+                "functional_test_id": null,
+                "node_id": null,
+                "origin": a.origin,
+                "inherited_from_model_id": null,
+                "created_by": a.created_by,
+                "created_at": a.created_at,
+                "tier2_prompt": a.tier2_prompt,
+                "coherent": a.coherent,
+            });
+            match (&a.control_id, &a.assumption_id) {
+                (Some(c), _) => controls.entry(c.clone()).or_default().push(obj),
+                (None, Some(s)) => assumptions.entry(s.clone()).or_default().push(obj),
+                (None, None) => {}
+            }
+        }
+        Ok(json!({"model_id": model_id, "controls": controls, "assumptions": assumptions}))
+    }
+}
+
+/// Computed verification status of every control of a model that has assertions.
+pub fn verification_map(conn: &Connection, model_id: &str) -> Result<VerificationMap> {
+    let all = load_assertions(conn, model_id, None)?;
+    let mut by_control: BTreeMap<String, Vec<Assertion>> = BTreeMap::new();
+    for a in all {
+        if let Some(c) = &a.control_id {
+            by_control.entry(c.clone()).or_default().push(a);
+        }
+    }
+    let mut map = VerificationMap::new();
+    for (control, list) in by_control {
+        let suff: String = conn
+            .query_row(
+                "SELECT status FROM control_sufficiency WHERE model_id = ?1 AND control_id = ?2",
+                params![model_id, control],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or_else(|| "pending".into());
+        let states: Vec<rules::AssertionState<'_>> = list
+            .iter()
+            .map(|a| rules::AssertionState {
+                tier1: &a.tier1_status,
+                tier2: &a.tier2_status,
+                coherent: a.coherent,
+            })
+            .collect();
+        map.insert(control, rules::control_status(&states, &suff));
+    }
+    Ok(map)
+}

@@ -1,0 +1,310 @@
+//! Background jobs (`job_<12 hex>`): generation and refinement run as jobs whose progress
+//! (step n of total, message), events and final result can be polled (REST, MCP
+//! `get_operation_status`) or streamed (SSE). Jobs live in memory and expire one hour after
+//! they finish; whatever they produce (models) is persisted by the service that ran them.
+//!
+//! Every lookup is scoped to the workspace that started the job: another tenant's job id is
+//! simply unknown.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+/// How long a finished job stays visible.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
+
+/// Lifecycle of a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Accepted, not started.
+    Queued,
+    /// Working.
+    Running,
+    /// Finished with a result.
+    Completed,
+    /// Finished with an error.
+    Failed,
+}
+
+/// One event of a job, in order; what the UI streams and what MCP turns into progress.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A step began.
+    StepStart {
+        /// 1-based step number.
+        step: u32,
+        /// Number of steps.
+        total: u32,
+        /// Step name, e.g. "Generate Assets".
+        name: String,
+    },
+    /// A step produced its output (and the reasoning shown as "thought process").
+    StepResult {
+        /// Step number.
+        step: u32,
+        /// Step name.
+        name: String,
+        /// Summary of what the step did.
+        summary: String,
+        /// The reasoning behind it.
+        thought: String,
+        /// Step output.
+        data: Value,
+    },
+    /// The job failed.
+    Error {
+        /// What went wrong, safe to show.
+        message: String,
+    },
+    /// The job finished.
+    Done {
+        /// Final result.
+        result: Value,
+    },
+}
+
+/// A point-in-time view of a job.
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshot {
+    /// `job_…`
+    pub job_id: String,
+    /// What the job does, e.g. `generate_threat_model`.
+    pub kind: String,
+    /// Lifecycle state.
+    pub status: Status,
+    /// Steps done (or the current step).
+    pub progress: u32,
+    /// Number of steps.
+    pub total: u32,
+    /// Latest human-readable message.
+    pub message: String,
+    /// Final result when completed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    /// Error when failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+struct Entry {
+    workspace_id: String,
+    snapshot: Snapshot,
+    events: Vec<Event>,
+    sender: broadcast::Sender<Event>,
+    finished_at: Option<Instant>,
+}
+
+/// The registry of jobs of this process.
+#[derive(Clone)]
+pub struct Registry {
+    jobs: Arc<Mutex<HashMap<String, Entry>>>,
+    ttl: Duration,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new(DEFAULT_TTL)
+    }
+}
+
+/// Writes progress of one job; held by the code doing the work.
+#[derive(Clone)]
+pub struct Handle {
+    registry: Registry,
+    id: String,
+}
+
+impl Registry {
+    /// A registry whose finished jobs expire after `ttl`.
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            jobs: Arc::new(Mutex::new(HashMap::new())),
+            ttl,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        // A panic while holding the lock leaves plain data behind; keep serving it.
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers a job for a workspace and returns the handle that reports its progress.
+    pub fn create(&self, kind: &str, workspace_id: &str, total: u32) -> Handle {
+        self.purge_expired();
+        let id = format!(
+            "job_{}",
+            hex::encode(crate::auth::secrets::random_bytes::<6>())
+        );
+        let (sender, _) = broadcast::channel(256);
+        let entry = Entry {
+            workspace_id: workspace_id.to_string(),
+            snapshot: Snapshot {
+                job_id: id.clone(),
+                kind: kind.to_string(),
+                status: Status::Queued,
+                progress: 0,
+                total,
+                message: "queued".into(),
+                result: None,
+                error: None,
+            },
+            events: Vec::new(),
+            sender,
+            finished_at: None,
+        };
+        self.lock().insert(id.clone(), entry);
+        Handle {
+            registry: self.clone(),
+            id,
+        }
+    }
+
+    /// The job as seen by `workspace_id`; `None` when unknown, expired or another tenant's.
+    pub fn get(&self, id: &str, workspace_id: &str) -> Option<Snapshot> {
+        self.purge_expired();
+        self.lock()
+            .get(id)
+            .filter(|e| e.workspace_id == workspace_id)
+            .map(|e| e.snapshot.clone())
+    }
+
+    /// Past events plus a receiver for the rest (for SSE); `None` as for [`get`](Self::get).
+    pub fn subscribe(
+        &self,
+        id: &str,
+        workspace_id: &str,
+    ) -> Option<(Snapshot, Vec<Event>, broadcast::Receiver<Event>)> {
+        let jobs = self.lock();
+        let e = jobs.get(id).filter(|e| e.workspace_id == workspace_id)?;
+        Some((e.snapshot.clone(), e.events.clone(), e.sender.subscribe()))
+    }
+
+    /// Drops jobs that finished more than the TTL ago.
+    pub fn purge_expired(&self) {
+        let ttl = self.ttl;
+        self.lock()
+            .retain(|_, e| e.finished_at.is_none_or(|t| t.elapsed() < ttl));
+    }
+
+    fn update(&self, id: &str, f: impl FnOnce(&mut Entry) -> Option<Event>) {
+        let mut jobs = self.lock();
+        if let Some(entry) = jobs.get_mut(id)
+            && let Some(event) = f(entry)
+        {
+            entry.events.push(event.clone());
+            // No subscriber is fine: events are also kept for late subscribers.
+            let _ = entry.sender.send(event);
+        }
+    }
+}
+
+impl Handle {
+    /// The job id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Marks the start of step `step` (1-based).
+    pub fn step(&self, step: u32, name: &str) {
+        self.registry.update(&self.id, |e| {
+            e.snapshot.status = Status::Running;
+            e.snapshot.progress = step.saturating_sub(1);
+            e.snapshot.message = format!("{name}…");
+            Some(Event::StepStart {
+                step,
+                total: e.snapshot.total,
+                name: name.to_string(),
+            })
+        });
+    }
+
+    /// Records the output of step `step`.
+    pub fn step_result(&self, step: u32, name: &str, summary: &str, thought: &str, data: Value) {
+        self.registry.update(&self.id, |e| {
+            e.snapshot.progress = step;
+            e.snapshot.message = summary.to_string();
+            Some(Event::StepResult {
+                step,
+                name: name.to_string(),
+                summary: summary.to_string(),
+                thought: thought.to_string(),
+                data,
+            })
+        });
+    }
+
+    /// Finishes the job with its result.
+    pub fn complete(&self, result: Value) {
+        self.registry.update(&self.id, |e| {
+            e.snapshot.status = Status::Completed;
+            e.snapshot.progress = e.snapshot.total;
+            e.snapshot.message = "completed".into();
+            e.snapshot.result = Some(result.clone());
+            e.finished_at = Some(Instant::now());
+            Some(Event::Done { result })
+        });
+    }
+
+    /// Finishes the job with an error message safe to show.
+    pub fn fail(&self, message: &str) {
+        self.registry.update(&self.id, |e| {
+            e.snapshot.status = Status::Failed;
+            e.snapshot.message = message.to_string();
+            e.snapshot.error = Some(message.to_string());
+            e.finished_at = Some(Instant::now());
+            Some(Event::Error {
+                message: message.to_string(),
+            })
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifecycle_and_tenant_scoping() {
+        let reg = Registry::default();
+        let job = reg.create("generate_threat_model", "ws1", 5);
+        assert!(job.id().starts_with("job_") && job.id().len() == 16);
+        assert_eq!(
+            reg.get(job.id(), "ws1").expect("job").status,
+            Status::Queued
+        );
+        assert!(
+            reg.get(job.id(), "ws2").is_none(),
+            "other tenants do not see the job"
+        );
+        job.step(1, "Generate Assets");
+        let s = reg.get(job.id(), "ws1").expect("job");
+        assert_eq!((s.status, s.progress, s.total), (Status::Running, 0, 5));
+        job.step_result(1, "Generate Assets", "3 assets", "because", Value::Null);
+        assert_eq!(reg.get(job.id(), "ws1").expect("job").progress, 1);
+        let (_, backlog, mut rx) = reg.subscribe(job.id(), "ws1").expect("subscribe");
+        assert_eq!(backlog.len(), 2);
+        job.complete(serde_json::json!({"model_id": "m"}));
+        assert!(matches!(rx.try_recv(), Ok(Event::Done { .. })));
+        let s = reg.get(job.id(), "ws1").expect("job");
+        assert_eq!((s.status, s.progress), (Status::Completed, 5));
+    }
+
+    #[test]
+    fn finished_jobs_expire() {
+        let reg = Registry::new(Duration::from_millis(10));
+        let job = reg.create("x", "ws", 1);
+        job.fail("boom");
+        assert_eq!(
+            reg.get(job.id(), "ws").expect("job").error.as_deref(),
+            Some("boom")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(reg.get(job.id(), "ws").is_none());
+    }
+}

@@ -1,0 +1,613 @@
+//! Threat models as a service: tenant-scoped storage of [`ThreatModel`] documents with
+//! version history, the activity feed, the conversation history, and the read models the
+//! dashboard and REST/MCP need (lists with summaries, assessments, drill-downs).
+//!
+//! Every method takes the [`Caller`] and only ever sees rows of the caller's workspace: an
+//! id from another workspace is [`Error::NotFound`], indistinguishable from an unknown id.
+//! Changes go through [`ModelService::update`], which loads, applies a pure domain operation,
+//! bumps the version and saves in one transaction.
+
+pub mod generate;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{Caller, now_str};
+use crate::domain::{
+    AssuranceFilter, DomainError, ModelSummary, PortfolioSummary, ThreatModel, VerificationMap,
+};
+use crate::store::{self, Db};
+
+/// What can go wrong in a model operation.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Unknown id, or another workspace's.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The domain refused the change (names the field).
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// Bad request parameter.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// Field.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The caller may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The generation engine failed; nothing was saved.
+    #[error("{0}")]
+    Engine(String),
+    /// Too many AI requests today.
+    #[error("{0}")]
+    RateLimited(String),
+    /// Storage failure.
+    #[error(transparent)]
+    Store(#[from] store::Error),
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::Store(store::Error::Sqlite(e))
+    }
+}
+
+impl From<crate::auth::Error> for Error {
+    fn from(e: crate::auth::Error) -> Self {
+        match e {
+            crate::auth::Error::Forbidden(m) => Error::Forbidden(m),
+            crate::auth::Error::Store(s) => Error::Store(s),
+            other => Error::Forbidden(other.to_string()),
+        }
+    }
+}
+
+/// Result alias for this module.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Where a change came from; shown as the source badge and in the activity feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// The web app.
+    Web,
+    /// An MCP client.
+    Mcp,
+    /// The REST API.
+    Api,
+}
+
+impl Source {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Web => "web",
+            Source::Mcp => "mcp",
+            Source::Api => "api",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "web" => Source::Web,
+            "mcp" => Source::Mcp,
+            _ => Source::Api,
+        }
+    }
+}
+
+/// A model with its storage metadata.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredModel {
+    /// The domain aggregate.
+    #[serde(flatten)]
+    pub model: ThreatModel,
+    /// Owning workspace.
+    pub workspace_id: String,
+    /// Where it was created.
+    pub source: Source,
+    /// Public badge opt-in.
+    pub badge_enabled: bool,
+    /// Repository the model describes, if known.
+    pub repo_url: Option<String>,
+}
+
+/// One row of a model list.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListItem {
+    /// Model id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Where it was created.
+    pub source: Source,
+    /// Version.
+    pub version: u64,
+    /// Created.
+    pub created_at: String,
+    /// Last change.
+    pub updated_at: String,
+    /// Counts behind the maturity bars and risk breakdown.
+    pub summary: ModelSummary,
+}
+
+/// Query of a model list.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ListQuery {
+    /// Skip this many.
+    #[serde(default)]
+    pub offset: Option<u32>,
+    /// At most this many (default 50, max 500).
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// Case-insensitive substring of the title or description.
+    #[serde(default)]
+    pub search: Option<String>,
+}
+
+/// A page of results.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Matches in all.
+    pub total: u32,
+    /// Offset used.
+    pub offset: u32,
+    /// Limit used.
+    pub limit: u32,
+}
+
+/// An activity feed entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActivityItem {
+    /// Feed id (increasing).
+    pub id: i64,
+    /// Model it concerns (may be deleted since).
+    pub model_id: Option<String>,
+    /// Event kind: generation, refinement, deletion, export, rename, …
+    pub kind: String,
+    /// Human summary.
+    pub summary: String,
+    /// Web, MCP or API.
+    pub source: String,
+    /// When.
+    pub created_at: String,
+}
+
+/// A conversation message.
+#[derive(Debug, Clone, Serialize)]
+pub struct Message {
+    /// `user` or `assistant`.
+    pub role: String,
+    /// Classified intent (generate, refine, query, general).
+    pub intent: String,
+    /// Text.
+    pub content: String,
+    /// When.
+    pub created_at: String,
+}
+
+/// Everything the dashboard shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Dashboard {
+    /// KPIs across the workspace.
+    pub portfolio: PortfolioSummary,
+    /// Model cards.
+    pub models: Vec<ListItem>,
+    /// Recent activity.
+    pub activity: Vec<ActivityItem>,
+}
+
+/// The model service.
+#[derive(Clone)]
+pub struct ModelService {
+    pub(crate) db: Db,
+}
+
+const MAX_LIMIT: u32 = 500;
+
+fn load_row(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(String, String, String, bool, Option<String>)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+}
+
+fn parse_document(json: &str) -> Result<ThreatModel> {
+    serde_json::from_str(json).map_err(|e| {
+        Error::Store(store::Error::Io {
+            path: "models.document".into(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })
+    })
+}
+
+/// Loads a model of a workspace.
+pub fn load(conn: &Connection, workspace_id: &str, id: &str) -> Result<StoredModel> {
+    let row = conn
+        .query_row(
+            "SELECT document, workspace_id, source, badge_enabled, repo_url FROM models WHERE id = ?1 AND workspace_id = ?2",
+            params![id, workspace_id],
+            load_row,
+        )
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("model {id}")))?;
+    Ok(StoredModel {
+        model: parse_document(&row.0)?,
+        workspace_id: row.1,
+        source: Source::parse(&row.2),
+        badge_enabled: row.3,
+        repo_url: row.4,
+    })
+}
+
+/// Appends an activity feed entry.
+pub fn record_activity(
+    conn: &Connection,
+    workspace_id: &str,
+    model_id: Option<&str>,
+    kind: &str,
+    summary: &str,
+    source: Source,
+    actor: Option<&str>,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO activity (workspace_id, model_id, kind, summary, source, actor_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![workspace_id, model_id, kind, summary, source.as_str(), actor, now_str()],
+    )?;
+    Ok(())
+}
+
+/// Computed verification status per control of a model, from the assurance tables.
+pub fn verification_map(conn: &Connection, model_id: &str) -> Result<VerificationMap> {
+    crate::assurance::verification_map(conn, model_id).map_err(|e| match e {
+        crate::assurance::Error::Store(s) => Error::Store(s),
+        other => Error::Engine(other.to_string()),
+    })
+}
+
+fn list_item(conn: &Connection, r: &rusqlite::Row<'_>) -> Result<ListItem> {
+    let doc: String = r.get(3)?;
+    let model = parse_document(&doc)?;
+    let verification = verification_map(conn, &model.id)?;
+    Ok(ListItem {
+        id: r.get(0)?,
+        title: r.get(1)?,
+        source: Source::parse(&r.get::<_, String>(2)?),
+        version: model.version,
+        created_at: r.get(4)?,
+        updated_at: r.get(5)?,
+        summary: model.summary(&verification),
+    })
+}
+
+impl ModelService {
+    /// Builds the service over the platform database.
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    /// Models of the caller's workspace, newest change first.
+    pub fn list(&self, caller: &Caller, q: &ListQuery) -> Result<Page<ListItem>> {
+        let limit = q.limit.unwrap_or(50).clamp(1, MAX_LIMIT);
+        let offset = q.offset.unwrap_or(0);
+        let pattern = q
+            .search
+            .as_deref()
+            .map(|s| format!("%{}%", s.trim().replace('%', "\\%").replace('_', "\\_")))
+            .unwrap_or_else(|| "%".into());
+        let conn = self.db.conn()?;
+        let total: u32 = conn.query_row(
+            "SELECT count(*) FROM models WHERE workspace_id = ?1 AND (title LIKE ?2 ESCAPE '\\' OR json_extract(document, '$.feature_description') LIKE ?2 ESCAPE '\\')",
+            params![caller.workspace_id, pattern],
+            |r| r.get(0),
+        )?;
+        let mut stmt = conn.prepare(
+            "SELECT id, title, source, document, created_at, updated_at FROM models \
+             WHERE workspace_id = ?1 AND (title LIKE ?2 ESCAPE '\\' OR json_extract(document, '$.feature_description') LIKE ?2 ESCAPE '\\') \
+             ORDER BY updated_at DESC, id LIMIT ?3 OFFSET ?4",
+        )?;
+        let mut rows = stmt.query(params![caller.workspace_id, pattern, limit, offset])?;
+        let mut items = Vec::new();
+        while let Some(r) = rows.next()? {
+            items.push(list_item(&conn, r)?);
+        }
+        Ok(Page {
+            items,
+            total,
+            offset,
+            limit,
+        })
+    }
+
+    /// One model of the caller's workspace.
+    pub fn get(&self, caller: &Caller, id: &str) -> Result<StoredModel> {
+        let conn = self.db.conn()?;
+        load(&conn, &caller.workspace_id, id)
+    }
+
+    /// The verification map of a model (tenant-checked).
+    pub fn verification(&self, caller: &Caller, id: &str) -> Result<VerificationMap> {
+        let conn = self.db.conn()?;
+        load(&conn, &caller.workspace_id, id)?;
+        verification_map(&conn, id)
+    }
+
+    /// Saves a newly generated model in the caller's workspace.
+    pub fn create(
+        &self,
+        caller: &Caller,
+        model: ThreatModel,
+        source: Source,
+        summary: &str,
+    ) -> Result<StoredModel> {
+        caller.require_not_verifier()?;
+        model.check_invariants()?;
+        let doc = serde_json::to_string(&model).map_err(|e| Error::Engine(e.to_string()))?;
+        let now = now_str();
+        let mut conn = self.db.conn()?;
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO models (id, workspace_id, title, source, version, document, created_by, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+            params![model.id, caller.workspace_id, model.title, source.as_str(), model.version as i64, doc, caller.user_id, now],
+        )?;
+        tx.execute(
+            "INSERT INTO model_versions (model_id, version, document, change, actor_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![model.id, model.version as i64, doc, "generated", caller.user_id, now],
+        )?;
+        record_activity(
+            &tx,
+            &caller.workspace_id,
+            Some(&model.id),
+            "generation",
+            summary,
+            source,
+            Some(&caller.user_id),
+        )?;
+        tx.commit()?;
+        Ok(StoredModel {
+            model,
+            workspace_id: caller.workspace_id.clone(),
+            source,
+            badge_enabled: false,
+            repo_url: None,
+        })
+    }
+
+    /// Applies a domain change to a model atomically: load, change, bump the version, save,
+    /// keep the old version, record activity. A failing change saves nothing.
+    pub fn update<T>(
+        &self,
+        caller: &Caller,
+        id: &str,
+        source: Source,
+        kind: &str,
+        change: impl FnOnce(&mut ThreatModel) -> std::result::Result<(T, String), DomainError>,
+    ) -> Result<(StoredModel, T)> {
+        caller.require_not_verifier()?;
+        let mut conn = self.db.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut stored = load(&tx, &caller.workspace_id, id)?;
+        let before = stored.model.version;
+        let (out, summary) = change(&mut stored.model)?;
+        stored.model.check_invariants()?;
+        if stored.model.version == before {
+            stored.model.version += 1;
+        }
+        let doc = serde_json::to_string(&stored.model).map_err(|e| Error::Engine(e.to_string()))?;
+        let now = now_str();
+        tx.execute(
+            "UPDATE models SET title = ?1, version = ?2, document = ?3, updated_at = ?4 WHERE id = ?5",
+            params![stored.model.title, stored.model.version as i64, doc, now, id],
+        )?;
+        tx.execute(
+            "INSERT OR REPLACE INTO model_versions (model_id, version, document, change, actor_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![id, stored.model.version as i64, doc, summary, caller.user_id, now],
+        )?;
+        record_activity(
+            &tx,
+            &caller.workspace_id,
+            Some(id),
+            kind,
+            &summary,
+            source,
+            Some(&caller.user_id),
+        )?;
+        tx.commit()?;
+        Ok((stored, out))
+    }
+
+    /// Renames a model.
+    pub fn rename(
+        &self,
+        caller: &Caller,
+        id: &str,
+        title: &str,
+        source: Source,
+    ) -> Result<StoredModel> {
+        let title = title.to_string();
+        self.update(caller, id, source, "rename", move |m| {
+            m.rename(&title, chrono::Utc::now())?;
+            Ok(((), format!("renamed to \"{title}\"")))
+        })
+        .map(|(s, ())| s)
+    }
+
+    /// Deletes a model (the activity feed keeps a deletion entry).
+    pub fn delete(&self, caller: &Caller, id: &str, source: Source) -> Result<()> {
+        caller.require_not_verifier()?;
+        let mut conn = self.db.conn()?;
+        let tx = conn.transaction()?;
+        let stored = load(&tx, &caller.workspace_id, id)?;
+        tx.execute("DELETE FROM models WHERE id = ?1", [id])?;
+        record_activity(
+            &tx,
+            &caller.workspace_id,
+            Some(id),
+            "deletion",
+            &format!("deleted \"{}\"", stored.model.title),
+            source,
+            Some(&caller.user_id),
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Turns the public badge on or off.
+    pub fn set_badge(&self, caller: &Caller, id: &str, enabled: bool) -> Result<StoredModel> {
+        caller.require_not_verifier()?;
+        let conn = self.db.conn()?;
+        load(&conn, &caller.workspace_id, id)?;
+        conn.execute(
+            "UPDATE models SET badge_enabled = ?1 WHERE id = ?2",
+            params![enabled, id],
+        )?;
+        load(&conn, &caller.workspace_id, id)
+    }
+
+    /// The public badge of a model: Shields.io endpoint JSON. Errors for unknown models and
+    /// models whose badge is off, so callers answer both the same way.
+    pub fn badge(&self, id: &str) -> Result<serde_json::Value> {
+        let conn = self.db.conn()?;
+        let (doc, enabled): (String, bool) = conn
+            .query_row(
+                "SELECT document, badge_enabled FROM models WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .ok_or_else(|| Error::NotFound("badge".into()))?;
+        if !enabled {
+            return Err(Error::NotFound("badge".into()));
+        }
+        let model = parse_document(&doc)?;
+        let v = verification_map(&conn, id)?;
+        let s = model.summary(&v);
+        let c = &s.counts;
+        let cos = c.objectives;
+        let (message, color) = if model.controls.is_empty() {
+            ("no controls".to_string(), "lightgrey")
+        } else if cos > 0 && c.verified == cos {
+            (format!("{cos}/{cos} COs verified"), "brightgreen")
+        } else if cos > 0 && c.implemented == cos {
+            (format!("implemented, {}/{cos} verified", c.verified), "green")
+        } else {
+            (format!("{} of {cos} COs at risk", c.at_risk + c.not_started), "orange")
+        };
+        Ok(serde_json::json!({"schemaVersion": 1, "label": "threat model", "message": message, "color": color}))
+    }
+
+    /// Recent activity of the workspace, newest first.
+    pub fn activity(&self, caller: &Caller, limit: u32) -> Result<Vec<ActivityItem>> {
+        let conn = self.db.conn()?;
+        activity(&conn, &caller.workspace_id, limit)
+    }
+
+    /// Conversation history of a model, oldest first.
+    pub fn conversation(&self, caller: &Caller, id: &str) -> Result<Vec<Message>> {
+        let conn = self.db.conn()?;
+        load(&conn, &caller.workspace_id, id)?;
+        let mut stmt = conn.prepare(
+            "SELECT role, intent, content, created_at FROM conversation_messages WHERE model_id = ?1 ORDER BY id",
+        )?;
+        let msgs = stmt
+            .query_map([id], |r| {
+                Ok(Message {
+                    role: r.get(0)?,
+                    intent: r.get(1)?,
+                    content: r.get(2)?,
+                    created_at: r.get(3)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(msgs)
+    }
+
+    /// Appends a message to a model's conversation.
+    pub fn add_message(
+        &self,
+        caller: &Caller,
+        id: &str,
+        role: &str,
+        intent: &str,
+        content: &str,
+    ) -> Result<()> {
+        let conn = self.db.conn()?;
+        load(&conn, &caller.workspace_id, id)?;
+        conn.execute(
+            "INSERT INTO conversation_messages (model_id, role, intent, content, actor_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![id, role, intent, content, caller.user_id, now_str()],
+        )?;
+        Ok(())
+    }
+
+    /// The dashboard: portfolio KPIs, model cards and recent activity.
+    pub fn dashboard(&self, caller: &Caller) -> Result<Dashboard> {
+        let page = self.list(
+            caller,
+            &ListQuery {
+                limit: Some(MAX_LIMIT),
+                ..Default::default()
+            },
+        )?;
+        let portfolio = crate::domain::portfolio(page.items.iter().map(|i| &i.summary));
+        let conn = self.db.conn()?;
+        Ok(Dashboard {
+            portfolio,
+            models: page.items,
+            activity: activity(&conn, &caller.workspace_id, 20)?,
+        })
+    }
+
+    /// Control objectives of a model matching a filter, with their assurance.
+    pub fn assess(
+        &self,
+        caller: &Caller,
+        id: &str,
+        filter: Option<AssuranceFilter>,
+    ) -> Result<(ModelSummary, Vec<crate::domain::CoAssurance>)> {
+        let conn = self.db.conn()?;
+        let stored = load(&conn, &caller.workspace_id, id)?;
+        let verification = verification_map(&conn, id)?;
+        let summary = stored.model.summary(&verification);
+        let all = stored.model.assess(&verification);
+        let cos = match filter {
+            None => all,
+            Some(f) => {
+                let keep: std::collections::BTreeSet<String> = stored
+                    .model
+                    .objectives_where(f, &verification)
+                    .into_iter()
+                    .map(|co| co.id.clone())
+                    .collect();
+                all.into_iter()
+                    .filter(|a| keep.contains(&a.co_id))
+                    .collect()
+            }
+        };
+        Ok((summary, cos))
+    }
+}
+
+fn activity(conn: &Connection, workspace_id: &str, limit: u32) -> Result<Vec<ActivityItem>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, model_id, kind, summary, source, created_at FROM activity WHERE workspace_id = ?1 ORDER BY id DESC LIMIT ?2",
+    )?;
+    let items = stmt
+        .query_map(params![workspace_id, limit.clamp(1, MAX_LIMIT)], |r| {
+            Ok(ActivityItem {
+                id: r.get(0)?,
+                model_id: r.get(1)?,
+                kind: r.get(2)?,
+                summary: r.get(3)?,
+                source: r.get(4)?,
+                created_at: r.get(5)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(items)
+}

@@ -1,0 +1,368 @@
+//! `/api/admin/*` and `/api/organizations`: signed backup download, restore upload, signing
+//! key, trusted signers, license, maintenance, organizations and crypto-shred. Each handler
+//! checks the role, then makes one [`AdminService`](crate::admin::AdminService) call.
+//!
+//! Platform administration needs a signed-in session (API keys act only inside their
+//! workspace), and restore re-checks the signed-in admin's own password.
+
+use std::io::Write;
+
+use actix_multipart::Multipart;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use futures_util::StreamExt as _;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{ApiError, AppState};
+use crate::admin::{self, NewOrg, PasswordCheck, RestoreRequest};
+use crate::auth::Caller;
+
+pub(super) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/admin/backup", web::get().to(backup))
+        .route("/api/admin/restore", web::post().to(restore))
+        .route("/api/admin/signing-key", web::get().to(signing_key))
+        .route("/api/admin/trusted-signers", web::get().to(list_signers))
+        .route("/api/admin/trusted-signers", web::post().to(add_signer))
+        .route(
+            "/api/admin/trusted-signers/{fingerprint}",
+            web::delete().to(remove_signer),
+        )
+        .route("/api/admin/license", web::get().to(license))
+        .route("/api/admin/maintenance", web::get().to(maintenance))
+        .route(
+            "/api/admin/maintenance/enable",
+            web::post().to(maintenance_enable),
+        )
+        .route(
+            "/api/admin/maintenance/clear",
+            web::post().to(maintenance_clear),
+        )
+        .route("/api/admin/events", web::get().to(events))
+        .route("/api/organizations", web::get().to(list_orgs))
+        .route("/api/organizations", web::post().to(create_org))
+        .route("/api/organizations/{org}/data", web::delete().to(shred_org));
+}
+
+type Data = web::Data<AppState>;
+
+impl From<admin::Error> for ApiError {
+    fn from(err: admin::Error) -> Self {
+        let status = StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            return ApiError::internal(err);
+        }
+        ApiError::new(status, err.code(), err.to_string())
+    }
+}
+
+fn require_session_admin(caller: &Caller) -> Result<(), ApiError> {
+    if caller.scope().is_some() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "administration needs a signed-in admin session, not an API key",
+        ));
+    }
+    caller.require_admin()?;
+    Ok(())
+}
+
+fn require_superadmin(caller: &Caller) -> Result<(), ApiError> {
+    require_session_admin(caller)?;
+    caller.require_superadmin()?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct OrgQuery {
+    #[serde(default)]
+    org_id: Option<String>,
+}
+
+/// `GET /api/admin/backup`: the signed backup as a download. Written to a private temp file
+/// first (so a failure is a clean error, not a truncated download), then streamed.
+async fn backup(state: Data, caller: Caller, q: web::Query<OrgQuery>) -> Result<HttpResponse, ApiError> {
+    require_session_admin(&caller)?;
+    let org = q.into_inner().org_id;
+    if org.is_some() {
+        require_superadmin(&caller)?;
+    }
+    let svc = state.admin.clone();
+    let dir = state.config.data_dir.clone();
+    let actor = caller.user_id.clone();
+    let (path, summary) = web::block(move || {
+        let tmp = tempfile::Builder::new()
+            .prefix(".download-")
+            .tempfile_in(&dir)
+            .map_err(|e| admin::Error::Io { path: dir.clone(), source: e })?;
+        let (file, path) = tmp.keep().map_err(|e| admin::Error::Io { path: dir.clone(), source: e.error })?;
+        let mut w = std::io::BufWriter::new(file);
+        let result = match &org {
+            Some(slug) => svc.backup_org_to_writer(&actor, slug, &mut w, &mut |_| {}),
+            None => svc.backup_to_writer(&actor, &mut w, &mut |_| {}),
+        };
+        let flushed = w.flush().map_err(|e| admin::Error::Io { path: path.clone(), source: e });
+        match result.and_then(|s| flushed.map(|()| s)) {
+            Ok(s) => Ok((path, s)),
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                Err(e)
+            }
+        }
+    })
+    .await??;
+    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, std::io::Error>>(8);
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let sent = (|| -> std::io::Result<()> {
+            let mut f = std::fs::File::open(&path)?;
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = f.read(&mut buf)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                if tx.blocking_send(Ok(web::Bytes::copy_from_slice(&buf[..n]))).is_err() {
+                    return Ok(());
+                }
+            }
+        })();
+        if let Err(e) = sent {
+            let _ = tx.blocking_send(Err(e));
+        }
+        let _ = std::fs::remove_file(&path);
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    Ok(HttpResponse::Ok()
+        .content_type("application/octet-stream")
+        .insert_header((
+            "Content-Disposition",
+            format!(
+                "attachment; filename=\"{}\"",
+                admin::backup::backup_filename(chrono::Utc::now())
+            ),
+        ))
+        .insert_header(("X-Backup-Signer", summary.signer_fingerprint.clone()))
+        .no_chunking(size)
+        .streaming(stream))
+}
+
+/// The signed-in admin's own password, as the re-authentication restore asks for.
+struct SessionPassword {
+    auth: crate::auth::AuthService,
+    user_id: String,
+}
+
+impl PasswordCheck for SessionPassword {
+    fn check(&self, password: Option<&str>) -> std::result::Result<(), String> {
+        let pw = password.ok_or("enter your password to confirm the restore")?;
+        match self.auth.check_password(&self.user_id, pw) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err("the password is not correct".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// `POST /api/admin/restore`: multipart with `confirmation`, `password`, `backup_file`
+/// (and `org_id` for one organization). Verified before anything changes.
+async fn restore(state: Data, caller: Caller, mut form: Multipart) -> Result<HttpResponse, ApiError> {
+    require_session_admin(&caller)?;
+    let max = state.config.limits.upload_body_bytes;
+    let mut confirmation = String::new();
+    let mut password = None;
+    let mut org_id = None;
+    let mut upload: Option<tempfile::NamedTempFile> = None;
+    while let Some(field) = form.next().await {
+        let mut field = field.map_err(|e| ApiError::bad_request(format!("invalid multipart body: {e}")))?;
+        let name = field.name().unwrap_or_default().to_string();
+        if name == "backup_file" {
+            let dir = state.config.data_dir.clone();
+            let mut file = web::block(move || tempfile::Builder::new().prefix(".upload-").tempfile_in(dir))
+                .await?
+                .map_err(ApiError::internal)?;
+            let mut written: u64 = 0;
+            while let Some(chunk) = field.next().await {
+                let chunk = chunk.map_err(|e| ApiError::bad_request(format!("upload interrupted: {e}")))?;
+                written += chunk.len() as u64;
+                if written > max {
+                    return Err(ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "payload_too_large",
+                        format!("backup file is larger than the limit of {max} bytes"),
+                    ));
+                }
+                file = web::block(move || file.write_all(&chunk).map(|()| file))
+                    .await?
+                    .map_err(ApiError::internal)?;
+            }
+            upload = Some(file);
+        } else {
+            let mut text = Vec::new();
+            while let Some(chunk) = field.next().await {
+                let chunk = chunk.map_err(|e| ApiError::bad_request(format!("invalid form field: {e}")))?;
+                if text.len() + chunk.len() > 4096 {
+                    return Err(ApiError::bad_request(format!("form field {name} is too long")));
+                }
+                text.extend_from_slice(&chunk);
+            }
+            let text = String::from_utf8(text).map_err(|_| ApiError::bad_request(format!("form field {name} is not UTF-8")))?;
+            match name.as_str() {
+                "confirmation" => confirmation = text,
+                "password" => password = Some(text),
+                "org_id" => org_id = Some(text).filter(|s| !s.is_empty()),
+                other => return Err(ApiError::bad_request(format!("unexpected form field {other:?}"))),
+            }
+        }
+    }
+    let upload = upload.ok_or_else(|| ApiError::bad_request("backup_file is missing"))?;
+    if org_id.is_some() {
+        require_superadmin(&caller)?;
+    }
+    let svc = state.admin.clone();
+    let check = SessionPassword {
+        auth: state.auth.clone(),
+        user_id: caller.user_id.clone(),
+    };
+    let request = RestoreRequest {
+        confirmation,
+        password,
+        actor: caller.user_id.clone(),
+    };
+    let summary = web::block(move || {
+        let mut reader = std::io::BufReader::new(upload.reopen().map_err(|e| admin::Error::Io {
+            path: upload.path().to_path_buf(),
+            source: e,
+        })?);
+        svc.restore_from_reader(org_id.as_deref(), &mut reader, max, &request, &check, &mut |_| {})
+    })
+    .await??;
+    Ok(HttpResponse::Ok().json(summary))
+}
+
+async fn signing_key(state: Data, caller: Caller) -> Result<HttpResponse, ApiError> {
+    require_session_admin(&caller)?;
+    Ok(HttpResponse::Ok().json(state.admin.signing_key()))
+}
+
+async fn list_signers(state: Data, caller: Caller) -> Result<HttpResponse, ApiError> {
+    require_session_admin(&caller)?;
+    let svc = state.admin.clone();
+    let list = web::block(move || svc.list_trusted_signers()).await??;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSigner {
+    public_key_pem: String,
+    label: String,
+}
+
+async fn add_signer(state: Data, caller: Caller, body: web::Json<NewSigner>) -> Result<HttpResponse, ApiError> {
+    require_session_admin(&caller)?;
+    let svc = state.admin.clone();
+    let b = body.into_inner();
+    let signer = web::block(move || svc.add_trusted_signer(&caller.user_id, &b.label, &b.public_key_pem)).await??;
+    Ok(HttpResponse::Created().json(signer))
+}
+
+async fn remove_signer(state: Data, caller: Caller, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    require_session_admin(&caller)?;
+    let svc = state.admin.clone();
+    let fp = path.into_inner();
+    web::block(move || svc.remove_trusted_signer(&caller.user_id, &fp)).await??;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn license(state: Data, caller: Caller) -> Result<HttpResponse, ApiError> {
+    require_session_admin(&caller)?;
+    let svc = state.admin.clone();
+    let status = web::block(move || svc.license_status()).await?;
+    Ok(HttpResponse::Ok().json(status))
+}
+
+async fn maintenance(state: Data, caller: Caller) -> Result<HttpResponse, ApiError> {
+    require_superadmin(&caller)?;
+    let svc = state.admin.clone();
+    let s = web::block(move || svc.maintenance_status()).await??;
+    Ok(HttpResponse::Ok().json(s))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Reason {
+    reason: String,
+}
+
+async fn maintenance_enable(state: Data, caller: Caller, body: web::Json<Reason>) -> Result<HttpResponse, ApiError> {
+    require_superadmin(&caller)?;
+    let svc = state.admin.clone();
+    let reason = body.into_inner().reason;
+    let (s, _alert) = web::block(move || svc.enable_maintenance(&caller.user_id, &reason)).await??;
+    state.maintenance.invalidate();
+    Ok(HttpResponse::Ok().json(s))
+}
+
+async fn maintenance_clear(state: Data, caller: Caller) -> Result<HttpResponse, ApiError> {
+    require_superadmin(&caller)?;
+    let svc = state.admin.clone();
+    let s = web::block(move || svc.clear_maintenance(&caller.user_id)).await??;
+    state.maintenance.invalidate();
+    Ok(HttpResponse::Ok().json(s))
+}
+
+async fn events(state: Data, caller: Caller) -> Result<HttpResponse, ApiError> {
+    require_session_admin(&caller)?;
+    let svc = state.admin.clone();
+    let list = web::block(move || svc.recent_events(100)).await??;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+async fn list_orgs(state: Data, caller: Caller) -> Result<HttpResponse, ApiError> {
+    require_superadmin(&caller)?;
+    let svc = state.admin.clone();
+    let list = web::block(move || svc.list_orgs()).await??;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+async fn create_org(state: Data, caller: Caller, body: web::Json<NewOrg>) -> Result<HttpResponse, ApiError> {
+    require_superadmin(&caller)?;
+    let svc = state.admin.clone();
+    let new = body.into_inner();
+    let org = web::block(move || svc.create_org(&caller.user_id, &new)).await??;
+    Ok(HttpResponse::Created().json(org))
+}
+
+#[derive(Deserialize)]
+struct ShredQuery {
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
+/// `DELETE /api/organizations/{org}/data?confirm=<slug>`: crypto-shred. `{org}` is the id or
+/// the slug; the slug must be typed again as `confirm`.
+async fn shred_org(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+    q: web::Query<ShredQuery>,
+) -> Result<HttpResponse, ApiError> {
+    require_superadmin(&caller)?;
+    let svc = state.admin.clone();
+    let key = path.into_inner();
+    let confirm = q.into_inner().confirm.unwrap_or_default();
+    let org = web::block(move || {
+        let slug = svc
+            .list_orgs()?
+            .into_iter()
+            .find(|o| o.id == key || o.slug == key)
+            .map(|o| o.slug)
+            .ok_or_else(|| admin::Error::NotFound(format!("organization {key} not found")))?;
+        svc.shred_org(&caller.user_id, &slug, &confirm)
+    })
+    .await??;
+    Ok(HttpResponse::Ok().json(json!({"shredded": true, "organization": org})))
+}

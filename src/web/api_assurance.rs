@@ -1,0 +1,359 @@
+//! `/api` endpoints of assurance: assertions, the CI verification protocol (paths and shapes
+//! of contracts/mipiti-verify-wire.md), report, runs and audit bundles, review queue,
+//! findings, scan prompt, workspace attestation settings, and the public badge.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest as _, HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ApiError, AppState};
+use crate::assurance::attestation::SecurityPatch;
+use crate::assurance::findings::{NewFinding, Transition};
+use crate::assurance::runs::Submitter;
+use crate::assurance::{self, NewAssertion};
+use crate::auth::Caller;
+
+pub(super) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/models/{id}/assertions", web::post().to(submit_assertions))
+        .route("/api/models/{id}/assertions", web::get().to(list_assertions))
+        .route("/api/models/{id}/assertions/{aid}", web::delete().to(delete_assertion))
+        .route("/api/models/{id}/verification/assertions", web::get().to(ci_assertions))
+        .route("/api/models/{id}/verification/pending", web::get().to(ci_pending))
+        .service(
+            web::resource("/api/models/{id}/verification/results")
+                .app_data(web::PayloadConfig::default().limit(16 * 1024 * 1024))
+                .route(web::post().to(submit_results)),
+        )
+        .route("/api/models/{id}/verification/report", web::get().to(report))
+        .route("/api/models/{id}/verification/runs", web::get().to(runs))
+        .route("/api/models/{id}/verification/runs/{run}/audit", web::get().to(audit))
+        .route("/api/models/{id}/review-queue", web::get().to(review_queue))
+        .route("/api/models/{id}/scan-prompt", web::get().to(scan_prompt))
+        .route("/api/models/{id}/findings", web::post().to(submit_findings))
+        .route("/api/models/{id}/findings", web::get().to(list_findings))
+        .route("/api/models/{id}/findings/summary", web::get().to(findings_summary))
+        .route("/api/models/{id}/findings/{fid}", web::get().to(get_finding))
+        .route("/api/models/{id}/findings/{fid}", web::patch().to(transition_finding))
+        .route("/api/models/{id}/findings/{fid}", web::delete().to(delete_finding))
+        .route("/api/workspaces/{ws}/security", web::get().to(security))
+        .route("/api/workspaces/{ws}/security", web::patch().to(update_security))
+        .route("/api/workspaces/{ws}/ci-key", web::post().to(upload_key))
+        .route("/api/badge/{id}", web::get().to(badge));
+}
+
+type Data = web::Data<AppState>;
+
+impl From<assurance::Error> for ApiError {
+    fn from(err: assurance::Error) -> Self {
+        match err {
+            assurance::Error::NotFound(w) => ApiError::not_found(format!("{w} not found")),
+            assurance::Error::Invalid { field, message } => ApiError {
+                field: Some(field.clone()),
+                ..ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", format!("{field}: {message}"))
+            },
+            assurance::Error::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
+            assurance::Error::Attestation(m) => ApiError::new(StatusCode::UNAUTHORIZED, "attestation_failed", m),
+            assurance::Error::Store(e) => e.into(),
+        }
+    }
+}
+
+fn source_of(caller: &Caller) -> crate::models::Source {
+    match caller.via {
+        crate::auth::Via::Session { .. } => crate::models::Source::Web,
+        crate::auth::Via::ApiKey { .. } => crate::models::Source::Api,
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubmitAssertions {
+    control_id: String,
+    #[serde(alias = "assertions_json")]
+    assertions: AssertionList,
+}
+
+/// Agents sometimes send the list as a JSON string (the MCP parameter is `assertions_json`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum AssertionList {
+    List(Vec<NewAssertion>),
+    Text(String),
+}
+
+async fn submit_assertions(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Json<SubmitAssertions>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    let items = match b.assertions {
+        AssertionList::List(l) => l,
+        AssertionList::Text(t) => serde_json::from_str(&t).map_err(|e| ApiError {
+            field: Some("assertions".into()),
+            ..ApiError::bad_request(format!("assertions: not a JSON array of assertions: {e}"))
+        })?,
+    };
+    let svc = state.assurance.clone();
+    let id = path.into_inner();
+    let source = source_of(&caller);
+    let out = web::block(move || svc.submit_assertions(&caller, &id, &b.control_id, &items, source)).await??;
+    Ok(HttpResponse::Created().json(out))
+}
+
+#[derive(Deserialize)]
+struct ControlFilter {
+    #[serde(default)]
+    control_id: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+}
+
+async fn list_assertions(state: Data, caller: Caller, path: web::Path<String>, q: web::Query<ControlFilter>) -> Result<HttpResponse, ApiError> {
+    let svc = state.assurance.clone();
+    let id = path.into_inner();
+    let control = q.into_inner().control_id;
+    let list = web::block(move || svc.list_assertions(&caller, &id, control.as_deref())).await??;
+    Ok(HttpResponse::Ok().json(json!({"total": list.len(), "assertions": list})))
+}
+
+async fn delete_assertion(state: Data, caller: Caller, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+    let svc = state.assurance.clone();
+    let (id, aid) = path.into_inner();
+    web::block(move || svc.delete_assertion(&caller, &id, &aid)).await??;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+struct CiQuery {
+    #[serde(default)]
+    repo: Option<String>,
+    #[serde(default)]
+    tier: Option<u8>,
+    #[serde(default)]
+    stale_after: Option<u64>,
+}
+
+async fn ci_assertions(state: Data, caller: Caller, path: web::Path<String>, q: web::Query<CiQuery>) -> Result<HttpResponse, ApiError> {
+    let svc = state.assurance.clone();
+    let id = path.into_inner();
+    let q = q.into_inner();
+    let out = web::block(move || svc.ci_assertions(&caller, &id, q.repo.as_deref(), None, None)).await??;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+async fn ci_pending(state: Data, caller: Caller, path: web::Path<String>, q: web::Query<CiQuery>) -> Result<HttpResponse, ApiError> {
+    let svc = state.assurance.clone();
+    let id = path.into_inner();
+    let q = q.into_inner();
+    let tier = q.tier.unwrap_or(1);
+    if tier != 1 && tier != 2 {
+        return Err(ApiError::bad_request("tier must be 1 or 2"));
+    }
+    let out = web::block(move || svc.ci_assertions(&caller, &id, q.repo.as_deref(), Some(tier), q.stale_after)).await??;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+/// E5. Authenticated by `X-API-Key` (verifier keys; developer keys are refused), a session,
+/// or — the spec's manual flow — `Authorization: Bearer <ES256 JWT>` signed by the
+/// workspace's CI key.
+async fn submit_results(req: HttpRequest, state: Data, path: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let bearer = req
+        .headers()
+        .get("Authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string);
+    let submitter = match (req.headers().contains_key("X-API-Key"), bearer) {
+        (false, Some(token)) => {
+            let db = state.db.clone();
+            let ws = web::block(move || {
+                let conn = db.conn()?;
+                assurance::attestation::verify_bearer(&conn, &token)
+            })
+            .await??;
+            Submitter::WorkspaceKey(ws)
+        }
+        _ => Submitter::Caller(Caller::extract(&req).await?),
+    };
+    let svc = state.assurance.clone();
+    let id = path.into_inner();
+    let out = web::block(move || svc.submit_results(&submitter, &id, &body)).await??;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+async fn report(state: Data, caller: Caller, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let svc = state.assurance.clone();
+    let id = path.into_inner();
+    let out = web::block(move || svc.report(&caller, &id)).await??;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+async fn runs(state: Data, caller: Caller, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let svc = state.assurance.clone();
+    let id = path.into_inner();
+    let out = web::block(move || svc.list_runs(&caller, &id)).await??;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+async fn audit(state: Data, caller: Caller, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+    let svc = state.assurance.clone();
+    let (id, run) = path.into_inner();
+    let out = web::block(move || svc.audit_bundle(&caller, &id, &run)).await??;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Content-Disposition", format!("attachment; filename=\"audit-{}.json\"", out.run_id)))
+        .json(out))
+}
+
+#[derive(Deserialize)]
+struct QueueQuery {
+    #[serde(default)]
+    stale_after_hours: Option<u64>,
+}
+
+async fn review_queue(state: Data, caller: Caller, path: web::Path<String>, q: web::Query<QueueQuery>) -> Result<HttpResponse, ApiError> {
+    let svc = state.assurance.clone();
+    let id = path.into_inner();
+    let hours = q.stale_after_hours.unwrap_or(168);
+    let out = web::block(move || svc.review_queue(&caller, &id, hours)).await??;
+    Ok(HttpResponse::Ok().json(json!({"total": out.len(), "controls": out})))
+}
+
+async fn scan_prompt(state: Data, caller: Caller, path: web::Path<String>, q: web::Query<ControlFilter>) -> Result<HttpResponse, ApiError> {
+    let svc = state.assurance.clone();
+    let id = path.into_inner();
+    let control = q.into_inner().control_id;
+    let prompt = web::block(move || svc.scan_prompt(&caller, &id, control.as_deref())).await??;
+    Ok(HttpResponse::Ok().json(json!({"prompt": prompt})))
+}
+
+/// Accepts `{findings: [...]}`, a bare array, or a single finding object.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum FindingsBody {
+    Wrapped { findings: Vec<NewFinding> },
+    List(Vec<NewFinding>),
+    One(Box<NewFinding>),
+}
+
+async fn submit_findings(state: Data, caller: Caller, path: web::Path<String>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
+    let parsed: FindingsBody = serde_json::from_value(body.into_inner()).map_err(|e| {
+        ApiError::bad_request(format!("expected {{\"findings\": [...]}} with title, severity, ...: {e}"))
+    })?;
+    let items = match parsed {
+        FindingsBody::Wrapped { findings } | FindingsBody::List(findings) => findings,
+        FindingsBody::One(f) => vec![*f],
+    };
+    let svc = state.assurance.clone();
+    let id = path.into_inner();
+    let out = web::block(move || svc.submit_findings(&caller, &id, &items)).await??;
+    Ok(HttpResponse::Created().json(json!({"findings": out})))
+}
+
+async fn list_findings(state: Data, caller: Caller, path: web::Path<String>, q: web::Query<ControlFilter>) -> Result<HttpResponse, ApiError> {
+    let svc = state.assurance.clone();
+    let id = path.into_inner();
+    let q = q.into_inner();
+    let out = web::block(move || svc.list_findings(&caller, &id, q.control_id.as_deref(), q.status.as_deref())).await??;
+    Ok(HttpResponse::Ok().json(json!({"total": out.len(), "findings": out})))
+}
+
+async fn findings_summary(state: Data, caller: Caller, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let svc = state.assurance.clone();
+    let id = path.into_inner();
+    let out = web::block(move || svc.findings_summary(&caller, &id)).await??;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+async fn get_finding(state: Data, caller: Caller, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+    let svc = state.assurance.clone();
+    let (id, fid) = path.into_inner();
+    let out = web::block(move || svc.get_finding(&caller, &id, &fid)).await??;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+async fn transition_finding(state: Data, caller: Caller, path: web::Path<(String, String)>, body: web::Json<Transition>) -> Result<HttpResponse, ApiError> {
+    let svc = state.assurance.clone();
+    let (id, fid) = path.into_inner();
+    let t = body.into_inner();
+    let out = web::block(move || svc.transition_finding(&caller, &id, &fid, &t)).await??;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+async fn delete_finding(state: Data, caller: Caller, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+    let svc = state.assurance.clone();
+    let (id, fid) = path.into_inner();
+    web::block(move || svc.delete_finding(&caller, &id, &fid)).await??;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn security(state: Data, caller: Caller, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let svc = state.assurance.clone();
+    let ws = path.into_inner();
+    let out = web::block(move || svc.security(&caller, &ws)).await??;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+async fn update_security(state: Data, caller: Caller, path: web::Path<String>, body: web::Json<SecurityPatch>) -> Result<HttpResponse, ApiError> {
+    let svc = state.assurance.clone();
+    let ws = path.into_inner();
+    let patch = body.into_inner();
+    let out = web::block(move || svc.update_security(&caller, &ws, &patch)).await??;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyUpload {
+    public_key_pem: String,
+}
+
+async fn upload_key(state: Data, caller: Caller, path: web::Path<String>, body: web::Json<KeyUpload>) -> Result<HttpResponse, ApiError> {
+    let svc = state.assurance.clone();
+    let ws = path.into_inner();
+    let pem = body.into_inner().public_key_pem;
+    let out = web::block(move || svc.upload_ci_key(&caller, &ws, &pem)).await??;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+/// Badge answers are cached for five minutes per model.
+static BADGE_CACHE: Mutex<Option<HashMap<String, (Instant, Value)>>> = Mutex::new(None);
+const BADGE_TTL: Duration = Duration::from_secs(300);
+
+/// `GET /api/badge/{model_id}`: unauthenticated Shields.io endpoint JSON. Unknown models and
+/// models without the badge enabled get the same "unknown" answer.
+async fn badge(state: Data, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let cached = BADGE_CACHE
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .and_then(|m| m.get(&id).filter(|(at, _)| at.elapsed() < BADGE_TTL).map(|(_, v)| v.clone()));
+    let body = match cached {
+        Some(v) => v,
+        None => {
+            let svc = state.models.clone();
+            let key = id.clone();
+            let v = web::block(move || svc.badge(&key)).await?.unwrap_or_else(|_| unknown_badge());
+            BADGE_CACHE
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_or_insert_with(HashMap::new)
+                .insert(id, (Instant::now(), v.clone()));
+            v
+        }
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "public, max-age=300"))
+        .json(body))
+}
+
+fn unknown_badge() -> Value {
+    json!({"schemaVersion": 1, "label": "threat model", "message": "unknown", "color": "lightgrey"})
+}

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# End-to-end smoke run of the admin TUI in a real terminal (tmux): first-run setup,
+# create a user, write a backup, quit; then check the terminal came back in cooked mode.
+#
+# Usage: tui/scripts/tmux-smoke.sh [command...]
+#   default command: target/debug/examples/demo --empty   (build it first:
+#   cargo build -p rampart-tui --example demo)
+#   for the appliance: tui/scripts/tmux-smoke.sh target/debug/rampart admin --data-dir DIR
+# Env: BACKUP_DIR (default: a new temp dir), KEEP=1 keeps the tmux session for a look.
+set -euo pipefail
+
+cmd=("$@")
+if [ ${#cmd[@]} -eq 0 ]; then cmd=(target/debug/examples/demo --empty); fi
+backup_dir=${BACKUP_DIR:-$(mktemp -d)}
+session="rampart-tui-smoke-$$"
+printf -v quoted '%q ' "${cmd[@]}"
+
+cleanup() { [ "${KEEP:-0}" = 1 ] || tmux kill-session -t "$session" 2>/dev/null || true; }
+trap cleanup EXIT
+
+tmux new-session -d -s "$session" -x 100 -y 30 \
+  "$quoted; echo \"EXITED rc=\$?\"; stty -a | grep -o -- '-\\?icanon\\b'; sleep 300"
+
+screen() { tmux capture-pane -p -t "$session"; }
+send() { tmux send-keys -t "$session" "$@"; sleep 0.15; }
+type_line() { tmux send-keys -t "$session" -l "$1"; sleep 0.1; send Enter; }
+wait_for() {
+  local needle=$1 deadline=$((SECONDS + ${2:-15}))
+  until screen | grep -qF -- "$needle"; do
+    if [ $SECONDS -ge $deadline ]; then
+      echo "FAIL: '$needle' did not appear; screen was:" >&2
+      screen >&2
+      exit 1
+    fi
+    sleep 0.2
+  done
+  echo "ok: $needle"
+}
+
+wait_for "First-run setup"
+send Enter
+wait_for "Create first superadmin"
+type_line "root@example.test"
+type_line "Rita Root"
+type_line "Adm1n-Secret-pw"
+type_line "Adm1n-Secret-pw"
+wait_for "Setup complete"
+send Enter
+wait_for "root@example.test"
+
+send n
+wait_for "New user"
+type_line "bob@example.test"
+type_line "Bob Builder"
+type_line "Bob-Secret-pw1"
+type_line "Bob-Secret-pw1"
+send Right
+send Enter
+wait_for "Created bob@example.test (Admin)"
+
+send 3
+wait_for "Signed backup"
+send b
+wait_for "Create signed backup"
+send C-u
+type_line "$backup_dir"
+wait_for "Backup written to" 120
+send Enter
+
+send q
+wait_for "EXITED rc=0"
+if screen | grep -q -- '-icanon'; then
+  echo "FAIL: terminal left in raw mode" >&2
+  exit 1
+fi
+echo "ok: terminal restored"
+echo "PASS"

@@ -1,0 +1,380 @@
+//! The contract between the admin TUI and the appliance: the [`AdminBackend`] trait and the
+//! plain data it exchanges.
+//!
+//! This module owns only types. It must not do I/O or know about storage: the root crate's
+//! `admin` service implements the trait (one implementation shared with the admin CLI and
+//! `/api/admin/*`), and the tests implement it with fixed data. Times are pre-formatted
+//! strings (RFC 3339 or any human form the backend prefers) so this crate needs no clock.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Result of every backend call; the error carries the message the operator sees.
+pub type BackendResult<T> = Result<T, BackendError>;
+
+/// Why a backend call failed. Each variant carries a complete human sentence that the TUI
+/// shows verbatim in a message popup; the variant only picks the popup's title.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum BackendError {
+    /// The operator's input is wrong (weak password, bad PEM, wrong confirmation phrase).
+    #[error("{0}")]
+    Invalid(String),
+    /// The named user, signer, org or file does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The change clashes with existing state (duplicate email, signer already trusted).
+    #[error("{0}")]
+    Conflict(String),
+    /// The operation is not allowed (wrong admin password, license limit reached).
+    #[error("{0}")]
+    Denied(String),
+    /// Anything else: I/O, database, crypto. The message should say what was attempted.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Platform role of a user account, as in spec/04 "Creating Users".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Standard access.
+    User,
+    /// Org-level administrative access.
+    Admin,
+    /// Platform-wide access: orgs, crypto-shred, maintenance.
+    Superadmin,
+}
+
+impl Role {
+    /// Every role in display order, used by the role selector.
+    pub const ALL: [Role; 3] = [Role::User, Role::Admin, Role::Superadmin];
+}
+
+/// Facts shown in the header and on the Log/Status screen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Overview {
+    /// Instance name or base URL, whatever identifies this appliance to the operator.
+    pub instance: String,
+    /// Data directory the admin session opened.
+    pub data_dir: PathBuf,
+    /// Version of the running binary.
+    pub version: String,
+    /// Number of user accounts; zero means first-run setup is pending.
+    pub user_count: u64,
+    /// Size of the platform database (plus org databases if the backend counts them).
+    pub db_size_bytes: u64,
+    /// Whether `rampart serve` answered on its configured address; `None` when unknown.
+    pub server_reachable: Option<bool>,
+}
+
+/// First superadmin account, created by first-run setup.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetupRequest {
+    /// Login email.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Password in clear; the backend enforces the password policy.
+    pub password: String,
+}
+
+/// A new account created by an administrator.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewUser {
+    /// Login email.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Password in clear; the backend enforces the password policy.
+    pub password: String,
+    /// Role of the new account.
+    pub role: Role,
+}
+
+/// One row of the user list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserSummary {
+    /// UUIDv4 of the user; what the mutating calls take.
+    pub id: String,
+    /// Login email.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Platform role.
+    pub role: Role,
+    /// Disabled accounts cannot log in.
+    pub disabled: bool,
+    /// Whether TOTP is enrolled.
+    pub totp: bool,
+    /// Number of registered WebAuthn credentials.
+    pub webauthn_keys: u32,
+    /// Creation time, pre-formatted.
+    pub created_at: String,
+}
+
+impl UserSummary {
+    /// True when any second factor is enrolled (what "reset MFA" would remove).
+    pub fn has_mfa(&self) -> bool {
+        self.totp || self.webauthn_keys > 0
+    }
+}
+
+/// Validity of the installed license.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LicenseState {
+    /// Signature and expiry check out.
+    Valid,
+    /// Correctly signed but past its expiry.
+    Expired,
+    /// No license file configured or present.
+    Missing,
+    /// Present but unreadable or wrongly signed; `LicenseStatus::detail` says why.
+    Invalid,
+}
+
+/// License status and usage against its limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LicenseStatus {
+    /// Overall validity.
+    pub state: LicenseState,
+    /// Who the license was issued to.
+    pub licensee: Option<String>,
+    /// Expiry, pre-formatted; `None` for a perpetual or missing license.
+    pub expires_at: Option<String>,
+    /// `max_workspaces` claim.
+    pub max_workspaces: Option<u64>,
+    /// `max_orgs` claim (defaults to 1 in the backend when absent from the JWT).
+    pub max_orgs: Option<u64>,
+    /// Workspaces that count against the limit.
+    pub workspaces_used: u64,
+    /// Organizations that count against the limit.
+    pub orgs_used: u64,
+    /// Extra explanation, e.g. why a license is invalid or where it was loaded from.
+    pub detail: Option<String>,
+}
+
+/// Progress of a long operation (backup or restore), reported many times per call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Short phrase for the current step, e.g. "snapshot", "compressing", "verifying signature".
+    pub stage: String,
+    /// Units done so far (bytes or pages; the TUI only uses the ratio).
+    pub done: u64,
+    /// Total units if known; `None` shows an indeterminate gauge.
+    pub total: Option<u64>,
+}
+
+/// Outcome of a finished backup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupReport {
+    /// Final file written (the backend picks the timestamped name when given a directory).
+    pub path: PathBuf,
+    /// Size of the signed file.
+    pub bytes: u64,
+    /// Fingerprint (hex SHA-256 of the DER public key) of the key that signed it.
+    pub signer_fingerprint: String,
+}
+
+/// A restore order, already typed-confirmed in the TUI; the backend checks it again.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreRequest {
+    /// Signed backup file to restore.
+    pub path: PathBuf,
+    /// Must be exactly [`RESTORE_PHRASE`].
+    pub confirmation: String,
+    /// Admin password re-entered by the operator.
+    pub password: String,
+}
+
+/// The literal phrase a restore must be confirmed with (spec/04, same as the CLI and API).
+pub const RESTORE_PHRASE: &str = "CONFIRM RESTORE";
+
+/// Outcome of a finished restore.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreReport {
+    /// Fingerprint of the key that signed the restored backup.
+    pub signer_fingerprint: String,
+    /// "this instance" or the trusted signer's label, as the backend names it.
+    pub signer_label: String,
+    /// Bytes of the restored (uncompressed) database image.
+    pub bytes: u64,
+}
+
+/// This instance's backup signing key, for export to other instances.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SigningKey {
+    /// Hex SHA-256 of the DER SubjectPublicKeyInfo.
+    pub fingerprint: String,
+    /// Public key as PEM (`-----BEGIN PUBLIC KEY-----`).
+    pub public_key_pem: String,
+}
+
+/// Another instance whose backups this one accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrustedSigner {
+    /// Hex SHA-256 of the DER public key; the key for removal.
+    pub fingerprint: String,
+    /// Operator-given label, e.g. "Production instance".
+    pub label: String,
+    /// When it was imported, pre-formatted.
+    pub added_at: String,
+}
+
+/// One organization row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgSummary {
+    /// UUIDv4 of the org.
+    pub id: String,
+    /// URL slug; what crypto-shred asks the operator to type again.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// Whether its DEK and database were destroyed; the record stays.
+    pub shredded: bool,
+    /// Creation time, pre-formatted.
+    pub created_at: String,
+}
+
+/// Maintenance-mode circuit breaker, as `GET /api/admin/maintenance` returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaintenanceState {
+    /// Non-admin traffic gets 503 while active.
+    pub active: bool,
+    /// Why it was tripped (operator reason or the LLM quota error).
+    pub reason: Option<String>,
+    /// When it was tripped, pre-formatted.
+    pub tripped_at: Option<String>,
+}
+
+/// Severity of an event line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Routine event.
+    Info,
+    /// Needs attention.
+    Warn,
+    /// Something failed.
+    Error,
+}
+
+/// One line of the recent events / log view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// Event time, pre-formatted.
+    pub at: String,
+    /// Severity.
+    pub level: LogLevel,
+    /// Human text of the event.
+    pub message: String,
+}
+
+/// Every admin operation the TUI can ask for. Implemented once in the root crate over the
+/// same service as the admin CLI; the TUI never reaches storage any other way.
+///
+/// Object-safe and `Send`: the TUI holds a `Box<dyn AdminBackend>` and moves it to a worker
+/// thread for the duration of a backup or restore (so the UI keeps drawing), then takes it
+/// back. No call is made concurrently with another.
+pub trait AdminBackend: Send {
+    /// Header and status facts; called on start and after every change.
+    fn overview(&mut self) -> BackendResult<Overview>;
+
+    /// Creates the first superadmin. Must fail with `Conflict` once any user exists.
+    fn setup(&mut self, request: &SetupRequest) -> BackendResult<UserSummary>;
+
+    /// All user accounts, in the order to show them.
+    fn list_users(&mut self) -> BackendResult<Vec<UserSummary>>;
+    /// Creates an account.
+    fn create_user(&mut self, user: &NewUser) -> BackendResult<UserSummary>;
+    /// Changes a user's role.
+    fn set_role(&mut self, user_id: &str, role: Role) -> BackendResult<()>;
+    /// Disables (`true`) or re-enables (`false`) a user's login.
+    fn set_disabled(&mut self, user_id: &str, disabled: bool) -> BackendResult<()>;
+    /// Removes TOTP and all WebAuthn credentials of a user.
+    fn reset_mfa(&mut self, user_id: &str) -> BackendResult<()>;
+
+    /// Current license state and usage.
+    fn license(&mut self) -> BackendResult<LicenseStatus>;
+    /// Verifies the license JWT at `path` and installs it; returns the new status.
+    fn install_license(&mut self, path: &std::path::Path) -> BackendResult<LicenseStatus>;
+
+    /// Writes a signed backup to `dest`: a file path, or an existing directory in which the
+    /// backend creates `rampart-backup-YYYYMMDD-HHMMSS.db.gz.signed`. Runs on a worker
+    /// thread; call `progress` as often as useful.
+    fn backup(
+        &mut self,
+        dest: &std::path::Path,
+        progress: &mut dyn FnMut(Progress),
+    ) -> BackendResult<BackupReport>;
+    /// Verifies and restores a signed backup. Must check `confirmation == RESTORE_PHRASE`
+    /// and the password itself, and change nothing on any failure. Runs on a worker thread.
+    fn restore(
+        &mut self,
+        request: &RestoreRequest,
+        progress: &mut dyn FnMut(Progress),
+    ) -> BackendResult<RestoreReport>;
+
+    /// This instance's backup signing key.
+    fn signing_key(&mut self) -> BackendResult<SigningKey>;
+    /// Trusted signers.
+    fn list_signers(&mut self) -> BackendResult<Vec<TrustedSigner>>;
+    /// Imports the P-256 public key PEM in `pem_file` under `label`. Rejects other key
+    /// types, duplicates and this instance's own key.
+    fn add_signer(
+        &mut self,
+        label: &str,
+        pem_file: &std::path::Path,
+    ) -> BackendResult<TrustedSigner>;
+    /// Removes a trusted signer by fingerprint.
+    fn remove_signer(&mut self, fingerprint: &str) -> BackendResult<()>;
+
+    /// All organizations, shredded ones included.
+    fn list_orgs(&mut self) -> BackendResult<Vec<OrgSummary>>;
+    /// Crypto-shreds the org `slug`; `confirmation` must equal `slug` (checked again here).
+    fn shred_org(&mut self, slug: &str, confirmation: &str) -> BackendResult<()>;
+
+    /// Maintenance-mode state.
+    fn maintenance(&mut self) -> BackendResult<MaintenanceState>;
+    /// Trips maintenance mode manually with a reason.
+    fn enable_maintenance(&mut self, reason: &str) -> BackendResult<MaintenanceState>;
+    /// Clears maintenance mode.
+    fn clear_maintenance(&mut self) -> BackendResult<MaintenanceState>;
+
+    /// The most recent `limit` events, newest last.
+    fn recent_events(&mut self, limit: usize) -> BackendResult<Vec<LogLine>>;
+}
+
+// Passwords never reach logs or panic messages through `Debug`.
+impl fmt::Debug for SetupRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SetupRequest")
+            .field("email", &self.email)
+            .field("name", &self.name)
+            .field("password", &"***")
+            .finish()
+    }
+}
+
+impl fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewUser")
+            .field("email", &self.email)
+            .field("name", &self.name)
+            .field("password", &"***")
+            .field("role", &self.role)
+            .finish()
+    }
+}
+
+impl fmt::Debug for RestoreRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RestoreRequest")
+            .field("path", &self.path)
+            .field("confirmation", &self.confirmation)
+            .field("password", &"***")
+            .finish()
+    }
+}

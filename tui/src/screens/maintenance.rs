@@ -1,0 +1,97 @@
+//! Maintenance screen: circuit-breaker state; `e` trips it with a reason, `c` clears it
+//! (confirmed, since it re-opens the platform to all users).
+
+use crossterm::event::{KeyCode, KeyEvent};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+
+use super::{Component, KeyOutcome, block};
+use crate::action::{Action, FormKind, Loaded};
+use crate::backend::MaintenanceState;
+use crate::text;
+use crate::ui::{self, kv};
+
+/// Maintenance mode.
+#[derive(Debug, Default)]
+pub struct MaintenanceScreen {
+    state: Option<MaintenanceState>,
+}
+
+impl MaintenanceScreen {
+    fn action_for(&mut self, key: KeyEvent) -> Option<Action> {
+        let active = self.state.as_ref().is_some_and(|s| s.active);
+        match key.code {
+            KeyCode::Char('e') if active => Some(Action::Notice(text::MAINT_ALREADY.to_owned())),
+            KeyCode::Char('e') => Some(Action::OpenForm(FormKind::EnableMaintenance)),
+            KeyCode::Char('c') if !active => {
+                Some(Action::Notice(text::MAINT_NOT_ACTIVE.to_owned()))
+            }
+            KeyCode::Char('c') => Some(Action::AskConfirm(Box::new(Action::ClearMaintenance))),
+            _ => None,
+        }
+    }
+}
+
+impl Component for MaintenanceScreen {
+    fn handle_key(&mut self, key: KeyEvent) -> KeyOutcome {
+        self.action_for(key).into()
+    }
+
+    fn update(&mut self, action: &Action) {
+        if let Action::Loaded(Loaded::Maintenance(s)) = action {
+            self.state = Some(s.clone());
+        }
+    }
+
+    fn draw(&mut self, frame: &mut Frame, area: Rect) {
+        let mut lines = Vec::new();
+        match &self.state {
+            None => lines.push(Line::styled(text::LOADING, ui::label_style())),
+            Some(s) => {
+                let (state, color) = if s.active {
+                    (text::MAINT_ACTIVE, ui::BAD)
+                } else {
+                    (text::MAINT_OFF, ui::OK)
+                };
+                let none = || Span::styled(text::NONE, ui::label_style());
+                lines.push(kv(
+                    text::L_STATE,
+                    12,
+                    Span::styled(
+                        format!("● {state}"),
+                        Style::new().fg(color).add_modifier(Modifier::BOLD),
+                    ),
+                ));
+                lines.push(kv(
+                    text::L_REASON,
+                    12,
+                    s.reason.as_deref().map_or_else(none, Span::raw),
+                ));
+                lines.push(kv(
+                    text::L_TRIPPED_AT,
+                    12,
+                    s.tripped_at.as_deref().map_or_else(none, Span::raw),
+                ));
+            }
+        }
+        lines.push(Line::default());
+        lines.extend(
+            text::MAINT_HELP
+                .iter()
+                .map(|l| Line::styled(*l, ui::label_style())),
+        );
+        frame.render_widget(
+            Paragraph::new(lines)
+                .block(block(text::MAINT_TITLE))
+                .wrap(Wrap { trim: false }),
+            area,
+        );
+    }
+
+    fn keys(&self) -> Vec<(&'static str, &'static str)> {
+        text::MAINT_KEYS.to_vec()
+    }
+}

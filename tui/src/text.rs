@@ -1,0 +1,469 @@
+//! Every string the admin TUI shows, in one place, so wording stays consistent and can be
+//! reviewed (or translated) without reading drawing code. No logic beyond formatting.
+
+use crate::action::{Action, FormKind, ScreenId};
+use crate::backend::{BackendError, BackupReport, RESTORE_PHRASE, RestoreReport, Role};
+use crate::ui::fmt_bytes;
+
+/// Key + label pairs for help bars.
+pub type Keys = &'static [(&'static str, &'static str)];
+
+pub const APP_NAME: &str = " rampart admin";
+pub const MAINT_BADGE: &str = " MAINTENANCE ";
+pub const BUSY_BADGE: &str = "⏳ job running";
+pub const LOADING: &str = "Loading…";
+pub const NONE: &str = "—";
+
+pub const SERVER_UP: &str = "server up";
+pub const SERVER_DOWN: &str = "server down";
+pub const SERVER_UNKNOWN: &str = "server ?";
+
+/// Tab label of a screen.
+pub fn screen_name(id: ScreenId) -> &'static str {
+    match id {
+        ScreenId::Setup => "Setup",
+        ScreenId::Users => "Users",
+        ScreenId::License => "License",
+        ScreenId::Backup => "Backup",
+        ScreenId::Signers => "Signers",
+        ScreenId::Orgs => "Orgs",
+        ScreenId::Maintenance => "Maintenance",
+        ScreenId::Log => "Log",
+    }
+}
+
+/// Tab label of a screen on narrow terminals.
+pub fn screen_short_name(id: ScreenId) -> &'static str {
+    match id {
+        ScreenId::Setup => "Setup",
+        ScreenId::Users => "Users",
+        ScreenId::License => "Lic",
+        ScreenId::Backup => "Bkp",
+        ScreenId::Signers => "Sign",
+        ScreenId::Orgs => "Orgs",
+        ScreenId::Maintenance => "Maint",
+        ScreenId::Log => "Log",
+    }
+}
+
+/// Display name of a role.
+pub fn role(role: Role) -> &'static str {
+    match role {
+        Role::User => "User",
+        Role::Admin => "Admin",
+        Role::Superadmin => "Superadmin",
+    }
+}
+
+/// Fixed-width severity label of an event line.
+pub fn log_level(level: crate::backend::LogLevel) -> &'static str {
+    match level {
+        crate::backend::LogLevel::Info => "INFO ",
+        crate::backend::LogLevel::Warn => "WARN ",
+        crate::backend::LogLevel::Error => "ERROR",
+    }
+}
+
+pub fn db_size(bytes: u64) -> String {
+    format!("DB {}", fmt_bytes(bytes))
+}
+
+pub fn version(v: &str) -> String {
+    format!("v{v}")
+}
+
+pub fn users_count(n: u64) -> String {
+    if n == 1 {
+        "1 user".to_owned()
+    } else {
+        format!("{n} users")
+    }
+}
+
+// ---- keys -------------------------------------------------------------------------------
+
+pub const GLOBAL_KEYS_BAR: Keys = &[("?", "help"), ("q", "quit")];
+pub const GLOBAL_KEYS_HELP: Keys = &[
+    ("Tab/S-Tab", "next / previous screen (also ←/→, h/l)"),
+    ("1-8", "jump to screen"),
+    ("↑↓ / j k", "move selection, scroll"),
+    ("F5", "reload data"),
+    ("?", "this help"),
+    ("q", "quit (Ctrl-C always quits)"),
+    ("mouse", "click tabs and rows, wheel scrolls"),
+];
+pub const FORM_KEYS: Keys = &[
+    ("↵", "next / submit"),
+    ("Tab", "next field"),
+    ("Esc", "cancel"),
+];
+pub const FORM_KEYS_SINGLE: Keys = &[("↵", "submit"), ("Esc", "cancel")];
+pub const FORM_KEYS_CHOICE_SINGLE: Keys = &[("←→", "choose"), ("↵", "submit"), ("Esc", "cancel")];
+pub const FORM_KEYS_CHOICE: Keys = &[
+    ("↵", "next / submit"),
+    ("Tab", "next field"),
+    ("←→", "choose"),
+    ("Esc", "cancel"),
+];
+pub const CONFIRM_KEYS: Keys = &[("y/↵", "yes"), ("n/Esc", "no")];
+pub const MESSAGE_KEYS: Keys = &[("↵/Esc", "close")];
+pub const K_SETUP: (&str, &str) = ("↵", "create first superadmin");
+pub const USERS_KEYS: Keys = &[
+    ("n", "new"),
+    ("↵", "role"),
+    ("d", "disable"),
+    ("e", "enable"),
+    ("r", "reset MFA"),
+];
+pub const K_INSTALL: (&str, &str) = ("i", "install license file");
+pub const BACKUP_KEYS: Keys = &[("b", "backup"), ("r", "restore")];
+pub const SIGNERS_KEYS: Keys = &[("n", "import PEM"), ("d", "remove")];
+pub const ORGS_KEYS: Keys = &[("d", "crypto-shred")];
+pub const MAINT_KEYS: Keys = &[("e", "enable"), ("c", "clear")];
+pub const K_SCROLL: (&str, &str) = ("↑↓", "scroll");
+
+pub const HELP_TITLE: &str = "Keys";
+pub const HELP_SCREEN: &str = "This screen";
+pub const HELP_GLOBAL: &str = "Everywhere";
+
+// ---- setup ------------------------------------------------------------------------------
+
+pub const SETUP_TITLE: &str = "First-run setup";
+pub const SETUP_BODY: &[&str] = &[
+    "This instance has no user accounts yet.",
+    "",
+    "Create the first superadmin. It can then create other users on the Users screen or with `rampart admin user create`; there is no self-registration.",
+    "",
+    "Passwords need at least 8 characters with an upper-case letter, a lower-case letter and a digit.",
+];
+pub const SETUP_CALL: &str = "Press ↵ to create the first superadmin.";
+pub const SETUP_DONE_TITLE: &str = "Setup complete";
+
+pub fn setup_done(email: &str) -> Vec<String> {
+    vec![
+        format!("Superadmin {email} created."),
+        "Sign in on the web UI; MFA enrolment is asked at first login.".to_owned(),
+    ]
+}
+
+// ---- users ------------------------------------------------------------------------------
+
+pub const USERS_HEADER: [&str; 6] = ["Email", "Name", "Role", "Status", "MFA", "Created"];
+pub const USERS_EMPTY: &str = "No users yet. Press n to create one.";
+pub const ACTIVE: &str = "active";
+pub const DISABLED: &str = "disabled";
+
+pub fn users_title(n: usize) -> String {
+    format!("Users ({n})")
+}
+
+/// Compact MFA column: `TOTP+2 keys`, `TOTP`, `1 key`, or `off`.
+pub fn mfa_summary(totp: bool, keys: u32) -> String {
+    let keys_text = match keys {
+        0 => String::new(),
+        1 => "1 key".to_owned(),
+        n => format!("{n} keys"),
+    };
+    match (totp, keys) {
+        (false, 0) => "off".to_owned(),
+        (true, 0) => "TOTP".to_owned(),
+        (false, _) => keys_text,
+        (true, _) => format!("TOTP+{keys_text}"),
+    }
+}
+
+pub fn already_disabled(email: &str) -> String {
+    format!("{email} is already disabled (e enables).")
+}
+pub fn already_enabled(email: &str) -> String {
+    format!("{email} is already enabled.")
+}
+pub fn no_mfa(email: &str) -> String {
+    format!("{email} has no MFA to reset.")
+}
+pub fn user_created(email: &str, r: Role) -> String {
+    format!("✓ Created {email} ({}).", role(r))
+}
+pub fn role_changed(email: &str, r: Role) -> String {
+    format!("✓ {email} is now {}.", role(r))
+}
+pub fn user_disabled(email: &str, disabled: bool) -> String {
+    if disabled {
+        format!("✓ {email} disabled.")
+    } else {
+        format!("✓ {email} enabled.")
+    }
+}
+pub fn mfa_reset(email: &str) -> String {
+    format!("✓ MFA of {email} reset.")
+}
+
+// ---- license ----------------------------------------------------------------------------
+
+pub const LICENSE_TITLE: &str = "License";
+pub const LIC_VALID: &str = "valid";
+pub const LIC_EXPIRED: &str = "expired";
+pub const LIC_MISSING: &str = "missing";
+pub const LIC_INVALID: &str = "invalid";
+pub const L_STATUS: &str = "Status";
+pub const L_LICENSEE: &str = "Licensee";
+pub const L_EXPIRES: &str = "Expires";
+pub const L_MAX_WS: &str = "Max WS";
+pub const L_MAX_ORGS: &str = "Max orgs";
+pub const L_DETAIL: &str = "Detail";
+pub const L_WORKSPACES: &str = "Workspaces";
+pub const L_ORGS: &str = "Orgs";
+pub const LICENSE_HINT: &str =
+    "A license is an ES256-signed JWT (LICENSE_KEY_FILE). Press i to verify and install one.";
+pub const LICENSE_INSTALLED: &str = "✓ License installed.";
+
+/// `used / max` (or `used / ∞` without a limit).
+pub fn usage(used: u64, max: Option<u64>) -> String {
+    match max {
+        Some(m) => format!("{used} / {m}"),
+        None => format!("{used} / ∞"),
+    }
+}
+
+// ---- backup -----------------------------------------------------------------------------
+
+pub const BACKUP_TITLE: &str = "Signed backup";
+pub const L_DATA_DIR: &str = "Data dir";
+pub const L_DB_SIZE: &str = "DB size";
+pub const L_FORMAT: &str = "Format";
+pub const L_FILENAME: &str = "File name";
+pub const BACKUP_FORMAT: &str = "gzip(SQLite snapshot) + MIPIBAK\\x02 trailer, ECDSA P-256";
+pub const BACKUP_FILENAME: &str = "rampart-backup-YYYYMMDD-HHMMSS.db.gz.signed";
+pub const BACKUP_HINTS: &[&str] = &[
+    "b  write a signed backup to a file or directory",
+    "r  restore: verifies the signature (this instance or a trusted signer) first",
+];
+pub const DEFAULT_BACKUP_DIR: &str = ".";
+pub const JOB_TITLE: &str = "Job";
+pub const JOB_IDLE: &str = "No backup or restore has run in this session.";
+pub const BACKING_UP: &str = "Backing up to";
+pub const RESTORING: &str = "Restoring from";
+pub const STARTING: &str = "starting…";
+pub const BACKUP_DONE_TITLE: &str = "Backup written";
+pub const RESTORE_DONE_TITLE: &str = "Restore complete";
+
+pub fn backup_done(r: &BackupReport) -> Vec<String> {
+    vec![
+        format!("Backup written to {}", r.path.display()),
+        format!("Size {}", fmt_bytes(r.bytes)),
+        format!("Signed by {}", r.signer_fingerprint),
+    ]
+}
+
+pub fn restore_done(r: &RestoreReport) -> Vec<String> {
+    vec![
+        format!("Restored {} of data.", fmt_bytes(r.bytes)),
+        format!("Signed by {} ({})", r.signer_label, r.signer_fingerprint),
+        "A running server serves the restored data now.".to_owned(),
+    ]
+}
+
+// ---- signers ----------------------------------------------------------------------------
+
+pub const THIS_INSTANCE: &str = "This instance's backup signing key";
+pub const L_FINGERPRINT: &str = "Fingerprint";
+pub const SIGNERS_HEADER: [&str; 3] = ["Label", "Fingerprint (SHA-256)", "Added"];
+pub const SIGNERS_EMPTY: &str =
+    "No trusted signers. Press n to import another instance's public key PEM.";
+
+pub fn signers_title(n: usize) -> String {
+    format!("Trusted signers ({n})")
+}
+pub fn signer_added(label: &str, fp: &str) -> String {
+    format!(
+        "✓ Trusted {label} ({}…).",
+        fp.chars().take(16).collect::<String>()
+    )
+}
+pub fn signer_removed(label: &str) -> String {
+    format!("✓ Removed trusted signer {label}.")
+}
+
+// ---- orgs -------------------------------------------------------------------------------
+
+pub const ORGS_HEADER: [&str; 4] = ["Slug", "Name", "Status", "Created"];
+pub const ORGS_EMPTY: &str = "No organizations.";
+pub const SHREDDED: &str = "shredded";
+pub const SHRED_DONE_TITLE: &str = "Crypto-shred complete";
+
+pub fn orgs_title(n: usize) -> String {
+    format!("Organizations ({n})")
+}
+pub fn already_shredded(slug: &str) -> String {
+    format!("{slug} is already shredded.")
+}
+pub fn shred_done(slug: &str) -> Vec<String> {
+    vec![
+        format!("The key and database of {slug} are destroyed."),
+        "The org record is kept; it can be re-provisioned.".to_owned(),
+    ]
+}
+
+// ---- maintenance ------------------------------------------------------------------------
+
+pub const MAINT_TITLE: &str = "Maintenance mode";
+pub const MAINT_ACTIVE: &str = "ACTIVE — non-admin requests get 503";
+pub const MAINT_OFF: &str = "off";
+pub const L_STATE: &str = "State";
+pub const L_REASON: &str = "Reason";
+pub const L_TRIPPED_AT: &str = "Tripped at";
+pub const MAINT_HELP: &[&str] = &[
+    "Trips automatically when the LLM endpoint reports exhausted quota.",
+    "While active, the API, MCP and SSE answer 503 to everyone but superadmins.",
+    "e  enable with a reason      c  clear",
+];
+pub const MAINT_ALREADY: &str = "Maintenance mode is already active.";
+pub const MAINT_NOT_ACTIVE: &str = "Maintenance mode is not active.";
+pub const MAINT_ENABLED: &str = "✓ Maintenance mode enabled.";
+pub const MAINT_CLEARED: &str = "✓ Maintenance mode cleared.";
+
+// ---- log / status -----------------------------------------------------------------------
+
+pub const STATUS_TITLE: &str = "Status";
+pub const EVENTS_TITLE: &str = "Recent events";
+pub const EVENTS_EMPTY: &str = "No events.";
+pub const L_INSTANCE: &str = "Instance";
+pub const L_VERSION: &str = "Version";
+pub const L_USERS: &str = "Users";
+pub const L_SERVER: &str = "Server";
+
+// ---- forms ------------------------------------------------------------------------------
+
+pub const F_EMAIL: &str = "Email";
+pub const F_NAME: &str = "Name";
+pub const F_PASSWORD: &str = "Password";
+pub const F_PASSWORD_AGAIN: &str = "Repeat password";
+pub const F_ROLE: &str = "Role";
+pub const F_LICENSE_FILE: &str = "License file";
+pub const F_BACKUP_DEST: &str = "File or dir";
+pub const F_BACKUP_FILE: &str = "Backup file";
+pub const F_PHRASE: &str = "Type phrase";
+pub const F_ADMIN_PASSWORD: &str = "Admin password";
+pub const F_LABEL: &str = "Label";
+pub const F_PEM_FILE: &str = "PEM file";
+pub const F_SLUG: &str = "Type slug";
+pub const F_REASON: &str = "Reason";
+
+pub const BAD_EMAIL: &str = "Email must look like name@domain.";
+pub const PASSWORDS_DIFFER: &str = "The two passwords differ.";
+pub const PHRASE_MISMATCH: &str = "Type the phrase exactly: CONFIRM RESTORE";
+
+pub fn required(label: &str) -> String {
+    format!("{label} is required.")
+}
+pub fn slug_mismatch(slug: &str) -> String {
+    format!("Type the slug exactly: {slug}")
+}
+
+/// Title, explanatory lines and whether the form is destructive (red frame).
+pub fn form_intro(kind: &FormKind) -> (&'static str, Vec<String>, bool) {
+    match kind {
+        FormKind::Setup => (
+            "Create first superadmin",
+            vec!["The first account gets the Superadmin role.".to_owned()],
+            false,
+        ),
+        FormKind::CreateUser => (
+            "New user",
+            vec!["The user is asked to enrol MFA at first login.".to_owned()],
+            false,
+        ),
+        FormKind::SetRole { email, .. } => {
+            ("Change role", vec![format!("Role of {email}:")], false)
+        }
+        FormKind::InstallLicense => (
+            "Install license",
+            vec![
+                "Path of the license JWT; it is verified before it replaces the current one."
+                    .to_owned(),
+            ],
+            false,
+        ),
+        FormKind::Backup => (
+            "Create signed backup",
+            vec!["A directory gets a timestamped file name; a file path is used as is.".to_owned()],
+            false,
+        ),
+        FormKind::Restore => (
+            "Restore from backup",
+            vec![
+                "This REPLACES ALL DATA with the backup's contents.".to_owned(),
+                format!("Type {RESTORE_PHRASE} and the admin password to proceed."),
+            ],
+            true,
+        ),
+        FormKind::AddSigner => (
+            "Import trusted signer",
+            vec![
+                "P-256 public key PEM of the other instance (its Signers screen shows it)."
+                    .to_owned(),
+            ],
+            false,
+        ),
+        FormKind::ShredOrg { slug, name } => (
+            "Crypto-shred organization",
+            vec![
+                format!("Destroys the encryption key and database of {name} ({slug})."),
+                "This cannot be undone. Type the slug to confirm.".to_owned(),
+            ],
+            true,
+        ),
+        FormKind::EnableMaintenance => (
+            "Enable maintenance mode",
+            vec!["Non-admin requests get 503 until you clear it.".to_owned()],
+            true,
+        ),
+    }
+}
+
+// ---- confirm / messages -----------------------------------------------------------------
+
+pub const CONFIRM_TITLE: &str = "Confirm";
+
+/// The question a confirm popup asks about `action`.
+pub fn confirm_question(action: &Action) -> Vec<String> {
+    match action {
+        Action::SetDisabled { email, .. } => vec![
+            format!("Disable {email}?"),
+            "They can no longer sign in; their data stays. e re-enables.".to_owned(),
+        ],
+        Action::ResetMfa { email, .. } => vec![
+            format!("Reset MFA of {email}?"),
+            "Removes their authenticator app and all security keys.".to_owned(),
+        ],
+        Action::RemoveSigner { label, fingerprint } => vec![
+            format!("Remove trusted signer {label}?"),
+            format!("Backups signed by {fingerprint} will be refused."),
+        ],
+        Action::ClearMaintenance => vec![
+            "Clear maintenance mode?".to_owned(),
+            "All users regain access immediately.".to_owned(),
+        ],
+        other => vec![format!("Proceed with {other:?}?")],
+    }
+}
+
+/// Message popup title for a backend error.
+pub fn error_title(err: &BackendError) -> &'static str {
+    match err {
+        BackendError::Invalid(_) => "Invalid input",
+        BackendError::NotFound(_) => "Not found",
+        BackendError::Conflict(_) => "Conflict",
+        BackendError::Denied(_) => "Denied",
+        BackendError::Failed(_) => "Failed",
+    }
+}
+
+pub const BUSY: &str = "A backup or restore is running; wait for it to finish.";
+pub const BUSY_QUIT: &str = "A backup or restore is running; wait, or Ctrl-C to abandon it.";
+pub const WORKER_PANICKED: &str = "The backup/restore worker crashed; see the log.";
+pub const WORKER_LOST: &str = "The backup/restore worker stopped without reporting a result.";
+
+pub fn spawn_failed(err: &str) -> String {
+    format!("could not start the backup/restore worker thread: {err}")
+}

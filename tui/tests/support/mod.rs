@@ -1,0 +1,2 @@
+//! Test support shared by the screen tests.
+pub mod fake;
