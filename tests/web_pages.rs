@@ -845,7 +845,7 @@ fn dashboard_integrations_static_assets_and_not_found() {
     }
     web.get("/models").assert_page(200, "No threat models yet");
     web.get("/assurance")
-        .assert_page(200, "Nothing to verify yet");
+        .assert_page(200, "Assurance pages are coming");
 
     let port = app.url.rsplit(':').next().expect("port");
     let integ = web.get("/settings/integrations");
@@ -892,4 +892,53 @@ fn dashboard_integrations_static_assets_and_not_found() {
     let api_html = web.get("/api/nope");
     assert_eq!(api_html.status, 404);
     assert!(api_html.body.contains("\"not_found\""));
+}
+
+#[test]
+fn dashboard_and_models_list_show_real_models() {
+    let dir = TestDir::new("pages-models");
+    let app = appliance_without_mfa(&dir);
+    cli_user(&dir, "other@example.com", "user");
+    let api = Client::login(&app, "admin@example.com", PASSWORD);
+    let (status, model) = json(api.post(
+        "/api/models?wait=true",
+        json!({"feature_description": "A web shop with a login page, a Postgres database of customer orders and a Stripe payment webhook."}),
+    ));
+    assert_eq!(status, 201, "{model}");
+    let title = model["title"].as_str().expect("title").to_string();
+    let (_, dash_json) = json(api.get("/api/dashboard"));
+
+    let web = Web::new(&app);
+    web.sign_in("admin@example.com", PASSWORD);
+    let dash = web.get("/");
+    dash.assert_page(200, &title.replace('&', "&amp;"));
+    assert!(dash.body.contains("id=\"kpi-models\">1<"), "{}", dash.body);
+    assert!(!dash.body.contains("No threat models yet"));
+    assert!(dash.body.contains("Defined") && dash.body.contains("critical"));
+    assert!(dash.body.contains("class=\"badge badge-source\">"));
+    // The KPIs match the JSON dashboard when that endpoint exists.
+    if let Some(cos) = dash_json["portfolio"]["not_started"].as_u64() {
+        assert!(
+            dash.body
+                .contains(&format!("id=\"kpi-not-started\">{cos}<")),
+            "{}",
+            dash.body
+        );
+    }
+    let list = web.get("/models");
+    list.assert_page(200, "models-table");
+    assert!(list.body.contains(&title.replace('&', "&amp;")));
+    web.get("/models?q=zzz-no-such-model")
+        .assert_page(200, "No models match");
+
+    // Another user's workspace shows none of it.
+    let other = Web::new(&app);
+    other.sign_in("other@example.com", PASSWORD);
+    other.get("/").assert_page(200, "No threat models yet");
+    assert!(
+        !other
+            .get("/models")
+            .body
+            .contains(&title.replace('&', "&amp;"))
+    );
 }
