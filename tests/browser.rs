@@ -307,7 +307,7 @@ fn setup_totp_enrollment_login_and_api_key_in_chromium() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(s.text("main").contains("No threat models yet"));
-    s.screenshot("dashboard");
+    s.screenshot("dashboard-empty");
 
     // Sign out, then sign in again with password + authenticator code.
     s.sign_out();
@@ -364,6 +364,20 @@ fn setup_totp_enrollment_login_and_api_key_in_chromium() {
     s.wait("#snippet-mcp");
     assert!(s.text("#snippet-mcp").contains(&format!("{}/mcp", s.base)));
     s.screenshot("integrations");
+
+    // A model created over the API with that key shows up on the dashboard and in Models.
+    let (status, model) = json(Client::with_key(&app, &key).post(
+        "/api/models?wait=true",
+        serde_json::json!({"feature_description": "A customer portal: users sign in with passwords, upload invoices to S3, and an admin console exports reports from a Postgres database."}),
+    ));
+    assert_eq!(status, 201, "{model}");
+    s.go("/");
+    s.wait(".model-card");
+    assert_eq!(s.text("#kpi-models"), "1");
+    s.screenshot("dashboard");
+    s.go("/models");
+    s.wait("#models-table");
+    s.screenshot("models");
     s.assert_clean_console();
 }
 
