@@ -942,3 +942,48 @@ fn dashboard_and_models_list_show_real_models() {
             .contains(&title.replace('&', "&amp;"))
     );
 }
+
+#[test]
+fn maintenance_page_for_browsers_superadmin_passes() {
+    let dir = TestDir::new("pages-maintenance");
+    let app = appliance_without_mfa(&dir);
+    cli_user(&dir, "user@example.com", "user");
+    let user = Web::new(&app);
+    user.sign_in("user@example.com", PASSWORD);
+    let admin = Web::new(&app);
+    admin.sign_in("admin@example.com", PASSWORD);
+    let out = dir
+        .cmd()
+        .args([
+            "admin",
+            "maintenance",
+            "enable",
+            "--reason",
+            "Upgrading the database",
+        ])
+        .output();
+    assert!(out.status.success(), "{}", crate::harness::stderr(&out));
+    // The gate re-reads the state at most every two seconds.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let page = loop {
+        let r = user.get("/");
+        if r.status == 503 || std::time::Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    page.assert_page(503, "Upgrading the database. Please try again later.");
+    assert_eq!(page.header("retry-after"), "60");
+    assert!(
+        page.header("content-security-policy")
+            .contains("script-src 'self'")
+    );
+    assert!(page.body.contains("href=\"/login\""));
+    // Sign-in stays reachable, and a superadmin can still work.
+    assert_eq!(
+        user.get("/login").status,
+        303,
+        "signed in users are sent on"
+    );
+    admin.get("/").assert_page(200, "Dashboard");
+}

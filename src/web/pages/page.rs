@@ -382,15 +382,31 @@ struct ErrorPage<'a> {
     status: u16,
     heading: &'a str,
     message: &'a str,
+    action_href: &'a str,
+    action_label: &'a str,
 }
 
 /// Renders the friendly error page (also used for HTML 404s of unknown paths).
 pub fn error_page(status: StatusCode, title: &str, message: &str) -> HttpResponse {
+    error_page_with_action(status, title, message, "/", "Go to the dashboard")
+}
+
+/// The error page with its main button pointing elsewhere (e.g. the maintenance page's
+/// administrator sign-in).
+pub fn error_page_with_action(
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    action_href: &str,
+    action_label: &str,
+) -> HttpResponse {
     let page = ErrorPage {
         l: Layout::anonymous(title, ""),
         status: status.as_u16(),
         heading: title,
         message,
+        action_href,
+        action_label,
     };
     match page.render() {
         Ok(body) => html(status, body),
