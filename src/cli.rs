@@ -400,10 +400,8 @@ fn run_admin(cli: &Cli, args: &AdminArgs) -> anyhow::Result<Exit> {
     )?;
     match &args.command {
         None => {
-            let admin =
-                crate::admin::AdminService::from_instance(&instance)?.for_short_lived_process();
-            let backend =
-                crate::admin::tui_backend::TuiBackend::new(admin, auth, instance.config.clone());
+            let admin = crate::admin::AdminService::from_instance(&instance)?.for_short_lived_process();
+            let backend = crate::admin::tui_backend::TuiBackend::new(admin, auth, instance.config.clone());
             rampart_tui::run(Box::new(backend)).context("running the admin terminal UI")?;
             Ok(Exit::Ok)
         }

@@ -10,10 +10,7 @@ use crate::harness::{Appliance, Client, PASSWORD, TestDir, appliance_without_mfa
 const S3_API: &str = "A REST API that accepts file uploads from authenticated users, stores them in S3, and serves them via pre-signed URLs.";
 
 fn generate(client: &Client, description: &str) -> Value {
-    let (status, body) = json(client.post(
-        "/api/models?wait=true",
-        json!({"feature_description": description}),
-    ));
+    let (status, body) = json(client.post("/api/models?wait=true", json!({"feature_description": description})));
     assert_eq!(status, 201, "{body}");
     body
 }
@@ -44,27 +41,11 @@ fn generate_wait_get_list_and_rename() {
     let cos = full["control_objectives"].as_array().expect("cos");
     assert!(!cos.is_empty());
     // Every CO references an existing asset and attacker.
-    let asset_ids: Vec<&str> = full["assets"]
-        .as_array()
-        .expect("a")
-        .iter()
-        .map(|a| a["id"].as_str().expect("id"))
-        .collect();
-    let attacker_ids: Vec<&str> = full["attackers"]
-        .as_array()
-        .expect("a")
-        .iter()
-        .map(|a| a["id"].as_str().expect("id"))
-        .collect();
+    let asset_ids: Vec<&str> = full["assets"].as_array().expect("a").iter().map(|a| a["id"].as_str().expect("id")).collect();
+    let attacker_ids: Vec<&str> = full["attackers"].as_array().expect("a").iter().map(|a| a["id"].as_str().expect("id")).collect();
     for co in cos {
-        assert!(
-            asset_ids.contains(&co["asset_id"].as_str().expect("asset_id")),
-            "{co}"
-        );
-        assert!(
-            attacker_ids.contains(&co["attacker_id"].as_str().expect("attacker_id")),
-            "{co}"
-        );
+        assert!(asset_ids.contains(&co["asset_id"].as_str().expect("asset_id")), "{co}");
+        assert!(attacker_ids.contains(&co["attacker_id"].as_str().expect("attacker_id")), "{co}");
     }
 
     // The list is a bare array (the published verify client depends on it).
@@ -76,10 +57,7 @@ fn generate_wait_get_list_and_rename() {
     let (_, found) = json(alice.get("/api/models?search=zzz-no-such"));
     assert_eq!(found.as_array().expect("array").len(), 0);
 
-    let (status, renamed) = json(alice.patch(
-        &format!("/api/models/{id}"),
-        json!({"title": "Upload service"}),
-    ));
+    let (status, renamed) = json(alice.patch(&format!("/api/models/{id}"), json!({"title": "Upload service"})));
     assert_eq!(status, 200, "{renamed}");
     assert_eq!(renamed["version"], 2);
     let (status, body) = json(alice.patch(&format!("/api/models/{id}"), json!({"title": ""})));
@@ -102,18 +80,14 @@ fn generation_job_reports_progress_and_streams_events() {
     let resp = bob
         .http
         .get(format!("{}/api/jobs/{job}/events", app.url))
-        .header(
-            "Cookie",
-            format!("rampart_session={}", bob.cookie.clone().expect("cookie")),
-        )
+        .header("Cookie", format!("rampart_session={}", bob.cookie.clone().expect("cookie")))
         .send()
         .expect("sse");
-    assert!(
-        resp.headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("text/event-stream"))
-    );
+    assert!(resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream")));
     let mut events = Vec::new();
     for line in BufReader::new(resp).lines() {
         let line = line.expect("line");
@@ -124,16 +98,8 @@ fn generation_job_reports_progress_and_streams_events() {
             }
         }
     }
-    assert_eq!(
-        events.iter().filter(|e| *e == "step_start").count(),
-        6,
-        "{events:?}"
-    );
-    assert_eq!(
-        events.last().map(String::as_str),
-        Some("done"),
-        "{events:?}"
-    );
+    assert_eq!(events.iter().filter(|e| *e == "step_start").count(), 6, "{events:?}");
+    assert_eq!(events.last().map(String::as_str), Some("done"), "{events:?}");
 
     let (status, snap) = json(bob.get(&format!("/api/jobs/{job}")));
     assert_eq!(status, 200);
@@ -165,27 +131,14 @@ fn entity_edits_recompute_and_bad_input_changes_nothing() {
     let (_, full) = json(carol.get(&format!("/api/models/{id}?include_cos=true")));
     let cos_after = full["control_objectives"].as_array().expect("cos");
     assert!(cos_after.len() > cos_before, "new COs for the new asset");
-    assert!(
-        cos_after
-            .iter()
-            .any(|co| co["asset_id"] == asset_id.as_str())
-    );
+    assert!(cos_after.iter().any(|co| co["asset_id"] == asset_id.as_str()));
 
-    let (status, _) = json(carol.patch(
-        &format!("/api/models/{id}/assets/{asset_id}"),
-        json!({"impact": "high"}),
-    ));
+    let (status, _) = json(carol.patch(&format!("/api/models/{id}/assets/{asset_id}"), json!({"impact": "high"})));
     assert_eq!(status, 200);
     let (status, _) = json(carol.delete(&format!("/api/models/{id}/assets/{asset_id}")));
     assert_eq!(status, 200);
     let (_, full) = json(carol.get(&format!("/api/models/{id}?include_cos=true")));
-    assert!(
-        !full["control_objectives"]
-            .as_array()
-            .expect("cos")
-            .iter()
-            .any(|co| co["asset_id"] == asset_id.as_str())
-    );
+    assert!(!full["control_objectives"].as_array().expect("cos").iter().any(|co| co["asset_id"] == asset_id.as_str()));
     // Removed ids are never reused.
     let (_, again) = json(carol.post(
         &format!("/api/models/{id}/assets"),
@@ -196,38 +149,14 @@ fn entity_edits_recompute_and_bad_input_changes_nothing() {
     let version = full["version"].as_u64().expect("version");
     let check_unchanged = |why: &str| {
         let (_, now) = json(carol.get(&format!("/api/models/{id}")));
-        assert_eq!(
-            now["version"].as_u64(),
-            Some(version + 1),
-            "{why} changed the model"
-        );
+        assert_eq!(now["version"].as_u64(), Some(version + 1), "{why} changed the model");
     };
     for (path, body, want) in [
-        (
-            format!("/api/models/{id}/assets/A999"),
-            json!({"impact": "high"}),
-            404,
-        ),
-        (
-            format!("/api/models/{id}/attackers/ATK999"),
-            json!({"likelihood": "high"}),
-            404,
-        ),
-        (
-            format!("/api/models/{id}/controls/CTRL-99"),
-            json!({"status": "implemented"}),
-            404,
-        ),
-        (
-            format!("/api/models/{id}/controls/CTRL-01"),
-            json!({"status": "done-ish"}),
-            400,
-        ),
-        (
-            format!("/api/models/{id}/assets/A1"),
-            json!({"impact": 7}),
-            400,
-        ),
+        (format!("/api/models/{id}/assets/A999"), json!({"impact": "high"}), 404),
+        (format!("/api/models/{id}/attackers/ATK999"), json!({"likelihood": "high"}), 404),
+        (format!("/api/models/{id}/controls/CTRL-99"), json!({"status": "implemented"}), 404),
+        (format!("/api/models/{id}/controls/CTRL-01"), json!({"status": "done-ish"}), 400),
+        (format!("/api/models/{id}/assets/A1"), json!({"impact": 7}), 400),
     ] {
         let (status, body) = json(carol.patch(&path, body));
         assert_eq!(status, want, "PATCH {path}: {body}");
@@ -236,36 +165,18 @@ fn entity_edits_recompute_and_bad_input_changes_nothing() {
 
     // Removing every asset: the last one is refused.
     let (_, full) = json(carol.get(&format!("/api/models/{id}")));
-    let ids: Vec<String> = full["assets"]
-        .as_array()
-        .expect("assets")
-        .iter()
-        .map(|a| a["id"].as_str().expect("id").to_string())
-        .collect();
+    let ids: Vec<String> = full["assets"].as_array().expect("assets").iter().map(|a| a["id"].as_str().expect("id").to_string()).collect();
     let (last, rest) = ids.split_last().expect("assets");
     for a in rest {
-        assert_eq!(
-            carol
-                .delete(&format!("/api/models/{id}/assets/{a}"))
-                .status(),
-            200
-        );
+        assert_eq!(carol.delete(&format!("/api/models/{id}/assets/{a}")).status(), 200);
     }
     let (status, body) = json(carol.delete(&format!("/api/models/{id}/assets/{last}")));
     assert_eq!(status, 400, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .expect("msg")
-            .contains("at least one asset")
-    );
+    assert!(body["error"]["message"].as_str().expect("msg").contains("at least one asset"));
 
     // Descriptions: empty and 100 KB are refused with nothing created.
     for desc in [String::new(), "x".repeat(100 * 1024)] {
-        let (status, body) = json(carol.post(
-            "/api/models?wait=true",
-            json!({"feature_description": desc}),
-        ));
+        let (status, body) = json(carol.post("/api/models?wait=true", json!({"feature_description": desc})));
         assert!(status == 400 || status == 413, "{status} {body}");
     }
     let (_, list) = json(carol.get("/api/models"));
@@ -282,48 +193,25 @@ fn control_status_evidence_assess_dashboard_and_activity() {
     let (_, controls) = json(dan.get(&format!("/api/models/{id}/controls")));
     let total = controls["total"].as_u64().expect("total");
     assert_eq!(controls["not_implemented"].as_u64(), Some(total));
-    let cid = controls["controls"][0]["id"]
-        .as_str()
-        .expect("control")
-        .to_string();
+    let cid = controls["controls"][0]["id"].as_str().expect("control").to_string();
 
-    let (status, _) = json(dan.patch(
-        &format!("/api/models/{id}/controls/{cid}"),
-        json!({"status": "implemented", "notes": "done in upload.py"}),
-    ));
+    let (status, _) = json(dan.patch(&format!("/api/models/{id}/controls/{cid}"), json!({"status": "implemented", "notes": "done in upload.py"})));
     assert_eq!(status, 200);
     let (_, one) = json(dan.get(&format!("/api/models/{id}/controls?control_id={cid}")));
     assert_eq!(one["controls"][0]["status"], "implemented");
-    assert_eq!(
-        one["controls"][0]["implementation_notes"],
-        "done in upload.py"
-    );
+    assert_eq!(one["controls"][0]["implementation_notes"], "done in upload.py");
     assert_eq!(one["controls"][0]["verification_status"], "unverified");
     let (_, implemented) = json(dan.get(&format!("/api/models/{id}/controls?status=implemented")));
     assert_eq!(implemented["matching"], 1);
 
-    let (status, ev) = json(dan.post(
-        &format!("/api/models/{id}/controls/{cid}/evidence"),
-        json!({"title": "PR #42", "reference": "https://git.example/pr/42"}),
-    ));
+    let (status, ev) = json(dan.post(&format!("/api/models/{id}/controls/{cid}/evidence"), json!({"title": "PR #42", "reference": "https://git.example/pr/42"})));
     assert_eq!(status, 201, "{ev}");
     let eid = ev["id"].as_str().expect("evidence id");
-    assert_eq!(
-        dan.delete(&format!("/api/models/{id}/controls/{cid}/evidence/{eid}"))
-            .status(),
-        200
-    );
-    assert_eq!(
-        dan.delete(&format!("/api/models/{id}/controls/{cid}/evidence/{eid}"))
-            .status(),
-        404
-    );
+    assert_eq!(dan.delete(&format!("/api/models/{id}/controls/{cid}/evidence/{eid}")).status(), 200);
+    assert_eq!(dan.delete(&format!("/api/models/{id}/controls/{cid}/evidence/{eid}")).status(), 404);
 
     let (_, assess) = json(dan.get(&format!("/api/models/{id}/assess")));
-    assert!(
-        assess.get("control_objectives").is_none(),
-        "summary only by default"
-    );
+    assert!(assess.get("control_objectives").is_none(), "summary only by default");
     let (_, at_risk) = json(dan.get(&format!("/api/models/{id}/assess?status=at_risk")));
     assert!(at_risk["control_objectives"].is_array());
     let (status, _) = json(dan.get(&format!("/api/models/{id}/assess?status=bogus")));
@@ -333,16 +221,8 @@ fn control_status_evidence_assess_dashboard_and_activity() {
     assert_eq!(dash["portfolio"]["models"], 1);
     assert_eq!(dash["models"].as_array().expect("models").len(), 1);
     let (_, feed) = json(dan.get("/api/activity"));
-    let kinds: Vec<&str> = feed
-        .as_array()
-        .expect("feed")
-        .iter()
-        .map(|e| e["kind"].as_str().expect("kind"))
-        .collect();
-    assert!(
-        kinds.contains(&"generation") && kinds.contains(&"control_update"),
-        "{kinds:?}"
-    );
+    let kinds: Vec<&str> = feed.as_array().expect("feed").iter().map(|e| e["kind"].as_str().expect("kind")).collect();
+    assert!(kinds.contains(&"generation") && kinds.contains(&"control_update"), "{kinds:?}");
 
     assert_eq!(dan.delete(&format!("/api/models/{id}")).status(), 204);
     assert_eq!(dan.get(&format!("/api/models/{id}")).status(), 404);
@@ -358,19 +238,10 @@ fn tenants_and_key_scopes() {
     let other = user_client(&app, &dir, "other@example.com");
     let model = generate(&owner, S3_API);
     let id = model["id"].as_str().expect("id");
-    for path in [
-        format!("/api/models/{id}"),
-        format!("/api/models/{id}/controls"),
-        format!("/api/models/{id}/assess"),
-    ] {
+    for path in [format!("/api/models/{id}"), format!("/api/models/{id}/controls"), format!("/api/models/{id}/assess")] {
         assert_eq!(other.get(&path).status(), 404, "{path}");
     }
-    assert_eq!(
-        other
-            .patch(&format!("/api/models/{id}"), json!({"title": "mine"}))
-            .status(),
-        404
-    );
+    assert_eq!(other.patch(&format!("/api/models/{id}"), json!({"title": "mine"})).status(), 404);
     assert_eq!(other.delete(&format!("/api/models/{id}")).status(), 404);
     let (_, list) = json(other.get("/api/models"));
     assert_eq!(list.as_array().expect("list").len(), 0);
@@ -381,22 +252,9 @@ fn tenants_and_key_scopes() {
     assert_eq!(verifier.get(&format!("/api/models/{id}")).status(), 200);
     let (_, list) = json(verifier.get("/api/models"));
     assert_eq!(list.as_array().expect("list").len(), 1);
-    assert_eq!(
-        verifier
-            .patch(&format!("/api/models/{id}"), json!({"title": "x"}))
-            .status(),
-        403
-    );
-    assert_eq!(
-        verifier
-            .post("/api/models", json!({"feature_description": S3_API}))
-            .status(),
-        403
-    );
-    let (_, dev) = json(owner.post(
-        "/api/api-keys",
-        json!({"name": "mcp", "scope": "developer"}),
-    ));
+    assert_eq!(verifier.patch(&format!("/api/models/{id}"), json!({"title": "x"})).status(), 403);
+    assert_eq!(verifier.post("/api/models", json!({"feature_description": S3_API})).status(), 403);
+    let (_, dev) = json(owner.post("/api/api-keys", json!({"name": "mcp", "scope": "developer"})));
     let developer = Client::with_key(&app, dev["key"].as_str().expect("key"));
     let (status, body) = json(developer.post("/api/models?wait=true", json!({"feature_description": "An internal Kafka pipeline that moves payment events into Postgres."})));
     assert_eq!(status, 201, "{body}");

@@ -74,15 +74,14 @@ impl ModelService {
                 );
             }
         };
-        let generated =
-            match engine::generate_model(engine, &id, description, Utc::now(), &mut on_event) {
-                Ok(g) => g,
-                Err(e) => {
-                    let message = format!("generation failed: {e}");
-                    job.fail(&message);
-                    return Err(Error::Engine(message));
-                }
-            };
+        let generated = match engine::generate_model(engine, &id, description, Utc::now(), &mut on_event) {
+            Ok(g) => g,
+            Err(e) => {
+                let message = format!("generation failed: {e}");
+                job.fail(&message);
+                return Err(Error::Engine(message));
+            }
+        };
         let model = generated.model;
         let summary = format!(
             "generated \"{}\": {} assets, {} attackers, {} control objectives, {} controls",
@@ -95,9 +94,7 @@ impl ModelService {
         let stored = match self.create(caller, model, source, &summary) {
             Ok(s) => s,
             Err(e) => {
-                job.fail(
-                    "generation finished but the model could not be saved; see the server log",
-                );
+                job.fail("generation finished but the model could not be saved; see the server log");
                 tracing::error!(error = %e, "saving a generated model failed");
                 return Err(e);
             }

@@ -494,19 +494,11 @@ impl ModelService {
         } else if cos > 0 && c.verified == cos {
             (format!("{cos}/{cos} COs verified"), "brightgreen")
         } else if cos > 0 && c.implemented == cos {
-            (
-                format!("implemented, {}/{cos} verified", c.verified),
-                "green",
-            )
+            (format!("implemented, {}/{cos} verified", c.verified), "green")
         } else {
-            (
-                format!("{} of {cos} COs at risk", c.at_risk + c.not_started),
-                "orange",
-            )
+            (format!("{} of {cos} COs at risk", c.at_risk + c.not_started), "orange")
         };
-        Ok(
-            serde_json::json!({"schemaVersion": 1, "label": "threat model", "message": message, "color": color}),
-        )
+        Ok(serde_json::json!({"schemaVersion": 1, "label": "threat model", "message": message, "color": color}))
     }
 
     /// Recent activity of the workspace, newest first.

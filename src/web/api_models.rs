@@ -643,17 +643,12 @@ async fn create(
         .await??;
         return Ok(HttpResponse::Created().json(stored));
     }
-    let job =
-        web::block(move || svc.start_generation(&caller, &jobs, engine, &description, source))
-            .await??;
+    let job = web::block(move || svc.start_generation(&caller, &jobs, engine, &description, source))
+        .await??;
     Ok(HttpResponse::Accepted().json(json!({ "job_id": job.id(), "status": "queued" })))
 }
 
-async fn steps(
-    state: Data,
-    caller: Caller,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+async fn steps(state: Data, caller: Caller, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let svc = state.models.clone();
     let id = path.into_inner();
     let steps = web::block(move || svc.generation_steps(&caller, &id)).await??;
@@ -699,10 +694,7 @@ async fn job_events(
             return;
         }
         while let Ok(e) = live.recv().await {
-            let last = matches!(
-                e,
-                crate::jobs::Event::Done { .. } | crate::jobs::Event::Error { .. }
-            );
+            let last = matches!(e, crate::jobs::Event::Done { .. } | crate::jobs::Event::Error { .. });
             if let Some(ev) = to_sse(&e)
                 && tx.send(ev).await.is_err()
             {

@@ -64,8 +64,7 @@ impl Gate {
                 tripped_by: None,
             }
         });
-        *self.cache.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some((Instant::now(), state.clone()));
+        *self.cache.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), state.clone()));
         state
     }
 }
@@ -73,14 +72,7 @@ impl Gate {
 fn exempt(path: &str) -> bool {
     matches!(
         path,
-        "/health"
-            | "/ready"
-            | "/metrics"
-            | "/login"
-            | "/logout"
-            | "/setup"
-            | "/api/setup"
-            | "/api/me"
+        "/health" | "/ready" | "/metrics" | "/login" | "/logout" | "/setup" | "/api/setup" | "/api/me"
     ) || path.starts_with("/static/")
         || path.starts_with("/api/auth/")
         || path.starts_with("/login/")
@@ -93,24 +85,15 @@ pub async fn gate(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-        return next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_boxed_body);
+        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
     };
     if exempt(req.path()) {
-        return next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_boxed_body);
+        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
     }
     let st = state.clone();
     let maintenance = web::block(move || st.maintenance.state()).await?;
     if !maintenance.active {
-        return next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_boxed_body);
+        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
     }
     let session = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string());
     let auth = state.auth.clone();
@@ -121,10 +104,7 @@ pub async fn gate(
         None => false,
     };
     if superadmin {
-        return next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_boxed_body);
+        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
     }
     let reason = maintenance
         .reason
@@ -137,6 +117,7 @@ pub async fn gate(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|a| a.contains("text/html"));
     let response = if wants_html {
+        // The styled error page: strict CSP, no inline styles, a link to sign in.
         let mut page = super::pages::page::error_page_with_action(
             StatusCode::SERVICE_UNAVAILABLE,
             "System under maintenance",

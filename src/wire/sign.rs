@@ -45,11 +45,9 @@ pub fn load_signing_key_pem(pem: &str) -> Result<SigningKey, SignError> {
         return Ok(k);
     }
     // SEC1 files from `openssl ecparam` without -noout start with an EC PARAMETERS block.
-    let start = pem
-        .find("-----BEGIN EC PRIVATE KEY-----")
-        .ok_or(SignError::BadPrivateKey)?;
-    let secret = p256::SecretKey::from_sec1_pem(pem[start..].trim())
-        .map_err(|_| SignError::BadPrivateKey)?;
+    let start = pem.find("-----BEGIN EC PRIVATE KEY-----").ok_or(SignError::BadPrivateKey)?;
+    let secret =
+        p256::SecretKey::from_sec1_pem(pem[start..].trim()).map_err(|_| SignError::BadPrivateKey)?;
     Ok(SigningKey::from(secret))
 }
 
@@ -60,9 +58,7 @@ pub fn load_verifying_key_pem(pem: &str) -> Result<VerifyingKey, SignError> {
 
 /// Key fingerprint shown in the UI and audit bundles: lower-case hex SHA-256 of the DER SPKI.
 pub fn fingerprint(key: &VerifyingKey) -> Result<String, SignError> {
-    let der = key
-        .to_public_key_der()
-        .map_err(|_| SignError::BadPublicKey)?;
+    let der = key.to_public_key_der().map_err(|_| SignError::BadPublicKey)?;
     Ok(hex::encode(Sha256::digest(der.as_bytes())))
 }
 
@@ -129,8 +125,8 @@ pub fn mint_es256_jwt(
     ttl_secs: u64,
 ) -> Result<String, SignError> {
     use jwt_simple::prelude::{Claims, Duration, ECDSAP256KeyPairLike as _, ES256KeyPair};
-    let pair =
-        ES256KeyPair::from_bytes(&key.to_bytes()).map_err(|e| SignError::Jwt(e.to_string()))?;
+    let pair = ES256KeyPair::from_bytes(&key.to_bytes())
+        .map_err(|e| SignError::Jwt(e.to_string()))?;
     let claims = Claims::create(Duration::from_secs(ttl_secs.min(300))).with_subject(workspace_id);
     pair.sign(claims).map_err(|e| SignError::Jwt(e.to_string()))
 }
@@ -203,7 +199,9 @@ mod tests {
     fn loads_pkcs8_and_sec1_pem() {
         use p256::pkcs8::EncodePrivateKey as _;
         let k = key();
-        let pkcs8 = k.to_pkcs8_pem(p256::pkcs8::LineEnding::LF).expect("pkcs8");
+        let pkcs8 = k
+            .to_pkcs8_pem(p256::pkcs8::LineEnding::LF)
+            .expect("pkcs8");
         assert_eq!(load_signing_key_pem(&pkcs8).expect("pkcs8 load"), k);
         // SEC1 as `openssl ecparam -genkey -name prime256v1 -noout` writes it.
         let sec1 = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIGftDgMzYONOGpBk6sn3Tyt3VQ7HB1z6iLXrnnAxsd4PoAoGCCqGSM49\nAwEHoUQDQgAEynJd8+iBzsi0sYq3qzPs2X33+bANZxeafhICpkocodVx7V42DJSu\nDepREvURdy+lYu/Jcy9PtP+GtRMGRChrZA==\n-----END EC PRIVATE KEY-----\n";
