@@ -70,6 +70,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Administer this instance (terminal UI without a subcommand; scriptable subcommands).
     Admin(AdminArgs),
+    /// Verify assertions against a source tree and submit signed results (the CI verifier).
+    Verify(crate::verify::VerifyArgs),
     /// Serve MCP to a local AI agent over stdin/stdout.
     Mcp(McpArgs),
     /// Print the version of this binary and of its embedded components.
@@ -266,9 +268,15 @@ pub fn install_panic_hook() {
 
 /// Runs a parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
+    // `verify` is a CI client with its own documented exit codes (0/1/2/3).
+    let cli = match cli.command {
+        Command::Verify(args) => return ExitCode::from(crate::verify::run(args)),
+        command => Cli { command, ..cli },
+    };
     let result = match &cli.command {
         Command::Serve(args) => run_serve(&cli, args),
         Command::Admin(args) => run_admin(&cli, args),
+        Command::Verify(_) => unreachable!("handled above"),
         Command::Mcp(args) => run_mcp(args),
         Command::Version => run_version(),
     };
@@ -400,8 +408,10 @@ fn run_admin(cli: &Cli, args: &AdminArgs) -> anyhow::Result<Exit> {
     )?;
     match &args.command {
         None => {
-            let admin = crate::admin::AdminService::from_instance(&instance)?.for_short_lived_process();
-            let backend = crate::admin::tui_backend::TuiBackend::new(admin, auth, instance.config.clone());
+            let admin =
+                crate::admin::AdminService::from_instance(&instance)?.for_short_lived_process();
+            let backend =
+                crate::admin::tui_backend::TuiBackend::new(admin, auth, instance.config.clone());
             rampart_tui::run(Box::new(backend)).context("running the admin terminal UI")?;
             Ok(Exit::Ok)
         }

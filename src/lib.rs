@@ -18,5 +18,6 @@ pub mod jobs;
 pub mod logging;
 pub mod models;
 pub mod store;
+pub mod verify;
 pub mod web;
 pub mod wire;

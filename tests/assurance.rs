@@ -26,14 +26,23 @@ fn fixture(name: &str) -> Fixture {
     let app = appliance_without_mfa(&dir);
     cli_user(&dir, "dev@example.com", "user");
     let owner = Client::login(&app, "dev@example.com", PASSWORD);
-    let (status, model) = json(owner.post("/api/models?wait=true", json!({"feature_description": S3_API})));
+    let (status, model) = json(owner.post(
+        "/api/models?wait=true",
+        json!({"feature_description": S3_API}),
+    ));
     assert_eq!(status, 201, "{model}");
     let (_, ver) = json(owner.post("/api/api-keys", json!({"name": "ci", "scope": "verifier"})));
-    let (_, dev) = json(owner.post("/api/api-keys", json!({"name": "mcp", "scope": "developer"})));
+    let (_, dev) = json(owner.post(
+        "/api/api-keys",
+        json!({"name": "mcp", "scope": "developer"}),
+    ));
     Fixture {
         verifier: Client::with_key(&app, ver["key"].as_str().expect("key")),
         developer: Client::with_key(&app, dev["key"].as_str().expect("key")),
-        control: model["controls"][0]["id"].as_str().expect("control").to_string(),
+        control: model["controls"][0]["id"]
+            .as_str()
+            .expect("control")
+            .to_string(),
         model: model["id"].as_str().expect("id").to_string(),
         workspace: ver["workspace_id"].as_str().expect("ws").to_string(),
         owner,
@@ -64,7 +73,10 @@ fn results_body(served: &[Value], tier: u8, verdict: &str) -> Value {
 }
 
 fn served(f: &Fixture) -> Vec<Value> {
-    let (status, body) = json(f.verifier.get(&format!("/api/models/{}/verification/assertions?repo=acme%2Fweb", f.model)));
+    let (status, body) = json(f.verifier.get(&format!(
+        "/api/models/{}/verification/assertions?repo=acme%2Fweb",
+        f.model
+    )));
     assert_eq!(status, 200, "{body}");
     assert!(body["assumptions"].is_object());
     body["controls"]
@@ -80,9 +92,18 @@ fn assertions_validate_and_the_ci_protocol_round_trips() {
     let f = fixture("asr-protocol");
     // Bad input: named field, nothing stored.
     for (body, field) in [
-        (json!([{"type": "function_magic", "params": {}, "description": "x"}]), "assertions[0].type"),
-        (json!([{"type": "function_exists", "params": {"file": "a.py"}, "description": "x"}]), "assertions[0].params.name"),
-        (json!([{"type": "function_exists", "params": {"file": "a.py", "name": "f"}, "description": "ok"}, {"type": "file_hash", "params": {"file": "a", "expected_hash": "ab", "ratio": 1.5}, "description": "x"}]), "assertions[1].params"),
+        (
+            json!([{"type": "function_magic", "params": {}, "description": "x"}]),
+            "assertions[0].type",
+        ),
+        (
+            json!([{"type": "function_exists", "params": {"file": "a.py"}, "description": "x"}]),
+            "assertions[0].params.name",
+        ),
+        (
+            json!([{"type": "function_exists", "params": {"file": "a.py", "name": "f"}, "description": "ok"}, {"type": "file_hash", "params": {"file": "a", "expected_hash": "ab", "ratio": 1.5}, "description": "x"}]),
+            "assertions[1].params",
+        ),
     ] {
         let (status, err) = submit(&f, body);
         assert_eq!(status, 400, "{err}");
@@ -101,54 +122,125 @@ fn assertions_validate_and_the_ci_protocol_round_trips() {
     );
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["created"].as_array().expect("created").len(), 3);
-    assert!(created["created"][0]["id"].as_str().expect("id").starts_with("asrt_"));
-    assert!(created["created"][0]["tier2_prompt"].as_str().expect("prompt").starts_with("Read the function `validate_upload` in `app/upload.py`."));
+    assert!(
+        created["created"][0]["id"]
+            .as_str()
+            .expect("id")
+            .starts_with("asrt_")
+    );
+    assert!(
+        created["created"][0]["tier2_prompt"]
+            .as_str()
+            .expect("prompt")
+            .starts_with("Read the function `validate_upload` in `app/upload.py`.")
+    );
     assert!(created["sufficiency"]["status"].is_string());
 
     // Verifier keys read but never submit assertions; developer keys never submit results.
-    let (status, _) = json(f.verifier.post(&format!("/api/models/{}/assertions", f.model), json!({"control_id": f.control, "assertions": []})));
+    let (status, _) = json(f.verifier.post(
+        &format!("/api/models/{}/assertions", f.model),
+        json!({"control_id": f.control, "assertions": []}),
+    ));
     assert_eq!(status, 403);
 
     let served = served(&f);
-    assert_eq!(served.len(), 2, "the other repo's assertion is filtered out");
+    assert_eq!(
+        served.len(),
+        2,
+        "the other repo's assertion is filtered out"
+    );
     let body = results_body(&served, 1, "pass");
-    let (status, err) = json(f.developer.post(&format!("/api/models/{}/verification/results", f.model), body.clone()));
+    let (status, err) = json(f.developer.post(
+        &format!("/api/models/{}/verification/results", f.model),
+        body.clone(),
+    ));
     assert_eq!(status, 403, "{err}");
-    assert!(err["error"]["message"].as_str().expect("msg").contains("developer keys"));
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("developer keys")
+    );
 
     // A tampered hash is refused and changes nothing.
     let mut tampered = body.clone();
-    tampered["content_hash"] = json!("sha256:0000000000000000000000000000000000000000000000000000000000000000");
-    let (status, err) = json(f.verifier.post(&format!("/api/models/{}/verification/results", f.model), tampered));
+    tampered["content_hash"] =
+        json!("sha256:0000000000000000000000000000000000000000000000000000000000000000");
+    let (status, err) = json(f.verifier.post(
+        &format!("/api/models/{}/verification/results", f.model),
+        tampered,
+    ));
     assert_eq!(status, 400, "{err}");
     let mut unknown = body.clone();
     unknown["results"][0]["assertion_id"] = json!("asrt_nope");
-    let (status, _) = json(f.verifier.post(&format!("/api/models/{}/verification/results", f.model), unknown));
+    let (status, _) = json(f.verifier.post(
+        &format!("/api/models/{}/verification/results", f.model),
+        unknown,
+    ));
     assert_eq!(status, 400);
 
-    let (status, run) = json(f.verifier.post(&format!("/api/models/{}/verification/results", f.model), body));
+    let (status, run) = json(f.verifier.post(
+        &format!("/api/models/{}/verification/results", f.model),
+        body,
+    ));
     assert_eq!(status, 200, "{run}");
     assert!(run["run_id"].as_str().expect("run").starts_with("run_"));
     assert_eq!(run["attestation"], "unsigned");
 
     // Tier 1 is done for these two; tier 2 still pending.
-    let (_, pending1) = json(f.verifier.get(&format!("/api/models/{}/verification/pending?tier=1&stale_after=24&repo=acme%2Fweb", f.model)));
-    let n1: usize = pending1["controls"].as_object().expect("c").values().map(|v| v.as_array().map_or(0, Vec::len)).sum();
+    let (_, pending1) = json(f.verifier.get(&format!(
+        "/api/models/{}/verification/pending?tier=1&stale_after=24&repo=acme%2Fweb",
+        f.model
+    )));
+    let n1: usize = pending1["controls"]
+        .as_object()
+        .expect("c")
+        .values()
+        .map(|v| v.as_array().map_or(0, Vec::len))
+        .sum();
     assert_eq!(n1, 0, "{pending1}");
-    let (_, pending2) = json(f.verifier.get(&format!("/api/models/{}/verification/pending?tier=2&stale_after=24", f.model)));
-    let n2: usize = pending2["controls"].as_object().expect("c").values().map(|v| v.as_array().map_or(0, Vec::len)).sum();
+    let (_, pending2) = json(f.verifier.get(&format!(
+        "/api/models/{}/verification/pending?tier=2&stale_after=24",
+        f.model
+    )));
+    let n2: usize = pending2["controls"]
+        .as_object()
+        .expect("c")
+        .values()
+        .map(|v| v.as_array().map_or(0, Vec::len))
+        .sum();
     assert_eq!(n2, 3);
 
-    let (_, report) = json(f.verifier.get(&format!("/api/models/{}/verification/report", f.model)));
+    let (_, report) = json(
+        f.verifier
+            .get(&format!("/api/models/{}/verification/report", f.model)),
+    );
     assert_eq!(report["tier1"]["pass"], 2, "{report}");
     assert_eq!(report["tier2"]["pending"], 3);
-    assert_eq!(report["repos"][0]["commit_sha"], "0123456789abcdef0123456789abcdef01234567");
-    assert!(report["control_details"].as_array().expect("details").iter().any(|d| d["control_id"] == f.control.as_str()));
+    assert_eq!(
+        report["repos"][0]["commit_sha"],
+        "0123456789abcdef0123456789abcdef01234567"
+    );
+    assert!(
+        report["control_details"]
+            .as_array()
+            .expect("details")
+            .iter()
+            .any(|d| d["control_id"] == f.control.as_str())
+    );
 
     // Computed status can't be set and shows pending until tier 2 passes.
-    let (_, controls) = json(f.owner.get(&format!("/api/models/{}/controls?control_id={}", f.model, f.control)));
-    let status_now = controls["controls"][0]["verification_status"].as_str().expect("status");
-    assert!(status_now == "pending" || status_now == "partially_verified", "{status_now}");
+    let (_, controls) = json(f.owner.get(&format!(
+        "/api/models/{}/controls?control_id={}",
+        f.model, f.control
+    )));
+    let status_now = controls["controls"][0]["verification_status"]
+        .as_str()
+        .expect("status");
+    assert!(
+        status_now == "pending" || status_now == "partially_verified",
+        "{status_now}"
+    );
 }
 
 #[test]
@@ -162,18 +254,34 @@ fn drift_verified_status_findings_and_badge() {
         ]),
     );
     assert_eq!(status, 201, "{created}");
-    let suff = created["sufficiency"]["status"].as_str().expect("status").to_string();
+    let suff = created["sufficiency"]["status"]
+        .as_str()
+        .expect("status")
+        .to_string();
     let all = served(&f);
     let post = |tier, verdict| {
-        let (s, b) = json(f.verifier.post(&format!("/api/models/{}/verification/results", f.model), results_body(&all, tier, verdict)));
+        let (s, b) = json(f.verifier.post(
+            &format!("/api/models/{}/verification/results", f.model),
+            results_body(&all, tier, verdict),
+        ));
         assert_eq!(s, 200, "{b}");
         b
     };
     post(1, "pass");
     post(2, "pass");
-    let (_, controls) = json(f.owner.get(&format!("/api/models/{}/controls?control_id={}", f.model, f.control)));
-    let expected = if suff == "sufficient" { "verified" } else { "partially_verified" };
-    assert_eq!(controls["controls"][0]["verification_status"], expected, "sufficiency {suff}");
+    let (_, controls) = json(f.owner.get(&format!(
+        "/api/models/{}/controls?control_id={}",
+        f.model, f.control
+    )));
+    let expected = if suff == "sufficient" {
+        "verified"
+    } else {
+        "partially_verified"
+    };
+    assert_eq!(
+        controls["controls"][0]["verification_status"], expected,
+        "sufficiency {suff}"
+    );
 
     // A finding remediated with these assertions becomes verified by CI.
     let (status, fnd) = json(f.developer.post(
@@ -192,23 +300,54 @@ fn drift_verified_status_findings_and_badge() {
     let (status, _) = json(f.developer.patch(&path, json!({"status": "discovered"})));
     assert_eq!(status, 400, "no backward transitions");
     let ids: Vec<Value> = all.iter().map(|a| a["id"].clone()).collect();
-    let (status, remediated) = json(f.developer.patch(&path, json!({"status": "remediated", "linked_assertions": ids})));
+    let (status, remediated) = json(f.developer.patch(
+        &path,
+        json!({"status": "remediated", "linked_assertions": ids}),
+    ));
     assert_eq!(status, 200, "{remediated}");
-    assert_eq!(remediated["status"], "verified", "linked assertions already pass both tiers");
-    let (_, summary) = json(f.owner.get(&format!("/api/models/{}/findings/summary", f.model)));
+    assert_eq!(
+        remediated["status"], "verified",
+        "linked assertions already pass both tiers"
+    );
+    let (_, summary) = json(
+        f.owner
+            .get(&format!("/api/models/{}/findings/summary", f.model)),
+    );
     assert_eq!(summary["by_status"]["verified"], 1);
 
     // Drift: the same assertions now fail tier 1.
     post(1, "fail");
-    let (_, report) = json(f.owner.get(&format!("/api/models/{}/verification/report", f.model)));
+    let (_, report) = json(
+        f.owner
+            .get(&format!("/api/models/{}/verification/report", f.model)),
+    );
     let drift = report["drift_items"].as_array().expect("drift");
     assert_eq!(drift.len(), 2, "{report}");
     assert_eq!(drift[0]["control_id"], f.control.as_str());
-    assert!(!drift[0]["control_objectives"].as_array().expect("cos").is_empty());
+    assert!(
+        !drift[0]["control_objectives"]
+            .as_array()
+            .expect("cos")
+            .is_empty()
+    );
     let (_, feed) = json(f.owner.get("/api/activity"));
-    assert!(feed.as_array().expect("feed").iter().any(|e| e["kind"] == "drift"));
-    let (_, queue) = json(f.owner.get(&format!("/api/models/{}/review-queue", f.model)));
-    assert!(queue["controls"].as_array().expect("queue").iter().any(|c| c["control_id"] == f.control.as_str()));
+    assert!(
+        feed.as_array()
+            .expect("feed")
+            .iter()
+            .any(|e| e["kind"] == "drift")
+    );
+    let (_, queue) = json(
+        f.owner
+            .get(&format!("/api/models/{}/review-queue", f.model)),
+    );
+    assert!(
+        queue["controls"]
+            .as_array()
+            .expect("queue")
+            .iter()
+            .any(|c| c["control_id"] == f.control.as_str())
+    );
 
     // Badge: off → unknown, on → a real status. Same answer for unknown models.
     let anon = Client::anonymous(&f.app);
@@ -216,14 +355,20 @@ fn drift_verified_status_findings_and_badge() {
     assert_eq!(off["message"], "unknown");
     let (_, ghost) = json(anon.get("/api/badge/00000000-0000-0000-0000-000000000000"));
     assert_eq!(off, ghost);
-    let (status, _) = json(f.owner.patch(&format!("/api/models/{}/badge", f.model), json!({"enabled": true})));
+    let (status, _) = json(f.owner.patch(
+        &format!("/api/models/{}/badge", f.model),
+        json!({"enabled": true}),
+    ));
     assert_eq!(status, 200);
     let fresh_model = {
         // The badge cache is per model: a second model shows the enabled state immediately.
         let (_, m) = json(f.owner.post("/api/models?wait=true", json!({"feature_description": "An internal Kafka pipeline that moves payment events into Postgres."})));
         m["id"].as_str().expect("id").to_string()
     };
-    json(f.owner.patch(&format!("/api/models/{fresh_model}/badge"), json!({"enabled": true})));
+    json(f.owner.patch(
+        &format!("/api/models/{fresh_model}/badge"),
+        json!({"enabled": true}),
+    ));
     let (_, on) = json(anon.get(&format!("/api/badge/{fresh_model}")));
     assert_eq!(on["schemaVersion"], 1);
     assert_ne!(on["message"], "unknown", "{on}");
@@ -231,7 +376,12 @@ fn drift_verified_status_findings_and_badge() {
     // Another tenant sees nothing.
     cli_user(&f.dir, "eve@example.com", "user");
     let eve = Client::login(&f.app, "eve@example.com", PASSWORD);
-    for p in [format!("/api/models/{}/assertions", f.model), format!("/api/models/{}/verification/report", f.model), format!("/api/models/{}/findings", f.model), path.clone()] {
+    for p in [
+        format!("/api/models/{}/assertions", f.model),
+        format!("/api/models/{}/verification/report", f.model),
+        format!("/api/models/{}/findings", f.model),
+        path.clone(),
+    ] {
         assert_eq!(eve.get(&p).status(), 404, "{p}");
     }
 }
@@ -239,21 +389,36 @@ fn drift_verified_status_findings_and_badge() {
 #[test]
 fn ecdsa_attestation_audit_bundle_and_policy() {
     let f = fixture("asr-ecdsa");
-    let (status, _) = submit(&f, json!([{"type": "function_exists", "params": {"file": "app/upload.py", "name": "handle_upload"}, "description": "Handler exists"}]));
+    let (status, _) = submit(
+        &f,
+        json!([{"type": "function_exists", "params": {"file": "app/upload.py", "name": "handle_upload"}, "description": "Handler exists"}]),
+    );
     assert_eq!(status, 201);
     let all = served(&f);
     let key = SigningKey::from_slice(&[7u8; 32]).expect("key");
-    let pem = key.verifying_key().to_public_key_pem(LineEnding::LF).expect("pem");
+    let pem = key
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .expect("pem");
     // Only the owner uploads keys; require attestation.
-    let (status, sec) = json(f.owner.post(&format!("/api/workspaces/{}/ci-key", f.workspace), json!({"public_key_pem": pem})));
+    let (status, sec) = json(f.owner.post(
+        &format!("/api/workspaces/{}/ci-key", f.workspace),
+        json!({"public_key_pem": pem}),
+    ));
     assert_eq!(status, 200, "{sec}");
     assert_eq!(sec["ci_key"]["fingerprint"].as_str().expect("fp").len(), 64);
-    let (status, _) = json(f.owner.patch(&format!("/api/workspaces/{}/security", f.workspace), json!({"require_attestation": true})));
+    let (status, _) = json(f.owner.patch(
+        &format!("/api/workspaces/{}/security", f.workspace),
+        json!({"require_attestation": true}),
+    ));
     assert_eq!(status, 200);
 
     // Unsigned is refused now.
     let body = results_body(&all, 1, "pass");
-    let (status, err) = json(f.verifier.post(&format!("/api/models/{}/verification/results", f.model), body.clone()));
+    let (status, err) = json(f.verifier.post(
+        &format!("/api/models/{}/verification/results", f.model),
+        body.clone(),
+    ));
     assert_eq!(status, 403, "{err}");
 
     // Signed with another key: refused.
@@ -263,7 +428,10 @@ fn ecdsa_attestation_audit_bundle_and_policy() {
     let mut wrong = body.clone();
     wrong["signature"] = json!(sig);
     wrong["signed_hash"] = json!(signed_hash);
-    let (status, err) = json(f.verifier.post(&format!("/api/models/{}/verification/results", f.model), wrong));
+    let (status, err) = json(f.verifier.post(
+        &format!("/api/models/{}/verification/results", f.model),
+        wrong,
+    ));
     assert_eq!(status, 401, "{err}");
 
     // Signed with the workspace key: accepted and attested.
@@ -271,23 +439,35 @@ fn ecdsa_attestation_audit_bundle_and_policy() {
     let mut signed = body.clone();
     signed["signature"] = json!(sig);
     signed["signed_hash"] = json!(signed_hash);
-    let (status, run) = json(f.verifier.post(&format!("/api/models/{}/verification/results", f.model), signed.clone()));
+    let (status, run) = json(f.verifier.post(
+        &format!("/api/models/{}/verification/results", f.model),
+        signed.clone(),
+    ));
     assert_eq!(status, 200, "{run}");
     assert_eq!(run["attestation"], "workspace_ecdsa");
     // Tampering with the signed results breaks the hash check.
     let mut tampered = signed;
     tampered["results"][0]["result"] = json!("fail");
-    let (status, _) = json(f.verifier.post(&format!("/api/models/{}/verification/results", f.model), tampered));
+    let (status, _) = json(f.verifier.post(
+        &format!("/api/models/{}/verification/results", f.model),
+        tampered,
+    ));
     assert_eq!(status, 400);
 
     // The audit bundle's openssl commands verify both signatures.
     let run_id = run["run_id"].as_str().expect("run");
-    let (status, bundle) = json(f.owner.get(&format!("/api/models/{}/verification/runs/{run_id}/audit", f.model)));
+    let (status, bundle) = json(f.owner.get(&format!(
+        "/api/models/{}/verification/runs/{run_id}/audit",
+        f.model
+    )));
     assert_eq!(status, 200, "{bundle}");
     let sigs = bundle["signatures"].as_array().expect("signatures");
     assert_eq!(sigs.len(), 2, "{bundle}");
     for s in sigs {
-        let work = f.dir.path().join(format!("audit-{}", s["signer"].as_str().expect("signer")));
+        let work = f
+            .dir
+            .path()
+            .join(format!("audit-{}", s["signer"].as_str().expect("signer")));
         std::fs::create_dir_all(&work).expect("dir");
         let out = std::process::Command::new("sh")
             .arg("-c")
@@ -306,7 +486,12 @@ fn ecdsa_attestation_audit_bundle_and_policy() {
 
     // The spec's manual flow: ES256 bearer JWT + signature over "sha256:<hex of the raw results>".
     let results_text = serde_json::to_string(&body["results"]).expect("json");
-    let manual_hash = format!("sha256:{}", hex::encode(<sha2::Sha256 as sha2::Digest>::digest(results_text.as_bytes())));
+    let manual_hash = format!(
+        "sha256:{}",
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+            results_text.as_bytes()
+        ))
+    );
     let manual_sig = rampart::wire::sign::sign_text(&key, &manual_hash);
     let jwt = rampart::wire::sign::mint_es256_jwt(&key, &f.workspace, 300).expect("jwt");
     let raw = format!(
@@ -315,7 +500,10 @@ fn ecdsa_attestation_audit_bundle_and_policy() {
     let resp = f
         .owner
         .http
-        .post(format!("{}/api/models/{}/verification/results", f.app.url, f.model))
+        .post(format!(
+            "{}/api/models/{}/verification/results",
+            f.app.url, f.model
+        ))
         .header("Authorization", format!("Bearer {jwt}"))
         .header("Content-Type", "application/json")
         .body(raw)
@@ -328,7 +516,10 @@ fn ecdsa_attestation_audit_bundle_and_policy() {
     let resp = f
         .owner
         .http
-        .post(format!("{}/api/models/{}/verification/results", f.app.url, f.model))
+        .post(format!(
+            "{}/api/models/{}/verification/results",
+            f.app.url, f.model
+        ))
         .header("Authorization", format!("Bearer {bad_jwt}"))
         .json(&body)
         .send()
@@ -337,8 +528,14 @@ fn ecdsa_attestation_audit_bundle_and_policy() {
 
     // Rotation keeps history.
     let newer = SigningKey::from_slice(&[11u8; 32]).expect("key");
-    let newer_pem = newer.verifying_key().to_public_key_pem(LineEnding::LF).expect("pem");
-    let (_, sec) = json(f.owner.post(&format!("/api/workspaces/{}/ci-key", f.workspace), json!({"public_key_pem": newer_pem})));
+    let newer_pem = newer
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .expect("pem");
+    let (_, sec) = json(f.owner.post(
+        &format!("/api/workspaces/{}/ci-key", f.workspace),
+        json!({"public_key_pem": newer_pem}),
+    ));
     assert_eq!(sec["key_history"].as_array().expect("history").len(), 2);
     assert!(sec["key_history"][1]["revoked_at"].is_string());
     let _ = key.to_pkcs8_pem(LineEnding::LF);

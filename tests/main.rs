@@ -9,4 +9,6 @@ mod browser;
 mod harness;
 mod models;
 mod spine;
+mod tui_e2e;
+mod verify_e2e;
 mod web_pages;

@@ -10,7 +10,10 @@ use crate::harness::{Appliance, Client, PASSWORD, TestDir, appliance_without_mfa
 const S3_API: &str = "A REST API that accepts file uploads from authenticated users, stores them in S3, and serves them via pre-signed URLs.";
 
 fn generate(client: &Client, description: &str) -> Value {
-    let (status, body) = json(client.post("/api/models?wait=true", json!({"feature_description": description})));
+    let (status, body) = json(client.post(
+        "/api/models?wait=true",
+        json!({"feature_description": description}),
+    ));
     assert_eq!(status, 201, "{body}");
     body
 }
@@ -41,11 +44,27 @@ fn generate_wait_get_list_and_rename() {
     let cos = full["control_objectives"].as_array().expect("cos");
     assert!(!cos.is_empty());
     // Every CO references an existing asset and attacker.
-    let asset_ids: Vec<&str> = full["assets"].as_array().expect("a").iter().map(|a| a["id"].as_str().expect("id")).collect();
-    let attacker_ids: Vec<&str> = full["attackers"].as_array().expect("a").iter().map(|a| a["id"].as_str().expect("id")).collect();
+    let asset_ids: Vec<&str> = full["assets"]
+        .as_array()
+        .expect("a")
+        .iter()
+        .map(|a| a["id"].as_str().expect("id"))
+        .collect();
+    let attacker_ids: Vec<&str> = full["attackers"]
+        .as_array()
+        .expect("a")
+        .iter()
+        .map(|a| a["id"].as_str().expect("id"))
+        .collect();
     for co in cos {
-        assert!(asset_ids.contains(&co["asset_id"].as_str().expect("asset_id")), "{co}");
-        assert!(attacker_ids.contains(&co["attacker_id"].as_str().expect("attacker_id")), "{co}");
+        assert!(
+            asset_ids.contains(&co["asset_id"].as_str().expect("asset_id")),
+            "{co}"
+        );
+        assert!(
+            attacker_ids.contains(&co["attacker_id"].as_str().expect("attacker_id")),
+            "{co}"
+        );
     }
 
     // The list is a bare array (the published verify client depends on it).
@@ -57,7 +76,10 @@ fn generate_wait_get_list_and_rename() {
     let (_, found) = json(alice.get("/api/models?search=zzz-no-such"));
     assert_eq!(found.as_array().expect("array").len(), 0);
 
-    let (status, renamed) = json(alice.patch(&format!("/api/models/{id}"), json!({"title": "Upload service"})));
+    let (status, renamed) = json(alice.patch(
+        &format!("/api/models/{id}"),
+        json!({"title": "Upload service"}),
+    ));
     assert_eq!(status, 200, "{renamed}");
     assert_eq!(renamed["version"], 2);
     let (status, body) = json(alice.patch(&format!("/api/models/{id}"), json!({"title": ""})));
@@ -80,14 +102,18 @@ fn generation_job_reports_progress_and_streams_events() {
     let resp = bob
         .http
         .get(format!("{}/api/jobs/{job}/events", app.url))
-        .header("Cookie", format!("rampart_session={}", bob.cookie.clone().expect("cookie")))
+        .header(
+            "Cookie",
+            format!("rampart_session={}", bob.cookie.clone().expect("cookie")),
+        )
         .send()
         .expect("sse");
-    assert!(resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream")));
+    assert!(
+        resp.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"))
+    );
     let mut events = Vec::new();
     for line in BufReader::new(resp).lines() {
         let line = line.expect("line");
@@ -98,8 +124,16 @@ fn generation_job_reports_progress_and_streams_events() {
             }
         }
     }
-    assert_eq!(events.iter().filter(|e| *e == "step_start").count(), 6, "{events:?}");
-    assert_eq!(events.last().map(String::as_str), Some("done"), "{events:?}");
+    assert_eq!(
+        events.iter().filter(|e| *e == "step_start").count(),
+        6,
+        "{events:?}"
+    );
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some("done"),
+        "{events:?}"
+    );
 
     let (status, snap) = json(bob.get(&format!("/api/jobs/{job}")));
     assert_eq!(status, 200);
@@ -131,14 +165,27 @@ fn entity_edits_recompute_and_bad_input_changes_nothing() {
     let (_, full) = json(carol.get(&format!("/api/models/{id}?include_cos=true")));
     let cos_after = full["control_objectives"].as_array().expect("cos");
     assert!(cos_after.len() > cos_before, "new COs for the new asset");
-    assert!(cos_after.iter().any(|co| co["asset_id"] == asset_id.as_str()));
+    assert!(
+        cos_after
+            .iter()
+            .any(|co| co["asset_id"] == asset_id.as_str())
+    );
 
-    let (status, _) = json(carol.patch(&format!("/api/models/{id}/assets/{asset_id}"), json!({"impact": "high"})));
+    let (status, _) = json(carol.patch(
+        &format!("/api/models/{id}/assets/{asset_id}"),
+        json!({"impact": "high"}),
+    ));
     assert_eq!(status, 200);
     let (status, _) = json(carol.delete(&format!("/api/models/{id}/assets/{asset_id}")));
     assert_eq!(status, 200);
     let (_, full) = json(carol.get(&format!("/api/models/{id}?include_cos=true")));
-    assert!(!full["control_objectives"].as_array().expect("cos").iter().any(|co| co["asset_id"] == asset_id.as_str()));
+    assert!(
+        !full["control_objectives"]
+            .as_array()
+            .expect("cos")
+            .iter()
+            .any(|co| co["asset_id"] == asset_id.as_str())
+    );
     // Removed ids are never reused.
     let (_, again) = json(carol.post(
         &format!("/api/models/{id}/assets"),
@@ -149,14 +196,38 @@ fn entity_edits_recompute_and_bad_input_changes_nothing() {
     let version = full["version"].as_u64().expect("version");
     let check_unchanged = |why: &str| {
         let (_, now) = json(carol.get(&format!("/api/models/{id}")));
-        assert_eq!(now["version"].as_u64(), Some(version + 1), "{why} changed the model");
+        assert_eq!(
+            now["version"].as_u64(),
+            Some(version + 1),
+            "{why} changed the model"
+        );
     };
     for (path, body, want) in [
-        (format!("/api/models/{id}/assets/A999"), json!({"impact": "high"}), 404),
-        (format!("/api/models/{id}/attackers/ATK999"), json!({"likelihood": "high"}), 404),
-        (format!("/api/models/{id}/controls/CTRL-99"), json!({"status": "implemented"}), 404),
-        (format!("/api/models/{id}/controls/CTRL-01"), json!({"status": "done-ish"}), 400),
-        (format!("/api/models/{id}/assets/A1"), json!({"impact": 7}), 400),
+        (
+            format!("/api/models/{id}/assets/A999"),
+            json!({"impact": "high"}),
+            404,
+        ),
+        (
+            format!("/api/models/{id}/attackers/ATK999"),
+            json!({"likelihood": "high"}),
+            404,
+        ),
+        (
+            format!("/api/models/{id}/controls/CTRL-99"),
+            json!({"status": "implemented"}),
+            404,
+        ),
+        (
+            format!("/api/models/{id}/controls/CTRL-01"),
+            json!({"status": "done-ish"}),
+            400,
+        ),
+        (
+            format!("/api/models/{id}/assets/A1"),
+            json!({"impact": 7}),
+            400,
+        ),
     ] {
         let (status, body) = json(carol.patch(&path, body));
         assert_eq!(status, want, "PATCH {path}: {body}");
@@ -165,18 +236,36 @@ fn entity_edits_recompute_and_bad_input_changes_nothing() {
 
     // Removing every asset: the last one is refused.
     let (_, full) = json(carol.get(&format!("/api/models/{id}")));
-    let ids: Vec<String> = full["assets"].as_array().expect("assets").iter().map(|a| a["id"].as_str().expect("id").to_string()).collect();
+    let ids: Vec<String> = full["assets"]
+        .as_array()
+        .expect("assets")
+        .iter()
+        .map(|a| a["id"].as_str().expect("id").to_string())
+        .collect();
     let (last, rest) = ids.split_last().expect("assets");
     for a in rest {
-        assert_eq!(carol.delete(&format!("/api/models/{id}/assets/{a}")).status(), 200);
+        assert_eq!(
+            carol
+                .delete(&format!("/api/models/{id}/assets/{a}"))
+                .status(),
+            200
+        );
     }
     let (status, body) = json(carol.delete(&format!("/api/models/{id}/assets/{last}")));
     assert_eq!(status, 400, "{body}");
-    assert!(body["error"]["message"].as_str().expect("msg").contains("at least one asset"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("at least one asset")
+    );
 
     // Descriptions: empty and 100 KB are refused with nothing created.
     for desc in [String::new(), "x".repeat(100 * 1024)] {
-        let (status, body) = json(carol.post("/api/models?wait=true", json!({"feature_description": desc})));
+        let (status, body) = json(carol.post(
+            "/api/models?wait=true",
+            json!({"feature_description": desc}),
+        ));
         assert!(status == 400 || status == 413, "{status} {body}");
     }
     let (_, list) = json(carol.get("/api/models"));
@@ -193,25 +282,48 @@ fn control_status_evidence_assess_dashboard_and_activity() {
     let (_, controls) = json(dan.get(&format!("/api/models/{id}/controls")));
     let total = controls["total"].as_u64().expect("total");
     assert_eq!(controls["not_implemented"].as_u64(), Some(total));
-    let cid = controls["controls"][0]["id"].as_str().expect("control").to_string();
+    let cid = controls["controls"][0]["id"]
+        .as_str()
+        .expect("control")
+        .to_string();
 
-    let (status, _) = json(dan.patch(&format!("/api/models/{id}/controls/{cid}"), json!({"status": "implemented", "notes": "done in upload.py"})));
+    let (status, _) = json(dan.patch(
+        &format!("/api/models/{id}/controls/{cid}"),
+        json!({"status": "implemented", "notes": "done in upload.py"}),
+    ));
     assert_eq!(status, 200);
     let (_, one) = json(dan.get(&format!("/api/models/{id}/controls?control_id={cid}")));
     assert_eq!(one["controls"][0]["status"], "implemented");
-    assert_eq!(one["controls"][0]["implementation_notes"], "done in upload.py");
+    assert_eq!(
+        one["controls"][0]["implementation_notes"],
+        "done in upload.py"
+    );
     assert_eq!(one["controls"][0]["verification_status"], "unverified");
     let (_, implemented) = json(dan.get(&format!("/api/models/{id}/controls?status=implemented")));
     assert_eq!(implemented["matching"], 1);
 
-    let (status, ev) = json(dan.post(&format!("/api/models/{id}/controls/{cid}/evidence"), json!({"title": "PR #42", "reference": "https://git.example/pr/42"})));
+    let (status, ev) = json(dan.post(
+        &format!("/api/models/{id}/controls/{cid}/evidence"),
+        json!({"title": "PR #42", "reference": "https://git.example/pr/42"}),
+    ));
     assert_eq!(status, 201, "{ev}");
     let eid = ev["id"].as_str().expect("evidence id");
-    assert_eq!(dan.delete(&format!("/api/models/{id}/controls/{cid}/evidence/{eid}")).status(), 200);
-    assert_eq!(dan.delete(&format!("/api/models/{id}/controls/{cid}/evidence/{eid}")).status(), 404);
+    assert_eq!(
+        dan.delete(&format!("/api/models/{id}/controls/{cid}/evidence/{eid}"))
+            .status(),
+        200
+    );
+    assert_eq!(
+        dan.delete(&format!("/api/models/{id}/controls/{cid}/evidence/{eid}"))
+            .status(),
+        404
+    );
 
     let (_, assess) = json(dan.get(&format!("/api/models/{id}/assess")));
-    assert!(assess.get("control_objectives").is_none(), "summary only by default");
+    assert!(
+        assess.get("control_objectives").is_none(),
+        "summary only by default"
+    );
     let (_, at_risk) = json(dan.get(&format!("/api/models/{id}/assess?status=at_risk")));
     assert!(at_risk["control_objectives"].is_array());
     let (status, _) = json(dan.get(&format!("/api/models/{id}/assess?status=bogus")));
@@ -221,8 +333,16 @@ fn control_status_evidence_assess_dashboard_and_activity() {
     assert_eq!(dash["portfolio"]["models"], 1);
     assert_eq!(dash["models"].as_array().expect("models").len(), 1);
     let (_, feed) = json(dan.get("/api/activity"));
-    let kinds: Vec<&str> = feed.as_array().expect("feed").iter().map(|e| e["kind"].as_str().expect("kind")).collect();
-    assert!(kinds.contains(&"generation") && kinds.contains(&"control_update"), "{kinds:?}");
+    let kinds: Vec<&str> = feed
+        .as_array()
+        .expect("feed")
+        .iter()
+        .map(|e| e["kind"].as_str().expect("kind"))
+        .collect();
+    assert!(
+        kinds.contains(&"generation") && kinds.contains(&"control_update"),
+        "{kinds:?}"
+    );
 
     assert_eq!(dan.delete(&format!("/api/models/{id}")).status(), 204);
     assert_eq!(dan.get(&format!("/api/models/{id}")).status(), 404);
@@ -238,10 +358,19 @@ fn tenants_and_key_scopes() {
     let other = user_client(&app, &dir, "other@example.com");
     let model = generate(&owner, S3_API);
     let id = model["id"].as_str().expect("id");
-    for path in [format!("/api/models/{id}"), format!("/api/models/{id}/controls"), format!("/api/models/{id}/assess")] {
+    for path in [
+        format!("/api/models/{id}"),
+        format!("/api/models/{id}/controls"),
+        format!("/api/models/{id}/assess"),
+    ] {
         assert_eq!(other.get(&path).status(), 404, "{path}");
     }
-    assert_eq!(other.patch(&format!("/api/models/{id}"), json!({"title": "mine"})).status(), 404);
+    assert_eq!(
+        other
+            .patch(&format!("/api/models/{id}"), json!({"title": "mine"}))
+            .status(),
+        404
+    );
     assert_eq!(other.delete(&format!("/api/models/{id}")).status(), 404);
     let (_, list) = json(other.get("/api/models"));
     assert_eq!(list.as_array().expect("list").len(), 0);
@@ -252,12 +381,94 @@ fn tenants_and_key_scopes() {
     assert_eq!(verifier.get(&format!("/api/models/{id}")).status(), 200);
     let (_, list) = json(verifier.get("/api/models"));
     assert_eq!(list.as_array().expect("list").len(), 1);
-    assert_eq!(verifier.patch(&format!("/api/models/{id}"), json!({"title": "x"})).status(), 403);
-    assert_eq!(verifier.post("/api/models", json!({"feature_description": S3_API})).status(), 403);
-    let (_, dev) = json(owner.post("/api/api-keys", json!({"name": "mcp", "scope": "developer"})));
+    assert_eq!(
+        verifier
+            .patch(&format!("/api/models/{id}"), json!({"title": "x"}))
+            .status(),
+        403
+    );
+    assert_eq!(
+        verifier
+            .post("/api/models", json!({"feature_description": S3_API}))
+            .status(),
+        403
+    );
+    let (_, dev) = json(owner.post(
+        "/api/api-keys",
+        json!({"name": "mcp", "scope": "developer"}),
+    ));
     let developer = Client::with_key(&app, dev["key"].as_str().expect("key"));
     let (status, body) = json(developer.post("/api/models?wait=true", json!({"feature_description": "An internal Kafka pipeline that moves payment events into Postgres."})));
     assert_eq!(status, 201, "{body}");
     let (_, feed) = json(owner.get("/api/activity"));
     assert_eq!(feed[0]["source"], "api");
+}
+
+#[test]
+fn conversation_routes_intents_and_keeps_history() {
+    let dir = TestDir::new("models-converse");
+    let app = appliance_without_mfa(&dir);
+    let fay = user_client(&app, &dir, "fay@example.com");
+    let model = generate(&fay, S3_API);
+    let id = model["id"].as_str().expect("id").to_string();
+    let attackers_before = model["attackers"].as_array().expect("attackers").len();
+    let say = |m: &str| {
+        let (status, body) = json(fay.post(
+            &format!("/api/models/{id}/conversation"),
+            json!({"message": m}),
+        ));
+        assert_eq!(status, 200, "{m}: {body}");
+        body
+    };
+    let general = say("What is STRIDE?");
+    assert_eq!(general["intent"], "general");
+    assert!(
+        general["reply"]
+            .as_str()
+            .expect("reply")
+            .contains("Spoofing"),
+        "{general}"
+    );
+    let query = say("What are the highest-risk assets?");
+    assert_eq!(query["intent"], "query");
+    assert!(!query["reply"].as_str().expect("reply").is_empty());
+    let refine = say("Add a database admin attacker");
+    assert_eq!(refine["intent"], "refine", "{refine}");
+    assert!(refine["version"].as_u64().expect("v") > 1);
+    let (_, after) = json(fay.get(&format!("/api/models/{id}")));
+    assert_eq!(
+        after["attackers"].as_array().expect("attackers").len(),
+        attackers_before + 1
+    );
+    let (_, history) = json(fay.get(&format!("/api/models/{id}/conversation")));
+    assert_eq!(history.as_array().expect("history").len(), 6);
+    let (status, body) = json(fay.post(
+        &format!("/api/models/{id}/conversation"),
+        json!({"message": "  "}),
+    ));
+    assert_eq!(status, 400, "{body}");
+
+    // Regenerating controls keeps the model valid; refining a control is evaluated.
+    let (status, regen) =
+        json(fay.post(&format!("/api/models/{id}/controls/regenerate"), json!({})));
+    assert_eq!(status, 200, "{regen}");
+    let (_, controls) = json(fay.get(&format!("/api/models/{id}/controls?limit=500")));
+    let control = controls["controls"][0].clone();
+    let cid = control["id"].as_str().expect("id");
+    let (status, rejected) = json(fay.post(
+        &format!("/api/models/{id}/controls/{cid}/refine"),
+        json!({"description": "Do something reasonable.", "justification": "too prescriptive"}),
+    ));
+    assert_eq!(status, 200, "{rejected}");
+    let original = control["description"].as_str().expect("desc");
+    let (_, kept) = json(fay.post(
+        &format!("/api/models/{id}/controls/{cid}/refine"),
+        json!({"description": format!("{original} (any equivalent mechanism is acceptable)"), "justification": "allow equivalents"}),
+    ));
+    assert_eq!(kept["accepted"], true, "{kept}");
+    let (status, answer) = json(fay.post(
+        &format!("/api/models/{id}/query"),
+        json!({"question": "Which controls are not implemented?"}),
+    ));
+    assert_eq!(status, 200, "{answer}");
 }

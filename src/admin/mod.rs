@@ -289,7 +289,11 @@ impl AdminService {
         use rusqlite::OptionalExtension;
         let conn = self.conn()?;
         Ok(conn
-            .query_row("SELECT value FROM instance_meta WHERE key = ?1", [key], |r| r.get(0))
+            .query_row(
+                "SELECT value FROM instance_meta WHERE key = ?1",
+                [key],
+                |r| r.get(0),
+            )
             .optional()?)
     }
 

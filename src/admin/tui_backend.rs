@@ -21,7 +21,11 @@ pub struct TuiBackend {
 impl TuiBackend {
     /// Builds the backend over opened services.
     pub fn new(admin: AdminService, auth: AuthService, config: std::sync::Arc<Config>) -> Self {
-        Self { admin, auth, config }
+        Self {
+            admin,
+            auth,
+            config,
+        }
     }
 }
 
@@ -46,7 +50,11 @@ fn auth_err(e: crate::auth::Error) -> BackendError {
         E::Invalid { .. } => BackendError::Invalid(msg),
         E::NotFound(_) => BackendError::NotFound(msg),
         E::Conflict(_) => BackendError::Conflict(msg),
-        E::Forbidden(_) | E::InvalidCredentials | E::Unauthenticated(_) | E::Throttled(_) | E::MfaEnrollmentRequired => BackendError::Denied(msg),
+        E::Forbidden(_)
+        | E::InvalidCredentials
+        | E::Unauthenticated(_)
+        | E::Throttled(_)
+        | E::MfaEnrollmentRequired => BackendError::Denied(msg),
         E::Store(_) | E::Internal(_) => BackendError::Failed(msg),
     }
 }
@@ -108,7 +116,10 @@ impl ui::AdminBackend for TuiBackend {
     }
 
     fn setup(&mut self, r: &ui::SetupRequest) -> BackendResult<ui::UserSummary> {
-        self.auth.setup(&r.email, &r.name, &r.password).map(user_to_ui).map_err(auth_err)
+        self.auth
+            .setup(&r.email, &r.name, &r.password)
+            .map(user_to_ui)
+            .map_err(auth_err)
     }
 
     fn list_users(&mut self) -> BackendResult<Vec<ui::UserSummary>> {
@@ -150,7 +161,10 @@ impl ui::AdminBackend for TuiBackend {
     }
 
     fn reset_mfa(&mut self, user_id: &str) -> BackendResult<()> {
-        self.auth.reset_mfa(None, user_id).map(|_| ()).map_err(auth_err)
+        self.auth
+            .reset_mfa(None, user_id)
+            .map(|_| ())
+            .map_err(auth_err)
     }
 
     fn license(&mut self) -> BackendResult<ui::LicenseStatus> {
@@ -179,7 +193,11 @@ impl ui::AdminBackend for TuiBackend {
         self.license()
     }
 
-    fn backup(&mut self, dest: &Path, progress: &mut dyn FnMut(ui::Progress)) -> BackendResult<ui::BackupReport> {
+    fn backup(
+        &mut self,
+        dest: &Path,
+        progress: &mut dyn FnMut(ui::Progress),
+    ) -> BackendResult<ui::BackupReport> {
         let path = if dest.is_dir() {
             dest.join(super::backup::backup_filename(chrono::Utc::now()))
         } else {
@@ -196,7 +214,11 @@ impl ui::AdminBackend for TuiBackend {
         })
     }
 
-    fn restore(&mut self, r: &ui::RestoreRequest, progress: &mut dyn FnMut(ui::Progress)) -> BackendResult<ui::RestoreReport> {
+    fn restore(
+        &mut self,
+        r: &ui::RestoreRequest,
+        progress: &mut dyn FnMut(ui::Progress),
+    ) -> BackendResult<ui::RestoreReport> {
         let request = RestoreRequest {
             confirmation: r.confirmation.clone(),
             password: Some(r.password.clone()),
@@ -205,7 +227,9 @@ impl ui::AdminBackend for TuiBackend {
         let check = LocalAdminPassword(&self.admin);
         let s = self
             .admin
-            .restore(&r.path, &request, &check, &mut |p| progress(progress_to_ui(p)))
+            .restore(&r.path, &request, &check, &mut |p| {
+                progress(progress_to_ui(p))
+            })
             .map_err(admin_err)?;
         Ok(ui::RestoreReport {
             signer_fingerprint: s.signer.signer_fingerprint,
@@ -237,9 +261,13 @@ impl ui::AdminBackend for TuiBackend {
     }
 
     fn add_signer(&mut self, label: &str, pem_file: &Path) -> BackendResult<ui::TrustedSigner> {
-        let pem = std::fs::read_to_string(pem_file)
-            .map_err(|e| BackendError::Invalid(format!("cannot read {}: {e}", pem_file.display())))?;
-        let s = self.admin.add_trusted_signer(ACTOR, label, &pem).map_err(admin_err)?;
+        let pem = std::fs::read_to_string(pem_file).map_err(|e| {
+            BackendError::Invalid(format!("cannot read {}: {e}", pem_file.display()))
+        })?;
+        let s = self
+            .admin
+            .add_trusted_signer(ACTOR, label, &pem)
+            .map_err(admin_err)?;
         Ok(ui::TrustedSigner {
             fingerprint: s.fingerprint,
             label: s.label,
@@ -248,7 +276,9 @@ impl ui::AdminBackend for TuiBackend {
     }
 
     fn remove_signer(&mut self, fingerprint: &str) -> BackendResult<()> {
-        self.admin.remove_trusted_signer(ACTOR, fingerprint).map_err(admin_err)
+        self.admin
+            .remove_trusted_signer(ACTOR, fingerprint)
+            .map_err(admin_err)
     }
 
     fn list_orgs(&mut self) -> BackendResult<Vec<ui::OrgSummary>> {
@@ -268,11 +298,17 @@ impl ui::AdminBackend for TuiBackend {
     }
 
     fn shred_org(&mut self, slug: &str, confirmation: &str) -> BackendResult<()> {
-        self.admin.shred_org(ACTOR, slug, confirmation).map(|_| ()).map_err(admin_err)
+        self.admin
+            .shred_org(ACTOR, slug, confirmation)
+            .map(|_| ())
+            .map_err(admin_err)
     }
 
     fn maintenance(&mut self) -> BackendResult<ui::MaintenanceState> {
-        self.admin.maintenance_status().map(maint_to_ui).map_err(admin_err)
+        self.admin
+            .maintenance_status()
+            .map(maint_to_ui)
+            .map_err(admin_err)
     }
 
     fn enable_maintenance(&mut self, reason: &str) -> BackendResult<ui::MaintenanceState> {
@@ -283,7 +319,10 @@ impl ui::AdminBackend for TuiBackend {
     }
 
     fn clear_maintenance(&mut self) -> BackendResult<ui::MaintenanceState> {
-        self.admin.clear_maintenance(ACTOR).map(maint_to_ui).map_err(admin_err)
+        self.admin
+            .clear_maintenance(ACTOR)
+            .map(maint_to_ui)
+            .map_err(admin_err)
     }
 
     fn recent_events(&mut self, limit: usize) -> BackendResult<Vec<ui::LogLine>> {
@@ -301,7 +340,9 @@ impl ui::AdminBackend for TuiBackend {
                 } else {
                     ui::LogLevel::Info
                 },
-                message: format!("{} {} {} {}", e.kind, e.actor, e.subject, e.detail).trim().to_string(),
+                message: format!("{} {} {} {}", e.kind, e.actor, e.subject, e.detail)
+                    .trim()
+                    .to_string(),
             })
             .collect())
     }

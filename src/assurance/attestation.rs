@@ -96,7 +96,9 @@ pub fn active_key(conn: &Connection, workspace: &str) -> Result<Option<PublicKey
 
 /// A key of the workspace's history by fingerprint (for audit bundles of old runs).
 pub fn key_by_fingerprint(conn: &Connection, workspace: &str, fp: &str) -> Result<Option<CiKey>> {
-    Ok(keys(conn, workspace)?.into_iter().find(|k| k.fingerprint == fp))
+    Ok(keys(conn, workspace)?
+        .into_iter()
+        .find(|k| k.fingerprint == fp))
 }
 
 /// Whether the workspace refuses unattested submissions.
@@ -127,7 +129,11 @@ pub fn verify_submission(
     content_hash: &str,
     raw_results: &str,
 ) -> Result<Attested> {
-    let field = |k: &str| body.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
+    let field = |k: &str| {
+        body.get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
     if let Some(bundle) = field("dsse_bundle") {
         return verify_dsse(conn, workspace, bundle);
     }
@@ -138,28 +144,35 @@ pub fn verify_submission(
             )
         })?;
         let der = b64(signature)?;
-        let (digest, signed): ([u8; 32], Vec<u8>) = if let Some(hex_part) = signed_hash.strip_prefix("sha256:") {
-            // Manual flow: signed_hash = "sha256:" + hex(sha256(raw results text)), and the
-            // signature covers that ASCII text.
-            let expected = format!("sha256:{}", hex::encode(Sha256::digest(raw_results.as_bytes())));
-            if signed_hash != expected || hex_part.len() != 64 {
-                return Err(Error::Attestation(
-                    "signed_hash does not match the SHA-256 of the submitted results".into(),
-                ));
-            }
-            (Sha256::digest(signed_hash.as_bytes()).into(), signed_hash.as_bytes().to_vec())
-        } else {
-            // CLI flow: signed_hash is content_hash without its prefix; the signature covers
-            // the 32 digest bytes.
-            if Some(signed_hash) != content_hash.strip_prefix("sha256:") {
-                return Err(Error::Attestation(
-                    "signed_hash does not match the recomputed content_hash".into(),
-                ));
-            }
-            let raw = hex::decode(signed_hash)
-                .map_err(|_| Error::Attestation("signed_hash is not hex".into()))?;
-            (Sha256::digest(&raw).into(), raw)
-        };
+        let (digest, signed): ([u8; 32], Vec<u8>) =
+            if let Some(hex_part) = signed_hash.strip_prefix("sha256:") {
+                // Manual flow: signed_hash = "sha256:" + hex(sha256(raw results text)), and the
+                // signature covers that ASCII text.
+                let expected = format!(
+                    "sha256:{}",
+                    hex::encode(Sha256::digest(raw_results.as_bytes()))
+                );
+                if signed_hash != expected || hex_part.len() != 64 {
+                    return Err(Error::Attestation(
+                        "signed_hash does not match the SHA-256 of the submitted results".into(),
+                    ));
+                }
+                (
+                    Sha256::digest(signed_hash.as_bytes()).into(),
+                    signed_hash.as_bytes().to_vec(),
+                )
+            } else {
+                // CLI flow: signed_hash is content_hash without its prefix; the signature covers
+                // the 32 digest bytes.
+                if Some(signed_hash) != content_hash.strip_prefix("sha256:") {
+                    return Err(Error::Attestation(
+                        "signed_hash does not match the recomputed content_hash".into(),
+                    ));
+                }
+                let raw = hex::decode(signed_hash)
+                    .map_err(|_| Error::Attestation("signed_hash is not hex".into()))?;
+                (Sha256::digest(&raw).into(), raw)
+            };
         if !key.verify_sha256(&digest, &der) {
             return Err(Error::Attestation(
                 "signature does not verify with the workspace's CI key".into(),
@@ -172,7 +185,10 @@ pub fn verify_submission(
         });
     }
     if field("signature").is_some() || field("signed_hash").is_some() {
-        return Err(invalid("signature", "signature and signed_hash must be sent together"));
+        return Err(invalid(
+            "signature",
+            "signature and signed_hash must be sent together",
+        ));
     }
     if field("bundle").is_some() {
         return Ok(Attested {
@@ -190,7 +206,13 @@ pub fn verify_submission(
 
 /// DSSE pre-authentication encoding.
 fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
-    let mut out = format!("DSSEv1 {} {} {} ", payload_type.len(), payload_type, payload.len()).into_bytes();
+    let mut out = format!(
+        "DSSEv1 {} {} {} ",
+        payload_type.len(),
+        payload_type,
+        payload.len()
+    )
+    .into_bytes();
     out.extend_from_slice(payload);
     out
 }
@@ -250,7 +272,11 @@ pub fn verify_bearer(conn: &Connection, token: &str) -> Result<String> {
         .map_err(|e| bad(&e.to_string()))?;
     match (verified.issued_at, verified.expires_at) {
         (Some(iat), Some(exp)) if exp.as_secs() <= iat.as_secs() + 300 => {}
-        _ => return Err(bad("iat and exp are required and the lifetime may be at most 300 seconds")),
+        _ => {
+            return Err(bad(
+                "iat and exp are required and the lifetime may be at most 300 seconds",
+            ));
+        }
     }
     if verified.subject.as_deref() != Some(workspace.as_str()) {
         return Err(bad("sub mismatch"));
@@ -275,7 +301,10 @@ impl AssuranceService {
         let fp = key.fingerprint_hex();
         let tx = conn.transaction()?;
         let now = now_str();
-        if keys(&tx, workspace)?.iter().any(|k| k.fingerprint == fp && k.revoked_at.is_none()) {
+        if keys(&tx, workspace)?
+            .iter()
+            .any(|k| k.fingerprint == fp && k.revoked_at.is_none())
+        {
             return Err(Error::Invalid {
                 field: "public_key_pem".into(),
                 message: "this key is already the active CI key".into(),
@@ -290,13 +319,24 @@ impl AssuranceService {
              ON CONFLICT(workspace_id, fingerprint) DO UPDATE SET revoked_at = NULL, created_at = ?5",
             params![fp, workspace, key.to_pem(), caller.user_id, now],
         )?;
-        crate::auth::AuthService::audit(&tx, Some(&caller.user_id), "ci_key.upload", workspace, &fp);
+        crate::auth::AuthService::audit(
+            &tx,
+            Some(&caller.user_id),
+            "ci_key.upload",
+            workspace,
+            &fp,
+        );
         tx.commit()?;
         load_security(&conn, workspace)
     }
 
     /// Changes the attestation policy (owners only).
-    pub fn update_security(&self, caller: &Caller, workspace: &str, patch: &SecurityPatch) -> Result<Security> {
+    pub fn update_security(
+        &self,
+        caller: &Caller,
+        workspace: &str,
+        patch: &SecurityPatch,
+    ) -> Result<Security> {
         let conn = self.db.conn()?;
         owner(&conn, caller, workspace)?;
         let mut current = load_security(&conn, workspace)?;
@@ -306,7 +346,10 @@ impl AssuranceService {
         if let Some(list) = &patch.trusted_issuers {
             for (i, iss) in list.iter().enumerate() {
                 if !iss.starts_with("https://") {
-                    return Err(invalid(format!("trusted_issuers[{i}]"), "must be an https:// issuer URL"));
+                    return Err(invalid(
+                        format!("trusted_issuers[{i}]"),
+                        "must be an https:// issuer URL",
+                    ));
                 }
             }
             current.trusted_issuers = list.clone();
@@ -340,7 +383,9 @@ fn member(conn: &Connection, caller: &Caller, workspace: &str) -> Result<String>
 fn owner(conn: &Connection, caller: &Caller, workspace: &str) -> Result<()> {
     caller.require_not_verifier()?;
     if member(conn, caller, workspace)? != "owner" {
-        return Err(Error::Forbidden("only the workspace owner can change its security settings".into()));
+        return Err(Error::Forbidden(
+            "only the workspace owner can change its security settings".into(),
+        ));
     }
     Ok(())
 }

@@ -146,7 +146,8 @@ pub(crate) fn auto_verify(conn: &Connection, model_id: &str) -> Result<()> {
         .query_map([model_id], from_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     for f in list {
-        let linked: Vec<String> = serde_json::from_value(f.linked_assertions.clone()).unwrap_or_default();
+        let linked: Vec<String> =
+            serde_json::from_value(f.linked_assertions.clone()).unwrap_or_default();
         if linked.is_empty() {
             continue;
         }
@@ -169,7 +170,12 @@ pub(crate) fn auto_verify(conn: &Connection, model_id: &str) -> Result<()> {
 
 impl AssuranceService {
     /// Records findings (all or nothing).
-    pub fn submit_findings(&self, caller: &Caller, model_id: &str, items: &[NewFinding]) -> Result<Vec<Finding>> {
+    pub fn submit_findings(
+        &self,
+        caller: &Caller,
+        model_id: &str,
+        items: &[NewFinding],
+    ) -> Result<Vec<Finding>> {
         caller.require_not_verifier()?;
         if items.is_empty() || items.len() > 100 {
             return Err(invalid("findings", "submit 1 to 100 findings"));
@@ -186,7 +192,10 @@ impl AssuranceService {
             }
             let severity = f.severity.trim().to_lowercase();
             if !SEVERITIES.contains(&severity.as_str()) {
-                return Err(invalid(field("severity"), "must be critical, high, medium, low or info"));
+                return Err(invalid(
+                    field("severity"),
+                    "must be critical, high, medium, low or info",
+                ));
             }
             let control = match &f.control_id {
                 Some(c) => Some(
@@ -200,10 +209,16 @@ impl AssuranceService {
             };
             for (j, loc) in f.checked_locations.iter().enumerate() {
                 if !loc.get("file").is_some_and(Value::is_string) {
-                    return Err(invalid(format!("findings[{i}].checked_locations[{j}].file"), "is required (string)"));
+                    return Err(invalid(
+                        format!("findings[{i}].checked_locations[{j}].file"),
+                        "is required (string)",
+                    ));
                 }
             }
-            let id = format!("fnd_{}", hex::encode(crate::auth::secrets::random_bytes::<8>()));
+            let id = format!(
+                "fnd_{}",
+                hex::encode(crate::auth::secrets::random_bytes::<8>())
+            );
             let now = now_str();
             tx.execute(
                 "INSERT INTO findings (id, model_id, workspace_id, control_id, title, description, severity, status, checked_locations, checked_patterns, expected_evidence, history, created_by, created_at, updated_at) \
@@ -235,7 +250,13 @@ impl AssuranceService {
     }
 
     /// Findings of a model, filtered.
-    pub fn list_findings(&self, caller: &Caller, model_id: &str, control: Option<&str>, status: Option<&str>) -> Result<Vec<Finding>> {
+    pub fn list_findings(
+        &self,
+        caller: &Caller,
+        model_id: &str,
+        control: Option<&str>,
+        status: Option<&str>,
+    ) -> Result<Vec<Finding>> {
         let conn = self.db.conn()?;
         models::load(&conn, &caller.workspace_id, model_id)?;
         let mut stmt = conn.prepare(&format!(
@@ -255,7 +276,13 @@ impl AssuranceService {
     }
 
     /// Moves a finding forward. `verified` is computed, never requested.
-    pub fn transition_finding(&self, caller: &Caller, model_id: &str, id: &str, t: &Transition) -> Result<Finding> {
+    pub fn transition_finding(
+        &self,
+        caller: &Caller,
+        model_id: &str,
+        id: &str,
+        t: &Transition,
+    ) -> Result<Finding> {
         caller.require_not_verifier()?;
         let mut conn = self.db.conn()?;
         let tx = conn.transaction()?;
@@ -263,16 +290,26 @@ impl AssuranceService {
         let f = load(&tx, model_id, id)?;
         let to = t.status.trim().to_lowercase();
         if to == "verified" {
-            return Err(invalid("status", "verified is set automatically when linked assertions pass CI; move the finding to remediated and link assertions"));
+            return Err(invalid(
+                "status",
+                "verified is set automatically when linked assertions pass CI; move the finding to remediated and link assertions",
+            ));
         }
         if !allowed(&f.status, &to) {
-            return Err(invalid("status", format!("cannot move a {} finding to {to}; the lifecycle is discovered → acknowledged → remediated → verified, or dismissed from discovered/acknowledged, never backwards", f.status)));
+            return Err(invalid(
+                "status",
+                format!(
+                    "cannot move a {} finding to {to}; the lifecycle is discovered → acknowledged → remediated → verified, or dismissed from discovered/acknowledged, never backwards",
+                    f.status
+                ),
+            ));
         }
         let reason = t.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
         if to == "dismissed" && reason.is_none() {
             return Err(invalid("reason", "dismissing a finding requires a reason"));
         }
-        let mut linked: Vec<String> = serde_json::from_value(f.linked_assertions.clone()).unwrap_or_default();
+        let mut linked: Vec<String> =
+            serde_json::from_value(f.linked_assertions.clone()).unwrap_or_default();
         if let Some(new) = &t.linked_assertions {
             let known = load_assertions(&tx, model_id, None)?;
             for a in new {
@@ -299,7 +336,10 @@ impl AssuranceService {
         caller.require_not_verifier()?;
         let conn = self.db.conn()?;
         models::load(&conn, &caller.workspace_id, model_id)?;
-        let n = conn.execute("DELETE FROM findings WHERE id = ?1 AND model_id = ?2", params![id, model_id])?;
+        let n = conn.execute(
+            "DELETE FROM findings WHERE id = ?1 AND model_id = ?2",
+            params![id, model_id],
+        )?;
         if n == 0 {
             return Err(Error::NotFound(format!("finding {id}")));
         }
@@ -310,25 +350,52 @@ impl AssuranceService {
     pub fn findings_summary(&self, caller: &Caller, model_id: &str) -> Result<Value> {
         let list = self.list_findings(caller, model_id, None, None)?;
         let mut by_status = serde_json::Map::new();
-        for s in ["discovered", "acknowledged", "remediated", "verified", "dismissed"] {
-            by_status.insert(s.into(), json!(list.iter().filter(|f| f.status == s).count()));
+        for s in [
+            "discovered",
+            "acknowledged",
+            "remediated",
+            "verified",
+            "dismissed",
+        ] {
+            by_status.insert(
+                s.into(),
+                json!(list.iter().filter(|f| f.status == s).count()),
+            );
         }
         let mut by_severity = serde_json::Map::new();
         for s in SEVERITIES {
-            by_severity.insert((*s).into(), json!(list.iter().filter(|f| f.severity == *s).count()));
+            by_severity.insert(
+                (*s).into(),
+                json!(list.iter().filter(|f| f.severity == *s).count()),
+            );
         }
         Ok(json!({"total": list.len(), "by_status": by_status, "by_severity": by_severity}))
     }
 
     /// A deterministic guide for an agent scanning the codebase for the gaps of the model's
     /// not-implemented controls (or one control).
-    pub fn scan_prompt(&self, caller: &Caller, model_id: &str, control: Option<&str>) -> Result<String> {
+    pub fn scan_prompt(
+        &self,
+        caller: &Caller,
+        model_id: &str,
+        control: Option<&str>,
+    ) -> Result<String> {
         let conn = self.db.conn()?;
         let stored = models::load(&conn, &caller.workspace_id, model_id)?;
         let m = &stored.model;
         let controls: Vec<&crate::domain::Control> = match control {
-            Some(id) => vec![m.control(id).ok_or_else(|| Error::NotFound(format!("control {id}")))?],
-            None => m.controls.iter().filter(|c| c.status != ControlStatus::Implemented && c.status != ControlStatus::NotApplicable).collect(),
+            Some(id) => vec![
+                m.control(id)
+                    .ok_or_else(|| Error::NotFound(format!("control {id}")))?,
+            ],
+            None => m
+                .controls
+                .iter()
+                .filter(|c| {
+                    c.status != ControlStatus::Implemented
+                        && c.status != ControlStatus::NotApplicable
+                })
+                .collect(),
         };
         let mut out = format!(
             "# Gap scan for threat model \"{}\"\n\nScan the codebase for each control below. For every control that is not (fully) implemented, \
@@ -339,12 +406,22 @@ impl AssuranceService {
             m.title
         );
         if controls.is_empty() {
-            out.push_str("\nEvery control is marked implemented or not applicable; nothing to scan.\n");
+            out.push_str(
+                "\nEvery control is marked implemented or not applicable; nothing to scan.\n",
+            );
         }
         for c in controls {
             let cos = m.objectives_of_control(&c.id);
-            let tier = cos.iter().map(|co| co.risk_tier).min().map(|t| format!("{t:?}")).unwrap_or_else(|| "Low".into());
-            out.push_str(&format!("\n## {} — {}\n{}\nHighest risk tier: {tier}\nControl objectives:\n", c.id, c.name, c.description));
+            let tier = cos
+                .iter()
+                .map(|co| co.risk_tier)
+                .min()
+                .map(|t| format!("{t:?}"))
+                .unwrap_or_else(|| "Low".into());
+            out.push_str(&format!(
+                "\n## {} — {}\n{}\nHighest risk tier: {tier}\nControl objectives:\n",
+                c.id, c.name, c.description
+            ));
             for co in cos {
                 out.push_str(&format!("- {}: {}\n", co.id, co.statement));
             }

@@ -182,7 +182,11 @@ fn assertion_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Assertion> {
 }
 
 /// Assertions of a model (optionally of one control), oldest first.
-pub(crate) fn load_assertions(conn: &Connection, model_id: &str, control: Option<&str>) -> Result<Vec<Assertion>> {
+pub(crate) fn load_assertions(
+    conn: &Connection,
+    model_id: &str,
+    control: Option<&str>,
+) -> Result<Vec<Assertion>> {
     let mut stmt = conn.prepare(&format!(
         "SELECT {ASSERTION_COLUMNS} FROM assertions WHERE model_id = ?1 AND (?2 IS NULL OR control_id = ?2 COLLATE NOCASE) ORDER BY created_at, rowid"
     ))?;
@@ -256,9 +260,8 @@ impl AssuranceService {
         let mut created = Vec::new();
         let mut warnings = Vec::new();
         for (i, item) in items.iter().enumerate() {
-            let t = types::validate(&item.kind, &item.params).map_err(|e| {
-                invalid(format!("assertions[{i}].{}", e.field), e.message)
-            })?;
+            let t = types::validate(&item.kind, &item.params)
+                .map_err(|e| invalid(format!("assertions[{i}].{}", e.field), e.message))?;
             let description = item.description.trim();
             if description.is_empty() {
                 return Err(invalid(
@@ -267,15 +270,28 @@ impl AssuranceService {
                 ));
             }
             if description.chars().count() > 2000 {
-                return Err(invalid(format!("assertions[{i}].description"), "at most 2000 characters"));
+                return Err(invalid(
+                    format!("assertions[{i}].description"),
+                    "at most 2000 characters",
+                ));
             }
-            let repo = item.repo.as_deref().map(str::trim).filter(|r| !r.is_empty());
+            let repo = item
+                .repo
+                .as_deref()
+                .map(str::trim)
+                .filter(|r| !r.is_empty());
             let (coherent, reason) = rules::coherence(t.name, &text);
             if !coherent {
-                warnings.push(format!("assertions[{i}] ({}): incoherent: {reason}", t.name));
+                warnings.push(format!(
+                    "assertions[{i}] ({}): incoherent: {reason}",
+                    t.name
+                ));
             }
             let prompt = types::tier2_prompt(t.name, &item.params, &text, description);
-            let id = format!("asrt_{}", hex::encode(crate::auth::secrets::random_bytes::<8>()));
+            let id = format!(
+                "asrt_{}",
+                hex::encode(crate::auth::secrets::random_bytes::<8>())
+            );
             tx.execute(
                 "INSERT INTO assertions (id, model_id, workspace_id, control_id, assumption_id, type, params, description, repo, origin, created_by, created_at, coherent, coherence_reason, tier2_prompt) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
@@ -313,7 +329,11 @@ impl AssuranceService {
         let mut all = load_assertions(&tx, &model.id, None)?;
         let created = created
             .iter()
-            .filter_map(|id| all.iter().position(|a| &a.id == id).map(|i| all.swap_remove(i)))
+            .filter_map(|id| {
+                all.iter()
+                    .position(|a| &a.id == id)
+                    .map(|i| all.swap_remove(i))
+            })
             .collect();
         tx.commit()?;
         Ok(SubmitResponse {
@@ -324,12 +344,21 @@ impl AssuranceService {
     }
 
     /// Recomputes and stores the sufficiency of one control from its coherent assertions.
-    pub(crate) fn evaluate_sufficiency(&self, conn: &Connection, model: &ThreatModel, control_id: &str) -> Result<Value> {
+    pub(crate) fn evaluate_sufficiency(
+        &self,
+        conn: &Connection,
+        model: &ThreatModel,
+        control_id: &str,
+    ) -> Result<Value> {
         let text = control_text(model, control_id)
             .or_else(|| model.assumption(control_id).map(|a| a.text.clone()))
             .unwrap_or_default();
         let list = load_assertions(conn, &model.id, Some(control_id))?;
-        let coherent: Vec<&str> = list.iter().filter(|a| a.coherent).map(|a| a.kind.as_str()).collect();
+        let coherent: Vec<&str> = list
+            .iter()
+            .filter(|a| a.coherent)
+            .map(|a| a.kind.as_str())
+            .collect();
         let s = rules::sufficiency(&text, &coherent);
         conn.execute(
             "INSERT INTO control_sufficiency (model_id, control_id, status, details, evaluated_at) VALUES (?1, ?2, ?3, ?4, ?5) \
@@ -340,7 +369,12 @@ impl AssuranceService {
     }
 
     /// Assertions of a model, optionally of one control.
-    pub fn list_assertions(&self, caller: &Caller, model_id: &str, control: Option<&str>) -> Result<Vec<Assertion>> {
+    pub fn list_assertions(
+        &self,
+        caller: &Caller,
+        model_id: &str,
+        control: Option<&str>,
+    ) -> Result<Vec<Assertion>> {
         let conn = self.db.conn()?;
         models::load(&conn, &caller.workspace_id, model_id)?;
         load_assertions(&conn, model_id, control)
@@ -386,7 +420,10 @@ impl AssuranceService {
         let all = load_assertions(&conn, model_id, None)?;
         let repo = repo.map(str::trim).filter(|r| !r.is_empty());
         let stale_before = stale_after_hours.map(|h| {
-            crate::auth::time_str(chrono::Utc::now() - chrono::Duration::hours(i64::try_from(h).unwrap_or(i64::MAX / 7200)))
+            crate::auth::time_str(
+                chrono::Utc::now()
+                    - chrono::Duration::hours(i64::try_from(h).unwrap_or(i64::MAX / 7200)),
+            )
         });
         let mut controls: BTreeMap<String, Vec<Value>> = BTreeMap::new();
         let mut assumptions: BTreeMap<String, Vec<Value>> = BTreeMap::new();

@@ -56,17 +56,137 @@ impl Facet {
 }
 
 const FACET_WORDS: &[(Facet, &[&str])] = &[
-    (Facet::AccessControl, &["authenticat", "authoriz", "authoris", "access control", "permission", "rbac", "role", "login", "session", "mfa", "least privilege", "tenant", "ownership"]),
-    (Facet::InputValidation, &["validat", "sanitiz", "sanitis", "input", "inject", "escap", "encod", "schema", "length", "upload type", "content type", "allowlist"]),
-    (Facet::Cryptography, &["encrypt", "tls", "https", "cipher", "kms", "at rest", "in transit", "mtls", "certificate"]),
-    (Facet::Secrets, &["secret", "credential", "api key", "password stor", "vault", "hard-coded", "hardcoded", "rotate"]),
-    (Facet::Logging, &["log", "audit", "monitor", "alert", "trace", "siem"]),
-    (Facet::RateLimiting, &["rate limit", "rate-limit", "throttl", "quota", "brute", "lockout", "backoff"]),
-    (Facet::Integrity, &["integrity", "checksum", "signature", "signed", "tamper", "hash", "pin"]),
-    (Facet::Headers, &["header", "hsts", "csp", "content security policy", "cors", "cookie", "samesite", "x-frame"]),
-    (Facet::Dependencies, &["dependenc", "library", "package", "supply chain", "sbom", "version", "patch"]),
-    (Facet::ErrorHandling, &["error", "exception", "fail closed", "fail-closed", "fail safe"]),
-    (Facet::Configuration, &["config", "timeout", "expir", "setting", "flag", "harden", "default"]),
+    (
+        Facet::AccessControl,
+        &[
+            "authenticat",
+            "authoriz",
+            "authoris",
+            "access control",
+            "permission",
+            "rbac",
+            "role",
+            "login",
+            "session",
+            "mfa",
+            "least privilege",
+            "tenant",
+            "ownership",
+        ],
+    ),
+    (
+        Facet::InputValidation,
+        &[
+            "validat",
+            "sanitiz",
+            "sanitis",
+            "input",
+            "inject",
+            "escap",
+            "encod",
+            "schema",
+            "length",
+            "upload type",
+            "content type",
+            "allowlist",
+        ],
+    ),
+    (
+        Facet::Cryptography,
+        &[
+            "encrypt",
+            "tls",
+            "https",
+            "cipher",
+            "kms",
+            "at rest",
+            "in transit",
+            "mtls",
+            "certificate",
+        ],
+    ),
+    (
+        Facet::Secrets,
+        &[
+            "secret",
+            "credential",
+            "api key",
+            "password stor",
+            "vault",
+            "hard-coded",
+            "hardcoded",
+            "rotate",
+        ],
+    ),
+    (
+        Facet::Logging,
+        &["log", "audit", "monitor", "alert", "trace", "siem"],
+    ),
+    (
+        Facet::RateLimiting,
+        &[
+            "rate limit",
+            "rate-limit",
+            "throttl",
+            "quota",
+            "brute",
+            "lockout",
+            "backoff",
+        ],
+    ),
+    (
+        Facet::Integrity,
+        &[
+            "integrity",
+            "checksum",
+            "signature",
+            "signed",
+            "tamper",
+            "hash",
+            "pin",
+        ],
+    ),
+    (
+        Facet::Headers,
+        &[
+            "header",
+            "hsts",
+            "csp",
+            "content security policy",
+            "cors",
+            "cookie",
+            "samesite",
+            "x-frame",
+        ],
+    ),
+    (
+        Facet::Dependencies,
+        &[
+            "dependenc",
+            "library",
+            "package",
+            "supply chain",
+            "sbom",
+            "version",
+            "patch",
+        ],
+    ),
+    (
+        Facet::ErrorHandling,
+        &[
+            "error",
+            "exception",
+            "fail closed",
+            "fail-closed",
+            "fail safe",
+        ],
+    ),
+    (
+        Facet::Configuration,
+        &[
+            "config", "timeout", "expir", "setting", "flag", "harden", "default",
+        ],
+    ),
 ];
 
 /// Facets named by a control's text (lower-cased word stems). Empty when none is recognised.
@@ -83,13 +203,51 @@ pub fn facets_of(control_text: &str) -> BTreeSet<Facet> {
 fn proves(e: Evidence) -> &'static [Facet] {
     use Facet as F;
     match e {
-        Evidence::Structure => &[F::AccessControl, F::InputValidation, F::Cryptography, F::Logging, F::RateLimiting, F::Integrity, F::Headers, F::ErrorHandling, F::Secrets, F::Configuration],
-        Evidence::Behavior => &[F::AccessControl, F::InputValidation, F::Cryptography, F::Logging, F::RateLimiting, F::Integrity, F::Headers, F::ErrorHandling, F::Secrets, F::Configuration],
-        Evidence::Configuration => &[F::Configuration, F::Headers, F::Cryptography, F::Secrets, F::RateLimiting, F::Logging, F::AccessControl],
+        Evidence::Structure => &[
+            F::AccessControl,
+            F::InputValidation,
+            F::Cryptography,
+            F::Logging,
+            F::RateLimiting,
+            F::Integrity,
+            F::Headers,
+            F::ErrorHandling,
+            F::Secrets,
+            F::Configuration,
+        ],
+        Evidence::Behavior => &[
+            F::AccessControl,
+            F::InputValidation,
+            F::Cryptography,
+            F::Logging,
+            F::RateLimiting,
+            F::Integrity,
+            F::Headers,
+            F::ErrorHandling,
+            F::Secrets,
+            F::Configuration,
+        ],
+        Evidence::Configuration => &[
+            F::Configuration,
+            F::Headers,
+            F::Cryptography,
+            F::Secrets,
+            F::RateLimiting,
+            F::Logging,
+            F::AccessControl,
+        ],
         Evidence::Dependency => &[F::Dependencies, F::Cryptography],
         Evidence::Integrity => &[F::Integrity],
         Evidence::Presence => &[F::Configuration],
-        Evidence::Pattern => &[F::InputValidation, F::Headers, F::Configuration, F::Secrets, F::Cryptography, F::AccessControl, F::Logging],
+        Evidence::Pattern => &[
+            F::InputValidation,
+            F::Headers,
+            F::Configuration,
+            F::Secrets,
+            F::Cryptography,
+            F::AccessControl,
+            F::Logging,
+        ],
         Evidence::SecretAbsence => &[F::Secrets],
         Evidence::Validation => &[F::InputValidation],
         Evidence::ErrorHandling => &[F::ErrorHandling],
@@ -99,7 +257,12 @@ fn proves(e: Evidence) -> &'static [Facet] {
 /// Facets an assertion type can prove.
 pub fn facets_proved_by(type_name: &str) -> BTreeSet<Facet> {
     types::lookup(type_name)
-        .map(|t| t.evidence.iter().flat_map(|e| proves(*e).iter().copied()).collect())
+        .map(|t| {
+            t.evidence
+                .iter()
+                .flat_map(|e| proves(*e).iter().copied())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -118,11 +281,18 @@ pub fn coherence(type_name: &str, control_text: &str) -> (bool, String) {
             format!(
                 "{type_name} cannot prove {} (it only speaks to {}); choose an assertion type that shows the implementation",
                 needs.join(", "),
-                proved.iter().map(|f| f.label()).collect::<Vec<_>>().join(", ")
+                proved
+                    .iter()
+                    .map(|f| f.label())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         )
     } else {
-        (true, format!("{type_name} can prove {}", overlap.join(", ")))
+        (
+            true,
+            format!("{type_name} can prove {}", overlap.join(", ")),
+        )
     }
 }
 
@@ -145,7 +315,10 @@ pub fn sufficiency(control_text: &str, coherent_types: &[&str]) -> Sufficiency {
         };
     }
     let facets = facets_of(control_text);
-    let covered: BTreeSet<Facet> = coherent_types.iter().flat_map(|t| facets_proved_by(t)).collect();
+    let covered: BTreeSet<Facet> = coherent_types
+        .iter()
+        .flat_map(|t| facets_proved_by(t))
+        .collect();
     if facets.is_empty() {
         let has = |e: Evidence| {
             coherent_types
@@ -171,7 +344,11 @@ pub fn sufficiency(control_text: &str, coherent_types: &[&str]) -> Sufficiency {
             status: "sufficient",
             details: format!(
                 "covers {}",
-                facets.iter().map(|f| f.label()).collect::<Vec<_>>().join(", ")
+                facets
+                    .iter()
+                    .map(|f| f.label())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         }
     } else {
@@ -225,36 +402,90 @@ mod tests {
 
     #[test]
     fn type_shopping_is_incoherent() {
-        let (ok, why) = coherence("file_hash", "Validate and sanitize all upload input; reject oversize files.");
+        let (ok, why) = coherence(
+            "file_hash",
+            "Validate and sanitize all upload input; reject oversize files.",
+        );
         assert!(!ok, "{why}");
-        assert!(coherence("file_hash", "Pin the nginx configuration and verify its integrity at deploy").0);
+        assert!(
+            coherence(
+                "file_hash",
+                "Pin the nginx configuration and verify its integrity at deploy"
+            )
+            .0
+        );
         assert!(coherence("function_exists", "Validate and sanitize all upload input").0);
         assert!(!coherence("no_plaintext_secret", "Rate limit login attempts").0);
     }
 
     #[test]
     fn sufficiency_names_missing_facets() {
-        let s = sufficiency("Enforce authentication on every endpoint and log failed logins", &["function_exists"]);
+        let s = sufficiency(
+            "Enforce authentication on every endpoint and log failed logins",
+            &["function_exists"],
+        );
         assert_eq!(s.status, "sufficient");
-        let s = sufficiency("Encrypt uploads at rest and pin dependency versions", &["config_key_exists"]);
+        let s = sufficiency(
+            "Encrypt uploads at rest and pin dependency versions",
+            &["config_key_exists"],
+        );
         assert_eq!(s.status, "insufficient");
         assert!(s.details.contains("dependencies"), "{}", s.details);
         assert_eq!(sufficiency("x", &[]).status, "pending");
-        assert_eq!(sufficiency("Do the thing", &["function_exists"]).status, "insufficient");
-        assert_eq!(sufficiency("Do the thing", &["function_exists", "test_exists"]).status, "sufficient");
+        assert_eq!(
+            sufficiency("Do the thing", &["function_exists"]).status,
+            "insufficient"
+        );
+        assert_eq!(
+            sufficiency("Do the thing", &["function_exists", "test_exists"]).status,
+            "sufficient"
+        );
     }
 
     #[test]
     fn computed_status() {
-        let pass = AssertionState { tier1: "pass", tier2: "pass", coherent: true };
-        let pending = AssertionState { tier1: "pass", tier2: "skipped", coherent: true };
-        let fail = AssertionState { tier1: "fail", tier2: "pending", coherent: true };
-        assert_eq!(control_status(&[], "pending"), VerificationStatus::Unverified);
-        assert_eq!(control_status(&[pass], "sufficient"), VerificationStatus::Verified);
-        assert_eq!(control_status(&[pass], "insufficient"), VerificationStatus::PartiallyVerified);
-        assert_eq!(control_status(&[pass, pending], "sufficient"), VerificationStatus::Pending);
-        assert_eq!(control_status(&[pass, fail], "sufficient"), VerificationStatus::PartiallyVerified);
-        let incoherent = AssertionState { coherent: false, ..pass };
-        assert_eq!(control_status(&[incoherent], "sufficient"), VerificationStatus::PartiallyVerified);
+        let pass = AssertionState {
+            tier1: "pass",
+            tier2: "pass",
+            coherent: true,
+        };
+        let pending = AssertionState {
+            tier1: "pass",
+            tier2: "skipped",
+            coherent: true,
+        };
+        let fail = AssertionState {
+            tier1: "fail",
+            tier2: "pending",
+            coherent: true,
+        };
+        assert_eq!(
+            control_status(&[], "pending"),
+            VerificationStatus::Unverified
+        );
+        assert_eq!(
+            control_status(&[pass], "sufficient"),
+            VerificationStatus::Verified
+        );
+        assert_eq!(
+            control_status(&[pass], "insufficient"),
+            VerificationStatus::PartiallyVerified
+        );
+        assert_eq!(
+            control_status(&[pass, pending], "sufficient"),
+            VerificationStatus::Pending
+        );
+        assert_eq!(
+            control_status(&[pass, fail], "sufficient"),
+            VerificationStatus::PartiallyVerified
+        );
+        let incoherent = AssertionState {
+            coherent: false,
+            ..pass
+        };
+        assert_eq!(
+            control_status(&[incoherent], "sufficient"),
+            VerificationStatus::PartiallyVerified
+        );
     }
 }

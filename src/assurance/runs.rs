@@ -63,8 +63,9 @@ fn parse_rows(results: &Value) -> Result<Vec<Row>> {
         .enumerate()
         .map(|(i, r)| {
             let s = |k: &str| r.get(k).and_then(Value::as_str);
-            let assertion_id = s("assertion_id")
-                .ok_or_else(|| invalid(format!("results[{i}].assertion_id"), "is required (string)"))?;
+            let assertion_id = s("assertion_id").ok_or_else(|| {
+                invalid(format!("results[{i}].assertion_id"), "is required (string)")
+            })?;
             let tier = r
                 .get("tier")
                 .and_then(Value::as_u64)
@@ -72,13 +73,26 @@ fn parse_rows(results: &Value) -> Result<Vec<Row>> {
                 .ok_or_else(|| invalid(format!("results[{i}].tier"), "must be 1 or 2"))?;
             let result = s("result")
                 .filter(|v| matches!(*v, "pass" | "fail" | "skipped"))
-                .ok_or_else(|| invalid(format!("results[{i}].result"), "must be pass, fail or skipped"))?;
+                .ok_or_else(|| {
+                    invalid(
+                        format!("results[{i}].result"),
+                        "must be pass, fail or skipped",
+                    )
+                })?;
             Ok(Row {
                 assertion_id: assertion_id.to_string(),
                 tier: tier as u8,
                 result: result.to_string(),
-                details: s("details").unwrap_or_default().chars().take(10_000).collect(),
-                reasoning: s("reasoning").unwrap_or_default().chars().take(10_000).collect(),
+                details: s("details")
+                    .unwrap_or_default()
+                    .chars()
+                    .take(10_000)
+                    .collect(),
+                reasoning: s("reasoning")
+                    .unwrap_or_default()
+                    .chars()
+                    .take(10_000)
+                    .collect(),
             })
         })
         .collect()
@@ -118,12 +132,18 @@ impl AssuranceService {
     /// E5: records CI results. Checks scope, assertion ids, the content hash and any
     /// attestation before changing anything; then updates statuses, detects drift, and
     /// stores the run (notarized with the instance key).
-    pub fn submit_results(&self, who: &Submitter, model_id: &str, body_bytes: &[u8]) -> Result<Value> {
+    pub fn submit_results(
+        &self,
+        who: &Submitter,
+        model_id: &str,
+        body_bytes: &[u8],
+    ) -> Result<Value> {
         if let Submitter::Caller(c) = who
             && c.scope() == Some(Scope::Developer)
         {
             return Err(Error::Forbidden(
-                "developer keys (mk_) cannot submit verification results; use a verifier key (mv_)".into(),
+                "developer keys (mk_) cannot submit verification results; use a verifier key (mv_)"
+                    .into(),
             ));
         }
         let body: Value = serde_json::from_slice(body_bytes)
@@ -136,7 +156,13 @@ impl AssuranceService {
         if !pipeline.is_object() {
             return Err(invalid("pipeline", "must be an object"));
         }
-        let pstr = |k: &str| pipeline.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+        let pstr = |k: &str| {
+            pipeline
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
         let workspace = who.workspace().to_string();
         let mut conn = self.db.conn()?;
         let tx = conn.transaction()?;
@@ -161,16 +187,22 @@ impl AssuranceService {
         }
         let received: Vec<Value> = body["results"].as_array().cloned().unwrap_or_default();
         let content_hash = crate::wire::canonical::content_hash(&hashed, &received);
-        if let Some(sent) = body.get("content_hash").and_then(Value::as_str).filter(|s| !s.is_empty())
+        if let Some(sent) = body
+            .get("content_hash")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
             && sent != content_hash
         {
             return Err(invalid(
                 "content_hash",
-                format!("does not match the results and the assertions as stored (expected {content_hash}, got {sent}); were the results or assertions modified?"),
+                format!(
+                    "does not match the results and the assertions as stored (expected {content_hash}, got {sent}); were the results or assertions modified?"
+                ),
             ));
         }
         let raw_results = raw_results_text(body_bytes);
-        let attested = attestation::verify_submission(&tx, &workspace, &body, &content_hash, &raw_results)?;
+        let attested =
+            attestation::verify_submission(&tx, &workspace, &body, &content_hash, &raw_results)?;
         if matches!(attested.kind, "unsigned" | "sigstore")
             && attestation::requires_attestation(&tx, &workspace)?
         {
@@ -179,7 +211,10 @@ impl AssuranceService {
             ));
         }
 
-        let run_id = format!("run_{}", hex::encode(crate::auth::secrets::random_bytes::<8>()));
+        let run_id = format!(
+            "run_{}",
+            hex::encode(crate::auth::secrets::random_bytes::<8>())
+        );
         let now = now_str();
         let tier = rows.first().map_or(1, |r| r.tier);
         let mut last: BTreeMap<(String, u8), &Row> = BTreeMap::new();
@@ -211,7 +246,11 @@ impl AssuranceService {
                 }
             } else {
                 // Incoherent assertions never leave tier-2 pending (type-shopping gate).
-                let status = if !a.coherent && row.result == "pass" { "pending" } else { row.result.as_str() };
+                let status = if !a.coherent && row.result == "pass" {
+                    "pending"
+                } else {
+                    row.result.as_str()
+                };
                 tx.execute(
                     "UPDATE assertions SET tier2_status = ?1, tier2_details = ?2, tier2_reasoning = ?3, tier2_at = ?4, tier2_run_id = ?5 WHERE id = ?6",
                     params![status, row.details, row.reasoning, now, run_id, id],
@@ -225,7 +264,14 @@ impl AssuranceService {
             )?;
             let cos: Vec<String> = control
                 .as_deref()
-                .map(|c| stored.model.objectives_of_control(c).iter().map(|o| o.id.clone()).collect())
+                .map(|c| {
+                    stored
+                        .model
+                        .objectives_of_control(c)
+                        .iter()
+                        .map(|o| o.id.clone())
+                        .collect()
+                })
                 .unwrap_or_default();
             models::record_activity(
                 &tx,
@@ -235,7 +281,11 @@ impl AssuranceService {
                 &format!(
                     "drift: {assertion} ({}) passed before and now fails; affects {}",
                     control.as_deref().unwrap_or("-"),
-                    if cos.is_empty() { "-".to_string() } else { cos.join(", ") }
+                    if cos.is_empty() {
+                        "-".to_string()
+                    } else {
+                        cos.join(", ")
+                    }
                 ),
                 Source::Api,
                 who.actor(),
@@ -257,7 +307,9 @@ impl AssuranceService {
             Some(key) => {
                 let digest: [u8; 32] = Sha256::digest(canonical.as_bytes()).into();
                 (
-                    Some(base64::engine::general_purpose::STANDARD.encode(key.sign_sha256(&digest))),
+                    Some(
+                        base64::engine::general_purpose::STANDARD.encode(key.sign_sha256(&digest)),
+                    ),
                     Some(hex::encode(key.fingerprint())),
                 )
             }
@@ -301,8 +353,16 @@ impl AssuranceService {
                 "tier {tier} results for {} assertion(s), {} ({}){}",
                 seen.len(),
                 attested.kind,
-                if commit.is_empty() { "no commit".into() } else { format!("commit {}", &commit[..commit.len().min(12)]) },
-                if drift.is_empty() { String::new() } else { format!(", {} drift item(s)", drift.len()) }
+                if commit.is_empty() {
+                    "no commit".into()
+                } else {
+                    format!("commit {}", &commit[..commit.len().min(12)])
+                },
+                if drift.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} drift item(s)", drift.len())
+                }
             ),
             Source::Api,
             who.actor(),
@@ -326,7 +386,11 @@ impl AssuranceService {
             assertions
                 .iter()
                 .filter(|a| {
-                    let s = if tier == 1 { &a.tier1_status } else { &a.tier2_status };
+                    let s = if tier == 1 {
+                        &a.tier1_status
+                    } else {
+                        &a.tier2_status
+                    };
                     match status {
                         "pending" => s == "pending" || s == "skipped",
                         other => s == other,
@@ -341,18 +405,29 @@ impl AssuranceService {
             "SELECT control_id, status, details FROM control_sufficiency WHERE model_id = ?1 ORDER BY control_id",
         )?;
         let rows = stmt
-            .query_map([model_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?
+            .query_map([model_id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         for (control, status, text) in &rows {
             if stored.model.control(control).is_none() {
                 continue;
             }
-            *suff_counts.entry(match status.as_str() {
-                "sufficient" => "sufficient",
-                "insufficient" => "insufficient",
-                _ => "pending",
-            }).or_default() += 1;
-            let list: Vec<&super::Assertion> = assertions.iter().filter(|a| a.control_id.as_deref() == Some(control)).collect();
+            *suff_counts
+                .entry(match status.as_str() {
+                    "sufficient" => "sufficient",
+                    "insufficient" => "insufficient",
+                    _ => "pending",
+                })
+                .or_default() += 1;
+            let list: Vec<&super::Assertion> = assertions
+                .iter()
+                .filter(|a| a.control_id.as_deref() == Some(control))
+                .collect();
             details.push(json!({
                 "control_id": control,
                 "verification_status": statuses.get(control).copied().unwrap_or_default(),
@@ -362,7 +437,8 @@ impl AssuranceService {
                 "tier2": {"pass": list.iter().filter(|a| a.tier2_status == "pass").count(), "fail": list.iter().filter(|a| a.tier2_status == "fail").count()},
             }));
         }
-        let by = |s: crate::domain::VerificationStatus| statuses.values().filter(|v| **v == s).count();
+        let by =
+            |s: crate::domain::VerificationStatus| statuses.values().filter(|v| **v == s).count();
         use crate::domain::VerificationStatus as V;
         let controls_with = statuses.len();
         let mut drift_stmt = conn.prepare(
@@ -421,11 +497,17 @@ impl AssuranceService {
 
     /// Controls whose evidence is stale (no passing tier-1 result within `stale_after_hours`)
     /// or drifted, for re-verification.
-    pub fn review_queue(&self, caller: &Caller, model_id: &str, stale_after_hours: u64) -> Result<Vec<Value>> {
+    pub fn review_queue(
+        &self,
+        caller: &Caller,
+        model_id: &str,
+        stale_after_hours: u64,
+    ) -> Result<Vec<Value>> {
         let conn = self.db.conn()?;
         let stored = models::load(&conn, &caller.workspace_id, model_id)?;
         let cutoff = crate::auth::time_str(
-            chrono::Utc::now() - chrono::Duration::hours(i64::try_from(stale_after_hours).unwrap_or(168)),
+            chrono::Utc::now()
+                - chrono::Duration::hours(i64::try_from(stale_after_hours).unwrap_or(168)),
         );
         let assertions = load_assertions(&conn, model_id, None)?;
         let drifted: BTreeSet<String> = conn
@@ -434,7 +516,10 @@ impl AssuranceService {
             .collect::<rusqlite::Result<_>>()?;
         let mut queue = Vec::new();
         for c in &stored.model.controls {
-            let list: Vec<&super::Assertion> = assertions.iter().filter(|a| a.control_id.as_deref() == Some(c.id.as_str())).collect();
+            let list: Vec<&super::Assertion> = assertions
+                .iter()
+                .filter(|a| a.control_id.as_deref() == Some(c.id.as_str()))
+                .collect();
             if list.is_empty() {
                 continue;
             }
@@ -449,7 +534,9 @@ impl AssuranceService {
             }
             match &last_pass {
                 None => reasons.push("never verified by CI".into()),
-                Some(at) if *at < cutoff => reasons.push(format!("stale: last passing CI result {at}")),
+                Some(at) if *at < cutoff => {
+                    reasons.push(format!("stale: last passing CI result {at}"))
+                }
                 Some(_) => {}
             }
             if !reasons.is_empty() {
@@ -482,10 +569,30 @@ impl AssuranceService {
 
     /// The audit bundle of one run: results, hash, signatures, signer keys and the exact
     /// shell commands that verify them with openssl.
-    pub fn audit_bundle(&self, caller: &Caller, model_id: &str, run_id: &str) -> Result<AuditBundle> {
+    pub fn audit_bundle(
+        &self,
+        caller: &Caller,
+        model_id: &str,
+        run_id: &str,
+    ) -> Result<AuditBundle> {
         let conn = self.db.conn()?;
         models::load(&conn, &caller.workspace_id, model_id)?;
-        type RunRow = (String, i64, String, String, String, String, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, String, String, String);
+        type RunRow = (
+            String,
+            i64,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            String,
+            String,
+            String,
+        );
         let row: Option<RunRow> = conn
             .query_row(
                 "SELECT id, tier, attestation, content_hash, commit_sha, repo, signature, signer_fingerprint, signed_text, notary_signature, notary_fingerprint, results, pipeline, created_at \
@@ -494,15 +601,37 @@ impl AssuranceService {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?, r.get(12)?, r.get(13)?)),
             )
             .optional()?;
-        let Some((id, tier, kind, hash, commit, repo, signature, signer_fp, signed_b64, notary_sig, notary_fp, results, pipeline, created_at)) = row else {
+        let Some((
+            id,
+            tier,
+            kind,
+            hash,
+            commit,
+            repo,
+            signature,
+            signer_fp,
+            signed_b64,
+            notary_sig,
+            notary_fp,
+            results,
+            pipeline,
+            created_at,
+        )) = row
+        else {
             return Err(Error::NotFound(format!("verification run {run_id}")));
         };
         let results: Value = serde_json::from_str(&results).unwrap_or(Value::Null);
         let mut signatures = Vec::new();
-        if let (Some(sig), Some(fp), Some(msg)) = (signature, signer_fp, signed_b64) {
-            if let Some(key) = attestation::key_by_fingerprint(&conn, &caller.workspace_id, &fp)? {
-                signatures.push(SignatureEvidence::new("ci", &fp, &key.public_key_pem, &sig, &msg));
-            }
+        if let (Some(sig), Some(fp), Some(msg)) = (signature, signer_fp, signed_b64)
+            && let Some(key) = attestation::key_by_fingerprint(&conn, &caller.workspace_id, &fp)?
+        {
+            signatures.push(SignatureEvidence::new(
+                "ci",
+                &fp,
+                &key.public_key_pem,
+                &sig,
+                &msg,
+            ));
         }
         if let (Some(sig), Some(fp), Some(key)) = (notary_sig, notary_fp, &self.notary) {
             // The notary signed the canonical records text; rebuild it from the stored rows.
@@ -519,7 +648,13 @@ impl AssuranceService {
             let text = crate::wire::canonical::canonical_records_text(&hashed, &rows);
             let pem = crate::crypto::signing::SigningKey::public_key(key).to_pem();
             let msg = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
-            signatures.push(SignatureEvidence::new("platform_notary", &fp, &pem, &sig, &msg));
+            signatures.push(SignatureEvidence::new(
+                "platform_notary",
+                &fp,
+                &pem,
+                &sig,
+                &msg,
+            ));
         }
         Ok(AuditBundle {
             run_id: id,

@@ -334,6 +334,19 @@ pub struct NewControl {
     pub mappings: Vec<ControlMapping>,
 }
 
+/// Partial update of a control's text; `None` keeps the field. Status has its own method.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControlPatch {
+    /// New name.
+    pub name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New framework references.
+    pub framework_refs: Option<Vec<FrameworkRef>>,
+    /// New rationale.
+    pub rationale: Option<String>,
+}
+
 /// A removed entity, kept so its id is never reused and history stays readable.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tombstone {
@@ -1161,7 +1174,8 @@ impl ThreatModel {
 
     // ----- boundaries and assumptions -----
 
-    /// Replaces all trust boundaries (old ones are tombstoned). Asset ids must exist.
+    /// Replaces all trust boundaries. A new boundary with the name of an existing one keeps
+    /// its id; existing boundaries not in the new list are tombstoned. Asset ids must exist.
     pub fn set_trust_boundaries(
         &mut self,
         boundaries: Vec<NewTrustBoundary>,
@@ -1189,7 +1203,36 @@ impl ThreatModel {
                 .unwrap_or_default();
             checked.push(NewTrustBoundary { assets, ..b });
         }
-        for tb in std::mem::take(&mut self.trust_boundaries) {
+        // A boundary with the same name keeps its id; the others are tombstoned.
+        let mut old: Vec<Option<TrustBoundary>> = std::mem::take(&mut self.trust_boundaries)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let mut ids = Vec::new();
+        let mut fresh = Vec::new();
+        for b in checked {
+            let reuse = old
+                .iter_mut()
+                .find(|o| {
+                    o.as_ref()
+                        .is_some_and(|o| o.name.eq_ignore_ascii_case(&b.name))
+                })
+                .and_then(Option::take);
+            let id = match reuse {
+                Some(o) => o.id,
+                None => self.counters.next(EntityKind::TrustBoundary),
+            };
+            ids.push(id.clone());
+            fresh.push(TrustBoundary {
+                id,
+                name: b.name,
+                zones: b.zones,
+                assets: b.assets,
+                crossing: b.crossing,
+                rationale: b.rationale,
+            });
+        }
+        for tb in old.into_iter().flatten() {
             self.bury(
                 EntityKind::TrustBoundary,
                 tb.id.clone(),
@@ -1199,19 +1242,7 @@ impl ThreatModel {
                 now,
             );
         }
-        let mut ids = Vec::new();
-        for b in checked {
-            let id = self.counters.next(EntityKind::TrustBoundary);
-            ids.push(id.clone());
-            self.trust_boundaries.push(TrustBoundary {
-                id,
-                name: b.name,
-                zones: b.zones,
-                assets: b.assets,
-                crossing: b.crossing,
-                rationale: b.rationale,
-            });
-        }
+        self.trust_boundaries = fresh;
         self.touch(now);
         Ok(ids)
     }
@@ -1388,6 +1419,78 @@ impl ThreatModel {
         self.controls = new_controls;
         self.touch(now);
         Ok(change)
+    }
+
+    /// Edits a control's text fields (e.g. the MCP `refine_control` tool); `None` keeps a field.
+    pub fn edit_control(
+        &mut self,
+        id: &str,
+        patch: ControlPatch,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let id = self.canonical_id(EntityKind::Control, id)?;
+        if let Some(n) = &patch.name {
+            check_name("name", n)?;
+        }
+        if let Some(d) = &patch.description {
+            check_text("description", d, true, MAX_TEXT_CHARS)?;
+        }
+        if let Some(r) = &patch.rationale {
+            check_text("rationale", r, false, MAX_TEXT_CHARS)?;
+        }
+        let c = self
+            .controls
+            .iter_mut()
+            .find(|c| c.id == id)
+            .expect("canonical id exists");
+        if let Some(n) = patch.name {
+            c.name = n.trim().to_string();
+        }
+        if let Some(d) = patch.description {
+            c.description = d;
+        }
+        if let Some(r) = patch.framework_refs {
+            c.framework_refs = r;
+        }
+        if let Some(r) = patch.rationale {
+            c.rationale = r;
+        }
+        self.touch(now);
+        Ok(())
+    }
+
+    /// Removes a control (tombstoned) from every mitigation group; groups left empty are
+    /// dropped, so their COs may become not started.
+    pub fn remove_control(&mut self, id: &str, reason: &str, now: DateTime<Utc>) -> Result<()> {
+        let id = self.canonical_id(EntityKind::Control, id)?;
+        check_text("reason", reason, false, MAX_TEXT_CHARS)?;
+        for co in &mut self.control_objectives {
+            for g in &mut co.mitigation_groups {
+                g.controls.retain(|c| c != &id);
+            }
+            co.mitigation_groups.retain(|g| !g.controls.is_empty());
+        }
+        let pos = self
+            .controls
+            .iter()
+            .position(|c| c.id == id)
+            .expect("canonical id exists");
+        let c = self.controls.remove(pos);
+        let reason = if reason.trim().is_empty() {
+            "removed by user"
+        } else {
+            reason
+        };
+        self.bury(
+            EntityKind::Control,
+            id,
+            c.name.clone(),
+            reason,
+            RemovedEntity::Control(c),
+            now,
+        );
+        self.touch(now);
+        Ok(())
     }
 
     /// Sets a control's status, optionally replacing its implementation notes.

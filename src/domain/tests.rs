@@ -430,6 +430,62 @@ fn assurance_math_and_groups() {
 }
 
 #[test]
+fn edit_and_remove_control() {
+    let mut m = base();
+    m.set_controls(
+        vec![
+            ctl("k1", &[("CO1", "primary"), ("CO2", "primary")]),
+            ctl("k2", &[("CO1", "primary")]),
+        ],
+        t(2),
+    )
+    .expect("set");
+    m.edit_control(
+        "CTRL-01",
+        ControlPatch {
+            name: Some("Renamed".into()),
+            ..Default::default()
+        },
+        t(3),
+    )
+    .expect("edit");
+    assert_eq!(m.control("CTRL-01").expect("c").name, "Renamed");
+    assert!(
+        m.edit_control(
+            "CTRL-01",
+            ControlPatch {
+                description: Some(" ".into()),
+                ..Default::default()
+            },
+            t(3)
+        )
+        .is_err()
+    );
+    m.remove_control("CTRL-01", "duplicate of CTRL-02", t(4))
+        .expect("remove");
+    assert_eq!(
+        m.objective("CO1").expect("co1").mitigation_groups[0].controls,
+        vec!["CTRL-02"]
+    );
+    assert!(
+        m.objective("CO2")
+            .expect("co2")
+            .mitigation_groups
+            .is_empty(),
+        "empty group dropped"
+    );
+    assert_eq!(
+        m.tombstone("CTRL-01").expect("t").reason,
+        "duplicate of CTRL-02"
+    );
+    assert!(matches!(
+        m.remove_control("CTRL-01", "", t(5)),
+        Err(DomainError::UnknownId { .. })
+    ));
+    m.check_invariants().expect("invariants");
+}
+
+#[test]
 fn apply_ops_is_atomic() {
     let mut m = base();
     let before = m.clone();
@@ -469,11 +525,22 @@ fn trust_boundaries_and_assumptions() {
         )
         .expect("tb");
     assert_eq!(ids, vec!["TB1"]);
+    let tb = |name: &str| NewTrustBoundary {
+        name: name.into(),
+        zones: vec!["a".into(), "b".into()],
+        assets: Default::default(),
+        crossing: vec![],
+        rationale: String::new(),
+    };
+    let again = m
+        .set_trust_boundaries(vec![tb("internet edge"), tb("Tenant")], "regenerated", t(2))
+        .expect("tb");
+    assert_eq!(again, vec!["TB1", "TB2"], "same name keeps its id");
     let ids2 = m
         .set_trust_boundaries(vec![], "regenerated", t(3))
         .expect("tb");
     assert!(ids2.is_empty());
-    assert!(m.tombstone("TB1").is_some());
+    assert!(m.tombstone("TB1").is_some() && m.tombstone("TB2").is_some());
     let err = m
         .set_trust_boundaries(
             vec![NewTrustBoundary {

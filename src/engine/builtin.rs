@@ -688,6 +688,13 @@ impl Engine for BuiltinEngine {
             BTreeMap::new();
         let mut order = 0usize;
         let mut uncovered = Vec::new();
+        // Description mentions per control, computed once (None = control has no triggers).
+        let trigger_hits: Vec<Option<Vec<String>>> = self
+            .catalog
+            .controls
+            .iter()
+            .map(|c| (!c.triggers.is_empty()).then(|| match_triggers(&text, &c.triggers).hits))
+            .collect();
         for co in &model.control_objectives {
             let empty = BTreeSet::new();
             let asset_tags = tags.get(&co.asset_id).unwrap_or(&empty);
@@ -703,14 +710,11 @@ impl Engine for BuiltinEngine {
                 if !c.properties.is_empty() && c.properties.is_disjoint(&co.properties) {
                     continue;
                 }
-                let mut hits = Vec::new();
-                if !c.triggers.is_empty() {
-                    let m = match_triggers(&text, &c.triggers);
-                    if !m.matched() {
-                        continue;
-                    }
-                    hits = m.hits;
-                }
+                let hits = match &trigger_hits[ci] {
+                    None => Vec::new(),
+                    Some(h) if h.is_empty() => continue,
+                    Some(h) => h.clone(),
+                };
                 any = true;
                 let entry = chosen.entry(ci).or_insert_with(|| {
                     order += 1;

@@ -9,6 +9,22 @@
 //! `[[asset]]`, `[[attacker]]`, `[[boundary]]`, `[[assumption]]`, `[[control]]` and `[[term]]`
 //! tables; unknown fields are errors. Loading validates every entry and cross-reference
 //! (control attacker keys, asset tags, supersedes keys) and names file and entry on error.
+//!
+//! Entry fields (lists default to empty):
+//! - `[[asset]]` key, name, description, triggers (phrases), properties ("CIAU" letters),
+//!   impact (high/medium/low), tags, supersedes (keys of less specific entries). The key is
+//!   also a tag. Tag `sensitive-data` raises datastores to high impact; `regulated` adds U.
+//! - `[[attacker]]` key, name, description, capability, position (external, adjacent,
+//!   internal, insider, supply_chain, physical), likelihood, threatens ("CIA"), triggers,
+//!   when_tags (asset tags that select it), targets (asset tags in reach; empty = all) and
+//!   `[[attacker.likelihood_rule]]` {triggers, level} (first mentioned rule wins).
+//! - `[[boundary]]` key, name, zones (≥2), triggers, when_tags, asset_tags, crossing.
+//! - `[[assumption]]` key, text, triggers, when_tags.
+//! - `[[control]]` key, name, description, refs (`NIST:AC-3`, `ASVS:V4.1.1`, `CWE-862`),
+//!   asset_tags, attackers (archetype keys), properties, triggers, group (default "primary";
+//!   same label on a CO = AND, different labels = alternative groups). A control needs at
+//!   least one of asset_tags / attackers / triggers, so nothing applies to everything.
+//! - `[[term]]` term, aliases, definition (the methodology glossary).
 
 use super::text::phrase_tokens;
 use crate::domain::{AttackerPosition, FrameworkRef, Level, PropertySet, SecurityProperty};

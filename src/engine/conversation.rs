@@ -3,7 +3,7 @@
 
 use super::builtin::BuiltinEngine;
 use super::catalog::Catalog;
-use super::text::{Text, phrase_tokens, quote_list};
+use super::text::{Text, match_triggers, phrase_tokens, quote_list};
 use super::{EngineError, Intent, Refinement, Result, StepOutput};
 use crate::domain::{
     AssetPatch, AttackerPatch, AttackerPosition, CoState, ControlStatus, EntityKind, Level,
@@ -44,6 +44,7 @@ const REFINE_VERBS: &[&str] = &[
     "split",
     "introduce",
     "regenerate",
+    "assume",
 ];
 const MODEL_WORDS: &[&str] = &[
     "asset",
@@ -62,6 +63,14 @@ const MODEL_WORDS: &[&str] = &[
     "implemented",
     "verified",
     "mitigation",
+    "assets",
+    "attackers",
+    "controls",
+    "objectives",
+    "assumptions",
+    "boundaries",
+    "cos",
+    "tier",
     "protect",
     "protects",
     "threat actor",
@@ -93,6 +102,15 @@ static LEVEL_RE: LazyLock<Regex> = LazyLock::new(|| {
 static ADD_RE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)^\s*(?:please\s+)?(?:add|include|create)\s+(?:an?\s+|the\s+|another\s+|one\s+more\s+)?(?:(.+?)\s+)?(attacker|threat actor|adversary|asset)\s*\.?\s*$")
         .expect("static regex")
+});
+
+static ADD_NAMED_RE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?i)^\s*(?:please\s+)?(?:add|include|create)\s+(?:an?\s+|another\s+|one\s+more\s+)?(?:new\s+)?(attacker|threat actor|adversary|asset)\s+(?:called|named)\s+["'“]?(.+?)["'”]?\s*\.?\s*$"#)
+        .expect("static regex")
+});
+
+static ASSUME_RE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^\s*(?:please\s+)?(?:assume\s+(?:that\s+)?|add\s+(?:an?\s+)?assumption\s*(?:that\s+|:\s*)?)(.+?)\s*$").expect("static regex")
 });
 
 fn words(message: &str) -> Vec<String> {
@@ -161,6 +179,40 @@ pub fn classify(catalog: &Catalog, message: &str, model: Option<&ThreatModel>) -
                 return Intent::Refine;
             }
             let about_model = mentions_model(&text, message);
+            let lower = message.to_lowercase();
+            let definitional = [
+                "what is",
+                "what's",
+                "whats",
+                "what are",
+                "what does",
+                "define",
+                "explain",
+                "meaning of",
+                "tell me about",
+            ]
+            .iter()
+            .any(|p| lower.trim_start().starts_with(p));
+            let model_specific = ID_RE.is_match(message)
+                || [
+                    "our ",
+                    "my ",
+                    "this model",
+                    "the model",
+                    "which",
+                    "highest",
+                    "lowest",
+                    "riskiest",
+                    "not implemented",
+                    "at risk",
+                    "list ",
+                    "show ",
+                ]
+                .iter()
+                .any(|p| lower.contains(p));
+            if question && glossary && definitional && !model_specific {
+                return Intent::General;
+            }
             if question {
                 return if glossary && !about_model {
                     Intent::General
@@ -168,7 +220,15 @@ pub fn classify(catalog: &Catalog, message: &str, model: Option<&ThreatModel>) -
                     Intent::Query
                 };
             }
-            if glossary && !about_model {
+            // A statement naming components or data ("the API also writes to Redis",
+            // "card data is never stored") describes the system: refine.
+            let describes_system = catalog.assets.iter().any(|e| {
+                let m = match_triggers(&text, &e.triggers);
+                m.matched() || m.ruled_out()
+            });
+            if describes_system {
+                Intent::Refine
+            } else if glossary && !about_model {
                 Intent::General
             } else {
                 Intent::Query
@@ -224,6 +284,22 @@ fn targeted(
             }
         };
         return Ok(Some((op, format!("Targeted removal of {id}."))));
+    }
+    if let Some(c) = ASSUME_RE.captures(instruction) {
+        let text = c[1].trim().trim_end_matches('.').to_string();
+        let mut chars = text.chars();
+        let text = match chars.next() {
+            Some(f) => f.to_uppercase().collect::<String>() + chars.as_str() + ".",
+            None => return Ok(None),
+        };
+        let assumption = crate::domain::NewAssumption {
+            text,
+            rationale: format!("Added on request: \"{}\".", instruction.trim()),
+        };
+        return Ok(Some((
+            ModelOp::AddAssumption { assumption },
+            "Targeted addition of one assumption.".into(),
+        )));
     }
     if let Some(c) = RENAME_MODEL_RE.captures(instruction) {
         return Ok(Some((
@@ -320,12 +396,21 @@ fn targeted(
             )));
         }
     }
-    if let Some(c) = ADD_RE.captures(instruction) {
-        let phrase = c
-            .get(1)
-            .map(|m| m.as_str().trim().to_string())
-            .unwrap_or_default();
-        let kind = c[2].to_ascii_lowercase();
+    let add = ADD_NAMED_RE
+        .captures(instruction)
+        .map(|c| (c[2].trim().to_string(), c[1].to_ascii_lowercase(), true))
+        .or_else(|| {
+            ADD_RE.captures(instruction).map(|c| {
+                (
+                    c.get(1)
+                        .map(|m| m.as_str().trim().to_string())
+                        .unwrap_or_default(),
+                    c[2].to_ascii_lowercase(),
+                    false,
+                )
+            })
+        });
+    if let Some((phrase, kind, named)) = add {
         let rationale = format!("Added on request: \"{}\".", instruction.trim());
         if kind == "asset" {
             let text = Text::new(&phrase);
@@ -367,6 +452,8 @@ fn targeted(
         }
         let name = if phrase.is_empty() {
             "Additional attacker".to_string()
+        } else if named {
+            title_case(&phrase)
         } else {
             format!("{} attacker", title_case(&phrase))
         };
@@ -730,7 +817,7 @@ pub fn answer_query(
         };
         return ok(ans, "control statuses");
     }
-    if has(
+    let protect_q = has(
         &lower,
         &[
             "protect",
@@ -741,8 +828,36 @@ pub fn answer_query(
             "defend",
             "secure",
         ],
-    ) && !ids.is_empty()
-    {
+    );
+    let mut ids = ids;
+    if protect_q && ids.is_empty() {
+        // No id given: pick the asset whose name shares the most words with the question.
+        let q: BTreeSet<String> = Text::new(question)
+            .tokens
+            .into_iter()
+            .map(|t| t.norm)
+            .filter(|w| w.len() > 2)
+            .collect();
+        let best = model
+            .assets
+            .iter()
+            .map(|a| {
+                (
+                    Text::new(&a.name)
+                        .tokens
+                        .iter()
+                        .filter(|t| q.contains(&t.norm))
+                        .count(),
+                    a,
+                )
+            })
+            .filter(|(n, _)| *n > 0)
+            .max_by_key(|(n, a)| (*n, std::cmp::Reverse(EntityKind::Asset.parse_id(&a.id))));
+        if let Some((_, a)) = best {
+            ids.push(a.id.clone());
+        }
+    }
+    if protect_q && !ids.is_empty() {
         let id = &ids[0];
         let mut out = Vec::new();
         match EntityKind::of_id(id) {

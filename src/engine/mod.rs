@@ -227,6 +227,22 @@ pub enum PipelineEvent {
         /// Its thought text.
         thought: String,
     },
+    /// A step failed; the run stops and nothing is returned.
+    Error {
+        /// The step.
+        step: Step,
+        /// Position, 1-based.
+        index: usize,
+        /// Number of steps.
+        total: usize,
+        /// The error message.
+        message: String,
+    },
+    /// The run finished; the model is in the returned [`Generated`].
+    Done {
+        /// The model id.
+        model_id: String,
+    },
 }
 
 /// The thought text of one step, kept with the model for the UI.
@@ -256,7 +272,18 @@ fn run_step<T>(
 ) -> Result<T> {
     let total = Step::PIPELINE.len();
     on_event(PipelineEvent::StepStart { step, index, total });
-    let out = f()?;
+    let out = match f() {
+        Ok(out) => out,
+        Err(e) => {
+            on_event(PipelineEvent::Error {
+                step,
+                index,
+                total,
+                message: e.to_string(),
+            });
+            return Err(e);
+        }
+    };
     on_event(PipelineEvent::StepResult {
         step,
         index,
@@ -306,6 +333,9 @@ pub fn generate_model(
     model.set_controls(controls, now)?;
     model.version = 1;
     model.updated_at = now;
+    on_event(PipelineEvent::Done {
+        model_id: model.id.clone(),
+    });
     Ok(Generated { model, steps })
 }
 

@@ -11,6 +11,11 @@
 //!   next few tokens of its clause. A clause ends at `. , ; : ! ? ( )`, a newline, or a
 //!   joining word ("and", "but", "while", "which", "however", …). A match whose first token
 //!   is negated counts as a negated mention.
+//! - Post-posed negation: "X is not used", "card data is never stored", "Kafka isn't needed"
+//!   negate the few tokens before the verb phrase (only for verbs of use/storage, so
+//!   "the bucket is not public" still mentions the bucket).
+//! - Known limit: a negation does not carry across a comma list ("no Kafka, Redis or S3"
+//!   rules out only Kafka); write "no Kafka, no Redis".
 
 /// One token of a text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +29,29 @@ pub struct Token {
     /// Inside a negation scope.
     pub negated: bool,
 }
+
+/// How many tokens before "is not <verb>" are negated.
+const POST_NEGATION_REACH: usize = 4;
+
+/// Verbs that make "X is not <verb>" rule X out ("Kafka is not used").
+const POST_NEGATED_VERBS: &[&str] = &[
+    "used",
+    "stored",
+    "collected",
+    "processed",
+    "involved",
+    "needed",
+    "required",
+    "present",
+    "supported",
+    "handled",
+    "kept",
+    "retained",
+    "saved",
+    "persisted",
+    "included",
+    "planned",
+];
 
 /// How many tokens after a negator are negated.
 const NEGATION_WINDOW: usize = 6;
@@ -61,7 +89,7 @@ const CLAUSE_WORDS: &[&str] = &[
     "and", "but", "while", "whereas", "which", "however", "though", "although", "then", "so",
 ];
 
-/// Words the stemmer must not touch (their "s" is not a plural).
+/// Words the stemmer must not touch (their "s" is not a plural, their "ing" not a suffix).
 const KEEP: &[&str] = &[
     "https",
     "mtls",
@@ -72,6 +100,12 @@ const KEEP: &[&str] = &[
     "always",
     "access",
     "process",
+    "accounting",
+    "during",
+    "thing",
+    "string",
+    "something",
+    "nothing",
 ];
 
 /// Lower-cases and stems one word.
@@ -178,6 +212,39 @@ impl<'a> Text<'a> {
             if remaining > 0 {
                 tokens[i].negated = true;
                 remaining -= 1;
+            }
+        }
+        // Post-posed negation: "<noun phrase> is not used / are never stored".
+        for i in 0..tokens.len() {
+            let n = tokens[i].norm.as_str();
+            let verb_at = if ["is", "are", "was", "were", "be", "will"].contains(&n)
+                && tokens
+                    .get(i + 1)
+                    .is_some_and(|t| ["not", "never"].contains(&t.norm.as_str()))
+            {
+                i + 2
+            } else if ["isnt", "arent", "wasnt", "werent", "wont"].contains(&n) {
+                i + 1
+            } else {
+                continue;
+            };
+            let Some(verb) = tokens.get(verb_at) else {
+                continue;
+            };
+            if !POST_NEGATED_VERBS
+                .iter()
+                .any(|v| normalize_word(v) == verb.norm)
+                || breaks_before[i]
+            {
+                continue;
+            }
+            let mut k = i;
+            while k > 0 && i - k < POST_NEGATION_REACH {
+                k -= 1;
+                tokens[k].negated = true;
+                if breaks_before[k] || CLAUSE_WORDS.contains(&tokens[k].norm.as_str()) {
+                    break;
+                }
             }
         }
         Text { raw, tokens }
@@ -336,6 +403,12 @@ mod tests {
         let t = Text::new("It does not store card data and uses Postgres");
         assert!(match_triggers(&t, &[phrase_tokens("card data")]).ruled_out());
         assert!(match_triggers(&t, &[phrase_tokens("postgres")]).matched());
+        let t = Text::new("Card data is never stored; Stripe handles payments. Kafka isn't used.");
+        assert!(match_triggers(&t, &[phrase_tokens("card data")]).ruled_out());
+        assert!(match_triggers(&t, &[phrase_tokens("kafka")]).ruled_out());
+        assert!(match_triggers(&t, &[phrase_tokens("stripe")]).matched());
+        let t = Text::new("The bucket is not public");
+        assert!(match_triggers(&t, &[phrase_tokens("bucket")]).matched());
         let t = Text::new("Runs without internet access. Admins log in over VPN");
         assert!(match_triggers(&t, &[phrase_tokens("internet")]).ruled_out());
         assert!(match_triggers(&t, &[phrase_tokens("admin")]).matched());

@@ -73,15 +73,18 @@ impl ModelService {
                     serde_json::Value::Null,
                 );
             }
+            // The job ends only once the model is saved (or the failure is reported) below.
+            PipelineEvent::Error { .. } | PipelineEvent::Done { .. } => {}
         };
-        let generated = match engine::generate_model(engine, &id, description, Utc::now(), &mut on_event) {
-            Ok(g) => g,
-            Err(e) => {
-                let message = format!("generation failed: {e}");
-                job.fail(&message);
-                return Err(Error::Engine(message));
-            }
-        };
+        let generated =
+            match engine::generate_model(engine, &id, description, Utc::now(), &mut on_event) {
+                Ok(g) => g,
+                Err(e) => {
+                    let message = format!("generation failed: {e}");
+                    job.fail(&message);
+                    return Err(Error::Engine(message));
+                }
+            };
         let model = generated.model;
         let summary = format!(
             "generated \"{}\": {} assets, {} attackers, {} control objectives, {} controls",
@@ -94,7 +97,9 @@ impl ModelService {
         let stored = match self.create(caller, model, source, &summary) {
             Ok(s) => s,
             Err(e) => {
-                job.fail("generation finished but the model could not be saved; see the server log");
+                job.fail(
+                    "generation finished but the model could not be saved; see the server log",
+                );
                 tracing::error!(error = %e, "saving a generated model failed");
                 return Err(e);
             }

@@ -7,6 +7,7 @@
 //! Changes go through [`ModelService::update`], which loads, applies a pure domain operation,
 //! bumps the version and saves in one transaction.
 
+pub mod conversation;
 pub mod generate;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -388,6 +389,18 @@ impl ModelService {
         kind: &str,
         change: impl FnOnce(&mut ThreatModel) -> std::result::Result<(T, String), DomainError>,
     ) -> Result<(StoredModel, T)> {
+        self.update_with(caller, id, source, kind, |m| change(m).map_err(Error::from))
+    }
+
+    /// Like [`update`](Self::update) for changes that can fail in other ways (the engine).
+    pub fn update_with<T>(
+        &self,
+        caller: &Caller,
+        id: &str,
+        source: Source,
+        kind: &str,
+        change: impl FnOnce(&mut ThreatModel) -> Result<(T, String)>,
+    ) -> Result<(StoredModel, T)> {
         caller.require_not_verifier()?;
         let mut conn = self.db.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -494,11 +507,19 @@ impl ModelService {
         } else if cos > 0 && c.verified == cos {
             (format!("{cos}/{cos} COs verified"), "brightgreen")
         } else if cos > 0 && c.implemented == cos {
-            (format!("implemented, {}/{cos} verified", c.verified), "green")
+            (
+                format!("implemented, {}/{cos} verified", c.verified),
+                "green",
+            )
         } else {
-            (format!("{} of {cos} COs at risk", c.at_risk + c.not_started), "orange")
+            (
+                format!("{} of {cos} COs at risk", c.at_risk + c.not_started),
+                "orange",
+            )
         };
-        Ok(serde_json::json!({"schemaVersion": 1, "label": "threat model", "message": message, "color": color}))
+        Ok(
+            serde_json::json!({"schemaVersion": 1, "label": "threat model", "message": message, "color": color}),
+        )
     }
 
     /// Recent activity of the workspace, newest first.

@@ -82,7 +82,11 @@ struct OrgQuery {
 
 /// `GET /api/admin/backup`: the signed backup as a download. Written to a private temp file
 /// first (so a failure is a clean error, not a truncated download), then streamed.
-async fn backup(state: Data, caller: Caller, q: web::Query<OrgQuery>) -> Result<HttpResponse, ApiError> {
+async fn backup(
+    state: Data,
+    caller: Caller,
+    q: web::Query<OrgQuery>,
+) -> Result<HttpResponse, ApiError> {
     require_session_admin(&caller)?;
     let org = q.into_inner().org_id;
     if org.is_some() {
@@ -95,14 +99,23 @@ async fn backup(state: Data, caller: Caller, q: web::Query<OrgQuery>) -> Result<
         let tmp = tempfile::Builder::new()
             .prefix(".download-")
             .tempfile_in(&dir)
-            .map_err(|e| admin::Error::Io { path: dir.clone(), source: e })?;
-        let (file, path) = tmp.keep().map_err(|e| admin::Error::Io { path: dir.clone(), source: e.error })?;
+            .map_err(|e| admin::Error::Io {
+                path: dir.clone(),
+                source: e,
+            })?;
+        let (file, path) = tmp.keep().map_err(|e| admin::Error::Io {
+            path: dir.clone(),
+            source: e.error,
+        })?;
         let mut w = std::io::BufWriter::new(file);
         let result = match &org {
             Some(slug) => svc.backup_org_to_writer(&actor, slug, &mut w, &mut |_| {}),
             None => svc.backup_to_writer(&actor, &mut w, &mut |_| {}),
         };
-        let flushed = w.flush().map_err(|e| admin::Error::Io { path: path.clone(), source: e });
+        let flushed = w.flush().map_err(|e| admin::Error::Io {
+            path: path.clone(),
+            source: e,
+        });
         match result.and_then(|s| flushed.map(|()| s)) {
             Ok(s) => Ok((path, s)),
             Err(e) => {
@@ -124,7 +137,10 @@ async fn backup(state: Data, caller: Caller, q: web::Query<OrgQuery>) -> Result<
                 if n == 0 {
                     return Ok(());
                 }
-                if tx.blocking_send(Ok(web::Bytes::copy_from_slice(&buf[..n]))).is_err() {
+                if tx
+                    .blocking_send(Ok(web::Bytes::copy_from_slice(&buf[..n])))
+                    .is_err()
+                {
                     return Ok(());
                 }
             }
@@ -134,7 +150,9 @@ async fn backup(state: Data, caller: Caller, q: web::Query<OrgQuery>) -> Result<
         }
         let _ = std::fs::remove_file(&path);
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
     Ok(HttpResponse::Ok()
         .content_type("application/octet-stream")
         .insert_header((
@@ -168,7 +186,11 @@ impl PasswordCheck for SessionPassword {
 
 /// `POST /api/admin/restore`: multipart with `confirmation`, `password`, `backup_file`
 /// (and `org_id` for one organization). Verified before anything changes.
-async fn restore(state: Data, caller: Caller, mut form: Multipart) -> Result<HttpResponse, ApiError> {
+async fn restore(
+    state: Data,
+    caller: Caller,
+    mut form: Multipart,
+) -> Result<HttpResponse, ApiError> {
     require_session_admin(&caller)?;
     let max = state.config.limits.upload_body_bytes;
     let mut confirmation = String::new();
@@ -176,16 +198,19 @@ async fn restore(state: Data, caller: Caller, mut form: Multipart) -> Result<Htt
     let mut org_id = None;
     let mut upload: Option<tempfile::NamedTempFile> = None;
     while let Some(field) = form.next().await {
-        let mut field = field.map_err(|e| ApiError::bad_request(format!("invalid multipart body: {e}")))?;
+        let mut field =
+            field.map_err(|e| ApiError::bad_request(format!("invalid multipart body: {e}")))?;
         let name = field.name().unwrap_or_default().to_string();
         if name == "backup_file" {
             let dir = state.config.data_dir.clone();
-            let mut file = web::block(move || tempfile::Builder::new().prefix(".upload-").tempfile_in(dir))
-                .await?
-                .map_err(ApiError::internal)?;
+            let mut file =
+                web::block(move || tempfile::Builder::new().prefix(".upload-").tempfile_in(dir))
+                    .await?
+                    .map_err(ApiError::internal)?;
             let mut written: u64 = 0;
             while let Some(chunk) = field.next().await {
-                let chunk = chunk.map_err(|e| ApiError::bad_request(format!("upload interrupted: {e}")))?;
+                let chunk =
+                    chunk.map_err(|e| ApiError::bad_request(format!("upload interrupted: {e}")))?;
                 written += chunk.len() as u64;
                 if written > max {
                     return Err(ApiError::new(
@@ -202,18 +227,26 @@ async fn restore(state: Data, caller: Caller, mut form: Multipart) -> Result<Htt
         } else {
             let mut text = Vec::new();
             while let Some(chunk) = field.next().await {
-                let chunk = chunk.map_err(|e| ApiError::bad_request(format!("invalid form field: {e}")))?;
+                let chunk =
+                    chunk.map_err(|e| ApiError::bad_request(format!("invalid form field: {e}")))?;
                 if text.len() + chunk.len() > 4096 {
-                    return Err(ApiError::bad_request(format!("form field {name} is too long")));
+                    return Err(ApiError::bad_request(format!(
+                        "form field {name} is too long"
+                    )));
                 }
                 text.extend_from_slice(&chunk);
             }
-            let text = String::from_utf8(text).map_err(|_| ApiError::bad_request(format!("form field {name} is not UTF-8")))?;
+            let text = String::from_utf8(text)
+                .map_err(|_| ApiError::bad_request(format!("form field {name} is not UTF-8")))?;
             match name.as_str() {
                 "confirmation" => confirmation = text,
                 "password" => password = Some(text),
                 "org_id" => org_id = Some(text).filter(|s| !s.is_empty()),
-                other => return Err(ApiError::bad_request(format!("unexpected form field {other:?}"))),
+                other => {
+                    return Err(ApiError::bad_request(format!(
+                        "unexpected form field {other:?}"
+                    )));
+                }
             }
         }
     }
@@ -232,11 +265,19 @@ async fn restore(state: Data, caller: Caller, mut form: Multipart) -> Result<Htt
         actor: caller.user_id.clone(),
     };
     let summary = web::block(move || {
-        let mut reader = std::io::BufReader::new(upload.reopen().map_err(|e| admin::Error::Io {
-            path: upload.path().to_path_buf(),
-            source: e,
-        })?);
-        svc.restore_from_reader(org_id.as_deref(), &mut reader, max, &request, &check, &mut |_| {})
+        let mut reader =
+            std::io::BufReader::new(upload.reopen().map_err(|e| admin::Error::Io {
+                path: upload.path().to_path_buf(),
+                source: e,
+            })?);
+        svc.restore_from_reader(
+            org_id.as_deref(),
+            &mut reader,
+            max,
+            &request,
+            &check,
+            &mut |_| {},
+        )
     })
     .await??;
     Ok(HttpResponse::Ok().json(summary))
@@ -261,15 +302,25 @@ struct NewSigner {
     label: String,
 }
 
-async fn add_signer(state: Data, caller: Caller, body: web::Json<NewSigner>) -> Result<HttpResponse, ApiError> {
+async fn add_signer(
+    state: Data,
+    caller: Caller,
+    body: web::Json<NewSigner>,
+) -> Result<HttpResponse, ApiError> {
     require_session_admin(&caller)?;
     let svc = state.admin.clone();
     let b = body.into_inner();
-    let signer = web::block(move || svc.add_trusted_signer(&caller.user_id, &b.label, &b.public_key_pem)).await??;
+    let signer =
+        web::block(move || svc.add_trusted_signer(&caller.user_id, &b.label, &b.public_key_pem))
+            .await??;
     Ok(HttpResponse::Created().json(signer))
 }
 
-async fn remove_signer(state: Data, caller: Caller, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn remove_signer(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     require_session_admin(&caller)?;
     let svc = state.admin.clone();
     let fp = path.into_inner();
@@ -297,11 +348,16 @@ struct Reason {
     reason: String,
 }
 
-async fn maintenance_enable(state: Data, caller: Caller, body: web::Json<Reason>) -> Result<HttpResponse, ApiError> {
+async fn maintenance_enable(
+    state: Data,
+    caller: Caller,
+    body: web::Json<Reason>,
+) -> Result<HttpResponse, ApiError> {
     require_superadmin(&caller)?;
     let svc = state.admin.clone();
     let reason = body.into_inner().reason;
-    let (s, _alert) = web::block(move || svc.enable_maintenance(&caller.user_id, &reason)).await??;
+    let (s, _alert) =
+        web::block(move || svc.enable_maintenance(&caller.user_id, &reason)).await??;
     state.maintenance.invalidate();
     Ok(HttpResponse::Ok().json(s))
 }
@@ -328,7 +384,11 @@ async fn list_orgs(state: Data, caller: Caller) -> Result<HttpResponse, ApiError
     Ok(HttpResponse::Ok().json(list))
 }
 
-async fn create_org(state: Data, caller: Caller, body: web::Json<NewOrg>) -> Result<HttpResponse, ApiError> {
+async fn create_org(
+    state: Data,
+    caller: Caller,
+    body: web::Json<NewOrg>,
+) -> Result<HttpResponse, ApiError> {
     require_superadmin(&caller)?;
     let svc = state.admin.clone();
     let new = body.into_inner();

@@ -19,31 +19,67 @@ use crate::assurance::{self, NewAssertion};
 use crate::auth::Caller;
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/models/{id}/assertions", web::post().to(submit_assertions))
-        .route("/api/models/{id}/assertions", web::get().to(list_assertions))
-        .route("/api/models/{id}/assertions/{aid}", web::delete().to(delete_assertion))
-        .route("/api/models/{id}/verification/assertions", web::get().to(ci_assertions))
-        .route("/api/models/{id}/verification/pending", web::get().to(ci_pending))
-        .service(
-            web::resource("/api/models/{id}/verification/results")
-                .app_data(web::PayloadConfig::default().limit(16 * 1024 * 1024))
-                .route(web::post().to(submit_results)),
-        )
-        .route("/api/models/{id}/verification/report", web::get().to(report))
-        .route("/api/models/{id}/verification/runs", web::get().to(runs))
-        .route("/api/models/{id}/verification/runs/{run}/audit", web::get().to(audit))
-        .route("/api/models/{id}/review-queue", web::get().to(review_queue))
-        .route("/api/models/{id}/scan-prompt", web::get().to(scan_prompt))
-        .route("/api/models/{id}/findings", web::post().to(submit_findings))
-        .route("/api/models/{id}/findings", web::get().to(list_findings))
-        .route("/api/models/{id}/findings/summary", web::get().to(findings_summary))
-        .route("/api/models/{id}/findings/{fid}", web::get().to(get_finding))
-        .route("/api/models/{id}/findings/{fid}", web::patch().to(transition_finding))
-        .route("/api/models/{id}/findings/{fid}", web::delete().to(delete_finding))
-        .route("/api/workspaces/{ws}/security", web::get().to(security))
-        .route("/api/workspaces/{ws}/security", web::patch().to(update_security))
-        .route("/api/workspaces/{ws}/ci-key", web::post().to(upload_key))
-        .route("/api/badge/{id}", web::get().to(badge));
+    cfg.route(
+        "/api/models/{id}/assertions",
+        web::post().to(submit_assertions),
+    )
+    .route(
+        "/api/models/{id}/assertions",
+        web::get().to(list_assertions),
+    )
+    .route(
+        "/api/models/{id}/assertions/{aid}",
+        web::delete().to(delete_assertion),
+    )
+    .route(
+        "/api/models/{id}/verification/assertions",
+        web::get().to(ci_assertions),
+    )
+    .route(
+        "/api/models/{id}/verification/pending",
+        web::get().to(ci_pending),
+    )
+    .service(
+        web::resource("/api/models/{id}/verification/results")
+            .app_data(web::PayloadConfig::default().limit(16 * 1024 * 1024))
+            .route(web::post().to(submit_results)),
+    )
+    .route(
+        "/api/models/{id}/verification/report",
+        web::get().to(report),
+    )
+    .route("/api/models/{id}/verification/runs", web::get().to(runs))
+    .route(
+        "/api/models/{id}/verification/runs/{run}/audit",
+        web::get().to(audit),
+    )
+    .route("/api/models/{id}/review-queue", web::get().to(review_queue))
+    .route("/api/models/{id}/scan-prompt", web::get().to(scan_prompt))
+    .route("/api/models/{id}/findings", web::post().to(submit_findings))
+    .route("/api/models/{id}/findings", web::get().to(list_findings))
+    .route(
+        "/api/models/{id}/findings/summary",
+        web::get().to(findings_summary),
+    )
+    .route(
+        "/api/models/{id}/findings/{fid}",
+        web::get().to(get_finding),
+    )
+    .route(
+        "/api/models/{id}/findings/{fid}",
+        web::patch().to(transition_finding),
+    )
+    .route(
+        "/api/models/{id}/findings/{fid}",
+        web::delete().to(delete_finding),
+    )
+    .route("/api/workspaces/{ws}/security", web::get().to(security))
+    .route(
+        "/api/workspaces/{ws}/security",
+        web::patch().to(update_security),
+    )
+    .route("/api/workspaces/{ws}/ci-key", web::post().to(upload_key))
+    .route("/api/badge/{id}", web::get().to(badge));
 }
 
 type Data = web::Data<AppState>;
@@ -54,10 +90,16 @@ impl From<assurance::Error> for ApiError {
             assurance::Error::NotFound(w) => ApiError::not_found(format!("{w} not found")),
             assurance::Error::Invalid { field, message } => ApiError {
                 field: Some(field.clone()),
-                ..ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", format!("{field}: {message}"))
+                ..ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_field",
+                    format!("{field}: {message}"),
+                )
             },
             assurance::Error::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
-            assurance::Error::Attestation(m) => ApiError::new(StatusCode::UNAUTHORIZED, "attestation_failed", m),
+            assurance::Error::Attestation(m) => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "attestation_failed", m)
+            }
             assurance::Error::Store(e) => e.into(),
         }
     }
@@ -103,7 +145,9 @@ async fn submit_assertions(
     let svc = state.assurance.clone();
     let id = path.into_inner();
     let source = source_of(&caller);
-    let out = web::block(move || svc.submit_assertions(&caller, &id, &b.control_id, &items, source)).await??;
+    let out =
+        web::block(move || svc.submit_assertions(&caller, &id, &b.control_id, &items, source))
+            .await??;
     Ok(HttpResponse::Created().json(out))
 }
 
@@ -115,7 +159,12 @@ struct ControlFilter {
     status: Option<String>,
 }
 
-async fn list_assertions(state: Data, caller: Caller, path: web::Path<String>, q: web::Query<ControlFilter>) -> Result<HttpResponse, ApiError> {
+async fn list_assertions(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+    q: web::Query<ControlFilter>,
+) -> Result<HttpResponse, ApiError> {
     let svc = state.assurance.clone();
     let id = path.into_inner();
     let control = q.into_inner().control_id;
@@ -123,7 +172,11 @@ async fn list_assertions(state: Data, caller: Caller, path: web::Path<String>, q
     Ok(HttpResponse::Ok().json(json!({"total": list.len(), "assertions": list})))
 }
 
-async fn delete_assertion(state: Data, caller: Caller, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+async fn delete_assertion(
+    state: Data,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
     let svc = state.assurance.clone();
     let (id, aid) = path.into_inner();
     web::block(move || svc.delete_assertion(&caller, &id, &aid)).await??;
@@ -140,15 +193,26 @@ struct CiQuery {
     stale_after: Option<u64>,
 }
 
-async fn ci_assertions(state: Data, caller: Caller, path: web::Path<String>, q: web::Query<CiQuery>) -> Result<HttpResponse, ApiError> {
+async fn ci_assertions(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+    q: web::Query<CiQuery>,
+) -> Result<HttpResponse, ApiError> {
     let svc = state.assurance.clone();
     let id = path.into_inner();
     let q = q.into_inner();
-    let out = web::block(move || svc.ci_assertions(&caller, &id, q.repo.as_deref(), None, None)).await??;
+    let out = web::block(move || svc.ci_assertions(&caller, &id, q.repo.as_deref(), None, None))
+        .await??;
     Ok(HttpResponse::Ok().json(out))
 }
 
-async fn ci_pending(state: Data, caller: Caller, path: web::Path<String>, q: web::Query<CiQuery>) -> Result<HttpResponse, ApiError> {
+async fn ci_pending(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+    q: web::Query<CiQuery>,
+) -> Result<HttpResponse, ApiError> {
     let svc = state.assurance.clone();
     let id = path.into_inner();
     let q = q.into_inner();
@@ -156,14 +220,22 @@ async fn ci_pending(state: Data, caller: Caller, path: web::Path<String>, q: web
     if tier != 1 && tier != 2 {
         return Err(ApiError::bad_request("tier must be 1 or 2"));
     }
-    let out = web::block(move || svc.ci_assertions(&caller, &id, q.repo.as_deref(), Some(tier), q.stale_after)).await??;
+    let out = web::block(move || {
+        svc.ci_assertions(&caller, &id, q.repo.as_deref(), Some(tier), q.stale_after)
+    })
+    .await??;
     Ok(HttpResponse::Ok().json(out))
 }
 
 /// E5. Authenticated by `X-API-Key` (verifier keys; developer keys are refused), a session,
 /// or — the spec's manual flow — `Authorization: Bearer <ES256 JWT>` signed by the
 /// workspace's CI key.
-async fn submit_results(req: HttpRequest, state: Data, path: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+async fn submit_results(
+    req: HttpRequest,
+    state: Data,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     let bearer = req
         .headers()
         .get("Authorization")
@@ -188,26 +260,41 @@ async fn submit_results(req: HttpRequest, state: Data, path: web::Path<String>, 
     Ok(HttpResponse::Ok().json(out))
 }
 
-async fn report(state: Data, caller: Caller, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn report(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let svc = state.assurance.clone();
     let id = path.into_inner();
     let out = web::block(move || svc.report(&caller, &id)).await??;
     Ok(HttpResponse::Ok().json(out))
 }
 
-async fn runs(state: Data, caller: Caller, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn runs(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let svc = state.assurance.clone();
     let id = path.into_inner();
     let out = web::block(move || svc.list_runs(&caller, &id)).await??;
     Ok(HttpResponse::Ok().json(out))
 }
 
-async fn audit(state: Data, caller: Caller, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+async fn audit(
+    state: Data,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
     let svc = state.assurance.clone();
     let (id, run) = path.into_inner();
     let out = web::block(move || svc.audit_bundle(&caller, &id, &run)).await??;
     Ok(HttpResponse::Ok()
-        .insert_header(("Content-Disposition", format!("attachment; filename=\"audit-{}.json\"", out.run_id)))
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"audit-{}.json\"", out.run_id),
+        ))
         .json(out))
 }
 
@@ -217,7 +304,12 @@ struct QueueQuery {
     stale_after_hours: Option<u64>,
 }
 
-async fn review_queue(state: Data, caller: Caller, path: web::Path<String>, q: web::Query<QueueQuery>) -> Result<HttpResponse, ApiError> {
+async fn review_queue(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+    q: web::Query<QueueQuery>,
+) -> Result<HttpResponse, ApiError> {
     let svc = state.assurance.clone();
     let id = path.into_inner();
     let hours = q.stale_after_hours.unwrap_or(168);
@@ -225,7 +317,12 @@ async fn review_queue(state: Data, caller: Caller, path: web::Path<String>, q: w
     Ok(HttpResponse::Ok().json(json!({"total": out.len(), "controls": out})))
 }
 
-async fn scan_prompt(state: Data, caller: Caller, path: web::Path<String>, q: web::Query<ControlFilter>) -> Result<HttpResponse, ApiError> {
+async fn scan_prompt(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+    q: web::Query<ControlFilter>,
+) -> Result<HttpResponse, ApiError> {
     let svc = state.assurance.clone();
     let id = path.into_inner();
     let control = q.into_inner().control_id;
@@ -242,9 +339,16 @@ enum FindingsBody {
     One(Box<NewFinding>),
 }
 
-async fn submit_findings(state: Data, caller: Caller, path: web::Path<String>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
+async fn submit_findings(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
     let parsed: FindingsBody = serde_json::from_value(body.into_inner()).map_err(|e| {
-        ApiError::bad_request(format!("expected {{\"findings\": [...]}} with title, severity, ...: {e}"))
+        ApiError::bad_request(format!(
+            "expected {{\"findings\": [...]}} with title, severity, ...: {e}"
+        ))
     })?;
     let items = match parsed {
         FindingsBody::Wrapped { findings } | FindingsBody::List(findings) => findings,
@@ -256,29 +360,50 @@ async fn submit_findings(state: Data, caller: Caller, path: web::Path<String>, b
     Ok(HttpResponse::Created().json(json!({"findings": out})))
 }
 
-async fn list_findings(state: Data, caller: Caller, path: web::Path<String>, q: web::Query<ControlFilter>) -> Result<HttpResponse, ApiError> {
+async fn list_findings(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+    q: web::Query<ControlFilter>,
+) -> Result<HttpResponse, ApiError> {
     let svc = state.assurance.clone();
     let id = path.into_inner();
     let q = q.into_inner();
-    let out = web::block(move || svc.list_findings(&caller, &id, q.control_id.as_deref(), q.status.as_deref())).await??;
+    let out = web::block(move || {
+        svc.list_findings(&caller, &id, q.control_id.as_deref(), q.status.as_deref())
+    })
+    .await??;
     Ok(HttpResponse::Ok().json(json!({"total": out.len(), "findings": out})))
 }
 
-async fn findings_summary(state: Data, caller: Caller, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn findings_summary(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let svc = state.assurance.clone();
     let id = path.into_inner();
     let out = web::block(move || svc.findings_summary(&caller, &id)).await??;
     Ok(HttpResponse::Ok().json(out))
 }
 
-async fn get_finding(state: Data, caller: Caller, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+async fn get_finding(
+    state: Data,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
     let svc = state.assurance.clone();
     let (id, fid) = path.into_inner();
     let out = web::block(move || svc.get_finding(&caller, &id, &fid)).await??;
     Ok(HttpResponse::Ok().json(out))
 }
 
-async fn transition_finding(state: Data, caller: Caller, path: web::Path<(String, String)>, body: web::Json<Transition>) -> Result<HttpResponse, ApiError> {
+async fn transition_finding(
+    state: Data,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+    body: web::Json<Transition>,
+) -> Result<HttpResponse, ApiError> {
     let svc = state.assurance.clone();
     let (id, fid) = path.into_inner();
     let t = body.into_inner();
@@ -286,21 +411,34 @@ async fn transition_finding(state: Data, caller: Caller, path: web::Path<(String
     Ok(HttpResponse::Ok().json(out))
 }
 
-async fn delete_finding(state: Data, caller: Caller, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+async fn delete_finding(
+    state: Data,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
     let svc = state.assurance.clone();
     let (id, fid) = path.into_inner();
     web::block(move || svc.delete_finding(&caller, &id, &fid)).await??;
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn security(state: Data, caller: Caller, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn security(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let svc = state.assurance.clone();
     let ws = path.into_inner();
     let out = web::block(move || svc.security(&caller, &ws)).await??;
     Ok(HttpResponse::Ok().json(out))
 }
 
-async fn update_security(state: Data, caller: Caller, path: web::Path<String>, body: web::Json<SecurityPatch>) -> Result<HttpResponse, ApiError> {
+async fn update_security(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Json<SecurityPatch>,
+) -> Result<HttpResponse, ApiError> {
     let svc = state.assurance.clone();
     let ws = path.into_inner();
     let patch = body.into_inner();
@@ -314,7 +452,12 @@ struct KeyUpload {
     public_key_pem: String,
 }
 
-async fn upload_key(state: Data, caller: Caller, path: web::Path<String>, body: web::Json<KeyUpload>) -> Result<HttpResponse, ApiError> {
+async fn upload_key(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Json<KeyUpload>,
+) -> Result<HttpResponse, ApiError> {
     let svc = state.assurance.clone();
     let ws = path.into_inner();
     let pem = body.into_inner().public_key_pem;
@@ -334,13 +477,19 @@ async fn badge(state: Data, path: web::Path<String>) -> Result<HttpResponse, Api
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .as_ref()
-        .and_then(|m| m.get(&id).filter(|(at, _)| at.elapsed() < BADGE_TTL).map(|(_, v)| v.clone()));
+        .and_then(|m| {
+            m.get(&id)
+                .filter(|(at, _)| at.elapsed() < BADGE_TTL)
+                .map(|(_, v)| v.clone())
+        });
     let body = match cached {
         Some(v) => v,
         None => {
             let svc = state.models.clone();
             let key = id.clone();
-            let v = web::block(move || svc.badge(&key)).await?.unwrap_or_else(|_| unknown_badge());
+            let v = web::block(move || svc.badge(&key))
+                .await?
+                .unwrap_or_else(|_| unknown_badge());
             BADGE_CACHE
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())

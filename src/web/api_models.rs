@@ -54,6 +54,17 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/api/models/{id}/assess", web::get().to(assess))
         .route("/api/models/{id}/conversation", web::get().to(conversation))
+        .route("/api/models/{id}/conversation", web::post().to(converse))
+        .route("/api/models/{id}/refine", web::post().to(refine))
+        .route("/api/models/{id}/query", web::post().to(query))
+        .route(
+            "/api/models/{id}/controls/regenerate",
+            web::post().to(regenerate),
+        )
+        .route(
+            "/api/models/{id}/controls/{cid}/refine",
+            web::post().to(refine_control),
+        )
         .route("/api/dashboard", web::get().to(dashboard))
         .route("/api/activity", web::get().to(activity))
         .route("/api/jobs/{id}", web::get().to(job));
@@ -232,9 +243,7 @@ async fn change(
 ) -> Result<HttpResponse, ApiError> {
     let svc = state.models.clone();
     let source = source_of(&caller);
-    let (stored, entity) =
-        web::block(move || svc.update(&caller, &id, source, kind, |m| f(m).map(|(e, s)| (e, s))))
-            .await??;
+    let (stored, entity) = web::block(move || svc.update(&caller, &id, source, kind, f)).await??;
     let body = json!({"id": entity, "model_id": stored.model.id, "version": stored.model.version});
     Ok(if created {
         HttpResponse::Created().json(body)
@@ -643,12 +652,17 @@ async fn create(
         .await??;
         return Ok(HttpResponse::Created().json(stored));
     }
-    let job = web::block(move || svc.start_generation(&caller, &jobs, engine, &description, source))
-        .await??;
+    let job =
+        web::block(move || svc.start_generation(&caller, &jobs, engine, &description, source))
+            .await??;
     Ok(HttpResponse::Accepted().json(json!({ "job_id": job.id(), "status": "queued" })))
 }
 
-async fn steps(state: Data, caller: Caller, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn steps(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let svc = state.models.clone();
     let id = path.into_inner();
     let steps = web::block(move || svc.generation_steps(&caller, &id)).await??;
@@ -694,7 +708,10 @@ async fn job_events(
             return;
         }
         while let Ok(e) = live.recv().await {
-            let last = matches!(e, crate::jobs::Event::Done { .. } | crate::jobs::Event::Error { .. });
+            let last = matches!(
+                e,
+                crate::jobs::Event::Done { .. } | crate::jobs::Event::Error { .. }
+            );
             if let Some(ev) = to_sse(&e)
                 && tx.send(ev).await.is_err()
             {
@@ -706,4 +723,111 @@ async fn job_events(
         }
     });
     Ok(sse::Sse::from_infallible_receiver(rx).with_keep_alive(std::time::Duration::from_secs(15)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MessageRequest {
+    message: String,
+}
+
+/// `POST /api/models/{id}/conversation`: one message of the conversation panel.
+async fn converse(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Json<MessageRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let svc = state.models.clone();
+    let engine = state.engine.clone();
+    let jobs = state.jobs.clone();
+    let id = path.into_inner();
+    let msg = body.into_inner().message;
+    let source = source_of(&caller);
+    let reply =
+        web::block(move || svc.converse(&caller, engine, &jobs, &id, &msg, source)).await??;
+    Ok(HttpResponse::Ok().json(reply))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InstructionRequest {
+    instruction: String,
+}
+
+async fn refine(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Json<InstructionRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let svc = state.models.clone();
+    let engine = state.engine.clone();
+    let id = path.into_inner();
+    let text = body.into_inner().instruction;
+    let source = source_of(&caller);
+    let (stored, r) =
+        web::block(move || svc.refine(&caller, engine.as_ref(), &id, &text, source)).await??;
+    Ok(HttpResponse::Ok().json(crate::models::conversation::refined_json(&stored, &r)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuestionRequest {
+    question: String,
+}
+
+async fn query(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Json<QuestionRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let svc = state.models.clone();
+    let engine = state.engine.clone();
+    let id = path.into_inner();
+    let q = body.into_inner().question;
+    let answer = web::block(move || svc.query(&caller, engine.as_ref(), &id, &q)).await??;
+    Ok(HttpResponse::Ok().json(json!({"answer": answer})))
+}
+
+async fn regenerate(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let svc = state.models.clone();
+    let engine = state.engine.clone();
+    let id = path.into_inner();
+    let source = source_of(&caller);
+    let (stored, change) =
+        web::block(move || svc.regenerate_controls(&caller, engine.as_ref(), &id, source))
+            .await??;
+    Ok(HttpResponse::Ok().json(
+        json!({"model_id": stored.model.id, "version": stored.model.version, "change": change}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefineControlRequest {
+    description: String,
+    justification: String,
+}
+
+async fn refine_control(
+    state: Data,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+    body: web::Json<RefineControlRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let svc = state.models.clone();
+    let (id, cid) = path.into_inner();
+    let b = body.into_inner();
+    let source = source_of(&caller);
+    let out = web::block(move || {
+        svc.refine_control(&caller, &id, &cid, &b.description, &b.justification, source)
+    })
+    .await??;
+    Ok(HttpResponse::Ok().json(out))
 }

@@ -64,7 +64,8 @@ impl Gate {
                 tripped_by: None,
             }
         });
-        *self.cache.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), state.clone()));
+        *self.cache.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((Instant::now(), state.clone()));
         state
     }
 }
@@ -72,7 +73,14 @@ impl Gate {
 fn exempt(path: &str) -> bool {
     matches!(
         path,
-        "/health" | "/ready" | "/metrics" | "/login" | "/logout" | "/setup" | "/api/setup" | "/api/me"
+        "/health"
+            | "/ready"
+            | "/metrics"
+            | "/login"
+            | "/logout"
+            | "/setup"
+            | "/api/setup"
+            | "/api/me"
     ) || path.starts_with("/static/")
         || path.starts_with("/api/auth/")
         || path.starts_with("/login/")
@@ -85,15 +93,24 @@ pub async fn gate(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
     };
     if exempt(req.path()) {
-        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
     }
     let st = state.clone();
     let maintenance = web::block(move || st.maintenance.state()).await?;
     if !maintenance.active {
-        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
     }
     let session = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string());
     let auth = state.auth.clone();
@@ -104,7 +121,10 @@ pub async fn gate(
         None => false,
     };
     if superadmin {
-        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
     }
     let reason = maintenance
         .reason

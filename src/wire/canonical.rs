@@ -95,10 +95,18 @@ fn python_float_repr(f: f64) -> String {
         return "NaN".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+        return if f > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        };
     }
     if f == 0.0 {
-        return if f.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
+        return if f.is_sign_negative() {
+            "-0.0".into()
+        } else {
+            "0.0".into()
+        };
     }
     // `{:e}` gives the shortest round-trip digits, e.g. "1.5e-7" or "-1e16".
     let sci = format!("{f:e}");
@@ -122,7 +130,11 @@ fn python_float_repr(f: f64) -> String {
     } else if (point as usize) >= digits.len() {
         format!("{}{}.0", digits, "0".repeat(point as usize - digits.len()))
     } else {
-        format!("{}.{}", &digits[..point as usize], &digits[point as usize..])
+        format!(
+            "{}.{}",
+            &digits[..point as usize],
+            &digits[point as usize..]
+        )
     };
     format!("{sign}{body}")
 }
@@ -182,7 +194,7 @@ pub fn canonical_records_text(assertions: &[Value], results: &[Value]) -> String
         records.push((id, Value::Object(rec)));
     }
     // Stable sort by assertion_id (code point order); duplicates keep their order.
-    records.sort_by(|(a, _), (b, _)| key_of(a).cmp(&key_of(b)));
+    records.sort_by_key(|(id, _)| key_of(id));
     let list = Value::Array(records.into_iter().map(|(_, r)| r).collect());
     canonical_json(&list)
 }
@@ -192,6 +204,32 @@ fn key_of(id: &Value) -> String {
         Value::String(s) => s.clone(),
         other => canonical_json(other),
     }
+}
+
+/// A result row names an assertion the server does not know (answer 4xx).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown assertion_id '{0}' in results")]
+pub struct UnknownAssertion(pub String);
+
+/// Server side of §5.2: rebuilds the hashed set from the **received rows** (one record per
+/// row, so `--changed-files`, `--component` and repo filtering are all honoured), taking
+/// each assertion's stored `type`, `params` and `description` as served via `lookup`, and
+/// the row's `result` as verdict (last row wins). Compare the result with the POSTed
+/// `content_hash`.
+pub fn recompute_content_hash(
+    rows: &[Value],
+    lookup: impl Fn(&str) -> Option<Value>,
+) -> Result<String, UnknownAssertion> {
+    let mut assertions = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id = row
+            .get("assertion_id")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let stored = lookup(id).ok_or_else(|| UnknownAssertion(id.to_string()))?;
+        assertions.push(stored);
+    }
+    Ok(content_hash(&assertions, rows))
 }
 
 #[cfg(test)]
@@ -237,6 +275,37 @@ mod tests {
         assert_eq!(
             content_hash(&assertions, &results),
             "sha256:f288af995e511b41b6a5d3299346715975d928bc1991818a200ecf67e42e213f"
+        );
+    }
+
+    #[test]
+    fn server_recompute_matches_client_hash() {
+        let stored = [
+            json!({"id":"asrt_002","type":"pattern_matches","params":{"pattern":"Strict-Transport-Security","file":"nginx.conf"},"description":"HSTS header configured"}),
+            json!({"id":"asrt_001","type":"function_exists","params":{"name":"verify_token","file":"app/auth.py"},"description":"Token check \u{2014} exists"}),
+        ];
+        let lookup = |id: &str| stored.iter().find(|a| a["id"] == id).cloned();
+        let rows = vec![
+            json!({"assertion_id":"asrt_002","tier":1,"result":"fail"}),
+            json!({"assertion_id":"asrt_001","tier":1,"result":"pass"}),
+        ];
+        assert_eq!(
+            recompute_content_hash(&rows, lookup).expect("known"),
+            "sha256:dbde78a109ddd078131b157b42d654b3b1ecb705cb56ea389bb011bf897699dd"
+        );
+        // A tampered verdict changes the hash; an unknown id is refused.
+        let tampered = vec![
+            rows[0].clone(),
+            json!({"assertion_id":"asrt_001","tier":1,"result":"fail"}),
+        ];
+        assert_ne!(
+            recompute_content_hash(&tampered, lookup).expect("known"),
+            "sha256:dbde78a109ddd078131b157b42d654b3b1ecb705cb56ea389bb011bf897699dd"
+        );
+        let unknown = vec![json!({"assertion_id":"nope","result":"pass"})];
+        assert_eq!(
+            recompute_content_hash(&unknown, lookup),
+            Err(UnknownAssertion("nope".into()))
         );
     }
 

@@ -7,13 +7,18 @@
 
 pub mod canonical;
 pub mod digest;
+pub mod dsse;
 pub mod sign;
 pub mod types;
 
-pub use canonical::{canonical_json, content_hash, params_have_float};
+pub use canonical::{
+    UnknownAssertion, canonical_json, canonical_records_text, content_hash, params_have_float,
+    recompute_content_hash,
+};
 pub use digest::source_digest;
+pub use dsse::{build_dsse_bundle, verify_dsse_bundle};
 pub use sign::{
     SignError, fingerprint, load_signing_key_pem, load_verifying_key_pem, mint_es256_jwt,
-    sign_digest, sign_text, verify_signature,
+    sign_digest, sign_text, verify_es256_jwt, verify_signature,
 };
 pub use types::*;

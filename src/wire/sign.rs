@@ -33,6 +33,9 @@ pub enum SignError {
     /// The signature does not verify under the given key.
     #[error("signature does not verify under the workspace key")]
     Mismatch,
+    /// Building an attestation payload failed.
+    #[error("cannot encode attestation: {0}")]
+    Encode(String),
     /// Minting the ES256 JWT failed.
     #[error("could not mint ES256 JWT: {0}")]
     Jwt(String),
@@ -45,9 +48,11 @@ pub fn load_signing_key_pem(pem: &str) -> Result<SigningKey, SignError> {
         return Ok(k);
     }
     // SEC1 files from `openssl ecparam` without -noout start with an EC PARAMETERS block.
-    let start = pem.find("-----BEGIN EC PRIVATE KEY-----").ok_or(SignError::BadPrivateKey)?;
-    let secret =
-        p256::SecretKey::from_sec1_pem(pem[start..].trim()).map_err(|_| SignError::BadPrivateKey)?;
+    let start = pem
+        .find("-----BEGIN EC PRIVATE KEY-----")
+        .ok_or(SignError::BadPrivateKey)?;
+    let secret = p256::SecretKey::from_sec1_pem(pem[start..].trim())
+        .map_err(|_| SignError::BadPrivateKey)?;
     Ok(SigningKey::from(secret))
 }
 
@@ -58,7 +63,9 @@ pub fn load_verifying_key_pem(pem: &str) -> Result<VerifyingKey, SignError> {
 
 /// Key fingerprint shown in the UI and audit bundles: lower-case hex SHA-256 of the DER SPKI.
 pub fn fingerprint(key: &VerifyingKey) -> Result<String, SignError> {
-    let der = key.to_public_key_der().map_err(|_| SignError::BadPublicKey)?;
+    let der = key
+        .to_public_key_der()
+        .map_err(|_| SignError::BadPublicKey)?;
     Ok(hex::encode(Sha256::digest(der.as_bytes())))
 }
 
@@ -125,10 +132,39 @@ pub fn mint_es256_jwt(
     ttl_secs: u64,
 ) -> Result<String, SignError> {
     use jwt_simple::prelude::{Claims, Duration, ECDSAP256KeyPairLike as _, ES256KeyPair};
-    let pair = ES256KeyPair::from_bytes(&key.to_bytes())
-        .map_err(|e| SignError::Jwt(e.to_string()))?;
+    let pair =
+        ES256KeyPair::from_bytes(&key.to_bytes()).map_err(|e| SignError::Jwt(e.to_string()))?;
     let claims = Claims::create(Duration::from_secs(ttl_secs.min(300))).with_subject(workspace_id);
     pair.sign(claims).map_err(|e| SignError::Jwt(e.to_string()))
+}
+
+/// Server side of the spec's manual flow: checks an ES256 `Authorization: Bearer` JWT under
+/// the workspace's registered key and returns its `sub` (the workspace id).
+///
+/// Refuses a bad signature, an expired token, a token without `exp` or `sub`, and a token
+/// whose `exp` lies more than 300 s (+60 s clock tolerance) in the future.
+pub fn verify_es256_jwt(key: &VerifyingKey, token: &str) -> Result<String, SignError> {
+    use jwt_simple::prelude::{ECDSAP256PublicKeyLike as _, ES256PublicKey, NoCustomClaims};
+    let point = key.to_sec1_point(false);
+    let pk =
+        ES256PublicKey::from_bytes(point.as_bytes()).map_err(|e| SignError::Jwt(e.to_string()))?;
+    let claims = pk
+        .verify_token::<NoCustomClaims>(token, None)
+        .map_err(|e| SignError::Jwt(e.to_string()))?;
+    let exp = claims
+        .expires_at
+        .ok_or_else(|| SignError::Jwt("token has no exp".into()))?
+        .as_secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    if exp > now + 300 + 60 {
+        return Err(SignError::Jwt("token lifetime exceeds 5 minutes".into()));
+    }
+    claims
+        .subject
+        .ok_or_else(|| SignError::Jwt("token has no sub".into()))
 }
 
 #[cfg(test)]
@@ -199,9 +235,7 @@ mod tests {
     fn loads_pkcs8_and_sec1_pem() {
         use p256::pkcs8::EncodePrivateKey as _;
         let k = key();
-        let pkcs8 = k
-            .to_pkcs8_pem(p256::pkcs8::LineEnding::LF)
-            .expect("pkcs8");
+        let pkcs8 = k.to_pkcs8_pem(p256::pkcs8::LineEnding::LF).expect("pkcs8");
         assert_eq!(load_signing_key_pem(&pkcs8).expect("pkcs8 load"), k);
         // SEC1 as `openssl ecparam -genkey -name prime256v1 -noout` writes it.
         let sec1 = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIGftDgMzYONOGpBk6sn3Tyt3VQ7HB1z6iLXrnnAxsd4PoAoGCCqGSM49\nAwEHoUQDQgAEynJd8+iBzsi0sYq3qzPs2X33+bANZxeafhICpkocodVx7V42DJSu\nDepREvURdy+lYu/Jcy9PtP+GtRMGRChrZA==\n-----END EC PRIVATE KEY-----\n";
@@ -225,5 +259,16 @@ mod tests {
         let iat = claims.issued_at.expect("iat").as_secs();
         let exp = claims.expires_at.expect("exp").as_secs();
         assert!(exp - iat <= 300);
+        let vk = load_verifying_key_pem(PUB).expect("vk");
+        assert_eq!(verify_es256_jwt(&vk, &token).expect("valid"), "ws_123");
+        let other = SigningKey::from_slice(&[7u8; 32]).expect("other key");
+        assert!(verify_es256_jwt(other.verifying_key(), &token).is_err());
+        let long = {
+            use jwt_simple::prelude::{Claims, Duration, ECDSAP256KeyPairLike as _, ES256KeyPair};
+            let pair = ES256KeyPair::from_bytes(&key().to_bytes()).expect("pair");
+            pair.sign(Claims::create(Duration::from_secs(3600)).with_subject("ws_123"))
+                .expect("sign")
+        };
+        assert!(verify_es256_jwt(&vk, &long).is_err());
     }
 }

@@ -379,7 +379,10 @@ mod tests {
     #[test]
     fn results_request_omits_absent_attestation() {
         let body = ResultsRequest {
-            pipeline: Pipeline { provider: "local".into(), ..Default::default() },
+            pipeline: Pipeline {
+                provider: "local".into(),
+                ..Default::default()
+            },
             results: vec![ResultRow {
                 assertion_id: "a".into(),
                 tier: 1,
@@ -421,7 +424,11 @@ mod tests {
         let e: AssertionsResponse =
             serde_json::from_value(json!({"controls":{"C2":[{"id":"b"}],"C1":[{"id":"a"}]},"assumptions":{"AS":[{"id":"z"}]}}))
                 .expect("assertions");
-        let ids: Vec<String> = e.flattened().iter().map(|(_, a)| a["id"].as_str().unwrap_or("").to_string()).collect();
+        let ids: Vec<String> = e
+            .flattened()
+            .iter()
+            .map(|(_, a)| a["id"].as_str().unwrap_or("").to_string())
+            .collect();
         assert_eq!(ids, ["a", "b", "z"]);
     }
 }

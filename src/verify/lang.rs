@@ -1,0 +1,979 @@
+//! Source-language knowledge for the structural verifiers: language detection by
+//! extension, comment/string blanking, definition, class, decorator, call and import
+//! detection.
+//!
+//! There is no real parser here. Python is handled by a line and indentation scanner over
+//! text whose comments and string contents are blanked (so `def` inside a docstring does
+//! not count); other languages use line-anchored declaration regexes and brace- or
+//! indentation-bounded bodies. Known limits: macros and code generated at build time are
+//! invisible; a Python function defined through `exec`, `setattr` or a metaclass is not
+//! seen; C/C++ definitions are recognised only when the signature is on one line followed
+//! by `{` on that line or the next; a Rust lifetime such as `'a` can confuse string
+//! blanking in rare cases.
+
+use regex::Regex;
+
+/// Source language families the regexes distinguish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    /// `.py`, `.pyi`
+    Python,
+    /// `.js .jsx .mjs .cjs .ts .tsx .mts .cts`
+    JavaScript,
+    /// `.go`
+    Go,
+    /// `.rs`
+    Rust,
+    /// `.java .kt .kts .scala .groovy`
+    Jvm,
+    /// `.cs`
+    CSharp,
+    /// `.rb`
+    Ruby,
+    /// `.php`
+    Php,
+    /// `.c .h .cc .cpp .cxx .hpp .hh .m .mm .swift`
+    C,
+    /// Anything else: generic patterns of all languages.
+    Other,
+}
+
+impl Lang {
+    /// Language of a path, by extension.
+    pub fn of(path: &str) -> Lang {
+        let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+        match ext.as_deref() {
+            Some("py" | "pyi" | "pyw") => Lang::Python,
+            Some(
+                "js" | "jsx" | "mjs" | "cjs" | "ts" | "tsx" | "mts" | "cts" | "vue" | "svelte",
+            ) => Lang::JavaScript,
+            Some("go") => Lang::Go,
+            Some("rs") => Lang::Rust,
+            Some("java" | "kt" | "kts" | "scala" | "groovy") => Lang::Jvm,
+            Some("cs") => Lang::CSharp,
+            Some("rb" | "rake" | "gemspec") => Lang::Ruby,
+            Some("php") => Lang::Php,
+            Some("c" | "h" | "cc" | "cpp" | "cxx" | "hpp" | "hh" | "m" | "mm" | "swift") => Lang::C,
+            _ => Lang::Other,
+        }
+    }
+}
+
+/// Replaces comment text and string-literal contents with spaces, keeping every newline and
+/// byte offset, so regexes see only code. String delimiters are kept.
+pub fn blank(text: &str, lang: Lang) -> String {
+    let bytes = text.as_bytes();
+    let mut out = bytes.to_vec();
+    let hash_comments = matches!(lang, Lang::Python | Lang::Ruby | Lang::Php | Lang::Other);
+    let slash_comments = !matches!(lang, Lang::Python | Lang::Ruby);
+    let backtick = matches!(lang, Lang::JavaScript | Lang::Go);
+    let mut i = 0;
+    let n = bytes.len();
+    let blank_range = |out: &mut Vec<u8>, a: usize, b: usize| {
+        for byte in out.iter_mut().take(b.min(n)).skip(a) {
+            if *byte != b'\n' {
+                *byte = b' ';
+            }
+        }
+    };
+    while i < n {
+        let c = bytes[i];
+        if hash_comments && c == b'#' {
+            // `#[attr]` in PHP 8 is an attribute, keep it.
+            if lang == Lang::Php && bytes.get(i + 1) == Some(&b'[') {
+                i += 1;
+                continue;
+            }
+            let end = memchr_nl(bytes, i);
+            blank_range(&mut out, i, end);
+            i = end;
+        } else if slash_comments && c == b'/' && bytes.get(i + 1) == Some(&b'/') {
+            let end = memchr_nl(bytes, i);
+            blank_range(&mut out, i, end);
+            i = end;
+        } else if slash_comments && c == b'/' && bytes.get(i + 1) == Some(&b'*') {
+            let end = find(bytes, i + 2, b"*/").map(|e| e + 2).unwrap_or(n);
+            blank_range(&mut out, i, end);
+            i = end;
+        } else if lang == Lang::Python
+            && (c == b'"' || c == b'\'')
+            && bytes.get(i + 1) == Some(&c)
+            && bytes.get(i + 2) == Some(&c)
+        {
+            let delim = [c, c, c];
+            let end = find(bytes, i + 3, &delim).unwrap_or(n);
+            blank_range(&mut out, i + 3, end);
+            i = (end + 3).min(n);
+        } else if c == b'"'
+            || (c == b'`' && backtick)
+            || (c == b'\'' && quote_is_string(bytes, i, lang))
+        {
+            let mut j = i + 1;
+            while j < n && bytes[j] != c {
+                if bytes[j] == b'\\' && c != b'`' {
+                    j += 1;
+                } else if bytes[j] == b'\n' && c != b'`' {
+                    break;
+                }
+                j += 1;
+            }
+            blank_range(&mut out, i + 1, j);
+            i = j + 1;
+        } else {
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+fn quote_is_string(bytes: &[u8], i: usize, lang: Lang) -> bool {
+    if lang != Lang::Rust {
+        return true;
+    }
+    // Rust: a char literal is 'x' or '\..'; anything else is a lifetime.
+    matches!(
+        (bytes.get(i + 1), bytes.get(i + 2)),
+        (Some(b'\\'), _) | (Some(_), Some(b'\''))
+    )
+}
+
+fn memchr_nl(bytes: &[u8], from: usize) -> usize {
+    bytes[from..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map(|p| from + p)
+        .unwrap_or(bytes.len())
+}
+
+fn find(bytes: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
+    if from >= bytes.len() {
+        return None;
+    }
+    bytes[from..]
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| from + p)
+}
+
+/// 1-based line number of a byte offset.
+pub fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// Trimmed text of a 1-based line, shortened for messages.
+pub fn line_text(text: &str, line: usize) -> String {
+    let l = text
+        .lines()
+        .nth(line.saturating_sub(1))
+        .unwrap_or("")
+        .trim();
+    shorten(l, 120)
+}
+
+/// Shortens `s` to at most `max` chars, marking the cut.
+pub fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let cut: String = s.chars().take(max).collect();
+        format!("{cut}…")
+    }
+}
+
+/// Compiles a regex, memoized process-wide: the same definition patterns recur for every
+/// assertion of a run, and compiling dominates the cost of a single-file check.
+fn rx(pattern: &str) -> Option<Regex> {
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, Regex>>> =
+        std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Ok(c) = cache.lock()
+        && let Some(re) = c.get(pattern)
+    {
+        return Some(re.clone());
+    }
+    let re = Regex::new(pattern).ok()?;
+    if let Ok(mut c) = cache.lock()
+        && c.len() < 4096
+    {
+        c.insert(pattern.to_string(), re.clone());
+    }
+    Some(re)
+}
+
+const MODIFIERS: &str = r"(?:(?:export|default|public|private|protected|internal|static|final|abstract|async|override|virtual|sealed|partial|open|inline|suspend|synchronized|native|extern|unsafe|const|readonly|declare|operator|infix|tailrec|external|pub(?:\([^)]*\))?|extern\s+\x22[^\x22]*\x22)\s+)*";
+
+/// Definition site of a function/method: 1-based line and the byte offset of the line start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Site {
+    /// 1-based line number.
+    pub line: usize,
+    /// Byte offset of the start of the match in the text.
+    pub offset: usize,
+}
+
+/// Finds the definition of function `name` in `code` (already blanked).
+///
+/// Python: `def`/`async def` at any depth, or `name = lambda`. Others: keyword definitions
+/// (`def function fn func fun sub`), Go methods, C-like signatures followed by `{`, and JS
+/// `name = (…) =>` / `name: function`.
+pub fn find_function(code: &str, name: &str, lang: Lang) -> Option<Site> {
+    if !code.contains(name) {
+        return None;
+    }
+    // Plain identifiers use patterns compiled once per process with a `(?P<n>…)` group;
+    // other names (Ruby `valid?`, dotted) get patterns with the escaped name.
+    let simple = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_' || c == '$')
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '$');
+    let n = if simple {
+        r"(?P<n>[\w$]+)".to_string()
+    } else {
+        regex::escape(name)
+    };
+    let mut patterns: Vec<String> = Vec::new();
+    if lang == Lang::Python {
+        patterns.push(format!(r"(?m)^[ \t]*(?:async[ \t]+)?def[ \t]+{n}[ \t]*\("));
+        patterns.push(format!(
+            r"(?m)^[ \t]*(?:self\.)?{n}[ \t]*(?::[^=\n]+)?=[ \t]*lambda\b"
+        ));
+    } else {
+        patterns.push(format!(
+            r"(?m)^[ \t]*{MODIFIERS}(?:def|function\*?|fn|func|fun|sub|proc|method)[ \t]+(?:self\.)?{n}\b"
+        ));
+        // Go method: func (r *T) Name(
+        patterns.push(format!(
+            r"(?m)^[ \t]*func[ \t]*\([^)]*\)[ \t]*{n}[ \t]*[\[(]"
+        ));
+        // Rust generic: fn name<T>(
+        patterns.push(format!(r"(?m)^[ \t]*{MODIFIERS}fn[ \t]+{n}[ \t]*<"));
+        // JS/TS: const name = async (a) => / name = function / name: function / name(a) {
+        patterns.push(format!(
+            r"(?m)^[ \t]*(?:export[ \t]+)?(?:(?:const|let|var)[ \t]+)?(?:this\.)?{n}[ \t]*(?::[^=\n]*)?=[ \t]*(?:async[ \t]*)?(?:\([^)\n]*\)|[A-Za-z_$][\w$]*)[ \t]*(?::[^=\n]*)?=>"
+        ));
+        patterns.push(format!(
+            r"(?m)^[ \t]*(?:export[ \t]+)?(?:(?:const|let|var)[ \t]+)?(?:this\.)?{n}[ \t]*[:=][ \t]*(?:async[ \t]+)?function\b"
+        ));
+        // C-like signature: `<type and modifiers> name(args) [const|throws…] {` on the line
+        // or `{` alone on the next one. Calls (`return f(x);`) end with `;` and are excluded.
+        patterns.push(format!(
+            r"(?m)^[ \t]*(?:[\w:<>\[\],*&.?@ \t]+?[ \t*&]+)?{n}[ \t]*\([^;{{}}]*\)[^;{{}}\n]*(?:\{{|\n[ \t]*\{{)"
+        ));
+    }
+    let mut best: Option<Site> = None;
+    for p in patterns {
+        let Some(re) = rx(&p) else { continue };
+        let mut from = 0;
+        while let Some(c) = re.captures_at(code, from) {
+            let Some(m) = c.get(0) else { break };
+            // Retry one char further so a definition of another name never hides ours.
+            from = m.start() + code[m.start()..].chars().next().map_or(1, char::len_utf8);
+            if c.name("n").is_some_and(|got| got.as_str() != name) {
+                continue;
+            }
+            if lang != Lang::Python && starts_with_keyword(m.as_str().trim_start()) {
+                continue;
+            }
+            let site = Site {
+                line: line_of(code, m.start()),
+                offset: m.start(),
+            };
+            if best.is_none_or(|b| site.offset < b.offset) {
+                best = Some(site);
+            }
+            break;
+        }
+    }
+    best
+}
+
+fn starts_with_keyword(s: &str) -> bool {
+    const KW: [&str; 12] = [
+        "return ", "if ", "if(", "else", "while", "for ", "for(", "switch", "new ", "await ",
+        "throw ", "catch",
+    ];
+    KW.iter().any(|k| s.starts_with(k))
+}
+
+/// Finds a class/struct/interface/enum/trait/record declaration of `name`.
+pub fn find_class(code: &str, name: &str, lang: Lang) -> Option<Site> {
+    let n = regex::escape(name);
+    let mut patterns = Vec::new();
+    if lang == Lang::Python {
+        patterns.push(format!(r"(?m)^[ \t]*class[ \t]+{n}\b"));
+    } else {
+        patterns.push(format!(
+            r"(?m)^[ \t]*(?:@\w+[ \t]+)*{MODIFIERS}(?:data[ \t]+|enum[ \t]+|case[ \t]+|value[ \t]+|record[ \t]+)?(?:class|struct|interface|enum|trait|record|object|module|union|protocol|impl)[ \t]+{n}\b"
+        ));
+        // Go: `type X struct` / inside `type (` blocks.
+        patterns.push(format!(
+            r"(?m)^[ \t]*(?:type[ \t]+)?{n}(?:\[[^\]]*\])?[ \t]+(?:struct|interface)\b"
+        ));
+        // C typedef: `typedef struct {…} Name;` and `} Name;`
+        patterns.push(format!(r"(?m)^[ \t]*\}}[ \t]*{n}[ \t]*;"));
+        // TypeScript type alias and Kotlin/Scala type alias.
+        patterns.push(format!(
+            r"(?m)^[ \t]*(?:export[ \t]+)?type[ \t]+{n}\b[^=\n]*="
+        ));
+    }
+    patterns
+        .iter()
+        .filter_map(|p| rx(p))
+        .filter_map(|re| {
+            re.find(code).map(|m| Site {
+                line: line_of(code, m.start()),
+                offset: m.start(),
+            })
+        })
+        .min_by_key(|s| s.offset)
+}
+
+/// The body of a definition starting at `site`: brace-balanced when the definition opens a
+/// `{` on its line or the next, otherwise indentation-bounded (Python, Ruby `def … end`).
+/// Returns the byte range within `code`.
+pub fn body_range(code: &str, site: Site) -> (usize, usize) {
+    let bytes = code.as_bytes();
+    let line_end = memchr_nl(bytes, site.offset);
+    let next_end = if line_end < bytes.len() {
+        memchr_nl(bytes, line_end + 1)
+    } else {
+        line_end
+    };
+    // A Python def ends its header with ':'; never look for braces there.
+    let header = &code[site.offset..line_end];
+    let python_like = header.trim_end().ends_with(':');
+    if !python_like
+        && let Some(open) = code[site.offset..next_end]
+            .find('{')
+            .map(|p| site.offset + p)
+    {
+        let mut depth = 0i64;
+        for (k, &b) in bytes.iter().enumerate().skip(open) {
+            if b == b'{' {
+                depth += 1;
+            } else if b == b'}' {
+                depth -= 1;
+                if depth == 0 {
+                    return (open, k + 1);
+                }
+            }
+        }
+        return (open, bytes.len());
+    }
+    indent_body(code, site.offset)
+}
+
+fn indent_of(line: &str) -> usize {
+    line.chars()
+        .take_while(|c| *c == ' ' || *c == '\t')
+        .map(|c| if c == '\t' { 8 } else { 1 })
+        .sum()
+}
+
+/// Lines after the header at `offset` that are indented deeper than it (blank lines
+/// included), as a byte range. Multi-line headers (open parentheses) are skipped first.
+fn indent_body(code: &str, offset: usize) -> (usize, usize) {
+    let line_start = code[..offset].rfind('\n').map(|p| p + 1).unwrap_or(0);
+    let base = indent_of(&code[line_start..]);
+    let mut pos = memchr_nl(code.as_bytes(), offset);
+    // Skip continuation lines of a header whose parentheses are still open.
+    let mut open = paren_balance(&code[line_start..pos]);
+    while open > 0 && pos < code.len() {
+        let next = memchr_nl(code.as_bytes(), pos + 1);
+        open += paren_balance(&code[pos + 1..next]);
+        pos = next;
+    }
+    // One-liners (`def f(): return g()`, `x => g(x)`): the body starts in the header,
+    // after the first `:` or `=>` outside brackets once the parameter list has closed.
+    let header = &code[offset..pos];
+    let mut depth = 0i64;
+    let mut seen_params = false;
+    let mut inline_start = None;
+    for (i, b) in header.bytes().enumerate() {
+        match b {
+            b'(' | b'[' => {
+                depth += 1;
+                seen_params = true;
+            }
+            b')' | b']' => depth -= 1,
+            b':' if depth == 0 && (seen_params || header[..i].contains("lambda")) => {
+                inline_start = Some(offset + i + 1);
+                break;
+            }
+            b'=' if depth == 0 && header.as_bytes().get(i + 1) == Some(&b'>') => {
+                inline_start = Some(offset + i + 2);
+                break;
+            }
+            _ => {}
+        }
+    }
+    let start = (pos + 1).min(code.len());
+    let mut end = start;
+    let mut cur = start;
+    while cur < code.len() {
+        let next = memchr_nl(code.as_bytes(), cur);
+        let line = &code[cur..next];
+        if !line.trim().is_empty() {
+            if indent_of(line) <= base {
+                break;
+            }
+            end = next;
+        }
+        cur = next + 1;
+    }
+    (inline_start.unwrap_or(start).min(start), end.max(start))
+}
+
+fn paren_balance(s: &str) -> i64 {
+    s.bytes().fold(0, |acc, b| match b {
+        b'(' | b'[' => acc + 1,
+        b')' | b']' => acc - 1,
+        _ => acc,
+    })
+}
+
+/// True when `callee` is called in `body`: `callee(` or `x.callee(` (or `x->callee(`,
+/// `X::callee(`). A dotted callee (`obj.method`) is matched literally.
+/// Ruby also calls without parentheses (`redirect_to root_path`).
+pub fn calls(body: &str, callee: &str, lang: Lang) -> Option<usize> {
+    let c = regex::escape(callee);
+    let pattern = if lang == Lang::Ruby {
+        format!(r"(?m)(?:^|[^\w$:@])(?:{c})(?:[ \t]*\(|[ \t]+[\w:'\x22@\[]|[ \t]*$)")
+    } else {
+        format!(r"(?:^|[^\w$])(?:{c})[ \t]*(?:!|::<[^>]*>)?[ \t]*\(")
+    };
+    rx(&pattern)?.find(body).map(|m| m.start())
+}
+
+/// Decorator/annotation/attribute lines directly above the definition at `site` (blank
+/// lines and comments skipped), nearest first. Python decorators may span several lines.
+pub fn decorators_above(code: &str, site: Site) -> Vec<(usize, String)> {
+    let lines: Vec<&str> = code.lines().collect();
+    let mut out = Vec::new();
+    let mut i = site.line.saturating_sub(1);
+    let mut pending = String::new();
+    while i > 0 {
+        i -= 1;
+        let l = lines.get(i).map(|s| s.trim()).unwrap_or("");
+        if l.is_empty() {
+            continue;
+        }
+        let is_attr = l.starts_with('@') || l.starts_with("#[") || l.starts_with('[');
+        if is_attr {
+            let full = if pending.is_empty() {
+                l.to_string()
+            } else {
+                format!("{l} {pending}")
+            };
+            out.push((i + 1, full));
+            pending.clear();
+        } else if l.ends_with(')') || l.ends_with(',') || l.ends_with('(') || l.ends_with(']') {
+            // Continuation line of a multi-line decorator call.
+            pending = if pending.is_empty() {
+                l.to_string()
+            } else {
+                format!("{l} {pending}")
+            };
+        } else {
+            break;
+        }
+    }
+    out
+}
+
+/// Whether decorator text `found` (e.g. `@app.route("/x")`, `#[get("/")]`, `[Authorize]`)
+/// applies decorator `wanted` (given with or without `@`, with or without arguments).
+pub fn decorator_matches(found: &str, wanted: &str) -> bool {
+    let w = wanted.trim().trim_start_matches('@').trim();
+    let w = w
+        .strip_prefix("#[")
+        .map(|s| s.trim_end_matches(']'))
+        .unwrap_or(w);
+    let w = w
+        .strip_prefix('[')
+        .map(|s| s.trim_end_matches(']'))
+        .unwrap_or(w);
+    let f = found.trim().trim_start_matches('@');
+    let f = f
+        .strip_prefix("#[")
+        .map(|s| s.trim_end_matches(']'))
+        .unwrap_or(f);
+    let f = f
+        .strip_prefix('[')
+        .map(|s| s.trim_end_matches(']'))
+        .unwrap_or(f);
+    // C# allows several attributes in one bracket: [Authorize, HttpGet]
+    f.split(',').any(|part| {
+        let part = part.trim();
+        if part.starts_with(w)
+            && (w.contains('(')
+                || part.len() == w.len()
+                || !is_ident_char(part[w.len()..].chars().next()))
+        {
+            return true;
+        }
+        let name = part.split('(').next().unwrap_or(part).trim();
+        let wname = w.split('(').next().unwrap_or(w).trim();
+        name == wname
+            || name.rsplit(['.', ':']).next() == Some(wname)
+            || name.strip_suffix("Attribute") == Some(wname)
+    })
+}
+
+fn is_ident_char(c: Option<char>) -> bool {
+    c.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.')
+}
+
+/// Module names imported by `text` in language `lang`, with 1-based line numbers.
+/// Python follows contract §7: `import a.b` yields `a.b` (prefix matching covers `a`);
+/// `from x import y` yields `x`, `y` and `x.y`; `importlib.import_module("m")` yields `m`.
+pub fn imports(text: &str, lang: Lang) -> Vec<(usize, String)> {
+    let code = blank(text, lang);
+    let mut out = Vec::new();
+    let mut push = |off: usize, m: &str| {
+        let m = m.trim();
+        if !m.is_empty() {
+            out.push((line_of(text, off), m.to_string()));
+        }
+    };
+    let all = matches!(lang, Lang::Other);
+    if lang == Lang::Python || all {
+        if let Some(re) = rx(r"(?m)^[ \t]*import[ \t]+([^\n#;]+)") {
+            for c in re.captures_iter(&code) {
+                let off = c.get(0).map_or(0, |m| m.start());
+                for part in c[1].split(',') {
+                    let name = part.split_whitespace().next().unwrap_or("");
+                    push(off, name.trim_matches(['(', ')', '\\']));
+                }
+            }
+        }
+        if let Some(re) = rx(r"(?m)^[ \t]*from[ \t]+([\w.]+)[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]+)")
+        {
+            for c in re.captures_iter(&code) {
+                let off = c.get(0).map_or(0, |m| m.start());
+                let module = c[1].to_string();
+                push(off, &module);
+                for part in c[2].trim_matches(['(', ')']).split(',') {
+                    let name = part
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("")
+                        .trim_matches('\\');
+                    if name.is_empty() || name == "*" {
+                        continue;
+                    }
+                    push(off, name);
+                    let base = module.trim_end_matches('.');
+                    if !base.is_empty() {
+                        push(off, &format!("{base}.{name}"));
+                    }
+                }
+            }
+        }
+        // importlib needs the string literal, so read the raw text.
+        if let Some(re) = rx(r#"import_module\(\s*['"]([^'"]+)['"]"#) {
+            for c in re.captures_iter(text) {
+                push(c.get(0).map_or(0, |m| m.start()), &c[1]);
+            }
+        }
+    }
+    let raw_patterns: &[&str] = match lang {
+        Lang::JavaScript => &[
+            r#"(?m)^[ \t]*import[^'"\n;]*?(?:from[ \t]*)?['"]([^'"]+)['"]"#,
+            r#"(?m)^[ \t]*export[^'"\n;]*?from[ \t]*['"]([^'"]+)['"]"#,
+            // Closing line of a multi-line `import {\n a,\n b\n} from 'm'`.
+            r#"(?m)^[ \t]*\}[ \t]*from[ \t]*['"]([^'"]+)['"]"#,
+            r#"\brequire\(\s*['"]([^'"]+)['"]\s*\)"#,
+            r#"\bimport\(\s*['"]([^'"]+)['"]\s*\)"#,
+        ],
+        Lang::Go => &[
+            r#"(?m)^[ \t]*import[ \t]+(?:[\w.]+[ \t]+)?"([^"]+)""#,
+            r#"(?m)^[ \t]*(?:[\w.]+[ \t]+)?"([^"]+)"[ \t]*$"#,
+        ],
+        Lang::Rust => &[
+            r"(?m)^[ \t]*(?:pub(?:\([^)]*\))?[ \t]+)?use[ \t]+(?:::)?([\w:]+)",
+            r"(?m)^[ \t]*extern[ \t]+crate[ \t]+(\w+)",
+        ],
+        Lang::Jvm => &[r"(?m)^[ \t]*import[ \t]+(?:static[ \t]+)?([\w.]+)"],
+        Lang::CSharp => &[
+            r"(?m)^[ \t]*(?:global[ \t]+)?using[ \t]+(?:static[ \t]+)?(?:\w+[ \t]*=[ \t]*)?([\w.]+)[ \t]*;",
+        ],
+        Lang::C => &[
+            r#"(?m)^[ \t]*#[ \t]*(?:include|import)[ \t]*[<"]([^>"]+)[>"]"#,
+            r"(?m)^[ \t]*(?:@import|import)[ \t]+([\w.]+)",
+        ],
+        Lang::Ruby => &[
+            r#"(?m)^[ \t]*(?:require|require_relative|load|gem)[ \t(]+['"]([^'"]+)['"]"#,
+            r"(?m)^[ \t]*include[ \t]+([\w:]+)",
+        ],
+        Lang::Php => &[
+            r"(?m)^[ \t]*use[ \t]+(?:function[ \t]+|const[ \t]+)?\\?([\w\\]+)",
+            r#"(?m)\b(?:require|require_once|include|include_once)[ \t(]*['"]([^'"]+)['"]"#,
+        ],
+        Lang::Python => &[],
+        Lang::Other => &[
+            r#"(?m)^[ \t]*import[^'"\n;]*?from[ \t]*['"]([^'"]+)['"]"#,
+            r#"\brequire\(\s*['"]([^'"]+)['"]\s*\)"#,
+            r"(?m)^[ \t]*use[ \t]+([\w:\\]+)",
+            r#"(?m)^[ \t]*#[ \t]*include[ \t]*[<"]([^>"]+)[>"]"#,
+            r"(?m)^[ \t]*using[ \t]+([\w.]+)[ \t]*;",
+        ],
+    };
+    // Import statements name modules inside string literals, which `blank` empties, so
+    // these regexes run on the raw text but only on lines that are code in the blanked
+    // version (a line that is entirely a comment blanks to whitespace).
+    let code_lines: Vec<&str> = code.lines().collect();
+    for p in raw_patterns {
+        let Some(re) = rx(p) else { continue };
+        for c in re.captures_iter(text) {
+            let off = c.get(0).map_or(0, |m| m.start());
+            let line = line_of(text, off);
+            if code_lines
+                .get(line - 1)
+                .is_some_and(|l| l.trim().is_empty())
+            {
+                continue;
+            }
+            if let Some(m) = c.get(1) {
+                push(off, m.as_str());
+            }
+        }
+    }
+    // Go import blocks: only lines inside `import ( … )` count for the bare-string pattern.
+    if lang == Lang::Go {
+        let blocks = go_import_block_lines(text);
+        out.retain(|(line, _)| {
+            let l = text.lines().nth(line - 1).unwrap_or("").trim_start();
+            l.starts_with("import") || blocks.contains(line)
+        });
+    }
+    out
+}
+
+fn go_import_block_lines(text: &str) -> Vec<usize> {
+    let mut lines = Vec::new();
+    let mut inside = false;
+    for (i, l) in text.lines().enumerate() {
+        let t = l.trim();
+        if t.starts_with("import") && t.ends_with('(') {
+            inside = true;
+        } else if inside && t.starts_with(')') {
+            inside = false;
+        } else if inside {
+            lines.push(i + 1);
+        }
+    }
+    lines
+}
+
+/// Whether an imported name covers the wanted `module`: equal, or the import is a
+/// sub-module of it (`a.b` covers `a`; separators `.` `/` `::` `\`), or for path-like
+/// imports (JS, Go, C) the last path segment or the name without extension equals it.
+pub fn import_covers(imported: &str, module: &str) -> bool {
+    let norm = |s: &str| {
+        s.trim()
+            .trim_start_matches("::")
+            .trim_start_matches('\\')
+            .to_string()
+    };
+    let (i, m) = (norm(imported), norm(module));
+    if i == m {
+        return true;
+    }
+    for sep in [".", "/", "::", "\\"] {
+        if i.starts_with(&format!("{m}{sep}")) {
+            return true;
+        }
+    }
+    let stem = i.rsplit('/').next().unwrap_or(&i);
+    let stem_noext = stem.rsplit_once('.').map(|(a, _)| a).unwrap_or(stem);
+    m.contains('/') && (i.ends_with(&format!("/{m}")))
+        || stem_noext == m && (i.contains('/') || i.ends_with(".h"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blank_hides_strings_and_comments() {
+        let py = "x = 1  # def fake():\ns = \"\"\"\ndef doc():\n\"\"\"\ndef real():\n    pass\n";
+        let b = blank(py, Lang::Python);
+        assert!(!b.contains("fake") && !b.contains("doc"));
+        assert!(b.contains("def real"));
+        assert_eq!(b.len(), py.len());
+        let js = "// function a() {}\nconst s = 'function b() {}';\nfunction c() {}\n";
+        let b = blank(js, Lang::JavaScript);
+        assert!(!b.contains("a()") && !b.contains("b()") && b.contains("function c"));
+        let rs = "fn f<'a>(x: &'a str) -> char { 'x' }";
+        assert!(blank(rs, Lang::Rust).contains("fn f<'a>(x: &'a str)"));
+    }
+
+    #[test]
+    fn function_definitions_across_languages() {
+        let cases: &[(&str, &str, Lang)] = &[
+            (
+                "class A:\n    async def verify_token(self, t):\n        pass\n",
+                "verify_token",
+                Lang::Python,
+            ),
+            ("check = lambda x: x\n", "check", Lang::Python),
+            (
+                "export async function verifyToken(t) {\n}\n",
+                "verifyToken",
+                Lang::JavaScript,
+            ),
+            (
+                "export const verifyToken = async (t: string): Promise<boolean> => {\n",
+                "verifyToken",
+                Lang::JavaScript,
+            ),
+            (
+                "class A {\n  verifyToken(t) {\n    return 1;\n  }\n}\n",
+                "verifyToken",
+                Lang::JavaScript,
+            ),
+            (
+                "func (s *Server) VerifyToken(t string) error {\n",
+                "VerifyToken",
+                Lang::Go,
+            ),
+            (
+                "pub(crate) async fn verify_token<T: AsRef<str>>(t: T) -> bool {\n",
+                "verify_token",
+                Lang::Rust,
+            ),
+            (
+                "    public static boolean verifyToken(String t) throws IOException {\n",
+                "verifyToken",
+                Lang::Jvm,
+            ),
+            (
+                "    suspend fun verifyToken(t: String): Boolean {\n",
+                "verifyToken",
+                Lang::Jvm,
+            ),
+            (
+                "    public async Task<bool> VerifyToken(string t)\n    {\n",
+                "VerifyToken",
+                Lang::CSharp,
+            ),
+            (
+                "  def self.verify_token(t)\n  end\n",
+                "verify_token",
+                Lang::Ruby,
+            ),
+            (
+                "    public function verifyToken(string $t): bool {\n",
+                "verifyToken",
+                Lang::Php,
+            ),
+            (
+                "static int verify_token(const char *t)\n{\n",
+                "verify_token",
+                Lang::C,
+            ),
+        ];
+        for (src, name, lang) in cases {
+            let code = blank(src, *lang);
+            assert!(
+                find_function(&code, name, *lang).is_some(),
+                "{name} in {src:?}"
+            );
+        }
+        // Calls are not definitions.
+        let call = "int main() {\n    return verify_token(x);\n}\n";
+        assert!(find_function(&blank(call, Lang::C), "verify_token", Lang::C).is_none());
+        let js_call = "app.use(function () {\n  verifyToken(t);\n});\n";
+        assert!(
+            find_function(
+                &blank(js_call, Lang::JavaScript),
+                "verifyToken",
+                Lang::JavaScript
+            )
+            .is_none()
+        );
+        let py_doc = "\"\"\"\ndef verify_token():\n\"\"\"\n";
+        assert!(
+            find_function(&blank(py_doc, Lang::Python), "verify_token", Lang::Python).is_none()
+        );
+    }
+
+    #[test]
+    fn classes_across_languages() {
+        let cases: &[(&str, &str, Lang)] = &[
+            ("class RateLimiter(Base):\n", "RateLimiter", Lang::Python),
+            (
+                "export default class RateLimiter {\n",
+                "RateLimiter",
+                Lang::JavaScript,
+            ),
+            (
+                "export interface RateLimiter {\n",
+                "RateLimiter",
+                Lang::JavaScript,
+            ),
+            ("type RateLimiter struct {\n", "RateLimiter", Lang::Go),
+            (
+                "pub(crate) struct RateLimiter<T> {\n",
+                "RateLimiter",
+                Lang::Rust,
+            ),
+            ("pub enum RateLimiter {\n", "RateLimiter", Lang::Rust),
+            (
+                "public final class RateLimiter implements X {\n",
+                "RateLimiter",
+                Lang::Jvm,
+            ),
+            (
+                "data class RateLimiter(val n: Int)\n",
+                "RateLimiter",
+                Lang::Jvm,
+            ),
+            (
+                "public sealed record RateLimiter(int N);\n",
+                "RateLimiter",
+                Lang::CSharp,
+            ),
+            ("class RateLimiter < Base\n", "RateLimiter", Lang::Ruby),
+            ("final class RateLimiter {\n", "RateLimiter", Lang::Php),
+            (
+                "typedef struct {\n int n;\n} RateLimiter;\n",
+                "RateLimiter",
+                Lang::C,
+            ),
+        ];
+        for (src, name, lang) in cases {
+            assert!(
+                find_class(&blank(src, *lang), name, *lang).is_some(),
+                "{name} in {src:?}"
+            );
+        }
+        assert!(find_class("x = RateLimiter()\n", "RateLimiter", Lang::Python).is_none());
+    }
+
+    #[test]
+    fn imports_across_languages() {
+        let has = |src: &str, lang: Lang, m: &str| {
+            imports(src, lang).iter().any(|(_, i)| import_covers(i, m))
+        };
+        assert!(has(
+            "from cryptography.fernet import Fernet\n",
+            Lang::Python,
+            "cryptography"
+        ));
+        assert!(has(
+            "from cryptography.fernet import Fernet\n",
+            Lang::Python,
+            "cryptography.fernet.Fernet"
+        ));
+        assert!(has(
+            "from cryptography.fernet import Fernet\n",
+            Lang::Python,
+            "Fernet"
+        ));
+        assert!(has("import os.path as p, sys\n", Lang::Python, "os"));
+        assert!(has("import os.path as p, sys\n", Lang::Python, "sys"));
+        assert!(has(
+            "m = importlib.import_module('jwt')\n",
+            Lang::Python,
+            "jwt"
+        ));
+        assert!(!has("# import jwt\n", Lang::Python, "jwt"));
+        assert!(has(
+            "import { x } from 'helmet';\n",
+            Lang::JavaScript,
+            "helmet"
+        ));
+        assert!(has(
+            "const h = require(\"helmet\");\n",
+            Lang::JavaScript,
+            "helmet"
+        ));
+        assert!(has(
+            "import {\n  a,\n  b,\n} from '@nestjs/common';\n",
+            Lang::JavaScript,
+            "@nestjs/common"
+        ));
+        assert!(!has(
+            "// const h = require(\"helmet\");\n",
+            Lang::JavaScript,
+            "helmet"
+        ));
+        assert!(has(
+            "import (\n\t\"fmt\"\n\tjwt \"github.com/golang-jwt/jwt/v5\"\n)\n",
+            Lang::Go,
+            "github.com/golang-jwt/jwt/v5"
+        ));
+        assert!(has(
+            "use ring::digest::{self, SHA256};\n",
+            Lang::Rust,
+            "ring"
+        ));
+        assert!(has(
+            "import javax.crypto.Cipher;\n",
+            Lang::Jvm,
+            "javax.crypto"
+        ));
+        assert!(has(
+            "using System.Security.Cryptography;\n",
+            Lang::CSharp,
+            "System.Security.Cryptography"
+        ));
+        assert!(has("#include <openssl/evp.h>\n", Lang::C, "openssl/evp.h"));
+        assert!(has("require 'bcrypt'\n", Lang::Ruby, "bcrypt"));
+        assert!(has(
+            "use Illuminate\\Support\\Facades\\Hash;\n",
+            Lang::Php,
+            "Illuminate\\Support"
+        ));
+        assert!(!has(
+            "import javax.cryptox.Cipher;\n",
+            Lang::Jvm,
+            "javax.crypto"
+        ));
+    }
+
+    #[test]
+    fn decorators_and_calls() {
+        let py = "@app.route(\"/x\",\n    methods=[\"GET\"])\n@require_auth\ndef get_user_profile(uid):\n    u = load(uid)\n    return self.invalidate_session(u)\n\ndef other():\n    invalidate_session()\n";
+        let code = blank(py, Lang::Python);
+        let site = find_function(&code, "get_user_profile", Lang::Python).expect("def");
+        let decs = decorators_above(&code, site);
+        assert!(
+            decs.iter()
+                .any(|(_, d)| decorator_matches(d, "require_auth"))
+        );
+        assert!(decs.iter().any(|(_, d)| decorator_matches(d, "@app.route")));
+        assert!(!decs.iter().any(|(_, d)| decorator_matches(d, "require")));
+        let (a, b) = body_range(&code, site);
+        assert!(calls(&code[a..b], "invalidate_session", Lang::Python).is_some());
+        assert!(calls(&code[a..b], "other", Lang::Python).is_none());
+        let one = "def f(x): return g(x)\nh = lambda y: k(y)\n";
+        let code = blank(one, Lang::Python);
+        let site = find_function(&code, "f", Lang::Python).expect("f");
+        let (a, b) = body_range(&code, site);
+        assert!(calls(&code[a..b], "g", Lang::Python).is_some());
+        assert!(calls(&code[a..b], "k", Lang::Python).is_none());
+        let site = find_function(&code, "h", Lang::Python).expect("h");
+        let (a, b) = body_range(&code, site);
+        assert!(calls(&code[a..b], "k", Lang::Python).is_some());
+        let cs = "[Authorize, HttpGet(\"x\")]\npublic IActionResult Get() {\n  Audit.Log(1);\n}\n";
+        let code = blank(cs, Lang::CSharp);
+        let site = find_function(&code, "Get", Lang::CSharp).expect("def");
+        assert!(
+            decorators_above(&code, site)
+                .iter()
+                .any(|(_, d)| decorator_matches(d, "HttpGet"))
+        );
+        let (a, b) = body_range(&code, site);
+        assert!(calls(&code[a..b], "Log", Lang::CSharp).is_some());
+    }
+}
