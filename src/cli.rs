@@ -364,13 +364,37 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
         &url,
     )?;
     let admin = crate::admin::AdminService::from_instance(&instance)?;
-    let engine: std::sync::Arc<dyn crate::engine::Engine> = std::sync::Arc::new(
+    let builtin =
         crate::engine::BuiltinEngine::new(instance.config.engine.extra_catalog_dir.as_deref())
-            .context("loading the threat-model catalog")?,
-    );
+            .context("loading the threat-model catalog")?;
+    // An LLM endpoint in config selects the LLM engine; otherwise the offline built-in one.
+    let engine: std::sync::Arc<dyn crate::engine::Engine> = if instance
+        .config
+        .llm
+        .endpoint
+        .trim()
+        .is_empty()
+    {
+        std::sync::Arc::new(builtin)
+    } else {
+        let llm = crate::engine::LlmEngine::new(
+            instance.config.llm.clone(),
+            instance.config.telemetry.clone(),
+            instance.db.clone(),
+            Some(admin.clone()),
+            builtin,
+        )
+        .context("starting the LLM engine")?;
+        tracing::info!(endpoint = %instance.config.llm.endpoint, model = %instance.config.llm.model, "using the LLM engine");
+        std::sync::Arc::new(llm)
+    };
     let assurance = crate::assurance::AssuranceService::new(
         instance.db.clone(),
         Some(admin.instance_signing_key()),
+    )
+    .with_jwks(
+        instance.config.assurance.oidc_jwks_file.clone(),
+        instance.config.assurance.oidc_fetch,
     );
     let state = crate::web::AppState {
         assurance,

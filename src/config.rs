@@ -180,6 +180,12 @@ pub static KEYS: &[KeyDef] = &[
     k("webauthn.rp_name", &["WEBAUTHN_RP_NAME"], Kind::Str),
     k("webauthn.origin", &["WEBAUTHN_ORIGIN"], Kind::Str),
     k(
+        "assurance.oidc_jwks_file",
+        &["RAMPART_OIDC_JWKS_FILE"],
+        Kind::Str,
+    ),
+    k("assurance.oidc_fetch", &["RAMPART_OIDC_FETCH"], Kind::Bool),
+    k(
         "engine.extra_catalog_dir",
         &["RAMPART_EXTRA_CATALOG_DIR"],
         Kind::Str,
@@ -217,6 +223,32 @@ pub static KEYS: &[KeyDef] = &[
         "maintenance.alert_email",
         &["MAINTENANCE_ALERT_EMAIL", "RAMPART_MAINTENANCE_ALERT_EMAIL"],
         Kind::Str,
+    ),
+    k("llm.endpoint", &["RAMPART_LLM_ENDPOINT"], Kind::Str),
+    k("llm.model", &["RAMPART_LLM_MODEL"], Kind::Str),
+    secret("llm.api_key", &["OPENAI_API_KEY", "RAMPART_LLM_API_KEY"]),
+    k(
+        "llm.timeout_seconds",
+        &["RAMPART_LLM_TIMEOUT_SECONDS"],
+        Kind::Int,
+    ),
+    k("llm.cache_enabled", &["LLM_CACHE_ENABLED"], Kind::Bool),
+    k("llm.cache_ttl_hours", &["LLM_CACHE_TTL_HOURS"], Kind::Int),
+    k(
+        "llm.cache_max_entries",
+        &["LLM_CACHE_MAX_ENTRIES"],
+        Kind::Int,
+    ),
+    k(
+        "llm.daily_request_limit",
+        &["RAMPART_FAIR_USE_DAILY_LIMIT"],
+        Kind::Int,
+    ),
+    k("telemetry.enabled", &["TELEMETRY_ENABLED"], Kind::Bool),
+    k(
+        "telemetry.retention_days",
+        &["TELEMETRY_RETENTION_DAYS"],
+        Kind::Int,
     ),
     k("smtp.host", &["SMTP_HOST", "RAMPART_SMTP_HOST"], Kind::Str),
     k("smtp.port", &["SMTP_PORT", "RAMPART_SMTP_PORT"], Kind::Int),
@@ -300,6 +332,8 @@ pub struct Config {
     pub webauthn: WebauthnConfig,
     /// Threat-model generation.
     pub engine: EngineConfig,
+    /// CI attestation.
+    pub assurance: AssuranceConfig,
     /// Request size limits.
     pub limits: LimitsConfig,
     /// Signed backups.
@@ -310,6 +344,66 @@ pub struct Config {
     pub maintenance: MaintenanceConfig,
     /// Outgoing mail relay (alerts, verification codes).
     pub smtp: SmtpConfig,
+    /// Optional LLM engine (OpenAI-compatible endpoint), its cache and fair-use limit.
+    pub llm: LlmConfig,
+    /// Per-call LLM usage recording.
+    pub telemetry: TelemetryConfig,
+}
+
+/// LLM engine settings. An empty `endpoint` keeps the built-in offline engine.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmConfig {
+    /// OpenAI-compatible base URL (`http://localhost:11434/v1`); empty = built-in engine.
+    pub endpoint: String,
+    /// Model name sent with every request.
+    pub model: String,
+    /// Bearer token; empty sends no Authorization header (local servers).
+    pub api_key: Secret,
+    /// Per-request timeout.
+    pub timeout_seconds: u64,
+    /// Per-user response cache on/off.
+    pub cache_enabled: bool,
+    /// Cache entry lifetime.
+    pub cache_ttl_hours: u64,
+    /// Entries kept before least-recently-used eviction.
+    pub cache_max_entries: u64,
+    /// Non-cached AI requests a user may make per UTC day (0 = unlimited).
+    pub daily_request_limit: u64,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: String::new(),
+            model: "gpt-4o-mini".into(),
+            api_key: Secret::default(),
+            timeout_seconds: 120,
+            cache_enabled: true,
+            cache_ttl_hours: 24,
+            cache_max_entries: 10_000,
+            daily_request_limit: 2000,
+        }
+    }
+}
+
+/// LLM usage telemetry settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// Whether the usage endpoint reports recorded calls.
+    pub enabled: bool,
+    /// Records older than this many days are pruned.
+    pub retention_days: u64,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            retention_days: 30,
+        }
+    }
 }
 
 /// Signed backup settings.
@@ -368,6 +462,25 @@ impl Default for SmtpConfig {
             from_address: "noreply@rampart.invalid".into(),
             from_name: "rampart".into(),
             use_tls: true,
+        }
+    }
+}
+
+/// CI attestation settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AssuranceConfig {
+    /// Local JWKS per OIDC issuer (`{"<issuer>": {"keys": [...]}}`), for air-gapped installs.
+    pub oidc_jwks_file: Option<PathBuf>,
+    /// Fetch issuer keys over HTTPS when they are not in the file.
+    pub oidc_fetch: bool,
+}
+
+impl Default for AssuranceConfig {
+    fn default() -> Self {
+        Self {
+            oidc_jwks_file: None,
+            oidc_fetch: true,
         }
     }
 }
@@ -535,11 +648,14 @@ impl Default for Config {
             mfa: MfaConfig::default(),
             webauthn: WebauthnConfig::default(),
             engine: EngineConfig::default(),
+            assurance: AssuranceConfig::default(),
             limits: LimitsConfig::default(),
             backup: BackupConfig::default(),
             license: LicenseConfig::default(),
             maintenance: MaintenanceConfig::default(),
             smtp: SmtpConfig::default(),
+            llm: LlmConfig::default(),
+            telemetry: TelemetryConfig::default(),
         }
     }
 }
@@ -904,6 +1020,16 @@ impl serde::Serialize for ReportView<'_> {
             ("smtp.from_address", c.smtp.from_address.clone().into()),
             ("smtp.from_name", c.smtp.from_name.clone().into()),
             ("smtp.use_tls", c.smtp.use_tls.into()),
+            ("llm.endpoint", c.llm.endpoint.clone().into()),
+            ("llm.model", c.llm.model.clone().into()),
+            ("llm.api_key", c.llm.api_key.expose().to_string().into()),
+            ("llm.timeout_seconds", int(c.llm.timeout_seconds)),
+            ("llm.cache_enabled", c.llm.cache_enabled.into()),
+            ("llm.cache_ttl_hours", int(c.llm.cache_ttl_hours)),
+            ("llm.cache_max_entries", int(c.llm.cache_max_entries)),
+            ("llm.daily_request_limit", int(c.llm.daily_request_limit)),
+            ("telemetry.enabled", c.telemetry.enabled.into()),
+            ("telemetry.retention_days", int(c.telemetry.retention_days)),
         ];
         if let Some(p) = &c.license.key_file {
             flat.push(("license.key_file", path_value(p)));
@@ -916,6 +1042,10 @@ impl serde::Serialize for ReportView<'_> {
         }
         if let Some(p) = &c.log.dir {
             flat.push(("log.dir", path_value(p)));
+        }
+        flat.push(("assurance.oidc_fetch", c.assurance.oidc_fetch.into()));
+        if let Some(p) = &c.assurance.oidc_jwks_file {
+            flat.push(("assurance.oidc_jwks_file", path_value(p)));
         }
         if let Some(p) = &c.engine.extra_catalog_dir {
             flat.push(("engine.extra_catalog_dir", path_value(p)));
@@ -1142,6 +1272,14 @@ fn validate(c: &Config, sources: &BTreeMap<&'static str, Source>) -> Result<(), 
         origin: sources.get(key).cloned().unwrap_or(Source::Default),
         message,
     };
+    let endpoint = c.llm.endpoint.trim();
+    if !(endpoint.is_empty() || endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+    {
+        return Err(bad(
+            "llm.endpoint",
+            format!("expected an http:// or https:// base URL, got {endpoint:?}"),
+        ));
+    }
     if c.deployment_mode != "onprem" {
         return Err(bad(
             "deployment_mode",

@@ -340,7 +340,7 @@ fn openssl_verifies_the_backup_signature_and_sqlite3_opens_the_image() {
         .expect("sqlite3");
     assert_eq!(
         stdout(&q).lines().collect::<Vec<_>>(),
-        ["ok", "alpha", "5"],
+        ["ok", "alpha", "6"],
         "{}",
         stderr(&q)
     );

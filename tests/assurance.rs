@@ -6,7 +6,7 @@ use p256::ecdsa::SigningKey;
 use p256::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
 use serde_json::{Value, json};
 
-use crate::harness::{Appliance, Client, PASSWORD, TestDir, appliance_without_mfa, cli_user, json};
+use crate::harness::{Appliance, Client, PASSWORD, TestDir, cli_user, json};
 
 const S3_API: &str = "A REST API that accepts file uploads from authenticated users, stores them in S3, and serves them via pre-signed URLs.";
 
@@ -22,8 +22,17 @@ struct Fixture {
 }
 
 fn fixture(name: &str) -> Fixture {
+    fixture_with(name, &[])
+}
+
+fn fixture_with(name: &str, env: &[(&str, String)]) -> Fixture {
     let dir = TestDir::new(name);
-    let app = appliance_without_mfa(&dir);
+    crate::harness::cli_setup(&dir, "admin@example.com");
+    let mut cmd = dir.cmd().env("MFA_REQUIRED_FOR_LOCAL", "false");
+    for (k, v) in env {
+        cmd = cmd.env(k, v);
+    }
+    let app = Appliance::start_with(&dir, cmd);
     cli_user(&dir, "dev@example.com", "user");
     let owner = Client::login(&app, "dev@example.com", PASSWORD);
     let (status, model) = json(owner.post(
@@ -539,4 +548,85 @@ fn ecdsa_attestation_audit_bundle_and_policy() {
     assert_eq!(sec["key_history"].as_array().expect("history").len(), 2);
     assert!(sec["key_history"][1]["revoked_at"].is_string());
     let _ = key.to_pkcs8_pem(LineEnding::LF);
+}
+
+#[test]
+fn oidc_attestation_with_local_jwks_and_required_claims() {
+    use jwt_simple::prelude::*;
+    let issuer = "https://ci.example.internal";
+    let ci = ES256KeyPair::generate().with_key_id("ci-key-1");
+    let point = ci.public_key().public_key().to_bytes_uncompressed();
+    use base64::Engine as _;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let jwks = json!({issuer: {"keys": [{"kty": "EC", "crv": "P-256", "kid": "ci-key-1", "alg": "ES256", "x": b64(&point[1..33]), "y": b64(&point[33..65])}]}});
+    let scratch = tempfile::tempdir().expect("dir");
+    let jwks_path = scratch.path().join("jwks.json");
+    std::fs::write(&jwks_path, jwks.to_string()).expect("write");
+    let f = fixture_with(
+        "asr-oidc",
+        &[
+            (
+                "RAMPART_OIDC_JWKS_FILE",
+                jwks_path.to_string_lossy().into_owned(),
+            ),
+            ("RAMPART_OIDC_FETCH", "false".into()),
+        ],
+    );
+    let (status, _) = submit(
+        &f,
+        json!([{"type": "function_exists", "params": {"file": "app/upload.py", "name": "handle_upload"}, "description": "Handler exists"}]),
+    );
+    assert_eq!(status, 201);
+    let (status, sec) = json(f.owner.patch(
+        &format!("/api/workspaces/{}/security", f.workspace),
+        json!({"require_attestation": true, "trusted_issuers": [issuer], "required_claims": {"repository": "acme/web"}}),
+    ));
+    assert_eq!(status, 200, "{sec}");
+    let token = |claims: serde_json::Value, valid_for: u64, key: &ES256KeyPair| {
+        let c =
+            Claims::with_custom_claims(claims, Duration::from_secs(valid_for)).with_issuer(issuer);
+        key.sign(c).expect("sign")
+    };
+    let post = |tok: Option<&str>| {
+        let mut req = f
+            .verifier
+            .http
+            .post(format!(
+                "{}/api/models/{}/verification/results",
+                f.app.url, f.model
+            ))
+            .header("X-API-Key", f.verifier.api_key.clone().expect("key"))
+            .json(&results_body(&served(&f), 1, "pass"));
+        if let Some(t) = tok {
+            req = req.header("X-CI-Attestation", t);
+        }
+        json(req.send().expect("post"))
+    };
+    let (status, _) = post(None);
+    assert_eq!(status, 403, "attestation required");
+    let (status, run) = post(Some(&token(
+        json!({"repository": "acme/web", "ref": "refs/heads/main"}),
+        300,
+        &ci,
+    )));
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["attestation"], "ci_oidc");
+    let (status, body) = post(Some(&token(json!({"repository": "evil/fork"}), 300, &ci)));
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("repository"),
+        "{body}"
+    );
+    let forger = ES256KeyPair::generate().with_key_id("ci-key-1");
+    let (status, _) = post(Some(&token(
+        json!({"repository": "acme/web"}),
+        300,
+        &forger,
+    )));
+    assert_eq!(status, 401, "a token signed by another key");
+    let (status, _) = post(Some("not-a-jwt"));
+    assert_eq!(status, 401);
 }

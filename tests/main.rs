@@ -7,6 +7,7 @@ mod admin_ops;
 mod assurance;
 mod browser;
 mod harness;
+mod llm;
 mod models;
 mod spine;
 mod tui_e2e;

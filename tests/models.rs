@@ -287,6 +287,23 @@ fn control_status_evidence_assess_dashboard_and_activity() {
         .expect("control")
         .to_string();
 
+    // "Implemented" needs at least one assertion CI can check.
+    let (status, err) = json(dan.patch(
+        &format!("/api/models/{id}/controls/{cid}"),
+        json!({"status": "implemented", "notes": "done in upload.py"}),
+    ));
+    assert_eq!(status, 400, "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("at least one assertion")
+    );
+    let (status, _) = json(dan.post(
+        &format!("/api/models/{id}/assertions"),
+        json!({"control_id": cid, "assertions": [{"type": "function_exists", "params": {"file": "upload.py", "name": "check"}, "description": "check exists"}]}),
+    ));
+    assert_eq!(status, 201);
     let (status, _) = json(dan.patch(
         &format!("/api/models/{id}/controls/{cid}"),
         json!({"status": "implemented", "notes": "done in upload.py"}),
@@ -298,7 +315,7 @@ fn control_status_evidence_assess_dashboard_and_activity() {
         one["controls"][0]["implementation_notes"],
         "done in upload.py"
     );
-    assert_eq!(one["controls"][0]["verification_status"], "unverified");
+    assert_eq!(one["controls"][0]["verification_status"], "pending");
     let (_, implemented) = json(dan.get(&format!("/api/models/{id}/controls?status=implemented")));
     assert_eq!(implemented["matching"], 1);
 

@@ -101,6 +101,15 @@ pub fn key_by_fingerprint(conn: &Connection, workspace: &str, fp: &str) -> Resul
         .find(|k| k.fingerprint == fp))
 }
 
+/// Custom trusted issuers and required claims of a workspace.
+pub fn load_policy(
+    conn: &Connection,
+    workspace: &str,
+) -> Result<(Vec<String>, serde_json::Map<String, Value>)> {
+    let s = load_security(conn, workspace)?;
+    Ok((s.trusted_issuers, s.required_claims))
+}
+
 /// Whether the workspace refuses unattested submissions.
 pub fn requires_attestation(conn: &Connection, workspace: &str) -> Result<bool> {
     Ok(conn

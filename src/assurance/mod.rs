@@ -8,6 +8,7 @@
 
 pub mod attestation;
 pub mod findings;
+pub mod oidc;
 pub mod rules;
 pub mod runs;
 pub mod types;
@@ -220,12 +221,27 @@ pub struct AssuranceService {
     pub(crate) db: Db,
     /// Instance key used for platform notarization and audit bundles.
     pub(crate) notary: Option<std::sync::Arc<crate::crypto::signing::SigningKey>>,
+    /// Where OIDC issuer keys come from.
+    pub(crate) jwks: oidc::JwksSource,
 }
 
 impl AssuranceService {
     /// Builds the service over the platform database.
     pub fn new(db: Db, notary: Option<std::sync::Arc<crate::crypto::signing::SigningKey>>) -> Self {
-        Self { db, notary }
+        Self {
+            db,
+            notary,
+            jwks: oidc::JwksSource {
+                file: None,
+                fetch: true,
+            },
+        }
+    }
+
+    /// Uses a local JWKS file (air-gapped) and whether issuers may be fetched over HTTPS.
+    pub fn with_jwks(mut self, file: Option<std::path::PathBuf>, fetch: bool) -> Self {
+        self.jwks = oidc::JwksSource { file, fetch };
+        self
     }
 
     /// Submits assertions for one control (or assumption). All or nothing: the first invalid

@@ -137,6 +137,7 @@ impl AssuranceService {
         who: &Submitter,
         model_id: &str,
         body_bytes: &[u8],
+        ci_token: Option<&str>,
     ) -> Result<Value> {
         if let Submitter::Caller(c) = who
             && c.scope() == Some(Scope::Developer)
@@ -201,8 +202,21 @@ impl AssuranceService {
             ));
         }
         let raw_results = raw_results_text(body_bytes);
-        let attested =
+        let mut attested =
             attestation::verify_submission(&tx, &workspace, &body, &content_hash, &raw_results)?;
+        // An OIDC identity token must verify whenever it is sent (fail closed); it attests
+        // the run when no signature does.
+        let oidc_claims = match ci_token {
+            Some(token) => {
+                let (issuers, required) = attestation::load_policy(&tx, &workspace)?;
+                let claims = super::oidc::verify(token, &issuers, &required, &self.jwks)?;
+                if matches!(attested.kind, "unsigned" | "sigstore") {
+                    attested.kind = "ci_oidc";
+                }
+                Some(Value::Object(claims).to_string())
+            }
+            None => None,
+        };
         if matches!(attested.kind, "unsigned" | "sigstore")
             && attestation::requires_attestation(&tx, &workspace)?
         {
@@ -317,8 +331,8 @@ impl AssuranceService {
         };
         let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_string);
         tx.execute(
-            "INSERT INTO verification_runs (id, model_id, workspace_id, tier, pipeline, commit_sha, branch, repo, content_hash, attestation, signature, signed_hash, signer_fingerprint, signed_text, bundle, dsse_bundle, notary_signature, notary_fingerprint, results, submitted_by, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+            "INSERT INTO verification_runs (id, model_id, workspace_id, tier, pipeline, commit_sha, branch, repo, content_hash, attestation, signature, signed_hash, signer_fingerprint, signed_text, bundle, dsse_bundle, notary_signature, notary_fingerprint, results, submitted_by, created_at, oidc_claims) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
             params![
                 run_id,
                 model_id,
@@ -340,7 +354,8 @@ impl AssuranceService {
                 notary_fp,
                 Value::Array(received).to_string(),
                 who.actor(),
-                now
+                now,
+                oidc_claims
             ],
         )?;
         super::findings::auto_verify(&tx, model_id)?;

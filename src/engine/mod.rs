@@ -7,11 +7,12 @@
 //! [`generate_model`], [`refine_model`] and [`regenerate_controls`] drive an engine and
 //! apply its output to a [`ThreatModel`] atomically (nothing is half-applied on error).
 //! The built-in, offline, deterministic engine is [`BuiltinEngine`]; an LLM engine can
-//! implement the same trait.
+//! implement the same trait; [`LlmEngine`] does so over an OpenAI-compatible endpoint.
 
 mod builtin;
 pub mod catalog;
 mod conversation;
+pub mod llm;
 pub mod text;
 
 #[cfg(test)]
@@ -19,6 +20,7 @@ mod tests;
 
 pub use builtin::BuiltinEngine;
 pub use catalog::{Catalog, CatalogError};
+pub use llm::{LlmEngine, with_user};
 
 use crate::domain::{
     ControlsChange, DomainError, ModelOp, NewAsset, NewAssumption, NewAttacker, NewControl,
@@ -50,6 +52,9 @@ pub enum EngineError {
     /// The engine's backend is unreachable or refused (LLM endpoint down, rate limited).
     #[error("engine unavailable: {0}")]
     Unavailable(String),
+    /// The user's fair-use limit of AI requests for the current UTC day is used up (HTTP 429).
+    #[error("{0}")]
+    RateLimited(String),
 }
 
 /// Result alias for engine calls.

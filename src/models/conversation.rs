@@ -22,6 +22,7 @@ impl From<EngineError> for Error {
                 field: "message".into(),
                 message: m,
             },
+            EngineError::RateLimited(m) => Error::RateLimited(m),
             other => Error::Engine(other.to_string()),
         }
     }
@@ -85,7 +86,9 @@ impl ModelService {
     ) -> Result<(StoredModel, engine::Refined)> {
         let instruction = check_message("instruction", instruction)?;
         self.update_with(caller, id, source, "refinement", |m| {
-            let r = engine::refine_model(engine, m, &instruction, Utc::now())?;
+            let r = engine::with_user(&caller.user_id, || {
+                engine::refine_model(engine, m, &instruction, Utc::now())
+            })?;
             let summary = if r.applied.is_empty() {
                 format!("refined: {instruction}")
             } else {
@@ -121,7 +124,9 @@ impl ModelService {
         source: Source,
     ) -> Result<(StoredModel, crate::domain::ControlsChange)> {
         self.update_with(caller, id, source, "refinement", |m| {
-            let (change, _thought) = engine::regenerate_controls(engine, m, Utc::now())?;
+            let (change, _thought) = engine::with_user(&caller.user_id, || {
+                engine::regenerate_controls(engine, m, Utc::now())
+            })?;
             let summary = format!(
                 "controls regenerated: {} added, {} kept, {} removed",
                 change.added.len(),

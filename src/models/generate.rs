@@ -76,15 +76,20 @@ impl ModelService {
             // The job ends only once the model is saved (or the failure is reported) below.
             PipelineEvent::Error { .. } | PipelineEvent::Done { .. } => {}
         };
-        let generated =
-            match engine::generate_model(engine, &id, description, Utc::now(), &mut on_event) {
-                Ok(g) => g,
-                Err(e) => {
-                    let message = format!("generation failed: {e}");
-                    job.fail(&message);
-                    return Err(Error::Engine(message));
-                }
-            };
+        let generated = match engine::with_user(&caller.user_id, || {
+            engine::generate_model(engine, &id, description, Utc::now(), &mut on_event)
+        }) {
+            Ok(g) => g,
+            Err(engine::EngineError::RateLimited(m)) => {
+                job.fail(&m);
+                return Err(Error::RateLimited(m));
+            }
+            Err(e) => {
+                let message = format!("generation failed: {e}");
+                job.fail(&message);
+                return Err(Error::Engine(message));
+            }
+        };
         let model = generated.model;
         let summary = format!(
             "generated \"{}\": {} assets, {} attackers, {} control objectives, {} controls",

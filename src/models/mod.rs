@@ -434,6 +434,50 @@ impl ModelService {
         Ok((stored, out))
     }
 
+    /// Sets a control's implementation status (with notes). Marking a control implemented
+    /// needs at least one assertion: "implemented" is a claim CI must be able to check.
+    pub fn set_control_status(
+        &self,
+        caller: &Caller,
+        id: &str,
+        control_id: &str,
+        status: crate::domain::ControlStatus,
+        notes: Option<&str>,
+        source: Source,
+    ) -> Result<StoredModel> {
+        if status == crate::domain::ControlStatus::Implemented {
+            let conn = self.db.conn()?;
+            let stored = load(&conn, &caller.workspace_id, id)?;
+            if stored.model.control(control_id).is_none() {
+                return Err(Error::NotFound(format!("control {control_id}")));
+            }
+            let n: i64 = conn.query_row(
+                "SELECT count(*) FROM assertions WHERE model_id = ?1 AND control_id = ?2 COLLATE NOCASE",
+                params![id, control_id],
+                |r| r.get(0),
+            )?;
+            if n == 0 {
+                return Err(Error::Invalid {
+                    field: "status".into(),
+                    message: format!(
+                        "{control_id} needs at least one assertion before it can be marked implemented; submit assertions that prove it first"
+                    ),
+                });
+            }
+        }
+        let label = serde_json::to_value(status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let cid = control_id.to_string();
+        let notes = notes.map(str::to_string);
+        self.update(caller, id, source, "control_update", move |m| {
+            m.update_control_status(&cid, status, notes.as_deref(), chrono::Utc::now())?;
+            Ok(((), format!("{cid} marked {label}")))
+        })
+        .map(|(s, ())| s)
+    }
+
     /// Renames a model.
     pub fn rename(
         &self,

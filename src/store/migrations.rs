@@ -49,6 +49,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "assurance",
         sql: include_str!("migrations/0005_assurance.sql"),
     },
+    Migration {
+        version: 6,
+        name: "llm",
+        sql: include_str!("migrations/0006_llm.sql"),
+    },
 ];
 
 /// The schema version this binary writes.

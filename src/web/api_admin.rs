@@ -39,6 +39,7 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(maintenance_clear),
         )
         .route("/api/admin/events", web::get().to(events))
+        .route("/api/admin/usage", web::get().to(usage))
         .route("/api/organizations", web::get().to(list_orgs))
         .route("/api/organizations", web::post().to(create_org))
         .route("/api/organizations/{org}/data", web::delete().to(shred_org));
@@ -425,4 +426,39 @@ async fn shred_org(
     })
     .await??;
     Ok(HttpResponse::Ok().json(json!({"shredded": true, "organization": org})))
+}
+
+#[derive(Deserialize)]
+struct UsageQuery {
+    days: Option<u32>,
+}
+
+/// `GET /api/admin/usage?days=30`: per-user LLM token usage over the period (admin session).
+async fn usage(
+    state: Data,
+    caller: Caller,
+    q: web::Query<UsageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    require_session_admin(&caller)?;
+    let days = q.days.unwrap_or(30);
+    if !(1..=3650).contains(&days) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            "days: expected a number of days from 1 to 3650",
+        ));
+    }
+    let enabled = state.config.telemetry.enabled;
+    let db = state.db.clone();
+    let users = if enabled {
+        web::block(move || {
+            let conn = db.conn().map_err(ApiError::internal)?;
+            crate::engine::llm::usage_by_user(&conn, days).map_err(ApiError::internal)
+        })
+        .await
+        .map_err(ApiError::internal)??
+    } else {
+        Vec::new()
+    };
+    Ok(HttpResponse::Ok().json(json!({ "enabled": enabled, "days": days, "users": users })))
 }

@@ -254,9 +254,16 @@ async fn submit_results(
         }
         _ => Submitter::Caller(Caller::extract(&req).await?),
     };
+    let ci_token = req
+        .headers()
+        .get("X-CI-Attestation")
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty());
     let svc = state.assurance.clone();
     let id = path.into_inner();
-    let out = web::block(move || svc.submit_results(&submitter, &id, &body)).await??;
+    let out = web::block(move || svc.submit_results(&submitter, &id, &body, ci_token.as_deref()))
+        .await??;
     Ok(HttpResponse::Ok().json(out))
 }
 

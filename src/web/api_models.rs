@@ -490,20 +490,16 @@ async fn control_status(
 ) -> Result<HttpResponse, ApiError> {
     let (id, cid) = path.into_inner();
     let b = body.into_inner();
-    change(state, caller, id, "control_update", false, move |m| {
-        m.update_control_status(&cid, b.status, b.notes.as_deref(), chrono::Utc::now())?;
-        Ok((
-            cid.clone(),
-            format!(
-                "{cid} marked {}",
-                serde_json::to_value(b.status)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default()
-            ),
-        ))
+    let svc = state.models.clone();
+    let source = source_of(&caller);
+    let stored = web::block(move || {
+        svc.set_control_status(&caller, &id, &cid, b.status, b.notes.as_deref(), source)
+            .map(|s| (s, cid))
     })
-    .await
+    .await??;
+    let (stored, cid) = stored;
+    Ok(HttpResponse::Ok()
+        .json(json!({"id": cid, "model_id": stored.model.id, "version": stored.model.version})))
 }
 
 async fn add_evidence(

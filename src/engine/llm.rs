@@ -1,0 +1,953 @@
+//! The optional LLM engine: the six pipeline steps through any OpenAI-compatible chat
+//! endpoint (`POST {endpoint}/chat/completions`: Ollama, vLLM, llama.cpp server, OpenAI).
+//!
+//! Owns the prompts, the parsing and validation of the answers against the domain, the
+//! per-user response cache (`llm_cache`), the per-call usage records (`llm_usage`, for the
+//! admin usage endpoint and the fair-use limit) and the quota circuit-breaker hook.
+//!
+//! * Each step sends a strict system prompt with the exact JSON shape of the domain `New*`
+//!   values (rendered from real values, so it cannot drift from serde) and asks for JSON mode
+//!   (`response_format: json_object`; dropped for servers that refuse it). A malformed or
+//!   invalid answer is retried once with the error quoted; a second failure is
+//!   [`EngineError::Step`] and the pipeline saves nothing.
+//! * Title, intent, refinement planning, queries and methodology answers stay with the
+//!   built-in engine (deterministic, offline); only the pipeline steps use the LLM.
+//! * The [`Engine`] trait has no caller argument, so the user of an operation is carried in a
+//!   thread-local context set by [`with_user`] around engine calls (the model services do this
+//!   on the thread that runs the pipeline). Without a context calls are neither cached nor
+//!   limited, and are recorded without a user.
+//! * Fair use counts *operations* (traces): a user may start at most `daily_request_limit`
+//!   operations with at least one non-cached call per UTC day; more fail with
+//!   [`EngineError::RateLimited`] (HTTP 429). Cache hits cost nothing.
+//! * An `insufficient_quota` answer trips maintenance mode through the
+//!   [`AdminService`](crate::admin::AdminService) and fails the step.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::{
+    BuiltinEngine, Engine, EngineError, Intent, Matrix, Refinement, Result, Step, StepOutput,
+};
+use crate::admin::AdminService;
+use crate::config::{LlmConfig, TelemetryConfig};
+use crate::domain::{
+    ControlMapping, FrameworkRef, Level, NewAsset, NewAssumption, NewAttacker, NewControl,
+    NewTrustBoundary, SecurityProperty, ThreatModel, VerificationMap,
+};
+use crate::store::Db;
+
+/// Who the current engine calls are for; see [`with_user`].
+#[derive(Debug, Clone)]
+struct CallContext {
+    user_id: String,
+    trace_id: String,
+}
+
+thread_local! {
+    static CONTEXT: RefCell<Option<CallContext>> = const { RefCell::new(None) };
+}
+
+struct ContextGuard(Option<CallContext>);
+
+impl Drop for ContextGuard {
+    fn drop(&mut self) {
+        let prev = self.0.take();
+        CONTEXT.with(|c| *c.borrow_mut() = prev);
+    }
+}
+
+/// Runs `f` as one user operation (one trace) of `user_id`: LLM calls made by `f` on this
+/// thread are cached per user, counted for the user's fair-use limit and recorded under the
+/// user. The model services wrap their engine calls in this; other engines ignore it.
+pub fn with_user<T>(user_id: &str, f: impl FnOnce() -> T) -> T {
+    let ctx = CallContext {
+        user_id: user_id.to_string(),
+        trace_id: uuid::Uuid::new_v4().to_string(),
+    };
+    let prev = CONTEXT.with(|c| c.borrow_mut().replace(ctx));
+    let _guard = ContextGuard(prev);
+    f()
+}
+
+fn current_context() -> Option<CallContext> {
+    CONTEXT.with(|c| c.borrow().clone())
+}
+
+/// UTC timestamp that sorts as text (the format of the `llm_*` tables).
+fn ts(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// The LLM engine (see the module documentation).
+pub struct LlmEngine {
+    name: String,
+    chat_url: String,
+    llm: LlmConfig,
+    telemetry: TelemetryConfig,
+    client: reqwest::blocking::Client,
+    db: Db,
+    admin: Option<AdminService>,
+    fallback: BuiltinEngine,
+    json_mode: AtomicBool,
+    records: AtomicU64,
+}
+
+impl std::fmt::Debug for LlmEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LlmEngine")
+            .field("name", &self.name)
+            .field("chat_url", &self.chat_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One message of a chat completion request.
+#[derive(Debug, Clone, Serialize)]
+struct ChatMessage {
+    role: &'static str,
+    content: String,
+}
+
+/// The answer to one completion call.
+struct Completion {
+    content: String,
+    cached: bool,
+    cache_key: Option<(String, String)>,
+}
+
+/// One usage record.
+struct UsageRow<'a> {
+    user_id: Option<&'a str>,
+    trace_id: &'a str,
+    template: &'a str,
+    tokens: (i64, i64, i64),
+    latency_ms: i64,
+    cache_hit: bool,
+    error: Option<&'a str>,
+}
+
+impl LlmEngine {
+    /// Builds the engine for `llm.endpoint` (must be set). `db` holds the cache and usage
+    /// tables, `admin` trips maintenance on quota exhaustion, `fallback` answers the
+    /// non-pipeline calls. Must be called outside an async runtime (blocking HTTP client).
+    pub fn new(
+        llm: LlmConfig,
+        telemetry: TelemetryConfig,
+        db: Db,
+        admin: Option<AdminService>,
+        fallback: BuiltinEngine,
+    ) -> std::result::Result<LlmEngine, EngineError> {
+        let base = llm.endpoint.trim().trim_end_matches('/');
+        if base.is_empty() {
+            return Err(EngineError::InvalidInput(
+                "llm.endpoint is empty; the LLM engine needs an OpenAI-compatible base URL".into(),
+            ));
+        }
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(llm.timeout_seconds.max(1)))
+            .build()
+            .map_err(|e| EngineError::Unavailable(format!("cannot build HTTP client: {e}")))?;
+        let engine = LlmEngine {
+            name: format!("llm:{}", llm.model),
+            chat_url: format!("{base}/chat/completions"),
+            llm,
+            telemetry,
+            client,
+            db,
+            admin,
+            fallback,
+            json_mode: AtomicBool::new(true),
+            records: AtomicU64::new(0),
+        };
+        engine.prune();
+        Ok(engine)
+    }
+
+    fn storage(e: impl std::fmt::Display) -> EngineError {
+        EngineError::Unavailable(format!("LLM cache/usage storage failed: {e}"))
+    }
+
+    /// Drops usage records past retention and expired cache entries.
+    fn prune(&self) {
+        let now = Utc::now();
+        let days = i64::try_from(self.telemetry.retention_days.max(1)).unwrap_or(3650);
+        let hours = i64::try_from(self.llm.cache_ttl_hours).unwrap_or(i64::MAX / 7200);
+        let usage_cutoff = ts(now - chrono::Duration::days(days.min(36_500)));
+        let cache_cutoff = ts(now - chrono::Duration::hours(hours.min(24 * 36_500)));
+        let res = self.db.conn().map_err(Self::storage).and_then(|conn| {
+            conn.execute(
+                "DELETE FROM llm_usage WHERE created_at < ?1",
+                [&usage_cutoff],
+            )
+            .map_err(Self::storage)?;
+            conn.execute(
+                "DELETE FROM llm_cache WHERE created_at < ?1",
+                [&cache_cutoff],
+            )
+            .map_err(Self::storage)
+        });
+        if let Err(e) = res {
+            tracing::warn!(error = %e, "pruning LLM usage and cache failed");
+        }
+    }
+
+    fn record(&self, row: UsageRow<'_>) {
+        let res = self.db.conn().map_err(Self::storage).and_then(|conn| {
+            conn.execute(
+                "INSERT INTO llm_usage (user_id, trace_id, model, template, prompt_tokens, completion_tokens, total_tokens, latency_ms, cache_hit, error, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![
+                    row.user_id,
+                    row.trace_id,
+                    self.llm.model,
+                    row.template,
+                    row.tokens.0,
+                    row.tokens.1,
+                    row.tokens.2,
+                    row.latency_ms,
+                    row.cache_hit,
+                    row.error,
+                    ts(Utc::now())
+                ],
+            )
+            .map_err(Self::storage)
+        });
+        if let Err(e) = res {
+            tracing::warn!(error = %e, "recording LLM usage failed");
+        }
+        if self.records.fetch_add(1, Ordering::Relaxed) % 200 == 199 {
+            self.prune();
+        }
+    }
+
+    fn cache_get(&self, user_id: &str, hash: &str) -> Result<Option<String>> {
+        let hours = i64::try_from(self.llm.cache_ttl_hours).unwrap_or(i64::MAX / 7200);
+        let now = Utc::now();
+        let cutoff = ts(now - chrono::Duration::hours(hours.min(24 * 36_500)));
+        let conn = self.db.conn().map_err(Self::storage)?;
+        let hit: Option<String> = conn
+            .query_row(
+                "SELECT response FROM llm_cache WHERE user_id = ?1 AND request_hash = ?2 AND created_at >= ?3",
+                params![user_id, hash, cutoff],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(Self::storage)?;
+        if hit.is_some() {
+            conn.execute(
+                "UPDATE llm_cache SET last_used = ?3 WHERE user_id = ?1 AND request_hash = ?2",
+                params![user_id, hash, ts(now)],
+            )
+            .map_err(Self::storage)?;
+        }
+        Ok(hit)
+    }
+
+    fn cache_put(&self, user_id: &str, hash: &str, response: &str) {
+        let now = ts(Utc::now());
+        let max = i64::try_from(self.llm.cache_max_entries).unwrap_or(i64::MAX);
+        let res = self.db.conn().map_err(Self::storage).and_then(|conn| {
+            conn.execute(
+                "INSERT OR REPLACE INTO llm_cache (user_id, request_hash, response, created_at, last_used) VALUES (?1, ?2, ?3, ?4, ?4)",
+                params![user_id, hash, response, now],
+            )
+            .map_err(Self::storage)?;
+            // Least recently used entries beyond the maximum go.
+            conn.execute(
+                "DELETE FROM llm_cache WHERE rowid IN (SELECT rowid FROM llm_cache ORDER BY last_used ASC LIMIT MAX(0, (SELECT COUNT(*) FROM llm_cache) - ?1))",
+                [max],
+            )
+            .map_err(Self::storage)
+        });
+        if let Err(e) = res {
+            tracing::warn!(error = %e, "storing an LLM cache entry failed");
+        }
+    }
+
+    /// Refuses a new operation of a user who already started `daily_request_limit`
+    /// operations with non-cached calls today (UTC).
+    fn check_fair_use(&self, ctx: &CallContext) -> Result<()> {
+        let limit = self.llm.daily_request_limit;
+        if limit == 0 {
+            return Ok(());
+        }
+        let day_start = format!("{}T00:00:00.000000Z", Utc::now().format("%Y-%m-%d"));
+        let conn = self.db.conn().map_err(Self::storage)?;
+        let own: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM llm_usage WHERE user_id = ?1 AND trace_id = ?2 AND cache_hit = 0",
+                params![ctx.user_id, ctx.trace_id],
+                |r| r.get(0),
+            )
+            .map_err(Self::storage)?;
+        if own > 0 {
+            return Ok(());
+        }
+        let used: i64 = conn
+            .query_row(
+                "SELECT COUNT(DISTINCT trace_id) FROM llm_usage WHERE user_id = ?1 AND cache_hit = 0 AND created_at >= ?2",
+                params![ctx.user_id, day_start],
+                |r| r.get(0),
+            )
+            .map_err(Self::storage)?;
+        if u64::try_from(used).unwrap_or(0) >= limit {
+            return Err(EngineError::RateLimited(format!(
+                "fair use limit reached: {limit} AI requests per day; cached answers still work, new requests are accepted again after midnight UTC"
+            )));
+        }
+        Ok(())
+    }
+
+    fn request_body(&self, messages: &[ChatMessage], json_mode: bool) -> Value {
+        let mut body = json!({
+            "model": self.llm.model,
+            "messages": messages,
+            "temperature": 0,
+        });
+        if json_mode {
+            body["response_format"] = json!({"type": "json_object"});
+        }
+        body
+    }
+
+    /// One chat completion (from the cache when possible). Records usage.
+    fn complete(&self, step: Step, messages: &[ChatMessage]) -> Result<Completion> {
+        let ctx = current_context();
+        let template = step_key(step);
+        let hash = hex::encode(Sha256::digest(
+            serde_json::to_vec(&json!({"model": self.llm.model, "messages": messages}))
+                .unwrap_or_default(),
+        ));
+        let anonymous_trace;
+        let (user_id, trace_id) = match &ctx {
+            Some(c) => (Some(c.user_id.as_str()), c.trace_id.as_str()),
+            None => {
+                anonymous_trace = uuid::Uuid::new_v4().to_string();
+                (None, anonymous_trace.as_str())
+            }
+        };
+        let cache_user = user_id.filter(|_| self.llm.cache_enabled);
+        if let Some(user) = cache_user
+            && let Some(content) = self.cache_get(user, &hash)?
+        {
+            self.record(UsageRow {
+                user_id,
+                trace_id,
+                template,
+                tokens: (0, 0, 0),
+                latency_ms: 0,
+                cache_hit: true,
+                error: None,
+            });
+            return Ok(Completion {
+                content,
+                cached: true,
+                cache_key: None,
+            });
+        }
+        if let Some(c) = &ctx {
+            self.check_fair_use(c)?;
+        }
+        let started = Instant::now();
+        let outcome = self.post(messages);
+        let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        let (tokens, error) = match &outcome {
+            Ok((_, tokens)) => (*tokens, None),
+            Err(e) => ((0, 0, 0), Some(e.to_string())),
+        };
+        self.record(UsageRow {
+            user_id,
+            trace_id,
+            template,
+            tokens,
+            latency_ms,
+            cache_hit: false,
+            error: error.as_deref(),
+        });
+        let (content, _) = outcome?;
+        Ok(Completion {
+            content,
+            cached: false,
+            cache_key: cache_user.map(|u| (u.to_string(), hash)),
+        })
+    }
+
+    /// POSTs the request; falls back to no JSON mode once if the server refuses it.
+    fn post(&self, messages: &[ChatMessage]) -> Result<(String, (i64, i64, i64))> {
+        let json_mode = self.json_mode.load(Ordering::Relaxed);
+        match self.post_once(messages, json_mode) {
+            Err(PostError::Status(400, body))
+                if json_mode && body.to_ascii_lowercase().contains("response_format") =>
+            {
+                self.json_mode.store(false, Ordering::Relaxed);
+                tracing::info!(
+                    "LLM endpoint refused response_format; continuing without JSON mode"
+                );
+                self.post_once(messages, false).map_err(|e| self.fail(e))
+            }
+            other => other.map_err(|e| self.fail(e)),
+        }
+    }
+
+    fn post_once(
+        &self,
+        messages: &[ChatMessage],
+        json_mode: bool,
+    ) -> std::result::Result<(String, (i64, i64, i64)), PostError> {
+        let mut req = self
+            .client
+            .post(&self.chat_url)
+            .json(&self.request_body(messages, json_mode));
+        if !self.llm.api_key.is_empty() {
+            req = req.bearer_auth(self.llm.api_key.expose());
+        }
+        let resp = req
+            .send()
+            .map_err(|e| PostError::Transport(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .text()
+            .map_err(|e| PostError::Transport(e.to_string()))?;
+        if !(200..300).contains(&status) {
+            return Err(PostError::Status(status, text));
+        }
+        let v: Value = serde_json::from_str(&text)
+            .map_err(|e| PostError::Protocol(format!("the answer is not JSON: {e}")))?;
+        let content = v["choices"][0]["message"]["content"]
+            .as_str()
+            .ok_or_else(|| {
+                PostError::Protocol("the answer has no choices[0].message.content".into())
+            })?
+            .to_string();
+        let usage = &v["usage"];
+        let n = |k: &str| usage[k].as_i64().unwrap_or(0);
+        let (p, c) = (n("prompt_tokens"), n("completion_tokens"));
+        let total = match usage["total_tokens"].as_i64() {
+            Some(t) => t,
+            None => p + c,
+        };
+        Ok((content, (p, c, total)))
+    }
+
+    /// Turns an HTTP failure into an engine error; quota exhaustion trips maintenance.
+    fn fail(&self, e: PostError) -> EngineError {
+        match e {
+            PostError::Transport(m) => {
+                EngineError::Unavailable(format!("LLM endpoint unreachable: {m}"))
+            }
+            PostError::Protocol(m) => {
+                EngineError::Unavailable(format!("LLM endpoint answered unexpectedly: {m}"))
+            }
+            PostError::Status(status, body) => {
+                if crate::admin::maintenance::is_quota_exhausted(status, &body) {
+                    let reason = "LLM provider quota exhausted (insufficient_quota)";
+                    if let Some(admin) = &self.admin {
+                        match admin.trip_on_quota_exhausted(reason) {
+                            Ok(_) => tracing::error!("{reason}: maintenance mode enabled"),
+                            Err(err) => {
+                                tracing::error!(error = %err, "tripping maintenance mode failed")
+                            }
+                        }
+                    }
+                    return EngineError::Unavailable(format!(
+                        "{reason}; the appliance is now in maintenance mode until an administrator clears it"
+                    ));
+                }
+                let snippet: String = body.chars().take(300).collect();
+                EngineError::Unavailable(format!("LLM endpoint answered HTTP {status}: {snippet}"))
+            }
+        }
+    }
+
+    /// Runs one step: ask, parse, validate; one retry on a malformed answer.
+    fn ask<T: DeserializeOwned>(
+        &self,
+        step: Step,
+        field: &str,
+        shape: &Value,
+        rules: &str,
+        input: Value,
+        validate: impl Fn(&T) -> std::result::Result<(), String>,
+    ) -> Result<StepOutput<T>> {
+        let system = format!(
+            "You are the threat-modeling engine of rampart. rampart step {key}: {label}.\n\
+             Answer with ONE JSON object and nothing else (no prose, no markdown fences), of exactly this shape:\n{shape}\n\
+             Field values: security properties are \"C\", \"I\", \"A\" or \"U\"; levels are \"high\", \"medium\" or \"low\"; \
+             attacker positions are \"external\", \"adjacent\", \"internal\", \"insider\", \"supply_chain\" or \"physical\"; \
+             framework is \"nist80053\", \"owasp_asvs\" or \"cwe\". \"thought\" is a short explanation for the user. \
+             Every item's \"rationale\" quotes the words of the description that justify it.\n{rules}",
+            key = step_key(step),
+            label = step.label(),
+        );
+        let user = serde_json::to_string_pretty(&input).unwrap_or_default();
+        let mut messages = vec![
+            ChatMessage {
+                role: "system",
+                content: system,
+            },
+            ChatMessage {
+                role: "user",
+                content: user,
+            },
+        ];
+        let mut last_error = String::new();
+        for attempt in 0..2 {
+            let completion = self.complete(step, &messages)?;
+            match parse_reply::<T>(&completion.content, field).and_then(|(data, thought)| {
+                validate(&data)?;
+                Ok((data, thought))
+            }) {
+                Ok((data, thought)) => {
+                    if let Some((user, hash)) = &completion.cache_key {
+                        self.cache_put(user, hash, &completion.content);
+                    }
+                    return Ok(StepOutput { data, thought });
+                }
+                Err(e) => {
+                    tracing::warn!(step = %step, attempt, cached = completion.cached, error = %e, "malformed LLM answer");
+                    last_error = e.clone();
+                    messages.push(ChatMessage {
+                        role: "assistant",
+                        content: completion.content,
+                    });
+                    messages.push(ChatMessage {
+                        role: "user",
+                        content: format!(
+                            "That answer was invalid: {e}. Answer again with only the JSON object of the required shape."
+                        ),
+                    });
+                }
+            }
+        }
+        Err(EngineError::Step {
+            step,
+            message: format!(
+                "the LLM returned malformed output twice ({last_error}); nothing was saved"
+            ),
+        })
+    }
+}
+
+enum PostError {
+    Transport(String),
+    Status(u16, String),
+    Protocol(String),
+}
+
+impl std::fmt::Display for PostError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PostError::Transport(m) | PostError::Protocol(m) => f.write_str(m),
+            PostError::Status(s, b) => {
+                write!(f, "HTTP {s}: {}", b.chars().take(300).collect::<String>())
+            }
+        }
+    }
+}
+
+/// The step's name in prompts and usage records (`generate_assets`...).
+pub fn step_key(step: Step) -> &'static str {
+    match step {
+        Step::GenerateAssets => "generate_assets",
+        Step::RefineAssets => "refine_assets",
+        Step::GenerateAttackers => "generate_attackers",
+        Step::RefineAttackers => "refine_attackers",
+        Step::GenerateMatrix => "generate_matrix",
+        Step::GenerateControls => "generate_controls",
+    }
+}
+
+/// Extracts the JSON object of an answer (tolerating fences or text around it) and
+/// deserializes `field` from it.
+fn parse_reply<T: DeserializeOwned>(
+    content: &str,
+    field: &str,
+) -> std::result::Result<(T, String), String> {
+    let start = content.find('{');
+    let end = content.rfind('}');
+    let json = match (start, end) {
+        (Some(s), Some(e)) if e > s => &content[s..=e],
+        _ => return Err("the answer contains no JSON object".into()),
+    };
+    let mut v: Value =
+        serde_json::from_str(json).map_err(|e| format!("the answer is not valid JSON: {e}"))?;
+    let thought = v["thought"].as_str().unwrap_or_default().trim().to_string();
+    let data = v
+        .get_mut(field)
+        .map(Value::take)
+        .ok_or_else(|| format!("the answer has no \"{field}\" field"))?;
+    let data =
+        serde_json::from_value(data).map_err(|e| format!("\"{field}\" does not match: {e}"))?;
+    Ok((data, thought))
+}
+
+fn check_assets(assets: &[NewAsset]) -> std::result::Result<(), String> {
+    if assets.is_empty() {
+        return Err("\"assets\" is empty; name at least one asset".into());
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, a) in assets.iter().enumerate() {
+        if a.name.trim().is_empty() {
+            return Err(format!("assets[{i}] has an empty name"));
+        }
+        if a.properties.is_empty() {
+            return Err(format!("assets[{i}] ({}) has no properties", a.name));
+        }
+        if !seen.insert(a.name.trim().to_lowercase()) {
+            return Err(format!("asset name {:?} appears twice", a.name));
+        }
+    }
+    Ok(())
+}
+
+fn check_attackers(
+    model: &ThreatModel,
+    attackers: &[NewAttacker],
+) -> std::result::Result<(), String> {
+    if attackers.is_empty() {
+        return Err("\"attackers\" is empty; name at least one attacker".into());
+    }
+    for (i, a) in attackers.iter().enumerate() {
+        if a.name.trim().is_empty() {
+            return Err(format!("attackers[{i}] has an empty name"));
+        }
+        for t in a.targets.iter().flatten() {
+            if !model.assets.iter().any(|x| &x.id == t) {
+                return Err(format!(
+                    "attackers[{i}] targets unknown asset id {t:?} (use the ids given)"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn model_input(description: &str, model: &ThreatModel, with_cos: bool) -> Value {
+    let assets: Vec<Value> = model
+        .assets
+        .iter()
+        .map(|a| json!({"id": a.id, "name": a.name, "description": a.description, "properties": a.properties, "impact": a.impact}))
+        .collect();
+    let attackers: Vec<Value> = model
+        .attackers
+        .iter()
+        .map(|a| json!({"id": a.id, "name": a.name, "position": a.position, "likelihood": a.likelihood, "threatens": a.threatens, "targets": a.targets}))
+        .collect();
+    let mut v = json!({"description": description, "assets": assets, "attackers": attackers});
+    if with_cos {
+        v["control_objectives"] = model
+            .control_objectives
+            .iter()
+            .map(|c| json!({"id": c.id, "asset_id": c.asset_id, "attacker_id": c.attacker_id, "properties": c.properties, "risk_tier": c.risk_tier, "statement": c.statement}))
+            .collect();
+    }
+    v
+}
+
+fn example_asset() -> NewAsset {
+    NewAsset {
+        name: "Customer records database".into(),
+        description: "PostgreSQL database holding customer profiles".into(),
+        properties: [
+            SecurityProperty::Confidentiality,
+            SecurityProperty::Integrity,
+        ]
+        .into_iter()
+        .collect(),
+        impact: Level::High,
+        rationale: "description: \"stores customer profiles in Postgres\"".into(),
+        tags: Default::default(),
+    }
+}
+
+fn example_attacker() -> NewAttacker {
+    NewAttacker {
+        name: "External attacker".into(),
+        description: "Anonymous party on the internet".into(),
+        capability: "Sends crafted requests to public endpoints".into(),
+        position: crate::domain::AttackerPosition::External,
+        archetype: "external".into(),
+        likelihood: Level::High,
+        threatens: [SecurityProperty::Confidentiality].into_iter().collect(),
+        targets: Some(["A1".to_string()].into_iter().collect()),
+        rationale: "description: \"public REST API\"".into(),
+        tags: Default::default(),
+    }
+}
+
+impl Engine for LlmEngine {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn suggest_title(&self, description: &str) -> Result<String> {
+        self.fallback.suggest_title(description)
+    }
+
+    fn generate_assets(&self, description: &str) -> Result<StepOutput<Vec<NewAsset>>> {
+        self.ask(
+            Step::GenerateAssets,
+            "assets",
+            &json!({"thought": "...", "assets": [example_asset()]}),
+            "List the assets (data, components, credentials, services) the description names or clearly implies. Do not pad with generic items.",
+            json!({"description": description}),
+            |a: &Vec<NewAsset>| check_assets(a),
+        )
+    }
+
+    fn refine_assets(
+        &self,
+        description: &str,
+        assets: Vec<NewAsset>,
+    ) -> Result<StepOutput<Vec<NewAsset>>> {
+        self.ask(
+            Step::RefineAssets,
+            "assets",
+            &json!({"thought": "...", "assets": [example_asset()]}),
+            "Refine the given assets: merge duplicates, drop weak ones, re-rate impact. Return the full final list.",
+            json!({"description": description, "assets": assets}),
+            |a: &Vec<NewAsset>| check_assets(a),
+        )
+    }
+
+    fn generate_attackers(
+        &self,
+        description: &str,
+        model: &ThreatModel,
+    ) -> Result<StepOutput<Vec<NewAttacker>>> {
+        self.ask(
+            Step::GenerateAttackers,
+            "attackers",
+            &json!({"thought": "...", "attackers": [example_attacker()]}),
+            "List realistic attackers of this system. \"targets\" lists asset ids from the input (null = all assets); \"threatens\" lists the properties they threaten.",
+            model_input(description, model, false),
+            |a: &Vec<NewAttacker>| check_attackers(model, a),
+        )
+    }
+
+    fn refine_attackers(
+        &self,
+        description: &str,
+        model: &ThreatModel,
+        attackers: Vec<NewAttacker>,
+    ) -> Result<StepOutput<Vec<NewAttacker>>> {
+        let mut input = model_input(description, model, false);
+        input["candidate_attackers"] = serde_json::to_value(&attackers).unwrap_or_default();
+        self.ask(
+            Step::RefineAttackers,
+            "attackers",
+            &json!({"thought": "...", "attackers": [example_attacker()]}),
+            "Refine candidate_attackers: scope \"targets\" to the asset ids in their reach, re-rate likelihood, drop implausible ones. Return the full final list.",
+            input,
+            |a: &Vec<NewAttacker>| check_attackers(model, a),
+        )
+    }
+
+    fn generate_matrix(
+        &self,
+        description: &str,
+        model: &ThreatModel,
+    ) -> Result<StepOutput<Matrix>> {
+        let shape = json!({
+            "thought": "...",
+            "matrix": Matrix {
+                trust_boundaries: vec![NewTrustBoundary {
+                    name: "Internet / API".into(),
+                    zones: vec!["internet".into(), "application".into()],
+                    assets: ["A1".to_string()].into_iter().collect(),
+                    crossing: vec!["HTTPS requests".into()],
+                    rationale: "description: \"public REST API\"".into(),
+                }],
+                assumptions: vec![NewAssumption {
+                    text: "TLS terminates at the load balancer".into(),
+                    rationale: "not stated in the description".into(),
+                }],
+            }
+        });
+        self.ask(
+            Step::GenerateMatrix,
+            "matrix",
+            &shape,
+            "Give the trust boundaries (each with at least two zones; \"assets\" are asset ids from the input on the protected side) and the assumptions the model rests on.",
+            model_input(description, model, true),
+            |m: &Matrix| {
+                for (i, b) in m.trust_boundaries.iter().enumerate() {
+                    if b.name.trim().is_empty() {
+                        return Err(format!("trust_boundaries[{i}] has an empty name"));
+                    }
+                    for a in &b.assets {
+                        if !model.assets.iter().any(|x| &x.id == a) {
+                            return Err(format!(
+                                "trust_boundaries[{i}] names unknown asset id {a:?}"
+                            ));
+                        }
+                    }
+                }
+                if m.assumptions.iter().any(|a| a.text.trim().is_empty()) {
+                    return Err("an assumption has empty text".into());
+                }
+                Ok(())
+            },
+        )
+    }
+
+    fn generate_controls(
+        &self,
+        description: &str,
+        model: &ThreatModel,
+    ) -> Result<StepOutput<Vec<NewControl>>> {
+        let shape = json!({"thought": "...", "controls": [NewControl {
+            catalog_key: None,
+            name: "Parameterised queries".into(),
+            description: "All database access uses bound parameters".into(),
+            framework_refs: vec![FrameworkRef { framework: crate::domain::Framework::Cwe, id: "CWE-89".into() }],
+            rationale: "description: \"Postgres\"".into(),
+            mappings: vec![ControlMapping { co_id: "CO1".into(), group: "primary".into() }],
+        }]});
+        self.ask(
+            Step::GenerateControls,
+            "controls",
+            &shape,
+            "Give concrete controls for the control objectives. Each control maps to at least one control objective id from the input; controls with the same group label on one objective are all required together, different groups are alternatives.",
+            model_input(description, model, true),
+            |cs: &Vec<NewControl>| {
+                if cs.is_empty() && !model.control_objectives.is_empty() {
+                    return Err("\"controls\" is empty".into());
+                }
+                for (i, c) in cs.iter().enumerate() {
+                    if c.name.trim().is_empty() || c.description.trim().is_empty() {
+                        return Err(format!("controls[{i}] needs a name and a description"));
+                    }
+                    if c.mappings.is_empty() {
+                        return Err(format!("controls[{i}] ({}) has no mappings", c.name));
+                    }
+                    for m in &c.mappings {
+                        if !model.control_objectives.iter().any(|co| co.id == m.co_id) {
+                            return Err(format!(
+                                "controls[{i}] maps to unknown control objective {:?}",
+                                m.co_id
+                            ));
+                        }
+                    }
+                }
+                Ok(())
+            },
+        )
+    }
+
+    fn classify_intent(&self, message: &str, model: Option<&ThreatModel>) -> Result<Intent> {
+        self.fallback.classify_intent(message, model)
+    }
+
+    fn plan_refinement(
+        &self,
+        model: &ThreatModel,
+        instruction: &str,
+    ) -> Result<StepOutput<Refinement>> {
+        self.fallback.plan_refinement(model, instruction)
+    }
+
+    fn answer_query(
+        &self,
+        model: &ThreatModel,
+        verification: &VerificationMap,
+        question: &str,
+    ) -> Result<StepOutput<String>> {
+        self.fallback.answer_query(model, verification, question)
+    }
+
+    fn answer_general(&self, question: &str) -> Result<StepOutput<String>> {
+        self.fallback.answer_general(question)
+    }
+}
+
+/// One user's LLM usage over a period (the spec's usage endpoint row).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserUsage {
+    /// User id.
+    pub user_id: String,
+    /// Email (empty if the user was deleted).
+    pub email: String,
+    /// Display name.
+    pub display_name: String,
+    /// Operations (generation, refinement...) that called the LLM.
+    pub traces: i64,
+    /// Prompt tokens.
+    pub prompt_tokens: i64,
+    /// Completion tokens.
+    pub completion_tokens: i64,
+    /// Total tokens.
+    pub total_tokens: i64,
+    /// Calls answered from the cache.
+    pub cache_hits: i64,
+}
+
+/// Per-user usage totals of the last `days` days, most tokens first (for
+/// `GET /api/admin/usage`).
+pub fn usage_by_user(conn: &rusqlite::Connection, days: u32) -> rusqlite::Result<Vec<UserUsage>> {
+    let cutoff = ts(Utc::now() - chrono::Duration::days(i64::from(days)));
+    let mut stmt = conn.prepare(
+        "SELECT u.user_id, COALESCE(us.email, ''), COALESCE(us.display_name, ''),
+                COUNT(DISTINCT u.trace_id), SUM(u.prompt_tokens), SUM(u.completion_tokens),
+                SUM(u.total_tokens), SUM(u.cache_hit)
+         FROM llm_usage u LEFT JOIN users us ON us.id = u.user_id
+         WHERE u.user_id IS NOT NULL AND u.created_at >= ?1
+         GROUP BY u.user_id
+         ORDER BY SUM(u.total_tokens) DESC, u.user_id",
+    )?;
+    let rows = stmt.query_map([cutoff], |r| {
+        Ok(UserUsage {
+            user_id: r.get(0)?,
+            email: r.get(1)?,
+            display_name: r.get(2)?,
+            traces: r.get(3)?,
+            prompt_tokens: r.get(4)?,
+            completion_tokens: r.get(5)?,
+            total_tokens: r.get(6)?,
+            cache_hits: r.get(7)?,
+        })
+    })?;
+    rows.collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_reply_accepts_fenced_json_and_rejects_garbage() {
+        let text = "```json\n{\"thought\": \"t\", \"assets\": [{\"name\": \"DB\", \"properties\": [\"C\"], \"impact\": \"high\"}]}\n```";
+        let (assets, thought) = parse_reply::<Vec<NewAsset>>(text, "assets").expect("parses");
+        assert_eq!(thought, "t");
+        assert_eq!(assets[0].name, "DB");
+        assert_eq!(assets[0].impact, Level::High);
+        assert!(parse_reply::<Vec<NewAsset>>("sorry, I can't", "assets").is_err());
+        let wrong =
+            "{\"assets\": [{\"name\": \"DB\", \"properties\": [\"X\"], \"impact\": \"high\"}]}";
+        let err = parse_reply::<Vec<NewAsset>>(wrong, "assets").unwrap_err();
+        assert!(err.contains("assets"), "{err}");
+        assert!(check_assets(&[]).is_err());
+    }
+
+    #[test]
+    fn with_user_sets_and_restores_the_context() {
+        assert!(current_context().is_none());
+        let (outer, inner) = with_user("u1", || {
+            let outer = current_context().expect("set");
+            let inner = with_user("u2", || current_context().expect("set"));
+            assert_eq!(current_context().expect("restored").user_id, "u1");
+            (outer, inner)
+        });
+        assert_eq!(outer.user_id, "u1");
+        assert_eq!(inner.user_id, "u2");
+        assert_ne!(outer.trace_id, inner.trace_id);
+        assert!(current_context().is_none());
+    }
+}

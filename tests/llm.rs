@@ -1,0 +1,401 @@
+//! The LLM engine through the real binary against a fake OpenAI-compatible server started by
+//! the test: generation from the fake's answers, one retry on malformed output then a clear
+//! error with nothing saved, the per-user cache, the usage endpoint, the fair-use limit (429)
+//! and quota exhaustion tripping maintenance mode (503).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::harness::{Appliance, Client, PASSWORD, TestDir, cli_setup, cli_user, json};
+
+/// How the fake answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Valid JSON for every step.
+    Good,
+    /// Prose instead of JSON for the asset step.
+    MalformedAssets,
+    /// HTTP 429 `insufficient_quota` for everything.
+    Quota,
+}
+
+/// A fake `/v1/chat/completions` server on 127.0.0.1:0 that records every request body.
+struct FakeLlm {
+    port: u16,
+    mode: Arc<Mutex<Mode>>,
+    requests: Arc<Mutex<Vec<Value>>>,
+}
+
+impl FakeLlm {
+    fn start() -> FakeLlm {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake llm");
+        let port = listener.local_addr().expect("addr").port();
+        let mode = Arc::new(Mutex::new(Mode::Good));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let (m, r) = (mode.clone(), requests.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let (m, r) = (m.clone(), r.clone());
+                std::thread::spawn(move || serve(stream, &m, &r));
+            }
+        });
+        FakeLlm {
+            port,
+            mode,
+            requests,
+        }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}/v1", self.port)
+    }
+
+    fn set(&self, mode: Mode) {
+        *self.mode.lock().expect("mode") = mode;
+    }
+
+    fn count(&self) -> usize {
+        self.requests.lock().expect("requests").len()
+    }
+
+    fn requests(&self) -> Vec<Value> {
+        self.requests.lock().expect("requests").clone()
+    }
+}
+
+fn serve(stream: TcpStream, mode: &Mutex<Mode>, requests: &Mutex<Vec<Value>>) {
+    let mut reader = BufReader::new(stream);
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':')
+            && k.eq_ignore_ascii_case("content-length")
+        {
+            length = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0u8; length];
+    if reader.read_exact(&mut body).is_err() {
+        return;
+    }
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let mode = *mode.lock().expect("mode");
+    let (status, answer) = if !request_line.starts_with("POST /v1/chat/completions ") {
+        (404, json!({"error": {"message": "not found"}}))
+    } else {
+        requests.lock().expect("requests").push(body.clone());
+        answer(mode, &body)
+    };
+    let text = answer.to_string();
+    let reason = if status == 200 { "OK" } else { "Error" };
+    let mut stream = reader.into_inner();
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+        text.len()
+    );
+    let _ = stream.flush();
+}
+
+fn completion(content: &str) -> Value {
+    json!({
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "model": "fake-model",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}
+    })
+}
+
+/// The canned answer for the step named in the system prompt.
+fn answer(mode: Mode, body: &Value) -> (u16, Value) {
+    if mode == Mode::Quota {
+        return (
+            429,
+            json!({"error": {"message": "You exceeded your current quota", "type": "insufficient_quota", "code": "insufficient_quota"}}),
+        );
+    }
+    let system = body["messages"][0]["content"].as_str().unwrap_or_default();
+    let input: Value = body["messages"][1]["content"]
+        .as_str()
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or(Value::Null);
+    let step = system
+        .split("rampart step ")
+        .nth(1)
+        .and_then(|s| s.split(':').next())
+        .unwrap_or_default();
+    let assets = json!({"thought": "fake assets", "assets": [
+        {"name": "Fake ledger vault", "description": "Holds the ledger", "properties": ["C", "I"], "impact": "high", "rationale": "fake"},
+        {"name": "Fake payment gateway", "description": "Takes payments", "properties": ["A"], "impact": "medium", "rationale": "fake"}
+    ]});
+    let content = match step {
+        "generate_assets" if mode == Mode::MalformedAssets => {
+            return (
+                200,
+                completion("Sure! Here are the assets: a vault and a gateway."),
+            );
+        }
+        "generate_assets" | "refine_assets" => assets,
+        "generate_attackers" | "refine_attackers" => {
+            json!({"thought": "fake attackers", "attackers": [
+                {"name": "Fake fraudster", "description": "Steals money", "capability": "Crafted payments", "position": "external", "archetype": "external", "likelihood": "high", "threatens": ["C", "I", "A"], "targets": null, "rationale": "fake"}
+            ]})
+        }
+        "generate_matrix" => {
+            let first = input["assets"][0]["id"].clone();
+            json!({"thought": "fake matrix", "matrix": {
+                "trust_boundaries": [{"name": "Fake boundary", "zones": ["internet", "core"], "assets": [first], "crossing": ["API calls"], "rationale": "fake"}],
+                "assumptions": [{"text": "Fake assumption: the ledger host is patched", "rationale": "fake"}]
+            }})
+        }
+        "generate_controls" => {
+            let mappings: Vec<Value> = input["control_objectives"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|co| json!({"co_id": co["id"], "group": "primary"}))
+                .collect();
+            json!({"thought": "fake controls", "controls": [
+                {"name": "Fake ledger signing", "description": "Sign every ledger entry", "framework_refs": [{"framework": "cwe", "id": "CWE-345"}], "rationale": "fake", "mappings": mappings}
+            ]})
+        }
+        _ => {
+            return (
+                400,
+                json!({"error": {"message": format!("unknown step {step:?}")}}),
+            );
+        }
+    };
+    (200, completion(&content.to_string()))
+}
+
+fn start(dir: &TestDir, fake: &FakeLlm, extra: &[(&str, &str)]) -> Appliance {
+    cli_setup(dir, "admin@example.com");
+    let mut cmd = dir
+        .cmd()
+        .env("MFA_REQUIRED_FOR_LOCAL", "false")
+        .env("RAMPART_LLM_ENDPOINT", &fake.endpoint())
+        .env("RAMPART_LLM_MODEL", "fake-model");
+    for (k, v) in extra {
+        cmd = cmd.env(k, v);
+    }
+    Appliance::start_with(dir, cmd)
+}
+
+fn user(app: &Appliance, dir: &TestDir, email: &str) -> Client {
+    cli_user(dir, email, "user");
+    Client::login(app, email, PASSWORD)
+}
+
+fn generate(client: &Client, description: &str) -> (u16, Value) {
+    json(client.post(
+        "/api/models?wait=true",
+        json!({"feature_description": description}),
+    ))
+}
+
+const LEDGER: &str =
+    "A payment service that records transfers in a ledger and calls a card gateway.";
+const OTHER: &str = "A chat bot that answers questions about opening hours of a library.";
+
+#[test]
+fn generation_retry_cache_and_usage_through_a_fake_llm() {
+    let fake = FakeLlm::start();
+    let dir = TestDir::new("llm-main");
+    let mut app = start(&dir, &fake, &[]);
+    let alice = user(&app, &dir, "alice@example.com");
+
+    let (status, model) = generate(&alice, LEDGER);
+    assert_eq!(status, 201, "{model}");
+    let names: Vec<&str> = model["assets"]
+        .as_array()
+        .expect("assets")
+        .iter()
+        .map(|a| a["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["Fake ledger vault", "Fake payment gateway"]);
+    assert_eq!(model["attackers"][0]["name"], "Fake fraudster");
+    assert_eq!(model["controls"][0]["name"], "Fake ledger signing");
+    assert_eq!(fake.count(), 6, "one request per pipeline step");
+    let first = &fake.requests()[0];
+    assert_eq!(first["model"], "fake-model");
+    assert_eq!(first["response_format"]["type"], "json_object");
+    assert!(
+        first["messages"][1]["content"]
+            .as_str()
+            .expect("user message")
+            .contains("records transfers in a ledger")
+    );
+
+    // The same description again: every step from the cache, the fake sees nothing new.
+    let (status, again) = generate(&alice, LEDGER);
+    assert_eq!(status, 201, "{again}");
+    assert_ne!(again["id"], model["id"]);
+    assert_eq!(
+        fake.count(),
+        6,
+        "second identical generation must hit the cache"
+    );
+
+    // Malformed output: one retry, then a clear error and nothing saved.
+    fake.set(Mode::MalformedAssets);
+    let (status, err) = generate(&alice, OTHER);
+    assert_eq!(status, 422, "{err}");
+    let message = err["error"]["message"].as_str().expect("message");
+    assert!(
+        message.contains("Generate Assets") && message.contains("malformed"),
+        "{message}"
+    );
+    assert_eq!(fake.count(), 8, "exactly one retry");
+    let retry = &fake.requests()[7];
+    assert_eq!(retry["messages"].as_array().expect("messages").len(), 4);
+    assert!(
+        retry["messages"][3]["content"]
+            .as_str()
+            .expect("correction")
+            .contains("invalid"),
+        "the retry quotes the problem: {retry}"
+    );
+    let (_, list) = json(alice.get("/api/models"));
+    assert_eq!(
+        list.as_array().expect("list").len(),
+        2,
+        "nothing saved: {list}"
+    );
+
+    // Usage: one user, two operations that reached the LLM plus the cached one.
+    let admin = Client::login(&app, "admin@example.com", PASSWORD);
+    let (status, usage) = json(admin.get("/api/admin/usage?days=30"));
+    assert_eq!(status, 200, "{usage}");
+    assert_eq!(usage["enabled"], true);
+    assert_eq!(usage["days"], 30);
+    let users = usage["users"].as_array().expect("users");
+    assert_eq!(users.len(), 1, "{usage}");
+    let row = &users[0];
+    assert_eq!(row["email"], "alice@example.com");
+    assert_eq!(row["traces"], 3);
+    assert_eq!(row["prompt_tokens"], 800);
+    assert_eq!(row["completion_tokens"], 160);
+    assert_eq!(row["total_tokens"], 960);
+    assert_eq!(row["cache_hits"], 6);
+    let (status, _) = json(alice.get("/api/admin/usage"));
+    assert_eq!(status, 403, "usage is for admins only");
+    assert!(app.stop().success(), "clean shutdown with the LLM engine");
+}
+
+#[test]
+fn fair_use_limit_returns_429_but_cache_hits_are_free() {
+    let fake = FakeLlm::start();
+    let dir = TestDir::new("llm-fair-use");
+    let app = start(
+        &dir,
+        &fake,
+        &[
+            ("RAMPART_FAIR_USE_DAILY_LIMIT", "1"),
+            ("TELEMETRY_ENABLED", "false"),
+        ],
+    );
+    let alice = user(&app, &dir, "alice@example.com");
+    let (status, body) = generate(&alice, LEDGER);
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = generate(&alice, LEDGER);
+    assert_eq!(status, 201, "cached generation costs no quota: {body}");
+    let (status, body) = generate(&alice, OTHER);
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["code"], "rate_limited");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("fair use limit"),
+        "{body}"
+    );
+    assert_eq!(fake.count(), 6, "the refused request never reached the LLM");
+    // Another user has their own allowance.
+    let bob = user(&app, &dir, "bob@example.com");
+    let (status, body) = generate(&bob, OTHER);
+    assert_eq!(status, 201, "{body}");
+    // Telemetry off: the usage endpoint reports nothing (calls still count for fair use).
+    let admin = Client::login(&app, "admin@example.com", PASSWORD);
+    let (status, usage) = json(admin.get("/api/admin/usage?days=7"));
+    assert_eq!(status, 200, "{usage}");
+    assert_eq!(usage, json!({"enabled": false, "days": 7, "users": []}));
+    let (status, _) = json(admin.get("/api/admin/usage?days=0"));
+    assert_eq!(status, 400);
+}
+
+#[test]
+fn insufficient_quota_trips_maintenance_mode() {
+    let fake = FakeLlm::start();
+    fake.set(Mode::Quota);
+    let dir = TestDir::new("llm-quota");
+    let app = start(&dir, &fake, &[]);
+    let alice = user(&app, &dir, "alice@example.com");
+    let (status, body) = generate(&alice, LEDGER);
+    assert!(status >= 400, "{body}");
+    assert!(
+        body.to_string().contains("quota"),
+        "the error names the quota: {body}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = json(alice.get("/api/models"));
+        if status == 503 {
+            assert_eq!(body["error"]["code"], "maintenance");
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {status}: {body}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let admin = Client::login(&app, "admin@example.com", PASSWORD);
+    let (_, state) = json(admin.get("/api/admin/maintenance"));
+    assert_eq!(state["active"], true, "{state}");
+}
+
+#[test]
+fn cache_evicts_least_recently_used_and_honours_ttl() {
+    let fake = FakeLlm::start();
+    let dir = TestDir::new("llm-cache-lru");
+    let app = start(&dir, &fake, &[("LLM_CACHE_MAX_ENTRIES", "6")]);
+    let alice = user(&app, &dir, "alice@example.com");
+    assert_eq!(generate(&alice, LEDGER).0, 201);
+    assert_eq!(fake.count(), 6);
+    assert_eq!(generate(&alice, LEDGER).0, 201);
+    assert_eq!(fake.count(), 6, "cached");
+    // Six new entries push the six older ones out.
+    assert_eq!(generate(&alice, OTHER).0, 201);
+    assert_eq!(fake.count(), 12);
+    assert_eq!(generate(&alice, LEDGER).0, 201);
+    assert_eq!(fake.count(), 18, "evicted entries are asked again");
+    // The cache is per user: bob never gets alice's answers.
+    let bob = user(&app, &dir, "bob@example.com");
+    assert_eq!(generate(&bob, LEDGER).0, 201);
+    assert_eq!(fake.count(), 24, "no cross-user cache hits");
+    drop(app);
+
+    let fake = FakeLlm::start();
+    let dir = TestDir::new("llm-cache-ttl");
+    let app = start(&dir, &fake, &[("LLM_CACHE_TTL_HOURS", "0")]);
+    let alice = user(&app, &dir, "alice@example.com");
+    assert_eq!(generate(&alice, LEDGER).0, 201);
+    assert_eq!(generate(&alice, LEDGER).0, 201);
+    assert_eq!(fake.count(), 12, "expired entries are not used");
+}
