@@ -178,6 +178,34 @@ impl AuthService {
         })
     }
 
+    /// The authenticator setup in progress (QR code and secret), so a page can show it again
+    /// after a reload or a mistyped code without generating a new secret. `None` when no
+    /// setup is pending.
+    pub fn pending_totp(&self, caller: &Caller) -> Result<Option<TotpEnrollment>> {
+        let conn = self.db.conn()?;
+        let sealed: Option<Vec<u8>> = conn
+            .query_row(
+                "SELECT secret_enc FROM mfa_totp_pending WHERE user_id = ?1",
+                [&caller.user_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(sealed) = sealed else {
+            return Ok(None);
+        };
+        let secret = open(&self.mfa_key, &sealed)?;
+        let totp = totp_for(&secret, &caller.email)?;
+        Ok(Some(TotpEnrollment {
+            secret: totp.secret().to_base32(),
+            otpauth_url: totp
+                .to_url()
+                .map_err(|e| Error::Internal(format!("otpauth URL: {e}")))?,
+            qr_png_base64: totp
+                .to_qr_base64()
+                .map_err(|e| Error::Internal(format!("QR code: {e}")))?,
+        }))
+    }
+
     /// Activates the pending authenticator with a code from it. Returns fresh recovery codes
     /// when the account had none (first factor), otherwise an empty list.
     pub fn confirm_totp(&self, caller: &Caller, code: &str) -> Result<Vec<String>> {

@@ -13,7 +13,7 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
-use actix_web::{HttpResponse, web};
+use actix_web::web;
 
 use super::caller::SESSION_COOKIE;
 use super::{ApiError, AppState};
@@ -137,14 +137,19 @@ pub async fn gate(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|a| a.contains("text/html"));
     let response = if wants_html {
-        HttpResponse::ServiceUnavailable()
-            .content_type("text/html; charset=utf-8")
-            .insert_header(("Retry-After", "60"))
-            .body(format!(
-                "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>System under maintenance · rampart</title></head>\
-                 <body><main><h1>System under maintenance</h1><p>{}</p><p>Please try again later. Administrators can <a href=\"/login\">sign in</a>.</p></main></body></html>",
-                html_escape(&reason)
-            ))
+        // The styled error page: strict CSP, no inline styles, a link to sign in.
+        let mut page = super::pages::page::error_page_with_action(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "System under maintenance",
+            &format!("{}. Please try again later.", reason.trim_end_matches('.')),
+            "/login",
+            "Administrator sign-in",
+        );
+        page.headers_mut().insert(
+            actix_web::http::header::RETRY_AFTER,
+            actix_web::http::header::HeaderValue::from_static("60"),
+        );
+        page
     } else {
         let mut err = ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -155,11 +160,4 @@ pub async fn gate(
         actix_web::ResponseError::error_response(&err)
     };
     Ok(req.into_response(response))
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod maintenance;
 pub mod metrics;
 mod ops;
+pub mod pages;
 mod tls;
 
 use std::net::{SocketAddr, TcpListener};
@@ -115,7 +116,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Config) {
     .configure(api_auth::configure)
     .configure(api_models::configure)
     .configure(api_admin::configure)
-    .configure(api_assurance::configure);
+    .configure(api_assurance::configure)
+    .configure(pages::configure);
 }
 
 /// Runs the server on an already-bound listener until a shutdown signal arrives.
@@ -139,7 +141,7 @@ pub async fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<()>
             )
             .configure(|cfg| configure(cfg, &app_config))
             .configure(|cfg| crate::mcp::mount(cfg, mcp.clone()))
-            .default_service(web::to(ops::not_found))
+            .default_service(web::to(pages::not_found))
     })
     .shutdown_timeout(config.server.shutdown_timeout_seconds)
     .client_request_timeout(Duration::from_secs(30));

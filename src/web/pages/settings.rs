@@ -1,0 +1,757 @@
+//! Settings pages: Account (password, authenticator app, security keys, recovery codes),
+//! API keys, Users (admins) and Integrations (MCP and CI snippets). Each POST is a
+//! [`PageForm`]: validation errors re-render the page with inline messages (422), success
+//! redirects with a flash message, and secrets (API keys, recovery codes) are rendered once
+//! in the POST's own response, never stored for later display.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::page::{FormState, Layout, Nav, Page, PageError, PageForm, redirect, redirect_flash};
+use super::signin::{RecoveryCodesTpl, TotpSetupTpl};
+use crate::auth::api_keys::{ApiKey, CreatedKey, NewKeyRequest};
+use crate::auth::mfa::MfaStatus;
+use crate::auth::sessions::SessionInfo;
+use crate::auth::users::{NewUser, User, Workspace};
+use crate::auth::{self, Role};
+use crate::web::AppState;
+
+type Data = web::Data<AppState>;
+
+pub(super) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/settings", web::get().to(settings_root))
+        .route("/settings/account", web::get().to(account))
+        .route(
+            "/settings/account/password",
+            web::post().to(change_password),
+        )
+        .route("/settings/account/totp", web::post().to(totp_start))
+        .route("/settings/account/totp", web::get().to(totp_page))
+        .route(
+            "/settings/account/totp/confirm",
+            web::post().to(totp_confirm),
+        )
+        .route("/settings/account/totp/remove", web::post().to(totp_remove))
+        .route(
+            "/settings/account/recovery-codes",
+            web::post().to(recovery_codes),
+        )
+        .route(
+            "/settings/account/keys/{id}/rename",
+            web::post().to(key_rename),
+        )
+        .route(
+            "/settings/account/keys/{id}/remove",
+            web::post().to(key_remove),
+        )
+        .route("/settings/api-keys", web::get().to(api_keys))
+        .route("/settings/api-keys", web::post().to(api_key_create))
+        .route(
+            "/settings/api-keys/{id}/revoke",
+            web::post().to(api_key_revoke),
+        )
+        .route("/settings/users", web::get().to(users))
+        .route("/settings/users", web::post().to(user_create))
+        .route("/settings/users/{id}/role", web::post().to(user_role))
+        .route("/settings/users/{id}/disable", web::post().to(user_disable))
+        .route("/settings/users/{id}/enable", web::post().to(user_enable))
+        .route(
+            "/settings/users/{id}/reset-mfa",
+            web::post().to(user_reset_mfa),
+        )
+        .route("/settings/integrations", web::get().to(integrations));
+}
+
+async fn settings_root(_p: Page) -> HttpResponse {
+    redirect("/settings/account")
+}
+
+/// Short date of a stored RFC 3339 time ("2026-11-23 10:42 UTC").
+pub(super) fn when(t: &str) -> String {
+    let parsed = auth::parse_time(t);
+    if parsed.timestamp() == 0 {
+        return "—".into();
+    }
+    parsed.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+// ---------------------------------------------------------------- account
+
+/// Which form of the account page a submission came from, for inline errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AccountForm {
+    Password,
+    Totp,
+    TotpRemove,
+    Recovery,
+}
+
+#[derive(Template)]
+#[template(path = "settings_account.html")]
+struct AccountTpl {
+    l: Layout,
+    user: User,
+    mfa: MfaStatus,
+    sessions: Vec<SessionInfo>,
+    webauthn_available: bool,
+    /// Inline errors of the submitted form; field names are prefixed by form
+    /// (`pw.`, `totp.`, `totp_remove.`, `recovery.`, `key.<id>.`).
+    f: FormState,
+}
+
+impl AccountTpl {
+    fn key_when(&self, t: &str) -> String {
+        when(t)
+    }
+
+    fn key_last_used(&self, t: Option<&str>) -> String {
+        t.map_or_else(|| "never".to_string(), when)
+    }
+
+    fn key_err(&self, id: &str) -> Option<&str> {
+        self.f.err(&format!("key.{id}"))
+    }
+}
+
+async fn account_tpl(state: &Data, p: &Page, f: FormState) -> Result<AccountTpl, PageError> {
+    let auth = state.auth.clone();
+    let id = p.caller.user_id.clone();
+    let (user, mfa, sessions) = web::block(move || {
+        Ok::<_, auth::Error>((
+            auth.user(&id)?,
+            auth.mfa_status(&id)?,
+            auth.list_sessions(&id)?,
+        ))
+    })
+    .await??;
+    Ok(AccountTpl {
+        l: p.layout("Account", Nav::Settings, "account"),
+        user,
+        mfa,
+        sessions,
+        webauthn_available: state.auth.webauthn.is_ok(),
+        f,
+    })
+}
+
+async fn account(state: Data, p: Page) -> Result<HttpResponse, PageError> {
+    let tpl = account_tpl(&state, &p, FormState::new()).await?;
+    p.respond(&tpl)
+}
+
+async fn account_errors(
+    state: &Data,
+    p: &Page,
+    which: AccountForm,
+    err: auth::Error,
+    fields: &[(&str, &str)],
+) -> Result<HttpResponse, PageError> {
+    let prefix = match which {
+        AccountForm::Password => "pw",
+        AccountForm::Totp => "totp",
+        AccountForm::TotpRemove => "totp_remove",
+        AccountForm::Recovery => "recovery",
+    };
+    let mut raw = FormState::new();
+    raw.absorb(err, fields)?;
+    let mut f = FormState::new();
+    for field in [
+        "general",
+        "current_password",
+        "new_password",
+        "new_password_confirm",
+        "password",
+        "code",
+        "name",
+    ] {
+        if let Some(m) = raw.err(field) {
+            f.error(format!("{prefix}.{field}"), m);
+        }
+    }
+    let tpl = account_tpl(state, p, f).await?;
+    p.respond_status(StatusCode::UNPROCESSABLE_ENTITY, &tpl)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PasswordForm {
+    current_password: String,
+    new_password: String,
+    new_password_confirm: String,
+}
+
+async fn change_password(
+    state: Data,
+    form: PageForm<PasswordForm>,
+) -> Result<HttpResponse, PageError> {
+    let PageForm { page: p, form: f } = form;
+    if f.new_password != f.new_password_confirm {
+        return account_errors(
+            &state,
+            &p,
+            AccountForm::Password,
+            auth::Error::Invalid {
+                field: "new_password_confirm",
+                message: "The two new passwords do not match".into(),
+            },
+            &[],
+        )
+        .await;
+    }
+    let auth = state.auth.clone();
+    let caller = p.caller.clone();
+    match web::block(move || auth.change_password(&caller, &f.current_password, &f.new_password))
+        .await?
+    {
+        Ok(()) => Ok(redirect_flash(
+            "/settings/account",
+            "success",
+            "Password changed. Your other sessions were signed out.",
+        )),
+        Err(e) => account_errors(&state, &p, AccountForm::Password, e, &[]).await,
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct TotpStartForm {
+    password: String,
+    code: String,
+}
+
+async fn totp_start(state: Data, form: PageForm<TotpStartForm>) -> Result<HttpResponse, PageError> {
+    let PageForm { page: p, form: f } = form;
+    let auth = state.auth.clone();
+    let caller = p.caller.clone();
+    let result = web::block(move || {
+        let pw = (!f.password.is_empty()).then_some(f.password.as_str());
+        let code = (!f.code.is_empty()).then_some(f.code.as_str());
+        auth.start_totp(&caller, pw, code)
+    })
+    .await?;
+    match result {
+        Ok(_) => Ok(redirect("/settings/account/totp")),
+        Err(e) => account_errors(&state, &p, AccountForm::Totp, e, &[]).await,
+    }
+}
+
+async fn totp_page(state: Data, p: Page) -> Result<HttpResponse, PageError> {
+    let auth = state.auth.clone();
+    let caller = p.caller.clone();
+    let Some(enrollment) = web::block(move || auth.pending_totp(&caller)).await?? else {
+        return Ok(redirect("/settings/account"));
+    };
+    p.respond(&TotpSetupTpl {
+        l: p.layout("Set up your authenticator app", Nav::Settings, "account"),
+        f: FormState::new(),
+        enrollment,
+        action: "/settings/account/totp/confirm",
+        cancel: "/settings/account",
+    })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct CodeForm {
+    code: String,
+}
+
+async fn totp_confirm(state: Data, form: PageForm<CodeForm>) -> Result<HttpResponse, PageError> {
+    let PageForm { page: p, form: f } = form;
+    let auth = state.auth.clone();
+    let caller = p.caller.clone();
+    match web::block(move || auth.confirm_totp(&caller, &f.code)).await? {
+        Ok(codes) if codes.is_empty() => Ok(redirect_flash(
+            "/settings/account",
+            "success",
+            "Authenticator app enabled.",
+        )),
+        Ok(codes) => p.respond(&RecoveryCodesTpl {
+            l: p.layout("Save your recovery codes", Nav::Settings, "account"),
+            codes,
+            continue_to: "/settings/account",
+            intro: "Your authenticator app is enabled.",
+        }),
+        Err(e) => {
+            let mut fs = FormState::new();
+            fs.absorb(e, &[])?;
+            let auth = state.auth.clone();
+            let caller = p.caller.clone();
+            let Some(enrollment) = web::block(move || auth.pending_totp(&caller)).await?? else {
+                return Ok(redirect("/settings/account"));
+            };
+            p.respond_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &TotpSetupTpl {
+                    l: p.layout("Set up your authenticator app", Nav::Settings, "account"),
+                    f: fs,
+                    enrollment,
+                    action: "/settings/account/totp/confirm",
+                    cancel: "/settings/account",
+                },
+            )
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PasswordOnly {
+    password: String,
+}
+
+async fn totp_remove(state: Data, form: PageForm<PasswordOnly>) -> Result<HttpResponse, PageError> {
+    let PageForm { page: p, form: f } = form;
+    let auth = state.auth.clone();
+    let caller = p.caller.clone();
+    match web::block(move || auth.remove_totp(&caller, &f.password)).await? {
+        Ok(()) => Ok(redirect_flash(
+            "/settings/account",
+            "success",
+            "Authenticator app removed.",
+        )),
+        Err(e) => account_errors(&state, &p, AccountForm::TotpRemove, e, &[]).await,
+    }
+}
+
+async fn recovery_codes(
+    state: Data,
+    form: PageForm<PasswordOnly>,
+) -> Result<HttpResponse, PageError> {
+    let PageForm { page: p, form: f } = form;
+    let auth = state.auth.clone();
+    let caller = p.caller.clone();
+    match web::block(move || auth.regenerate_recovery_codes(&caller, &f.password)).await? {
+        Ok(codes) => p.respond(&RecoveryCodesTpl {
+            l: p.layout("New recovery codes", Nav::Settings, "account"),
+            codes,
+            continue_to: "/settings/account",
+            intro: "Your previous recovery codes no longer work.",
+        }),
+        Err(e) => account_errors(&state, &p, AccountForm::Recovery, e, &[]).await,
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RenameForm {
+    name: String,
+}
+
+async fn key_rename(
+    state: Data,
+    path: web::Path<String>,
+    form: PageForm<RenameForm>,
+) -> Result<HttpResponse, PageError> {
+    let PageForm { page: p, form: f } = form;
+    let id = path.into_inner();
+    let auth = state.auth.clone();
+    let caller = p.caller.clone();
+    let key_id = id.clone();
+    match web::block(move || auth.rename_webauthn_key(&caller, &key_id, &f.name)).await? {
+        Ok(k) => Ok(redirect_flash(
+            "/settings/account",
+            "success",
+            format!("Security key renamed to “{}”.", k.name),
+        )),
+        Err(e) => key_error(&state, &p, &id, e).await,
+    }
+}
+
+async fn key_error(
+    state: &Data,
+    p: &Page,
+    id: &str,
+    err: auth::Error,
+) -> Result<HttpResponse, PageError> {
+    let mut raw = FormState::new();
+    raw.absorb(err, &[])?;
+    let mut f = FormState::new();
+    if let Some(m) = raw
+        .err("name")
+        .or_else(|| raw.err("password"))
+        .or_else(|| raw.err("general"))
+    {
+        f.error(format!("key.{id}"), m);
+    }
+    let tpl = account_tpl(state, p, f).await?;
+    p.respond_status(StatusCode::UNPROCESSABLE_ENTITY, &tpl)
+}
+
+async fn key_remove(
+    state: Data,
+    path: web::Path<String>,
+    form: PageForm<PasswordOnly>,
+) -> Result<HttpResponse, PageError> {
+    let PageForm { page: p, form: f } = form;
+    let id = path.into_inner();
+    let auth = state.auth.clone();
+    let caller = p.caller.clone();
+    let key_id = id.clone();
+    match web::block(move || auth.remove_webauthn_key(&caller, &key_id, &f.password)).await? {
+        Ok(()) => Ok(redirect_flash(
+            "/settings/account",
+            "success",
+            "Security key removed.",
+        )),
+        Err(e) => key_error(&state, &p, &id, e).await,
+    }
+}
+
+// ---------------------------------------------------------------- API keys
+
+#[derive(Template)]
+#[template(path = "settings_api_keys.html")]
+struct ApiKeysTpl {
+    l: Layout,
+    keys: Vec<ApiKey>,
+    workspaces: Vec<Workspace>,
+    current_workspace: String,
+    created: Option<CreatedKey>,
+    f: FormState,
+}
+
+impl ApiKeysTpl {
+    fn when(&self, t: &str) -> String {
+        when(t)
+    }
+
+    fn last_used(&self, t: Option<&str>) -> String {
+        t.map_or_else(|| "never".to_string(), when)
+    }
+
+    fn workspace_name(&self, id: &str) -> String {
+        self.workspaces
+            .iter()
+            .find(|w| w.id == id)
+            .map_or_else(|| id.to_string(), |w| w.name.clone())
+    }
+
+    fn owns_any(&self) -> bool {
+        self.workspaces.iter().any(|w| w.role == "owner")
+    }
+}
+
+async fn api_keys_tpl(
+    state: &Data,
+    p: &Page,
+    created: Option<CreatedKey>,
+    f: FormState,
+) -> Result<ApiKeysTpl, PageError> {
+    let auth = state.auth.clone();
+    let caller = p.caller.clone();
+    let (keys, workspaces) = web::block(move || {
+        Ok::<_, auth::Error>((
+            auth.list_api_keys(&caller)?,
+            auth.list_workspaces(&caller.user_id)?,
+        ))
+    })
+    .await??;
+    Ok(ApiKeysTpl {
+        l: p.layout("API keys", Nav::Settings, "api-keys"),
+        keys: keys
+            .into_iter()
+            .filter(|k| k.revoked_at.is_none())
+            .collect(),
+        workspaces,
+        current_workspace: p.caller.workspace_id.clone(),
+        created,
+        f,
+    })
+}
+
+async fn api_keys(state: Data, p: Page) -> Result<HttpResponse, PageError> {
+    let tpl = api_keys_tpl(&state, &p, None, FormState::new()).await?;
+    p.respond(&tpl)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct KeyForm {
+    name: String,
+    scope: String,
+    workspace_id: String,
+}
+
+async fn api_key_create(state: Data, form: PageForm<KeyForm>) -> Result<HttpResponse, PageError> {
+    let PageForm { page: p, form: f } = form;
+    let auth = state.auth.clone();
+    let caller = p.caller.clone();
+    let req = NewKeyRequest {
+        name: f.name.trim().to_string(),
+        scope: f.scope.clone(),
+        workspace_id: (!f.workspace_id.is_empty()).then(|| f.workspace_id.clone()),
+    };
+    match web::block(move || auth.create_api_key(&caller, &req)).await? {
+        Ok(created) => {
+            let mut tpl = api_keys_tpl(&state, &p, Some(created), FormState::new()).await?;
+            tpl.l.flash = Some(super::page::Flash {
+                kind: "success",
+                message: "API key created. Copy it now: it is shown only once.".into(),
+            });
+            p.respond_status(StatusCode::CREATED, &tpl)
+        }
+        Err(e) => {
+            let mut fs = FormState::new()
+                .value("name", f.name.trim())
+                .value("scope", f.scope.as_str())
+                .value("workspace_id", f.workspace_id.as_str());
+            match e {
+                // An unknown or foreign workspace id is a form mistake here, not a 404.
+                auth::Error::NotFound(_) => {
+                    fs.error("workspace_id", "Choose one of your workspaces.");
+                }
+                other => fs.absorb(other, &[])?,
+            }
+            let tpl = api_keys_tpl(&state, &p, None, fs).await?;
+            p.respond_status(StatusCode::UNPROCESSABLE_ENTITY, &tpl)
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct Empty {}
+
+async fn api_key_revoke(
+    state: Data,
+    path: web::Path<String>,
+    form: PageForm<Empty>,
+) -> Result<HttpResponse, PageError> {
+    let p = form.page;
+    let auth = state.auth.clone();
+    let caller = p.caller.clone();
+    let id = path.into_inner();
+    let key = web::block(move || auth.revoke_api_key(&caller, &id)).await??;
+    Ok(redirect_flash(
+        "/settings/api-keys",
+        "success",
+        format!(
+            "API key “{}” revoked. It stops working immediately.",
+            key.name
+        ),
+    ))
+}
+
+// ---------------------------------------------------------------- users
+
+#[derive(Template)]
+#[template(path = "settings_users.html")]
+struct UsersTpl {
+    l: Layout,
+    users: Vec<User>,
+    me: String,
+    can_superadmin: bool,
+    f: FormState,
+}
+
+impl UsersTpl {
+    fn when(&self, t: &str) -> String {
+        when(t)
+    }
+
+    fn roles(&self) -> Vec<(&'static str, &'static str)> {
+        let mut r = vec![("user", "User"), ("admin", "Admin")];
+        if self.can_superadmin {
+            r.push(("superadmin", "Superadmin"));
+        }
+        r
+    }
+}
+
+async fn users_tpl(state: &Data, p: &Page, f: FormState) -> Result<UsersTpl, PageError> {
+    let auth = state.auth.clone();
+    let caller = p.caller.clone();
+    let users = web::block(move || auth.list_users(&caller)).await??;
+    Ok(UsersTpl {
+        l: p.layout("Users", Nav::Settings, "users"),
+        users,
+        me: p.caller.user_id.clone(),
+        can_superadmin: p.caller.role == Role::Superadmin,
+        f,
+    })
+}
+
+async fn users(state: Data, p: Page) -> Result<HttpResponse, PageError> {
+    p.require_admin()?;
+    let tpl = users_tpl(&state, &p, FormState::new()).await?;
+    p.respond(&tpl)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct UserForm {
+    email: String,
+    display_name: String,
+    password: String,
+    role: String,
+}
+
+async fn user_create(state: Data, form: PageForm<UserForm>) -> Result<HttpResponse, PageError> {
+    let PageForm { page: p, form: f } = form;
+    p.require_admin()?;
+    let auth = state.auth.clone();
+    let caller = p.caller.clone();
+    let new = NewUser {
+        email: f.email.trim().to_string(),
+        display_name: f.display_name.trim().to_string(),
+        password: f.password.clone(),
+        role: Some(f.role.clone()).filter(|r| !r.is_empty()),
+    };
+    match web::block(move || auth.create_user(&caller, &new)).await? {
+        Ok(u) => Ok(redirect_flash(
+            "/settings/users",
+            "success",
+            format!(
+                "User {} created. Share the password with them securely.",
+                u.email
+            ),
+        )),
+        Err(e) => {
+            let mut fs = FormState::new()
+                .value("email", f.email.trim())
+                .value("display_name", f.display_name.trim())
+                .value("role", f.role.as_str());
+            fs.absorb(e, &[])?;
+            let tpl = users_tpl(&state, &p, fs).await?;
+            p.respond_status(StatusCode::UNPROCESSABLE_ENTITY, &tpl)
+        }
+    }
+}
+
+/// Runs a user change and turns refusals into a flash message on the users page.
+async fn user_change(
+    state: Data,
+    p: Page,
+    id: String,
+    change: impl FnOnce(&auth::AuthService, &auth::Caller, &str) -> auth::Result<User> + Send + 'static,
+    done: impl FnOnce(&User) -> String,
+) -> Result<HttpResponse, PageError> {
+    p.require_admin()?;
+    let auth = state.auth.clone();
+    let caller = p.caller.clone();
+    match web::block(move || change(&auth, &caller, &id)).await? {
+        Ok(u) => Ok(redirect_flash("/settings/users", "success", done(&u))),
+        Err(auth::Error::Forbidden(m) | auth::Error::Conflict(m)) => {
+            let mut chars = m.chars();
+            let msg = match chars.next() {
+                Some(c) => c.to_uppercase().collect::<String>() + chars.as_str(),
+                None => m,
+            };
+            Ok(redirect_flash(
+                "/settings/users",
+                "error",
+                format!("{msg}."),
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RoleForm {
+    role: String,
+}
+
+async fn user_role(
+    state: Data,
+    path: web::Path<String>,
+    form: PageForm<RoleForm>,
+) -> Result<HttpResponse, PageError> {
+    let PageForm { page: p, form: f } = form;
+    let role = f.role;
+    user_change(
+        state,
+        p,
+        path.into_inner(),
+        move |a, c, id| a.update_user(c, id, Some(&role), None, None),
+        |u| format!("{} is now {}.", u.email, u.role.as_str()),
+    )
+    .await
+}
+
+async fn user_disable(
+    state: Data,
+    path: web::Path<String>,
+    form: PageForm<Empty>,
+) -> Result<HttpResponse, PageError> {
+    user_change(
+        state,
+        form.page,
+        path.into_inner(),
+        |a, c, id| a.update_user(c, id, None, Some(true), None),
+        |u| {
+            format!(
+                "{} is disabled; their sessions and API keys stopped working.",
+                u.email
+            )
+        },
+    )
+    .await
+}
+
+async fn user_enable(
+    state: Data,
+    path: web::Path<String>,
+    form: PageForm<Empty>,
+) -> Result<HttpResponse, PageError> {
+    user_change(
+        state,
+        form.page,
+        path.into_inner(),
+        |a, c, id| a.update_user(c, id, None, Some(false), None),
+        |u| format!("{} is enabled again.", u.email),
+    )
+    .await
+}
+
+async fn user_reset_mfa(
+    state: Data,
+    path: web::Path<String>,
+    form: PageForm<Empty>,
+) -> Result<HttpResponse, PageError> {
+    user_change(
+        state,
+        form.page,
+        path.into_inner(),
+        |a, c, id| a.reset_mfa(Some(c), id),
+        |u| {
+            format!(
+                "MFA of {} was reset. They will set up a new second factor at their next sign-in.",
+                u.email
+            )
+        },
+    )
+    .await
+}
+
+// ---------------------------------------------------------------- integrations
+
+#[derive(Template)]
+#[template(path = "settings_integrations.html")]
+struct IntegrationsTpl {
+    l: Layout,
+    url: String,
+    mcp_json: String,
+}
+
+async fn integrations(state: Data, p: Page) -> Result<HttpResponse, PageError> {
+    let url = state.config.public_url(Some(state.bound));
+    let mcp = serde_json::json!({
+        "mcpServers": {
+            "rampart": {
+                "type": "http",
+                "url": format!("{url}/mcp"),
+                "headers": { "X-API-Key": "mk_your_developer_key" }
+            }
+        }
+    });
+    let mcp_json = serde_json::to_string_pretty(&mcp).map_err(PageError::internal)?;
+    p.respond(&IntegrationsTpl {
+        l: p.layout("Integrations", Nav::Settings, "integrations"),
+        url,
+        mcp_json,
+    })
+}

@@ -1,0 +1,503 @@
+//! Browser tests: the real binary driven by headless Chromium (Debian's `/usr/bin/chromium`,
+//! installed by `.ci/run`; nothing is downloaded) over the DevTools protocol.
+//!
+//! The browser opens the appliance at `http://localhost:PORT`, the appliance's own public URL
+//! for a loopback bind, so WebAuthn's relying party id (`localhost`) matches the origin.
+//! With `RAMPART_SCREENSHOTS=1` the main pages are saved to `docs/screenshots/*.png`.
+
+use std::ffi::OsStr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use headless_chrome::protocol::cdp::Page;
+use headless_chrome::protocol::cdp::Page::CaptureScreenshotFormatOption;
+use headless_chrome::protocol::cdp::types::Event;
+use headless_chrome::protocol::cdp::{Log, WebAuthn};
+use headless_chrome::{Browser, LaunchOptions, Tab};
+
+use crate::harness::{Appliance, Client, PASSWORD, TestDir, cli_setup, json, totp_code};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const WAIT: Duration = Duration::from_secs(30);
+
+struct Session {
+    // Field order matters: the tab and browser go before the profile dir is deleted.
+    tab: Arc<Tab>,
+    /// Errors the page logged (CSP violations, failed loads, script errors).
+    console: Arc<Mutex<Vec<String>>>,
+    _browser: Browser,
+    _profile: tempfile::TempDir,
+    base: String,
+}
+
+impl Session {
+    fn start(app: &Appliance) -> Self {
+        assert!(
+            std::path::Path::new(CHROMIUM).exists(),
+            "{CHROMIUM} is missing: install the Debian `chromium` package (.ci/run does)"
+        );
+        let profile = tempfile::Builder::new()
+            .prefix("rampart-chromium-")
+            .tempdir()
+            .expect("profile dir");
+        let args: Vec<&OsStr> = [
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-gpu",
+        ]
+        .iter()
+        .map(OsStr::new)
+        .collect();
+        let options = LaunchOptions::default_builder()
+            .path(Some(PathBuf::from(CHROMIUM)))
+            .headless(true)
+            .sandbox(false)
+            .enable_gpu(false)
+            .window_size(Some((1280, 900)))
+            .user_data_dir(Some(profile.path().to_path_buf()))
+            .args(args)
+            .idle_browser_timeout(Duration::from_secs(300))
+            .build()
+            .expect("launch options");
+        let browser = Browser::new(options).expect("start chromium");
+        let tab = browser.new_tab().expect("tab");
+        tab.set_default_timeout(WAIT);
+        let console = Arc::new(Mutex::new(Vec::new()));
+        let sink = console.clone();
+        tab.enable_log().expect("Log.enable");
+        tab.add_event_listener(Arc::new(move |event: &Event| {
+            if let Event::LogEntryAdded(e) = event
+                && e.params.entry.level == Log::LogEntryLevel::Error
+            {
+                // Deliberate 4xx answers (wrong password, invalid code) are not page errors.
+                let provoked = e.params.entry.source == Log::LogEntrySource::Network
+                    && e.params.entry.text.contains("status of 4");
+                if provoked {
+                    return;
+                }
+                if let Ok(mut v) = sink.lock() {
+                    v.push(format!(
+                        "{:?}: {}",
+                        e.params.entry.source, e.params.entry.text
+                    ));
+                }
+            }
+        }))
+        .expect("log listener");
+        let port = app.url.rsplit(':').next().expect("port").to_string();
+        Self {
+            tab,
+            console,
+            _browser: browser,
+            _profile: profile,
+            base: format!("http://localhost:{port}"),
+        }
+    }
+
+    fn go(&self, path: &str) {
+        self.tab
+            .navigate_to(&format!("{}{path}", self.base))
+            .expect("navigate")
+            .wait_until_navigated()
+            .expect("navigated");
+    }
+
+    /// Waits for an element; on timeout fails with the URL and the page text.
+    fn wait(&self, selector: &str) {
+        if self
+            .tab
+            .wait_for_element_with_custom_timeout(selector, WAIT)
+            .is_err()
+        {
+            panic!(
+                "timed out waiting for `{selector}` on {}\n---\n{}",
+                self.tab.get_url(),
+                self.text("body")
+            );
+        }
+    }
+
+    fn js(&self, expr: &str) -> serde_json::Value {
+        self.tab
+            .evaluate(expr, false)
+            .unwrap_or_else(|e| panic!("evaluate {expr}: {e}"))
+            .value
+            .unwrap_or(serde_json::Value::Null)
+    }
+
+    fn set(&self, selector: &str, value: &str) {
+        self.wait(selector);
+        let sel = serde_json::to_string(selector).expect("json");
+        let val = serde_json::to_string(value).expect("json");
+        self.js(&format!(
+            "(() => {{ const e = document.querySelector({sel}); e.value = {val}; \
+             e.dispatchEvent(new Event('input', {{bubbles: true}})); return true; }})()"
+        ));
+    }
+
+    /// Clicks through the DOM (no coordinates: robust against sticky headers).
+    fn click(&self, selector: &str) {
+        self.wait(selector);
+        let sel = serde_json::to_string(selector).expect("json");
+        self.js(&format!("document.querySelector({sel}).click()"));
+    }
+
+    fn text(&self, selector: &str) -> String {
+        let sel = serde_json::to_string(selector).expect("json");
+        self.js(&format!(
+            "(() => {{ const e = document.querySelector({sel}); return e ? e.innerText : ''; }})()"
+        ))
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+    }
+
+    fn exists(&self, selector: &str) -> bool {
+        let sel = serde_json::to_string(selector).expect("json");
+        self.js(&format!("document.querySelector({sel}) !== null"))
+            .as_bool()
+            .unwrap_or(false)
+    }
+
+    fn path(&self) -> String {
+        self.js("location.pathname")
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Waits until `location.pathname` is `path`.
+    fn wait_path(&self, path: &str) {
+        let deadline = Instant::now() + WAIT;
+        while self.path() != path {
+            if Instant::now() > deadline {
+                panic!(
+                    "expected to reach {path}, still on {}\n---\n{}",
+                    self.tab.get_url(),
+                    self.text("body")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The page fits the 1280 px window: no horizontal scrolling.
+    fn assert_fits(&self) {
+        let overflow = self.js("document.documentElement.scrollWidth - window.innerWidth");
+        assert!(
+            overflow.as_f64().unwrap_or(1.0) <= 0.0,
+            "{} scrolls horizontally by {overflow} px",
+            self.tab.get_url()
+        );
+    }
+
+    fn screenshot(&self, name: &str) {
+        self.assert_fits();
+        // The whole page (up to 1600 px tall), not just the viewport.
+        let height = self
+            .js("document.documentElement.scrollHeight")
+            .as_f64()
+            .unwrap_or(900.0)
+            .clamp(600.0, 1600.0);
+        let shot = self
+            .tab
+            .call_method(Page::CaptureScreenshot {
+                format: Some(CaptureScreenshotFormatOption::Png),
+                quality: None,
+                clip: Some(Page::Viewport {
+                    x: 0.0,
+                    y: 0.0,
+                    width: 1280.0,
+                    height,
+                    scale: 1.0,
+                }),
+                from_surface: Some(true),
+                capture_beyond_viewport: Some(true),
+                optimize_for_speed: None,
+            })
+            .expect("screenshot");
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot.data)
+            .expect("screenshot base64");
+        assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+        if std::env::var_os("RAMPART_SCREENSHOTS").is_some() {
+            let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
+            std::fs::create_dir_all(&dir).expect("screenshot dir");
+            std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
+        }
+    }
+
+    /// Fails if any page logged an error, e.g. a Content-Security-Policy violation.
+    fn assert_clean_console(&self) {
+        let errors = self.console.lock().map(|v| v.clone()).unwrap_or_default();
+        assert!(
+            errors.is_empty(),
+            "browser console errors:\n{}",
+            errors.join("\n")
+        );
+    }
+
+    fn sign_out(&self) {
+        self.click("form[action='/logout'] button");
+        self.wait_path("/login");
+    }
+}
+
+fn otpauth(secret: &str) -> String {
+    format!("otpauth://totp/rampart:browser?secret={secret}&issuer=rampart")
+}
+
+#[test]
+fn setup_totp_enrollment_login_and_api_key_in_chromium() {
+    let dir = TestDir::new("browser-totp");
+    let app = Appliance::start(&dir); // zero users, MFA required (the default)
+    let s = Session::start(&app);
+
+    // Every page leads to the setup wizard while there are no users.
+    s.go("/settings/api-keys");
+    s.wait_path("/setup");
+    s.set("#email", "admin@example.com");
+    s.set("#name", "Ada Admin");
+    s.set("#password", PASSWORD);
+    s.set("#password_confirm", "Something-else-1");
+    s.click("button[type=submit]");
+    s.wait("#password_confirm-error");
+    assert!(s.text("#password_confirm-error").contains("do not match"));
+    s.screenshot("setup");
+    s.set("#password", PASSWORD);
+    s.set("#password_confirm", PASSWORD);
+    s.click("button[type=submit]");
+
+    // MFA is required: the new admin lands on enrollment and sets up an authenticator app.
+    s.wait_path("/mfa/enroll");
+    s.wait("#enroll-totp");
+    s.screenshot("mfa-enroll");
+    s.click("#enroll-totp");
+    s.wait_path("/mfa/enroll/totp");
+    s.wait("#totp-secret");
+    let secret = s.text("#totp-secret").trim().to_string();
+    assert!(secret.len() >= 16, "secret: {secret}");
+    assert!(s.exists("img[src^='data:image/png;base64,']"), "QR image");
+    s.screenshot("totp-setup");
+    s.set("#code", &totp_code(&otpauth(&secret), 0));
+    s.click("form[action='/mfa/enroll/totp/confirm'] button[type=submit]");
+    s.wait("#recovery-codes");
+    let codes = s.js("document.querySelectorAll('#recovery-codes li').length");
+    assert_eq!(codes, serde_json::json!(10));
+    s.screenshot("recovery-codes");
+    s.click("#codes-continue");
+    s.wait_path("/");
+    s.wait("#kpi-models");
+    assert_eq!(s.text("#kpi-models"), "0");
+    // Keyboard: the first Tab reaches the skip link, which moves focus to the content.
+    s.js("document.activeElement && document.activeElement.blur()");
+    s.tab.press_key("Tab").expect("Tab");
+    assert_eq!(
+        s.js("document.activeElement.className"),
+        serde_json::json!("skip-link")
+    );
+    s.tab.press_key("Enter").expect("Enter");
+    let deadline = Instant::now() + WAIT;
+    while s.js("document.activeElement.id") != serde_json::json!("main") {
+        assert!(Instant::now() < deadline, "skip link did not focus <main>");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(s.text("main").contains("No threat models yet"));
+    s.screenshot("dashboard-empty");
+
+    // Sign out, then sign in again with password + authenticator code.
+    s.sign_out();
+    assert!(s.text(".flash").contains("signed out"));
+    s.set("#email", "admin@example.com");
+    s.set("#password", "Wrong-password-1");
+    s.click("button[type=submit]");
+    s.wait("#login-error");
+    assert!(s.text("#login-error").contains("Invalid email or password"));
+    s.set("#password", PASSWORD);
+    s.screenshot("login");
+    s.click("button[type=submit]");
+    s.wait_path("/login/mfa");
+    s.wait("#code");
+    s.screenshot("mfa-totp");
+    // The enrollment code's time step is used up (replay guard); the next one is accepted.
+    s.set("#code", &totp_code(&otpauth(&secret), 1));
+    s.click("button[type=submit]");
+    s.wait_path("/");
+    s.wait("#kpi-models");
+
+    // Create an API key: it is shown once, works, and is only listed by prefix afterwards.
+    s.go("/settings/api-keys");
+    s.wait("#key-name");
+    s.set("#key-name", "GitHub Actions");
+    s.click("#create-key");
+    s.wait("#new-api-key");
+    let key = s.text("#new-api-key").trim().to_string();
+    assert!(key.starts_with("mk_"), "key: {key}");
+    s.screenshot("api-keys");
+    let (status, me) = json(Client::with_key(&app, &key).get("/api/me"));
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["user"]["email"], "admin@example.com");
+    s.go("/settings/api-keys");
+    s.wait("#api-keys-table");
+    assert!(!s.exists("#new-api-key"), "the key must not be shown again");
+    assert!(s.text("#api-keys-table").contains("GitHub Actions"));
+    assert!(!s.text("body").contains(&key));
+
+    // The other settings pages render for the admin (screenshots for the README).
+    s.go("/settings/users");
+    s.set("#u-email", "dev@example.com");
+    s.set("#u-name", "Dana Developer");
+    s.set("#u-password", PASSWORD);
+    s.click("#create-user");
+    s.wait("tr[data-user='dev@example.com']");
+    s.screenshot("users");
+    s.go("/settings/account");
+    s.wait("#keys-h");
+    assert!(s.text("#totp").contains("Enabled"));
+    assert!(s.text("#sessions").contains("127.0.0.1"));
+    s.screenshot("account");
+    s.go("/settings/integrations");
+    s.wait("#snippet-mcp");
+    assert!(s.text("#snippet-mcp").contains(&format!("{}/mcp", s.base)));
+    s.screenshot("integrations");
+
+    // A model created over the API with that key shows up on the dashboard and in Models.
+    let (status, model) = json(Client::with_key(&app, &key).post(
+        "/api/models?wait=true",
+        serde_json::json!({"feature_description": "A customer portal: users sign in with passwords, upload invoices to S3, and an admin console exports reports from a Postgres database."}),
+    ));
+    assert_eq!(status, 201, "{model}");
+    s.go("/");
+    s.wait(".model-card");
+    assert_eq!(s.text("#kpi-models"), "1");
+    s.screenshot("dashboard");
+    s.go("/models");
+    s.wait("#models-table");
+    s.screenshot("models");
+    s.assert_clean_console();
+}
+
+#[test]
+fn security_key_enrollment_and_login_with_virtual_authenticator() {
+    let dir = TestDir::new("browser-webauthn");
+    cli_setup(&dir, "admin@example.com");
+    let app = Appliance::start(&dir);
+    let s = Session::start(&app);
+    s.tab
+        .call_method(WebAuthn::Enable {
+            enable_ui: Some(false),
+        })
+        .expect("WebAuthn.enable");
+    s.tab
+        .call_method(WebAuthn::AddVirtualAuthenticator {
+            options: WebAuthn::VirtualAuthenticatorOptions {
+                protocol: WebAuthn::AuthenticatorProtocol::Ctap2,
+                ctap_2_version: None,
+                transport: WebAuthn::AuthenticatorTransport::Usb,
+                has_resident_key: Some(true),
+                has_user_verification: Some(true),
+                has_large_blob: None,
+                has_cred_blob: None,
+                has_min_pin_length: None,
+                has_prf: None,
+                automatic_presence_simulation: Some(true),
+                is_user_verified: Some(true),
+                default_backup_eligibility: None,
+                default_backup_state: None,
+            },
+        })
+        .expect("WebAuthn.addVirtualAuthenticator");
+
+    s.go("/login");
+    s.wait("#email");
+    // The console check can fail: an off-site image is refused by the page's CSP and logged.
+    s.js("document.body.insertAdjacentHTML('beforeend', '<img src=\"https://example.invalid/x.png\">')");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let seen = s.console.lock().map(|v| v.join("\n")).unwrap_or_default();
+        if seen.contains("Content Security Policy") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "CSP violation not reported: {seen}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if let Ok(mut v) = s.console.lock() {
+        v.clear();
+    }
+    s.set("#email", "admin@example.com");
+    s.set("#password", PASSWORD);
+    s.click("button[type=submit]");
+    s.wait_path("/mfa/enroll");
+    s.set("#key-name", "Virtual key");
+    s.click("#add-security-key");
+    // First factor: the server issues recovery codes, shown in place.
+    s.wait("#recovery-panel:not([hidden]) #webauthn-recovery-codes li");
+    let codes = s.js("document.querySelectorAll('#webauthn-recovery-codes li').length");
+    assert_eq!(codes, serde_json::json!(10));
+    s.click("#recovery-panel [data-continue]");
+    s.wait_path("/");
+    s.wait("#kpi-models");
+
+    s.go("/settings/account");
+    s.wait("#keys-h");
+    assert!(
+        s.js("document.querySelector('input[name=name][value=\"Virtual key\"]') !== null")
+            .as_bool()
+            .unwrap_or(false),
+        "the registered key is listed"
+    );
+
+    // Rename the key; removing the only second factor is refused inline.
+    s.set("#key-1", "YubiKey 5C");
+    s.click("form.rename-form button[type=submit]");
+    s.wait(".flash-success");
+    assert!(s.text(".flash-success").contains("YubiKey 5C"));
+    s.js("window.confirm = () => true");
+    s.js("document.querySelector('details.popover').open = true");
+    s.set("#rm-1", PASSWORD);
+    s.click("details.popover button[type=submit]");
+    s.wait("#keys .field-error");
+    assert!(
+        s.text("#keys .field-error").to_lowercase().contains("last"),
+        "{}",
+        s.text("#keys .field-error")
+    );
+
+    // Sign out and back in: the security key step starts by itself.
+    s.sign_out();
+    s.set("#email", "admin@example.com");
+    s.set("#password", PASSWORD);
+    s.click("button[type=submit]");
+    s.wait_path("/");
+    s.wait("#kpi-models");
+    assert!(s.text(".usermenu").contains("Admin"));
+
+    // With an authenticator app as well, sign-in offers a choice of method.
+    s.go("/settings/account");
+    s.click("#enable-totp");
+    s.wait_path("/settings/account/totp");
+    s.wait("#totp-secret");
+    let secret = s.text("#totp-secret").trim().to_string();
+    s.set("#code", &totp_code(&otpauth(&secret), 0));
+    s.click("form[action='/settings/account/totp/confirm'] button[type=submit]");
+    s.wait_path("/settings/account");
+    s.wait(".flash-success");
+    s.sign_out();
+    s.set("#email", "admin@example.com");
+    s.set("#password", PASSWORD);
+    s.click("button[type=submit]");
+    s.wait("#choose-webauthn");
+    assert!(s.exists("#choose-totp"));
+    s.screenshot("mfa-choose");
+    s.click("#choose-webauthn");
+    s.wait_path("/");
+    s.wait("#kpi-models");
+    s.assert_clean_console();
+}
