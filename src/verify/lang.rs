@@ -267,14 +267,27 @@ pub fn find_function(code: &str, name: &str, lang: Lang) -> Option<Site> {
             r"(?m)^[ \t]*(?:[\w:<>\[\],*&.?@ \t]+?[ \t*&]+)?{n}[ \t]*\([^;{{}}]*\)[^;{{}}\n]*(?:\{{|\n[ \t]*\{{)"
         ));
     }
+    // Every pattern starts at a line start and names the function on that first line, so
+    // only lines containing the name can match: try those, with the pattern anchored there.
+    let mut starts: Vec<usize> = Vec::new();
+    let mut pos = 0;
+    while let Some(i) = code[pos..].find(name) {
+        let at = pos + i;
+        let line_start = code[..at].rfind('\n').map_or(0, |j| j + 1);
+        if starts.last() != Some(&line_start) {
+            starts.push(line_start);
+        }
+        pos = at + name.len().max(1);
+    }
     let mut best: Option<Site> = None;
     for p in patterns {
-        let Some(re) = rx(&p) else { continue };
-        let mut from = 0;
-        while let Some(c) = re.captures_at(code, from) {
-            let Some(m) = c.get(0) else { break };
-            // Retry one char further so a definition of another name never hides ours.
-            from = m.start() + code[m.start()..].chars().next().map_or(1, char::len_utf8);
+        let anchored = p.replacen("(?m)^", "(?m)\\A", 1);
+        let Some(re) = rx(&anchored) else { continue };
+        for &line_start in &starts {
+            let Some(c) = re.captures(&code[line_start..]) else {
+                continue;
+            };
+            let Some(m) = c.get(0) else { continue };
             if c.name("n").is_some_and(|got| got.as_str() != name) {
                 continue;
             }
@@ -282,8 +295,8 @@ pub fn find_function(code: &str, name: &str, lang: Lang) -> Option<Site> {
                 continue;
             }
             let site = Site {
-                line: line_of(code, m.start()),
-                offset: m.start(),
+                line: line_of(code, line_start),
+                offset: line_start,
             };
             if best.is_none_or(|b| site.offset < b.offset) {
                 best = Some(site);
