@@ -26,6 +26,7 @@ impl From<models::Error> for PageError {
             models::Error::NotFound(_) => PageError::not_found(),
             models::Error::Forbidden(m) => PageError::forbidden(m),
             models::Error::Invalid { message, .. } => PageError::bad_request(message),
+            models::Error::Domain(e) => PageError::bad_request(e.to_string()),
             other => PageError::internal(other),
         }
     }

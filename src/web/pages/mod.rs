@@ -16,6 +16,7 @@
 
 mod assets;
 mod dashboard;
+mod models;
 pub mod page;
 mod settings;
 mod signin;
@@ -34,6 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/static/{path:.*}", web::get().to(assets::serve))
         .configure(signin::configure)
         .configure(settings::configure)
+        .configure(models::configure)
         .configure(dashboard::configure);
 }
 
