@@ -1,7 +1,7 @@
 //! HTTP-level tests of the model pages through the real binary: new model → live job page
 //! (SSE) → model page, tenant isolation, CSRF.
 
-use crate::harness::{PASSWORD, TestDir, appliance_without_mfa, cli_user};
+use crate::harness::{Client, PASSWORD, TestDir, appliance_without_mfa, cli_user, json};
 use crate::web_pages::{Web, between};
 
 const DESCRIPTION: &str = "A web shop with a login page, a Postgres database of customer \
@@ -312,4 +312,140 @@ fn model_page_shows_the_model_and_edits_it_like_rest() {
             .status,
         403
     );
+}
+
+#[test]
+fn assurance_page_assertions_and_finding_lifecycle() {
+    let dir = TestDir::new("pages-assurance");
+    let app = appliance_without_mfa(&dir);
+    cli_user(&dir, "other@example.com", "user");
+    let web = Web::new(&app);
+    web.sign_in("admin@example.com", PASSWORD);
+    let (_, id) = generate(&web);
+    let m = model_json(&web, &id);
+    let cid = m["controls"][0]["id"]
+        .as_str()
+        .expect("control")
+        .to_string();
+    let path = format!("/models/{id}/assurance");
+
+    let page = web.get(&path);
+    page.assert_page(200, &format!("id=\"control-{cid}\""));
+    for marker in [
+        "id=\"no-repos\"",
+        "id=\"types-table\"",
+        "function_exists",
+        "data-verification=\"unverified\"",
+    ] {
+        assert!(page.body.contains(marker), "{marker}");
+    }
+    assert!(
+        web.get(&format!("/models/{id}"))
+            .body
+            .contains(&format!("href=\"{path}\""))
+    );
+
+    // Add an assertion from key=value lines; it is stored through the assurance service.
+    web.submit(
+        &path,
+        &format!("{path}/assertions"),
+        &[
+            ("control_id", &cid),
+            ("type", "function_exists"),
+            ("params", "file=src/auth.py\nname=check_password"),
+            ("description", "password check exists"),
+        ],
+    )
+    .assert_redirect(&path);
+    let added = web.get(&path);
+    added.assert_page(200, &format!("Assertion added to {cid}."));
+    assert!(added.body.contains("check_password"), "{}", added.body);
+    let api = Client::login(&app, "admin@example.com", PASSWORD);
+    let (status, list) = json(api.get(&format!("/api/models/{id}/assertions")));
+    assert_eq!(status, 200, "{list}");
+    let text = list.to_string();
+    assert!(
+        text.contains("check_password") && text.contains("function_exists"),
+        "{text}"
+    );
+    let aid = between(&added.body, "id=\"assertion-", "\"").to_string();
+
+    // An unknown type or bad params line is refused with a message, nothing stored.
+    web.submit(
+        &path,
+        &format!("{path}/assertions"),
+        &[
+            ("control_id", &cid),
+            ("type", "no_such_type"),
+            ("params", "a=b"),
+        ],
+    )
+    .assert_redirect(&path);
+    web.get(&path).assert_page(200, "unknown assertion type");
+    web.submit(
+        &path,
+        &format!("{path}/assertions"),
+        &[
+            ("control_id", &cid),
+            ("type", "function_exists"),
+            ("params", "just words"),
+        ],
+    )
+    .assert_redirect(&path);
+    web.get(&path).assert_page(200, "expected key=value");
+
+    // Delete it.
+    web.submit(&path, &format!("{path}/assertions/{aid}/delete"), &[])
+        .assert_redirect(&path);
+    assert!(
+        !web.get(&path)
+            .body
+            .contains(&format!("id=\"assertion-{aid}\""))
+    );
+
+    // Findings: acknowledge, then dismissing needs a reason.
+    let (status, fnd) = json(api.post(
+        &format!("/api/models/{id}/findings"),
+        serde_json::json!({"findings": [{"title": "No rate limit on login", "severity": "high", "control_id": cid}]}),
+    ));
+    assert_eq!(status, 201, "{fnd}");
+    let fid = fnd["findings"][0]["id"].as_str().expect("id").to_string();
+    let page = web.get(&path);
+    assert!(page.body.contains("No rate limit on login"));
+    assert!(page.body.contains("data-finding-status=\"discovered\""));
+    let tr = format!("{path}/findings/{fid}/transition");
+    web.submit(&path, &tr, &[("status", "acknowledged")])
+        .assert_redirect(&path);
+    assert!(
+        web.get(&path)
+            .body
+            .contains("data-finding-status=\"acknowledged\"")
+    );
+    web.submit(&path, &tr, &[("status", "dismissed"), ("reason", "")])
+        .assert_redirect(&path);
+    web.get(&path).assert_page(200, "requires a reason");
+    web.submit(
+        &path,
+        &tr,
+        &[("status", "dismissed"), ("reason", "handled by the WAF")],
+    )
+    .assert_redirect(&path);
+    let page = web.get(&path);
+    assert!(page.body.contains("data-finding-status=\"dismissed\""));
+    assert!(page.body.contains("handled by the WAF"));
+
+    // Another tenant: the friendly 404, and no writes.
+    let other = Web::new(&app);
+    other.sign_in("other@example.com", PASSWORD);
+    other.get(&path).assert_page(404, "Page not found");
+    let r = other.submit(
+        "/models",
+        &format!("{path}/assertions"),
+        &[
+            ("control_id", &cid),
+            ("type", "function_exists"),
+            ("params", "file=a\nname=b"),
+        ],
+    );
+    assert_eq!(r.status, 404, "{}", r.body);
 }

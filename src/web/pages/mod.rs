@@ -15,6 +15,7 @@
 //!   put behaviour in `assets/static/*.js` (data attributes) and styles in `app.css`.
 
 mod assets;
+mod assurance;
 mod dashboard;
 mod models;
 pub mod page;
@@ -35,6 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/static/{path:.*}", web::get().to(assets::serve))
         .configure(signin::configure)
         .configure(settings::configure)
+        .configure(assurance::configure)
         .configure(models::configure)
         .configure(dashboard::configure);
 }
