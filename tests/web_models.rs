@@ -449,3 +449,90 @@ fn assurance_page_assertions_and_finding_lifecycle() {
     );
     assert_eq!(r.status, 404, "{}", r.body);
 }
+
+#[test]
+fn workspace_security_settings() {
+    use p256::ecdsa::SigningKey;
+    use p256::pkcs8::{EncodePublicKey, LineEnding};
+
+    let dir = TestDir::new("pages-security");
+    let app = appliance_without_mfa(&dir);
+    let web = Web::new(&app);
+    web.sign_in("admin@example.com", PASSWORD);
+    let path = "/settings/security";
+    let page = web.get(path);
+    page.assert_page(200, "No key uploaded");
+    assert!(
+        web.get("/settings/account")
+            .body
+            .contains("href=\"/settings/security\"")
+    );
+
+    // A bad key is refused with a message.
+    web.submit(
+        path,
+        "/settings/security/ci-key",
+        &[("public_key_pem", "not a key")],
+    )
+    .assert_redirect(path);
+    web.get(path).assert_page(200, "public_key_pem");
+
+    let pem = SigningKey::from_slice(&[7u8; 32])
+        .expect("key")
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .expect("pem");
+    web.submit(
+        path,
+        "/settings/security/ci-key",
+        &[("public_key_pem", &pem)],
+    )
+    .assert_redirect(path);
+    let page = web.get(path);
+    page.assert_page(200, "CI public key uploaded");
+    assert!(
+        page.body.contains("id=\"ci-key-fingerprint\""),
+        "{}",
+        page.body
+    );
+    let api = Client::login(&app, "admin@example.com", PASSWORD);
+    let ws = between(&page.body, "data-workspace=\"", "\"").to_string();
+    let (status, sec) = json(api.get(&format!("/api/workspaces/{ws}/security")));
+    assert_eq!(status, 200, "{sec}");
+    let fp = sec["ci_key"]["fingerprint"].as_str().expect("fingerprint");
+    assert!(page.body.contains(fp));
+
+    // Policy: toggle, issuers and claims round-trip through the service.
+    web.submit(
+        path,
+        "/settings/security/policy",
+        &[
+            ("require_attestation", "1"),
+            ("trusted_issuers", "https://gitlab.example.com\n"),
+            ("required_claims", "repository=acme/shop"),
+        ],
+    )
+    .assert_redirect(path);
+    let (_, sec) = json(api.get(&format!("/api/workspaces/{ws}/security")));
+    assert_eq!(sec["require_attestation"], true);
+    assert_eq!(sec["trusted_issuers"][0], "https://gitlab.example.com");
+    assert_eq!(sec["required_claims"]["repository"], "acme/shop");
+    let page = web.get(path);
+    assert!(page.body.contains("id=\"require-attestation\" checked"));
+    // Non-https issuers are refused; the toggle goes off when unchecked.
+    web.submit(
+        path,
+        "/settings/security/policy",
+        &[("trusted_issuers", "http://insecure.example.com")],
+    )
+    .assert_redirect(path);
+    web.get(path).assert_page(200, "https://");
+    web.submit(
+        path,
+        "/settings/security/policy",
+        &[("trusted_issuers", "")],
+    )
+    .assert_redirect(path);
+    let (_, sec) = json(api.get(&format!("/api/workspaces/{ws}/security")));
+    assert_eq!(sec["require_attestation"], false);
+}

@@ -19,6 +19,7 @@ mod assurance;
 mod dashboard;
 mod models;
 pub mod page;
+mod security;
 mod settings;
 mod signin;
 
@@ -37,6 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(signin::configure)
         .configure(settings::configure)
         .configure(assurance::configure)
+        .configure(security::configure)
         .configure(models::configure)
         .configure(dashboard::configure);
 }
