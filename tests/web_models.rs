@@ -344,6 +344,8 @@ fn assurance_page_assertions_and_finding_lifecycle() {
             .body
             .contains(&format!("href=\"{path}\""))
     );
+    web.get("/assurance")
+        .assert_page(200, &format!("href=\"{path}\""));
 
     // Add an assertion from key=value lines; it is stored through the assurance service.
     web.submit(

@@ -845,7 +845,7 @@ fn dashboard_integrations_static_assets_and_not_found() {
     }
     web.get("/models").assert_page(200, "No threat models yet");
     web.get("/assurance")
-        .assert_page(200, "Assurance pages are coming");
+        .assert_page(200, "No models to assure yet");
 
     let port = app.url.rsplit(':').next().expect("port");
     let integ = web.get("/settings/integrations");
