@@ -13,4 +13,5 @@ mod models;
 mod spine;
 mod tui_e2e;
 mod verify_e2e;
+mod web_models;
 mod web_pages;

@@ -13,20 +13,20 @@ use crate::harness::{
 };
 
 /// A cookie-keeping browser stand-in that never follows redirects.
-struct Web {
-    base: String,
-    http: reqwest::blocking::Client,
+pub(crate) struct Web {
+    pub(crate) base: String,
+    pub(crate) http: reqwest::blocking::Client,
     jar: RefCell<BTreeMap<String, String>>,
 }
 
-struct Resp {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: String,
+pub(crate) struct Resp {
+    pub(crate) status: u16,
+    pub(crate) headers: reqwest::header::HeaderMap,
+    pub(crate) body: String,
 }
 
 impl Resp {
-    fn location(&self) -> String {
+    pub(crate) fn location(&self) -> String {
         self.headers
             .get("location")
             .and_then(|v| v.to_str().ok())
@@ -34,7 +34,7 @@ impl Resp {
             .to_string()
     }
 
-    fn header(&self, name: &str) -> String {
+    pub(crate) fn header(&self, name: &str) -> String {
         self.headers
             .get(name)
             .and_then(|v| v.to_str().ok())
@@ -43,7 +43,7 @@ impl Resp {
     }
 
     /// The first hidden `csrf_token` of the page.
-    fn csrf(&self) -> String {
+    pub(crate) fn csrf(&self) -> String {
         let marker = "name=\"csrf_token\" value=\"";
         let start = self
             .body
@@ -54,7 +54,7 @@ impl Resp {
         self.body[start..end].to_string()
     }
 
-    fn assert_redirect(&self, to: &str) {
+    pub(crate) fn assert_redirect(&self, to: &str) {
         assert_eq!(
             self.status, 303,
             "expected 303 to {to}; body:\n{}",
@@ -63,7 +63,7 @@ impl Resp {
         assert_eq!(self.location(), to);
     }
 
-    fn assert_page(&self, status: u16, text: &str) {
+    pub(crate) fn assert_page(&self, status: u16, text: &str) {
         assert_eq!(self.status, status, "body:\n{}", self.body);
         assert!(
             self.body.contains(text),
@@ -74,7 +74,7 @@ impl Resp {
 }
 
 impl Web {
-    fn new(app: &Appliance) -> Self {
+    pub(crate) fn new(app: &Appliance) -> Self {
         Self {
             base: app.url.clone(),
             http: app.client.clone(),
@@ -82,7 +82,7 @@ impl Web {
         }
     }
 
-    fn send(&self, req: reqwest::blocking::RequestBuilder) -> Resp {
+    pub(crate) fn send(&self, req: reqwest::blocking::RequestBuilder) -> Resp {
         let cookies = self
             .jar
             .borrow()
@@ -120,11 +120,11 @@ impl Web {
         }
     }
 
-    fn get(&self, path: &str) -> Resp {
+    pub(crate) fn get(&self, path: &str) -> Resp {
         self.send(self.http.get(format!("{}{path}", self.base)))
     }
 
-    fn post(&self, path: &str, fields: &[(&str, &str)]) -> Resp {
+    pub(crate) fn post(&self, path: &str, fields: &[(&str, &str)]) -> Resp {
         let body = serde_urlencoded::to_string(fields).expect("form");
         self.send(
             self.http
@@ -134,12 +134,12 @@ impl Web {
         )
     }
 
-    fn cookie(&self, name: &str) -> Option<String> {
+    pub(crate) fn cookie(&self, name: &str) -> Option<String> {
         self.jar.borrow().get(name).cloned()
     }
 
     /// Signs in through the login form (no second factor configured).
-    fn sign_in(&self, email: &str, password: &str) {
+    pub(crate) fn sign_in(&self, email: &str, password: &str) {
         let page = self.get("/login");
         assert_eq!(page.status, 200, "{}", page.body);
         let r = self.post(
@@ -156,7 +156,7 @@ impl Web {
     }
 
     /// GET a page, then POST one of its forms with the page's CSRF token.
-    fn submit(&self, page: &str, action: &str, fields: &[(&str, &str)]) -> Resp {
+    pub(crate) fn submit(&self, page: &str, action: &str, fields: &[(&str, &str)]) -> Resp {
         let csrf = self.get(page).csrf();
         let mut all = vec![("csrf_token", csrf.as_str())];
         all.extend_from_slice(fields);
@@ -164,7 +164,7 @@ impl Web {
     }
 }
 
-fn between<'a>(body: &'a str, start: &str, end: &str) -> &'a str {
+pub(crate) fn between<'a>(body: &'a str, start: &str, end: &str) -> &'a str {
     let i = body
         .find(start)
         .unwrap_or_else(|| panic!("{start:?} not in:\n{body}"))
@@ -845,7 +845,7 @@ fn dashboard_integrations_static_assets_and_not_found() {
     }
     web.get("/models").assert_page(200, "No threat models yet");
     web.get("/assurance")
-        .assert_page(200, "Assurance pages are coming");
+        .assert_page(200, "No models to assure yet");
 
     let port = app.url.rsplit(':').next().expect("port");
     let integ = web.get("/settings/integrations");

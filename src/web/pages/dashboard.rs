@@ -1,6 +1,6 @@
 //! The dashboard at `/` (portfolio KPIs, model cards with maturity bars and risk breakdown,
 //! activity feed) and the Models list, both read from [`crate::models::ModelService`], and the
-//! Assurance entry (an empty state until the assurance pages land). Numbers are computed by
+//! Assurance entry (models linking to their assurance pages). Numbers are computed by
 //! the domain layer; nothing here invents one.
 
 use actix_web::{HttpResponse, web};
@@ -26,6 +26,7 @@ impl From<models::Error> for PageError {
             models::Error::NotFound(_) => PageError::not_found(),
             models::Error::Forbidden(m) => PageError::forbidden(m),
             models::Error::Invalid { message, .. } => PageError::bad_request(message),
+            models::Error::Domain(e) => PageError::bad_request(e.to_string()),
             other => PageError::internal(other),
         }
     }
@@ -172,15 +173,44 @@ struct EmptySectionTpl {
     body: &'static str,
 }
 
-async fn assurance(p: Page) -> Result<HttpResponse, PageError> {
-    p.respond(&EmptySectionTpl {
+#[derive(Template)]
+#[template(path = "assurance_index.html")]
+struct AssuranceIndexTpl {
+    l: Layout,
+    items: Vec<ListItem>,
+}
+
+impl AssuranceIndexTpl {
+    fn pct(&self, pct: &f64) -> String {
+        format!("{}%", pct.round())
+    }
+}
+
+/// The Assurance entry: every model with its verification numbers, linking to its
+/// per-control assurance page; an empty state when there is no model yet.
+async fn assurance(state: Data, p: Page) -> Result<HttpResponse, PageError> {
+    let svc = state.models.clone();
+    let caller = p.caller.clone();
+    let query = ListQuery {
+        offset: None,
+        limit: Some(200),
+        search: None,
+    };
+    let page = web::block(move || svc.list(&caller, &query)).await??;
+    if page.items.is_empty() {
+        return p.respond(&EmptySectionTpl {
+            l: p.layout("Assurance", Nav::Assurance, ""),
+            heading: "No models to assure yet",
+            lead: "Assurance tracks each control's verification status, assertions, findings and \
+                   drift, fed by `rampart verify` runs in CI.",
+            body: "Create a threat model first; each model then has an assurance page where you \
+                   add assertions for its controls. Settings → Integrations has ready-made CI \
+                   snippets.",
+        });
+    }
+    p.respond(&AssuranceIndexTpl {
         l: p.layout("Assurance", Nav::Assurance, ""),
-        heading: "Assurance pages are coming",
-        lead: "Assurance tracks each control's verification status, assertions, findings and \
-               drift, fed by `rampart verify` runs in CI.",
-        body: "This appliance already accepts assertions and verification results over the \
-               REST API and MCP; their pages in the web app are not built yet. Settings → \
-               Integrations has ready-made CI snippets.",
+        items: page.items,
     })
 }
 

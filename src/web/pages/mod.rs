@@ -15,8 +15,11 @@
 //!   put behaviour in `assets/static/*.js` (data attributes) and styles in `app.css`.
 
 mod assets;
+mod assurance;
 mod dashboard;
+mod models;
 pub mod page;
+mod security;
 mod settings;
 mod signin;
 
@@ -34,6 +37,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/static/{path:.*}", web::get().to(assets::serve))
         .configure(signin::configure)
         .configure(settings::configure)
+        .configure(assurance::configure)
+        .configure(security::configure)
+        .configure(models::configure)
         .configure(dashboard::configure);
 }
 

@@ -153,6 +153,11 @@ impl Layout {
         assets::url("webauthn.js")
     }
 
+    /// URL of the live job-progress script (model generation).
+    pub fn job_js(&self) -> &'static str {
+        assets::url("job.js")
+    }
+
     /// URL of the vendored htmx.
     pub fn htmx_js(&self) -> &'static str {
         assets::url("vendor/htmx/htmx.min.js")
