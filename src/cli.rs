@@ -368,27 +368,27 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
         crate::engine::BuiltinEngine::new(instance.config.engine.extra_catalog_dir.as_deref())
             .context("loading the threat-model catalog")?;
     // An LLM endpoint in config selects the LLM engine; otherwise the offline built-in one.
-    let engine: std::sync::Arc<dyn crate::engine::Engine> = if instance
-        .config
-        .llm
-        .endpoint
-        .trim()
-        .is_empty()
-    {
-        std::sync::Arc::new(builtin)
+    // The LLM also judges assertion coherence and sufficiency (the rules stay the fallback).
+    let (engine, judge): (
+        std::sync::Arc<dyn crate::engine::Engine>,
+        Option<std::sync::Arc<dyn crate::assurance::judge::EvidenceJudge>>,
+    ) = if instance.config.llm.endpoint.trim().is_empty() {
+        (std::sync::Arc::new(builtin), None)
     } else {
-        let llm = crate::engine::LlmEngine::new(
-            instance.config.llm.clone(),
-            instance.config.telemetry.clone(),
-            instance.db.clone(),
-            Some(admin.clone()),
-            builtin,
-        )
-        .context("starting the LLM engine")?;
+        let llm = std::sync::Arc::new(
+            crate::engine::LlmEngine::new(
+                instance.config.llm.clone(),
+                instance.config.telemetry.clone(),
+                instance.db.clone(),
+                Some(admin.clone()),
+                builtin,
+            )
+            .context("starting the LLM engine")?,
+        );
         tracing::info!(endpoint = %instance.config.llm.endpoint, model = %instance.config.llm.model, "using the LLM engine");
-        std::sync::Arc::new(llm)
+        (llm.clone(), Some(llm))
     };
-    let assurance = crate::assurance::AssuranceService::new(
+    let mut assurance = crate::assurance::AssuranceService::new(
         instance.db.clone(),
         Some(admin.instance_signing_key()),
     )
@@ -396,6 +396,9 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
         instance.config.assurance.oidc_jwks_file.clone(),
         instance.config.assurance.oidc_fetch,
     );
+    if let Some(judge) = judge {
+        assurance = assurance.with_judge(judge);
+    }
     let state = crate::web::AppState {
         assurance,
         maintenance: std::sync::Arc::new(crate::web::maintenance::Gate::new(admin.clone())),

@@ -21,6 +21,8 @@ enum Mode {
     MalformedAssets,
     /// HTTP 429 `insufficient_quota` for everything.
     Quota,
+    /// Pipeline steps answered, evidence-judge questions get HTTP 500.
+    JudgeDown,
 }
 
 /// A fake `/v1/chat/completions` server on 127.0.0.1:0 that records every request body.
@@ -136,6 +138,12 @@ fn answer(mode: Mode, body: &Value) -> (u16, Value) {
         .as_str()
         .and_then(|s| serde_json::from_str(s).ok())
         .unwrap_or(Value::Null);
+    if system.contains("evidence reviewer") {
+        if mode == Mode::JudgeDown {
+            return (500, json!({"error": {"message": "judge model overloaded"}}));
+        }
+        return (200, completion(&judge_answer(system, &input).to_string()));
+    }
     let step = system
         .split("rampart step ")
         .nth(1)
@@ -185,6 +193,25 @@ fn answer(mode: Mode, body: &Value) -> (u16, Value) {
         }
     };
     (200, completion(&content.to_string()))
+}
+
+/// The fake evidence judge: an assertion whose description says "unrelated" is incoherent
+/// (whatever its type); a control is sufficient once it has two coherent assertions.
+fn judge_answer(system: &str, input: &Value) -> Value {
+    if system.contains("ONE assertion") {
+        let description = input["assertion"]["description"]
+            .as_str()
+            .unwrap_or_default();
+        let coherent = !description.contains("unrelated");
+        json!({"coherent": coherent, "reason": format!("fake judge: {} {}", input["assertion"]["type"], if coherent {"shows the signing"} else {"checks something else"})})
+    } else {
+        let n = input["assertions"].as_array().map_or(0, Vec::len);
+        if n >= 2 {
+            json!({"sufficient": true, "missing": [], "reason": format!("fake judge: {n} assertions cover signing and its test")})
+        } else {
+            json!({"sufficient": false, "missing": ["a test of signature verification"], "reason": "fake judge: one assertion is not enough."})
+        }
+    }
 }
 
 fn start(dir: &TestDir, fake: &FakeLlm, extra: &[(&str, &str)]) -> Appliance {
@@ -398,4 +425,127 @@ fn cache_evicts_least_recently_used_and_honours_ttl() {
     assert_eq!(generate(&alice, LEDGER).0, 201);
     assert_eq!(generate(&alice, LEDGER).0, 201);
     assert_eq!(fake.count(), 12, "expired entries are not used");
+}
+
+#[test]
+fn the_llm_judges_coherence_and_sufficiency_and_the_rules_stand_in_when_it_fails() {
+    let fake = FakeLlm::start();
+    let dir = TestDir::new("llm-judge");
+    let app = start(&dir, &fake, &[]);
+    let alice = user(&app, &dir, "alice@example.com");
+    let (status, model) = generate(&alice, LEDGER);
+    assert_eq!(status, 201, "{model}");
+    let id = model["id"].as_str().expect("id").to_string();
+    let control = model["controls"][0]["id"]
+        .as_str()
+        .expect("control")
+        .to_string();
+    let url = format!("/api/models/{id}/assertions");
+    let asserting = |kind: &str, params: Value, description: &str| {
+        json(alice.post(
+            &url,
+            json!({"control_id": control, "assertions": [{"type": kind, "params": params, "description": description}]}),
+        ))
+    };
+
+    // The LLM's verdict is stored, attributed and returned.
+    let before = fake.count();
+    let (status, first) = asserting(
+        "function_exists",
+        json!({"file": "src/ledger.py", "name": "sign_entry"}),
+        "the signing function exists",
+    );
+    assert_eq!(status, 201, "{first}");
+    assert_eq!(
+        fake.count(),
+        before + 2,
+        "one coherence and one sufficiency question"
+    );
+    let created = &first["created"][0];
+    assert_eq!(created["coherent"], true, "{first}");
+    assert_eq!(created["coherence_by"], "llm:fake-model");
+    assert!(
+        created["coherence_reason"]
+            .as_str()
+            .expect("reason")
+            .starts_with("fake judge: \"function_exists\""),
+        "{first}"
+    );
+    assert_eq!(first["sufficiency"]["status"], "insufficient");
+    assert_eq!(first["sufficiency"]["evaluated_by"], "llm:fake-model");
+    assert!(
+        first["sufficiency"]["details"]
+            .as_str()
+            .expect("details")
+            .contains("Missing: a test of signature verification."),
+        "{first}"
+    );
+    assert!(
+        first["warnings"].as_array().expect("warnings").is_empty(),
+        "{first}"
+    );
+    let judged = &fake.requests()[before];
+    let question = judged["messages"][1]["content"].as_str().expect("question");
+    assert!(
+        question.contains("sign_entry") && question.contains("Fake ledger signing"),
+        "{question}"
+    );
+
+    // The LLM can call an assertion incoherent: a warning, tier 2 stays pending.
+    let (status, odd) = asserting(
+        "file_exists",
+        json!({"file": "README.md"}),
+        "an unrelated readme",
+    );
+    assert_eq!(status, 201, "{odd}");
+    assert_eq!(odd["created"][0]["coherent"], false);
+    let warning = odd["warnings"][0].as_str().expect("warning");
+    assert!(warning.contains("incoherent: fake judge"), "{warning}");
+
+    // A second coherent assertion makes the control sufficient in the LLM's judgement.
+    let (status, second) = asserting(
+        "test_exists",
+        json!({"pattern": "tests/**/test_ledger*.py"}),
+        "the verification of signatures is tested",
+    );
+    assert_eq!(status, 201, "{second}");
+    assert_eq!(second["sufficiency"]["status"], "sufficient", "{second}");
+    let (_, report) = json(alice.get(&format!("/api/models/{id}/verification/report")));
+    let row = report["control_details"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["control_id"] == control.as_str()))
+        .cloned()
+        .unwrap_or_else(|| panic!("control in report: {report}"));
+    assert_eq!(
+        row["sufficiency"]["evaluated_by"], "llm:fake-model",
+        "{row}"
+    );
+
+    // The judge fails: the offline rules answer, attributed to them, with a warning saying why.
+    fake.set(Mode::JudgeDown);
+    let (status, fallback) = asserting(
+        "function_exists",
+        json!({"file": "src/ledger.py", "name": "verify_entry"}),
+        "the verification function exists",
+    );
+    assert_eq!(status, 201, "{fallback}");
+    let created = &fallback["created"][0];
+    assert_eq!(created["coherence_by"], "rules", "{fallback}");
+    assert!(
+        created["coherence_reason"]
+            .as_str()
+            .expect("reason")
+            .contains("llm:fake-model unavailable"),
+        "{fallback}"
+    );
+    let warnings = fallback["warnings"].to_string();
+    assert!(
+        warnings.contains("coherence judged by the offline rules"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("sufficiency judged by the offline rules"),
+        "{warnings}"
+    );
+    assert_eq!(fallback["sufficiency"]["evaluated_by"], "rules");
 }

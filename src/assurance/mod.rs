@@ -8,6 +8,7 @@
 
 pub mod attestation;
 pub mod findings;
+pub mod judge;
 pub mod oidc;
 pub mod rules;
 pub mod runs;
@@ -138,6 +139,8 @@ pub struct Assertion {
     pub coherent: bool,
     /// Why (in)coherent.
     pub coherence_reason: String,
+    /// Who judged coherence: `rules` or `llm:<model>`.
+    pub coherence_by: String,
     /// Tier-2 prompt for CI.
     pub tier2_prompt: String,
     /// `pending|pass|fail|skipped`.
@@ -155,7 +158,7 @@ pub struct Assertion {
 }
 
 const ASSERTION_COLUMNS: &str = "id, type, params, description, repo, control_id, assumption_id, origin, created_by, created_at, \
-     coherent, coherence_reason, tier2_prompt, tier1_status, tier1_details, tier2_status, tier2_details, tier1_at, tier2_at";
+     coherent, coherence_reason, tier2_prompt, tier1_status, tier1_details, tier2_status, tier2_details, tier1_at, tier2_at, coherence_by";
 
 fn assertion_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Assertion> {
     let params: String = r.get(2)?;
@@ -179,6 +182,7 @@ fn assertion_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Assertion> {
         tier2_details: r.get(16)?,
         tier1_at: r.get(17)?,
         tier2_at: r.get(18)?,
+        coherence_by: r.get(19)?,
     })
 }
 
@@ -204,6 +208,20 @@ pub(crate) fn control_text(model: &ThreatModel, control_id: &str) -> Option<Stri
         .map(|c| format!("{}. {}", c.name, c.description))
 }
 
+/// What assertions for `control_id` are judged against: `(control, assumption, text)`.
+fn judged_target(
+    model: &ThreatModel,
+    control_id: &str,
+) -> Result<(Option<String>, Option<String>, String)> {
+    if let Some(text) = control_text(model, control_id) {
+        Ok((model.control(control_id).map(|c| c.id.clone()), None, text))
+    } else if let Some(a) = model.assumption(control_id) {
+        Ok((None, Some(a.id.clone()), a.text.clone()))
+    } else {
+        Err(Error::NotFound(format!("control {control_id}")))
+    }
+}
+
 /// Result of submitting assertions.
 #[derive(Debug, Clone, Serialize)]
 pub struct SubmitResponse {
@@ -223,6 +241,9 @@ pub struct AssuranceService {
     pub(crate) notary: Option<std::sync::Arc<crate::crypto::signing::SigningKey>>,
     /// Where OIDC issuer keys come from.
     pub(crate) jwks: oidc::JwksSource,
+    /// Judges coherence and sufficiency when configured (the LLM); `None` means the
+    /// offline rules.
+    pub(crate) judge: Option<std::sync::Arc<dyn judge::EvidenceJudge>>,
 }
 
 impl AssuranceService {
@@ -235,7 +256,15 @@ impl AssuranceService {
                 file: None,
                 fetch: true,
             },
+            judge: None,
         }
+    }
+
+    /// Judges coherence and sufficiency with `judge` (the LLM engine when one is
+    /// configured) instead of the offline rules; the rules remain the fallback.
+    pub fn with_judge(mut self, judge: std::sync::Arc<dyn judge::EvidenceJudge>) -> Self {
+        self.judge = Some(judge);
+        self
     }
 
     /// Uses a local JWKS file (air-gapped) and whether issuers may be fetched over HTTPS.
@@ -246,6 +275,9 @@ impl AssuranceService {
 
     /// Submits assertions for one control (or assumption). All or nothing: the first invalid
     /// assertion is reported by index and nothing is stored.
+    ///
+    /// Coherence and sufficiency are judged before and after the write transaction, never
+    /// inside it: an LLM judge may take seconds and must not hold the database's write lock.
     pub fn submit_assertions(
         &self,
         caller: &Caller,
@@ -261,20 +293,12 @@ impl AssuranceService {
         if items.len() > 100 {
             return Err(invalid("assertions", "at most 100 assertions per request"));
         }
-        let mut conn = self.db.conn()?;
-        let tx = conn.transaction()?;
-        let stored = models::load(&tx, &caller.workspace_id, model_id)?;
-        let model = &stored.model;
-        let (control, assumption, text) = if let Some(text) = control_text(model, control_id) {
-            let c = model.control(control_id).map(|c| c.id.clone());
-            (c, None, text)
-        } else if let Some(a) = model.assumption(control_id) {
-            (None, Some(a.id.clone()), a.text.clone())
-        } else {
-            return Err(Error::NotFound(format!("control {control_id}")));
+        let (_, _, text) = {
+            let conn = self.db.conn()?;
+            let stored = models::load(&conn, &caller.workspace_id, model_id)?;
+            judged_target(&stored.model, control_id)?
         };
-        let mut created = Vec::new();
-        let mut warnings = Vec::new();
+        let mut prepared = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             let t = types::validate(&item.kind, &item.params)
                 .map_err(|e| invalid(format!("assertions[{i}].{}", e.field), e.message))?;
@@ -296,11 +320,51 @@ impl AssuranceService {
                 .as_deref()
                 .map(str::trim)
                 .filter(|r| !r.is_empty());
-            let (coherent, reason) = rules::coherence(t.name, &text);
-            if !coherent {
+            prepared.push((t, item, description, repo));
+        }
+        let mut warnings = Vec::new();
+        let verdicts: Vec<judge::Judged<judge::Coherence>> =
+            crate::engine::with_user(&caller.user_id, || {
+                prepared
+                    .iter()
+                    .map(|(t, item, description, _)| {
+                        judge::coherence(
+                            self.judge.as_deref(),
+                            &text,
+                            &judge::Evidence {
+                                kind: t.name,
+                                params: &item.params,
+                                description,
+                            },
+                        )
+                    })
+                    .collect()
+            });
+        let mut conn = self.db.conn()?;
+        let tx = conn.transaction()?;
+        let stored = models::load(&tx, &caller.workspace_id, model_id)?;
+        let model = &stored.model;
+        let (control, assumption, now_text) = judged_target(model, control_id)?;
+        if now_text != text {
+            return Err(invalid(
+                "control_id",
+                "the control changed while its assertions were being evaluated; submit them again",
+            ));
+        }
+        let mut created = Vec::new();
+        for (i, ((t, item, description, repo), verdict)) in
+            prepared.iter().zip(&verdicts).enumerate()
+        {
+            if let Some(why) = &verdict.fallback {
                 warnings.push(format!(
-                    "assertions[{i}] ({}): incoherent: {reason}",
+                    "assertions[{i}] ({}): coherence judged by the offline rules: {why}",
                     t.name
+                ));
+            }
+            if !verdict.verdict.coherent {
+                warnings.push(format!(
+                    "assertions[{i}] ({}): incoherent: {}",
+                    t.name, verdict.verdict.reason
                 ));
             }
             let prompt = types::tier2_prompt(t.name, &item.params, &text, description);
@@ -309,8 +373,8 @@ impl AssuranceService {
                 hex::encode(crate::auth::secrets::random_bytes::<8>())
             );
             tx.execute(
-                "INSERT INTO assertions (id, model_id, workspace_id, control_id, assumption_id, type, params, description, repo, origin, created_by, created_at, coherent, coherence_reason, tier2_prompt) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                "INSERT INTO assertions (id, model_id, workspace_id, control_id, assumption_id, type, params, description, repo, origin, created_by, created_at, coherent, coherence_reason, tier2_prompt, coherence_by) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
                 params![
                     id,
                     model.id,
@@ -324,15 +388,15 @@ impl AssuranceService {
                     source.as_str(),
                     caller.user_id,
                     now_str(),
-                    coherent,
-                    reason,
-                    prompt
+                    verdict.verdict.coherent,
+                    verdict.verdict.reason,
+                    prompt,
+                    verdict.by
                 ],
             )?;
             created.push(id);
         }
         let key = control.clone().or(assumption.clone()).unwrap_or_default();
-        let sufficiency = self.evaluate_sufficiency(&tx, model, &key)?;
         models::record_activity(
             &tx,
             &caller.workspace_id,
@@ -342,7 +406,13 @@ impl AssuranceService {
             source,
             Some(&caller.user_id),
         )?;
-        let mut all = load_assertions(&tx, &model.id, None)?;
+        tx.commit()?;
+        let (sufficiency, fallback) = self.refresh_sufficiency(caller, model_id, &key)?;
+        if let Some(why) = fallback {
+            warnings.push(format!("sufficiency judged by the offline rules: {why}"));
+        }
+        let conn = self.db.conn()?;
+        let mut all = load_assertions(&conn, model_id, None)?;
         let created = created
             .iter()
             .filter_map(|id| {
@@ -351,7 +421,6 @@ impl AssuranceService {
                     .map(|i| all.swap_remove(i))
             })
             .collect();
-        tx.commit()?;
         Ok(SubmitResponse {
             created,
             warnings,
@@ -359,29 +428,45 @@ impl AssuranceService {
         })
     }
 
-    /// Recomputes and stores the sufficiency of one control from its coherent assertions.
-    pub(crate) fn evaluate_sufficiency(
+    /// Re-judges and stores the sufficiency of one control (or assumption) from its current
+    /// coherent assertions, outside any write transaction (the judge may be an LLM). Returns
+    /// the stored verdict and, when the configured judge failed, why the rules answered.
+    pub(crate) fn refresh_sufficiency(
         &self,
-        conn: &Connection,
-        model: &ThreatModel,
+        caller: &Caller,
+        model_id: &str,
         control_id: &str,
-    ) -> Result<Value> {
-        let text = control_text(model, control_id)
-            .or_else(|| model.assumption(control_id).map(|a| a.text.clone()))
-            .unwrap_or_default();
-        let list = load_assertions(conn, &model.id, Some(control_id))?;
-        let coherent: Vec<&str> = list
+    ) -> Result<(Value, Option<String>)> {
+        let (text, list) = {
+            let conn = self.db.conn()?;
+            let stored = models::load(&conn, &caller.workspace_id, model_id)?;
+            let text = control_text(&stored.model, control_id)
+                .or_else(|| stored.model.assumption(control_id).map(|a| a.text.clone()))
+                .unwrap_or_default();
+            (text, load_assertions(&conn, model_id, Some(control_id))?)
+        };
+        let evidence: Vec<judge::Evidence<'_>> = list
             .iter()
             .filter(|a| a.coherent)
-            .map(|a| a.kind.as_str())
+            .map(|a| judge::Evidence {
+                kind: &a.kind,
+                params: &a.params,
+                description: &a.description,
+            })
             .collect();
-        let s = rules::sufficiency(&text, &coherent);
-        conn.execute(
-            "INSERT INTO control_sufficiency (model_id, control_id, status, details, evaluated_at) VALUES (?1, ?2, ?3, ?4, ?5) \
-             ON CONFLICT(model_id, control_id) DO UPDATE SET status = ?3, details = ?4, evaluated_at = ?5",
-            params![model.id, control_id, s.status, s.details, now_str()],
+        let judged = crate::engine::with_user(&caller.user_id, || {
+            judge::sufficiency(self.judge.as_deref(), &text, &evidence)
+        });
+        let s = &judged.verdict;
+        self.db.conn()?.execute(
+            "INSERT INTO control_sufficiency (model_id, control_id, status, details, evaluated_at, evaluated_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT(model_id, control_id) DO UPDATE SET status = ?3, details = ?4, evaluated_at = ?5, evaluated_by = ?6",
+            params![model_id, control_id, s.status, s.details, now_str(), judged.by],
         )?;
-        Ok(json!({"status": s.status, "details": s.details}))
+        Ok((
+            json!({"status": s.status, "details": s.details, "evaluated_by": judged.by}),
+            judged.fallback,
+        ))
     }
 
     /// Assertions of a model, optionally of one control.
@@ -401,7 +486,7 @@ impl AssuranceService {
         caller.require_not_verifier()?;
         let mut conn = self.db.conn()?;
         let tx = conn.transaction()?;
-        let stored = models::load(&tx, &caller.workspace_id, model_id)?;
+        models::load(&tx, &caller.workspace_id, model_id)?;
         let control: Option<Option<String>> = tx
             .query_row(
                 "SELECT COALESCE(control_id, assumption_id) FROM assertions WHERE id = ?1 AND model_id = ?2",
@@ -413,10 +498,10 @@ impl AssuranceService {
             return Err(Error::NotFound(format!("assertion {id}")));
         };
         tx.execute("DELETE FROM assertions WHERE id = ?1", [id])?;
-        if let Some(c) = control {
-            self.evaluate_sufficiency(&tx, &stored.model, &c)?;
-        }
         tx.commit()?;
+        if let Some(c) = control {
+            self.refresh_sufficiency(caller, model_id, &c)?;
+        }
         Ok(())
     }
 

@@ -417,7 +417,7 @@ impl AssuranceService {
         let mut suff_counts: BTreeMap<&str, usize> = BTreeMap::new();
         let mut details = Vec::new();
         let mut stmt = conn.prepare(
-            "SELECT control_id, status, details FROM control_sufficiency WHERE model_id = ?1 ORDER BY control_id",
+            "SELECT control_id, status, details, evaluated_by FROM control_sufficiency WHERE model_id = ?1 ORDER BY control_id",
         )?;
         let rows = stmt
             .query_map([model_id], |r| {
@@ -425,10 +425,11 @@ impl AssuranceService {
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
                     r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
                 ))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        for (control, status, text) in &rows {
+        for (control, status, text, judged_by) in &rows {
             if stored.model.control(control).is_none() {
                 continue;
             }
@@ -446,7 +447,7 @@ impl AssuranceService {
             details.push(json!({
                 "control_id": control,
                 "verification_status": statuses.get(control).copied().unwrap_or_default(),
-                "sufficiency": {"status": status, "details": text},
+                "sufficiency": {"status": status, "details": text, "evaluated_by": judged_by},
                 "assertions": list.len(),
                 "tier1": {"pass": list.iter().filter(|a| a.tier1_status == "pass").count(), "fail": list.iter().filter(|a| a.tier1_status == "fail").count()},
                 "tier2": {"pass": list.iter().filter(|a| a.tier2_status == "pass").count(), "fail": list.iter().filter(|a| a.tier2_status == "fail").count()},
@@ -501,7 +502,7 @@ impl AssuranceService {
                 "sufficient": suff_counts.get("sufficient").copied().unwrap_or(0),
                 "insufficient": suff_counts.get("insufficient").copied().unwrap_or(0),
                 "pending": suff_counts.get("pending").copied().unwrap_or(0),
-                "total_marked": rows.iter().filter(|(c, _, _)| stored.model.control(c).is_some()).count(),
+                "total_marked": rows.iter().filter(|(c, _, _, _)| stored.model.control(c).is_some()).count(),
             },
             "coherence_warnings": assertions.iter().filter(|a| !a.coherent).count(),
             "control_details": details,

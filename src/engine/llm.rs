@@ -11,7 +11,8 @@
 //!   invalid answer is retried once with the error quoted; a second failure is
 //!   [`EngineError::Step`] and the pipeline saves nothing.
 //! * Title, intent, refinement planning, queries and methodology answers stay with the
-//!   built-in engine (deterministic, offline); only the pipeline steps use the LLM.
+//!   built-in engine (deterministic, offline); only the pipeline steps and the assurance
+//!   evidence judge ([`llm_judge`](super::llm_judge): coherence and sufficiency) use the LLM.
 //! * The [`Engine`] trait has no caller argument, so the user of an operation is carried in a
 //!   thread-local context set by [`with_user`] around engine calls (the model services do this
 //!   on the thread that runs the pipeline). Without a context calls are neither cached nor
@@ -111,16 +112,16 @@ impl std::fmt::Debug for LlmEngine {
 
 /// One message of a chat completion request.
 #[derive(Debug, Clone, Serialize)]
-struct ChatMessage {
-    role: &'static str,
-    content: String,
+pub(super) struct ChatMessage {
+    pub(super) role: &'static str,
+    pub(super) content: String,
 }
 
 /// The answer to one completion call.
-struct Completion {
-    content: String,
-    cached: bool,
-    cache_key: Option<(String, String)>,
+pub(super) struct Completion {
+    pub(super) content: String,
+    pub(super) cached: bool,
+    pub(super) cache_key: Option<(String, String)>,
 }
 
 /// One usage record.
@@ -250,7 +251,7 @@ impl LlmEngine {
         Ok(hit)
     }
 
-    fn cache_put(&self, user_id: &str, hash: &str, response: &str) {
+    pub(super) fn cache_put(&self, user_id: &str, hash: &str, response: &str) {
         let now = ts(Utc::now());
         let max = i64::try_from(self.llm.cache_max_entries).unwrap_or(i64::MAX);
         let res = self.db.conn().map_err(Self::storage).and_then(|conn| {
@@ -317,10 +318,14 @@ impl LlmEngine {
         body
     }
 
-    /// One chat completion (from the cache when possible). Records usage.
-    fn complete(&self, step: Step, messages: &[ChatMessage]) -> Result<Completion> {
+    /// One chat completion (from the cache when possible). Records usage under `template`
+    /// (the step or judge prompt's name).
+    pub(super) fn complete(
+        &self,
+        template: &'static str,
+        messages: &[ChatMessage],
+    ) -> Result<Completion> {
         let ctx = current_context();
-        let template = step_key(step);
         let hash = hex::encode(Sha256::digest(
             serde_json::to_vec(&json!({"model": self.llm.model, "messages": messages}))
                 .unwrap_or_default(),
@@ -499,7 +504,7 @@ impl LlmEngine {
         ];
         let mut last_error = String::new();
         for attempt in 0..2 {
-            let completion = self.complete(step, &messages)?;
+            let completion = self.complete(step_key(step), &messages)?;
             match parse_reply::<T>(&completion.content, field).and_then(|(data, thought)| {
                 validate(&data)?;
                 Ok((data, thought))

@@ -54,6 +54,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "llm",
         sql: include_str!("migrations/0006_llm.sql"),
     },
+    Migration {
+        version: 7,
+        name: "evidence_judge",
+        sql: include_str!("migrations/0007_evidence_judge.sql"),
+    },
 ];
 
 /// The schema version this binary writes.
