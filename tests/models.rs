@@ -299,11 +299,25 @@ fn control_status_evidence_assess_dashboard_and_activity() {
             .expect("msg")
             .contains("at least one assertion")
     );
-    let (status, _) = json(dan.post(
+    // The assertion states the whole control as its aspect; whether one function_exists is
+    // sufficient for it decides between pending (awaiting CI) and partially verified.
+    let aspect = format!(
+        "{}: {}",
+        controls["controls"][0]["name"].as_str().expect("name"),
+        controls["controls"][0]["description"]
+            .as_str()
+            .expect("description")
+    );
+    let (status, submitted) = json(dan.post(
         &format!("/api/models/{id}/assertions"),
-        json!({"control_id": cid, "assertions": [{"type": "function_exists", "params": {"file": "upload.py", "name": "check"}, "description": "check exists"}]}),
+        json!({"control_id": cid, "assertions": [{"type": "function_exists", "params": {"file": "upload.py", "name": "check"}, "description": aspect}]}),
     ));
     assert_eq!(status, 201);
+    let awaiting = if submitted["sufficiency"]["status"] == "sufficient" {
+        "pending"
+    } else {
+        "partially_verified"
+    };
     let (status, _) = json(dan.patch(
         &format!("/api/models/{id}/controls/{cid}"),
         json!({"status": "implemented", "notes": "done in upload.py"}),
@@ -315,7 +329,7 @@ fn control_status_evidence_assess_dashboard_and_activity() {
         one["controls"][0]["implementation_notes"],
         "done in upload.py"
     );
-    assert_eq!(one["controls"][0]["verification_status"], "pending");
+    assert_eq!(one["controls"][0]["verification_status"], awaiting);
     let (_, implemented) = json(dan.get(&format!("/api/models/{id}/controls?status=implemented")));
     assert_eq!(implemented["matching"], 1);
 

@@ -33,6 +33,10 @@ fn project(dir: &Path) -> PathBuf {
     root
 }
 
+/// What the two assertions of each model say they prove.
+const IMPLEMENTED: &str = "The upload handler enforces the size limit";
+const TESTED: &str = "Upload tests exist";
+
 /// A control for which implementation + test evidence is sufficient.
 fn pick_control(model: &Value) -> String {
     model["controls"]
@@ -45,8 +49,11 @@ fn pick_control(model: &Value) -> String {
                 c["name"].as_str().unwrap_or(""),
                 c["description"].as_str().unwrap_or("")
             );
-            rampart::assurance::rules::sufficiency(&text, &["function_exists", "test_exists"])
-                .status
+            rampart::assurance::rules::sufficiency(
+                &text,
+                &[("function_exists", IMPLEMENTED), ("test_exists", TESTED)],
+            )
+            .status
                 == "sufficient"
         })
         .and_then(|c| c["id"].as_str())
@@ -83,8 +90,8 @@ fn setup(name: &str, models: usize) -> Setup {
         let (status, body) = json(owner.post(
             &format!("/api/models/{id}/assertions"),
             json!({"control_id": control, "assertions": [
-                {"type": "function_exists", "params": {"file": "app/upload.py", "name": "handle_upload"}, "description": "The upload handler enforces the size limit", "repo": "acme/web"},
-                {"type": "test_exists", "params": {"pattern": "tests/test_upload*.py"}, "description": "Upload tests exist"}
+                {"type": "function_exists", "params": {"file": "app/upload.py", "name": "handle_upload"}, "description": IMPLEMENTED, "repo": "acme/web"},
+                {"type": "test_exists", "params": {"pattern": "tests/test_upload*.py"}, "description": TESTED}
             ]}),
         ));
         assert_eq!(status, 201, "{body}");

@@ -68,8 +68,8 @@ impl EvidenceJudge for Rules {
         control_text: &str,
         evidence: &[Evidence<'_>],
     ) -> Result<Sufficiency, String> {
-        let kinds: Vec<&str> = evidence.iter().map(|e| e.kind).collect();
-        Ok(rules::sufficiency(control_text, &kinds))
+        let stated: Vec<(&str, &str)> = evidence.iter().map(|e| (e.kind, e.description)).collect();
+        Ok(rules::sufficiency(control_text, &stated))
     }
 }
 

@@ -305,25 +305,27 @@ pub struct Sufficiency {
     pub details: String,
 }
 
-/// Do the assertion types together cover every facet of the control? A control without
-/// recognisable facets needs evidence of implementation (structure) and of behaviour (tests).
-pub fn sufficiency(control_text: &str, coherent_types: &[&str]) -> Sufficiency {
-    if coherent_types.is_empty() {
+/// Do the coherent assertions, given as `(type, description)`, together cover every facet of
+/// the control?
+///
+/// Each assertion proves only its stated aspect (spec/03): it covers the facets its
+/// description names that its type can prove. A description naming no facet covers the
+/// control's facet only when the control has a single one; otherwise it is reported as not
+/// saying what it proves. A control without recognisable facets needs evidence of
+/// implementation (structure) and of behaviour (tests).
+pub fn sufficiency(control_text: &str, evidence: &[(&str, &str)]) -> Sufficiency {
+    if evidence.is_empty() {
         return Sufficiency {
             status: "pending",
             details: "no coherent assertions yet".into(),
         };
     }
     let facets = facets_of(control_text);
-    let covered: BTreeSet<Facet> = coherent_types
-        .iter()
-        .flat_map(|t| facets_proved_by(t))
-        .collect();
     if facets.is_empty() {
         let has = |e: Evidence| {
-            coherent_types
+            evidence
                 .iter()
-                .filter_map(|t| types::lookup(t))
+                .filter_map(|(t, _)| types::lookup(t))
                 .any(|t| t.evidence.contains(&e))
         };
         return if has(Evidence::Structure) && has(Evidence::Behavior) {
@@ -338,23 +340,44 @@ pub fn sufficiency(control_text: &str, coherent_types: &[&str]) -> Sufficiency {
             }
         };
     }
-    let missing: Vec<&str> = facets.difference(&covered).map(|f| f.label()).collect();
+    let mut covered = BTreeSet::new();
+    let mut unscoped = 0usize;
+    for (kind, description) in evidence {
+        let stated = facets_of(description);
+        let scope = if !stated.is_empty() {
+            stated
+        } else if facets.len() == 1 {
+            facets.clone()
+        } else {
+            unscoped += 1;
+            continue;
+        };
+        let proved = facets_proved_by(kind);
+        covered.extend(scope.intersection(&proved).filter(|f| facets.contains(f)));
+    }
+    let labels = |set: &mut dyn Iterator<Item = &Facet>| {
+        set.map(|f| f.label()).collect::<Vec<_>>().join(", ")
+    };
+    let note = if unscoped > 0 {
+        format!(
+            "; {unscoped} assertion(s) do not say which aspect of the control they prove: name it in the description"
+        )
+    } else {
+        String::new()
+    };
+    let missing: Vec<&Facet> = facets.difference(&covered).collect();
     if missing.is_empty() {
         Sufficiency {
             status: "sufficient",
-            details: format!(
-                "covers {}",
-                facets
-                    .iter()
-                    .map(|f| f.label())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            details: format!("covers {}{note}", labels(&mut facets.iter())),
         }
     } else {
         Sufficiency {
             status: "insufficient",
-            details: format!("no assertion covers: {}", missing.join(", ")),
+            details: format!(
+                "no assertion covers: {}{note}",
+                labels(&mut missing.into_iter())
+            ),
         }
     }
 }
@@ -420,25 +443,85 @@ mod tests {
 
     #[test]
     fn sufficiency_names_missing_facets() {
+        const AUTH_AND_LOG: &str = "Enforce authentication on every endpoint and log failed logins";
         let s = sufficiency(
-            "Enforce authentication on every endpoint and log failed logins",
-            &["function_exists"],
+            AUTH_AND_LOG,
+            &[("function_exists", "the authentication middleware exists")],
         );
-        assert_eq!(s.status, "sufficient");
+        assert_eq!(s.status, "insufficient", "logging is not covered");
+        assert!(s.details.contains("logging"), "{}", s.details);
+        let s = sufficiency(
+            AUTH_AND_LOG,
+            &[
+                ("function_exists", "the authentication middleware exists"),
+                (
+                    "function_calls",
+                    "failed logins are written to the audit log",
+                ),
+            ],
+        );
+        assert_eq!(s.status, "sufficient", "{}", s.details);
         let s = sufficiency(
             "Encrypt uploads at rest and pin dependency versions",
-            &["config_key_exists"],
+            &[(
+                "config_key_exists",
+                "uploads are encrypted at rest and the dependency version is pinned",
+            )],
         );
         assert_eq!(s.status, "insufficient");
         assert!(s.details.contains("dependencies"), "{}", s.details);
         assert_eq!(sufficiency("x", &[]).status, "pending");
         assert_eq!(
-            sufficiency("Do the thing", &["function_exists"]).status,
+            sufficiency("Do the thing", &[("function_exists", "it exists")]).status,
             "insufficient"
         );
         assert_eq!(
-            sufficiency("Do the thing", &["function_exists", "test_exists"]).status,
+            sufficiency(
+                "Do the thing",
+                &[
+                    ("function_exists", "it exists"),
+                    ("test_exists", "it is tested")
+                ]
+            )
+            .status,
             "sufficient"
+        );
+    }
+
+    #[test]
+    fn each_assertion_covers_only_its_stated_aspect() {
+        const RATE_AND_MFA: &str = "Rate-limited sign-in with MFA. Throttle sign-in attempts and require a second factor (mfa)";
+        let one = sufficiency(
+            RATE_AND_MFA,
+            &[("function_exists", "Sign-in is rate limited")],
+        );
+        assert_eq!(one.status, "insufficient");
+        assert!(one.details.contains("access control"), "{}", one.details);
+        let vague = sufficiency(RATE_AND_MFA, &[("function_exists", "the code is there")]);
+        assert_eq!(vague.status, "insufficient");
+        assert!(
+            vague.details.contains("do not say which aspect"),
+            "{}",
+            vague.details
+        );
+        // A single-facet control accepts an assertion that does not restate the facet.
+        assert_eq!(
+            sufficiency(
+                "Throttle sign-in attempts",
+                &[("function_exists", "the function exists")]
+            )
+            .status,
+            "sufficient"
+        );
+        // The stated aspect must be one the type can prove: a hash pins content, it does not
+        // show rate limiting even if the description says so.
+        assert_eq!(
+            sufficiency(
+                "Throttle sign-in attempts",
+                &[("file_hash", "rate limiting is pinned")]
+            )
+            .status,
+            "insufficient"
         );
     }
 
