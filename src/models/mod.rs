@@ -8,6 +8,7 @@
 //! bumps the version and saves in one transaction.
 
 pub mod conversation;
+mod entities;
 pub mod generate;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -465,17 +466,7 @@ impl ModelService {
                 });
             }
         }
-        let label = serde_json::to_value(status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        let cid = control_id.to_string();
-        let notes = notes.map(str::to_string);
-        self.update(caller, id, source, "control_update", move |m| {
-            m.update_control_status(&cid, status, notes.as_deref(), chrono::Utc::now())?;
-            Ok(((), format!("{cid} marked {label}")))
-        })
-        .map(|(s, ())| s)
+        self.record_control_status(caller, id, control_id, status, notes, source)
     }
 
     /// Renames a model.
