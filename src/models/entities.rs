@@ -152,13 +152,12 @@ impl ModelService {
         source: Source,
     ) -> Result<StoredModel> {
         self.update(caller, id, source, CONTROL_UPDATE, move |m| {
-            let status = m
-                .control(control_id)
-                .map(|c| c.status)
-                .ok_or_else(|| crate::domain::DomainError::UnknownId {
+            let status = m.control(control_id).map(|c| c.status).ok_or_else(|| {
+                crate::domain::DomainError::UnknownId {
                     kind: crate::domain::EntityKind::Control,
                     id: control_id.to_string(),
-                })?;
+                }
+            })?;
             m.update_control_status(control_id, status, Some(notes), Utc::now())?;
             Ok(((), format!("notes of {control_id} updated")))
         })

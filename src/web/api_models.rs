@@ -248,8 +248,7 @@ async fn add_asset(
     let source = source_of(&caller);
     let id = path.into_inner();
     let asset = body.into_inner();
-    let (stored, aid) =
-        web::block(move || svc.add_asset(&caller, &id, asset, source)).await??;
+    let (stored, aid) = web::block(move || svc.add_asset(&caller, &id, asset, source)).await??;
     Ok(changed(&stored, &aid, true))
 }
 
@@ -288,8 +287,7 @@ async fn remove_asset(
         .reason
         .unwrap_or_else(|| "removed by user".into());
     let a = aid.clone();
-    let stored =
-        web::block(move || svc.remove_asset(&caller, &id, &a, &reason, source)).await??;
+    let stored = web::block(move || svc.remove_asset(&caller, &id, &a, &reason, source)).await??;
     Ok(changed(&stored, &aid, false))
 }
 
@@ -319,8 +317,7 @@ async fn edit_attacker(
     let (id, aid) = path.into_inner();
     let patch = body.into_inner();
     let a = aid.clone();
-    let stored =
-        web::block(move || svc.edit_attacker(&caller, &id, &a, patch, source)).await??;
+    let stored = web::block(move || svc.edit_attacker(&caller, &id, &a, patch, source)).await??;
     Ok(changed(&stored, &aid, false))
 }
 
@@ -501,8 +498,7 @@ async fn remove_evidence(
     let source = source_of(&caller);
     let (id, cid, eid) = path.into_inner();
     let e = eid.clone();
-    let stored =
-        web::block(move || svc.remove_evidence(&caller, &id, &cid, &e, source)).await??;
+    let stored = web::block(move || svc.remove_evidence(&caller, &id, &cid, &e, source)).await??;
     Ok(changed(&stored, &eid, false))
 }
 

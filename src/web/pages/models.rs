@@ -358,8 +358,11 @@ fn capitalize(s: &str) -> String {
 fn field_sentence(field: &str, reason: &str) -> String {
     let reason = reason.trim().trim_end_matches('.');
     let lower = reason.chars().next().is_some_and(char::is_lowercase);
-    if lower {
-        format!("{} {reason}.", capitalize(&field.replace('_', " ")))
+    let label = capitalize(&field.replace('_', " "));
+    if reason.starts_with("at most ") {
+        format!("{label} must be {reason}.")
+    } else if lower {
+        format!("{label} {reason}.")
     } else {
         format!("{reason}.")
     }
@@ -468,7 +471,12 @@ impl Props {
 
     /// Keeps the ticked boxes for a re-render.
     fn keep(&self, mut fs: FormState) -> FormState {
-        for (k, v) in [("c", &self.c), ("i", &self.i), ("a", &self.a), ("u", &self.u)] {
+        for (k, v) in [
+            ("c", &self.c),
+            ("i", &self.i),
+            ("a", &self.a),
+            ("u", &self.u),
+        ] {
             if v.is_some() {
                 fs = fs.value(k, "1");
             }
@@ -538,12 +546,22 @@ async fn add_asset(
     };
     let (svc, caller, mid) = (state.models.clone(), p.caller.clone(), id.clone());
     let r = web::block(move || svc.add_asset(&caller, &mid, asset, Source::Web)).await?;
-    finish(&state, &p, id, "add-asset", String::new(), fs, ASSET_FIELDS, r, |(s, aid)| {
-        format!(
-            "Asset {aid} \u{201c}{}\u{201d} added.",
-            s.model.asset(&aid).map(|a| a.name.as_str()).unwrap_or("")
-        )
-    })
+    finish(
+        &state,
+        &p,
+        id,
+        "add-asset",
+        String::new(),
+        fs,
+        ASSET_FIELDS,
+        r,
+        |(s, aid)| {
+            format!(
+                "Asset {aid} \u{201c}{}\u{201d} added.",
+                s.model.asset(&aid).map(|a| a.name.as_str()).unwrap_or("")
+            )
+        },
+    )
     .await
 }
 
@@ -574,7 +592,18 @@ async fn edit_asset(
     );
     let r = web::block(move || svc.edit_asset(&caller, &mid, &a, patch, Source::Web)).await?;
     let done = format!("Asset {aid} updated.");
-    finish(&state, &p, id, "edit-asset", aid, fs, ASSET_FIELDS, r, |_| done).await
+    finish(
+        &state,
+        &p,
+        id,
+        "edit-asset",
+        aid,
+        fs,
+        ASSET_FIELDS,
+        r,
+        |_| done,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -609,7 +638,18 @@ async fn remove_asset(
     let why = reason(&f.reason);
     let r = web::block(move || svc.remove_asset(&caller, &mid, &a, &why, Source::Web)).await?;
     let done = format!("Asset {aid} removed.");
-    finish(&state, &p, id, "remove-asset", aid, fs, &["reason"], r, |_| done).await
+    finish(
+        &state,
+        &p,
+        id,
+        "remove-asset",
+        aid,
+        fs,
+        &["reason"],
+        r,
+        |_| done,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -701,7 +741,10 @@ async fn add_attacker(
         |(s, aid)| {
             format!(
                 "Attacker {aid} \u{201c}{}\u{201d} added.",
-                s.model.attacker(&aid).map(|a| a.name.as_str()).unwrap_or("")
+                s.model
+                    .attacker(&aid)
+                    .map(|a| a.name.as_str())
+                    .unwrap_or("")
             )
         },
     )
@@ -737,7 +780,18 @@ async fn edit_attacker(
     );
     let r = web::block(move || svc.edit_attacker(&caller, &mid, &a, patch, Source::Web)).await?;
     let done = format!("Attacker {aid} updated.");
-    finish(&state, &p, id, "edit-attacker", aid, fs, ATTACKER_FIELDS, r, |_| done).await
+    finish(
+        &state,
+        &p,
+        id,
+        "edit-attacker",
+        aid,
+        fs,
+        ATTACKER_FIELDS,
+        r,
+        |_| done,
+    )
+    .await
 }
 
 async fn remove_attacker(
@@ -757,7 +811,18 @@ async fn remove_attacker(
     let why = reason(&f.reason);
     let r = web::block(move || svc.remove_attacker(&caller, &mid, &a, &why, Source::Web)).await?;
     let done = format!("Attacker {aid} removed.");
-    finish(&state, &p, id, "remove-attacker", aid, fs, &["reason"], r, |_| done).await
+    finish(
+        &state,
+        &p,
+        id,
+        "remove-attacker",
+        aid,
+        fs,
+        &["reason"],
+        r,
+        |_| done,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -889,7 +954,18 @@ async fn remove_evidence(
     );
     let r = web::block(move || svc.remove_evidence(&caller, &mid, &c, &e, Source::Web)).await?;
     let done = format!("Evidence {eid} removed from {cid}.");
-    finish(&state, &p, id, "evidence", cid, FormState::new(), &[], r, |_| done).await
+    finish(
+        &state,
+        &p,
+        id,
+        "evidence",
+        cid,
+        FormState::new(),
+        &[],
+        r,
+        |_| done,
+    )
+    .await
 }
 
 /// Modes of the conversation panel: automatic classification (as the spec describes) or

@@ -299,7 +299,12 @@ pub fn layout(model: &ThreatModel) -> Option<Diagram> {
     let unbounded: Vec<(String, String)> = model
         .assets
         .iter()
-        .filter(|a| !model.trust_boundaries.iter().any(|tb| tb.assets.contains(&a.id)))
+        .filter(|a| {
+            !model
+                .trust_boundaries
+                .iter()
+                .any(|tb| tb.assets.contains(&a.id))
+        })
         .map(|a| (a.id.clone(), a.name.clone()))
         .collect();
     if !unbounded.is_empty() {
@@ -367,11 +372,10 @@ pub fn layout(model: &ThreatModel) -> Option<Diagram> {
             continue;
         };
         for bx in &boxes {
-            let reaches = bx.chips.iter().any(|c| {
-                atk.targets
-                    .as_ref()
-                    .is_none_or(|t| t.contains(&c.id))
-            });
+            let reaches = bx
+                .chips
+                .iter()
+                .any(|c| atk.targets.as_ref().is_none_or(|t| t.contains(&c.id)));
             if reaches {
                 links.push(Link {
                     from: (ab.rect.x + ab.rect.w, ab.rect.mid_y()),
@@ -646,7 +650,10 @@ mod tests {
     }
 
     fn model(boundaries: bool) -> ThreatModel {
-        let now = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).single().expect("time");
+        let now = Utc
+            .with_ymd_and_hms(2026, 1, 2, 3, 4, 5)
+            .single()
+            .expect("time");
         let mut m = ThreatModel::new(
             "00000000-0000-4000-8000-000000000001",
             "Shop <beta> & \"friends\"",
@@ -746,7 +753,10 @@ mod tests {
     #[test]
     fn targets_limit_the_links() {
         let mut m = model(true);
-        let now = Utc.with_ymd_and_hms(2026, 1, 3, 0, 0, 0).single().expect("time");
+        let now = Utc
+            .with_ymd_and_hms(2026, 1, 3, 0, 0, 0)
+            .single()
+            .expect("time");
         let mut a = attacker("Scraper", AttackerPosition::External);
         a.targets = Some(["A3".to_string()].into_iter().collect());
         m.add_attacker(a, now).expect("attacker");
@@ -776,14 +786,17 @@ mod tests {
         assert!(svg.contains("<title id=\"tb-diagram-title\">"));
         assert!(svg.contains("<desc id=\"tb-diagram-desc\">2 trust boundaries."));
         assert!(svg.contains("No assets on its protected side"));
-        assert!(!svg.contains("style="), "CSP: no inline style");
+        assert!(!svg.contains(" style="), "CSP: no inline style");
         // Every tag opened is closed: the counts of <g> and </g> match.
         assert_eq!(svg.matches("<g ").count(), svg.matches("</g>").count());
     }
 
     #[test]
     fn long_names_are_clipped_on_screen_but_whole_in_titles() {
-        let now = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).single().expect("time");
+        let now = Utc
+            .with_ymd_and_hms(2026, 1, 2, 3, 4, 5)
+            .single()
+            .expect("time");
         let long = "A".repeat(150);
         let mut m = model(true);
         m.edit_asset(
