@@ -772,7 +772,7 @@ fn control_notes_and_evidence_are_edited_on_the_model_page() {
     .assert_redirect(&page_path);
     let page = web.get(&page_path);
     page.assert_page(200, &format!("Notes of {cid} saved."));
-    assert!(page.body.contains("Rate limiter &lt;nginx&gt; &amp; WAF"));
+    assert!(page.body.contains("Rate limiter &#60;nginx&#62; &#38; WAF"));
     let m = model_json(&web, &id);
     assert_eq!(
         control(&m)["implementation_notes"],
