@@ -542,6 +542,10 @@ fn first_ids(m: &serde_json::Value) -> (String, String, String) {
     )
 }
 
+/// A refused form submission: action, fields, the inline error expected, and submitted text
+/// that must come back in the re-rendered form.
+type Case<'a> = (String, Vec<(&'a str, &'a str)>, &'a str, &'a str);
+
 #[test]
 fn model_page_forms_refuse_bad_input_inline_and_change_nothing() {
     let dir = TestDir::new("pages-model-invalid");
@@ -556,7 +560,7 @@ fn model_page_forms_refuse_bad_input_inline_and_change_nothing() {
     let keep = "keep-this-input-42";
 
     // (action, fields, inline error expected, submitted text that must come back)
-    let cases: Vec<(String, Vec<(&str, &str)>, &str, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             format!("{page_path}/assets"),
             vec![
