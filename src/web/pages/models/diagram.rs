@@ -11,8 +11,11 @@
 //! - attackers stand where their [`AttackerPosition`] puts them: `external`, `supply_chain`
 //!   and `physical` in the *Outside* lane left of the perimeter, `adjacent` on the perimeter
 //!   edge itself, `internal` and `insider` inside the perimeter above the boundaries;
-//! - a line runs from each outside/adjacent attacker to every boundary holding an asset it
-//!   can reach (its `targets`, or every asset when unrestricted).
+//! - each outside attacker has an arrow to the perimeter; each box names, in text, the
+//!   outside and adjacent attackers that can reach one of its assets (their `targets`, or
+//!   every asset when unrestricted) — text instead of a fan of crossing lines stays legible
+//!   with a dozen attackers. Outside attackers are stacked first, adjacent ones below them,
+//!   so the lanes never overlap.
 //!
 //! Nothing is colour-only: lanes and boxes carry text labels, attackers show their position
 //! in words, and the `<title>`/`<desc>` give a text summary for assistive technology.
@@ -24,11 +27,11 @@ use crate::domain::{AttackerPosition, ThreatModel};
 /// Width of the drawing (viewBox units).
 pub const WIDTH: u32 = 1200;
 
-const OUT_X: u32 = 24;
-const OUT_W: u32 = 184;
-const PERIM_X: u32 = 340;
-const ADJ_W: u32 = 180;
-const INNER_X: u32 = 460;
+const OUT_X: u32 = 16;
+const OUT_W: u32 = 260;
+const PERIM_X: u32 = 300;
+const ADJ_W: u32 = 200;
+const INNER_X: u32 = 420;
 const INNER_W: u32 = WIDTH - 32 - INNER_X;
 const CHIP_W: u32 = 164;
 const CHIP_H: u32 = 32;
@@ -37,8 +40,8 @@ const CHIP_STRIDE_Y: u32 = 40;
 const CHIPS_PER_ROW: u32 = 4;
 const ATK_H: u32 = 44;
 const ATK_STRIDE: u32 = 54;
-const TOP: u32 = 56;
-const BOX_HEAD: u32 = 50;
+const TOP: u32 = 16;
+const BOX_HEAD: u32 = 66;
 const BOX_GAP: u32 = 20;
 
 /// A rectangle in viewBox units.
@@ -93,6 +96,8 @@ pub struct BoundaryBox {
     pub rect: Rect,
     /// Assets inside.
     pub chips: Vec<Chip>,
+    /// Ids of the outside/adjacent attackers that can reach one of its assets.
+    pub reached_by: Vec<String>,
 }
 
 /// Which side of the perimeter an attacker is drawn on.
@@ -115,6 +120,8 @@ pub struct AttackerBox {
     pub name: String,
     /// Position and likelihood in words.
     pub detail: String,
+    /// What it can reach, in words (for its `<title>`).
+    pub reach: String,
     /// Lane it is drawn in.
     pub lane: Lane,
     /// The box.
@@ -156,6 +163,17 @@ fn lane_of(p: AttackerPosition) -> Lane {
         }
         AttackerPosition::Adjacent => Lane::Edge,
         AttackerPosition::Internal | AttackerPosition::Insider => Lane::Inside,
+    }
+}
+
+fn reach_words(a: &crate::domain::Attacker) -> String {
+    match &a.targets {
+        None => "can reach every asset".into(),
+        Some(t) if t.is_empty() => "reaches no asset".into(),
+        Some(t) => format!(
+            "can reach {}",
+            t.iter().map(String::as_str).collect::<Vec<_>>().join(", ")
+        ),
     }
 }
 
@@ -235,6 +253,7 @@ pub fn layout(model: &ThreatModel) -> Option<Diagram> {
                     position_words(a.position),
                     a.likelihood
                 ),
+                reach: reach_words(a),
                 lane: Lane::Inside,
                 rect: Rect {
                     x: INNER_X + (i % CHIPS_PER_ROW) * CHIP_STRIDE_X,
@@ -281,6 +300,7 @@ pub fn layout(model: &ThreatModel) -> Option<Diagram> {
             detail,
             rect,
             chips,
+            reached_by: Vec::new(),
         });
         y += h + BOX_GAP;
     };
@@ -317,73 +337,63 @@ pub fn layout(model: &ThreatModel) -> Option<Diagram> {
     }
     let inner_bottom = y - BOX_GAP + 16;
 
-    // Outside and edge lanes, stacked top-down beside the boxes.
-    let mut out_y = TOP + 56;
-    let mut edge_y = TOP + 56;
-    for a in &model.attackers {
-        let lane = lane_of(a.position);
-        let rect = match lane {
-            Lane::Inside => continue,
-            Lane::Outside => {
-                let r = Rect {
-                    x: OUT_X,
-                    y: out_y,
-                    w: OUT_W,
-                    h: ATK_H,
-                };
-                out_y += ATK_STRIDE;
-                r
+    // Outside lane, then the edge lane below it (their x ranges overlap), beside the boxes.
+    let mut lane_y = TOP + 56;
+    let mut links = Vec::new();
+    for lane in [Lane::Outside, Lane::Edge] {
+        for a in model
+            .attackers
+            .iter()
+            .filter(|a| lane_of(a.position) == lane)
+        {
+            let (x, w) = match lane {
+                Lane::Edge => (PERIM_X - ADJ_W / 2, ADJ_W),
+                _ => (OUT_X, OUT_W),
+            };
+            let rect = Rect {
+                x,
+                y: lane_y,
+                w,
+                h: ATK_H,
+            };
+            lane_y += ATK_STRIDE;
+            if lane == Lane::Outside {
+                links.push(Link {
+                    from: (rect.x + rect.w, rect.mid_y()),
+                    to: (PERIM_X, rect.mid_y()),
+                });
             }
-            Lane::Edge => {
-                let r = Rect {
-                    x: PERIM_X - ADJ_W / 2,
-                    y: edge_y,
-                    w: ADJ_W,
-                    h: ATK_H,
-                };
-                edge_y += ATK_STRIDE;
-                r
+            for bx in boxes.iter_mut().filter(|bx| {
+                bx.chips
+                    .iter()
+                    .any(|c| a.targets.as_ref().is_none_or(|t| t.contains(&c.id)))
+            }) {
+                bx.reached_by.push(a.id.clone());
             }
-        };
-        attackers.push(AttackerBox {
-            id: a.id.clone(),
-            name: a.name.clone(),
-            detail: format!(
-                "{} · likelihood {}",
-                position_words(a.position),
-                a.likelihood
-            ),
-            lane,
-            rect,
-        });
+            attackers.push(AttackerBox {
+                id: a.id.clone(),
+                name: a.name.clone(),
+                detail: format!(
+                    "{} · likelihood {}",
+                    position_words(a.position),
+                    a.likelihood
+                ),
+                reach: reach_words(a),
+                lane,
+                rect,
+            });
+        }
+        if lane == Lane::Outside && lane_y > TOP + 56 {
+            lane_y += 12;
+        }
     }
-    let bottom = inner_bottom.max(out_y).max(edge_y);
+    let bottom = inner_bottom.max(lane_y);
     let perimeter = Rect {
         x: PERIM_X,
         y: TOP,
         w: WIDTH - 16 - PERIM_X,
         h: bottom - TOP,
     };
-
-    // Links from outside/edge attackers to the boundaries they can reach.
-    let mut links = Vec::new();
-    for ab in attackers.iter().filter(|a| a.lane != Lane::Inside) {
-        let Some(atk) = model.attacker(&ab.id) else {
-            continue;
-        };
-        for bx in &boxes {
-            let reaches = bx
-                .chips
-                .iter()
-                .any(|c| atk.targets.as_ref().is_none_or(|t| t.contains(&c.id)));
-            if reaches {
-                links.push(Link {
-                    from: (ab.rect.x + ab.rect.w, ab.rect.mid_y()),
-                    to: (bx.rect.x, bx.rect.y + 24),
-                });
-            }
-        }
-    }
 
     let summary = summary(model, &boxes, &attackers);
     Some(Diagram {
@@ -482,12 +492,12 @@ impl Diagram {
             INNER_X,
             p.y + 22
         );
-        if self.attackers.iter().any(|a| a.lane == Lane::Edge) {
+        if let Some(first) = self.attackers.iter().find(|a| a.lane == Lane::Edge) {
             let _ = write!(
                 o,
-                r##"<text x="{}" y="{}" fill="#64748b" text-anchor="middle">adjacent (at the edge)</text>"##,
+                r##"<text x="{}" y="{}" font-weight="600" fill="#334155" text-anchor="middle">Adjacent (at the edge)</text>"##,
                 PERIM_X,
-                TOP + 44
+                first.rect.y - 6
             );
         }
         if self.attackers.iter().any(|a| a.lane == Lane::Inside) {
@@ -521,7 +531,15 @@ impl Diagram {
                 } else {
                     format!(r#" data-boundary="{}""#, esc(&b.id))
                 },
-                esc(&format!("{heading} — {}", b.detail))
+                esc(&format!(
+                    "{heading} — {} — reached from outside by: {}",
+                    b.detail,
+                    if b.reached_by.is_empty() {
+                        "none".to_string()
+                    } else {
+                        b.reached_by.join(", ")
+                    }
+                ))
             );
             let _ = write!(
                 o,
@@ -548,6 +566,18 @@ impl Diagram {
                 r.x + 12,
                 r.y + 38,
                 esc(&clip(&b.detail, 100))
+            );
+            let reached = if b.reached_by.is_empty() {
+                "No outside or adjacent attacker reaches these assets".to_string()
+            } else {
+                format!("Reached from outside by {}", b.reached_by.join(", "))
+            };
+            let _ = write!(
+                o,
+                r##"<text x="{}" y="{}" fill="#7f1d1d">{}</text>"##,
+                r.x + 12,
+                r.y + 55,
+                esc(&clip(&reached, 110))
             );
             if b.chips.is_empty() {
                 let _ = write!(
@@ -578,7 +608,11 @@ impl Diagram {
         }
         for a in &self.attackers {
             let r = a.rect;
-            let max = if a.lane == Lane::Edge { 22 } else { 21 };
+            let max = match a.lane {
+                Lane::Outside => 33,
+                Lane::Edge => 27,
+                Lane::Inside => 21,
+            };
             let _ = write!(
                 o,
                 r##"<g class="tb-attacker" data-attacker="{}" data-lane="{}"><title>{}</title><rect x="{}" y="{}" width="{}" height="{}" rx="6" fill="#fef2f2" stroke="#b91c1c" stroke-width="1.5"/><text x="{}" y="{}" font-weight="600" fill="#7f1d1d">{}</text><text x="{}" y="{}" fill="#334155">{}</text></g>"##,
@@ -588,17 +622,20 @@ impl Diagram {
                     Lane::Edge => "edge",
                     Lane::Inside => "inside",
                 },
-                esc(&format!("Attacker {} · {} · {}", a.id, a.name, a.detail)),
+                esc(&format!(
+                    "Attacker {} · {} · {} · {}",
+                    a.id, a.name, a.detail, a.reach
+                )),
                 r.x,
                 r.y,
                 r.w,
                 r.h,
                 r.x + 8,
                 r.y + 18,
-                esc(&clip(&format!("⚔ {}", a.name), max)),
+                esc(&clip(&format!("{} {}", a.id, a.name), max)),
                 r.x + 8,
                 r.y + 35,
-                esc(&clip(&a.detail, 26))
+                esc(&clip(&a.detail, max + 4))
             );
         }
         o.push_str("</svg>");
@@ -745,13 +782,31 @@ mod tests {
         for b in &d.boxes {
             assert!(ins.rect.y + ins.rect.h <= b.rect.y, "insiders above boxes");
         }
-        // Outside and edge attackers reach TB1 and the unbounded box (not the empty one).
-        assert_eq!(d.links.len(), 3 * 2);
+        // Unrestricted outside attackers get one arrow to the perimeter each; the adjacent
+        // and inside ones need none.
+        assert_eq!(d.links.len(), 2);
+        for l in &d.links {
+            assert_eq!(l.to.0, d.perimeter.x);
+        }
+        // Attacker boxes never overlap each other or the boundary boxes.
+        let all: Vec<Rect> = d
+            .attackers
+            .iter()
+            .map(|a| a.rect)
+            .chain(d.boxes.iter().map(|b| b.rect))
+            .collect();
+        for (i, a) in all.iter().enumerate() {
+            for b in &all[i + 1..] {
+                let apart =
+                    a.x + a.w <= b.x || b.x + b.w <= a.x || a.y + a.h <= b.y || b.y + b.h <= a.y;
+                assert!(apart, "{a:?} overlaps {b:?}");
+            }
+        }
         assert!(d.height >= d.perimeter.y + d.perimeter.h);
     }
 
     #[test]
-    fn targets_limit_the_links() {
+    fn targets_limit_which_boxes_name_an_attacker() {
         let mut m = model(true);
         let now = Utc
             .with_ymd_and_hms(2026, 1, 3, 0, 0, 0)
@@ -759,17 +814,27 @@ mod tests {
             .expect("time");
         let mut a = attacker("Scraper", AttackerPosition::External);
         a.targets = Some(["A3".to_string()].into_iter().collect());
-        m.add_attacker(a, now).expect("attacker");
+        let sid = m.add_attacker(a, now).expect("attacker");
         let d = layout(&m).expect("diagram");
-        let s = d
-            .attackers
-            .iter()
-            .find(|a| a.name == "Scraper")
-            .expect("scraper");
-        let from = (s.rect.x + s.rect.w, s.rect.mid_y());
-        let to: Vec<_> = d.links.iter().filter(|l| l.from == from).collect();
-        assert_eq!(to.len(), 1);
-        assert_eq!(to[0].to.1, d.boxes[2].rect.y + 24);
+        // TB1 (A1, A2) is reached by the unrestricted outside and adjacent attackers only.
+        assert_eq!(d.boxes[0].reached_by, ["ATK1", "ATK4", "ATK2"]);
+        assert!(
+            d.boxes[1].reached_by.is_empty(),
+            "no assets, nobody reaches it"
+        );
+        assert_eq!(
+            d.boxes[2].reached_by,
+            ["ATK1", "ATK4", sid.as_str(), "ATK2"]
+        );
+        // The insider is never listed.
+        assert!(
+            d.boxes
+                .iter()
+                .all(|b| !b.reached_by.contains(&"ATK3".to_string()))
+        );
+        let svg = d.to_svg();
+        assert!(svg.contains("Reached from outside by ATK1, ATK4, ATK2"));
+        assert!(svg.contains("No outside or adjacent attacker reaches these assets"));
     }
 
     #[test]
@@ -780,7 +845,7 @@ mod tests {
         assert!(!svg.contains("<script>"), "{svg}");
         assert!(svg.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"));
         assert!(svg.contains("Shop &lt;beta&gt; &amp; &quot;friends&quot;"));
-        assert!(svg.contains("Rogue admin &amp; co"));
+        assert!(svg.contains("ATK3 Rogue admin &amp; co"));
         assert!(svg.contains("Internet → API"));
         assert!(svg.contains("role=\"img\""));
         assert!(svg.contains("<title id=\"tb-diagram-title\">"));
