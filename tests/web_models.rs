@@ -742,6 +742,30 @@ fn model_page_forms_refuse_bad_input_inline_and_change_nothing() {
         assert_eq!(web.post(&action, &wrong).status, 403);
     }
     assert_eq!(model_json(&web, &id), before);
+
+    // The last asset cannot go: a form-level error on its remove form, nothing changes.
+    let api = Client::login(&app, "admin@example.com", PASSWORD);
+    let assets: Vec<String> = before["assets"]
+        .as_array()
+        .expect("assets")
+        .iter()
+        .map(|a| a["id"].as_str().expect("id").to_string())
+        .collect();
+    for a in &assets[1..] {
+        let r = api.delete(&format!("/api/models/{id}/assets/{a}"));
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    let one_left = model_json(&web, &id);
+    let last = &assets[0];
+    let r = web.submit(
+        &page_path,
+        &format!("{page_path}/assets/{last}/remove"),
+        &[("reason", "cleanup")],
+    );
+    r.assert_page(422, "a threat model must keep at least one asset");
+    assert!(r.body.contains("form-general-error"));
+    assert!(r.body.contains("value=\"cleanup\""));
+    assert_eq!(model_json(&web, &id), one_left);
 }
 
 #[test]

@@ -5,7 +5,9 @@
 //! Every method takes the [`Caller`] and only ever sees rows of the caller's workspace: an
 //! id from another workspace is [`Error::NotFound`], indistinguishable from an unknown id.
 //! Changes go through [`ModelService::update`], which loads, applies a pure domain operation,
-//! bumps the version and saves in one transaction.
+//! bumps the version and saves in one transaction. Entity operations the web pages, REST and
+//! MCP share (assets, attackers, control status/notes, evidence) are named methods in
+//! `entities.rs`, so the three faces record the same change the same way.
 
 pub mod conversation;
 mod entities;
