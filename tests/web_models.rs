@@ -575,7 +575,7 @@ fn model_page_forms_refuse_bad_input_inline_and_change_nothing() {
         (
             format!("{page_path}/assets"),
             vec![("name", keep), ("impact", "high")],
-            "Properties needs at least one of C, I, A, U.",
+            "Choose at least one property (C, I, A or U).",
             keep,
         ),
         (

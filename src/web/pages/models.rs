@@ -390,11 +390,12 @@ fn absorb(fs: &mut FormState, err: crate::models::Error, fields: &[&str]) -> Res
                     "properties" | "threatens" => "props",
                     other => other,
                 };
-                let shown = match name {
-                    "props" => "properties",
-                    other => other,
+                let message = if name == "props" {
+                    "Choose at least one property (C, I, A or U).".to_string()
+                } else {
+                    field_sentence(name, reason)
                 };
-                place(fs, name, field_sentence(shown, reason));
+                place(fs, name, message);
                 Ok(())
             }
             DomainError::LastAsset { .. } => {
