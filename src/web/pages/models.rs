@@ -1040,3 +1040,120 @@ async fn converse(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::Error as E;
+
+    #[test]
+    fn refusals_land_next_to_their_field() {
+        let mut fs = FormState::new();
+        absorb(
+            &mut fs,
+            E::Domain(DomainError::invalid("asset.name", "must not be empty")),
+            ASSET_FIELDS,
+        )
+        .expect("form error");
+        assert_eq!(fs.err("name"), Some("Name must not be empty."));
+
+        let mut fs = FormState::new();
+        absorb(
+            &mut fs,
+            E::Domain(
+                DomainError::invalid(
+                    "implementation_notes",
+                    "is 4001 characters, at most 4000 allowed",
+                )
+                .in_field("ops[0]"),
+            ),
+            &["status", "notes"],
+        )
+        .expect("form error");
+        assert_eq!(
+            fs.err("notes"),
+            Some("Notes is 4001 characters, at most 4000 allowed.")
+        );
+
+        let mut fs = FormState::new();
+        absorb(
+            &mut fs,
+            E::Domain(DomainError::invalid(
+                "attacker.threatens",
+                "needs at least one",
+            )),
+            ATTACKER_FIELDS,
+        )
+        .expect("form error");
+        assert_eq!(
+            fs.err("props"),
+            Some("Choose at least one property (C, I, A or U).")
+        );
+
+        // A field the form does not have, and refusals without a field, go to `general`.
+        let mut fs = FormState::new();
+        absorb(
+            &mut fs,
+            E::Domain(DomainError::invalid(
+                "archetype",
+                "contains control characters",
+            )),
+            ATTACKER_FIELDS,
+        )
+        .expect("form error");
+        assert_eq!(
+            fs.err("general"),
+            Some("Archetype contains control characters.")
+        );
+        let mut fs = FormState::new();
+        absorb(
+            &mut fs,
+            E::Forbidden("viewers cannot change models".into()),
+            &[],
+        )
+        .expect("form error");
+        assert_eq!(fs.err("general"), Some("Viewers cannot change models"));
+        let mut fs = FormState::new();
+        absorb(
+            &mut fs,
+            E::Invalid {
+                field: "message".into(),
+                message: "at most 4000 characters".into(),
+            },
+            &["message"],
+        )
+        .expect("form error");
+        assert_eq!(
+            fs.err("message"),
+            Some("Message must be at most 4000 characters.")
+        );
+
+        // Unknown entities are a 404 page, not a form error.
+        let mut fs = FormState::new();
+        let err = absorb(
+            &mut fs,
+            E::Domain(DomainError::UnknownId {
+                kind: crate::domain::EntityKind::Asset,
+                id: "A99".into(),
+            }),
+            ASSET_FIELDS,
+        )
+        .expect_err("page error");
+        assert!(
+            matches!(err, PageError::Status { status, .. } if status == actix_web::http::StatusCode::NOT_FOUND)
+        );
+        assert!(!fs.has_errors());
+    }
+
+    #[test]
+    fn sentences_read_naturally() {
+        assert_eq!(
+            field_sentence("title", "must not be empty"),
+            "Title must not be empty."
+        );
+        assert_eq!(
+            field_sentence("status", "CTRL-01 needs at least one assertion."),
+            "CTRL-01 needs at least one assertion."
+        );
+    }
+}
