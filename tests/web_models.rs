@@ -164,10 +164,10 @@ fn model_page_shows_the_model_and_edits_it_like_rest() {
         ],
     );
     r.assert_redirect(&page_path);
-    web.get(&page_path)
-        .assert_page(200, "Asset “Audit log archive” added.");
     let m = model_json(&web, &id);
     let aid = id_by_name(&m, "assets", "Audit log archive").expect("asset added");
+    web.get(&page_path)
+        .assert_page(200, &format!("Asset {aid} “Audit log archive” added."));
     let asset = m["assets"]
         .as_array()
         .expect("assets")
@@ -198,19 +198,14 @@ fn model_page_shows_the_model_and_edits_it_like_rest() {
         Some(aid.as_str())
     );
 
-    // Invalid input is refused by the domain with an error message, nothing changes.
-    web.submit(
+    // Invalid input is refused by the domain with an inline error, nothing changes.
+    let bad = web.submit(
         &page_path,
         &format!("{page_path}/assets"),
         &[("name", ""), ("impact", "high"), ("c", "1")],
-    )
-    .assert_redirect(&page_path);
-    let after_bad = web.get(&page_path);
-    assert!(
-        after_bad.body.contains("flash-error") || after_bad.body.contains("alert-error"),
-        "{}",
-        after_bad.body
     );
+    bad.assert_page(422, "Name must not be empty.");
+    assert!(bad.body.contains("field-error"), "{}", bad.body);
     assert_eq!(model_json(&web, &id)["version"], m["version"]);
 
     // Remove it.
@@ -292,9 +287,7 @@ fn model_page_shows_the_model_and_edits_it_like_rest() {
         &format!("{page_path}/controls/{cid}/status"),
         &[("status", "implemented")],
     )
-    .assert_redirect(&page_path);
-    web.get(&page_path)
-        .assert_page(200, "needs at least one assertion");
+    .assert_page(422, "needs at least one assertion");
 
     // Another user: the friendly 404, and their forms cannot touch it.
     let other = Web::new(&app);
@@ -537,4 +530,524 @@ fn workspace_security_settings() {
     .assert_redirect(path);
     let (_, sec) = json(api.get(&format!("/api/workspaces/{ws}/security")));
     assert_eq!(sec["require_attestation"], false);
+}
+
+/// The first control of a model (id) and the first asset and attacker ids.
+fn first_ids(m: &serde_json::Value) -> (String, String, String) {
+    let s = |v: &serde_json::Value| v.as_str().expect("id").to_string();
+    (
+        s(&m["controls"][0]["id"]),
+        s(&m["assets"][0]["id"]),
+        s(&m["attackers"][0]["id"]),
+    )
+}
+
+/// A refused form submission: action, fields, the inline error expected, and submitted text
+/// that must come back in the re-rendered form.
+type Case<'a> = (String, Vec<(&'a str, &'a str)>, &'a str, &'a str);
+
+#[test]
+fn model_page_forms_refuse_bad_input_inline_and_change_nothing() {
+    let dir = TestDir::new("pages-model-invalid");
+    let app = appliance_without_mfa(&dir);
+    let web = Web::new(&app);
+    web.sign_in("admin@example.com", PASSWORD);
+    let (_, id) = generate(&web);
+    let page_path = format!("/models/{id}");
+    let before = model_json(&web, &id);
+    let (cid, aid, tid) = first_ids(&before);
+    let long = "x".repeat(4001);
+    let keep = "keep-this-input-42";
+
+    // (action, fields, inline error expected, submitted text that must come back)
+    let cases: Vec<Case> = vec![
+        (
+            format!("{page_path}/assets"),
+            vec![
+                ("name", ""),
+                ("impact", "high"),
+                ("c", "1"),
+                ("description", keep),
+            ],
+            "Name must not be empty.",
+            keep,
+        ),
+        (
+            format!("{page_path}/assets"),
+            vec![("name", keep), ("impact", "high")],
+            "Choose at least one property (C, I, A or U).",
+            keep,
+        ),
+        (
+            format!("{page_path}/assets"),
+            vec![("name", keep), ("impact", "catastrophic"), ("c", "1")],
+            "Choose a valid impact.",
+            keep,
+        ),
+        (
+            format!("{page_path}/assets"),
+            vec![
+                ("name", keep),
+                ("impact", "low"),
+                ("c", "1"),
+                ("description", &long),
+            ],
+            "Description is 4001 characters, at most 4000 allowed.",
+            keep,
+        ),
+        (
+            format!("{page_path}/assets/{aid}/edit"),
+            vec![
+                ("name", "  "),
+                ("impact", "low"),
+                ("c", "1"),
+                ("rationale", keep),
+            ],
+            "Name must not be empty.",
+            keep,
+        ),
+        (
+            format!("{page_path}/assets/{aid}/remove"),
+            vec![("reason", &long)],
+            "Reason is 4001 characters, at most 4000 allowed.",
+            &long,
+        ),
+        (
+            format!("{page_path}/attackers"),
+            vec![
+                ("name", keep),
+                ("position", "on the moon"),
+                ("likelihood", "low"),
+            ],
+            "Choose a valid position.",
+            keep,
+        ),
+        (
+            format!("{page_path}/attackers/{tid}/edit"),
+            vec![
+                ("name", ""),
+                ("position", "external"),
+                ("likelihood", "high"),
+                ("capability", keep),
+                ("c", "1"),
+            ],
+            "Name must not be empty.",
+            keep,
+        ),
+        (
+            format!("{page_path}/attackers/{tid}/remove"),
+            vec![("reason", &long)],
+            "Reason is 4001 characters, at most 4000 allowed.",
+            &long,
+        ),
+        (
+            format!("{page_path}/controls/{cid}/status"),
+            vec![("status", "done-ish"), ("notes", keep)],
+            "Choose a valid control status.",
+            keep,
+        ),
+        (
+            format!("{page_path}/controls/{cid}/status"),
+            vec![("status", "implemented"), ("notes", keep)],
+            "needs at least one assertion",
+            keep,
+        ),
+        (
+            format!("{page_path}/controls/{cid}/status"),
+            vec![("status", "not_implemented"), ("notes", &long)],
+            "Notes is 4001 characters, at most 4000 allowed.",
+            &long,
+        ),
+        (
+            format!("{page_path}/controls/{cid}/evidence"),
+            vec![("title", " "), ("reference", keep)],
+            "Title must not be empty.",
+            keep,
+        ),
+        (
+            format!("{page_path}/conversation"),
+            vec![("message", "   "), ("mode", "auto")],
+            "Message must not be empty.",
+            "",
+        ),
+        (
+            format!("{page_path}/conversation"),
+            vec![("message", &long), ("mode", "query")],
+            "Message must be at most 4000 characters.",
+            &long,
+        ),
+        (
+            format!("{page_path}/conversation"),
+            vec![("message", keep), ("mode", "shout")],
+            "Choose a valid mode.",
+            keep,
+        ),
+    ];
+    for (action, fields, error, kept) in &cases {
+        let r = web.submit(&page_path, action, fields);
+        assert_eq!(r.status, 422, "{action} {fields:?}: {}", r.body);
+        assert!(r.body.contains("field-error") || r.body.contains("form-general-error"));
+        assert!(
+            r.body.contains(error),
+            "{action}: expected {error:?} in:\n{}",
+            r.body
+        );
+        assert!(r.body.contains(kept), "{action}: input not kept");
+        if ["/assets", "/attackers", "/evidence"]
+            .iter()
+            .any(|p| action.contains(p))
+        {
+            assert!(
+                r.body.contains(" open>"),
+                "{action}: the form is not opened"
+            );
+        }
+        assert_eq!(
+            model_json(&web, &id),
+            before,
+            "{action} {fields:?} changed the model"
+        );
+    }
+    // The first control's status is still the generated one.
+    assert_eq!(before["controls"][0]["status"], "not_implemented");
+    let conv = web.get(&format!("/api/models/{id}/conversation"));
+    assert_eq!(conv.body.trim(), "[]", "refused messages are not kept");
+
+    // No CSRF token: refused, nothing changed.
+    for (action, fields) in [
+        (
+            format!("{page_path}/controls/{cid}/evidence"),
+            vec![("title", "x")],
+        ),
+        (
+            format!("{page_path}/controls/{cid}/status"),
+            vec![("status", "in_progress"), ("notes", "x")],
+        ),
+        (
+            format!("{page_path}/conversation"),
+            vec![
+                ("message", "Add a database admin attacker"),
+                ("mode", "refine"),
+            ],
+        ),
+        (
+            format!("{page_path}/assets/{aid}/remove"),
+            vec![("reason", "x")],
+        ),
+    ] {
+        web.post(&action, &fields)
+            .assert_page(403, "This form has expired");
+        let mut wrong = vec![("csrf_token", "not-the-token")];
+        wrong.extend(fields.iter().copied());
+        assert_eq!(web.post(&action, &wrong).status, 403);
+    }
+    assert_eq!(model_json(&web, &id), before);
+
+    // The last asset cannot go: a form-level error on its remove form, nothing changes.
+    let api = Client::login(&app, "admin@example.com", PASSWORD);
+    let assets: Vec<String> = before["assets"]
+        .as_array()
+        .expect("assets")
+        .iter()
+        .map(|a| a["id"].as_str().expect("id").to_string())
+        .collect();
+    for a in &assets[1..] {
+        let r = api.delete(&format!("/api/models/{id}/assets/{a}"));
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    let one_left = model_json(&web, &id);
+    let last = &assets[0];
+    let r = web.submit(
+        &page_path,
+        &format!("{page_path}/assets/{last}/remove"),
+        &[("reason", "cleanup")],
+    );
+    r.assert_page(422, "a threat model must keep at least one asset");
+    assert!(r.body.contains("form-general-error"));
+    assert!(r.body.contains("value=\"cleanup\""));
+    assert_eq!(model_json(&web, &id), one_left);
+}
+
+#[test]
+fn control_notes_and_evidence_are_edited_on_the_model_page() {
+    let dir = TestDir::new("pages-model-controls");
+    let app = appliance_without_mfa(&dir);
+    let web = Web::new(&app);
+    web.sign_in("admin@example.com", PASSWORD);
+    let (_, id) = generate(&web);
+    let page_path = format!("/models/{id}");
+    let before = model_json(&web, &id);
+    let (cid, _, _) = first_ids(&before);
+    let control = |m: &serde_json::Value| {
+        m["controls"]
+            .as_array()
+            .expect("controls")
+            .iter()
+            .find(|c| c["id"] == cid.as_str())
+            .expect("control")
+            .clone()
+    };
+
+    // Notes only (status kept): saved, status unchanged.
+    web.submit(
+        &page_path,
+        &format!("{page_path}/controls/{cid}/status"),
+        &[
+            ("status", "not_implemented"),
+            ("notes", "Rate limiter <nginx> & WAF"),
+        ],
+    )
+    .assert_redirect(&page_path);
+    let page = web.get(&page_path);
+    page.assert_page(200, &format!("Notes of {cid} saved."));
+    assert!(page.body.contains("Rate limiter &#60;nginx&#62; &#38; WAF"));
+    let m = model_json(&web, &id);
+    assert_eq!(
+        control(&m)["implementation_notes"],
+        "Rate limiter <nginx> & WAF"
+    );
+    assert_eq!(control(&m)["status"], "not_implemented");
+    assert_eq!(
+        m["version"].as_u64(),
+        before["version"].as_u64().map(|v| v + 1)
+    );
+
+    // Status and notes together.
+    web.submit(
+        &page_path,
+        &format!("{page_path}/controls/{cid}/status"),
+        &[("status", "in_progress"), ("notes", "rolling out")],
+    )
+    .assert_redirect(&page_path);
+    web.get(&page_path)
+        .assert_page(200, &format!("{cid} marked in progress."));
+    let m = model_json(&web, &id);
+    assert_eq!(control(&m)["status"], "in_progress");
+    assert_eq!(control(&m)["implementation_notes"], "rolling out");
+
+    // Evidence: add two, remove one.
+    for (title, reference) in [
+        ("Limiter middleware", "src/limits.rs"),
+        ("Pen test report", "https://tickets.example/SEC-12"),
+    ] {
+        web.submit(
+            &page_path,
+            &format!("{page_path}/controls/{cid}/evidence"),
+            &[("title", title), ("reference", reference)],
+        )
+        .assert_redirect(&page_path);
+    }
+    let page = web.get(&page_path);
+    page.assert_page(200, &format!("Evidence EV2 added to {cid}."));
+    assert!(page.body.contains(&format!("id=\"evidence-{cid}-EV1\"")));
+    assert!(page.body.contains("https://tickets.example/SEC-12"));
+    let m = model_json(&web, &id);
+    let ev = control(&m)["evidence"].clone();
+    assert_eq!(ev.as_array().map(Vec::len), Some(2), "{ev}");
+    assert_eq!(ev[0]["title"], "Limiter middleware");
+    assert_eq!(ev[0]["reference"], "src/limits.rs");
+    web.submit(
+        &page_path,
+        &format!("{page_path}/controls/{cid}/evidence/EV1/remove"),
+        &[],
+    )
+    .assert_redirect(&page_path);
+    let m = model_json(&web, &id);
+    let ev = control(&m)["evidence"].clone();
+    assert_eq!(ev.as_array().map(Vec::len), Some(1), "{ev}");
+    assert_eq!(ev[0]["id"], "EV2");
+    // An unknown evidence id is a 404, nothing changes.
+    let r = web.submit(
+        &page_path,
+        &format!("{page_path}/controls/{cid}/evidence/EV9/remove"),
+        &[],
+    );
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert_eq!(model_json(&web, &id), m);
+
+    // The activity feed names the web as the source of these changes.
+    let activity = web.get("/api/activity");
+    assert!(
+        activity.body.contains(&format!("notes of {cid} updated")),
+        "{}",
+        activity.body
+    );
+    assert!(activity.body.contains("\"source\":\"web\""));
+}
+
+#[test]
+fn conversation_panel_answers_and_refines() {
+    let dir = TestDir::new("pages-model-conversation");
+    let app = appliance_without_mfa(&dir);
+    let web = Web::new(&app);
+    web.sign_in("admin@example.com", PASSWORD);
+    let (_, id) = generate(&web);
+    let page_path = format!("/models/{id}");
+    let page = web.get(&page_path);
+    page.assert_page(200, "id=\"conversation-empty\"");
+    assert!(
+        page.body
+            .contains(&format!("action=\"{page_path}/conversation\""))
+    );
+
+    // A query (chosen mode): answered in the page's history, the model unchanged.
+    let before = model_json(&web, &id);
+    web.submit(
+        &page_path,
+        &format!("{page_path}/conversation"),
+        &[
+            ("message", "What are the highest-risk assets?"),
+            ("mode", "query"),
+        ],
+    )
+    .assert_redirect(&page_path);
+    let page = web.get(&page_path);
+    page.assert_page(200, "Answered");
+    let history = between(&page.body, "id=\"conversation-history\"", "</ol>");
+    assert!(
+        history.contains("What are the highest-risk assets?"),
+        "{history}"
+    );
+    assert_eq!(
+        history
+            .matches("data-role=\"assistant\" data-intent=\"query\"")
+            .count(),
+        1
+    );
+    let api = Client::login(&app, "admin@example.com", PASSWORD);
+    let (_, conv) = json(api.get(&format!("/api/models/{id}/conversation")));
+    let answer = conv[1]["content"].as_str().expect("answer");
+    assert!(!answer.is_empty());
+    // The longest run of plain words of the answer is shown as is.
+    let words = answer
+        .split(|c: char| !c.is_alphanumeric() && c != ' ')
+        .max_by_key(|w| w.len())
+        .expect("words");
+    assert!(words.len() > 5, "{answer}");
+    assert!(history.contains(words), "{words:?} not in {history}");
+    assert_eq!(model_json(&web, &id), before);
+
+    // A refinement (automatic mode): the model changes and the page shows the new version.
+    let attackers = before["attackers"].as_array().expect("attackers").len();
+    web.submit(
+        &page_path,
+        &format!("{page_path}/conversation"),
+        &[
+            ("message", "Add a database admin attacker"),
+            ("mode", "auto"),
+        ],
+    )
+    .assert_redirect(&page_path);
+    let after = model_json(&web, &id);
+    assert_eq!(
+        after["attackers"].as_array().expect("attackers").len(),
+        attackers + 1
+    );
+    let version = after["version"].as_u64().expect("version");
+    assert!(version > before["version"].as_u64().expect("version"));
+    let page = web.get(&page_path);
+    page.assert_page(200, &format!("Model updated to version {version}"));
+    assert!(
+        page.body
+            .contains(&format!("id=\"model-version\">{version}<"))
+    );
+    let new_attacker = after["attackers"]
+        .as_array()
+        .expect("attackers")
+        .last()
+        .expect("attacker");
+    let new_id = new_attacker["id"].as_str().expect("id");
+    assert!(page.body.contains(&format!("id=\"attacker-{new_id}\"")));
+    assert!(page.body.contains("data-intent=\"refine\""));
+
+    // Generate mode starts a job and follows it on the live page.
+    let r = web.submit(
+        &page_path,
+        &format!("{page_path}/conversation"),
+        &[
+            (
+                "message",
+                "A mobile banking app with a REST API, a Postgres ledger and push notifications.",
+            ),
+            ("mode", "generate"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(
+        r.location().starts_with("/models/jobs/"),
+        "{}",
+        r.location()
+    );
+}
+
+#[test]
+fn trust_boundary_diagram_is_inline_svg_with_escaped_names() {
+    let dir = TestDir::new("pages-model-diagram");
+    let app = appliance_without_mfa(&dir);
+    let web = Web::new(&app);
+    web.sign_in("admin@example.com", PASSWORD);
+    let (_, id) = generate(&web);
+    let page_path = format!("/models/{id}");
+    let m = model_json(&web, &id);
+    let boundaries = m["trust_boundaries"]
+        .as_array()
+        .expect("boundaries")
+        .clone();
+    assert!(
+        !boundaries.is_empty(),
+        "the built-in engine draws boundaries: {m}"
+    );
+
+    // A boundary asset gets a name full of markup.
+    let aid = boundaries[0]["assets"][0]
+        .as_str()
+        .expect("asset in boundary")
+        .to_string();
+    let api = Client::login(&app, "admin@example.com", PASSWORD);
+    let evil = "<img src=x onerror=alert(1)> & \"orders\"";
+    let (status, body) = json(api.patch(
+        &format!("/api/models/{id}/assets/{aid}"),
+        serde_json::json!({"name": evil}),
+    ));
+    assert_eq!(status, 200, "{body}");
+
+    let page = web.get(&page_path);
+    page.assert_page(
+        200,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"tb-diagram\"",
+    );
+    let svg = between(&page.body, "<svg xmlns", "</svg>");
+    assert!(svg.contains("role=\"img\""));
+    assert!(svg.contains("aria-labelledby=\"tb-diagram-title tb-diagram-desc\""));
+    for b in &boundaries {
+        let bid = b["id"].as_str().expect("id");
+        assert!(svg.contains(&format!("data-boundary=\"{bid}\"")), "{bid}");
+        let name = b["name"].as_str().expect("name");
+        let shown: String = name.chars().take(20).collect();
+        assert!(
+            svg.contains(&shown.replace('&', "&amp;").replace('<', "&lt;")),
+            "{name}"
+        );
+    }
+    assert!(svg.contains(&format!("data-asset=\"{aid}\"")));
+    // Escaped in full inside the title, never raw.
+    assert!(
+        svg.contains("&lt;img src=x onerror=alert(1)&gt; &amp; &quot;orders&quot;"),
+        "{svg}"
+    );
+    assert!(!page.body.contains("<img src=x"), "raw markup leaked");
+    // Every attacker appears by id.
+    for a in m["attackers"].as_array().expect("attackers") {
+        let tid = a["id"].as_str().expect("id");
+        assert!(svg.contains(&format!("data-attacker=\"{tid}\"")), "{tid}");
+    }
+    // Deterministic: the same model renders the same SVG.
+    let again = web.get(&page_path);
+    assert_eq!(between(&again.body, "<svg xmlns", "</svg>"), svg);
+    // Strict CSP still holds (no inline style attribute).
+    assert!(!svg.contains(" style="));
+    assert!(
+        page.header("content-security-policy")
+            .contains("style-src 'self'")
+    );
 }

@@ -138,3 +138,25 @@
     init();
   }
 })();
+
+// Model page (additive): after a refused form (422) bring the first inline error into view
+// and focus its field; keep the newest conversation message visible.
+//   <form data-error-focus>   forms whose inline errors take focus on load
+//   .conv-history             scrolled to its end on load
+(function () {
+  "use strict";
+  function init() {
+    var hist = document.querySelector(".conv-history");
+    if (hist) { hist.scrollTop = hist.scrollHeight; }
+    var err = document.querySelector("form[data-error-focus] .has-error, form[data-error-focus] .form-general-error");
+    if (!err) { return; }
+    err.scrollIntoView({ block: "center" });
+    var field = err.querySelector("input:not([type=hidden]), textarea, select");
+    if (field) { field.focus({ preventScroll: true }); }
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", init);
+  } else {
+    init();
+  }
+})();

@@ -1422,10 +1422,14 @@ impl McpServer {
         self.run(self.writer(&ctx, "update_control_status"), move |svc, c| {
             let cid = a.control_id.clone();
             let notes = a.notes.clone();
-            let (s, ()) = svc.models.update(&c, &a.model_id, Source::Mcp, "control_update", move |m| {
-                m.update_control_status(&cid, status, notes.as_deref(), chrono::Utc::now())?;
-                Ok(((), format!("{cid} marked {}", a.status)))
-            })?;
+            let s = svc.models.record_control_status(
+                &c,
+                &a.model_id,
+                &cid,
+                status,
+                notes.as_deref(),
+                Source::Mcp,
+            )?;
             Ok(json!({"model_id": s.model.id, "control_id": a.control_id, "status": status, "version": s.model.version}))
         })
         .await
@@ -1475,10 +1479,9 @@ impl McpServer {
                 reference: a.reference.unwrap_or_default(),
             };
             let cid = a.control_id.clone();
-            let (s, eid) = svc.models.update(&c, &a.model_id, Source::Mcp, "control_update", move |m| {
-                let eid = m.add_evidence(&cid, ev, chrono::Utc::now())?;
-                Ok((eid, format!("evidence added to {cid}")))
-            })?;
+            let (s, eid) = svc
+                .models
+                .add_evidence(&c, &a.model_id, &cid, ev, Source::Mcp)?;
             Ok(json!({"model_id": s.model.id, "control_id": a.control_id, "evidence_id": eid, "version": s.model.version}))
         })
         .await
@@ -1492,10 +1495,9 @@ impl McpServer {
     ) -> ToolResult {
         self.run(self.writer(&ctx, "remove_evidence"), move |svc, c| {
             let (cid, eid) = (a.control_id.clone(), a.evidence_id.clone());
-            let (s, ()) = svc.models.update(&c, &a.model_id, Source::Mcp, "control_update", move |m| {
-                m.remove_evidence(&cid, &eid, chrono::Utc::now())?;
-                Ok(((), format!("evidence {eid} removed from {cid}")))
-            })?;
+            let s = svc
+                .models
+                .remove_evidence(&c, &a.model_id, &cid, &eid, Source::Mcp)?;
             Ok(json!({"model_id": s.model.id, "evidence_id": a.evidence_id, "removed": true, "version": s.model.version}))
         })
         .await
@@ -1522,11 +1524,7 @@ impl McpServer {
                     "rationale": a.rationale.unwrap_or_default(),
                 }),
             )?;
-            let (s, id) = svc.models.update(&c, &a.model_id, Source::Mcp, "refinement", move |m| {
-                let name = asset.name.clone();
-                let id = m.add_asset(asset, chrono::Utc::now())?;
-                Ok((id.clone(), format!("added asset {id} \"{name}\"")))
-            })?;
+            let (s, id) = svc.models.add_asset(&c, &a.model_id, asset, Source::Mcp)?;
             Ok(json!({"model_id": s.model.id, "asset_id": id, "version": s.model.version, "control_objectives": s.model.control_objectives.len()}))
         })
         .await
@@ -1550,12 +1548,9 @@ impl McpServer {
                 }),
             )?;
             let aid = a.asset_id.clone();
-            let (s, ()) =
-                svc.models
-                    .update(&c, &a.model_id, Source::Mcp, "refinement", move |m| {
-                        m.edit_asset(&aid, patch, chrono::Utc::now())?;
-                        Ok(((), format!("edited asset {aid}")))
-                    })?;
+            let s = svc
+                .models
+                .edit_asset(&c, &a.model_id, &aid, patch, Source::Mcp)?;
             Ok(json!({"model_id": s.model.id, "asset_id": a.asset_id, "version": s.model.version}))
         })
         .await
@@ -1573,10 +1568,9 @@ impl McpServer {
         self.run(self.writer(&ctx, "remove_asset"), move |svc, c| {
             let id = a.entity_id.clone();
             let reason = a.reason.unwrap_or_else(|| "removed via MCP".into());
-            let (s, ()) = svc.models.update(&c, &a.model_id, Source::Mcp, "refinement", move |m| {
-                m.remove_asset(&id, &reason, chrono::Utc::now())?;
-                Ok(((), format!("removed asset {id}")))
-            })?;
+            let s = svc
+                .models
+                .remove_asset(&c, &a.model_id, &id, &reason, Source::Mcp)?;
             Ok(json!({"model_id": s.model.id, "asset_id": a.entity_id, "removed": true, "version": s.model.version}))
         })
         .await
@@ -1603,11 +1597,9 @@ impl McpServer {
                     "rationale": a.rationale.unwrap_or_default(),
                 }),
             )?;
-            let (s, id) = svc.models.update(&c, &a.model_id, Source::Mcp, "refinement", move |m| {
-                let name = attacker.name.clone();
-                let id = m.add_attacker(attacker, chrono::Utc::now())?;
-                Ok((id.clone(), format!("added attacker {id} \"{name}\"")))
-            })?;
+            let (s, id) = svc
+                .models
+                .add_attacker(&c, &a.model_id, attacker, Source::Mcp)?;
             Ok(json!({"model_id": s.model.id, "attacker_id": id, "version": s.model.version, "control_objectives": s.model.control_objectives.len()}))
         })
         .await
@@ -1632,10 +1624,9 @@ impl McpServer {
                 }),
             )?;
             let aid = a.attacker_id.clone();
-            let (s, ()) = svc.models.update(&c, &a.model_id, Source::Mcp, "refinement", move |m| {
-                m.edit_attacker(&aid, patch, chrono::Utc::now())?;
-                Ok(((), format!("edited attacker {aid}")))
-            })?;
+            let s = svc
+                .models
+                .edit_attacker(&c, &a.model_id, &aid, patch, Source::Mcp)?;
             Ok(json!({"model_id": s.model.id, "attacker_id": a.attacker_id, "version": s.model.version}))
         })
         .await
@@ -1653,10 +1644,9 @@ impl McpServer {
         self.run(self.writer(&ctx, "remove_attacker"), move |svc, c| {
             let id = a.entity_id.clone();
             let reason = a.reason.unwrap_or_else(|| "removed via MCP".into());
-            let (s, ()) = svc.models.update(&c, &a.model_id, Source::Mcp, "refinement", move |m| {
-                m.remove_attacker(&id, &reason, chrono::Utc::now())?;
-                Ok(((), format!("removed attacker {id}")))
-            })?;
+            let s = svc
+                .models
+                .remove_attacker(&c, &a.model_id, &id, &reason, Source::Mcp)?;
             Ok(json!({"model_id": s.model.id, "attacker_id": a.entity_id, "removed": true, "version": s.model.version}))
         })
         .await

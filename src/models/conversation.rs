@@ -54,7 +54,8 @@ pub struct ControlRefinement {
     pub control_objectives: Vec<String>,
 }
 
-const MAX_MESSAGE: usize = 4000;
+/// Longest conversation message (characters), also the panel's `maxlength`.
+pub const MAX_MESSAGE: usize = 4000;
 
 fn check_message(field: &str, text: &str) -> Result<String> {
     let t = text.trim();
@@ -230,9 +231,28 @@ impl ModelService {
         message: &str,
         source: Source,
     ) -> Result<Reply> {
+        self.converse_as(caller, engine, jobs, id, message, None, source)
+    }
+
+    /// Like [`converse`](Self::converse), with the intent chosen by the user (the web
+    /// panel's mode chooser) instead of classified when `intent` is `Some`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn converse_as(
+        &self,
+        caller: &Caller,
+        engine: std::sync::Arc<dyn Engine>,
+        jobs: &crate::jobs::Registry,
+        id: &str,
+        message: &str,
+        intent: Option<Intent>,
+        source: Source,
+    ) -> Result<Reply> {
         let message = check_message("message", message)?;
         let stored = self.get(caller, id)?;
-        let intent = engine.classify_intent(&message, Some(&stored.model))?;
+        let intent = match intent {
+            Some(i) => i,
+            None => engine.classify_intent(&message, Some(&stored.model))?,
+        };
         let (reply, changes, version, job_id) = match intent {
             Intent::Refine => {
                 let (after, refined) =

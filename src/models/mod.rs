@@ -5,9 +5,12 @@
 //! Every method takes the [`Caller`] and only ever sees rows of the caller's workspace: an
 //! id from another workspace is [`Error::NotFound`], indistinguishable from an unknown id.
 //! Changes go through [`ModelService::update`], which loads, applies a pure domain operation,
-//! bumps the version and saves in one transaction.
+//! bumps the version and saves in one transaction. Entity operations the web pages, REST and
+//! MCP share (assets, attackers, control status/notes, evidence) are named methods in
+//! `entities.rs`, so the three faces record the same change the same way.
 
 pub mod conversation;
+mod entities;
 pub mod generate;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -465,17 +468,7 @@ impl ModelService {
                 });
             }
         }
-        let label = serde_json::to_value(status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        let cid = control_id.to_string();
-        let notes = notes.map(str::to_string);
-        self.update(caller, id, source, "control_update", move |m| {
-            m.update_control_status(&cid, status, notes.as_deref(), chrono::Utc::now())?;
-            Ok(((), format!("{cid} marked {label}")))
-        })
-        .map(|(s, ())| s)
+        self.record_control_status(caller, id, control_id, status, notes, source)
     }
 
     /// Renames a model.

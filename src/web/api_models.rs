@@ -228,28 +228,14 @@ async fn badge(
         .json(json!({"id": stored.model.id, "badge_enabled": stored.badge_enabled})))
 }
 
-/// Runs one domain change and answers with the changed entity id and the new version.
-async fn change(
-    state: Data,
-    caller: Caller,
-    id: String,
-    kind: &'static str,
-    created: bool,
-    f: impl FnOnce(
-        &mut crate::domain::ThreatModel,
-    ) -> Result<(String, String), crate::domain::DomainError>
-    + Send
-    + 'static,
-) -> Result<HttpResponse, ApiError> {
-    let svc = state.models.clone();
-    let source = source_of(&caller);
-    let (stored, entity) = web::block(move || svc.update(&caller, &id, source, kind, f)).await??;
+/// Answers an entity change with the changed entity id and the model's new version.
+fn changed(stored: &models::StoredModel, entity: &str, created: bool) -> HttpResponse {
     let body = json!({"id": entity, "model_id": stored.model.id, "version": stored.model.version});
-    Ok(if created {
+    if created {
         HttpResponse::Created().json(body)
     } else {
         HttpResponse::Ok().json(body)
-    })
+    }
 }
 
 async fn add_asset(
@@ -258,20 +244,12 @@ async fn add_asset(
     path: web::Path<String>,
     body: web::Json<NewAsset>,
 ) -> Result<HttpResponse, ApiError> {
+    let svc = state.models.clone();
+    let source = source_of(&caller);
+    let id = path.into_inner();
     let asset = body.into_inner();
-    change(
-        state,
-        caller,
-        path.into_inner(),
-        "refinement",
-        true,
-        move |m| {
-            let name = asset.name.clone();
-            let id = m.add_asset(asset, chrono::Utc::now())?;
-            Ok((id.clone(), format!("added asset {id} \"{name}\"")))
-        },
-    )
-    .await
+    let (stored, aid) = web::block(move || svc.add_asset(&caller, &id, asset, source)).await??;
+    Ok(changed(&stored, &aid, true))
 }
 
 async fn edit_asset(
@@ -280,13 +258,13 @@ async fn edit_asset(
     path: web::Path<(String, String)>,
     body: web::Json<AssetPatch>,
 ) -> Result<HttpResponse, ApiError> {
+    let svc = state.models.clone();
+    let source = source_of(&caller);
     let (id, aid) = path.into_inner();
     let patch = body.into_inner();
-    change(state, caller, id, "refinement", false, move |m| {
-        m.edit_asset(&aid, patch, chrono::Utc::now())?;
-        Ok((aid.clone(), format!("edited asset {aid}")))
-    })
-    .await
+    let a = aid.clone();
+    let stored = web::block(move || svc.edit_asset(&caller, &id, &a, patch, source)).await??;
+    Ok(changed(&stored, &aid, false))
 }
 
 #[derive(Deserialize, Default)]
@@ -301,16 +279,16 @@ async fn remove_asset(
     path: web::Path<(String, String)>,
     q: web::Query<RemoveQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let svc = state.models.clone();
+    let source = source_of(&caller);
     let (id, aid) = path.into_inner();
     let reason = q
         .into_inner()
         .reason
         .unwrap_or_else(|| "removed by user".into());
-    change(state, caller, id, "refinement", false, move |m| {
-        m.remove_asset(&aid, &reason, chrono::Utc::now())?;
-        Ok((aid.clone(), format!("removed asset {aid}")))
-    })
-    .await
+    let a = aid.clone();
+    let stored = web::block(move || svc.remove_asset(&caller, &id, &a, &reason, source)).await??;
+    Ok(changed(&stored, &aid, false))
 }
 
 async fn add_attacker(
@@ -319,20 +297,13 @@ async fn add_attacker(
     path: web::Path<String>,
     body: web::Json<NewAttacker>,
 ) -> Result<HttpResponse, ApiError> {
+    let svc = state.models.clone();
+    let source = source_of(&caller);
+    let id = path.into_inner();
     let attacker = body.into_inner();
-    change(
-        state,
-        caller,
-        path.into_inner(),
-        "refinement",
-        true,
-        move |m| {
-            let name = attacker.name.clone();
-            let id = m.add_attacker(attacker, chrono::Utc::now())?;
-            Ok((id.clone(), format!("added attacker {id} \"{name}\"")))
-        },
-    )
-    .await
+    let (stored, aid) =
+        web::block(move || svc.add_attacker(&caller, &id, attacker, source)).await??;
+    Ok(changed(&stored, &aid, true))
 }
 
 async fn edit_attacker(
@@ -341,13 +312,13 @@ async fn edit_attacker(
     path: web::Path<(String, String)>,
     body: web::Json<AttackerPatch>,
 ) -> Result<HttpResponse, ApiError> {
+    let svc = state.models.clone();
+    let source = source_of(&caller);
     let (id, aid) = path.into_inner();
     let patch = body.into_inner();
-    change(state, caller, id, "refinement", false, move |m| {
-        m.edit_attacker(&aid, patch, chrono::Utc::now())?;
-        Ok((aid.clone(), format!("edited attacker {aid}")))
-    })
-    .await
+    let a = aid.clone();
+    let stored = web::block(move || svc.edit_attacker(&caller, &id, &a, patch, source)).await??;
+    Ok(changed(&stored, &aid, false))
 }
 
 async fn remove_attacker(
@@ -356,16 +327,17 @@ async fn remove_attacker(
     path: web::Path<(String, String)>,
     q: web::Query<RemoveQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let svc = state.models.clone();
+    let source = source_of(&caller);
     let (id, aid) = path.into_inner();
     let reason = q
         .into_inner()
         .reason
         .unwrap_or_else(|| "removed by user".into());
-    change(state, caller, id, "refinement", false, move |m| {
-        m.remove_attacker(&aid, &reason, chrono::Utc::now())?;
-        Ok((aid.clone(), format!("removed attacker {aid}")))
-    })
-    .await
+    let a = aid.clone();
+    let stored =
+        web::block(move || svc.remove_attacker(&caller, &id, &a, &reason, source)).await??;
+    Ok(changed(&stored, &aid, false))
 }
 
 #[derive(Deserialize)]
@@ -508,13 +480,13 @@ async fn add_evidence(
     path: web::Path<(String, String)>,
     body: web::Json<NewEvidence>,
 ) -> Result<HttpResponse, ApiError> {
+    let svc = state.models.clone();
+    let source = source_of(&caller);
     let (id, cid) = path.into_inner();
     let ev = body.into_inner();
-    change(state, caller, id, "control_update", true, move |m| {
-        let eid = m.add_evidence(&cid, ev, chrono::Utc::now())?;
-        Ok((eid, format!("evidence added to {cid}")))
-    })
-    .await
+    let (stored, eid) =
+        web::block(move || svc.add_evidence(&caller, &id, &cid, ev, source)).await??;
+    Ok(changed(&stored, &eid, true))
 }
 
 async fn remove_evidence(
@@ -522,12 +494,12 @@ async fn remove_evidence(
     caller: Caller,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
+    let svc = state.models.clone();
+    let source = source_of(&caller);
     let (id, cid, eid) = path.into_inner();
-    change(state, caller, id, "control_update", false, move |m| {
-        m.remove_evidence(&cid, &eid, chrono::Utc::now())?;
-        Ok((eid.clone(), format!("evidence {eid} removed from {cid}")))
-    })
-    .await
+    let e = eid.clone();
+    let stored = web::block(move || svc.remove_evidence(&caller, &id, &cid, &e, source)).await??;
+    Ok(changed(&stored, &eid, false))
 }
 
 #[derive(Deserialize)]

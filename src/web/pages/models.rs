@@ -1,7 +1,15 @@
 //! Model pages: `/models/new` (description box that starts a generation job), the live
 //! pipeline page `/models/jobs/{id}` (six steps streamed from `/api/jobs/{id}/events` by
-//! `assets/static/job.js`), and the model page `/models/{id}`. Every change goes through
-//! [`crate::models::ModelService`]; nothing here re-implements domain logic.
+//! `assets/static/job.js`), and the model page `/models/{id}`: the model's entities, the
+//! trust-boundary diagram ([`diagram`]), controls with notes and evidence, and the
+//! conversation panel. Every change goes through a named [`crate::models::ModelService`]
+//! method; nothing here re-implements domain logic.
+//!
+//! Forms post normally (they work without JavaScript). Success redirects back with a flash
+//! message; a refusal re-renders the page with that form open, the user's input kept and
+//! the error next to its field, status 422, and nothing saved.
+
+mod diagram;
 
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -10,9 +18,9 @@ use serde::Deserialize;
 use super::page::{FormState, Layout, Nav, Page, PageError, PageForm, redirect, redirect_flash};
 use crate::domain::{
     AssetPatch, AttackerPatch, AttackerPosition, ControlStatus, DomainError, Level, NewAsset,
-    NewAttacker, PropertySet, SecurityProperty, ThreatModel, VerificationMap,
+    NewAttacker, NewEvidence, PropertySet, SecurityProperty, ThreatModel, VerificationMap,
 };
-use crate::engine::Step;
+use crate::engine::{Intent, Step};
 use crate::models::{Source, StoredModel};
 use crate::web::AppState;
 
@@ -41,7 +49,16 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/models/{id}/controls/{cid}/status",
             web::post().to(control_status),
-        );
+        )
+        .route(
+            "/models/{id}/controls/{cid}/evidence",
+            web::post().to(add_evidence),
+        )
+        .route(
+            "/models/{id}/controls/{cid}/evidence/{eid}/remove",
+            web::post().to(remove_evidence),
+        )
+        .route("/models/{id}/conversation", web::post().to(converse));
 }
 
 #[derive(Template)]
@@ -140,6 +157,16 @@ fn wire(v: &impl serde::Serialize) -> String {
         .unwrap_or_default()
 }
 
+/// The form of the model page a failed submission re-renders: its kind (`add-asset`,
+/// `edit-asset`, `remove-asset`, `add-attacker`, `edit-attacker`, `remove-attacker`,
+/// `control`, `evidence`, `converse`), the entity id it belongs to ("" for add forms), and
+/// the submitted values with their inline errors.
+struct OpenForm {
+    kind: &'static str,
+    id: String,
+    fs: FormState,
+}
+
 #[derive(Template)]
 #[template(path = "model.html")]
 struct ModelTpl {
@@ -148,6 +175,14 @@ struct ModelTpl {
     verification: VerificationMap,
     positions: Vec<String>,
     statuses: Vec<String>,
+    /// Trust-boundary diagram (escaped SVG markup); `None` = no boundaries yet.
+    diagram: Option<String>,
+    /// Conversation history, oldest first.
+    messages: Vec<crate::models::Message>,
+    /// Mode chooser of the conversation panel: (value, label).
+    modes: Vec<(&'static str, &'static str)>,
+    max_message: usize,
+    open: Option<OpenForm>,
 }
 
 impl ModelTpl {
@@ -157,10 +192,6 @@ impl ModelTpl {
 
     fn props(&self, p: &PropertySet) -> String {
         crate::domain::format_properties(p)
-    }
-
-    fn has(&self, p: &PropertySet, letter: &str) -> bool {
-        p.iter().any(|x| x.letter().to_string() == letter)
     }
 
     fn wire<T: serde::Serialize>(&self, v: &T) -> String {
@@ -192,17 +223,64 @@ impl ModelTpl {
     fn label(&self, wire: &str) -> String {
         wire.replace('_', " ")
     }
+
+    fn form(&self, kind: &str, id: &str) -> Option<&FormState> {
+        self.open
+            .as_ref()
+            .filter(|o| o.kind == kind && o.id == id)
+            .map(|o| &o.fs)
+    }
+
+    /// True when this form is the one re-rendered with errors (its `<details>` opens).
+    fn is_open(&self, kind: &str, id: &str) -> bool {
+        self.form(kind, id).is_some()
+    }
+
+    /// The inline error of a field of a form.
+    fn err(&self, kind: &str, id: &str, field: &str) -> Option<String> {
+        self.form(kind, id)
+            .and_then(|f| f.err(field))
+            .map(str::to_string)
+    }
+
+    /// The submitted value of a field when the form is re-rendered, else `default`.
+    fn val(&self, kind: &str, id: &str, field: &str, default: &str) -> String {
+        match self.form(kind, id) {
+            Some(f) => f.val(field).to_string(),
+            None => default.to_string(),
+        }
+    }
+
+    /// Whether a C/I/A/U checkbox is ticked: as submitted, else from the entity.
+    fn checked(&self, kind: &str, id: &str, letter: &str, p: &PropertySet) -> bool {
+        match self.form(kind, id) {
+            Some(f) => !f.val(&letter.to_ascii_lowercase()).is_empty(),
+            None => p.iter().any(|x| x.letter().to_string() == letter),
+        }
+    }
+
+    fn evidence_count(&self, c: &crate::domain::Control) -> usize {
+        c.evidence.len()
+    }
 }
 
-async fn load_model(state: &Data, p: &Page, id: String) -> Result<ModelTpl, PageError> {
+/// Loads everything the model page shows, with `open` as the re-rendered form (if any).
+async fn load_model(
+    state: &Data,
+    p: &Page,
+    id: String,
+    open: Option<OpenForm>,
+) -> Result<ModelTpl, PageError> {
     let svc = state.models.clone();
     let caller = p.caller.clone();
-    let (s, verification) = web::block(move || {
+    let (s, verification, messages) = web::block(move || {
         let s = svc.get(&caller, &id)?;
         let v = svc.verification(&caller, &id)?;
-        Ok::<_, crate::models::Error>((s, v))
+        let msgs = svc.conversation(&caller, &id)?;
+        Ok::<_, crate::models::Error>((s, v, msgs))
     })
     .await??;
+    let diagram = diagram::render(&s.model);
     Ok(ModelTpl {
         l: p.layout(s.model.title.clone(), Nav::Models, ""),
         s,
@@ -227,6 +305,11 @@ async fn load_model(state: &Data, p: &Page, id: String) -> Result<ModelTpl, Page
         .iter()
         .map(wire)
         .collect(),
+        diagram,
+        messages,
+        modes: MODES.to_vec(),
+        max_message: crate::models::conversation::MAX_MESSAGE,
+        open,
     })
 }
 
@@ -235,32 +318,128 @@ async fn model_page(
     p: Page,
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let tpl = load_model(&state, &p, path.into_inner()).await?;
+    let tpl = load_model(&state, &p, path.into_inner(), None).await?;
     p.respond(&tpl)
 }
 
-/// Runs one domain change through [`crate::models::ModelService::update`] (as REST does) and
-/// redirects back to the model page with the outcome: domain refusals become an error flash.
-async fn change(
-    state: Data,
-    p: Page,
+/// Re-renders the model page with one form open, its input kept and its errors inline:
+/// status 422, nothing was changed.
+async fn invalid(
+    state: &Data,
+    p: &Page,
     id: String,
     kind: &'static str,
-    ok: String,
-    f: impl FnOnce(&mut ThreatModel) -> Result<((), String), DomainError> + Send + 'static,
+    entity: String,
+    fs: FormState,
 ) -> Result<HttpResponse, PageError> {
-    let svc = state.models.clone();
-    let caller = p.caller.clone();
-    let mid = id.clone();
-    let back = format!("/models/{id}");
-    match web::block(move || svc.update(&caller, &mid, Source::Web, kind, f)).await? {
-        Ok(_) => Ok(redirect_flash(&back, "success", ok)),
-        Err(
-            e @ (crate::models::Error::Domain(_)
-            | crate::models::Error::Invalid { .. }
-            | crate::models::Error::Forbidden(_)),
-        ) => Ok(redirect_flash(&back, "error", e.to_string())),
-        Err(e) => Err(e.into()),
+    let tpl = load_model(
+        state,
+        p,
+        id,
+        Some(OpenForm {
+            kind,
+            id: entity,
+            fs,
+        }),
+    )
+    .await?;
+    p.respond_status(actix_web::http::StatusCode::UNPROCESSABLE_ENTITY, &tpl)
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+/// "name", "must not be empty" → "Name must not be empty."
+fn field_sentence(field: &str, reason: &str) -> String {
+    let reason = reason.trim().trim_end_matches('.');
+    let lower = reason.chars().next().is_some_and(char::is_lowercase);
+    let label = capitalize(&field.replace('_', " "));
+    if reason.starts_with("at most ") {
+        format!("{label} must be {reason}.")
+    } else if lower {
+        format!("{label} {reason}.")
+    } else {
+        format!("{reason}.")
+    }
+}
+
+/// Puts a service refusal next to the field it names (`fields` are the form's field names;
+/// anything else lands on `general`). Unknown entities and storage failures are not form
+/// errors and come back as the page error to show.
+fn absorb(fs: &mut FormState, err: crate::models::Error, fields: &[&str]) -> Result<(), PageError> {
+    use crate::models::Error as E;
+    let place = |fs: &mut FormState, field: &str, message: String| {
+        let target = if fields.contains(&field) {
+            field
+        } else {
+            "general"
+        };
+        fs.error(target, message);
+    };
+    match err {
+        E::Domain(d) => match d.root() {
+            DomainError::Invalid { field, reason } => {
+                let last = field.rsplit('.').next().unwrap_or(field);
+                let name = match last {
+                    "implementation_notes" => "notes",
+                    "properties" | "threatens" => "props",
+                    other => other,
+                };
+                let message = if name == "props" {
+                    "Choose at least one property (C, I, A or U).".to_string()
+                } else {
+                    field_sentence(name, reason)
+                };
+                place(fs, name, message);
+                Ok(())
+            }
+            DomainError::LastAsset { .. } => {
+                fs.error("general", capitalize(&d.root().to_string()));
+                Ok(())
+            }
+            DomainError::UnknownId { .. } | DomainError::UnknownEvidence { .. } => {
+                Err(PageError::not_found())
+            }
+            DomainError::Within { .. } => Err(PageError::internal(d)),
+        },
+        E::Invalid { field, message } => {
+            place(fs, &field, field_sentence(&field, &message));
+            Ok(())
+        }
+        E::Forbidden(m) | E::RateLimited(m) | E::Engine(m) => {
+            fs.error("general", capitalize(&m));
+            Ok(())
+        }
+        E::NotFound(_) => Err(PageError::not_found()),
+        other @ E::Store(_) => Err(PageError::internal(other)),
+    }
+}
+
+/// Finishes a change: success → back to the model page with a flash; a refusal → the page
+/// again with the form's inline errors (422).
+#[allow(clippy::too_many_arguments)]
+async fn finish<T>(
+    state: &Data,
+    p: &Page,
+    id: String,
+    kind: &'static str,
+    entity: String,
+    mut fs: FormState,
+    fields: &[&str],
+    result: Result<T, crate::models::Error>,
+    ok: impl FnOnce(T) -> String,
+) -> Result<HttpResponse, PageError> {
+    match result {
+        Ok(v) => Ok(redirect_flash(&format!("/models/{id}"), "success", ok(v))),
+        Err(e) => {
+            absorb(&mut fs, e, fields)?;
+            invalid(state, p, id, kind, entity, fs).await
+        }
     }
 }
 
@@ -290,16 +469,32 @@ impl Props {
         .map(|(_, p)| p)
         .collect()
     }
+
+    /// Keeps the ticked boxes for a re-render.
+    fn keep(&self, mut fs: FormState) -> FormState {
+        for (k, v) in [
+            ("c", &self.c),
+            ("i", &self.i),
+            ("a", &self.a),
+            ("u", &self.u),
+        ] {
+            if v.is_some() {
+                fs = fs.value(k, "1");
+            }
+        }
+        fs
+    }
 }
 
-fn level(v: &str) -> Result<Level, DomainError> {
-    v.parse::<Level>()
-        .map_err(|m| DomainError::invalid("level", m))
-}
-
-fn position(v: &str) -> Result<AttackerPosition, DomainError> {
-    v.parse::<AttackerPosition>()
-        .map_err(|m| DomainError::invalid("position", m))
+/// Parses a select value the page offers; a tampered or missing one is an inline error.
+fn choice<T: std::str::FromStr>(fs: &mut FormState, field: &str, v: &str, what: &str) -> Option<T> {
+    match v.parse::<T>() {
+        Ok(x) => Some(x),
+        Err(_) => {
+            fs.error(field, format!("Choose a valid {what}."));
+            None
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -316,26 +511,58 @@ struct AssetForm {
     props: Props,
 }
 
+const ASSET_FIELDS: &[&str] = &["name", "description", "impact", "rationale", "props"];
+
+impl AssetForm {
+    fn state(&self) -> FormState {
+        self.props.keep(
+            FormState::new()
+                .value("name", &self.name)
+                .value("description", &self.description)
+                .value("impact", &self.impact)
+                .value("rationale", &self.rationale),
+        )
+    }
+}
+
 async fn add_asset(
     state: Data,
     form: PageForm<AssetForm>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let PageForm { page: p, form: f } = form;
-    let ok = format!("Asset \u{201c}{}\u{201d} added.", f.name.trim());
-    change(state, p, path.into_inner(), "refinement", ok, move |m| {
-        let asset = NewAsset {
-            name: f.name.trim().to_string(),
-            description: f.description,
-            properties: f.props.set(),
-            impact: level(&f.impact)?,
-            rationale: f.rationale,
-            tags: Default::default(),
-        };
-        let name = asset.name.clone();
-        let id = m.add_asset(asset, chrono::Utc::now())?;
-        Ok(((), format!("added asset {id} \"{name}\"")))
-    })
+    let id = path.into_inner();
+    let mut fs = f.state();
+    let impact = choice::<Level>(&mut fs, "impact", &f.impact, "impact");
+    let (Some(impact), false) = (impact, fs.has_errors()) else {
+        return invalid(&state, &p, id, "add-asset", String::new(), fs).await;
+    };
+    let asset = NewAsset {
+        name: f.name.trim().to_string(),
+        description: f.description,
+        properties: f.props.set(),
+        impact,
+        rationale: f.rationale,
+        tags: Default::default(),
+    };
+    let (svc, caller, mid) = (state.models.clone(), p.caller.clone(), id.clone());
+    let r = web::block(move || svc.add_asset(&caller, &mid, asset, Source::Web)).await?;
+    finish(
+        &state,
+        &p,
+        id,
+        "add-asset",
+        String::new(),
+        fs,
+        ASSET_FIELDS,
+        r,
+        |(s, aid)| {
+            format!(
+                "Asset {aid} \u{201c}{}\u{201d} added.",
+                s.model.asset(&aid).map(|a| a.name.as_str()).unwrap_or("")
+            )
+        },
+    )
     .await
 }
 
@@ -346,18 +573,37 @@ async fn edit_asset(
 ) -> Result<HttpResponse, PageError> {
     let PageForm { page: p, form: f } = form;
     let (id, aid) = path.into_inner();
-    let ok = format!("Asset {aid} updated.");
-    change(state, p, id, "refinement", ok, move |m| {
-        let patch = AssetPatch {
-            name: Some(f.name.trim().to_string()),
-            description: Some(f.description),
-            properties: Some(f.props.set()),
-            impact: Some(level(&f.impact)?),
-            rationale: Some(f.rationale),
-        };
-        m.edit_asset(&aid, patch, chrono::Utc::now())?;
-        Ok(((), format!("edited asset {aid}")))
-    })
+    let mut fs = f.state();
+    let impact = choice::<Level>(&mut fs, "impact", &f.impact, "impact");
+    let (Some(impact), false) = (impact, fs.has_errors()) else {
+        return invalid(&state, &p, id, "edit-asset", aid, fs).await;
+    };
+    let patch = AssetPatch {
+        name: Some(f.name.trim().to_string()),
+        description: Some(f.description),
+        properties: Some(f.props.set()),
+        impact: Some(impact),
+        rationale: Some(f.rationale),
+    };
+    let (svc, caller, mid, a) = (
+        state.models.clone(),
+        p.caller.clone(),
+        id.clone(),
+        aid.clone(),
+    );
+    let r = web::block(move || svc.edit_asset(&caller, &mid, &a, patch, Source::Web)).await?;
+    let done = format!("Asset {aid} updated.");
+    finish(
+        &state,
+        &p,
+        id,
+        "edit-asset",
+        aid,
+        fs,
+        ASSET_FIELDS,
+        r,
+        |_| done,
+    )
     .await
 }
 
@@ -367,7 +613,7 @@ struct RemoveForm {
     reason: String,
 }
 
-fn reason(r: String) -> String {
+fn reason(r: &str) -> String {
     let r = r.trim();
     if r.is_empty() {
         "removed by user".into()
@@ -383,11 +629,27 @@ async fn remove_asset(
 ) -> Result<HttpResponse, PageError> {
     let PageForm { page: p, form: f } = form;
     let (id, aid) = path.into_inner();
-    let ok = format!("Asset {aid} removed.");
-    change(state, p, id, "refinement", ok, move |m| {
-        m.remove_asset(&aid, &reason(f.reason), chrono::Utc::now())?;
-        Ok(((), format!("removed asset {aid}")))
-    })
+    let fs = FormState::new().value("reason", &f.reason);
+    let (svc, caller, mid, a) = (
+        state.models.clone(),
+        p.caller.clone(),
+        id.clone(),
+        aid.clone(),
+    );
+    let why = reason(&f.reason);
+    let r = web::block(move || svc.remove_asset(&caller, &mid, &a, &why, Source::Web)).await?;
+    let done = format!("Asset {aid} removed.");
+    finish(
+        &state,
+        &p,
+        id,
+        "remove-asset",
+        aid,
+        fs,
+        &["reason"],
+        r,
+        |_| done,
+    )
     .await
 }
 
@@ -409,30 +671,84 @@ struct AttackerForm {
     props: Props,
 }
 
+const ATTACKER_FIELDS: &[&str] = &[
+    "name",
+    "description",
+    "capability",
+    "position",
+    "likelihood",
+    "rationale",
+    "props",
+];
+
+impl AttackerForm {
+    fn state(&self) -> FormState {
+        self.props.keep(
+            FormState::new()
+                .value("name", &self.name)
+                .value("description", &self.description)
+                .value("capability", &self.capability)
+                .value("position", &self.position)
+                .value("likelihood", &self.likelihood)
+                .value("rationale", &self.rationale),
+        )
+    }
+
+    /// The select fields, parsed; errors go to `fs`.
+    fn choices(&self, fs: &mut FormState) -> Option<(AttackerPosition, Level)> {
+        let position = choice::<AttackerPosition>(fs, "position", &self.position, "position");
+        let likelihood = choice::<Level>(fs, "likelihood", &self.likelihood, "likelihood");
+        match (position, likelihood) {
+            (Some(p), Some(l)) if !fs.has_errors() => Some((p, l)),
+            _ => None,
+        }
+    }
+}
+
 async fn add_attacker(
     state: Data,
     form: PageForm<AttackerForm>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let PageForm { page: p, form: f } = form;
-    let ok = format!("Attacker \u{201c}{}\u{201d} added.", f.name.trim());
-    change(state, p, path.into_inner(), "refinement", ok, move |m| {
-        let attacker = NewAttacker {
-            name: f.name.trim().to_string(),
-            description: f.description,
-            capability: f.capability,
-            position: position(&f.position)?,
-            archetype: String::new(),
-            likelihood: level(&f.likelihood)?,
-            threatens: f.props.set(),
-            targets: None,
-            rationale: f.rationale,
-            tags: Default::default(),
-        };
-        let name = attacker.name.clone();
-        let id = m.add_attacker(attacker, chrono::Utc::now())?;
-        Ok(((), format!("added attacker {id} \"{name}\"")))
-    })
+    let id = path.into_inner();
+    let mut fs = f.state();
+    let Some((position, likelihood)) = f.choices(&mut fs) else {
+        return invalid(&state, &p, id, "add-attacker", String::new(), fs).await;
+    };
+    let attacker = NewAttacker {
+        name: f.name.trim().to_string(),
+        description: f.description,
+        capability: f.capability,
+        position,
+        archetype: String::new(),
+        likelihood,
+        threatens: f.props.set(),
+        targets: None,
+        rationale: f.rationale,
+        tags: Default::default(),
+    };
+    let (svc, caller, mid) = (state.models.clone(), p.caller.clone(), id.clone());
+    let r = web::block(move || svc.add_attacker(&caller, &mid, attacker, Source::Web)).await?;
+    finish(
+        &state,
+        &p,
+        id,
+        "add-attacker",
+        String::new(),
+        fs,
+        ATTACKER_FIELDS,
+        r,
+        |(s, aid)| {
+            format!(
+                "Attacker {aid} \u{201c}{}\u{201d} added.",
+                s.model
+                    .attacker(&aid)
+                    .map(|a| a.name.as_str())
+                    .unwrap_or("")
+            )
+        },
+    )
     .await
 }
 
@@ -443,21 +759,39 @@ async fn edit_attacker(
 ) -> Result<HttpResponse, PageError> {
     let PageForm { page: p, form: f } = form;
     let (id, aid) = path.into_inner();
-    let ok = format!("Attacker {aid} updated.");
-    change(state, p, id, "refinement", ok, move |m| {
-        let patch = AttackerPatch {
-            name: Some(f.name.trim().to_string()),
-            description: Some(f.description),
-            capability: Some(f.capability),
-            position: Some(position(&f.position)?),
-            likelihood: Some(level(&f.likelihood)?),
-            threatens: Some(f.props.set()),
-            targets: None,
-            rationale: Some(f.rationale),
-        };
-        m.edit_attacker(&aid, patch, chrono::Utc::now())?;
-        Ok(((), format!("edited attacker {aid}")))
-    })
+    let mut fs = f.state();
+    let Some((position, likelihood)) = f.choices(&mut fs) else {
+        return invalid(&state, &p, id, "edit-attacker", aid, fs).await;
+    };
+    let patch = AttackerPatch {
+        name: Some(f.name.trim().to_string()),
+        description: Some(f.description),
+        capability: Some(f.capability),
+        position: Some(position),
+        likelihood: Some(likelihood),
+        threatens: Some(f.props.set()),
+        targets: None,
+        rationale: Some(f.rationale),
+    };
+    let (svc, caller, mid, a) = (
+        state.models.clone(),
+        p.caller.clone(),
+        id.clone(),
+        aid.clone(),
+    );
+    let r = web::block(move || svc.edit_attacker(&caller, &mid, &a, patch, Source::Web)).await?;
+    let done = format!("Attacker {aid} updated.");
+    finish(
+        &state,
+        &p,
+        id,
+        "edit-attacker",
+        aid,
+        fs,
+        ATTACKER_FIELDS,
+        r,
+        |_| done,
+    )
     .await
 }
 
@@ -468,11 +802,27 @@ async fn remove_attacker(
 ) -> Result<HttpResponse, PageError> {
     let PageForm { page: p, form: f } = form;
     let (id, aid) = path.into_inner();
-    let ok = format!("Attacker {aid} removed.");
-    change(state, p, id, "refinement", ok, move |m| {
-        m.remove_attacker(&aid, &reason(f.reason), chrono::Utc::now())?;
-        Ok(((), format!("removed attacker {aid}")))
-    })
+    let fs = FormState::new().value("reason", &f.reason);
+    let (svc, caller, mid, a) = (
+        state.models.clone(),
+        p.caller.clone(),
+        id.clone(),
+        aid.clone(),
+    );
+    let why = reason(&f.reason);
+    let r = web::block(move || svc.remove_attacker(&caller, &mid, &a, &why, Source::Web)).await?;
+    let done = format!("Attacker {aid} removed.");
+    finish(
+        &state,
+        &p,
+        id,
+        "remove-attacker",
+        aid,
+        fs,
+        &["reason"],
+        r,
+        |_| done,
+    )
     .await
 }
 
@@ -484,6 +834,9 @@ struct StatusForm {
     notes: String,
 }
 
+/// Status and notes of a control. Notes are replaced as submitted (empty clears them); a
+/// status change to `implemented` needs an assertion (see `set_control_status`), keeping
+/// the status and editing only the notes does not re-check it.
 async fn control_status(
     state: Data,
     form: PageForm<StatusForm>,
@@ -491,33 +844,316 @@ async fn control_status(
 ) -> Result<HttpResponse, PageError> {
     let PageForm { page: p, form: f } = form;
     let (id, cid) = path.into_inner();
-    let back = format!("/models/{id}");
-    let Ok(status) = f.status.parse::<ControlStatus>() else {
-        return Ok(redirect_flash(
-            &back,
-            "error",
-            "Choose a valid control status.",
-        ));
+    let mut fs = FormState::new()
+        .value("status", &f.status)
+        .value("notes", &f.notes);
+    let Some(status) = choice::<ControlStatus>(&mut fs, "status", &f.status, "control status")
+    else {
+        return invalid(&state, &p, id, "control", cid, fs).await;
     };
-    let svc = state.models.clone();
-    let caller = p.caller.clone();
-    let c = cid.clone();
-    let result = web::block(move || {
-        let notes = (!f.notes.trim().is_empty()).then_some(f.notes.trim());
-        svc.set_control_status(&caller, &id, &c, status, notes, Source::Web)
+    let (svc, caller, mid, c) = (
+        state.models.clone(),
+        p.caller.clone(),
+        id.clone(),
+        cid.clone(),
+    );
+    let notes = f.notes.trim().to_string();
+    let r = web::block(move || {
+        let current = svc
+            .get(&caller, &mid)?
+            .model
+            .control(&c)
+            .map(|x| x.status)
+            .ok_or_else(|| crate::models::Error::NotFound(format!("control {c}")))?;
+        if current == status {
+            svc.set_control_notes(&caller, &mid, &c, &notes, Source::Web)
+                .map(|_| false)
+        } else {
+            svc.set_control_status(&caller, &mid, &c, status, Some(&notes), Source::Web)
+                .map(|_| true)
+        }
     })
     .await?;
-    match result {
-        Ok(_) => Ok(redirect_flash(
-            &back,
-            "success",
-            format!("{cid} marked {}.", wire(&status).replace('_', " ")),
-        )),
-        Err(
-            e @ (crate::models::Error::Domain(_)
-            | crate::models::Error::Invalid { .. }
-            | crate::models::Error::Forbidden(_)),
-        ) => Ok(redirect_flash(&back, "error", e.to_string())),
-        Err(e) => Err(e.into()),
+    let label = wire(&status).replace('_', " ");
+    finish(
+        &state,
+        &p,
+        id,
+        "control",
+        cid.clone(),
+        fs,
+        &["status", "notes"],
+        r,
+        move |changed| {
+            if changed {
+                format!("{cid} marked {label}.")
+            } else {
+                format!("Notes of {cid} saved.")
+            }
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct EvidenceForm {
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    reference: String,
+}
+
+async fn add_evidence(
+    state: Data,
+    form: PageForm<EvidenceForm>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, PageError> {
+    let PageForm { page: p, form: f } = form;
+    let (id, cid) = path.into_inner();
+    let fs = FormState::new()
+        .value("title", &f.title)
+        .value("reference", &f.reference);
+    let ev = NewEvidence {
+        title: f.title.trim().to_string(),
+        reference: f.reference.trim().to_string(),
+    };
+    let (svc, caller, mid, c) = (
+        state.models.clone(),
+        p.caller.clone(),
+        id.clone(),
+        cid.clone(),
+    );
+    let r = web::block(move || svc.add_evidence(&caller, &mid, &c, ev, Source::Web)).await?;
+    let c = cid.clone();
+    finish(
+        &state,
+        &p,
+        id,
+        "evidence",
+        cid,
+        fs,
+        &["title", "reference"],
+        r,
+        move |(_, eid)| format!("Evidence {eid} added to {c}."),
+    )
+    .await
+}
+
+async fn remove_evidence(
+    state: Data,
+    form: PageForm<RemoveForm>,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, PageError> {
+    let PageForm { page: p, form: _ } = form;
+    let (id, cid, eid) = path.into_inner();
+    let (svc, caller, mid, c, e) = (
+        state.models.clone(),
+        p.caller.clone(),
+        id.clone(),
+        cid.clone(),
+        eid.clone(),
+    );
+    let r = web::block(move || svc.remove_evidence(&caller, &mid, &c, &e, Source::Web)).await?;
+    let done = format!("Evidence {eid} removed from {cid}.");
+    finish(
+        &state,
+        &p,
+        id,
+        "evidence",
+        cid,
+        FormState::new(),
+        &[],
+        r,
+        |_| done,
+    )
+    .await
+}
+
+/// Modes of the conversation panel: automatic classification (as the spec describes) or
+/// one intent chosen by the user.
+const MODES: &[(&str, &str)] = &[
+    ("auto", "Automatic"),
+    ("refine", "Refine the model"),
+    ("query", "Ask about the model"),
+    ("general", "Methodology question"),
+    ("generate", "Generate a new model"),
+];
+
+#[derive(Deserialize)]
+struct ConverseForm {
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    mode: String,
+}
+
+async fn converse(
+    state: Data,
+    form: PageForm<ConverseForm>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let PageForm { page: p, form: f } = form;
+    let id = path.into_inner();
+    let mut fs = FormState::new()
+        .value("message", &f.message)
+        .value("mode", &f.mode);
+    let intent = match f.mode.as_str() {
+        "" | "auto" => None,
+        "refine" => Some(Intent::Refine),
+        "query" => Some(Intent::Query),
+        "general" => Some(Intent::General),
+        "generate" => Some(Intent::Generate),
+        _ => {
+            fs.error("mode", "Choose a valid mode.");
+            return invalid(&state, &p, id, "converse", String::new(), fs).await;
+        }
+    };
+    let (svc, caller, mid) = (state.models.clone(), p.caller.clone(), id.clone());
+    let (engine, jobs) = (state.engine.clone(), state.jobs.clone());
+    let message = f.message.clone();
+    let r = web::block(move || {
+        svc.converse_as(&caller, engine, &jobs, &mid, &message, intent, Source::Web)
+    })
+    .await?;
+    match r {
+        Ok(reply) => Ok(match reply.job_id {
+            // A new model is being generated: follow it live on the job page.
+            Some(job) => redirect(&format!("/models/jobs/{job}")),
+            None if reply.changes.is_empty() => redirect_flash(
+                &format!("/models/{id}"),
+                "success",
+                "Answered — see the conversation.",
+            ),
+            None => redirect_flash(
+                &format!("/models/{id}"),
+                "success",
+                format!(
+                    "Model updated to version {}: {}",
+                    reply.version,
+                    reply.changes.join("; ")
+                ),
+            ),
+        }),
+        Err(e) => {
+            absorb(&mut fs, e, &["message"])?;
+            invalid(&state, &p, id, "converse", String::new(), fs).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::Error as E;
+
+    #[test]
+    fn refusals_land_next_to_their_field() {
+        let mut fs = FormState::new();
+        absorb(
+            &mut fs,
+            E::Domain(DomainError::invalid("asset.name", "must not be empty")),
+            ASSET_FIELDS,
+        )
+        .expect("form error");
+        assert_eq!(fs.err("name"), Some("Name must not be empty."));
+
+        let mut fs = FormState::new();
+        absorb(
+            &mut fs,
+            E::Domain(
+                DomainError::invalid(
+                    "implementation_notes",
+                    "is 4001 characters, at most 4000 allowed",
+                )
+                .in_field("ops[0]"),
+            ),
+            &["status", "notes"],
+        )
+        .expect("form error");
+        assert_eq!(
+            fs.err("notes"),
+            Some("Notes is 4001 characters, at most 4000 allowed.")
+        );
+
+        let mut fs = FormState::new();
+        absorb(
+            &mut fs,
+            E::Domain(DomainError::invalid(
+                "attacker.threatens",
+                "needs at least one",
+            )),
+            ATTACKER_FIELDS,
+        )
+        .expect("form error");
+        assert_eq!(
+            fs.err("props"),
+            Some("Choose at least one property (C, I, A or U).")
+        );
+
+        // A field the form does not have, and refusals without a field, go to `general`.
+        let mut fs = FormState::new();
+        absorb(
+            &mut fs,
+            E::Domain(DomainError::invalid(
+                "archetype",
+                "contains control characters",
+            )),
+            ATTACKER_FIELDS,
+        )
+        .expect("form error");
+        assert_eq!(
+            fs.err("general"),
+            Some("Archetype contains control characters.")
+        );
+        let mut fs = FormState::new();
+        absorb(
+            &mut fs,
+            E::Forbidden("viewers cannot change models".into()),
+            &[],
+        )
+        .expect("form error");
+        assert_eq!(fs.err("general"), Some("Viewers cannot change models"));
+        let mut fs = FormState::new();
+        absorb(
+            &mut fs,
+            E::Invalid {
+                field: "message".into(),
+                message: "at most 4000 characters".into(),
+            },
+            &["message"],
+        )
+        .expect("form error");
+        assert_eq!(
+            fs.err("message"),
+            Some("Message must be at most 4000 characters.")
+        );
+
+        // Unknown entities are a 404 page, not a form error.
+        let mut fs = FormState::new();
+        let err = absorb(
+            &mut fs,
+            E::Domain(DomainError::UnknownId {
+                kind: crate::domain::EntityKind::Asset,
+                id: "A99".into(),
+            }),
+            ASSET_FIELDS,
+        )
+        .expect_err("page error");
+        assert!(
+            matches!(err, PageError::Status { status, .. } if status == actix_web::http::StatusCode::NOT_FOUND)
+        );
+        assert!(!fs.has_errors());
+    }
+
+    #[test]
+    fn sentences_read_naturally() {
+        assert_eq!(
+            field_sentence("title", "must not be empty"),
+            "Title must not be empty."
+        );
+        assert_eq!(
+            field_sentence("status", "CTRL-01 needs at least one assertion."),
+            "CTRL-01 needs at least one assertion."
+        );
     }
 }
