@@ -1,0 +1,60 @@
+// Assurance page: when the assertion type of an "Add an assertion" form changes, replace
+// its parameter fields with the fields of the new type. The type list (names, parameters,
+// kinds, help) comes from the data-types attribute of #assertion-types; the server renders
+// the fields of the initially selected type, so the form works without this script too.
+(function () {
+  "use strict";
+  var holder = document.getElementById("assertion-types");
+  if (!holder) { return; }
+  var types;
+  try { types = JSON.parse(holder.getAttribute("data-types") || "[]"); } catch (e) { return; }
+
+  function byName(name) {
+    for (var i = 0; i < types.length; i++) { if (types[i].name === name) { return types[i]; } }
+    return null;
+  }
+
+  function field(prefix, p) {
+    var wrap = document.createElement("div");
+    wrap.className = "field";
+    var id = prefix + "-" + p.name;
+    var label = document.createElement("label");
+    label.setAttribute("for", id);
+    label.textContent = p.name + (p.required ? " *" : "");
+    wrap.appendChild(label);
+    var input;
+    if (p.kind === "flag") {
+      input = document.createElement("select");
+      ["", "true", "false"].forEach(function (v) {
+        var o = document.createElement("option");
+        o.value = v;
+        o.textContent = v || "—";
+        input.appendChild(o);
+      });
+    } else {
+      input = document.createElement("input");
+      input.type = "text";
+      if (p.required) { input.setAttribute("aria-required", "true"); }
+    }
+    input.id = id;
+    input.name = "param." + p.name;
+    wrap.appendChild(input);
+    var help = document.createElement("p");
+    help.className = "field-help";
+    help.textContent = p.help + (p.kind === "list" ? " (comma-separated)" : "");
+    wrap.appendChild(help);
+    return wrap;
+  }
+
+  document.addEventListener("change", function (ev) {
+    var select = ev.target;
+    if (!select.matches || !select.matches("select[data-assertion-type]")) { return; }
+    var form = select.closest("form");
+    var box = form && form.querySelector("[data-param-fields]");
+    var t = byName(select.value);
+    if (!box || !t) { return; }
+    var prefix = box.getAttribute("data-prefix") || "p";
+    while (box.firstChild) { box.removeChild(box.firstChild); }
+    t.params.forEach(function (p) { box.appendChild(field(prefix, p)); });
+  });
+}());
