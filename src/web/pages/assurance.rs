@@ -352,10 +352,7 @@ impl AssuranceTpl {
 
     /// The state of the form `key` when it was the one posted.
     fn state(&self, key: &str) -> Option<&FormState> {
-        self.posted
-            .as_ref()
-            .filter(|p| p.key == key)
-            .map(|p| &p.f)
+        self.posted.as_ref().filter(|p| p.key == key).map(|p| &p.f)
     }
 
     fn key(&self, form: &str, id: &str) -> String {
@@ -385,7 +382,10 @@ impl AssuranceTpl {
     fn type_of(&self, control_id: &str) -> String {
         let v = self.val("assertion", control_id, "type");
         if v.is_empty() {
-            TYPES.first().map(|t| t.name.to_string()).unwrap_or_default()
+            TYPES
+                .first()
+                .map(|t| t.name.to_string())
+                .unwrap_or_default()
         } else {
             v
         }
@@ -472,8 +472,7 @@ fn respond(p: &Page, d: Loaded, posted: Option<Posted>) -> Result<HttpResponse, 
 fn parse_params(kind: &str, text: &str) -> Result<Value, String> {
     let text = text.trim();
     if text.starts_with('{') {
-        let v: Value =
-            serde_json::from_str(text).map_err(|e| format!("Invalid JSON: {e}."))?;
+        let v: Value = serde_json::from_str(text).map_err(|e| format!("Invalid JSON: {e}."))?;
         if !v.is_object() {
             return Err("The JSON must be an object.".into());
         }
@@ -487,10 +486,7 @@ fn parse_params(kind: &str, text: &str) -> Result<Value, String> {
             continue;
         }
         let Some((k, v)) = line.split_once('=') else {
-            return Err(format!(
-                "Line {}: expected key=value, got {line:?}.",
-                n + 1
-            ));
+            return Err(format!("Line {}: expected key=value, got {line:?}.", n + 1));
         };
         let (k, v) = (k.trim(), v.trim());
         let kind = t
@@ -626,7 +622,10 @@ async fn add_assertion(
     }
     let t = crate::assurance::types::lookup(&kind);
     if t.is_none() {
-        st.error("type", format!("Unknown assertion type {kind:?}: choose one from the list."));
+        st.error(
+            "type",
+            format!("Unknown assertion type {kind:?}: choose one from the list."),
+        );
     }
     if f.description.trim().is_empty() {
         st.error(
@@ -644,7 +643,10 @@ async fn add_assertion(
     if let (Some(t), Some(Value::Object(map))) = (t, &params) {
         for p in t.params.iter().filter(|p| p.required) {
             if !map.contains_key(p.name) {
-                st.error(format!("param.{}", p.name), format!("Required: {}.", p.help));
+                st.error(
+                    format!("param.{}", p.name),
+                    format!("Required: {}.", p.help),
+                );
             }
         }
     }
@@ -661,8 +663,8 @@ async fn add_assertion(
     let svc = state.assurance.clone();
     let caller = p.caller.clone();
     let cid = control.clone();
-    let r = web::block(move || svc.submit_assertions(&caller, &id, &cid, &[item], Source::Web))
-        .await?;
+    let r =
+        web::block(move || svc.submit_assertions(&caller, &id, &cid, &[item], Source::Web)).await?;
     match r {
         Ok(out) => {
             let mut msg = format!("Assertion added to {control}.");
@@ -720,6 +722,10 @@ struct FindingForm {
     checked_patterns: String,
     #[serde(default)]
     expected_evidence: String,
+    /// The control whose panel holds the form ("" for the general form): where the errors
+    /// of a refused submission are shown.
+    #[serde(default)]
+    panel: String,
 }
 
 /// One checked location from a form line: `file`, `file:10` or `file:10-20`, optionally
@@ -845,7 +851,7 @@ async fn add_finding(
         .value("checked_patterns", &f.checked_patterns)
         .value("expected_evidence", &f.expected_evidence);
     // The form in a control's panel posts that control; the general form may pick one.
-    let key = format!("finding:{}", f.control_id.trim());
+    let key = format!("finding:{}", f.panel.trim());
     let item = finding_from_form(&f, &d.s.model, &mut st);
     if st.has_errors() {
         return respond(&p, d, Some(Posted { key, f: st }));
@@ -1000,7 +1006,10 @@ mod tests {
             parse_location("main.py:7").expect("ok"),
             json!({"file": "main.py", "start_line": 7, "end_line": 7})
         );
-        assert_eq!(parse_location("README").expect("ok"), json!({"file": "README"}));
+        assert_eq!(
+            parse_location("README").expect("ok"),
+            json!({"file": "README"})
+        );
         assert!(parse_location("a.py:20-10").is_err());
         assert!(parse_location("a.py:0").is_err());
         assert!(parse_location("two words:3").is_err());
