@@ -988,6 +988,10 @@ fn maintenance_page_for_browsers_superadmin_passes() {
     admin.get("/").assert_page(200, "Dashboard");
 }
 
+/// An invalid form submission: its fields, the inline error marker expected on the 422
+/// page, and a submitted value that must be kept.
+type Case<'a> = (Vec<(&'a str, &'a str)>, String, &'a str);
+
 /// A model created over the REST API by `api`, returned as JSON.
 fn api_model(api: &Client, description: &str) -> serde_json::Value {
     let (status, model) = json(api.post(
@@ -1050,11 +1054,7 @@ fn assurance_forms_inline_errors_findings_and_audit_bundle() {
     assert!(page.body.contains("id=\"no-runs\""));
     // The per-type fields of the default type are rendered server-side, and the type list
     // for the script that swaps them is on the page.
-    assert!(
-        page.body.contains(&format!("name=\"param.file\"")),
-        "{}",
-        page.body
-    );
+    assert!(page.body.contains("name=\"param.file\""), "{}", page.body);
     assert!(page.body.contains("data-types=\"[{"));
     assert!(page.body.contains("/static/assurance.js?v="));
 
@@ -1087,7 +1087,7 @@ fn assurance_forms_inline_errors_findings_and_audit_bundle() {
     assert_eq!(n_assertions, 1);
 
     // Each invalid assertion: 422, the error next to its field, input kept, nothing stored.
-    let cases: Vec<(Vec<(&str, &str)>, String, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             vec![
                 ("type", "function_exists"),
@@ -1142,6 +1142,12 @@ fn assurance_forms_inline_errors_findings_and_audit_bundle() {
         assert!(r.body.contains(&marker), "{marker} missing:\n{}", r.body);
         assert!(r.body.contains(kept), "{kept} not kept:\n{}", r.body);
         assert!(r.body.contains("field-error"));
+        assert!(
+            r.body.contains(&format!(
+                "href=\"#add-assertion-{cid}\">Fix the highlighted field"
+            )),
+            "the error summary links to the refused form"
+        );
         assert_eq!(api_count(&api, &assertions_api, "assertions"), n_assertions);
     }
 
@@ -1222,7 +1228,7 @@ fn assurance_forms_inline_errors_findings_and_audit_bundle() {
     assert_eq!(n_findings, 3);
 
     // Invalid findings: 422 with the error at the field, values kept, nothing stored.
-    let cases: Vec<(Vec<(&str, &str)>, String, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             vec![
                 ("panel", &cid),
@@ -1306,6 +1312,7 @@ fn assurance_forms_inline_errors_findings_and_audit_bundle() {
         r.body
     );
     assert!(r.body.contains("requires a reason"));
+    assert!(r.body.contains(&format!("href=\"#finding-{fid}\"")));
     let r = web.submit(
         &path,
         &tr,

@@ -46,6 +46,15 @@
     return wrap;
   }
 
+  // After a refused submission (422), bring the first field with an error into view.
+  if (document.getElementById("form-errors")) {
+    var bad = document.querySelector(".has-error input, .has-error select, .has-error textarea, .field-error");
+    if (bad) {
+      bad.scrollIntoView({ block: "center" });
+      if (bad.focus) { bad.focus({ preventScroll: true }); }
+    }
+  }
+
   document.addEventListener("change", function (ev) {
     var select = ev.target;
     if (!select.matches || !select.matches("select[data-assertion-type]")) { return; }

@@ -350,6 +350,18 @@ impl AssuranceTpl {
             .unwrap_or_default()
     }
 
+    /// The element id of the refused form, for the error summary's link.
+    fn posted_anchor(&self) -> Option<String> {
+        let key = &self.posted.as_ref()?.key;
+        let (form, id) = key.split_once(':')?;
+        Some(match (form, id) {
+            ("assertion", c) => format!("add-assertion-{c}"),
+            ("finding", "") => "add-finding-general".to_string(),
+            ("finding", c) => format!("add-finding-{c}"),
+            (_, f) => format!("finding-{f}"),
+        })
+    }
+
     /// The state of the form `key` when it was the one posted.
     fn state(&self, key: &str) -> Option<&FormState> {
         self.posted.as_ref().filter(|p| p.key == key).map(|p| &p.f)
