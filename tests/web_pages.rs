@@ -1010,6 +1010,34 @@ fn number_after(body: &str, marker: &str) -> u64 {
         .unwrap_or_else(|e| panic!("{marker}: {e}"))
 }
 
+/// Posts a passing CI run of `tier` for every assertion the verifier key is served, the way
+/// `rampart verify` does (content hash over the served assertions and the results).
+fn ci_run(ci: &Client, id: &str, tier: u8) -> String {
+    let (status, served) = json(ci.get(&format!("/api/models/{id}/verification/assertions")));
+    assert_eq!(status, 200, "{served}");
+    let served: Vec<serde_json::Value> = served["controls"]
+        .as_object()
+        .expect("controls")
+        .values()
+        .flat_map(|v| v.as_array().cloned().unwrap_or_default())
+        .collect();
+    let rows: Vec<serde_json::Value> = served
+        .iter()
+        .map(|a| json!({"assertion_id": a["id"], "tier": tier, "result": "pass", "details": "checked", "reasoning": "", "reviewer": format!("mipiti-verify:{}", a["type"].as_str().unwrap_or(""))}))
+        .collect();
+    let hash = rampart::wire::canonical::content_hash(&served, &rows);
+    let (status, run) = json(ci.post(
+        &format!("/api/models/{id}/verification/results"),
+        json!({
+            "pipeline": {"provider": "generic", "run_id": "7", "run_url": "", "commit_sha": "0123456789abcdef0123456789abcdef01234567", "branch": "main", "source_digest": ""},
+            "results": rows,
+            "content_hash": hash,
+        }),
+    ));
+    assert_eq!(status, 200, "{run}");
+    run["run_id"].as_str().expect("run").to_string()
+}
+
 /// Count of assertions / findings of a model through the REST API.
 fn api_count(api: &Client, path: &str, key: &str) -> usize {
     let (status, body) = json(api.get(path));
@@ -1348,29 +1376,7 @@ fn assurance_forms_inline_errors_findings_and_audit_bundle() {
     // REST endpoint's bundle.
     let (_, key) = json(api.post("/api/api-keys", json!({"name": "ci", "scope": "verifier"})));
     let ci = Client::with_key(&app, key["key"].as_str().expect("key"));
-    let (status, served) = json(ci.get(&format!("/api/models/{id}/verification/assertions")));
-    assert_eq!(status, 200, "{served}");
-    let served: Vec<serde_json::Value> = served["controls"]
-        .as_object()
-        .expect("controls")
-        .values()
-        .flat_map(|v| v.as_array().cloned().unwrap_or_default())
-        .collect();
-    let rows: Vec<serde_json::Value> = served
-        .iter()
-        .map(|a| json!({"assertion_id": a["id"], "tier": 1, "result": "pass", "details": "checked", "reasoning": "", "reviewer": "mipiti-verify:function_exists"}))
-        .collect();
-    let hash = rampart::wire::canonical::content_hash(&served, &rows);
-    let (status, run) = json(ci.post(
-        &format!("/api/models/{id}/verification/results"),
-        json!({
-            "pipeline": {"provider": "generic", "run_id": "7", "run_url": "", "commit_sha": "0123456789abcdef0123456789abcdef01234567", "branch": "main", "source_digest": ""},
-            "results": rows,
-            "content_hash": hash,
-        }),
-    ));
-    assert_eq!(status, 200, "{run}");
-    let run_id = run["run_id"].as_str().expect("run").to_string();
+    let run_id = ci_run(&ci, &id, 1);
     let page = web.get(&path);
     assert!(
         page.body.contains(&format!("id=\"run-{run_id}\"")),
@@ -1450,10 +1456,13 @@ fn dashboard_kpis_drill_down_and_inline_rename() {
         .expect("group controls")
     {
         let c = c.as_str().expect("control id");
-        // Implemented needs an assertion that proves it first.
+        // Implemented needs assertions that prove it first (implementation and behaviour).
         let (status, body) = json(api.post(
             &format!("/api/models/{id_a}/assertions"),
-            json!({"control_id": c, "assertions": [{"type": "file_exists", "params": {"file": "src/x.rs"}, "description": "the module exists"}]}),
+            json!({"control_id": c, "assertions": [
+                {"type": "function_exists", "params": {"file": "src/guard.rs", "name": "enforce"}, "description": "the control is implemented"},
+                {"type": "test_passes", "params": {"file": "tests/guard.rs", "test_name": "enforces"}, "description": "a test proves it works"}
+            ]}),
         ));
         assert_eq!(status, 201, "{body}");
         let (status, body) = json(api.patch(
@@ -1462,6 +1471,11 @@ fn dashboard_kpis_drill_down_and_inline_rename() {
         ));
         assert_eq!(status, 200, "{body}");
     }
+    // CI passes both tiers for those assertions: the objective becomes verified too.
+    let (_, key) = json(api.post("/api/api-keys", json!({"name": "ci", "scope": "verifier"})));
+    let ci = Client::with_key(&app, key["key"].as_str().expect("key"));
+    ci_run(&ci, &id_a, 1);
+    ci_run(&ci, &id_a, 2);
     let (_, dash_json) = json(api.get("/api/dashboard"));
     let portfolio = &dash_json["portfolio"];
 
@@ -1507,6 +1521,10 @@ fn dashboard_kpis_drill_down_and_inline_rename() {
     ];
     assert!(cards[0].1 >= 1, "one CO was implemented");
     assert!(cards[1].1 >= 1, "the rest of the generated COs are at risk");
+    assert!(
+        cards[3].1 >= 1,
+        "the CI-verified CO is counted: {portfolio}"
+    );
     for (filter, on_card, json_key) in cards {
         assert_eq!(
             Some(on_card),
@@ -1534,6 +1552,14 @@ fn dashboard_kpis_drill_down_and_inline_rename() {
             .contains(&format!("data-model=\"{id_a}\" data-co=\"{co}\"")),
         "{}",
         drill.body
+    );
+    let verified = web.get("/objectives?filter=verified");
+    assert!(
+        verified
+            .body
+            .contains(&format!("data-model=\"{id_a}\" data-co=\"{co}\"")),
+        "{}",
+        verified.body
     );
     let at_risk = web.get("/objectives?filter=at_risk");
     assert!(
