@@ -491,18 +491,26 @@ fn setup_totp_login_model_assurance_and_api_key_in_chromium() {
         "Running",
         "the pipeline must still be running"
     );
-    assert!(
-        s.js("document.querySelectorAll('#job-steps .step-pending').length")
-            .as_u64()
-            .unwrap_or(0)
-            >= 5,
-        "steps start pending"
-    );
     s.wait("#job-steps .step-done");
     assert_eq!(
         s.path(),
         job_path,
         "a step finished while the page stayed open"
+    );
+    // …while later steps were still to come: the results arrive live, one by one.
+    let snapshot: serde_json::Value = serde_json::from_str(
+        s.js(
+            "JSON.stringify([document.querySelectorAll('#job-steps .step-done').length, \
+              document.querySelectorAll('#job-steps .step-pending, #job-steps .step-running').length, \
+              document.getElementById('job-done').hidden])",
+        )
+        .as_str()
+        .unwrap_or("null"),
+    )
+    .expect("snapshot json");
+    assert!(
+        snapshot[1].as_u64().unwrap_or(0) >= 1 && snapshot[2] == serde_json::json!(true),
+        "steps done / still to come / done-box hidden: {snapshot}"
     );
     assert!(
         !s.js("document.querySelector('#job-steps .step-done .step-thought').textContent")
@@ -598,6 +606,33 @@ fn setup_totp_login_model_assurance_and_api_key_in_chromium() {
     assert!(s.text(".flash-success").contains("Assertion added"));
     s.wait("tr[id^='assertion-']");
     assert!(s.text(".assertions-table").contains("throttle_login"));
+    // Record a finding by hand in the control's findings panel and expand it.
+    s.js("document.querySelector('details.add-finding').open = true");
+    s.set(
+        "form.finding-form input[name=title]",
+        "No lockout after repeated failed sign-ins",
+    );
+    s.set("form.finding-form select[name=severity]", "high");
+    s.set(
+        "form.finding-form textarea[name=checked_locations]",
+        "src/auth/login.py:40-88 | def login(request):",
+    );
+    s.set(
+        "form.finding-form textarea[name=checked_patterns]",
+        "lockout, throttle",
+    );
+    s.set(
+        "form.finding-form textarea[name=expected_evidence]",
+        "A per-account failure counter that blocks sign-in for a while",
+    );
+    s.click("form.finding-form button[type=submit]");
+    s.wait("tr[id^='finding-'] .finding-detail");
+    assert!(s.text(".flash-success").contains("recorded"));
+    s.js("document.querySelector('.finding-detail').open = true");
+    assert!(
+        s.text(".findings-table")
+            .contains("src/auth/login.py:40-88")
+    );
     s.screenshot("assurance");
 
     // Create an API key: it is shown once, works, and is only listed by prefix afterwards.

@@ -1295,13 +1295,13 @@ fn assurance_forms_inline_errors_findings_and_audit_bundle() {
                 ("title", "T"),
                 ("severity", "low"),
             ],
-            "id=\"f--control-error\"".to_string(),
+            "id=\"f-general-control-error\"".to_string(),
             "value=\"T\"",
         ),
         (
             vec![("control_id", ""), ("title", ""), ("severity", "")],
-            "id=\"f--title-error\"".to_string(),
-            "id=\"f--severity-error\"",
+            "id=\"f-general-title-error\"".to_string(),
+            "id=\"f-general-severity-error\"",
         ),
     ];
     for (fields, marker, kept) in cases {

@@ -371,6 +371,15 @@ impl AssuranceTpl {
         format!("{form}:{id}")
     }
 
+    /// Prefix of the element ids of an "add finding" form (`f-<control>` or `f-general`).
+    fn finding_prefix(&self, control_id: &str) -> String {
+        if control_id.is_empty() {
+            "f-general".to_string()
+        } else {
+            format!("f-{control_id}")
+        }
+    }
+
     /// The error of `field` in form `form:id`.
     fn err(&self, form: &str, id: &str, field: &str) -> Option<String> {
         self.state(&self.key(form, id))
