@@ -1570,8 +1570,14 @@ fn dashboard_kpis_drill_down_and_inline_rename() {
     assert_eq!(web.get("/objectives?filter=bogus").status, 400);
     assert_eq!(web.get("/objectives").status, 400);
 
-    // Inline rename from the model card.
+    // Inline rename from the model card; each card names its next compliance step.
     let id_b = b["id"].as_str().expect("id").to_string();
+    assert!(
+        dash.body
+            .contains(&format!("Next:</span> <a href=\"/models/{id_b}")),
+        "{}",
+        dash.body
+    );
     let action = format!("/models/{id_b}/title");
     assert!(dash.body.contains(&format!("action=\"{action}\"")));
     let title_b = b["title"].as_str().expect("title").to_string();

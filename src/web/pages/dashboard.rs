@@ -84,6 +84,55 @@ impl Kpis {
     }
 }
 
+/// The next step towards compliance for a model with these counts, and where to take it:
+/// map controls to objectives without any, implement controls of at-risk objectives, prove
+/// implemented objectives in CI, or nothing left.
+fn next_step(model_id: &str, c: &crate::domain::AssuranceCounts) -> (String, String) {
+    let model = format!("/models/{model_id}");
+    let plural = |n: u32| if n == 1 { "" } else { "s" };
+    if c.objectives == 0 {
+        return (
+            "Describe the system to derive control objectives.".into(),
+            model,
+        );
+    }
+    if c.not_started > 0 {
+        return (
+            format!(
+                "Map controls to {} objective{} without any.",
+                c.not_started,
+                plural(c.not_started)
+            ),
+            model,
+        );
+    }
+    if c.at_risk > 0 {
+        return (
+            format!(
+                "Implement the controls of {} at-risk objective{}.",
+                c.at_risk,
+                plural(c.at_risk)
+            ),
+            format!("{model}/assurance"),
+        );
+    }
+    let unverified = c.objectives.saturating_sub(c.verified);
+    if unverified > 0 {
+        return (
+            format!(
+                "Prove {} objective{} in CI with assertions and rampart verify.",
+                unverified,
+                plural(unverified)
+            ),
+            format!("{model}/assurance"),
+        );
+    }
+    (
+        "Every objective is implemented and CI-verified.".into(),
+        format!("{model}/assurance"),
+    )
+}
+
 /// Width class (0, 5, …, 100) for a CSS bar: no inline styles under the CSP.
 fn bar(pct: f64) -> u32 {
     let clamped = pct.clamp(0.0, 100.0);
@@ -109,6 +158,12 @@ impl DashboardTpl {
             .as_ref()
             .filter(|(m, _)| m == id)
             .and_then(|(_, f)| f.err("title").map(str::to_string))
+    }
+
+    /// The compliance next step of a model card: `(text, link)`, from the model's counts
+    /// (spec/01: cards show "compliance next-steps"). The most basic gap comes first.
+    fn next_step(&self, m: &ListItem) -> (String, String) {
+        next_step(&m.id, &m.summary.counts)
     }
 
     /// The title to show in a model card's rename field (the refused one, kept).
@@ -437,6 +492,35 @@ mod tests {
         assert_eq!(bar(97.4), 95);
         assert_eq!(bar(140.0), 100);
         assert_eq!(bar(-3.0), 0);
+    }
+
+    #[test]
+    fn next_steps_follow_the_most_basic_gap() {
+        use crate::domain::AssuranceCounts;
+        let c = |objectives, not_started, at_risk, verified| AssuranceCounts {
+            objectives,
+            not_started,
+            at_risk,
+            verified,
+            ..Default::default()
+        };
+        assert_eq!(next_step("m", &c(0, 0, 0, 0)).1, "/models/m");
+        let (text, href) = next_step("m", &c(5, 1, 2, 0));
+        assert_eq!(text, "Map controls to 1 objective without any.");
+        assert_eq!(href, "/models/m");
+        let (text, href) = next_step("m", &c(5, 0, 2, 0));
+        assert_eq!(text, "Implement the controls of 2 at-risk objectives.");
+        assert_eq!(href, "/models/m/assurance");
+        assert!(
+            next_step("m", &c(5, 0, 0, 3))
+                .0
+                .starts_with("Prove 2 objectives")
+        );
+        assert!(
+            next_step("m", &c(5, 0, 0, 5))
+                .0
+                .starts_with("Every objective")
+        );
     }
 
     #[test]
