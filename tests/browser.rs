@@ -587,8 +587,14 @@ fn setup_totp_login_model_assurance_and_api_key_in_chromium() {
         "form.assertion-form input[name=description]",
         "Sign-in is rate limited",
     );
+    s.js("window.rampartNoReload = true");
     s.click("form.assertion-form button[type=submit]");
     s.wait("form.assertion-form .field-error");
+    assert_eq!(
+        s.js("window.rampartNoReload === true"),
+        serde_json::json!(true),
+        "the refused form is swapped in place (htmx), the page is not reloaded"
+    );
     assert!(
         s.text("form.assertion-form .field-error")
             .contains("Required")

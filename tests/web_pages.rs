@@ -1252,8 +1252,46 @@ fn assurance_forms_inline_errors_findings_and_audit_bundle() {
         cid2.as_str()
     );
     assert!(by_title("Unowned gap")["control_id"].is_null());
+    // The same forms over htmx: a refusal is the 422 page holding the form by its id (htmx
+    // swaps just that form); success answers 200 + HX-Redirect and sets the flash.
+    let htmx = |fields: &[(&str, &str)]| {
+        let csrf = web.get(&path).csrf();
+        let mut all = vec![("csrf_token", csrf.as_str())];
+        all.extend_from_slice(fields);
+        web.send(
+            web.http
+                .post(format!("{}{add_f}", web.base))
+                .header("HX-Request", "true")
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(serde_urlencoded::to_string(&all).expect("form")),
+        )
+    };
+    let r = htmx(&[
+        ("panel", &cid),
+        ("control_id", &cid),
+        ("title", ""),
+        ("severity", "low"),
+    ]);
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains(&format!("id=\"add-finding-{cid}\"")));
+    assert!(
+        r.body
+            .contains(&format!("hx-select=\"#add-finding-{cid}\""))
+    );
+    assert!(r.body.contains(&format!("id=\"f-{cid}-title-error\"")));
+    assert_eq!(api_count(&api, &findings_api, "findings"), 3);
+    let r = htmx(&[
+        ("panel", &cid),
+        ("control_id", &cid),
+        ("title", "Found over htmx"),
+        ("severity", "info"),
+    ]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("hx-redirect"), path);
+    web.get(&path)
+        .assert_page(200, "Finding “Found over htmx” recorded.");
     let n_findings = api_count(&api, &findings_api, "findings");
-    assert_eq!(n_findings, 3);
+    assert_eq!(n_findings, 4);
 
     // Invalid findings: 422 with the error at the field, values kept, nothing stored.
     let cases: Vec<Case> = vec![
@@ -1353,6 +1391,16 @@ fn assurance_forms_inline_errors_findings_and_audit_bundle() {
         r.body
     );
     assert!(r.body.contains("value=\"asrt_nope\""));
+    assert_eq!(
+        web.post(&tr, &[("status", "acknowledged")]).status,
+        403,
+        "no CSRF token"
+    );
+    assert_eq!(
+        web.post(&format!("{path}/assertions/{aid}/delete"), &[])
+            .status,
+        403
+    );
     let (_, one) = json(api.get(&format!("{findings_api}/{fid}")));
     assert_eq!(one["status"], "discovered", "{one}");
     web.submit(&path, &tr, &[("status", "acknowledged")])

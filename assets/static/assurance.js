@@ -2,6 +2,11 @@
 // its parameter fields with the fields of the new type. The type list (names, parameters,
 // kinds, help) comes from the data-types attribute of #assertion-types; the server renders
 // the fields of the initially selected type, so the form works without this script too.
+//
+// The forms are htmx forms (hx-post, hx-select of their own id): a refused submission
+// answers 422 with the page, and only the form (or finding row) is swapped in, errors next
+// to the fields; success answers HX-Redirect. htmx does not swap error statuses by itself,
+// so 422 is let through here; other refusals show a message next to the form.
 (function () {
   "use strict";
   var holder = document.getElementById("assertion-types");
@@ -54,6 +59,39 @@
       if (bad.focus) { bad.focus({ preventScroll: true }); }
     }
   }
+
+  function focusFirstError() {
+    var bad = document.querySelector(".has-error input, .has-error select, .has-error textarea");
+    if (bad) {
+      bad.scrollIntoView({ block: "center" });
+      bad.focus({ preventScroll: true });
+    }
+  }
+
+  document.addEventListener("htmx:beforeSwap", function (ev) {
+    var status = ev.detail.xhr.status;
+    if (status === 422) {
+      ev.detail.shouldSwap = true;
+      ev.detail.isError = false;
+      return;
+    }
+    if (status >= 400) {
+      var form = ev.detail.elt;
+      var note = document.createElement("div");
+      note.className = "alert alert-error";
+      note.setAttribute("role", "alert");
+      note.textContent = "The server refused this request (HTTP " + status + "). Reload the page and try again.";
+      if (form && form.parentNode) { form.parentNode.insertBefore(note, form); }
+      var btn = form && form.querySelector(".is-busy");
+      if (btn) {
+        btn.disabled = false;
+        btn.classList.remove("is-busy");
+        btn.removeAttribute("aria-disabled");
+        if (btn.getAttribute("data-label")) { btn.textContent = btn.getAttribute("data-label"); }
+      }
+    }
+  });
+  document.addEventListener("htmx:afterSettle", focusFirstError);
 
   document.addEventListener("change", function (ev) {
     var select = ev.target;

@@ -8,11 +8,16 @@
 //! Forms: invalid input re-renders the whole page with `422`, the submitted values kept and
 //! the error next to its field in the form that was posted (identified by a [`Posted`] key
 //! such as `assertion:CTRL-01`); nothing is stored. Success redirects back with a flash.
+//! The forms are also htmx forms (`hx-post` + `hx-select` of their own id): with JavaScript
+//! only the refused form (or finding row) is swapped from the 422 page, and success answers
+//! `200` + `HX-Redirect` so htmx loads the page with its flash. Without JavaScript the plain
+//! POST / 303 / 422 cycle above applies.
 //! Another workspace's model, finding or run is the friendly 404.
 
 use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
@@ -356,8 +361,7 @@ impl AssuranceTpl {
         let (form, id) = key.split_once(':')?;
         Some(match (form, id) {
             ("assertion", c) => format!("add-assertion-{c}"),
-            ("finding", "") => "add-finding-general".to_string(),
-            ("finding", c) => format!("add-finding-{c}"),
+            ("finding", c) => self.finding_form_id(c),
             (_, f) => format!("finding-{f}"),
         })
     }
@@ -369,6 +373,15 @@ impl AssuranceTpl {
 
     fn key(&self, form: &str, id: &str) -> String {
         format!("{form}:{id}")
+    }
+
+    /// Element id of an "add finding" form (`add-finding-<control>` or `add-finding-general`).
+    fn finding_form_id(&self, control_id: &str) -> String {
+        if control_id.is_empty() {
+            "add-finding-general".to_string()
+        } else {
+            format!("add-finding-{control_id}")
+        }
     }
 
     /// Prefix of the element ids of an "add finding" form (`f-<control>` or `f-general`).
@@ -563,6 +576,21 @@ fn back(id: &str) -> String {
     format!("/models/{id}/assurance")
 }
 
+/// After a successful form post: `303` with a success flash for a plain form; for an htmx
+/// request `200` with `HX-Redirect` (and the same flash cookie), so htmx loads the page itself
+/// instead of swapping the redirected page into the form.
+fn done(p: &Page, to: &str, message: String) -> HttpResponse {
+    let mut resp = redirect_flash(to, "success", message);
+    if p.req.headers().contains_key("hx-request")
+        && let Ok(v) = HeaderValue::from_str(to)
+    {
+        *resp.status_mut() = StatusCode::OK;
+        resp.headers_mut()
+            .insert(HeaderName::from_static("hx-redirect"), v);
+    }
+    resp
+}
+
 /// The part of a service field path after the item index: `assertions[0].params.file` →
 /// `params.file`.
 fn field_tail(field: &str) -> &str {
@@ -692,7 +720,7 @@ async fn add_assertion(
             if let Some(w) = out.warnings.first() {
                 msg.push_str(&format!(" Warning: {w}"));
             }
-            Ok(redirect_flash(&back(&d.s.model.id), "success", msg))
+            Ok(done(&p, &back(&d.s.model.id), msg))
         }
         Err(e) => {
             let has_param = |name: &str| t.is_some_and(|t| t.params.iter().any(|p| p.name == name));
@@ -882,9 +910,9 @@ async fn add_finding(
     let title = item.title.clone();
     let r = web::block(move || svc.submit_findings(&caller, &id, &[item])).await?;
     match r {
-        Ok(_) => Ok(redirect_flash(
+        Ok(_) => Ok(done(
+            &p,
             &back(&d.s.model.id),
-            "success",
             format!("Finding “{title}” recorded."),
         )),
         Err(e) => {
@@ -957,9 +985,9 @@ async fn transition(
     let title = current.title.clone();
     let r = web::block(move || svc.transition_finding(&caller, &id, &fid, &t)).await?;
     match r {
-        Ok(out) => Ok(redirect_flash(
+        Ok(out) => Ok(done(
+            &p,
             &back(&d.s.model.id),
-            "success",
             format!("Finding “{title}” is now {}.", out.status),
         )),
         Err(e) => {
