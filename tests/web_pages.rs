@@ -1086,6 +1086,22 @@ fn assurance_forms_inline_errors_findings_and_audit_bundle() {
     assert!(page.body.contains("data-types=\"[{"));
     assert!(page.body.contains("/static/assurance.js?v="));
 
+    // A tampered control id: refused with the reason in the error summary, nothing stored.
+    let r = web.submit(
+        &path,
+        &add_a,
+        &[
+            ("control_id", "CTRL-NOPE"),
+            ("type", "file_exists"),
+            ("param.file", "a.py"),
+            ("description", "d"),
+        ],
+    );
+    r.assert_page(
+        422,
+        "Nothing was saved. Unknown control &#34;CTRL-NOPE&#34;.",
+    );
+
     // Assertion from the per-type fields.
     web.submit(
         &path,

@@ -366,6 +366,14 @@ impl AssuranceTpl {
         })
     }
 
+    /// A refusal not tied to a field (e.g. an unknown control), for the error summary.
+    fn posted_general(&self) -> Option<String> {
+        self.posted
+            .as_ref()
+            .and_then(|p| p.f.err("general"))
+            .map(str::to_string)
+    }
+
     /// The state of the form `key` when it was the one posted.
     fn state(&self, key: &str) -> Option<&FormState> {
         self.posted.as_ref().filter(|p| p.key == key).map(|p| &p.f)
