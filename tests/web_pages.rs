@@ -987,3 +987,704 @@ fn maintenance_page_for_browsers_superadmin_passes() {
     );
     admin.get("/").assert_page(200, "Dashboard");
 }
+
+/// An invalid form submission: its fields, the inline error marker expected on the 422
+/// page, and a submitted value that must be kept.
+type Case<'a> = (Vec<(&'a str, &'a str)>, String, &'a str);
+
+/// A model created over the REST API by `api`, returned as JSON.
+fn api_model(api: &Client, description: &str) -> serde_json::Value {
+    let (status, model) = json(api.post(
+        "/api/models?wait=true",
+        json!({ "feature_description": description }),
+    ));
+    assert_eq!(status, 201, "{model}");
+    model
+}
+
+/// The number right after `marker` in a page, e.g. `id="kpi-at-risk">` → 3.
+fn number_after(body: &str, marker: &str) -> u64 {
+    between(body, marker, "<")
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{marker}: {e}"))
+}
+
+/// Posts a passing CI run of `tier` for every assertion the verifier key is served, the way
+/// `rampart verify` does (content hash over the served assertions and the results).
+fn ci_run(ci: &Client, id: &str, tier: u8) -> String {
+    let (status, served) = json(ci.get(&format!("/api/models/{id}/verification/assertions")));
+    assert_eq!(status, 200, "{served}");
+    let served: Vec<serde_json::Value> = served["controls"]
+        .as_object()
+        .expect("controls")
+        .values()
+        .flat_map(|v| v.as_array().cloned().unwrap_or_default())
+        .collect();
+    let rows: Vec<serde_json::Value> = served
+        .iter()
+        .map(|a| json!({"assertion_id": a["id"], "tier": tier, "result": "pass", "details": "checked", "reasoning": "", "reviewer": format!("mipiti-verify:{}", a["type"].as_str().unwrap_or(""))}))
+        .collect();
+    let hash = rampart::wire::canonical::content_hash(&served, &rows);
+    let (status, run) = json(ci.post(
+        &format!("/api/models/{id}/verification/results"),
+        json!({
+            "pipeline": {"provider": "generic", "run_id": "7", "run_url": "", "commit_sha": "0123456789abcdef0123456789abcdef01234567", "branch": "main", "source_digest": ""},
+            "results": rows,
+            "content_hash": hash,
+        }),
+    ));
+    assert_eq!(status, 200, "{run}");
+    run["run_id"].as_str().expect("run").to_string()
+}
+
+/// Count of assertions / findings of a model through the REST API.
+fn api_count(api: &Client, path: &str, key: &str) -> usize {
+    let (status, body) = json(api.get(path));
+    assert_eq!(status, 200, "{body}");
+    body[key]
+        .as_array()
+        .map(Vec::len)
+        .or_else(|| body.as_array().map(Vec::len))
+        .unwrap_or_else(|| panic!("no {key} in {body}"))
+}
+
+#[test]
+fn assurance_forms_inline_errors_findings_and_audit_bundle() {
+    let dir = TestDir::new("pages-assurance-forms");
+    let app = appliance_without_mfa(&dir);
+    cli_user(&dir, "other@example.com", "user");
+    let api = Client::login(&app, "admin@example.com", PASSWORD);
+    let model = api_model(
+        &api,
+        "An upload API: users sign in with passwords and upload files to S3; an admin console lists uploads.",
+    );
+    let id = model["id"].as_str().expect("id").to_string();
+    let cid = model["controls"][0]["id"]
+        .as_str()
+        .expect("control")
+        .to_string();
+    let cid2 = model["controls"][1]["id"]
+        .as_str()
+        .expect("control")
+        .to_string();
+    let web = Web::new(&app);
+    web.sign_in("admin@example.com", PASSWORD);
+    let path = format!("/models/{id}/assurance");
+    let assertions_api = format!("/api/models/{id}/assertions");
+    let findings_api = format!("/api/models/{id}/findings");
+    let add_a = format!("{path}/assertions");
+    let add_f = format!("{path}/findings");
+
+    let page = web.get(&path);
+    page.assert_page(200, &format!("id=\"add-finding-{cid}\""));
+    assert!(page.body.contains("id=\"add-finding-general\""));
+    assert!(page.body.contains("id=\"no-runs\""));
+    // The per-type fields of the default type are rendered server-side, and the type list
+    // for the script that swaps them is on the page.
+    assert!(page.body.contains("name=\"param.file\""), "{}", page.body);
+    assert!(page.body.contains("data-types=\"[{"));
+    assert!(page.body.contains("/static/assurance.js?v="));
+
+    // A tampered control id: refused with the reason in the error summary, nothing stored.
+    let r = web.submit(
+        &path,
+        &add_a,
+        &[
+            ("control_id", "CTRL-NOPE"),
+            ("type", "file_exists"),
+            ("param.file", "a.py"),
+            ("description", "d"),
+        ],
+    );
+    r.assert_page(
+        422,
+        "Nothing was saved. Unknown control &#34;CTRL-NOPE&#34;.",
+    );
+
+    // Assertion from the per-type fields.
+    web.submit(
+        &path,
+        &add_a,
+        &[
+            ("control_id", &cid),
+            ("type", "function_exists"),
+            ("param.file", "src/auth.py"),
+            ("param.name", "check_password"),
+            ("description", "password check exists"),
+        ],
+    )
+    .assert_redirect(&path);
+    web.get(&path)
+        .assert_page(200, &format!("Assertion added to {cid}."));
+    let (_, list) = json(api.get(&assertions_api));
+    let stored = list.to_string();
+    assert!(
+        stored.contains("\"file\":\"src/auth.py\"") && stored.contains("check_password"),
+        "{stored}"
+    );
+    let aid = list["assertions"][0]["id"]
+        .as_str()
+        .expect("aid")
+        .to_string();
+    let n_assertions = api_count(&api, &assertions_api, "assertions");
+    assert_eq!(n_assertions, 1);
+
+    // Each invalid assertion: 422, the error next to its field, input kept, nothing stored.
+    let cases: Vec<Case> = vec![
+        (
+            vec![
+                ("type", "function_exists"),
+                ("param.file", "kept/path.py"),
+                ("description", "d"),
+            ],
+            format!("id=\"p-{cid}-name-error\""),
+            "value=\"kept/path.py\"",
+        ),
+        (
+            vec![
+                ("type", "function_exists"),
+                ("param.file", "a.py"),
+                ("param.name", "f"),
+                ("description", ""),
+            ],
+            format!("id=\"d-{cid}-error\""),
+            "value=\"f\"",
+        ),
+        (
+            vec![
+                ("type", "no_such_type"),
+                ("description", "kept description"),
+            ],
+            format!("id=\"t-{cid}-error\""),
+            "value=\"kept description\"",
+        ),
+        (
+            vec![
+                ("type", "function_exists"),
+                ("params", "just words"),
+                ("description", "d"),
+            ],
+            format!("id=\"p-{cid}-error\""),
+            "just words",
+        ),
+        (
+            vec![
+                ("type", "function_exists"),
+                ("params", "file=a.py\nname=f\nbogus=1"),
+                ("description", "d"),
+            ],
+            format!("id=\"p-{cid}-error\""),
+            "bogus=1",
+        ),
+    ];
+    for (fields, marker, kept) in cases {
+        let mut all = vec![("control_id", cid.as_str())];
+        all.extend(fields);
+        let r = web.submit(&path, &add_a, &all);
+        assert_eq!(r.status, 422, "{marker}: {}", r.body);
+        assert!(r.body.contains(&marker), "{marker} missing:\n{}", r.body);
+        assert!(r.body.contains(kept), "{kept} not kept:\n{}", r.body);
+        assert!(r.body.contains("field-error"));
+        assert!(
+            r.body.contains(&format!(
+                "href=\"#add-assertion-{cid}\">Fix the highlighted field"
+            )),
+            "the error summary links to the refused form"
+        );
+        assert_eq!(api_count(&api, &assertions_api, "assertions"), n_assertions);
+    }
+
+    // Add a finding in the control's panel, with every field of spec 03.
+    web.submit(
+        &path,
+        &add_f,
+        &[
+            ("control_id", &cid),
+            ("title", "No length check on messages"),
+            ("severity", "high"),
+            ("description", "Expected a max length on the messages field"),
+            (
+                "checked_locations",
+                "src/api.py:1680-1720 | def post_message(\nsrc/limits.py",
+            ),
+            ("checked_patterns", "validate_length, @limit"),
+            ("expected_evidence", "A length check before storing"),
+        ],
+    )
+    .assert_redirect(&path);
+    let shown = web.get(&path);
+    shown.assert_page(200, "No length check on messages");
+    assert!(shown.body.contains("recorded."), "success flash");
+    assert!(
+        shown
+            .body
+            .contains("src/api.py:1680-1720 | def post_message(")
+    );
+    assert!(shown.body.contains("A length check before storing"));
+    let (_, fl) = json(api.get(&findings_api));
+    let f0 = &fl["findings"][0];
+    assert_eq!(f0["control_id"], cid.as_str(), "{fl}");
+    assert_eq!(f0["severity"], "high");
+    assert_eq!(
+        f0["checked_locations"],
+        json!([{"file": "src/api.py", "start_line": 1680, "end_line": 1720, "snippet": "def post_message("}, {"file": "src/limits.py"}])
+    );
+    assert_eq!(f0["checked_patterns"], json!(["validate_length", "@limit"]));
+    let fid = f0["id"].as_str().expect("fid").to_string();
+    // The general form links a control from a dropdown (or none).
+    web.submit(
+        &path,
+        &add_f,
+        &[
+            ("control_id", &cid2),
+            ("title", "Admin console without MFA"),
+            ("severity", "critical"),
+        ],
+    )
+    .assert_redirect(&path);
+    web.submit(
+        &path,
+        &add_f,
+        &[
+            ("control_id", ""),
+            ("title", "Unowned gap"),
+            ("severity", "low"),
+        ],
+    )
+    .assert_redirect(&path);
+    let (_, fl) = json(api.get(&findings_api));
+    let by_title = |t: &str| {
+        fl["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .find(|f| f["title"] == t)
+            .cloned()
+            .unwrap_or_else(|| panic!("{t} not stored: {fl}"))
+    };
+    assert_eq!(
+        by_title("Admin console without MFA")["control_id"],
+        cid2.as_str()
+    );
+    assert!(by_title("Unowned gap")["control_id"].is_null());
+    // The same forms over htmx: a refusal is the 422 page holding the form by its id (htmx
+    // swaps just that form); success answers 200 + HX-Redirect and sets the flash.
+    let htmx = |fields: &[(&str, &str)]| {
+        let csrf = web.get(&path).csrf();
+        let mut all = vec![("csrf_token", csrf.as_str())];
+        all.extend_from_slice(fields);
+        web.send(
+            web.http
+                .post(format!("{}{add_f}", web.base))
+                .header("HX-Request", "true")
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(serde_urlencoded::to_string(&all).expect("form")),
+        )
+    };
+    let r = htmx(&[
+        ("panel", &cid),
+        ("control_id", &cid),
+        ("title", ""),
+        ("severity", "low"),
+    ]);
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains(&format!("id=\"add-finding-{cid}\"")));
+    assert!(
+        r.body
+            .contains(&format!("hx-select=\"#add-finding-{cid}\""))
+    );
+    assert!(r.body.contains(&format!("id=\"f-{cid}-title-error\"")));
+    assert_eq!(api_count(&api, &findings_api, "findings"), 3);
+    let r = htmx(&[
+        ("panel", &cid),
+        ("control_id", &cid),
+        ("title", "Found over htmx"),
+        ("severity", "info"),
+    ]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("hx-redirect"), path);
+    web.get(&path)
+        .assert_page(200, "Finding “Found over htmx” recorded.");
+    let n_findings = api_count(&api, &findings_api, "findings");
+    assert_eq!(n_findings, 4);
+
+    // Invalid findings: 422 with the error at the field, values kept, nothing stored.
+    let cases: Vec<Case> = vec![
+        (
+            vec![
+                ("panel", &cid),
+                ("control_id", &cid),
+                ("title", " "),
+                ("severity", "high"),
+                ("expected_evidence", "kept evidence"),
+            ],
+            format!("id=\"f-{cid}-title-error\""),
+            "kept evidence",
+        ),
+        (
+            vec![
+                ("panel", &cid),
+                ("control_id", &cid),
+                ("title", "Kept title"),
+                ("severity", "urgent"),
+            ],
+            format!("id=\"f-{cid}-severity-error\""),
+            "value=\"Kept title\"",
+        ),
+        (
+            vec![
+                ("panel", &cid),
+                ("control_id", &cid),
+                ("title", "T"),
+                ("severity", "low"),
+                ("checked_locations", "a.py:20-10"),
+            ],
+            format!("id=\"f-{cid}-locations-error\""),
+            "a.py:20-10",
+        ),
+        (
+            vec![
+                ("control_id", "CTRL-NOPE"),
+                ("title", "T"),
+                ("severity", "low"),
+            ],
+            "id=\"f-general-control-error\"".to_string(),
+            "value=\"T\"",
+        ),
+        (
+            vec![("control_id", ""), ("title", ""), ("severity", "")],
+            "id=\"f-general-title-error\"".to_string(),
+            "id=\"f-general-severity-error\"",
+        ),
+    ];
+    for (fields, marker, kept) in cases {
+        let r = web.submit(&path, &add_f, &fields);
+        assert_eq!(r.status, 422, "{marker}: {}", r.body);
+        assert!(r.body.contains(&marker), "{marker} missing:\n{}", r.body);
+        assert!(r.body.contains(kept), "{kept} not kept:\n{}", r.body);
+        assert_eq!(api_count(&api, &findings_api, "findings"), n_findings);
+    }
+    // No CSRF token: refused, nothing stored.
+    let r = web.post(
+        &add_f,
+        &[("control_id", &cid), ("title", "x"), ("severity", "low")],
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = web.post(
+        &add_a,
+        &[
+            ("control_id", &cid),
+            ("type", "file_exists"),
+            ("param.file", "a"),
+            ("description", "d"),
+        ],
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(api_count(&api, &findings_api, "findings"), n_findings);
+    assert_eq!(api_count(&api, &assertions_api, "assertions"), n_assertions);
+
+    // Transitions: dismissing needs a reason, unknown linked assertions are refused inline.
+    let tr = format!("{path}/findings/{fid}/transition");
+    let r = web.submit(&path, &tr, &[("status", "dismissed"), ("reason", "  ")]);
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(
+        r.body.contains(&format!("id=\"dr-{fid}-error\"")),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("requires a reason"));
+    assert!(r.body.contains(&format!("href=\"#finding-{fid}\"")));
+    let r = web.submit(
+        &path,
+        &tr,
+        &[("status", "remediated"), ("linked_assertions", "asrt_nope")],
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(
+        r.body.contains(&format!("id=\"la-{fid}-error\"")),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("value=\"asrt_nope\""));
+    assert_eq!(
+        web.post(&tr, &[("status", "acknowledged")]).status,
+        403,
+        "no CSRF token"
+    );
+    assert_eq!(
+        web.post(&format!("{path}/assertions/{aid}/delete"), &[])
+            .status,
+        403
+    );
+    let (_, one) = json(api.get(&format!("{findings_api}/{fid}")));
+    assert_eq!(one["status"], "discovered", "{one}");
+    web.submit(&path, &tr, &[("status", "acknowledged")])
+        .assert_redirect(&path);
+    web.get(&path).assert_page(200, "is now acknowledged");
+    // Backwards is refused by the lifecycle, inline.
+    let r = web.submit(&path, &tr, &[("status", "acknowledged")]);
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains("never backwards"), "{}", r.body);
+    web.submit(
+        &path,
+        &tr,
+        &[("status", "remediated"), ("linked_assertions", &aid)],
+    )
+    .assert_redirect(&path);
+    let (_, one) = json(api.get(&format!("{findings_api}/{fid}")));
+    assert_eq!(one["status"], "remediated", "{one}");
+    assert_eq!(one["linked_assertions"], json!([aid.clone()]));
+
+    // A verification run: its audit bundle downloads from the page, byte for byte the
+    // REST endpoint's bundle.
+    let (_, key) = json(api.post("/api/api-keys", json!({"name": "ci", "scope": "verifier"})));
+    let ci = Client::with_key(&app, key["key"].as_str().expect("key"));
+    let run_id = ci_run(&ci, &id, 1);
+    let page = web.get(&path);
+    assert!(
+        page.body.contains(&format!("id=\"run-{run_id}\"")),
+        "{}",
+        page.body
+    );
+    let link = format!("{path}/runs/{run_id}/audit");
+    assert!(page.body.contains(&format!("href=\"{link}\"")));
+    let download = web.get(&link);
+    assert_eq!(download.status, 200, "{}", download.body);
+    assert_eq!(
+        download.header("content-disposition"),
+        format!("attachment; filename=\"audit-{run_id}.json\"")
+    );
+    assert!(
+        download
+            .header("content-type")
+            .starts_with("application/json")
+    );
+    let rest = api
+        .get(&format!(
+            "/api/models/{id}/verification/runs/{run_id}/audit"
+        ))
+        .text()
+        .expect("rest bundle");
+    assert_eq!(download.body, rest, "the page serves the REST bundle");
+    assert!(download.body.contains(&run_id));
+    assert_eq!(web.get(&format!("{path}/runs/run_nope/audit")).status, 404);
+
+    // Another workspace: every form and the download are the friendly 404, nothing changes.
+    let other = Web::new(&app);
+    other.sign_in("other@example.com", PASSWORD);
+    other.get(&link).assert_page(404, "Page not found");
+    let r = other.submit(
+        "/",
+        &add_f,
+        &[("control_id", &cid), ("title", "x"), ("severity", "low")],
+    );
+    assert_eq!(r.status, 404, "{}", r.body);
+    let r = other.submit("/", &tr, &[("status", "dismissed"), ("reason", "mine now")]);
+    assert_eq!(r.status, 404, "{}", r.body);
+    let r = other.submit(
+        "/",
+        &add_a,
+        &[
+            ("control_id", &cid),
+            ("type", "file_exists"),
+            ("param.file", "a"),
+            ("description", "d"),
+        ],
+    );
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert_eq!(api_count(&api, &findings_api, "findings"), n_findings);
+    assert_eq!(api_count(&api, &assertions_api, "assertions"), n_assertions);
+    let (_, one) = json(api.get(&format!("{findings_api}/{fid}")));
+    assert_eq!(one["status"], "remediated");
+}
+
+#[test]
+fn dashboard_kpis_drill_down_and_inline_rename() {
+    let dir = TestDir::new("pages-drilldown");
+    let app = appliance_without_mfa(&dir);
+    cli_user(&dir, "other@example.com", "user");
+    let api = Client::login(&app, "admin@example.com", PASSWORD);
+    let a = api_model(
+        &api,
+        "A web shop with a login page, a Postgres database of customer orders and a Stripe payment webhook.",
+    );
+    let b = api_model(
+        &api,
+        "An internal HR tool: employees sign in with SSO, upload payslips, admins export reports.",
+    );
+    // Implement every control of the first group of a's first objective: one CO implemented.
+    let id_a = a["id"].as_str().expect("id").to_string();
+    for c in a["control_objectives"][0]["mitigation_groups"][0]["controls"]
+        .as_array()
+        .expect("group controls")
+    {
+        let c = c.as_str().expect("control id");
+        // Implemented needs assertions that prove it first (implementation and behaviour).
+        let (status, body) = json(api.post(
+            &format!("/api/models/{id_a}/assertions"),
+            json!({"control_id": c, "assertions": [
+                {"type": "function_exists", "params": {"file": "src/guard.rs", "name": "enforce"}, "description": "the control is implemented"},
+                {"type": "test_passes", "params": {"file": "tests/guard.rs", "test_name": "enforces"}, "description": "a test proves it works"}
+            ]}),
+        ));
+        assert_eq!(status, 201, "{body}");
+        let (status, body) = json(api.patch(
+            &format!("/api/models/{id_a}/controls/{c}"),
+            json!({"status": "implemented"}),
+        ));
+        assert_eq!(status, 200, "{body}");
+    }
+    // CI passes both tiers for those assertions: the objective becomes verified too.
+    let (_, key) = json(api.post("/api/api-keys", json!({"name": "ci", "scope": "verifier"})));
+    let ci = Client::with_key(&app, key["key"].as_str().expect("key"));
+    ci_run(&ci, &id_a, 1);
+    ci_run(&ci, &id_a, 2);
+    let (_, dash_json) = json(api.get("/api/dashboard"));
+    let portfolio = &dash_json["portfolio"];
+
+    let web = Web::new(&app);
+    web.sign_in("admin@example.com", PASSWORD);
+    let dash = web.get("/");
+    dash.assert_page(200, "id=\"kpi-models\">2<");
+    for (link, href) in [
+        ("kpi-models-link", "/models"),
+        ("kpi-implemented-link", "/objectives?filter=implemented"),
+        ("kpi-at-risk-link", "/objectives?filter=at_risk"),
+        ("kpi-not-started-link", "/objectives?filter=not_started"),
+        ("kpi-verified-link", "/objectives?filter=verified"),
+    ] {
+        assert!(
+            dash.body
+                .contains(&format!("href=\"{href}\" id=\"{link}\"")),
+            "{link} → {href}:\n{}",
+            dash.body
+        );
+    }
+    let cards = [
+        (
+            "implemented",
+            number_after(&dash.body, "id=\"kpi-implemented-count\">"),
+            "implemented",
+        ),
+        (
+            "at_risk",
+            number_after(&dash.body, "id=\"kpi-at-risk\">"),
+            "at_risk",
+        ),
+        (
+            "not_started",
+            number_after(&dash.body, "id=\"kpi-not-started\">"),
+            "not_started",
+        ),
+        (
+            "verified",
+            number_after(&dash.body, "id=\"kpi-verified-count\">"),
+            "verified",
+        ),
+    ];
+    assert!(cards[0].1 >= 1, "one CO was implemented");
+    assert!(cards[1].1 >= 1, "the rest of the generated COs are at risk");
+    assert!(
+        cards[3].1 >= 1,
+        "the CI-verified CO is counted: {portfolio}"
+    );
+    for (filter, on_card, json_key) in cards {
+        assert_eq!(
+            Some(on_card),
+            portfolio[json_key].as_u64(),
+            "{filter}: card vs API"
+        );
+        let drill = web.get(&format!("/objectives?filter={filter}"));
+        assert_eq!(drill.status, 200, "{}", drill.body);
+        let rows = drill.body.matches("class=\"drill-row\"").count() as u64;
+        assert_eq!(
+            rows, on_card,
+            "{filter}: rows on the drill-down page vs the card"
+        );
+        assert_eq!(number_after(&drill.body, "id=\"drill-count\">"), on_card);
+        assert!(drill.body.contains(&format!(
+            "href=\"/objectives?filter={filter}\" aria-current=\"page\""
+        )));
+    }
+    // The implemented drill-down lists exactly the CO that was implemented.
+    let co = a["control_objectives"][0]["id"].as_str().expect("co");
+    let drill = web.get("/objectives?filter=implemented");
+    assert!(
+        drill
+            .body
+            .contains(&format!("data-model=\"{id_a}\" data-co=\"{co}\"")),
+        "{}",
+        drill.body
+    );
+    let verified = web.get("/objectives?filter=verified");
+    assert!(
+        verified
+            .body
+            .contains(&format!("data-model=\"{id_a}\" data-co=\"{co}\"")),
+        "{}",
+        verified.body
+    );
+    let at_risk = web.get("/objectives?filter=at_risk");
+    assert!(
+        !at_risk
+            .body
+            .contains(&format!("data-model=\"{id_a}\" data-co=\"{co}\""))
+    );
+    assert_eq!(web.get("/objectives?filter=bogus").status, 400);
+    assert_eq!(web.get("/objectives").status, 400);
+
+    // Inline rename from the model card; each card names its next compliance step.
+    let id_b = b["id"].as_str().expect("id").to_string();
+    assert!(
+        dash.body
+            .contains(&format!("Next:</span> <a href=\"/models/{id_b}")),
+        "{}",
+        dash.body
+    );
+    let action = format!("/models/{id_b}/title");
+    assert!(dash.body.contains(&format!("action=\"{action}\"")));
+    let title_b = b["title"].as_str().expect("title").to_string();
+    let long = "x".repeat(201);
+    for bad in ["   ", long.as_str(), "two\nlines"] {
+        let r = web.submit("/", &action, &[("title", bad)]);
+        assert_eq!(r.status, 422, "{bad:?}: {}", r.body);
+        assert!(
+            r.body.contains(&format!("id=\"title-{id_b}-error\"")),
+            "{}",
+            r.body
+        );
+        let (_, now) = json(api.get(&format!("/api/models/{id_b}")));
+        assert_eq!(
+            now["title"],
+            title_b.as_str(),
+            "nothing changed for {bad:?}"
+        );
+    }
+    let r = web.submit("/", &action, &[("title", "x".repeat(201).as_str())]);
+    assert!(
+        r.body.contains(&format!("value=\"{}\"", "x".repeat(201))),
+        "input kept"
+    );
+    assert_eq!(web.post(&action, &[("title", "No token")]).status, 403);
+    web.submit("/", &action, &[("title", "HR portal")])
+        .assert_redirect("/");
+    let dash = web.get("/");
+    dash.assert_page(200, "Model renamed to “HR portal”.");
+    assert!(
+        dash.body
+            .contains(&format!("<a href=\"/models/{id_b}\">HR portal</a>"))
+    );
+    let (_, now) = json(api.get(&format!("/api/models/{id_b}")));
+    assert_eq!(now["title"], "HR portal");
+
+    // Another workspace can neither rename nor see the drill-down rows.
+    let other = Web::new(&app);
+    other.sign_in("other@example.com", PASSWORD);
+    let r = other.submit("/", &action, &[("title", "Mine")]);
+    assert_eq!(r.status, 404, "{}", r.body);
+    let drill = other.get("/objectives?filter=at_risk");
+    drill.assert_page(200, "id=\"drill-count\">0<");
+    let (_, now) = json(api.get(&format!("/api/models/{id_b}")));
+    assert_eq!(now["title"], "HR portal");
+}
