@@ -1520,15 +1520,28 @@ fn dashboard_kpis_drill_down_and_inline_rename() {
         .expect("group controls")
     {
         let c = c.as_str().expect("control id");
-        // Implemented needs assertions that prove it first (implementation and behaviour).
+        // Implemented needs assertions that prove it first (implementation and behaviour),
+        // each stating which aspect of the control it proves: here, all of it.
+        let control = a["controls"]
+            .as_array()
+            .expect("controls")
+            .iter()
+            .find(|x| x["id"] == c)
+            .expect("control");
+        let aspect = format!(
+            "{}. {}",
+            control["name"].as_str().expect("name"),
+            control["description"].as_str().expect("description")
+        );
         let (status, body) = json(api.post(
             &format!("/api/models/{id_a}/assertions"),
             json!({"control_id": c, "assertions": [
-                {"type": "function_exists", "params": {"file": "src/guard.rs", "name": "enforce"}, "description": "the control is implemented"},
-                {"type": "test_passes", "params": {"file": "tests/guard.rs", "test_name": "enforces"}, "description": "a test proves it works"}
+                {"type": "function_exists", "params": {"file": "src/guard.rs", "name": "enforce"}, "description": format!("implements: {aspect}")},
+                {"type": "test_passes", "params": {"file": "tests/guard.rs", "test_name": "enforces"}, "description": format!("tests: {aspect}")}
             ]}),
         ));
         assert_eq!(status, 201, "{body}");
+        assert_eq!(body["sufficiency"]["status"], "sufficient", "{body}");
         let (status, body) = json(api.patch(
             &format!("/api/models/{id_a}/controls/{c}"),
             json!({"status": "implemented"}),
