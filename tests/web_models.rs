@@ -78,6 +78,20 @@ fn new_model_form_live_job_page_and_isolation() {
         assert!(job.body.contains(step), "{step}");
     }
     assert!(job.body.contains("/static/job.js?v="), "{}", job.body);
+    // Finished before the page was opened: every step is rendered done with its summary, no
+    // step is left reading "pending" (the built-in engine is faster than the page load).
+    assert_eq!(
+        job.body.matches("class=\"step step-done\"").count(),
+        6,
+        "{}",
+        job.body
+    );
+    assert!(!job.body.contains("step-pending"), "{}", job.body);
+    assert!(
+        !job.body.contains("<p class=\"step-summary\"></p>"),
+        "every step has its summary: {}",
+        job.body
+    );
     // Finished: the page links to the model.
     assert!(
         job.body.contains(&format!("href=\"/models/{model_id}\"")),

@@ -112,12 +112,60 @@ async fn new_submit(state: Data, form: PageForm<NewForm>) -> Result<HttpResponse
     }
 }
 
+/// One pipeline step as the job page first renders it: from the job's recorded events, so a
+/// page opened (or reloaded) after steps finished shows them finished, with or without JS.
+struct StepView {
+    name: &'static str,
+    /// `pending`, `running` or `done` (the CSS class suffix and the visible state).
+    state: &'static str,
+    summary: String,
+    thought: String,
+}
+
+/// The steps of a generation job as far as its recorded `events` go.
+fn step_views(events: &[crate::jobs::Event]) -> Vec<StepView> {
+    let mut steps: Vec<StepView> = Step::PIPELINE
+        .iter()
+        .map(|s| StepView {
+            name: s.label(),
+            state: "pending",
+            summary: String::new(),
+            thought: String::new(),
+        })
+        .collect();
+    for event in events {
+        let (n, state, text) = match event {
+            crate::jobs::Event::StepStart { step, .. } => (*step, "running", None),
+            crate::jobs::Event::StepResult {
+                step,
+                summary,
+                thought,
+                ..
+            } => (*step, "done", Some((summary, thought))),
+            _ => continue,
+        };
+        let Some(view) = usize::try_from(n)
+            .ok()
+            .and_then(|n| n.checked_sub(1))
+            .and_then(|i| steps.get_mut(i))
+        else {
+            continue;
+        };
+        view.state = state;
+        if let Some((summary, thought)) = text {
+            view.summary.clone_from(summary);
+            view.thought.clone_from(thought);
+        }
+    }
+    steps
+}
+
 #[derive(Template)]
 #[template(path = "model_job.html")]
 struct JobTpl {
     l: Layout,
     job_id: String,
-    steps: Vec<&'static str>,
+    steps: Vec<StepView>,
     /// Model id when the job already finished.
     model_id: Option<String>,
     error: Option<String>,
@@ -129,10 +177,10 @@ async fn job_page(
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let id = path.into_inner();
-    let snap = state
+    let (snap, events, _) = state
         .jobs
-        .get(&id, &p.caller.workspace_id)
-        .filter(|s| s.kind == "generate_threat_model")
+        .subscribe(&id, &p.caller.workspace_id)
+        .filter(|(s, _, _)| s.kind == "generate_threat_model")
         .ok_or_else(PageError::not_found)?;
     let model_id = snap
         .result
@@ -143,7 +191,7 @@ async fn job_page(
     p.respond(&JobTpl {
         l: p.layout("Generating a model", Nav::Models, ""),
         job_id: snap.job_id,
-        steps: Step::PIPELINE.iter().map(|s| s.label()).collect(),
+        steps: step_views(&events),
         model_id,
         error: snap.error,
     })
