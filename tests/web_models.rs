@@ -369,6 +369,28 @@ fn assurance_page_assertions_and_finding_lifecycle() {
     let added = web.get(&path);
     added.assert_page(200, &format!("Assertion added to {cid}."));
     assert!(added.body.contains("check_password"), "{}", added.body);
+    // The sufficiency verdict is explained on the page with the judge that gave it.
+    let (_, report) = json(
+        Client::login(&app, "admin@example.com", PASSWORD)
+            .get(&format!("/api/models/{id}/verification/report")),
+    );
+    let verdict = report["control_details"]
+        .as_array()
+        .and_then(|d| d.iter().find(|x| x["control_id"] == cid.as_str()))
+        .map(|x| {
+            x["sufficiency"]["details"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .expect("sufficiency of the control");
+    assert!(
+        added
+            .body
+            .contains(&format!("Sufficiency (rules): {}", escape_html(&verdict))),
+        "{verdict}\n{}",
+        added.body
+    );
     let api = Client::login(&app, "admin@example.com", PASSWORD);
     let (status, list) = json(api.get(&format!("/api/models/{id}/assertions")));
     assert_eq!(status, 200, "{list}");
@@ -1061,4 +1083,13 @@ fn trust_boundary_diagram_is_inline_svg_with_escaped_names() {
         page.header("content-security-policy")
             .contains("style-src 'self'")
     );
+}
+
+/// Text as askama's HTML escaper writes it (numeric entities).
+fn escape_html(text: &str) -> String {
+    text.replace('&', "&#38;")
+        .replace('<', "&#60;")
+        .replace('>', "&#62;")
+        .replace('"', "&#34;")
+        .replace('\'', "&#39;")
 }

@@ -226,6 +226,21 @@ impl AssuranceTpl {
             .to_string()
     }
 
+    /// What the sufficiency verdict says is covered or missing, and who judged it (`rules`
+    /// or `llm:<model>`), when the control has been assessed.
+    fn sufficiency_details_of(&self, control_id: &str) -> Option<(String, String)> {
+        let row = self.report["control_details"]
+            .as_array()?
+            .iter()
+            .find(|x| x["control_id"] == control_id)?;
+        let details = row["sufficiency"]["details"].as_str()?.to_string();
+        let by = row["sufficiency"]["evaluated_by"]
+            .as_str()
+            .unwrap_or("rules")
+            .to_string();
+        Some((details, by))
+    }
+
     fn drift_of(&self, control_id: &str) -> Vec<String> {
         self.report["drift_items"]
             .as_array()
