@@ -330,24 +330,29 @@ pub fn find_function(code: &str, name: &str, lang: Lang) -> Option<Site> {
     for p in patterns {
         let anchored = p.replacen("(?m)^", "(?m)\\A", 1);
         let Some(re) = rx(&anchored) else { continue };
-        for &line_start in &starts {
-            let Some(c) = re.captures(&code[line_start..]) else {
+        let mut locs = re.capture_locations();
+        let group = re.capture_names().position(|g| g == Some("n"));
+        // Only a line before the best site so far can improve on it.
+        for &line_start in starts
+            .iter()
+            .take_while(|&&s| best.is_none_or(|b| s < b.offset))
+        {
+            let hay = &code[line_start..];
+            let Some(m) = re.captures_read(&mut locs, hay) else {
                 continue;
             };
-            let Some(m) = c.get(0) else { continue };
-            if c.name("n").is_some_and(|got| got.as_str() != name) {
+            if let Some((a, b)) = group.and_then(|g| locs.get(g))
+                && &hay[a..b] != name
+            {
                 continue;
             }
             if lang != Lang::Python && starts_with_keyword(m.as_str().trim_start()) {
                 continue;
             }
-            let site = Site {
+            best = Some(Site {
                 line: line_of(code, line_start),
                 offset: line_start,
-            };
-            if best.is_none_or(|b| site.offset < b.offset) {
-                best = Some(site);
-            }
+            });
             break;
         }
     }
@@ -761,6 +766,138 @@ pub fn import_covers(imported: &str, module: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The byte-at-a-time blanking that [`blank`] replaced, kept as the oracle: the faster
+    /// version must produce exactly the same text.
+    fn blank_reference(text: &str, lang: Lang) -> String {
+        let bytes = text.as_bytes();
+        let mut out = bytes.to_vec();
+        let hash_comments = matches!(lang, Lang::Python | Lang::Ruby | Lang::Php | Lang::Other);
+        let slash_comments = !matches!(lang, Lang::Python | Lang::Ruby);
+        let backtick = matches!(lang, Lang::JavaScript | Lang::Go);
+        let n = bytes.len();
+        let nl = |from: usize| {
+            bytes[from..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(n, |p| from + p)
+        };
+        let find = |from: usize, needle: &[u8]| {
+            if from >= n {
+                return None;
+            }
+            bytes[from..]
+                .windows(needle.len())
+                .position(|w| w == needle)
+                .map(|p| from + p)
+        };
+        let blank_range = |out: &mut Vec<u8>, a: usize, b: usize| {
+            for byte in out.iter_mut().take(b.min(n)).skip(a) {
+                if *byte != b'\n' {
+                    *byte = b' ';
+                }
+            }
+        };
+        let mut i = 0;
+        while i < n {
+            let c = bytes[i];
+            if hash_comments && c == b'#' {
+                if lang == Lang::Php && bytes.get(i + 1) == Some(&b'[') {
+                    i += 1;
+                    continue;
+                }
+                let end = nl(i);
+                blank_range(&mut out, i, end);
+                i = end;
+            } else if slash_comments && c == b'/' && bytes.get(i + 1) == Some(&b'/') {
+                let end = nl(i);
+                blank_range(&mut out, i, end);
+                i = end;
+            } else if slash_comments && c == b'/' && bytes.get(i + 1) == Some(&b'*') {
+                let end = find(i + 2, b"*/").map(|e| e + 2).unwrap_or(n);
+                blank_range(&mut out, i, end);
+                i = end;
+            } else if lang == Lang::Python
+                && (c == b'"' || c == b'\'')
+                && bytes.get(i + 1) == Some(&c)
+                && bytes.get(i + 2) == Some(&c)
+            {
+                let end = find(i + 3, &[c, c, c]).unwrap_or(n);
+                blank_range(&mut out, i + 3, end);
+                i = (end + 3).min(n);
+            } else if c == b'"'
+                || (c == b'`' && backtick)
+                || (c == b'\'' && quote_is_string(bytes, i, lang))
+            {
+                let mut j = i + 1;
+                while j < n && bytes[j] != c {
+                    if bytes[j] == b'\\' && c != b'`' {
+                        j += 1;
+                    } else if bytes[j] == b'\n' && c != b'`' {
+                        break;
+                    }
+                    j += 1;
+                }
+                blank_range(&mut out, i + 1, j);
+                i = j + 1;
+            } else {
+                i += 1;
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    const ALL_LANGS: [Lang; 10] = [
+        Lang::Python,
+        Lang::JavaScript,
+        Lang::Go,
+        Lang::Rust,
+        Lang::Jvm,
+        Lang::CSharp,
+        Lang::Ruby,
+        Lang::Php,
+        Lang::C,
+        Lang::Other,
+    ];
+
+    proptest::proptest! {
+        #[test]
+        fn blank_matches_reference(
+            dense in r#"[a-z \n\t\r"'`#/*\\\[é€]{0,120}"#,
+            sparse in r#"([a-z_(){};: ]{0,70}[\n"'`#/*\\\[é])*"#,
+        ) {
+            for text in [&dense, &sparse] {
+                for lang in ALL_LANGS {
+                    proptest::prop_assert_eq!(blank(text, lang), blank_reference(text, lang));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn blank_matches_reference_on_sources() {
+        let samples = [
+            (include_str!("checks.rs"), Lang::Rust),
+            (include_str!("lang.rs"), Lang::Rust),
+            (
+                "x = '''a # b\n\"\"\"''' # c\ns = \"q\\\"\" + 'r' # d\n\"\"\"open",
+                Lang::Python,
+            ),
+            (
+                "const a = `x ${y} // z\n`; // c\n/* b\n*/ '\\'' /",
+                Lang::JavaScript,
+            ),
+            ("#[attr] $a = \"x\"; # c\n// d\n/* e", Lang::Php),
+            (
+                "fn f<'a>(x: &'a str) -> char { 'x' } // c\n/* d */ '\\n'",
+                Lang::Rust,
+            ),
+        ];
+        for (text, lang) in samples {
+            assert_eq!(blank(text, lang), blank_reference(text, lang), "{lang:?}");
+            assert_eq!(blank(text, lang).len(), text.len());
+        }
+    }
 
     #[test]
     fn blank_hides_strings_and_comments() {
