@@ -334,7 +334,7 @@ fn pattern(ws: &Workspace, p: &Params, want_match: bool) -> CheckResult {
                 let line = lang::line_of(&text, start + m.start());
                 Ok(Verdict::pass(format!(
                     "Pattern /{pat}/ matched in {label} at line {line}: {}",
-                    lang::line_text(&text, line)
+                    lang::line_text_at(&text, start + m.start())
                 )))
             }
             Some(_) => Ok(Verdict::fail(format!(
@@ -355,7 +355,7 @@ fn pattern(ws: &Workspace, p: &Params, want_match: bool) -> CheckResult {
                 let line = lang::line_of(&text, start + m.start());
                 Ok(Verdict::fail(format!(
                     "Pattern /{pat}/ found in {label} at line {line}: {}",
-                    lang::line_text(&text, line)
+                    lang::line_text_at(&text, start + m.start())
                 )))
             }
             None => Ok(Verdict::pass(format!(
@@ -490,7 +490,7 @@ fn function_exists(ws: &Workspace, p: &Params) -> CheckResult {
         Some(s) => Verdict::pass(format!(
             "Function '{name}' defined in '{file}' at line {}: {}",
             s.line,
-            lang::line_text(&text, s.line)
+            lang::line_text_at(&text, s.offset)
         )),
         None => Verdict::fail(format!(
             "No definition of function '{name}' found in '{file}'"
@@ -505,7 +505,7 @@ fn class_exists(ws: &Workspace, p: &Params) -> CheckResult {
         Some(s) => Verdict::pass(format!(
             "Type '{name}' declared in '{file}' at line {}: {}",
             s.line,
-            lang::line_text(&text, s.line)
+            lang::line_text_at(&text, s.offset)
         )),
         None => Verdict::fail(format!(
             "No class/struct/interface/enum '{name}' declared in '{file}'"
