@@ -36,11 +36,24 @@ PY
 echo "tree: $tree"
 echo "assertions: $((files * 3)) over $files files ($(cd "$tree" && cat $(cat "$work/files") | wc -c | awk '{printf "%.1f MB", $1/1e6}'))"
 
-t() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1 || true; e=$(date +%s.%N); echo "$e - $s" | bc; }
-r=$(t "$bin" verify check "$work/check.json" --project-root "$tree")
-r2=$(t "$bin" verify check "$work/check.json" --project-root "$tree")
-p=$(cd "$tree" && t "$mv" check "$work/check.json")
-g=$(cd "$tree" && t sh -c "xargs -a '$work/files' rg -c 'fn\s+[a-z_]+\s*\(' >/dev/null; xargs -a '$work/files' rg -c 'password\s*=\s*\"[^\"]+\"' >/dev/null; xargs -a '$work/files' rg -c '^\s*(pub\s+)?(async\s+)?fn\s+new\b' >/dev/null")
-printf 'rampart verify check : %6.3f s (second run %6.3f s)\n' "$r" "$r2"
-printf 'mipiti-verify check  : %6.3f s   -> rampart is %.1fx faster\n' "$p" "$(echo "$p / $r2" | bc -l)"
-printf 'ripgrep (same regexes): %6.3f s   -> rampart is %.2fx of rg\n' "$g" "$(echo "$r2 / $g" | bc -l)"
+# Wall clock of one run (date before/after). With GNU time installed, the CPU time (user+sys,
+# children included) of the same run is recorded too: on a shared machine it is the steadier
+# figure. Run the script several times and take medians.
+cpu_of() { [ -s "$work/cpu.$1" ] && tail -1 "$work/cpu.$1" || echo "n/a"; }
+t() {
+  local s e tag=$1; shift
+  s=$(date +%s.%N)
+  if [ -x /usr/bin/time ]; then
+    /usr/bin/time -f '%U user %S sys' -o "$work/cpu.$tag" "$@" >/dev/null 2>&1 || true
+  else
+    "$@" >/dev/null 2>&1 || true
+  fi
+  e=$(date +%s.%N); echo "$e - $s" | bc
+}
+r=$(t r1 "$bin" verify check "$work/check.json" --project-root "$tree")
+r2=$(t r2 "$bin" verify check "$work/check.json" --project-root "$tree")
+p=$(cd "$tree" && t mv "$mv" check "$work/check.json")
+g=$(cd "$tree" && t rg sh -c "xargs -a '$work/files' rg -c 'fn\s+[a-z_]+\s*\(' >/dev/null; xargs -a '$work/files' rg -c 'password\s*=\s*\"[^\"]+\"' >/dev/null; xargs -a '$work/files' rg -c '^\s*(pub\s+)?(async\s+)?fn\s+new\b' >/dev/null")
+printf 'rampart verify check : %6.3f s (second run %6.3f s; CPU %s)\n' "$r" "$r2" "$(cpu_of r2)"
+printf 'mipiti-verify check  : %6.3f s   -> rampart is %.1fx faster (CPU %s)\n' "$p" "$(echo "$p / $r2" | bc -l)" "$(cpu_of mv)"
+printf 'ripgrep (same regexes): %6.3f s   -> rampart is %.2fx of rg (CPU %s)\n' "$g" "$(echo "$r2 / $g" | bc -l)" "$(cpu_of rg)"

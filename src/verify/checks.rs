@@ -14,6 +14,7 @@ use super::workspace::{FileError, Workspace};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::Digest;
+use std::sync::Arc;
 
 /// Outcome of one assertion check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -176,8 +177,20 @@ impl Params<'_> {
     }
 }
 
-fn compile(pattern: &str) -> Result<regex::Regex, CheckError> {
-    regex::RegexBuilder::new(pattern)
+/// Compiles an assertion regex (RE2 rules, 50 MiB size limit), memoized per distinct
+/// pattern for the process: a run repeats the same pattern over many files, and one shared
+/// `Regex` also keeps its lazy-DFA cache warm across them (a clone would start empty).
+/// Invalid patterns are not cached; they fail the assertion.
+fn compile(pattern: &str) -> Result<Arc<regex::Regex>, CheckError> {
+    type Cache = std::sync::Mutex<std::collections::HashMap<String, Arc<regex::Regex>>>;
+    static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Ok(c) = cache.lock()
+        && let Some(re) = c.get(pattern)
+    {
+        return Ok(re.clone());
+    }
+    let re = regex::RegexBuilder::new(pattern)
         .size_limit(50 << 20)
         .build()
         .map_err(|e| {
@@ -190,7 +203,14 @@ fn compile(pattern: &str) -> Result<regex::Regex, CheckError> {
                     .trim()
                     .to_string(),
             )
-        })
+        })?;
+    let re = Arc::new(re);
+    if let Ok(mut c) = cache.lock()
+        && c.len() < 4096
+    {
+        c.insert(pattern.to_string(), re.clone());
+    }
+    Ok(re)
 }
 
 fn file_exists(ws: &Workspace, p: &Params) -> CheckResult {
@@ -314,7 +334,7 @@ fn pattern(ws: &Workspace, p: &Params, want_match: bool) -> CheckResult {
                 let line = lang::line_of(&text, start + m.start());
                 Ok(Verdict::pass(format!(
                     "Pattern /{pat}/ matched in {label} at line {line}: {}",
-                    lang::line_text(&text, line)
+                    lang::line_text_at(&text, start + m.start())
                 )))
             }
             Some(_) => Ok(Verdict::fail(format!(
@@ -335,7 +355,7 @@ fn pattern(ws: &Workspace, p: &Params, want_match: bool) -> CheckResult {
                 let line = lang::line_of(&text, start + m.start());
                 Ok(Verdict::fail(format!(
                     "Pattern /{pat}/ found in {label} at line {line}: {}",
-                    lang::line_text(&text, line)
+                    lang::line_text_at(&text, start + m.start())
                 )))
             }
             None => Ok(Verdict::pass(format!(
@@ -449,12 +469,28 @@ macro_rules! read_source {
 
 fn function_exists(ws: &Workspace, p: &Params) -> CheckResult {
     let (file, name) = (p.file()?, p.req("name")?);
+    // Blanking only turns bytes into spaces, so a name without a space that is absent from
+    // the raw text cannot be in the blanked code either: answer without blanking the file.
+    if !name.is_empty() && !name.contains(' ') {
+        match ws.read(&file) {
+            Ok(text) if !text.contains(name.as_str()) => {
+                return Ok(Verdict::fail(format!(
+                    "No definition of function '{name}' found in '{file}'"
+                )));
+            }
+            Ok(_) => {}
+            Err(FileError::NotFound(_)) => {
+                return Ok(Verdict::fail(format!("File '{file}' not found")));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     let (text, code, l) = read_source!(ws, file);
     Ok(match lang::find_function(&code, &name, l) {
         Some(s) => Verdict::pass(format!(
             "Function '{name}' defined in '{file}' at line {}: {}",
             s.line,
-            lang::line_text(&text, s.line)
+            lang::line_text_at(&text, s.offset)
         )),
         None => Verdict::fail(format!(
             "No definition of function '{name}' found in '{file}'"
@@ -469,7 +505,7 @@ fn class_exists(ws: &Workspace, p: &Params) -> CheckResult {
         Some(s) => Verdict::pass(format!(
             "Type '{name}' declared in '{file}' at line {}: {}",
             s.line,
-            lang::line_text(&text, s.line)
+            lang::line_text_at(&text, s.offset)
         )),
         None => Verdict::fail(format!(
             "No class/struct/interface/enum '{name}' declared in '{file}'"

@@ -470,11 +470,35 @@ fn row(id: &str, tier: u8, v: &Verdict, reasoning: String, reviewer: String) -> 
 }
 
 /// Checks many assertions in parallel over one shared workspace (results in input order).
+///
+/// The work is split into units: all assertions naming the same single file (not a glob)
+/// form one unit, run back to back on one thread, after which that file's cached text and
+/// blanked code are dropped ([`Workspace::forget`]). Each file is still read and blanked
+/// once, memory stays bounded by the files in flight, and the allocator reuses the freed
+/// buffers instead of faulting in fresh pages for every file. Every other assertion
+/// (globs, manifests, no file) is a unit of its own; those run first and leave the cache
+/// as it is. Verdicts do not depend on the grouping.
 pub fn check_all(ws: &Workspace, items: &[(String, Value)]) -> Vec<Verdict> {
+    let mut units: Vec<(Option<&str>, Vec<usize>)> = Vec::new();
+    let mut by_file: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut file_units: Vec<(Option<&str>, Vec<usize>)> = Vec::new();
+    for (i, (_, params)) in items.iter().enumerate() {
+        match params.get("file").and_then(Value::as_str) {
+            Some(f) if !f.contains(['*', '?']) => match by_file.get(f) {
+                Some(&u) => file_units[u].1.push(i),
+                None => {
+                    by_file.insert(f, file_units.len());
+                    file_units.push((Some(f), vec![i]));
+                }
+            },
+            _ => units.push((None, vec![i])),
+        }
+    }
+    units.extend(file_units);
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
-        .min(items.len().max(1));
+        .min(units.len().max(1));
     let next = std::sync::atomic::AtomicUsize::new(0);
     let slots: Vec<std::sync::Mutex<Option<Verdict>>> =
         items.iter().map(|_| std::sync::Mutex::new(None)).collect();
@@ -482,13 +506,19 @@ pub fn check_all(ws: &Workspace, items: &[(String, Value)]) -> Vec<Verdict> {
         for _ in 0..threads {
             s.spawn(|| {
                 loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some((kind, params)) = items.get(i) else {
+                    let u = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((file, members)) = units.get(u) else {
                         break;
                     };
-                    let v = run_check(ws, kind, params);
-                    if let Ok(mut slot) = slots[i].lock() {
-                        *slot = Some(v);
+                    for &i in members {
+                        let (kind, params) = &items[i];
+                        let v = run_check(ws, kind, params);
+                        if let Ok(mut slot) = slots[i].lock() {
+                            *slot = Some(v);
+                        }
+                    }
+                    if let Some(f) = file {
+                        ws.forget(f);
                     }
                 }
             });

@@ -721,3 +721,337 @@ fn customer_key_sends_only_a_dsse_bundle() {
         );
     }
 }
+
+/// A project and model whose real tier-1 results include passes, failures (single file,
+/// glob, missing file, a file name with `,` and `:`, details with `%`) and skips.
+fn output_fixture() -> (tempfile::TempDir, super::client::ModelOutcome) {
+    let d = project();
+    std::fs::create_dir_all(d.path().join("src")).expect("mkdir");
+    std::fs::write(
+        d.path().join("src/lib.rs"),
+        "pub struct S;\nimpl S {\n    pub fn new() -> Self {\n        S\n    }\n}\n",
+    )
+    .expect("w");
+    std::fs::write(
+        d.path().join("odd,name:1.conf"),
+        "# settings\nuser = \"app\"\npassword = \"hunter2\"\n",
+    )
+    .expect("w");
+    let body = json!({"model_id":"M1","controls":{"CTRL-01":[
+        {"id":"asrt_001","type":"function_exists","params":{"file":"app/auth.py","name":"verify_token"},"description":"d","repo":"acme/web"},
+        {"id":"asrt_002","type":"pattern_matches","params":{"file":"nginx.conf","pattern":"Strict-Transport-Security"},"description":"d","repo":null},
+        {"id":"asrt_003","type":"pattern_absent","params":{"file":"odd,name:1.conf","pattern":"password\\s*=\\s*\"[^\"]+\""},"description":"d","repo":null},
+        {"id":"asrt_004","type":"pattern_absent","params":{"file":"**/*.conf","pattern":"hunter2"},"description":"d","repo":null},
+        {"id":"asrt_005","type":"file_exists","params":{"file":"missing.txt"},"description":"d","repo":null},
+        {"id":"asrt_006","type":"pattern_matches","params":{"file":"nginx.conf","pattern":"rate=50%"},"description":"d","repo":null},
+        {"id":"asrt_007","type":"function_exists","params":{"file":"src/lib.rs","name":"new"},"description":"d","repo":null}
+    ]},"assumptions":{"AS-01":[{"id":"asrt_008","type":"sink_default_deny","params":{"scope":"src"},"description":"d"}]}});
+    let inner = responder(false);
+    let (base, _log) = serve(Arc::new(move |method, target| {
+        if method == "GET" && target.contains("/verification/assertions") {
+            (200, body.to_string())
+        } else {
+            inner(method, target)
+        }
+    }));
+    let ws = Workspace::new(d.path()).expect("ws");
+    let client = Client::new(&base, "mk_dev").expect("client");
+    let out = run_model(&client, "M1", None, &settings(&ws, false, None));
+    assert!(out.error.is_none(), "{:?}", out.error);
+    let results: Vec<(&str, &str)> = out
+        .tier1
+        .iter()
+        .map(|r| (r.row.assertion_id.as_str(), r.row.result.as_str()))
+        .collect();
+    assert_eq!(
+        results,
+        [
+            ("asrt_001", "pass"),
+            ("asrt_002", "fail"),
+            ("asrt_003", "fail"),
+            ("asrt_004", "fail"),
+            ("asrt_005", "fail"),
+            ("asrt_006", "fail"),
+            ("asrt_007", "pass"),
+            ("asrt_008", "skipped"),
+        ]
+    );
+    (d, out)
+}
+
+fn schema_validator(schema_text: &str) -> jsonschema::Validator {
+    let schema: Value = serde_json::from_str(schema_text).expect("schema is JSON");
+    jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft4)
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("schema compiles")
+}
+
+fn schema_errors(v: &jsonschema::Validator, doc: &Value) -> Vec<String> {
+    v.iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
+/// The official OASIS SARIF 2.1.0 schema (tests/fixtures/README.md says where it is from).
+const SARIF_SCHEMA: &str = include_str!("../../tests/fixtures/sarif-schema-2.1.0.json");
+
+#[test]
+fn sarif_output_is_valid_against_the_oasis_schema() {
+    let (_d, out) = output_fixture();
+    let validator = schema_validator(SARIF_SCHEMA);
+    let doc = output::sarif(std::slice::from_ref(&out));
+    let errors = schema_errors(&validator, &doc);
+    assert!(errors.is_empty(), "SARIF invalid: {errors:#?}\n{doc:#}");
+    // Also after a round trip through the printed text (what CI uploads).
+    let printed: Value =
+        serde_json::from_str(&serde_json::to_string_pretty(&doc).expect("print")).expect("parse");
+    assert!(validator.is_valid(&printed));
+    // Every failure and skip of both tiers is a result, with its location.
+    let results = doc["runs"][0]["results"].as_array().expect("results");
+    let not_passed = out
+        .tier1
+        .iter()
+        .chain(out.tier2.iter())
+        .filter(|r| r.row.result != "pass")
+        .count();
+    assert_eq!(results.len(), not_passed);
+    let odd = results
+        .iter()
+        .find(|r| {
+            r["message"]["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("asrt_003"))
+        })
+        .expect("asrt_003");
+    assert_eq!(odd["level"], "error");
+    let loc = &odd["locations"][0]["physicalLocation"];
+    assert_eq!(loc["artifactLocation"]["uri"], "odd,name:1.conf");
+    assert_eq!(loc["region"]["startLine"], 3);
+    // The test can fail: documents that break the schema in different ways are rejected.
+    let mut broken = Vec::new();
+    let mut b = doc.clone();
+    b.as_object_mut().expect("obj").remove("version");
+    broken.push(("no version", b));
+    let mut b = doc.clone();
+    b["version"] = json!("2.0.0");
+    broken.push(("wrong version", b));
+    let mut b = doc.clone();
+    b["runs"][0]["results"][0]["level"] = json!("fatal");
+    broken.push(("unknown level", b));
+    let mut b = doc.clone();
+    b["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"]["startLine"] =
+        json!(0);
+    broken.push(("startLine 0", b));
+    let mut b = doc.clone();
+    b["runs"][0]["tool"]["driver"]
+        .as_object_mut()
+        .expect("driver")
+        .remove("name");
+    broken.push(("driver without name", b));
+    let mut b = doc.clone();
+    b["runs"][0]["results"][0]["message"] = json!("plain string");
+    broken.push(("message not an object", b));
+    let mut b = doc.clone();
+    b["bogus"] = json!(1);
+    broken.push(("unknown top-level property", b));
+    for (what, b) in broken {
+        assert!(
+            !schema_errors(&validator, &b).is_empty(),
+            "schema accepted a broken SARIF log ({what})"
+        );
+    }
+}
+
+/// Undoes the GitHub workflow-command escaping of a property value or message.
+fn gh_unescape(s: &str) -> String {
+    s.replace("%0D", "\r")
+        .replace("%0A", "\n")
+        .replace("%3A", ":")
+        .replace("%2C", ",")
+        .replace("%25", "%")
+}
+
+#[test]
+fn github_annotations_follow_the_workflow_command_format() {
+    let (_d, mut out) = output_fixture();
+    // A multi-line detail must stay on one annotation line.
+    out.tier1[1].row.details.push_str("\nsecond line\r\n100%");
+    let gh = output::github(std::slice::from_ref(&out));
+    let command = regex::Regex::new(
+        r"^::(error|warning|notice|group|endgroup)(?: ([A-Za-z]+=[^,:]*(?:,[A-Za-z]+=[^,:]*)*))?::(.*)$",
+    )
+    .expect("re");
+    let mut depth = 0i32;
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    for line in gh.lines() {
+        assert!(!line.contains('\r'), "raw CR in {line:?}");
+        if !line.starts_with("::") {
+            assert!(
+                !line.contains("::error") && !line.contains("::warning"),
+                "{line}"
+            );
+            continue;
+        }
+        let c = command
+            .captures(line)
+            .unwrap_or_else(|| panic!("bad command {line:?}"));
+        let props: Vec<(String, String)> = c
+            .get(2)
+            .map(|p| {
+                p.as_str()
+                    .split(',')
+                    .filter_map(|kv| kv.split_once('='))
+                    .map(|(k, v)| (k.to_string(), gh_unescape(v)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (k, _) in &props {
+            assert!(
+                ["file", "line", "endLine", "col", "endColumn", "title"].contains(&k.as_str()),
+                "unknown property {k} in {line}"
+            );
+        }
+        let message = c.get(3).map_or("", |m| m.as_str());
+        // The message may contain ':' but never the raw characters GitHub would split on.
+        assert!(!message.contains('\n') && !message.contains('\r'));
+        assert!(
+            message
+                .match_indices('%')
+                .all(|(i, _)| ["%25", "%0D", "%0A"]
+                    .iter()
+                    .any(|e| message[i..].starts_with(e))),
+            "unescaped % in {message:?}"
+        );
+        match &c[1] {
+            "group" => depth += 1,
+            "endgroup" => depth -= 1,
+            "error" => errors.push((props, gh_unescape(message))),
+            _ => warnings.push((props, gh_unescape(message))),
+        }
+        assert!((0..=1).contains(&depth), "unbalanced groups");
+    }
+    assert_eq!(depth, 0);
+    let failed: Vec<&super::client::CheckedRow> = out
+        .tier1
+        .iter()
+        .chain(out.tier2.iter())
+        .filter(|r| r.row.result == "fail")
+        .collect();
+    let skipped = out
+        .tier1
+        .iter()
+        .chain(out.tier2.iter())
+        .filter(|r| r.row.result == "skipped")
+        .count();
+    assert_eq!(errors.len(), failed.len());
+    assert_eq!(warnings.len(), skipped);
+    // Each ::error carries the row's exact details, a title naming the assertion, a file and
+    // a line >= 1; the file with ',' and ':' survives escaping.
+    for (r, (props, message)) in failed.iter().zip(&errors) {
+        assert_eq!(message, &r.row.details);
+        let get = |k: &str| props.iter().find(|(p, _)| p == k).map(|(_, v)| v.as_str());
+        assert_eq!(
+            get("title"),
+            Some(format!("{} {}", r.row.assertion_id, r.kind).as_str())
+        );
+        assert!(
+            get("line")
+                .and_then(|l| l.parse::<u32>().ok())
+                .is_some_and(|l| l >= 1)
+        );
+        assert!(get("file").is_some());
+    }
+    let odd = errors
+        .iter()
+        .find(|(p, _)| {
+            p.iter()
+                .any(|(k, v)| k == "title" && v.starts_with("asrt_003"))
+        })
+        .expect("asrt_003");
+    assert!(
+        odd.0
+            .contains(&("file".to_string(), "odd,name:1.conf".to_string()))
+    );
+    assert!(odd.0.contains(&("line".to_string(), "3".to_string())));
+}
+
+#[test]
+fn json_output_has_the_contract_structure() {
+    let (_d, out) = output_fixture();
+    let schema = json!({
+        "$schema": "http://json-schema.org/draft-04/schema#",
+        "type": "object",
+        "required": ["model_id", "tier1_pass", "tier1_fail", "tier1_skip", "tier2_pass",
+            "tier2_fail", "tier2_skip", "suff_sufficient", "suff_insufficient", "suff_skip",
+            "tier1_run_id", "tier2_run_id", "content_hash", "dry_run", "developer_key",
+            "details", "suff_details", "repo_bound_assertions"],
+        "properties": {
+            "model_id": {"type": "string", "minLength": 1},
+            "tier1_pass": {"type": "integer", "minimum": 0},
+            "tier1_fail": {"type": "integer", "minimum": 0},
+            "tier1_skip": {"type": "integer", "minimum": 0},
+            "tier2_pass": {"type": "integer", "minimum": 0},
+            "tier2_fail": {"type": "integer", "minimum": 0},
+            "tier2_skip": {"type": "integer", "minimum": 0},
+            "suff_sufficient": {"type": "integer", "minimum": 0},
+            "suff_insufficient": {"type": "integer", "minimum": 0},
+            "suff_skip": {"type": "integer", "minimum": 0},
+            "tier1_run_id": {"type": "string"},
+            "tier2_run_id": {"type": "string"},
+            "content_hash": {"type": "object", "required": ["tier1", "tier2"],
+                "properties": {"tier1": {"type": "string"}, "tier2": {"type": "string"}}},
+            "dry_run": {"type": "boolean"},
+            "developer_key": {"type": "boolean"},
+            "repo_bound_assertions": {"type": "integer", "minimum": 0},
+            "unbound_note": {"type": "string"},
+            "details": {"type": "array", "items": {
+                "type": "object",
+                "required": ["assertion_id", "type", "tier", "passed", "skipped", "details"],
+                "properties": {
+                    "assertion_id": {"type": "string", "minLength": 1},
+                    "type": {"type": "string", "minLength": 1},
+                    "tier": {"enum": [1, 2]},
+                    "passed": {"type": "boolean"},
+                    "skipped": {"type": "boolean"},
+                    "details": {"type": "string", "minLength": 1}
+                }
+            }},
+            "suff_details": {"type": "array", "items": {
+                "type": "object",
+                "required": ["control_id", "result", "details"],
+                "properties": {
+                    "control_id": {"type": "string"},
+                    "result": {"type": "string"},
+                    "details": {"type": "string"}
+                }
+            }}
+        }
+    });
+    let validator = schema_validator(&schema.to_string());
+    let j = output::model_json(&out);
+    let errors = schema_errors(&validator, &j);
+    assert!(errors.is_empty(), "{errors:#?}\n{j:#}");
+    // Counts agree with the rows.
+    let details = j["details"].as_array().expect("details");
+    for tier in [1, 2] {
+        let rows: Vec<&Value> = details.iter().filter(|d| d["tier"] == tier).collect();
+        let pass = rows.iter().filter(|d| d["passed"] == true).count();
+        let skip = rows.iter().filter(|d| d["skipped"] == true).count();
+        assert_eq!(j[format!("tier{tier}_pass")], pass);
+        assert_eq!(j[format!("tier{tier}_skip")], skip);
+        assert_eq!(j[format!("tier{tier}_fail")], rows.len() - pass - skip);
+    }
+    assert_eq!(j["tier1_fail"], 5);
+    assert_eq!(j["content_hash"]["tier1"], out.content_hash_tier1);
+    assert!(!out.content_hash_tier1.is_empty());
+    // The schema can fail: a row without its verdict is rejected.
+    let mut bad = j.clone();
+    bad["details"][0]
+        .as_object_mut()
+        .expect("row")
+        .remove("passed");
+    assert!(!validator.is_valid(&bad));
+}

@@ -61,22 +61,41 @@ impl Lang {
 
 /// Replaces comment text and string-literal contents with spaces, keeping every newline and
 /// byte offset, so regexes see only code. String delimiters are kept.
+///
+/// This runs once per file over everything a structural check reads, so ordinary code is
+/// skipped in 32-byte blocks ([`next_open`]) and comment/string ends are found with the
+/// standard library's memchr-based searches; the result is byte-for-byte that of a plain
+/// byte-at-a-time scan (see the `blank_matches_reference` test).
 pub fn blank(text: &str, lang: Lang) -> String {
     let bytes = text.as_bytes();
-    let mut out = bytes.to_vec();
+    let n = bytes.len();
     let hash_comments = matches!(lang, Lang::Python | Lang::Ruby | Lang::Php | Lang::Other);
     let slash_comments = !matches!(lang, Lang::Python | Lang::Ruby);
     let backtick = matches!(lang, Lang::JavaScript | Lang::Go);
-    let mut i = 0;
-    let n = bytes.len();
+    // The bytes that can open a comment or a string in this language; a disabled one is
+    // replaced by `"` so the set keeps five entries.
+    let pick = |on: bool, b: u8| if on { b } else { b'"' };
+    let opens = [
+        b'"',
+        b'\'',
+        pick(hash_comments, b'#'),
+        pick(slash_comments, b'/'),
+        pick(backtick, b'`'),
+    ];
+    let mut out = bytes.to_vec();
     let blank_range = |out: &mut Vec<u8>, a: usize, b: usize| {
-        for byte in out.iter_mut().take(b.min(n)).skip(a) {
-            if *byte != b'\n' {
-                *byte = b' ';
+        if let Some(range) = out.get_mut(a..b.min(n)) {
+            for byte in range {
+                *byte = if *byte == b'\n' { b'\n' } else { b' ' };
             }
         }
     };
+    let mut i = 0;
     while i < n {
+        match next_open(bytes, i, &opens) {
+            Some(p) => i = p,
+            None => break,
+        }
         let c = bytes[i];
         if hash_comments && c == b'#' {
             // `#[attr]` in PHP 8 is an attribute, keep it.
@@ -84,15 +103,15 @@ pub fn blank(text: &str, lang: Lang) -> String {
                 i += 1;
                 continue;
             }
-            let end = memchr_nl(bytes, i);
+            let end = line_end(text, i);
             blank_range(&mut out, i, end);
             i = end;
         } else if slash_comments && c == b'/' && bytes.get(i + 1) == Some(&b'/') {
-            let end = memchr_nl(bytes, i);
+            let end = line_end(text, i);
             blank_range(&mut out, i, end);
             i = end;
         } else if slash_comments && c == b'/' && bytes.get(i + 1) == Some(&b'*') {
-            let end = find(bytes, i + 2, b"*/").map(|e| e + 2).unwrap_or(n);
+            let end = find_from(text, i + 2, "*/").map(|e| e + 2).unwrap_or(n);
             blank_range(&mut out, i, end);
             i = end;
         } else if lang == Lang::Python
@@ -100,8 +119,8 @@ pub fn blank(text: &str, lang: Lang) -> String {
             && bytes.get(i + 1) == Some(&c)
             && bytes.get(i + 2) == Some(&c)
         {
-            let delim = [c, c, c];
-            let end = find(bytes, i + 3, &delim).unwrap_or(n);
+            let delim = if c == b'"' { "\"\"\"" } else { "'''" };
+            let end = find_from(text, i + 3, delim).unwrap_or(n);
             blank_range(&mut out, i + 3, end);
             i = (end + 3).min(n);
         } else if c == b'"'
@@ -126,6 +145,40 @@ pub fn blank(text: &str, lang: Lang) -> String {
     String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
+/// First offset at or after `from` holding one of the `set` bytes. Whole 32-byte blocks are
+/// tested with branch-free compares, which the compiler turns into SIMD, so the ordinary
+/// code between comments and strings is skipped a block at a time.
+fn next_open(bytes: &[u8], from: usize, set: &[u8; 5]) -> Option<usize> {
+    const BLOCK: usize = 32;
+    let is_open =
+        |b: u8| (b == set[0]) | (b == set[1]) | (b == set[2]) | (b == set[3]) | (b == set[4]);
+    let mut i = from;
+    while let Some(block) = bytes.get(i..).and_then(<[u8]>::first_chunk::<BLOCK>) {
+        if block.iter().fold(false, |hit, &b| hit | is_open(b)) {
+            break;
+        }
+        i += BLOCK;
+    }
+    bytes
+        .get(i..)?
+        .iter()
+        .position(|&b| is_open(b))
+        .map(|p| i + p)
+}
+
+/// Offset of the `\n` that ends the line containing `from` (or the text length); `from` is
+/// at an ASCII byte, so it is a char boundary. `str::find(char)` is memchr-based.
+fn line_end(text: &str, from: usize) -> usize {
+    text.get(from..)
+        .and_then(|rest| rest.find('\n'))
+        .map_or(text.len(), |p| from + p)
+}
+
+/// First occurrence of `needle` at or after `from` (a char boundary, or past the end).
+fn find_from(text: &str, from: usize, needle: &str) -> Option<usize> {
+    text.get(from..)?.find(needle).map(|p| from + p)
+}
+
 fn quote_is_string(bytes: &[u8], i: usize, lang: Lang) -> bool {
     if lang != Lang::Rust {
         return true;
@@ -143,16 +196,6 @@ fn memchr_nl(bytes: &[u8], from: usize) -> usize {
         .position(|&b| b == b'\n')
         .map(|p| from + p)
         .unwrap_or(bytes.len())
-}
-
-fn find(bytes: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
-    if from >= bytes.len() {
-        return None;
-    }
-    bytes[from..]
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| from + p)
 }
 
 /// 1-based line number of a byte offset.
@@ -174,6 +217,23 @@ pub fn line_text(text: &str, line: usize) -> String {
     shorten(l, 120)
 }
 
+/// Trimmed text of the line holding byte `offset`, shortened for messages: the same text as
+/// `line_text(text, line_of(text, offset))`, found by looking only around `offset` instead of
+/// walking every line from the start of the file.
+pub fn line_text_at(text: &str, offset: usize) -> String {
+    let bytes = text.as_bytes();
+    let offset = offset.min(bytes.len());
+    let start = bytes[..offset]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
+    let end = bytes[offset..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(bytes.len(), |p| offset + p);
+    shorten(text[start..end].trim(), 120)
+}
+
 /// Shortens `s` to at most `max` chars, marking the cut.
 pub fn shorten(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -186,16 +246,20 @@ pub fn shorten(s: &str, max: usize) -> String {
 
 /// Compiles a regex, memoized process-wide: the same definition patterns recur for every
 /// assertion of a run, and compiling dominates the cost of a single-file check.
-fn rx(pattern: &str) -> Option<Regex> {
-    static CACHE: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, Regex>>> =
-        std::sync::OnceLock::new();
+///
+/// The cache hands out `Arc`s of one `Regex` rather than clones: cloning a `Regex` gives it
+/// a fresh, empty search cache, so every assertion would rebuild the lazy DFA states of the
+/// large definition patterns; sharing one instance keeps them warm for the whole run.
+fn rx(pattern: &str) -> Option<std::sync::Arc<Regex>> {
+    type Cache = std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<Regex>>>;
+    static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     if let Ok(c) = cache.lock()
         && let Some(re) = c.get(pattern)
     {
         return Some(re.clone());
     }
-    let re = Regex::new(pattern).ok()?;
+    let re = std::sync::Arc::new(Regex::new(pattern).ok()?);
     if let Ok(mut c) = cache.lock()
         && c.len() < 4096
     {
@@ -270,37 +334,52 @@ pub fn find_function(code: &str, name: &str, lang: Lang) -> Option<Site> {
     // Every pattern starts at a line start and names the function on that first line, so
     // only lines containing the name can match: try those, with the pattern anchored there.
     let mut starts: Vec<usize> = Vec::new();
-    let mut pos = 0;
-    while let Some(i) = code[pos..].find(name) {
-        let at = pos + i;
+    let mut add = |at: usize| {
         let line_start = code[..at].rfind('\n').map_or(0, |j| j + 1);
         if starts.last() != Some(&line_start) {
             starts.push(line_start);
         }
-        pos = at + name.len().max(1);
+    };
+    // Non-overlapping occurrences, left to right; the literal regex searches with memchr's
+    // SIMD substring finder, which beats one `str::find` per occurrence.
+    match rx(&regex::escape(name)) {
+        Some(lit) if !name.is_empty() => lit.find_iter(code).for_each(|m| add(m.start())),
+        _ => {
+            let mut pos = 0;
+            while let Some(i) = code[pos..].find(name) {
+                let at = pos + i;
+                add(at);
+                pos = at + name.len().max(1);
+            }
+        }
     }
     let mut best: Option<Site> = None;
     for p in patterns {
         let anchored = p.replacen("(?m)^", "(?m)\\A", 1);
         let Some(re) = rx(&anchored) else { continue };
-        for &line_start in &starts {
-            let Some(c) = re.captures(&code[line_start..]) else {
+        let mut locs = re.capture_locations();
+        let group = re.capture_names().position(|g| g == Some("n"));
+        // Only a line before the best site so far can improve on it.
+        for &line_start in starts
+            .iter()
+            .take_while(|&&s| best.is_none_or(|b| s < b.offset))
+        {
+            let hay = &code[line_start..];
+            let Some(m) = re.captures_read(&mut locs, hay) else {
                 continue;
             };
-            let Some(m) = c.get(0) else { continue };
-            if c.name("n").is_some_and(|got| got.as_str() != name) {
+            if let Some((a, b)) = group.and_then(|g| locs.get(g))
+                && &hay[a..b] != name
+            {
                 continue;
             }
             if lang != Lang::Python && starts_with_keyword(m.as_str().trim_start()) {
                 continue;
             }
-            let site = Site {
+            best = Some(Site {
                 line: line_of(code, line_start),
                 offset: line_start,
-            };
-            if best.is_none_or(|b| site.offset < b.offset) {
-                best = Some(site);
-            }
+            });
             break;
         }
     }
@@ -714,6 +793,159 @@ pub fn import_covers(imported: &str, module: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The byte-at-a-time blanking that [`blank`] replaced, kept as the oracle: the faster
+    /// version must produce exactly the same text.
+    fn blank_reference(text: &str, lang: Lang) -> String {
+        let bytes = text.as_bytes();
+        let mut out = bytes.to_vec();
+        let hash_comments = matches!(lang, Lang::Python | Lang::Ruby | Lang::Php | Lang::Other);
+        let slash_comments = !matches!(lang, Lang::Python | Lang::Ruby);
+        let backtick = matches!(lang, Lang::JavaScript | Lang::Go);
+        let n = bytes.len();
+        let nl = |from: usize| {
+            bytes[from..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(n, |p| from + p)
+        };
+        let find = |from: usize, needle: &[u8]| {
+            if from >= n {
+                return None;
+            }
+            bytes[from..]
+                .windows(needle.len())
+                .position(|w| w == needle)
+                .map(|p| from + p)
+        };
+        let blank_range = |out: &mut Vec<u8>, a: usize, b: usize| {
+            for byte in out.iter_mut().take(b.min(n)).skip(a) {
+                if *byte != b'\n' {
+                    *byte = b' ';
+                }
+            }
+        };
+        let mut i = 0;
+        while i < n {
+            let c = bytes[i];
+            if hash_comments && c == b'#' {
+                if lang == Lang::Php && bytes.get(i + 1) == Some(&b'[') {
+                    i += 1;
+                    continue;
+                }
+                let end = nl(i);
+                blank_range(&mut out, i, end);
+                i = end;
+            } else if slash_comments && c == b'/' && bytes.get(i + 1) == Some(&b'/') {
+                let end = nl(i);
+                blank_range(&mut out, i, end);
+                i = end;
+            } else if slash_comments && c == b'/' && bytes.get(i + 1) == Some(&b'*') {
+                let end = find(i + 2, b"*/").map(|e| e + 2).unwrap_or(n);
+                blank_range(&mut out, i, end);
+                i = end;
+            } else if lang == Lang::Python
+                && (c == b'"' || c == b'\'')
+                && bytes.get(i + 1) == Some(&c)
+                && bytes.get(i + 2) == Some(&c)
+            {
+                let end = find(i + 3, &[c, c, c]).unwrap_or(n);
+                blank_range(&mut out, i + 3, end);
+                i = (end + 3).min(n);
+            } else if c == b'"'
+                || (c == b'`' && backtick)
+                || (c == b'\'' && quote_is_string(bytes, i, lang))
+            {
+                let mut j = i + 1;
+                while j < n && bytes[j] != c {
+                    if bytes[j] == b'\\' && c != b'`' {
+                        j += 1;
+                    } else if bytes[j] == b'\n' && c != b'`' {
+                        break;
+                    }
+                    j += 1;
+                }
+                blank_range(&mut out, i + 1, j);
+                i = j + 1;
+            } else {
+                i += 1;
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    const ALL_LANGS: [Lang; 10] = [
+        Lang::Python,
+        Lang::JavaScript,
+        Lang::Go,
+        Lang::Rust,
+        Lang::Jvm,
+        Lang::CSharp,
+        Lang::Ruby,
+        Lang::Php,
+        Lang::C,
+        Lang::Other,
+    ];
+
+    proptest::proptest! {
+        #[test]
+        fn blank_matches_reference(
+            dense in r#"[a-z \n\t\r"'`#/*\\\[é€]{0,120}"#,
+            sparse in r#"([a-z_(){};: ]{0,70}[\n"'`#/*\\\[é])*"#,
+        ) {
+            for text in [&dense, &sparse] {
+                for lang in ALL_LANGS {
+                    proptest::prop_assert_eq!(blank(text, lang), blank_reference(text, lang));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn line_text_at_matches_line_text() {
+        let texts = [
+            "a\n  b  \r\n\nc",
+            "first\nsecond\n",
+            "",
+            "no newline",
+            "\u{e9}t\u{e9}\n  x\n",
+            include_str!("output.rs"),
+        ];
+        for text in texts {
+            for off in (0..=text.len()).filter(|&o| text.is_char_boundary(o)) {
+                assert_eq!(
+                    line_text_at(text, off),
+                    line_text(text, line_of(text, off)),
+                    "{text:?} at {off}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn blank_matches_reference_on_sources() {
+        let samples = [
+            (include_str!("checks.rs"), Lang::Rust),
+            (include_str!("lang.rs"), Lang::Rust),
+            (
+                "x = '''a # b\n\"\"\"''' # c\ns = \"q\\\"\" + 'r' # d\n\"\"\"open",
+                Lang::Python,
+            ),
+            (
+                "const a = `x ${y} // z\n`; // c\n/* b\n*/ '\\'' /",
+                Lang::JavaScript,
+            ),
+            ("#[attr] $a = \"x\"; # c\n// d\n/* e", Lang::Php),
+            (
+                "fn f<'a>(x: &'a str) -> char { 'x' } // c\n/* d */ '\\n'",
+                Lang::Rust,
+            ),
+        ];
+        for (text, lang) in samples {
+            assert_eq!(blank(text, lang), blank_reference(text, lang), "{lang:?}");
+            assert_eq!(blank(text, lang).len(), text.len());
+        }
+    }
 
     #[test]
     fn blank_hides_strings_and_comments() {

@@ -139,6 +139,17 @@ impl Workspace {
         Ok((text, code))
     }
 
+    /// Drops the cached text and blanked code of `rel` (same spelling as when read), once
+    /// no pending assertion needs them; a later read simply reads the file again.
+    pub fn forget(&self, rel: &str) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.remove(rel);
+        }
+        if let Ok(mut cache) = self.code_cache.lock() {
+            cache.remove(rel);
+        }
+    }
+
     /// Reads raw bytes (for hashing), subject to the same rules, uncached.
     pub fn read_bytes(&self, rel: &str) -> Result<Vec<u8>, FileError> {
         let full = self.checked_file(rel)?;
