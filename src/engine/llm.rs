@@ -118,10 +118,10 @@ pub(super) struct ChatMessage {
 }
 
 /// The answer to one completion call.
-pub(super) struct Completion {
-    pub(super) content: String,
-    pub(super) cached: bool,
-    pub(super) cache_key: Option<(String, String)>,
+struct Completion {
+    content: String,
+    cached: bool,
+    cache_key: Option<(String, String)>,
 }
 
 /// One usage record.
@@ -251,7 +251,7 @@ impl LlmEngine {
         Ok(hit)
     }
 
-    pub(super) fn cache_put(&self, user_id: &str, hash: &str, response: &str) {
+    fn cache_put(&self, user_id: &str, hash: &str, response: &str) {
         let now = ts(Utc::now());
         let max = i64::try_from(self.llm.cache_max_entries).unwrap_or(i64::MAX);
         let res = self.db.conn().map_err(Self::storage).and_then(|conn| {
@@ -320,11 +320,7 @@ impl LlmEngine {
 
     /// One chat completion (from the cache when possible). Records usage under `template`
     /// (the step or judge prompt's name).
-    pub(super) fn complete(
-        &self,
-        template: &'static str,
-        messages: &[ChatMessage],
-    ) -> Result<Completion> {
+    fn complete(&self, template: &'static str, messages: &[ChatMessage]) -> Result<Completion> {
         let ctx = current_context();
         let hash = hex::encode(Sha256::digest(
             serde_json::to_vec(&json!({"model": self.llm.model, "messages": messages}))
@@ -492,7 +488,7 @@ impl LlmEngine {
             label = step.label(),
         );
         let user = serde_json::to_string_pretty(&input).unwrap_or_default();
-        let mut messages = vec![
+        let messages = vec![
             ChatMessage {
                 role: "system",
                 content: system,
@@ -502,22 +498,42 @@ impl LlmEngine {
                 content: user,
             },
         ];
+        match self.answer_checked(step_key(step), messages, |content| {
+            let (data, thought) = parse_reply::<T>(content, field)?;
+            validate(&data)?;
+            Ok(StepOutput { data, thought })
+        })? {
+            Ok(output) => Ok(output),
+            Err(last_error) => Err(EngineError::Step {
+                step,
+                message: format!(
+                    "the LLM returned malformed output twice ({last_error}); nothing was saved"
+                ),
+            }),
+        }
+    }
+
+    /// Sends `messages` and turns the answer into a value with `check`; a malformed answer is
+    /// retried once with the problem quoted, and only an accepted answer is cached. The outer
+    /// error is the transport's; the inner one is the last reason an answer was refused.
+    pub(super) fn answer_checked<V>(
+        &self,
+        template: &'static str,
+        mut messages: Vec<ChatMessage>,
+        check: impl Fn(&str) -> std::result::Result<V, String>,
+    ) -> Result<std::result::Result<V, String>> {
         let mut last_error = String::new();
         for attempt in 0..2 {
-            let completion = self.complete(step_key(step), &messages)?;
-            match parse_reply::<T>(&completion.content, field).and_then(|(data, thought)| {
-                validate(&data)?;
-                Ok((data, thought))
-            }) {
-                Ok((data, thought)) => {
+            let completion = self.complete(template, &messages)?;
+            match check(&completion.content) {
+                Ok(value) => {
                     if let Some((user, hash)) = &completion.cache_key {
                         self.cache_put(user, hash, &completion.content);
                     }
-                    return Ok(StepOutput { data, thought });
+                    return Ok(Ok(value));
                 }
                 Err(e) => {
-                    tracing::warn!(step = %step, attempt, cached = completion.cached, error = %e, "malformed LLM answer");
-                    last_error = e.clone();
+                    tracing::warn!(template, attempt, cached = completion.cached, error = %e, "malformed LLM answer");
                     messages.push(ChatMessage {
                         role: "assistant",
                         content: completion.content,
@@ -528,15 +544,11 @@ impl LlmEngine {
                             "That answer was invalid: {e}. Answer again with only the JSON object of the required shape."
                         ),
                     });
+                    last_error = e;
                 }
             }
         }
-        Err(EngineError::Step {
-            step,
-            message: format!(
-                "the LLM returned malformed output twice ({last_error}); nothing was saved"
-            ),
-        })
+        Ok(Err(last_error))
     }
 }
 

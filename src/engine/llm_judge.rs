@@ -78,7 +78,7 @@ fn reason(text: &str) -> Result<String, String> {
 }
 
 impl LlmEngine {
-    /// Asks one judge question; one retry on a malformed answer; caches valid answers.
+    /// Asks one judge question (see [`LlmEngine::answer_checked`] for retry and caching).
     fn judge<T: DeserializeOwned, V>(
         &self,
         template: &'static str,
@@ -86,7 +86,7 @@ impl LlmEngine {
         input: Value,
         check: impl Fn(T) -> Result<V, String>,
     ) -> Result<V, String> {
-        let mut messages = vec![
+        let messages = vec![
             ChatMessage {
                 role: "system",
                 content: system.to_string(),
@@ -96,37 +96,11 @@ impl LlmEngine {
                 content: serde_json::to_string_pretty(&input).unwrap_or_default(),
             },
         ];
-        let mut last = String::new();
-        for _ in 0..2 {
-            let completion = self
-                .complete(template, &messages)
-                .map_err(|e| e.to_string())?;
-            match parse::<T>(&completion.content).and_then(&check) {
-                Ok(verdict) => {
-                    if let Some((user, hash)) = &completion.cache_key {
-                        self.cache_put(user, hash, &completion.content);
-                    }
-                    return Ok(verdict);
-                }
-                Err(e) => {
-                    tracing::warn!(template, cached = completion.cached, error = %e, "malformed LLM verdict");
-                    messages.push(ChatMessage {
-                        role: "assistant",
-                        content: completion.content,
-                    });
-                    messages.push(ChatMessage {
-                        role: "user",
-                        content: format!(
-                            "That answer was invalid: {e}. Answer again with only the JSON object of the required shape."
-                        ),
-                    });
-                    last = e;
-                }
-            }
-        }
-        Err(format!(
-            "the LLM returned malformed verdicts twice ({last})"
-        ))
+        self.answer_checked(template, messages, |content| {
+            parse::<T>(content).and_then(&check)
+        })
+        .map_err(|e| e.to_string())?
+        .map_err(|last| format!("the LLM returned malformed verdicts twice ({last})"))
     }
 }
 
