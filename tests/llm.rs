@@ -23,6 +23,8 @@ enum Mode {
     Quota,
     /// Pipeline steps answered, evidence-judge questions get HTTP 500.
     JudgeDown,
+    /// Pipeline steps answered, evidence-judge questions get prose instead of JSON.
+    JudgeRambles,
 }
 
 /// A fake `/v1/chat/completions` server on 127.0.0.1:0 that records every request body.
@@ -141,6 +143,9 @@ fn answer(mode: Mode, body: &Value) -> (u16, Value) {
     if system.contains("evidence reviewer") {
         if mode == Mode::JudgeDown {
             return (500, json!({"error": {"message": "judge model overloaded"}}));
+        }
+        if mode == Mode::JudgeRambles {
+            return (200, completion("It depends on how you look at it."));
         }
         return (200, completion(&judge_answer(system, &input).to_string()));
     }
@@ -548,4 +553,50 @@ fn the_llm_judges_coherence_and_sufficiency_and_the_rules_stand_in_when_it_fails
         "{warnings}"
     );
     assert_eq!(fallback["sufficiency"]["evaluated_by"], "rules");
+
+    // Prose instead of a verdict: one retry quoting the problem, then the rules, and the
+    // refused answer is not cached (the same question asks the LLM again).
+    fake.set(Mode::JudgeRambles);
+    let before = fake.count();
+    let (status, rambling) = asserting(
+        "function_exists",
+        json!({"file": "src/ledger.py", "name": "sign_batch"}),
+        "batches are signed",
+    );
+    assert_eq!(status, 201, "{rambling}");
+    assert_eq!(
+        fake.count(),
+        before + 4,
+        "two tries for coherence, two for sufficiency"
+    );
+    let retry = &fake.requests()[before + 1];
+    assert!(
+        retry["messages"][3]["content"]
+            .as_str()
+            .expect("correction")
+            .contains("invalid"),
+        "{retry}"
+    );
+    let created = &rambling["created"][0];
+    assert_eq!(created["coherence_by"], "rules");
+    assert!(
+        created["coherence_reason"]
+            .as_str()
+            .expect("reason")
+            .contains("malformed verdicts twice"),
+        "{rambling}"
+    );
+    fake.set(Mode::Good);
+    let before = fake.count();
+    let (status, again) = asserting(
+        "function_exists",
+        json!({"file": "src/ledger.py", "name": "sign_batch"}),
+        "batches are signed",
+    );
+    assert_eq!(status, 201, "{again}");
+    assert_eq!(
+        again["created"][0]["coherence_by"], "llm:fake-model",
+        "{again}"
+    );
+    assert!(fake.count() > before, "a refused answer was not cached");
 }
