@@ -1303,6 +1303,43 @@ impl ThreatModel {
 
     // ----- controls -----
 
+    /// Adds controls to the existing set (import): every existing control keeps its id,
+    /// status, notes, evidence and mitigation-group mappings; the new ones are mapped as
+    /// given. Same validation as [`set_controls`](Self::set_controls).
+    pub fn add_controls(
+        &mut self,
+        imported: Vec<NewControl>,
+        now: DateTime<Utc>,
+    ) -> Result<ControlsChange> {
+        let mut all: Vec<NewControl> = self
+            .controls
+            .iter()
+            .map(|ctl| NewControl {
+                catalog_key: ctl.catalog_key.clone(),
+                name: ctl.name.clone(),
+                description: ctl.description.clone(),
+                framework_refs: ctl.framework_refs.clone(),
+                rationale: ctl.rationale.clone(),
+                mappings: self
+                    .control_objectives
+                    .iter()
+                    .flat_map(|co| {
+                        co.mitigation_groups
+                            .iter()
+                            .filter(|g| g.controls.contains(&ctl.id))
+                            .map(|g| ControlMapping {
+                                co_id: co.id.clone(),
+                                group: g.label.clone(),
+                            })
+                    })
+                    .collect(),
+            })
+            .filter(|nc| !nc.mappings.is_empty())
+            .collect();
+        all.extend(imported);
+        self.set_controls(all, now)
+    }
+
     /// Replaces the control set (regeneration). A new control with the same catalog key
     /// (or, without keys, the same name) as an existing one keeps the existing id, status,
     /// notes and evidence; other existing controls are tombstoned. Mitigation groups of all

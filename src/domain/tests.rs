@@ -330,6 +330,55 @@ fn regenerating_controls_keeps_status_by_catalog_key() {
 }
 
 #[test]
+fn importing_controls_keeps_every_existing_control_and_its_groups() {
+    let mut m = base();
+    m.set_controls(
+        vec![
+            ctl("k1", &[("CO1", "primary"), ("CO2", "alt")]),
+            ctl("k2", &[("CO2", "primary")]),
+        ],
+        t(2),
+    )
+    .expect("set");
+    m.update_control_status("CTRL-01", ControlStatus::Implemented, Some("v1"), t(3))
+        .expect("status");
+    let ch = m
+        .add_controls(vec![ctl("k9", &[("CO1", "imported")])], t(4))
+        .expect("import");
+    assert_eq!(ch.added, vec!["CTRL-03"]);
+    assert_eq!(ch.kept, vec!["CTRL-01", "CTRL-02"]);
+    assert!(ch.removed.is_empty());
+    assert_eq!(
+        m.control("CTRL-01").expect("c1").status,
+        ControlStatus::Implemented
+    );
+    let groups = |co: &str| -> Vec<(String, Vec<String>)> {
+        m.objective(co)
+            .expect("co")
+            .mitigation_groups
+            .iter()
+            .map(|g| (g.label.clone(), g.controls.clone()))
+            .collect()
+    };
+    let co1 = groups("CO1");
+    assert!(
+        co1.contains(&("imported".into(), vec!["CTRL-03".into()])),
+        "{co1:?}"
+    );
+    assert!(
+        co1.contains(&("primary".into(), vec!["CTRL-01".into()])),
+        "{co1:?}"
+    );
+    assert!(groups("CO2").contains(&("alt".into(), vec!["CTRL-01".into()])));
+    let err = m
+        .add_controls(vec![ctl("k8", &[("CO99", "x")])], t(5))
+        .expect_err("unknown CO");
+    assert!(err.to_string().contains("CO99"), "{err}");
+    assert_eq!(m.controls.len(), 3, "a refused import changes nothing");
+    m.check_invariants().expect("invariants");
+}
+
+#[test]
 fn assurance_math_and_groups() {
     let mut m = base();
     // CO1: (k1 AND k2) OR (k3). CO2: k4 alone. CO3: k5 (N/A only). CO4: none.

@@ -1270,37 +1270,7 @@ impl McpServer {
             if imported.is_empty() {
                 return Err(invalid("controls_json", "import at least one control"));
             }
-            let n = imported.len();
-            let (s, change) = svc.models.update(&c, &a.model_id, Source::Mcp, "refinement", move |m| {
-                let mut all: Vec<crate::domain::NewControl> = m
-                    .controls
-                    .iter()
-                    .map(|ctl| crate::domain::NewControl {
-                        catalog_key: ctl.catalog_key.clone(),
-                        name: ctl.name.clone(),
-                        description: ctl.description.clone(),
-                        framework_refs: ctl.framework_refs.clone(),
-                        rationale: ctl.rationale.clone(),
-                        mappings: m
-                            .control_objectives
-                            .iter()
-                            .flat_map(|co| {
-                                co.mitigation_groups
-                                    .iter()
-                                    .filter(|g| g.controls.contains(&ctl.id))
-                                    .map(|g| crate::domain::ControlMapping {
-                                        co_id: co.id.clone(),
-                                        group: g.label.clone(),
-                                    })
-                            })
-                            .collect(),
-                    })
-                    .filter(|nc| !nc.mappings.is_empty())
-                    .collect();
-                all.extend(imported);
-                let change = m.set_controls(all, chrono::Utc::now())?;
-                Ok((change, format!("{n} control(s) imported")))
-            })?;
+            let (s, change) = svc.models.import_controls(&c, &a.model_id, imported, Source::Mcp)?;
             Ok(json!({"model_id": s.model.id, "version": s.model.version, "added": change.added, "kept": change.kept, "removed": change.removed, "controls": s.model.controls.len()}))
         })
         .await

@@ -8,7 +8,10 @@ use chrono::Utc;
 
 use super::{ModelService, Result, Source, StoredModel};
 use crate::auth::Caller;
-use crate::domain::{AssetPatch, AttackerPatch, ControlStatus, NewAsset, NewAttacker, NewEvidence};
+use crate::domain::{
+    AssetPatch, AttackerPatch, ControlStatus, ControlsChange, NewAsset, NewAttacker, NewControl,
+    NewEvidence,
+};
 
 /// Activity kind of asset/attacker changes.
 const REFINEMENT: &str = "refinement";
@@ -23,6 +26,21 @@ fn status_label(status: ControlStatus) -> String {
 }
 
 impl ModelService {
+    /// Adds imported controls next to the existing ones (existing controls keep their state).
+    pub fn import_controls(
+        &self,
+        caller: &Caller,
+        id: &str,
+        controls: Vec<NewControl>,
+        source: Source,
+    ) -> Result<(StoredModel, ControlsChange)> {
+        let n = controls.len();
+        self.update(caller, id, source, REFINEMENT, move |m| {
+            let change = m.add_controls(controls, Utc::now())?;
+            Ok((change, format!("{n} control(s) imported")))
+        })
+    }
+
     /// Adds an asset (its control objectives are derived). Returns the model and the new
     /// asset id.
     pub fn add_asset(
