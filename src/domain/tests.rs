@@ -420,12 +420,12 @@ fn assurance_math_and_groups() {
     m.update_control_status("CTRL-05", ControlStatus::NotApplicable, None, t(5))
         .expect("s");
     assert_eq!(m.assess(&none)[2].state, CoState::AtRisk);
-    // in_progress is not implemented.
+    // in_progress does not count as implemented.
     m.update_control_status("CTRL-04", ControlStatus::InProgress, None, t(6))
         .expect("s");
     assert_eq!(m.assess(&none)[1].state, CoState::AtRisk);
 
-    // Verification: the alternative group verified alone verifies CO1 even though it is not implemented.
+    // Verification: the alternative group verified alone verifies CO1 even though none of its controls is marked implemented.
     let mut v = VerificationMap::new();
     v.insert("CTRL-03".into(), VerificationStatus::Verified);
     v.insert("CTRL-04".into(), VerificationStatus::PartiallyVerified);
