@@ -440,8 +440,9 @@ impl AssuranceService {
         let (text, list) = {
             let conn = self.db.conn()?;
             let stored = models::load(&conn, &caller.workspace_id, model_id)?;
-            let text = control_text(&stored.model, control_id)
-                .or_else(|| stored.model.assumption(control_id).map(|a| a.text.clone()))
+            // A control removed from the model since is judged on no text (nothing proves it).
+            let text = judged_target(&stored.model, control_id)
+                .map(|(_, _, text)| text)
                 .unwrap_or_default();
             (text, load_assertions(&conn, model_id, Some(control_id))?)
         };
