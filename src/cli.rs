@@ -345,6 +345,21 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
     restrict_umask();
     let bind = config.server.bind.clone();
     let instance = Instance::open(config)?;
+    if instance.config.storage.org_db_isolation {
+        // Switching isolation on moves existing org data into the orgs' own databases
+        // before anything is served (resumable if interrupted; see tenancy::isolate).
+        for r in crate::tenancy::isolate::isolate_all(&instance.tenants)
+            .context("moving organization data into per-org databases (ORG_DB_ISOLATION)")?
+        {
+            if r.moved || r.rows_moved > 0 {
+                println!(
+                    "org {}: moved {} row(s) of {} workspace(s) into its own encrypted database",
+                    r.org_id, r.rows_moved, r.workspaces
+                );
+                tracing::info!(org = %r.org_id, rows = r.rows_moved, workspaces = r.workspaces, "organization data isolated");
+            }
+        }
+    }
     let listener = TcpListener::bind(&bind).with_context(|| format!("cannot listen on {bind}"))?;
     let bound = listener.local_addr().context("reading the bound address")?;
     let url = instance.config.public_url(Some(bound));
@@ -358,7 +373,7 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
     tracing::info!(address = %bound, url = %url, data_dir = %instance.config.data_dir.display(), "rampart serving");
 
     let auth = crate::auth::AuthService::new(
-        instance.db.clone(),
+        &instance.tenants,
         &instance.config,
         &instance.master_key,
         &url,
@@ -399,15 +414,24 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
     if let Some(judge) = judge {
         assurance = assurance.with_judge(judge);
     }
+    let workspaces = crate::tenancy::WorkspaceService::new(
+        instance.tenants.clone(),
+        admin.clone(),
+        &instance.config,
+        &url,
+    );
+    let orgs = crate::tenancy::orgs::OrgService::new(admin.clone());
     let state = crate::web::AppState {
         assurance,
+        workspaces,
+        orgs,
         maintenance: std::sync::Arc::new(crate::web::maintenance::Gate::new(admin.clone())),
         admin,
         engine,
         config: instance.config.clone(),
         db: instance.db.clone(),
         auth,
-        models: crate::models::ModelService::new(instance.db.clone()),
+        models: crate::models::ModelService::new(instance.tenants.clone()),
         jobs: crate::jobs::Registry::default(),
         metrics: crate::web::Metrics::new(),
         bound,
@@ -428,7 +452,7 @@ fn run_admin(cli: &Cli, args: &AdminArgs) -> anyhow::Result<Exit> {
     restrict_umask();
     let instance = Instance::open(loaded.config)?;
     let auth = crate::auth::AuthService::new(
-        instance.db.clone(),
+        &instance.tenants,
         &instance.config,
         &instance.master_key,
         &instance.config.public_url(None),
@@ -636,7 +660,7 @@ fn run_mcp(cli: &Cli, args: &McpArgs) -> anyhow::Result<Exit> {
     restrict_umask();
     let instance = Instance::open(loaded.config)?;
     let auth = crate::auth::AuthService::new(
-        instance.db.clone(),
+        &instance.tenants,
         &instance.config,
         &instance.master_key,
         &instance.config.public_url(None),
@@ -650,7 +674,7 @@ fn run_mcp(cli: &Cli, args: &McpArgs) -> anyhow::Result<Exit> {
             .context("loading the threat-model catalog")?,
     );
     let svc = crate::mcp::Services {
-        models: crate::models::ModelService::new(instance.db.clone()),
+        models: crate::models::ModelService::new(instance.tenants.clone()),
         assurance: crate::assurance::AssuranceService::new(
             instance.db.clone(),
             Some(admin.instance_signing_key()),
@@ -658,7 +682,6 @@ fn run_mcp(cli: &Cli, args: &McpArgs) -> anyhow::Result<Exit> {
         jobs: crate::jobs::Registry::default(),
         engine,
         auth,
-        db: instance.db.clone(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -18,6 +18,8 @@ pub struct Instance {
     pub master_key: Arc<MasterKey>,
     /// The platform database.
     pub db: Db,
+    /// Which database holds each workspace's data (platform or the org's own).
+    pub tenants: crate::tenancy::TenantDbs,
 }
 
 impl Instance {
@@ -34,10 +36,13 @@ impl Instance {
             pool_size: u32::try_from(config.storage.pool_size).unwrap_or(8),
         };
         let db = Db::open(&path, &master_key.platform_db_key(), &opts)?;
+        let master_key = Arc::new(master_key);
+        let tenants = crate::tenancy::TenantDbs::new(db.clone(), master_key.clone(), &config);
         Ok(Self {
             config: Arc::new(config),
-            master_key: Arc::new(master_key),
+            master_key,
             db,
+            tenants,
         })
     }
 }

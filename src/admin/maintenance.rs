@@ -10,13 +10,10 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use lettre::message::Mailbox;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::Serialize;
 
 use super::{AdminService, Error, Result};
-use crate::config::{Config, SmtpConfig};
+use crate::config::Config;
 
 /// Longest accepted reason text.
 const MAX_REASON: usize = 500;
@@ -174,7 +171,7 @@ fn send_alert(config: &Config, state: &MaintenanceState) -> Option<AlertHandle> 
     let spawned = std::thread::Builder::new()
         .name("maintenance-alert".into())
         .spawn(move || {
-            let result = send_mail(&smtp, &to, &subject, &body);
+            let result = crate::mail::send(&smtp, &to, &subject, &body);
             match &result {
                 Ok(()) => tracing::info!(to = %to, "maintenance alert sent"),
                 Err(e) => tracing::warn!(to = %to, error = %e, "maintenance alert not sent"),
@@ -186,54 +183,6 @@ fn send_alert(config: &Config, state: &MaintenanceState) -> Option<AlertHandle> 
         return None;
     }
     Some(AlertHandle { rx })
-}
-
-/// Sends one plain-text email through the configured relay (blocking; own runtime).
-fn send_mail(
-    smtp: &SmtpConfig,
-    to: &str,
-    subject: &str,
-    body: &str,
-) -> std::result::Result<(), String> {
-    let from: Mailbox = format!("{} <{}>", smtp.from_name, smtp.from_address)
-        .parse()
-        .map_err(|e| format!("bad smtp.from_address/from_name: {e}"))?;
-    let to: Mailbox = to
-        .parse()
-        .map_err(|e| format!("bad maintenance.alert_email: {e}"))?;
-    let message = Message::builder()
-        .from(from)
-        .to(to)
-        .subject(subject)
-        .body(body.to_string())
-        .map_err(|e| format!("cannot build the email: {e}"))?;
-    let port = u16::try_from(smtp.port).map_err(|_| "smtp.port out of range".to_string())?;
-    let mut builder = if port == 465 {
-        AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host)
-    } else if smtp.use_tls {
-        AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)
-    } else {
-        Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
-            smtp.host.as_str(),
-        ))
-    }
-    .map_err(|e| format!("smtp relay {}: {e}", smtp.host))?
-    .port(port)
-    .timeout(Some(Duration::from_secs(20)));
-    if !smtp.username.is_empty() {
-        builder = builder.credentials(Credentials::new(
-            smtp.username.clone(),
-            smtp.password.expose().to_string(),
-        ));
-    }
-    let transport = builder.build();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the mail runtime: {e}"))?;
-    rt.block_on(transport.send(message))
-        .map(|_| ())
-        .map_err(|e| format!("smtp {}:{}: {e}", smtp.host, smtp.port))
 }
 
 #[cfg(test)]

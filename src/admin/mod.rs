@@ -188,6 +188,7 @@ pub struct AdminService {
     config: Arc<Config>,
     master_key: Arc<MasterKey>,
     db: Db,
+    tenants: crate::tenancy::TenantDbs,
     signing_key: Arc<SigningKey>,
     direct: bool,
 }
@@ -228,13 +229,18 @@ impl std::fmt::Debug for AdminService {
 
 impl AdminService {
     /// Builds the service over an open instance; loads (or generates) the backup signing key.
-    pub fn new(config: Arc<Config>, master_key: Arc<MasterKey>, db: Db) -> Result<Self> {
+    pub fn new(
+        config: Arc<Config>,
+        master_key: Arc<MasterKey>,
+        tenants: crate::tenancy::TenantDbs,
+    ) -> Result<Self> {
         let signing_key =
             SigningKey::load_or_create(&config.data_dir, config.backup.signing_key.expose())?;
         Ok(Self {
             config,
             master_key,
-            db,
+            db: tenants.platform().clone(),
+            tenants,
             signing_key: Arc::new(signing_key),
             direct: false,
         })
@@ -269,11 +275,10 @@ impl AdminService {
         Self::new(
             instance.config.clone(),
             instance.master_key.clone(),
-            instance.db.clone(),
+            instance.tenants.clone(),
         )
     }
 
-    /// The configuration this service runs with.
     /// The instance's ECDSA key, also used to notarize OIDC-attested verification runs.
     pub fn instance_signing_key(&self) -> Arc<SigningKey> {
         self.signing_key.clone()
@@ -308,6 +313,12 @@ impl AdminService {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    /// The workspace-to-database resolver this service shares with the others.
+    pub fn tenants(&self) -> &crate::tenancy::TenantDbs {
+        &self.tenants
+    }
+
+    /// The configuration this service runs with.
     pub fn config(&self) -> &Config {
         &self.config
     }

@@ -1,4 +1,7 @@
-//! Organizations: the tenant records, their per-org keys and databases, and crypto-shred.
+//! Organizations: the tenant records, their limits and members, their per-org keys and
+//! databases, deletion and crypto-shred. These methods do not authorize: the admin CLI and
+//! TUI (the operator on the box) call them directly, HTTP callers go through
+//! `tenancy::orgs`, which checks org admin / superadmin first.
 //!
 //! With `storage.org_db_isolation`, creating an org generates a random 256-bit DEK, wraps
 //! it with the master key (AES-256-GCM, bound to the org id), creates `orgs/<id>.db` under
@@ -8,19 +11,19 @@
 //! `shredded_at`, so the data is unrecoverable even from old disk blocks.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
-use rusqlite::{OptionalExtension, Row};
+use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
 use serde::Serialize;
 
 use super::backup::Target;
 use super::{AdminService, Error, Result};
 use crate::crypto::signing::SigningKey;
 use crate::crypto::{DbKey, dek};
-use crate::store::{Db, OpenOptions};
+use crate::store::Db;
+use crate::tenancy::OrgRole;
+use crate::tenancy::resolver::{self, dek_aad, remove_db_files, signing_aad};
 
-/// Directory (inside the data dir) of per-org databases.
-pub const ORGS_DIR: &str = "orgs";
+pub use crate::tenancy::resolver::ORGS_DIR;
 
 /// An organization, as listed to superadmins.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -37,10 +40,60 @@ pub struct Org {
     pub created_at: String,
     /// Set once crypto-shredded.
     pub shredded_at: Option<String>,
-    /// Whether the org has its own encrypted database (isolation mode, not shredded).
+    /// Whether the org's data lives in its own encrypted database (not shredded).
     pub isolated: bool,
     /// Fingerprint of the org's backup signing key (isolation mode).
     pub signing_key_fingerprint: Option<String>,
+    /// Most team workspaces in the org (0: unlimited).
+    pub max_workspaces: u64,
+    /// Most members of the org (0: unlimited).
+    pub max_members: u64,
+    /// Workspaces in the org now.
+    pub workspace_count: u64,
+    /// Members of the org now.
+    pub member_count: u64,
+}
+
+/// Changes to an organization; absent fields stay.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OrgPatch {
+    /// New display name.
+    pub name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New workspace limit (0: unlimited).
+    pub max_workspaces: Option<u64>,
+    /// New member limit (0: unlimited).
+    pub max_members: Option<u64>,
+}
+
+/// A member of an organization.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct OrgMember {
+    /// User id.
+    pub user_id: String,
+    /// Email.
+    pub email: String,
+    /// Display name.
+    pub display_name: String,
+    /// `org_admin` or `member`.
+    pub role: OrgRole,
+    /// When they joined.
+    pub added_at: String,
+}
+
+/// A workspace of an organization, for its admins.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct OrgWorkspace {
+    /// Workspace id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Members.
+    pub member_count: u64,
+    /// Created.
+    pub created_at: String,
 }
 
 /// What is needed to create an organization.
@@ -98,7 +151,11 @@ pub fn validate_slug(slug: &str) -> Result<()> {
 }
 
 fn org_from_row(r: &Row<'_>) -> rusqlite::Result<Org> {
-    let wrapped: Option<Vec<u8>> = r.get(6)?;
+    let has_dek: bool = r.get(6)?;
+    let location: String = r.get(8)?;
+    let count = |i: usize| -> rusqlite::Result<u64> {
+        Ok(u64::try_from(r.get::<_, i64>(i)?).unwrap_or(0))
+    };
     Ok(Org {
         id: r.get(0)?,
         name: r.get(1)?,
@@ -106,19 +163,37 @@ fn org_from_row(r: &Row<'_>) -> rusqlite::Result<Org> {
         description: r.get(3)?,
         created_at: r.get(4)?,
         shredded_at: r.get(5)?,
-        isolated: wrapped.is_some(),
+        isolated: has_dek && location == "org",
         signing_key_fingerprint: r.get(7)?,
+        max_workspaces: count(9)?,
+        max_members: count(10)?,
+        workspace_count: count(11)?,
+        member_count: count(12)?,
     })
 }
 
-const ORG_COLUMNS: &str =
-    "id, name, slug, description, created_at, shredded_at, wrapped_dek, signing_key_fingerprint";
+const ORG_COLUMNS: &str = "o.id, o.name, o.slug, o.description, o.created_at, o.shredded_at, \
+     o.wrapped_dek IS NOT NULL, o.signing_key_fingerprint, o.data_location, o.max_workspaces, o.max_members, \
+     (SELECT count(*) FROM workspaces w WHERE w.org_id = o.id), \
+     (SELECT count(*) FROM org_members m WHERE m.org_id = o.id)";
+
+fn member_row(r: &Row<'_>) -> rusqlite::Result<OrgMember> {
+    let role: String = r.get(3)?;
+    Ok(OrgMember {
+        user_id: r.get(0)?,
+        email: r.get(1)?,
+        display_name: r.get(2)?,
+        role: OrgRole::parse(&role).unwrap_or(OrgRole::Member),
+        added_at: r.get(4)?,
+    })
+}
 
 impl AdminService {
     /// All organizations (shredded ones included), by slug.
     pub fn list_orgs(&self) -> Result<Vec<Org>> {
         let conn = self.conn()?;
-        let mut stmt = conn.prepare(&format!("SELECT {ORG_COLUMNS} FROM orgs ORDER BY slug"))?;
+        let mut stmt =
+            conn.prepare(&format!("SELECT {ORG_COLUMNS} FROM orgs o ORDER BY o.slug"))?;
         let rows = stmt
             .query_map([], org_from_row)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -129,7 +204,7 @@ impl AdminService {
     pub fn get_org(&self, slug: &str) -> Result<Org> {
         let conn = self.conn()?;
         conn.query_row(
-            &format!("SELECT {ORG_COLUMNS} FROM orgs WHERE slug = ?1"),
+            &format!("SELECT {ORG_COLUMNS} FROM orgs o WHERE o.slug = ?1 OR o.id = ?1"),
             [slug],
             org_from_row,
         )
@@ -138,7 +213,7 @@ impl AdminService {
     }
 
     fn org_db_path(&self, org_id: &str) -> PathBuf {
-        self.data_dir().join(ORGS_DIR).join(format!("{org_id}.db"))
+        self.tenants.org_db_path(org_id)
     }
 
     /// Creates an organization, respecting the license's `max_orgs` (active orgs count).
@@ -181,37 +256,23 @@ impl AdminService {
         let mut keys: Option<(Vec<u8>, Vec<u8>, String)> = None;
         let mut created_db: Option<PathBuf> = None;
         if self.config.storage.org_db_isolation {
-            let dek_bytes = dek::generate_key()?;
-            let wrapped = dek::wrap_dek(&self.master_key, &dek_bytes, dek_aad(&id).as_bytes())?;
+            let (wrapped, dek_bytes, org_db) = self.tenants.create_org_db(&id).map_err(tenancy)?;
+            drop(org_db);
+            created_db = Some(self.org_db_path(&id));
             let signing = SigningKey::generate();
             let sealed = dek::seal(
                 &dek_bytes,
                 signing.to_pkcs8_pem().as_bytes(),
                 signing_aad(&id).as_bytes(),
             )?;
-            let dir = self.data_dir().join(ORGS_DIR);
-            crate::crypto::ensure_private_dir(&dir)?;
-            let path = self.org_db_path(&id);
-            let org_db = Db::open(
-                &path,
-                &DbKey::from_bytes(*dek_bytes),
-                &self.org_open_options(),
-            )?;
-            // Marks the file as an org database, so backups of it cannot be restored as
-            // the platform database and vice versa.
-            org_db.conn()?.execute_batch(&format!(
-                "INSERT OR REPLACE INTO instance_meta (key, value) VALUES ('db_role', 'org'), ('org_id', '{id}');"
-            ))?;
-            drop(org_db);
-            created_db = Some(path);
             keys = Some((wrapped, sealed, hex::encode(signing.fingerprint())));
         }
         let insert = || -> Result<()> {
             let mut conn = self.conn()?;
             let tx = conn.transaction()?;
             tx.execute(
-                "INSERT INTO orgs (id, name, slug, description, created_at, wrapped_dek, signing_key_sealed, signing_key_fingerprint)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO orgs (id, name, slug, description, created_at, wrapped_dek, signing_key_sealed, signing_key_fingerprint, data_location)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 rusqlite::params![
                     id,
                     name,
@@ -221,6 +282,7 @@ impl AdminService {
                     keys.as_ref().map(|k| k.0.clone()),
                     keys.as_ref().map(|k| k.1.clone()),
                     keys.as_ref().map(|k| k.2.clone()),
+                    if keys.is_some() { "org" } else { "platform" },
                 ],
             )?;
             self.log_event(&tx, "org_create", actor, &slug, &id)?;
@@ -236,13 +298,6 @@ impl AdminService {
         self.get_org(&slug)
     }
 
-    fn org_open_options(&self) -> OpenOptions {
-        OpenOptions {
-            busy_timeout: Duration::from_millis(self.config.storage.busy_timeout_ms),
-            pool_size: 2,
-        }
-    }
-
     /// Opens an isolated org's database with its unwrapped DEK (for the services that keep
     /// org data there).
     pub fn open_org_db(&self, slug: &str) -> Result<Db> {
@@ -252,23 +307,12 @@ impl AdminService {
                 "organization {slug:?} was crypto-shredded; its data no longer exists"
             )));
         }
-        let conn = self.conn()?;
-        let wrapped: Option<Vec<u8>> = conn.query_row(
-            "SELECT wrapped_dek FROM orgs WHERE id = ?1",
-            [&org.id],
-            |r| r.get(0),
-        )?;
-        let wrapped = wrapped.ok_or_else(|| {
-            Error::Conflict(format!(
+        self.tenants.org_db(&org.id).map_err(|e| match e {
+            crate::tenancy::Error::Conflict(_) => Error::Conflict(format!(
                 "organization {slug:?} has no separate database (created without storage.org_db_isolation)"
-            ))
-        })?;
-        let dek_bytes = dek::unwrap_dek(&self.master_key, &wrapped, dek_aad(&org.id).as_bytes())?;
-        Ok(Db::open(
-            &self.org_db_path(&org.id),
-            &DbKey::from_bytes(*dek_bytes),
-            &self.org_open_options(),
-        )?)
+            )),
+            other => tenancy(other),
+        })
     }
 
     /// Crypto-shreds an organization: `confirm` must repeat the slug. Destroys the wrapped
@@ -289,7 +333,7 @@ impl AdminService {
         }
         if !org.isolated {
             return Err(Error::Conflict(format!(
-                "organization {slug:?} has no separate encrypted database (created without storage.org_db_isolation), so it cannot be crypto-shredded"
+                "organization {slug:?} has no separate encrypted database, so it cannot be crypto-shredded; move its data into one first with `rampart admin org isolate {slug}` (or delete the organization)"
             )));
         }
         {
@@ -311,8 +355,276 @@ impl AdminService {
             )?;
             tx.commit()?;
         }
+        self.tenants.forget(&org.id);
         remove_db_files(&self.org_db_path(&org.id));
         self.get_org(slug)
+    }
+
+    /// Changes an organization's name, description or limits (faces decide who may change
+    /// what: limits are superadmin-only).
+    pub fn update_org(&self, actor: &str, slug: &str, patch: &OrgPatch) -> Result<Org> {
+        let org = self.get_org(slug)?;
+        if org.shredded_at.is_some() {
+            return Err(Error::Conflict(format!(
+                "organization {slug:?} was crypto-shredded; it can only be deleted"
+            )));
+        }
+        let name = match &patch.name {
+            Some(n) => {
+                let n = n.trim();
+                if n.is_empty() || n.chars().count() > MAX_NAME {
+                    return Err(Error::Invalid(format!(
+                        "an organization name of 1-{MAX_NAME} characters is required"
+                    )));
+                }
+                n.to_string()
+            }
+            None => org.name.clone(),
+        };
+        let description = patch
+            .description
+            .as_deref()
+            .map(str::trim)
+            .unwrap_or(&org.description)
+            .to_string();
+        if description.chars().count() > 1000 {
+            return Err(Error::Invalid(
+                "the description may have at most 1000 characters".into(),
+            ));
+        }
+        let limit = |v: Option<u64>, current: u64| -> Result<i64> {
+            let v = v.unwrap_or(current);
+            i64::try_from(v)
+                .ok()
+                .filter(|v| *v <= 1_000_000)
+                .ok_or_else(|| Error::Invalid("limits must be between 0 (unlimited) and 1000000".into()))
+        };
+        let max_ws = limit(patch.max_workspaces, org.max_workspaces)?;
+        let max_members = limit(patch.max_members, org.max_members)?;
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        tx.execute(
+            "UPDATE orgs SET name = ?1, description = ?2, max_workspaces = ?3, max_members = ?4, updated_at = ?5 WHERE id = ?6",
+            params![name, description, max_ws, max_members, super::now_rfc3339(), org.id],
+        )?;
+        self.log_event(
+            &tx,
+            "org_update",
+            actor,
+            &org.slug,
+            &format!("name={name:?} max_workspaces={max_ws} max_members={max_members}"),
+        )?;
+        tx.commit()?;
+        self.get_org(&org.slug)
+    }
+
+    /// Deletes an organization with all its workspaces and their data; `confirm` must repeat
+    /// the slug. Its own database (if any) and key are destroyed like a shred; unlike a
+    /// shred, the record goes too.
+    pub fn delete_org(&self, actor: &str, slug: &str, confirm: &str) -> Result<()> {
+        if confirm != slug {
+            return Err(Error::Confirmation {
+                expected: slug.to_string(),
+            });
+        }
+        let org = self.get_org(slug)?;
+        let workspaces: Vec<String> = {
+            let conn = self.conn()?;
+            let mut stmt = conn.prepare("SELECT id FROM workspaces WHERE org_id = ?1")?;
+            stmt.query_map([&org.id], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        // Data held in the platform database goes first (an org never isolated, or one
+        // whose isolation was interrupted).
+        {
+            let mut conn = self.conn()?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            resolver::delete_tenant_rows(&tx, &workspaces).map_err(tenancy)?;
+            tx.commit()?;
+        }
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "DELETE FROM api_keys WHERE workspace_id IN (SELECT id FROM workspaces WHERE org_id = ?1)",
+            [&org.id],
+        )?;
+        tx.execute("DELETE FROM workspaces WHERE org_id = ?1", [&org.id])?;
+        tx.execute("DELETE FROM orgs WHERE id = ?1", [&org.id])?;
+        self.log_event(
+            &tx,
+            "org_delete",
+            actor,
+            slug,
+            &format!(
+                "org {} deleted with {} workspace(s) and their data",
+                org.id,
+                workspaces.len()
+            ),
+        )?;
+        tx.commit()?;
+        self.tenants.forget(&org.id);
+        remove_db_files(&self.org_db_path(&org.id));
+        Ok(())
+    }
+
+    /// Moves an organization's data out of the platform database into its own encrypted
+    /// database (see `tenancy::isolate`); idempotent and resumable.
+    pub fn isolate_org(
+        &self,
+        actor: &str,
+        slug: &str,
+    ) -> Result<crate::tenancy::isolate::IsolationReport> {
+        let org = self.get_org(slug)?;
+        let report = crate::tenancy::isolate::isolate(&self.tenants, &org.id).map_err(tenancy)?;
+        if report.moved || report.rows_moved > 0 {
+            let conn = self.conn()?;
+            self.log_event(
+                &conn,
+                "org_isolate",
+                actor,
+                slug,
+                &format!(
+                    "{} row(s) of {} workspace(s) moved into the org's own database",
+                    report.rows_moved, report.workspaces
+                ),
+            )?;
+        }
+        Ok(report)
+    }
+
+    /// Members of an organization, admins first.
+    pub fn org_members(&self, slug: &str) -> Result<Vec<OrgMember>> {
+        let org = self.get_org(slug)?;
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare(
+            "SELECT u.id, u.email, u.display_name, m.role, m.added_at FROM org_members m \
+             JOIN users u ON u.id = m.user_id WHERE m.org_id = ?1 \
+             ORDER BY m.role = 'member', u.email",
+        )?;
+        let rows = stmt
+            .query_map([&org.id], member_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Workspaces of an organization, by name.
+    pub fn org_workspaces(&self, slug: &str) -> Result<Vec<OrgWorkspace>> {
+        let org = self.get_org(slug)?;
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare(
+            "SELECT w.id, w.name, (SELECT count(*) FROM workspace_members m WHERE m.workspace_id = w.id), w.created_at \
+             FROM workspaces w WHERE w.org_id = ?1 ORDER BY w.name COLLATE NOCASE",
+        )?;
+        let rows = stmt
+            .query_map([&org.id], |r| {
+                Ok(OrgWorkspace {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    member_count: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                    created_at: r.get(3)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Adds an account to an organization (or changes its role there), within
+    /// `max_members`.
+    pub fn set_org_member(
+        &self,
+        actor: &str,
+        slug: &str,
+        email: &str,
+        role: OrgRole,
+    ) -> Result<OrgMember> {
+        let org = self.get_org(slug)?;
+        if org.shredded_at.is_some() {
+            return Err(Error::Conflict(format!(
+                "organization {slug:?} was crypto-shredded"
+            )));
+        }
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let user = crate::auth::users::find_by_email(&tx, email.trim())
+            .map_err(|e| Error::Invalid(e.to_string()))?
+            .ok_or_else(|| Error::NotFound(format!("no account with email {:?}", email.trim())))?;
+        crate::tenancy::workspaces::ensure_org_member(&tx, &org.id, &user.id).map_err(tenancy)?;
+        tx.execute(
+            "UPDATE org_members SET role = ?1 WHERE org_id = ?2 AND user_id = ?3",
+            params![role.as_str(), org.id, user.id],
+        )?;
+        self.log_event(
+            &tx,
+            "org_member_set",
+            actor,
+            slug,
+            &format!("{} as {}", user.email, role.as_str()),
+        )?;
+        tx.commit()?;
+        self.org_members(slug)?
+            .into_iter()
+            .find(|m| m.user_id == user.id)
+            .ok_or_else(|| Error::NotFound("member".into()))
+    }
+
+    /// Removes an account from an organization and from every workspace of it (revoking its
+    /// API keys there).
+    pub fn remove_org_member(&self, actor: &str, slug: &str, user_id: &str) -> Result<()> {
+        let org = self.get_org(slug)?;
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let email: String = tx
+            .query_row(
+                "SELECT u.email FROM org_members m JOIN users u ON u.id = m.user_id WHERE m.org_id = ?1 AND m.user_id = ?2",
+                params![org.id, user_id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .ok_or_else(|| Error::NotFound("member not found".into()))?;
+        let sole_owner: Option<String> = tx
+            .query_row(
+                "SELECT w.name FROM workspaces w JOIN workspace_members m ON m.workspace_id = w.id \
+                 WHERE w.org_id = ?1 AND m.user_id = ?2 AND m.role = 'owner' \
+                 AND (SELECT count(*) FROM workspace_members o WHERE o.workspace_id = w.id AND o.role = 'owner') = 1 LIMIT 1",
+                params![org.id, user_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(ws) = sole_owner {
+            return Err(Error::Conflict(format!(
+                "{email} is the last owner of workspace {ws:?}; make someone else its owner first"
+            )));
+        }
+        tx.execute(
+            "UPDATE api_keys SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL \
+             AND workspace_id IN (SELECT id FROM workspaces WHERE org_id = ?3)",
+            params![super::now_rfc3339(), user_id, org.id],
+        )?;
+        tx.execute(
+            "DELETE FROM workspace_members WHERE user_id = ?1 AND workspace_id IN (SELECT id FROM workspaces WHERE org_id = ?2)",
+            params![user_id, org.id],
+        )?;
+        tx.execute(
+            "DELETE FROM org_members WHERE org_id = ?1 AND user_id = ?2",
+            params![org.id, user_id],
+        )?;
+        self.log_event(&tx, "org_member_remove", actor, slug, &email)?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// Maps a tenancy failure into an admin error.
+pub(crate) fn tenancy(e: crate::tenancy::Error) -> Error {
+    match e {
+        crate::tenancy::Error::Store(s) => Error::Store(s),
+        crate::tenancy::Error::Crypto(c) => Error::Crypto(c),
+        crate::tenancy::Error::Limit(m) => Error::Limit(m),
+        crate::tenancy::Error::NotFound(m) => Error::NotFound(format!("{m} not found")),
+        crate::tenancy::Error::Invalid { field, message } => {
+            Error::Invalid(format!("{field}: {message}"))
+        }
+        other => Error::Conflict(other.to_string()),
     }
 }
 
@@ -364,28 +676,6 @@ impl AdminService {
             fingerprint: pk.fingerprint_hex(),
             public_key_pem: pk.to_pem(),
         })
-    }
-}
-
-fn dek_aad(org_id: &str) -> String {
-    format!("org-dek:{org_id}")
-}
-
-fn signing_aad(org_id: &str) -> String {
-    format!("org-signing-key:{org_id}")
-}
-
-/// Deletes a database file and its WAL companions; missing files are fine.
-fn remove_db_files(path: &std::path::Path) {
-    for suffix in ["", "-wal", "-shm", "-journal"] {
-        let mut s = path.as_os_str().to_owned();
-        s.push(suffix);
-        let p = PathBuf::from(s);
-        if let Err(e) = std::fs::remove_file(&p)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            tracing::warn!(path = %p.display(), error = %e, "could not delete org database file");
-        }
     }
 }
 

@@ -48,7 +48,7 @@ fn auth_err(e: crate::auth::Error) -> BackendError {
     let msg = e.to_string();
     match e {
         E::Invalid { .. } => BackendError::Invalid(msg),
-        E::NotFound(_) => BackendError::NotFound(msg),
+        E::NotFound(_) | E::Gone(_) => BackendError::NotFound(msg),
         E::Conflict(_) => BackendError::Conflict(msg),
         E::Forbidden(_)
         | E::InvalidCredentials

@@ -248,6 +248,24 @@ fn verify_dsse(conn: &Connection, workspace: &str, bundle: &str) -> Result<Attes
     })
 }
 
+/// The (unverified) workspace a bearer token names in `sub`: only used to find the database
+/// holding that workspace's CI key; [`verify_bearer`] then checks the token properly.
+pub fn bearer_subject(token: &str) -> Result<String> {
+    let bad = |m: &str| Error::Attestation(format!("invalid bearer token: {m}"));
+    let payload = token.split('.').nth(1).ok_or_else(|| bad("malformed"))?;
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| bad("malformed"))?,
+    )
+    .map_err(|_| bad("malformed"))?;
+    claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| bad("no sub"))
+}
+
 /// Verifies an ES256 bearer token of the manual flow: signed by the workspace's active CI
 /// key, `sub` = workspace id, lifetime at most 5 minutes. Returns the workspace id.
 pub fn verify_bearer(conn: &Connection, token: &str) -> Result<String> {
@@ -296,16 +314,16 @@ pub fn verify_bearer(conn: &Connection, token: &str) -> Result<String> {
 impl AssuranceService {
     /// The workspace's attestation settings (members may read; it holds no secrets).
     pub fn security(&self, caller: &Caller, workspace: &str) -> Result<Security> {
-        let conn = self.db.conn()?;
-        member(&conn, caller, workspace)?;
+        let conn = caller.tenant.conn()?;
+        member(caller, workspace)?;
         load_security(&conn, workspace)
     }
 
     /// Uploads a CI public key; the previous key is revoked for new submissions but kept.
     /// Workspace owners only.
     pub fn upload_ci_key(&self, caller: &Caller, workspace: &str, pem: &str) -> Result<Security> {
-        let mut conn = self.db.conn()?;
-        owner(&conn, caller, workspace)?;
+        let mut conn = caller.tenant.conn()?;
+        owner(caller, workspace)?;
         let key = PublicKey::from_pem(pem).map_err(|m| invalid("public_key_pem", m))?;
         let fp = key.fingerprint_hex();
         let tx = conn.transaction()?;
@@ -328,14 +346,14 @@ impl AssuranceService {
              ON CONFLICT(workspace_id, fingerprint) DO UPDATE SET revoked_at = NULL, created_at = ?5",
             params![fp, workspace, key.to_pem(), caller.user_id, now],
         )?;
+        tx.commit()?;
         crate::auth::AuthService::audit(
-            &tx,
+            &*self.db.conn()?,
             Some(&caller.user_id),
             "ci_key.upload",
             workspace,
             &fp,
         );
-        tx.commit()?;
         load_security(&conn, workspace)
     }
 
@@ -346,8 +364,8 @@ impl AssuranceService {
         workspace: &str,
         patch: &SecurityPatch,
     ) -> Result<Security> {
-        let conn = self.db.conn()?;
-        owner(&conn, caller, workspace)?;
+        let conn = caller.tenant.conn()?;
+        owner(caller, workspace)?;
         let mut current = load_security(&conn, workspace)?;
         if let Some(r) = patch.require_attestation {
             current.require_attestation = r;
@@ -381,21 +399,20 @@ impl AssuranceService {
     }
 }
 
-fn member(conn: &Connection, caller: &Caller, workspace: &str) -> Result<String> {
-    if caller.scope().is_some() && caller.workspace_id != workspace {
+/// The caller was resolved into the workspace of the path (see `AuthService::in_workspace`);
+/// any other workspace is unknown to it.
+fn member(caller: &Caller, workspace: &str) -> Result<()> {
+    if caller.workspace_id != workspace {
         return Err(Error::NotFound(format!("workspace {workspace}")));
     }
-    crate::auth::users::membership(conn, workspace, &caller.user_id)?
-        .ok_or_else(|| Error::NotFound(format!("workspace {workspace}")))
+    Ok(())
 }
 
-fn owner(conn: &Connection, caller: &Caller, workspace: &str) -> Result<()> {
-    caller.require_not_verifier()?;
-    if member(conn, caller, workspace)? != "owner" {
-        return Err(Error::Forbidden(
-            "only the workspace owner can change its security settings".into(),
-        ));
-    }
+/// Workspace owners and admins change the CI key and the attestation policy.
+fn owner(caller: &Caller, workspace: &str) -> Result<()> {
+    member(caller, workspace)?;
+    caller.require_write()?;
+    caller.require_workspace_admin()?;
     Ok(())
 }
 

@@ -176,11 +176,11 @@ impl AssuranceService {
         model_id: &str,
         items: &[NewFinding],
     ) -> Result<Vec<Finding>> {
-        caller.require_not_verifier()?;
+        caller.require_write()?;
         if items.is_empty() || items.len() > 100 {
             return Err(invalid("findings", "submit 1 to 100 findings"));
         }
-        let mut conn = self.db.conn()?;
+        let mut conn = caller.tenant.conn()?;
         let tx = conn.transaction()?;
         let stored = models::load(&tx, &caller.workspace_id, model_id)?;
         let mut ids = Vec::new();
@@ -257,7 +257,7 @@ impl AssuranceService {
         control: Option<&str>,
         status: Option<&str>,
     ) -> Result<Vec<Finding>> {
-        let conn = self.db.conn()?;
+        let conn = caller.tenant.conn()?;
         models::load(&conn, &caller.workspace_id, model_id)?;
         let mut stmt = conn.prepare(&format!(
             "SELECT {COLUMNS} FROM findings WHERE model_id = ?1 AND (?2 IS NULL OR control_id = ?2 COLLATE NOCASE) AND (?3 IS NULL OR status = ?3) ORDER BY created_at, id"
@@ -270,7 +270,7 @@ impl AssuranceService {
 
     /// One finding.
     pub fn get_finding(&self, caller: &Caller, model_id: &str, id: &str) -> Result<Finding> {
-        let conn = self.db.conn()?;
+        let conn = caller.tenant.conn()?;
         models::load(&conn, &caller.workspace_id, model_id)?;
         load(&conn, model_id, id)
     }
@@ -283,8 +283,8 @@ impl AssuranceService {
         id: &str,
         t: &Transition,
     ) -> Result<Finding> {
-        caller.require_not_verifier()?;
-        let mut conn = self.db.conn()?;
+        caller.require_write()?;
+        let mut conn = caller.tenant.conn()?;
         let tx = conn.transaction()?;
         models::load(&tx, &caller.workspace_id, model_id)?;
         let f = load(&tx, model_id, id)?;
@@ -333,8 +333,8 @@ impl AssuranceService {
 
     /// Deletes a finding.
     pub fn delete_finding(&self, caller: &Caller, model_id: &str, id: &str) -> Result<()> {
-        caller.require_not_verifier()?;
-        let conn = self.db.conn()?;
+        caller.require_write()?;
+        let conn = caller.tenant.conn()?;
         models::load(&conn, &caller.workspace_id, model_id)?;
         let n = conn.execute(
             "DELETE FROM findings WHERE id = ?1 AND model_id = ?2",
@@ -380,7 +380,7 @@ impl AssuranceService {
         model_id: &str,
         control: Option<&str>,
     ) -> Result<String> {
-        let conn = self.db.conn()?;
+        let conn = caller.tenant.conn()?;
         let stored = models::load(&conn, &caller.workspace_id, model_id)?;
         let m = &stored.model;
         let controls: Vec<&crate::domain::Control> = match control {

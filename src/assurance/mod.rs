@@ -286,7 +286,7 @@ impl AssuranceService {
         items: &[NewAssertion],
         source: Source,
     ) -> Result<SubmitResponse> {
-        caller.require_not_verifier()?;
+        caller.require_write()?;
         if items.is_empty() {
             return Err(invalid("assertions", "submit at least one assertion"));
         }
@@ -294,7 +294,7 @@ impl AssuranceService {
             return Err(invalid("assertions", "at most 100 assertions per request"));
         }
         let (_, _, text) = {
-            let conn = self.db.conn()?;
+            let conn = caller.tenant.conn()?;
             let stored = models::load(&conn, &caller.workspace_id, model_id)?;
             judged_target(&stored.model, control_id)?
         };
@@ -324,7 +324,7 @@ impl AssuranceService {
         }
         let mut warnings = Vec::new();
         let verdicts: Vec<judge::Judged<judge::Coherence>> =
-            crate::engine::with_user(&caller.user_id, || {
+            crate::engine::with_tenant(&caller.user_id, &caller.workspace_id, &caller.tenant, || {
                 prepared
                     .iter()
                     .map(|(t, item, description, _)| {
@@ -340,7 +340,7 @@ impl AssuranceService {
                     })
                     .collect()
             });
-        let mut conn = self.db.conn()?;
+        let mut conn = caller.tenant.conn()?;
         let tx = conn.transaction()?;
         let stored = models::load(&tx, &caller.workspace_id, model_id)?;
         let model = &stored.model;
@@ -411,7 +411,7 @@ impl AssuranceService {
         if let Some(why) = fallback {
             warnings.push(format!("sufficiency judged by the offline rules: {why}"));
         }
-        let conn = self.db.conn()?;
+        let conn = caller.tenant.conn()?;
         let mut all = load_assertions(&conn, model_id, None)?;
         let created = created
             .iter()
@@ -438,7 +438,7 @@ impl AssuranceService {
         control_id: &str,
     ) -> Result<(Value, Option<String>)> {
         let (text, list) = {
-            let conn = self.db.conn()?;
+            let conn = caller.tenant.conn()?;
             let stored = models::load(&conn, &caller.workspace_id, model_id)?;
             // A control removed from the model since is judged on no text (nothing proves it).
             let text = judged_target(&stored.model, control_id)
@@ -455,11 +455,11 @@ impl AssuranceService {
                 description: &a.description,
             })
             .collect();
-        let judged = crate::engine::with_user(&caller.user_id, || {
+        let judged = crate::engine::with_tenant(&caller.user_id, &caller.workspace_id, &caller.tenant, || {
             judge::sufficiency(self.judge.as_deref(), &text, &evidence)
         });
         let s = &judged.verdict;
-        self.db.conn()?.execute(
+        caller.tenant.conn()?.execute(
             "INSERT INTO control_sufficiency (model_id, control_id, status, details, evaluated_at, evaluated_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
              ON CONFLICT(model_id, control_id) DO UPDATE SET status = ?3, details = ?4, evaluated_at = ?5, evaluated_by = ?6",
             params![model_id, control_id, s.status, s.details, now_str(), judged.by],
@@ -477,15 +477,15 @@ impl AssuranceService {
         model_id: &str,
         control: Option<&str>,
     ) -> Result<Vec<Assertion>> {
-        let conn = self.db.conn()?;
+        let conn = caller.tenant.conn()?;
         models::load(&conn, &caller.workspace_id, model_id)?;
         load_assertions(&conn, model_id, control)
     }
 
     /// Deletes an assertion; the control's sufficiency is re-evaluated.
     pub fn delete_assertion(&self, caller: &Caller, model_id: &str, id: &str) -> Result<()> {
-        caller.require_not_verifier()?;
-        let mut conn = self.db.conn()?;
+        caller.require_write()?;
+        let mut conn = caller.tenant.conn()?;
         let tx = conn.transaction()?;
         models::load(&tx, &caller.workspace_id, model_id)?;
         let control: Option<Option<String>> = tx
@@ -517,7 +517,7 @@ impl AssuranceService {
         pending_tier: Option<u8>,
         stale_after_hours: Option<u64>,
     ) -> Result<Value> {
-        let conn = self.db.conn()?;
+        let conn = caller.tenant.conn()?;
         models::load(&conn, &caller.workspace_id, model_id)?;
         let all = load_assertions(&conn, model_id, None)?;
         let repo = repo.map(str::trim).filter(|r| !r.is_empty());

@@ -20,22 +20,34 @@ use crate::models::{self, Source};
 pub enum Submitter {
     /// An API key or session.
     Caller(Caller),
-    /// The spec's manual flow: an ES256 JWT signed by the workspace's CI key (its id).
-    WorkspaceKey(String),
+    /// The spec's manual flow: an ES256 JWT signed by the workspace's CI key.
+    WorkspaceKey {
+        /// The workspace the token's `sub` names.
+        workspace_id: String,
+        /// The database holding that workspace's data.
+        tenant: crate::store::Db,
+    },
 }
 
 impl Submitter {
     fn workspace(&self) -> &str {
         match self {
             Submitter::Caller(c) => &c.workspace_id,
-            Submitter::WorkspaceKey(w) => w,
+            Submitter::WorkspaceKey { workspace_id, .. } => workspace_id,
+        }
+    }
+
+    fn tenant(&self) -> &crate::store::Db {
+        match self {
+            Submitter::Caller(c) => &c.tenant,
+            Submitter::WorkspaceKey { tenant, .. } => tenant,
         }
     }
 
     fn actor(&self) -> Option<&str> {
         match self {
             Submitter::Caller(c) => Some(&c.user_id),
-            Submitter::WorkspaceKey(_) => None,
+            Submitter::WorkspaceKey { .. } => None,
         }
     }
 }
@@ -165,7 +177,7 @@ impl AssuranceService {
                 .to_string()
         };
         let workspace = who.workspace().to_string();
-        let mut conn = self.db.conn()?;
+        let mut conn = who.tenant().conn()?;
         let tx = conn.transaction()?;
         let stored = models::load(&tx, &workspace, model_id)?;
         let assertions: BTreeMap<String, super::Assertion> = load_assertions(&tx, model_id, None)?
@@ -394,7 +406,7 @@ impl AssuranceService {
 
     /// E6: the verification report of a model.
     pub fn report(&self, caller: &Caller, model_id: &str) -> Result<Value> {
-        let conn = self.db.conn()?;
+        let conn = caller.tenant.conn()?;
         let stored = models::load(&conn, &caller.workspace_id, model_id)?;
         let assertions = load_assertions(&conn, model_id, None)?;
         let count = |tier: u8, status: &str| {
@@ -519,7 +531,7 @@ impl AssuranceService {
         model_id: &str,
         stale_after_hours: u64,
     ) -> Result<Vec<Value>> {
-        let conn = self.db.conn()?;
+        let conn = caller.tenant.conn()?;
         let stored = models::load(&conn, &caller.workspace_id, model_id)?;
         let cutoff = crate::auth::time_str(
             chrono::Utc::now()
@@ -570,7 +582,7 @@ impl AssuranceService {
 
     /// Runs of a model, newest first.
     pub fn list_runs(&self, caller: &Caller, model_id: &str) -> Result<Vec<Value>> {
-        let conn = self.db.conn()?;
+        let conn = caller.tenant.conn()?;
         models::load(&conn, &caller.workspace_id, model_id)?;
         let mut stmt = conn.prepare(
             "SELECT id, tier, attestation, commit_sha, branch, repo, content_hash, created_at FROM verification_runs WHERE model_id = ?1 ORDER BY created_at DESC, rowid DESC LIMIT 200",
@@ -591,7 +603,7 @@ impl AssuranceService {
         model_id: &str,
         run_id: &str,
     ) -> Result<AuditBundle> {
-        let conn = self.db.conn()?;
+        let conn = caller.tenant.conn()?;
         models::load(&conn, &caller.workspace_id, model_id)?;
         type RunRow = (
             String,

@@ -106,11 +106,17 @@ impl AuthService {
             Some(w) => w.to_string(),
             None => users::personal_workspace(&conn, user_id)?,
         };
-        let role =
-            users::membership(&conn, &workspace, user_id)?.ok_or(Error::NotFound("workspace"))?;
-        if scope == Scope::Verifier && role != "owner" {
+        let ws = crate::tenancy::workspaces::resolve(&conn, user_id, user.role, &workspace)?
+            .filter(|r| r.access.covers_data())
+            .ok_or(Error::NotFound("workspace"))?;
+        if matches!(ws.location, crate::tenancy::Location::Shredded { .. }) {
+            return Err(Error::Gone(
+                "the workspace's organization was crypto-shredded".into(),
+            ));
+        }
+        if scope == Scope::Verifier && !ws.access.role.can_manage() {
             return Err(Error::Forbidden(
-                "verifier keys can only be created by the workspace owner".into(),
+                "verifier keys can only be created by an owner or admin of the workspace".into(),
             ));
         }
         let key = format!(

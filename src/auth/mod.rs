@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::crypto::MasterKey;
 use crate::store::{self, Db};
+use crate::tenancy::{TenantDbs, WorkspaceRole};
 
 /// What can go wrong in an identity operation.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +56,9 @@ pub enum Error {
     /// The object does not exist or is not visible to the caller.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The workspace's data was crypto-shredded with its organization (HTTP 410).
+    #[error("{0}")]
+    Gone(String),
     /// The request conflicts with the current state (duplicate email, setup already done…).
     #[error("{0}")]
     Conflict(String),
@@ -64,6 +68,21 @@ pub enum Error {
     /// Anything else unexpected (logged by the HTTP layer, hidden from clients).
     #[error("{0}")]
     Internal(String),
+}
+
+impl From<crate::tenancy::Error> for Error {
+    fn from(e: crate::tenancy::Error) -> Self {
+        use crate::tenancy::Error as T;
+        match e {
+            T::NotFound(_) => Error::NotFound("workspace"),
+            T::Gone(m) => Error::Gone(m),
+            T::Forbidden(m) | T::Limit(m) => Error::Forbidden(m),
+            T::Invalid { field, message } => Error::Invalid { field, message },
+            T::Conflict(m) => Error::Conflict(m),
+            T::Store(s) => Error::Store(s),
+            T::Crypto(c) => Error::Internal(c.to_string()),
+        }
+    }
 }
 
 impl From<rusqlite::Error> for Error {
@@ -158,6 +177,17 @@ impl Scope {
     }
 }
 
+/// How a session request names its workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkspaceChoice<'a> {
+    /// The personal workspace.
+    Default,
+    /// `X-Workspace-Id`: must be accessible, else 404 (410 once shredded).
+    Explicit(&'a str),
+    /// The web app's remembered choice: used when still accessible, else the default.
+    Preferred(&'a str),
+}
+
 /// How a request was authenticated.
 #[derive(Debug, Clone)]
 pub enum Via {
@@ -190,8 +220,13 @@ pub struct Caller {
     pub role: Role,
     /// Workspace of this request (the API key's, or the session's selection / personal one).
     pub workspace_id: String,
-    /// True when the caller owns `workspace_id`.
-    pub workspace_owner: bool,
+    /// The caller's effective role in `workspace_id` (membership, or org admin).
+    pub workspace_role: WorkspaceRole,
+    /// Organization of `workspace_id`, if it belongs to one.
+    pub org_id: Option<String>,
+    /// The database holding `workspace_id`'s data, resolved once per request: services use
+    /// this handle and never pick a database themselves, so isolation cannot be bypassed.
+    pub tenant: Db,
     /// How the request authenticated.
     pub via: Via,
     /// Set when MFA is required but not yet enrolled: only enrollment is allowed.
@@ -230,8 +265,40 @@ impl Caller {
         }
     }
 
+    /// True when the caller owns `workspace_id`.
+    pub fn is_workspace_owner(&self) -> bool {
+        self.workspace_role == WorkspaceRole::Owner
+    }
+
+    /// Fails unless the caller may change data of the workspace: viewers read only, and
+    /// verifier keys only submit verification results.
+    pub fn require_write(&self) -> Result<()> {
+        self.require_not_verifier()?;
+        if self.workspace_role.can_write() {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!(
+                "your role in this workspace is {}: it can read but not change anything",
+                self.workspace_role
+            )))
+        }
+    }
+
+    /// Fails unless the caller is an owner or admin of the workspace (members, CI key,
+    /// security settings, verifier keys).
+    pub fn require_workspace_admin(&self) -> Result<()> {
+        if self.workspace_role.can_manage() {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!(
+                "this needs the owner or admin role in the workspace; yours is {}",
+                self.workspace_role
+            )))
+        }
+    }
+
     /// Fails for verifier keys, which may only submit verification data.
-    pub fn require_not_verifier(&self) -> Result<()> {
+    fn require_not_verifier(&self) -> Result<()> {
         if self.scope() == Some(Scope::Verifier) {
             Err(Error::Forbidden(
                 "verifier keys (mv_) may only read models and submit verification results".into(),
@@ -309,6 +376,7 @@ impl Settings {
 #[derive(Clone)]
 pub struct AuthService {
     pub(crate) db: Db,
+    pub(crate) tenants: TenantDbs,
     pub(crate) settings: Arc<Settings>,
     pub(crate) mfa_key: Arc<zeroize::Zeroizing<[u8; 32]>>,
     /// `Err(reason)` when security keys cannot be offered with this configuration.
@@ -319,7 +387,7 @@ impl AuthService {
     /// Builds the service. The TOTP encryption key is `MFA_ENCRYPTION_KEY` when set, else
     /// derived from the master key (so it is "auto-generated and persisted" with the instance).
     pub fn new(
-        db: Db,
+        tenants: &TenantDbs,
         config: &Config,
         master: &MasterKey,
         public_url: &str,
@@ -329,7 +397,8 @@ impl AuthService {
             None => master.derive("mfa-totp"),
         };
         Ok(Self {
-            db,
+            db: tenants.platform().clone(),
+            tenants: tenants.clone(),
             settings: Arc::new(Settings::from_config(config)),
             mfa_key: Arc::new(mfa_key),
             webauthn: Arc::new(

@@ -7,9 +7,10 @@ use serde::Serialize;
 
 use super::users::{self, User};
 use super::{
-    AuthService, Caller, Error, Result, Role, Scope, Via, now_str, parse_time, password, secrets,
-    throttle, time_str,
+    AuthService, Caller, Error, Result, Role, Scope, Via, WorkspaceChoice, now_str, parse_time,
+    password, secrets, throttle, time_str,
 };
+use crate::tenancy::workspaces;
 
 /// A new browser session: the cookie value (shown once) and its CSRF token.
 #[derive(Debug, Clone)]
@@ -222,7 +223,11 @@ impl AuthService {
 
     /// Resolves a session cookie into a caller, enforcing timeouts and account state.
     /// `workspace` selects a workspace the user is a member of (default: personal).
-    pub fn authenticate_session(&self, token: &str, workspace: Option<&str>) -> Result<Caller> {
+    pub fn authenticate_session(
+        &self,
+        token: &str,
+        workspace: WorkspaceChoice<'_>,
+    ) -> Result<Caller> {
         let conn = self.db.conn()?;
         let hash = secrets::sha256_hex(token);
         let row: Option<(String, String, bool, String, String)> = conn
@@ -257,14 +262,16 @@ impl AuthService {
         let enrollment_pending = self.settings.mfa_required
             && !mfa_satisfied
             && mfa_methods(&conn, &user_id)?.is_empty();
-        let (workspace_id, owner) = resolve_workspace(&conn, &user_id, workspace)?;
+        let (ws, tenant) = self.resolve_workspace(&conn, &user, workspace)?;
         Ok(Caller {
             user_id: user.id,
             email: user.email,
             display_name: user.display_name,
             role: user.role,
-            workspace_id,
-            workspace_owner: owner,
+            workspace_id: ws.workspace_id,
+            workspace_role: ws.access.role,
+            org_id: ws.org_id,
+            tenant,
             via: Via::Session {
                 token_hash: hash,
                 csrf_token,
@@ -299,17 +306,21 @@ impl AuthService {
                 "the key's account is disabled".into(),
             ));
         }
-        let Some(role) = users::membership(&conn, &workspace_id, &user_id)? else {
+        let Some(ws) = workspaces::resolve(&conn, &user_id, user.role, &workspace_id)?
+            .filter(|r| r.access.covers_data())
+        else {
             return Err(Error::Unauthenticated(
                 "the key's user is no longer a member of its workspace".into(),
             ));
         };
         let scope = Scope::parse(&scope).unwrap_or(Scope::Developer);
-        if scope == Scope::Verifier && role != "owner" {
+        if scope == Scope::Verifier && !ws.access.role.can_manage() {
             return Err(Error::Unauthenticated(
-                "verifier key of a user who no longer owns the workspace".into(),
+                "verifier key of a user who is no longer an owner or admin of the workspace"
+                    .into(),
             ));
         }
+        let tenant = self.tenants.db_at(&ws.location)?;
         conn.execute(
             "UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2",
             params![now_str(), key_id],
@@ -325,7 +336,9 @@ impl AuthService {
                 user.role
             },
             workspace_id,
-            workspace_owner: role == "owner",
+            workspace_role: ws.access.role,
+            org_id: ws.org_id,
+            tenant,
             via: Via::ApiKey { key_id, scope },
             mfa_enrollment_pending: false,
         })
@@ -458,17 +471,55 @@ pub fn mfa_methods(conn: &Connection, user_id: &str) -> Result<Vec<&'static str>
     Ok(methods)
 }
 
-fn resolve_workspace(
-    conn: &Connection,
-    user_id: &str,
-    requested: Option<&str>,
-) -> Result<(String, bool)> {
-    let id = match requested.filter(|w| !w.is_empty()) {
-        Some(w) => w.to_string(),
-        None => users::personal_workspace(conn, user_id)?,
-    };
-    match users::membership(conn, &id, user_id)? {
-        Some(role) => Ok((id, role == "owner")),
-        None => Err(Error::NotFound("workspace")),
+impl AuthService {
+    /// Resolves the workspace of a session request and the database holding it. Only
+    /// access that covers data counts (a superadmin's management access does not).
+    fn resolve_workspace(
+        &self,
+        conn: &Connection,
+        user: &User,
+        choice: WorkspaceChoice<'_>,
+    ) -> Result<(workspaces::Resolved, crate::store::Db)> {
+        let pick = |id: &str| -> Result<Option<workspaces::Resolved>> {
+            Ok(workspaces::resolve(conn, &user.id, user.role, id)?
+                .filter(|r| r.access.covers_data()))
+        };
+        let personal = || -> Result<workspaces::Resolved> {
+            let id = users::personal_workspace(conn, &user.id)?;
+            pick(&id)?.ok_or(Error::NotFound("workspace"))
+        };
+        let ws = match choice {
+            WorkspaceChoice::Explicit(id) if !id.is_empty() => {
+                pick(id)?.ok_or(Error::NotFound("workspace"))?
+            }
+            WorkspaceChoice::Preferred(id) if !id.is_empty() => match pick(id)? {
+                Some(r) if !matches!(r.location, crate::tenancy::Location::Shredded { .. }) => r,
+                _ => personal()?,
+            },
+            _ => personal()?,
+        };
+        let db = self.tenants.db_at(&ws.location)?;
+        Ok((ws, db))
+    }
+
+    /// The same caller acting in another workspace (paths like `/api/workspaces/{id}/…`).
+    /// API keys are bound to their workspace: any other is not found.
+    pub fn in_workspace(&self, caller: &Caller, workspace_id: &str) -> Result<Caller> {
+        if caller.workspace_id == workspace_id {
+            return Ok(caller.clone());
+        }
+        if caller.scope().is_some() {
+            return Err(Error::NotFound("workspace"));
+        }
+        let conn = self.db.conn()?;
+        let user = users::get(&conn, &caller.user_id)?;
+        let (ws, tenant) =
+            self.resolve_workspace(&conn, &user, WorkspaceChoice::Explicit(workspace_id))?;
+        let mut out = caller.clone();
+        out.workspace_id = ws.workspace_id;
+        out.workspace_role = ws.access.role;
+        out.org_id = ws.org_id;
+        out.tenant = tenant;
+        Ok(out)
     }
 }

@@ -46,19 +46,6 @@ pub struct NewUser {
     pub role: Option<String>,
 }
 
-/// A workspace as listed to its members.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Workspace {
-    /// UUIDv4.
-    pub id: String,
-    /// Name.
-    pub name: String,
-    /// True for the user's personal workspace.
-    pub personal: bool,
-    /// The caller's role there: `owner` or `member`.
-    pub role: String,
-}
-
 const USER_COLUMNS: &str = "u.id, u.email, u.display_name, u.role, u.disabled, u.created_at, \
      EXISTS(SELECT 1 FROM mfa_totp t WHERE t.user_id = u.id), \
      (SELECT count(*) FROM webauthn_credentials w WHERE w.user_id = u.id)";
@@ -429,42 +416,14 @@ impl AuthService {
             .map_err(|e| Error::Internal(format!("password hashing failed: {e}")))
     }
 
-    /// Workspaces the user belongs to, personal first.
-    pub fn list_workspaces(&self, user_id: &str) -> Result<Vec<Workspace>> {
+    /// Workspaces the user belongs to (or administers through an org), personal first.
+    pub fn list_workspaces(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<crate::tenancy::workspaces::WorkspaceInfo>> {
         let conn = self.db.conn()?;
-        list_workspaces(&conn, user_id)
+        Ok(crate::tenancy::workspaces::list_for_user(&conn, user_id)?)
     }
-}
-
-/// Workspaces of a user, personal first.
-pub fn list_workspaces(conn: &Connection, user_id: &str) -> Result<Vec<Workspace>> {
-    let mut stmt = conn.prepare(
-        "SELECT w.id, w.name, w.personal_owner_id IS NOT NULL, m.role FROM workspaces w \
-         JOIN workspace_members m ON m.workspace_id = w.id WHERE m.user_id = ?1 \
-         ORDER BY w.personal_owner_id IS NULL, w.name",
-    )?;
-    let list = stmt
-        .query_map([user_id], |r| {
-            Ok(Workspace {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                personal: r.get(2)?,
-                role: r.get(3)?,
-            })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(list)
-}
-
-/// The user's role in a workspace, if a member.
-pub fn membership(conn: &Connection, workspace_id: &str, user_id: &str) -> Result<Option<String>> {
-    Ok(conn
-        .query_row(
-            "SELECT role FROM workspace_members WHERE workspace_id = ?1 AND user_id = ?2",
-            [workspace_id, user_id],
-            |r| r.get(0),
-        )
-        .optional()?)
 }
 
 /// The personal workspace of a user.

@@ -50,6 +50,9 @@ use crate::store::Db;
 struct CallContext {
     user_id: String,
     trace_id: String,
+    /// Where cached answers live: the workspace's database (cached answers quote tenant
+    /// data, so they sit beside it and go with it on delete or crypto-shred).
+    cache: Option<(String, Db)>,
 }
 
 thread_local! {
@@ -68,11 +71,32 @@ impl Drop for ContextGuard {
 /// Runs `f` as one user operation (one trace) of `user_id`: LLM calls made by `f` on this
 /// thread are cached per user, counted for the user's fair-use limit and recorded under the
 /// user. The model services wrap their engine calls in this; other engines ignore it.
+/// Without a workspace nothing is cached.
 pub fn with_user<T>(user_id: &str, f: impl FnOnce() -> T) -> T {
-    let ctx = CallContext {
-        user_id: user_id.to_string(),
-        trace_id: uuid::Uuid::new_v4().to_string(),
-    };
+    run_in_context(
+        CallContext {
+            user_id: user_id.to_string(),
+            trace_id: uuid::Uuid::new_v4().to_string(),
+            cache: None,
+        },
+        f,
+    )
+}
+
+/// Like [`with_user`], for an operation in a workspace whose data lives in `db`: answers are
+/// cached there, per workspace and user.
+pub fn with_tenant<T>(user_id: &str, workspace_id: &str, db: &Db, f: impl FnOnce() -> T) -> T {
+    run_in_context(
+        CallContext {
+            user_id: user_id.to_string(),
+            trace_id: uuid::Uuid::new_v4().to_string(),
+            cache: Some((workspace_id.to_string(), db.clone())),
+        },
+        f,
+    )
+}
+
+fn run_in_context<T>(ctx: CallContext, f: impl FnOnce() -> T) -> T {
     let prev = CONTEXT.with(|c| c.borrow_mut().replace(ctx));
     let _guard = ContextGuard(prev);
     f()
@@ -121,7 +145,7 @@ pub(super) struct ChatMessage {
 struct Completion {
     content: String,
     cached: bool,
-    cache_key: Option<(String, String)>,
+    cache_key: Option<(CallContext, String)>,
 }
 
 /// One usage record.
@@ -228,36 +252,44 @@ impl LlmEngine {
         }
     }
 
-    fn cache_get(&self, user_id: &str, hash: &str) -> Result<Option<String>> {
+    fn cache_get(&self, ctx: &CallContext, hash: &str) -> Result<Option<String>> {
+        let Some((workspace, db)) = &ctx.cache else {
+            return Ok(None);
+        };
+        let user_id = &ctx.user_id;
         let hours = i64::try_from(self.llm.cache_ttl_hours).unwrap_or(i64::MAX / 7200);
         let now = Utc::now();
         let cutoff = ts(now - chrono::Duration::hours(hours.min(24 * 36_500)));
-        let conn = self.db.conn().map_err(Self::storage)?;
+        let conn = db.conn().map_err(Self::storage)?;
         let hit: Option<String> = conn
             .query_row(
-                "SELECT response FROM llm_cache WHERE user_id = ?1 AND request_hash = ?2 AND created_at >= ?3",
-                params![user_id, hash, cutoff],
+                "SELECT response FROM llm_cache WHERE workspace_id = ?4 AND user_id = ?1 AND request_hash = ?2 AND created_at >= ?3",
+                params![user_id, hash, cutoff, workspace],
                 |r| r.get(0),
             )
             .optional()
             .map_err(Self::storage)?;
         if hit.is_some() {
             conn.execute(
-                "UPDATE llm_cache SET last_used = ?3 WHERE user_id = ?1 AND request_hash = ?2",
-                params![user_id, hash, ts(now)],
+                "UPDATE llm_cache SET last_used = ?3 WHERE workspace_id = ?4 AND user_id = ?1 AND request_hash = ?2",
+                params![user_id, hash, ts(now), workspace],
             )
             .map_err(Self::storage)?;
         }
         Ok(hit)
     }
 
-    fn cache_put(&self, user_id: &str, hash: &str, response: &str) {
+    fn cache_put(&self, ctx: &CallContext, hash: &str, response: &str) {
+        let Some((workspace, db)) = &ctx.cache else {
+            return;
+        };
+        let user_id = &ctx.user_id;
         let now = ts(Utc::now());
         let max = i64::try_from(self.llm.cache_max_entries).unwrap_or(i64::MAX);
-        let res = self.db.conn().map_err(Self::storage).and_then(|conn| {
+        let res = db.conn().map_err(Self::storage).and_then(|conn| {
             conn.execute(
-                "INSERT OR REPLACE INTO llm_cache (user_id, request_hash, response, created_at, last_used) VALUES (?1, ?2, ?3, ?4, ?4)",
-                params![user_id, hash, response, now],
+                "INSERT OR REPLACE INTO llm_cache (workspace_id, user_id, request_hash, response, created_at, last_used) VALUES (?5, ?1, ?2, ?3, ?4, ?4)",
+                params![user_id, hash, response, now, workspace],
             )
             .map_err(Self::storage)?;
             // Least recently used entries beyond the maximum go.
@@ -334,9 +366,11 @@ impl LlmEngine {
                 (None, anonymous_trace.as_str())
             }
         };
-        let cache_user = user_id.filter(|_| self.llm.cache_enabled);
-        if let Some(user) = cache_user
-            && let Some(content) = self.cache_get(user, &hash)?
+        let cache_ctx = ctx
+            .as_ref()
+            .filter(|c| self.llm.cache_enabled && c.cache.is_some());
+        if let Some(c) = cache_ctx
+            && let Some(content) = self.cache_get(c, &hash)?
         {
             self.record(UsageRow {
                 user_id,
@@ -376,7 +410,7 @@ impl LlmEngine {
         Ok(Completion {
             content,
             cached: false,
-            cache_key: cache_user.map(|u| (u.to_string(), hash)),
+            cache_key: cache_ctx.map(|c| (c.clone(), hash)),
         })
     }
 
@@ -527,8 +561,8 @@ impl LlmEngine {
             let completion = self.complete(template, &messages)?;
             match check(&completion.content) {
                 Ok(value) => {
-                    if let Some((user, hash)) = &completion.cache_key {
-                        self.cache_put(user, hash, &completion.content);
+                    if let Some((ctx, hash)) = &completion.cache_key {
+                        self.cache_put(ctx, hash, &completion.content);
                     }
                     return Ok(Ok(value));
                 }

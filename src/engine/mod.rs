@@ -21,7 +21,7 @@ mod tests;
 
 pub use builtin::BuiltinEngine;
 pub use catalog::{Catalog, CatalogError};
-pub use llm::{LlmEngine, with_user};
+pub use llm::{LlmEngine, with_tenant, with_user};
 
 use crate::domain::{
     ControlsChange, DomainError, ModelOp, NewAsset, NewAssumption, NewAttacker, NewControl,

@@ -30,7 +30,6 @@ use crate::auth::{AuthService, Caller};
 use crate::engine::Engine;
 use crate::jobs::Registry;
 use crate::models::ModelService;
-use crate::store::Db;
 
 /// The newest protocol revision served; clients asking for older ones are answered with
 /// theirs (down to 2024-11-05).
@@ -67,8 +66,6 @@ pub struct Services {
     pub engine: Arc<dyn Engine>,
     /// Identity (workspaces).
     pub auth: AuthService,
-    /// The platform database (systems).
-    pub db: Db,
 }
 
 impl Services {
@@ -80,7 +77,6 @@ impl Services {
             jobs: state.jobs.clone(),
             engine: state.engine.clone(),
             auth: state.auth.clone(),
-            db: state.db.clone(),
         }
     }
 }

@@ -7,7 +7,6 @@ use serde::Serialize;
 
 use crate::auth::{Caller, now_str};
 use crate::models::{self, Error, Result};
-use crate::store::Db;
 
 /// A system with the models it groups.
 #[derive(Debug, Clone, Serialize)]
@@ -57,8 +56,8 @@ fn load(conn: &rusqlite::Connection, caller: &Caller, id: &str) -> Result<System
 }
 
 /// Systems of the caller's workspace, by name.
-pub fn list(db: &Db, caller: &Caller) -> Result<Vec<System>> {
-    let conn = db.conn()?;
+pub fn list(caller: &Caller) -> Result<Vec<System>> {
+    let conn = caller.tenant.conn()?;
     let ids: Vec<String> = conn
         .prepare("SELECT id FROM systems WHERE workspace_id = ?1 ORDER BY name, id")?
         .query_map([&caller.workspace_id], |r| r.get(0))?
@@ -67,20 +66,19 @@ pub fn list(db: &Db, caller: &Caller) -> Result<Vec<System>> {
 }
 
 /// One system.
-pub fn get(db: &Db, caller: &Caller, id: &str) -> Result<System> {
-    let conn = db.conn()?;
+pub fn get(caller: &Caller, id: &str) -> Result<System> {
+    let conn = caller.tenant.conn()?;
     load(&conn, caller, id)
 }
 
 /// Creates a system, optionally with initial models (all must be the caller's).
 pub fn create(
-    db: &Db,
     caller: &Caller,
     name: &str,
     description: &str,
     model_ids: &[String],
 ) -> Result<System> {
-    caller.require_not_verifier()?;
+    caller.require_write()?;
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(Error::Invalid {
@@ -94,7 +92,7 @@ pub fn create(
             message: "at most 4000 characters".into(),
         });
     }
-    let mut conn = db.conn()?;
+    let mut conn = caller.tenant.conn()?;
     let tx = conn.transaction()?;
     let id = format!(
         "sys_{}",
@@ -117,9 +115,9 @@ pub fn create(
 }
 
 /// Adds a model to a system (idempotent).
-pub fn add_model(db: &Db, caller: &Caller, system_id: &str, model_id: &str) -> Result<System> {
-    caller.require_not_verifier()?;
-    let mut conn = db.conn()?;
+pub fn add_model(caller: &Caller, system_id: &str, model_id: &str) -> Result<System> {
+    caller.require_write()?;
+    let mut conn = caller.tenant.conn()?;
     let tx = conn.transaction()?;
     load(&tx, caller, system_id)?;
     models::load(&tx, &caller.workspace_id, model_id)?;

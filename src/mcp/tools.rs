@@ -1889,8 +1889,8 @@ impl McpServer {
         Parameters(_a): Parameters<NoArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> ToolResult {
-        self.run(self.caller(&ctx), move |svc, c| {
-            let list = systems::list(&svc.db, &c)?;
+        self.run(self.caller(&ctx), move |_svc, c| {
+            let list = systems::list(&c)?;
             Ok(json!({"total": list.len(), "systems": list}))
         })
         .await
@@ -1902,8 +1902,8 @@ impl McpServer {
         Parameters(a): Parameters<SystemArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> ToolResult {
-        self.run(self.caller(&ctx), move |svc, c| {
-            Ok(serde_json::to_value(systems::get(&svc.db, &c, &a.system_id)?).unwrap_or_default())
+        self.run(self.caller(&ctx), move |_svc, c| {
+            Ok(serde_json::to_value(systems::get(&c, &a.system_id)?).unwrap_or_default())
         })
         .await
     }
@@ -1916,9 +1916,8 @@ impl McpServer {
         Parameters(a): Parameters<CreateSystemArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> ToolResult {
-        self.run(self.writer(&ctx, "create_system"), move |svc, c| {
+        self.run(self.writer(&ctx, "create_system"), move |_svc, c| {
             let s = systems::create(
-                &svc.db,
                 &c,
                 &a.name,
                 a.description.as_deref().unwrap_or_default(),
@@ -1935,8 +1934,8 @@ impl McpServer {
         Parameters(a): Parameters<AddModelToSystemArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> ToolResult {
-        self.run(self.writer(&ctx, "add_model_to_system"), move |svc, c| {
-            let s = systems::add_model(&svc.db, &c, &a.system_id, &a.model_id)?;
+        self.run(self.writer(&ctx, "add_model_to_system"), move |_svc, c| {
+            let s = systems::add_model(&c, &a.system_id, &a.model_id)?;
             Ok(serde_json::to_value(s).unwrap_or_default())
         })
         .await

@@ -27,7 +27,7 @@ impl ModelService {
         description: &str,
         source: Source,
     ) -> Result<Handle> {
-        caller.require_not_verifier()?;
+        caller.require_write()?;
         crate::domain::validate_feature_description(description)?;
         let job = jobs.create("generate_threat_model", &caller.workspace_id, STEPS);
         let svc = self.clone();
@@ -76,7 +76,7 @@ impl ModelService {
             // The job ends only once the model is saved (or the failure is reported) below.
             PipelineEvent::Error { .. } | PipelineEvent::Done { .. } => {}
         };
-        let generated = match engine::with_user(&caller.user_id, || {
+        let generated = match engine::with_tenant(&caller.user_id, &caller.workspace_id, &caller.tenant, || {
             engine::generate_model(engine, &id, description, Utc::now(), &mut on_event)
         }) {
             Ok(g) => g,
@@ -109,7 +109,7 @@ impl ModelService {
                 return Err(e);
             }
         };
-        if let Err(e) = self.save_steps(&stored.model.id, &generated.steps) {
+        if let Err(e) = self.save_steps(caller, &stored.model.id, &generated.steps) {
             tracing::warn!(error = %e, "saving the thought process failed");
         }
         job.complete(json!({
@@ -124,9 +124,9 @@ impl ModelService {
         Ok(stored)
     }
 
-    fn save_steps(&self, model_id: &str, steps: &[StepRecord]) -> Result<()> {
+    fn save_steps(&self, caller: &Caller, model_id: &str, steps: &[StepRecord]) -> Result<()> {
         let json = serde_json::to_string(steps).map_err(|e| Error::Engine(e.to_string()))?;
-        let conn = self.db.conn()?;
+        let conn = caller.tenant.conn()?;
         conn.execute(
             "UPDATE models SET generation_steps = ?1 WHERE id = ?2",
             params![json, model_id],
@@ -136,7 +136,7 @@ impl ModelService {
 
     /// The thought process of a model's generation, per step.
     pub fn generation_steps(&self, caller: &Caller, id: &str) -> Result<serde_json::Value> {
-        let conn = self.db.conn()?;
+        let conn = caller.tenant.conn()?;
         super::load(&conn, &caller.workspace_id, id)?;
         let json: String = conn.query_row(
             "SELECT generation_steps FROM models WHERE id = ?1",

@@ -20,7 +20,8 @@ use crate::auth::{Caller, now_str};
 use crate::domain::{
     AssuranceFilter, DomainError, ModelSummary, PortfolioSummary, ThreatModel, VerificationMap,
 };
-use crate::store::{self, Db};
+use crate::store;
+use crate::tenancy::TenantDbs;
 
 /// What can go wrong in a model operation.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +72,14 @@ impl From<crate::auth::Error> for Error {
 
 /// Result alias for this module.
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// Maps a resolver failure; the only expected one here is storage.
+fn tenancy_error(e: crate::tenancy::Error) -> Error {
+    match e {
+        crate::tenancy::Error::Store(s) => Error::Store(s),
+        other => Error::NotFound(other.to_string()),
+    }
+}
 
 /// Where a change came from; shown as the source badge and in the activity feed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -209,7 +218,8 @@ pub struct Dashboard {
 /// The model service.
 #[derive(Clone)]
 pub struct ModelService {
-    pub(crate) db: Db,
+    /// Finds the database of a model when no caller says which (the public badge).
+    pub(crate) tenants: TenantDbs,
 }
 
 const MAX_LIMIT: u32 = 500;
@@ -289,9 +299,9 @@ fn list_item(conn: &Connection, r: &rusqlite::Row<'_>) -> Result<ListItem> {
 }
 
 impl ModelService {
-    /// Builds the service over the platform database.
-    pub fn new(db: Db) -> Self {
-        Self { db }
+    /// Builds the service. Requests use the database their caller was resolved to.
+    pub fn new(tenants: TenantDbs) -> Self {
+        Self { tenants }
     }
 
     /// Models of the caller's workspace, newest change first.
@@ -303,7 +313,7 @@ impl ModelService {
             .as_deref()
             .map(|s| format!("%{}%", s.trim().replace('%', "\\%").replace('_', "\\_")))
             .unwrap_or_else(|| "%".into());
-        let conn = self.db.conn()?;
+        let conn = caller.tenant.conn()?;
         let total: u32 = conn.query_row(
             "SELECT count(*) FROM models WHERE workspace_id = ?1 AND (title LIKE ?2 ESCAPE '\\' OR json_extract(document, '$.feature_description') LIKE ?2 ESCAPE '\\')",
             params![caller.workspace_id, pattern],
@@ -329,13 +339,13 @@ impl ModelService {
 
     /// One model of the caller's workspace.
     pub fn get(&self, caller: &Caller, id: &str) -> Result<StoredModel> {
-        let conn = self.db.conn()?;
+        let conn = caller.tenant.conn()?;
         load(&conn, &caller.workspace_id, id)
     }
 
     /// The verification map of a model (tenant-checked).
     pub fn verification(&self, caller: &Caller, id: &str) -> Result<VerificationMap> {
-        let conn = self.db.conn()?;
+        let conn = caller.tenant.conn()?;
         load(&conn, &caller.workspace_id, id)?;
         verification_map(&conn, id)
     }
@@ -348,11 +358,11 @@ impl ModelService {
         source: Source,
         summary: &str,
     ) -> Result<StoredModel> {
-        caller.require_not_verifier()?;
+        caller.require_write()?;
         model.check_invariants()?;
         let doc = serde_json::to_string(&model).map_err(|e| Error::Engine(e.to_string()))?;
         let now = now_str();
-        let mut conn = self.db.conn()?;
+        let mut conn = caller.tenant.conn()?;
         let tx = conn.transaction()?;
         tx.execute(
             "INSERT INTO models (id, workspace_id, title, source, version, document, created_by, created_at, updated_at) \
@@ -404,8 +414,8 @@ impl ModelService {
         kind: &str,
         change: impl FnOnce(&mut ThreatModel) -> Result<(T, String)>,
     ) -> Result<(StoredModel, T)> {
-        caller.require_not_verifier()?;
-        let mut conn = self.db.conn()?;
+        caller.require_write()?;
+        let mut conn = caller.tenant.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut stored = load(&tx, &caller.workspace_id, id)?;
         let before = stored.model.version;
@@ -449,7 +459,7 @@ impl ModelService {
         source: Source,
     ) -> Result<StoredModel> {
         if status == crate::domain::ControlStatus::Implemented {
-            let conn = self.db.conn()?;
+            let conn = caller.tenant.conn()?;
             let stored = load(&conn, &caller.workspace_id, id)?;
             if stored.model.control(control_id).is_none() {
                 return Err(Error::NotFound(format!("control {control_id}")));
@@ -489,8 +499,8 @@ impl ModelService {
 
     /// Deletes a model (the activity feed keeps a deletion entry).
     pub fn delete(&self, caller: &Caller, id: &str, source: Source) -> Result<()> {
-        caller.require_not_verifier()?;
-        let mut conn = self.db.conn()?;
+        caller.require_write()?;
+        let mut conn = caller.tenant.conn()?;
         let tx = conn.transaction()?;
         let stored = load(&tx, &caller.workspace_id, id)?;
         tx.execute("DELETE FROM models WHERE id = ?1", [id])?;
@@ -509,8 +519,8 @@ impl ModelService {
 
     /// Turns the public badge on or off.
     pub fn set_badge(&self, caller: &Caller, id: &str, enabled: bool) -> Result<StoredModel> {
-        caller.require_not_verifier()?;
-        let conn = self.db.conn()?;
+        caller.require_write()?;
+        let conn = caller.tenant.conn()?;
         load(&conn, &caller.workspace_id, id)?;
         conn.execute(
             "UPDATE models SET badge_enabled = ?1 WHERE id = ?2",
@@ -522,15 +532,23 @@ impl ModelService {
     /// The public badge of a model: Shields.io endpoint JSON. Errors for unknown models and
     /// models whose badge is off, so callers answer both the same way.
     pub fn badge(&self, id: &str) -> Result<serde_json::Value> {
-        let conn = self.db.conn()?;
-        let (doc, enabled): (String, bool) = conn
-            .query_row(
-                "SELECT document, badge_enabled FROM models WHERE id = ?1",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?
-            .ok_or_else(|| Error::NotFound("badge".into()))?;
+        let mut found = None;
+        for db in self.tenants.all().map_err(tenancy_error)? {
+            let conn = db.conn()?;
+            let row: Option<(String, bool)> = conn
+                .query_row(
+                    "SELECT document, badge_enabled FROM models WHERE id = ?1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            if let Some(row) = row {
+                found = Some((row, db));
+                break;
+            }
+        }
+        let ((doc, enabled), db) = found.ok_or_else(|| Error::NotFound("badge".into()))?;
+        let conn = db.conn()?;
         if !enabled {
             return Err(Error::NotFound("badge".into()));
         }
@@ -561,13 +579,13 @@ impl ModelService {
 
     /// Recent activity of the workspace, newest first.
     pub fn activity(&self, caller: &Caller, limit: u32) -> Result<Vec<ActivityItem>> {
-        let conn = self.db.conn()?;
+        let conn = caller.tenant.conn()?;
         activity(&conn, &caller.workspace_id, limit)
     }
 
     /// Conversation history of a model, oldest first.
     pub fn conversation(&self, caller: &Caller, id: &str) -> Result<Vec<Message>> {
-        let conn = self.db.conn()?;
+        let conn = caller.tenant.conn()?;
         load(&conn, &caller.workspace_id, id)?;
         let mut stmt = conn.prepare(
             "SELECT role, intent, content, created_at FROM conversation_messages WHERE model_id = ?1 ORDER BY id",
@@ -594,7 +612,7 @@ impl ModelService {
         intent: &str,
         content: &str,
     ) -> Result<()> {
-        let conn = self.db.conn()?;
+        let conn = caller.tenant.conn()?;
         load(&conn, &caller.workspace_id, id)?;
         conn.execute(
             "INSERT INTO conversation_messages (model_id, role, intent, content, actor_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -613,7 +631,7 @@ impl ModelService {
             },
         )?;
         let portfolio = crate::domain::portfolio(page.items.iter().map(|i| &i.summary));
-        let conn = self.db.conn()?;
+        let conn = caller.tenant.conn()?;
         Ok(Dashboard {
             portfolio,
             models: page.items,
@@ -628,7 +646,7 @@ impl ModelService {
         id: &str,
         filter: Option<AssuranceFilter>,
     ) -> Result<(ModelSummary, Vec<crate::domain::CoAssurance>)> {
-        let conn = self.db.conn()?;
+        let conn = caller.tenant.conn()?;
         let stored = load(&conn, &caller.workspace_id, id)?;
         let verification = verification_map(&conn, id)?;
         let summary = stored.model.summary(&verification);

@@ -111,7 +111,11 @@ impl std::fmt::Debug for Db {
 fn init_connection(conn: &Connection, key: &DbKey, busy: Duration) -> rusqlite::Result<()> {
     conn.execute_batch(&format!("PRAGMA key = {};", key.pragma_value().as_str()))?;
     conn.busy_timeout(busy)?;
-    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
+    // secure_delete: deleted rows (a removed workspace, data moved into an org's own
+    // database) are overwritten, not left readable in free pages.
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA secure_delete = ON;",
+    )?;
     Ok(())
 }
 

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{ApiError, AppState};
-use crate::admin::{self, NewOrg, PasswordCheck, RestoreRequest};
+use crate::admin::{self, PasswordCheck, RestoreRequest};
 use crate::auth::Caller;
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
@@ -40,9 +40,7 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/api/admin/events", web::get().to(events))
         .route("/api/admin/usage", web::get().to(usage))
-        .route("/api/organizations", web::get().to(list_orgs))
-        .route("/api/organizations", web::post().to(create_org))
-        .route("/api/organizations/{org}/data", web::delete().to(shred_org));
+;
 }
 
 type Data = web::Data<AppState>;
@@ -376,56 +374,6 @@ async fn events(state: Data, caller: Caller) -> Result<HttpResponse, ApiError> {
     let svc = state.admin.clone();
     let list = web::block(move || svc.recent_events(100)).await??;
     Ok(HttpResponse::Ok().json(list))
-}
-
-async fn list_orgs(state: Data, caller: Caller) -> Result<HttpResponse, ApiError> {
-    require_superadmin(&caller)?;
-    let svc = state.admin.clone();
-    let list = web::block(move || svc.list_orgs()).await??;
-    Ok(HttpResponse::Ok().json(list))
-}
-
-async fn create_org(
-    state: Data,
-    caller: Caller,
-    body: web::Json<NewOrg>,
-) -> Result<HttpResponse, ApiError> {
-    require_superadmin(&caller)?;
-    let svc = state.admin.clone();
-    let new = body.into_inner();
-    let org = web::block(move || svc.create_org(&caller.user_id, &new)).await??;
-    Ok(HttpResponse::Created().json(org))
-}
-
-#[derive(Deserialize)]
-struct ShredQuery {
-    #[serde(default)]
-    confirm: Option<String>,
-}
-
-/// `DELETE /api/organizations/{org}/data?confirm=<slug>`: crypto-shred. `{org}` is the id or
-/// the slug; the slug must be typed again as `confirm`.
-async fn shred_org(
-    state: Data,
-    caller: Caller,
-    path: web::Path<String>,
-    q: web::Query<ShredQuery>,
-) -> Result<HttpResponse, ApiError> {
-    require_superadmin(&caller)?;
-    let svc = state.admin.clone();
-    let key = path.into_inner();
-    let confirm = q.into_inner().confirm.unwrap_or_default();
-    let org = web::block(move || {
-        let slug = svc
-            .list_orgs()?
-            .into_iter()
-            .find(|o| o.id == key || o.slug == key)
-            .map(|o| o.slug)
-            .ok_or_else(|| admin::Error::NotFound(format!("organization {key} not found")))?;
-        svc.shred_org(&caller.user_id, &slug, &confirm)
-    })
-    .await??;
-    Ok(HttpResponse::Ok().json(json!({"shredded": true, "organization": org})))
 }
 
 #[derive(Deserialize)]

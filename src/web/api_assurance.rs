@@ -244,13 +244,23 @@ async fn submit_results(
         .map(str::to_string);
     let submitter = match (req.headers().contains_key("X-API-Key"), bearer) {
         (false, Some(token)) => {
-            let db = state.db.clone();
-            let ws = web::block(move || {
-                let conn = db.conn()?;
-                assurance::attestation::verify_bearer(&conn, &token)
+            let tenants = state.admin.tenants().clone();
+            let (workspace_id, tenant) = web::block(move || {
+                // The token names its workspace; its CI key lives with the workspace's data.
+                let ws = assurance::attestation::bearer_subject(&token)?;
+                let tenant = tenants.workspace_db(&ws).map_err(|_| {
+                    assurance::Error::Attestation(
+                        "invalid bearer token: workspace has no CI key".into(),
+                    )
+                })?;
+                let ws = assurance::attestation::verify_bearer(&*tenant.conn()?, &token)?;
+                Ok::<_, assurance::Error>((ws, tenant))
             })
             .await??;
-            Submitter::WorkspaceKey(ws)
+            Submitter::WorkspaceKey {
+                workspace_id,
+                tenant,
+            }
         }
         _ => Submitter::Caller(Caller::extract(&req).await?),
     };

@@ -60,7 +60,6 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/users/{id}/disable", web::post().to(disable_user))
         .route("/api/users/{id}/enable", web::post().to(enable_user))
         .route("/api/users/{id}/reset-mfa", web::post().to(reset_mfa))
-        .route("/api/workspaces", web::get().to(workspaces))
         .route("/api/api-keys", web::get().to(list_keys))
         .route("/api/api-keys", web::post().to(create_key))
         .route("/api/api-keys/{id}", web::delete().to(revoke_key));
@@ -518,12 +517,6 @@ async fn reset_mfa(
     let id = path.into_inner();
     let user = web::block(move || auth.reset_mfa(Some(&caller), &id)).await??;
     Ok(HttpResponse::Ok().json(user))
-}
-
-async fn workspaces(state: Data, caller: Caller) -> Result<HttpResponse, ApiError> {
-    let auth = state.auth.clone();
-    let list = web::block(move || auth.list_workspaces(&caller.user_id)).await??;
-    Ok(HttpResponse::Ok().json(list))
 }
 
 async fn list_keys(state: Data, caller: Caller) -> Result<HttpResponse, ApiError> {

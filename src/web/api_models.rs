@@ -612,7 +612,7 @@ async fn create(
     let source = source_of(&caller);
     if q.wait.unwrap_or(false) {
         let stored = web::block(move || {
-            caller.require_not_verifier()?;
+            caller.require_write()?;
             crate::domain::validate_feature_description(&description)?;
             let job = jobs.create("generate_threat_model", &caller.workspace_id, 6);
             svc.generate(&caller, engine.as_ref(), &description, source, &job)

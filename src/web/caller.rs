@@ -16,6 +16,11 @@ use crate::auth::{self, Caller, Via, secrets};
 pub const SESSION_COOKIE: &str = "rampart_session";
 /// Header carrying the CSRF token on cookie-authenticated state changes.
 pub const CSRF_HEADER: &str = "X-CSRF-Token";
+/// Cookie in which the web app remembers the chosen workspace (a preference: when it is no
+/// longer accessible, the personal workspace is used).
+pub const WORKSPACE_COOKIE: &str = "rampart_workspace";
+/// Header choosing the workspace of a session request (API clients).
+pub const WORKSPACE_HEADER: &str = "X-Workspace-Id";
 
 /// A caller that may still be enrolling MFA.
 pub struct Enrolling(pub Caller);
@@ -25,6 +30,7 @@ struct Raw {
     session: Option<String>,
     csrf: Option<String>,
     workspace: Option<String>,
+    preferred_workspace: Option<String>,
     unsafe_method: bool,
 }
 
@@ -40,7 +46,8 @@ fn raw(req: &HttpRequest) -> Raw {
         api_key: header("X-API-Key"),
         session: req.cookie(SESSION_COOKIE).map(|c| c.value().to_string()),
         csrf: header(CSRF_HEADER),
-        workspace: header("X-Workspace-Id"),
+        workspace: header(WORKSPACE_HEADER),
+        preferred_workspace: req.cookie(WORKSPACE_COOKIE).map(|c| c.value().to_string()),
         unsafe_method: !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS),
     }
 }
@@ -52,10 +59,29 @@ async fn resolve(req: HttpRequest, allow_enrolling: bool) -> Result<Caller, ApiE
         .ok_or_else(|| ApiError::internal("application state missing"))?;
     let raw = raw(&req);
     let auth = state.auth.clone();
-    let (api_key, session, workspace) = (raw.api_key, raw.session, raw.workspace);
+    let (api_key, session, workspace, preferred) = (
+        raw.api_key,
+        raw.session,
+        raw.workspace,
+        raw.preferred_workspace,
+    );
     let caller = web::block(move || match (api_key, session) {
-        (Some(key), _) => auth.authenticate_api_key(&key),
-        (None, Some(token)) => auth.authenticate_session(&token, workspace.as_deref()),
+        (Some(key), _) => {
+            let caller = auth.authenticate_api_key(&key)?;
+            // A key is bound to its workspace; naming another one is a mistake, not a switch.
+            match workspace.as_deref() {
+                Some(w) if w != caller.workspace_id => Err(auth::Error::NotFound("workspace")),
+                _ => Ok(caller),
+            }
+        }
+        (None, Some(token)) => {
+            let choice = match (&workspace, &preferred) {
+                (Some(w), _) => auth::WorkspaceChoice::Explicit(w),
+                (None, Some(p)) => auth::WorkspaceChoice::Preferred(p),
+                (None, None) => auth::WorkspaceChoice::Default,
+            };
+            auth.authenticate_session(&token, choice)
+        }
         (None, None) => Err(auth::Error::Unauthenticated(
             "authentication required: sign in, or send an API key in X-API-Key".into(),
         )),

@@ -135,6 +135,7 @@ impl From<crate::auth::Error> for ApiError {
                 )
             },
             E::NotFound(what) => ApiError::not_found(format!("{what} not found")),
+            E::Gone(m) => ApiError::new(StatusCode::GONE, "gone", m),
             E::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             E::Store(e) => e.into(),
             E::Internal(m) => ApiError::internal(m),

@@ -7,6 +7,7 @@ mod api_admin;
 mod api_assurance;
 mod api_auth;
 mod api_models;
+pub mod api_tenancy;
 pub mod caller;
 pub mod error;
 pub mod maintenance;
@@ -44,6 +45,10 @@ pub struct AppState {
     pub assurance: crate::assurance::AssuranceService,
     /// Background jobs.
     pub jobs: crate::jobs::Registry,
+    /// Workspaces, members and invitations.
+    pub workspaces: crate::tenancy::WorkspaceService,
+    /// Organizations as seen by their admins and members.
+    pub orgs: crate::tenancy::orgs::OrgService,
     /// Administration: backups, signers, license, maintenance, organizations.
     pub admin: crate::admin::AdminService,
     /// The maintenance circuit breaker's cached state.
@@ -117,6 +122,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Config) {
     .configure(api_models::configure)
     .configure(api_admin::configure)
     .configure(api_assurance::configure)
+    .configure(api_tenancy::configure)
     .configure(pages::configure);
 }
 

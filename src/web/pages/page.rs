@@ -347,6 +347,11 @@ impl From<auth::Error> for PageError {
         use auth::Error as E;
         match err {
             E::NotFound(_) => PageError::not_found(),
+            E::Gone(m) => PageError::Status {
+                status: StatusCode::GONE,
+                title: "Data erased",
+                message: capitalize(&m),
+            },
             E::Forbidden(m) => PageError::forbidden(capitalize(&m)),
             E::Unauthenticated(_) | E::InvalidCredentials => PageError::Redirect("/login".into()),
             E::MfaEnrollmentRequired => PageError::Redirect("/mfa/enroll".into()),
@@ -610,6 +615,10 @@ impl Page {
 async fn resolve(req: HttpRequest, allow_enrolling: bool) -> Result<Page, PageError> {
     let state = state_of(&req)?;
     let token = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string());
+    let preferred = req
+        .cookie(crate::web::caller::WORKSPACE_COOKIE)
+        .map(|c| c.value().to_string())
+        .unwrap_or_default();
     let auth = state.auth.clone();
     let lookup_token = token.clone();
     let found = web::block(move || -> auth::Result<Result<Caller, bool>> {
@@ -619,7 +628,7 @@ async fn resolve(req: HttpRequest, allow_enrolling: bool) -> Result<Page, PageEr
         let Some(t) = lookup_token else {
             return Ok(Err(false));
         };
-        match auth.authenticate_session(&t, None) {
+        match auth.authenticate_session(&t, auth::WorkspaceChoice::Preferred(&preferred)) {
             Ok(c) => Ok(Ok(c)),
             Err(
                 auth::Error::Unauthenticated(_)

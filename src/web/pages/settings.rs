@@ -14,7 +14,8 @@ use super::signin::{RecoveryCodesTpl, TotpSetupTpl};
 use crate::auth::api_keys::{ApiKey, CreatedKey, NewKeyRequest};
 use crate::auth::mfa::MfaStatus;
 use crate::auth::sessions::SessionInfo;
-use crate::auth::users::{NewUser, User, Workspace};
+use crate::auth::users::{NewUser, User};
+use crate::tenancy::workspaces::WorkspaceInfo as Workspace;
 use crate::auth::{self, Role};
 use crate::web::AppState;
 
@@ -429,8 +430,9 @@ impl ApiKeysTpl {
             .map_or_else(|| id.to_string(), |w| w.name.clone())
     }
 
+    /// Verifier keys need an owner or admin role in some workspace.
     fn owns_any(&self) -> bool {
-        self.workspaces.iter().any(|w| w.role == "owner")
+        self.workspaces.iter().any(|w| w.role.can_manage())
     }
 }
 

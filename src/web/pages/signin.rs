@@ -206,7 +206,7 @@ async fn signed_in(req: &HttpRequest, state: &Data) -> Result<bool, PageError> {
         return Ok(false);
     };
     let auth = state.auth.clone();
-    Ok(web::block(move || auth.authenticate_session(&token, None).is_ok()).await?)
+    Ok(web::block(move || auth.authenticate_session(&token, crate::auth::WorkspaceChoice::Default).is_ok()).await?)
 }
 
 async fn login_page(
