@@ -64,4 +64,3 @@ pub fn send(
         .map(|_| ())
         .map_err(|e| format!("smtp {}:{}: {e}", smtp.host, smtp.port))
 }
-

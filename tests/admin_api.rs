@@ -109,11 +109,22 @@ fn trusted_signers_and_roles() {
         "/api/admin/signing-key",
         "/api/admin/trusted-signers",
         "/api/admin/maintenance",
-        "/api/organizations",
     ] {
         assert_eq!(user.get(path).status(), 403, "{path}");
         assert_eq!(Client::anonymous(&app).get(path).status(), 401, "{path}");
     }
+    // Organizations: a user sees only the orgs they belong to (none), never the others.
+    let (status, orgs) = json(user.get("/api/organizations"));
+    assert_eq!((status, orgs), (200, json!([])));
+    assert_eq!(
+        user.post("/api/organizations", json!({"name": "Mine"}))
+            .status(),
+        403
+    );
+    assert_eq!(
+        Client::anonymous(&app).get("/api/organizations").status(),
+        401
+    );
     // Another instance's key can be trusted; our own key and junk cannot.
     let other = TestDir::new("admin-api-signers-other");
     let out = other

@@ -7,6 +7,8 @@
 //   <form data-confirm="…"> ask before submitting
 //   <form data-busy>        disable the submit button and show data-busy-text while working
 //   data-tabs               accessible tabs (role=tab / role=tabpanel)
+//   <select data-autosubmit> submit the form when the choice changes (the form's
+//                           [data-autosubmit-fallback] button is hidden once this runs)
 (function () {
   "use strict";
 
@@ -93,6 +95,14 @@
       }
     }
   });
+
+  document.addEventListener("change", function (ev) {
+    var sel = ev.target;
+    if (sel.matches && sel.matches("select[data-autosubmit]") && sel.form) {
+      if (sel.form.requestSubmit) { sel.form.requestSubmit(); } else { sel.form.submit(); }
+    }
+  });
+  document.querySelectorAll("[data-autosubmit-fallback]").forEach(function (b) { b.hidden = true; });
 
   // Coming back through the back/forward cache must not leave buttons spinning.
   window.addEventListener("pageshow", function () {

@@ -153,9 +153,8 @@ pub fn validate_slug(slug: &str) -> Result<()> {
 fn org_from_row(r: &Row<'_>) -> rusqlite::Result<Org> {
     let has_dek: bool = r.get(6)?;
     let location: String = r.get(8)?;
-    let count = |i: usize| -> rusqlite::Result<u64> {
-        Ok(u64::try_from(r.get::<_, i64>(i)?).unwrap_or(0))
-    };
+    let count =
+        |i: usize| -> rusqlite::Result<u64> { Ok(u64::try_from(r.get::<_, i64>(i)?).unwrap_or(0)) };
     Ok(Org {
         id: r.get(0)?,
         name: r.get(1)?,
@@ -271,8 +270,8 @@ impl AdminService {
             let mut conn = self.conn()?;
             let tx = conn.transaction()?;
             tx.execute(
-                "INSERT INTO orgs (id, name, slug, description, created_at, wrapped_dek, signing_key_sealed, signing_key_fingerprint, data_location)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO orgs (id, name, slug, description, created_at, updated_at, wrapped_dek, signing_key_sealed, signing_key_fingerprint, data_location)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, ?9)",
                 rusqlite::params![
                     id,
                     name,
@@ -397,7 +396,9 @@ impl AdminService {
             i64::try_from(v)
                 .ok()
                 .filter(|v| *v <= 1_000_000)
-                .ok_or_else(|| Error::Invalid("limits must be between 0 (unlimited) and 1000000".into()))
+                .ok_or_else(|| {
+                    Error::Invalid("limits must be between 0 (unlimited) and 1000000".into())
+                })
         };
         let max_ws = limit(patch.max_workspaces, org.max_workspaces)?;
         let max_members = limit(patch.max_members, org.max_members)?;

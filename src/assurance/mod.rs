@@ -323,8 +323,11 @@ impl AssuranceService {
             prepared.push((t, item, description, repo));
         }
         let mut warnings = Vec::new();
-        let verdicts: Vec<judge::Judged<judge::Coherence>> =
-            crate::engine::with_tenant(&caller.user_id, &caller.workspace_id, &caller.tenant, || {
+        let verdicts: Vec<judge::Judged<judge::Coherence>> = crate::engine::with_tenant(
+            &caller.user_id,
+            &caller.workspace_id,
+            &caller.tenant,
+            || {
                 prepared
                     .iter()
                     .map(|(t, item, description, _)| {
@@ -339,7 +342,8 @@ impl AssuranceService {
                         )
                     })
                     .collect()
-            });
+            },
+        );
         let mut conn = caller.tenant.conn()?;
         let tx = conn.transaction()?;
         let stored = models::load(&tx, &caller.workspace_id, model_id)?;
@@ -455,9 +459,12 @@ impl AssuranceService {
                 description: &a.description,
             })
             .collect();
-        let judged = crate::engine::with_tenant(&caller.user_id, &caller.workspace_id, &caller.tenant, || {
-            judge::sufficiency(self.judge.as_deref(), &text, &evidence)
-        });
+        let judged = crate::engine::with_tenant(
+            &caller.user_id,
+            &caller.workspace_id,
+            &caller.tenant,
+            || judge::sufficiency(self.judge.as_deref(), &text, &evidence),
+        );
         let s = &judged.verdict;
         caller.tenant.conn()?.execute(
             "INSERT INTO control_sufficiency (model_id, control_id, status, details, evaluated_at, evaluated_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \

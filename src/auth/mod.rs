@@ -79,6 +79,10 @@ impl From<crate::tenancy::Error> for Error {
             T::Forbidden(m) | T::Limit(m) => Error::Forbidden(m),
             T::Invalid { field, message } => Error::Invalid { field, message },
             T::Conflict(m) => Error::Conflict(m),
+            T::Confirmation(expected) => Error::Invalid {
+                field: "confirm",
+                message: format!("type exactly {expected:?}"),
+            },
             T::Store(s) => Error::Store(s),
             T::Crypto(c) => Error::Internal(c.to_string()),
         }

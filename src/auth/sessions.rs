@@ -316,8 +316,7 @@ impl AuthService {
         let scope = Scope::parse(&scope).unwrap_or(Scope::Developer);
         if scope == Scope::Verifier && !ws.access.role.can_manage() {
             return Err(Error::Unauthenticated(
-                "verifier key of a user who is no longer an owner or admin of the workspace"
-                    .into(),
+                "verifier key of a user who is no longer an owner or admin of the workspace".into(),
             ));
         }
         let tenant = self.tenants.db_at(&ws.location)?;

@@ -87,9 +87,12 @@ impl ModelService {
     ) -> Result<(StoredModel, engine::Refined)> {
         let instruction = check_message("instruction", instruction)?;
         self.update_with(caller, id, source, "refinement", |m| {
-            let r = engine::with_tenant(&caller.user_id, &caller.workspace_id, &caller.tenant, || {
-                engine::refine_model(engine, m, &instruction, Utc::now())
-            })?;
+            let r = engine::with_tenant(
+                &caller.user_id,
+                &caller.workspace_id,
+                &caller.tenant,
+                || engine::refine_model(engine, m, &instruction, Utc::now()),
+            )?;
             let summary = if r.applied.is_empty() {
                 format!("refined: {instruction}")
             } else {
@@ -125,9 +128,12 @@ impl ModelService {
         source: Source,
     ) -> Result<(StoredModel, crate::domain::ControlsChange)> {
         self.update_with(caller, id, source, "refinement", |m| {
-            let (change, _thought) = engine::with_tenant(&caller.user_id, &caller.workspace_id, &caller.tenant, || {
-                engine::regenerate_controls(engine, m, Utc::now())
-            })?;
+            let (change, _thought) = engine::with_tenant(
+                &caller.user_id,
+                &caller.workspace_id,
+                &caller.tenant,
+                || engine::regenerate_controls(engine, m, Utc::now()),
+            )?;
             let summary = format!(
                 "controls regenerated: {} added, {} kept, {} removed",
                 change.added.len(),

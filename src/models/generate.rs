@@ -76,9 +76,12 @@ impl ModelService {
             // The job ends only once the model is saved (or the failure is reported) below.
             PipelineEvent::Error { .. } | PipelineEvent::Done { .. } => {}
         };
-        let generated = match engine::with_tenant(&caller.user_id, &caller.workspace_id, &caller.tenant, || {
-            engine::generate_model(engine, &id, description, Utc::now(), &mut on_event)
-        }) {
+        let generated = match engine::with_tenant(
+            &caller.user_id,
+            &caller.workspace_id,
+            &caller.tenant,
+            || engine::generate_model(engine, &id, description, Utc::now(), &mut on_event),
+        ) {
             Ok(g) => g,
             Err(engine::EngineError::RateLimited(m)) => {
                 job.fail(&m);

@@ -7,7 +7,8 @@
 //! apply the same migration. The same set applies to the platform DB and to per-org DBs.
 //!
 //! Numbers only ever grow: a new migration takes the next number after the highest one
-//! here (1 core, 2 accounts, 3 threat models, 4 admin/orgs, ...), so an existing database
+//! here (1 core, 2 accounts, 3 threat models, 4 admin/orgs, 5 assurance, 6 llm, 7 evidence
+//! judge, 8 tenancy, ...), so an existing database
 //! never skips one.
 
 use std::path::Path;
@@ -58,6 +59,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 7,
         name: "evidence_judge",
         sql: include_str!("migrations/0007_evidence_judge.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "tenancy",
+        sql: include_str!("migrations/0008_tenancy.sql"),
     },
 ];
 

@@ -59,6 +59,17 @@ pub struct CreatedInvitation {
     pub email_error: Option<String>,
 }
 
+/// An account created from an invitation.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewMember {
+    /// The new user's id.
+    pub user_id: String,
+    /// Their email (the invited one).
+    pub email: String,
+    /// The workspace they joined.
+    pub workspace_id: String,
+}
+
 /// What the accept page shows about a link.
 #[derive(Debug, Clone, Serialize)]
 pub struct InvitationView {
@@ -118,7 +129,10 @@ fn validate_email(email: &str) -> Result<String> {
     if ok {
         Ok(email)
     } else {
-        Err(invalid("email", "must be an email address like name@example.com"))
+        Err(invalid(
+            "email",
+            "must be an email address like name@example.com",
+        ))
     }
 }
 
@@ -133,7 +147,8 @@ struct Pending {
 }
 
 fn pending(conn: &Connection, token: &str) -> Result<Pending> {
-    let gone = || Error::NotFound("invitation (the link is wrong, used, revoked or expired)".into());
+    let gone =
+        || Error::NotFound("invitation (the link is wrong, used, revoked or expired)".into());
     if token.is_empty() || token.len() > 100 {
         return Err(gone());
     }
@@ -395,14 +410,14 @@ impl WorkspaceService {
     }
 
     /// Accepts an invitation for an email without an account: creates a local user with the
-    /// invited email (password policy applies) and adds them. Returns the new user's id.
+    /// invited email (password policy applies) and adds them.
     pub fn accept_new_account(
         &self,
         auth: &AuthService,
         token: &str,
         display_name: &str,
         password: &str,
-    ) -> Result<String> {
+    ) -> Result<NewMember> {
         let p = {
             let conn = self.tenants.platform().conn()?;
             pending(&conn, token)?
@@ -433,7 +448,11 @@ impl WorkspaceService {
         let p = pending(&tx, token)?;
         join(&tx, &p, &user.id)?;
         tx.commit()?;
-        Ok(user.id)
+        Ok(NewMember {
+            user_id: user.id,
+            email: user.email,
+            workspace_id: p.workspace_id,
+        })
     }
 }
 

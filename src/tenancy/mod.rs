@@ -42,6 +42,9 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A typed confirmation did not match (HTTP 400).
+    #[error("confirmation does not match: type exactly {0:?}")]
+    Confirmation(String),
     /// Conflicts with the current state (last owner, already a member, …).
     #[error("{0}")]
     Conflict(String),

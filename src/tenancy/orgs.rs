@@ -29,10 +29,7 @@ fn admin_error(e: crate::admin::Error) -> Error {
             field: "organization",
             message: m,
         },
-        A::Confirmation { expected } => Error::Invalid {
-            field: "confirm",
-            message: format!("type exactly {expected:?} to confirm"),
-        },
+        A::Confirmation { expected } => Error::Confirmation(expected),
         A::Store(s) => Error::Store(s),
         A::Crypto(c) => Error::Crypto(c),
         other => Error::Conflict(other.to_string()),

@@ -48,7 +48,10 @@ pub enum Location {
 /// workspaces (`?1` is a JSON array of workspace ids). Parents come before children: copy
 /// in this order, delete in reverse.
 pub(crate) const TENANT_TABLES: &[(&str, &str)] = &[
-    ("models", "workspace_id IN (SELECT value FROM json_each(?1))"),
+    (
+        "models",
+        "workspace_id IN (SELECT value FROM json_each(?1))",
+    ),
     (
         "model_versions",
         "model_id IN (SELECT id FROM models WHERE workspace_id IN (SELECT value FROM json_each(?1)))",
@@ -57,13 +60,22 @@ pub(crate) const TENANT_TABLES: &[(&str, &str)] = &[
         "conversation_messages",
         "model_id IN (SELECT id FROM models WHERE workspace_id IN (SELECT value FROM json_each(?1)))",
     ),
-    ("activity", "workspace_id IN (SELECT value FROM json_each(?1))"),
-    ("systems", "workspace_id IN (SELECT value FROM json_each(?1))"),
+    (
+        "activity",
+        "workspace_id IN (SELECT value FROM json_each(?1))",
+    ),
+    (
+        "systems",
+        "workspace_id IN (SELECT value FROM json_each(?1))",
+    ),
     (
         "system_models",
         "system_id IN (SELECT id FROM systems WHERE workspace_id IN (SELECT value FROM json_each(?1)))",
     ),
-    ("assertions", "workspace_id IN (SELECT value FROM json_each(?1))"),
+    (
+        "assertions",
+        "workspace_id IN (SELECT value FROM json_each(?1))",
+    ),
     (
         "verification_runs",
         "workspace_id IN (SELECT value FROM json_each(?1))",
@@ -80,13 +92,22 @@ pub(crate) const TENANT_TABLES: &[(&str, &str)] = &[
         "repo_commits",
         "model_id IN (SELECT id FROM models WHERE workspace_id IN (SELECT value FROM json_each(?1)))",
     ),
-    ("ci_keys", "workspace_id IN (SELECT value FROM json_each(?1))"),
+    (
+        "ci_keys",
+        "workspace_id IN (SELECT value FROM json_each(?1))",
+    ),
     (
         "workspace_security",
         "workspace_id IN (SELECT value FROM json_each(?1))",
     ),
-    ("findings", "workspace_id IN (SELECT value FROM json_each(?1))"),
-    ("llm_cache", "workspace_id IN (SELECT value FROM json_each(?1))"),
+    (
+        "findings",
+        "workspace_id IN (SELECT value FROM json_each(?1))",
+    ),
+    (
+        "llm_cache",
+        "workspace_id IN (SELECT value FROM json_each(?1))",
+    ),
 ];
 
 /// Tables that only ever hold platform data (identity, orgs, administration, usage
@@ -231,9 +252,7 @@ impl TenantDbs {
         drop(conn);
         let wrapped = wrapped
             .ok_or_else(|| Error::Gone("the organization's data no longer exists".into()))?
-            .ok_or_else(|| {
-                Error::Conflict("the organization has no database of its own".into())
-            })?;
+            .ok_or_else(|| Error::Conflict("the organization has no database of its own".into()))?;
         let key = dek::unwrap_dek(&self.inner.master, &wrapped, dek_aad(org_id).as_bytes())?;
         let db = Db::open(
             &self.org_db_path(org_id),
@@ -378,7 +397,9 @@ mod tests {
         .expect("open");
         let conn = db.conn().expect("conn");
         let mut stmt = conn
-            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+            )
             .expect("prepare");
         let tables: Vec<String> = stmt
             .query_map([], |r| r.get(0))

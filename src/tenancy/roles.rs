@@ -213,7 +213,10 @@ mod tests {
         assert_eq!(s.via, AccessVia::Superadmin);
         assert!(!s.covers_data());
         assert_eq!(effective_access(None, None, true, true), None);
-        assert_eq!(effective_access(None, Some(OrgRole::Member), false, false), None);
+        assert_eq!(
+            effective_access(None, Some(OrgRole::Member), false, false),
+            None
+        );
         let m = effective_access(Some(WorkspaceRole::Viewer), None, false, true).expect("m");
         assert_eq!(m.via, AccessVia::Membership);
     }

@@ -73,8 +73,8 @@ pub fn resolve(
     ) else {
         return Ok(None);
     };
-    let location =
-        TenantDbs::locate(conn, workspace_id)?.ok_or_else(|| Error::NotFound("workspace".into()))?;
+    let location = TenantDbs::locate(conn, workspace_id)?
+        .ok_or_else(|| Error::NotFound("workspace".into()))?;
     Ok(Some(Resolved {
         workspace_id: workspace_id.to_string(),
         name,
@@ -443,7 +443,10 @@ impl WorkspaceService {
         }
         let mut conn = self.tenants.platform().conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute("DELETE FROM api_keys WHERE workspace_id = ?1", [&r.workspace_id])?;
+        tx.execute(
+            "DELETE FROM api_keys WHERE workspace_id = ?1",
+            [&r.workspace_id],
+        )?;
         tx.execute("DELETE FROM workspaces WHERE id = ?1", [&r.workspace_id])?;
         AuthService::audit(&tx, actor, "workspace.delete", &r.workspace_id, &r.name);
         tx.commit()?;
@@ -715,7 +718,10 @@ mod tests {
 
     #[test]
     fn names_are_checked() {
-        assert_eq!(validate_name("  Payments team ").expect("ok"), "Payments team");
+        assert_eq!(
+            validate_name("  Payments team ").expect("ok"),
+            "Payments team"
+        );
         assert!(validate_name("").is_err());
         assert!(validate_name(&"x".repeat(101)).is_err());
         assert!(validate_name("a\nb").is_err());

@@ -39,8 +39,7 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(maintenance_clear),
         )
         .route("/api/admin/events", web::get().to(events))
-        .route("/api/admin/usage", web::get().to(usage))
-;
+        .route("/api/admin/usage", web::get().to(usage));
 }
 
 type Data = web::Data<AppState>;

@@ -10,8 +10,8 @@ use serde_json::json;
 
 use super::caller::SESSION_COOKIE;
 use super::{ApiError, AppState};
-use crate::admin::orgs::OrgPatch;
 use crate::admin::NewOrg;
+use crate::admin::orgs::OrgPatch;
 use crate::auth::Caller;
 use crate::tenancy::{self, OrgRole, WorkspaceRole};
 
@@ -34,7 +34,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/api/workspaces/{id}/members/{user}",
             web::delete().to(remove_member),
         )
-        .route("/api/workspaces/{id}/invitations", web::get().to(invitations))
+        .route(
+            "/api/workspaces/{id}/invitations",
+            web::get().to(invitations),
+        )
         .route("/api/workspaces/{id}/invitations", web::post().to(invite))
         .route(
             "/api/workspaces/{id}/invitations/{inv}",
@@ -47,8 +50,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/organizations/{org}", web::get().to(get_org))
         .route("/api/organizations/{org}", web::patch().to(update_org))
         .route("/api/organizations/{org}", web::delete().to(delete_org))
-        .route("/api/organizations/{org}/members", web::get().to(org_members))
-        .route("/api/organizations/{org}/members", web::post().to(add_org_member))
+        .route(
+            "/api/organizations/{org}/members",
+            web::get().to(org_members),
+        )
+        .route(
+            "/api/organizations/{org}/members",
+            web::post().to(add_org_member),
+        )
         .route(
             "/api/organizations/{org}/members/{user}",
             web::patch().to(update_org_member),
@@ -75,10 +84,14 @@ impl From<tenancy::Error> for ApiError {
             E::Invalid { field, message } => ApiError {
                 field: Some(field.to_string()),
                 ..ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid",
+                    StatusCode::BAD_REQUEST,
+                    "invalid_field",
                     format!("{field}: {message}"),
                 )
+            },
+            E::Confirmation(_) => ApiError {
+                field: Some("confirm".into()),
+                ..ApiError::new(StatusCode::BAD_REQUEST, "confirmation", e.to_string())
             },
             E::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             E::Store(s) => s.into(),
@@ -91,8 +104,8 @@ fn parse_role(s: &str) -> Result<WorkspaceRole, ApiError> {
     WorkspaceRole::parse(s).ok_or_else(|| ApiError {
         field: Some("role".into()),
         ..ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid",
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
             "role: must be one of owner, admin, member, viewer",
         )
     })
@@ -102,8 +115,8 @@ fn parse_org_role(s: &str) -> Result<OrgRole, ApiError> {
     OrgRole::parse(s).ok_or_else(|| ApiError {
         field: Some("role".into()),
         ..ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid",
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
             "role: must be org_admin or member",
         )
     })
@@ -130,8 +143,8 @@ async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let svc = state.workspaces.clone();
     let b = body.into_inner();
-    let ws = web::block(move || svc.create(&caller, &b.name, b.organization_id.as_deref()))
-        .await??;
+    let ws =
+        web::block(move || svc.create(&caller, &b.name, b.organization_id.as_deref())).await??;
     Ok(HttpResponse::Created().json(ws))
 }
 
@@ -304,11 +317,16 @@ async fn accept(
     let body: AcceptBody = if body.iter().all(u8::is_ascii_whitespace) {
         AcceptBody::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("invalid JSON body: {e}")))?
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("invalid JSON body: {e}"),
+            )
+        })?
     };
-    let has_session = req.cookie(SESSION_COOKIE).is_some()
-        || req.headers().contains_key("X-API-Key");
+    let has_session =
+        req.cookie(SESSION_COOKIE).is_some() || req.headers().contains_key("X-API-Key");
     if has_session {
         let caller = <Caller as actix_web::FromRequest>::extract(&req).await?;
         let svc = state.workspaces.clone();
@@ -324,9 +342,14 @@ async fn accept(
     };
     let svc = state.workspaces.clone();
     let auth = state.auth.clone();
-    let user_id =
+    let member =
         web::block(move || svc.accept_new_account(&auth, &token, &name, &password)).await??;
-    Ok(HttpResponse::Created().json(json!({"joined": true, "user_id": user_id})))
+    Ok(HttpResponse::Created().json(json!({
+        "joined": true,
+        "user_id": member.user_id,
+        "email": member.email,
+        "workspace_id": member.workspace_id,
+    })))
 }
 
 /// Remembers the web app's workspace choice (cookie read by page and API requests).
@@ -336,7 +359,12 @@ pub fn workspace_cookie(state: &AppState, id: &str) -> Cookie<'static> {
         .http_only(true)
         .same_site(SameSite::Lax)
         .finish();
-    c.set_secure(state.config.public_url(Some(state.bound)).starts_with("https://"));
+    c.set_secure(
+        state
+            .config
+            .public_url(Some(state.bound))
+            .starts_with("https://"),
+    );
     c
 }
 

@@ -115,9 +115,11 @@ pub async fn gate(
     let session = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string());
     let auth = state.auth.clone();
     let superadmin = match session {
-        Some(token) => web::block(move || auth.authenticate_session(&token, crate::auth::WorkspaceChoice::Default))
-            .await?
-            .is_ok_and(|c| c.role == crate::auth::Role::Superadmin),
+        Some(token) => web::block(move || {
+            auth.authenticate_session(&token, crate::auth::WorkspaceChoice::Default)
+        })
+        .await?
+        .is_ok_and(|c| c.role == crate::auth::Role::Superadmin),
         None => false,
     };
     if superadmin {

@@ -22,6 +22,7 @@ pub mod page;
 mod security;
 mod settings;
 mod signin;
+mod workspaces;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -39,6 +40,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(settings::configure)
         .configure(assurance::configure)
         .configure(security::configure)
+        .configure(workspaces::configure)
         .configure(models::configure)
         .configure(dashboard::configure);
 }

@@ -27,6 +27,8 @@ use serde::de::DeserializeOwned;
 
 use super::assets;
 use crate::auth::{self, Caller, Via, secrets};
+use crate::tenancy::WorkspaceRole;
+use crate::tenancy::workspaces::WorkspaceInfo;
 use crate::web::AppState;
 use crate::web::caller::{CSRF_HEADER, SESSION_COOKIE};
 
@@ -118,6 +120,12 @@ pub struct Layout {
     pub csrf: String,
     /// Message carried over from the previous request.
     pub flash: Option<Flash>,
+    /// Workspaces of the caller, for the switcher in the header.
+    pub workspaces: Vec<WorkspaceInfo>,
+    /// The workspace this page shows.
+    pub workspace_id: String,
+    /// The caller's role in it.
+    pub workspace_role: WorkspaceRole,
 }
 
 impl Layout {
@@ -135,7 +143,28 @@ impl Layout {
             is_admin: false,
             csrf: csrf.into(),
             flash: None,
+            workspaces: Vec::new(),
+            workspace_id: String::new(),
+            workspace_role: WorkspaceRole::Viewer,
         }
+    }
+
+    /// Name of the workspace this page shows.
+    pub fn workspace_name(&self) -> &str {
+        self.workspaces
+            .iter()
+            .find(|w| w.id == self.workspace_id)
+            .map_or("", |w| w.name.as_str())
+    }
+
+    /// The caller may change data here (hides edit controls from viewers).
+    pub fn can_write(&self) -> bool {
+        self.workspace_role.can_write()
+    }
+
+    /// The caller manages this workspace (members, security).
+    pub fn can_manage(&self) -> bool {
+        self.workspace_role.can_manage()
     }
 
     /// URL of the stylesheet, with its content hash for cache busting.
@@ -563,6 +592,8 @@ pub struct Page {
     pub session_token: String,
     /// The request, for flash handling and the path.
     pub req: HttpRequest,
+    /// The caller's workspaces (header switcher).
+    pub workspaces: Vec<WorkspaceInfo>,
 }
 
 impl Page {
@@ -580,6 +611,9 @@ impl Page {
             is_admin: self.caller.is_admin(),
             csrf: self.csrf.clone(),
             flash: flash_of(&self.req),
+            workspaces: self.workspaces.clone(),
+            workspace_id: self.caller.workspace_id.clone(),
+            workspace_role: self.caller.workspace_role,
         }
     }
 
@@ -621,25 +655,30 @@ async fn resolve(req: HttpRequest, allow_enrolling: bool) -> Result<Page, PageEr
         .unwrap_or_default();
     let auth = state.auth.clone();
     let lookup_token = token.clone();
-    let found = web::block(move || -> auth::Result<Result<Caller, bool>> {
-        if auth.setup_needed()? {
-            return Ok(Err(true));
-        }
-        let Some(t) = lookup_token else {
-            return Ok(Err(false));
-        };
-        match auth.authenticate_session(&t, auth::WorkspaceChoice::Preferred(&preferred)) {
-            Ok(c) => Ok(Ok(c)),
-            Err(
-                auth::Error::Unauthenticated(_)
-                | auth::Error::Forbidden(_)
-                | auth::Error::InvalidCredentials,
-            ) => Ok(Err(false)),
-            Err(e) => Err(e),
-        }
-    })
+    let found = web::block(
+        move || -> auth::Result<Result<(Caller, Vec<WorkspaceInfo>), bool>> {
+            if auth.setup_needed()? {
+                return Ok(Err(true));
+            }
+            let Some(t) = lookup_token else {
+                return Ok(Err(false));
+            };
+            match auth.authenticate_session(&t, auth::WorkspaceChoice::Preferred(&preferred)) {
+                Ok(c) => {
+                    let list = auth.list_workspaces(&c.user_id)?;
+                    Ok(Ok((c, list)))
+                }
+                Err(
+                    auth::Error::Unauthenticated(_)
+                    | auth::Error::Forbidden(_)
+                    | auth::Error::InvalidCredentials,
+                ) => Ok(Err(false)),
+                Err(e) => Err(e),
+            }
+        },
+    )
     .await??;
-    let caller = match found {
+    let (caller, workspaces) = match found {
         Ok(c) => c,
         Err(true) => return Err(PageError::Redirect("/setup".into())),
         Err(false) => {
@@ -668,6 +707,7 @@ async fn resolve(req: HttpRequest, allow_enrolling: bool) -> Result<Page, PageEr
         csrf,
         session_token: token.unwrap_or_default(),
         req,
+        workspaces,
     })
 }
 

@@ -15,8 +15,8 @@ use crate::auth::api_keys::{ApiKey, CreatedKey, NewKeyRequest};
 use crate::auth::mfa::MfaStatus;
 use crate::auth::sessions::SessionInfo;
 use crate::auth::users::{NewUser, User};
-use crate::tenancy::workspaces::WorkspaceInfo as Workspace;
 use crate::auth::{self, Role};
+use crate::tenancy::workspaces::WorkspaceInfo as Workspace;
 use crate::web::AppState;
 
 type Data = web::Data<AppState>;

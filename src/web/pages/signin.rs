@@ -55,7 +55,7 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-fn session_cookie(state: &AppState, token: &str) -> Cookie<'static> {
+pub(super) fn session_cookie(state: &AppState, token: &str) -> Cookie<'static> {
     Cookie::build(SESSION_COOKIE, token.to_string())
         .path("/")
         .http_only(true)
@@ -206,7 +206,11 @@ async fn signed_in(req: &HttpRequest, state: &Data) -> Result<bool, PageError> {
         return Ok(false);
     };
     let auth = state.auth.clone();
-    Ok(web::block(move || auth.authenticate_session(&token, crate::auth::WorkspaceChoice::Default).is_ok()).await?)
+    Ok(web::block(move || {
+        auth.authenticate_session(&token, crate::auth::WorkspaceChoice::Default)
+            .is_ok()
+    })
+    .await?)
 }
 
 async fn login_page(
