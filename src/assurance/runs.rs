@@ -151,13 +151,17 @@ impl AssuranceService {
         body_bytes: &[u8],
         ci_token: Option<&str>,
     ) -> Result<Value> {
-        if let Submitter::Caller(c) = who
-            && c.scope() == Some(Scope::Developer)
-        {
-            return Err(Error::Forbidden(
-                "developer keys (mk_) cannot submit verification results; use a verifier key (mv_)"
-                    .into(),
-            ));
+        if let Submitter::Caller(c) = who {
+            if c.scope() == Some(Scope::Developer) {
+                return Err(Error::Forbidden(
+                    "developer keys (mk_) cannot submit verification results; use a verifier key (mv_)"
+                        .into(),
+                ));
+            }
+            // A session submits as a person of the workspace: viewers read only.
+            if c.scope().is_none() {
+                c.require_write()?;
+            }
         }
         let body: Value = serde_json::from_slice(body_bytes)
             .map_err(|e| invalid("body", format!("invalid JSON: {e}")))?;

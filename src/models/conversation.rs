@@ -253,6 +253,9 @@ impl ModelService {
         intent: Option<Intent>,
         source: Source,
     ) -> Result<Reply> {
+        // Every message is kept in the model's history: a change, so viewers (and verifier
+        // keys) cannot send one. They can still ask questions with `query`.
+        caller.require_write()?;
         let message = check_message("message", message)?;
         let stored = self.get(caller, id)?;
         let intent = match intent {

@@ -612,6 +612,7 @@ impl ModelService {
         intent: &str,
         content: &str,
     ) -> Result<()> {
+        caller.require_write()?;
         let conn = caller.tenant.conn()?;
         load(&conn, &caller.workspace_id, id)?;
         conn.execute(

@@ -445,8 +445,13 @@ async fn security(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let svc = state.assurance.clone();
+    let auth = state.auth.clone();
     let ws = path.into_inner();
-    let out = web::block(move || svc.security(&caller, &ws)).await??;
+    let out = web::block(move || {
+        let caller = auth.in_workspace(&caller, &ws)?;
+        Ok::<_, ApiError>(svc.security(&caller, &ws)?)
+    })
+    .await??;
     Ok(HttpResponse::Ok().json(out))
 }
 
@@ -457,9 +462,14 @@ async fn update_security(
     body: web::Json<SecurityPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let svc = state.assurance.clone();
+    let auth = state.auth.clone();
     let ws = path.into_inner();
     let patch = body.into_inner();
-    let out = web::block(move || svc.update_security(&caller, &ws, &patch)).await??;
+    let out = web::block(move || {
+        let caller = auth.in_workspace(&caller, &ws)?;
+        Ok::<_, ApiError>(svc.update_security(&caller, &ws, &patch)?)
+    })
+    .await??;
     Ok(HttpResponse::Ok().json(out))
 }
 
@@ -476,9 +486,14 @@ async fn upload_key(
     body: web::Json<KeyUpload>,
 ) -> Result<HttpResponse, ApiError> {
     let svc = state.assurance.clone();
+    let auth = state.auth.clone();
     let ws = path.into_inner();
     let pem = body.into_inner().public_key_pem;
-    let out = web::block(move || svc.upload_ci_key(&caller, &ws, &pem)).await??;
+    let out = web::block(move || {
+        let caller = auth.in_workspace(&caller, &ws)?;
+        Ok::<_, ApiError>(svc.upload_ci_key(&caller, &ws, &pem)?)
+    })
+    .await??;
     Ok(HttpResponse::Ok().json(out))
 }
 

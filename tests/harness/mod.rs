@@ -314,6 +314,8 @@ pub struct Client {
     pub cookie: Option<String>,
     pub csrf: Option<String>,
     pub api_key: Option<String>,
+    /// Sent as `X-Workspace-Id` (session requests choosing a workspace).
+    pub workspace: Option<String>,
 }
 
 impl Client {
@@ -324,6 +326,15 @@ impl Client {
             cookie: None,
             csrf: None,
             api_key: None,
+            workspace: None,
+        }
+    }
+
+    /// The same client acting in another workspace (`X-Workspace-Id`).
+    pub fn in_workspace(&self, id: &str) -> Self {
+        Self {
+            workspace: Some(id.to_string()),
+            ..self.clone()
         }
     }
 
@@ -345,7 +356,25 @@ impl Client {
         if let Some(k) = &self.api_key {
             r = r.header("X-API-Key", k);
         }
+        if let Some(w) = &self.workspace {
+            r = r.header("X-Workspace-Id", w);
+        }
         r
+    }
+
+    /// A request with any method and an optional JSON body (the authorization matrix).
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> reqwest::blocking::Response {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut r = self.req(m, path);
+        if let Some(b) = body {
+            r = r.json(b);
+        }
+        r.send().expect("request")
     }
 
     pub fn get(&self, path: &str) -> reqwest::blocking::Response {
