@@ -549,6 +549,7 @@ fn authorization_matrix_every_route_role_and_tenant() {
         "out@example.com",
         "spare@example.com",
         "super2@example.com",
+        "same@example.com",
     ] {
         cli_user(
             &dir,
@@ -666,8 +667,26 @@ fn authorization_matrix_every_route_role_and_tenant() {
     let wb = team(&bown, "Other org workspace", Some(&orgs[1]), &[]);
     model(&bown.in_workspace(&wb), "Other org model");
 
+    // A user of another workspace of the same org: its data sits in the same org database,
+    // so only the workspace checks of every query keep them apart.
+    json(superadmin.post(
+        &format!("/api/organizations/{}/members", orgs[0]),
+        json!({"email": "same@example.com", "role": "member"}),
+    ));
+    let same = Client::login(&app, "same@example.com", PASSWORD);
+    let wa2 = team(&same, "Neighbour workspace", Some(&orgs[0]), &[]);
+    model(&same.in_workspace(&wa2), "Neighbour model");
+
     // ---- outsiders: exactly the answer of an unknown id, and never the secret titles.
     let outsiders: Vec<(&str, Client)> = vec![
+        (
+            "user of another workspace in the same org",
+            same.in_workspace(&wa2),
+        ),
+        (
+            "key of another workspace in the same org",
+            Client::with_key(&app, &key_for(&dir, "same@example.com", "developer", &wa2)),
+        ),
         (
             "user of another workspace",
             Client::login(&app, "out@example.com", PASSWORD),
@@ -696,6 +715,10 @@ fn authorization_matrix_every_route_role_and_tenant() {
                     || route.kind == Kind::Manage
                     || route.path.starts_with("/api/workspaces/{ws}"))
             {
+                continue;
+            }
+            // Members of org A see org A itself (its name and members) by design.
+            if who.contains("same org") && route.path.starts_with("/api/organizations") {
                 continue;
             }
             // Collection routes carry no id: what matters is that they show none of it.

@@ -142,8 +142,8 @@ impl OrgService {
 
     /// Deletes an org with its workspaces and data (superadmins; `confirm` = the slug).
     pub fn delete(&self, caller: &Caller, id: &str, confirm: &str) -> Result<()> {
-        Self::superadmin(caller)?;
         let (org, _) = self.visible(caller, id)?;
+        Self::superadmin(caller)?;
         self.admin
             .delete_org(&caller.user_id, &org.slug, confirm)
             .map_err(admin_error)
@@ -215,8 +215,8 @@ impl OrgService {
 
     /// Crypto-shreds an org (superadmins; `confirm` = the slug).
     pub fn shred(&self, caller: &Caller, id: &str, confirm: &str) -> Result<Org> {
-        Self::superadmin(caller)?;
         let (org, _) = self.visible(caller, id)?;
+        Self::superadmin(caller)?;
         self.admin
             .shred_org(&caller.user_id, &org.slug, confirm)
             .map_err(admin_error)
