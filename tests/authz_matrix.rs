@@ -406,9 +406,7 @@ const EXEMPT: &[(&str, &str, &str)] = &[
 fn shape(path: &str) -> String {
     path.split('/')
         .map(|seg| {
-            if seg.starts_with('{') {
-                "{}".to_string()
-            } else if ["A1", "ATK1", "CTRL-01", "E1"].contains(&seg) {
+            if seg.starts_with('{') || ["A1", "ATK1", "CTRL-01", "E1"].contains(&seg) {
                 "{}".to_string()
             } else {
                 seg.to_string()

@@ -490,3 +490,67 @@ fn mcp_over_stdio() {
         let _ = child.wait().await;
     });
 }
+
+#[test]
+fn shared_workspace_over_mcp_viewer_reads_member_writes() {
+    let dir = TestDir::new("mcp-team");
+    let app = appliance_without_mfa(&dir);
+    for u in ["lead@example.com", "dev@example.com", "auditor@example.com"] {
+        cli_user(&dir, u, "user");
+    }
+    let lead = crate::harness::Client::login(&app, "lead@example.com", crate::harness::PASSWORD);
+    let ws = crate::tenancy::team(
+        &lead,
+        "Platform",
+        None,
+        &[
+            ("dev@example.com", "member"),
+            ("auditor@example.com", "viewer"),
+        ],
+    );
+    let dev = crate::tenancy::key_for(&dir, "dev@example.com", "developer", &ws);
+    let auditor = crate::tenancy::key_for(&dir, "auditor@example.com", "developer", &ws);
+    runtime().block_on(async {
+        let d = connect(&app, &dev).await;
+        let a = connect(&app, &auditor).await;
+        // Both see the workspace as current, with their role.
+        for (c, role) in [(&d, "member"), (&a, "viewer")] {
+            let w = ok(c, "list_workspaces", json!({})).await;
+            assert_eq!(w["current_workspace_id"], ws.as_str(), "{w}");
+            let cur = w["workspaces"]
+                .as_array()
+                .expect("list")
+                .iter()
+                .find(|x| x["current"] == true)
+                .cloned()
+                .expect("current");
+            assert_eq!(cur["role"], role, "{w}");
+        }
+        // The member generates; the viewer sees it and can read everything of it.
+        let m = ok(&d, "generate_threat_model", json!({"feature_description": S3_API, "async_mode": false})).await;
+        let model_id = m["model_id"]
+            .as_str()
+            .or_else(|| m["id"].as_str())
+            .unwrap_or_else(|| panic!("model id in {m}"))
+            .to_string();
+        let list = ok(&a, "list_threat_models", json!({})).await;
+        assert!(list.to_string().contains(&model_id), "{list}");
+        ok(&a, "get_threat_model", json!({"model_id": model_id})).await;
+        // Every write the viewer tries is refused and changes nothing.
+        let msg = tool_error(&a, "rename_threat_model", json!({"model_id": model_id, "title": "hijacked"})).await;
+        assert!(msg.contains("viewer"), "{msg}");
+        let msg = tool_error(
+            &a,
+            "submit_assertions",
+            json!({"model_id": model_id, "control_id": "CTRL-01", "assertions": [{"type": "function_exists", "params": {"file": "a.py", "name": "f"}, "description": "x"}]}),
+        )
+        .await;
+        assert!(msg.contains("viewer"), "{msg}");
+        let msg = tool_error(&a, "generate_threat_model", json!({"feature_description": S3_API})).await;
+        assert!(msg.contains("viewer"), "{msg}");
+        let m = ok(&d, "get_threat_model", json!({"model_id": model_id})).await;
+        assert_ne!(m["title"], "hijacked");
+        // The member writes.
+        ok(&d, "rename_threat_model", json!({"model_id": model_id, "title": "Uploads (team)"})).await;
+    });
+}

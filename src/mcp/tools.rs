@@ -769,6 +769,10 @@ impl McpServer {
                 "{tool} needs a developer key (mk_): verifier keys (mv_) are limited to read and verification tools"
             )));
         }
+        // The services check again; refusing here saves a viewer from waiting for work that
+        // could never be saved (generation).
+        c.require_write()
+            .map_err(|e| ToolError::Forbidden(format!("{tool}: {e}")))?;
         Ok(c)
     }
 

@@ -53,6 +53,7 @@ impl ModelService {
         source: Source,
         job: &Handle,
     ) -> Result<StoredModel> {
+        caller.require_write()?;
         let id = uuid::Uuid::new_v4().to_string();
         let mut on_event = |event: PipelineEvent| match event {
             PipelineEvent::StepStart { step, index, .. } => {

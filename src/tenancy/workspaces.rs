@@ -51,7 +51,9 @@ pub fn resolve(
     platform_role: Role,
     workspace_id: &str,
 ) -> Result<Option<Resolved>> {
-    let row: Option<(String, bool, Option<String>, Option<String>, Option<String>)> = conn
+    /// name, personal, org id, membership role, org role.
+    type Row = (String, bool, Option<String>, Option<String>, Option<String>);
+    let row: Option<Row> = conn
         .query_row(
             "SELECT w.name, w.personal_owner_id IS NOT NULL, w.org_id, m.role, om.role \
              FROM workspaces w \

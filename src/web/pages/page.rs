@@ -162,6 +162,16 @@ impl Layout {
         self.workspace_role.can_write()
     }
 
+    /// A data page (dashboard, models, assurance) seen by a viewer: shown with a read-only
+    /// notice and without edit controls (the services refuse writes anyway).
+    pub fn read_only_view(&self) -> bool {
+        self.signed_in
+            && !self.enrolling
+            && !self.workspace_id.is_empty()
+            && !self.can_write()
+            && matches!(self.nav, Nav::Dashboard | Nav::Models | Nav::Assurance)
+    }
+
     /// The caller manages this workspace (members, security).
     pub fn can_manage(&self) -> bool {
         self.workspace_role.can_manage()
