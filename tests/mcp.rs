@@ -542,7 +542,7 @@ fn shared_workspace_over_mcp_viewer_reads_member_writes() {
         let msg = tool_error(
             &a,
             "submit_assertions",
-            json!({"model_id": model_id, "control_id": "CTRL-01", "assertions": [{"type": "function_exists", "params": {"file": "a.py", "name": "f"}, "description": "x"}]}),
+            json!({"model_id": model_id, "control_id": "CTRL-01", "assertions_json": json!([{"type": "function_exists", "params": {"file": "a.py", "name": "f"}, "description": "x"}]).to_string()}),
         )
         .await;
         assert!(msg.contains("viewer"), "{msg}");
