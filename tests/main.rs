@@ -13,5 +13,6 @@ mod models;
 mod spine;
 mod tui_e2e;
 mod verify_e2e;
+mod verify_sandbox;
 mod web_models;
 mod web_pages;
