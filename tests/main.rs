@@ -6,6 +6,7 @@ mod admin_api;
 mod admin_ops;
 mod assurance;
 mod browser;
+mod evidence;
 mod harness;
 mod llm;
 mod mcp;

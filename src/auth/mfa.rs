@@ -441,7 +441,11 @@ impl AuthService {
         Ok(out)
     }
 
-    fn load_totp(&self, conn: &Connection, user_id: &str) -> Result<Option<(Vec<u8>, u64)>> {
+    pub(crate) fn load_totp(
+        &self,
+        conn: &Connection,
+        user_id: &str,
+    ) -> Result<Option<(Vec<u8>, u64)>> {
         let row: Option<(Vec<u8>, i64)> = conn
             .query_row(
                 "SELECT secret_enc, last_used_step FROM mfa_totp WHERE user_id = ?1",
@@ -459,7 +463,7 @@ impl AuthService {
     }
 
     /// Returns the matched time step if `code` is valid and newer than `last_step`.
-    fn check_totp_code(
+    pub(crate) fn check_totp_code(
         &self,
         secret: &[u8],
         account: &str,

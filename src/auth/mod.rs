@@ -10,6 +10,7 @@
 pub mod api_keys;
 pub mod mfa;
 pub mod password;
+pub mod reauth;
 pub mod secrets;
 pub mod sessions;
 pub mod throttle;
