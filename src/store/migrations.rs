@@ -59,6 +59,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "evidence_judge",
         sql: include_str!("migrations/0007_evidence_judge.sql"),
     },
+    Migration {
+        version: 10,
+        name: "account_hardening",
+        sql: include_str!("migrations/0010_account_hardening.sql"),
+    },
 ];
 
 /// The schema version this binary writes.
