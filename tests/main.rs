@@ -7,6 +7,7 @@ mod admin_ops;
 mod assurance;
 mod browser;
 mod evidence;
+mod hardening;
 mod harness;
 mod llm;
 mod mcp;

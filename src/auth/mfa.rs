@@ -410,7 +410,10 @@ impl AuthService {
         let mut conn = self.db.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let (user_id, _) = self.peek_challenge(&tx, pre_auth_token, "pre_auth")?;
-        self.mfa_gate(&tx, &user_id)?;
+        if let Some(refused) = self.mfa_gate(&tx, &user_id)? {
+            tx.commit()?;
+            return Err(refused);
+        }
         let user = users::get(&tx, &user_id)?;
         let (secret, last_step) = self
             .load_totp(&tx, &user_id)?
@@ -446,7 +449,10 @@ impl AuthService {
         let mut conn = self.db.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let (user_id, _) = self.peek_challenge(&tx, pre_auth_token, "pre_auth")?;
-        self.mfa_gate(&tx, &user_id)?;
+        if let Some(refused) = self.mfa_gate(&tx, &user_id)? {
+            tx.commit()?;
+            return Err(refused);
+        }
         self.rekey_legacy_in(&tx, Some(&user_id))?;
         let hash = self.recovery_hash(code);
         let used = tx.execute(

@@ -570,13 +570,16 @@ impl AuthService {
         Ok(())
     }
 
-    /// Refuses the second-factor step while the account's MFA throttle is active.
-    pub(crate) fn mfa_gate(&self, conn: &Connection, user_id: &str) -> Result<()> {
-        let wait = self.throttle_wait(conn, &throttle::mfa_subject(user_id))?;
-        if wait > 0 {
-            return Err(Error::Throttled(wait));
+    /// Refuses the second-factor step while the account's MFA throttle is active; like a
+    /// password attempt, an answer refused while locked counts as a failure. `Some(error)`
+    /// is the refusal: the caller commits its transaction (keeping the count) and answers it.
+    pub(crate) fn mfa_gate(&self, conn: &Connection, user_id: &str) -> Result<Option<Error>> {
+        let subject = throttle::mfa_subject(user_id);
+        if self.throttle_wait(conn, &subject)? > 0 {
+            let wait = self.record_failure(conn, &subject, self.settings.account_free_failures)?;
+            return Ok(Some(Error::Throttled(wait.max(1))));
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Records a wrong second factor given with `pre_auth_token`: counts it against the

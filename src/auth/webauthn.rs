@@ -363,7 +363,10 @@ impl AuthService {
         let mut conn = self.db.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let (user_id, _) = self.peek_challenge(&tx, pre_auth_token, "pre_auth")?;
-        self.mfa_gate(&tx, &user_id)?;
+        if let Some(refused) = self.mfa_gate(&tx, &user_id)? {
+            tx.commit()?;
+            return Err(refused);
+        }
         let (ceremony_user, state) = self.peek_challenge(&tx, ceremony_token, "webauthn_login")?;
         if ceremony_user != user_id {
             return Err(Error::Unauthenticated("mismatched sign-in attempt".into()));
