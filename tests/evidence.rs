@@ -171,23 +171,32 @@ fn ci_trust_needs_an_owner_session_and_the_password() {
     assert_eq!(resp.status(), 401);
 
     // A current authenticator code works instead of the password (once).
-    let (status, enroll) = json(f.owner.post("/api/mfa/totp/setup", json!({})));
+    // (Adding the authenticator needs the password; confirming it rotates the session.)
+    let (status, enroll) = json(
+        f.owner
+            .post("/api/mfa/totp/setup", json!({"password": PASSWORD})),
+    );
     assert_eq!(status, 200, "{enroll}");
     let url = enroll["otpauth_url"].as_str().expect("url").to_string();
-    let (status, _) = json(f.owner.post(
+    let resp = f.owner.post(
         "/api/mfa/totp/confirm",
         json!({"code": crate::harness::totp_code(&url, 0)}),
-    ));
+    );
+    let cookie = crate::harness::session_cookie(&resp);
+    let (status, confirmed) = json(resp);
     assert_eq!(status, 200);
+    let owner = crate::harness::Client {
+        cookie,
+        csrf: confirmed["csrf_token"].as_str().map(str::to_string),
+        ..f.owner.clone()
+    };
     let code = crate::harness::totp_code(&url, 1);
-    let (status, body) = json(f.owner.patch(
+    let (status, body) = json(owner.patch(
         &sec_path,
         json!({"required_claims": {"repository": "acme/web"}, "totp_code": code}),
     ));
     assert_eq!(status, 200, "{body}");
-    let (status, _) = json(
-        f.owner
-            .patch(&sec_path, json!({"required_claims": {}, "totp_code": code})),
-    );
+    let (status, _) =
+        json(owner.patch(&sec_path, json!({"required_claims": {}, "totp_code": code})));
     assert_eq!(status, 400, "a code is accepted once");
 }
