@@ -90,6 +90,11 @@ pub static KEYS: &[KeyDef] = &[
     k("server.tls_key_file", &["RAMPART_TLS_KEY_FILE"], Kind::Str),
     k("server.workers", &["RAMPART_WORKERS"], Kind::Int),
     k(
+        "server.trusted_proxies",
+        &["RAMPART_TRUSTED_PROXIES"],
+        Kind::List,
+    ),
+    k(
         "server.shutdown_timeout_seconds",
         &["RAMPART_SHUTDOWN_TIMEOUT_SECONDS"],
         Kind::Int,
@@ -130,6 +135,11 @@ pub static KEYS: &[KeyDef] = &[
     k(
         "auth.argon2_parallelism",
         &["RAMPART_ARGON2_PARALLELISM"],
+        Kind::Int,
+    ),
+    k(
+        "auth.argon2_max_concurrent",
+        &["RAMPART_ARGON2_MAX_CONCURRENT"],
         Kind::Int,
     ),
     k(
@@ -205,6 +215,18 @@ pub static KEYS: &[KeyDef] = &[
         &["RAMPART_LIMIT_UPLOAD_BODY_BYTES"],
         Kind::Int,
     ),
+    k(
+        "limits.restore_plaintext_bytes",
+        &["RAMPART_LIMIT_RESTORE_PLAINTEXT_BYTES"],
+        Kind::Int,
+    ),
+    k(
+        "limits.running_jobs",
+        &["RAMPART_LIMIT_RUNNING_JOBS"],
+        Kind::Int,
+    ),
+    k("metrics.enabled", &["RAMPART_METRICS_ENABLED"], Kind::Bool),
+    secret("metrics.token", &["RAMPART_METRICS_TOKEN"]),
     secret(
         "backup.signing_key",
         &["BACKUP_SIGNING_KEY", "RAMPART_BACKUP_SIGNING_KEY"],
@@ -348,6 +370,20 @@ pub struct Config {
     pub llm: LlmConfig,
     /// Per-call LLM usage recording.
     pub telemetry: TelemetryConfig,
+    /// The Prometheus `/metrics` endpoint (off unless enabled or a token is set).
+    pub metrics: MetricsConfig,
+}
+
+/// `/metrics` exposure. Off by default: request counts, routes and latencies tell an
+/// outsider what is used and when. `token` set: served to `Authorization: Bearer <token>`
+/// only. `enabled` without a token: served to anyone who can reach the port.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Serve `/metrics` (without a token: to everyone).
+    pub enabled: bool,
+    /// Bearer token required for `/metrics`; setting it also enables the endpoint.
+    pub token: Secret,
 }
 
 /// LLM engine settings. An empty `endpoint` keeps the built-in offline engine.
@@ -507,6 +543,9 @@ pub struct ServerConfig {
     pub tls_key_file: Option<PathBuf>,
     /// HTTP worker threads; 0 means one per core.
     pub workers: u64,
+    /// Reverse proxies (CIDRs or addresses) whose `X-Forwarded-For` is believed; empty: the
+    /// header is ignored and the TCP peer is the client.
+    pub trusted_proxies: Vec<String>,
     /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
     pub shutdown_timeout_seconds: u64,
 }
@@ -549,6 +588,9 @@ pub struct AuthConfig {
     pub argon2_iterations: u64,
     /// Argon2id lanes (OWASP: 1).
     pub argon2_parallelism: u64,
+    /// Password hashes computed at once; more wait (up to 10 s, then "busy"). Peak argon2
+    /// memory is this times `argon2_memory_kib`.
+    pub argon2_max_concurrent: u64,
     /// A session idle this long ends.
     pub session_idle_minutes: u64,
     /// A session ends this long after sign-in, active or not.
@@ -568,6 +610,7 @@ impl Default for AuthConfig {
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
             argon2_parallelism: 1,
+            argon2_max_concurrent: 4,
             session_idle_minutes: 30,
             session_absolute_hours: 12,
             login_max_failures: 5,
@@ -634,6 +677,12 @@ pub struct LimitsConfig {
     pub form_body_bytes: u64,
     /// Largest upload (backup restore, license, key files).
     pub upload_body_bytes: u64,
+    /// Largest decompressed database a restore accepts (a gzip payload expands at most to
+    /// this before the restore stops with a clear error).
+    pub restore_plaintext_bytes: u64,
+    /// Background jobs (generation, refinement, MCP async tools) running at once; more are
+    /// refused with 429 until one finishes.
+    pub running_jobs: u64,
 }
 
 impl Default for Config {
@@ -656,6 +705,7 @@ impl Default for Config {
             smtp: SmtpConfig::default(),
             llm: LlmConfig::default(),
             telemetry: TelemetryConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -668,6 +718,7 @@ impl Default for ServerConfig {
             tls_cert_file: None,
             tls_key_file: None,
             workers: 0,
+            trusted_proxies: Vec::new(),
             shutdown_timeout_seconds: 30,
         }
     }
@@ -700,6 +751,8 @@ impl Default for LimitsConfig {
             json_body_bytes: 1024 * 1024,
             form_body_bytes: 256 * 1024,
             upload_body_bytes: 2 * 1024 * 1024 * 1024,
+            restore_plaintext_bytes: 64 * 1024 * 1024 * 1024,
+            running_jobs: 4,
         }
     }
 }
@@ -737,6 +790,26 @@ impl Config {
         self.server.tls_cert_file.is_some()
     }
 
+    /// Whether browsers reach the appliance over https: the public URL is https (TLS here or
+    /// at a reverse proxy), or the listener speaks TLS. Decides `Secure` cookies and HSTS.
+    pub fn https(&self) -> bool {
+        self.public_url(None).starts_with("https://")
+    }
+
+    /// `server.trusted_proxies` parsed (validated at load; a bare address is a /32 or /128).
+    pub fn trusted_proxy_nets(&self) -> Vec<ipnet::IpNet> {
+        self.server
+            .trusted_proxies
+            .iter()
+            .filter_map(|s| parse_net(s).ok())
+            .collect()
+    }
+
+    /// Whether `/metrics` is served (enabled, or a token set).
+    pub fn metrics_served(&self) -> bool {
+        self.metrics.enabled || !self.metrics.token.is_empty()
+    }
+
     /// `MFA_ENCRYPTION_KEY` decoded, when set (validated to be 32 bytes).
     pub fn mfa_encryption_key(&self) -> Option<[u8; 32]> {
         (!self.mfa.encryption_key.is_empty())
@@ -751,6 +824,17 @@ impl Config {
         }
         decode_key32(self.storage.encryption_key.expose()).ok()
     }
+}
+
+/// A CIDR (`10.0.0.0/8`) or a single address (`192.0.2.7`, `::1`).
+fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
+    let t = s.trim();
+    if let Ok(net) = t.parse::<ipnet::IpNet>() {
+        return Ok(net);
+    }
+    t.parse::<std::net::IpAddr>()
+        .map(ipnet::IpNet::from)
+        .map_err(|_| format!("{t:?} is not an IP address or CIDR (e.g. 10.0.0.0/8)"))
 }
 
 fn decode_key32(b64: &str) -> Result<[u8; 32], String> {
@@ -946,6 +1030,16 @@ impl serde::Serialize for ReportView<'_> {
             ("server.public_url", c.server.public_url.clone().into()),
             ("server.workers", int(c.server.workers)),
             (
+                "server.trusted_proxies",
+                toml::Value::Array(
+                    c.server
+                        .trusted_proxies
+                        .iter()
+                        .map(|p| toml::Value::String(p.clone()))
+                        .collect(),
+                ),
+            ),
+            (
                 "server.shutdown_timeout_seconds",
                 int(c.server.shutdown_timeout_seconds),
             ),
@@ -968,6 +1062,10 @@ impl serde::Serialize for ReportView<'_> {
             ("auth.argon2_memory_kib", int(c.auth.argon2_memory_kib)),
             ("auth.argon2_iterations", int(c.auth.argon2_iterations)),
             ("auth.argon2_parallelism", int(c.auth.argon2_parallelism)),
+            (
+                "auth.argon2_max_concurrent",
+                int(c.auth.argon2_max_concurrent),
+            ),
             (
                 "auth.session_idle_minutes",
                 int(c.auth.session_idle_minutes),
@@ -1001,6 +1099,13 @@ impl serde::Serialize for ReportView<'_> {
             ("limits.json_body_bytes", int(c.limits.json_body_bytes)),
             ("limits.form_body_bytes", int(c.limits.form_body_bytes)),
             ("limits.upload_body_bytes", int(c.limits.upload_body_bytes)),
+            (
+                "limits.restore_plaintext_bytes",
+                int(c.limits.restore_plaintext_bytes),
+            ),
+            ("limits.running_jobs", int(c.limits.running_jobs)),
+            ("metrics.enabled", c.metrics.enabled.into()),
+            ("metrics.token", c.metrics.token.expose().to_string().into()),
             (
                 "backup.signing_key",
                 c.backup.signing_key.expose().to_string().into(),
@@ -1380,6 +1485,30 @@ fn validate(c: &Config, sources: &BTreeMap<&'static str, Source>) -> Result<(), 
     if c.auth.argon2_memory_kib < 19_456 || c.auth.argon2_iterations < 2 {
         tracing::warn!("argon2 cost is below the OWASP recommendation (19456 KiB, 2 iterations)");
     }
+    for p in &c.server.trusted_proxies {
+        parse_net(p).map_err(|m| bad("server.trusted_proxies", m))?;
+    }
+    if c.auth.argon2_max_concurrent == 0 || c.auth.argon2_max_concurrent > 1024 {
+        return Err(bad(
+            "auth.argon2_max_concurrent",
+            format!(
+                "must be between 1 and 1024, got {}",
+                c.auth.argon2_max_concurrent
+            ),
+        ));
+    }
+    if c.limits.running_jobs == 0 || c.limits.running_jobs > 1024 {
+        return Err(bad(
+            "limits.running_jobs",
+            format!("must be between 1 and 1024, got {}", c.limits.running_jobs),
+        ));
+    }
+    if c.limits.restore_plaintext_bytes < 1024 * 1024 {
+        return Err(bad(
+            "limits.restore_plaintext_bytes",
+            "must be at least 1048576 (1 MiB)".into(),
+        ));
+    }
     if c.mfa.recovery_code_count == 0 || c.mfa.recovery_code_count > 50 {
         return Err(bad(
             "mfa.recovery_code_count",
@@ -1550,6 +1679,57 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = write(&dir, text);
         load(Some(&file), &env(&[]), &FlagOverrides::default()).expect("example parses");
+    }
+
+    #[test]
+    fn trusted_proxies_from_env_and_bad_entries_named() {
+        let loaded = load(
+            None,
+            &env(&[("RAMPART_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7")]),
+            &FlagOverrides::default(),
+        )
+        .expect("loads");
+        let nets = loaded.config.trusted_proxy_nets();
+        assert_eq!(nets.len(), 2);
+        assert!(nets[1].contains(&"192.0.2.7".parse::<std::net::IpAddr>().expect("ip")));
+        let err = load(
+            None,
+            &env(&[("RAMPART_TRUSTED_PROXIES", "10.0.0.0/8,proxy.local")]),
+            &FlagOverrides::default(),
+        )
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("server.trusted_proxies") && msg.contains("proxy.local"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn https_follows_the_public_url() {
+        let plain = load(None, &env(&[]), &FlagOverrides::default()).expect("loads");
+        assert!(!plain.config.https());
+        let proxied = load(
+            None,
+            &env(&[("RAMPART_PUBLIC_URL", "https://rampart.example")]),
+            &FlagOverrides::default(),
+        )
+        .expect("loads");
+        assert!(proxied.config.https(), "TLS at a proxy still means https");
+    }
+
+    #[test]
+    fn metrics_are_off_unless_enabled_or_tokened() {
+        let off = load(None, &env(&[]), &FlagOverrides::default()).expect("loads");
+        assert!(!off.config.metrics_served());
+        let token = load(
+            None,
+            &env(&[("RAMPART_METRICS_TOKEN", "s3cret")]),
+            &FlagOverrides::default(),
+        )
+        .expect("loads");
+        assert!(token.config.metrics_served());
+        assert!(!format!("{:?}", token.config).contains("s3cret"));
     }
 
     #[test]

@@ -259,10 +259,17 @@ fn login_is_throttled_without_revealing_accounts() {
         429,
         "the right password is refused while locked"
     );
-    assert!(resp.headers().get("retry-after").is_some());
+    let retry: u64 = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After seconds");
     let (_, body) = json(resp);
     assert_eq!(body["error"]["code"], "throttled");
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // The refused attempt counted too (the lockout grew); after waiting it out, it works.
+    assert!(retry >= 2, "{retry}");
+    std::thread::sleep(std::time::Duration::from_millis(retry * 1000 + 100));
     Client::login(&app, "admin@example.com", PASSWORD);
 }
 
@@ -296,7 +303,14 @@ fn totp_enrollment_login_replay_and_recovery_codes() {
     let (_, me) = json(session.get("/api/me"));
     assert_eq!(me["mfa_enrollment_required"], true);
 
-    let (status, enroll) = json(session.post("/api/mfa/totp/setup", json!({})));
+    // Adding a factor needs the password again.
+    let (status, body) = json(session.post("/api/mfa/totp/setup", json!({})));
+    assert_eq!(
+        (status, body["error"]["field"].clone()),
+        (400, json!("password")),
+        "{body}"
+    );
+    let (status, enroll) = json(session.post("/api/mfa/totp/setup", json!({"password": PASSWORD})));
     assert_eq!(status, 200, "{enroll}");
     let url = enroll["otpauth_url"].as_str().expect("url").to_string();
     assert!(
@@ -310,9 +324,20 @@ fn totp_enrollment_login_replay_and_recovery_codes() {
     assert!(png.starts_with(b"\x89PNG"));
     let (status, _) = json(session.post("/api/mfa/totp/confirm", json!({"code": "000000"})));
     assert_eq!(status, 400);
-    let (status, confirmed) =
-        json(session.post("/api/mfa/totp/confirm", json!({"code": totp_code(&url, 0)})));
+    let resp = session.post("/api/mfa/totp/confirm", json!({"code": totp_code(&url, 0)}));
+    let rotated = session_cookie(&resp).expect("enrollment rotates the session cookie");
+    let (status, confirmed) = json(resp);
     assert_eq!(status, 200, "{confirmed}");
+    assert_eq!(
+        session.get("/api/me").status(),
+        401,
+        "the pre-enrollment cookie is dead"
+    );
+    let session = Client {
+        cookie: Some(rotated),
+        csrf: confirmed["csrf_token"].as_str().map(str::to_string),
+        ..session
+    };
     let codes: Vec<String> = confirmed["recovery_codes"]
         .as_array()
         .expect("codes")
@@ -388,9 +413,14 @@ fn admin_resets_mfa_of_others_but_not_self() {
     let app = appliance_without_mfa(&dir);
     cli_user(&dir, "dave@example.com", "user");
     let dave = Client::login(&app, "dave@example.com", PASSWORD);
-    let (_, enroll) = json(dave.post("/api/mfa/totp/setup", json!({})));
+    let (_, enroll) = json(dave.post("/api/mfa/totp/setup", json!({"password": PASSWORD})));
     let url = enroll["otpauth_url"].as_str().expect("url").to_string();
-    let (status, _) = json(dave.post("/api/mfa/totp/confirm", json!({"code": totp_code(&url, 0)})));
+    let resp = dave.post("/api/mfa/totp/confirm", json!({"code": totp_code(&url, 0)}));
+    let dave = Client {
+        cookie: session_cookie(&resp),
+        ..dave
+    };
+    let (status, _) = json(resp);
     assert_eq!(status, 200);
     let (_, body) = json(Client::anonymous(&app).post(
         "/api/auth/login",
@@ -541,11 +571,13 @@ fn password_change_needs_current_and_ends_other_sessions() {
     ));
     assert_eq!(status, 400);
     assert_eq!(body["error"]["field"], "current_password");
-    let (status, _) = json(a.post(
+    let (status, done) = json(a.post(
         "/api/me/password",
         json!({"current_password": PASSWORD, "new_password": "New-Password-2"}),
     ));
-    assert_eq!(status, 204);
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["sessions_ended"], 1);
+    assert_eq!(done["api_keys_revoked"], 0);
     assert_eq!(a.get("/api/me").status(), 200, "the current session stays");
     assert_eq!(b.get("/api/me").status(), 401, "other sessions end");
     Client::login(&app, "admin@example.com", "New-Password-2");
@@ -731,15 +763,34 @@ fn webauthn_security_key_register_login_rename_remove() {
         ),
     );
     let mut key = SoftKey::new(&origin);
-    let (status, start) = json(session.post("/api/mfa/webauthn/register/start", json!({})));
+    let (status, body) = json(session.post(
+        "/api/mfa/webauthn/register/start",
+        json!({"password": "Wrong-Password-1"}),
+    ));
+    assert_eq!(
+        (status, body["error"]["field"].clone()),
+        (400, json!("password"))
+    );
+    let (status, start) = json(session.post(
+        "/api/mfa/webauthn/register/start",
+        json!({"password": PASSWORD}),
+    ));
     assert_eq!(status, 200, "{start}");
     assert_eq!(start["options"]["publicKey"]["rp"]["id"], "localhost");
     let credential = key.register(&start["options"]);
-    let (status, done) = json(session.post(
+    let resp = session.post(
         "/api/mfa/webauthn/register/finish",
         json!({"ceremony_token": start["ceremony_token"], "name": "YubiKey 5", "credential": credential}),
-    ));
+    );
+    let rotated = session_cookie(&resp);
+    let (status, done) = json(resp);
     assert_eq!(status, 201, "{done}");
+    assert_eq!(session.get("/api/me").status(), 401, "old cookie is dead");
+    let session = Client {
+        cookie: rotated,
+        csrf: done["csrf_token"].as_str().map(str::to_string),
+        ..session
+    };
     assert_eq!(done["recovery_codes"].as_array().expect("codes").len(), 10);
     let key_id = done["key"]["id"].as_str().expect("id").to_string();
     assert_eq!(

@@ -10,22 +10,22 @@ use crate::harness::{Appliance, Client, PASSWORD, TestDir, cli_user, json};
 
 const S3_API: &str = "A REST API that accepts file uploads from authenticated users, stores them in S3, and serves them via pre-signed URLs.";
 
-struct Fixture {
-    app: Appliance,
-    dir: TestDir,
-    owner: Client,
-    verifier: Client,
-    developer: Client,
-    model: String,
-    control: String,
-    workspace: String,
+pub(crate) struct Fixture {
+    pub(crate) app: Appliance,
+    pub(crate) dir: TestDir,
+    pub(crate) owner: Client,
+    pub(crate) verifier: Client,
+    pub(crate) developer: Client,
+    pub(crate) model: String,
+    pub(crate) control: String,
+    pub(crate) workspace: String,
 }
 
-fn fixture(name: &str) -> Fixture {
+pub(crate) fn fixture(name: &str) -> Fixture {
     fixture_with(name, &[])
 }
 
-fn fixture_with(name: &str, env: &[(&str, String)]) -> Fixture {
+pub(crate) fn fixture_with(name: &str, env: &[(&str, String)]) -> Fixture {
     let dir = TestDir::new(name);
     crate::harness::cli_setup(&dir, "admin@example.com");
     let mut cmd = dir.cmd().env("MFA_REQUIRED_FOR_LOCAL", "false");
@@ -60,7 +60,7 @@ fn fixture_with(name: &str, env: &[(&str, String)]) -> Fixture {
     }
 }
 
-fn submit(f: &Fixture, assertions: Value) -> (u16, Value) {
+pub(crate) fn submit(f: &Fixture, assertions: Value) -> (u16, Value) {
     json(f.developer.post(
         &format!("/api/models/{}/assertions", f.model),
         json!({"control_id": f.control, "assertions": assertions}),
@@ -68,7 +68,7 @@ fn submit(f: &Fixture, assertions: Value) -> (u16, Value) {
 }
 
 /// Builds an E5 body the way the CLI does: results for `served`, with their content hash.
-fn results_body(served: &[Value], tier: u8, verdict: &str) -> Value {
+pub(crate) fn results_body(served: &[Value], tier: u8, verdict: &str) -> Value {
     let rows: Vec<Value> = served
         .iter()
         .map(|a| json!({"assertion_id": a["id"], "tier": tier, "result": verdict, "details": "checked", "reasoning": "", "reviewer": format!("mipiti-verify:{}", a["type"].as_str().unwrap_or(""))}))
@@ -81,7 +81,7 @@ fn results_body(served: &[Value], tier: u8, verdict: &str) -> Value {
     })
 }
 
-fn served(f: &Fixture) -> Vec<Value> {
+pub(crate) fn served(f: &Fixture) -> Vec<Value> {
     let (status, body) = json(f.verifier.get(&format!(
         "/api/models/{}/verification/assertions?repo=acme%2Fweb",
         f.model
@@ -412,13 +412,13 @@ fn ecdsa_attestation_audit_bundle_and_policy() {
     // Only the owner uploads keys; require attestation.
     let (status, sec) = json(f.owner.post(
         &format!("/api/workspaces/{}/ci-key", f.workspace),
-        json!({"public_key_pem": pem}),
+        json!({"public_key_pem": pem, "password": PASSWORD}),
     ));
     assert_eq!(status, 200, "{sec}");
     assert_eq!(sec["ci_key"]["fingerprint"].as_str().expect("fp").len(), 64);
     let (status, _) = json(f.owner.patch(
         &format!("/api/workspaces/{}/security", f.workspace),
-        json!({"require_attestation": true}),
+        json!({"require_attestation": true, "password": PASSWORD}),
     ));
     assert_eq!(status, 200);
 
@@ -543,7 +543,7 @@ fn ecdsa_attestation_audit_bundle_and_policy() {
         .expect("pem");
     let (_, sec) = json(f.owner.post(
         &format!("/api/workspaces/{}/ci-key", f.workspace),
-        json!({"public_key_pem": newer_pem}),
+        json!({"public_key_pem": newer_pem, "password": PASSWORD}),
     ));
     assert_eq!(sec["key_history"].as_array().expect("history").len(), 2);
     assert!(sec["key_history"][1]["revoked_at"].is_string());
@@ -579,7 +579,7 @@ fn oidc_attestation_with_local_jwks_and_required_claims() {
     assert_eq!(status, 201);
     let (status, sec) = json(f.owner.patch(
         &format!("/api/workspaces/{}/security", f.workspace),
-        json!({"require_attestation": true, "trusted_issuers": [issuer], "required_claims": {"repository": "acme/web"}}),
+        json!({"require_attestation": true, "trusted_issuers": [issuer], "required_claims": {"repository": "acme/web"}, "password": PASSWORD}),
     ));
     assert_eq!(status, 200, "{sec}");
     let token = |claims: serde_json::Value, valid_for: u64, key: &ES256KeyPair| {

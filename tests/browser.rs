@@ -417,6 +417,8 @@ fn setup_totp_login_model_assurance_and_api_key_in_chromium() {
     s.wait_path("/mfa/enroll");
     s.wait("#enroll-totp");
     s.screenshot("mfa-enroll");
+    // Adding a factor needs the password again.
+    s.set("#enroll-password", PASSWORD);
     s.click("#enroll-totp");
     s.wait_path("/mfa/enroll/totp");
     s.wait("#totp-secret");
@@ -778,6 +780,7 @@ fn security_key_enrollment_and_login_with_virtual_authenticator() {
     s.click("button[type=submit]");
     s.wait_path("/mfa/enroll");
     s.set("#key-name", "Virtual key");
+    s.set("#key-password", PASSWORD);
     s.click("#add-security-key");
     // First factor: the server issues recovery codes, shown in place.
     s.wait("#recovery-panel:not([hidden]) #webauthn-recovery-codes li");
@@ -823,6 +826,8 @@ fn security_key_enrollment_and_login_with_virtual_authenticator() {
 
     // With an authenticator app as well, sign-in offers a choice of method.
     s.go("/settings/account");
+    s.wait("#enable-totp-password");
+    s.set("#enable-totp-password", PASSWORD);
     s.click("#enable-totp");
     s.wait_path("/settings/account/totp");
     s.wait("#totp-secret");

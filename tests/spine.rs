@@ -22,7 +22,27 @@ fn health_ready_and_metrics() {
     let ready: serde_json::Value = ready.json().expect("json");
     assert_eq!(ready["status"], "ready");
     assert!(ready["schema_version"].as_u64().expect("version") >= 1);
-    let metrics = app.get("/metrics");
+    // /metrics is off by default.
+    assert_eq!(app.get("/metrics").status(), 404);
+    drop(app);
+    // With a token it needs the bearer; the request counters are there.
+    let app = Appliance::start_with(&dir, dir.cmd().env("RAMPART_METRICS_TOKEN", "scrape-me"));
+    app.get("/health");
+    assert_eq!(app.get("/metrics").status(), 401);
+    let wrong = app
+        .client
+        .get(app.url("/metrics"))
+        .header("Authorization", "Bearer scrape-you")
+        .send()
+        .expect("GET");
+    assert_eq!(wrong.status(), 401);
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .header("Authorization", "Bearer scrape-me")
+        .send()
+        .expect("GET");
+    assert_eq!(metrics.status(), 200);
     assert!(
         metrics
             .headers()
@@ -33,11 +53,15 @@ fn health_ready_and_metrics() {
     let body = text(metrics);
     assert!(
         body.contains(
-            "rampart_http_requests_total{method=\"GET\",route=\"/health\",status=\"200\"} 1"
+            "rampart_http_requests_total{method=\"GET\",route=\"/metrics\",status=\"401\"} 2"
         ),
         "{body}"
     );
     assert!(body.contains("rampart_build_info"), "{body}");
+    drop(app);
+    // Explicitly enabled without a token: public.
+    let app = Appliance::start_with(&dir, dir.cmd().env("RAMPART_METRICS_ENABLED", "true"));
+    assert_eq!(app.get("/metrics").status(), 200);
 }
 
 #[test]

@@ -173,12 +173,12 @@ fn rampart_verify_signs_and_the_appliance_accepts() {
         .expect("pem");
     let (status, _) = json(s.owner.post(
         &format!("/api/workspaces/{}/ci-key", s.workspace),
-        json!({"public_key_pem": pem}),
+        json!({"public_key_pem": pem, "password": PASSWORD}),
     ));
     assert_eq!(status, 200);
     json(s.owner.patch(
         &format!("/api/workspaces/{}/security", s.workspace),
-        json!({"require_attestation": true}),
+        json!({"require_attestation": true, "password": PASSWORD}),
     ));
 
     // A developer key runs everything but submits nothing.

@@ -500,7 +500,7 @@ fn workspace_security_settings() {
     web.submit(
         path,
         "/settings/security/ci-key",
-        &[("public_key_pem", "not a key")],
+        &[("public_key_pem", "not a key"), ("password", PASSWORD)],
     )
     .assert_redirect(path);
     web.get(path).assert_page(200, "public_key_pem");
@@ -510,10 +510,20 @@ fn workspace_security_settings() {
         .verifying_key()
         .to_public_key_pem(LineEnding::LF)
         .expect("pem");
+    // Without the password (or with a wrong one) nothing changes (issue 15 item 3).
+    for creds in [&[][..], &[("password", "wrong-password-1")][..]] {
+        let mut fields = vec![("public_key_pem", pem.as_str())];
+        fields.extend_from_slice(creds);
+        web.submit(path, "/settings/security/ci-key", &fields)
+            .assert_redirect(path);
+        let page = web.get(path);
+        page.assert_page(200, "password");
+        assert!(page.body.contains("No key uploaded"), "{}", page.body);
+    }
     web.submit(
         path,
         "/settings/security/ci-key",
-        &[("public_key_pem", &pem)],
+        &[("public_key_pem", &pem), ("password", PASSWORD)],
     )
     .assert_redirect(path);
     let page = web.get(path);
@@ -538,6 +548,7 @@ fn workspace_security_settings() {
             ("require_attestation", "1"),
             ("trusted_issuers", "https://gitlab.example.com\n"),
             ("required_claims", "repository=acme/shop"),
+            ("password", PASSWORD),
         ],
     )
     .assert_redirect(path);
@@ -551,14 +562,17 @@ fn workspace_security_settings() {
     web.submit(
         path,
         "/settings/security/policy",
-        &[("trusted_issuers", "http://insecure.example.com")],
+        &[
+            ("trusted_issuers", "http://insecure.example.com"),
+            ("password", PASSWORD),
+        ],
     )
     .assert_redirect(path);
     web.get(path).assert_page(200, "https://");
     web.submit(
         path,
         "/settings/security/policy",
-        &[("trusted_issuers", "")],
+        &[("trusted_issuers", ""), ("password", PASSWORD)],
     )
     .assert_redirect(path);
     let (_, sec) = json(api.get(&format!("/api/workspaces/{ws}/security")));

@@ -247,7 +247,16 @@ fn setup_wizard_redirects_validation_and_mfa_enrollment() {
     assert!(enroll.body.contains("Your administrator account is ready."));
 
     // Authenticator app: QR + secret, wrong code inline, right code → recovery codes once.
+    // Adding the factor needs the password again (inline error without it).
     web.submit("/mfa/enroll", "/mfa/enroll/totp", &[])
+        .assert_page(422, "Password is required");
+    web.submit(
+        "/mfa/enroll",
+        "/mfa/enroll/totp",
+        &[("password", "Wrong-Password-1")],
+    )
+    .assert_page(422, "Password is not correct.");
+    web.submit("/mfa/enroll", "/mfa/enroll/totp", &[("password", PASSWORD)])
         .assert_redirect("/mfa/enroll/totp");
     let totp = web.get("/mfa/enroll/totp");
     totp.assert_page(200, "data:image/png;base64,");
@@ -292,7 +301,7 @@ fn login_errors_mfa_step_recovery_and_logout() {
 
     // Enroll an authenticator through the JSON API.
     let api = Client::login(&app, "admin@example.com", PASSWORD);
-    let (_, enroll) = json(api.post("/api/mfa/totp/setup", json!({})));
+    let (_, enroll) = json(api.post("/api/mfa/totp/setup", json!({"password": PASSWORD})));
     let url = enroll["otpauth_url"].as_str().expect("url").to_string();
     let (status, confirmed) =
         json(api.post("/api/mfa/totp/confirm", json!({"code": totp_code(&url, 0)})));
@@ -515,8 +524,12 @@ fn account_settings_forms() {
     Client::login(&app, "admin@example.com", "New-Password-77");
 
     // Authenticator app from Settings: start, wrong code, confirm → recovery codes.
-    web.submit("/settings/account", "/settings/account/totp", &[])
-        .assert_redirect("/settings/account/totp");
+    web.submit(
+        "/settings/account",
+        "/settings/account/totp",
+        &[("password", "New-Password-77")],
+    )
+    .assert_redirect("/settings/account/totp");
     let setup = web.get("/settings/account/totp");
     setup.assert_page(200, "Verify and enable");
     let secret = between(&setup.body, "id=\"totp-secret\">", "<").to_string();
@@ -543,7 +556,7 @@ fn account_settings_forms() {
         "/settings/account/totp",
         &[("password", "Wrong-Password-1"), ("code", "123456")],
     )
-    .assert_page(422, "Your current password is required");
+    .assert_page(422, "Password is not correct.");
 
     // Recovery codes: wrong password inline, right password → new codes shown once.
     web.submit(

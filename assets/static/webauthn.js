@@ -1,8 +1,10 @@
 // Security keys (WebAuthn) for rampart pages.
 // The server speaks webauthn-rs JSON: binary fields are base64url strings. This file turns
 // them into ArrayBuffers for navigator.credentials and the browser's answer back into JSON.
-//   [data-webauthn-register]  Settings / enrollment: create a credential, POST it, show
-//                             recovery codes when the server issued them (first factor).
+//   [data-webauthn-register]  Settings / enrollment: with the password re-entered, create a
+//                             credential, POST it, show recovery codes when the server
+//                             issued them (first factor). The answer rotates the session
+//                             cookie, so the page navigates away afterwards.
 //   [data-webauthn-login]     MFA step: starts automatically, with a retry button.
 (function () {
   "use strict";
@@ -103,6 +105,7 @@
   function setupRegister(root) {
     var btn = root.querySelector("[data-webauthn-add]");
     var nameInput = root.querySelector("[data-webauthn-name]");
+    var passwordInput = root.querySelector("[data-webauthn-password]");
     var status = root.querySelector("[data-webauthn-status]");
     var errorBox = root.querySelector("[data-webauthn-error]");
     var csrf = root.getAttribute("data-csrf");
@@ -125,8 +128,10 @@
       errorBox.hidden = true;
       if (unsupported()) { fail("This browser does not support security keys."); return; }
       var name = (nameInput && nameInput.value.trim()) || "Security key";
+      var password = passwordInput ? passwordInput.value : "";
+      if (!password) { fail("Enter your password to add a security key."); return; }
       busy(true);
-      postJson("/api/mfa/webauthn/register/start", csrf, {})
+      postJson("/api/mfa/webauthn/register/start", csrf, { password: password })
         .then(function (ceremony) {
           return navigator.credentials.create(creationOptions(ceremony.options)).then(function (cred) {
             return postJson("/api/mfa/webauthn/register/finish", csrf, {
@@ -137,6 +142,8 @@
           });
         })
         .then(function (result) {
+          // The server replaced this session's cookie (a new factor rotates the session).
+          if (passwordInput) { passwordInput.value = ""; }
           var codes = (result && result.recovery_codes) || [];
           if (codes.length) {
             busy(false);

@@ -55,7 +55,7 @@ fn auth_err(e: crate::auth::Error) -> BackendError {
         | E::Unauthenticated(_)
         | E::Throttled(_)
         | E::MfaEnrollmentRequired => BackendError::Denied(msg),
-        E::Store(_) | E::Internal(_) => BackendError::Failed(msg),
+        E::Store(_) | E::Internal(_) | E::Busy(_) => BackendError::Failed(msg),
     }
 }
 

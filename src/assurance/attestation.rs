@@ -10,7 +10,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::{AssuranceService, Error, Result, invalid};
-use crate::auth::{Caller, now_str};
+use crate::auth::reauth::Reauthenticated;
+use crate::auth::{Caller, Via, now_str};
 use crate::crypto::signing::PublicKey;
 
 /// A workspace CI key, current or past.
@@ -128,23 +129,35 @@ fn b64(s: &str) -> Result<Vec<u8>> {
         .map_err(|_| Error::Attestation("signature is not valid base64".into()))
 }
 
-/// Checks the attestation fields of a results submission against the workspace's active key.
-/// `content_hash` is the recomputed hash (CLI flow); `raw_results` is the exact text of the
-/// `results` array (the spec's manual flow signs its SHA-256).
+/// What an attestation must be bound to: the submission it arrived with.
+#[derive(Debug, Clone, Copy)]
+pub struct Submitted<'a> {
+    /// The model the results are for.
+    pub model_id: &'a str,
+    /// The tier of every row, or `None` when the rows mix tiers.
+    pub tier: Option<u8>,
+    /// The recomputed `content_hash` of the received rows (CLI flow).
+    pub content_hash: &'a str,
+    /// The exact text of the `results` array (the spec's manual flow signs its SHA-256).
+    pub raw_results: &'a str,
+}
+
+/// Checks the attestation fields of a results submission against the workspace's active key,
+/// and that what they sign is this submission (results, model and tier).
 pub fn verify_submission(
     conn: &Connection,
     workspace: &str,
     body: &Value,
-    content_hash: &str,
-    raw_results: &str,
+    sub: &Submitted<'_>,
 ) -> Result<Attested> {
+    let (content_hash, raw_results) = (sub.content_hash, sub.raw_results);
     let field = |k: &str| {
         body.get(k)
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
     };
     if let Some(bundle) = field("dsse_bundle") {
-        return verify_dsse(conn, workspace, bundle);
+        return verify_dsse(conn, workspace, bundle, sub);
     }
     if let (Some(signature), Some(signed_hash)) = (field("signature"), field("signed_hash")) {
         let key = active_key(conn, workspace)?.ok_or_else(|| {
@@ -213,34 +226,40 @@ pub fn verify_submission(
     })
 }
 
-/// DSSE pre-authentication encoding.
-fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
-    let mut out = format!(
-        "DSSEv1 {} {} {} ",
-        payload_type.len(),
-        payload_type,
-        payload.len()
-    )
-    .into_bytes();
-    out.extend_from_slice(payload);
-    out
-}
-
-fn verify_dsse(conn: &Connection, workspace: &str, bundle: &str) -> Result<Attested> {
-    let v: Value = serde_json::from_str(bundle)
-        .map_err(|_| Error::Attestation("dsse_bundle is not JSON".into()))?;
-    let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default();
-    let payload = b64(s("payload"))?;
-    let sig = b64(s("signature"))?;
+fn verify_dsse(
+    conn: &Connection,
+    workspace: &str,
+    bundle: &str,
+    sub: &Submitted<'_>,
+) -> Result<Attested> {
     let key = active_key(conn, workspace)?.ok_or_else(|| {
         Error::Attestation("dsse_bundle given, but this workspace has no registered CI key".into())
     })?;
-    let message = pae(s("payloadType"), &payload);
-    if !key.verify_sha256(&Sha256::digest(&message).into(), &sig) {
+    let Some(tier) = sub.tier else {
         return Err(Error::Attestation(
-            "dsse_bundle signature does not verify with the workspace's registered key".into(),
+            "a dsse_bundle attests one tier; submit tier 1 and tier 2 results separately".into(),
         ));
-    }
+    };
+    let verifying = crate::wire::load_verifying_key_pem(&key.to_pem())
+        .map_err(|e| Error::Attestation(e.to_string()))?;
+    crate::wire::verify_dsse_binding(&verifying, bundle, sub.content_hash, sub.model_id, tier)
+        .map_err(|e| match e {
+            crate::wire::SignError::Mismatch => Error::Attestation(
+                "dsse_bundle signature does not verify with the workspace's registered key"
+                    .into(),
+            ),
+            crate::wire::SignError::Unbound(m) => {
+                Error::Attestation(format!("dsse_bundle is not bound to this submission: {m}"))
+            }
+            _ => Error::Attestation(
+                "dsse_bundle is malformed: expected {payloadType, payload, signature} with base64 payload and DER signature".into(),
+            ),
+        })?;
+    // What an auditor re-verifies: the PAE of the payload, exactly as signed.
+    let v: Value = serde_json::from_str(bundle)
+        .map_err(|_| Error::Attestation("dsse_bundle is not JSON".into()))?;
+    let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default();
+    let message = crate::wire::dsse::pae(s("payloadType"), &b64(s("payload"))?);
     Ok(Attested {
         kind: "customer_dsse",
         fingerprint: Some(key.fingerprint_hex()),
@@ -320,10 +339,17 @@ impl AssuranceService {
     }
 
     /// Uploads a CI public key; the previous key is revoked for new submissions but kept.
-    /// Workspace owners only.
-    pub fn upload_ci_key(&self, caller: &Caller, workspace: &str, pem: &str) -> Result<Security> {
+    /// Only a workspace owner/admin signed in with a session who re-entered a credential in
+    /// this request ([`Reauthenticated`]); recorded in the audit log.
+    pub fn upload_ci_key(
+        &self,
+        caller: &Caller,
+        workspace: &str,
+        pem: &str,
+        proof: &Reauthenticated,
+    ) -> Result<Security> {
         let mut conn = caller.tenant.conn()?;
-        owner(caller, workspace)?;
+        require_security_admin(caller, workspace, proof)?;
         let key = PublicKey::from_pem(pem).map_err(|m| invalid("public_key_pem", m))?;
         let fp = key.fingerprint_hex();
         let tx = conn.transaction()?;
@@ -352,20 +378,22 @@ impl AssuranceService {
             Some(&caller.user_id),
             "ci_key.upload",
             workspace,
-            &fp,
+            &format!("fingerprint={fp} reauth={}", proof.method()),
         );
         load_security(&conn, workspace)
     }
 
-    /// Changes the attestation policy (owners only).
+    /// Changes the attestation policy: same rule as [`upload_ci_key`](Self::upload_ci_key)
+    /// (session of a workspace owner/admin, credential re-entered); audited.
     pub fn update_security(
         &self,
         caller: &Caller,
         workspace: &str,
         patch: &SecurityPatch,
+        proof: &Reauthenticated,
     ) -> Result<Security> {
-        let conn = caller.tenant.conn()?;
-        owner(caller, workspace)?;
+        let mut conn = caller.tenant.conn()?;
+        require_security_admin(caller, workspace, proof)?;
         let mut current = load_security(&conn, workspace)?;
         if let Some(r) = patch.require_attestation {
             current.require_attestation = r;
@@ -384,7 +412,8 @@ impl AssuranceService {
         if let Some(claims) = &patch.required_claims {
             current.required_claims = claims.clone();
         }
-        conn.execute(
+        let tx = conn.transaction()?;
+        tx.execute(
             "INSERT INTO workspace_security (workspace_id, require_attestation, trusted_issuers, required_claims, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) \
              ON CONFLICT(workspace_id) DO UPDATE SET require_attestation = ?2, trusted_issuers = ?3, required_claims = ?4, updated_at = ?5",
             params![
@@ -395,6 +424,25 @@ impl AssuranceService {
                 now_str()
             ],
         )?;
+        tx.commit()?;
+        crate::auth::AuthService::audit(
+            &*self.db.conn()?,
+            Some(&caller.user_id),
+            "workspace.security.update",
+            workspace,
+            &format!(
+                "require_attestation={} trusted_issuers=[{}] required_claims=[{}] reauth={}",
+                current.require_attestation,
+                current.trusted_issuers.join(","),
+                current
+                    .required_claims
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(","),
+                proof.method()
+            ),
+        );
         Ok(current)
     }
 }
@@ -408,11 +456,23 @@ fn member(caller: &Caller, workspace: &str) -> Result<()> {
     Ok(())
 }
 
-/// Workspace owners and admins change the CI key and the attestation policy.
-fn owner(caller: &Caller, workspace: &str) -> Result<()> {
+/// The one rule for changing what a workspace trusts as CI evidence (keys, issuers, claims,
+/// audience, the attestation requirement): a signed-in session (never an API key, `mk_` or
+/// `mv_`) of the workspace's owner or admin, who re-entered a credential in this request.
+fn require_security_admin(caller: &Caller, workspace: &str, proof: &Reauthenticated) -> Result<()> {
+    if !matches!(caller.via, Via::Session { .. }) {
+        return Err(Error::Forbidden(
+            "changing CI keys and attestation policy needs a signed-in session of a workspace owner or admin; API keys (mk_, mv_) cannot".into(),
+        ));
+    }
     member(caller, workspace)?;
     caller.require_write()?;
     caller.require_workspace_admin()?;
+    if proof.user_id() != caller.user_id {
+        return Err(Error::Forbidden(
+            "the re-entered credential belongs to another user".into(),
+        ));
+    }
     Ok(())
 }
 
@@ -439,9 +499,152 @@ fn load_security(conn: &Connection, workspace: &str) -> Result<Security> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::reauth::Credential;
+    use crate::auth::sessions::{ClientInfo, LoginOutcome};
+
+    const PW: &str = "Correct-Horse-9";
+
+    /// A real appliance store in a temp dir, its first user signed in with a session.
+    fn signed_in() -> (
+        tempfile::TempDir,
+        crate::auth::AuthService,
+        AssuranceService,
+        Caller,
+    ) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut config = crate::config::Config {
+            data_dir: dir.path().join("data"),
+            ..Default::default()
+        };
+        config.auth.argon2_memory_kib = 64;
+        config.auth.argon2_iterations = 1;
+        config.mfa.required_for_local = false;
+        let instance = crate::instance::Instance::open(config).expect("instance");
+        let auth = crate::auth::AuthService::new(
+            &instance.tenants,
+            &instance.config,
+            &instance.master_key,
+            "http://localhost:8080",
+        )
+        .expect("auth");
+        auth.setup("owner@example.com", "Owner", PW).expect("setup");
+        let LoginOutcome::Session { session, .. } = auth
+            .login("owner@example.com", PW, &ClientInfo::default())
+            .expect("login")
+        else {
+            panic!("no MFA in this test");
+        };
+        let caller = auth
+            .authenticate_session(&session.token, crate::auth::WorkspaceChoice::Default)
+            .expect("session");
+        let svc = AssuranceService::new(instance.db.clone(), None);
+        (dir, auth, svc, caller)
+    }
+
+    fn audit_rows(svc: &AssuranceService, action: &str) -> Vec<(Option<String>, String)> {
+        let conn = svc.db.conn().expect("conn");
+        let mut stmt = conn
+            .prepare("SELECT actor_id, detail FROM audit_log WHERE action = ?1 ORDER BY id")
+            .expect("prepare");
+        stmt.query_map([action], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("query")
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .expect("rows")
+    }
+
+    /// Issue 15 item 3: CI trust changes need a session, the password again, and are audited.
+    #[test]
+    fn ci_trust_changes_need_a_session_reauth_and_are_audited() {
+        let (_dir, auth, svc, caller) = signed_in();
+        let ws = caller.workspace_id.clone();
+        let pw = |p: &str| Credential {
+            password: Some(p.into()),
+            totp_code: None,
+        };
+        // API keys cannot re-authenticate, whatever they send.
+        for scope in [crate::auth::Scope::Developer, crate::auth::Scope::Verifier] {
+            let key_caller = Caller {
+                via: Via::ApiKey {
+                    key_id: "k".into(),
+                    scope,
+                },
+                ..caller.clone()
+            };
+            assert!(matches!(
+                auth.reauthenticate(&key_caller, &pw(PW)),
+                Err(crate::auth::Error::Forbidden(_))
+            ));
+        }
+        assert!(matches!(
+            auth.reauthenticate(&caller, &Credential::default()),
+            Err(crate::auth::Error::Invalid {
+                field: "password",
+                ..
+            })
+        ));
+        assert!(matches!(
+            auth.reauthenticate(&caller, &pw("wrong-password-1")),
+            Err(crate::auth::Error::Invalid {
+                field: "password",
+                ..
+            })
+        ));
+        assert_eq!(audit_rows(&svc, "reauth.failure").len(), 1);
+        let proof = auth.reauthenticate(&caller, &pw(PW)).expect("reauth");
+        assert_eq!(proof.method(), "password");
+
+        let key = crate::crypto::signing::SigningKey::generate();
+        let pem = key.public_key().to_pem();
+        svc.upload_ci_key(&caller, &ws, &pem, &proof)
+            .expect("upload");
+        let rows = audit_rows(&svc, "ci_key.upload");
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].0.as_deref(), Some(caller.user_id.as_str()));
+        assert!(
+            rows[0].1.contains(&key.public_key().fingerprint_hex()),
+            "{rows:?}"
+        );
+        assert!(rows[0].1.contains("reauth=password"), "{rows:?}");
+
+        let patch = SecurityPatch {
+            require_attestation: Some(false),
+            ..Default::default()
+        };
+        svc.update_security(&caller, &ws, &patch, &proof)
+            .expect("update");
+        let rows = audit_rows(&svc, "workspace.security.update");
+        assert_eq!(rows.len(), 1);
+        assert!(rows[0].1.contains("require_attestation=false"), "{rows:?}");
+
+        // A proof belongs to its user; a session of the same user is still required.
+        let other = Caller {
+            user_id: "someone-else".into(),
+            ..caller.clone()
+        };
+        assert!(svc.update_security(&other, &ws, &patch, &proof).is_err());
+
+        // Guessing is throttled like sign-in (5 free failures, then backoff).
+        let mut throttled = false;
+        for _ in 0..8 {
+            if let Err(crate::auth::Error::Throttled(_)) =
+                auth.reauthenticate(&caller, &pw("wrong-password-1"))
+            {
+                throttled = true;
+                break;
+            }
+        }
+        assert!(throttled, "repeated wrong passwords must be throttled");
+        assert!(matches!(
+            auth.reauthenticate(&caller, &pw(PW)),
+            Err(crate::auth::Error::Throttled(_))
+        ));
+    }
 
     #[test]
     fn pae_matches_the_dsse_spec() {
-        assert_eq!(pae("a/b", b"hello"), b"DSSEv1 3 a/b 5 hello".to_vec());
+        assert_eq!(
+            crate::wire::dsse::pae("a/b", b"hello"),
+            b"DSSEv1 3 a/b 5 hello".to_vec()
+        );
     }
 }

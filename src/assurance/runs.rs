@@ -218,8 +218,18 @@ impl AssuranceService {
             ));
         }
         let raw_results = raw_results_text(body_bytes);
-        let mut attested =
-            attestation::verify_submission(&tx, &workspace, &body, &content_hash, &raw_results)?;
+        let tiers: BTreeSet<u8> = rows.iter().map(|r| r.tier).collect();
+        let mut attested = attestation::verify_submission(
+            &tx,
+            &workspace,
+            &body,
+            &attestation::Submitted {
+                model_id,
+                tier: tiers.first().copied().filter(|_| tiers.len() == 1),
+                content_hash: &content_hash,
+                raw_results: &raw_results,
+            },
+        )?;
         // An OIDC identity token must verify whenever it is sent (fail closed); it attests
         // the run when no signature does.
         let oidc_claims = match ci_token {

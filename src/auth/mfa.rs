@@ -11,9 +11,12 @@ use base64::Engine as _;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
-use super::sessions::{ClientInfo, NewSession, mfa_methods};
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+
+use super::sessions::{ClientInfo, NewSession, mfa_methods, require_session};
 use super::users::{self, User};
-use super::{AuthService, Caller, Error, Result, invalid, now_str, secrets};
+use super::{AuthService, Caller, Error, Result, Via, invalid, now_str, secrets};
 
 /// Issuer shown in authenticator apps.
 const ISSUER: &str = "rampart";
@@ -28,6 +31,21 @@ pub struct TotpEnrollment {
     /// QR code of the URL, PNG, base64.
     pub qr_png_base64: String,
 }
+
+/// What enrolling or changing a second factor from a session did.
+#[derive(Debug, Clone)]
+pub struct FactorChange {
+    /// Fresh recovery codes (shown once) when the account had none, else empty.
+    pub recovery_codes: Vec<String>,
+    /// The caller's session under a new cookie and CSRF token; the old cookie is dead.
+    pub session: Option<NewSession>,
+    /// Other sessions of the account that were ended.
+    pub sessions_ended: usize,
+}
+
+/// Prefix of recovery-code hashes keyed with the recovery key (HMAC-SHA256 over SHA-256 of
+/// the normalized code). Rows without it are legacy bare SHA-256 and are re-keyed.
+const RECOVERY_HASH_PREFIX: &str = "h1:";
 
 /// MFA state of an account.
 #[derive(Debug, Clone, Serialize)]
@@ -125,25 +143,27 @@ impl AuthService {
         })
     }
 
-    /// Starts TOTP enrollment. When TOTP is already on, this is a reconfiguration and needs
-    /// the password and a current code; the old secret stays active until the new one is
-    /// confirmed (atomic swap in [`confirm_totp`](Self::confirm_totp)).
+    /// Starts TOTP enrollment from a signed-in session. The password is always required
+    /// (re-authentication, throttled like sign-in). When TOTP is already on, this is a
+    /// reconfiguration and also needs a current code; the old secret stays active until the
+    /// new one is confirmed (atomic swap in [`confirm_totp`](Self::confirm_totp)). The
+    /// pending secret belongs to this session only.
     pub fn start_totp(
         &self,
         caller: &Caller,
         password_text: Option<&str>,
         current_code: Option<&str>,
     ) -> Result<TotpEnrollment> {
+        require_session(caller)?;
+        let session_hash = session_hash(caller);
+        self.reauthenticate_password(
+            &caller.user_id,
+            password_text.unwrap_or_default(),
+            "password",
+        )?;
         let mut conn = self.db.conn()?;
         let existing = self.load_totp(&conn, &caller.user_id)?;
         if let Some((secret, last_step)) = existing {
-            let pw = password_text.unwrap_or_default();
-            if !self.check_password(&caller.user_id, pw)? {
-                return Err(invalid(
-                    "password",
-                    "your current password is required to reconfigure the authenticator",
-                ));
-            }
             let code = current_code.unwrap_or_default();
             let step = self
                 .check_totp_code(&secret, &caller.email, code, last_step)
@@ -162,63 +182,55 @@ impl AuthService {
         let totp = totp_for(&secret, &caller.email)?;
         let tx = conn.transaction()?;
         tx.execute(
-            "INSERT INTO mfa_totp_pending (user_id, secret_enc, created_at) VALUES (?1, ?2, ?3) \
-             ON CONFLICT(user_id) DO UPDATE SET secret_enc = ?2, created_at = ?3",
-            params![caller.user_id, seal(&self.mfa_key, &secret), now_str()],
+            "INSERT INTO mfa_totp_pending (user_id, secret_enc, created_at, session_hash) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT(user_id) DO UPDATE SET secret_enc = ?2, created_at = ?3, session_hash = ?4",
+            params![
+                caller.user_id,
+                seal(&self.mfa_key, &secret),
+                now_str(),
+                session_hash
+            ],
         )?;
         tx.commit()?;
-        Ok(TotpEnrollment {
-            secret: totp.secret().to_base32(),
-            otpauth_url: totp
-                .to_url()
-                .map_err(|e| Error::Internal(format!("otpauth URL: {e}")))?,
-            qr_png_base64: totp
-                .to_qr_base64()
-                .map_err(|e| Error::Internal(format!("QR code: {e}")))?,
-        })
+        enrollment_of(&totp)
     }
 
-    /// The authenticator setup in progress (QR code and secret), so a page can show it again
-    /// after a reload or a mistyped code without generating a new secret. `None` when no
-    /// setup is pending.
+    /// The authenticator setup this session started (QR code and secret), so a page can show
+    /// it again after a reload or a mistyped code without generating a new secret. `None`
+    /// when no setup is pending for this session: another session of the same user (which
+    /// may be someone who only knows the password) never sees it.
     pub fn pending_totp(&self, caller: &Caller) -> Result<Option<TotpEnrollment>> {
         let conn = self.db.conn()?;
-        let sealed: Option<Vec<u8>> = conn
-            .query_row(
-                "SELECT secret_enc FROM mfa_totp_pending WHERE user_id = ?1",
-                [&caller.user_id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(sealed) = sealed else {
+        let Some(sealed) = self.pending_secret(&conn, caller)? else {
             return Ok(None);
         };
         let secret = open(&self.mfa_key, &sealed)?;
         let totp = totp_for(&secret, &caller.email)?;
-        Ok(Some(TotpEnrollment {
-            secret: totp.secret().to_base32(),
-            otpauth_url: totp
-                .to_url()
-                .map_err(|e| Error::Internal(format!("otpauth URL: {e}")))?,
-            qr_png_base64: totp
-                .to_qr_base64()
-                .map_err(|e| Error::Internal(format!("QR code: {e}")))?,
-        }))
+        enrollment_of(&totp).map(Some)
     }
 
-    /// Activates the pending authenticator with a code from it. Returns fresh recovery codes
-    /// when the account had none (first factor), otherwise an empty list.
-    pub fn confirm_totp(&self, caller: &Caller, code: &str) -> Result<Vec<String>> {
-        let mut conn = self.db.conn()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let pending: Option<Vec<u8>> = tx
+    fn pending_secret(&self, conn: &Connection, caller: &Caller) -> Result<Option<Vec<u8>>> {
+        let hash = session_hash(caller);
+        if hash.is_empty() {
+            return Ok(None);
+        }
+        Ok(conn
             .query_row(
-                "SELECT secret_enc FROM mfa_totp_pending WHERE user_id = ?1",
-                [&caller.user_id],
+                "SELECT secret_enc FROM mfa_totp_pending WHERE user_id = ?1 AND session_hash = ?2",
+                params![caller.user_id, hash],
                 |r| r.get(0),
             )
-            .optional()?;
-        let sealed = pending.ok_or_else(|| {
+            .optional()?)
+    }
+
+    /// Activates the pending authenticator with a code from it. Every other session of the
+    /// account ends and the caller's session is rotated (new cookie): see [`FactorChange`].
+    /// Fresh recovery codes come back when the account had none.
+    pub fn confirm_totp(&self, caller: &Caller, code: &str) -> Result<FactorChange> {
+        require_session(caller)?;
+        let mut conn = self.db.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let sealed = self.pending_secret(&tx, caller)?.ok_or_else(|| {
             Error::Conflict("no authenticator setup in progress; start the setup first".into())
         })?;
         let secret = open(&self.mfa_key, &sealed)?;
@@ -239,34 +251,46 @@ impl AuthService {
             "DELETE FROM mfa_totp_pending WHERE user_id = ?1",
             [&caller.user_id],
         )?;
-        let has_codes: bool = tx.query_row(
-            "SELECT EXISTS(SELECT 1 FROM mfa_recovery_codes WHERE user_id = ?1 AND used_at IS NULL)",
-            [&caller.user_id],
-            |r| r.get(0),
-        )?;
-        let codes = if has_codes {
-            Vec::new()
-        } else {
-            self.replace_recovery_codes(&tx, &caller.user_id)?
-        };
-        self.mark_session_mfa(&tx, caller)?;
+        let change = self.factor_added(&tx, caller)?;
         AuthService::audit(
             &tx,
             Some(&caller.user_id),
             "mfa.totp.enable",
             &caller.email,
-            "",
+            &format!("other sessions ended: {}", change.sessions_ended),
         );
         tx.commit()?;
-        Ok(codes)
+        Ok(change)
     }
 
-    /// Removes the authenticator after checking the password. Blocked when it is the last
-    /// factor and MFA is required.
+    /// After a factor was added: recovery codes if the account has none, every other session
+    /// ended, the caller's session rotated. Runs inside the caller's transaction.
+    pub(crate) fn factor_added(&self, conn: &Connection, caller: &Caller) -> Result<FactorChange> {
+        let has_codes: bool = conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM mfa_recovery_codes WHERE user_id = ?1 AND used_at IS NULL)",
+            [&caller.user_id],
+            |r| r.get(0),
+        )?;
+        let recovery_codes = if has_codes {
+            Vec::new()
+        } else {
+            self.replace_recovery_codes(conn, &caller.user_id)?
+        };
+        let sessions_ended =
+            self.end_other_sessions(conn, &caller.user_id, &session_hash(caller))?;
+        let session = self.rotate_session(conn, caller)?;
+        Ok(FactorChange {
+            recovery_codes,
+            session,
+            sessions_ended,
+        })
+    }
+
+    /// Removes the authenticator after checking the password; the account's other sessions
+    /// end. Blocked when it is the last factor and MFA is required.
     pub fn remove_totp(&self, caller: &Caller, password_text: &str) -> Result<()> {
-        if !self.check_password(&caller.user_id, password_text)? {
-            return Err(invalid("password", "is not correct"));
-        }
+        require_session(caller)?;
+        self.reauthenticate_password(&caller.user_id, password_text, "password")?;
         let mut conn = self.db.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         if self.load_totp(&tx, &caller.user_id)?.is_none() {
@@ -286,6 +310,8 @@ impl AuthService {
                 [&caller.user_id],
             )?;
         }
+        // A factor change ends the account's other sessions.
+        self.end_other_sessions(&tx, &caller.user_id, &session_hash(caller))?;
         AuthService::audit(
             &tx,
             Some(&caller.user_id),
@@ -303,9 +329,8 @@ impl AuthService {
         caller: &Caller,
         password_text: &str,
     ) -> Result<Vec<String>> {
-        if !self.check_password(&caller.user_id, password_text)? {
-            return Err(invalid("password", "is not correct"));
-        }
+        require_session(caller)?;
+        self.reauthenticate_password(&caller.user_id, password_text, "password")?;
         let mut conn = self.db.conn()?;
         let tx = conn.transaction()?;
         if mfa_methods(&tx, &caller.user_id)?.is_empty() {
@@ -374,6 +399,8 @@ impl AuthService {
     }
 
     /// MFA login step with an authenticator code. A code is accepted once (replay guard).
+    /// Wrong codes are counted per pre-auth token (it dies after a few) and per account
+    /// (backoff across tokens), see [`AuthService::mfa_failed`].
     pub fn login_totp(
         &self,
         pre_auth_token: &str,
@@ -383,20 +410,24 @@ impl AuthService {
         let mut conn = self.db.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let (user_id, _) = self.peek_challenge(&tx, pre_auth_token, "pre_auth")?;
+        if let Some(refused) = self.mfa_gate(&tx, &user_id)? {
+            tx.commit()?;
+            return Err(refused);
+        }
         let user = users::get(&tx, &user_id)?;
         let (secret, last_step) = self
             .load_totp(&tx, &user_id)?
             .ok_or_else(|| invalid("method", "no authenticator app is set up for this account"))?;
         let Some(step) = self.check_totp_code(&secret, &user.email, code, last_step) else {
-            AuthService::audit(
+            let err = self.mfa_failed(
                 &tx,
-                Some(&user_id),
-                "login.mfa_failure",
-                &user.email,
+                pre_auth_token,
+                &user_id,
                 "totp",
-            );
+                invalid("code", "the code is not valid or was already used"),
+            )?;
             tx.commit()?;
-            return Err(invalid("code", "the code is not valid or was already used"));
+            return Err(err);
         };
         tx.execute(
             "UPDATE mfa_totp SET last_used_step = ?1 WHERE user_id = ?2",
@@ -407,7 +438,8 @@ impl AuthService {
         Ok(out)
     }
 
-    /// MFA login step with a recovery code (each code works once).
+    /// MFA login step with a recovery code (each code works once); counted like
+    /// [`login_totp`](Self::login_totp).
     pub fn login_recovery(
         &self,
         pre_auth_token: &str,
@@ -417,31 +449,94 @@ impl AuthService {
         let mut conn = self.db.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let (user_id, _) = self.peek_challenge(&tx, pre_auth_token, "pre_auth")?;
-        let hash = secrets::sha256_hex(&normalize_code(code).to_lowercase());
+        if let Some(refused) = self.mfa_gate(&tx, &user_id)? {
+            tx.commit()?;
+            return Err(refused);
+        }
+        self.rekey_legacy_in(&tx, Some(&user_id))?;
+        let hash = self.recovery_hash(code);
         let used = tx.execute(
             "UPDATE mfa_recovery_codes SET used_at = ?1 WHERE user_id = ?2 AND code_hash = ?3 AND used_at IS NULL",
             params![now_str(), user_id, hash],
         )?;
         if used == 0 {
-            AuthService::audit(
+            let err = self.mfa_failed(
                 &tx,
-                Some(&user_id),
-                "login.mfa_failure",
+                pre_auth_token,
                 &user_id,
                 "recovery",
-            );
+                invalid("code", "the recovery code is not valid or was already used"),
+            )?;
             tx.commit()?;
-            return Err(invalid(
-                "code",
-                "the recovery code is not valid or was already used",
-            ));
+            return Err(err);
         }
         let out = self.finish_mfa_login(&tx, pre_auth_token, &user_id, "recovery", client)?;
         tx.commit()?;
         Ok(out)
     }
 
-    fn load_totp(&self, conn: &Connection, user_id: &str) -> Result<Option<(Vec<u8>, u64)>> {
+    /// The stored form of a recovery code: `h1:` + hex HMAC-SHA256(recovery key, SHA-256 of
+    /// the normalized code). The inner SHA-256 is what earlier versions stored, so their rows
+    /// can be re-keyed without knowing the codes ([`Self::rekey_legacy_recovery_codes`]);
+    /// without the key (derived from the master key, never in the database) a copy of the
+    /// table does not allow testing guesses offline.
+    pub(crate) fn recovery_hash(&self, code: &str) -> String {
+        let inner = Sha256::digest(normalize_code(code).to_lowercase().as_bytes());
+        self.rekeyed(&inner)
+    }
+
+    fn rekeyed(&self, inner_sha256: &[u8]) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.recovery_key.as_slice())
+            .expect("HMAC accepts any key length");
+        mac.update(inner_sha256);
+        format!(
+            "{RECOVERY_HASH_PREFIX}{}",
+            hex::encode(mac.finalize().into_bytes())
+        )
+    }
+
+    /// Re-keys recovery codes stored by earlier versions (bare SHA-256, unsalted) into the
+    /// keyed form, for one user or (at start) for everyone. Existing codes keep working; the
+    /// bare hashes are gone afterwards. Idempotent.
+    pub(crate) fn rekey_legacy_recovery_codes(&self, user_id: Option<&str>) -> Result<usize> {
+        let mut conn = self.db.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = self.rekey_legacy_in(&tx, user_id)?;
+        tx.commit()?;
+        if n > 0 {
+            tracing::info!(codes = n, "re-keyed legacy recovery code hashes");
+        }
+        Ok(n)
+    }
+
+    fn rekey_legacy_in(&self, conn: &Connection, user_id: Option<&str>) -> Result<usize> {
+        let mut stmt = conn.prepare(
+            "SELECT id, code_hash FROM mfa_recovery_codes WHERE code_hash NOT LIKE 'h1:%' \
+             AND (?1 IS NULL OR user_id = ?1)",
+        )?;
+        let rows = stmt
+            .query_map([user_id], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        drop(stmt);
+        for (id, legacy) in &rows {
+            let inner = hex::decode(legacy).map_err(|_| {
+                Error::Internal(format!("recovery code row {id} holds an unreadable hash"))
+            })?;
+            conn.execute(
+                "UPDATE mfa_recovery_codes SET code_hash = ?1 WHERE id = ?2",
+                params![self.rekeyed(&inner), id],
+            )?;
+        }
+        Ok(rows.len())
+    }
+
+    pub(crate) fn load_totp(
+        &self,
+        conn: &Connection,
+        user_id: &str,
+    ) -> Result<Option<(Vec<u8>, u64)>> {
         let row: Option<(Vec<u8>, i64)> = conn
             .query_row(
                 "SELECT secret_enc, last_used_step FROM mfa_totp WHERE user_id = ?1",
@@ -459,7 +554,7 @@ impl AuthService {
     }
 
     /// Returns the matched time step if `code` is valid and newer than `last_step`.
-    fn check_totp_code(
+    pub(crate) fn check_totp_code(
         &self,
         secret: &[u8],
         account: &str,
@@ -491,23 +586,32 @@ impl AuthService {
             let code = format!("{}-{}", &raw[..5], &raw[5..10]);
             conn.execute(
                 "INSERT INTO mfa_recovery_codes (user_id, code_hash) VALUES (?1, ?2)",
-                params![user_id, secrets::sha256_hex(&normalize_code(&code))],
+                params![user_id, self.recovery_hash(&code)],
             )?;
             codes.push(code);
         }
         Ok(codes)
     }
+}
 
-    /// After enrolling a factor, the current session counts as MFA-satisfied.
-    fn mark_session_mfa(&self, conn: &Connection, caller: &Caller) -> Result<()> {
-        if let super::Via::Session { token_hash, .. } = &caller.via {
-            conn.execute(
-                "UPDATE sessions SET mfa_satisfied = 1 WHERE token_hash = ?1",
-                [token_hash],
-            )?;
-        }
-        Ok(())
+/// The token hash of the caller's session ("" for API keys).
+pub(crate) fn session_hash(caller: &Caller) -> String {
+    match &caller.via {
+        Via::Session { token_hash, .. } => token_hash.clone(),
+        Via::ApiKey { .. } => String::new(),
     }
+}
+
+fn enrollment_of(totp: &totp_rs::Totp) -> Result<TotpEnrollment> {
+    Ok(TotpEnrollment {
+        secret: totp.secret().to_base32(),
+        otpauth_url: totp
+            .to_url()
+            .map_err(|e| Error::Internal(format!("otpauth URL: {e}")))?,
+        qr_png_base64: totp
+            .to_qr_base64()
+            .map_err(|e| Error::Internal(format!("QR code: {e}")))?,
+    })
 }
 
 fn base32_lower(bytes: &[u8]) -> String {

@@ -10,6 +10,7 @@
 pub mod api_keys;
 pub mod mfa;
 pub mod password;
+pub mod reauth;
 pub mod secrets;
 pub mod sessions;
 pub mod throttle;
@@ -34,6 +35,10 @@ pub enum Error {
     /// Too many failures; retry after the given number of seconds.
     #[error("too many failed attempts; try again in {0} seconds")]
     Throttled(u64),
+    /// Every password-hashing slot stayed busy (`auth.argon2_max_concurrent`); retry after
+    /// the given number of seconds. Nothing was checked or counted.
+    #[error("the server is busy checking other passwords; try again in {0} seconds")]
+    Busy(u64),
     /// No or an invalid session / API key.
     #[error("{0}")]
     Unauthenticated(String),
@@ -346,6 +351,8 @@ pub struct Settings {
     pub recovery_code_count: usize,
     /// Password accounts must enroll a second factor.
     pub mfa_required: bool,
+    /// Argon2 computations allowed at once (memory lever: each uses `cost.memory_kib`).
+    pub argon2_max_concurrent: usize,
 }
 
 impl Settings {
@@ -372,6 +379,7 @@ impl Settings {
             ),
             recovery_code_count: usize::try_from(c.mfa.recovery_code_count).unwrap_or(10),
             mfa_required: c.mfa.required_for_local,
+            argon2_max_concurrent: usize::try_from(c.auth.argon2_max_concurrent).unwrap_or(4),
         }
     }
 }
@@ -383,6 +391,10 @@ pub struct AuthService {
     pub(crate) tenants: TenantDbs,
     pub(crate) settings: Arc<Settings>,
     pub(crate) mfa_key: Arc<zeroize::Zeroizing<[u8; 32]>>,
+    /// HMAC key of stored recovery codes, derived from the master key.
+    pub(crate) recovery_key: Arc<zeroize::Zeroizing<[u8; 32]>>,
+    /// Bounds concurrent argon2 work (see [`password::Limiter`]).
+    pub(crate) argon2: Arc<password::Limiter>,
     /// `Err(reason)` when security keys cannot be offered with this configuration.
     pub(crate) webauthn: Arc<std::result::Result<webauthn::WebauthnSetup, String>>,
 }
@@ -400,18 +412,47 @@ impl AuthService {
             Some(k) => zeroize::Zeroizing::new(k),
             None => master.derive("mfa-totp"),
         };
-        Ok(Self {
+        let settings = Settings::from_config(config);
+        let argon2 = password::Limiter::new(
+            settings.argon2_max_concurrent,
+            std::time::Duration::from_secs(ARGON2_WAIT_SECONDS),
+        );
+        let svc = Self {
             db: tenants.platform().clone(),
             tenants: tenants.clone(),
-            settings: Arc::new(Settings::from_config(config)),
+            settings: Arc::new(settings),
             mfa_key: Arc::new(mfa_key),
+            recovery_key: Arc::new(master.derive("mfa-recovery-codes")),
+            argon2: Arc::new(argon2),
             webauthn: Arc::new(
                 webauthn::WebauthnSetup::new(config, public_url).map_err(|e| {
                     tracing::warn!("security keys (WebAuthn) are unavailable: {e:#}");
                     format!("{e:#}")
                 }),
             ),
-        })
+        };
+        svc.rekey_legacy_recovery_codes(None)?;
+        Ok(svc)
+    }
+
+    /// Runs `f` (an argon2 hash or verification) while holding one of the bounded permits.
+    pub(crate) fn with_argon2<T>(&self, f: impl FnOnce() -> T) -> Result<T> {
+        let _permit = self
+            .argon2
+            .acquire()
+            .ok_or(Error::Busy(ARGON2_WAIT_SECONDS))?;
+        Ok(f())
+    }
+
+    /// Verifies a password against a stored hash under the argon2 bound.
+    pub(crate) fn verify_password_hash(&self, password_text: &str, phc: &str) -> Result<bool> {
+        self.with_argon2(|| password::verify(password_text, phc))
+    }
+
+    /// Burns one dummy verification (unknown account) under the argon2 bound.
+    pub(crate) fn verify_dummy(&self, password_text: &str) -> Result<()> {
+        let cost = self.settings.cost;
+        self.with_argon2(|| password::verify_dummy(password_text, cost))
     }
 
     /// Records a security event in the audit log (best effort: failures are logged).
@@ -430,6 +471,9 @@ impl AuthService {
         }
     }
 }
+
+/// Longest wait for an argon2 permit before answering "busy" (also the Retry-After).
+const ARGON2_WAIT_SECONDS: u64 = 10;
 
 /// Current time in the stored format (RFC 3339, UTC, milliseconds): sorts lexicographically.
 pub fn now_str() -> String {

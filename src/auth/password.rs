@@ -3,7 +3,8 @@
 //! still burns one verification against a fixed dummy hash so timing does not reveal
 //! which emails exist.
 
-use std::sync::OnceLock;
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -90,9 +91,108 @@ pub fn verify_dummy(password: &str, cost: Cost) {
     let _ = verify(password, phc);
 }
 
+/// Bounds how many argon2 computations run at once.
+///
+/// Every password hash or verification holds one permit while it runs, so the memory argon2
+/// uses at any moment is at most `permits × argon2_memory_kib` (19 MiB each with the default
+/// cost) and a flood of logins queues instead of exhausting memory and CPU. Waiting is bounded:
+/// a caller that gets no permit within the wait is told the server is busy.
+#[derive(Debug)]
+pub struct Limiter {
+    permits: usize,
+    in_use: Mutex<usize>,
+    freed: Condvar,
+    wait: Duration,
+}
+
+/// A held permit; released on drop.
+#[derive(Debug)]
+pub struct Permit<'a>(&'a Limiter);
+
+impl Limiter {
+    /// A limiter with `permits` concurrent computations (at least one) and the longest wait.
+    pub fn new(permits: usize, wait: Duration) -> Self {
+        Self {
+            permits: permits.max(1),
+            in_use: Mutex::new(0),
+            freed: Condvar::new(),
+            wait,
+        }
+    }
+
+    /// Configured number of concurrent computations.
+    pub fn permits(&self) -> usize {
+        self.permits
+    }
+
+    /// Waits for a permit; `None` when none became free within the configured wait.
+    pub fn acquire(&self) -> Option<Permit<'_>> {
+        let deadline = Instant::now() + self.wait;
+        // A panic while holding the lock leaves a plain counter behind; keep using it.
+        let mut used = self.in_use.lock().unwrap_or_else(|p| p.into_inner());
+        while *used >= self.permits {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            let (guard, timeout) = self
+                .freed
+                .wait_timeout(used, left)
+                .unwrap_or_else(|p| p.into_inner());
+            used = guard;
+            if timeout.timed_out() && *used >= self.permits {
+                return None;
+            }
+        }
+        *used += 1;
+        Some(Permit(self))
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        let mut used = self.0.in_use.lock().unwrap_or_else(|p| p.into_inner());
+        *used = used.saturating_sub(1);
+        self.0.freed.notify_one();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limiter_bounds_concurrency_and_times_out() {
+        let l = Limiter::new(2, Duration::from_millis(50));
+        let a = l.acquire().expect("first");
+        let b = l.acquire().expect("second");
+        let start = Instant::now();
+        assert!(
+            l.acquire().is_none(),
+            "a third permit must wait and give up"
+        );
+        assert!(start.elapsed() >= Duration::from_millis(50));
+        drop(a);
+        let c = l.acquire().expect("a released permit is reusable");
+        drop((b, c));
+        // Many threads never exceed the bound.
+        let l = std::sync::Arc::new(Limiter::new(3, Duration::from_secs(10)));
+        let peak = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let now = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let threads: Vec<_> = (0..12)
+            .map(|_| {
+                let (l, peak, now) = (l.clone(), peak.clone(), now.clone());
+                std::thread::spawn(move || {
+                    let _p = l.acquire().expect("permit");
+                    let n = now.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                    peak.fetch_max(n, std::sync::atomic::Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(5));
+                    now.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread");
+        }
+        assert!(peak.load(std::sync::atomic::Ordering::SeqCst) <= 3);
+    }
 
     const CHEAP: Cost = Cost {
         memory_kib: 64,

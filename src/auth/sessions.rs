@@ -2,15 +2,19 @@
 //! absolute timeouts, logout, and resolving a request's credential into a [`Caller`].
 
 use chrono::Utc;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
 use super::users::{self, User};
 use super::{
     AuthService, Caller, Error, Result, Role, Scope, Via, WorkspaceChoice, now_str, parse_time,
-    password, secrets, throttle, time_str,
+    secrets, throttle, time_str,
 };
 use crate::tenancy::workspaces;
+
+/// Wrong second-factor answers one pre-auth token survives: the answer that reaches this
+/// count deletes the token, and the user must give the password again.
+pub const PRE_AUTH_MAX_FAILURES: u32 = 5;
 
 /// A new browser session: the cookie value (shown once) and its CSRF token.
 #[derive(Debug, Clone)]
@@ -45,12 +49,35 @@ pub enum LoginOutcome {
 /// Session metadata for listing.
 #[derive(Debug, Clone, Serialize)]
 pub struct SessionInfo {
+    /// Handle for revocation: the first hex characters of the token's hash (never the token).
+    pub id: String,
+    /// True for the session making the request.
+    pub current: bool,
     /// Created.
     pub created_at: String,
     /// Last request.
     pub last_seen_at: String,
     /// Client address.
     pub ip: String,
+    /// Browser (User-Agent, truncated).
+    pub user_agent: String,
+}
+
+/// Length of a listed session id (hex characters of the token hash: 64 bits).
+const SESSION_ID_LEN: usize = 16;
+
+fn session_id(token_hash: &str) -> String {
+    token_hash.chars().take(SESSION_ID_LEN).collect()
+}
+
+/// Refuses API-key callers for operations on the account's own sessions and factors.
+pub(crate) fn require_session(caller: &Caller) -> Result<()> {
+    match caller.via {
+        Via::Session { .. } => Ok(()),
+        Via::ApiKey { .. } => Err(Error::Forbidden(
+            "account security settings need a signed-in session, not an API key".into(),
+        )),
+    }
 }
 
 /// Request context used for throttling and session metadata.
@@ -65,6 +92,13 @@ pub struct ClientInfo {
 impl AuthService {
     /// Checks the password with per-account and per-IP throttling. Unknown emails and wrong
     /// passwords take the same time and give the same answer.
+    ///
+    /// The attempt is counted as a failure *before* the password is checked, in one immediate
+    /// transaction together with the lockout check, and cleared only when the password turns
+    /// out right. Concurrent attempts therefore serialize on the counter: with `free` allowed
+    /// failures, at most `free` wrong passwords are ever checked before the lockout answers
+    /// 429, however many arrive at once. Attempts refused while locked still count, so a
+    /// burst keeps the lockout growing instead of probing at its edge.
     pub fn login(
         &self,
         email: &str,
@@ -73,36 +107,42 @@ impl AuthService {
     ) -> Result<LoginOutcome> {
         let account = throttle::account_subject(email);
         let ip = throttle::ip_subject(&client.ip);
-        {
-            let conn = self.db.conn()?;
+        let row: Option<(String, String, bool)> = {
+            let mut conn = self.db.conn()?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let wait = self
-                .throttle_wait(&conn, &account)?
-                .max(self.throttle_wait(&conn, &ip)?);
+                .throttle_wait(&tx, &account)?
+                .max(self.throttle_wait(&tx, &ip)?);
+            let account_wait =
+                self.record_failure(&tx, &account, self.settings.account_free_failures)?;
+            let ip_wait = self.record_failure(&tx, &ip, self.settings.ip_free_failures)?;
             if wait > 0 {
-                return Err(Error::Throttled(wait));
+                tx.commit()?;
+                return Err(Error::Throttled(account_wait.max(ip_wait).max(1)));
             }
-        }
-        let conn = self.db.conn()?;
-        let row: Option<(String, String, bool)> = conn
-            .query_row(
-                "SELECT id, password_hash, disabled FROM users WHERE email = ?1",
-                [email.trim()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
+            let row = tx
+                .query_row(
+                    "SELECT id, password_hash, disabled FROM users WHERE email = ?1",
+                    [email.trim()],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            tx.commit()?;
+            row
+        };
         let ok_user = match &row {
             Some((id, hash, disabled)) => {
-                let ok = password::verify(password_text, hash);
+                let ok = self.verify_password_hash(password_text, hash)?;
                 (ok && !disabled).then(|| id.clone())
             }
             None => {
-                password::verify_dummy(password_text, self.settings.cost);
+                self.verify_dummy(password_text)?;
                 None
             }
         };
+        let conn = self.db.conn()?;
         let Some(user_id) = ok_user else {
-            self.record_failure(&conn, &account, self.settings.account_free_failures)?;
-            self.record_failure(&conn, &ip, self.settings.ip_free_failures)?;
+            // Already counted above.
             AuthService::audit(&conn, None, "login.failure", email.trim(), &client.ip);
             return Err(Error::InvalidCredentials);
         };
@@ -139,7 +179,8 @@ impl AuthService {
         })
     }
 
-    fn throttle_wait(&self, conn: &Connection, subject: &str) -> Result<u64> {
+    /// Seconds `subject` must still wait (0 when not locked).
+    pub(crate) fn throttle_wait(&self, conn: &Connection, subject: &str) -> Result<u64> {
         let until: Option<Option<String>> = conn
             .query_row(
                 "SELECT locked_until FROM login_throttle WHERE subject = ?1",
@@ -160,7 +201,14 @@ impl AuthService {
         })
     }
 
-    fn record_failure(&self, conn: &Connection, subject: &str, free: u32) -> Result<()> {
+    /// Counts one failure of `subject` and returns the lockout it now has (seconds, 0 while
+    /// within the `free` failures).
+    pub(crate) fn record_failure(
+        &self,
+        conn: &Connection,
+        subject: &str,
+        free: u32,
+    ) -> Result<u64> {
         let failures: u32 = conn
             .query_row(
                 "SELECT failures FROM login_throttle WHERE subject = ?1",
@@ -168,8 +216,8 @@ impl AuthService {
                 |r| r.get(0),
             )
             .optional()?
-            .unwrap_or(0)
-            + 1;
+            .unwrap_or(0u32)
+            .saturating_add(1);
         let wait = throttle::lockout_seconds(failures, free, self.settings.max_lockout_seconds);
         let until = (wait > 0).then(|| {
             time_str(Utc::now() + chrono::Duration::seconds(i64::try_from(wait).unwrap_or(900)))
@@ -179,7 +227,7 @@ impl AuthService {
              ON CONFLICT(subject) DO UPDATE SET failures = ?2, last_failure_at = ?3, locked_until = ?4",
             params![subject, failures, now_str(), until],
         )?;
-        Ok(())
+        Ok(wait)
     }
 
     /// Creates a session row and returns the cookie value and CSRF token.
@@ -259,9 +307,17 @@ impl AuthService {
         if user.disabled {
             return Err(Error::Unauthenticated("account disabled".into()));
         }
-        let enrollment_pending = self.settings.mfa_required
-            && !mfa_satisfied
-            && mfa_methods(&conn, &user_id)?.is_empty();
+        let has_factor = !mfa_methods(&conn, &user_id)?.is_empty();
+        if !mfa_satisfied && has_factor {
+            // A password-only session of an account that has a second factor now: it was
+            // opened before the factor was enrolled (somewhere else, since enrolling rotates
+            // the enrolling session). It never becomes a full session.
+            conn.execute("DELETE FROM sessions WHERE token_hash = ?1", [&hash])?;
+            return Err(Error::Unauthenticated(
+                "a second factor was set up for this account; sign in again".into(),
+            ));
+        }
+        let enrollment_pending = self.settings.mfa_required && !mfa_satisfied && !has_factor;
         let (ws, tenant) = self.resolve_workspace(&conn, &user, workspace)?;
         Ok(Caller {
             user_id: user.id,
@@ -343,22 +399,128 @@ impl AuthService {
         })
     }
 
-    /// Sessions of the caller's account.
-    pub fn list_sessions(&self, user_id: &str) -> Result<Vec<SessionInfo>> {
+    /// Sessions of the caller's account, newest first; `current` marks the caller's own.
+    pub fn list_sessions(&self, caller: &Caller) -> Result<Vec<SessionInfo>> {
         let conn = self.db.conn()?;
+        let current = match &caller.via {
+            Via::Session { token_hash, .. } => token_hash.as_str(),
+            Via::ApiKey { .. } => "",
+        };
         let mut stmt = conn.prepare(
-            "SELECT created_at, last_seen_at, ip FROM sessions WHERE user_id = ?1 ORDER BY created_at DESC",
+            "SELECT token_hash, created_at, last_seen_at, ip, user_agent FROM sessions WHERE user_id = ?1 ORDER BY created_at DESC",
         )?;
         let list = stmt
-            .query_map([user_id], |r| {
+            .query_map([&caller.user_id], |r| {
+                let hash: String = r.get(0)?;
                 Ok(SessionInfo {
-                    created_at: r.get(0)?,
-                    last_seen_at: r.get(1)?,
-                    ip: r.get(2)?,
+                    id: session_id(&hash),
+                    current: hash == current,
+                    created_at: r.get(1)?,
+                    last_seen_at: r.get(2)?,
+                    ip: r.get(3)?,
+                    user_agent: r.get(4)?,
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(list)
+    }
+
+    /// Ends one of the caller's sessions by its listed id (the caller's own included). Another
+    /// user's session id is unknown here: `NotFound`.
+    pub fn revoke_session(&self, caller: &Caller, id: &str) -> Result<()> {
+        require_session(caller)?;
+        let id = id.trim().to_ascii_lowercase();
+        if id.len() != SESSION_ID_LEN || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::NotFound("session"));
+        }
+        let conn = self.db.conn()?;
+        let n = conn.execute(
+            "DELETE FROM sessions WHERE user_id = ?1 AND substr(token_hash, 1, ?2) = ?3",
+            params![caller.user_id, SESSION_ID_LEN, id],
+        )?;
+        if n == 0 {
+            return Err(Error::NotFound("session"));
+        }
+        AuthService::audit(
+            &conn,
+            Some(&caller.user_id),
+            "session.revoke",
+            &caller.email,
+            &id,
+        );
+        Ok(())
+    }
+
+    /// "Sign out everywhere": ends every session of the caller, the current one included.
+    /// Returns how many ended. API keys are not sessions and stay valid.
+    pub fn revoke_all_sessions(&self, caller: &Caller) -> Result<usize> {
+        require_session(caller)?;
+        let conn = self.db.conn()?;
+        let n = conn.execute("DELETE FROM sessions WHERE user_id = ?1", [&caller.user_id])?;
+        AuthService::audit(
+            &conn,
+            Some(&caller.user_id),
+            "session.revoke_all",
+            &caller.email,
+            &n.to_string(),
+        );
+        Ok(n)
+    }
+
+    /// Ends every session of `user_id` except `keep` (a token hash; "" keeps none). Used when
+    /// a factor or the password changes. Returns how many ended.
+    pub(crate) fn end_other_sessions(
+        &self,
+        conn: &Connection,
+        user_id: &str,
+        keep: &str,
+    ) -> Result<usize> {
+        Ok(conn.execute(
+            "DELETE FROM sessions WHERE user_id = ?1 AND token_hash != ?2",
+            params![user_id, keep],
+        )?)
+    }
+
+    /// Replaces the caller's session by a new one (new cookie and CSRF token) that counts as
+    /// MFA-satisfied, keeping its absolute expiry; the old token stops working. Done when the
+    /// session's privileges grow (a second factor was enrolled), so a token seen before
+    /// cannot ride along. `None` for callers without a session.
+    pub(crate) fn rotate_session(
+        &self,
+        conn: &Connection,
+        caller: &Caller,
+    ) -> Result<Option<NewSession>> {
+        let Via::Session { token_hash, .. } = &caller.via else {
+            return Ok(None);
+        };
+        let row: Option<(String, String, String)> = conn
+            .query_row(
+                "SELECT absolute_expiry, ip, user_agent FROM sessions WHERE token_hash = ?1",
+                [token_hash],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((absolute, ip, user_agent)) = row else {
+            return Err(Error::Unauthenticated("not signed in".into()));
+        };
+        let token = secrets::token();
+        let csrf_token = secrets::token();
+        let now = time_str(Utc::now());
+        conn.execute(
+            "INSERT INTO sessions (token_hash, user_id, csrf_token, mfa_satisfied, created_at, last_seen_at, absolute_expiry, ip, user_agent) \
+             VALUES (?1, ?2, ?3, 1, ?4, ?4, ?5, ?6, ?7)",
+            params![
+                secrets::sha256_hex(&token),
+                caller.user_id,
+                csrf_token,
+                now,
+                absolute,
+                ip,
+                user_agent
+            ],
+        )?;
+        conn.execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])?;
+        Ok(Some(NewSession { token, csrf_token }))
     }
 
     /// Stores a short-lived, single-use challenge (pre-auth token, WebAuthn state) and returns
@@ -420,6 +582,63 @@ impl AuthService {
         Ok(())
     }
 
+    /// Refuses the second-factor step while the account's MFA throttle is active; like a
+    /// password attempt, an answer refused while locked counts as a failure. `Some(error)`
+    /// is the refusal: the caller commits its transaction (keeping the count) and answers it.
+    pub(crate) fn mfa_gate(&self, conn: &Connection, user_id: &str) -> Result<Option<Error>> {
+        let subject = throttle::mfa_subject(user_id);
+        if self.throttle_wait(conn, &subject)? > 0 {
+            let wait = self.record_failure(conn, &subject, self.settings.account_free_failures)?;
+            return Ok(Some(Error::Throttled(wait.max(1))));
+        }
+        Ok(None)
+    }
+
+    /// Records a wrong second factor given with `pre_auth_token`: counts it against the
+    /// account (exponential backoff like passwords, across pre-auth tokens) and against the
+    /// token, which is deleted once it reaches [`PRE_AUTH_MAX_FAILURES`]; audits it. Returns
+    /// the error to answer: `wrong` while the token lives, "sign in again" once it died.
+    /// The caller commits its transaction before answering.
+    pub(crate) fn mfa_failed(
+        &self,
+        conn: &Connection,
+        pre_auth_token: &str,
+        user_id: &str,
+        method: &str,
+        wrong: Error,
+    ) -> Result<Error> {
+        self.record_failure(
+            conn,
+            &throttle::mfa_subject(user_id),
+            self.settings.account_free_failures,
+        )?;
+        let hash = secrets::sha256_hex(pre_auth_token);
+        conn.execute(
+            "UPDATE auth_challenges SET failures = failures + 1 WHERE token_hash = ?1",
+            [&hash],
+        )?;
+        let failures: i64 = conn
+            .query_row(
+                "SELECT failures FROM auth_challenges WHERE token_hash = ?1",
+                [&hash],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(i64::MAX);
+        let email = users::get(conn, user_id)
+            .map(|u| u.email)
+            .unwrap_or_default();
+        AuthService::audit(conn, Some(user_id), "login.mfa_failure", &email, method);
+        if failures >= i64::from(PRE_AUTH_MAX_FAILURES) {
+            self.consume_challenge(conn, pre_auth_token)?;
+            return Ok(Error::Unauthenticated(
+                "too many wrong answers for this sign-in attempt; enter your email and password again"
+                    .into(),
+            ));
+        }
+        Ok(wrong)
+    }
+
     /// Completes an MFA login: consumes the pre-auth token and opens a session.
     pub(crate) fn finish_mfa_login(
         &self,
@@ -434,6 +653,10 @@ impl AuthService {
         if user.disabled {
             return Err(Error::InvalidCredentials);
         }
+        conn.execute(
+            "DELETE FROM login_throttle WHERE subject = ?1",
+            [throttle::mfa_subject(user_id)],
+        )?;
         let session = self.create_session(conn, user_id, true, client)?;
         AuthService::audit(conn, Some(user_id), "login.success", &user.email, method);
         Ok((session, user))

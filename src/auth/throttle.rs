@@ -1,5 +1,6 @@
-//! Login throttling: exponential backoff per account and per client IP after repeated
-//! failures. Pure rules here; the counters live in the `login_throttle` table.
+//! Login throttling: exponential backoff per account, per client IP and per account's second
+//! factor after repeated failures. Pure rules here; the counters live in the `login_throttle`
+//! table and are charged before the expensive check (see `AuthService::login`).
 
 /// How long a subject must wait after `failures` consecutive failures: nothing for the first
 /// `free` failures, then 1 s, 2 s, 4 s … capped at `max_seconds`.
@@ -14,6 +15,12 @@ pub fn lockout_seconds(failures: u32, free: u32, max_seconds: u64) -> u64 {
 /// The throttle key of an account (case-insensitive email).
 pub fn account_subject(email: &str) -> String {
     format!("account:{}", email.trim().to_lowercase())
+}
+
+/// The throttle key of an account's second-factor step. Keyed by user id (not the typed
+/// email) and separate from the password's key, so a correct password never clears it.
+pub fn mfa_subject(user_id: &str) -> String {
+    format!("mfa:{user_id}")
 }
 
 /// The throttle key of a client address.

@@ -46,6 +46,17 @@ pub struct NewUser {
     pub role: Option<String>,
 }
 
+/// What a password change did besides changing the password.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PasswordChanged {
+    /// Other sessions of the account that were ended.
+    pub sessions_ended: usize,
+    /// API keys revoked because the caller asked for it.
+    pub api_keys_revoked: usize,
+    /// API keys that remain valid: keys do not depend on the password.
+    pub api_keys_still_valid: usize,
+}
+
 const USER_COLUMNS: &str = "u.id, u.email, u.display_name, u.role, u.disabled, u.created_at, \
      EXISTS(SELECT 1 FROM mfa_totp t WHERE t.user_id = u.id), \
      (SELECT count(*) FROM webauthn_credentials w WHERE w.user_id = u.id)";
@@ -325,13 +336,20 @@ impl AuthService {
         get(&conn, id)
     }
 
-    /// Changes the caller's password after checking the current one; ends the caller's other
-    /// sessions (the current one stays).
-    pub fn change_password(&self, caller: &Caller, current: &str, new: &str) -> Result<()> {
+    /// Changes the caller's password after checking the current one (throttled like
+    /// sign-in); ends the caller's other sessions (the current one stays). API keys do not
+    /// depend on the password: they stay valid unless `revoke_api_keys` is set, and the
+    /// answer says how many were revoked or remain.
+    pub fn change_password(
+        &self,
+        caller: &Caller,
+        current: &str,
+        new: &str,
+        revoke_api_keys: bool,
+    ) -> Result<PasswordChanged> {
+        super::sessions::require_session(caller)?;
         password::check_policy(new).map_err(|e| invalid("new_password", e.0))?;
-        if !self.check_password(&caller.user_id, current)? {
-            return Err(invalid("current_password", "is not correct"));
-        }
+        self.reauthenticate_password(&caller.user_id, current, "current_password")?;
         let hash = self.hash_password(new)?;
         let mut conn = self.db.conn()?;
         let tx = conn.transaction()?;
@@ -340,23 +358,36 @@ impl AuthService {
             "UPDATE users SET password_hash = ?1, password_changed_at = ?2, updated_at = ?2 WHERE id = ?3",
             params![hash, now, caller.user_id],
         )?;
-        let keep = match &caller.via {
-            super::Via::Session { token_hash, .. } => token_hash.clone(),
-            super::Via::ApiKey { .. } => String::new(),
+        let keep = super::mfa::session_hash(caller);
+        let sessions_ended = self.end_other_sessions(&tx, &caller.user_id, &keep)?;
+        let api_keys_revoked = if revoke_api_keys {
+            tx.execute(
+                "UPDATE api_keys SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL",
+                params![now, caller.user_id],
+            )?
+        } else {
+            0
         };
-        tx.execute(
-            "DELETE FROM sessions WHERE user_id = ?1 AND token_hash != ?2",
-            params![caller.user_id, keep],
+        let api_keys_still_valid: usize = tx.query_row(
+            "SELECT count(*) FROM api_keys WHERE user_id = ?1 AND revoked_at IS NULL",
+            [&caller.user_id],
+            |r| r.get(0),
         )?;
         AuthService::audit(
             &tx,
             Some(&caller.user_id),
             "user.password_change",
             &caller.email,
-            "",
+            &format!(
+                "sessions ended: {sessions_ended}, api keys revoked: {api_keys_revoked}, still valid: {api_keys_still_valid}"
+            ),
         );
         tx.commit()?;
-        Ok(())
+        Ok(PasswordChanged {
+            sessions_ended,
+            api_keys_revoked,
+            api_keys_still_valid,
+        })
     }
 
     /// Sets a password without knowing the old one (the admin CLI on the server); ends all
@@ -380,6 +411,9 @@ impl AuthService {
     }
 
     /// True if `password` is the user's current password (disabled users included).
+    /// Not throttled: for checks that are throttled elsewhere or run by the operator. Where a
+    /// signed-in caller re-enters their password, use
+    /// [`reauthenticate_password`](Self::reauthenticate_password).
     pub fn check_password(&self, user_id: &str, password_text: &str) -> Result<bool> {
         let conn = self.db.conn()?;
         let hash: Option<String> = conn
@@ -389,30 +423,64 @@ impl AuthService {
                 |r| r.get(0),
             )
             .optional()?;
-        Ok(match hash {
-            Some(h) => password::verify(password_text, &h),
+        match hash {
+            Some(h) => self.verify_password_hash(password_text, &h),
             None => {
-                password::verify_dummy(password_text, self.settings.cost);
-                false
+                self.verify_dummy(password_text)?;
+                Ok(false)
             }
-        })
+        }
     }
 
-    /// True if `password` belongs to some enabled admin or superadmin; used where the spec
-    /// asks for "the admin password" outside a session (restore from the server's CLI).
-    pub fn check_any_admin_password(&self, password_text: &str) -> Result<bool> {
+    /// Re-authentication of a signed-in user (before adding a second factor, removing one,
+    /// changing the password, restoring a backup...). Shares the account's login throttle:
+    /// the attempt is counted before the check and cleared when the password is right, so a
+    /// stolen session cannot be used to guess the password faster than the sign-in form
+    /// allows. `field` names the form field in the error.
+    pub fn reauthenticate_password(
+        &self,
+        user_id: &str,
+        password_text: &str,
+        field: &'static str,
+    ) -> Result<()> {
+        if password_text.is_empty() {
+            return Err(invalid(field, "is required: enter your current password"));
+        }
+        let (subject, hash) = {
+            let mut conn = self.db.conn()?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let row: Option<(String, String)> = tx
+                .query_row(
+                    "SELECT email, password_hash FROM users WHERE id = ?1",
+                    [user_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let Some((email, hash)) = row else {
+                return Err(Error::NotFound("user"));
+            };
+            let subject = super::throttle::account_subject(&email);
+            let wait = self.throttle_wait(&tx, &subject)?;
+            let after = self.record_failure(&tx, &subject, self.settings.account_free_failures)?;
+            tx.commit()?;
+            if wait > 0 {
+                return Err(Error::Throttled(after.max(1)));
+            }
+            (subject, hash)
+        };
+        if !self.verify_password_hash(password_text, &hash)? {
+            let conn = self.db.conn()?;
+            AuthService::audit(&conn, Some(user_id), "reauth.failure", field, "");
+            return Err(invalid(field, "is not correct"));
+        }
         let conn = self.db.conn()?;
-        let mut stmt = conn.prepare(
-            "SELECT password_hash FROM users WHERE role IN ('admin', 'superadmin') AND disabled = 0",
-        )?;
-        let hashes = stmt
-            .query_map([], |r| r.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(hashes.iter().any(|h| password::verify(password_text, h)))
+        conn.execute("DELETE FROM login_throttle WHERE subject = ?1", [subject])?;
+        Ok(())
     }
 
     pub(crate) fn hash_password(&self, password_text: &str) -> Result<String> {
-        password::hash(password_text, self.settings.cost)
+        let cost = self.settings.cost;
+        self.with_argon2(|| password::hash(password_text, cost))?
             .map_err(|e| Error::Internal(format!("password hashing failed: {e}")))
     }
 

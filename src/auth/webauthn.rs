@@ -13,8 +13,9 @@ use webauthn_rs::prelude::{
     Webauthn, WebauthnBuilder,
 };
 
-use super::sessions::{ClientInfo, NewSession};
-use super::users::{self, User};
+use super::mfa::{FactorChange, session_hash};
+use super::sessions::{ClientInfo, NewSession, require_session};
+use super::users::User;
 use super::{AuthService, Caller, Error, Result, invalid, now_str};
 
 /// How long a browser has to complete a WebAuthn ceremony.
@@ -144,11 +145,15 @@ impl AuthService {
         }
     }
 
-    /// Starts registering a security key for the caller.
+    /// Starts registering a security key for the caller's session; the password is required
+    /// (re-authentication, throttled like sign-in).
     pub fn start_webauthn_registration(
         &self,
         caller: &Caller,
+        password_text: &str,
     ) -> Result<Ceremony<CreationChallengeResponse>> {
+        require_session(caller)?;
+        self.reauthenticate_password(&caller.user_id, password_text, "password")?;
         let conn = self.db.conn()?;
         let existing = passkeys(&conn, &caller.user_id)?
             .into_iter()
@@ -178,14 +183,17 @@ impl AuthService {
         })
     }
 
-    /// Completes registration with the browser's answer; stores the key under `name`.
+    /// Completes registration with the browser's answer; stores the key under `name`. Like
+    /// every added factor, this ends the account's other sessions and rotates the caller's
+    /// (see [`FactorChange`]).
     pub fn finish_webauthn_registration(
         &self,
         caller: &Caller,
         ceremony_token: &str,
         name: &str,
         credential: &RegisterPublicKeyCredential,
-    ) -> Result<(KeyInfo, Vec<String>)> {
+    ) -> Result<(KeyInfo, FactorChange)> {
+        require_session(caller)?;
         let name = validate_key_name(name)?;
         let mut conn = self.db.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -225,22 +233,7 @@ impl AuthService {
             }
             other => other.into(),
         })?;
-        let has_codes: bool = tx.query_row(
-            "SELECT EXISTS(SELECT 1 FROM mfa_recovery_codes WHERE user_id = ?1 AND used_at IS NULL)",
-            [&caller.user_id],
-            |r| r.get(0),
-        )?;
-        let codes = if has_codes {
-            Vec::new()
-        } else {
-            self.replace_recovery_codes(&tx, &caller.user_id)?
-        };
-        if let super::Via::Session { token_hash, .. } = &caller.via {
-            tx.execute(
-                "UPDATE sessions SET mfa_satisfied = 1 WHERE token_hash = ?1",
-                [token_hash],
-            )?;
-        }
+        let change = self.factor_added(&tx, caller)?;
         AuthService::audit(
             &tx,
             Some(&caller.user_id),
@@ -249,7 +242,7 @@ impl AuthService {
             &info.name,
         );
         tx.commit()?;
-        Ok((info, codes))
+        Ok((info, change))
     }
 
     /// Renames one of the caller's keys.
@@ -269,17 +262,16 @@ impl AuthService {
             .ok_or(Error::NotFound("security key"))
     }
 
-    /// Removes one of the caller's keys (password required); blocked when it is the last
-    /// factor and MFA is required.
+    /// Removes one of the caller's keys (password required); the account's other sessions
+    /// end. Blocked when it is the last factor and MFA is required.
     pub fn remove_webauthn_key(
         &self,
         caller: &Caller,
         id: &str,
         password_text: &str,
     ) -> Result<()> {
-        if !self.check_password(&caller.user_id, password_text)? {
-            return Err(invalid("password", "is not correct"));
-        }
+        require_session(caller)?;
+        self.reauthenticate_password(&caller.user_id, password_text, "password")?;
         let mut conn = self.db.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let exists: Option<String> = tx
@@ -311,6 +303,7 @@ impl AuthService {
                 [&caller.user_id],
             )?;
         }
+        self.end_other_sessions(&tx, &caller.user_id, &session_hash(caller))?;
         AuthService::audit(
             &tx,
             Some(&caller.user_id),
@@ -359,7 +352,7 @@ impl AuthService {
     }
 
     /// MFA login step, part 2: verifies the assertion, updates the signature counter, opens a
-    /// session.
+    /// session. Failures count like wrong codes (per pre-auth token and per account).
     pub fn finish_webauthn_login(
         &self,
         pre_auth_token: &str,
@@ -370,6 +363,10 @@ impl AuthService {
         let mut conn = self.db.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let (user_id, _) = self.peek_challenge(&tx, pre_auth_token, "pre_auth")?;
+        if let Some(refused) = self.mfa_gate(&tx, &user_id)? {
+            tx.commit()?;
+            return Err(refused);
+        }
         let (ceremony_user, state) = self.peek_challenge(&tx, ceremony_token, "webauthn_login")?;
         if ceremony_user != user_id {
             return Err(Error::Unauthenticated("mismatched sign-in attempt".into()));
@@ -383,19 +380,18 @@ impl AuthService {
         {
             Ok(r) => r,
             Err(e) => {
-                let user = users::get(&tx, &user_id)?;
-                AuthService::audit(
+                let err = self.mfa_failed(
                     &tx,
-                    Some(&user_id),
-                    "login.mfa_failure",
-                    &user.email,
+                    pre_auth_token,
+                    &user_id,
                     "webauthn",
-                );
+                    invalid(
+                        "credential",
+                        format!("security key verification failed: {e}"),
+                    ),
+                )?;
                 tx.commit()?;
-                return Err(invalid(
-                    "credential",
-                    format!("security key verification failed: {e}"),
-                ));
+                return Err(err);
             }
         };
         for (id, mut pk) in passkeys(&tx, &user_id)? {

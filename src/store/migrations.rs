@@ -6,10 +6,10 @@
 //! previous version intact, and two processes opening a fresh data dir at once cannot both
 //! apply the same migration. The same set applies to the platform DB and to per-org DBs.
 //!
-//! Numbers only ever grow: a new migration takes the next number after the highest one
-//! here (1 core, 2 accounts, 3 threat models, 4 admin/orgs, 5 assurance, 6 llm, 7 evidence
-//! judge, 8 tenancy, ...), so an existing database
-//! never skips one.
+//! Numbers only ever grow: a new migration takes a number above the highest one here, so an
+//! existing database never skips one (1 core, 2 accounts, 3 threat models, 4 admin/orgs,
+//! 5 assurance, 6 llm, 7 evidence judge, 10 account hardening, 11 evidence hardening,
+//! 12 tenancy; the gaps are numbers reserved by parallel work that landed in another order).
 
 use std::path::Path;
 
@@ -61,9 +61,14 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0007_evidence_judge.sql"),
     },
     Migration {
-        version: 8,
+        version: 10,
+        name: "account_hardening",
+        sql: include_str!("migrations/0010_account_hardening.sql"),
+    },
+    Migration {
+        version: 12,
         name: "tenancy",
-        sql: include_str!("migrations/0008_tenancy.sql"),
+        sql: include_str!("migrations/0012_tenancy.sql"),
     },
 ];
 

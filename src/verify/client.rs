@@ -654,7 +654,7 @@ pub fn run_model(
             .and_then(|c| c.path.clone())
             .filter(|p| !p.trim().is_empty());
         if let Some(path) = path {
-            match s.ws.resolve(&path).and_then(|dir| Workspace::new(&dir)) {
+            match s.ws.subdir(&path) {
                 Ok(w) => {
                     rebased = w;
                     ws = &rebased;
@@ -692,7 +692,9 @@ pub fn run_model(
             eprintln!("[skip] {skipped}: repo mismatch (not {repo})");
         }
     }
-    let digest = wire::source_digest(ws.root(), digest_paths(&items).iter().map(String::as_str));
+    let digest = wire::source_digest(digest_paths(&items).iter().map(String::as_str), |p| {
+        ws.read_bytes(p).ok()
+    });
     let pipeline = pipeline_from_env(digest);
     let checks: Vec<(String, Value)> = items
         .iter()

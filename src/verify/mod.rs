@@ -190,6 +190,11 @@ pub struct VerifyArgs {
     /// What makes `run` exit 1.
     #[arg(long, global = true, value_enum, default_value_t = FailOn::Fail)]
     pub fail_on: FailOn,
+    /// Environment variable that `test_passes` commands may see besides the built-in
+    /// allow-list (PATH, HOME, toolchain variables); repeatable. Test commands run with an
+    /// otherwise empty environment; RAMPART_* and MIPITI_* are never passed.
+    #[arg(long = "test-env", global = true, value_name = "NAME")]
+    pub test_env: Vec<String>,
     /// Subcommand.
     #[command(subcommand)]
     pub command: VerifyCommand,
@@ -238,6 +243,16 @@ pub fn run_local(root: &Path, kind: &str, params: &Value) -> Verdict {
         Ok(ws) => run_check(&ws, kind, params),
         Err(e) => Verdict::fail(format!("Verifier error: project root: {e}")),
     }
+}
+
+/// Opens the project root as the verifier's workspace, with the `--test-env` names checked.
+fn open_workspace(args: &VerifyArgs) -> Result<Workspace, u8> {
+    for name in &args.test_env {
+        testrun::check_env_name(name).map_err(|e| err(Exit::Usage, e))?;
+    }
+    Workspace::new(&args.project_root)
+        .map(|ws| ws.with_test_env(args.test_env.clone()))
+        .map_err(|e| err(Exit::Usage, format!("project root: {e}")))
 }
 
 /// Parses `-p key=value` pairs. A value starting with `[`, `{` or `"` is read as JSON (so
@@ -289,7 +304,10 @@ pub fn run(args: VerifyArgs) -> u8 {
                 Ok(p) => p,
                 Err(e) => return err(Exit::Usage, e),
             };
-            let v = run_local(&args.project_root, kind, &params);
+            let v = match open_workspace(&args) {
+                Ok(ws) => run_check(&ws, kind, &params),
+                Err(code) => return code,
+            };
             if args.output == OutputFormat::Json {
                 print_json(
                     &serde_json::json!({"passed": v.passed, "skipped": v.skipped, "type": kind, "params": params, "details": v.details}),
@@ -341,9 +359,9 @@ fn check_file(args: &VerifyArgs, file: &Path) -> u8 {
             );
         }
     };
-    let ws = match Workspace::new(&args.project_root) {
+    let ws = match open_workspace(args) {
         Ok(w) => w,
-        Err(e) => return err(Exit::Usage, format!("project root: {e}")),
+        Err(code) => return code,
     };
     let items: Vec<(String, Value)> = list
         .iter()
@@ -499,9 +517,9 @@ fn run_remote(args: &VerifyArgs, model_id: Option<&str>, all: bool) -> u8 {
             }
         }
     };
-    let ws = match Workspace::new(&args.project_root) {
+    let ws = match open_workspace(args) {
         Ok(w) => w,
-        Err(e) => return err(Exit::Usage, format!("project root: {e}")),
+        Err(code) => return code,
     };
     let changed_files = match &args.changed_files {
         None => None,

@@ -1260,3 +1260,186 @@ fn inline_annotations_and_hidden_dirs() {
         json!({"file":".github/workflows/*.yml","pattern":"jobs"}),
     );
 }
+
+/// Issue 15 item 5: the reproduction from the issue. A `test_name` shaped like a cargo
+/// option used to become `cargo test --config=…runner=['sh','-c','touch pwned']` and run a
+/// shell command on the CI runner. It is now refused before anything runs.
+#[test]
+fn test_passes_refuses_option_injection_in_test_name() {
+    let d = tree(&[
+        (
+            "Cargo.toml",
+            "[package]\nname = \"fixture\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[workspace]\n",
+        ),
+        ("src/main.rs", "fn main() {}\n#[test]\nfn t_ok() {}\n"),
+    ]);
+    let r = d.path();
+    let attacks = [
+        "--config=target.'cfg(all())'.runner=['sh','-c','touch pwned']",
+        "--config",
+        "-Zunstable-options",
+        "t_ok --config=x",
+        "t_ok;touch pwned",
+        "$(touch pwned)",
+        "`touch pwned`",
+        "t_ok\ntouch pwned",
+        "--",
+        "*",
+    ];
+    for name in attacks {
+        let details = fail(
+            r,
+            "test_passes",
+            json!({"file": "src/main.rs", "test_name": name}),
+        );
+        assert!(
+            details.starts_with("Verifier error: param 'test_name'"),
+            "{name}: {details}"
+        );
+    }
+    // A file shaped like an option, or leaving the root, is refused the same way.
+    for file in [
+        "--config=x.rs",
+        "../src/main.rs",
+        "/etc/passwd.rs",
+        "src/../../x.rs",
+    ] {
+        let details = fail(r, "test_passes", json!({"file": file, "test_name": "t_ok"}));
+        assert!(details.contains("param 'file'"), "{file}: {details}");
+    }
+    for bad_timeout in ["0", "99999999", "-1", "abc"] {
+        let details = fail(
+            r,
+            "test_passes",
+            json!({"file": "src/main.rs", "test_name": "t_ok", "timeout": bad_timeout}),
+        );
+        assert!(details.contains("param 'timeout'"), "{details}");
+    }
+    assert!(!r.join("pwned").exists(), "the injected command ran");
+}
+
+#[test]
+fn test_name_grammar_per_runner() {
+    use super::testrun::{Runner, check_test_name};
+    let ok = [
+        (Runner::Pytest, "test_require_auth_rejects_expired"),
+        (Runner::Pytest, "TestAuth::test_rejects"),
+        (Runner::Pytest, "test_login_*"),
+        (Runner::Pytest, "test_param[case-1.a]"),
+        (Runner::Cargo, "auth::tests::rejects_expired"),
+        (Runner::Cargo, "rejects_*"),
+        (Runner::Go, "TestAuth/expired_token"),
+        (Runner::Go, "TestAuth*"),
+        (Runner::JavaScript, "rejects expired token (401)"),
+        (Runner::JavaScript, "Auth: GET /api/me #2"),
+    ];
+    for (runner, name) in ok {
+        assert!(check_test_name(runner, name).is_ok(), "{runner:?} {name}");
+    }
+    let bad = [
+        (Runner::Pytest, "-p evil"),
+        (Runner::Pytest, "test_x or __import__('os')"),
+        (Runner::Pytest, "test_x[a b]"),
+        (Runner::Pytest, "test_*[x]"),
+        (Runner::Cargo, "--config=x"),
+        (Runner::Cargo, "a::"),
+        (Runner::Cargo, "1abc"),
+        (Runner::Go, "-exec=sh"),
+        (Runner::Go, "Test|.*"),
+        (Runner::JavaScript, "--config=evil.js"),
+        (Runner::JavaScript, " leading space"),
+        (Runner::JavaScript, "it's"),
+        (Runner::JavaScript, "a=b"),
+        (Runner::JavaScript, "x\u{0}y"),
+    ];
+    for (runner, name) in bad {
+        assert!(check_test_name(runner, name).is_err(), "{runner:?} {name}");
+    }
+    assert!(check_test_name(Runner::Cargo, &"a".repeat(201)).is_err());
+}
+
+#[test]
+fn test_commands_never_take_an_option_from_the_assertion() {
+    use super::testrun::{Runner, build_command, check_test_file};
+    let d = tree(&[]);
+    let ws = Workspace::new(d.path()).expect("ws");
+    assert_eq!(
+        check_test_file("./tests/test_a.py").as_deref(),
+        Ok("tests/test_a.py")
+    );
+    for bad in [
+        "-x.py", "a/-b.py", "a//b.py", "a/./b.py", "a b.py", "a::b.py", "a[0].py", "",
+    ] {
+        assert!(check_test_file(bad).is_err(), "{bad}");
+    }
+    let cases = [
+        (Runner::Pytest, "tests/test_a.py", "test_x"),
+        (Runner::Pytest, "tests/test_a.py", "test_x*"),
+        (Runner::Cargo, "src/lib.rs", "auth::rejects"),
+        (Runner::Go, "pkg/auth/auth_test.go", "TestAuth/expired"),
+        (Runner::JavaScript, "test/a.test.js", "rejects expired"),
+    ];
+    for (runner, file, name) in cases {
+        let cmd = build_command(&ws, runner, file, name);
+        // Every argument that carries the file starts with "./"; the name only ever appears
+        // inside an option value or after "--".
+        let end = cmd.args.iter().position(|a| a == "--");
+        for (i, a) in cmd.args.iter().enumerate() {
+            if a.contains(file) {
+                assert!(a.starts_with("./"), "{cmd:?}");
+            }
+            let first_word = name.split(['*', '/', ' ']).next().unwrap_or(name);
+            if a.contains(first_word) && !a.contains(file) {
+                let after_end = end.is_some_and(|e| i > e);
+                let option_value =
+                    a.starts_with("-") && a.contains('=') || i > 0 && cmd.args[i - 1] == "-k";
+                assert!(after_end || option_value, "{a} in {cmd:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn component_root_cannot_leave_the_project() {
+    let outside = tree(&[("secret.py", "def leaked(): pass\n")]);
+    let d = tree(&[("svc/auth/a.py", "def f(): pass\n")]);
+    let ws = Workspace::new(d.path()).expect("ws");
+    assert!(ws.subdir("svc/auth").is_ok());
+    assert!(ws.subdir("../").is_err());
+    assert!(ws.subdir("/").is_err());
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(outside.path(), d.path().join("svc/link")).expect("ln");
+        assert!(
+            ws.subdir("svc/link").is_err(),
+            "a symlinked component path pointing outside is refused"
+        );
+    }
+}
+
+#[test]
+fn source_digest_reads_only_inside_the_project() {
+    let outside = tree(&[("secret.txt", "top secret")]);
+    let d = tree(&[("a.txt", "hello")]);
+    let ws = Workspace::new(d.path()).expect("ws");
+    let escape = format!(
+        "../{}/secret.txt",
+        outside
+            .path()
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("name")
+    );
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(outside.path().join("secret.txt"), d.path().join("link.txt"))
+        .expect("ln");
+    let read = |p: &str| ws.read_bytes(p).ok();
+    let abs = outside.path().join("secret.txt");
+    for p in [escape.as_str(), abs.to_str().expect("utf8"), "link.txt"] {
+        assert_eq!(
+            crate::wire::source_digest([p], read),
+            crate::wire::source_digest([p], |_| None),
+            "{p} must count as missing"
+        );
+    }
+}

@@ -43,6 +43,7 @@ pub struct Workspace {
     cache: Mutex<HashMap<String, Result<Arc<String>, FileError>>>,
     code_cache: Mutex<HashMap<String, Arc<String>>>,
     walk: OnceLock<Arc<Vec<String>>>,
+    test_env: Vec<String>,
 }
 
 impl Workspace {
@@ -56,7 +57,39 @@ impl Workspace {
             cache: Mutex::new(HashMap::new()),
             code_cache: Mutex::new(HashMap::new()),
             walk: OnceLock::new(),
+            test_env: Vec::new(),
         })
+    }
+
+    /// Opens the directory `rel` below this root as a workspace of its own (a component of
+    /// a model). The directory must really be inside this root: `..`, absolute paths and
+    /// symlinks leading out are refused.
+    pub fn subdir(&self, rel: &str) -> Result<Self, FileError> {
+        let full = self.resolve(rel)?;
+        let real = full
+            .canonicalize()
+            .map_err(|e| FileError::Io(rel.into(), e.to_string()))?;
+        if !real.starts_with(&self.root) {
+            return Err(FileError::Escapes(rel.into()));
+        }
+        if !real.is_dir() {
+            return Err(FileError::NotAFile(rel.into()));
+        }
+        let mut ws = Self::new(&real)?;
+        ws.test_env = self.test_env.clone();
+        Ok(ws)
+    }
+
+    /// Extra environment variables (names) that `test_passes` commands inherit besides the
+    /// built-in allow-list; set from `rampart verify --test-env`.
+    pub fn with_test_env(mut self, names: Vec<String>) -> Self {
+        self.test_env = names;
+        self
+    }
+
+    /// The extra environment names of [`with_test_env`](Self::with_test_env).
+    pub fn test_env(&self) -> &[String] {
+        &self.test_env
     }
 
     /// The canonical project root.

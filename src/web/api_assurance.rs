@@ -455,19 +455,33 @@ async fn security(
     Ok(HttpResponse::Ok().json(out))
 }
 
+/// Splits the re-entered credential (`password` or `totp_code`) off a JSON body and parses
+/// the rest as `T` (whose unknown fields are refused).
+fn with_credential<T: serde::de::DeserializeOwned>(
+    body: Value,
+) -> Result<(T, crate::auth::reauth::Credential), ApiError> {
+    let mut raw = body;
+    let cred = crate::auth::reauth::Credential::take_from(&mut raw);
+    let parsed =
+        serde_json::from_value(raw).map_err(|e| ApiError::bad_request(format!("body: {e}")))?;
+    Ok((parsed, cred))
+}
+
+/// `PATCH /api/workspaces/{ws}/security`: session of a workspace owner/admin plus
+/// `password` (or `totp_code`) in the body; API keys are refused.
 async fn update_security(
     state: Data,
     caller: Caller,
     path: web::Path<String>,
-    body: web::Json<SecurityPatch>,
+    body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let svc = state.assurance.clone();
-    let auth = state.auth.clone();
+    let (patch, cred) = with_credential::<SecurityPatch>(body.into_inner())?;
+    let (auth, svc) = (state.auth.clone(), state.assurance.clone());
     let ws = path.into_inner();
-    let patch = body.into_inner();
-    let out = web::block(move || {
+    let out = web::block(move || -> Result<_, ApiError> {
         let caller = auth.in_workspace(&caller, &ws)?;
-        Ok::<_, ApiError>(svc.update_security(&caller, &ws, &patch)?)
+        let proof = auth.reauthenticate(&caller, &cred)?;
+        Ok(svc.update_security(&caller, &ws, &patch, &proof)?)
     })
     .await??;
     Ok(HttpResponse::Ok().json(out))
@@ -479,19 +493,21 @@ struct KeyUpload {
     public_key_pem: String,
 }
 
+/// `POST /api/workspaces/{ws}/ci-key`: same rule as the policy (session, owner/admin,
+/// credential re-entered).
 async fn upload_key(
     state: Data,
     caller: Caller,
     path: web::Path<String>,
-    body: web::Json<KeyUpload>,
+    body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let svc = state.assurance.clone();
-    let auth = state.auth.clone();
+    let (upload, cred) = with_credential::<KeyUpload>(body.into_inner())?;
+    let (auth, svc) = (state.auth.clone(), state.assurance.clone());
     let ws = path.into_inner();
-    let pem = body.into_inner().public_key_pem;
-    let out = web::block(move || {
+    let out = web::block(move || -> Result<_, ApiError> {
         let caller = auth.in_workspace(&caller, &ws)?;
-        Ok::<_, ApiError>(svc.upload_ci_key(&caller, &ws, &pem)?)
+        let proof = auth.reauthenticate(&caller, &cred)?;
+        Ok(svc.upload_ci_key(&caller, &ws, &upload.public_key_pem, &proof)?)
     })
     .await??;
     Ok(HttpResponse::Ok().json(out))

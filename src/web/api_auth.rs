@@ -2,15 +2,15 @@
 //! MFA enrollment, users (admins), workspaces, API keys. Each handler extracts, makes one
 //! [`AuthService`](crate::auth::AuthService) call in `web::block`, and responds.
 
-use actix_web::cookie::{Cookie, SameSite};
+use actix_web::cookie::Cookie;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
-use super::caller::{Enrolling, SESSION_COOKIE, client_info};
-use super::{ApiError, AppState};
+use super::caller::{Enrolling, client_info};
+use super::{ApiError, AppState, cookies};
 use crate::auth::api_keys::NewKeyRequest;
 use crate::auth::sessions::{LoginOutcome, NewSession};
 use crate::auth::users::{NewUser, User};
@@ -35,6 +35,8 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/me", web::get().to(me))
         .route("/api/me/password", web::post().to(change_password))
         .route("/api/me/sessions", web::get().to(my_sessions))
+        .route("/api/me/sessions", web::delete().to(revoke_all_sessions))
+        .route("/api/me/sessions/{id}", web::delete().to(revoke_session))
         .route("/api/mfa", web::get().to(mfa_status))
         .route("/api/mfa/totp/setup", web::post().to(totp_setup))
         .route("/api/mfa/totp/confirm", web::post().to(totp_confirm))
@@ -67,18 +69,13 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
 
 type Data = web::Data<AppState>;
 
-fn session_cookie(state: &AppState, token: &str) -> Cookie<'static> {
-    Cookie::build(SESSION_COOKIE, token.to_string())
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(state.config.tls_enabled())
-        .finish()
+fn session_cookie(token: &str) -> Cookie<'static> {
+    cookies::session(token)
 }
 
-fn signed_in(state: &AppState, session: NewSession, user: User, enroll: bool) -> HttpResponse {
+fn signed_in(session: NewSession, user: User, enroll: bool) -> HttpResponse {
     HttpResponse::Ok()
-        .cookie(session_cookie(state, &session.token))
+        .cookie(session_cookie(&session.token))
         .json(json!({
             "user": user,
             "csrf_token": session.csrf_token,
@@ -127,7 +124,7 @@ async fn login(
             session,
             user,
             mfa_enrollment_required,
-        } => signed_in(&state, session, user, mfa_enrollment_required),
+        } => signed_in(session, user, mfa_enrollment_required),
         LoginOutcome::MfaRequired {
             pre_auth_token,
             methods,
@@ -155,7 +152,7 @@ async fn login_totp(
     let b = body.into_inner();
     let (session, user) =
         web::block(move || auth.login_totp(&b.pre_auth_token, &b.code, &client)).await??;
-    Ok(signed_in(&state, session, user, false))
+    Ok(signed_in(session, user, false))
 }
 
 async fn login_recovery(
@@ -168,7 +165,7 @@ async fn login_recovery(
     let b = body.into_inner();
     let (session, user) =
         web::block(move || auth.login_recovery(&b.pre_auth_token, &b.code, &client)).await??;
-    Ok(signed_in(&state, session, user, false))
+    Ok(signed_in(session, user, false))
 }
 
 #[derive(Deserialize)]
@@ -205,21 +202,21 @@ async fn login_webauthn_finish(
         auth.finish_webauthn_login(&b.pre_auth_token, &b.ceremony_token, &b.credential, &client)
     })
     .await??;
-    Ok(signed_in(&state, session, user, false))
+    Ok(signed_in(session, user, false))
 }
 
 async fn logout(req: HttpRequest, state: Data) -> Result<HttpResponse, ApiError> {
     // Logging out needs the CSRF token like any other state change (via the extractor);
     // without a session there is nothing to end.
-    if let Some(cookie) = req.cookie(SESSION_COOKIE) {
+    if let Some(cookie) = req.cookie(cookies::session_name()) {
         let Enrolling(_caller) = Enrolling::extract(&req).await?;
         let auth = state.auth.clone();
         let token = cookie.value().to_string();
         web::block(move || auth.logout(&token)).await??;
     }
-    let mut gone = session_cookie(&state, "");
-    gone.make_removal();
-    Ok(HttpResponse::NoContent().cookie(gone).finish())
+    Ok(HttpResponse::NoContent()
+        .cookie(cookies::session_removal())
+        .finish())
 }
 
 async fn me(state: Data, caller: Enrolling) -> Result<HttpResponse, ApiError> {
@@ -249,11 +246,17 @@ async fn me(state: Data, caller: Enrolling) -> Result<HttpResponse, ApiError> {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct PasswordChange {
     current_password: String,
     new_password: String,
+    /// Also revoke every API key of the account (they do not depend on the password).
+    #[serde(default)]
+    revoke_api_keys: bool,
 }
 
+/// `POST /api/me/password`: `{current_password, new_password, revoke_api_keys?}` →
+/// `{sessions_ended, api_keys_revoked, api_keys_still_valid}`.
 async fn change_password(
     state: Data,
     caller: Enrolling,
@@ -261,15 +264,52 @@ async fn change_password(
 ) -> Result<HttpResponse, ApiError> {
     let auth = state.auth.clone();
     let b = body.into_inner();
-    web::block(move || auth.change_password(&caller.0, &b.current_password, &b.new_password))
-        .await??;
-    Ok(HttpResponse::NoContent().finish())
+    let done = web::block(move || {
+        auth.change_password(
+            &caller.0,
+            &b.current_password,
+            &b.new_password,
+            b.revoke_api_keys,
+        )
+    })
+    .await??;
+    Ok(HttpResponse::Ok().json(done))
 }
 
 async fn my_sessions(state: Data, caller: Caller) -> Result<HttpResponse, ApiError> {
     let auth = state.auth.clone();
-    let list = web::block(move || auth.list_sessions(&caller.user_id)).await??;
+    let list = web::block(move || auth.list_sessions(&caller)).await??;
     Ok(HttpResponse::Ok().json(list))
+}
+
+/// `DELETE /api/me/sessions/{id}`: ends one of the caller's sessions (their own included,
+/// which also removes the cookie).
+async fn revoke_session(
+    state: Data,
+    caller: Enrolling,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let auth = state.auth.clone();
+    let id = path.into_inner();
+    let current = match &caller.0.via {
+        Via::Session { token_hash, .. } => token_hash.starts_with(&id.to_ascii_lowercase()),
+        Via::ApiKey { .. } => false,
+    };
+    web::block(move || auth.revoke_session(&caller.0, &id)).await??;
+    let mut resp = HttpResponse::NoContent();
+    if current {
+        resp.cookie(cookies::session_removal());
+    }
+    Ok(resp.finish())
+}
+
+/// `DELETE /api/me/sessions`: "sign out everywhere", this session included.
+async fn revoke_all_sessions(state: Data, caller: Enrolling) -> Result<HttpResponse, ApiError> {
+    let auth = state.auth.clone();
+    let n = web::block(move || auth.revoke_all_sessions(&caller.0)).await??;
+    Ok(HttpResponse::Ok()
+        .cookie(cookies::session_removal())
+        .json(json!({ "sessions_ended": n })))
 }
 
 async fn mfa_status(state: Data, caller: Enrolling) -> Result<HttpResponse, ApiError> {
@@ -324,12 +364,34 @@ async fn totp_confirm(
     require_session(&caller.0)?;
     let auth = state.auth.clone();
     let code = body.into_inner().code;
-    let codes = web::block(move || auth.confirm_totp(&caller.0, &code)).await??;
-    Ok(HttpResponse::Ok().json(json!({ "enabled": true, "recovery_codes": codes })))
+    let change = web::block(move || auth.confirm_totp(&caller.0, &code)).await??;
+    Ok(factor_added(
+        HttpResponse::Ok(),
+        json!({ "enabled": true }),
+        change,
+    ))
+}
+
+/// The answer to an added factor: the rotated session as a new cookie (the old one no longer
+/// works) and its CSRF token, the recovery codes, and how many other sessions ended.
+fn factor_added(
+    mut resp: actix_web::HttpResponseBuilder,
+    mut body: serde_json::Value,
+    change: crate::auth::mfa::FactorChange,
+) -> HttpResponse {
+    body["recovery_codes"] = json!(change.recovery_codes);
+    body["sessions_ended"] = json!(change.sessions_ended);
+    if let Some(session) = change.session {
+        body["csrf_token"] = json!(session.csrf_token);
+        resp.cookie(session_cookie(&session.token));
+    }
+    resp.json(body)
 }
 
 #[derive(Deserialize)]
 struct Password {
+    /// Missing is the same as empty: "password is required".
+    #[serde(default)]
     password: String,
 }
 
@@ -357,10 +419,15 @@ async fn recovery_codes(
     Ok(HttpResponse::Ok().json(json!({ "recovery_codes": codes })))
 }
 
-async fn webauthn_register_start(state: Data, caller: Enrolling) -> Result<HttpResponse, ApiError> {
+async fn webauthn_register_start(
+    state: Data,
+    caller: Enrolling,
+    body: web::Json<Password>,
+) -> Result<HttpResponse, ApiError> {
     require_session(&caller.0)?;
     let auth = state.auth.clone();
-    let ceremony = web::block(move || auth.start_webauthn_registration(&caller.0)).await??;
+    let pw = body.into_inner().password;
+    let ceremony = web::block(move || auth.start_webauthn_registration(&caller.0, &pw)).await??;
     Ok(HttpResponse::Ok().json(ceremony))
 }
 
@@ -379,11 +446,15 @@ async fn webauthn_register_finish(
     require_session(&caller.0)?;
     let auth = state.auth.clone();
     let b = body.into_inner();
-    let (key, codes) = web::block(move || {
+    let (key, change) = web::block(move || {
         auth.finish_webauthn_registration(&caller.0, &b.ceremony_token, &b.name, &b.credential)
     })
     .await??;
-    Ok(HttpResponse::Created().json(json!({ "key": key, "recovery_codes": codes })))
+    Ok(factor_added(
+        HttpResponse::Created(),
+        json!({ "key": key }),
+        change,
+    ))
 }
 
 #[derive(Deserialize)]

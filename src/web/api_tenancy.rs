@@ -2,13 +2,11 @@
 //! invitations, organizations with their members and limits, and crypto-shred. Each handler
 //! extracts, calls one tenancy service method (which checks roles), and answers.
 
-use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::caller::SESSION_COOKIE;
 use super::{ApiError, AppState};
 use crate::admin::NewOrg;
 use crate::admin::orgs::OrgPatch;
@@ -325,8 +323,8 @@ async fn accept(
             )
         })?
     };
-    let has_session =
-        req.cookie(SESSION_COOKIE).is_some() || req.headers().contains_key("X-API-Key");
+    let has_session = req.cookie(super::cookies::session_name()).is_some()
+        || req.headers().contains_key("X-API-Key");
     if has_session {
         let caller = <Caller as actix_web::FromRequest>::extract(&req).await?;
         let svc = state.workspaces.clone();
@@ -350,22 +348,6 @@ async fn accept(
         "email": member.email,
         "workspace_id": member.workspace_id,
     })))
-}
-
-/// Remembers the web app's workspace choice (cookie read by page and API requests).
-pub fn workspace_cookie(state: &AppState, id: &str) -> Cookie<'static> {
-    let mut c = Cookie::build(super::caller::WORKSPACE_COOKIE, id.to_string())
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .finish();
-    c.set_secure(
-        state
-            .config
-            .public_url(Some(state.bound))
-            .starts_with("https://"),
-    );
-    c
 }
 
 async fn list_orgs(state: Data, caller: Caller) -> Result<HttpResponse, ApiError> {

@@ -12,13 +12,11 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use super::{ApiError, AppState};
 use crate::auth::{self, Caller, Via, secrets};
 
-/// Name of the session cookie.
-pub const SESSION_COOKIE: &str = "rampart_session";
+/// Name of the session cookie over plain http; over https it is `__Host-rampart_session`
+/// (see [`super::cookies`]).
+pub const SESSION_COOKIE: &str = super::cookies::SESSION;
 /// Header carrying the CSRF token on cookie-authenticated state changes.
 pub const CSRF_HEADER: &str = "X-CSRF-Token";
-/// Cookie in which the web app remembers the chosen workspace (a preference: when it is no
-/// longer accessible, the personal workspace is used).
-pub const WORKSPACE_COOKIE: &str = "rampart_workspace";
 /// Header choosing the workspace of a session request (API clients).
 pub const WORKSPACE_HEADER: &str = "X-Workspace-Id";
 
@@ -44,10 +42,14 @@ fn raw(req: &HttpRequest) -> Raw {
     };
     Raw {
         api_key: header("X-API-Key"),
-        session: req.cookie(SESSION_COOKIE).map(|c| c.value().to_string()),
+        session: req
+            .cookie(super::cookies::session_name())
+            .map(|c| c.value().to_string()),
         csrf: header(CSRF_HEADER),
         workspace: header(WORKSPACE_HEADER),
-        preferred_workspace: req.cookie(WORKSPACE_COOKIE).map(|c| c.value().to_string()),
+        preferred_workspace: req
+            .cookie(super::cookies::workspace_name())
+            .map(|c| c.value().to_string()),
         unsafe_method: !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS),
     }
 }
@@ -125,18 +127,130 @@ impl FromRequest for Enrolling {
     }
 }
 
-/// Peer address and user agent for throttling and session metadata.
+/// Client address and user agent for throttling, session metadata and the audit log.
+///
+/// The address is the TCP peer, unless the peer is one of `server.trusted_proxies`: then
+/// `X-Forwarded-For` is read from the right, skipping trusted hops, and the first untrusted
+/// address is the client (what the nearest trusted proxy saw). Without trusted proxies the
+/// header is ignored: any client could write it.
 pub fn client_info(req: &HttpRequest) -> crate::auth::sessions::ClientInfo {
+    let trusted = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.config.trusted_proxy_nets())
+        .unwrap_or_default();
+    let forwarded: Vec<&str> = req
+        .headers()
+        .get_all("X-Forwarded-For")
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let ip = req
+        .peer_addr()
+        .map(|a| client_ip(a.ip(), &forwarded, &trusted).to_string())
+        .unwrap_or_default();
     crate::auth::sessions::ClientInfo {
-        ip: req
-            .peer_addr()
-            .map(|a| a.ip().to_string())
-            .unwrap_or_default(),
+        ip,
         user_agent: req
             .headers()
             .get("User-Agent")
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_string(),
+    }
+}
+
+/// The client address behind a chain of proxies: `peer` unless it is trusted, else the
+/// rightmost untrusted address of the `X-Forwarded-For` values (in header order). When every
+/// hop is trusted, the leftmost one; an unreadable entry ends the walk at the last good hop.
+pub fn client_ip(
+    peer: std::net::IpAddr,
+    forwarded_for: &[&str],
+    trusted: &[ipnet::IpNet],
+) -> std::net::IpAddr {
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = forwarded_for
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .collect();
+    let mut current = peer;
+    for hop in hops.iter().rev() {
+        let Some(ip) = parse_hop(hop) else {
+            return current;
+        };
+        current = ip;
+        if !is_trusted(&ip) {
+            return ip;
+        }
+    }
+    current
+}
+
+/// An `X-Forwarded-For` entry: an IP, optionally with a port (`1.2.3.4:5`, `[::1]:5`).
+fn parse_hop(hop: &str) -> Option<std::net::IpAddr> {
+    if let Ok(ip) = hop.parse() {
+        return Some(ip);
+    }
+    if let Ok(sa) = hop.parse::<std::net::SocketAddr>() {
+        return Some(sa.ip());
+    }
+    hop.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nets(list: &[&str]) -> Vec<ipnet::IpNet> {
+        list.iter().map(|s| s.parse().expect("cidr")).collect()
+    }
+
+    #[test]
+    fn forwarded_for_is_ignored_without_trusted_proxies() {
+        let peer = "203.0.113.9".parse().expect("ip");
+        assert_eq!(client_ip(peer, &["1.2.3.4"], &[]), peer);
+        let untrusted_peer = "198.51.100.7".parse().expect("ip");
+        assert_eq!(
+            client_ip(untrusted_peer, &["1.2.3.4"], &nets(&["10.0.0.0/8"])),
+            untrusted_peer
+        );
+    }
+
+    #[test]
+    fn rightmost_untrusted_hop_wins() {
+        let trusted = nets(&["10.0.0.0/8", "192.168.1.1/32"]);
+        let peer = "10.0.0.5".parse().expect("ip");
+        // The client forged the leftmost entry; the proxy appended the real address.
+        assert_eq!(
+            client_ip(peer, &["6.6.6.6, 203.0.113.9"], &trusted).to_string(),
+            "203.0.113.9"
+        );
+        // Two trusted hops, across two header lines.
+        assert_eq!(
+            client_ip(peer, &["6.6.6.6, 203.0.113.9", "192.168.1.1"], &trusted).to_string(),
+            "203.0.113.9"
+        );
+        // Ports and IPv6.
+        assert_eq!(
+            client_ip(peer, &["[2001:db8::1]:443"], &trusted).to_string(),
+            "2001:db8::1"
+        );
+        // Everything trusted: the leftmost hop.
+        assert_eq!(
+            client_ip(peer, &["10.1.1.1, 10.2.2.2"], &trusted).to_string(),
+            "10.1.1.1"
+        );
+        // Garbage stops the walk at the last readable hop; no header: the proxy itself.
+        assert_eq!(
+            client_ip(peer, &["junk, 10.2.2.2"], &trusted).to_string(),
+            "10.2.2.2"
+        );
+        assert_eq!(client_ip(peer, &[], &trusted), peer);
     }
 }

@@ -119,6 +119,10 @@ impl From<crate::auth::Error> for ApiError {
                 retry_after: Some(secs),
                 ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "throttled", err.to_string())
             },
+            E::Busy(secs) => ApiError {
+                retry_after: Some(secs),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", err.to_string())
+            },
             E::Unauthenticated(m) => ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", m),
             E::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
             E::MfaEnrollmentRequired => ApiError::new(

@@ -15,7 +15,6 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::web;
 
-use super::caller::SESSION_COOKIE;
 use super::{ApiError, AppState};
 use crate::admin::{AdminService, MaintenanceState};
 
@@ -112,7 +111,9 @@ pub async fn gate(
             .await
             .map(ServiceResponse::map_into_boxed_body);
     }
-    let session = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string());
+    let session = req
+        .cookie(super::cookies::session_name())
+        .map(|c| c.value().to_string());
     let auth = state.auth.clone();
     let superadmin = match session {
         Some(token) => web::block(move || {

@@ -9,6 +9,7 @@ mod api_auth;
 mod api_models;
 pub mod api_tenancy;
 pub mod caller;
+pub mod cookies;
 pub mod error;
 pub mod maintenance;
 pub mod metrics;
@@ -126,25 +127,34 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Config) {
     .configure(pages::configure);
 }
 
+/// `Strict-Transport-Security` sent on every response when the public URL is https.
+pub const HSTS: &str = "max-age=63072000";
+
 /// Runs the server on an already-bound listener until a shutdown signal arrives.
 ///
 /// Returns after every worker has stopped; the caller then closes the database.
 pub async fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<()> {
     let config = state.config.clone();
+    let https = config.https();
+    cookies::install(https);
     let data = web::Data::new(state);
     let app_config = config.clone();
     let mcp = crate::mcp::http_service(&data);
     let mut server = HttpServer::new(move || {
+        let mut headers = DefaultHeaders::new()
+            .add(("X-Content-Type-Options", "nosniff"))
+            .add(("X-Frame-Options", "DENY"))
+            .add(("Referrer-Policy", "no-referrer"));
+        if https {
+            // Browsers that saw the appliance over https once refuse plain http for two
+            // years. No includeSubDomains: other hosts of the domain are not ours to decide.
+            headers = headers.add(("Strict-Transport-Security", HSTS));
+        }
         App::new()
             .app_data(data.clone())
             .wrap(from_fn(maintenance::gate))
             .wrap(from_fn(observe))
-            .wrap(
-                DefaultHeaders::new()
-                    .add(("X-Content-Type-Options", "nosniff"))
-                    .add(("X-Frame-Options", "DENY"))
-                    .add(("Referrer-Policy", "no-referrer")),
-            )
+            .wrap(headers)
             .configure(|cfg| configure(cfg, &app_config))
             .configure(|cfg| crate::mcp::mount(cfg, mcp.clone()))
             .default_service(web::to(pages::not_found))

@@ -1,5 +1,6 @@
 //! Operational endpoints: `/health` (the process answers), `/ready` (the database is open and
-//! migrated), `/metrics` (Prometheus text), and the JSON 404 for unknown paths.
+//! migrated), `/metrics` (Prometheus text; opt-in or token-protected, see
+//! [`crate::config::MetricsConfig`]), and the JSON 404 for unknown paths.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
@@ -30,10 +31,32 @@ async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(json!({"status": "ready", "schema_version": version})))
 }
 
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok()
+/// `/metrics`: 404 unless `metrics.enabled` or `metrics.token` is set; with a token, only
+/// to `Authorization: Bearer <token>` (compared in constant time).
+async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if !state.config.metrics_served() {
+        return not_found(req).await;
+    }
+    let token = state.config.metrics.token.expose();
+    if !token.is_empty() {
+        let given = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .unwrap_or_default();
+        if !crate::auth::secrets::ct_eq(given, token) {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "metrics need Authorization: Bearer <metrics.token>",
+            ));
+        }
+    }
+    Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render())
+        .body(state.metrics.render()))
 }
 
 pub(super) async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {

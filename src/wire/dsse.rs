@@ -57,7 +57,7 @@ pub fn build_dsse_bundle(
         .map_err(|e| SignError::Encode(format!("gzip: {e}")))?;
     let statement = json!({
         "_type": "https://in-toto.io/Statement/v1",
-        "subject": [{"name": format!("mipiti:verification:tier{tier}:{model_id}"), "digest": {"sha256": hex_hash}}],
+        "subject": [{"name": subject_name(model_id, tier), "digest": {"sha256": hex_hash}}],
         "predicateType": PREDICATE_TYPE,
         "predicate": {
             "model_id": model_id,
@@ -123,6 +123,93 @@ pub fn verify_dsse_bundle(
     Ok(statement)
 }
 
+/// The in-toto subject name of one tier's verification run of a model.
+pub fn subject_name(model_id: &str, tier: u8) -> String {
+    format!("mipiti:verification:tier{tier}:{model_id}")
+}
+
+/// Verifies a `dsse_bundle` as the server must before it counts as attestation: the
+/// signature under the registered key ([`verify_dsse_bundle`], which also compares the
+/// subject digest with `content_hash`), and that the statement is bound to this very
+/// submission: payload type in-toto, predicate type verification-run, exactly one subject,
+/// named `mipiti:verification:tier<tier>:<model_id>`, and a predicate whose `model_id`,
+/// `tier` and `content_hash` (when present) agree. Without this binding any bundle the CI key
+/// ever signed could be replayed with other results.
+pub fn verify_dsse_binding(
+    key: &VerifyingKey,
+    bundle: &str,
+    content_hash: &str,
+    model_id: &str,
+    tier: u8,
+) -> Result<Value, SignError> {
+    let outer: Value = serde_json::from_str(bundle).map_err(|_| SignError::BadSignatureEncoding)?;
+    if outer.get("payloadType").and_then(Value::as_str) != Some(PAYLOAD_TYPE) {
+        return Err(SignError::Unbound(format!(
+            "payloadType must be {PAYLOAD_TYPE}"
+        )));
+    }
+    let statement = verify_dsse_bundle(key, bundle, Some(content_hash)).map_err(|e| match e {
+        SignError::BadHash(got) => SignError::Unbound(format!(
+            "its subject digest is '{}', but the submitted results hash to {content_hash}",
+            got.chars().take(64).collect::<String>()
+        )),
+        other => other,
+    })?;
+    if statement.get("predicateType").and_then(Value::as_str) != Some(PREDICATE_TYPE) {
+        return Err(SignError::Unbound(format!(
+            "predicateType must be {PREDICATE_TYPE}"
+        )));
+    }
+    let subjects = statement
+        .get("subject")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    if subjects != 1 {
+        return Err(SignError::Unbound(format!(
+            "the statement must have exactly one subject, it has {subjects}"
+        )));
+    }
+    let want = subject_name(model_id, tier);
+    let name = statement
+        .pointer("/subject/0/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if name != want {
+        return Err(SignError::Unbound(format!(
+            "its subject is '{}', expected '{want}' (another model or tier)",
+            name.chars().take(200).collect::<String>()
+        )));
+    }
+    let predicate = statement.get("predicate");
+    let field = |k: &str| predicate.and_then(|p| p.get(k));
+    if let Some(m) = field("model_id")
+        && m.as_str() != Some(model_id)
+    {
+        return Err(SignError::Unbound(
+            "predicate.model_id names another model".into(),
+        ));
+    }
+    // Producers differ in spelling (`1` or `"1"`, with or without `sha256:`); the values
+    // must agree.
+    if let Some(t) = field("tier") {
+        let same = t.as_u64() == Some(u64::from(tier)) || t.as_str() == Some(&tier.to_string());
+        if !same {
+            return Err(SignError::Unbound(
+                "predicate.tier names another tier".into(),
+            ));
+        }
+    }
+    let bare = |h: &str| h.strip_prefix("sha256:").unwrap_or(h).to_ascii_lowercase();
+    if let Some(h) = field("content_hash")
+        && h.as_str().map(bare) != Some(bare(content_hash))
+    {
+        return Err(SignError::Unbound(
+            "predicate.content_hash differs from the submitted results".into(),
+        ));
+    }
+    Ok(statement)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,5 +250,45 @@ mod tests {
         v["payload"] = Value::String(B64.encode(&body));
         assert!(verify_dsse_bundle(key.verifying_key(), &v.to_string(), None).is_err());
         assert_eq!(pae("t", b"ab"), b"DSSEv1 1 t 2 ab".to_vec());
+    }
+
+    #[test]
+    fn binding_refuses_other_results_models_and_tiers() {
+        let key = SigningKey::from_slice(&[3u8; 32]).expect("key");
+        let vk = key.verifying_key();
+        let h = "sha256:dbde78a109ddd078131b157b42d654b3b1ecb705cb56ea389bb011bf897699dd";
+        let other_h = "sha256:f288af995e511b41b6a5d3299346715975d928bc1991818a200ecf67e42e213f";
+        let b = build_dsse_bundle(&key, "M1", 1, h, &json!({}), &[], &[]).expect("bundle");
+        verify_dsse_binding(vk, &b, h, "M1", 1).expect("bound");
+        for (hash, model, tier) in [(other_h, "M1", 1), (h, "M2", 1), (h, "M1", 2)] {
+            let e = verify_dsse_binding(vk, &b, hash, model, tier).expect_err("unbound");
+            assert!(matches!(e, SignError::Unbound(_)), "{e}");
+        }
+        // A correctly signed statement of another predicate type or with two subjects.
+        let sign = |statement: Value| {
+            let body = statement.to_string().into_bytes();
+            let sig: Signature = key.sign(&pae(PAYLOAD_TYPE, &body));
+            json!({"payloadType": PAYLOAD_TYPE, "payload": B64.encode(&body), "signature": B64.encode(sig.to_der().as_bytes())}).to_string()
+        };
+        let hex = h.trim_start_matches("sha256:");
+        let subject = json!({"name": subject_name("M1", 1), "digest": {"sha256": hex}});
+        let wrong_type =
+            sign(json!({"subject": [subject], "predicateType": "https://example/other"}));
+        assert!(matches!(
+            verify_dsse_binding(vk, &wrong_type, h, "M1", 1),
+            Err(SignError::Unbound(_))
+        ));
+        let two = sign(json!({"subject": [subject, subject], "predicateType": PREDICATE_TYPE}));
+        assert!(matches!(
+            verify_dsse_binding(vk, &two, h, "M1", 1),
+            Err(SignError::Unbound(_))
+        ));
+        let lying_predicate = sign(
+            json!({"subject": [subject], "predicateType": PREDICATE_TYPE, "predicate": {"model_id": "M9"}}),
+        );
+        assert!(matches!(
+            verify_dsse_binding(vk, &lying_predicate, h, "M1", 1),
+            Err(SignError::Unbound(_))
+        ));
     }
 }

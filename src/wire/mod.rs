@@ -16,7 +16,7 @@ pub use canonical::{
     recompute_content_hash,
 };
 pub use digest::source_digest;
-pub use dsse::{build_dsse_bundle, verify_dsse_bundle};
+pub use dsse::{build_dsse_bundle, verify_dsse_binding, verify_dsse_bundle};
 pub use sign::{
     SignError, fingerprint, load_signing_key_pem, load_verifying_key_pem, mint_es256_jwt,
     sign_digest, sign_text, verify_es256_jwt, verify_signature,

@@ -33,6 +33,10 @@ pub enum SignError {
     /// The signature does not verify under the given key.
     #[error("signature does not verify under the workspace key")]
     Mismatch,
+    /// A verified attestation speaks about other results, another model or another tier
+    /// than the submission it came with (a replayed bundle).
+    #[error("the attestation does not match this submission: {0}")]
+    Unbound(String),
     /// Building an attestation payload failed.
     #[error("cannot encode attestation: {0}")]
     Encode(String),

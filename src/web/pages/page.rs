@@ -30,14 +30,16 @@ use crate::auth::{self, Caller, Via, secrets};
 use crate::tenancy::WorkspaceRole;
 use crate::tenancy::workspaces::WorkspaceInfo;
 use crate::web::AppState;
-use crate::web::caller::{CSRF_HEADER, SESSION_COOKIE};
+use crate::web::caller::CSRF_HEADER;
+use crate::web::cookies;
 
 /// Content-Security-Policy of every HTML page: no inline script or style anywhere.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
      img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; \
      object-src 'none'";
 
-/// Cookie carrying a one-shot flash message to the next page (set on redirects after POST).
+/// Cookie carrying a one-shot flash message to the next page (set on redirects after POST);
+/// the plain-http name, `__Host-rampart_flash` over https ([`cookies::flash_name`]).
 pub const FLASH_COOKIE: &str = "rampart_flash";
 
 /// Double-submit cookie protecting the pre-session forms (setup, login, MFA step).
@@ -46,7 +48,8 @@ pub const FLASH_COOKIE: &str = "rampart_flash";
 /// form is rendered and echoed in the form's hidden `csrf_token` field; the POST must carry
 /// both and they must match (constant-time). A cross-site page can neither read the cookie
 /// nor make the browser send it (SameSite=Strict), so it cannot forge a login. This works
-/// behind any reverse proxy, unlike an Origin/Host comparison.
+/// behind any reverse proxy, unlike an Origin/Host comparison. Over https the cookie is
+/// `__Host-rampart_login_csrf` ([`cookies::login_csrf_name`]).
 pub const LOGIN_CSRF_COOKIE: &str = "rampart_login_csrf";
 
 /// Which top-level navigation entry is active.
@@ -405,6 +408,13 @@ impl From<auth::Error> for PageError {
                 title: "Too many attempts",
                 message: format!("Too many failed attempts. Try again in {secs} seconds."),
             },
+            E::Busy(secs) => PageError::Status {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                title: "Server busy",
+                message: format!(
+                    "The server is busy checking other passwords. Try again in {secs} seconds."
+                ),
+            },
             E::Store(crate::store::Error::NotFound) => PageError::not_found(),
             E::Store(e) => PageError::internal(e),
             E::Internal(m) => PageError::internal(m),
@@ -522,9 +532,10 @@ pub fn redirect_flash(to: &str, kind: &'static str, message: impl Into<String>) 
         message: message.into(),
     };
     let mut resp = redirect(to);
-    let cookie = Cookie::build(FLASH_COOKIE, flash.encode())
+    let cookie = Cookie::build(cookies::flash_name(), flash.encode())
         .path("/")
         .http_only(true)
+        .secure(cookies::secure())
         .same_site(SameSite::Lax)
         .max_age(CookieDuration::seconds(60))
         .finish();
@@ -536,14 +547,17 @@ pub fn redirect_flash(to: &str, kind: &'static str, message: impl Into<String>) 
 
 /// Reads the flash message of a request, if any.
 pub fn flash_of(req: &HttpRequest) -> Option<Flash> {
-    req.cookie(FLASH_COOKIE)
+    req.cookie(cookies::flash_name())
         .and_then(|c| Flash::decode(c.value()))
 }
 
 /// Adds the removal of the flash cookie to a response that displayed it.
 pub fn clear_flash(resp: &mut HttpResponse, req: &HttpRequest) {
-    if req.cookie(FLASH_COOKIE).is_some() {
-        let mut gone = Cookie::build(FLASH_COOKIE, "").path("/").finish();
+    if req.cookie(cookies::flash_name()).is_some() {
+        let mut gone = Cookie::build(cookies::flash_name(), "")
+            .path("/")
+            .secure(cookies::secure())
+            .finish();
         gone.make_removal();
         if let Err(e) = resp.add_cookie(&gone) {
             tracing::warn!(error = %e, "clearing the flash cookie failed");
@@ -658,9 +672,11 @@ impl Page {
 
 async fn resolve(req: HttpRequest, allow_enrolling: bool) -> Result<Page, PageError> {
     let state = state_of(&req)?;
-    let token = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string());
+    let token = req
+        .cookie(cookies::session_name())
+        .map(|c| c.value().to_string());
     let preferred = req
-        .cookie(crate::web::caller::WORKSPACE_COOKIE)
+        .cookie(crate::web::cookies::workspace_name())
         .map(|c| c.value().to_string())
         .unwrap_or_default();
     let auth = state.auth.clone();
@@ -850,7 +866,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for LoginForm<T> {
 
 /// Checks the double-submit token of a pre-session request.
 pub fn check_login_csrf(req: &HttpRequest, submitted: Option<&str>) -> Result<(), PageError> {
-    let cookie = req.cookie(LOGIN_CSRF_COOKIE);
+    let cookie = req.cookie(cookies::login_csrf_name());
     match (cookie, submitted) {
         (Some(c), Some(t)) if !t.is_empty() && secrets::ct_eq(c.value(), t) => Ok(()),
         _ => Err(PageError::csrf()),
@@ -860,18 +876,18 @@ pub fn check_login_csrf(req: &HttpRequest, submitted: Option<&str>) -> Result<()
 /// The pre-session CSRF token of a request, or a fresh one to set with
 /// [`login_csrf_cookie`].
 pub fn login_csrf(req: &HttpRequest) -> (String, bool) {
-    match req.cookie(LOGIN_CSRF_COOKIE) {
+    match req.cookie(cookies::login_csrf_name()) {
         Some(c) if c.value().len() >= 20 => (c.value().to_string(), false),
         _ => (secrets::token(), true),
     }
 }
 
 /// The double-submit cookie for pre-session forms.
-pub fn login_csrf_cookie(value: &str, secure: bool) -> Cookie<'static> {
-    Cookie::build(LOGIN_CSRF_COOKIE, value.to_string())
+pub fn login_csrf_cookie(value: &str) -> Cookie<'static> {
+    Cookie::build(cookies::login_csrf_name(), value.to_string())
         .path("/")
         .http_only(true)
-        .secure(secure)
+        .secure(cookies::secure())
         .same_site(SameSite::Strict)
         .finish()
 }

@@ -1,7 +1,8 @@
 //! Settings → Workspace security (`/settings/security`) for the signed-in workspace: the CI
 //! public key (upload, fingerprint badge, history), the require-attestation toggle, trusted
-//! OIDC issuers and required claims. Reads and writes go through
-//! [`crate::assurance::AssuranceService`] (which enforces that only owners change them).
+//! OIDC issuers and required claims. Every change asks for the user's password (or a current
+//! authenticator code) in the same form; reads and writes go through
+//! [`crate::assurance::AssuranceService`] (which enforces that only owners/admins change them).
 
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -10,6 +11,7 @@ use serde_json::{Map, Value};
 
 use super::page::{Layout, Nav, Page, PageError, PageForm, redirect_flash};
 use crate::assurance::{self, attestation::Security, attestation::SecurityPatch};
+use crate::auth::{self, reauth::Credential};
 use crate::web::AppState;
 
 type Data = web::Data<AppState>;
@@ -62,13 +64,35 @@ async fn page(state: Data, p: Page) -> Result<HttpResponse, PageError> {
     })
 }
 
-fn outcome<T>(r: assurance::Result<T>, ok: &str) -> Result<HttpResponse, PageError> {
+/// Why a change was refused: the re-authentication or the service.
+enum Refusal {
+    Auth(auth::Error),
+    Service(assurance::Error),
+}
+
+fn outcome<T>(r: Result<T, Refusal>, ok: &str) -> Result<HttpResponse, PageError> {
     match r {
         Ok(_) => Ok(redirect_flash(PATH, "success", ok)),
-        Err(e @ (assurance::Error::Invalid { .. } | assurance::Error::Forbidden(_))) => {
-            Ok(redirect_flash(PATH, "error", e.to_string()))
-        }
-        Err(e) => Err(e.into()),
+        Err(Refusal::Service(
+            e @ (assurance::Error::Invalid { .. } | assurance::Error::Forbidden(_)),
+        )) => Ok(redirect_flash(PATH, "error", e.to_string())),
+        Err(Refusal::Service(e)) => Err(e.into()),
+        Err(Refusal::Auth(
+            e @ (auth::Error::Invalid { .. }
+            | auth::Error::Forbidden(_)
+            | auth::Error::Throttled(_)),
+        )) => Ok(redirect_flash(PATH, "error", e.to_string())),
+        Err(Refusal::Auth(e)) => Err(e.into()),
+    }
+}
+
+/// The password (or authenticator code) re-entered in a form.
+fn credential(password: String, totp_code: String) -> Credential {
+    let some = |s: String| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+    Credential {
+        // Passwords are taken as typed; only an empty field means "not given".
+        password: Some(password).filter(|p| !p.is_empty()),
+        totp_code: some(totp_code),
     }
 }
 
@@ -76,14 +100,24 @@ fn outcome<T>(r: assurance::Result<T>, ok: &str) -> Result<HttpResponse, PageErr
 struct KeyForm {
     #[serde(default)]
     public_key_pem: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    totp_code: String,
 }
 
 async fn upload_key(state: Data, form: PageForm<KeyForm>) -> Result<HttpResponse, PageError> {
     let PageForm { page: p, form: f } = form;
-    let svc = state.assurance.clone();
+    let (auth, svc) = (state.auth.clone(), state.assurance.clone());
     let caller = p.caller.clone();
     let ws = p.caller.workspace_id.clone();
-    let r = web::block(move || svc.upload_ci_key(&caller, &ws, f.public_key_pem.trim())).await?;
+    let cred = credential(f.password, f.totp_code);
+    let r = web::block(move || {
+        let proof = auth.reauthenticate(&caller, &cred).map_err(Refusal::Auth)?;
+        svc.upload_ci_key(&caller, &ws, f.public_key_pem.trim(), &proof)
+            .map_err(Refusal::Service)
+    })
+    .await?;
     outcome(r, "CI public key uploaded; the previous key is revoked.")
 }
 
@@ -95,6 +129,10 @@ struct PolicyForm {
     trusted_issuers: String,
     #[serde(default)]
     required_claims: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    totp_code: String,
 }
 
 /// `key=value` lines into a claims map.
@@ -133,10 +171,16 @@ async fn policy(state: Data, form: PageForm<PolicyForm>) -> Result<HttpResponse,
         ),
         required_claims: Some(claims),
     };
-    let svc = state.assurance.clone();
+    let (auth, svc) = (state.auth.clone(), state.assurance.clone());
     let caller = p.caller.clone();
     let ws = p.caller.workspace_id.clone();
-    let r = web::block(move || svc.update_security(&caller, &ws, &patch)).await?;
+    let cred = credential(f.password, f.totp_code);
+    let r = web::block(move || {
+        let proof = auth.reauthenticate(&caller, &cred).map_err(Refusal::Auth)?;
+        svc.update_security(&caller, &ws, &patch, &proof)
+            .map_err(Refusal::Service)
+    })
+    .await?;
     outcome(r, "Workspace security policy saved.")
 }
 

@@ -10,7 +10,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::page::{FormState, Layout, Nav, Page, PageError, PageForm, redirect, redirect_flash};
-use super::signin::{RecoveryCodesTpl, TotpSetupTpl};
+use super::signin::{RecoveryCodesTpl, TotpSetupTpl, set_rotated};
 use crate::auth::api_keys::{ApiKey, CreatedKey, NewKeyRequest};
 use crate::auth::mfa::MfaStatus;
 use crate::auth::sessions::SessionInfo;
@@ -46,6 +46,14 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/settings/account/keys/{id}/remove",
             web::post().to(key_remove),
+        )
+        .route(
+            "/settings/account/sessions/{id}/revoke",
+            web::post().to(session_revoke),
+        )
+        .route(
+            "/settings/account/sessions/revoke-all",
+            web::post().to(sessions_revoke_all),
         )
         .route("/settings/api-keys", web::get().to(api_keys))
         .route("/settings/api-keys", web::post().to(api_key_create))
@@ -96,6 +104,8 @@ struct AccountTpl {
     user: User,
     mfa: MfaStatus,
     sessions: Vec<SessionInfo>,
+    /// API keys of the account that are not revoked (they survive a password change).
+    active_api_keys: usize,
     webauthn_available: bool,
     /// Inline errors of the submitted form; field names are prefixed by form
     /// (`pw.`, `totp.`, `totp_remove.`, `recovery.`, `key.<id>.`).
@@ -118,12 +128,14 @@ impl AccountTpl {
 
 async fn account_tpl(state: &Data, p: &Page, f: FormState) -> Result<AccountTpl, PageError> {
     let auth = state.auth.clone();
-    let id = p.caller.user_id.clone();
-    let (user, mfa, sessions) = web::block(move || {
+    let caller = p.caller.clone();
+    let (user, mfa, sessions, keys) = web::block(move || {
+        let id = caller.user_id.clone();
         Ok::<_, auth::Error>((
             auth.user(&id)?,
             auth.mfa_status(&id)?,
-            auth.list_sessions(&id)?,
+            auth.list_sessions(&caller)?,
+            auth.list_api_keys(&caller)?,
         ))
     })
     .await??;
@@ -132,6 +144,7 @@ async fn account_tpl(state: &Data, p: &Page, f: FormState) -> Result<AccountTpl,
         user,
         mfa,
         sessions,
+        active_api_keys: keys.iter().filter(|k| k.revoked_at.is_none()).count(),
         webauthn_available: state.auth.webauthn.is_ok(),
         f,
     })
@@ -181,6 +194,8 @@ struct PasswordForm {
     current_password: String,
     new_password: String,
     new_password_confirm: String,
+    /// Checkbox: also revoke every API key of the account.
+    revoke_api_keys: Option<String>,
 }
 
 async fn change_password(
@@ -203,14 +218,29 @@ async fn change_password(
     }
     let auth = state.auth.clone();
     let caller = p.caller.clone();
-    match web::block(move || auth.change_password(&caller, &f.current_password, &f.new_password))
-        .await?
+    let revoke = f.revoke_api_keys.is_some();
+    match web::block(move || {
+        auth.change_password(&caller, &f.current_password, &f.new_password, revoke)
+    })
+    .await?
     {
-        Ok(()) => Ok(redirect_flash(
-            "/settings/account",
-            "success",
-            "Password changed. Your other sessions were signed out.",
-        )),
+        Ok(done) => {
+            let keys = if done.api_keys_revoked > 0 {
+                format!(" {} API key(s) were revoked.", done.api_keys_revoked)
+            } else if done.api_keys_still_valid > 0 {
+                format!(
+                    " Your {} API key(s) stay valid: they do not depend on your password.",
+                    done.api_keys_still_valid
+                )
+            } else {
+                String::new()
+            };
+            Ok(redirect_flash(
+                "/settings/account",
+                "success",
+                format!("Password changed. Your other sessions were signed out.{keys}"),
+            ))
+        }
         Err(e) => account_errors(&state, &p, AccountForm::Password, e, &[]).await,
     }
 }
@@ -264,17 +294,29 @@ async fn totp_confirm(state: Data, form: PageForm<CodeForm>) -> Result<HttpRespo
     let auth = state.auth.clone();
     let caller = p.caller.clone();
     match web::block(move || auth.confirm_totp(&caller, &f.code)).await? {
-        Ok(codes) if codes.is_empty() => Ok(redirect_flash(
-            "/settings/account",
-            "success",
-            "Authenticator app enabled.",
-        )),
-        Ok(codes) => p.respond(&RecoveryCodesTpl {
-            l: p.layout("Save your recovery codes", Nav::Settings, "account"),
-            codes,
-            continue_to: "/settings/account",
-            intro: "Your authenticator app is enabled.",
-        }),
+        Ok(change) if change.recovery_codes.is_empty() => {
+            let mut resp = redirect_flash(
+                "/settings/account",
+                "success",
+                ended_note("Authenticator app enabled.", change.sessions_ended),
+            );
+            set_rotated(&mut resp, change.session.as_ref())?;
+            Ok(resp)
+        }
+        Ok(change) => {
+            let mut l = p.layout("Save your recovery codes", Nav::Settings, "account");
+            if let Some(s) = &change.session {
+                l.csrf = s.csrf_token.clone();
+            }
+            let mut resp = p.respond(&RecoveryCodesTpl {
+                l,
+                codes: change.recovery_codes,
+                continue_to: "/settings/account",
+                intro: "Your authenticator app is enabled.",
+            })?;
+            set_rotated(&mut resp, change.session.as_ref())?;
+            Ok(resp)
+        }
         Err(e) => {
             let mut fs = FormState::new();
             fs.absorb(e, &[])?;
@@ -399,6 +441,65 @@ async fn key_remove(
         )),
         Err(e) => key_error(&state, &p, &id, e).await,
     }
+}
+
+/// A success message plus how many other sessions a factor change ended.
+fn ended_note(message: &str, ended: usize) -> String {
+    if ended == 0 {
+        message.to_string()
+    } else {
+        format!("{message} Your {ended} other session(s) were signed out.")
+    }
+}
+
+async fn session_revoke(
+    state: Data,
+    path: web::Path<String>,
+    form: PageForm<Empty>,
+) -> Result<HttpResponse, PageError> {
+    let p = form.page;
+    let auth = state.auth.clone();
+    let caller = p.caller.clone();
+    let id = path.into_inner();
+    let current = match &p.caller.via {
+        auth::Via::Session { token_hash, .. } => token_hash.starts_with(&id.to_ascii_lowercase()),
+        auth::Via::ApiKey { .. } => false,
+    };
+    match web::block(move || auth.revoke_session(&caller, &id)).await? {
+        Ok(()) if current => signed_out("You signed out this session."),
+        Ok(()) => Ok(redirect_flash(
+            "/settings/account#sessions",
+            "success",
+            "Session signed out.",
+        )),
+        Err(auth::Error::NotFound(_)) => Ok(redirect_flash(
+            "/settings/account#sessions",
+            "info",
+            "That session had already ended.",
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn sessions_revoke_all(
+    state: Data,
+    form: PageForm<Empty>,
+) -> Result<HttpResponse, PageError> {
+    let p = form.page;
+    let auth = state.auth.clone();
+    let caller = p.caller.clone();
+    let n = web::block(move || auth.revoke_all_sessions(&caller)).await??;
+    signed_out(&format!(
+        "You were signed out everywhere ({n} session(s) ended). API keys stay valid; revoke them under Settings → API keys."
+    ))
+}
+
+/// Back to sign-in after the current session ended, with the cookie removed.
+fn signed_out(message: &str) -> Result<HttpResponse, PageError> {
+    let mut resp = redirect_flash("/login", "success", message);
+    resp.add_cookie(&crate::web::cookies::session_removal())
+        .map_err(PageError::internal)?;
+    Ok(resp)
 }
 
 // ---------------------------------------------------------------- API keys

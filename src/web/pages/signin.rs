@@ -3,7 +3,8 @@
 //! MFA enrollment page for sessions that must add a second factor first.
 //!
 //! Between the password and the second factor the pre-auth token lives in an `HttpOnly;
-//! SameSite=Strict` cookie scoped to `/login` ([`PREAUTH_COOKIE`]), never in the page; the
+//! SameSite=Strict` cookie scoped to `/login` ([`cookies::preauth_name`]: `rampart_preauth`,
+//! `__Secure-rampart_preauth` over https) holding `methods~pre_auth_token`, never in the page; the
 //! security-key step talks to `/login/mfa/webauthn/{start,finish}`, which read it from there.
 
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
@@ -21,11 +22,8 @@ use super::page::{
 use crate::auth::mfa::TotpEnrollment;
 use crate::auth::sessions::{LoginOutcome, NewSession};
 use crate::auth::{self};
-use crate::web::caller::{CSRF_HEADER, SESSION_COOKIE, client_info};
-use crate::web::{ApiError, AppState};
-
-/// Cookie holding `methods~pre_auth_token` between the password and the second factor.
-pub const PREAUTH_COOKIE: &str = "rampart_preauth";
+use crate::web::caller::{CSRF_HEADER, client_info};
+use crate::web::{ApiError, AppState, cookies};
 
 type Data = web::Data<AppState>;
 
@@ -55,17 +53,15 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-pub(super) fn session_cookie(state: &AppState, token: &str) -> Cookie<'static> {
-    Cookie::build(SESSION_COOKIE, token.to_string())
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(state.config.tls_enabled())
-        .finish()
+pub(super) fn session_cookie(token: &str) -> Cookie<'static> {
+    cookies::session(token)
 }
 
 fn removal(name: &'static str, path: &'static str) -> Cookie<'static> {
-    let mut c = Cookie::build(name, "").path(path).finish();
+    let mut c = Cookie::build(name, "")
+        .path(path)
+        .secure(cookies::secure())
+        .finish();
     c.make_removal();
     c
 }
@@ -74,14 +70,13 @@ fn removal(name: &'static str, path: &'static str) -> Cookie<'static> {
 /// clearing a displayed flash message.
 fn anon_page(
     req: &HttpRequest,
-    state: &AppState,
     status: StatusCode,
     csrf: (String, bool),
     tpl: &impl Template,
 ) -> Result<HttpResponse, PageError> {
     let mut resp = page::render_status(status, tpl)?;
     if csrf.1 {
-        let cookie = login_csrf_cookie(&csrf.0, state.config.tls_enabled());
+        let cookie = login_csrf_cookie(&csrf.0);
         resp.add_cookie(&cookie).map_err(PageError::internal)?;
     }
     page::clear_flash(&mut resp, req);
@@ -126,7 +121,7 @@ async fn setup_page(req: HttpRequest, state: Data) -> Result<HttpResponse, PageE
         l: anon_layout(&req, "Set up rampart", &csrf.0),
         f: FormState::new(),
     };
-    anon_page(&req, &state, StatusCode::OK, csrf, &tpl)
+    anon_page(&req, StatusCode::OK, csrf, &tpl)
 }
 
 async fn setup_submit(
@@ -167,7 +162,7 @@ async fn setup_submit(
                         };
                         let mut resp =
                             redirect_flash(to, "success", "Your administrator account is ready.");
-                        resp.add_cookie(&session_cookie(&state, &session.token))
+                        resp.add_cookie(&session_cookie(&session.token))
                             .map_err(PageError::internal)?;
                         resp
                     }
@@ -183,7 +178,7 @@ async fn setup_submit(
         l: anon_layout(&req, "Set up rampart", &csrf.0),
         f: fs,
     };
-    anon_page(&req, &state, StatusCode::UNPROCESSABLE_ENTITY, csrf, &tpl)
+    anon_page(&req, StatusCode::UNPROCESSABLE_ENTITY, csrf, &tpl)
 }
 
 // ---------------------------------------------------------------- login
@@ -202,7 +197,10 @@ struct NextQuery {
 }
 
 async fn signed_in(req: &HttpRequest, state: &Data) -> Result<bool, PageError> {
-    let Some(token) = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string()) else {
+    let Some(token) = req
+        .cookie(cookies::session_name())
+        .map(|c| c.value().to_string())
+    else {
         return Ok(false);
     };
     let auth = state.auth.clone();
@@ -230,7 +228,7 @@ async fn login_page(
         f: FormState::new(),
         next: safe_next(q.next.as_deref()),
     };
-    anon_page(&req, &state, StatusCode::OK, csrf, &tpl)
+    anon_page(&req, StatusCode::OK, csrf, &tpl)
 }
 
 #[derive(Deserialize, Default)]
@@ -260,7 +258,7 @@ async fn login_submit(
         Ok(LoginOutcome::Session { session, .. }) => {
             // An enrolling session is sent on to /mfa/enroll by the page extractor.
             let mut resp = redirect(&next);
-            resp.add_cookie(&session_cookie(&state, &session.token))
+            resp.add_cookie(&session_cookie(&session.token))
                 .map_err(PageError::internal)?;
             return Ok(resp);
         }
@@ -269,10 +267,10 @@ async fn login_submit(
             methods,
         }) => {
             let value = format!("{}~{pre_auth_token}", methods.join("."));
-            let cookie = Cookie::build(PREAUTH_COOKIE, value)
+            let cookie = Cookie::build(cookies::preauth_name(), value)
                 .path("/login")
                 .http_only(true)
-                .secure(state.config.tls_enabled())
+                .secure(cookies::secure())
                 .same_site(SameSite::Strict)
                 .max_age(CookieDuration::seconds(
                     i64::try_from(state.config.mfa.pre_auth_expiry_seconds).unwrap_or(300),
@@ -303,7 +301,7 @@ async fn login_submit(
         f: fs,
         next,
     };
-    anon_page(&req, &state, status, csrf, &tpl)
+    anon_page(&req, status, csrf, &tpl)
 }
 
 // ---------------------------------------------------------------- MFA step
@@ -314,7 +312,7 @@ struct PreAuth {
 }
 
 fn preauth(req: &HttpRequest) -> Option<PreAuth> {
-    let c = req.cookie(PREAUTH_COOKIE)?;
+    let c = req.cookie(cookies::preauth_name())?;
     let (methods, token) = c.value().split_once('~')?;
     if token.is_empty() {
         return None;
@@ -331,6 +329,19 @@ fn expired() -> HttpResponse {
         "info",
         "Your sign-in attempt expired. Enter your email and password again.",
     )
+}
+
+/// Back to the password step, saying why (expired, or too many wrong codes).
+fn expired_because(message: &str) -> HttpResponse {
+    if message.starts_with("too many") {
+        redirect_flash(
+            "/login",
+            "error",
+            "Too many wrong codes for this sign-in attempt. Enter your email and password again.",
+        )
+    } else {
+        expired()
+    }
 }
 
 #[derive(Template)]
@@ -373,11 +384,7 @@ fn mfa_tpl(req: &HttpRequest, csrf: &str, pre: &PreAuth, method: &str, next: Str
     }
 }
 
-async fn mfa_page(
-    req: HttpRequest,
-    state: Data,
-    q: web::Query<MfaQuery>,
-) -> Result<HttpResponse, PageError> {
+async fn mfa_page(req: HttpRequest, q: web::Query<MfaQuery>) -> Result<HttpResponse, PageError> {
     let Some(pre) = preauth(&req) else {
         return Ok(expired());
     };
@@ -389,7 +396,7 @@ async fn mfa_page(
         q.method.as_deref().unwrap_or_default(),
         safe_next(q.next.as_deref()),
     );
-    anon_page(&req, &state, StatusCode::OK, csrf, &tpl)
+    anon_page(&req, StatusCode::OK, csrf, &tpl)
 }
 
 #[derive(Deserialize, Default)]
@@ -399,15 +406,11 @@ struct CodeForm {
     next: String,
 }
 
-fn finish_login(
-    state: &AppState,
-    session: &NewSession,
-    next: &str,
-) -> Result<HttpResponse, PageError> {
+fn finish_login(session: &NewSession, next: &str) -> Result<HttpResponse, PageError> {
     let mut resp = redirect(next);
-    resp.add_cookie(&session_cookie(state, &session.token))
+    resp.add_cookie(&session_cookie(&session.token))
         .map_err(PageError::internal)?;
-    resp.add_cookie(&removal(PREAUTH_COOKIE, "/login"))
+    resp.add_cookie(&removal(cookies::preauth_name(), "/login"))
         .map_err(PageError::internal)?;
     Ok(resp)
 }
@@ -434,15 +437,29 @@ async fn mfa_code(
     })
     .await?;
     let err = match result {
-        Ok((session, _)) => return finish_login(&state, &session, &next),
-        Err(auth::Error::Unauthenticated(_)) => return Ok(expired()),
+        Ok((session, _)) => return finish_login(&session, &next),
+        Err(auth::Error::Unauthenticated(m)) => return Ok(expired_because(&m)),
         Err(e) => e,
     };
     let csrf = login_csrf(&req);
     let method = if recovery { "recovery" } else { "totp" };
     let mut tpl = mfa_tpl(&req, &csrf.0, &pre, method, next);
-    tpl.f.absorb(err, &[])?;
-    anon_page(&req, &state, StatusCode::UNPROCESSABLE_ENTITY, csrf, &tpl)
+    let status = match err {
+        auth::Error::Throttled(secs) => {
+            tpl.f.error(
+                "code",
+                format!(
+                    "Too many wrong codes for this account. Wait {secs} seconds and try again."
+                ),
+            );
+            StatusCode::TOO_MANY_REQUESTS
+        }
+        other => {
+            tpl.f.absorb(other, &[])?;
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+    };
+    anon_page(&req, status, csrf, &tpl)
 }
 
 async fn mfa_totp(
@@ -514,8 +531,8 @@ async fn mfa_webauthn_finish(
     })
     .await??;
     Ok(HttpResponse::Ok()
-        .cookie(session_cookie(&state, &session.token))
-        .cookie(removal(PREAUTH_COOKIE, "/login"))
+        .cookie(session_cookie(&session.token))
+        .cookie(removal(cookies::preauth_name(), "/login"))
         .json(json!({ "redirect": next })))
 }
 
@@ -538,7 +555,7 @@ async fn logout(
     let token = form.page.session_token.clone();
     web::block(move || auth.logout(&token)).await??;
     let mut resp = redirect_flash("/login", "success", "You have been signed out.");
-    let mut gone = session_cookie(&state, "");
+    let mut gone = session_cookie("");
     gone.make_removal();
     resp.add_cookie(&gone).map_err(PageError::internal)?;
     Ok(resp)
@@ -552,6 +569,21 @@ struct EnrollTpl {
     l: Layout,
     totp_pending: bool,
     webauthn_available: bool,
+    /// Inline errors of the authenticator form (`password`).
+    f: FormState,
+}
+
+async fn enroll_tpl(state: &Data, p: &page::Page, f: FormState) -> Result<EnrollTpl, PageError> {
+    let auth = state.auth.clone();
+    let caller = p.caller.clone();
+    // Only a setup started by this very session counts as pending here.
+    let pending = web::block(move || auth.pending_totp(&caller)).await??;
+    Ok(EnrollTpl {
+        l: p.layout("Protect your account", Nav::None, ""),
+        totp_pending: pending.is_some(),
+        webauthn_available: state.auth.webauthn.is_ok(),
+        f,
+    })
 }
 
 async fn enroll_page(state: Data, p: EnrollPage) -> Result<HttpResponse, PageError> {
@@ -559,29 +591,46 @@ async fn enroll_page(state: Data, p: EnrollPage) -> Result<HttpResponse, PageErr
     if !p.caller.mfa_enrollment_pending {
         return Ok(redirect("/settings/account"));
     }
-    let auth = state.auth.clone();
-    let id = p.caller.user_id.clone();
-    let status = web::block(move || auth.mfa_status(&id)).await??;
-    let tpl = EnrollTpl {
-        l: p.layout("Protect your account", Nav::None, ""),
-        totp_pending: status.totp_pending,
-        webauthn_available: state.auth.webauthn.is_ok(),
-    };
+    let tpl = enroll_tpl(&state, &p, FormState::new()).await?;
     p.respond(&tpl)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PasswordForm {
+    password: String,
 }
 
 async fn enroll_totp_start(
     state: Data,
-    form: EnrollForm<Empty>,
+    form: EnrollForm<PasswordForm>,
 ) -> Result<HttpResponse, PageError> {
-    let p = form.0.page;
+    let PageForm { page: p, form: f } = form.0;
     if !p.caller.mfa_enrollment_pending {
         return Ok(redirect("/settings/account"));
     }
     let auth = state.auth.clone();
     let caller = p.caller.clone();
-    web::block(move || auth.start_totp(&caller, None, None)).await??;
-    Ok(redirect("/mfa/enroll/totp"))
+    match web::block(move || auth.start_totp(&caller, Some(&f.password), None)).await? {
+        Ok(_) => Ok(redirect("/mfa/enroll/totp")),
+        Err(e) => {
+            let mut fs = FormState::new();
+            let status = if matches!(e, auth::Error::Throttled(_)) {
+                StatusCode::TOO_MANY_REQUESTS
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            match e {
+                auth::Error::Throttled(secs) => fs.error(
+                    "password",
+                    format!("Too many wrong passwords. Wait {secs} seconds and try again."),
+                ),
+                other => fs.absorb(other, &[])?,
+            }
+            let tpl = enroll_tpl(&state, &p, fs).await?;
+            p.respond_status(status, &tpl)
+        }
+    }
 }
 
 /// The authenticator-app setup step (QR, secret, confirm form), shared with Settings.
@@ -593,6 +642,18 @@ pub(super) struct TotpSetupTpl {
     pub enrollment: TotpEnrollment,
     pub action: &'static str,
     pub cancel: &'static str,
+}
+
+/// Sets the cookie of a session rotated by a factor change (the old cookie is dead).
+pub(super) fn set_rotated(
+    resp: &mut HttpResponse,
+    session: Option<&NewSession>,
+) -> Result<(), PageError> {
+    if let Some(s) = session {
+        resp.add_cookie(&session_cookie(&s.token))
+            .map_err(PageError::internal)?;
+    }
+    Ok(())
 }
 
 /// Shows the recovery codes once (after the first factor or a regeneration).
@@ -640,23 +701,30 @@ async fn enroll_totp_confirm(
     let caller = p.caller.clone();
     let code = f.code.clone();
     match web::block(move || auth.confirm_totp(&caller, &code)).await? {
-        Ok(codes) if codes.is_empty() => {
-            Ok(redirect_flash("/", "success", "Authenticator app enabled."))
+        Ok(change) if change.recovery_codes.is_empty() => {
+            let mut resp = redirect_flash("/", "success", "Authenticator app enabled.");
+            set_rotated(&mut resp, change.session.as_ref())?;
+            Ok(resp)
         }
-        Ok(codes) => {
-            // The session is enrolled now: show the full navigation again.
+        Ok(change) => {
+            // The session is enrolled now (under a new cookie): full navigation again.
             let mut l = p.layout("Save your recovery codes", Nav::None, "");
             l.enrolling = false;
+            if let Some(s) = &change.session {
+                l.csrf = s.csrf_token.clone();
+            }
             l.flash = Some(page::Flash {
                 kind: "success",
                 message: "Authenticator app enabled.".into(),
             });
-            p.respond(&RecoveryCodesTpl {
+            let mut resp = p.respond(&RecoveryCodesTpl {
                 l,
-                codes,
+                codes: change.recovery_codes,
                 continue_to: "/",
                 intro: "Your account is now protected by your authenticator app.",
-            })
+            })?;
+            set_rotated(&mut resp, change.session.as_ref())?;
+            Ok(resp)
         }
         Err(e) => {
             let mut fs = FormState::new();

@@ -5,7 +5,6 @@
 //! handlers only translate forms and outcomes. The invitation link is a secret: like API
 //! keys, it is shown only in the response to the POST that created it.
 
-use actix_web::cookie::Cookie;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -20,8 +19,8 @@ use crate::tenancy::invitations::{CreatedInvitation, Invitation, InvitationView}
 use crate::tenancy::workspaces::{Member, WorkspaceInfo};
 use crate::tenancy::{self, WorkspaceRole};
 use crate::web::AppState;
-use crate::web::api_tenancy::workspace_cookie;
-use crate::web::caller::{SESSION_COOKIE, WORKSPACE_COOKIE, client_info};
+use crate::web::caller::client_info;
+use crate::web::cookies;
 
 type Data = web::Data<AppState>;
 
@@ -130,7 +129,7 @@ async fn switch(state: Data, form: PageForm<SwitchForm>) -> Result<HttpResponse,
         .map(|w| w.name.clone())
         .unwrap_or_default();
     let mut resp = redirect_flash("/", "success", format!("Switched to {name}."));
-    resp.add_cookie(&workspace_cookie(&state, &target.workspace_id))
+    resp.add_cookie(&cookies::workspace(&target.workspace_id))
         .map_err(PageError::internal)?;
     Ok(resp)
 }
@@ -332,9 +331,8 @@ async fn revoke(
 }
 
 fn forget_workspace(mut resp: HttpResponse) -> Result<HttpResponse, PageError> {
-    let mut gone = Cookie::build(WORKSPACE_COOKIE, "").path("/").finish();
-    gone.make_removal();
-    resp.add_cookie(&gone).map_err(PageError::internal)?;
+    resp.add_cookie(&cookies::workspace_removal())
+        .map_err(PageError::internal)?;
     Ok(resp)
 }
 
@@ -439,7 +437,7 @@ async fn create(state: Data, form: PageForm<NewForm>) -> Result<HttpResponse, Pa
                 "success",
                 format!("Workspace {} created; invite your team below.", ws.name),
             );
-            resp.add_cookie(&workspace_cookie(&state, &ws.id))
+            resp.add_cookie(&cookies::workspace(&ws.id))
                 .map_err(PageError::internal)?;
             Ok(resp)
         }
@@ -484,7 +482,10 @@ struct InviteTpl {
 
 /// Who is signed in on this browser, if anyone (the accept page works either way).
 async fn current_email(req: &HttpRequest, state: &Data) -> Result<Option<String>, PageError> {
-    let Some(token) = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string()) else {
+    let Some(token) = req
+        .cookie(cookies::session_name())
+        .map(|c| c.value().to_string())
+    else {
         return Ok(None);
     };
     let auth = state.auth.clone();
@@ -531,7 +532,7 @@ async fn render_invite(
     };
     let mut resp = page::render_status(status, &tpl)?;
     if csrf.1 {
-        resp.add_cookie(&login_csrf_cookie(&csrf.0, state.config.tls_enabled()))
+        resp.add_cookie(&login_csrf_cookie(&csrf.0))
             .map_err(PageError::internal)?;
     }
     page::clear_flash(&mut resp, req);
@@ -571,7 +572,7 @@ async fn accept(
                 "success",
                 format!("You joined {} as {}.", ws.name, ws.role),
             );
-            resp.add_cookie(&workspace_cookie(&state, &ws.id))
+            resp.add_cookie(&cookies::workspace(&ws.id))
                 .map_err(PageError::internal)?;
             Ok(resp)
         }
@@ -641,7 +642,7 @@ async fn signup(
                 "success",
                 "Welcome! Your account is ready and you joined the workspace.",
             );
-            resp.add_cookie(&super::signin::session_cookie(&state, &session.token))
+            resp.add_cookie(&cookies::session(&session.token))
                 .map_err(PageError::internal)?;
             resp
         }
@@ -649,7 +650,7 @@ async fn signup(
             redirect_flash("/login", "success", "Your account is ready: sign in.")
         }
     };
-    resp.add_cookie(&workspace_cookie(&state, &member.workspace_id))
+    resp.add_cookie(&cookies::workspace(&member.workspace_id))
         .map_err(PageError::internal)?;
     Ok(resp)
 }
