@@ -138,7 +138,8 @@ pub enum AdminCommand {
     /// Show, enable or clear maintenance mode (the circuit breaker).
     #[command(subcommand)]
     Maintenance(crate::admin::cli::MaintenanceCommand),
-    /// List, create or crypto-shred organizations.
+    /// Organizations: list, create, update limits, members, workspaces, isolate, delete,
+    /// crypto-shred.
     #[command(subcommand)]
     Org(crate::admin::cli::OrgCommand),
     /// First-run setup: create the first superadmin (only while there are no users).

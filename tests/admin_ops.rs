@@ -1,7 +1,8 @@
 //! Admin operations through the real binary: signed backup and restore (round trip, while
 //! `serve` runs, every refusal changing nothing, cross-instance trust), the backup format
 //! checked with openssl and sqlite3, trusted signers, license, maintenance with an alert
-//! email to a local SMTP sink, and organizations with crypto-shred.
+//! email to a local SMTP sink, and organizations: crypto-shred, limits, members, workspaces,
+//! isolation of their data and deletion.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -10,7 +11,10 @@ use std::process::{Command, Output};
 
 use jwt_simple::prelude::*;
 
-use crate::harness::{Appliance, Cmd, TestDir, mode, stderr, stdout, stdout_json};
+use crate::harness::{
+    Appliance, Client, Cmd, PASSWORD, TestDir, cli_setup, cli_user, json, mode, stderr, stdout,
+    stdout_json,
+};
 
 /// Variables the admin area reads that must not leak in from the developer's shell.
 const ADMIN_ENV: &[&str] = &[
@@ -1086,4 +1090,256 @@ fn restore_needs_an_admin_password_once_users_exist_and_ends_sessions() {
     assert_eq!(client.get("/api/me").status(), 401);
     let again = Client::login(&app, "root@example.com", PASSWORD);
     assert_ne!(again.get("/api/me").status(), 401);
+}
+
+/// A REST request as `client` inside workspace `ws` (the `X-Workspace-Id` header).
+fn in_workspace(
+    client: &Client,
+    method: reqwest::Method,
+    path: &str,
+    ws: &str,
+) -> reqwest::blocking::RequestBuilder {
+    let mut r = client
+        .http
+        .request(method, format!("{}{path}", client.base))
+        .header("X-Workspace-Id", ws);
+    if let Some(c) = &client.cookie {
+        r = r.header("Cookie", format!("rampart_session={c}"));
+    }
+    if let Some(t) = &client.csrf {
+        r = r.header("X-CSRF-Token", t);
+    }
+    r
+}
+
+#[test]
+fn org_cli_update_members_workspaces_isolate_and_delete() {
+    let inst = Inst::new("orgcli");
+    cli_setup(&inst.dir, "admin@example.com");
+    cli_user(&inst.dir, "bob@example.com", "user");
+    let org = inst.json(&["org", "create", "--name", "Acme", "--description", "first"]);
+    let org_id = org["id"].as_str().expect("id").to_string();
+    assert_eq!(org["isolated"], false);
+    assert_eq!(
+        (org["max_workspaces"].as_u64(), org["max_members"].as_u64()),
+        (Some(0), Some(0))
+    );
+
+    // update: at least one change; bad values and unknown orgs change nothing.
+    let out = inst.admin(&["org", "update", "acme"], 2);
+    assert!(
+        stderr(&out).contains("nothing to change"),
+        "{}",
+        stderr(&out)
+    );
+    inst.admin(&["org", "update", "acme", "--max-members", "-1"], 2);
+    inst.admin(&["org", "update", "acme", "--max-members", "2000000"], 2);
+    inst.admin(&["org", "update", "acme", "--name", " "], 2);
+    inst.admin(&["org", "update", "nope", "--name", "X"], 1);
+    assert_eq!(inst.json(&["org", "list"])[0]["name"], "Acme");
+    let updated = inst.json(&[
+        "org",
+        "update",
+        "acme",
+        "--name",
+        "Acme Inc",
+        "--max-members",
+        "1",
+        "--max-workspaces",
+        "1",
+    ]);
+    assert_eq!(updated["name"], "Acme Inc");
+    assert_eq!(updated["description"], "first", "untouched fields stay");
+    assert_eq!(
+        (
+            updated["max_workspaces"].as_u64(),
+            updated["max_members"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    let text = stdout(&inst.admin(&["org", "list"], 0));
+    assert!(text.contains("workspaces 0/1  members 0/1"), "{text}");
+
+    // Members: add with a role, the member limit names itself, unknown accounts and roles.
+    let m = inst.json(&[
+        "org",
+        "add-member",
+        "acme",
+        "--email",
+        "bob@example.com",
+        "--role",
+        "org_admin",
+    ]);
+    assert_eq!(
+        (m["email"].as_str(), m["role"].as_str()),
+        (Some("bob@example.com"), Some("org_admin"))
+    );
+    let out = inst.admin(
+        &["org", "add-member", "acme", "--email", "admin@example.com"],
+        1,
+    );
+    assert!(
+        stderr(&out).contains("member limit reached") && stderr(&out).contains("max_members = 1"),
+        "{}",
+        stderr(&out)
+    );
+    inst.admin(
+        &["org", "add-member", "acme", "--email", "nobody@example.com"],
+        1,
+    );
+    inst.admin(
+        &[
+            "org",
+            "add-member",
+            "acme",
+            "--email",
+            "bob@example.com",
+            "--role",
+            "owner",
+        ],
+        2,
+    );
+    let m = inst.json(&[
+        "org",
+        "add-member",
+        "acme",
+        "--email",
+        "bob@example.com",
+        "--role",
+        "member",
+    ]);
+    assert_eq!(
+        m["role"], "member",
+        "an existing member changes role, within the limit"
+    );
+    let members = inst.json(&["org", "members", "acme"]);
+    assert_eq!(members.as_array().expect("members").len(), 1);
+    assert_eq!(members[0]["role"], "member");
+    assert!(
+        stdout(&inst.admin(&["org", "members", "acme"], 0)).contains("bob@example.com  member")
+    );
+    inst.admin(&["org", "members", "nope"], 1);
+
+    // A workspace in the org, with a model, made by bob through the REST API.
+    let app = Appliance::start_with(&inst.dir, inst.cmd().env("MFA_REQUIRED_FOR_LOCAL", "false"));
+    let bob = Client::login(&app, "bob@example.com", PASSWORD);
+    let (status, ws) = json(bob.post(
+        "/api/workspaces",
+        serde_json::json!({"name": "Payments", "organization_id": org_id}),
+    ));
+    assert_eq!(status, 201, "{ws}");
+    let ws = ws["id"].as_str().expect("workspace id").to_string();
+    let (status, body) = json(bob.post(
+        "/api/workspaces",
+        serde_json::json!({"name": "Second", "organization_id": org_id}),
+    ));
+    assert_eq!(status, 403, "the org limit set by the CLI applies: {body}");
+    assert!(body.to_string().contains("max_workspaces"), "{body}");
+    let resp = in_workspace(&bob, reqwest::Method::POST, "/api/models?wait=true", &ws)
+        .json(&serde_json::json!({"feature_description": "A REST API that stores uploaded invoices in S3 for the payments team."}))
+        .send()
+        .expect("POST model");
+    let (status, model) = json(resp);
+    assert_eq!(status, 201, "{model}");
+    let model_path = format!("/api/models/{}", model["id"].as_str().expect("model id"));
+    let get_model = || {
+        in_workspace(&bob, reqwest::Method::GET, &model_path, &ws)
+            .send()
+            .expect("GET model")
+            .status()
+            .as_u16()
+    };
+    assert_eq!(get_model(), 200);
+
+    let list = inst.json(&["org", "workspaces", "acme"]);
+    assert_eq!(list.as_array().expect("workspaces").len(), 1);
+    assert_eq!(list[0]["id"], ws.as_str());
+    assert_eq!(list[0]["name"], "Payments");
+    assert_eq!(list[0]["member_count"], 1);
+    assert!(
+        stdout(&inst.admin(&["org", "workspaces", "acme"], 0)).contains("Payments  1 member(s)")
+    );
+
+    // Isolate: the data moves into the org's own encrypted file while serve runs; the
+    // model stays readable; a second run has nothing to move.
+    let report = inst.json(&["org", "isolate", "acme"]);
+    assert_eq!(report["moved"], true, "{report}");
+    assert_eq!(report["workspaces"], 1);
+    assert!(report["rows_moved"].as_u64().expect("rows") > 0, "{report}");
+    let org_db = inst
+        .dir
+        .data_dir()
+        .join("orgs")
+        .join(format!("{org_id}.db"));
+    assert!(org_db.exists());
+    assert_eq!(inst.json(&["org", "list"])[0]["isolated"], true);
+    assert_eq!(get_model(), 200, "served from the org database now");
+    let again = inst.json(&["org", "isolate", "acme"]);
+    assert_eq!(
+        (again["moved"].as_bool(), again["rows_moved"].as_u64()),
+        (Some(false), Some(0))
+    );
+    assert!(stdout(&inst.admin(&["org", "isolate", "acme"], 0)).contains("nothing to move"));
+    inst.admin(&["org", "isolate", "nope"], 1);
+
+    // remove-member refuses to orphan a workspace, and names non-members.
+    let out = inst.admin(
+        &["org", "remove-member", "acme", "--email", "bob@example.com"],
+        1,
+    );
+    assert!(stderr(&out).contains("last owner"), "{}", stderr(&out));
+    assert_eq!(
+        inst.json(&["org", "members", "acme"])
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    let out = inst.admin(
+        &[
+            "org",
+            "remove-member",
+            "acme",
+            "--email",
+            "admin@example.com",
+            "--json",
+        ],
+        1,
+    );
+    assert_eq!(stdout_json(&out)["error"]["code"], "not_found");
+
+    // delete: typed slug; a wrong one changes nothing.
+    let out = inst.admin(&["org", "delete", "acme", "--confirm", "Acme"], 2);
+    assert!(
+        stderr(&out).contains("confirmation does not match"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(get_model(), 200);
+    assert!(org_db.exists());
+    inst.admin(&["org", "delete", "nope", "--confirm", "nope"], 1);
+    let deleted = inst.json(&["org", "delete", "acme", "--confirm", "acme"]);
+    assert_eq!(deleted["deleted"], "acme");
+    assert_eq!(inst.json(&["org", "list"]), serde_json::json!([]));
+    assert!(!org_db.exists(), "its database file is gone");
+    assert_ne!(get_model(), 200, "the workspace and its model are gone");
+    let (_, mine) = json(bob.get("/api/workspaces"));
+    assert!(
+        !mine.to_string().contains(&ws),
+        "bob no longer has the workspace: {mine}"
+    );
+    drop(app);
+
+    // remove-member on a fresh org: bob leaves the org (no workspace to orphan).
+    inst.create_org("Beta");
+    inst.admin(
+        &["org", "add-member", "beta", "--email", "bob@example.com"],
+        0,
+    );
+    let removed = inst.json(&["org", "remove-member", "beta", "--email", "BOB@example.com"]);
+    assert_eq!(removed["removed"], "bob@example.com");
+    assert_eq!(
+        inst.json(&["org", "members", "beta"]),
+        serde_json::json!([])
+    );
+    assert!(stdout(&inst.admin(&["org", "members", "beta"], 0)).contains("no members"));
 }

@@ -1,10 +1,14 @@
 //! The real admin TUI in a real terminal (tmux): first-run setup, create a user, write a
-//! signed backup, quit — then the data is really there and the backup restores.
+//! signed backup, then on the Orgs screen create an org, set a workspace limit, open it and
+//! add the user as org admin, delete it; quit — then the data is really there, the backup
+//! restores, and the admin event log holds each org operation with its values.
+
+use std::io::Read;
 
 use crate::harness::{TestDir, stdout_json};
 
 #[test]
-fn admin_tui_setup_user_and_backup_under_tmux() {
+fn admin_tui_setup_user_backup_and_org_lifecycle_under_tmux() {
     let dir = TestDir::new("tui-e2e");
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tui/scripts/tmux-smoke.sh");
     let backups = dir.path().join("backups");
@@ -49,4 +53,42 @@ fn admin_tui_setup_user_and_backup_under_tmux() {
         .arg_path(&backup)
         .args(["--verify-only"])
         .assert_exit(0);
+
+    // The org flow went through the real backend: no org is left, and the event log (read
+    // from the plaintext image of a fresh backup) records each step with the operator's values.
+    let orgs = stdout_json(
+        &dir.cmd()
+            .args(["admin", "org", "list", "--json"])
+            .assert_exit(0),
+    );
+    assert_eq!(orgs, serde_json::json!([]));
+    let after = dir.path().join("after.db.gz.signed");
+    dir.cmd()
+        .args(["admin", "backup", "--out"])
+        .arg_path(&after)
+        .assert_exit(0);
+    let log = plaintext(&after);
+    for needle in [
+        "org_create",
+        "name=\"Acme Corp\" max_workspaces=3 max_members=0 (by tui)",
+        "bob@example.test as org_admin",
+        "org_delete",
+    ] {
+        assert!(log.contains(needle), "{needle:?} not in the event log");
+    }
+}
+
+/// The decompressed database image of a signed backup, as (lossy) text.
+fn plaintext(file: &std::path::Path) -> String {
+    let mut f = std::fs::File::open(file).expect("open backup");
+    let trailer = rampart::crypto::backup_format::read(&mut f)
+        .expect("io")
+        .expect("trailer");
+    let bytes = std::fs::read(file).expect("read backup");
+    let payload = &bytes[..usize::try_from(trailer.payload_len).expect("len")];
+    let mut plain = Vec::new();
+    flate2::read::GzDecoder::new(payload)
+        .read_to_end(&mut plain)
+        .expect("gunzip");
+    String::from_utf8_lossy(&plain).into_owned()
 }

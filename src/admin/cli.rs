@@ -15,6 +15,7 @@ use serde::Serialize;
 use super::{AdminService, Error, LocalAdminPassword, NewOrg, Phase, Progress, RestoreRequest};
 use crate::cli::Exit;
 use crate::instance::Instance;
+use crate::tenancy::OrgRole;
 
 /// Actor recorded in the admin event log for operations run from this shell.
 const ACTOR: &str = "cli";
@@ -136,6 +137,83 @@ pub enum OrgCommand {
         #[arg(long, value_name = "SLUG")]
         confirm: String,
     },
+    /// Move an organization's data out of platform.db into its own encrypted database
+    /// (idempotent; an interrupted move resumes when run again).
+    Isolate {
+        /// The organization's slug.
+        #[arg(value_name = "SLUG")]
+        slug: String,
+    },
+    /// Delete an organization with all its workspaces and their data. Irreversible.
+    Delete {
+        /// The organization's slug.
+        #[arg(value_name = "SLUG")]
+        slug: String,
+        /// Type the slug again to confirm.
+        #[arg(long, value_name = "SLUG")]
+        confirm: String,
+    },
+    /// Change an organization's name, description or limits (at least one option).
+    Update {
+        /// The organization's slug.
+        #[arg(value_name = "SLUG")]
+        slug: String,
+        /// New display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// New description ("" clears it).
+        #[arg(long)]
+        description: Option<String>,
+        /// Most team workspaces in the org; 0 = unlimited.
+        #[arg(long, value_name = "N")]
+        max_workspaces: Option<u64>,
+        /// Most members of the org; 0 = unlimited.
+        #[arg(long, value_name = "N")]
+        max_members: Option<u64>,
+    },
+    /// List an organization's members with their org roles.
+    Members {
+        /// The organization's slug.
+        #[arg(value_name = "SLUG")]
+        slug: String,
+    },
+    /// List an organization's workspaces with their member counts.
+    Workspaces {
+        /// The organization's slug.
+        #[arg(value_name = "SLUG")]
+        slug: String,
+    },
+    /// Add an existing account to an organization, or change its role there.
+    AddMember {
+        /// The organization's slug.
+        #[arg(value_name = "SLUG")]
+        slug: String,
+        /// Email of the account.
+        #[arg(long)]
+        email: String,
+        /// Role in the organization.
+        #[arg(long, value_parser = ["org_admin", "member"], default_value = "member")]
+        role: String,
+    },
+    /// Remove an account from an organization and from every workspace of it (its API keys
+    /// there are revoked).
+    RemoveMember {
+        /// The organization's slug.
+        #[arg(value_name = "SLUG")]
+        slug: String,
+        /// Email of the member.
+        #[arg(long)]
+        email: String,
+    },
+}
+
+/// A limit as shown in text output: `used/max`, or `used/unlimited` for a max of 0.
+fn usage(used: u64, max: u64) -> String {
+    if max == 0 {
+        format!("{used}/unlimited")
+    } else {
+        format!("{used}/{max}")
+    }
 }
 
 fn service(instance: &Instance) -> anyhow::Result<AdminService> {
@@ -497,7 +575,8 @@ pub fn maintenance(
     }
 }
 
-/// `rampart admin org list|create|shred`
+/// `rampart admin org list|create|update|members|workspaces|add-member|remove-member|
+/// isolate|delete|shred`
 pub fn org(instance: &Instance, cmd: &OrgCommand, json: bool) -> anyhow::Result<Exit> {
     let svc = service(instance)?;
     match cmd {
@@ -512,7 +591,15 @@ pub fn org(instance: &Instance, cmd: &OrgCommand, json: bool) -> anyhow::Result<
                         (None, true) => "isolated".into(),
                         (None, false) => "shared".into(),
                     };
-                    writeln!(o, "{}  {}  {}  ({state})", g.slug, g.id, g.name)?;
+                    writeln!(
+                        o,
+                        "{}  {}  {}  ({state})  workspaces {}  members {}",
+                        g.slug,
+                        g.id,
+                        g.name,
+                        usage(g.workspace_count, g.max_workspaces),
+                        usage(g.member_count, g.max_members)
+                    )?;
                 }
                 Ok(())
             })
@@ -543,6 +630,146 @@ pub fn org(instance: &Instance, cmd: &OrgCommand, json: bool) -> anyhow::Result<
                         g.shredded_at.as_deref().unwrap_or("")
                     )
                 })
+            })
+        }
+        OrgCommand::Isolate { slug } => finish(json, svc.isolate_org(ACTOR, slug), |r| {
+            emit(json, &r, |o| {
+                if r.moved {
+                    writeln!(
+                        o,
+                        "organization {slug}: {} row(s) of {} workspace(s) moved into its own encrypted database",
+                        r.rows_moved, r.workspaces
+                    )
+                } else if r.rows_moved > 0 {
+                    writeln!(
+                        o,
+                        "organization {slug} already had its own database; {} leftover row(s) moved into it",
+                        r.rows_moved
+                    )
+                } else {
+                    writeln!(
+                        o,
+                        "organization {slug} already keeps its data in its own database; nothing to move"
+                    )
+                }
+            })
+        }),
+        OrgCommand::Delete { slug, confirm } => {
+            finish(json, svc.delete_org(ACTOR, slug, confirm), |()| {
+                emit(json, &serde_json::json!({"deleted": slug}), |o| {
+                    writeln!(
+                        o,
+                        "organization {slug} deleted with its workspaces and their data"
+                    )
+                })
+            })
+        }
+        OrgCommand::Update {
+            slug,
+            name,
+            description,
+            max_workspaces,
+            max_members,
+        } => {
+            let patch = super::orgs::OrgPatch {
+                name: name.clone(),
+                description: description.clone(),
+                max_workspaces: *max_workspaces,
+                max_members: *max_members,
+            };
+            if patch.name.is_none()
+                && patch.description.is_none()
+                && patch.max_workspaces.is_none()
+                && patch.max_members.is_none()
+            {
+                return Ok(fail(
+                    json,
+                    &Error::Invalid(
+                        "nothing to change: pass --name, --description, --max-workspaces or --max-members".into(),
+                    ),
+                ));
+            }
+            finish(json, svc.update_org(ACTOR, slug, &patch), |g| {
+                emit(json, &g, |o| {
+                    writeln!(
+                        o,
+                        "organization {} updated: {}, workspaces {}, members {}",
+                        g.slug,
+                        g.name,
+                        usage(g.workspace_count, g.max_workspaces),
+                        usage(g.member_count, g.max_members)
+                    )
+                })
+            })
+        }
+        OrgCommand::Members { slug } => finish(json, svc.org_members(slug), |list| {
+            emit(json, &list, |o| {
+                if list.is_empty() {
+                    writeln!(o, "no members")?;
+                }
+                for m in &list {
+                    writeln!(
+                        o,
+                        "{}  {}  {}  (since {})",
+                        m.email,
+                        m.role.as_str(),
+                        m.display_name,
+                        m.added_at
+                    )?;
+                }
+                Ok(())
+            })
+        }),
+        OrgCommand::Workspaces { slug } => finish(json, svc.org_workspaces(slug), |list| {
+            emit(json, &list, |o| {
+                if list.is_empty() {
+                    writeln!(o, "no workspaces")?;
+                }
+                for w in &list {
+                    writeln!(
+                        o,
+                        "{}  {}  {} member(s)  (created {})",
+                        w.id, w.name, w.member_count, w.created_at
+                    )?;
+                }
+                Ok(())
+            })
+        }),
+        OrgCommand::AddMember { slug, email, role } => {
+            let Some(role) = OrgRole::parse(role) else {
+                return Ok(fail(
+                    json,
+                    &Error::Invalid(format!(
+                        "unknown org role {role:?}: use org_admin or member"
+                    )),
+                ));
+            };
+            finish(json, svc.set_org_member(ACTOR, slug, email, role), |m| {
+                emit(json, &m, |o| {
+                    writeln!(o, "{} is {} of {slug}", m.email, m.role.as_str())
+                })
+            })
+        }
+        OrgCommand::RemoveMember { slug, email } => {
+            let removed = svc.org_members(slug).and_then(|members| {
+                let m = members
+                    .into_iter()
+                    .find(|m| m.email.eq_ignore_ascii_case(email.trim()))
+                    .ok_or_else(|| {
+                        Error::NotFound(format!(
+                            "{:?} is not a member of organization {slug:?}",
+                            email.trim()
+                        ))
+                    })?;
+                svc.remove_org_member(ACTOR, slug, &m.user_id)?;
+                Ok(m)
+            });
+            finish(json, removed, |m| {
+                emit(
+                    json,
+                    &serde_json::json!({"removed": m.email, "user_id": m.user_id, "organization": slug}),
+                    |o| writeln!(o, "{} removed from {slug}", m.email),
+                )
             })
         }
     }

@@ -10,6 +10,7 @@ use ui::{BackendError, BackendResult};
 use super::{AdminService, LicenseState, LocalAdminPassword, RestoreRequest};
 use crate::auth::{AuthService, Role};
 use crate::config::Config;
+use crate::tenancy::OrgRole;
 
 /// Everything the TUI talks to.
 pub struct TuiBackend {
@@ -169,7 +170,14 @@ impl ui::AdminBackend for TuiBackend {
 
     fn license(&mut self) -> BackendResult<ui::LicenseStatus> {
         let s = self.admin.license_status();
-        let orgs_used = self.admin.list_orgs().map_err(admin_err)?.len() as u64;
+        // Only orgs that are not crypto-shredded count against max_orgs (as create enforces).
+        let orgs_used = self
+            .admin
+            .list_orgs()
+            .map_err(admin_err)?
+            .iter()
+            .filter(|o| o.shredded_at.is_none())
+            .count() as u64;
         let workspaces_used = self.admin.count_shared_workspaces().map_err(admin_err)?;
         Ok(ui::LicenseStatus {
             state: match s.state {
@@ -287,20 +295,101 @@ impl ui::AdminBackend for TuiBackend {
             .list_orgs()
             .map_err(admin_err)?
             .into_iter()
-            .map(|o| ui::OrgSummary {
-                id: o.id,
-                slug: o.slug,
-                name: o.name,
-                shredded: o.shredded_at.is_some(),
-                created_at: o.created_at,
-            })
+            .map(org_to_ui)
             .collect())
+    }
+
+    fn create_org(&mut self, org: &ui::NewOrg) -> BackendResult<ui::OrgSummary> {
+        let new = super::NewOrg {
+            name: org.name.clone(),
+            slug: org.slug.clone(),
+            description: org.description.clone(),
+        };
+        self.admin
+            .create_org(ACTOR, &new)
+            .map(org_to_ui)
+            .map_err(admin_err)
+    }
+
+    fn update_org(&mut self, slug: &str, patch: &ui::OrgPatch) -> BackendResult<ui::OrgSummary> {
+        let patch = super::orgs::OrgPatch {
+            name: patch.name.clone(),
+            description: patch.description.clone(),
+            max_workspaces: patch.max_workspaces,
+            max_members: patch.max_members,
+        };
+        self.admin
+            .update_org(ACTOR, slug, &patch)
+            .map(org_to_ui)
+            .map_err(admin_err)
+    }
+
+    fn delete_org(&mut self, slug: &str, confirmation: &str) -> BackendResult<()> {
+        self.admin
+            .delete_org(ACTOR, slug, confirmation)
+            .map_err(admin_err)
+    }
+
+    fn isolate_org(&mut self, slug: &str) -> BackendResult<ui::IsolationReport> {
+        let r = self.admin.isolate_org(ACTOR, slug).map_err(admin_err)?;
+        Ok(ui::IsolationReport {
+            workspaces: r.workspaces as u64,
+            rows_moved: r.rows_moved,
+            moved: r.moved,
+        })
     }
 
     fn shred_org(&mut self, slug: &str, confirmation: &str) -> BackendResult<()> {
         self.admin
             .shred_org(ACTOR, slug, confirmation)
             .map(|_| ())
+            .map_err(admin_err)
+    }
+
+    fn org_members(&mut self, slug: &str) -> BackendResult<Vec<ui::OrgMember>> {
+        Ok(self
+            .admin
+            .org_members(slug)
+            .map_err(admin_err)?
+            .into_iter()
+            .map(member_to_ui)
+            .collect())
+    }
+
+    fn org_workspaces(&mut self, slug: &str) -> BackendResult<Vec<ui::OrgWorkspace>> {
+        Ok(self
+            .admin
+            .org_workspaces(slug)
+            .map_err(admin_err)?
+            .into_iter()
+            .map(|w| ui::OrgWorkspace {
+                id: w.id,
+                name: w.name,
+                member_count: w.member_count,
+                created_at: w.created_at,
+            })
+            .collect())
+    }
+
+    fn set_org_member(
+        &mut self,
+        slug: &str,
+        email: &str,
+        role: ui::OrgRole,
+    ) -> BackendResult<ui::OrgMember> {
+        let role = match role {
+            ui::OrgRole::Member => OrgRole::Member,
+            ui::OrgRole::OrgAdmin => OrgRole::OrgAdmin,
+        };
+        self.admin
+            .set_org_member(ACTOR, slug, email, role)
+            .map(member_to_ui)
+            .map_err(admin_err)
+    }
+
+    fn remove_org_member(&mut self, slug: &str, user_id: &str) -> BackendResult<()> {
+        self.admin
+            .remove_org_member(ACTOR, slug, user_id)
             .map_err(admin_err)
     }
 
@@ -345,6 +434,35 @@ impl ui::AdminBackend for TuiBackend {
                     .to_string(),
             })
             .collect())
+    }
+}
+
+fn org_to_ui(o: super::Org) -> ui::OrgSummary {
+    ui::OrgSummary {
+        id: o.id,
+        slug: o.slug,
+        name: o.name,
+        description: o.description,
+        max_workspaces: o.max_workspaces,
+        max_members: o.max_members,
+        workspace_count: o.workspace_count,
+        member_count: o.member_count,
+        isolated: o.isolated,
+        shredded: o.shredded_at.is_some(),
+        created_at: o.created_at,
+    }
+}
+
+fn member_to_ui(m: super::orgs::OrgMember) -> ui::OrgMember {
+    ui::OrgMember {
+        user_id: m.user_id,
+        email: m.email,
+        name: m.display_name,
+        role: match m.role {
+            OrgRole::Member => ui::OrgRole::Member,
+            OrgRole::OrgAdmin => ui::OrgRole::OrgAdmin,
+        },
+        added_at: m.added_at,
     }
 }
 

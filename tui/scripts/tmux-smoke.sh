@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end smoke run of the admin TUI in a real terminal (tmux): first-run setup,
-# create a user, write a backup, quit; then check the terminal came back in cooked mode.
+# create a user, write a backup; on the Orgs screen create an org, set a workspace limit,
+# open it and add the user as org admin, delete it; quit; then check the terminal came back
+# in cooked mode.
 #
 # Usage: tui/scripts/tmux-smoke.sh [command...]
 #   default command: target/debug/examples/demo --empty   (build it first:
@@ -66,6 +68,41 @@ send C-u
 type_line "$backup_dir"
 wait_for "Backup written to" 120
 send Enter
+
+send 5
+wait_for "No organizations"
+send n
+wait_for "New organization"
+type_line "Acme Corp"
+type_line ""
+type_line "Payments and platform"
+wait_for "Created organization Acme Corp (acme-corp)."
+send e
+wait_for "Edit organization"
+send Tab
+send Tab
+send C-u
+type_line "3"
+send Enter
+wait_for "Updated acme-corp: max workspaces 3."
+wait_for "0 / 3"
+send Enter
+wait_for "Organization acme-corp"
+wait_for "Payments and platform"
+send a
+wait_for "Add org member"
+type_line "bob@example.test"
+send Right
+send Enter
+wait_for "bob@example.test is Org admin of acme-corp."
+wait_for "Members (1)"
+send Escape
+wait_for "Organizations (1)"
+send d
+wait_for "Delete organization"
+type_line "acme-corp"
+wait_for "Deleted organization acme-corp"
+wait_for "No organizations"
 
 send q
 wait_for "EXITED rc=0"

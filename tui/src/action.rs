@@ -7,9 +7,9 @@
 use std::path::PathBuf;
 
 use crate::backend::{
-    BackupReport, LicenseStatus, LogLine, MaintenanceState, NewUser, OrgSummary, Overview,
-    Progress, RestoreReport, RestoreRequest, Role, SetupRequest, SigningKey, TrustedSigner,
-    UserSummary,
+    BackendError, BackupReport, IsolationReport, LicenseStatus, LogLine, MaintenanceState, NewOrg,
+    NewUser, OrgMember, OrgPatch, OrgRole, OrgSummary, OrgWorkspace, Overview, Progress,
+    RestoreReport, RestoreRequest, Role, SetupRequest, SigningKey, TrustedSigner, UserSummary,
 };
 
 /// One screen (tab) of the TUI.
@@ -25,7 +25,7 @@ pub enum ScreenId {
     Backup,
     /// Instance signing key and trusted signers.
     Signers,
-    /// Organizations and crypto-shred.
+    /// Organizations: limits, members, workspaces, isolation, delete and crypto-shred.
     Orgs,
     /// Maintenance-mode circuit breaker.
     Maintenance,
@@ -71,12 +71,39 @@ pub enum FormKind {
     Restore,
     /// Label and PEM file of a trusted signer.
     AddSigner,
-    /// Typed confirmation of an org slug.
+    /// Typed confirmation of an org slug before crypto-shred.
     ShredOrg {
         /// Slug the operator must type again.
         slug: String,
         /// Shown in the warning.
         name: String,
+    },
+    /// Name, optional slug and description of a new organization.
+    CreateOrg,
+    /// Name, description and limits of an organization, prefilled with its current values.
+    EditOrg(OrgSummary),
+    /// Typed confirmation of an org slug before deleting the org and all its data.
+    DeleteOrg {
+        /// Slug the operator must type again.
+        slug: String,
+        /// Shown in the warning.
+        name: String,
+        /// Shown in the warning: how many workspaces go with it.
+        workspaces: u64,
+    },
+    /// Email and role of a new org member.
+    AddOrgMember {
+        /// Org slug.
+        slug: String,
+    },
+    /// Org role selector for one member.
+    SetOrgRole {
+        /// Org slug.
+        slug: String,
+        /// Member's email (what the backend call takes).
+        email: String,
+        /// Preselected role.
+        role: OrgRole,
     },
     /// Reason for manual maintenance mode.
     EnableMaintenance,
@@ -97,6 +124,15 @@ pub enum Loaded {
     Signers(Vec<TrustedSigner>),
     /// Organizations.
     Orgs(Vec<OrgSummary>),
+    /// Members and workspaces of one organization (opens its detail view).
+    OrgDetail {
+        /// Org slug.
+        slug: String,
+        /// Its members.
+        members: Vec<OrgMember>,
+        /// Its workspaces.
+        workspaces: Vec<OrgWorkspace>,
+    },
     /// Maintenance state.
     Maintenance(MaintenanceState),
     /// Recent events.
@@ -116,6 +152,32 @@ pub enum JobUpdate {
     BackupDone(Result<BackupReport, String>),
     /// Restore finished.
     RestoreDone(Result<RestoreReport, String>),
+    /// Moving an org's data into its own database started (org slug).
+    IsolateStarted(String),
+    /// Moving an org's data finished.
+    IsolateDone {
+        /// Org slug.
+        slug: String,
+        /// What was moved, or why it failed.
+        result: Result<IsolationReport, BackendError>,
+    },
+}
+
+/// The outcome line a screen keeps under its content (the Orgs screen): it stays until the
+/// next operation, so a long backend error can be read in full.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusLine {
+    /// The last operation succeeded.
+    Done(String),
+    /// An operation is running on the worker thread.
+    Working(String),
+    /// The last operation failed; `title` names the kind of failure.
+    Failed {
+        /// "Denied", "Conflict", … (from the error variant).
+        title: String,
+        /// The backend's sentence, verbatim.
+        message: String,
+    },
 }
 
 /// Something the App should do.
@@ -149,6 +211,13 @@ pub enum Action {
     Loaded(Loaded),
     /// Worker job progress for the screens.
     Job(JobUpdate),
+    /// New outcome line for `screen`.
+    Status {
+        /// Screen that shows it.
+        screen: ScreenId,
+        /// The line.
+        line: StatusLine,
+    },
 
     /// Create the first superadmin.
     Setup(SetupRequest),
@@ -198,6 +267,51 @@ pub enum Action {
         fingerprint: String,
         /// For messages.
         label: String,
+    },
+    /// Load an org's members and workspaces and show its detail view.
+    OpenOrg(String),
+    /// Create an organization.
+    CreateOrg(NewOrg),
+    /// Change an organization's name, description or limits.
+    UpdateOrg {
+        /// Org slug.
+        slug: String,
+        /// Only the changed fields.
+        patch: OrgPatch,
+    },
+    /// Delete an org with all its workspaces and data.
+    DeleteOrg {
+        /// Org slug.
+        slug: String,
+        /// What the operator typed (equal to `slug`).
+        confirmation: String,
+    },
+    /// Move an org's data into its own encrypted database (worker thread).
+    IsolateOrg {
+        /// Org slug.
+        slug: String,
+        /// For the confirmation text.
+        name: String,
+        /// For the confirmation text.
+        workspaces: u64,
+    },
+    /// Add a member to an org, or change a member's role.
+    SetOrgMember {
+        /// Org slug.
+        slug: String,
+        /// Account email.
+        email: String,
+        /// Role in the org.
+        role: OrgRole,
+    },
+    /// Remove a member from an org (and its workspaces).
+    RemoveOrgMember {
+        /// Org slug.
+        slug: String,
+        /// Member's user id.
+        user_id: String,
+        /// For messages.
+        email: String,
     },
     /// Crypto-shred an org.
     ShredOrg {

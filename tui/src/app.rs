@@ -1,10 +1,14 @@
 //! The `App`: owns the screens, the popup stack, the action queue and the backend, and is
 //! the only place that calls [`AdminBackend`].
 //!
-//! Input flows popup → focused screen → global keys; the first consumer wins. Backup and
-//! restore run on a worker thread that borrows the backend for the duration of the job and
-//! hands it back over a channel, so the UI keeps drawing the progress gauge; while a job
-//! runs, other backend calls are refused with a notice rather than blocking.
+//! Input flows popup → focused screen → global keys; the first consumer wins. Backup,
+//! restore and moving an org's data into its own database run on a worker thread that
+//! borrows the backend for the duration of the job and hands it back over a channel, so the
+//! UI keeps drawing; while a job runs, other backend calls are refused with a notice rather
+//! than blocking.
+//!
+//! Backend errors open a message popup, except on the Orgs screen, which keeps the outcome
+//! of its operations (errors included) in its own status line.
 
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
@@ -22,10 +26,10 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::action::{Action, FormKind, JobUpdate, Loaded, ScreenId};
+use crate::action::{Action, FormKind, JobUpdate, Loaded, ScreenId, StatusLine};
 use crate::backend::{
-    AdminBackend, BackendError, BackendResult, BackupReport, Overview, Progress, RestoreReport,
-    RestoreRequest,
+    AdminBackend, BackendError, BackendResult, BackupReport, IsolationReport, Overview, Progress,
+    RestoreReport, RestoreRequest,
 };
 use crate::popup::{ConfirmPopup, FormPopup, HelpPopup, MessagePopup, Popup};
 use crate::screens::{
@@ -49,6 +53,7 @@ enum JobEvent {
 enum JobResult {
     Backup(BackendResult<BackupReport>),
     Restore(BackendResult<RestoreReport>),
+    Isolate(String, BackendResult<IsolationReport>),
     /// The backend panicked. The panic hook has already restored the terminal, so the App
     /// must stop drawing and exit with an error.
     Panicked,
@@ -57,6 +62,8 @@ enum JobResult {
 enum JobWork {
     Backup(PathBuf),
     Restore(RestoreRequest),
+    /// Slug of the org whose data moves into its own database.
+    Isolate(String),
 }
 
 /// The admin TUI's state machine. Drive it with [`App::handle_event`], [`App::tick`] and
@@ -324,6 +331,59 @@ impl App {
         }
     }
 
+    /// Like [`App::call`], but a failure goes to the Orgs screen's status line instead of a
+    /// popup.
+    fn call_org<T>(
+        &mut self,
+        f: impl FnOnce(&mut dyn AdminBackend) -> BackendResult<T>,
+    ) -> Option<T> {
+        let Some(backend) = self.backend.as_mut() else {
+            self.notice = Some((text::BUSY.to_owned(), true));
+            return None;
+        };
+        match f(backend.as_mut()) {
+            Ok(v) => Some(v),
+            Err(err) => {
+                self.org_status(StatusLine::Failed {
+                    title: text::error_title(&err).to_owned(),
+                    message: err.to_string(),
+                });
+                None
+            }
+        }
+    }
+
+    fn org_status(&mut self, line: StatusLine) {
+        self.dispatch(&Action::Status {
+            screen: ScreenId::Orgs,
+            line,
+        });
+    }
+
+    /// Reloads the org list and, when an org is open, its members and workspaces.
+    fn refresh_orgs(&mut self) {
+        if let Some(orgs) = self.call_org(|b| b.list_orgs()) {
+            self.dispatch(&Action::Loaded(Loaded::Orgs(orgs)));
+        }
+        if let Some(slug) = self.orgs.open_slug().map(str::to_owned) {
+            self.load_org_detail(slug);
+        }
+    }
+
+    fn load_org_detail(&mut self, slug: String) {
+        let Some(members) = self.call_org(|b| b.org_members(&slug)) else {
+            return;
+        };
+        let Some(workspaces) = self.call_org(|b| b.org_workspaces(&slug)) else {
+            return;
+        };
+        self.dispatch(&Action::Loaded(Loaded::OrgDetail {
+            slug,
+            members,
+            workspaces,
+        }));
+    }
+
     fn show_error(&mut self, err: &BackendError) {
         self.popups.push(Popup::Message(MessagePopup::error(
             text::error_title(err),
@@ -364,7 +424,10 @@ impl App {
                 }
                 self.call(|b| b.list_signers()).map(Loaded::Signers)
             }
-            ScreenId::Orgs => self.call(|b| b.list_orgs()).map(Loaded::Orgs),
+            ScreenId::Orgs => {
+                self.refresh_orgs();
+                return;
+            }
             ScreenId::Maintenance => self.call(|b| b.maintenance()).map(Loaded::Maintenance),
             ScreenId::Log => self
                 .call(|b| b.recent_events(EVENT_LIMIT))
@@ -424,7 +487,7 @@ impl App {
             }
             Action::Confirmed(inner) => self.queue.push_front(*inner),
             Action::Notice(msg) => self.notice = Some((msg, false)),
-            Action::Loaded(_) | Action::Job(_) => self.dispatch(&action),
+            Action::Loaded(_) | Action::Job(_) | Action::Status { .. } => self.dispatch(&action),
 
             Action::Setup(req) => {
                 if let Some(user) = self.call(|b| b.setup(&req)) {
@@ -488,12 +551,57 @@ impl App {
                     self.refresh_current();
                 }
             }
+            Action::OpenOrg(slug) => self.load_org_detail(slug),
+            Action::CreateOrg(new) => {
+                if let Some(org) = self.call_org(|b| b.create_org(&new)) {
+                    self.org_status(StatusLine::Done(text::org_created(&org.name, &org.slug)));
+                    self.refresh_current();
+                    self.orgs.select(&org.slug);
+                }
+            }
+            Action::UpdateOrg { slug, patch } => {
+                if self.call_org(|b| b.update_org(&slug, &patch)).is_some() {
+                    self.org_status(StatusLine::Done(text::org_updated(&slug, &patch)));
+                    self.refresh_current();
+                }
+            }
+            Action::DeleteOrg { slug, confirmation } => {
+                if self
+                    .call_org(|b| b.delete_org(&slug, &confirmation))
+                    .is_some()
+                {
+                    self.org_status(StatusLine::Done(text::org_deleted(&slug)));
+                    self.refresh_current();
+                }
+            }
+            Action::IsolateOrg { slug, .. } => self.start_job(JobWork::Isolate(slug)),
             Action::ShredOrg { slug, confirmation } => {
-                if self.call(|b| b.shred_org(&slug, &confirmation)).is_some() {
-                    self.popups.push(Popup::Message(MessagePopup::info(
-                        text::SHRED_DONE_TITLE,
-                        text::shred_done(&slug),
+                if self
+                    .call_org(|b| b.shred_org(&slug, &confirmation))
+                    .is_some()
+                {
+                    self.org_status(StatusLine::Done(text::shred_done(&slug)));
+                    self.refresh_current();
+                }
+            }
+            Action::SetOrgMember { slug, email, role } => {
+                if let Some(m) = self.call_org(|b| b.set_org_member(&slug, &email, role)) {
+                    self.org_status(StatusLine::Done(text::org_member_set(
+                        &m.email, m.role, &slug,
                     )));
+                    self.refresh_current();
+                }
+            }
+            Action::RemoveOrgMember {
+                slug,
+                user_id,
+                email,
+            } => {
+                if self
+                    .call_org(|b| b.remove_org_member(&slug, &user_id))
+                    .is_some()
+                {
+                    self.org_status(StatusLine::Done(text::org_member_removed(&email, &slug)));
                     self.refresh_current();
                 }
             }
@@ -520,6 +628,13 @@ impl App {
         let started = match &work {
             JobWork::Backup(p) => JobUpdate::BackupStarted(p.clone()),
             JobWork::Restore(r) => JobUpdate::RestoreStarted(r.path.clone()),
+            JobWork::Isolate(slug) => JobUpdate::IsolateStarted(slug.clone()),
+        };
+        // Backup and restore show their gauge on the Backup screen; a data move reports in
+        // the Orgs screen's status line, where it was started.
+        let screen = match &work {
+            JobWork::Isolate(_) => ScreenId::Orgs,
+            JobWork::Backup(_) | JobWork::Restore(_) => ScreenId::Backup,
         };
         let (tx, rx) = mpsc::channel();
         let progress_tx = tx.clone();
@@ -533,6 +648,9 @@ impl App {
                 let result = panic::catch_unwind(AssertUnwindSafe(|| match &work {
                     JobWork::Backup(path) => JobResult::Backup(backend.backup(path, &mut report)),
                     JobWork::Restore(req) => JobResult::Restore(backend.restore(req, &mut report)),
+                    JobWork::Isolate(slug) => {
+                        JobResult::Isolate(slug.clone(), backend.isolate_org(slug))
+                    }
                 }));
                 let result = result.unwrap_or(JobResult::Panicked);
                 let _ = tx.send(JobEvent::Finished(backend, result));
@@ -540,7 +658,7 @@ impl App {
         match spawned {
             Ok(_) => {
                 self.job = Some(rx);
-                self.current = ScreenId::Backup;
+                self.current = screen;
                 self.dispatch(&Action::Job(started));
             }
             Err(e) => {
@@ -581,6 +699,9 @@ impl App {
             JobResult::Restore(Err(err)) => {
                 self.dispatch(&Action::Job(JobUpdate::RestoreDone(Err(err.to_string()))));
                 self.show_error(&err);
+            }
+            JobResult::Isolate(slug, result) => {
+                self.dispatch(&Action::Job(JobUpdate::IsolateDone { slug, result }));
             }
         }
         self.refresh_current();

@@ -223,19 +223,121 @@ pub struct TrustedSigner {
     pub added_at: String,
 }
 
-/// One organization row.
+/// One organization row, with its limits, usage and where its data lives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrgSummary {
     /// UUIDv4 of the org.
     pub id: String,
-    /// URL slug; what crypto-shred asks the operator to type again.
+    /// URL slug; what delete and crypto-shred ask the operator to type again.
     pub slug: String,
     /// Display name.
     pub name: String,
+    /// Free text shown on the org's detail view.
+    pub description: String,
+    /// Most team workspaces the org may have; 0 means unlimited.
+    pub max_workspaces: u64,
+    /// Most members the org may have; 0 means unlimited.
+    pub max_members: u64,
+    /// Workspaces in the org now.
+    pub workspace_count: u64,
+    /// Members of the org now.
+    pub member_count: u64,
+    /// Whether the org's data lives in its own encrypted database (what crypto-shred needs).
+    pub isolated: bool,
     /// Whether its DEK and database were destroyed; the record stays.
     pub shredded: bool,
     /// Creation time, pre-formatted.
     pub created_at: String,
+}
+
+/// A new organization, as the create form collects it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewOrg {
+    /// Display name (required).
+    pub name: String,
+    /// Slug; `None` lets the backend derive it from the name.
+    pub slug: Option<String>,
+    /// Optional free text (may be empty).
+    pub description: String,
+}
+
+/// Changes to an organization; `None` fields stay as they are, so the TUI sends only what
+/// the operator changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgPatch {
+    /// New display name.
+    pub name: Option<String>,
+    /// New description (empty clears it).
+    pub description: Option<String>,
+    /// New workspace limit (0: unlimited).
+    pub max_workspaces: Option<u64>,
+    /// New member limit (0: unlimited).
+    pub max_members: Option<u64>,
+}
+
+impl OrgPatch {
+    /// True when the patch would change nothing (no backend call is needed).
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.description.is_none()
+            && self.max_workspaces.is_none()
+            && self.max_members.is_none()
+    }
+}
+
+/// Role of a user inside one organization (spec/04 "Roles"); distinct from the platform
+/// [`Role`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrgRole {
+    /// Belongs to the org; may create workspaces in it.
+    Member,
+    /// Manages the org's workspaces and members, nothing outside the org.
+    OrgAdmin,
+}
+
+impl OrgRole {
+    /// Every org role in display order, used by the role selector.
+    pub const ALL: [OrgRole; 2] = [OrgRole::Member, OrgRole::OrgAdmin];
+}
+
+/// One member of an organization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgMember {
+    /// User id; what removal takes.
+    pub user_id: String,
+    /// Login email.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Role in the org.
+    pub role: OrgRole,
+    /// When they joined the org, pre-formatted.
+    pub added_at: String,
+}
+
+/// One workspace of an organization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgWorkspace {
+    /// Workspace id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Members of the workspace.
+    pub member_count: u64,
+    /// Creation time, pre-formatted.
+    pub created_at: String,
+}
+
+/// Outcome of moving an org's data into its own database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IsolationReport {
+    /// Workspaces of the org.
+    pub workspaces: u64,
+    /// Tenant rows moved out of the platform database.
+    pub rows_moved: u64,
+    /// False when the data already lived in the org's own database (nothing to move).
+    pub moved: bool,
 }
 
 /// Maintenance-mode circuit breaker, as `GET /api/admin/maintenance` returns it.
@@ -333,8 +435,32 @@ pub trait AdminBackend: Send {
 
     /// All organizations, shredded ones included.
     fn list_orgs(&mut self) -> BackendResult<Vec<OrgSummary>>;
+    /// Creates an organization (within the license's `max_orgs`).
+    fn create_org(&mut self, org: &NewOrg) -> BackendResult<OrgSummary>;
+    /// Changes name, description or limits of the org `slug`; returns the updated row.
+    fn update_org(&mut self, slug: &str, patch: &OrgPatch) -> BackendResult<OrgSummary>;
+    /// Deletes the org `slug` with all its workspaces and their data; `confirmation` must
+    /// equal `slug` (checked again here).
+    fn delete_org(&mut self, slug: &str, confirmation: &str) -> BackendResult<()>;
+    /// Moves the org's data out of the platform database into its own encrypted database.
+    /// Idempotent and resumable. Runs on a worker thread (it may move a lot of rows).
+    fn isolate_org(&mut self, slug: &str) -> BackendResult<IsolationReport>;
     /// Crypto-shreds the org `slug`; `confirmation` must equal `slug` (checked again here).
     fn shred_org(&mut self, slug: &str, confirmation: &str) -> BackendResult<()>;
+    /// Members of the org `slug`, in the order to show them.
+    fn org_members(&mut self, slug: &str) -> BackendResult<Vec<OrgMember>>;
+    /// Workspaces of the org `slug`, in the order to show them.
+    fn org_workspaces(&mut self, slug: &str) -> BackendResult<Vec<OrgWorkspace>>;
+    /// Adds the account `email` to the org with `role`, or changes its role if it already
+    /// is a member (within the org's `max_members`).
+    fn set_org_member(
+        &mut self,
+        slug: &str,
+        email: &str,
+        role: OrgRole,
+    ) -> BackendResult<OrgMember>;
+    /// Removes a member from the org and from every workspace of it.
+    fn remove_org_member(&mut self, slug: &str, user_id: &str) -> BackendResult<()>;
 
     /// Maintenance-mode state.
     fn maintenance(&mut self) -> BackendResult<MaintenanceState>;

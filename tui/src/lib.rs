@@ -21,7 +21,7 @@ mod terminal;
 mod text;
 mod ui;
 
-pub use action::{Action, FormKind, ScreenId};
+pub use action::{Action, FormKind, ScreenId, StatusLine};
 pub use app::App;
 pub use backend::*;
 pub use terminal::run;

@@ -13,7 +13,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Wrap};
 
 use crate::action::{Action, FormKind};
-use crate::backend::{NewUser, RESTORE_PHRASE, RestoreRequest, Role, SetupRequest};
+use crate::backend::{
+    NewOrg, NewUser, OrgPatch, OrgRole, RESTORE_PHRASE, RestoreRequest, Role, SetupRequest,
+};
 use crate::input::TextInput;
 use crate::text;
 use crate::ui;
@@ -88,16 +90,11 @@ fn footer(keys: &[(&'static str, &'static str)]) -> Line<'static> {
 fn draw_text_box(frame: &mut Frame, area: Rect, block: Block<'_>, lines: Vec<Line<'_>>) {
     let width = 64.min(area.width);
     let inner_width = width.saturating_sub(2).max(1) as usize;
-    // Word wrapping can need a row more than the character count suggests.
     let rows: usize = lines
         .iter()
         .map(|l| {
-            let w = l.width();
-            if w > inner_width {
-                w.div_ceil(inner_width) + 1
-            } else {
-                1
-            }
+            let text: String = l.spans.iter().map(|s| s.content.as_ref()).collect();
+            ui::wrapped_rows(&text, inner_width)
         })
         .sum();
     let height = (rows as u16).saturating_add(2);
@@ -229,11 +226,15 @@ impl HelpPopup {
     }
 }
 
-/// What one form row edits.
+/// What one form row edits. A choice holds display labels; the form maps the chosen index
+/// back to its value (`Role::ALL`, `OrgRole::ALL`), so the order of both must match.
 #[derive(Debug)]
 enum FieldInput {
     Text(TextInput),
-    Choice { options: Vec<Role>, index: usize },
+    Choice {
+        options: Vec<&'static str>,
+        index: usize,
+    },
 }
 
 #[derive(Debug)]
@@ -258,11 +259,25 @@ impl Field {
     }
 
     fn role(label: &'static str, selected: Role) -> Self {
-        let options = Role::ALL.to_vec();
-        let index = options.iter().position(|r| *r == selected).unwrap_or(0);
         Self {
             label,
-            input: FieldInput::Choice { options, index },
+            input: FieldInput::Choice {
+                options: Role::ALL.iter().map(|r| text::role(*r)).collect(),
+                index: Role::ALL.iter().position(|r| *r == selected).unwrap_or(0),
+            },
+        }
+    }
+
+    fn org_role(label: &'static str, selected: OrgRole) -> Self {
+        Self {
+            label,
+            input: FieldInput::Choice {
+                options: OrgRole::ALL.iter().map(|r| text::org_role(*r)).collect(),
+                index: OrgRole::ALL
+                    .iter()
+                    .position(|r| *r == selected)
+                    .unwrap_or(0),
+            },
         }
     }
 
@@ -273,11 +288,25 @@ impl Field {
         }
     }
 
-    fn role_value(&self) -> Role {
+    fn choice_index(&self) -> usize {
         match &self.input {
-            FieldInput::Choice { options, index } => options[*index],
-            FieldInput::Text(_) => Role::User,
+            FieldInput::Choice { index, .. } => *index,
+            FieldInput::Text(_) => 0,
         }
+    }
+
+    fn role_value(&self) -> Role {
+        Role::ALL
+            .get(self.choice_index())
+            .copied()
+            .unwrap_or(Role::User)
+    }
+
+    fn org_role_value(&self) -> OrgRole {
+        OrgRole::ALL
+            .get(self.choice_index())
+            .copied()
+            .unwrap_or(OrgRole::Member)
     }
 }
 
@@ -319,7 +348,25 @@ impl FormPopup {
                 Field::text(text::F_LABEL, ""),
                 Field::text(text::F_PEM_FILE, ""),
             ],
-            FormKind::ShredOrg { .. } => vec![Field::text(text::F_SLUG, "")],
+            FormKind::ShredOrg { .. } | FormKind::DeleteOrg { .. } => {
+                vec![Field::text(text::F_SLUG, "")]
+            }
+            FormKind::CreateOrg => vec![
+                Field::text(text::F_NAME, ""),
+                Field::text(text::F_ORG_SLUG, ""),
+                Field::text(text::F_DESCRIPTION, ""),
+            ],
+            FormKind::EditOrg(org) => vec![
+                Field::text(text::F_NAME, &org.name),
+                Field::text(text::F_DESCRIPTION, &org.description),
+                Field::text(text::F_MAX_WORKSPACES, &org.max_workspaces.to_string()),
+                Field::text(text::F_MAX_MEMBERS, &org.max_members.to_string()),
+            ],
+            FormKind::AddOrgMember { .. } => vec![
+                Field::text(text::F_EMAIL, ""),
+                Field::org_role(text::F_ORG_ROLE, OrgRole::Member),
+            ],
+            FormKind::SetOrgRole { role, .. } => vec![Field::org_role(text::F_ORG_ROLE, *role)],
             FormKind::EnableMaintenance => vec![Field::text(text::F_REASON, "")],
         };
         Self {
@@ -504,6 +551,66 @@ impl FormPopup {
                     confirmation: self.field(0).to_owned(),
                 }
             }
+            FormKind::DeleteOrg { slug, .. } => {
+                // Exactly as typed, like shred: no trimming, no case folding.
+                if self.field(0) != slug {
+                    return Err(text::slug_mismatch(slug));
+                }
+                Action::DeleteOrg {
+                    slug: slug.clone(),
+                    confirmation: self.field(0).to_owned(),
+                }
+            }
+            FormKind::CreateOrg => {
+                let name = required(0, text::F_NAME)?;
+                let slug = self.field(1).trim();
+                if !slug.is_empty() && !valid_slug(slug) {
+                    return Err(text::BAD_SLUG.to_owned());
+                }
+                Action::CreateOrg(NewOrg {
+                    name,
+                    slug: (!slug.is_empty()).then(|| slug.to_owned()),
+                    description: self.field(2).trim().to_owned(),
+                })
+            }
+            FormKind::EditOrg(org) => {
+                let name = required(0, text::F_NAME)?;
+                let description = self.field(1).trim().to_owned();
+                let max_workspaces = limit(self.field(2), text::F_MAX_WORKSPACES)?;
+                let max_members = limit(self.field(3), text::F_MAX_MEMBERS)?;
+                let patch = OrgPatch {
+                    name: (name != org.name).then_some(name),
+                    description: (description != org.description).then_some(description),
+                    max_workspaces: (max_workspaces != org.max_workspaces)
+                        .then_some(max_workspaces),
+                    max_members: (max_members != org.max_members).then_some(max_members),
+                };
+                if patch.is_empty() {
+                    Action::Notice(text::NOTHING_CHANGED.to_owned())
+                } else {
+                    Action::UpdateOrg {
+                        slug: org.slug.clone(),
+                        patch,
+                    }
+                }
+            }
+            FormKind::AddOrgMember { slug } => Action::SetOrgMember {
+                slug: slug.clone(),
+                email: email(0)?,
+                role: self.fields[1].org_role_value(),
+            },
+            FormKind::SetOrgRole { slug, email, role } => {
+                let new_role = self.fields[0].org_role_value();
+                if new_role == *role {
+                    Action::ClosePopup
+                } else {
+                    Action::SetOrgMember {
+                        slug: slug.clone(),
+                        email: email.clone(),
+                        role: new_role,
+                    }
+                }
+            }
             FormKind::EnableMaintenance => Action::EnableMaintenance {
                 reason: required(0, text::F_REASON)?,
             },
@@ -516,15 +623,7 @@ impl FormPopup {
         let inner_w = width.saturating_sub(2).max(1) as usize;
         let intro_rows: u16 = intro
             .iter()
-            .map(|l| {
-                let w = l.chars().count();
-                // Word wrapping can need a row more than the character count suggests.
-                if w > inner_w {
-                    (w.div_ceil(inner_w) + 1) as u16
-                } else {
-                    1
-                }
-            })
+            .map(|l| ui::wrapped_rows(l, inner_w) as u16)
             .sum();
         let error_rows = u16::from(self.error.is_some());
         let fields = self.fields.len() as u16;
@@ -571,7 +670,7 @@ impl FormPopup {
                     }
                 }
                 FieldInput::Choice { options, index } => {
-                    for (j, role) in options.iter().enumerate() {
+                    for (j, label) in options.iter().enumerate() {
                         // A marker as well as colour, so the choice reads in monochrome too.
                         let (mark, style) = if j == *index {
                             (
@@ -581,10 +680,7 @@ impl FormPopup {
                         } else {
                             ("○", Style::new().fg(ui::DIM))
                         };
-                        spans.push(Span::styled(
-                            format!("{mark} {}  ", text::role(*role)),
-                            style,
-                        ));
+                        spans.push(Span::styled(format!("{mark} {label}  "), style));
                     }
                 }
             }
@@ -604,4 +700,25 @@ impl FormPopup {
             }
         }
     }
+}
+
+/// The slug rule of the backend (1-63 of `a-z`, `0-9`, `-`, no hyphen at either end), checked
+/// here only to point at the mistake before submitting; the backend checks again.
+fn valid_slug(slug: &str) -> bool {
+    !slug.is_empty()
+        && slug.len() <= 63
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !slug.starts_with('-')
+        && !slug.ends_with('-')
+}
+
+/// A limit field: a whole number, 0 meaning unlimited. Blank is refused rather than read as
+/// "unlimited", so clearing the field by accident cannot lift a limit.
+fn limit(value: &str, label: &str) -> Result<u64, String> {
+    value
+        .trim()
+        .parse::<u64>()
+        .map_err(|_| text::bad_limit(label))
 }

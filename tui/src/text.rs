@@ -2,7 +2,10 @@
 //! reviewed (or translated) without reading drawing code. No logic beyond formatting.
 
 use crate::action::{Action, FormKind, ScreenId};
-use crate::backend::{BackendError, BackupReport, RESTORE_PHRASE, RestoreReport, Role};
+use crate::backend::{
+    BackendError, BackupReport, IsolationReport, OrgPatch, OrgRole, RESTORE_PHRASE, RestoreReport,
+    Role,
+};
 use crate::ui::fmt_bytes;
 
 /// Key + label pairs for help bars.
@@ -52,6 +55,14 @@ pub fn role(role: Role) -> &'static str {
         Role::User => "User",
         Role::Admin => "Admin",
         Role::Superadmin => "Superadmin",
+    }
+}
+
+/// Display name of an org role.
+pub fn org_role(role: OrgRole) -> &'static str {
+    match role {
+        OrgRole::Member => "Member",
+        OrgRole::OrgAdmin => "Org admin",
     }
 }
 
@@ -118,7 +129,22 @@ pub const USERS_KEYS: Keys = &[
 pub const K_INSTALL: (&str, &str) = ("i", "install license file");
 pub const BACKUP_KEYS: Keys = &[("b", "backup"), ("r", "restore")];
 pub const SIGNERS_KEYS: Keys = &[("n", "import PEM"), ("d", "remove")];
-pub const ORGS_KEYS: Keys = &[("d", "crypto-shred")];
+pub const ORGS_KEYS: Keys = &[
+    ("n", "new"),
+    ("↵", "open"),
+    ("e", "edit"),
+    ("i", "isolate"),
+    ("d", "delete"),
+    ("s", "shred"),
+];
+pub const ORG_DETAIL_KEYS: Keys = &[
+    ("a", "add member"),
+    ("↵", "role"),
+    ("d", "remove"),
+    ("w", "switch list"),
+    ("e", "edit"),
+    ("Esc", "back"),
+];
 pub const MAINT_KEYS: Keys = &[("e", "enable"), ("c", "clear")];
 pub const K_SCROLL: (&str, &str) = ("↑↓", "scroll");
 
@@ -286,22 +312,109 @@ pub fn signer_removed(label: &str) -> String {
 
 // ---- orgs -------------------------------------------------------------------------------
 
-pub const ORGS_HEADER: [&str; 4] = ["Slug", "Name", "Status", "Created"];
-pub const ORGS_EMPTY: &str = "No organizations.";
+pub const ORGS_HEADER: [&str; 6] = ["Slug", "Name", "Workspaces", "Members", "Data", "Created"];
+pub const ORGS_EMPTY: &str = "No organizations. Press n to create one.";
 pub const SHREDDED: &str = "shredded";
-pub const SHRED_DONE_TITLE: &str = "Crypto-shred complete";
+pub const DATA_OWN_DB: &str = "own DB";
+pub const DATA_PLATFORM: &str = "platform";
+pub const ORG_MEMBERS_HEADER: [&str; 3] = ["Email", "Name", "Role"];
+pub const ORG_WORKSPACES_HEADER: [&str; 3] = ["Name", "Members", "Created"];
+pub const ORG_MEMBERS_EMPTY: &str = "No members. Press a to add an account by email.";
+pub const ORG_WORKSPACES_EMPTY: &str =
+    "No workspaces. Org members create them in the web app (within Max workspaces).";
+pub const L_NAME: &str = "Name";
+pub const L_DESCRIPTION: &str = "Description";
+pub const L_MEMBERS: &str = "Members";
+pub const L_DATA: &str = "Data";
+pub const L_CREATED: &str = "Created";
+pub const DATA_OWN_DB_LONG: &str = "its own encrypted database (can be crypto-shredded)";
+pub const DATA_PLATFORM_LONG: &str = "the platform database (press i on the list to isolate)";
+pub const DATA_SHREDDED_LONG: &str = "crypto-shredded: key and database destroyed";
+pub const NOTHING_CHANGED: &str = "Nothing changed.";
 
 pub fn orgs_title(n: usize) -> String {
     format!("Organizations ({n})")
 }
+pub fn org_title(slug: &str) -> String {
+    format!("Organization {slug}")
+}
+pub fn org_members_title(n: usize) -> String {
+    format!("Members ({n})")
+}
+pub fn org_workspaces_title(n: usize) -> String {
+    format!("Workspaces ({n})")
+}
+/// `used / max`, where a max of 0 means unlimited (`used / ∞`).
+pub fn org_usage(used: u64, max: u64) -> String {
+    usage(used, (max > 0).then_some(max))
+}
 pub fn already_shredded(slug: &str) -> String {
     format!("{slug} is already shredded.")
 }
-pub fn shred_done(slug: &str) -> Vec<String> {
-    vec![
-        format!("The key and database of {slug} are destroyed."),
-        "The org record is kept; it can be re-provisioned.".to_owned(),
-    ]
+pub fn shredded_read_only(slug: &str) -> String {
+    format!("{slug} was crypto-shredded; it can only be deleted (d).")
+}
+pub fn already_isolated(slug: &str) -> String {
+    format!("{slug} already keeps its data in its own database.")
+}
+pub fn shred_needs_isolation(slug: &str) -> String {
+    format!("{slug} has no own database to shred: isolate it first (i), or delete it (d).")
+}
+pub fn org_created(name: &str, slug: &str) -> String {
+    format!("✓ Created organization {name} ({slug}).")
+}
+pub fn org_updated(slug: &str, patch: &OrgPatch) -> String {
+    let mut parts = Vec::new();
+    if let Some(n) = &patch.name {
+        parts.push(format!("name {n}"));
+    }
+    if patch.description.is_some() {
+        parts.push("description".to_owned());
+    }
+    let limit = |v: u64| {
+        if v == 0 {
+            "unlimited".to_owned()
+        } else {
+            v.to_string()
+        }
+    };
+    if let Some(v) = patch.max_workspaces {
+        parts.push(format!("max workspaces {}", limit(v)));
+    }
+    if let Some(v) = patch.max_members {
+        parts.push(format!("max members {}", limit(v)));
+    }
+    format!("✓ Updated {slug}: {}.", parts.join(", "))
+}
+pub fn org_deleted(slug: &str) -> String {
+    format!("✓ Deleted organization {slug} with its workspaces and all their data.")
+}
+pub fn shred_done(slug: &str) -> String {
+    format!("✓ {slug} crypto-shredded: its key and database are destroyed; the record is kept.")
+}
+pub fn isolating(slug: &str) -> String {
+    format!("⏳ Moving the data of {slug} into its own encrypted database…")
+}
+pub fn isolated(slug: &str, r: &IsolationReport) -> String {
+    if r.moved {
+        format!(
+            "✓ {slug} now keeps its data in its own encrypted database: {} row(s) of {} workspace(s) moved.",
+            r.rows_moved, r.workspaces
+        )
+    } else if r.rows_moved > 0 {
+        format!(
+            "✓ {slug} already had its own database; {} leftover row(s) moved into it.",
+            r.rows_moved
+        )
+    } else {
+        format!("✓ {slug} already keeps its data in its own database; nothing to move.")
+    }
+}
+pub fn org_member_set(email: &str, role: OrgRole, slug: &str) -> String {
+    format!("✓ {email} is {} of {slug}.", org_role(role))
+}
+pub fn org_member_removed(email: &str, slug: &str) -> String {
+    format!("✓ Removed {email} from {slug}.")
 }
 
 // ---- maintenance ------------------------------------------------------------------------
@@ -347,11 +460,22 @@ pub const F_ADMIN_PASSWORD: &str = "Admin password";
 pub const F_LABEL: &str = "Label";
 pub const F_PEM_FILE: &str = "PEM file";
 pub const F_SLUG: &str = "Type slug";
+pub const F_ORG_SLUG: &str = "Slug (optional)";
+pub const F_DESCRIPTION: &str = "Description";
+pub const F_MAX_WORKSPACES: &str = "Max workspaces";
+pub const F_MAX_MEMBERS: &str = "Max members";
+pub const F_ORG_ROLE: &str = "Org role";
 pub const F_REASON: &str = "Reason";
 
 pub const BAD_EMAIL: &str = "Email must look like name@domain.";
 pub const PASSWORDS_DIFFER: &str = "The two passwords differ.";
 pub const PHRASE_MISMATCH: &str = "Type the phrase exactly: CONFIRM RESTORE";
+pub const BAD_SLUG: &str =
+    "Slug: lowercase letters, digits and hyphens, not starting or ending with a hyphen.";
+
+pub fn bad_limit(label: &str) -> String {
+    format!("{label} must be a whole number (0 = unlimited).")
+}
 
 pub fn required(label: &str) -> String {
     format!("{label} is required.")
@@ -413,6 +537,43 @@ pub fn form_intro(kind: &FormKind) -> (&'static str, Vec<String>, bool) {
             ],
             true,
         ),
+        FormKind::DeleteOrg {
+            slug,
+            name,
+            workspaces,
+        } => (
+            "Delete organization",
+            vec![
+                format!(
+                    "Deletes {name} ({slug}) with its {workspaces} workspace(s) and ALL their data: models, assertions, runs, findings, CI keys."
+                ),
+                "Its own database and key, if any, are destroyed. This cannot be undone. Type the slug to confirm.".to_owned(),
+            ],
+            true,
+        ),
+        FormKind::CreateOrg => (
+            "New organization",
+            vec!["A blank slug is derived from the name (lowercase, hyphens).".to_owned()],
+            false,
+        ),
+        FormKind::EditOrg(org) => (
+            "Edit organization",
+            vec![format!(
+                "{} ({}). Limits: 0 = unlimited; they apply to new workspaces and members.",
+                org.name, org.slug
+            )],
+            false,
+        ),
+        FormKind::AddOrgMember { slug } => (
+            "Add org member",
+            vec![format!(
+                "An existing account joins {slug}. Org admins manage its workspaces and members."
+            )],
+            false,
+        ),
+        FormKind::SetOrgRole { slug, email, .. } => {
+            ("Change org role", vec![format!("Role of {email} in {slug}:")], false)
+        }
         FormKind::EnableMaintenance => (
             "Enable maintenance mode",
             vec!["Non-admin requests get 503 until you clear it.".to_owned()],
@@ -440,6 +601,21 @@ pub fn confirm_question(action: &Action) -> Vec<String> {
             format!("Remove trusted signer {label}?"),
             format!("Backups signed by {fingerprint} will be refused."),
         ],
+        Action::IsolateOrg {
+            slug,
+            name,
+            workspaces,
+        } => vec![
+            format!("Move the data of {name} ({slug}) into its own encrypted database?"),
+            format!(
+                "The models, assertions, runs, findings, activity and CI keys of its {workspaces} workspace(s) move out of platform.db into a database under the org's own key (wrapped by the master key)."
+            ),
+            "Each step is one transaction; an interrupted move resumes when run again. Afterwards the org can be backed up on its own and crypto-shredded.".to_owned(),
+        ],
+        Action::RemoveOrgMember { slug, email, .. } => vec![
+            format!("Remove {email} from {slug}?"),
+            "They leave every workspace of the org; their API keys there stop working.".to_owned(),
+        ],
         Action::ClearMaintenance => vec![
             "Clear maintenance mode?".to_owned(),
             "All users regain access immediately.".to_owned(),
@@ -459,11 +635,14 @@ pub fn error_title(err: &BackendError) -> &'static str {
     }
 }
 
-pub const BUSY: &str = "A backup or restore is running; wait for it to finish.";
-pub const BUSY_QUIT: &str = "A backup or restore is running; wait, or Ctrl-C to abandon it.";
-pub const WORKER_PANICKED: &str = "The backup/restore worker crashed; see the log.";
-pub const WORKER_LOST: &str = "The backup/restore worker stopped without reporting a result.";
+pub const BUSY: &str = "A backup, restore or data move is running; wait for it to finish.";
+pub const BUSY_QUIT: &str =
+    "A backup, restore or data move is running; wait, or Ctrl-C to abandon it.";
+pub const WORKER_PANICKED: &str =
+    "The background worker (backup, restore, data move) crashed; see the log.";
+pub const WORKER_LOST: &str =
+    "The background worker (backup, restore, data move) stopped without reporting a result.";
 
 pub fn spawn_failed(err: &str) -> String {
-    format!("could not start the backup/restore worker thread: {err}")
+    format!("could not start the background worker thread: {err}")
 }

@@ -69,6 +69,29 @@ pub fn fmt_bytes(bytes: u64) -> String {
     }
 }
 
+/// Rows a greedy word wrap of `text` at `width` columns takes (what `Wrap { trim: true }`
+/// does for single-spaced text); a word longer than the width takes several rows.
+pub fn wrapped_rows(text: &str, width: usize) -> usize {
+    let mut rows = 1;
+    let mut line = 0usize;
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let w = word.chars().count();
+        if line == 0 {
+            line = w;
+        } else if line + 1 + w <= width {
+            line += 1 + w;
+        } else {
+            rows += 1;
+            line = w;
+        }
+        while line > width {
+            rows += 1;
+            line -= width;
+        }
+    }
+    rows
+}
+
 /// Selection and hit-testing for a bordered table with a one-line header.
 #[derive(Debug, Default)]
 pub struct TableNav {
@@ -163,6 +186,14 @@ mod tests {
         assert_eq!(r, Rect::new(0, 0, 20, 5));
         let r = centered(Rect::new(2, 3, 40, 20), 10, 4);
         assert_eq!(r, Rect::new(17, 11, 10, 4));
+    }
+
+    #[test]
+    fn wrapped_rows_follow_word_wrap() {
+        assert_eq!(wrapped_rows("", 10), 1);
+        assert_eq!(wrapped_rows("one two three", 13), 1);
+        assert_eq!(wrapped_rows("one two three", 12), 2);
+        assert_eq!(wrapped_rows("abcdefghijklmnopqrstuvwxy", 10), 3);
     }
 
     #[test]

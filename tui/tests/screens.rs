@@ -10,7 +10,8 @@ use crossterm::event::{
 };
 use rampart_tui::popup::Popup;
 use rampart_tui::{
-    Action, App, BackendError, FormKind, NewUser, RestoreRequest, Role, ScreenId, SetupRequest,
+    Action, App, BackendError, FormKind, NewOrg, NewUser, OrgPatch, OrgRole, OrgWorkspace,
+    RestoreRequest, Role, ScreenId, SetupRequest,
 };
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -76,6 +77,15 @@ fn wait_idle(app: &mut App) {
         assert!(Instant::now() < deadline, "job did not finish");
         std::thread::sleep(Duration::from_millis(5));
         app.tick();
+    }
+}
+
+fn workspace_row(id: &str, name: &str, members: u64) -> OrgWorkspace {
+    OrgWorkspace {
+        id: id.into(),
+        name: name.into(),
+        member_count: members,
+        created_at: "2026-11-01T08:00:00Z".into(),
     }
 }
 
@@ -448,7 +458,7 @@ fn backup_runs_on_a_worker_with_a_progress_gauge() {
 fn shred_requires_the_exact_slug() {
     let (mut app, fake) = app_with(FakeState::populated());
     press(&mut app, KeyCode::Char('5'));
-    press(&mut app, KeyCode::Char('d'));
+    press(&mut app, KeyCode::Char('s'));
     assert!(matches!(
         app.popup(),
         Some(Popup::Form(f)) if f.kind() == &FormKind::ShredOrg {
@@ -475,14 +485,495 @@ fn shred_requires_the_exact_slug() {
             "acme-platform".into()
         )]
     );
-    assert_eq!(message(&app).expect("popup").0, "Crypto-shred complete");
-    press(&mut app, KeyCode::Enter);
-    assert!(render(&mut app)[4].contains("shredded"));
-    // A shredded org cannot be shredded again.
-    press(&mut app, KeyCode::Char('d'));
+    assert!(app.popup().is_none(), "the outcome goes to the status line");
+    let screen = render(&mut app);
+    assert!(screen[4].contains("shredded"), "{}", screen[4]);
+    assert!(
+        screen
+            .iter()
+            .any(|l| l.contains("✓ acme-platform crypto-shredded")),
+        "{screen:#?}"
+    );
+    // A shredded org cannot be shredded again, nor edited; an org without its own database
+    // cannot be shredded (it would only be refused after typing the slug).
+    press(&mut app, KeyCode::Char('s'));
     assert!(app.popup().is_none());
+    press(&mut app, KeyCode::Char('e'));
+    assert!(app.popup().is_none());
+    assert!(screen_contains(&mut app, "can only be deleted"));
+    press(&mut app, KeyCode::Char('j'));
+    press(&mut app, KeyCode::Char('s'));
+    assert!(app.popup().is_none());
+    assert!(screen_contains(&mut app, "isolate it first"));
+    assert_eq!(fake.mutations().len(), 1);
 }
 
+/// Text of the Orgs screen's status line (the rows between the table's bottom border and
+/// the help bar), joined.
+fn status_text(app: &mut App) -> String {
+    let screen = render(app);
+    let bottom = screen
+        .iter()
+        .rposition(|l| l.starts_with('╰'))
+        .expect("a bordered block");
+    screen[bottom + 1..screen.len() - 1]
+        .iter()
+        .map(|l| l.trim())
+        .collect::<Vec<_>>()
+        .join(" ")
+        .trim()
+        // A wide glyph fills two cells; the buffer shows the second one as a space.
+        .replace("⏳  ", "⏳ ")
+}
+
+#[test]
+fn org_list_shows_limits_usage_and_where_the_data_lives() {
+    let (mut app, fake) = app_with(FakeState::populated());
+    press(&mut app, KeyCode::Char('5'));
+    let screen = render(&mut app);
+    assert_eq!(
+        screen[2..6].to_vec(),
+        vec![
+            "╭ Organizations (2) ───────────────────────────────────────────────────────────╮",
+            "│  Slug              Name              Workspaces Members   Data     Created   │",
+            "│▶ acme-platform     Acme Platform     2 / 3      3 / ∞     own DB   2026-09-01│",
+            "│  acme-labs         Acme Labs         0 / ∞      0 / ∞     platform 2026-09-15│",
+        ]
+    );
+    assert_eq!(
+        screen[23].trim_end(),
+        " n new  ↵ open  e edit  i isolate  d delete  s shred  ? help  q quit"
+    );
+    assert!(fake.state().calls.contains(&Call::ListOrgs));
+    // Narrow terminals drop the creation date first.
+    let narrow = render_size(&mut app, 60, 12);
+    assert!(!narrow[3].contains("Created"), "{}", narrow[3]);
+    assert!(narrow[4].contains("2 / 3"), "{}", narrow[4]);
+}
+
+#[test]
+fn creating_an_org_is_refused_at_the_license_limit_then_sends_exact_values() {
+    let (mut app, fake) = app_with(FakeState::populated());
+    press(&mut app, KeyCode::Char('5'));
+    press(&mut app, KeyCode::Char('n'));
+    assert!(screen_contains(&mut app, "New organization"));
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Enter);
+    assert!(screen_contains(&mut app, "Name is required."));
+    press(&mut app, KeyCode::BackTab);
+    press(&mut app, KeyCode::BackTab);
+    type_text(&mut app, "Globex Research");
+    press(&mut app, KeyCode::Tab);
+    type_text(&mut app, "Globex_R");
+    press(&mut app, KeyCode::Tab);
+    ctrl(&mut app, 's');
+    assert!(screen_contains(&mut app, "Slug: lowercase letters"));
+    assert!(fake.mutations().is_empty(), "nothing sent while invalid");
+    press(&mut app, KeyCode::BackTab);
+    ctrl(&mut app, 'u');
+    press(&mut app, KeyCode::Tab);
+    type_text(&mut app, "  R&D for Globex ");
+    press(&mut app, KeyCode::Enter);
+    let sent = Call::CreateOrg(NewOrg {
+        name: "Globex Research".into(),
+        slug: None,
+        description: "R&D for Globex".into(),
+    });
+    assert_eq!(fake.mutations(), vec![sent.clone()]);
+    // The license allows two orgs: the refusal is shown in the status line, not a popup.
+    assert!(app.popup().is_none());
+    assert_eq!(
+        status_text(&mut app),
+        "✗ Denied: organization limit reached: the license allows 2 organization(s) and 2 exist"
+    );
+    assert!(
+        screen_contains(&mut app, "Organizations (2)"),
+        "nothing changed"
+    );
+
+    fake.state().license.max_orgs = Some(5);
+    press(&mut app, KeyCode::Char('n'));
+    type_text(&mut app, "Globex Research");
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Enter);
+    type_text(&mut app, "R&D for Globex");
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(fake.mutations(), vec![sent.clone(), sent]);
+    assert_eq!(
+        status_text(&mut app),
+        "✓ Created organization Globex Research (globex-research)."
+    );
+    let screen = render(&mut app);
+    assert!(screen[2].contains("Organizations (3)"));
+    assert!(
+        screen[6].starts_with("│▶ globex-research"),
+        "the new org is selected: {}",
+        screen[6]
+    );
+}
+
+#[test]
+fn editing_an_org_sends_only_the_changed_fields() {
+    let (mut app, fake) = app_with(FakeState::populated());
+    press(&mut app, KeyCode::Char('5'));
+    press(&mut app, KeyCode::Char('e'));
+    assert!(
+        matches!(app.popup(), Some(Popup::Form(f)) if matches!(f.kind(), FormKind::EditOrg(o) if o.slug == "acme-platform"))
+    );
+    let screen = render(&mut app).join("\n");
+    assert!(screen.contains("Acme Platform___"), "prefilled:\n{screen}");
+    assert!(screen.contains("Max workspaces  3___"), "{screen}");
+    // Unchanged: no backend call.
+    ctrl(&mut app, 's');
+    assert!(app.popup().is_none());
+    assert!(screen_contains(&mut app, "Nothing changed."));
+    assert!(fake.mutations().is_empty());
+
+    press(&mut app, KeyCode::Char('e'));
+    press(&mut app, KeyCode::Tab);
+    press(&mut app, KeyCode::Tab);
+    press(&mut app, KeyCode::Tab);
+    ctrl(&mut app, 'u');
+    ctrl(&mut app, 's');
+    assert!(
+        screen_contains(
+            &mut app,
+            "Max members must be a whole number (0 = unlimited)."
+        ),
+        "blank is refused, not read as unlimited"
+    );
+    type_text(&mut app, "-1");
+    ctrl(&mut app, 's');
+    assert!(screen_contains(
+        &mut app,
+        "Max members must be a whole number"
+    ));
+    ctrl(&mut app, 'u');
+    type_text(&mut app, "5");
+    ctrl(&mut app, 's');
+    assert_eq!(
+        fake.mutations(),
+        vec![Call::UpdateOrg(
+            "acme-platform".into(),
+            OrgPatch {
+                max_members: Some(5),
+                ..OrgPatch::default()
+            }
+        )]
+    );
+    assert_eq!(
+        status_text(&mut app),
+        "✓ Updated acme-platform: max members 5."
+    );
+    assert!(render(&mut app)[4].contains("3 / 5"));
+
+    press(&mut app, KeyCode::Char('e'));
+    ctrl(&mut app, 'u');
+    type_text(&mut app, "Acme Core");
+    press(&mut app, KeyCode::Tab);
+    press(&mut app, KeyCode::Tab);
+    ctrl(&mut app, 'u');
+    type_text(&mut app, "0");
+    ctrl(&mut app, 's');
+    assert_eq!(
+        fake.mutations()[1],
+        Call::UpdateOrg(
+            "acme-platform".into(),
+            OrgPatch {
+                name: Some("Acme Core".into()),
+                max_workspaces: Some(0),
+                ..OrgPatch::default()
+            }
+        )
+    );
+    assert_eq!(
+        status_text(&mut app),
+        "✓ Updated acme-platform: name Acme Core, max workspaces unlimited."
+    );
+    assert!(render(&mut app)[4].contains("2 / ∞"));
+}
+
+#[test]
+fn deleting_an_org_needs_the_exact_slug_and_says_what_goes() {
+    let (mut app, fake) = app_with(FakeState::populated());
+    press(&mut app, KeyCode::Char('5'));
+    press(&mut app, KeyCode::Char('d'));
+    let screen = render(&mut app).join("\n");
+    assert!(screen.contains("Delete organization"), "{screen}");
+    assert!(screen.contains("with its 2 workspace(s)"), "{screen}");
+    type_text(&mut app, "ACME-PLATFORM");
+    press(&mut app, KeyCode::Enter);
+    assert!(screen_contains(
+        &mut app,
+        "Type the slug exactly: acme-platform"
+    ));
+    press(&mut app, KeyCode::Esc);
+    assert!(fake.mutations().is_empty(), "Esc changes nothing");
+
+    press(&mut app, KeyCode::Char('d'));
+    type_text(&mut app, "acme-platform ");
+    press(&mut app, KeyCode::Enter);
+    assert!(
+        screen_contains(&mut app, "Type the slug exactly"),
+        "trailing space refused"
+    );
+    press(&mut app, KeyCode::Backspace);
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(
+        fake.mutations(),
+        vec![Call::DeleteOrg(
+            "acme-platform".into(),
+            "acme-platform".into()
+        )]
+    );
+    assert_eq!(
+        status_text(&mut app),
+        "✓ Deleted organization acme-platform with its workspaces and all their data."
+    );
+    let screen = render(&mut app);
+    assert!(screen[2].contains("Organizations (1)"));
+    assert!(screen[4].starts_with("│▶ acme-labs"), "{}", screen[4]);
+    assert!(!screen[5].contains("acme"), "{}", screen[5]);
+}
+
+#[test]
+fn isolation_asks_first_explains_and_runs_on_the_worker() {
+    let mut state = FakeState::populated();
+    state.isolate_delay = Duration::from_millis(150);
+    state
+        .org_workspaces
+        .push(("acme-labs".into(), workspace_row("w-9", "Lab notes", 1)));
+    state.recount();
+    let (mut app, fake) = app_with(state);
+    press(&mut app, KeyCode::Char('5'));
+    press(&mut app, KeyCode::Char('i'));
+    assert!(app.popup().is_none(), "acme-platform is isolated already");
+    assert!(screen_contains(
+        &mut app,
+        "already keeps its data in its own database"
+    ));
+
+    press(&mut app, KeyCode::Char('j'));
+    press(&mut app, KeyCode::Char('i'));
+    let screen = render(&mut app).join("\n");
+    assert!(
+        screen.contains("Move the data of Acme Labs (acme-labs) into its own encrypted"),
+        "{screen}"
+    );
+    assert!(screen.contains("interrupted move resumes"), "{screen}");
+    press(&mut app, KeyCode::Esc);
+    assert!(fake.mutations().is_empty());
+
+    press(&mut app, KeyCode::Char('i'));
+    press(&mut app, KeyCode::Char('y'));
+    assert!(app.is_busy(), "the move runs on the worker thread");
+    assert_eq!(app.current_screen(), ScreenId::Orgs);
+    assert_eq!(
+        status_text(&mut app),
+        "⏳ Moving the data of acme-labs into its own encrypted database…"
+    );
+    press(&mut app, KeyCode::Char('q'));
+    assert!(!app.should_quit(), "no quitting in the middle of a move");
+    wait_idle(&mut app);
+    assert_eq!(fake.mutations(), vec![Call::IsolateOrg("acme-labs".into())]);
+    assert_eq!(
+        status_text(&mut app),
+        "✓ acme-labs now keeps its data in its own encrypted database: 40 row(s) of 1 workspace(s) moved."
+    );
+    assert!(render(&mut app)[5].contains("own DB"));
+}
+
+#[test]
+fn org_detail_lists_members_and_workspaces_and_manages_members() {
+    let (mut app, fake) = app_with(FakeState::populated());
+    press(&mut app, KeyCode::Char('5'));
+    press(&mut app, KeyCode::Enter);
+    assert!(
+        fake.state()
+            .calls
+            .contains(&Call::OrgMembers("acme-platform".into()))
+    );
+    assert!(
+        fake.state()
+            .calls
+            .contains(&Call::OrgWorkspaces("acme-platform".into()))
+    );
+    let screen = render(&mut app);
+    assert!(
+        screen[2].contains("Organization acme-platform"),
+        "{}",
+        screen[2]
+    );
+    assert!(screen[4].contains("Core platform and payments"));
+    assert!(screen[5].contains("2 / 3"));
+    let members = |screen: &[String]| -> Vec<String> {
+        screen[11..]
+            .iter()
+            .map(|l| l.split("││").next().unwrap_or("").to_owned())
+            .collect()
+    };
+    let m = members(&screen);
+    assert!(
+        m[1].contains("alice@acme.test") && m[1].contains("Org admin"),
+        "{m:#?}"
+    );
+    assert!(
+        m[2].contains("bob@acme.test") && m[2].contains("Member"),
+        "{m:#?}"
+    );
+    assert!(screen[10].contains("Workspaces (2)"));
+    assert!(screen[12].contains("Payments API") && screen[12].contains(" 3 "));
+    assert_eq!(
+        screen[23].trim_end(),
+        " a add member  ↵ role  d remove  w switch list  e edit  Esc back  ? help  q quit"
+    );
+
+    // Add an existing account as org admin.
+    press(&mut app, KeyCode::Char('a'));
+    type_text(&mut app, "carol@acme.test");
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Right);
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(
+        fake.mutations(),
+        vec![Call::SetOrgMember(
+            "acme-platform".into(),
+            "carol@acme.test".into(),
+            OrgRole::OrgAdmin
+        )]
+    );
+    assert_eq!(
+        status_text(&mut app),
+        "✓ carol@acme.test is Org admin of acme-platform."
+    );
+    assert!(screen_contains(&mut app, "Members (4)"));
+
+    // Change bob's role (members are listed admins first: alice, carol, bob, root).
+    press(&mut app, KeyCode::Char('j'));
+    press(&mut app, KeyCode::Char('j'));
+    press(&mut app, KeyCode::Enter);
+    assert!(screen_contains(
+        &mut app,
+        "Role of bob@acme.test in acme-platform"
+    ));
+    press(&mut app, KeyCode::Enter);
+    assert!(app.popup().is_none(), "same role: no call");
+    assert_eq!(fake.mutations().len(), 1);
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Right);
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(
+        fake.mutations()[1],
+        Call::SetOrgMember(
+            "acme-platform".into(),
+            "bob@acme.test".into(),
+            OrgRole::OrgAdmin
+        )
+    );
+
+    // Remove root (last row now), with a confirmation; Esc first changes nothing.
+    press(&mut app, KeyCode::Char('G'));
+    press(&mut app, KeyCode::Char('d'));
+    assert!(screen_contains(
+        &mut app,
+        "Remove root@acme.test from acme-platform?"
+    ));
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(fake.mutations().len(), 2);
+    press(&mut app, KeyCode::Char('d'));
+    press(&mut app, KeyCode::Char('y'));
+    assert_eq!(
+        fake.mutations()[2],
+        Call::RemoveOrgMember("acme-platform".into(), "u-1".into())
+    );
+    assert_eq!(
+        status_text(&mut app),
+        "✓ Removed root@acme.test from acme-platform."
+    );
+    assert!(screen_contains(&mut app, "Members (3)"));
+
+    // w moves the selection keys to the workspace list; member keys then do nothing.
+    press(&mut app, KeyCode::Char('w'));
+    press(&mut app, KeyCode::Char('j'));
+    let screen = render(&mut app);
+    assert!(screen[13].contains("▶ Checkout web"), "{}", screen[13]);
+    press(&mut app, KeyCode::Char('d'));
+    assert!(app.popup().is_none());
+
+    // Esc goes back to the list; the list shows the new member count.
+    press(&mut app, KeyCode::Esc);
+    let screen = render(&mut app);
+    assert!(screen[2].contains("Organizations (2)"));
+    assert!(screen[4].contains("3 / ∞"), "{}", screen[4]);
+    assert!(!app.should_quit());
+}
+
+#[test]
+fn org_errors_stay_in_the_status_line_in_full() {
+    let (mut app, fake) = app_with(FakeState::populated());
+    press(&mut app, KeyCode::Char('5'));
+    fake.state().orgs[0].max_members = 3;
+    press(&mut app, KeyCode::F(5));
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Char('a'));
+    type_text(&mut app, "carol@acme.test");
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Enter);
+    assert!(app.popup().is_none());
+    assert_eq!(
+        status_text(&mut app),
+        "✗ Denied: member limit reached: organization \"Acme Platform\" allows max_members = 3 and has 3"
+    );
+    // Unknown account.
+    press(&mut app, KeyCode::Char('a'));
+    type_text(&mut app, "nobody@acme.test");
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(
+        status_text(&mut app),
+        "✗ Not found: no account with email \"nobody@acme.test\""
+    );
+    // A long failure wraps and is readable to its last word, and keys keep working.
+    let long = "database is locked: another rampart admin process holds the write lock on platform.db; wait for it to finish or stop it, then try again (nothing was changed)";
+    fake.state().fail_next = Some(BackendError::Failed(long.into()));
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Char('e'));
+    press(&mut app, KeyCode::Tab);
+    type_text(&mut app, "!");
+    ctrl(&mut app, 's');
+    assert_eq!(status_text(&mut app), format!("✗ Failed: {long}"));
+    press(&mut app, KeyCode::Char('j'));
+    press(&mut app, KeyCode::Char('k'));
+    assert!(
+        status_text(&mut app).ends_with("(nothing was changed)"),
+        "the status line stays until the next operation"
+    );
+    assert_eq!(
+        fake.mutations().last(),
+        Some(&Call::UpdateOrg(
+            "acme-platform".into(),
+            OrgPatch {
+                description: Some("Core platform and payments!".into()),
+                ..OrgPatch::default()
+            }
+        ))
+    );
+    assert!(!app.should_quit());
+}
+
+#[test]
+fn an_org_deleted_elsewhere_closes_its_detail_view() {
+    let (mut app, fake) = app_with(FakeState::populated());
+    press(&mut app, KeyCode::Char('5'));
+    press(&mut app, KeyCode::Enter);
+    assert!(screen_contains(&mut app, "Organization acme-platform"));
+    fake.state().orgs.retain(|o| o.slug != "acme-platform");
+    press(&mut app, KeyCode::F(5));
+    let screen = render(&mut app);
+    assert!(screen[2].contains("Organizations (1)"), "{}", screen[2]);
+    assert!(screen[4].starts_with("│▶ acme-labs"));
+}
 #[test]
 fn maintenance_enable_and_clear() {
     let (mut app, fake) = app_with(FakeState::populated());
@@ -670,6 +1161,32 @@ fn tiny_terminals_render_without_panic() {
     for (w, h) in sizes {
         render_size(&mut app, w, h);
     }
+    // The org detail view with a long status line, and the org forms.
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Char('5'));
+    press(&mut app, KeyCode::Enter);
+    app.handle_event(&Event::Key(KeyEvent::new(
+        KeyCode::Char('a'),
+        KeyModifiers::NONE,
+    )));
+    type_text(&mut app, "nobody-with-a-very-long-address@example.test");
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Enter);
+    for (w, h) in sizes {
+        render_size(&mut app, w, h);
+    }
+    press(&mut app, KeyCode::Char('a'));
+    for (w, h) in sizes {
+        render_size(&mut app, w, h);
+    }
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Char('e'));
+    for (w, h) in sizes {
+        render_size(&mut app, w, h);
+    }
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Char('?'));
     let lines = render_size(&mut app, 20, 5);
     assert_eq!(lines.len(), 5);
     assert!(lines.iter().all(|l| l.chars().count() == 20));
@@ -802,6 +1319,18 @@ fn snapshots_of_every_screen_and_popup_kind() {
     type_text(&mut app, "pw");
     press(&mut app, KeyCode::Enter);
     assert_snapshot("form_restore_refused", &render(&mut app));
+
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Char('5'));
+    press(&mut app, KeyCode::Enter);
+    assert_snapshot("org_detail", &render(&mut app));
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Char('d'));
+    assert_snapshot("form_delete_org", &render(&mut app));
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Char('j'));
+    press(&mut app, KeyCode::Char('i'));
+    assert_snapshot("confirm_isolate", &render(&mut app));
 
     let (mut app, _fake) = app_with(FakeState::empty());
     assert_snapshot("setup", &render(&mut app));

@@ -66,6 +66,8 @@ impl Component for BackupScreen {
     fn update(&mut self, action: &Action) {
         match action {
             Action::Loaded(Loaded::Overview(o)) => self.overview = Some(o.clone()),
+            // A data move is the Orgs screen's job; it leaves this screen's last outcome.
+            Action::Job(JobUpdate::IsolateStarted(_) | JobUpdate::IsolateDone { .. }) => {}
             Action::Job(update) => {
                 self.job = match update {
                     JobUpdate::BackupStarted(path) => JobState::Running {
@@ -102,6 +104,7 @@ impl Component for BackupScreen {
                             lines: vec![e.clone()],
                         }
                     }
+                    JobUpdate::IsolateStarted(_) | JobUpdate::IsolateDone { .. } => return,
                 };
             }
             _ => {}

@@ -10,9 +10,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rampart_tui::{
-    AdminBackend, BackendError, BackendResult, BackupReport, LicenseState, LicenseStatus, LogLevel,
-    LogLine, MaintenanceState, NewUser, OrgSummary, Overview, Progress, RESTORE_PHRASE,
-    RestoreReport, RestoreRequest, Role, SetupRequest, SigningKey, TrustedSigner, UserSummary,
+    AdminBackend, BackendError, BackendResult, BackupReport, IsolationReport, LicenseState,
+    LicenseStatus, LogLevel, LogLine, MaintenanceState, NewOrg, NewUser, OrgMember, OrgPatch,
+    OrgRole, OrgSummary, OrgWorkspace, Overview, Progress, RESTORE_PHRASE, RestoreReport,
+    RestoreRequest, Role, SetupRequest, SigningKey, TrustedSigner, UserSummary,
 };
 
 /// The admin password the fake accepts for restore.
@@ -40,7 +41,15 @@ pub enum Call {
     AddSigner(String, PathBuf),
     RemoveSigner(String),
     ListOrgs,
+    CreateOrg(NewOrg),
+    UpdateOrg(String, OrgPatch),
+    DeleteOrg(String, String),
+    IsolateOrg(String),
     ShredOrg(String, String),
+    OrgMembers(String),
+    OrgWorkspaces(String),
+    SetOrgMember(String, String, OrgRole),
+    RemoveOrgMember(String, String),
     Maintenance,
     EnableMaintenance(String),
     ClearMaintenance,
@@ -58,6 +67,8 @@ impl Call {
                 | Call::SigningKey
                 | Call::ListSigners
                 | Call::ListOrgs
+                | Call::OrgMembers(_)
+                | Call::OrgWorkspaces(_)
                 | Call::Maintenance
                 | Call::RecentEvents(_)
         )
@@ -71,6 +82,10 @@ pub struct FakeState {
     pub license: LicenseStatus,
     pub signers: Vec<TrustedSigner>,
     pub orgs: Vec<OrgSummary>,
+    /// Members per org slug.
+    pub org_members: Vec<(String, OrgMember)>,
+    /// Workspaces per org slug.
+    pub org_workspaces: Vec<(String, OrgWorkspace)>,
     pub maintenance: MaintenanceState,
     pub events: Vec<LogLine>,
     pub calls: Vec<Call>,
@@ -82,7 +97,63 @@ pub struct FakeState {
     pub panic_in_job: bool,
     /// Makes `list_orgs` panic on the UI thread (checks the terminal-restoring hook).
     pub panic_on_list_orgs: bool,
+    /// Sleep inside `isolate_org` (the demo uses it to show the running state).
+    pub isolate_delay: Duration,
     next_id: u32,
+}
+
+fn org(id: &str, slug: &str, name: &str, isolated: bool, created_at: &str) -> OrgSummary {
+    OrgSummary {
+        id: id.to_owned(),
+        slug: slug.to_owned(),
+        name: name.to_owned(),
+        description: String::new(),
+        max_workspaces: 0,
+        max_members: 0,
+        workspace_count: 0,
+        member_count: 0,
+        isolated,
+        shredded: false,
+        created_at: created_at.to_owned(),
+    }
+}
+
+fn member(user: &UserSummary, role: OrgRole) -> OrgMember {
+    OrgMember {
+        user_id: user.id.clone(),
+        email: user.email.clone(),
+        name: user.name.clone(),
+        role,
+        added_at: "2026-10-01T08:00:00Z".to_owned(),
+    }
+}
+
+fn workspace(id: &str, name: &str, members: u64) -> OrgWorkspace {
+    OrgWorkspace {
+        id: id.to_owned(),
+        name: name.to_owned(),
+        member_count: members,
+        created_at: "2026-10-02T08:00:00Z".to_owned(),
+    }
+}
+
+/// The slug the real backend derives from a name: lowercase ASCII letters and digits, runs
+/// of anything else become one hyphen.
+fn slugify(name: &str) -> String {
+    let mut out = String::new();
+    let mut hyphen = false;
+    for c in name.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            if hyphen && !out.is_empty() {
+                out.push('-');
+            }
+            hyphen = false;
+            out.push(c);
+        } else {
+            hyphen = true;
+        }
+    }
+    out
 }
 
 fn user(
@@ -109,7 +180,7 @@ fn user(
 impl FakeState {
     /// A populated instance: four users, a valid license, one signer, two orgs.
     pub fn populated() -> Self {
-        Self {
+        let mut state = Self {
             users: vec![
                 user(
                     "u-1",
@@ -164,22 +235,9 @@ impl FakeState {
                 label: "Staging instance".to_owned(),
                 added_at: "2026-10-11T08:00:00Z".to_owned(),
             }],
-            orgs: vec![
-                OrgSummary {
-                    id: "o-1".to_owned(),
-                    slug: "acme-platform".to_owned(),
-                    name: "Acme Platform".to_owned(),
-                    shredded: false,
-                    created_at: "2026-09-01T10:00:00Z".to_owned(),
-                },
-                OrgSummary {
-                    id: "o-2".to_owned(),
-                    slug: "acme-labs".to_owned(),
-                    name: "Acme Labs".to_owned(),
-                    shredded: false,
-                    created_at: "2026-09-15T10:00:00Z".to_owned(),
-                },
-            ],
+            orgs: Vec::new(),
+            org_members: Vec::new(),
+            org_workspaces: Vec::new(),
             maintenance: MaintenanceState {
                 active: false,
                 reason: None,
@@ -207,16 +265,90 @@ impl FakeState {
             step_delay: Duration::ZERO,
             panic_in_job: false,
             panic_on_list_orgs: false,
+            isolate_delay: Duration::ZERO,
             next_id: 10,
-        }
+        };
+        // Two orgs: one isolated with members, limits and workspaces, one still in the
+        // platform database and empty.
+        let mut platform = org(
+            "o-1",
+            "acme-platform",
+            "Acme Platform",
+            true,
+            "2026-09-01T10:00:00Z",
+        );
+        platform.description = "Core platform and payments".to_owned();
+        platform.max_workspaces = 3;
+        platform.max_members = 0;
+        state.orgs = vec![
+            platform,
+            org(
+                "o-2",
+                "acme-labs",
+                "Acme Labs",
+                false,
+                "2026-09-15T10:00:00Z",
+            ),
+        ];
+        let (root, alice, bob) = (
+            state.users[0].clone(),
+            state.users[1].clone(),
+            state.users[2].clone(),
+        );
+        state.org_members = vec![
+            (
+                "acme-platform".to_owned(),
+                member(&alice, OrgRole::OrgAdmin),
+            ),
+            ("acme-platform".to_owned(), member(&bob, OrgRole::Member)),
+            ("acme-platform".to_owned(), member(&root, OrgRole::Member)),
+        ];
+        state.org_workspaces = vec![
+            (
+                "acme-platform".to_owned(),
+                workspace("w-1", "Payments API", 3),
+            ),
+            (
+                "acme-platform".to_owned(),
+                workspace("w-2", "Checkout web", 2),
+            ),
+        ];
+        state.recount();
+        state
     }
 
-    /// A fresh instance: no users at all (first-run setup pending).
+    /// A fresh instance: no users and no organizations (first-run setup pending).
     pub fn empty() -> Self {
         Self {
             users: Vec::new(),
+            orgs: Vec::new(),
+            org_members: Vec::new(),
+            org_workspaces: Vec::new(),
             ..Self::populated()
         }
+    }
+
+    /// Recomputes each org's member and workspace counts from the lists.
+    pub fn recount(&mut self) {
+        for o in &mut self.orgs {
+            o.member_count = self
+                .org_members
+                .iter()
+                .filter(|(s, _)| *s == o.slug)
+                .count() as u64;
+            o.workspace_count = self
+                .org_workspaces
+                .iter()
+                .filter(|(s, _)| *s == o.slug)
+                .count() as u64;
+        }
+    }
+
+    fn org_mut(&mut self, slug: &str) -> BackendResult<&mut OrgSummary> {
+        self.orgs
+            .iter_mut()
+            .find(|o| o.slug == slug)
+            .ok_or_else(|| BackendError::NotFound(format!("no organization with slug {slug:?}")))
     }
 }
 
@@ -448,6 +580,98 @@ impl AdminBackend for FakeBackend {
         Ok(st.orgs.clone())
     }
 
+    fn create_org(&mut self, new: &NewOrg) -> BackendResult<OrgSummary> {
+        let mut st = self.record(Call::CreateOrg(new.clone()))?;
+        let slug = new.slug.clone().unwrap_or_else(|| slugify(&new.name));
+        if st.orgs.iter().any(|o| o.slug == slug) {
+            return Err(BackendError::Conflict(format!(
+                "an organization with slug {slug:?} already exists"
+            )));
+        }
+        let active = st.orgs.iter().filter(|o| !o.shredded).count() as u64;
+        if let Some(max) = st.license.max_orgs
+            && active >= max
+        {
+            return Err(BackendError::Denied(format!(
+                "organization limit reached: the license allows {max} organization(s) and {active} exist"
+            )));
+        }
+        st.next_id += 1;
+        let mut o = org(
+            &format!("o-{}", st.next_id),
+            &slug,
+            new.name.trim(),
+            true,
+            "2026-11-23T10:30:00Z",
+        );
+        o.description = new.description.clone();
+        st.orgs.push(o.clone());
+        Ok(o)
+    }
+
+    fn update_org(&mut self, slug: &str, patch: &OrgPatch) -> BackendResult<OrgSummary> {
+        let mut st = self.record(Call::UpdateOrg(slug.to_owned(), patch.clone()))?;
+        let o = st.org_mut(slug)?;
+        if o.shredded {
+            return Err(BackendError::Conflict(format!(
+                "organization {slug:?} was crypto-shredded; it can only be deleted"
+            )));
+        }
+        if let Some(n) = &patch.name {
+            o.name = n.clone();
+        }
+        if let Some(d) = &patch.description {
+            o.description = d.clone();
+        }
+        if let Some(v) = patch.max_workspaces {
+            o.max_workspaces = v;
+        }
+        if let Some(v) = patch.max_members {
+            o.max_members = v;
+        }
+        Ok(o.clone())
+    }
+
+    fn delete_org(&mut self, slug: &str, confirmation: &str) -> BackendResult<()> {
+        let mut st = self.record(Call::DeleteOrg(slug.to_owned(), confirmation.to_owned()))?;
+        if slug != confirmation {
+            return Err(BackendError::Invalid(format!(
+                "confirmation does not match: type exactly {slug:?}"
+            )));
+        }
+        st.org_mut(slug)?;
+        st.orgs.retain(|o| o.slug != slug);
+        st.org_members.retain(|(s, _)| s != slug);
+        st.org_workspaces.retain(|(s, _)| s != slug);
+        Ok(())
+    }
+
+    fn isolate_org(&mut self, slug: &str) -> BackendResult<IsolationReport> {
+        let delay = {
+            let mut st = self.record(Call::IsolateOrg(slug.to_owned()))?;
+            let o = st.org_mut(slug)?;
+            if o.shredded {
+                return Err(BackendError::Conflict(
+                    "the organization was crypto-shredded; there is nothing to isolate".into(),
+                ));
+            }
+            st.isolate_delay
+        };
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
+        let mut st = self.state();
+        let workspaces = st.org_workspaces.iter().filter(|(s, _)| s == slug).count() as u64;
+        let o = st.org_mut(slug)?;
+        let moved = !o.isolated;
+        o.isolated = true;
+        Ok(IsolationReport {
+            workspaces,
+            rows_moved: if moved { 40 * workspaces } else { 0 },
+            moved,
+        })
+    }
+
     fn shred_org(&mut self, slug: &str, confirmation: &str) -> BackendResult<()> {
         let mut st = self.record(Call::ShredOrg(slug.to_owned(), confirmation.to_owned()))?;
         if slug != confirmation {
@@ -455,12 +679,84 @@ impl AdminBackend for FakeBackend {
                 "Confirmation does not match the slug.".to_owned(),
             ));
         }
-        let org = st
-            .orgs
-            .iter_mut()
-            .find(|o| o.slug == slug)
-            .ok_or_else(|| BackendError::NotFound(format!("No org {slug}.")))?;
+        let org = st.org_mut(slug)?;
+        if !org.isolated {
+            return Err(BackendError::Conflict(format!(
+                "organization {slug:?} has no separate encrypted database, so it cannot be crypto-shredded"
+            )));
+        }
         org.shredded = true;
+        org.isolated = false;
+        Ok(())
+    }
+
+    fn org_members(&mut self, slug: &str) -> BackendResult<Vec<OrgMember>> {
+        let mut st = self.record(Call::OrgMembers(slug.to_owned()))?;
+        st.org_mut(slug)?;
+        let mut members: Vec<OrgMember> = st
+            .org_members
+            .iter()
+            .filter(|(s, _)| s == slug)
+            .map(|(_, m)| m.clone())
+            .collect();
+        members.sort_by_key(|m| (m.role == OrgRole::Member, m.email.clone()));
+        Ok(members)
+    }
+
+    fn org_workspaces(&mut self, slug: &str) -> BackendResult<Vec<OrgWorkspace>> {
+        let mut st = self.record(Call::OrgWorkspaces(slug.to_owned()))?;
+        st.org_mut(slug)?;
+        Ok(st
+            .org_workspaces
+            .iter()
+            .filter(|(s, _)| s == slug)
+            .map(|(_, w)| w.clone())
+            .collect())
+    }
+
+    fn set_org_member(
+        &mut self,
+        slug: &str,
+        email: &str,
+        role: OrgRole,
+    ) -> BackendResult<OrgMember> {
+        let mut st = self.record(Call::SetOrgMember(slug.to_owned(), email.to_owned(), role))?;
+        let o = st.org_mut(slug)?.clone();
+        let user = st
+            .users
+            .iter()
+            .find(|u| u.email == email)
+            .cloned()
+            .ok_or_else(|| BackendError::NotFound(format!("no account with email {email:?}")))?;
+        if let Some((_, m)) = st
+            .org_members
+            .iter_mut()
+            .find(|(s, m)| s == slug && m.user_id == user.id)
+        {
+            m.role = role;
+            return Ok(m.clone());
+        }
+        if o.max_members > 0 && o.member_count >= o.max_members {
+            return Err(BackendError::Denied(format!(
+                "member limit reached: organization {:?} allows max_members = {} and has {}",
+                o.name, o.max_members, o.member_count
+            )));
+        }
+        let m = member(&user, role);
+        st.org_members.push((slug.to_owned(), m.clone()));
+        st.recount();
+        Ok(m)
+    }
+
+    fn remove_org_member(&mut self, slug: &str, user_id: &str) -> BackendResult<()> {
+        let mut st = self.record(Call::RemoveOrgMember(slug.to_owned(), user_id.to_owned()))?;
+        let before = st.org_members.len();
+        st.org_members
+            .retain(|(s, m)| !(s == slug && m.user_id == user_id));
+        if st.org_members.len() == before {
+            return Err(BackendError::NotFound("member not found".to_owned()));
+        }
+        st.recount();
         Ok(())
     }
 
