@@ -303,13 +303,13 @@ fn routes() -> Vec<Route> {
         r(
             "PATCH",
             "/api/workspaces/{ws}/security",
-            json!({"require_attestation": false}),
+            json!({"require_attestation": false, "password": PASSWORD}),
             Manage,
         ),
         r(
             "POST",
             "/api/workspaces/{ws}/ci-key",
-            json!({"public_key_pem": "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n"}),
+            json!({"public_key_pem": "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n", "password": PASSWORD}),
             Manage,
         ),
         r("GET", "/api/organizations/{org}", none.clone(), Read),

@@ -848,3 +848,145 @@ fn security_key_enrollment_and_login_with_virtual_authenticator() {
     s.wait("#kpi-models");
     s.assert_clean_console();
 }
+
+/// Signs in through the login form (no second factor in this test).
+fn sign_in(s: &Session, email: &str) {
+    s.go("/login");
+    s.set("#email", email);
+    s.set("#password", PASSWORD);
+    s.click("form[action='/login'] button[type=submit]");
+    s.wait_path("/");
+}
+
+#[test]
+fn team_workspace_invitation_and_switcher_in_chromium() {
+    let dir = TestDir::new("browser-team");
+    cli_setup(&dir, "admin@example.com");
+    crate::harness::cli_user(&dir, "lead@example.com", "user");
+    let app = Appliance::start_with(&dir, dir.cmd().env("MFA_REQUIRED_FOR_LOCAL", "false"));
+    let lead = Session::start(&app);
+    sign_in(&lead, "lead@example.com");
+
+    // New workspace: the lead becomes its owner and the app switches to it.
+    lead.go("/settings/workspaces/new");
+    lead.set("#ws-new-name", "");
+    lead.click("form[action='/settings/workspaces/new'] button[type=submit]");
+    lead.wait(".field-error");
+    lead.set("#ws-new-name", "Payments team");
+    lead.click("form[action='/settings/workspaces/new'] button[type=submit]");
+    lead.wait_path("/settings/workspace");
+    lead.wait("#ws-title");
+    assert_eq!(lead.text("#ws-title"), "Payments team");
+    assert_eq!(lead.text("#my-role"), "owner");
+    let selected = lead.js("document.querySelector('#ws-select').selectedOptions[0].textContent");
+    assert!(
+        selected
+            .as_str()
+            .unwrap_or_default()
+            .contains("Payments team"),
+        "{selected}"
+    );
+    // The fallback button of the switcher is hidden once the script runs.
+    assert_eq!(
+        lead.js("document.querySelector('[data-autosubmit-fallback]').hidden"),
+        serde_json::json!(true)
+    );
+
+    // A model in the team workspace, made over REST by the lead.
+    let (_, ws_list) =
+        json(Client::login(&app, "lead@example.com", PASSWORD).get("/api/workspaces"));
+    let ws = ws_list
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|w| w["name"] == "Payments team")
+        .and_then(|w| w["id"].as_str())
+        .expect("ws id")
+        .to_string();
+    let api = Client::login(&app, "lead@example.com", PASSWORD).in_workspace(&ws);
+    let (status, m) = json(api.post(
+        "/api/models?wait=true",
+        serde_json::json!({"feature_description": "Team ledger bw71: a REST API for card refunds with webhooks from the card processor and an admin back office."}),
+    ));
+    assert_eq!(status, 201, "{m}");
+
+    // Invite a viewer: the one-time link is shown once.
+    lead.go("/settings/workspace");
+    lead.set("#invite-email", "new.viewer@example.com");
+    lead.js("document.querySelector('#invite-role').value = 'viewer'");
+    lead.click("#invite-form button[type=submit]");
+    lead.wait("#invite-url");
+    let url = lead.text("#invite-url").trim().to_string();
+    assert!(url.contains("/invite/"), "{url}");
+    assert!(
+        lead.text("#invitations-table")
+            .contains("new.viewer@example.com")
+    );
+    lead.screenshot("workspace-members");
+    lead.assert_clean_console();
+
+    // The invitee opens the link in another browser, creates the account and lands in the
+    // workspace as a viewer: the model is there, edit controls are not.
+    let guest = Session::start(&app);
+    let path = url
+        .split_once("/invite/")
+        .map(|(_, t)| format!("/invite/{t}"))
+        .expect("path");
+    guest.go(&path);
+    guest.wait("#invite-signup");
+    assert!(guest.text("#invite-card").contains("Payments team"));
+    guest.set("#inv-name", "New Viewer");
+    guest.set("#inv-password", PASSWORD);
+    guest.set("#inv-password2", "Not-the-same-1");
+    guest.click("#create-account");
+    guest.wait(".field-error");
+    guest.set("#inv-password", PASSWORD);
+    guest.set("#inv-password2", PASSWORD);
+    guest.click("#create-account");
+    guest.wait_path("/");
+    guest.wait("#read-only-notice");
+    assert!(
+        guest.text("body").contains("bw71"),
+        "{}",
+        guest.text("body")
+    );
+    guest.go("/models");
+    guest.wait("#read-only-notice");
+    assert!(
+        !guest.js("[...document.querySelectorAll('main form[method=post]')].some(f => f.offsetParent !== null)")
+            .as_bool()
+            .unwrap_or(true),
+        "a viewer sees no edit form"
+    );
+    // Switching to the personal workspace through the header select (auto-submits).
+    let personal = guest
+        .js("[...document.querySelectorAll('#ws-select option')].find(o => o.textContent.includes('(personal)')).value")
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(!personal.is_empty());
+    guest.js(&format!(
+        "(() => {{ const s = document.querySelector('#ws-select'); s.value = '{personal}'; s.dispatchEvent(new Event('change', {{bubbles: true}})); return true; }})()"
+    ));
+    guest.wait_path("/");
+    let deadline = Instant::now() + WAIT;
+    while guest.exists("#read-only-notice") {
+        assert!(Instant::now() < deadline, "still in the team workspace");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        !guest.text("body").contains("bw71"),
+        "the personal workspace shows no team model"
+    );
+    guest.assert_clean_console();
+
+    // The link is used up.
+    let again = Session::start(&app);
+    again.go(&path);
+    again.wait("body");
+    assert!(
+        again.text("body").contains("Invitation not valid"),
+        "{}",
+        again.text("body")
+    );
+}
