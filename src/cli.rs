@@ -395,7 +395,9 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
     .with_jwks(
         instance.config.assurance.oidc_jwks_file.clone(),
         instance.config.assurance.oidc_fetch,
-    );
+        instance.config.assurance.oidc_allow_private_networks,
+    )
+    .with_public_url(&url);
     if let Some(judge) = judge {
         assurance = assurance.with_judge(judge);
     }
@@ -654,7 +656,13 @@ fn run_mcp(cli: &Cli, args: &McpArgs) -> anyhow::Result<Exit> {
         assurance: crate::assurance::AssuranceService::new(
             instance.db.clone(),
             Some(admin.instance_signing_key()),
-        ),
+        )
+        .with_jwks(
+            instance.config.assurance.oidc_jwks_file.clone(),
+            instance.config.assurance.oidc_fetch,
+            instance.config.assurance.oidc_allow_private_networks,
+        )
+        .with_public_url(&instance.config.public_url(None)),
         jobs: crate::jobs::Registry::default(),
         engine,
         auth,

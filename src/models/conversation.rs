@@ -247,6 +247,9 @@ impl ModelService {
         intent: Option<Intent>,
         source: Source,
     ) -> Result<Reply> {
+        // Verifier keys read models and submit CI results, nothing else: a conversation
+        // message is stored history (and may change the model).
+        caller.require_not_verifier()?;
         let message = check_message("message", message)?;
         let stored = self.get(caller, id)?;
         let intent = match intent {

@@ -594,6 +594,7 @@ impl ModelService {
         intent: &str,
         content: &str,
     ) -> Result<()> {
+        caller.require_not_verifier()?;
         let conn = self.db.conn()?;
         load(&conn, &caller.workspace_id, id)?;
         conn.execute(

@@ -64,6 +64,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "account_hardening",
         sql: include_str!("migrations/0010_account_hardening.sql"),
     },
+    Migration {
+        version: 11,
+        name: "evidence_hardening",
+        sql: include_str!("migrations/0011_evidence_hardening.sql"),
+    },
 ];
 
 /// The schema version this binary writes.
