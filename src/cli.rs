@@ -446,7 +446,9 @@ fn run_admin(cli: &Cli, args: &AdminArgs) -> anyhow::Result<Exit> {
         }
         Some(AdminCommand::Status) => admin_status(&instance, args.json),
         Some(AdminCommand::Backup(a)) => crate::admin::cli::backup(&instance, a, args.json),
-        Some(AdminCommand::Restore(a)) => crate::admin::cli::restore(&instance, a, args.json),
+        Some(AdminCommand::Restore(a)) => {
+            crate::admin::cli::restore(&instance, &auth, a, args.json)
+        }
         Some(AdminCommand::SigningKey(a)) => {
             crate::admin::cli::signing_key(&instance, a, args.json)
         }

@@ -1034,7 +1034,7 @@ fn per_org_backup_is_signed_by_the_org_key_and_restores_only_into_that_org() {
 }
 
 #[test]
-fn restore_needs_an_admin_password_once_users_exist_and_ends_sessions() {
+fn restore_needs_the_restoring_superadmins_password_once_users_exist_and_ends_sessions() {
     use crate::harness::{Client, PASSWORD};
     let inst = Inst::new("restore-auth");
     let out = inst
@@ -1050,40 +1050,103 @@ fn restore_needs_an_admin_password_once_users_exist_and_ends_sessions() {
         .arg("--password-stdin")
         .output_with_stdin(&format!("{PASSWORD}\n"));
     assert!(out.status.success(), "{}", stderr(&out));
+    // An admin with a different password: neither their identity nor their password helps.
+    let out = inst
+        .cmd()
+        .args([
+            "admin",
+            "user",
+            "create",
+            "--email",
+            "adm@example.com",
+            "--name",
+            "Adm",
+            "--role",
+            "admin",
+        ])
+        .arg("--password-stdin")
+        .output_with_stdin("Admin-Password-8\n");
+    assert!(out.status.success(), "{}", stderr(&out));
     let file = inst.backup("b.db.gz.signed");
-    let app = Appliance::start_with(&inst.dir, inst.cmd());
+    let app = Appliance::start_with(&inst.dir, inst.cmd().env("MFA_REQUIRED_FOR_LOCAL", "false"));
     let client = Client::login(&app, "root@example.com", PASSWORD);
     assert_ne!(client.get("/api/me").status(), 401);
 
-    let restore = |stdin: Option<&str>| {
-        let c = inst
+    let restore = |user: Option<&str>, stdin: Option<&str>| {
+        let mut c = inst
             .cmd()
             .args(["admin", "restore", "--confirm", "CONFIRM RESTORE"])
             .arg_path(&file);
+        if let Some(u) = user {
+            c = c.args(["--user", u]);
+        }
         match stdin {
             Some(p) => c.arg("--password-stdin").output_with_stdin(p),
             None => c.output(),
         }
     };
-    let out = restore(None).check(1);
+    let out = restore(None, Some(&format!("{PASSWORD}\n"))).check(1);
     assert!(
-        stderr(&out).contains("password of an admin account is required"),
+        stderr(&out).contains("name the superadmin restoring"),
         "{}",
         stderr(&out)
     );
-    let out = restore(Some("Wrong-Password-1\n")).check(1);
+    let out = restore(Some("root@example.com"), None).check(1);
+    assert!(
+        stderr(&out).contains("own password is required"),
+        "{}",
+        stderr(&out)
+    );
+    let out = restore(Some("root@example.com"), Some("Wrong-Password-1\n")).check(1);
     assert!(
         stderr(&out).contains("password rejected"),
+        "{}",
+        stderr(&out)
+    );
+    // Any other admin's password is not the restoring person's password.
+    let out = restore(Some("root@example.com"), Some("Admin-Password-8\n")).check(1);
+    assert!(
+        stderr(&out).contains("password rejected"),
+        "{}",
+        stderr(&out)
+    );
+    // An admin cannot restore at all, even with their own password.
+    let out = restore(Some("adm@example.com"), Some("Admin-Password-8\n")).check(1);
+    assert!(
+        stderr(&out).contains("not an enabled superadmin"),
         "{}",
         stderr(&out)
     );
     // Refusals changed nothing: the session still works.
     assert_ne!(client.get("/api/me").status(), 401);
 
-    restore(Some(&format!("{PASSWORD}\n"))).check(0);
+    restore(Some("root@example.com"), Some(&format!("{PASSWORD}\n"))).check(0);
     // The running server sees the restored data at once: sessions are gone, the account
     // (restored from the backup) still signs in.
     assert_eq!(client.get("/api/me").status(), 401);
     let again = Client::login(&app, "root@example.com", PASSWORD);
     assert_ne!(again.get("/api/me").status(), 401);
+    // The audit log names the person and the operator's OS account.
+    let (_, events) = crate::harness::json(again.get("/api/admin/events"));
+    let restore_event = events
+        .as_array()
+        .expect("events")
+        .iter()
+        .find(|e| e["kind"] == "restore")
+        .expect("restore event")
+        .clone();
+    let detail = restore_event["detail"].as_str().expect("detail");
+    assert!(
+        detail.contains("root@example.com via cli (uid "),
+        "{restore_event}"
+    );
+    assert!(!restore_event["actor"].as_str().expect("actor").is_empty());
+    // The refused attempts before it survive the restore (the live audit log is kept).
+    let refused = events
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["kind"] == "restore_refused")
+        .count();
+    assert!(refused >= 4, "{events}");
 }
