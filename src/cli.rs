@@ -340,6 +340,7 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
         }
         return Ok(Exit::Ok);
     }
+    let loaded_file = loaded.file.clone();
     let config = loaded.config;
     let _log = crate::logging::init(&config.log.level, config.log.dir.as_deref())?;
     restrict_umask();
@@ -363,6 +364,8 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
         &instance.master_key,
         &url,
     )?;
+    print_serve_banner(loaded_file.as_deref(), &instance, &auth, &url);
+    std::io::stdout().flush().ok();
     let admin = crate::admin::AdminService::from_instance(&instance)?;
     let builtin =
         crate::engine::BuiltinEngine::new(instance.config.engine.extra_catalog_dir.as_deref())
@@ -422,6 +425,69 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
     drop(instance);
     tracing::info!("shutdown complete");
     Ok(Exit::Ok)
+}
+
+/// What someone who just ran `rampart serve` needs next: the URL, how to create the first
+/// superadmin while there is none (the web setup wizard, or the CLI), and where the data and
+/// the master key are (the key must be backed up separately). Printed to stdout after the
+/// `listening on` line, which scripts and tests parse.
+fn print_serve_banner(
+    config_file: Option<&std::path::Path>,
+    instance: &Instance,
+    auth: &crate::auth::AuthService,
+    url: &str,
+) {
+    let config = &instance.config;
+    let data_dir =
+        std::path::absolute(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
+    println!("  web app     {url}/");
+    match auth.setup_needed() {
+        Ok(true) => {
+            let mut admin = String::from("rampart");
+            if let Some(f) = config_file {
+                let f = std::path::absolute(f).unwrap_or_else(|_| f.to_path_buf());
+                admin.push_str(&format!(
+                    " --config {}",
+                    shell_quote(&f.display().to_string())
+                ));
+            }
+            // The data dir explicitly, so the command works from any directory and terminal.
+            admin.push_str(&format!(
+                " --data-dir {}",
+                shell_quote(&data_dir.display().to_string())
+            ));
+            println!("  first admin no accounts yet: open {url}/setup (setup wizard), or run");
+            println!(
+                "              printf '%s\\n' \"$PASSWORD\" | {admin} admin setup --email you@example.com --name \"Your Name\" --password-stdin"
+            );
+        }
+        Ok(false) => println!("  sign in     {url}/login"),
+        Err(e) => tracing::warn!(error = %e, "cannot tell whether setup is needed"),
+    }
+    println!("  data dir    {}", data_dir.display());
+    if config.storage.kms_provider == "static" {
+        println!(
+            "  master key  from ENCRYPTION_KEY (kms_provider = \"static\"; keep it safe, it is not stored here)"
+        );
+    } else {
+        println!(
+            "  master key  {} (back it up separately from the data: without it the data cannot be read)",
+            data_dir.join(crate::crypto::MASTER_KEY_FILE).display()
+        );
+    }
+    println!("  stop        Ctrl-C or SIGTERM (in-flight requests finish first)");
+}
+
+/// Quotes a value for a POSIX shell when it needs it, so printed commands can be pasted.
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+:@,=".contains(&b))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 fn run_admin(cli: &Cli, args: &AdminArgs) -> anyhow::Result<Exit> {
@@ -682,6 +748,13 @@ fn run_mcp(cli: &Cli, args: &McpArgs) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
+/// The source commit this binary was built from (12 hex digits, or `unknown` when built
+/// from a plain copy without git metadata); set by build.rs.
+pub const BUILD_COMMIT: &str = env!("BUILD_GIT_COMMIT");
+
+/// When this binary was built (UTC, `SOURCE_DATE_EPOCH` when set); set by build.rs.
+pub const BUILD_DATE: &str = env!("BUILD_DATE");
+
 fn run_version() -> anyhow::Result<Exit> {
     let conn = rusqlite::Connection::open_in_memory()?;
     let sqlite: String = conn.query_row("SELECT sqlite_version()", [], |r| r.get(0))?;
@@ -689,6 +762,7 @@ fn run_version() -> anyhow::Result<Exit> {
         .query_row("PRAGMA cipher_version", [], |r| r.get(0))
         .unwrap_or_else(|_| "unknown".into());
     println!("rampart {}", env!("CARGO_PKG_VERSION"));
+    println!("commit {BUILD_COMMIT} · built {BUILD_DATE}");
     println!(
         "schema {} · SQLite {sqlite} · SQLCipher {cipher}",
         crate::store::migrations::latest()

@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 
 use jwt_simple::prelude::*;
 
-use crate::harness::{Appliance, Cmd, TestDir, mode, stderr, stdout, stdout_json};
+use crate::harness::{Appliance, Cmd, TestDir, mode, require_tool, stderr, stdout, stdout_json};
 
 /// Variables the admin area reads that must not leak in from the developer's shell.
 const ADMIN_ENV: &[&str] = &[
@@ -192,7 +192,7 @@ fn dump(inst: &Inst, file: &Path) -> String {
         .expect("gunzip");
     let db = inst.path(&format!("dump-{}.db", uuid::Uuid::new_v4()));
     std::fs::write(&db, plain).expect("write plain");
-    let out = Command::new("sqlite3")
+    let out = Command::new(require_tool("sqlite3"))
         .arg(&db)
         .arg(".dump")
         .output()
@@ -292,7 +292,7 @@ fn openssl_verifies_the_backup_signature_and_sqlite3_opens_the_image() {
     let sig_path = inst.path("sig.der");
     std::fs::write(&sig_path, &sig).expect("write");
     let verify = |payload: &Path| {
-        Command::new("openssl")
+        Command::new(require_tool("openssl"))
             .args(["dgst", "-sha256", "-verify"])
             .arg(&pub_pem)
             .arg("-signature")
@@ -309,7 +309,7 @@ fn openssl_verifies_the_backup_signature_and_sqlite3_opens_the_image() {
         stderr(&out)
     );
     // The fingerprint is SHA-256 of the DER SubjectPublicKeyInfo, as openssl encodes it.
-    let der = Command::new("openssl")
+    let der = Command::new(require_tool("openssl"))
         .args(["pkey", "-pubin", "-outform", "DER", "-in"])
         .arg(&pub_pem)
         .output()
@@ -326,14 +326,14 @@ fn openssl_verifies_the_backup_signature_and_sqlite3_opens_the_image() {
     assert!(!verify(&bad_path).status.success());
     // gzip -dc + the plain sqlite3 shell read the image: it is plaintext SQLite.
     let plain = inst.path("plain.db");
-    let gz = Command::new("gzip")
+    let gz = Command::new(require_tool("gzip"))
         .arg("-dc")
         .arg(&payload_path)
         .output()
         .expect("gzip");
     assert!(gz.status.success());
     std::fs::write(&plain, &gz.stdout).expect("write");
-    let q = Command::new("sqlite3")
+    let q = Command::new(require_tool("sqlite3"))
         .arg(&plain)
         .arg("PRAGMA integrity_check; SELECT slug FROM orgs; PRAGMA user_version;")
         .output()
@@ -509,7 +509,7 @@ fn trusted_signers_accept_only_foreign_p256_keys() {
     let inst = Inst::new("signers");
     let gen_key = |args: &[&str], name: &str| -> PathBuf {
         let key = inst.path(&format!("{name}.key"));
-        let st = Command::new("openssl")
+        let st = Command::new(require_tool("openssl"))
             .args(args)
             .arg("-out")
             .arg(&key)
@@ -517,7 +517,7 @@ fn trusted_signers_accept_only_foreign_p256_keys() {
             .expect("openssl");
         assert!(st.success());
         let pubp = inst.path(&format!("{name}.pub.pem"));
-        let st = Command::new("openssl")
+        let st = Command::new(require_tool("openssl"))
             .args(["pkey", "-pubout", "-in"])
             .arg(&key)
             .arg("-out")
@@ -573,7 +573,7 @@ fn signing_key_from_backup_signing_key_env() {
     let inst = Inst::new("signkey-env");
     let key = inst.path("k.pem");
     assert!(
-        Command::new("openssl")
+        Command::new(require_tool("openssl"))
             .args([
                 "genpkey",
                 "-algorithm",
@@ -590,7 +590,7 @@ fn signing_key_from_backup_signing_key_env() {
     let pem = std::fs::read_to_string(&key).expect("read");
     let inst = inst.with_env("BACKUP_SIGNING_KEY", &pem);
     let info = inst.json(&["signing-key"]);
-    let pubout = Command::new("openssl")
+    let pubout = Command::new(require_tool("openssl"))
         .args(["pkey", "-pubout", "-in"])
         .arg(&key)
         .output()
@@ -968,7 +968,7 @@ fn per_org_backup_is_signed_by_the_org_key_and_restores_only_into_that_org() {
     std::fs::write(&payload_path, &payload).expect("write");
     let sig_path = inst.path("s.der");
     std::fs::write(&sig_path, &sig).expect("write");
-    let out = Command::new("openssl")
+    let out = Command::new(require_tool("openssl"))
         .args(["dgst", "-sha256", "-verify"])
         .arg(&pub_pem)
         .arg("-signature")

@@ -6,6 +6,7 @@ mod admin_api;
 mod admin_ops;
 mod assurance;
 mod browser;
+mod docs_examples;
 mod evidence;
 mod hardening;
 mod harness;

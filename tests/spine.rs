@@ -5,7 +5,7 @@ use std::process::Command;
 
 use base64::Engine as _;
 
-use crate::harness::{Appliance, TestDir, mode, stderr, stdout, stdout_json, text};
+use crate::harness::{Appliance, TestDir, mode, require_tool, stderr, stdout, stdout_json, text};
 
 fn static_key(byte: u8) -> String {
     base64::engine::general_purpose::STANDARD.encode([byte; 32])
@@ -102,15 +102,14 @@ fn data_dir_and_key_files_are_private_and_db_is_encrypted() {
         })
         .expect_err("plain sqlite must fail");
     assert!(err.to_string().contains("not a database"), "{err}");
-    // And neither can the sqlite3 shell, when installed.
-    if let Ok(out) = Command::new("sqlite3")
+    // And neither can the sqlite3 shell.
+    let out = Command::new(require_tool("sqlite3"))
         .arg(data.join("platform.db"))
         .arg("SELECT * FROM instance_meta;")
         .output()
-    {
-        assert!(!out.status.success(), "sqlite3 read the encrypted database");
-        assert!(String::from_utf8_lossy(&out.stderr).contains("not a database"));
-    }
+        .expect("run sqlite3");
+    assert!(!out.status.success(), "sqlite3 read the encrypted database");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a database"));
 }
 
 #[test]
@@ -349,7 +348,7 @@ fn tls_serves_https() {
     let dir = TestDir::new("tls");
     let cert = dir.path().join("cert.pem");
     let key = dir.path().join("key.pem");
-    let made = Command::new("openssl")
+    let made = Command::new(require_tool("openssl"))
         .args([
             "req",
             "-x509",
