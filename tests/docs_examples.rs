@@ -157,7 +157,7 @@ fn every_readme_sh_block_is_classified() {
         assert!(
             README_BLOCKS
                 .iter()
-                .any(|(start, _)| first.starts_with(start)),
+                .any(|(start, _)| first.trim_start().starts_with(start)),
             "README has an unclassified ```sh block starting {first:?}: add it to README_BLOCKS"
         );
     }
@@ -187,7 +187,10 @@ fn readme_examples_run_as_written() {
     let mut ran = 0;
     for block in sh_blocks(&read("README.md")) {
         let first = block.first().cloned().unwrap_or_default();
-        let Some((_, kind)) = README_BLOCKS.iter().find(|(s, _)| first.starts_with(s)) else {
+        let Some((_, kind)) = README_BLOCKS
+            .iter()
+            .find(|(s, _)| first.trim_start().starts_with(s))
+        else {
             continue; // every_readme_sh_block_is_classified reports it
         };
         if let Block::Skip(why) = kind {
