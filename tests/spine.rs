@@ -306,6 +306,35 @@ fn usage_errors_exit_2_and_help_exits_0() {
     assert!(stdout(&out).contains("SQLCipher"), "{}", stdout(&out));
 }
 
+/// `rampart version` tells an operator what is installed: version, source commit, build date.
+#[test]
+fn version_names_the_commit_and_build_date() {
+    let dir = TestDir::new("version");
+    let out = stdout(&dir.cmd().args(["version"]).assert_exit(0));
+    let re = regex::Regex::new(
+        r"(?m)^rampart (\S+)\ncommit ([0-9a-f]{12}|unknown) · built (\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z)$",
+    )
+    .expect("regex");
+    let caps = re.captures(&out).unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(&caps[1], env!("CARGO_PKG_VERSION"));
+    // Built from a git checkout (as here and in CI): the commit is the checkout's HEAD.
+    let head = Command::new("git")
+        .args([
+            "-C",
+            env!("CARGO_MANIFEST_DIR"),
+            "rev-parse",
+            "--short=12",
+            "HEAD",
+        ])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    if let Some(head) = head {
+        assert_eq!(&caps[2], head, "{out}");
+    }
+}
+
 #[test]
 fn busy_port_is_an_operational_error() {
     let dir = TestDir::new("busyport");
