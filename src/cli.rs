@@ -413,7 +413,11 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
         db: instance.db.clone(),
         auth,
         models: crate::models::ModelService::new(instance.db.clone()),
-        jobs: crate::jobs::Registry::default(),
+        jobs: crate::jobs::Registry::with_limit(
+            crate::jobs::DEFAULT_TTL,
+            usize::try_from(instance.config.limits.running_jobs)
+                .unwrap_or(crate::jobs::DEFAULT_RUNNING),
+        ),
         metrics: crate::web::Metrics::new(),
         bound,
     };
@@ -731,7 +735,11 @@ fn run_mcp(cli: &Cli, args: &McpArgs) -> anyhow::Result<Exit> {
             instance.config.assurance.oidc_allow_private_networks,
         )
         .with_public_url(&instance.config.public_url(None)),
-        jobs: crate::jobs::Registry::default(),
+        jobs: crate::jobs::Registry::with_limit(
+            crate::jobs::DEFAULT_TTL,
+            usize::try_from(instance.config.limits.running_jobs)
+                .unwrap_or(crate::jobs::DEFAULT_RUNNING),
+        ),
         engine,
         auth,
         db: instance.db.clone(),

@@ -1019,3 +1019,61 @@ fn restore_stops_a_payload_that_expands_past_the_limit() {
         .assert_exit(0);
     assert!(crate::harness::stdout(&list).contains("bomb"));
 }
+
+#[test]
+fn background_jobs_are_bounded_and_answer_429_when_full() {
+    // An LLM endpoint that accepts connections and never answers keeps a generation busy.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let dir = TestDir::new("jobs-bounded");
+    cli_setup(&dir, "admin@example.com");
+    let app = Appliance::start_with(
+        &dir,
+        dir.cmd()
+            .env("MFA_REQUIRED_FOR_LOCAL", "false")
+            .env(
+                "RAMPART_LLM_ENDPOINT",
+                &format!("http://127.0.0.1:{port}/v1"),
+            )
+            .env("RAMPART_LLM_TIMEOUT_SECONDS", "2")
+            .env("RAMPART_LIMIT_RUNNING_JOBS", "1"),
+    );
+    let admin = Client::login(&app, "admin@example.com", PASSWORD);
+    let body = json!({"feature_description": "A payroll service: employees sign in, upload timesheets, managers approve them and a batch job pays salaries."});
+    let (status, first) = json(admin.post("/api/models", body.clone()));
+    assert_eq!(status, 202, "{first}");
+    let (status, refused) = json(admin.post("/api/models", body.clone()));
+    assert_eq!(status, 429, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("limits.running_jobs"),
+        "{refused}"
+    );
+    let (status, _) = json(admin.post("/api/models?wait=true", body.clone()));
+    assert_eq!(status, 429, "waiting generations take a slot too");
+    // When the running job ends, its slot comes back.
+    let id = first["job_id"].as_str().expect("job id");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        let (_, job) = json(admin.get(&format!("/api/jobs/{id}")));
+        if job["status"] == "failed" || job["status"] == "completed" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "job never ended: {job}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (status, again) = json(admin.post("/api/models", body));
+    assert_eq!(status, 202, "{again}");
+}
