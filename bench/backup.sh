@@ -27,7 +27,7 @@ for t in sqlite3 gzip openssl xxd; do command -v $t >/dev/null || { echo "needs 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rampart-bench-backup.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 data=$work/data
-r() { env -u RAMPART_CONFIG "$BIN" --data-dir "$data" admin "$@"; }
+r() { env -u RAMPART_CONFIG -u RAMPART_BIN "$BIN" --data-dir "$data" admin "$@"; }
 now() { date +%s.%N; }
 best() { sort -n | head -1; }
 mbps() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.1f", (b / 1048576) / s }'; }

@@ -3,7 +3,7 @@
 # registry: needs network) against a throwaway rampart appliance.
 #
 #   scripts/mcp-conformance.sh            # uses target/debug/rampart (cargo build first)
-#   RAMPART_BIN=/usr/bin/rampart scripts/mcp-conformance.sh
+#   RAMPART_BIN=target/release/rampart scripts/mcp-conformance.sh
 #   CONFORMANCE_VERSION=0.1.16 scripts/mcp-conformance.sh   # newer suites need Node >= 22
 #
 # The suite cannot send X-API-Key, so requests go through scripts/mcp-key-proxy.mjs, which
@@ -12,6 +12,9 @@
 # product server does not have, so the script's verdict is over the scenarios that apply to
 # rampart: server-initialize, ping, tools-list, server-sse-multiple-streams and
 # dns-rebinding-protection. Exit 0 when all of those pass.
+#
+# The appliance refuses unknown RAMPART_* variables, so it runs with a clean environment: no
+# RAMPART_* variable of the caller (RAMPART_BIN included) reaches it, only the settings below.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -34,23 +37,34 @@ cleanup() {
 trap cleanup EXIT
 
 data="$work/data"
-export RAMPART_ARGON2_MEMORY_KIB=256 RAMPART_ARGON2_ITERATIONS=1
-printf 'Conformance-Passw0rd!\n' | "$bin" admin --data-dir "$data" setup \
+# The caller's RAMPART_* variables, removed from the appliance's environment.
+unset_rampart=()
+for v in $(compgen -e); do
+  case "$v" in RAMPART_*) unset_rampart+=(-u "$v") ;; esac
+done
+rampart() {
+  env "${unset_rampart[@]}" RAMPART_ARGON2_MEMORY_KIB=256 RAMPART_ARGON2_ITERATIONS=1 \
+    "$bin" --data-dir "$data" "$@"
+}
+printf 'Conformance-Passw0rd!\n' | rampart admin setup \
   --email conformance@example.com --name Conformance --password-stdin >/dev/null
-key="$("$bin" admin --data-dir "$data" api-key create --user conformance@example.com \
+key="$(rampart admin api-key create --user conformance@example.com \
   --scope developer 2>/dev/null | head -n1)"
 
-MFA_REQUIRED_FOR_LOCAL=false "$bin" serve --data-dir "$data" --bind "127.0.0.1:$port" \
+MFA_REQUIRED_FOR_LOCAL=false rampart serve --bind "127.0.0.1:$port" \
   >"$work/serve.out" 2>"$work/serve.log" &
 pids+=($!)
+ready=0
 for _ in $(seq 1 100); do
-  curl -fsS "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && break
+  curl -fsS "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && { ready=1; break; }
   sleep 0.2
 done
+[ "$ready" = 1 ] || { echo "the appliance did not become ready:" >&2; cat "$work/serve.log" >&2; exit 1; }
 RAMPART_API_KEY="$key" node "$here/mcp-key-proxy.mjs" "$proxy_port" "http://127.0.0.1:$port" \
   2>"$work/proxy.log" &
 pids+=($!)
 sleep 1
+echo "== appliance ready at http://127.0.0.1:$port (key proxy on port $proxy_port)"
 
 (cd "$work" && npm install --silent --no-audit --no-fund \
   "@modelcontextprotocol/conformance@$version" >/dev/null)

@@ -341,6 +341,7 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
         }
         return Ok(Exit::Ok);
     }
+    let loaded_file = loaded.file.clone();
     let config = loaded.config;
     let _log = crate::logging::init(&config.log.level, config.log.dir.as_deref())?;
     restrict_umask();
@@ -379,6 +380,8 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
         &instance.master_key,
         &url,
     )?;
+    print_serve_banner(loaded_file.as_deref(), &instance, &auth, &url);
+    std::io::stdout().flush().ok();
     let admin = crate::admin::AdminService::from_instance(&instance)?;
     let builtin =
         crate::engine::BuiltinEngine::new(instance.config.engine.extra_catalog_dir.as_deref())
@@ -411,7 +414,9 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
     .with_jwks(
         instance.config.assurance.oidc_jwks_file.clone(),
         instance.config.assurance.oidc_fetch,
-    );
+        instance.config.assurance.oidc_allow_private_networks,
+    )
+    .with_public_url(&url);
     if let Some(judge) = judge {
         assurance = assurance.with_judge(judge);
     }
@@ -433,7 +438,11 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
         db: instance.db.clone(),
         auth,
         models: crate::models::ModelService::new(instance.tenants.clone()),
-        jobs: crate::jobs::Registry::default(),
+        jobs: crate::jobs::Registry::with_limit(
+            crate::jobs::DEFAULT_TTL,
+            usize::try_from(instance.config.limits.running_jobs)
+                .unwrap_or(crate::jobs::DEFAULT_RUNNING),
+        ),
         metrics: crate::web::Metrics::new(),
         bound,
     };
@@ -445,6 +454,69 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
     drop(instance);
     tracing::info!("shutdown complete");
     Ok(Exit::Ok)
+}
+
+/// What someone who just ran `rampart serve` needs next: the URL, how to create the first
+/// superadmin while there is none (the web setup wizard, or the CLI), and where the data and
+/// the master key are (the key must be backed up separately). Printed to stdout after the
+/// `listening on` line, which scripts and tests parse.
+fn print_serve_banner(
+    config_file: Option<&std::path::Path>,
+    instance: &Instance,
+    auth: &crate::auth::AuthService,
+    url: &str,
+) {
+    let config = &instance.config;
+    let data_dir =
+        std::path::absolute(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
+    println!("  web app     {url}/");
+    match auth.setup_needed() {
+        Ok(true) => {
+            let mut admin = String::from("rampart");
+            if let Some(f) = config_file {
+                let f = std::path::absolute(f).unwrap_or_else(|_| f.to_path_buf());
+                admin.push_str(&format!(
+                    " --config {}",
+                    shell_quote(&f.display().to_string())
+                ));
+            }
+            // The data dir explicitly, so the command works from any directory and terminal.
+            admin.push_str(&format!(
+                " --data-dir {}",
+                shell_quote(&data_dir.display().to_string())
+            ));
+            println!("  first admin no accounts yet: open {url}/setup (setup wizard), or run");
+            println!(
+                "              printf '%s\\n' \"$PASSWORD\" | {admin} admin setup --email you@example.com --name \"Your Name\" --password-stdin"
+            );
+        }
+        Ok(false) => println!("  sign in     {url}/login"),
+        Err(e) => tracing::warn!(error = %e, "cannot tell whether setup is needed"),
+    }
+    println!("  data dir    {}", data_dir.display());
+    if config.storage.kms_provider == "static" {
+        println!(
+            "  master key  from ENCRYPTION_KEY (kms_provider = \"static\"; keep it safe, it is not stored here)"
+        );
+    } else {
+        println!(
+            "  master key  {} (back it up separately from the data: without it the data cannot be read)",
+            data_dir.join(crate::crypto::MASTER_KEY_FILE).display()
+        );
+    }
+    println!("  stop        Ctrl-C or SIGTERM (in-flight requests finish first)");
+}
+
+/// Quotes a value for a POSIX shell when it needs it, so printed commands can be pasted.
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+:@,=".contains(&b))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 fn run_admin(cli: &Cli, args: &AdminArgs) -> anyhow::Result<Exit> {
@@ -469,7 +541,9 @@ fn run_admin(cli: &Cli, args: &AdminArgs) -> anyhow::Result<Exit> {
         }
         Some(AdminCommand::Status) => admin_status(&instance, args.json),
         Some(AdminCommand::Backup(a)) => crate::admin::cli::backup(&instance, a, args.json),
-        Some(AdminCommand::Restore(a)) => crate::admin::cli::restore(&instance, a, args.json),
+        Some(AdminCommand::Restore(a)) => {
+            crate::admin::cli::restore(&instance, &auth, a, args.json)
+        }
         Some(AdminCommand::SigningKey(a)) => {
             crate::admin::cli::signing_key(&instance, a, args.json)
         }
@@ -679,8 +753,18 @@ fn run_mcp(cli: &Cli, args: &McpArgs) -> anyhow::Result<Exit> {
         assurance: crate::assurance::AssuranceService::new(
             instance.db.clone(),
             Some(admin.instance_signing_key()),
+        )
+        .with_jwks(
+            instance.config.assurance.oidc_jwks_file.clone(),
+            instance.config.assurance.oidc_fetch,
+            instance.config.assurance.oidc_allow_private_networks,
+        )
+        .with_public_url(&instance.config.public_url(None)),
+        jobs: crate::jobs::Registry::with_limit(
+            crate::jobs::DEFAULT_TTL,
+            usize::try_from(instance.config.limits.running_jobs)
+                .unwrap_or(crate::jobs::DEFAULT_RUNNING),
         ),
-        jobs: crate::jobs::Registry::default(),
         engine,
         auth,
     };
@@ -696,6 +780,13 @@ fn run_mcp(cli: &Cli, args: &McpArgs) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
+/// The source commit this binary was built from (12 hex digits, or `unknown` when built
+/// from a plain copy without git metadata); set by build.rs.
+pub const BUILD_COMMIT: &str = env!("BUILD_GIT_COMMIT");
+
+/// When this binary was built (UTC, `SOURCE_DATE_EPOCH` when set); set by build.rs.
+pub const BUILD_DATE: &str = env!("BUILD_DATE");
+
 fn run_version() -> anyhow::Result<Exit> {
     let conn = rusqlite::Connection::open_in_memory()?;
     let sqlite: String = conn.query_row("SELECT sqlite_version()", [], |r| r.get(0))?;
@@ -703,6 +794,7 @@ fn run_version() -> anyhow::Result<Exit> {
         .query_row("PRAGMA cipher_version", [], |r| r.get(0))
         .unwrap_or_else(|_| "unknown".into());
     println!("rampart {}", env!("CARGO_PKG_VERSION"));
+    println!("commit {BUILD_COMMIT} · built {BUILD_DATE}");
     println!(
         "schema {} · SQLite {sqlite} · SQLCipher {cipher}",
         crate::store::migrations::latest()

@@ -196,6 +196,11 @@ pub static KEYS: &[KeyDef] = &[
     ),
     k("assurance.oidc_fetch", &["RAMPART_OIDC_FETCH"], Kind::Bool),
     k(
+        "assurance.oidc_allow_private_networks",
+        &["RAMPART_OIDC_ALLOW_PRIVATE_NETWORKS"],
+        Kind::Bool,
+    ),
+    k(
         "engine.extra_catalog_dir",
         &["RAMPART_EXTRA_CATALOG_DIR"],
         Kind::Str,
@@ -510,6 +515,10 @@ pub struct AssuranceConfig {
     pub oidc_jwks_file: Option<PathBuf>,
     /// Fetch issuer keys over HTTPS when they are not in the file.
     pub oidc_fetch: bool,
+    /// Allow issuer discovery to reach private, loopback and link-local addresses (and plain
+    /// `http://` issuers): only for self-hosted CI on an internal network. Off by default, so
+    /// a workspace owner cannot make the appliance probe its own network (SSRF).
+    pub oidc_allow_private_networks: bool,
 }
 
 impl Default for AssuranceConfig {
@@ -517,6 +526,7 @@ impl Default for AssuranceConfig {
         Self {
             oidc_jwks_file: None,
             oidc_fetch: true,
+            oidc_allow_private_networks: false,
         }
     }
 }
@@ -1149,6 +1159,10 @@ impl serde::Serialize for ReportView<'_> {
             flat.push(("log.dir", path_value(p)));
         }
         flat.push(("assurance.oidc_fetch", c.assurance.oidc_fetch.into()));
+        flat.push((
+            "assurance.oidc_allow_private_networks",
+            c.assurance.oidc_allow_private_networks.into(),
+        ));
         if let Some(p) = &c.assurance.oidc_jwks_file {
             flat.push(("assurance.oidc_jwks_file", path_value(p)));
         }

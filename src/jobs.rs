@@ -5,8 +5,15 @@
 //!
 //! Every lookup is scoped to the workspace that started the job: another tenant's job id is
 //! simply unknown.
+//!
+//! Work is bounded: at most `limits.running_jobs` jobs hold a slot at once (a slot is taken
+//! by [`Registry::create`] and given back when the last [`Handle`] of the job is dropped,
+//! that is when the worker finishes). [`Registry::create`] refuses more with [`Busy`], which
+//! the HTTP faces answer with 429, so a flood of generation requests cannot start an
+//! unbounded number of threads and LLM calls.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,6 +23,44 @@ use tokio::sync::broadcast;
 
 /// How long a finished job stays visible.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
+
+/// Jobs running at once unless configured (`limits.running_jobs`).
+pub const DEFAULT_RUNNING: usize = 4;
+
+/// Every job slot is taken: the caller should retry later (HTTP 429).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "too many background jobs are running ({0}, limits.running_jobs); try again in a few seconds"
+)]
+pub struct Busy(pub usize);
+
+/// Counts running jobs against the limit.
+#[derive(Debug)]
+struct Slots {
+    running: AtomicUsize,
+    max: usize,
+}
+
+/// One taken slot; given back on drop.
+#[derive(Debug)]
+struct Slot(Arc<Slots>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Slots {
+    fn try_take(self: &Arc<Self>) -> Result<Slot, Busy> {
+        self.running
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .map(|_| Slot(self.clone()))
+            .map_err(|_| Busy(self.max))
+    }
+}
 
 /// Lifecycle of a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -105,6 +150,7 @@ struct Entry {
 pub struct Registry {
     jobs: Arc<Mutex<HashMap<String, Entry>>>,
     ttl: Duration,
+    slots: Arc<Slots>,
 }
 
 impl Default for Registry {
@@ -113,20 +159,36 @@ impl Default for Registry {
     }
 }
 
-/// Writes progress of one job; held by the code doing the work.
+/// Writes progress of one job; held by the code doing the work. The job's slot is held
+/// until the last clone is dropped.
 #[derive(Clone)]
 pub struct Handle {
     registry: Registry,
     id: String,
+    _slot: Arc<Slot>,
 }
 
 impl Registry {
-    /// A registry whose finished jobs expire after `ttl`.
+    /// A registry whose finished jobs expire after `ttl`, with [`DEFAULT_RUNNING`] slots.
     pub fn new(ttl: Duration) -> Self {
+        Self::with_limit(ttl, DEFAULT_RUNNING)
+    }
+
+    /// A registry with `running` job slots (at least one).
+    pub fn with_limit(ttl: Duration, running: usize) -> Self {
         Self {
             jobs: Arc::new(Mutex::new(HashMap::new())),
             ttl,
+            slots: Arc::new(Slots {
+                running: AtomicUsize::new(0),
+                max: running.max(1),
+            }),
         }
+    }
+
+    /// Jobs holding a slot now.
+    pub fn running(&self) -> usize {
+        self.slots.running.load(Ordering::SeqCst)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
@@ -134,8 +196,10 @@ impl Registry {
         self.jobs.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers a job for a workspace and returns the handle that reports its progress.
-    pub fn create(&self, kind: &str, workspace_id: &str, total: u32) -> Handle {
+    /// Registers a job for a workspace and returns the handle that reports its progress, or
+    /// [`Busy`] when every slot is taken (nothing is registered then).
+    pub fn create(&self, kind: &str, workspace_id: &str, total: u32) -> Result<Handle, Busy> {
+        let slot = self.slots.try_take()?;
         self.purge_expired();
         let id = format!(
             "job_{}",
@@ -159,10 +223,11 @@ impl Registry {
             finished_at: None,
         };
         self.lock().insert(id.clone(), entry);
-        Handle {
+        Ok(Handle {
             registry: self.clone(),
             id,
-        }
+            _slot: Arc::new(slot),
+        })
     }
 
     /// The job as seen by `workspace_id`; `None` when unknown, expired or another tenant's.
@@ -272,7 +337,9 @@ mod tests {
     #[test]
     fn lifecycle_and_tenant_scoping() {
         let reg = Registry::default();
-        let job = reg.create("generate_threat_model", "ws1", 5);
+        let job = reg
+            .create("generate_threat_model", "ws1", 5)
+            .expect("a free slot");
         assert!(job.id().starts_with("job_") && job.id().len() == 16);
         assert_eq!(
             reg.get(job.id(), "ws1").expect("job").status,
@@ -298,7 +365,7 @@ mod tests {
     #[test]
     fn finished_jobs_expire() {
         let reg = Registry::new(Duration::from_millis(10));
-        let job = reg.create("x", "ws", 1);
+        let job = reg.create("x", "ws", 1).expect("a free slot");
         job.fail("boom");
         assert_eq!(
             reg.get(job.id(), "ws").expect("job").error.as_deref(),
@@ -306,5 +373,25 @@ mod tests {
         );
         std::thread::sleep(Duration::from_millis(20));
         assert!(reg.get(job.id(), "ws").is_none());
+    }
+
+    #[test]
+    fn slots_bound_running_jobs_and_come_back() {
+        let reg = Registry::with_limit(DEFAULT_TTL, 2);
+        let a = reg.create("x", "ws", 1).expect("first");
+        let b = reg.create("x", "ws", 1).expect("second");
+        let err = reg.create("x", "ws", 1).err().expect("third is refused");
+        assert!(err.to_string().contains("limits.running_jobs"), "{err}");
+        assert_eq!(reg.running(), 2);
+        // A worker's clone keeps the slot until it is dropped too.
+        let worker = a.clone();
+        drop(a);
+        assert!(reg.create("x", "ws", 1).is_err());
+        worker.complete(Value::Null);
+        drop(worker);
+        let c = reg.create("x", "ws", 1).expect("slot given back");
+        assert_eq!(reg.running(), 2);
+        drop((b, c));
+        assert_eq!(reg.running(), 0);
     }
 }

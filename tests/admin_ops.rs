@@ -12,8 +12,8 @@ use std::process::{Command, Output};
 use jwt_simple::prelude::*;
 
 use crate::harness::{
-    Appliance, Client, Cmd, PASSWORD, TestDir, cli_setup, cli_user, json, mode, stderr, stdout,
-    stdout_json,
+    Appliance, Client, Cmd, PASSWORD, TestDir, cli_setup, cli_user, json, mode, require_tool,
+    stderr, stdout, stdout_json,
 };
 
 /// Variables the admin area reads that must not leak in from the developer's shell.
@@ -196,7 +196,7 @@ fn dump(inst: &Inst, file: &Path) -> String {
         .expect("gunzip");
     let db = inst.path(&format!("dump-{}.db", uuid::Uuid::new_v4()));
     std::fs::write(&db, plain).expect("write plain");
-    let out = Command::new("sqlite3")
+    let out = Command::new(require_tool("sqlite3"))
         .arg(&db)
         .arg(".dump")
         .output()
@@ -296,7 +296,7 @@ fn openssl_verifies_the_backup_signature_and_sqlite3_opens_the_image() {
     let sig_path = inst.path("sig.der");
     std::fs::write(&sig_path, &sig).expect("write");
     let verify = |payload: &Path| {
-        Command::new("openssl")
+        Command::new(require_tool("openssl"))
             .args(["dgst", "-sha256", "-verify"])
             .arg(&pub_pem)
             .arg("-signature")
@@ -313,7 +313,7 @@ fn openssl_verifies_the_backup_signature_and_sqlite3_opens_the_image() {
         stderr(&out)
     );
     // The fingerprint is SHA-256 of the DER SubjectPublicKeyInfo, as openssl encodes it.
-    let der = Command::new("openssl")
+    let der = Command::new(require_tool("openssl"))
         .args(["pkey", "-pubin", "-outform", "DER", "-in"])
         .arg(&pub_pem)
         .output()
@@ -330,14 +330,14 @@ fn openssl_verifies_the_backup_signature_and_sqlite3_opens_the_image() {
     assert!(!verify(&bad_path).status.success());
     // gzip -dc + the plain sqlite3 shell read the image: it is plaintext SQLite.
     let plain = inst.path("plain.db");
-    let gz = Command::new("gzip")
+    let gz = Command::new(require_tool("gzip"))
         .arg("-dc")
         .arg(&payload_path)
         .output()
         .expect("gzip");
     assert!(gz.status.success());
     std::fs::write(&plain, &gz.stdout).expect("write");
-    let q = Command::new("sqlite3")
+    let q = Command::new(require_tool("sqlite3"))
         .arg(&plain)
         .arg("PRAGMA integrity_check; SELECT slug FROM orgs; PRAGMA user_version;")
         .output()
@@ -513,7 +513,7 @@ fn trusted_signers_accept_only_foreign_p256_keys() {
     let inst = Inst::new("signers");
     let gen_key = |args: &[&str], name: &str| -> PathBuf {
         let key = inst.path(&format!("{name}.key"));
-        let st = Command::new("openssl")
+        let st = Command::new(require_tool("openssl"))
             .args(args)
             .arg("-out")
             .arg(&key)
@@ -521,7 +521,7 @@ fn trusted_signers_accept_only_foreign_p256_keys() {
             .expect("openssl");
         assert!(st.success());
         let pubp = inst.path(&format!("{name}.pub.pem"));
-        let st = Command::new("openssl")
+        let st = Command::new(require_tool("openssl"))
             .args(["pkey", "-pubout", "-in"])
             .arg(&key)
             .arg("-out")
@@ -577,7 +577,7 @@ fn signing_key_from_backup_signing_key_env() {
     let inst = Inst::new("signkey-env");
     let key = inst.path("k.pem");
     assert!(
-        Command::new("openssl")
+        Command::new(require_tool("openssl"))
             .args([
                 "genpkey",
                 "-algorithm",
@@ -594,7 +594,7 @@ fn signing_key_from_backup_signing_key_env() {
     let pem = std::fs::read_to_string(&key).expect("read");
     let inst = inst.with_env("BACKUP_SIGNING_KEY", &pem);
     let info = inst.json(&["signing-key"]);
-    let pubout = Command::new("openssl")
+    let pubout = Command::new(require_tool("openssl"))
         .args(["pkey", "-pubout", "-in"])
         .arg(&key)
         .output()
@@ -972,7 +972,7 @@ fn per_org_backup_is_signed_by_the_org_key_and_restores_only_into_that_org() {
     std::fs::write(&payload_path, &payload).expect("write");
     let sig_path = inst.path("s.der");
     std::fs::write(&sig_path, &sig).expect("write");
-    let out = Command::new("openssl")
+    let out = Command::new(require_tool("openssl"))
         .args(["dgst", "-sha256", "-verify"])
         .arg(&pub_pem)
         .arg("-signature")
@@ -1038,7 +1038,7 @@ fn per_org_backup_is_signed_by_the_org_key_and_restores_only_into_that_org() {
 }
 
 #[test]
-fn restore_needs_an_admin_password_once_users_exist_and_ends_sessions() {
+fn restore_needs_the_restoring_superadmins_password_once_users_exist_and_ends_sessions() {
     use crate::harness::{Client, PASSWORD};
     let inst = Inst::new("restore-auth");
     let out = inst
@@ -1054,42 +1054,105 @@ fn restore_needs_an_admin_password_once_users_exist_and_ends_sessions() {
         .arg("--password-stdin")
         .output_with_stdin(&format!("{PASSWORD}\n"));
     assert!(out.status.success(), "{}", stderr(&out));
+    // An admin with a different password: neither their identity nor their password helps.
+    let out = inst
+        .cmd()
+        .args([
+            "admin",
+            "user",
+            "create",
+            "--email",
+            "adm@example.com",
+            "--name",
+            "Adm",
+            "--role",
+            "admin",
+        ])
+        .arg("--password-stdin")
+        .output_with_stdin("Admin-Password-8\n");
+    assert!(out.status.success(), "{}", stderr(&out));
     let file = inst.backup("b.db.gz.signed");
-    let app = Appliance::start_with(&inst.dir, inst.cmd());
+    let app = Appliance::start_with(&inst.dir, inst.cmd().env("MFA_REQUIRED_FOR_LOCAL", "false"));
     let client = Client::login(&app, "root@example.com", PASSWORD);
     assert_ne!(client.get("/api/me").status(), 401);
 
-    let restore = |stdin: Option<&str>| {
-        let c = inst
+    let restore = |user: Option<&str>, stdin: Option<&str>| {
+        let mut c = inst
             .cmd()
             .args(["admin", "restore", "--confirm", "CONFIRM RESTORE"])
             .arg_path(&file);
+        if let Some(u) = user {
+            c = c.args(["--user", u]);
+        }
         match stdin {
             Some(p) => c.arg("--password-stdin").output_with_stdin(p),
             None => c.output(),
         }
     };
-    let out = restore(None).check(1);
+    let out = restore(None, Some(&format!("{PASSWORD}\n"))).check(1);
     assert!(
-        stderr(&out).contains("password of an admin account is required"),
+        stderr(&out).contains("name the superadmin restoring"),
         "{}",
         stderr(&out)
     );
-    let out = restore(Some("Wrong-Password-1\n")).check(1);
+    let out = restore(Some("root@example.com"), None).check(1);
+    assert!(
+        stderr(&out).contains("own password is required"),
+        "{}",
+        stderr(&out)
+    );
+    let out = restore(Some("root@example.com"), Some("Wrong-Password-1\n")).check(1);
     assert!(
         stderr(&out).contains("password rejected"),
+        "{}",
+        stderr(&out)
+    );
+    // Any other admin's password is not the restoring person's password.
+    let out = restore(Some("root@example.com"), Some("Admin-Password-8\n")).check(1);
+    assert!(
+        stderr(&out).contains("password rejected"),
+        "{}",
+        stderr(&out)
+    );
+    // An admin cannot restore at all, even with their own password.
+    let out = restore(Some("adm@example.com"), Some("Admin-Password-8\n")).check(1);
+    assert!(
+        stderr(&out).contains("not an enabled superadmin"),
         "{}",
         stderr(&out)
     );
     // Refusals changed nothing: the session still works.
     assert_ne!(client.get("/api/me").status(), 401);
 
-    restore(Some(&format!("{PASSWORD}\n"))).check(0);
+    restore(Some("root@example.com"), Some(&format!("{PASSWORD}\n"))).check(0);
     // The running server sees the restored data at once: sessions are gone, the account
     // (restored from the backup) still signs in.
     assert_eq!(client.get("/api/me").status(), 401);
     let again = Client::login(&app, "root@example.com", PASSWORD);
     assert_ne!(again.get("/api/me").status(), 401);
+    // The audit log names the person and the operator's OS account.
+    let (_, events) = crate::harness::json(again.get("/api/admin/events"));
+    let restore_event = events
+        .as_array()
+        .expect("events")
+        .iter()
+        .find(|e| e["kind"] == "restore")
+        .expect("restore event")
+        .clone();
+    let detail = restore_event["detail"].as_str().expect("detail");
+    assert!(
+        detail.contains("root@example.com via cli (uid "),
+        "{restore_event}"
+    );
+    assert!(!restore_event["actor"].as_str().expect("actor").is_empty());
+    // The refused attempts before it survive the restore (the live audit log is kept).
+    let refused = events
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["kind"] == "restore_refused")
+        .count();
+    assert!(refused >= 4, "{events}");
 }
 
 /// A REST request as `client` inside workspace `ws` (the `X-Workspace-Id` header).

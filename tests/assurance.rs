@@ -582,9 +582,13 @@ fn oidc_attestation_with_local_jwks_and_required_claims() {
         json!({"require_attestation": true, "trusted_issuers": [issuer], "required_claims": {"repository": "acme/web"}, "password": PASSWORD}),
     ));
     assert_eq!(status, 200, "{sec}");
+    // Tokens must name the appliance (its public URL by default) as their audience.
+    let audience = sec["oidc_audience"].as_str().expect("audience").to_string();
+    assert!(audience.starts_with("http"), "{sec}");
     let token = |claims: serde_json::Value, valid_for: u64, key: &ES256KeyPair| {
-        let c =
-            Claims::with_custom_claims(claims, Duration::from_secs(valid_for)).with_issuer(issuer);
+        let c = Claims::with_custom_claims(claims, Duration::from_secs(valid_for))
+            .with_issuer(issuer)
+            .with_audience(&audience);
         key.sign(c).expect("sign")
     };
     let post = |tok: Option<&str>| {

@@ -1,5 +1,5 @@
 //! Browser tests: the real binary driven by headless Chromium (Debian's `/usr/bin/chromium`,
-//! installed by `.ci/run`; nothing is downloaded) over the DevTools protocol.
+//! installed by `scripts/test`; nothing is downloaded) over the DevTools protocol.
 //!
 //! The browser opens the appliance at `http://localhost:PORT`, the appliance's own public URL
 //! for a loopback bind, so WebAuthn's relying party id (`localhost`) matches the origin.
@@ -25,7 +25,6 @@ use headless_chrome::{Browser, LaunchOptions, Tab};
 
 use crate::harness::{Appliance, Client, PASSWORD, TestDir, cli_setup, json, totp_code};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
 const WAIT: Duration = Duration::from_secs(30);
 
 struct Session {
@@ -40,10 +39,7 @@ struct Session {
 
 impl Session {
     fn start(app: &Appliance) -> Self {
-        assert!(
-            std::path::Path::new(CHROMIUM).exists(),
-            "{CHROMIUM} is missing: install the Debian `chromium` package (.ci/run does)"
-        );
+        let chromium = crate::harness::require_tool("chromium");
         let profile = tempfile::Builder::new()
             .prefix("rampart-chromium-")
             .tempdir()
@@ -59,7 +55,7 @@ impl Session {
         .map(OsStr::new)
         .collect();
         let options = LaunchOptions::default_builder()
-            .path(Some(PathBuf::from(CHROMIUM)))
+            .path(Some(chromium))
             .headless(true)
             .sandbox(false)
             .enable_gpu(false)

@@ -822,3 +822,258 @@ fn metrics_body_is_not_served_by_default() {
     assert_eq!(resp.status(), 404);
     assert!(!text(resp).contains("rampart_http_requests_total"));
 }
+
+fn restore_upload(client: &Client, file: Vec<u8>, password: &str) -> (u16, Value) {
+    let form = reqwest::blocking::multipart::Form::new()
+        .text("confirmation", "CONFIRM RESTORE")
+        .text("password", password.to_string())
+        .part(
+            "backup_file",
+            reqwest::blocking::multipart::Part::bytes(file).file_name("b.db.gz.signed"),
+        );
+    json(
+        client
+            .http
+            .post(format!("{}/api/admin/restore", client.base))
+            .header(
+                "Cookie",
+                format!("rampart_session={}", client.cookie.clone().expect("cookie")),
+            )
+            .header("X-CSRF-Token", client.csrf.clone().expect("csrf"))
+            .multipart(form)
+            .send()
+            .expect("restore"),
+    )
+}
+
+fn events(client: &Client) -> Vec<Value> {
+    let (status, list) = json(client.get("/api/admin/events"));
+    assert_eq!(status, 200, "{list}");
+    list.as_array().expect("events").clone()
+}
+
+#[test]
+fn signers_and_restore_are_superadmin_only_and_audited() {
+    let dir = TestDir::new("superadmin-only");
+    let app = appliance_without_mfa(&dir);
+    cli_user(&dir, "adm@example.com", "admin");
+    let out = dir
+        .cmd()
+        .args([
+            "admin",
+            "user",
+            "create",
+            "--email",
+            "sup2@example.com",
+            "--name",
+            "Sup2",
+            "--role",
+            "superadmin",
+        ])
+        .args(["--password-stdin"])
+        .output_with_stdin("Other-Super-5\n");
+    assert!(out.status.success());
+    let root = Client::login(&app, "admin@example.com", PASSWORD);
+    let adm = Client::login(&app, "adm@example.com", PASSWORD);
+    let pem = rampart::crypto::signing::SigningKey::generate()
+        .public_key()
+        .to_pem();
+    let backup = root
+        .get("/api/admin/backup")
+        .bytes()
+        .expect("backup")
+        .to_vec();
+
+    // An admin may look, not change what restore trusts, and not restore.
+    assert_eq!(adm.get("/api/admin/trusted-signers").status(), 200);
+    let (status, body) = json(adm.post(
+        "/api/admin/trusted-signers",
+        json!({"public_key_pem": pem, "label": "rogue"}),
+    ));
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = restore_upload(&adm, backup.clone(), PASSWORD);
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("superadmin")
+    );
+
+    // A superadmin may; the change names them in the audit log.
+    let (status, added) = json(root.post(
+        "/api/admin/trusted-signers",
+        json!({"public_key_pem": pem, "label": "old box"}),
+    ));
+    assert_eq!(status, 201, "{added}");
+    let fp = added["fingerprint"].as_str().expect("fp").to_string();
+    assert_eq!(
+        adm.delete(&format!("/api/admin/trusted-signers/{fp}"))
+            .status(),
+        403
+    );
+    let (_, me) = json(root.get("/api/me"));
+    let root_id = me["user"]["id"].as_str().expect("id").to_string();
+    let add = events(&root)
+        .into_iter()
+        .find(|e| e["kind"] == "signer_add")
+        .expect("signer_add event");
+    assert_eq!(add["actor"], root_id.as_str(), "{add}");
+
+    // Restore needs the restoring superadmin's own password, not another superadmin's.
+    let (status, body) = restore_upload(&root, backup.clone(), "Other-Super-5");
+    assert_eq!(status, 401, "{body}");
+    let refused = events(&root)
+        .into_iter()
+        .find(|e| e["kind"] == "restore_refused")
+        .expect("refusal recorded");
+    assert!(
+        refused["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("admin@example.com via api"),
+        "{refused}"
+    );
+
+    // From the box, signer changes are the operator's and record the OS account.
+    dir.cmd()
+        .args(["admin", "signers", "remove", &fp])
+        .assert_exit(0);
+    let removed = events(&root)
+        .into_iter()
+        .find(|e| e["kind"] == "signer_remove")
+        .expect("signer_remove event");
+    assert!(
+        removed["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("by cli (uid "),
+        "{removed}"
+    );
+
+    let (status, body) = restore_upload(&root, backup, PASSWORD);
+    assert_eq!(status, 200, "{body}");
+    let again = Client::login(&app, "admin@example.com", PASSWORD);
+    let done = events(&again)
+        .into_iter()
+        .find(|e| e["kind"] == "restore")
+        .expect("restore event");
+    assert_eq!(done["actor"], root_id.as_str(), "{done}");
+    assert!(
+        events(&again)
+            .iter()
+            .any(|e| e["kind"] == "restore_refused"),
+        "the refusal before the restore is still in the log"
+    );
+}
+
+#[test]
+fn restore_stops_a_payload_that_expands_past_the_limit() {
+    use sha2::Digest as _;
+    use std::io::Write as _;
+    let dir = TestDir::new("restore-bomb");
+    dir.cmd().args(["admin", "status"]).assert_exit(0);
+    // A key the instance trusts signs a payload of 4 MiB of zeros (a few KiB compressed).
+    let key = rampart::crypto::signing::SigningKey::generate();
+    let pem = dir.write("signer.pem", &key.public_key().to_pem());
+    dir.cmd()
+        .args(["admin", "signers", "add", "--label", "bomb", "--pem"])
+        .arg_path(&pem)
+        .assert_exit(0);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&vec![0u8; 4 * 1024 * 1024]).expect("gzip");
+    let mut file = gz.finish().expect("gzip");
+    let digest: [u8; 32] = sha2::Sha256::digest(&file).into();
+    let sig = key.sign_sha256(&digest);
+    file.extend(rampart::crypto::backup_format::encode(
+        &key.fingerprint(),
+        &sig,
+    ));
+    let bomb = dir.path().join("bomb.db.gz.signed");
+    std::fs::write(&bomb, &file).expect("write");
+
+    let out = dir
+        .cmd()
+        .env("RAMPART_LIMIT_RESTORE_PLAINTEXT_BYTES", "1048576")
+        .args(["admin", "restore", "--confirm", "CONFIRM RESTORE"])
+        .arg_path(&bomb)
+        .output();
+    assert_eq!(out.status.code(), Some(1));
+    let err = crate::harness::stderr(&out);
+    assert!(
+        err.contains("expands to more than 1048576 bytes")
+            && err.contains("restore_plaintext_bytes"),
+        "{err}"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir.data_dir())
+        .expect("data dir")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with(".restore"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // Nothing changed: the signer is still there, the instance works.
+    let list = dir
+        .cmd()
+        .args(["admin", "signers", "list", "--json"])
+        .assert_exit(0);
+    assert!(crate::harness::stdout(&list).contains("bomb"));
+}
+
+#[test]
+fn background_jobs_are_bounded_and_answer_429_when_full() {
+    // An LLM endpoint that accepts connections and never answers keeps a generation busy.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let dir = TestDir::new("jobs-bounded");
+    cli_setup(&dir, "admin@example.com");
+    let app = Appliance::start_with(
+        &dir,
+        dir.cmd()
+            .env("MFA_REQUIRED_FOR_LOCAL", "false")
+            .env(
+                "RAMPART_LLM_ENDPOINT",
+                &format!("http://127.0.0.1:{port}/v1"),
+            )
+            .env("RAMPART_LLM_TIMEOUT_SECONDS", "2")
+            .env("RAMPART_LIMIT_RUNNING_JOBS", "1"),
+    );
+    let admin = Client::login(&app, "admin@example.com", PASSWORD);
+    let body = json!({"feature_description": "A payroll service: employees sign in, upload timesheets, managers approve them and a batch job pays salaries."});
+    let (status, first) = json(admin.post("/api/models", body.clone()));
+    assert_eq!(status, 202, "{first}");
+    let (status, refused) = json(admin.post("/api/models", body.clone()));
+    assert_eq!(status, 429, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("limits.running_jobs"),
+        "{refused}"
+    );
+    let (status, _) = json(admin.post("/api/models?wait=true", body.clone()));
+    assert_eq!(status, 429, "waiting generations take a slot too");
+    // When the running job ends, its slot comes back.
+    let id = first["job_id"].as_str().expect("job id");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        let (_, job) = json(admin.get(&format!("/api/jobs/{id}")));
+        if job["status"] == "failed" || job["status"] == "completed" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "job never ended: {job}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (status, again) = json(admin.post("/api/models", body));
+    assert_eq!(status, 202, "{again}");
+}

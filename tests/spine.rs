@@ -5,7 +5,7 @@ use std::process::Command;
 
 use base64::Engine as _;
 
-use crate::harness::{Appliance, TestDir, mode, stderr, stdout, stdout_json, text};
+use crate::harness::{Appliance, TestDir, mode, require_tool, stderr, stdout, stdout_json, text};
 
 fn static_key(byte: u8) -> String {
     base64::engine::general_purpose::STANDARD.encode([byte; 32])
@@ -102,15 +102,14 @@ fn data_dir_and_key_files_are_private_and_db_is_encrypted() {
         })
         .expect_err("plain sqlite must fail");
     assert!(err.to_string().contains("not a database"), "{err}");
-    // And neither can the sqlite3 shell, when installed.
-    if let Ok(out) = Command::new("sqlite3")
+    // And neither can the sqlite3 shell.
+    let out = Command::new(require_tool("sqlite3"))
         .arg(data.join("platform.db"))
         .arg("SELECT * FROM instance_meta;")
         .output()
-    {
-        assert!(!out.status.success(), "sqlite3 read the encrypted database");
-        assert!(String::from_utf8_lossy(&out.stderr).contains("not a database"));
-    }
+        .expect("run sqlite3");
+    assert!(!out.status.success(), "sqlite3 read the encrypted database");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a database"));
 }
 
 #[test]
@@ -307,6 +306,35 @@ fn usage_errors_exit_2_and_help_exits_0() {
     assert!(stdout(&out).contains("SQLCipher"), "{}", stdout(&out));
 }
 
+/// `rampart version` tells an operator what is installed: version, source commit, build date.
+#[test]
+fn version_names_the_commit_and_build_date() {
+    let dir = TestDir::new("version");
+    let out = stdout(&dir.cmd().args(["version"]).assert_exit(0));
+    let re = regex::Regex::new(
+        r"(?m)^rampart (\S+)\ncommit ([0-9a-f]{12}|unknown) · built (\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z)$",
+    )
+    .expect("regex");
+    let caps = re.captures(&out).unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(&caps[1], env!("CARGO_PKG_VERSION"));
+    // Built from a git checkout (as here and in CI): the commit is the checkout's HEAD.
+    let head = Command::new("git")
+        .args([
+            "-C",
+            env!("CARGO_MANIFEST_DIR"),
+            "rev-parse",
+            "--short=12",
+            "HEAD",
+        ])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    if let Some(head) = head {
+        assert_eq!(&caps[2], head, "{out}");
+    }
+}
+
 #[test]
 fn busy_port_is_an_operational_error() {
     let dir = TestDir::new("busyport");
@@ -349,7 +377,7 @@ fn tls_serves_https() {
     let dir = TestDir::new("tls");
     let cert = dir.path().join("cert.pem");
     let key = dir.path().join("key.pem");
-    let made = Command::new("openssl")
+    let made = Command::new(require_tool("openssl"))
         .args([
             "req",
             "-x509",

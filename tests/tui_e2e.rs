@@ -13,6 +13,7 @@ fn admin_tui_setup_user_backup_and_org_lifecycle_under_tmux() {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tui/scripts/tmux-smoke.sh");
     let backups = dir.path().join("backups");
     std::fs::create_dir_all(&backups).expect("mkdir");
+    crate::harness::require_tool("tmux");
     let out = std::process::Command::new("bash")
         .arg(&script)
         .arg(crate::harness::bin())
@@ -23,7 +24,7 @@ fn admin_tui_setup_user_backup_and_org_lifecycle_under_tmux() {
         .env("RAMPART_ARGON2_MEMORY_KIB", "256")
         .env("RAMPART_ARGON2_ITERATIONS", "1")
         .output()
-        .expect("tmux is needed for this test (installed by .ci/run)");
+        .expect("run bash");
     assert!(
         out.status.success(),
         "stdout:\n{}\nstderr:\n{}",

@@ -301,21 +301,10 @@ fn rampart_verify_signs_and_the_appliance_accepts() {
     assert_eq!(out.status.code(), Some(1));
 }
 
+/// The virtualenv's mipiti-verify 0.57.1, installed by `scripts/test`
+/// (via scripts/install-mipiti-verify.sh); tests never download it themselves.
 fn mipiti_verify() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/install-mipiti-verify.sh");
-    let out = Command::new(&script).output().expect("install script");
-    assert!(
-        out.status.success(),
-        "installing mipiti-verify 0.57.1 failed (needs python3 and the PyPI registry):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(
-        String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .lines()
-            .last()
-            .unwrap_or_default(),
-    )
+    crate::harness::require_tool("mipiti-verify")
 }
 
 #[test]

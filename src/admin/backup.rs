@@ -24,8 +24,11 @@
 //!
 //! Kept from the live instance, not taken from the backup (they are this instance's trust
 //! and identity, not data): `trusted_signers`, `license_install`, `maintenance_state`, and
-//! the `instance_id`/`created_at` rows of `instance_meta`. The instance backup signing key
-//! and the master key are files outside the database and are never touched. A restore
+//! the `instance_id`/`created_at` rows of `instance_meta`. The audit log is merged: the
+//! backup's rows plus every live row the backup does not have, so a restore never erases
+//! the history that led to it (refused attempts, signer changes, sign-ins since the
+//! backup). The instance backup signing key and the master key are files outside the
+//! database and are never touched. A restore
 //! never resurrects a crypto-shredded organization: orgs shredded in the live database
 //! stay shredded (no key) whatever the backup holds. Sessions and pending sign-in
 //! challenges of the backup are dropped: everyone signs in again, and a session revoked
@@ -158,10 +161,13 @@ pub struct RestoreSummary {
 pub struct RestoreRequest {
     /// Must be exactly [`RESTORE_CONFIRMATION`].
     pub confirmation: String,
-    /// The admin's password (local accounts); `None` when not given.
+    /// The restoring person's own password; `None` when not given.
     pub password: Option<String>,
-    /// Who asks (event log).
+    /// Who asks: the user id of the person restoring, or the face's name (`cli (uid …)`) on
+    /// an instance without accounts (event log).
     pub actor: String,
+    /// Who and through which face, for the audit row: e.g. `alice@example.com via api`.
+    pub note: String,
 }
 
 /// Re-authentication for destructive operations. The accounts module implements it for
@@ -183,47 +189,29 @@ impl PasswordCheck for NoLocalAccounts {
     }
 }
 
-/// The admin CLI's check: while no user exists, nothing to check; otherwise the password
-/// must be that of an enabled admin or superadmin (the operator at the server's shell is
-/// not signed in as anyone). HTTP faces pass the signed-in admin's own check instead.
-#[derive(Debug, Clone, Copy)]
-pub struct LocalAdminPassword<'a>(pub &'a AdminService);
+/// Restore authorization of a person: `user_id` must be an enabled superadmin and the
+/// password must be their own (re-authentication, throttled like sign-in). Used by the HTTP
+/// face for the signed-in caller and by the CLI and TUI for the person who named themself.
+/// A restore replaces the users table, so nobody below superadmin may run one, and "some
+/// admin's password" is not enough: the audit log names who it was.
+#[derive(Clone)]
+pub struct SuperadminPassword {
+    /// The identity service holding the account.
+    pub auth: crate::auth::AuthService,
+    /// The person restoring.
+    pub user_id: String,
+}
 
-impl PasswordCheck for LocalAdminPassword<'_> {
+impl PasswordCheck for SuperadminPassword {
     fn check(&self, password: Option<&str>) -> std::result::Result<(), String> {
-        let hashes: Vec<String> = (|| -> Result<Vec<String>> {
-            let conn = self.0.conn()?;
-            let users: i64 = conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?;
-            if users == 0 {
-                return Ok(Vec::new());
-            }
-            let mut stmt = conn.prepare(
-                "SELECT password_hash FROM users WHERE role IN ('admin', 'superadmin') AND disabled = 0",
-            )?;
-            let rows = stmt
-                .query_map([], |r| r.get::<_, String>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            // An instance with users but no usable admin must not fall through to "no check".
-            if rows.is_empty() {
-                return Ok(vec![String::new()]);
-            }
-            Ok(rows)
-        })()
-        .map_err(|e| format!("cannot check the password: {e}"))?;
-        if hashes.is_empty() {
-            return Ok(());
-        }
-        let Some(password) = password else {
-            return Err("the password of an admin account is required (--password-stdin)".into());
-        };
-        if hashes
-            .iter()
-            .any(|h| crate::auth::password::verify(password, h))
-        {
-            Ok(())
-        } else {
-            Err("not the password of an enabled admin account".into())
-        }
+        let pw = password.ok_or("the restoring superadmin's own password is required")?;
+        self.auth
+            .verify_superadmin_password(&self.user_id, pw)
+            .map(|_| ())
+            .map_err(|e| match e {
+                crate::auth::Error::Invalid { .. } => "the password is not correct".to_string(),
+                other => other.to_string(),
+            })
     }
 }
 
@@ -606,8 +594,8 @@ impl AdminService {
             &request.actor,
             slug,
             &format!(
-                "restored backup signed by {} ({})",
-                summary.signer.signer_label, summary.signer.signer_fingerprint
+                "restored backup signed by {} ({}); {}",
+                summary.signer.signer_label, summary.signer.signer_fingerprint, request.note
             ),
         )?;
         Ok(summary)
@@ -629,14 +617,29 @@ impl AdminService {
                 expected: RESTORE_CONFIRMATION.into(),
             });
         }
-        password
-            .check(request.password.as_deref())
-            .map_err(Error::Password)?;
+        if let Err(reason) = password.check(request.password.as_deref()) {
+            // A refused attempt is recorded in the live database (nothing else changes).
+            let conn = self.conn()?;
+            self.log_event(
+                &conn,
+                "restore_refused",
+                &request.actor,
+                target.subject(),
+                &format!("{reason}; {}", request.note),
+            )?;
+            return Err(Error::Password(reason));
+        }
         let verified = self.verify_signed(path, own, own_label, progress)?;
 
         let mut temps = TempFiles::new();
         let plain = temps.path(self.data_dir(), "restore-plain");
-        let plaintext_bytes = self.decompress_verified(path, &verified, &plain, progress)?;
+        let plaintext_bytes = self.decompress_verified(
+            path,
+            &verified,
+            &plain,
+            self.config.limits.restore_plaintext_bytes,
+            progress,
+        )?;
         let backup_schema_version = check_plaintext(&plain, target.org.is_some())?;
 
         let stage = temps.path(self.data_dir(), "restore-stage");
@@ -645,7 +648,7 @@ impl AdminService {
             &stage,
             backup_schema_version,
             target,
-            &request.actor,
+            request,
             &verified,
         )?;
         self.apply_stage(&stage, target, progress)?;
@@ -664,12 +667,15 @@ impl AdminService {
     }
 
     /// Second pass: decompress the payload into `dest` (0600) while re-hashing it; the hash
-    /// must equal the verified one, so a file swapped after verification is refused.
+    /// must equal the verified one, so a file swapped after verification is refused. At most
+    /// `max_plaintext` bytes are written: a payload that expands beyond it (a compression
+    /// bomb, even a signed one) stops the restore with a clear error before the disk fills.
     fn decompress_verified(
         &self,
         path: &Path,
         verified: &VerifiedBackup,
         dest: &Path,
+        max_plaintext: u64,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<u64> {
         let file = File::open(path).map_err(io_err(path))?;
@@ -693,8 +699,14 @@ impl AdminService {
                 if n == 0 {
                     break;
                 }
-                out.write_all(&buf[..n]).map_err(io_err(dest))?;
                 written += n as u64;
+                if written > max_plaintext {
+                    return Err(Error::BadBackup(format!(
+                        "the backup expands to more than {max_plaintext} bytes \
+                         (limits.restore_plaintext_bytes); nothing was restored"
+                    )));
+                }
+                out.write_all(&buf[..n]).map_err(io_err(dest))?;
                 if last.elapsed() > Duration::from_millis(100) {
                     last = Instant::now();
                     progress(Progress {
@@ -731,7 +743,7 @@ impl AdminService {
         stage: &Path,
         version: u32,
         target: &Target,
-        actor: &str,
+        request: &RestoreRequest,
         verified: &VerifiedBackup,
     ) -> Result<()> {
         let key = target.key.clone();
@@ -779,6 +791,11 @@ impl AdminService {
              DELETE FROM main.maintenance_state;
              INSERT INTO main.maintenance_state (id, active, reason, tripped_at, tripped_by)
                  SELECT id, active, reason, tripped_at, tripped_by FROM live.maintenance_state;
+             INSERT INTO main.audit_log (at, actor_id, action, target, detail, ip)
+                 SELECT l.at, l.actor_id, l.action, l.target, l.detail, l.ip FROM live.audit_log l
+                 WHERE NOT EXISTS (SELECT 1 FROM main.audit_log m WHERE m.at = l.at
+                     AND m.action = l.action AND m.target = l.target AND m.detail = l.detail)
+                 ORDER BY l.id;
              DELETE FROM main.sessions;
              DELETE FROM main.auth_challenges;
              UPDATE main.orgs
@@ -789,11 +806,11 @@ impl AdminService {
         self.log_event(
             &tx,
             "restore",
-            actor,
+            &request.actor,
             &verified.signer_fingerprint,
             &format!(
-                "restored backup signed by {} ({} bytes payload)",
-                verified.signer_label, verified.payload_bytes
+                "restored backup signed by {} ({} bytes payload); {}",
+                verified.signer_label, verified.payload_bytes, request.note
             ),
         )?;
         tx.commit()?;
@@ -1052,6 +1069,7 @@ mod tests {
             confirmation: RESTORE_CONFIRMATION.into(),
             password: None,
             actor: "test".into(),
+            note: String::new(),
         };
         svc.restore(&file, &req, &NoLocalAccounts, &mut |_| {})
             .expect("restore");
@@ -1073,6 +1091,7 @@ mod tests {
             confirmation: RESTORE_CONFIRMATION.into(),
             password: Some("nope".into()),
             actor: "t".into(),
+            note: String::new(),
         };
         let err = svc.restore(&file, &req, &check, &mut |_| {}).unwrap_err();
         assert!(matches!(err, Error::Password(_)), "{err}");
@@ -1084,6 +1103,72 @@ mod tests {
         req.password = Some("s3cret".into());
         svc.restore(&file, &req, &check, &mut |_| {})
             .expect("restore");
+    }
+
+    #[test]
+    fn refused_restore_is_audited_and_changes_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (svc, _, _) = service(dir.path(), |_| {});
+        let file = dir.path().join("b.signed");
+        svc.backup_to_file("test", &file, &mut |_| {})
+            .expect("backup");
+        let check = |p: &str| p == "s3cret";
+        let req = RestoreRequest {
+            confirmation: RESTORE_CONFIRMATION.into(),
+            password: Some("nope".into()),
+            actor: "t".into(),
+            note: "mallory@example.com via api".into(),
+        };
+        assert!(svc.restore(&file, &req, &check, &mut |_| {}).is_err());
+        let events = svc.recent_events(10).expect("events");
+        let refused = events
+            .iter()
+            .find(|e| e.kind == "restore_refused")
+            .expect("refusal recorded");
+        assert!(
+            refused.detail.contains("mallory@example.com via api"),
+            "{refused:?}"
+        );
+        assert!(!events.iter().any(|e| e.kind == "restore"));
+    }
+
+    #[test]
+    fn restore_stops_at_the_plaintext_limit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (svc, _, db) = service(dir.path(), |c| c.limits.restore_plaintext_bytes = 4096);
+        let file = dir.path().join("b.signed");
+        svc.backup_to_file("test", &file, &mut |_| {})
+            .expect("backup");
+        let conn = db.conn().expect("conn");
+        conn.execute(
+            "INSERT INTO instance_meta (key, value) VALUES ('probe', 'live')",
+            [],
+        )
+        .expect("probe");
+        let req = RestoreRequest {
+            confirmation: RESTORE_CONFIRMATION.into(),
+            password: None,
+            actor: "t".into(),
+            note: String::new(),
+        };
+        let err = svc
+            .restore(&file, &req, &NoLocalAccounts, &mut |_| {})
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::BadBackup(m) if m.contains("restore_plaintext_bytes")),
+            "{err}"
+        );
+        assert_eq!(
+            meta(&conn, "probe").as_deref(),
+            Some("live"),
+            "nothing changed"
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".restore-"))
+            .collect();
+        assert!(leftovers.is_empty(), "temp files removed");
     }
 
     #[test]
@@ -1135,6 +1220,7 @@ mod tests {
             confirmation: RESTORE_CONFIRMATION.into(),
             password: None,
             actor: "t".into(),
+            note: String::new(),
         };
         // An org backup is not a platform backup (its signer is not trusted there either).
         assert!(
@@ -1189,6 +1275,7 @@ mod tests {
             confirmation: RESTORE_CONFIRMATION.into(),
             password: None,
             actor: "t".into(),
+            note: String::new(),
         };
         svc.restore(&file, &req, &NoLocalAccounts, &mut |_| {})
             .expect("restore");
@@ -1216,6 +1303,7 @@ mod tests {
             confirmation: RESTORE_CONFIRMATION.into(),
             password: None,
             actor: "t".into(),
+            note: String::new(),
         };
         let err = svc
             .restore_from_reader(

@@ -4,6 +4,14 @@
 //! stderr as `rampart: <reason>` (and, with `--json`, as `{"error":{"code","message"}}` on
 //! stdout). Exit codes: 0 ok, 1 failed with a reason, 2 usage (wrong confirmation, invalid
 //! argument; nothing was done).
+//!
+//! Who this CLI is: the operator of the box. It opens the databases with the master key in
+//! the data dir, so only root or the service account can run it at all, and whoever can has
+//! every key anyway; it is not a signed-in user and needs no session. It is audited instead:
+//! trusted-signer changes and restores record `cli (uid N name, sudo by USER)` from the
+//! process's real user and `SUDO_USER`. Where the operation identifies a person (a restore
+//! once accounts exist), that person names themself with `--user` and gives their own
+//! password, and must be an enabled superadmin, as over HTTP.
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -12,13 +20,66 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use super::{AdminService, Error, LocalAdminPassword, NewOrg, Phase, Progress, RestoreRequest};
+use super::{
+    AdminService, Error, NewOrg, NoLocalAccounts, PasswordCheck, Phase, Progress, RestoreRequest,
+    SuperadminPassword,
+};
+use crate::auth::AuthService;
 use crate::cli::Exit;
 use crate::instance::Instance;
 use crate::tenancy::OrgRole;
 
 /// Actor recorded in the admin event log for operations run from this shell.
 const ACTOR: &str = "cli";
+
+/// The operator as the audit log names them: the face, the process's real uid and user name,
+/// and `SUDO_USER` when run through sudo. Shared with the TUI (`face` = "tui").
+pub fn operator(face: &str) -> String {
+    let uid = nix::unistd::getuid();
+    let name = nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| "?".into());
+    match std::env::var("SUDO_USER") {
+        Ok(sudo) if !sudo.is_empty() => format!("{face} (uid {uid} {name}, sudo by {sudo})"),
+        _ => format!("{face} (uid {uid} {name})"),
+    }
+}
+
+/// Who authorizes a restore from the box itself (CLI or TUI). Once any account exists, the
+/// person restoring must name themself (`email`) and be an enabled superadmin; their own
+/// password is then checked, and the restore is recorded under their id. On an instance
+/// without accounts (disaster recovery onto a fresh install) there is nobody to identify:
+/// the operator restores alone, recorded as `face (uid …)`.
+pub fn restore_authority(
+    auth: &AuthService,
+    face: &str,
+    email: Option<&str>,
+) -> Result<(String, String, Box<dyn PasswordCheck>), Error> {
+    let operator = operator(face);
+    let users = auth
+        .list_users_unchecked()
+        .map_err(|e| Error::Invalid(format!("cannot read the accounts: {e}")))?;
+    if users.is_empty() {
+        return Ok((operator.clone(), operator, Box::new(NoLocalAccounts)));
+    }
+    let email = email.map(str::trim).filter(|e| !e.is_empty()).ok_or_else(|| {
+        Error::Password(format!(
+            "name the superadmin restoring (--user EMAIL in the CLI, the email field in the TUI) and give their password ({face} is audited as {operator})"
+        ))
+    })?;
+    let user = users
+        .into_iter()
+        .find(|u| u.email.eq_ignore_ascii_case(email))
+        .ok_or_else(|| Error::Password(format!("no account {email}")))?;
+    let note = format!("{} via {operator}", user.email);
+    let check = SuperadminPassword {
+        auth: auth.clone(),
+        user_id: user.id.clone(),
+    };
+    Ok((user.id, note, Box::new(check)))
+}
 
 /// `rampart admin backup`
 #[derive(Debug, Args)]
@@ -49,7 +110,11 @@ pub struct RestoreArgs {
     /// Must be exactly "CONFIRM RESTORE": restore replaces all data of this instance.
     #[arg(long, value_name = "PHRASE", required_unless_present = "verify_only")]
     pub confirm: Option<String>,
-    /// Read the password of an admin account from stdin (first line). Required once any
+    /// The superadmin restoring (their email). Required once any account exists, together
+    /// with their own password on stdin; recorded in the audit log.
+    #[arg(long, value_name = "EMAIL")]
+    pub user: Option<String>,
+    /// Read the restoring superadmin's password from stdin (first line). Required once any
     /// user exists (before first-run setup there is no password to check).
     #[arg(long)]
     pub password_stdin: bool,
@@ -368,8 +433,13 @@ fn read_password_stdin() -> anyhow::Result<String> {
     Ok(s.lines().next().unwrap_or("").to_string())
 }
 
-/// `rampart admin restore FILE --confirm "CONFIRM RESTORE" [--password-stdin]`
-pub fn restore(instance: &Instance, args: &RestoreArgs, json: bool) -> anyhow::Result<Exit> {
+/// `rampart admin restore FILE --confirm "CONFIRM RESTORE" [--user EMAIL --password-stdin]`
+pub fn restore(
+    instance: &Instance,
+    auth: &AuthService,
+    args: &RestoreArgs,
+    json: bool,
+) -> anyhow::Result<Exit> {
     let svc = service(instance)?;
     let mut printer = ProgressPrinter::new();
     if args.verify_only {
@@ -393,20 +463,21 @@ pub fn restore(instance: &Instance, args: &RestoreArgs, json: bool) -> anyhow::R
     } else {
         None
     };
+    let (actor, note, check) = match restore_authority(auth, "cli", args.user.as_deref()) {
+        Ok(a) => a,
+        Err(e) => return Ok(fail(json, &e)),
+    };
     let request = RestoreRequest {
         confirmation: args.confirm.clone().unwrap_or_default(),
         password,
-        actor: ACTOR.into(),
+        actor,
+        note,
     };
     let r = match &args.org {
-        Some(slug) => svc.restore_org(
-            slug,
-            &args.file,
-            &request,
-            &LocalAdminPassword(&svc),
-            &mut |p| printer.report(p),
-        ),
-        None => svc.restore(&args.file, &request, &LocalAdminPassword(&svc), &mut |p| {
+        Some(slug) => svc.restore_org(slug, &args.file, &request, check.as_ref(), &mut |p| {
+            printer.report(p)
+        }),
+        None => svc.restore(&args.file, &request, check.as_ref(), &mut |p| {
             printer.report(p)
         }),
     };
@@ -444,9 +515,11 @@ pub fn signing_key(instance: &Instance, args: &SigningKeyArgs, json: bool) -> an
     })
 }
 
-/// `rampart admin signers list|add|remove`
+/// `rampart admin signers list|add|remove`. Changing trusted signers is a superadmin
+/// operation over HTTP; here it is the operator's, recorded as [`operator`].
 pub fn signers(instance: &Instance, cmd: &SignersCommand, json: bool) -> anyhow::Result<Exit> {
     let svc = service(instance)?;
+    let actor = operator("cli");
     match cmd {
         SignersCommand::List => finish(json, svc.list_trusted_signers(), |list| {
             emit(json, &list, |o| {
@@ -481,14 +554,14 @@ pub fn signers(instance: &Instance, cmd: &SignersCommand, json: bool) -> anyhow:
                     }
                 }
             };
-            finish(json, svc.add_trusted_signer(ACTOR, label, &text), |s| {
+            finish(json, svc.add_trusted_signer(&actor, label, &text), |s| {
                 emit(json, &s, |o| {
                     writeln!(o, "trusted signer added: {}  {}", s.fingerprint, s.label)
                 })
             })
         }
         SignersCommand::Remove { fingerprint } => {
-            finish(json, svc.remove_trusted_signer(ACTOR, fingerprint), |()| {
+            finish(json, svc.remove_trusted_signer(&actor, fingerprint), |()| {
                 emit(
                     json,
                     &serde_json::json!({"removed": fingerprint.to_ascii_lowercase()}),

@@ -32,8 +32,8 @@ use crate::instance::Instance;
 use crate::store::{self, Db};
 
 pub use backup::{
-    BackupSummary, LocalAdminPassword, NoLocalAccounts, PasswordCheck, Phase, Progress,
-    RESTORE_CONFIRMATION, RestoreRequest, RestoreSummary, VerifiedBackup, backup_filename,
+    BackupSummary, NoLocalAccounts, PasswordCheck, Phase, Progress, RESTORE_CONFIRMATION,
+    RestoreRequest, RestoreSummary, SuperadminPassword, VerifiedBackup, backup_filename,
 };
 pub use license::{LicenseState, LicenseStatus};
 pub use maintenance::{AlertHandle, MaintenanceState};

@@ -7,7 +7,8 @@ use std::path::Path;
 use rampart_tui as ui;
 use ui::{BackendError, BackendResult};
 
-use super::{AdminService, LicenseState, LocalAdminPassword, RestoreRequest};
+use super::cli::{operator, restore_authority};
+use super::{AdminService, LicenseState, RestoreRequest};
 use crate::auth::{AuthService, Role};
 use crate::config::Config;
 use crate::tenancy::OrgRole;
@@ -227,15 +228,17 @@ impl ui::AdminBackend for TuiBackend {
         r: &ui::RestoreRequest,
         progress: &mut dyn FnMut(ui::Progress),
     ) -> BackendResult<ui::RestoreReport> {
+        let (actor, note, check) =
+            restore_authority(&self.auth, "tui", Some(&r.email)).map_err(admin_err)?;
         let request = RestoreRequest {
             confirmation: r.confirmation.clone(),
             password: Some(r.password.clone()),
-            actor: ACTOR.into(),
+            actor,
+            note,
         };
-        let check = LocalAdminPassword(&self.admin);
         let s = self
             .admin
-            .restore(&r.path, &request, &check, &mut |p| {
+            .restore(&r.path, &request, check.as_ref(), &mut |p| {
                 progress(progress_to_ui(p))
             })
             .map_err(admin_err)?;
@@ -274,7 +277,7 @@ impl ui::AdminBackend for TuiBackend {
         })?;
         let s = self
             .admin
-            .add_trusted_signer(ACTOR, label, &pem)
+            .add_trusted_signer(&operator(ACTOR), label, &pem)
             .map_err(admin_err)?;
         Ok(ui::TrustedSigner {
             fingerprint: s.fingerprint,
@@ -285,7 +288,7 @@ impl ui::AdminBackend for TuiBackend {
 
     fn remove_signer(&mut self, fingerprint: &str) -> BackendResult<()> {
         self.admin
-            .remove_trusted_signer(ACTOR, fingerprint)
+            .remove_trusted_signer(&operator(ACTOR), fingerprint)
             .map_err(admin_err)
     }
 

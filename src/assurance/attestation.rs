@@ -42,6 +42,14 @@ pub struct Security {
     pub trusted_issuers: Vec<String>,
     /// Claims OIDC tokens must carry (e.g. repository, environment).
     pub required_claims: serde_json::Map<String, Value>,
+    /// The `aud` OIDC tokens must name: the workspace's own setting, or the appliance's
+    /// public URL.
+    pub oidc_audience: String,
+    /// True when `oidc_audience` is the default (the public URL), not a workspace setting.
+    pub oidc_audience_is_default: bool,
+    /// Why OIDC tokens cannot attest for this workspace yet (no repository binding, no
+    /// audience), or `None` when they can.
+    pub oidc_unbound_reason: Option<String>,
 }
 
 /// Changes to the policy.
@@ -57,6 +65,9 @@ pub struct SecurityPatch {
     /// Replace the required claims.
     #[serde(default)]
     pub required_claims: Option<serde_json::Map<String, Value>>,
+    /// Replace the OIDC audience; `""` goes back to the appliance's public URL.
+    #[serde(default)]
+    pub oidc_audience: Option<String>,
 }
 
 /// How a verification run was attested.
@@ -102,13 +113,10 @@ pub fn key_by_fingerprint(conn: &Connection, workspace: &str, fp: &str) -> Resul
         .find(|k| k.fingerprint == fp))
 }
 
-/// Custom trusted issuers and required claims of a workspace.
-pub fn load_policy(
-    conn: &Connection,
-    workspace: &str,
-) -> Result<(Vec<String>, serde_json::Map<String, Value>)> {
-    let s = load_security(conn, workspace)?;
-    Ok((s.trusted_issuers, s.required_claims))
+/// The OIDC settings of a workspace: issuers, required claims and the audience (its own, or
+/// `default_audience`, the appliance's public URL).
+pub fn load_policy(conn: &Connection, workspace: &str, default_audience: &str) -> Result<Security> {
+    load_security(conn, workspace, default_audience)
 }
 
 /// Whether the workspace refuses unattested submissions.
@@ -286,7 +294,9 @@ pub fn bearer_subject(token: &str) -> Result<String> {
 }
 
 /// Verifies an ES256 bearer token of the manual flow: signed by the workspace's active CI
-/// key, `sub` = workspace id, lifetime at most 5 minutes. Returns the workspace id.
+/// key, `sub` = workspace id, lifetime at most 5 minutes, and a `jti` never seen before for
+/// this workspace (each token is accepted once; ids are remembered until the token expires).
+/// Returns the workspace id.
 pub fn verify_bearer(conn: &Connection, token: &str) -> Result<String> {
     use jwt_simple::prelude::*;
     let bad = |m: &str| Error::Attestation(format!("invalid bearer token: {m}"));
@@ -327,6 +337,33 @@ pub fn verify_bearer(conn: &Connection, token: &str) -> Result<String> {
     if verified.subject.as_deref() != Some(workspace.as_str()) {
         return Err(bad("sub mismatch"));
     }
+    let jti = verified
+        .jwt_id
+        .filter(|j| !j.is_empty() && j.len() <= 200)
+        .ok_or_else(|| {
+            bad("a unique jti (JWT id) is required, at most 200 characters; mint a new token per request")
+        })?;
+    let expires = verified
+        .expires_at
+        .map(|e| e.as_secs())
+        .and_then(|s| i64::try_from(s).ok())
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        .ok_or_else(|| bad("exp out of range"))?;
+    let now = now_str();
+    conn.execute("DELETE FROM bearer_jti WHERE expires_at < ?1", [&now])?;
+    let fresh = conn.execute(
+        "INSERT INTO bearer_jti (workspace_id, jti, expires_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+        params![
+            workspace,
+            jti,
+            crate::auth::time_str(expires + chrono::Duration::seconds(60))
+        ],
+    )?;
+    if fresh == 0 {
+        return Err(bad(
+            "this token was already used (replay); mint a new one per request",
+        ));
+    }
     Ok(workspace)
 }
 
@@ -335,7 +372,7 @@ impl AssuranceService {
     pub fn security(&self, caller: &Caller, workspace: &str) -> Result<Security> {
         let conn = caller.tenant.conn()?;
         member(caller, workspace)?;
-        load_security(&conn, workspace)
+        load_security(&conn, workspace, &self.public_url)
     }
 
     /// Uploads a CI public key; the previous key is revoked for new submissions but kept.
@@ -380,7 +417,7 @@ impl AssuranceService {
             workspace,
             &format!("fingerprint={fp} reauth={}", proof.method()),
         );
-        load_security(&conn, workspace)
+        load_security(&conn, workspace, &self.public_url)
     }
 
     /// Changes the attestation policy: same rule as [`upload_ci_key`](Self::upload_ci_key)
@@ -394,23 +431,44 @@ impl AssuranceService {
     ) -> Result<Security> {
         let mut conn = caller.tenant.conn()?;
         require_security_admin(caller, workspace, proof)?;
-        let mut current = load_security(&conn, workspace)?;
+        let mut current = load_security(&conn, workspace, &self.public_url)?;
         if let Some(r) = patch.require_attestation {
             current.require_attestation = r;
         }
         if let Some(list) = &patch.trusted_issuers {
+            if list.len() > 20 {
+                return Err(invalid("trusted_issuers", "at most 20 issuers"));
+            }
             for (i, iss) in list.iter().enumerate() {
-                if !iss.starts_with("https://") {
-                    return Err(invalid(
-                        format!("trusted_issuers[{i}]"),
-                        "must be an https:// issuer URL",
-                    ));
-                }
+                super::oidc::check_issuer_url(iss, self.jwks.allow_private)
+                    .map_err(|m| invalid(format!("trusted_issuers[{i}]"), m))?;
             }
             current.trusted_issuers = list.clone();
         }
         if let Some(claims) = &patch.required_claims {
+            if claims.len() > 20 {
+                return Err(invalid("required_claims", "at most 20 claims"));
+            }
+            for (k, v) in claims {
+                if k.is_empty() || k.len() > 100 || v.to_string().len() > 500 {
+                    return Err(invalid(
+                        format!("required_claims.{k}"),
+                        "claim names are 1-100 characters and values at most 500",
+                    ));
+                }
+            }
             current.required_claims = claims.clone();
+        }
+        let mut audience = None;
+        if let Some(aud) = &patch.oidc_audience {
+            let aud = aud.trim();
+            if aud.len() > 300 || aud.chars().any(char::is_control) {
+                return Err(invalid(
+                    "oidc_audience",
+                    "at most 300 characters, no control characters",
+                ));
+            }
+            audience = Some(aud.to_string());
         }
         let tx = conn.transaction()?;
         tx.execute(
@@ -424,6 +482,12 @@ impl AssuranceService {
                 now_str()
             ],
         )?;
+        if let Some(aud) = &audience {
+            tx.execute(
+                "UPDATE workspace_security SET oidc_audience = ?1 WHERE workspace_id = ?2",
+                params![aud, workspace],
+            )?;
+        }
         tx.commit()?;
         crate::auth::AuthService::audit(
             &*self.db.conn()?,
@@ -431,7 +495,7 @@ impl AssuranceService {
             "workspace.security.update",
             workspace,
             &format!(
-                "require_attestation={} trusted_issuers=[{}] required_claims=[{}] reauth={}",
+                "require_attestation={} trusted_issuers=[{}] required_claims=[{}] oidc_audience={} reauth={}",
                 current.require_attestation,
                 current.trusted_issuers.join(","),
                 current
@@ -440,10 +504,11 @@ impl AssuranceService {
                     .cloned()
                     .collect::<Vec<_>>()
                     .join(","),
+                audience.as_deref().unwrap_or("(unchanged)"),
                 proof.method()
             ),
         );
-        Ok(current)
+        load_security(&conn, workspace, &self.public_url)
     }
 }
 
@@ -476,24 +541,46 @@ fn require_security_admin(caller: &Caller, workspace: &str, proof: &Reauthentica
     Ok(())
 }
 
-fn load_security(conn: &Connection, workspace: &str) -> Result<Security> {
-    let row: Option<(bool, String, String)> = conn
+fn load_security(conn: &Connection, workspace: &str, default_audience: &str) -> Result<Security> {
+    let row: Option<(bool, String, String, String)> = conn
         .query_row(
-            "SELECT require_attestation, trusted_issuers, required_claims FROM workspace_security WHERE workspace_id = ?1",
+            "SELECT require_attestation, trusted_issuers, required_claims, oidc_audience FROM workspace_security WHERE workspace_id = ?1",
             [workspace],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .optional()?;
-    let (require, issuers, claims) = row.unwrap_or((false, "[]".into(), "{}".into()));
+    let (require, issuers, claims, audience) =
+        row.unwrap_or((false, "[]".into(), "{}".into(), String::new()));
     let history = keys(conn, workspace)?;
-    Ok(Security {
+    let is_default = audience.trim().is_empty();
+    let mut sec = Security {
         workspace_id: workspace.to_string(),
         ci_key: history.iter().find(|k| k.revoked_at.is_none()).cloned(),
         key_history: history,
         require_attestation: require,
         trusted_issuers: serde_json::from_str(&issuers).unwrap_or_default(),
         required_claims: serde_json::from_str(&claims).unwrap_or_default(),
-    })
+        oidc_audience: if is_default {
+            default_audience.to_string()
+        } else {
+            audience
+        },
+        oidc_audience_is_default: is_default,
+        oidc_unbound_reason: None,
+    };
+    sec.oidc_unbound_reason = super::oidc::policy_gap(&sec.oidc_policy());
+    Ok(sec)
+}
+
+impl Security {
+    /// The OIDC policy these settings define.
+    pub fn oidc_policy(&self) -> super::oidc::Policy<'_> {
+        super::oidc::Policy {
+            trusted_issuers: &self.trusted_issuers,
+            required_claims: &self.required_claims,
+            audience: &self.oidc_audience,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -241,6 +241,8 @@ pub struct AssuranceService {
     pub(crate) notary: Option<std::sync::Arc<crate::crypto::signing::SigningKey>>,
     /// Where OIDC issuer keys come from.
     pub(crate) jwks: oidc::JwksSource,
+    /// The appliance's public URL: the default audience of OIDC tokens.
+    pub(crate) public_url: String,
     /// Judges coherence and sufficiency when configured (the LLM); `None` means the
     /// offline rules.
     pub(crate) judge: Option<std::sync::Arc<dyn judge::EvidenceJudge>>,
@@ -255,7 +257,9 @@ impl AssuranceService {
             jwks: oidc::JwksSource {
                 file: None,
                 fetch: true,
+                allow_private: false,
             },
+            public_url: String::new(),
             judge: None,
         }
     }
@@ -267,9 +271,25 @@ impl AssuranceService {
         self
     }
 
-    /// Uses a local JWKS file (air-gapped) and whether issuers may be fetched over HTTPS.
-    pub fn with_jwks(mut self, file: Option<std::path::PathBuf>, fetch: bool) -> Self {
-        self.jwks = oidc::JwksSource { file, fetch };
+    /// Uses a local JWKS file (air-gapped), whether issuers may be fetched, and whether
+    /// those fetches may reach private networks (see [`oidc::JwksSource`]).
+    pub fn with_jwks(
+        mut self,
+        file: Option<std::path::PathBuf>,
+        fetch: bool,
+        allow_private: bool,
+    ) -> Self {
+        self.jwks = oidc::JwksSource {
+            file,
+            fetch,
+            allow_private,
+        };
+        self
+    }
+
+    /// The appliance's public URL, the default audience OIDC tokens must name.
+    pub fn with_public_url(mut self, url: &str) -> Self {
+        self.public_url = url.trim_end_matches('/').to_string();
         self
     }
 

@@ -2,15 +2,32 @@
 //! against the issuer's published keys (JWKS). Issuers are trusted by default (GitHub Actions,
 //! GitLab.com) or per workspace; air-gapped appliances read JWKS from a local file
 //! (`assurance.oidc_jwks_file`: `{"<issuer>": {"keys": [...]}}`) instead of fetching
-//! `<issuer>/.well-known/openid-configuration`. Required claims (e.g. `repository`,
-//! `environment`) pin tokens to one repository or protected environment.
+//! `<issuer>/.well-known/openid-configuration`.
+//!
+//! A token counts only when it is bound to this appliance and to the workspace's code:
+//! - its `aud` must be the workspace's audience (by default the appliance's public URL), so a
+//!   token minted for another service cannot be replayed here;
+//! - the workspace must require at least one repository/project claim ([`BINDING_CLAIMS`],
+//!   e.g. `repository=acme/web`), and the token must carry every required claim, so a
+//!   workflow in somebody else's repository cannot attest.
+//!
+//! Fetching issuer keys is a request the appliance makes on behalf of a workspace owner, so
+//! it follows SSRF rules ([`JwksSource`]): only issuers the workspace trusts, `https` only,
+//! never to private/loopback/link-local addresses unless the operator allows it
+//! (`assurance.oidc_allow_private_networks`), the connection pinned to the vetted address,
+//! `jwks_uri` and redirects only on the issuer's own host, bounded bodies, and one generic
+//! error whatever went wrong (details go to the server log), so the feature is no network
+//! probe.
 
 use std::collections::HashMap;
+use std::io::Read as _;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs as _};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use jwt_simple::prelude::*;
+use reqwest::Url;
 use serde_json::{Map, Value};
 
 use super::{Error, Result};
@@ -21,20 +38,137 @@ pub const DEFAULT_ISSUERS: &[&str] = &[
     "https://gitlab.com",
 ];
 
-/// Where issuer keys come from.
+/// Claims that bind a token to a repository or project (GitHub: `repository`,
+/// `repository_id`; GitLab: `project_path`, `project_id`). A workspace must require at least
+/// one of them before OIDC attestation counts.
+pub const BINDING_CLAIMS: &[&str] = &["repository", "repository_id", "project_path", "project_id"];
+
+/// Largest discovery document or JWKS read from an issuer.
+const MAX_BODY: u64 = 1024 * 1024;
+/// Redirects followed (same host only).
+const MAX_REDIRECTS: usize = 3;
+
+/// Where issuer keys come from, and the rules for fetching them.
 #[derive(Debug, Clone, Default)]
 pub struct JwksSource {
     /// A local file mapping issuer → JWKS (air-gapped installs); consulted first.
     pub file: Option<std::path::PathBuf>,
-    /// Fetch from the issuer over HTTPS when it is not in the file.
+    /// Fetch from the issuer when it is not in the file.
     pub fetch: bool,
+    /// Allow private, loopback and link-local addresses and plain `http://` issuers.
+    pub allow_private: bool,
 }
 
-static CACHE: Mutex<Option<HashMap<String, (Instant, Value)>>> = Mutex::new(None);
+/// What a workspace requires of an OIDC token.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy<'a> {
+    /// Issuers trusted besides [`DEFAULT_ISSUERS`].
+    pub trusted_issuers: &'a [String],
+    /// Claims the token must carry, with their values.
+    pub required_claims: &'a Map<String, Value>,
+    /// The `aud` the token must name.
+    pub audience: &'a str,
+}
+
+type Cache = Mutex<Option<HashMap<String, (Instant, std::result::Result<Value, ()>)>>>;
+static CACHE: Cache = Mutex::new(None);
 const CACHE_TTL: Duration = Duration::from_secs(3600);
+/// Failures are remembered briefly so a bad issuer is not fetched on every submission.
+const FAILURE_TTL: Duration = Duration::from_secs(60);
 
 fn bad(m: impl Into<String>) -> Error {
     Error::Attestation(format!("OIDC attestation rejected: {}", m.into()))
+}
+
+/// The one answer for any failure to obtain an issuer's keys: it does not say whether the
+/// host resolved, was refused by policy, did not answer or answered nonsense.
+fn unavailable(issuer: &str) -> Error {
+    bad(format!(
+        "the signing keys of issuer {issuer} could not be obtained (see the appliance log)"
+    ))
+}
+
+/// True for addresses on the public internet; false for private, loopback, link-local,
+/// unspecified, multicast, documentation, shared (CGNAT) and reserved ranges, and for IPv6
+/// forms that embed an IPv4 address or translate to one.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || o[0] == 0
+                || (o[0] == 100 && (64..128).contains(&o[1]))
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+                || (o[0] == 198 && (18..20).contains(&o[1]))
+                || o[0] >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let s = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xffc0) == 0xfec0
+                || (s[0] == 0x2001 && s[1] == 0x0db8)
+                || (s[0] == 0x2001 && s[1] == 0)
+                || s[0] == 0x2002
+                || (s[0] == 0x0064 && s[1] == 0xff9b)
+                || (s[0] == 0 && s[1] == 0 && s[2] == 0 && s[3] == 0 && s[4] == 0))
+        }
+    }
+}
+
+/// Checks an issuer URL as a workspace may configure it: `https://host[:port][/path]`
+/// (or `http://` when private networks are allowed), no credentials, query or fragment, and
+/// no literal non-public IP address unless private networks are allowed.
+pub fn check_issuer_url(issuer: &str, allow_private: bool) -> std::result::Result<Url, String> {
+    if issuer.len() > 300 {
+        return Err("is longer than 300 characters".into());
+    }
+    let url = Url::parse(issuer).map_err(|e| format!("is not a URL ({e})"))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_private => {}
+        _ => return Err("must be an https:// issuer URL".into()),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not contain credentials".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("must not have a query or fragment".into());
+    }
+    let Some(host) = url.host_str() else {
+        return Err("has no host".into());
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<IpAddr>()
+        && !allow_private
+        && !is_public(ip)
+    {
+        return Err(
+            "points to a private, loopback or link-local address (allowed only with assurance.oidc_allow_private_networks)".into(),
+        );
+    }
+    Ok(url)
+}
+
+/// Scheme, host and port of a URL: what "the issuer's own host" means.
+fn origin(url: &Url) -> (String, String, Option<u16>) {
+    (
+        url.scheme().to_string(),
+        url.host_str().unwrap_or_default().to_ascii_lowercase(),
+        url.port_or_known_default(),
+    )
 }
 
 impl JwksSource {
@@ -53,45 +187,122 @@ impl JwksSource {
                 "no keys for issuer {issuer} (add them to the JWKS file)"
             )));
         }
+        let key = format!("{}|{issuer}", self.allow_private);
         if let Some((at, v)) = CACHE
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
-            .and_then(|m| m.get(issuer).cloned())
-            && at.elapsed() < CACHE_TTL
+            .and_then(|m| m.get(&key).cloned())
         {
-            return Ok(v);
+            match v {
+                Ok(set) if at.elapsed() < CACHE_TTL => return Ok(set),
+                Err(()) if at.elapsed() < FAILURE_TTL => return Err(unavailable(issuer)),
+                _ => {}
+            }
         }
-        let client = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| bad(e.to_string()))?;
-        let config: Value = client
-            .get(format!(
-                "{}/.well-known/openid-configuration",
-                issuer.trim_end_matches('/')
-            ))
-            .send()
-            .and_then(|r| r.error_for_status())
-            .and_then(|r| r.json())
-            .map_err(|e| bad(format!("cannot fetch {issuer} discovery: {e}")))?;
-        let uri = config
-            .get("jwks_uri")
-            .and_then(Value::as_str)
-            .ok_or_else(|| bad("issuer discovery has no jwks_uri"))?;
-        let set: Value = client
-            .get(uri)
-            .send()
-            .and_then(|r| r.error_for_status())
-            .and_then(|r| r.json())
-            .map_err(|e| bad(format!("cannot fetch {uri}: {e}")))?;
+        let fetched = self.fetch_keys(issuer);
+        if let Err(detail) = &fetched {
+            tracing::warn!(issuer, error = %detail, "OIDC issuer keys could not be fetched");
+        }
+        let stored = fetched.map_err(|_| ());
         CACHE
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get_or_insert_with(HashMap::new)
-            .insert(issuer.to_string(), (Instant::now(), set.clone()));
-        Ok(set)
+            .insert(key, (Instant::now(), stored.clone()));
+        stored.map_err(|()| unavailable(issuer))
     }
+
+    /// Resolves the issuer's host and vets every address it resolves to; returns them, to be
+    /// the only addresses the client may connect to.
+    fn vetted_addresses(&self, url: &Url) -> std::result::Result<Vec<SocketAddr>, String> {
+        let host = url.host_str().ok_or("no host")?;
+        let port = url.port_or_known_default().ok_or("no port")?;
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let addrs: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
+            Ok(ip) => vec![SocketAddr::new(ip, port)],
+            Err(_) => (bare, port)
+                .to_socket_addrs()
+                .map_err(|e| format!("cannot resolve {bare}: {e}"))?
+                .collect(),
+        };
+        if addrs.is_empty() {
+            return Err(format!("{bare} has no address"));
+        }
+        if !self.allow_private
+            && let Some(a) = addrs.iter().find(|a| !is_public(a.ip()))
+        {
+            return Err(format!(
+                "{bare} resolves to the non-public address {} (assurance.oidc_allow_private_networks is off)",
+                a.ip()
+            ));
+        }
+        Ok(addrs)
+    }
+
+    /// Discovery, then JWKS, under the SSRF rules of the module doc. The error is a detail
+    /// for the log, never shown to the caller.
+    fn fetch_keys(&self, issuer: &str) -> std::result::Result<Value, String> {
+        let url = check_issuer_url(issuer, self.allow_private)?;
+        let addrs = self.vetted_addresses(&url)?;
+        let home = origin(&url);
+        let redirect_home = home.clone();
+        let policy = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= MAX_REDIRECTS || origin(attempt.url()) != redirect_home {
+                attempt.stop()
+            } else {
+                attempt.follow()
+            }
+        });
+        let mut builder = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(5))
+            .redirect(policy);
+        if let Some(host) = url.host_str()
+            && host.parse::<IpAddr>().is_err()
+            && !host.starts_with('[')
+        {
+            // Connect only to the addresses just vetted, not to whatever a second lookup
+            // returns (DNS rebinding).
+            builder = builder.resolve_to_addrs(host, &addrs);
+        }
+        let client = builder.build().map_err(|e| e.to_string())?;
+        let discovery_url = format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        );
+        let config = get_json(&client, &discovery_url)?;
+        let uri = config
+            .get("jwks_uri")
+            .and_then(Value::as_str)
+            .ok_or("discovery document has no jwks_uri")?;
+        let jwks_url = Url::parse(uri).map_err(|e| format!("jwks_uri {uri}: {e}"))?;
+        if origin(&jwks_url) != home {
+            return Err(format!(
+                "jwks_uri {uri} is not on the issuer's host ({})",
+                home.1
+            ));
+        }
+        get_json(&client, jwks_url.as_str())
+    }
+}
+
+/// GET a JSON document of at most [`MAX_BODY`] bytes; 3xx (a redirect that was not
+/// followed) and 4xx/5xx are errors.
+fn get_json(client: &reqwest::blocking::Client, url: &str) -> std::result::Result<Value, String> {
+    let resp = client.get(url).send().map_err(|e| format!("{url}: {e}"))?;
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(format!("{url}: HTTP {status}"));
+    }
+    let mut body = Vec::new();
+    resp.take(MAX_BODY + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| format!("{url}: {e}"))?;
+    if body.len() as u64 > MAX_BODY {
+        return Err(format!("{url}: larger than {MAX_BODY} bytes"));
+    }
+    serde_json::from_slice(&body).map_err(|e| format!("{url}: not JSON: {e}"))
 }
 
 fn b64u(s: &str) -> Result<Vec<u8>> {
@@ -105,28 +316,53 @@ fn unverified_claims(token: &str) -> Result<Map<String, Value>> {
         .split('.')
         .nth(1)
         .ok_or_else(|| bad("malformed token"))?;
-    serde_json::from_slice(&b64u(payload)?).map_err(|_| bad("malformed token"))
+    serde_json::from_slice(&b64u(payload).map_err(|_| bad("malformed token"))?)
+        .map_err(|_| bad("malformed token"))
 }
 
-/// Verifies a CI identity token: signature by one of the issuer's keys, a trusted issuer,
-/// lifetime, and every required claim. Returns the verified claims (provenance).
-pub fn verify(
-    token: &str,
-    trusted: &[String],
-    required: &Map<String, Value>,
-    source: &JwksSource,
-) -> Result<Map<String, Value>> {
+/// The reason a workspace's OIDC policy cannot attest anything yet, if any: no audience,
+/// or no repository/project binding among the required claims.
+pub fn policy_gap(policy: &Policy<'_>) -> Option<String> {
+    if policy.audience.trim().is_empty() {
+        return Some(
+            "no OIDC audience is configured (set server.public_url or the workspace's oidc_audience)"
+                .into(),
+        );
+    }
+    if !policy
+        .required_claims
+        .iter()
+        .any(|(k, v)| BINDING_CLAIMS.contains(&k.as_str()) && !v.is_null() && v != "")
+    {
+        return Some(format!(
+            "this workspace does not bind OIDC attestation to a repository: add a required claim {} (e.g. repository=acme/web for GitHub, project_path=group/project for GitLab)",
+            BINDING_CLAIMS.join(", ")
+        ));
+    }
+    None
+}
+
+/// Verifies a CI identity token: a trusted issuer, the workspace's binding and audience, the
+/// signature by one of the issuer's keys, lifetime (`exp` required), and every required
+/// claim. Returns the verified claims (provenance).
+pub fn verify(token: &str, policy: &Policy<'_>, source: &JwksSource) -> Result<Map<String, Value>> {
     let meta = Token::decode_metadata(token).map_err(|_| bad("malformed token"))?;
     let issuer = unverified_claims(token)?
         .get("iss")
         .and_then(Value::as_str)
         .ok_or_else(|| bad("no iss claim"))?
         .to_string();
-    let trusted_here = DEFAULT_ISSUERS.iter().any(|d| *d == issuer) || trusted.contains(&issuer);
+    let trusted_here =
+        DEFAULT_ISSUERS.iter().any(|d| *d == issuer) || policy.trusted_issuers.contains(&issuer);
     if !trusted_here {
         return Err(bad(format!(
             "issuer {issuer} is not trusted by this workspace"
         )));
+    }
+    // Checked before any key is fetched: an unbound workspace never makes the appliance
+    // reach out.
+    if let Some(gap) = policy_gap(policy) {
+        return Err(bad(gap));
     }
     let set = source.jwks(&issuer)?;
     let keys = set
@@ -136,6 +372,7 @@ pub fn verify(
     let kid = meta.key_id();
     let opts = VerificationOptions {
         allowed_issuers: Some(HashSet::from_strings(&[issuer.as_str()])),
+        allowed_audiences: Some(HashSet::from_strings(&[policy.audience])),
         time_tolerance: Some(jwt_simple::prelude::Duration::from_secs(60)),
         ..Default::default()
     };
@@ -166,18 +403,19 @@ pub fn verify(
         };
         match verified {
             Ok(claims) => {
+                if claims.expires_at.is_none() {
+                    return Err(bad("the token has no exp claim"));
+                }
                 let mut all = claims.custom;
                 all.insert("iss".into(), Value::String(issuer.clone()));
                 if let Some(sub) = claims.subject {
                     all.insert("sub".into(), Value::String(sub));
                 }
                 if let Some(aud) = claims.audiences {
-                    all.insert(
-                        "aud".into(),
-                        Value::String(aud.into_string().unwrap_or_default()),
-                    );
+                    let list: Vec<Value> = aud.into_set().into_iter().map(Value::String).collect();
+                    all.insert("aud".into(), Value::Array(list));
                 }
-                for (claim, want) in required {
+                for (claim, want) in policy.required_claims {
                     let have = all.get(claim);
                     let ok = match (have, want) {
                         (Some(Value::String(h)), Value::String(w)) => h == w,
@@ -194,8 +432,100 @@ pub fn verify(
                 }
                 return Ok(all);
             }
-            Err(e) => last = e.to_string(),
+            Err(e) => {
+                let text = e.to_string();
+                last = if text.to_ascii_lowercase().contains("audience") {
+                    format!(
+                        "the token's audience (aud) must be {} ({text})",
+                        policy.audience
+                    )
+                } else {
+                    text
+                };
+            }
         }
     }
     Err(bad(format!("signature or claims invalid: {last}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_and_non_public_addresses() {
+        for ip in [
+            "10.0.0.1",
+            "172.16.5.4",
+            "192.168.1.1",
+            "127.0.0.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fc00::1",
+            "fd12::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "64:ff9b::a00:1",
+            "2002:a00:1::",
+        ] {
+            assert!(!is_public(ip.parse().expect("ip")), "{ip}");
+        }
+        for ip in ["140.82.112.3", "8.8.8.8", "2606:4700::1111"] {
+            assert!(is_public(ip.parse().expect("ip")), "{ip}");
+        }
+    }
+
+    #[test]
+    fn issuer_urls() {
+        assert!(check_issuer_url("https://gitlab.example.com", false).is_ok());
+        assert!(check_issuer_url("https://gitlab.example.com/sub", false).is_ok());
+        for bad in [
+            "http://gitlab.example.com",
+            "https://user:pw@gitlab.example.com",
+            "https://gitlab.example.com/?x=1",
+            "https://gitlab.example.com/#f",
+            "https://127.0.0.1",
+            "https://[::1]:8443",
+            "https://169.254.169.254/latest",
+            "https://10.1.2.3",
+            "file:///etc/passwd",
+            "not a url",
+        ] {
+            assert!(check_issuer_url(bad, false).is_err(), "{bad}");
+        }
+        assert!(check_issuer_url("http://10.1.2.3:8080", true).is_ok());
+        assert!(check_issuer_url("ftp://10.1.2.3", true).is_err());
+    }
+
+    #[test]
+    fn unbound_policies_attest_nothing() {
+        let claims: Map<String, Value> =
+            serde_json::from_value(serde_json::json!({"environment": "prod"})).expect("map");
+        let issuers = vec!["https://ci.example".to_string()];
+        let policy = Policy {
+            trusted_issuers: &issuers,
+            required_claims: &claims,
+            audience: "https://rampart.example",
+        };
+        assert!(policy_gap(&policy).is_some_and(|g| g.contains("repository")));
+        let bound: Map<String, Value> =
+            serde_json::from_value(serde_json::json!({"repository": "acme/web"})).expect("map");
+        let ok = Policy {
+            required_claims: &bound,
+            ..policy
+        };
+        assert!(policy_gap(&ok).is_none());
+        assert!(
+            policy_gap(&Policy {
+                audience: " ",
+                ..ok
+            })
+            .is_some()
+        );
+    }
 }

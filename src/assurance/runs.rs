@@ -234,8 +234,8 @@ impl AssuranceService {
         // the run when no signature does.
         let oidc_claims = match ci_token {
             Some(token) => {
-                let (issuers, required) = attestation::load_policy(&tx, &workspace)?;
-                let claims = super::oidc::verify(token, &issuers, &required, &self.jwks)?;
+                let sec = attestation::load_policy(&tx, &workspace, &self.public_url)?;
+                let claims = super::oidc::verify(token, &sec.oidc_policy(), &self.jwks)?;
                 if matches!(attested.kind, "unsigned" | "sigstore") {
                     attested.kind = "ci_oidc";
                 }

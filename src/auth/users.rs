@@ -478,6 +478,21 @@ impl AuthService {
         Ok(())
     }
 
+    /// Checks that `user_id` may run a superadmin-only operation that identifies a person
+    /// (platform restore): an enabled superadmin who re-entered their own password
+    /// ([`reauthenticate_password`](Self::reauthenticate_password), throttled like sign-in).
+    pub fn verify_superadmin_password(&self, user_id: &str, password_text: &str) -> Result<User> {
+        let user = self.user(user_id)?;
+        if user.disabled || user.role != Role::Superadmin {
+            return Err(Error::Forbidden(format!(
+                "{} is not an enabled superadmin; only a superadmin can do this",
+                user.email
+            )));
+        }
+        self.reauthenticate_password(user_id, password_text, "password")?;
+        Ok(user)
+    }
+
     pub(crate) fn hash_password(&self, password_text: &str) -> Result<String> {
         let cost = self.settings.cost;
         self.with_argon2(|| password::hash(password_text, cost))?

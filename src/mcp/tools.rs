@@ -807,7 +807,11 @@ impl McpServer {
         kind: &str,
         f: impl FnOnce(Services, Caller) -> Result<Value, ToolError> + Send + 'static,
     ) -> Result<Value, ToolError> {
-        let job = self.svc.jobs.create(kind, &caller.workspace_id, 1);
+        let job = self
+            .svc
+            .jobs
+            .create(kind, &caller.workspace_id, 1)
+            .map_err(|busy| ToolError::Failed(busy.to_string()))?;
         let handle = job.clone();
         let svc = self.svc.clone();
         let caller = caller.clone();
@@ -907,9 +911,13 @@ impl McpServer {
         }
         // Synchronous: run the pipeline on a blocking thread and forward its steps as
         // progress notifications when the client asked for them.
-        let job = svc
+        let job = match svc
             .jobs
-            .create("generate_threat_model", &caller.workspace_id, 6);
+            .create("generate_threat_model", &caller.workspace_id, 6)
+        {
+            Ok(job) => job,
+            Err(busy) => return done(Err(ToolError::Failed(busy.to_string()))),
+        };
         let token = ctx.meta.get_progress_token();
         let mut events = token
             .as_ref()

@@ -29,7 +29,7 @@ impl ModelService {
     ) -> Result<Handle> {
         caller.require_write()?;
         crate::domain::validate_feature_description(description)?;
-        let job = jobs.create("generate_threat_model", &caller.workspace_id, STEPS);
+        let job = jobs.create("generate_threat_model", &caller.workspace_id, STEPS)?;
         let svc = self.clone();
         let caller = caller.clone();
         let description = description.to_string();

@@ -60,6 +60,13 @@ impl From<rusqlite::Error> for Error {
     }
 }
 
+impl From<crate::jobs::Busy> for Error {
+    /// All job slots taken: answered like other "too many requests" (429).
+    fn from(e: crate::jobs::Busy) -> Self {
+        Error::RateLimited(e.to_string())
+    }
+}
+
 impl From<crate::auth::Error> for Error {
     fn from(e: crate::auth::Error) -> Self {
         match e {

@@ -66,6 +66,11 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0010_account_hardening.sql"),
     },
     Migration {
+        version: 11,
+        name: "evidence_hardening",
+        sql: include_str!("migrations/0011_evidence_hardening.sql"),
+    },
+    Migration {
         version: 12,
         name: "tenancy",
         sql: include_str!("migrations/0012_tenancy.sql"),

@@ -3,7 +3,10 @@
 //! checks the role, then makes one [`AdminService`](crate::admin::AdminService) call.
 //!
 //! Platform administration needs a signed-in session (API keys act only inside their
-//! workspace), and restore re-checks the signed-in admin's own password.
+//! workspace). Restoring a backup and adding or removing trusted signers are superadmin
+//! operations (a restore replaces the users table; a trusted signer decides which backups a
+//! restore accepts); restore re-checks the signed-in superadmin's own password, and both are
+//! recorded in the audit log with the person's id.
 
 use std::io::Write;
 
@@ -15,7 +18,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{ApiError, AppState};
-use crate::admin::{self, PasswordCheck, RestoreRequest};
+use crate::admin::{self, RestoreRequest, SuperadminPassword};
 use crate::auth::Caller;
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
@@ -165,31 +168,15 @@ async fn backup(
         .streaming(stream))
 }
 
-/// The signed-in admin's own password, as the re-authentication restore asks for.
-struct SessionPassword {
-    auth: crate::auth::AuthService,
-    user_id: String,
-}
-
-impl PasswordCheck for SessionPassword {
-    fn check(&self, password: Option<&str>) -> std::result::Result<(), String> {
-        let pw = password.ok_or("enter your password to confirm the restore")?;
-        match self.auth.check_password(&self.user_id, pw) {
-            Ok(true) => Ok(()),
-            Ok(false) => Err("the password is not correct".into()),
-            Err(e) => Err(e.to_string()),
-        }
-    }
-}
-
 /// `POST /api/admin/restore`: multipart with `confirmation`, `password`, `backup_file`
-/// (and `org_id` for one organization). Verified before anything changes.
+/// (and `org_id` for one organization). Superadmins only, with their own password. Verified
+/// before anything changes.
 async fn restore(
     state: Data,
     caller: Caller,
     mut form: Multipart,
 ) -> Result<HttpResponse, ApiError> {
-    require_session_admin(&caller)?;
+    require_superadmin(&caller)?;
     let max = state.config.limits.upload_body_bytes;
     let mut confirmation = String::new();
     let mut password = None;
@@ -249,11 +236,8 @@ async fn restore(
         }
     }
     let upload = upload.ok_or_else(|| ApiError::bad_request("backup_file is missing"))?;
-    if org_id.is_some() {
-        require_superadmin(&caller)?;
-    }
     let svc = state.admin.clone();
-    let check = SessionPassword {
+    let check = SuperadminPassword {
         auth: state.auth.clone(),
         user_id: caller.user_id.clone(),
     };
@@ -261,6 +245,7 @@ async fn restore(
         confirmation,
         password,
         actor: caller.user_id.clone(),
+        note: format!("{} via api", caller.email),
     };
     let summary = web::block(move || {
         let mut reader =
@@ -300,12 +285,14 @@ struct NewSigner {
     label: String,
 }
 
+/// `POST /api/admin/trusted-signers`: superadmins only (a trusted signer's backups can be
+/// restored here).
 async fn add_signer(
     state: Data,
     caller: Caller,
     body: web::Json<NewSigner>,
 ) -> Result<HttpResponse, ApiError> {
-    require_session_admin(&caller)?;
+    require_superadmin(&caller)?;
     let svc = state.admin.clone();
     let b = body.into_inner();
     let signer =
@@ -314,12 +301,13 @@ async fn add_signer(
     Ok(HttpResponse::Created().json(signer))
 }
 
+/// `DELETE /api/admin/trusted-signers/{fingerprint}`: superadmins only.
 async fn remove_signer(
     state: Data,
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    require_session_admin(&caller)?;
+    require_superadmin(&caller)?;
     let svc = state.admin.clone();
     let fp = path.into_inner();
     web::block(move || svc.remove_trusted_signer(&caller.user_id, &fp)).await??;

@@ -2,15 +2,15 @@
 //! of contracts/mipiti-verify-wire.md), report, runs and audit bundles, review queue,
 //! findings, scan prompt, workspace attestation settings, and the public badge.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest as _, HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::ttl_cache::TtlCache;
 use super::{ApiError, AppState};
 use crate::assurance::attestation::SecurityPatch;
 use crate::assurance::findings::{NewFinding, Transition};
@@ -513,9 +513,12 @@ async fn upload_key(
     Ok(HttpResponse::Ok().json(out))
 }
 
-/// Badge answers are cached for five minutes per model.
-static BADGE_CACHE: Mutex<Option<HashMap<String, (Instant, Value)>>> = Mutex::new(None);
+/// Badge answers are cached for five minutes per model id, at most [`BADGE_CACHE_ENTRIES`]
+/// of them: the endpoint is public and the id comes from the client.
+static BADGE_CACHE: Mutex<Option<TtlCache<Value>>> = Mutex::new(None);
 const BADGE_TTL: Duration = Duration::from_secs(300);
+/// Most badge answers kept (a few hundred bytes each).
+const BADGE_CACHE_ENTRIES: usize = 10_000;
 
 /// `GET /api/badge/{model_id}`: unauthenticated Shields.io endpoint JSON. Unknown models and
 /// models without the badge enabled get the same "unknown" answer.
@@ -525,11 +528,7 @@ async fn badge(state: Data, path: web::Path<String>) -> Result<HttpResponse, Api
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .as_ref()
-        .and_then(|m| {
-            m.get(&id)
-                .filter(|(at, _)| at.elapsed() < BADGE_TTL)
-                .map(|(_, v)| v.clone())
-        });
+        .and_then(|c| c.get(&id));
     let body = match cached {
         Some(v) => v,
         None => {
@@ -541,8 +540,8 @@ async fn badge(state: Data, path: web::Path<String>) -> Result<HttpResponse, Api
             BADGE_CACHE
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .get_or_insert_with(HashMap::new)
-                .insert(id, (Instant::now(), v.clone()));
+                .get_or_insert_with(|| TtlCache::new(BADGE_TTL, BADGE_CACHE_ENTRIES))
+                .insert(id, v.clone());
             v
         }
     };

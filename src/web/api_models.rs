@@ -614,7 +614,7 @@ async fn create(
         let stored = web::block(move || {
             caller.require_write()?;
             crate::domain::validate_feature_description(&description)?;
-            let job = jobs.create("generate_threat_model", &caller.workspace_id, 6);
+            let job = jobs.create("generate_threat_model", &caller.workspace_id, 6)?;
             svc.generate(&caller, engine.as_ref(), &description, source, &job)
         })
         .await??;

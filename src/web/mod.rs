@@ -16,6 +16,7 @@ pub mod metrics;
 mod ops;
 pub mod pages;
 mod tls;
+pub mod ttl_cache;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;

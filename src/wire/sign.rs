@@ -128,7 +128,8 @@ pub fn verify_signature(
     key.verify(&message, &sig).map_err(|_| SignError::Mismatch)
 }
 
-/// Mints the ES256 JWT of the spec's manual flow: `{sub: workspace_id, iat, exp = iat + ttl}`.
+/// Mints the ES256 JWT of the spec's manual flow: `{sub: workspace_id, iat, exp = iat + ttl, jti}`
+/// with a random `jti` (the appliance accepts each token once).
 /// `ttl_secs` is capped at 300 as the spec requires.
 pub fn mint_es256_jwt(
     key: &SigningKey,
@@ -138,7 +139,12 @@ pub fn mint_es256_jwt(
     use jwt_simple::prelude::{Claims, Duration, ECDSAP256KeyPairLike as _, ES256KeyPair};
     let pair =
         ES256KeyPair::from_bytes(&key.to_bytes()).map_err(|e| SignError::Jwt(e.to_string()))?;
-    let claims = Claims::create(Duration::from_secs(ttl_secs.min(300))).with_subject(workspace_id);
+    // A fresh jti per token: the appliance accepts each bearer token once.
+    let mut id = [0u8; 16];
+    getrandom::fill(&mut id).map_err(|e| SignError::Jwt(e.to_string()))?;
+    let claims = Claims::create(Duration::from_secs(ttl_secs.min(300)))
+        .with_subject(workspace_id)
+        .with_jwt_id(hex::encode(id));
     pair.sign(claims).map_err(|e| SignError::Jwt(e.to_string()))
 }
 

@@ -9,6 +9,51 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// The external tools the tests drive, and where each is found: a name looked up on `PATH`,
+/// or a path (relative ones are under the repository). `scripts/test` installs every one of
+/// them; `docs_examples::every_tool_the_tests_need_is_installed_by_scripts_test` keeps the
+/// two lists in step.
+pub const TOOLS: &[(&str, &str)] = &[
+    ("openssl", "openssl"),
+    ("sqlite3", "sqlite3"),
+    ("tmux", "tmux"),
+    ("file", "file"),
+    ("gzip", "gzip"),
+    ("jq", "jq"),
+    ("curl", "curl"),
+    ("node", "node"),
+    ("pdftotext", "pdftotext"),
+    ("chromium", "/usr/bin/chromium"),
+    ("mipiti-verify", "target/mipiti-venv/bin/mipiti-verify"),
+    ("aiosmtpd", "target/py-tools/bin/aiosmtpd"),
+];
+
+/// The path of an external tool a test needs. A missing tool fails the test with one line
+/// naming the command that installs it: never a silent skip that would hide the gap.
+pub fn require_tool(name: &str) -> PathBuf {
+    let (_, location) = TOOLS.iter().find(|(n, _)| *n == name).unwrap_or_else(|| {
+        panic!("{name} is not in harness::TOOLS (add it there and to scripts/test)")
+    });
+    let found = if location.contains('/') {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(location);
+        is_executable(&p).then_some(p)
+    } else {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join(location))
+                .find(|p| is_executable(p))
+        })
+    };
+    found.unwrap_or_else(|| {
+        panic!("{name} is missing: run scripts/test (it installs every tool the tests use, then runs them)")
+    })
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
 /// The binary under test.
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_rampart")

@@ -185,7 +185,9 @@ pub struct RestoreRequest {
     pub path: PathBuf,
     /// Must be exactly [`RESTORE_PHRASE`].
     pub confirmation: String,
-    /// Admin password re-entered by the operator.
+    /// Email of the superadmin restoring (empty on an instance without accounts).
+    pub email: String,
+    /// That superadmin's own password.
     pub password: String,
 }
 
@@ -411,8 +413,9 @@ pub trait AdminBackend: Send {
         dest: &std::path::Path,
         progress: &mut dyn FnMut(Progress),
     ) -> BackendResult<BackupReport>;
-    /// Verifies and restores a signed backup. Must check `confirmation == RESTORE_PHRASE`
-    /// and the password itself, and change nothing on any failure. Runs on a worker thread.
+    /// Verifies and restores a signed backup. Must check `confirmation == RESTORE_PHRASE`,
+    /// that `email` is an enabled superadmin and `password` is theirs (once accounts exist),
+    /// and change nothing on any failure. Runs on a worker thread.
     fn restore(
         &mut self,
         request: &RestoreRequest,
@@ -500,6 +503,7 @@ impl fmt::Debug for RestoreRequest {
         f.debug_struct("RestoreRequest")
             .field("path", &self.path)
             .field("confirmation", &self.confirmation)
+            .field("email", &self.email)
             .field("password", &"***")
             .finish()
     }

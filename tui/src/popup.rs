@@ -342,6 +342,7 @@ impl FormPopup {
             FormKind::Restore => vec![
                 Field::text(text::F_BACKUP_FILE, ""),
                 Field::text(text::F_PHRASE, ""),
+                Field::text(text::F_SUPERADMIN_EMAIL, ""),
                 Field::secret(text::F_ADMIN_PASSWORD),
             ],
             FormKind::AddSigner => vec![
@@ -528,13 +529,14 @@ impl FormPopup {
                 if self.field(1) != RESTORE_PHRASE {
                     return Err(text::PHRASE_MISMATCH.to_owned());
                 }
-                let password = self.field(2);
+                let password = self.field(3);
                 if password.is_empty() {
                     return Err(text::required(text::F_ADMIN_PASSWORD));
                 }
                 Action::Restore(RestoreRequest {
                     path: path.into(),
                     confirmation: self.field(1).to_owned(),
+                    email: self.field(2).trim().to_owned(),
                     password: password.to_owned(),
                 })
             }

@@ -262,7 +262,7 @@ pub const BACKUP_FORMAT: &str = "gzip(SQLite snapshot) + MIPIBAK\\x02 trailer, E
 pub const BACKUP_FILENAME: &str = "rampart-backup-YYYYMMDD-HHMMSS.db.gz.signed";
 pub const BACKUP_HINTS: &[&str] = &[
     "b  write a signed backup to a file or directory",
-    "r  restore: verifies the signature (this instance or a trusted signer) first",
+    "r  restore (superadmin: your email and password): verifies the signature first",
 ];
 pub const DEFAULT_BACKUP_DIR: &str = ".";
 pub const JOB_TITLE: &str = "Job";
@@ -298,8 +298,11 @@ pub const SIGNERS_EMPTY: &str =
     "No trusted signers. Press n to import another instance's public key PEM.";
 
 pub fn signers_title(n: usize) -> String {
-    format!("Trusted signers ({n})")
+    format!("Trusted signers ({n}) · superadmin operation, audited")
 }
+
+/// Who may change trusted signers, said wherever they are changed.
+pub const SIGNERS_OPERATOR: &str = "Superadmin operation; audited as tui with your OS user.";
 pub fn signer_added(label: &str, fp: &str) -> String {
     format!(
         "✓ Trusted {label} ({}…).",
@@ -456,7 +459,8 @@ pub const F_LICENSE_FILE: &str = "License file";
 pub const F_BACKUP_DEST: &str = "File or dir";
 pub const F_BACKUP_FILE: &str = "Backup file";
 pub const F_PHRASE: &str = "Type phrase";
-pub const F_ADMIN_PASSWORD: &str = "Admin password";
+pub const F_SUPERADMIN_EMAIL: &str = "Your email";
+pub const F_ADMIN_PASSWORD: &str = "Your password";
 pub const F_LABEL: &str = "Label";
 pub const F_PEM_FILE: &str = "PEM file";
 pub const F_SLUG: &str = "Type slug";
@@ -517,7 +521,8 @@ pub fn form_intro(kind: &FormKind) -> (&'static str, Vec<String>, bool) {
             "Restore from backup",
             vec![
                 "This REPLACES ALL DATA with the backup's contents.".to_owned(),
-                format!("Type {RESTORE_PHRASE} and the admin password to proceed."),
+                "Superadmins only: give your email and your own password.".to_owned(),
+                format!("Type {RESTORE_PHRASE} to proceed. Audited with your account."),
             ],
             true,
         ),
@@ -526,6 +531,7 @@ pub fn form_intro(kind: &FormKind) -> (&'static str, Vec<String>, bool) {
             vec![
                 "P-256 public key PEM of the other instance (its Signers screen shows it)."
                     .to_owned(),
+                SIGNERS_OPERATOR.to_owned(),
             ],
             false,
         ),
@@ -600,6 +606,7 @@ pub fn confirm_question(action: &Action) -> Vec<String> {
         Action::RemoveSigner { label, fingerprint } => vec![
             format!("Remove trusted signer {label}?"),
             format!("Backups signed by {fingerprint} will be refused."),
+            SIGNERS_OPERATOR.to_owned(),
         ],
         Action::IsolateOrg {
             slug,

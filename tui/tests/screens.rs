@@ -355,6 +355,9 @@ fn restore_is_refused_without_the_exact_phrase() {
     press(&mut app, KeyCode::Enter);
     type_text(&mut app, "confirm restore");
     press(&mut app, KeyCode::Enter);
+    assert!(screen_contains(&mut app, "Superadmins only"));
+    type_text(&mut app, "root@acme.test");
+    press(&mut app, KeyCode::Enter);
     type_text(&mut app, ADMIN_PASSWORD);
     press(&mut app, KeyCode::Enter);
     assert!(matches!(app.popup(), Some(Popup::Form(f)) if f.error().is_some()));
@@ -367,6 +370,7 @@ fn restore_is_refused_without_the_exact_phrase() {
         "password is masked"
     );
 
+    press(&mut app, KeyCode::BackTab);
     press(&mut app, KeyCode::BackTab);
     ctrl(&mut app, 'u');
     type_text(&mut app, "CONFIRM RESTORE ");
@@ -386,6 +390,7 @@ fn restore_is_refused_without_the_exact_phrase() {
         vec![Call::Restore(RestoreRequest {
             path: "/srv/b.db.gz.signed".into(),
             confirmation: "CONFIRM RESTORE".into(),
+            email: "root@acme.test".into(),
             password: ADMIN_PASSWORD.into(),
         })]
     );
@@ -403,6 +408,8 @@ fn wrong_restore_password_shows_the_backend_error() {
     type_text(&mut app, "/srv/b.db.gz.signed");
     press(&mut app, KeyCode::Enter);
     type_text(&mut app, "CONFIRM RESTORE");
+    press(&mut app, KeyCode::Enter);
+    type_text(&mut app, "root@acme.test");
     press(&mut app, KeyCode::Enter);
     type_text(&mut app, "wrong");
     press(&mut app, KeyCode::Enter);
@@ -1315,6 +1322,8 @@ fn snapshots_of_every_screen_and_popup_kind() {
     type_text(&mut app, "/srv/b.signed");
     press(&mut app, KeyCode::Enter);
     type_text(&mut app, "CONFIRM");
+    press(&mut app, KeyCode::Enter);
+    type_text(&mut app, "root@acme.test");
     press(&mut app, KeyCode::Enter);
     type_text(&mut app, "pw");
     press(&mut app, KeyCode::Enter);

@@ -48,6 +48,15 @@ impl SecurityTpl {
             .join("\n")
     }
 
+    /// The audience field's value: empty when the default (the public URL) applies.
+    fn audience_value(&self) -> &str {
+        if self.sec.oidc_audience_is_default {
+            ""
+        } else {
+            &self.sec.oidc_audience
+        }
+    }
+
     fn short(&self, fp: &str) -> String {
         fp.chars().take(16).collect()
     }
@@ -130,6 +139,8 @@ struct PolicyForm {
     #[serde(default)]
     required_claims: String,
     #[serde(default)]
+    oidc_audience: String,
+    #[serde(default)]
     password: String,
     #[serde(default)]
     totp_code: String,
@@ -170,6 +181,7 @@ async fn policy(state: Data, form: PageForm<PolicyForm>) -> Result<HttpResponse,
                 .collect(),
         ),
         required_claims: Some(claims),
+        oidc_audience: Some(f.oidc_audience.trim().to_string()),
     };
     let (auth, svc) = (state.auth.clone(), state.assurance.clone());
     let caller = p.caller.clone();
