@@ -402,26 +402,14 @@ struct Smtp {
 
 impl Smtp {
     fn start(dir: &TestDir) -> Self {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/install-aiosmtpd.sh");
-        let out = Command::new(&script).output().expect("install script");
-        assert!(
-            out.status.success(),
-            "installing aiosmtpd failed (run scripts/install-aiosmtpd.sh; needs python3 and PyPI):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let python = String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .lines()
-            .last()
-            .unwrap_or_default()
-            .to_string();
+        let aiosmtpd = crate::harness::require_tool("aiosmtpd");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
         let maildir = dir.path().join("maildir");
-        let child = Command::new(python)
-            .args(["-m", "aiosmtpd", "-n", "-l"])
+        let child = Command::new(aiosmtpd)
+            .args(["-n", "-l"])
             .arg(format!("127.0.0.1:{port}"))
             .args(["-c", "aiosmtpd.handlers.Mailbox"])
             .arg(&maildir)

@@ -108,6 +108,10 @@ pub(crate) const TENANT_TABLES: &[(&str, &str)] = &[
         "llm_cache",
         "workspace_id IN (SELECT value FROM json_each(?1))",
     ),
+    (
+        "bearer_jti",
+        "workspace_id IN (SELECT value FROM json_each(?1))",
+    ),
 ];
 
 /// Tables that only ever hold platform data (identity, orgs, administration, usage
