@@ -49,9 +49,13 @@ commit="$(git -C "$repo" rev-parse --short=12 HEAD)"
 if [ -n "$(git -C "$repo" status --porcelain --untracked-files=no)" ]; then
   echo "note: the work tree has uncommitted changes; they are not part of the export" >&2
 fi
-rm -rf "$work/src"
-mkdir -p "$work/src"
-git -C "$repo" archive --format=tar HEAD | tar -x -C "$work/src"
+# Re-exported only when HEAD moved, so a rerun at the same commit reuses the build.
+if [ "$(cat "$work/src.commit" 2>/dev/null)" != "$commit" ]; then
+  rm -rf "$work/src" "$work/src.commit"
+  mkdir -p "$work/src"
+  git -C "$repo" archive --format=tar HEAD | tar -x -C "$work/src"
+  echo "$commit" >"$work/src.commit"
+fi
 [ ! -e "$work/src/.git" ] || fail "the export contains .git"
 pass "exported $commit without .git ($(du -sh "$work/src" | cut -f1))"
 
