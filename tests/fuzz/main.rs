@@ -1069,6 +1069,9 @@ fn signed_backups() {
     let users_before = app.auth.list_users_unchecked().expect("users").len();
     let work = tempfile::tempdir().expect("tmp");
     let mut n = 0u64;
+    // Rejections from past the signature check (gzip stream, SQLite image), so the run is
+    // known to reach the decompressor and not only the trailer.
+    let mut deep = 0u64;
     fuzz("backup", backup_recipe(), |r| {
         n += 1;
         let payload = match r.payload {
@@ -1118,6 +1121,7 @@ fn signed_backups() {
             confirmation: rampart::admin::RESTORE_CONFIRMATION.into(),
             password: None,
             actor: "fuzz".into(),
+            note: "fuzz via test".into(),
         };
         let restored = admin.restore(
             &path,
@@ -1128,9 +1132,20 @@ fn signed_backups() {
         let _ = std::fs::remove_file(&path);
         match restored {
             Ok(s) => Err(format!("a fuzzed file was restored: {s:?}")),
-            Err(e) => Ok(Outcome::Rejected(e.to_string())),
+            Err(e) => {
+                let m = e.to_string();
+                if m.contains("gzip")
+                    || m.contains("SQLite")
+                    || m.contains("database in the backup")
+                {
+                    deep += 1;
+                }
+                Ok(Outcome::Rejected(m))
+            }
         }
     });
+    assert!(deep > 0, "no input reached the decompressor");
+    println!("fuzz backup: {deep} inputs were refused after decompression started");
     // Every restore was refused, so the live data is what it was.
     assert_eq!(
         app.auth.list_users_unchecked().expect("users").len(),
