@@ -45,8 +45,8 @@ cleanup() {
 trap cleanup EXIT
 
 # 1. A clean export of HEAD, as in a release tarball.
-step "export $rev"
 rev="${1:-HEAD}"
+step "export $rev"
 commit="$(git -C "$repo" rev-parse --short=12 "$rev^{commit}")" || fail "no such commit: $rev"
 if [ "$rev" = HEAD ] && [ -n "$(git -C "$repo" status --porcelain --untracked-files=no)" ]; then
   echo "note: the work tree has uncommitted changes; they are not part of the export" >&2
