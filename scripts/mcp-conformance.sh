@@ -32,6 +32,7 @@ work="$(mktemp -d -t rampart-mcp-conformance-XXXX)"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -42,16 +43,15 @@ unset_rampart=()
 for v in $(compgen -e); do
   case "$v" in RAMPART_*) unset_rampart+=(-u "$v") ;; esac
 done
-rampart() {
-  env "${unset_rampart[@]}" RAMPART_ARGON2_MEMORY_KIB=256 RAMPART_ARGON2_ITERATIONS=1 \
-    "$bin" --data-dir "$data" "$@"
-}
-printf 'Conformance-Passw0rd!\n' | rampart admin setup \
+# A plain command (not a function), so `$!` of a background run is rampart's own pid.
+rampart=(env "${unset_rampart[@]}" RAMPART_ARGON2_MEMORY_KIB=256 RAMPART_ARGON2_ITERATIONS=1
+  "$bin" --data-dir "$data")
+printf 'Conformance-Passw0rd!\n' | "${rampart[@]}" admin setup \
   --email conformance@example.com --name Conformance --password-stdin >/dev/null
-key="$(rampart admin api-key create --user conformance@example.com \
+key="$("${rampart[@]}" admin api-key create --user conformance@example.com \
   --scope developer 2>/dev/null | head -n1)"
 
-MFA_REQUIRED_FOR_LOCAL=false rampart serve --bind "127.0.0.1:$port" \
+MFA_REQUIRED_FOR_LOCAL=false "${rampart[@]}" serve --bind "127.0.0.1:$port" \
   >"$work/serve.out" 2>"$work/serve.log" &
 pids+=($!)
 ready=0

@@ -1487,7 +1487,8 @@ fn validate(c: &Config, sources: &BTreeMap<&'static str, Source>) -> Result<(), 
     if !c.mfa.encryption_key.is_empty() {
         decode_key32(c.mfa.encryption_key.expose()).map_err(|m| bad("mfa.encryption_key", m))?;
     }
-    if c.auth.argon2_memory_kib < 8 * c.auth.argon2_parallelism.max(1)
+    // Saturating: a huge parallelism must be refused, not overflow (found by fuzzing).
+    if c.auth.argon2_memory_kib < 8u64.saturating_mul(c.auth.argon2_parallelism.max(1))
         || c.auth.argon2_iterations == 0
         || c.auth.argon2_parallelism == 0
     {
@@ -1495,6 +1496,19 @@ fn validate(c: &Config, sources: &BTreeMap<&'static str, Source>) -> Result<(), 
             "auth.argon2_memory_kib",
             "argon2 needs iterations >= 1, parallelism >= 1 and memory >= 8 KiB per lane".into(),
         ));
+    }
+    for (key, value, max) in [
+        (
+            "auth.argon2_memory_kib",
+            c.auth.argon2_memory_kib,
+            4 * 1024 * 1024,
+        ),
+        ("auth.argon2_iterations", c.auth.argon2_iterations, 1000),
+        ("auth.argon2_parallelism", c.auth.argon2_parallelism, 255),
+    ] {
+        if value > max {
+            return Err(bad(key, format!("at most {max}, got {value}")));
+        }
     }
     if c.auth.argon2_memory_kib < 19_456 || c.auth.argon2_iterations < 2 {
         tracing::warn!("argon2 cost is below the OWASP recommendation (19456 KiB, 2 iterations)");
@@ -1603,6 +1617,23 @@ mod tests {
             loaded.sources.get("server.bind"),
             Some(&Source::Flag("--bind"))
         );
+    }
+
+    /// Found by `tests/fuzz`: `8 * argon2_parallelism` overflowed (a panic in debug builds,
+    /// a wrapped check in release) for a huge parallelism.
+    #[test]
+    fn huge_argon2_values_are_refused_not_overflowed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for text in [
+            "[auth]\nargon2_parallelism = 6646174309485872540\n",
+            "[auth]\nargon2_parallelism = 300\nargon2_memory_kib = 1000000\n",
+            "[auth]\nargon2_iterations = 1000000\n",
+            "[auth]\nargon2_memory_kib = 99999999999\n",
+        ] {
+            let file = write(&dir, text);
+            let err = load(Some(&file), &env(&[]), &FlagOverrides::default()).unwrap_err();
+            assert!(err.to_string().contains("auth.argon2_"), "{text}: {err}");
+        }
     }
 
     #[test]

@@ -577,3 +577,36 @@ fn verifier_keys_cannot_write_conversation_messages() {
     ));
     assert_eq!(status, 200, "{reply}");
 }
+
+/// Item 5, server side: an assertion whose test_passes parameters could become an option of
+/// the CI runner's test command is refused when submitted, so it is never stored or served.
+#[test]
+fn injection_shaped_test_assertions_are_refused_on_submission() {
+    let f = fixture("ev-test-params");
+    for (params, field) in [
+        (
+            json!({"file": "src/main.rs", "test_name": "--config=target.'cfg(all())'.runner=['sh','-c','touch pwned']"}),
+            "assertions[0].params.test_name",
+        ),
+        (
+            json!({"file": "tests/test_a.py", "test_name": "-p evil"}),
+            "assertions[0].params.test_name",
+        ),
+        (
+            json!({"file": "--rootdir=/tmp/x.py", "test_name": "test_a"}),
+            "assertions[0].params.file",
+        ),
+    ] {
+        let (status, err) = submit(
+            &f,
+            json!([{"type": "test_passes", "params": params, "description": "Tests prove it"}]),
+        );
+        assert_eq!(status, 400, "{err}");
+        assert_eq!(err["error"]["field"], field, "{err}");
+    }
+    let (status, body) = submit(
+        &f,
+        json!([{"type": "test_passes", "params": {"file": "tests/test_auth.py", "test_name": "TestAuth::test_rejects_expired"}, "description": "Tests prove it"}]),
+    );
+    assert_eq!(status, 201, "{body}");
+}

@@ -280,6 +280,8 @@ fn enrolling_elsewhere_never_upgrades_an_old_password_session() {
     // The other session cannot see or finish the victim's pending setup.
     let (_, mfa) = json(attacker.get("/api/mfa"));
     assert!(mfa.get("secret").is_none() && !mfa.to_string().contains("otpauth"));
+    assert_eq!(mfa["totp_pending"], false, "another session's setup: {mfa}");
+    assert_eq!(json(victim.get("/api/mfa")).1["totp_pending"], true);
     let (status, body) =
         json(attacker.post("/api/mfa/totp/confirm", json!({"code": totp_code(&url, 0)})));
     assert_eq!(status, 409, "{body}");

@@ -444,13 +444,25 @@ pub fn validate(type_name: &str, params: &Value) -> Result<&'static AssertionTyp
             })?;
         }
     }
-    if let Some(file) = map.get("file").and_then(Value::as_str)
-        && (file.starts_with('/') || file.split(['/', '\\']).any(|c| c == ".."))
-    {
-        return Err(err(
-            "params.file",
-            "must be a path relative to the project root, without ..",
-        ));
+    for key in ["file", "manifest"] {
+        if let Some(file) = map.get(key).and_then(Value::as_str)
+            && (file.starts_with('/') || file.split(['/', '\\']).any(|c| c == ".."))
+        {
+            return Err(err(
+                format!("params.{key}"),
+                "must be a path relative to the project root, without ..",
+            ));
+        }
+    }
+    if t.name == "test_passes" {
+        // The CI verifier refuses these too (it runs the test command); refusing them here
+        // keeps an injection attempt from ever being stored and served to CI.
+        use crate::verify::testrun;
+        let file = p(map, "file");
+        let file = testrun::check_test_file(file).map_err(|m| err("params.file", m))?;
+        let runner = testrun::Runner::of(&file).unwrap_or(testrun::Runner::JavaScript);
+        testrun::check_test_name(runner, p(map, "test_name"))
+            .map_err(|m| err("params.test_name", m))?;
     }
     Ok(t)
 }

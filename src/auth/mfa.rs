@@ -52,7 +52,7 @@ const RECOVERY_HASH_PREFIX: &str = "h1:";
 pub struct MfaStatus {
     /// Authenticator app active.
     pub totp_enabled: bool,
-    /// A new authenticator is being set up (awaiting its first code).
+    /// This session is setting up a new authenticator (awaiting its first code).
     pub totp_pending: bool,
     /// Registered security keys.
     pub webauthn_keys: Vec<super::webauthn::KeyInfo>,
@@ -116,8 +116,10 @@ fn normalize_code(code: &str) -> String {
 }
 
 impl AuthService {
-    /// MFA state of the caller.
-    pub fn mfa_status(&self, user_id: &str) -> Result<MfaStatus> {
+    /// MFA state of the caller's account; `totp_pending` is about a setup started by the
+    /// caller's own session (another session's setup is not this session's business).
+    pub fn mfa_status(&self, caller: &Caller) -> Result<MfaStatus> {
+        let user_id = caller.user_id.as_str();
         let conn = self.db.conn()?;
         let totp_enabled: bool = conn.query_row(
             "SELECT EXISTS(SELECT 1 FROM mfa_totp WHERE user_id = ?1)",
@@ -125,8 +127,8 @@ impl AuthService {
             |r| r.get(0),
         )?;
         let totp_pending: bool = conn.query_row(
-            "SELECT EXISTS(SELECT 1 FROM mfa_totp_pending WHERE user_id = ?1)",
-            [user_id],
+            "SELECT EXISTS(SELECT 1 FROM mfa_totp_pending WHERE user_id = ?1 AND session_hash = ?2)",
+            params![user_id, session_hash(caller)],
             |r| r.get(0),
         )?;
         let remaining: u32 = conn.query_row(

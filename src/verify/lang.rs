@@ -285,7 +285,9 @@ pub struct Site {
 /// (`def function fn func fun sub`), Go methods, C-like signatures followed by `{`, and JS
 /// `name = (…) =>` / `name: function`.
 pub fn find_function(code: &str, name: &str, lang: Lang) -> Option<Site> {
-    if !code.contains(name) {
+    // An empty name defines nothing (and would make the occurrence scan below step through
+    // the text byte by byte, off char boundaries: found by fuzzing).
+    if name.is_empty() || !code.contains(name) {
         return None;
     }
     // Plain identifiers use patterns compiled once per process with a `(?P<n>…)` group;

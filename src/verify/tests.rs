@@ -1443,3 +1443,39 @@ fn source_digest_reads_only_inside_the_project() {
         );
     }
 }
+
+/// Found by `tests/fuzz`: an empty function name made `find_function` slice the file off a
+/// char boundary and panic (a verifier crash on the CI runner). Empty names now define
+/// nothing, in every type that looks a function up.
+#[test]
+fn empty_names_fail_instead_of_panicking() {
+    let d = tree(&[(
+        "app/server.js",
+        "const express = require('express');\nres.set('X-Content-Type-Options', 'nosniff');\nfunction login(user) { try { auth(user) } catch (e) { throw e } }\n// é😀\n",
+    )]);
+    let r = d.path();
+    for (kind, params) in [
+        (
+            "function_calls",
+            json!({"file": "app/server.js", "caller": "", "callee": ".."}),
+        ),
+        (
+            "function_exists",
+            json!({"file": "app/server.js", "name": ""}),
+        ),
+        (
+            "decorator_present",
+            json!({"file": "app/server.js", "decorator": "x", "function": ""}),
+        ),
+        (
+            "error_handled",
+            json!({"file": "app/server.js", "function": ""}),
+        ),
+        (
+            "parameter_validated",
+            json!({"file": "app/server.js", "function": "", "parameter": "user"}),
+        ),
+    ] {
+        fail(r, kind, params);
+    }
+}

@@ -223,9 +223,10 @@ async fn me(state: Data, caller: Enrolling) -> Result<HttpResponse, ApiError> {
     let caller = caller.0;
     let auth = state.auth.clone();
     let id = caller.user_id.clone();
+    let who = caller.clone();
     let (user, mfa, workspaces) = web::block(move || {
         let user = auth.user(&id)?;
-        let mfa = auth.mfa_status(&id)?;
+        let mfa = auth.mfa_status(&who)?;
         let ws = auth.list_workspaces(&id)?;
         Ok::<_, crate::auth::Error>((user, mfa, ws))
     })
@@ -314,7 +315,7 @@ async fn revoke_all_sessions(state: Data, caller: Enrolling) -> Result<HttpRespo
 
 async fn mfa_status(state: Data, caller: Enrolling) -> Result<HttpResponse, ApiError> {
     let auth = state.auth.clone();
-    let status = web::block(move || auth.mfa_status(&caller.0.user_id)).await??;
+    let status = web::block(move || auth.mfa_status(&caller.0)).await??;
     Ok(HttpResponse::Ok().json(status))
 }
 

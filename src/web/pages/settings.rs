@@ -133,7 +133,7 @@ async fn account_tpl(state: &Data, p: &Page, f: FormState) -> Result<AccountTpl,
         let id = caller.user_id.clone();
         Ok::<_, auth::Error>((
             auth.user(&id)?,
-            auth.mfa_status(&id)?,
+            auth.mfa_status(&caller)?,
             auth.list_sessions(&caller)?,
             auth.list_api_keys(&caller)?,
         ))
