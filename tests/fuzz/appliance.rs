@@ -35,7 +35,7 @@ pub fn appliance() -> Appliance {
     config.mfa.required_for_local = false;
     let instance = rampart::instance::Instance::open(config).expect("instance");
     let auth = AuthService::new(
-        instance.db.clone(),
+        &instance.tenants,
         &instance.config,
         &instance.master_key,
         "http://localhost:8080",
@@ -50,7 +50,7 @@ pub fn appliance() -> Appliance {
         panic!("MFA is off in the fuzz appliance");
     };
     let caller = auth
-        .authenticate_session(&session.token, None)
+        .authenticate_session(&session.token, rampart::auth::WorkspaceChoice::Default)
         .expect("session");
 
     let engine = rampart::engine::BuiltinEngine::new(None).expect("catalog");
@@ -63,7 +63,7 @@ pub fn appliance() -> Appliance {
     )
     .expect("generate");
     let control = generated.model.controls[0].id.clone();
-    let models = rampart::models::ModelService::new(instance.db.clone());
+    let models = rampart::models::ModelService::new(instance.tenants.clone());
     let stored = models
         .create(
             &caller,
