@@ -347,6 +347,10 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
     restrict_umask();
     let bind = config.server.bind.clone();
     let instance = Instance::open(config)?;
+    // The server's setting is the instance's: `rampart admin` (CLI, TUI) run without the
+    // setting in its own environment still creates isolated orgs.
+    crate::tenancy::isolate::record_setting(&instance.db, instance.config.storage.org_db_isolation)
+        .context("recording ORG_DB_ISOLATION in platform.db")?;
     if instance.config.storage.org_db_isolation {
         // Switching isolation on moves existing org data into the orgs' own databases
         // before anything is served (resumable if interrupted; see tenancy::isolate).

@@ -999,3 +999,20 @@ fn switching_isolation_on_moves_existing_org_data() {
         stdout(&out).contains("\"isolated\": true") || stdout(&out).contains("\"isolated\":true")
     );
 }
+
+#[test]
+fn admin_cli_follows_the_servers_isolation_setting() {
+    let dir = TestDir::new("tenancy-cli-iso");
+    let app = appliance(&dir, &[("ORG_DB_ISOLATION", "true")]);
+    // The CLI runs without ORG_DB_ISOLATION in its environment, as an operator's shell would.
+    let out = dir
+        .cmd()
+        .args(["admin", "--json", "org", "create", "--name", "Cli Org"])
+        .output();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let org: Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(org["isolated"], true, "{org}");
+    let out = dir.cmd().args(["admin", "org", "list"]).output();
+    assert!(stdout(&out).contains("cli-org"), "{}", stdout(&out));
+    drop(app);
+}

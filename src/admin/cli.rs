@@ -689,7 +689,17 @@ pub fn org(instance: &Instance, cmd: &OrgCommand, json: bool) -> anyhow::Result<
             };
             finish(json, svc.create_org(ACTOR, &new), |g| {
                 emit(json, &g, |o| {
-                    writeln!(o, "organization created: {} ({})", g.slug, g.id)
+                    writeln!(
+                        o,
+                        "organization created: {} ({}); its data lives {}",
+                        g.slug,
+                        g.id,
+                        if g.isolated {
+                            "in its own encrypted database"
+                        } else {
+                            "in platform.db (ORG_DB_ISOLATION is off; `rampart admin org isolate` moves it later)"
+                        }
+                    )
                 })
             })
         }

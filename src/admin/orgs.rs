@@ -254,7 +254,12 @@ impl AdminService {
         let created_at = super::now_rfc3339();
         let mut keys: Option<(Vec<u8>, Vec<u8>, String)> = None;
         let mut created_db: Option<PathBuf> = None;
-        if self.config.storage.org_db_isolation {
+        let isolate = crate::tenancy::isolate::enabled(
+            self.tenants.platform(),
+            self.config.storage.org_db_isolation,
+        )
+        .map_err(tenancy)?;
+        if isolate {
             let (wrapped, dek_bytes, org_db) = self.tenants.create_org_db(&id).map_err(tenancy)?;
             drop(org_db);
             created_db = Some(self.org_db_path(&id));

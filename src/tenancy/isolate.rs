@@ -152,6 +152,29 @@ pub fn sweep(tenants: &TenantDbs, org_id: &str) -> Result<u64> {
     Ok(moved)
 }
 
+/// `instance_meta` key holding the isolation setting of the last `rampart serve` start.
+const SETTING_KEY: &str = "org_db_isolation";
+
+/// Records the server's `ORG_DB_ISOLATION` in the platform database, so short-lived
+/// processes (`rampart admin`) that lack it in their own environment follow the instance.
+pub fn record_setting(platform: &crate::store::Db, enabled: bool) -> Result<()> {
+    platform.conn()?.execute(
+        "INSERT INTO instance_meta (key, value, updated_at) VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        params![SETTING_KEY, if enabled { "1" } else { "0" }],
+    )?;
+    Ok(())
+}
+
+/// Whether new organizations get their own database: this process's setting, or the one
+/// the server last started with.
+pub fn enabled(platform: &crate::store::Db, configured: bool) -> Result<bool> {
+    if configured {
+        return Ok(true);
+    }
+    Ok(platform.instance_meta(SETTING_KEY)?.as_deref() == Some("1"))
+}
+
 /// With isolation configured: isolates every org whose data still lives in `platform.db`
 /// and sweeps the isolated ones. Called when `rampart serve` starts.
 pub fn isolate_all(tenants: &TenantDbs) -> Result<Vec<IsolationReport>> {
