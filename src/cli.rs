@@ -123,6 +123,10 @@ pub struct AdminArgs {
 pub enum AdminCommand {
     /// Show this instance: id, data dir, schema version, database file sizes.
     Status,
+    /// Check every database (platform and each organization's): key, schema version,
+    /// integrity, foreign keys, whole model versions. One line each; exit 1 if any fails.
+    /// Only reads: safe while `rampart serve` runs, creates and migrates nothing.
+    Check,
     /// Write a signed backup of the platform database (progress on stderr).
     Backup(crate::admin::cli::BackupArgs),
     /// Restore a signed backup into this instance (replaces all data; verified first).
@@ -449,6 +453,7 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
         ),
         metrics: crate::web::Metrics::new(),
         bound,
+        drain: crate::web::drain::Drain::new(),
     };
     actix_web::rt::System::new().block_on(crate::web::serve(state, listener))?;
     tracing::info!("server stopped; closing database");
@@ -527,6 +532,10 @@ fn run_admin(cli: &Cli, args: &AdminArgs) -> anyhow::Result<Exit> {
     let loaded = load_config(cli, FlagOverrides::default())?;
     let _log = crate::logging::init("warn", None)?;
     restrict_umask();
+    if let Some(AdminCommand::Check) = &args.command {
+        // Before `Instance::open`, which would create a missing key and apply migrations.
+        return admin_check(&loaded.config, args.json);
+    }
     let instance = Instance::open(loaded.config)?;
     let auth = crate::auth::AuthService::new(
         &instance.tenants,
@@ -544,6 +553,7 @@ fn run_admin(cli: &Cli, args: &AdminArgs) -> anyhow::Result<Exit> {
             Ok(Exit::Ok)
         }
         Some(AdminCommand::Status) => admin_status(&instance, args.json),
+        Some(AdminCommand::Check) => admin_check(&instance.config, args.json),
         Some(AdminCommand::Backup(a)) => crate::admin::cli::backup(&instance, a, args.json),
         Some(AdminCommand::Restore(a)) => {
             crate::admin::cli::restore(&instance, &auth, a, args.json)
@@ -689,6 +699,31 @@ fn read_password_stdin() -> anyhow::Result<String> {
         );
     }
     Ok(pw)
+}
+
+/// `rampart admin check`: one line per database, exit 1 when any check failed.
+fn admin_check(config: &crate::config::Config, json: bool) -> anyhow::Result<Exit> {
+    if !config.data_dir.is_dir() {
+        anyhow::bail!(
+            "no data directory at {} (nothing to check; is --data-dir right?)",
+            config.data_dir.display()
+        );
+    }
+    let master = crate::admin::check::existing_master_key(config);
+    let report = crate::admin::check::check_instance(config, master.as_ref().map_err(Clone::clone));
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string(&report)?)?;
+    } else {
+        for r in &report {
+            writeln!(out, "{}", r.line())?;
+        }
+    }
+    Ok(if report.iter().all(|r| r.ok) {
+        Exit::Ok
+    } else {
+        Exit::Failed
+    })
 }
 
 fn admin_status(instance: &Instance, json: bool) -> anyhow::Result<Exit> {

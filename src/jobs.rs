@@ -257,9 +257,31 @@ impl Registry {
             .retain(|_, e| e.finished_at.is_none_or(|t| t.elapsed() < ttl));
     }
 
+    /// Ends every job that has not finished with `message` (the server is shutting down):
+    /// subscribers get an `error` event and their stream closes, instead of waiting for a
+    /// result that will never come. Returns how many jobs were ended.
+    pub fn fail_unfinished(&self, message: &str) -> usize {
+        let mut jobs = self.lock();
+        let mut n = 0;
+        for entry in jobs.values_mut().filter(|e| e.finished_at.is_none()) {
+            entry.snapshot.status = Status::Failed;
+            entry.snapshot.message = message.to_string();
+            entry.snapshot.error = Some(message.to_string());
+            entry.finished_at = Some(Instant::now());
+            let event = Event::Error {
+                message: message.to_string(),
+            };
+            entry.events.push(event.clone());
+            let _ = entry.sender.send(event);
+            n += 1;
+        }
+        n
+    }
+
     fn update(&self, id: &str, f: impl FnOnce(&mut Entry) -> Option<Event>) {
         let mut jobs = self.lock();
-        if let Some(entry) = jobs.get_mut(id)
+        // A finished job stays finished (one ended by shutdown keeps its error).
+        if let Some(entry) = jobs.get_mut(id).filter(|e| e.finished_at.is_none())
             && let Some(event) = f(entry)
         {
             entry.events.push(event.clone());

@@ -26,7 +26,11 @@ pub(crate) fn fixture(name: &str) -> Fixture {
 }
 
 pub(crate) fn fixture_with(name: &str, env: &[(&str, String)]) -> Fixture {
-    let dir = TestDir::new(name);
+    fixture_in(TestDir::new(name), env)
+}
+
+/// The fixture in a prepared test dir (the reliability suite mounts a small volume first).
+pub(crate) fn fixture_in(dir: TestDir, env: &[(&str, String)]) -> Fixture {
     crate::harness::cli_setup(&dir, "admin@example.com");
     let mut cmd = dir.cmd().env("MFA_REQUIRED_FOR_LOCAL", "false");
     for (k, v) in env {

@@ -14,6 +14,7 @@ mod harness;
 mod llm;
 mod mcp;
 mod models;
+mod reliability;
 mod spine;
 mod tenancy;
 mod tui_e2e;

@@ -12,6 +12,7 @@
 //! `web::block`.
 
 pub mod backup;
+pub mod check;
 pub mod cli;
 pub mod license;
 pub mod maintenance;
@@ -284,6 +285,11 @@ impl AdminService {
         self.signing_key.clone()
     }
 
+    /// `rampart admin check` for the TUI: every database of this instance, read-only.
+    pub fn check_databases(&self) -> Vec<check::DbCheck> {
+        check::check_instance(&self.config, Ok(&self.master_key))
+    }
+
     /// Path of the platform database file.
     pub fn platform_db_path(&self) -> PathBuf {
         self.config.data_dir.join(store::PLATFORM_DB_FILE)
@@ -405,9 +411,12 @@ pub struct AdminEvent {
 }
 
 /// Opens a raw connection to an encrypted database with `key` (no pool, no migrations).
+/// Like pooled connections, its transactions take the write lock up front (`IMMEDIATE`), so
+/// the admin CLI waits for a busy `serve` instead of failing with "database is locked".
 pub(crate) fn open_encrypted(path: &Path, key: &DbKey, busy_ms: u64) -> Result<Connection> {
-    let conn = Connection::open(path)?;
-    conn.execute_batch(&format!("PRAGMA key = {};", key.pragma_value().as_str()))?;
+    let mut conn = Connection::open(path)?;
+    conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
+    conn.execute_batch(&crate::store::key_pragmas(key))?;
     conn.busy_timeout(std::time::Duration::from_millis(busy_ms))?;
     conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
         r.get::<_, i64>(0)

@@ -417,6 +417,20 @@ impl ui::AdminBackend for TuiBackend {
             .map_err(admin_err)
     }
 
+    fn check_databases(&mut self) -> BackendResult<Vec<ui::DatabaseCheck>> {
+        Ok(self
+            .admin
+            .check_databases()
+            .into_iter()
+            .map(|c| ui::DatabaseCheck {
+                name: c.name,
+                path: c.path.display().to_string(),
+                ok: c.ok,
+                summary: c.summary,
+            })
+            .collect())
+    }
+
     fn recent_events(&mut self, limit: usize) -> BackendResult<Vec<ui::LogLine>> {
         let mut events = self
             .admin

@@ -296,12 +296,16 @@ impl AuthService {
                 "session expired; sign in again".into(),
             ));
         }
-        // Write the idle timestamp at most once a minute to keep reads cheap.
-        if now - last_seen > chrono::Duration::seconds(60) {
-            conn.execute(
+        // Write the idle timestamp at most once a minute to keep reads cheap. Bookkeeping,
+        // not data: when it cannot be written (data volume full, a long lock held by a
+        // restore) the request still proceeds, so reads keep working.
+        if now - last_seen > chrono::Duration::seconds(60)
+            && let Err(e) = conn.execute(
                 "UPDATE sessions SET last_seen_at = ?1 WHERE token_hash = ?2",
                 params![time_str(now), hash],
-            )?;
+            )
+        {
+            tracing::warn!(error = %e, "could not record session activity");
         }
         let user = users::get(&conn, &user_id)?;
         if user.disabled {
@@ -376,10 +380,20 @@ impl AuthService {
             ));
         }
         let tenant = self.tenants.db_at(&ws.location)?;
-        conn.execute(
-            "UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2",
-            params![now_str(), key_id],
-        )?;
+        // Last use is recorded at most once a minute per key (every CI call writing the
+        // platform database made all API traffic contend for its write lock), and it is
+        // bookkeeping: a failure to record it (data volume full) does not fail the request.
+        if let Err(e) = conn.execute(
+            "UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2 \
+             AND (last_used_at IS NULL OR last_used_at < ?3)",
+            params![
+                now_str(),
+                key_id,
+                time_str(Utc::now() - chrono::Duration::seconds(60))
+            ],
+        ) {
+            tracing::warn!(error = %e, "could not record API key use");
+        }
         Ok(Caller {
             user_id: user.id,
             email: user.email,

@@ -11,13 +11,21 @@ use zeroize::Zeroizing;
 use super::{Error, Result};
 
 /// Reads the key file at `path`, or creates it with `len` random bytes if it does not exist.
-///
-/// A file readable by group or others is tightened to 0600 and a warning is logged: the
-/// content is still trusted, but the operator should find out who could read it.
 pub fn load_or_create(path: &Path, len: usize) -> Result<Zeroizing<Vec<u8>>> {
-    if path.exists() {
+    // `try_exists`, not `exists`: a directory we may not search must be an error, not a
+    // reason to write a new key.
+    let exists = path.try_exists().map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if exists {
         return read(path);
     }
+    create(path, len)
+}
+
+/// Generates a new key file of `len` random bytes (see [`write_new`]).
+pub fn create(path: &Path, len: usize) -> Result<Zeroizing<Vec<u8>>> {
     let mut bytes = Zeroizing::new(vec![0u8; len]);
     rand::rngs::OsRng
         .try_fill_bytes(bytes.as_mut_slice())
@@ -27,14 +35,31 @@ pub fn load_or_create(path: &Path, len: usize) -> Result<Zeroizing<Vec<u8>>> {
         })?;
     write_new(path, &bytes)?;
     tracing::info!(path = %path.display(), "generated new key file");
-    Ok(bytes)
+    // Another process may have won the race to create it: use what is on disk.
+    read(path)
 }
 
-/// Reads an existing key file, enforcing mode 0600.
+/// Reads an existing key file, which must be a regular file of mode 0600 or stricter.
+///
+/// A key file that group or others could read is refused, not repaired: the key may already
+/// have been copied, which the operator has to judge (and rotate), and rampart changes
+/// nothing in a data dir it was not asked to create.
 pub fn read(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
-    let io = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
+    let io = |source: std::io::Error| {
+        if source.kind() == std::io::ErrorKind::PermissionDenied {
+            Error::KeyFile {
+                path: path.to_path_buf(),
+                message: format!(
+                    "permission denied for this user (uid {}): the file must belong to the user rampart runs as, mode 0600",
+                    nix::unistd::geteuid()
+                ),
+            }
+        } else {
+            Error::Io {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
     };
     let meta = std::fs::symlink_metadata(path).map_err(io)?;
     if !meta.is_file() {
@@ -43,9 +68,15 @@ pub fn read(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
             message: "not a regular file".into(),
         });
     }
-    if meta.permissions().mode() & 0o077 != 0 {
-        tracing::warn!(path = %path.display(), mode = format!("{:o}", meta.permissions().mode() & 0o777), "key file was readable by others; tightening to 0600");
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(Error::KeyFile {
+            path: path.to_path_buf(),
+            message: format!(
+                "mode {mode:04o} lets other users read the key; nothing was changed: check who could have copied it, then run `chmod 600 {}`",
+                path.display()
+            ),
+        });
     }
     Ok(Zeroizing::new(std::fs::read(path).map_err(io)?))
 }
@@ -94,13 +125,17 @@ mod tests {
     }
 
     #[test]
-    fn loose_mode_is_tightened() {
+    fn loose_mode_is_refused_and_left_alone() {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("k.key");
         std::fs::write(&p, [1u8; 32]).expect("write");
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-        read(&p).expect("read");
+        let err = read(&p).unwrap_err().to_string();
+        assert!(
+            err.contains("mode 0644") && err.contains("chmod 600"),
+            "{err}"
+        );
         let mode = std::fs::metadata(&p).expect("meta").permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
+        assert_eq!(mode, 0o644, "nothing is changed");
     }
 }

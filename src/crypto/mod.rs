@@ -41,6 +41,14 @@ pub enum Error {
         /// Cause.
         source: std::io::Error,
     },
+    /// A directory rampart keeps keys or logs in cannot be used as it is.
+    #[error("{path}: {message}")]
+    Dir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
     /// The configuration does not yield a usable key.
     #[error("{0}")]
     Config(String),
@@ -97,7 +105,25 @@ impl MasterKey {
                 }),
             _ => {
                 let path = config.data_dir.join(MASTER_KEY_FILE);
-                let bytes = keyfile::load_or_create(&path, 32)?;
+                let exists = path.try_exists().map_err(|source| Error::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+                let bytes = if exists {
+                    keyfile::read(&path)?
+                } else if let Some(db) = existing_database(&config.data_dir) {
+                    // A new key could never read the existing data, and writing one would
+                    // hide the real problem (a key lost in a move or a partial restore).
+                    return Err(Error::KeyFile {
+                        path,
+                        message: format!(
+                            "missing, but {} exists: restore master.key from where you backed it up (a new key cannot read existing data; nothing was created)",
+                            db.display()
+                        ),
+                    });
+                } else {
+                    keyfile::create(&path, 32)?
+                };
                 let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| Error::KeyFile {
                     path: path.clone(),
                     message: format!(
@@ -131,15 +157,46 @@ impl MasterKey {
     }
 }
 
-/// Creates the data dir (and parents) with mode 0700, or tightens an existing one that is
-/// group/world accessible.
+/// The first encrypted database found in a data dir (`platform.db`, its WAL, or an org
+/// database), if any: its presence means a key must already exist.
+pub fn existing_database(data_dir: &Path) -> Option<std::path::PathBuf> {
+    let platform = data_dir.join(crate::store::PLATFORM_DB_FILE);
+    let wal = data_dir.join(format!("{}-wal", crate::store::PLATFORM_DB_FILE));
+    if let Some(p) = [platform, wal].into_iter().find(|p| p.exists()) {
+        return Some(p);
+    }
+    std::fs::read_dir(data_dir.join(crate::tenancy::resolver::ORGS_DIR))
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "db"))
+}
+
+/// Creates a private directory (data or log dir, and parents) with mode 0700, or checks an
+/// existing one: it must be a directory this user can read, write and search, and private.
+///
+/// An existing directory that group or others can open is tightened only while it holds no
+/// database yet (a fresh `mkdir` being initialized); one holding data is refused with the
+/// command that fixes it, so rampart never changes an installation behind the operator.
 pub fn ensure_private_dir(dir: &Path) -> Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    let io = |source| Error::Io {
-        path: dir.to_path_buf(),
-        source,
+    let io = |source: std::io::Error| {
+        if source.kind() == std::io::ErrorKind::PermissionDenied {
+            Error::Dir {
+                path: dir.to_path_buf(),
+                message: format!(
+                    "permission denied for this user (uid {}): the directory must belong to the user rampart runs as",
+                    nix::unistd::geteuid()
+                ),
+            }
+        } else {
+            Error::Io {
+                path: dir.to_path_buf(),
+                source,
+            }
+        }
     };
-    if !dir.exists() {
+    if !dir.try_exists().map_err(io)? {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -148,12 +205,28 @@ pub fn ensure_private_dir(dir: &Path) -> Result<()> {
     }
     let meta = std::fs::metadata(dir).map_err(io)?;
     if !meta.is_dir() {
-        return Err(Error::KeyFile {
+        return Err(Error::Dir {
             path: dir.to_path_buf(),
-            message: "data dir exists but is not a directory".into(),
+            message: "exists but is not a directory".into(),
         });
     }
-    if meta.permissions().mode() & 0o077 != 0 {
+    use nix::unistd::AccessFlags;
+    nix::unistd::access(
+        dir,
+        AccessFlags::R_OK | AccessFlags::W_OK | AccessFlags::X_OK,
+    )
+    .map_err(|e| io(std::io::Error::from_raw_os_error(e as i32)))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        if existing_database(dir).is_some() {
+            return Err(Error::Dir {
+                path: dir.to_path_buf(),
+                message: format!(
+                    "directory mode {mode:04o} lets other users in; nothing was changed: run `chmod 700 {}`",
+                    dir.display()
+                ),
+            });
+        }
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
     }
     Ok(())

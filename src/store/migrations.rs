@@ -77,6 +77,19 @@ const MIGRATIONS: &[Migration] = &[
     },
 ];
 
+/// Environment variable for fault injection by the reliability suite: hold each migration's
+/// transaction open this many milliseconds before committing, so a test can kill the process
+/// in the middle of a migration and prove that the next start finishes or rolls it back.
+/// Not a setting (no `RAMPART_` prefix); it only ever slows a migration down.
+pub const FAULT_PAUSE_ENV: &str = "FAULT_INJECT_MIGRATION_PAUSE_MS";
+
+fn fault_pause() -> Option<std::time::Duration> {
+    std::env::var(FAULT_PAUSE_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(std::time::Duration::from_millis)
+}
+
 /// The schema version this binary writes.
 pub fn latest() -> u32 {
     MIGRATIONS.last().map_or(0, |m| m.version)
@@ -94,6 +107,7 @@ pub fn apply(conn: &mut Connection, path: &Path) -> Result<()> {
             supported,
         });
     }
+    let pause = fault_pause();
     for m in MIGRATIONS.iter().filter(|m| m.version > current) {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         // Another process may have migrated while we waited for the write lock.
@@ -110,6 +124,9 @@ pub fn apply(conn: &mut Connection, path: &Path) -> Result<()> {
         tx.execute_batch(m.sql).map_err(fail)?;
         tx.pragma_update(None, "user_version", m.version)
             .map_err(fail)?;
+        if let Some(pause) = pause {
+            std::thread::sleep(pause);
+        }
         tx.commit().map_err(fail)?;
         tracing::info!(db = %path.display(), version = m.version, name = m.name, "applied migration");
     }

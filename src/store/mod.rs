@@ -73,6 +73,27 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// True when the write failed because the data volume is full; nothing of it was kept.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            Error::Sqlite(e) | Error::Migration { source: e, .. } => is_disk_full(e),
+            Error::Io { source, .. } => source.raw_os_error() == Some(28),
+            _ => false,
+        }
+    }
+
+    /// True when a lock stayed held by another connection or process past the busy timeout
+    /// (or the pool had no connection to give); retrying later can succeed.
+    pub fn is_busy(&self) -> bool {
+        match self {
+            Error::Sqlite(e) | Error::Migration { source: e, .. } => is_busy(e),
+            Error::Pool(_) => true,
+            _ => false,
+        }
+    }
+}
+
 /// Result alias for this module.
 pub type Result<T> = std::result::Result<T, Error>;
 
@@ -107,16 +128,53 @@ impl std::fmt::Debug for Db {
     }
 }
 
+/// `PRAGMA key` for a raw key, then SQLCipher's own logging switched off. SQLCipher logs to
+/// stderr at WARN from its first use, so a wrong key printed three lines of its internals
+/// ("hmac check failed for pgno=1" …) before rampart's one clear line; rampart reports
+/// every failure itself. The log level is process-wide; setting it after the key keeps it
+/// off for good (SQLCipher sets its default only once).
+pub fn key_pragmas(key: &DbKey) -> zeroize::Zeroizing<String> {
+    zeroize::Zeroizing::new(format!(
+        "PRAGMA key = {}; PRAGMA cipher_log_level = NONE;",
+        key.pragma_value().as_str()
+    ))
+}
+
 /// Applies the key and the per-connection pragmas. `PRAGMA key` must come first.
-fn init_connection(conn: &Connection, key: &DbKey, busy: Duration) -> rusqlite::Result<()> {
-    conn.execute_batch(&format!("PRAGMA key = {};", key.pragma_value().as_str()))?;
+///
+/// Transactions begin `IMMEDIATE` by default: a deferred transaction that reads and then
+/// writes cannot wait for the write lock in WAL mode (when another connection committed since
+/// its read began, SQLite answers `SQLITE_BUSY` at once, without the busy timeout), which
+/// showed up as HTTP 500 "database is locked" under concurrent submissions. Taking the write
+/// lock up front lets the busy timeout queue writers instead.
+fn init_connection(conn: &mut Connection, key: &DbKey, busy: Duration) -> rusqlite::Result<()> {
+    conn.execute_batch(&crate::store::key_pragmas(key))?;
     conn.busy_timeout(busy)?;
+    conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
     // secure_delete: deleted rows (a removed workspace, data moved into an org's own
     // database) are overwritten, not left readable in free pages.
     conn.execute_batch(
         "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA secure_delete = ON;",
     )?;
     Ok(())
+}
+
+/// True when SQLite ran out of space for the database, its WAL or a temp file (`ENOSPC`
+/// becomes `SQLITE_FULL` in SQLite's unix VFS).
+pub fn is_disk_full(err: &rusqlite::Error) -> bool {
+    matches!(
+        err,
+        rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::DiskFull
+    )
+}
+
+/// True when another connection or process held a lock for longer than the busy timeout.
+pub fn is_busy(err: &rusqlite::Error) -> bool {
+    matches!(
+        err,
+        rusqlite::Error::SqliteFailure(e, _)
+            if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 /// True when SQLite reports that the bytes are not a (decryptable) database.
@@ -132,7 +190,7 @@ impl Db {
     /// pragmas, runs pending migrations, and builds the pool.
     pub fn open(path: &Path, key: &DbKey, opts: &OpenOptions) -> Result<Self> {
         let mut conn = Connection::open(path).map_err(|e| map_open(e, path))?;
-        init_connection(&conn, key, opts.busy_timeout).map_err(|e| map_open(e, path))?;
+        init_connection(&mut conn, key, opts.busy_timeout).map_err(|e| map_open(e, path))?;
         // The first read is where SQLCipher finds out whether the key is right.
         conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
             r.get::<_, i64>(0)
@@ -258,6 +316,37 @@ mod tests {
         db.checkpoint().expect("checkpoint");
         let bytes = std::fs::read(&p).expect("read");
         assert!(!bytes.starts_with(b"SQLite format 3"));
+    }
+
+    /// Regression (issue 22): a transaction that reads and then writes used to fail with
+    /// SQLITE_BUSY ("database is locked", HTTP 500) when another connection committed in
+    /// between, because a deferred transaction cannot wait for the write lock in WAL mode.
+    #[test]
+    fn read_then_write_transaction_waits_for_other_writers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db =
+            Db::open(&dir.path().join("t.db"), &key(1), &OpenOptions::default()).expect("open");
+        let mut a = db.conn().expect("conn a");
+        let b = db.conn().expect("conn b");
+        a.execute_batch("CREATE TABLE t (x INTEGER)")
+            .expect("create");
+        let tx = a.transaction().expect("begin");
+        let n: i64 = tx
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .expect("read");
+        let other = std::thread::spawn(move || b.execute("INSERT INTO t VALUES (100)", []));
+        std::thread::sleep(Duration::from_millis(100));
+        tx.execute("INSERT INTO t VALUES (?1)", [n])
+            .expect("the write after a read does not fail with SQLITE_BUSY");
+        tx.commit().expect("commit");
+        other
+            .join()
+            .expect("thread")
+            .expect("the other writer waited for the lock, then wrote");
+        let total: i64 = a
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(total, 2);
     }
 
     #[test]

@@ -49,6 +49,15 @@ type Data = web::Data<AppState>;
 
 impl From<admin::Error> for ApiError {
     fn from(err: admin::Error) -> Self {
+        if let admin::Error::Store(e) = err {
+            return e.into();
+        }
+        if let admin::Error::Io { source, .. } = &err
+            && source.raw_os_error() == Some(28)
+        {
+            tracing::error!(error = %err, "data volume full");
+            return ApiError::disk_full();
+        }
         let status = StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             return ApiError::internal(err);

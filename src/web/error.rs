@@ -93,13 +93,42 @@ impl ResponseError for ApiError {
     }
 }
 
+impl ApiError {
+    /// 507 when the data volume is full: the write was refused whole, reads keep working,
+    /// and writes succeed again once space is freed (no restart needed).
+    pub fn disk_full() -> Self {
+        Self::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "insufficient_storage",
+            "the appliance's data volume is full: nothing was saved; reads keep working, and writes resume once an operator frees space",
+        )
+    }
+
+    /// 503 with `Retry-After: 1` when a database lock stayed held past the busy timeout
+    /// (a long backup or restore in another process): nothing was saved, a retry can succeed.
+    pub fn busy() -> Self {
+        Self {
+            retry_after: Some(1),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "the database is busy (another operation holds it); nothing was saved, retry shortly",
+            )
+        }
+    }
+}
+
 impl From<crate::store::Error> for ApiError {
     fn from(err: crate::store::Error) -> Self {
         match err {
             crate::store::Error::NotFound => ApiError::not_found("not found"),
-            crate::store::Error::Pool(e) => {
-                tracing::warn!(error = %e, "database pool exhausted");
-                ApiError::unavailable("database busy, retry shortly")
+            e if e.is_disk_full() => {
+                tracing::error!(error = %e, "write refused: data volume full");
+                ApiError::disk_full()
+            }
+            e if e.is_busy() => {
+                tracing::warn!(error = %e, "database busy past the busy timeout");
+                ApiError::busy()
             }
             other => ApiError::internal(other),
         }

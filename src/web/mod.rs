@@ -10,6 +10,7 @@ mod api_models;
 pub mod api_tenancy;
 pub mod caller;
 pub mod cookies;
+pub mod drain;
 pub mod error;
 pub mod maintenance;
 pub mod metrics;
@@ -61,6 +62,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The address actually bound (port 0 resolved).
     pub bound: SocketAddr,
+    /// Shutdown state: once draining, new requests get 503.
+    pub drain: drain::Drain,
 }
 
 /// Records metrics and logs one line per request: method, path without query string, status,
@@ -139,6 +142,7 @@ pub async fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<()>
     let https = config.https();
     cookies::install(https);
     let data = web::Data::new(state);
+    let (drain, jobs) = (data.drain.clone(), data.jobs.clone());
     let app_config = config.clone();
     let mcp = crate::mcp::http_service(&data);
     let mut server = HttpServer::new(move || {
@@ -154,6 +158,7 @@ pub async fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<()>
         App::new()
             .app_data(data.clone())
             .wrap(from_fn(maintenance::gate))
+            .wrap(from_fn(drain::gate))
             .wrap(from_fn(observe))
             .wrap(headers)
             .configure(|cfg| configure(cfg, &app_config))
@@ -161,7 +166,9 @@ pub async fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<()>
             .default_service(web::to(pages::not_found))
     })
     .shutdown_timeout(config.server.shutdown_timeout_seconds)
-    .client_request_timeout(Duration::from_secs(30));
+    .client_request_timeout(Duration::from_secs(30))
+    // Signals are handled by `drain::run`, which refuses new requests before stopping.
+    .disable_signals();
     if config.server.workers > 0 {
         server = server.workers(usize::try_from(config.server.workers).unwrap_or(1));
     }
@@ -172,6 +179,14 @@ pub async fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<()>
         }
         _ => server.listen(listener)?,
     };
-    server.run().await?;
+    let server = server.run();
+    actix_web::rt::spawn(drain::run(
+        drain,
+        jobs,
+        server.handle(),
+        Duration::from_secs(config.server.shutdown_timeout_seconds),
+        drain::signal(),
+    ));
+    server.await?;
     Ok(())
 }

@@ -18,6 +18,9 @@ async fn health() -> HttpResponse {
 }
 
 async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if state.drain.is_draining() {
+        return Err(super::drain::shutting_down());
+    }
     let db = state.db.clone();
     let version = web::block(move || {
         db.ping()?;

@@ -294,6 +294,37 @@ impl Appliance {
         self.child.as_ref().map(|c| c.id() as i32).unwrap_or(0)
     }
 
+    /// Sends SIGKILL (a crash: no cleanup of any kind) and waits for the process to be gone.
+    pub fn kill9(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let _ = child.kill();
+        child.wait().expect("wait after SIGKILL")
+    }
+
+    /// Sends SIGTERM without waiting (the caller watches the drain); see [`Self::wait`].
+    pub fn sigterm(&self) {
+        if let Some(child) = &self.child {
+            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        }
+    }
+
+    /// Waits for the process to exit by itself (after [`Self::sigterm`]), at most `limit`.
+    pub fn wait(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        let child = self.child.as_mut()?;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Sends SIGTERM and waits for exit; returns the status.
     pub fn stop(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("running");

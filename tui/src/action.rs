@@ -7,9 +7,10 @@
 use std::path::PathBuf;
 
 use crate::backend::{
-    BackendError, BackupReport, IsolationReport, LicenseStatus, LogLine, MaintenanceState, NewOrg,
-    NewUser, OrgMember, OrgPatch, OrgRole, OrgSummary, OrgWorkspace, Overview, Progress,
-    RestoreReport, RestoreRequest, Role, SetupRequest, SigningKey, TrustedSigner, UserSummary,
+    BackendError, BackupReport, DatabaseCheck, IsolationReport, LicenseStatus, LogLine,
+    MaintenanceState, NewOrg, NewUser, OrgMember, OrgPatch, OrgRole, OrgSummary, OrgWorkspace,
+    Overview, Progress, RestoreReport, RestoreRequest, Role, SetupRequest, SigningKey,
+    TrustedSigner, UserSummary,
 };
 
 /// One screen (tab) of the TUI.
@@ -135,6 +136,8 @@ pub enum Loaded {
     },
     /// Maintenance state.
     Maintenance(MaintenanceState),
+    /// Result of the database check.
+    Checks(Vec<DatabaseCheck>),
     /// Recent events.
     Events(Vec<LogLine>),
 }
@@ -327,4 +330,6 @@ pub enum Action {
     },
     /// Clear maintenance mode.
     ClearMaintenance,
+    /// Run the database check (read-only).
+    CheckDatabases,
 }

@@ -617,6 +617,18 @@ impl App {
                     self.ok_notice(text::MAINT_CLEARED.to_owned());
                 }
             }
+            Action::CheckDatabases => {
+                if let Some(checks) = self.call(|b| b.check_databases()) {
+                    let failed = checks.iter().filter(|c| !c.ok).count();
+                    let msg = text::check_done(checks.len(), failed);
+                    self.dispatch(&Action::Loaded(Loaded::Checks(checks)));
+                    if failed == 0 {
+                        self.ok_notice(msg);
+                    } else {
+                        self.notice = Some((msg, true));
+                    }
+                }
+            }
         }
     }
 

@@ -353,6 +353,19 @@ pub struct MaintenanceState {
     pub tripped_at: Option<String>,
 }
 
+/// One database's verdict from the integrity check (`rampart admin check`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatabaseCheck {
+    /// `platform`, or `org <slug>`.
+    pub name: String,
+    /// The database file.
+    pub path: String,
+    /// True when every check passed.
+    pub ok: bool,
+    /// Each check's result, or the first failure.
+    pub summary: String,
+}
+
 /// Severity of an event line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -471,6 +484,10 @@ pub trait AdminBackend: Send {
     fn enable_maintenance(&mut self, reason: &str) -> BackendResult<MaintenanceState>;
     /// Clears maintenance mode.
     fn clear_maintenance(&mut self) -> BackendResult<MaintenanceState>;
+
+    /// Checks every database (key, schema, integrity, foreign keys, whole model versions);
+    /// read-only, one entry per database.
+    fn check_databases(&mut self) -> BackendResult<Vec<DatabaseCheck>>;
 
     /// The most recent `limit` events, newest last.
     fn recent_events(&mut self, limit: usize) -> BackendResult<Vec<LogLine>>;

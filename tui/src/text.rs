@@ -145,7 +145,7 @@ pub const ORG_DETAIL_KEYS: Keys = &[
     ("e", "edit"),
     ("Esc", "back"),
 ];
-pub const MAINT_KEYS: Keys = &[("e", "enable"), ("c", "clear")];
+pub const MAINT_KEYS: Keys = &[("e", "enable"), ("c", "clear"), ("k", "check databases")];
 pub const K_SCROLL: (&str, &str) = ("↑↓", "scroll");
 
 pub const HELP_TITLE: &str = "Keys";
@@ -431,8 +431,20 @@ pub const L_TRIPPED_AT: &str = "Tripped at";
 pub const MAINT_HELP: &[&str] = &[
     "Trips automatically when the LLM endpoint reports exhausted quota.",
     "While active, the API, MCP and SSE answer 503 to everyone but superadmins.",
-    "e  enable with a reason      c  clear",
+    "e  enable with a reason      c  clear      k  check every database (read-only)",
 ];
+pub const CHECK_TITLE: &str = "Database check";
+pub const CHECK_NOT_RUN: &str =
+    "not run yet (k): key, schema, integrity, foreign keys, whole model versions";
+
+/// Notice after the database check.
+pub fn check_done(total: usize, failed: usize) -> String {
+    if failed == 0 {
+        format!("✓ All {total} database(s) passed the check.")
+    } else {
+        format!("✗ {failed} of {total} database(s) failed the check; see the Maintenance screen.")
+    }
+}
 pub const MAINT_ALREADY: &str = "Maintenance mode is already active.";
 pub const MAINT_NOT_ACTIVE: &str = "Maintenance mode is not active.";
 pub const MAINT_ENABLED: &str = "✓ Maintenance mode enabled.";

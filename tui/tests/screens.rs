@@ -1291,6 +1291,42 @@ fn assert_snapshot(name: &str, lines: &[String]) {
 }
 
 #[test]
+fn database_check_lists_every_database_and_changes_nothing() {
+    let (mut app, fake) = app_with(FakeState::populated());
+    press(&mut app, KeyCode::Char('6'));
+    assert!(screen_contains(&mut app, "not run yet (k)"));
+    press(&mut app, KeyCode::Char('k'));
+    let screen = render(&mut app);
+    assert!(
+        screen
+            .iter()
+            .any(|l| l.contains("ok") && l.contains("platform") && l.contains("platform.db")),
+        "{screen:#?}"
+    );
+    assert!(
+        screen.iter().any(|l| l.contains("integrity ok")),
+        "{screen:#?}"
+    );
+    assert!(
+        screen
+            .iter()
+            .any(|l| l.contains("FAIL") && l.contains("org acme")),
+        "{screen:#?}"
+    );
+    assert!(
+        screen.iter().any(|l| l.contains("page 7: btree corrupt")),
+        "{screen:#?}"
+    );
+    assert!(
+        screen
+            .iter()
+            .any(|l| l.contains("1 of 2 database(s) failed the check")),
+        "{screen:#?}"
+    );
+    assert!(fake.mutations().is_empty(), "the check only reads");
+}
+
+#[test]
 fn snapshots_of_every_screen_and_popup_kind() {
     let (mut app, _fake) = app_with(FakeState::populated());
     let names = [

@@ -1,5 +1,6 @@
 //! Maintenance screen: circuit-breaker state; `e` trips it with a reason, `c` clears it
-//! (confirmed, since it re-opens the platform to all users).
+//! (confirmed, since it re-opens the platform to all users); `k` runs the read-only
+//! database check (the same as `rampart admin check`) and lists one line per database.
 
 use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::Frame;
@@ -10,7 +11,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 use super::{Component, KeyOutcome, block};
 use crate::action::{Action, FormKind, Loaded};
-use crate::backend::MaintenanceState;
+use crate::backend::{DatabaseCheck, MaintenanceState};
 use crate::text;
 use crate::ui::{self, kv};
 
@@ -18,6 +19,7 @@ use crate::ui::{self, kv};
 #[derive(Debug, Default)]
 pub struct MaintenanceScreen {
     state: Option<MaintenanceState>,
+    checks: Option<Vec<DatabaseCheck>>,
 }
 
 impl MaintenanceScreen {
@@ -30,6 +32,7 @@ impl MaintenanceScreen {
                 Some(Action::Notice(text::MAINT_NOT_ACTIVE.to_owned()))
             }
             KeyCode::Char('c') => Some(Action::AskConfirm(Box::new(Action::ClearMaintenance))),
+            KeyCode::Char('k') => Some(Action::CheckDatabases),
             _ => None,
         }
     }
@@ -41,8 +44,10 @@ impl Component for MaintenanceScreen {
     }
 
     fn update(&mut self, action: &Action) {
-        if let Action::Loaded(Loaded::Maintenance(s)) = action {
-            self.state = Some(s.clone());
+        match action {
+            Action::Loaded(Loaded::Maintenance(s)) => self.state = Some(s.clone()),
+            Action::Loaded(Loaded::Checks(c)) => self.checks = Some(c.clone()),
+            _ => {}
         }
     }
 
@@ -75,6 +80,32 @@ impl Component for MaintenanceScreen {
                     12,
                     s.tripped_at.as_deref().map_or_else(none, Span::raw),
                 ));
+            }
+        }
+        lines.push(Line::default());
+        lines.push(Line::styled(
+            text::CHECK_TITLE,
+            Style::new().add_modifier(Modifier::BOLD),
+        ));
+        match &self.checks {
+            None => lines.push(Line::styled(text::CHECK_NOT_RUN, ui::label_style())),
+            Some(checks) => {
+                for c in checks {
+                    let (mark, color) = if c.ok {
+                        ("ok  ", ui::OK)
+                    } else {
+                        ("FAIL", ui::BAD)
+                    };
+                    lines.push(Line::from(vec![
+                        Span::styled(
+                            format!("{mark}  "),
+                            Style::new().fg(color).add_modifier(Modifier::BOLD),
+                        ),
+                        Span::raw(format!("{:<20}  ", c.name)),
+                        Span::styled(c.path.clone(), ui::label_style()),
+                    ]));
+                    lines.push(Line::raw(format!("      {}", c.summary)));
+                }
             }
         }
         lines.push(Line::default());

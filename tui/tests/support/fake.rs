@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rampart_tui::{
-    AdminBackend, BackendError, BackendResult, BackupReport, IsolationReport, LicenseState,
-    LicenseStatus, LogLevel, LogLine, MaintenanceState, NewOrg, NewUser, OrgMember, OrgPatch,
-    OrgRole, OrgSummary, OrgWorkspace, Overview, Progress, RESTORE_PHRASE, RestoreReport,
+    AdminBackend, BackendError, BackendResult, BackupReport, DatabaseCheck, IsolationReport,
+    LicenseState, LicenseStatus, LogLevel, LogLine, MaintenanceState, NewOrg, NewUser, OrgMember,
+    OrgPatch, OrgRole, OrgSummary, OrgWorkspace, Overview, Progress, RESTORE_PHRASE, RestoreReport,
     RestoreRequest, Role, SetupRequest, SigningKey, TrustedSigner, UserSummary,
 };
 
@@ -53,6 +53,7 @@ pub enum Call {
     Maintenance,
     EnableMaintenance(String),
     ClearMaintenance,
+    CheckDatabases,
     RecentEvents(usize),
 }
 
@@ -70,6 +71,7 @@ impl Call {
                 | Call::OrgMembers(_)
                 | Call::OrgWorkspaces(_)
                 | Call::Maintenance
+                | Call::CheckDatabases
                 | Call::RecentEvents(_)
         )
     }
@@ -772,6 +774,24 @@ impl AdminBackend for FakeBackend {
             tripped_at: Some("2026-11-23T10:20:00Z".to_owned()),
         };
         Ok(st.maintenance.clone())
+    }
+
+    fn check_databases(&mut self) -> BackendResult<Vec<DatabaseCheck>> {
+        drop(self.record(Call::CheckDatabases)?);
+        Ok(vec![
+            DatabaseCheck {
+                name: "platform".into(),
+                path: "/var/lib/rampart/platform.db".into(),
+                ok: true,
+                summary: "schema 12/12, integrity ok, foreign keys ok, 3 model(s) whole".into(),
+            },
+            DatabaseCheck {
+                name: "org acme".into(),
+                path: "/var/lib/rampart/orgs/org_1.db".into(),
+                ok: false,
+                summary: "integrity_check: 1 problem(s), first: page 7: btree corrupt".into(),
+            },
+        ])
     }
 
     fn clear_maintenance(&mut self) -> BackendResult<MaintenanceState> {
