@@ -74,6 +74,9 @@ pub fn existing_master_key(config: &Config) -> Result<MasterKey, String> {
     }
 }
 
+/// An isolated organization as listed for the check: id, slug, wrapped DEK, data location.
+type OrgRow = (String, String, Vec<u8>, String);
+
 /// Checks the platform database and every organization database of the instance.
 pub fn check_instance(config: &Config, master: Result<&MasterKey, String>) -> Vec<DbCheck> {
     let busy = Duration::from_millis(config.storage.busy_timeout_ms);
@@ -93,7 +96,7 @@ pub fn check_instance(config: &Config, master: Result<&MasterKey, String>) -> Ve
     let Some(conn) = conn else {
         return out;
     };
-    let orgs: rusqlite::Result<Vec<(String, String, Vec<u8>, String)>> = conn
+    let orgs: rusqlite::Result<Vec<OrgRow>> = conn
         .prepare(
             "SELECT id, slug, wrapped_dek, data_location FROM orgs \
              WHERE wrapped_dek IS NOT NULL AND shredded_at IS NULL ORDER BY slug",
