@@ -114,6 +114,17 @@ fn setup(name: &str) -> (Fixture, Target) {
     (f, target)
 }
 
+/// Adds an asset to the target's model (for a second load set, which must edit assets of
+/// its own: two concurrent editors of one asset have no "last acknowledged" order).
+fn add_asset(app: &Appliance, t: &Target, name: &str) -> String {
+    let (status, body) = json(Client::with_key(app, &t.developer).post(
+        &format!("/api/models/{}/assets", t.model),
+        json!({"name": name, "description": "start", "properties": ["I"], "impact": "low"}),
+    ));
+    assert_eq!(status, 201, "{body}");
+    body["id"].as_str().expect("asset id").to_string()
+}
+
 /// Starts `serve` again on the fixture's data dir (port 0 unless `bind` says otherwise).
 fn restart(dir: &TestDir, bind: &str) -> Appliance {
     Appliance::try_start(
@@ -419,7 +430,7 @@ fn kill_9_during_backup_restore_and_migration_leaves_old_or_new() {
             .args(["admin", "backup", "--out"])
             .arg(&backups)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("backup");
         std::thread::sleep(random_ms(5, 120));
@@ -430,11 +441,13 @@ fn kill_9_during_backup_restore_and_migration_leaves_old_or_new() {
             let _ = child.kill();
             killed_backups += 1;
         }
-        let status = child.wait().expect("wait backup");
+        let out = child.wait_with_output().expect("wait backup");
         if round != 1 {
             assert!(
-                status.success(),
-                "backup while serve was killed: {status:?}"
+                out.status.success(),
+                "backup while serve was killed: {:?}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
             );
         }
     }
@@ -659,10 +672,19 @@ fn a_full_data_volume_refuses_writes_clearly_keeps_reads_and_recovers() {
         served: Vec::new(),
     };
     let dev = Client::with_key(&f.app, &t.developer);
-    let filler = vol.fill();
     let big = "x".repeat(1900);
-    let mut refused = None;
     let mut acked = Vec::new();
+    // Writes acknowledged before the volume fills must all be there afterwards.
+    for i in 0..5 {
+        let (s, b) = json(dev.post(
+            &format!("/api/models/{}/assertions", t.model),
+            json!({"control_id": t.control, "assertions": [{"type": "file_exists", "params": {"file": format!("before/{i}.py")}, "description": format!("before {i}")}]}),
+        ));
+        assert_eq!(s, 201, "{b}");
+        acked.push(str_at(&b, "/created/0/id"));
+    }
+    let filler = vol.fill();
+    let mut refused = None;
     for i in 0..400 {
         // About 20 kB per request: the volume fills within a few hundred writes.
         let batch: Vec<Value> = (0..10)
@@ -1061,7 +1083,13 @@ fn serve_and_admin_on_one_data_dir_never_show_database_locked() {
     // Concurrent assertion submissions and results (the 0.2–0.6% HTTP 500s), twice
     // over, plus the rest of the mix.
     let mut workers = spawn_load(&app.url, &t, "cc-a", &stop, &ledger, false);
-    workers.extend(spawn_load(&app.url, &t, "cc-b", &stop, &ledger, false));
+    let second = Target {
+        assets: (0..2)
+            .map(|i| add_asset(&app, &t, &format!("Second editor's asset {i}")))
+            .collect(),
+        ..t.clone()
+    };
+    workers.extend(spawn_load(&app.url, &second, "cc-b", &stop, &ledger, false));
     let rounds = knob("RAMPART_TEST_ADMIN_ROUNDS", 3);
     let backups = dir.path().join("backups");
     std::fs::create_dir(&backups).expect("mkdir");

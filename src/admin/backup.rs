@@ -252,6 +252,23 @@ pub fn backup_filename(now: chrono::DateTime<chrono::Utc>) -> String {
     )
 }
 
+/// Where a backup made at `now` goes in directory `dir`: [`backup_filename`], or that name
+/// with `-2`, `-3` … before the extension when a backup of the same second is already there
+/// (a scheduled and a manual backup can start in one second; the second one used to be
+/// refused with "already exists").
+pub fn backup_path_in(dir: &Path, now: chrono::DateTime<chrono::Utc>) -> PathBuf {
+    let name = backup_filename(now);
+    let first = dir.join(&name);
+    if !first.exists() {
+        return first;
+    }
+    let stem = name.trim_end_matches(".db.gz.signed");
+    (2u32..)
+        .map(|n| dir.join(format!("{stem}-{n}.db.gz.signed")))
+        .find(|p| !p.exists())
+        .unwrap_or(first)
+}
+
 fn create_private(path: &Path) -> Result<File> {
     std::fs::OpenOptions::new()
         .write(true)
@@ -1169,6 +1186,33 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().starts_with(".restore-"))
             .collect();
         assert!(leftovers.is_empty(), "temp files removed");
+    }
+
+    #[test]
+    fn backups_in_one_second_get_distinct_names() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let t = chrono::DateTime::parse_from_rfc3339("2026-02-20T14:30:00Z")
+            .expect("time")
+            .with_timezone(&chrono::Utc);
+        let first = backup_path_in(dir.path(), t);
+        assert_eq!(
+            first,
+            dir.path()
+                .join("rampart-backup-20260220-143000.db.gz.signed")
+        );
+        std::fs::write(&first, b"x").expect("write");
+        let second = backup_path_in(dir.path(), t);
+        assert_eq!(
+            second,
+            dir.path()
+                .join("rampart-backup-20260220-143000-2.db.gz.signed")
+        );
+        std::fs::write(&second, b"x").expect("write");
+        assert!(
+            backup_path_in(dir.path(), t)
+                .to_string_lossy()
+                .ends_with("143000-3.db.gz.signed")
+        );
     }
 
     #[test]

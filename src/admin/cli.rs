@@ -85,7 +85,8 @@ pub fn restore_authority(
 #[derive(Debug, Args)]
 pub struct BackupArgs {
     /// Output file, or an existing directory to write rampart-backup-YYYYMMDD-HHMMSS.db.gz.signed
-    /// into. Default: that name in the current directory. An existing file is never overwritten.
+    /// into (`-2`, `-3` … appended when a backup of that second is there). Default: that name
+    /// in the current directory. An existing file is never overwritten.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Back up one isolated organization's database instead (signed with its own key).
@@ -398,11 +399,11 @@ fn human(bytes: u64) -> String {
 /// `rampart admin backup [--out FILE]`
 pub fn backup(instance: &Instance, args: &BackupArgs, json: bool) -> anyhow::Result<Exit> {
     let svc = service(instance)?;
-    let name = super::backup::backup_filename(chrono::Utc::now());
+    let now = chrono::Utc::now();
     let path = match &args.out {
-        Some(p) if p.is_dir() => p.join(&name),
+        Some(p) if p.is_dir() => super::backup::backup_path_in(p, now),
         Some(p) => p.clone(),
-        None => PathBuf::from(&name),
+        None => super::backup::backup_path_in(std::path::Path::new(""), now),
     };
     let mut printer = ProgressPrinter::new();
     let r = match &args.org {

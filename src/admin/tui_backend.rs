@@ -208,7 +208,7 @@ impl ui::AdminBackend for TuiBackend {
         progress: &mut dyn FnMut(ui::Progress),
     ) -> BackendResult<ui::BackupReport> {
         let path = if dest.is_dir() {
-            dest.join(super::backup::backup_filename(chrono::Utc::now()))
+            super::backup::backup_path_in(dest, chrono::Utc::now())
         } else {
             dest.to_path_buf()
         };
