@@ -435,7 +435,24 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
         &url,
     );
     let orgs = crate::tenancy::orgs::OrgService::new(admin.clone());
+    let integrations = crate::integrations::IntegrationService::new(
+        instance.tenants.clone(),
+        admin.clone(),
+        &instance.master_key,
+        &instance.config,
+        &url,
+    )
+    .context("starting the Jira/Confluence client")?;
+    let outbox = crate::mail::Outbox::new(instance.db.clone(), &instance.config, &url);
+    let worker = crate::worker::Worker::start(crate::worker::Queues {
+        mail: outbox.clone(),
+        platform: instance.db.clone(),
+        integrations: Some(integrations.clone()),
+    })
+    .context("starting the background worker")?;
     let state = crate::web::AppState {
+        integrations,
+        outbox,
         assurance,
         workspaces,
         orgs,
@@ -455,7 +472,9 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
         bound,
         drain: crate::web::drain::Drain::new(),
     };
-    actix_web::rt::System::new().block_on(crate::web::serve(state, listener))?;
+    let served = actix_web::rt::System::new().block_on(crate::web::serve(state, listener));
+    worker.stop(std::time::Duration::from_secs(25));
+    served?;
     tracing::info!("server stopped; closing database");
     if let Err(e) = instance.db.checkpoint() {
         tracing::warn!(error = %e, "final WAL checkpoint failed");
@@ -806,6 +825,14 @@ fn run_mcp(cli: &Cli, args: &McpArgs) -> anyhow::Result<Exit> {
         ),
         engine,
         auth,
+        integrations: crate::integrations::IntegrationService::new(
+            instance.tenants.clone(),
+            admin.clone(),
+            &instance.master_key,
+            &instance.config,
+            &instance.config.public_url(None),
+        )
+        .context("starting the Jira/Confluence client")?,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -300,6 +300,56 @@ pub static KEYS: &[KeyDef] = &[
         &["SMTP_USE_TLS", "RAMPART_SMTP_USE_TLS"],
         Kind::Bool,
     ),
+    k(
+        "smtp.retry_base_seconds",
+        &["RAMPART_SMTP_RETRY_BASE_SECONDS"],
+        Kind::Int,
+    ),
+    k(
+        "smtp.max_attempts",
+        &["RAMPART_SMTP_MAX_ATTEMPTS"],
+        Kind::Int,
+    ),
+    k(
+        "signup.enabled",
+        &["SIGNUP_ENABLED", "RAMPART_SIGNUP_ENABLED"],
+        Kind::Bool,
+    ),
+    k(
+        "signup.allowed_domains",
+        &["SIGNUP_ALLOWED_DOMAINS", "RAMPART_SIGNUP_ALLOWED_DOMAINS"],
+        Kind::List,
+    ),
+    k(
+        "integrations.calls_per_minute",
+        &["RAMPART_INTEGRATIONS_CALLS_PER_MINUTE"],
+        Kind::Int,
+    ),
+    k(
+        "integrations.timeout_seconds",
+        &["RAMPART_INTEGRATIONS_TIMEOUT_SECONDS"],
+        Kind::Int,
+    ),
+    k(
+        "integrations.retry_base_seconds",
+        &["RAMPART_INTEGRATIONS_RETRY_BASE_SECONDS"],
+        Kind::Int,
+    ),
+    k(
+        "integrations.max_attempts",
+        &["RAMPART_INTEGRATIONS_MAX_ATTEMPTS"],
+        Kind::Int,
+    ),
+    k(
+        "integrations.reconcile_interval_seconds",
+        &["RAMPART_INTEGRATIONS_RECONCILE_INTERVAL_SECONDS"],
+        Kind::Int,
+    ),
+    k(
+        "integrations.allowed_hosts",
+        &["RAMPART_INTEGRATIONS_ALLOWED_HOSTS"],
+        Kind::List,
+    ),
 ];
 
 /// A secret string: deserializes like a string, prints as `***`.
@@ -371,6 +421,10 @@ pub struct Config {
     pub maintenance: MaintenanceConfig,
     /// Outgoing mail relay (alerts, verification codes).
     pub smtp: SmtpConfig,
+    /// Self-service signup (off by default).
+    pub signup: SignupConfig,
+    /// Jira and Confluence connections of organizations: call rate, retries, reconcile.
+    pub integrations: IntegrationsConfig,
     /// Optional LLM engine (OpenAI-compatible endpoint), its cache and fair-use limit.
     pub llm: LlmConfig,
     /// Per-call LLM usage recording.
@@ -491,6 +545,55 @@ pub struct SmtpConfig {
     pub from_name: String,
     /// STARTTLS (port 465 always uses implicit TLS).
     pub use_tls: bool,
+    /// Wait before the first retry of a message that could not be sent; doubles per
+    /// attempt (capped at an hour).
+    pub retry_base_seconds: u64,
+    /// Attempts before a message is marked failed (admins see and can retry it).
+    pub max_attempts: u64,
+}
+
+/// Self-service signup (`SIGNUP_ENABLED`): people create their own account with an emailed
+/// 6-digit code. Needs SMTP.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignupConfig {
+    /// Allow self-service signup.
+    pub enabled: bool,
+    /// Only addresses at these domains may sign up (empty: any domain).
+    pub allowed_domains: Vec<String>,
+}
+
+/// Jira/Confluence client behaviour (the connections themselves are per-org settings).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntegrationsConfig {
+    /// Most calls per minute to one Jira or Confluence site (all orgs, all work together).
+    pub calls_per_minute: u64,
+    /// Per-request timeout.
+    pub timeout_seconds: u64,
+    /// Wait before a queued item is retried after a failure; doubles per attempt (capped
+    /// at an hour).
+    pub retry_base_seconds: u64,
+    /// Attempts before a queued item is marked failed (shown to users and org admins).
+    pub max_attempts: u64,
+    /// How often linked Jira issues are re-read to catch missed webhooks (0 = never).
+    pub reconcile_interval_seconds: u64,
+    /// Hosts (or `*.suffix`) an org admin may point an integration at; empty = any. Set it
+    /// when org admins should not be able to make the appliance call arbitrary hosts.
+    pub allowed_hosts: Vec<String>,
+}
+
+impl Default for IntegrationsConfig {
+    fn default() -> Self {
+        Self {
+            calls_per_minute: 300,
+            timeout_seconds: 20,
+            retry_base_seconds: 30,
+            max_attempts: 10,
+            reconcile_interval_seconds: 900,
+            allowed_hosts: Vec::new(),
+        }
+    }
 }
 
 impl Default for SmtpConfig {
@@ -503,6 +606,8 @@ impl Default for SmtpConfig {
             from_address: "noreply@rampart.invalid".into(),
             from_name: "rampart".into(),
             use_tls: true,
+            retry_base_seconds: 60,
+            max_attempts: 8,
         }
     }
 }
@@ -713,6 +818,8 @@ impl Default for Config {
             license: LicenseConfig::default(),
             maintenance: MaintenanceConfig::default(),
             smtp: SmtpConfig::default(),
+            signup: SignupConfig::default(),
+            integrations: IntegrationsConfig::default(),
             llm: LlmConfig::default(),
             telemetry: TelemetryConfig::default(),
             metrics: MetricsConfig::default(),
@@ -1135,6 +1242,46 @@ impl serde::Serialize for ReportView<'_> {
             ("smtp.from_address", c.smtp.from_address.clone().into()),
             ("smtp.from_name", c.smtp.from_name.clone().into()),
             ("smtp.use_tls", c.smtp.use_tls.into()),
+            ("smtp.retry_base_seconds", int(c.smtp.retry_base_seconds)),
+            ("smtp.max_attempts", int(c.smtp.max_attempts)),
+            ("signup.enabled", c.signup.enabled.into()),
+            (
+                "signup.allowed_domains",
+                toml::Value::Array(
+                    c.signup
+                        .allowed_domains
+                        .iter()
+                        .map(|p| toml::Value::String(p.clone()))
+                        .collect(),
+                ),
+            ),
+            (
+                "integrations.calls_per_minute",
+                int(c.integrations.calls_per_minute),
+            ),
+            (
+                "integrations.timeout_seconds",
+                int(c.integrations.timeout_seconds),
+            ),
+            (
+                "integrations.retry_base_seconds",
+                int(c.integrations.retry_base_seconds),
+            ),
+            ("integrations.max_attempts", int(c.integrations.max_attempts)),
+            (
+                "integrations.reconcile_interval_seconds",
+                int(c.integrations.reconcile_interval_seconds),
+            ),
+            (
+                "integrations.allowed_hosts",
+                toml::Value::Array(
+                    c.integrations
+                        .allowed_hosts
+                        .iter()
+                        .map(|p| toml::Value::String(p.clone()))
+                        .collect(),
+                ),
+            ),
             ("llm.endpoint", c.llm.endpoint.clone().into()),
             ("llm.model", c.llm.model.clone().into()),
             ("llm.api_key", c.llm.api_key.expose().to_string().into()),
@@ -1563,6 +1710,48 @@ fn validate(c: &Config, sources: &BTreeMap<&'static str, Source>) -> Result<(), 
             "smtp.port",
             format!("must be between 1 and 65535, got {}", c.smtp.port),
         ));
+    }
+    if c.smtp.max_attempts == 0 || c.smtp.max_attempts > 100 {
+        return Err(bad(
+            "smtp.max_attempts",
+            format!("must be between 1 and 100, got {}", c.smtp.max_attempts),
+        ));
+    }
+    if c.integrations.calls_per_minute == 0 || c.integrations.calls_per_minute > 60_000 {
+        return Err(bad(
+            "integrations.calls_per_minute",
+            format!(
+                "must be between 1 and 60000, got {}",
+                c.integrations.calls_per_minute
+            ),
+        ));
+    }
+    if c.integrations.timeout_seconds == 0 || c.integrations.timeout_seconds > 600 {
+        return Err(bad(
+            "integrations.timeout_seconds",
+            format!(
+                "must be between 1 and 600, got {}",
+                c.integrations.timeout_seconds
+            ),
+        ));
+    }
+    if c.integrations.max_attempts == 0 || c.integrations.max_attempts > 100 {
+        return Err(bad(
+            "integrations.max_attempts",
+            format!(
+                "must be between 1 and 100, got {}",
+                c.integrations.max_attempts
+            ),
+        ));
+    }
+    for d in &c.signup.allowed_domains {
+        let d = d.trim().trim_start_matches('@');
+        if d.is_empty() || d.contains(['@', ' ', '/']) || !d.contains('.') {
+            return Err(bad(
+                "signup.allowed_domains",
+                format!("{d:?} is not a domain name (write example.com)"),
+            ));
+        }
     }
     if c.limits.form_body_bytes < 1024 {
         return Err(bad(

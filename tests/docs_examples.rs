@@ -56,6 +56,12 @@ const README_BLOCKS: &[(&str, Block)] = &[
         ),
     ),
     (
+        "curl -s -X PUT localhost:8080/api/organizations/$ORG/integrations/jira",
+        Block::Skip(
+            "needs a Jira and a Confluence site and an org admin session; tests/integrations.rs makes the same calls against a fake Atlassian server",
+        ),
+    ),
+    (
         "packaging/build-static.sh",
         Block::Skip("release builds: packaging/check-release.sh runs and checks them"),
     ),

@@ -4,12 +4,11 @@
 //! move of existing org data into per-org databases.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
 
 use serde_json::{Value, json};
 
+use crate::harness::smtp::Smtp;
 use crate::harness::{
     Appliance, Client, PASSWORD, TestDir, cli_setup, cli_user, json, stderr, stdout, text,
 };
@@ -393,69 +392,6 @@ fn shared_workspace_owner_member_viewer_over_rest_and_pages() {
     assert!(!list.to_string().contains("Payments"), "{list}");
 }
 
-/// A real SMTP server (aiosmtpd from PyPI) writing each message into a maildir.
-struct Smtp {
-    child: Child,
-    port: u16,
-    maildir: PathBuf,
-}
-
-impl Smtp {
-    fn start(dir: &TestDir) -> Self {
-        let aiosmtpd = crate::harness::require_tool("aiosmtpd");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let maildir = dir.path().join("maildir");
-        let child = Command::new(aiosmtpd)
-            .args(["-n", "-l"])
-            .arg(format!("127.0.0.1:{port}"))
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(&maildir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start aiosmtpd");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "aiosmtpd did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Self {
-            child,
-            port,
-            maildir,
-        }
-    }
-
-    /// Every message received so far.
-    fn messages(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for sub in ["new", "cur"] {
-            if let Ok(entries) = std::fs::read_dir(self.maildir.join(sub)) {
-                for e in entries.flatten() {
-                    let mut s = String::new();
-                    if std::fs::File::open(e.path())
-                        .and_then(|mut f| f.read_to_string(&mut s))
-                        .is_ok()
-                    {
-                        out.push(s);
-                    }
-                }
-            }
-        }
-        out
-    }
-}
-
-impl Drop for Smtp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn invite_token(url: &str) -> String {
     url.rsplit('/').next().expect("token").to_string()
 }
@@ -815,6 +751,8 @@ pub fn licensed(dir: &TestDir, extra: &[(&str, &str)]) -> Appliance {
         .arg_path(&lic)
         .output();
     assert!(out.status.success(), "{}", stderr(&out));
+    // Kept for tests that restart the appliance (the license verifies against this key).
+    dir.write("license-public.pem", &pem);
     let mut all: Vec<(&str, &str)> = extra.to_vec();
     all.push(("RAMPART_LICENSE_EXTRA_PUBLIC_KEY", &pem));
     appliance(dir, &all)

@@ -3,9 +3,10 @@
 //! layer reading [`AdminService::maintenance_status`]).
 //!
 //! It trips automatically through [`AdminService::trip_on_quota_exhausted`] (called by the
-//! LLM client when the provider reports an exhausted quota) or manually. Each trip sends an
-//! alert email to `maintenance.alert_email` when SMTP is configured; sending happens on its
-//! own thread, is best-effort (failures are logged) and never blocks the caller.
+//! LLM client when the provider reports an exhausted quota) or manually. Each trip queues an
+//! alert email to `maintenance.alert_email` when SMTP is configured and tries it once on its
+//! own thread (never blocking the caller); a failed attempt stays in the mail queue, which
+//! the server's worker retries.
 
 use std::sync::mpsc;
 use std::time::Duration;
@@ -13,7 +14,6 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{AdminService, Error, Result};
-use crate::config::Config;
 
 /// Longest accepted reason text.
 const MAX_REASON: usize = 500;
@@ -114,7 +114,7 @@ impl AdminService {
         tx.commit()?;
         drop(conn);
         let state = self.maintenance_status()?;
-        let alert = send_alert(&self.config, &state);
+        let alert = send_alert(self, &state);
         Ok((state, alert))
     }
 
@@ -149,37 +149,60 @@ pub fn is_quota_exhausted(status: u16, body: &str) -> bool {
         .any(|k| err[*k].as_str() == Some("insufficient_quota"))
 }
 
-/// Starts sending the alert on a background thread when an address and SMTP are configured.
-fn send_alert(config: &Config, state: &MaintenanceState) -> Option<AlertHandle> {
+/// Queues the alert (so the server's mail worker retries it if the relay is down) and makes
+/// the first attempt on a background thread, when an address and SMTP are configured.
+fn send_alert(admin: &AdminService, state: &MaintenanceState) -> Option<AlertHandle> {
+    let config = &admin.config;
     let to = config.maintenance.alert_email.trim().to_string();
-    if to.is_empty() || config.smtp.host.trim().is_empty() {
+    if to.is_empty() || !crate::mail::enabled(&config.smtp) {
         return None;
     }
-    let smtp = config.smtp.clone();
     let instance = config.public_url(None);
-    let subject = "[rampart] URGENT: maintenance mode is active".to_string();
-    let body = format!(
-        "Maintenance mode was turned on for the rampart appliance at {instance}.\n\n\
-         Reason:     {}\nTripped at: {}\nTripped by: {}\n\n\
-         Non-admin users get 503 until it is cleared. Resolve the cause, then clear it with\n\
-         `rampart admin maintenance clear` or POST /api/admin/maintenance/clear.\n",
-        state.reason.as_deref().unwrap_or(""),
-        state.tripped_at.as_deref().unwrap_or(""),
-        state.tripped_by.as_deref().unwrap_or(""),
-    );
+    let content = crate::mail::Content {
+        subject: "[rampart] URGENT: maintenance mode is active".into(),
+        heading: "Maintenance mode is active".into(),
+        paragraphs: vec![
+            format!("Maintenance mode was turned on for the rampart appliance at {instance}."),
+            "Non-admin users get 503 until it is cleared. Resolve the cause, then clear it with `rampart admin maintenance clear` or POST /api/admin/maintenance/clear.".into(),
+        ],
+        details: vec![
+            ("Reason".into(), state.reason.clone().unwrap_or_default()),
+            ("Tripped at".into(), state.tripped_at.clone().unwrap_or_default()),
+            ("Tripped by".into(), state.tripped_by.clone().unwrap_or_default()),
+        ],
+        footer: "You get this because your address is MAINTENANCE_ALERT_EMAIL of this appliance."
+            .into(),
+        ..Default::default()
+    };
+    let email = content.render(&to, &instance);
+    let id = match admin
+        .conn()
+        .map_err(|e| e.to_string())
+        .and_then(|c| crate::mail::enqueue(&c, "maintenance_alert", &email, true).map_err(|e| e.to_string()))
+    {
+        Ok(id) => id,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot queue the maintenance alert");
+            return None;
+        }
+    };
+    let admin = admin.clone();
     let (tx, rx) = mpsc::channel();
     let spawned = std::thread::Builder::new()
         .name("maintenance-alert".into())
         .spawn(move || {
-            let result = crate::mail::send(&smtp, &to, &subject, &body);
-            match &result {
-                Ok(()) => tracing::info!(to = %to, "maintenance alert sent"),
-                Err(e) => tracing::warn!(to = %to, error = %e, "maintenance alert not sent"),
+            let result = crate::mail::transport::send_email(&admin.config.smtp, &email);
+            let outcome = result.clone();
+            if let Err(e) = admin.conn().map_err(|e| e.to_string()).and_then(|c| {
+                crate::mail::record_attempt(&c, &admin.config.smtp, id, &to, result)
+                    .map_err(|e| e.to_string())
+            }) {
+                tracing::warn!(error = %e, "cannot record the maintenance alert attempt");
             }
-            let _ = tx.send(result);
+            let _ = tx.send(outcome);
         });
     if let Err(e) = spawned {
-        tracing::warn!(error = %e, "cannot start the maintenance alert thread");
+        tracing::warn!(error = %e, "cannot start the maintenance alert thread; the mail worker will send it");
         return None;
     }
     Some(AlertHandle { rx })

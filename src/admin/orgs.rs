@@ -347,6 +347,8 @@ impl AdminService {
                 "UPDATE orgs SET wrapped_dek = NULL, signing_key_sealed = NULL, shredded_at = ?2 WHERE id = ?1",
                 rusqlite::params![org.id, super::now_rfc3339()],
             )?;
+            // Its Jira/Confluence tokens go with its key: nothing of the org stays usable.
+            tx.execute("DELETE FROM org_integrations WHERE org_id = ?1", [&org.id])?;
             self.log_event(
                 &tx,
                 "org_shred",

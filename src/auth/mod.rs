@@ -11,8 +11,10 @@ pub mod api_keys;
 pub mod mfa;
 pub mod password;
 pub mod reauth;
+pub mod reset;
 pub mod secrets;
 pub mod sessions;
+pub mod signup;
 pub mod throttle;
 pub mod users;
 pub mod webauthn;
@@ -397,6 +399,14 @@ pub struct AuthService {
     pub(crate) argon2: Arc<password::Limiter>,
     /// `Err(reason)` when security keys cannot be offered with this configuration.
     pub(crate) webauthn: Arc<std::result::Result<webauthn::WebauthnSetup, String>>,
+    /// The mail queue (password reset links, signup codes).
+    pub(crate) outbox: crate::mail::Outbox,
+    /// Base of emailed links.
+    pub(crate) public_url: String,
+    /// Self-service signup settings.
+    pub(crate) signup: crate::config::SignupConfig,
+    /// HMAC key of stored signup codes, derived from the master key.
+    pub(crate) signup_key: Arc<zeroize::Zeroizing<[u8; 32]>>,
 }
 
 impl AuthService {
@@ -430,6 +440,10 @@ impl AuthService {
                     format!("{e:#}")
                 }),
             ),
+            outbox: crate::mail::Outbox::new(tenants.platform().clone(), config, public_url),
+            public_url: public_url.trim_end_matches('/').to_string(),
+            signup: config.signup.clone(),
+            signup_key: Arc::new(master.derive("signup-codes")),
         };
         svc.rekey_legacy_recovery_codes(None)?;
         Ok(svc)

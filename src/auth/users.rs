@@ -1,5 +1,6 @@
-//! Users, roles and personal workspaces: first-run setup, admin-managed accounts (there is
-//! no self-registration), disable/enable, password changes, and the workspaces a user sees.
+//! Users, roles and personal workspaces: first-run setup, admin-managed accounts (self-service
+//! signup, when enabled, is in `signup.rs`), disable/enable, password changes, and the
+//! workspaces a user sees.
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
@@ -102,7 +103,7 @@ pub fn count(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?)
 }
 
-fn validate_email(email: &str) -> Result<String> {
+pub(crate) fn validate_email(email: &str) -> Result<String> {
     let e = email.trim();
     let at = e.find('@');
     let ok = e.len() <= MAX_EMAIL
@@ -115,7 +116,7 @@ fn validate_email(email: &str) -> Result<String> {
     }
 }
 
-fn validate_name(name: &str) -> Result<String> {
+pub(crate) fn validate_name(name: &str) -> Result<String> {
     let n = name.trim();
     if n.is_empty() {
         return Err(invalid("display_name", "must not be empty"));
@@ -521,7 +522,7 @@ pub fn personal_workspace(conn: &Connection, user_id: &str) -> Result<String> {
 }
 
 /// Inserts a user with their personal workspace (owner). Caller owns the transaction.
-fn insert_user(
+pub(crate) fn insert_user(
     conn: &Connection,
     email: &str,
     name: &str,

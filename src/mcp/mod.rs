@@ -66,6 +66,8 @@ pub struct Services {
     pub engine: Arc<dyn Engine>,
     /// Identity (workspaces).
     pub auth: AuthService,
+    /// Jira and Confluence (export_threat_model formats `jira` and `confluence`).
+    pub integrations: crate::integrations::IntegrationService,
 }
 
 impl Services {
@@ -77,6 +79,7 @@ impl Services {
             jobs: state.jobs.clone(),
             engine: state.engine.clone(),
             auth: state.auth.clone(),
+            integrations: state.integrations.clone(),
         }
     }
 }

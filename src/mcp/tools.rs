@@ -113,6 +113,30 @@ impl From<crate::assurance::Error> for ToolError {
     }
 }
 
+impl From<crate::integrations::Error> for ToolError {
+    fn from(e: crate::integrations::Error) -> Self {
+        use crate::integrations::Error as I;
+        match e {
+            I::NotFound(w) => ToolError::NotFound(w),
+            I::Forbidden(m) | I::Unauthorized(m) => ToolError::Forbidden(m),
+            I::Invalid { field, message } => ToolError::Invalid {
+                field: field.to_string(),
+                message,
+            },
+            I::Unavailable(m) | I::Gone(m) => ToolError::Unavailable(m),
+            I::Upstream { message, .. } => ToolError::Failed(message),
+            I::Store(s) => {
+                tracing::error!(error = %s, "MCP tool storage failure");
+                ToolError::Failed("storage failure; see the server log".into())
+            }
+            I::Internal(m) => {
+                tracing::error!(error = %m, "MCP tool failure");
+                ToolError::Failed("internal error; see the server log".into())
+            }
+        }
+    }
+}
+
 impl From<crate::auth::Error> for ToolError {
     fn from(e: crate::auth::Error) -> Self {
         match e {
@@ -668,7 +692,8 @@ pub struct AddModelToSystemArgs {
 pub struct ExportArgs {
     /// Threat model id.
     pub model_id: String,
-    /// csv or html (pdf is not available on this appliance).
+    /// csv or html (pdf is not available on this appliance); jira or confluence push the
+    /// model to the organization's Jira project or Confluence space.
     #[serde(default)]
     pub format: Option<String>,
 }
@@ -1956,7 +1981,7 @@ impl McpServer {
     // ----- export -----
 
     #[tool(
-        description = "Export a threat model as csv (one row per control with objectives, assets, attackers, status) or html (a self-contained report). Returns {format, filename, content}."
+        description = "Export a threat model as csv (one row per control with objectives, assets, attackers, status) or html (a self-contained report); returns {format, filename, content}. format=jira creates or updates one Jira issue per control under the model's container issue (idempotent), format=confluence creates or updates the model's Confluence page; both need a workspace in an organization whose admin configured the integration, and return what was done plus the links."
     )]
     async fn export_threat_model(
         &self,
@@ -1971,6 +1996,25 @@ impl McpServer {
             .to_ascii_lowercase();
         match format.as_str() {
             "csv" | "html" => {}
+            "jira" | "confluence" => {
+                return self
+                    .run(self.caller(&ctx), move |svc, c| {
+                        let outcome = if format == "jira" {
+                            svc.integrations.export_jira(&c, &a.model_id)?
+                        } else {
+                            svc.integrations.sync_confluence(&c, &a.model_id)?
+                        };
+                        let links = svc.integrations.model_status(&c, &a.model_id)?;
+                        Ok(json!({
+                            "model_id": a.model_id,
+                            "format": format,
+                            "outcome": outcome,
+                            "jira": links.jira,
+                            "confluence": links.confluence,
+                        }))
+                    })
+                    .await;
+            }
             "pdf" => {
                 return Ok(ToolError::Unavailable(
                     "PDF export is not available on this appliance; use html".into(),
@@ -1980,7 +2024,7 @@ impl McpServer {
             other => {
                 return Ok(invalid(
                     "format",
-                    format!("unknown format {other:?}; use csv or html"),
+                    format!("unknown format {other:?}; use csv, html, jira or confluence"),
                 )
                 .into_result());
             }

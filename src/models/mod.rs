@@ -98,6 +98,8 @@ pub enum Source {
     Mcp,
     /// The REST API.
     Api,
+    /// Jira: a status synced back from an issue, or a model generated from an issue.
+    Jira,
 }
 
 impl Source {
@@ -107,6 +109,7 @@ impl Source {
             Source::Web => "web",
             Source::Mcp => "mcp",
             Source::Api => "api",
+            Source::Jira => "jira",
         }
     }
 
@@ -114,8 +117,19 @@ impl Source {
         match s {
             "web" => Source::Web,
             "mcp" => Source::Mcp,
+            "jira" => Source::Jira,
             _ => Source::Api,
         }
+    }
+}
+
+/// The `models.source` value of a new model. The column's CHECK predates Jira (SQLite cannot
+/// alter a CHECK without rebuilding a table other tables reference), so a model generated
+/// from a Jira issue is stored as `api` with `source_issue` set, which reads back as Jira.
+fn stored_source(source: Source) -> &'static str {
+    match source {
+        Source::Jira => Source::Api.as_str(),
+        other => other.as_str(),
     }
 }
 
@@ -133,6 +147,9 @@ pub struct StoredModel {
     pub badge_enabled: bool,
     /// Repository the model describes, if known.
     pub repo_url: Option<String>,
+    /// The Jira issue the model was generated from (its source badge says Jira).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_issue: Option<String>,
 }
 
 /// One row of a model list.
@@ -152,6 +169,17 @@ pub struct ListItem {
     pub updated_at: String,
     /// Counts behind the maturity bars and risk breakdown.
     pub summary: ModelSummary,
+    /// Integration status on the model card: linked Jira issues and the Confluence page.
+    pub integrations: CardIntegrations,
+}
+
+/// What a model card shows of its integrations.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CardIntegrations {
+    /// Jira issues linked to live controls.
+    pub jira_issues: u32,
+    /// The Confluence page, if the model is synced to one.
+    pub confluence_url: Option<String>,
 }
 
 /// Query of a model list.
@@ -231,10 +259,17 @@ pub struct ModelService {
 
 const MAX_LIMIT: u32 = 500;
 
-fn load_row(
-    r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(String, String, String, bool, Option<String>)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+type ModelRow = (String, String, String, bool, Option<String>, Option<String>);
+
+fn load_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ModelRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
 }
 
 fn parse_document(json: &str) -> Result<ThreatModel> {
@@ -250,7 +285,7 @@ fn parse_document(json: &str) -> Result<ThreatModel> {
 pub fn load(conn: &Connection, workspace_id: &str, id: &str) -> Result<StoredModel> {
     let row = conn
         .query_row(
-            "SELECT document, workspace_id, source, badge_enabled, repo_url FROM models WHERE id = ?1 AND workspace_id = ?2",
+            "SELECT document, workspace_id, source, badge_enabled, repo_url, source_issue FROM models WHERE id = ?1 AND workspace_id = ?2",
             params![id, workspace_id],
             load_row,
         )
@@ -259,10 +294,55 @@ pub fn load(conn: &Connection, workspace_id: &str, id: &str) -> Result<StoredMod
     Ok(StoredModel {
         model: parse_document(&row.0)?,
         workspace_id: row.1,
-        source: Source::parse(&row.2),
+        source: if row.5.is_some() {
+            Source::Jira
+        } else {
+            Source::parse(&row.2)
+        },
         badge_enabled: row.3,
         repo_url: row.4,
+        source_issue: row.5,
     })
+}
+
+/// Applies a change to a model of `workspace_id` in `db` atomically: load, change, bump the
+/// version, save, keep the old version, record activity, and queue the integration work the
+/// change causes (Jira "Won't Do" for dropped controls, a Confluence re-sync) in the same
+/// transaction. Callers check roles first; the Jira status sync (no person) calls it with
+/// no actor.
+pub(crate) fn apply_update<T>(
+    db: &store::Db,
+    workspace_id: &str,
+    actor: Option<&str>,
+    id: &str,
+    source: Source,
+    kind: &str,
+    change: impl FnOnce(&mut ThreatModel) -> Result<(T, String)>,
+) -> Result<(StoredModel, T)> {
+    let mut conn = db.conn()?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut stored = load(&tx, workspace_id, id)?;
+    let before_model = stored.model.clone();
+    let before = stored.model.version;
+    let (out, summary) = change(&mut stored.model)?;
+    stored.model.check_invariants()?;
+    if stored.model.version == before {
+        stored.model.version += 1;
+    }
+    let doc = serde_json::to_string(&stored.model).map_err(|e| Error::Engine(e.to_string()))?;
+    let now = now_str();
+    tx.execute(
+        "UPDATE models SET title = ?1, version = ?2, document = ?3, updated_at = ?4 WHERE id = ?5",
+        params![stored.model.title, stored.model.version as i64, doc, now, id],
+    )?;
+    tx.execute(
+        "INSERT OR REPLACE INTO model_versions (model_id, version, document, change, actor_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![id, stored.model.version as i64, doc, summary, actor, now],
+    )?;
+    record_activity(&tx, workspace_id, Some(id), kind, &summary, source, actor)?;
+    crate::integrations::on_model_change(&tx, workspace_id, &before_model, &stored.model, actor)?;
+    tx.commit()?;
+    Ok((stored, out))
 }
 
 /// Appends an activity feed entry.
@@ -294,14 +374,23 @@ fn list_item(conn: &Connection, r: &rusqlite::Row<'_>) -> Result<ListItem> {
     let doc: String = r.get(3)?;
     let model = parse_document(&doc)?;
     let verification = verification_map(conn, &model.id)?;
+    let source_issue: Option<String> = r.get(6)?;
     Ok(ListItem {
         id: r.get(0)?,
         title: r.get(1)?,
-        source: Source::parse(&r.get::<_, String>(2)?),
+        source: if source_issue.is_some() {
+            Source::Jira
+        } else {
+            Source::parse(&r.get::<_, String>(2)?)
+        },
         version: model.version,
         created_at: r.get(4)?,
         updated_at: r.get(5)?,
         summary: model.summary(&verification),
+        integrations: CardIntegrations {
+            jira_issues: r.get(7)?,
+            confluence_url: r.get(8)?,
+        },
     })
 }
 
@@ -327,7 +416,9 @@ impl ModelService {
             |r| r.get(0),
         )?;
         let mut stmt = conn.prepare(
-            "SELECT id, title, source, document, created_at, updated_at FROM models \
+            "SELECT id, title, source, document, created_at, updated_at, source_issue, \
+             (SELECT count(*) FROM jira_links l WHERE l.model_id = models.id AND l.kind = 'control' AND l.dropped_at IS NULL), \
+             (SELECT page_url FROM confluence_pages p WHERE p.model_id = models.id) FROM models \
              WHERE workspace_id = ?1 AND (title LIKE ?2 ESCAPE '\\' OR json_extract(document, '$.feature_description') LIKE ?2 ESCAPE '\\') \
              ORDER BY updated_at DESC, id LIMIT ?3 OFFSET ?4",
         )?;
@@ -374,7 +465,7 @@ impl ModelService {
         tx.execute(
             "INSERT INTO models (id, workspace_id, title, source, version, document, created_by, created_at, updated_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
-            params![model.id, caller.workspace_id, model.title, source.as_str(), model.version as i64, doc, caller.user_id, now],
+            params![model.id, caller.workspace_id, model.title, stored_source(source), model.version as i64, doc, caller.user_id, now],
         )?;
         tx.execute(
             "INSERT INTO model_versions (model_id, version, document, change, actor_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -396,6 +487,7 @@ impl ModelService {
             source,
             badge_enabled: false,
             repo_url: None,
+            source_issue: None,
         })
     }
 
@@ -422,36 +514,15 @@ impl ModelService {
         change: impl FnOnce(&mut ThreatModel) -> Result<(T, String)>,
     ) -> Result<(StoredModel, T)> {
         caller.require_write()?;
-        let mut conn = caller.tenant.conn()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut stored = load(&tx, &caller.workspace_id, id)?;
-        let before = stored.model.version;
-        let (out, summary) = change(&mut stored.model)?;
-        stored.model.check_invariants()?;
-        if stored.model.version == before {
-            stored.model.version += 1;
-        }
-        let doc = serde_json::to_string(&stored.model).map_err(|e| Error::Engine(e.to_string()))?;
-        let now = now_str();
-        tx.execute(
-            "UPDATE models SET title = ?1, version = ?2, document = ?3, updated_at = ?4 WHERE id = ?5",
-            params![stored.model.title, stored.model.version as i64, doc, now, id],
-        )?;
-        tx.execute(
-            "INSERT OR REPLACE INTO model_versions (model_id, version, document, change, actor_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![id, stored.model.version as i64, doc, summary, caller.user_id, now],
-        )?;
-        record_activity(
-            &tx,
+        apply_update(
+            &caller.tenant,
             &caller.workspace_id,
-            Some(id),
-            kind,
-            &summary,
-            source,
             Some(&caller.user_id),
-        )?;
-        tx.commit()?;
-        Ok((stored, out))
+            id,
+            source,
+            kind,
+            change,
+        )
     }
 
     /// Sets a control's implementation status (with notes). Marking a control implemented
@@ -511,6 +582,7 @@ impl ModelService {
         let tx = conn.transaction()?;
         let stored = load(&tx, &caller.workspace_id, id)?;
         tx.execute("DELETE FROM models WHERE id = ?1", [id])?;
+        crate::integrations::queue::forget_model(&tx, id)?;
         record_activity(
             &tx,
             &caller.workspace_id,

@@ -266,32 +266,38 @@ impl WorkspaceService {
             ws_name = r.name;
         }
         let invite_url = format!("{}/invite/{token}", self.public_url);
-        let (emailed, email_error) = if crate::mail::enabled(&self.smtp) {
-            let body = format!(
-                "{inviter} invited you to the workspace \"{ws_name}\" on rampart as {role}.\n\n\
-                 Accept the invitation (the link works once and expires on {expiry}):\n\n  {invite_url}\n\n\
-                 If you did not expect this, ignore this message.\n",
-                inviter = caller.display_name,
-                expiry = expires.format("%Y-%m-%d %H:%M UTC"),
-            );
-            let subject = format!("[rampart] You are invited to {ws_name}");
-            match crate::mail::send(&self.smtp, &email, &subject, &body) {
-                Ok(()) => {
-                    let conn = self.tenants.platform().conn()?;
-                    conn.execute(
-                        "UPDATE workspace_invitations SET emailed_at = ?1 WHERE id = ?2",
-                        params![now_str(), id],
-                    )?;
-                    (true, None)
-                }
-                Err(e) => {
-                    tracing::warn!(invitation = %id, error = %e, "invitation email not sent");
-                    (false, Some(e))
-                }
-            }
-        } else {
-            (false, None)
+        let content = crate::mail::Content {
+            subject: format!("[rampart] You are invited to {ws_name}"),
+            heading: format!("You are invited to the workspace \"{ws_name}\""),
+            paragraphs: vec![
+                format!(
+                    "{} invited you to the workspace \"{ws_name}\" on rampart as {role}.",
+                    caller.display_name
+                ),
+                "The link works once. If you did not expect this, ignore this message.".into(),
+            ],
+            action: Some(crate::mail::Action {
+                label: "Accept the invitation".into(),
+                url: invite_url.clone(),
+            }),
+            details: vec![(
+                "Expires".into(),
+                expires.format("%Y-%m-%d %H:%M UTC").to_string(),
+            )],
+            footer: format!("You get this because {} invited {email}.", caller.email),
+            ..Default::default()
         };
+        let delivery = self.outbox.send("invitation", &email, &content)?;
+        if delivery.sent {
+            let conn = self.tenants.platform().conn()?;
+            conn.execute(
+                "UPDATE workspace_invitations SET emailed_at = ?1 WHERE id = ?2",
+                params![now_str(), id],
+            )?;
+        } else if let Some(e) = &delivery.error {
+            tracing::warn!(invitation = %id, error = %e, "invitation email not sent yet; queued for retry");
+        }
+        let (emailed, email_error) = (delivery.sent, delivery.error);
         let conn = self.tenants.platform().conn()?;
         let invitation = get(&conn, &id)?;
         Ok(CreatedInvitation {

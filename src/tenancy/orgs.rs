@@ -78,7 +78,7 @@ impl OrgService {
     }
 
     /// The org if the caller may manage it: superadmins, and its org admins.
-    fn managed(&self, caller: &Caller, id: &str) -> Result<Org> {
+    pub(crate) fn managed(&self, caller: &Caller, id: &str) -> Result<Org> {
         require_session(caller)?;
         let (org, role) = self.visible(caller, id)?;
         if caller.role != Role::Superadmin && role != Some(OrgRole::OrgAdmin) {

@@ -112,6 +112,18 @@ pub(crate) const TENANT_TABLES: &[(&str, &str)] = &[
         "bearer_jti",
         "workspace_id IN (SELECT value FROM json_each(?1))",
     ),
+    (
+        "jira_links",
+        "workspace_id IN (SELECT value FROM json_each(?1))",
+    ),
+    (
+        "confluence_pages",
+        "workspace_id IN (SELECT value FROM json_each(?1))",
+    ),
+    (
+        "integration_outbox",
+        "workspace_id IN (SELECT value FROM json_each(?1))",
+    ),
 ];
 
 /// Tables that only ever hold platform data (identity, orgs, administration, usage
@@ -139,6 +151,10 @@ pub(crate) const PLATFORM_TABLES: &[&str] = &[
     "license_install",
     "orgs",
     "llm_usage",
+    "org_integrations",
+    "mail_outbox",
+    "password_resets",
+    "signup_requests",
 ];
 
 /// Associated data binding a wrapped DEK to its org.

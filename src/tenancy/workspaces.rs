@@ -134,8 +134,8 @@ pub struct WorkspaceService {
     pub(crate) admin: AdminService,
     /// Base of invitation links.
     pub(crate) public_url: String,
-    /// Relay for invitation emails.
-    pub(crate) smtp: crate::config::SmtpConfig,
+    /// The mail queue (invitation emails).
+    pub(crate) outbox: crate::mail::Outbox,
 }
 
 impl std::fmt::Debug for WorkspaceService {
@@ -289,10 +289,10 @@ impl WorkspaceService {
         public_url: &str,
     ) -> Self {
         Self {
+            outbox: crate::mail::Outbox::new(tenants.platform().clone(), config, public_url),
             tenants,
             admin,
             public_url: public_url.trim_end_matches('/').to_string(),
-            smtp: config.smtp.clone(),
         }
     }
 

@@ -42,7 +42,9 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(maintenance_clear),
         )
         .route("/api/admin/events", web::get().to(events))
-        .route("/api/admin/usage", web::get().to(usage));
+        .route("/api/admin/usage", web::get().to(usage))
+        .route("/api/admin/mail", web::get().to(mail))
+        .route("/api/admin/mail/{id}/retry", web::post().to(mail_retry));
 }
 
 type Data = web::Data<AppState>;
@@ -405,4 +407,61 @@ async fn usage(
         Vec::new()
     };
     Ok(HttpResponse::Ok().json(json!({ "enabled": enabled, "days": days, "users": users })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MailQuery {
+    status: Option<String>,
+    limit: Option<u32>,
+}
+
+/// `GET /api/admin/mail?status=failed|pending|sent`: the outgoing mail queue, newest first,
+/// with counts (admin session). Bodies are never shown.
+async fn mail(
+    state: Data,
+    caller: Caller,
+    q: web::Query<MailQuery>,
+) -> Result<HttpResponse, ApiError> {
+    require_session_admin(&caller)?;
+    let q = q.into_inner();
+    if let Some(s) = &q.status
+        && !["pending", "sent", "failed"].contains(&s.as_str())
+    {
+        return Err(ApiError {
+            field: Some("status".into()),
+            ..ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_field",
+                "status: expected pending, sent or failed",
+            )
+        });
+    }
+    let outbox = state.outbox.clone();
+    let configured = outbox.enabled();
+    let (stats, items) = web::block(move || {
+        Ok::<_, crate::store::Error>((
+            outbox.stats()?,
+            outbox.list(q.status.as_deref(), q.limit.unwrap_or(100))?,
+        ))
+    })
+    .await??;
+    Ok(HttpResponse::Ok().json(json!({"smtp_configured": configured, "stats": stats, "messages": items})))
+}
+
+/// `POST /api/admin/mail/{id}/retry`: puts a failed message back in the queue with a fresh
+/// attempt budget (admin session).
+async fn mail_retry(
+    state: Data,
+    caller: Caller,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    require_session_admin(&caller)?;
+    let outbox = state.outbox.clone();
+    let id = path.into_inner();
+    let queued = web::block(move || outbox.retry(id, Some(&caller.user_id))).await??;
+    if !queued {
+        return Err(ApiError::not_found("message not found (or already sent)"));
+    }
+    Ok(HttpResponse::Ok().json(json!({"queued": true, "id": id})))
 }

@@ -22,6 +22,17 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/setup", web::post().to(setup))
         .route("/api/auth/login", web::post().to(login))
         .route("/api/auth/logout", web::post().to(logout))
+        .route("/api/auth/signup", web::get().to(signup_policy))
+        .route("/api/auth/signup", web::post().to(signup))
+        .route("/api/auth/signup/verify", web::post().to(signup_verify))
+        .route(
+            "/api/auth/password-reset/{token}",
+            web::get().to(password_reset_info),
+        )
+        .route(
+            "/api/auth/password-reset/{token}",
+            web::post().to(password_reset),
+        )
         .route("/api/auth/mfa/totp", web::post().to(login_totp))
         .route("/api/auth/mfa/recovery", web::post().to(login_recovery))
         .route(
@@ -62,6 +73,10 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/users/{id}/disable", web::post().to(disable_user))
         .route("/api/users/{id}/enable", web::post().to(enable_user))
         .route("/api/users/{id}/reset-mfa", web::post().to(reset_mfa))
+        .route(
+            "/api/users/{id}/password-reset",
+            web::post().to(issue_password_reset),
+        )
         .route("/api/api-keys", web::get().to(list_keys))
         .route("/api/api-keys", web::post().to(create_key))
         .route("/api/api-keys/{id}", web::delete().to(revoke_key));
@@ -203,6 +218,101 @@ async fn login_webauthn_finish(
     })
     .await??;
     Ok(signed_in(session, user, false))
+}
+
+/// `GET /api/auth/signup`: whether self-service signup is open, and for which domains.
+async fn signup_policy(state: Data) -> HttpResponse {
+    HttpResponse::Ok().json(state.auth.signup_policy())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignupRequest {
+    email: String,
+    #[serde(alias = "display_name")]
+    name: String,
+    password: String,
+}
+
+/// `POST /api/auth/signup {email, name, password}` → 202: a 6-digit code was emailed.
+async fn signup(
+    req: HttpRequest,
+    state: Data,
+    body: web::Json<SignupRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let auth = state.auth.clone();
+    let client = client_info(&req);
+    let b = body.into_inner();
+    let started =
+        web::block(move || auth.signup(&b.email, &b.name, &b.password, &client)).await??;
+    Ok(HttpResponse::Accepted().json(started))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignupVerify {
+    email: String,
+    code: String,
+}
+
+/// `POST /api/auth/signup/verify {email, code}` → 201 and a session, like a sign-in.
+async fn signup_verify(
+    req: HttpRequest,
+    state: Data,
+    body: web::Json<SignupVerify>,
+) -> Result<HttpResponse, ApiError> {
+    let auth = state.auth.clone();
+    let client = client_info(&req);
+    let b = body.into_inner();
+    let (session, user, enroll) =
+        web::block(move || auth.verify_signup(&b.email, &b.code, &client)).await??;
+    let mut resp = signed_in(session, user, enroll);
+    *resp.status_mut() = StatusCode::CREATED;
+    Ok(resp)
+}
+
+/// `GET /api/auth/password-reset/{token}`: the account a reset link is for.
+async fn password_reset_info(
+    state: Data,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let auth = state.auth.clone();
+    let token = path.into_inner();
+    let info = web::block(move || auth.password_reset_info(&token)).await??;
+    Ok(HttpResponse::Ok().json(info))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewPassword {
+    password: String,
+}
+
+/// `POST /api/auth/password-reset/{token} {password}`: sets the password; every session of
+/// the account ends (sign in again).
+async fn password_reset(
+    state: Data,
+    path: web::Path<String>,
+    body: web::Json<NewPassword>,
+) -> Result<HttpResponse, ApiError> {
+    let auth = state.auth.clone();
+    let token = path.into_inner();
+    let password = body.into_inner().password;
+    let user = web::block(move || auth.complete_password_reset(&token, &password)).await??;
+    Ok(HttpResponse::Ok().json(json!({"reset": true, "email": user.email})))
+}
+
+/// `POST /api/users/{id}/password-reset` (admins): issues a one-time reset link, emailed
+/// when SMTP is configured and returned either way.
+async fn issue_password_reset(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let auth = state.auth.clone();
+    let id = path.into_inner();
+    let link = web::block(move || auth.issue_password_reset(&caller, &id)).await??;
+    Ok(HttpResponse::Created().json(link))
 }
 
 async fn logout(req: HttpRequest, state: Data) -> Result<HttpResponse, ApiError> {

@@ -6,6 +6,7 @@
 mod api_admin;
 mod api_assurance;
 mod api_auth;
+mod api_integrations;
 mod api_models;
 pub mod api_tenancy;
 pub mod caller;
@@ -54,6 +55,10 @@ pub struct AppState {
     pub orgs: crate::tenancy::orgs::OrgService,
     /// Administration: backups, signers, license, maintenance, organizations.
     pub admin: crate::admin::AdminService,
+    /// Jira and Confluence.
+    pub integrations: crate::integrations::IntegrationService,
+    /// The outgoing mail queue (admins see failures).
+    pub outbox: crate::mail::Outbox,
     /// The maintenance circuit breaker's cached state.
     pub maintenance: std::sync::Arc<maintenance::Gate>,
     /// The generation engine (built-in catalog engine, or an LLM).
@@ -128,6 +133,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Config) {
     .configure(api_admin::configure)
     .configure(api_assurance::configure)
     .configure(api_tenancy::configure)
+    .configure(api_integrations::configure)
     .configure(pages::configure);
 }
 

@@ -2,6 +2,8 @@
 //! environment, and `Appliance`, a running `rampart serve` on port 0 that is SIGTERMed on drop.
 #![allow(dead_code)]
 
+pub mod atlassian;
+pub mod smtp;
 pub mod softkey;
 
 use std::io::{BufRead, BufReader, Read};

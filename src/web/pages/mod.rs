@@ -17,7 +17,7 @@
 mod assets;
 mod assurance;
 mod dashboard;
-mod models;
+pub(crate) mod models;
 pub mod page;
 mod security;
 mod settings;

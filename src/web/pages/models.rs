@@ -9,7 +9,7 @@
 //! message; a refusal re-renders the page with that form open, the user's input kept and
 //! the error next to its field, status 422, and nothing saved.
 
-mod diagram;
+pub(crate) mod diagram;
 
 use actix_web::{HttpResponse, web};
 use askama::Template;
