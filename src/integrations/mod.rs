@@ -868,7 +868,8 @@ impl IntegrationService {
             )
         })?;
         // A repeated attempt looks for issues an earlier attempt may have created.
-        let careful = item.attempts > 0;
+        // (`last_error` survives a fresh request merged into a failed-and-retried item.)
+        let careful = item.attempts > 0 || item.last_error.is_some();
         let (mut created, mut updated, mut unchanged) = (0u32, 0u32, 0u32);
         let existing = {
             let conn = db.conn()?;
@@ -1267,7 +1268,11 @@ impl IntegrationService {
         let result = self.run_item(db, item);
         let conn = db.conn()?;
         match result {
-            Ok(_) => queue::done(&conn, item)?,
+            Ok(_) => {
+                if !queue::done(&conn, item)? {
+                    tracing::debug!(work = item.id, "asked for again while running; runs once more");
+                }
+            }
             Err(e) => {
                 self.record_failure(&conn, item, &e)?;
             }

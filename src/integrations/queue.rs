@@ -74,9 +74,12 @@ pub struct WorkItem {
     pub actor_id: Option<String>,
     /// Last change.
     pub updated_at: String,
+    /// Requests merged into this item so far (see [`enqueue`]).
+    #[serde(skip)]
+    pub generation: i64,
 }
 
-const ITEM_COLUMNS: &str = "id, workspace_id, model_id, kind, control_id, detail, status, attempts, next_attempt_at, last_error, actor_id, updated_at";
+const ITEM_COLUMNS: &str = "id, workspace_id, model_id, kind, control_id, detail, status, attempts, next_attempt_at, last_error, actor_id, updated_at, generation";
 
 fn item_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WorkItem> {
     let kind: String = r.get(3)?;
@@ -93,6 +96,7 @@ fn item_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WorkItem> {
         last_error: r.get(9)?,
         actor_id: r.get(10)?,
         updated_at: r.get(11)?,
+        generation: r.get(12)?,
     })
 }
 
@@ -102,6 +106,10 @@ fn later(seconds: i64) -> String {
 
 /// Queues work unless the same work is already pending; returns the pending item's id.
 /// `claim` pushes it into the future so the caller can run it at once without the worker.
+///
+/// Merging into a pending item bumps its `generation`: an attempt that started before (and
+/// so may not see this change) then leaves the item pending when it finishes ([`done`],
+/// [`failed`]), and the newer request is run too.
 pub fn enqueue(
     conn: &Connection,
     workspace_id: &str,
@@ -124,7 +132,7 @@ pub fn enqueue(
     if let Some(id) = existing {
         // Due now (or claimed for the caller); a fresh request also resets the budget.
         conn.execute(
-            "UPDATE integration_outbox SET next_attempt_at = ?1, detail = CASE WHEN ?2 = '' THEN detail ELSE ?2 END, attempts = 0, updated_at = ?3 WHERE id = ?4",
+            "UPDATE integration_outbox SET next_attempt_at = ?1, detail = CASE WHEN ?2 = '' THEN detail ELSE ?2 END, attempts = 0, generation = generation + 1, updated_at = ?3 WHERE id = ?4",
             params![next, detail, now, id],
         )?;
         return Ok(id);
@@ -168,22 +176,32 @@ pub fn get(conn: &Connection, id: i64) -> store::Result<Option<WorkItem>> {
         .optional()?)
 }
 
-/// Marks an item done; older failed items of the same work are superseded.
-pub fn done(conn: &Connection, item: &WorkItem) -> store::Result<()> {
+/// Marks an item done; older failed items of the same work are superseded. When the same
+/// work was asked for again meanwhile (its generation moved), the item stays pending and
+/// due, so the newer request runs as well; returns false then.
+pub fn done(conn: &Connection, item: &WorkItem) -> store::Result<bool> {
     let now = now_str();
-    conn.execute(
-        "UPDATE integration_outbox SET status = 'done', attempts = attempts + 1, last_error = NULL, updated_at = ?1 WHERE id = ?2",
-        params![now, item.id],
+    let n = conn.execute(
+        "UPDATE integration_outbox SET status = 'done', attempts = attempts + 1, last_error = NULL, updated_at = ?1 WHERE id = ?2 AND generation = ?3",
+        params![now, item.id, item.generation],
     )?;
+    if n == 0 {
+        conn.execute(
+            "UPDATE integration_outbox SET last_error = NULL, updated_at = ?1 WHERE id = ?2 AND status = 'pending'",
+            params![now, item.id],
+        )?;
+        return Ok(false);
+    }
     conn.execute(
         "DELETE FROM integration_outbox WHERE model_id = ?1 AND kind = ?2 AND control_id = ?3 AND status = 'failed'",
         params![item.model_id, item.kind.as_str(), item.control_id],
     )?;
-    Ok(())
+    Ok(true)
 }
 
 /// Records a failed attempt: retried after `retry_in` seconds, or failed for good when
-/// `give_up`. Returns the attempts made.
+/// `give_up`. Returns the attempts made. When the same work was asked for again meanwhile,
+/// only the error is recorded: the newer request stays pending and due.
 pub fn failed(
     conn: &Connection,
     item: &WorkItem,
@@ -191,11 +209,18 @@ pub fn failed(
     retry_in: u64,
     give_up: bool,
 ) -> store::Result<u32> {
-    let attempts: u32 = conn.query_row(
-        "SELECT attempts + 1 FROM integration_outbox WHERE id = ?1",
+    let (attempts, generation): (u32, i64) = conn.query_row(
+        "SELECT attempts + 1, generation FROM integration_outbox WHERE id = ?1",
         [item.id],
-        |r| r.get(0),
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
+    if generation != item.generation {
+        conn.execute(
+            "UPDATE integration_outbox SET last_error = ?1, updated_at = ?2 WHERE id = ?3",
+            params![error, now_str(), item.id],
+        )?;
+        return Ok(attempts - 1);
+    }
     conn.execute(
         "UPDATE integration_outbox SET status = ?1, attempts = ?2, last_error = ?3, next_attempt_at = ?4, updated_at = ?5 WHERE id = ?6",
         params![

@@ -120,6 +120,9 @@ CREATE TABLE integration_outbox (
     next_attempt_at TEXT NOT NULL,
     last_error      TEXT,
     actor_id        TEXT,
+    -- Bumped when the same work is asked for again while an attempt may be running: that
+    -- attempt then leaves the item pending instead of marking the newer request done.
+    generation      INTEGER NOT NULL DEFAULT 0,
     created_at      TEXT NOT NULL,
     updated_at      TEXT NOT NULL
 );
