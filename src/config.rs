@@ -1267,7 +1267,10 @@ impl serde::Serialize for ReportView<'_> {
                 "integrations.retry_base_seconds",
                 int(c.integrations.retry_base_seconds),
             ),
-            ("integrations.max_attempts", int(c.integrations.max_attempts)),
+            (
+                "integrations.max_attempts",
+                int(c.integrations.max_attempts),
+            ),
             (
                 "integrations.reconcile_interval_seconds",
                 int(c.integrations.reconcile_interval_seconds),

@@ -254,7 +254,12 @@ fn routes() -> Vec<Route> {
             none.clone(),
             Write,
         ),
-        r("GET", "/api/models/{model}/integrations", none.clone(), Read),
+        r(
+            "GET",
+            "/api/models/{model}/integrations",
+            none.clone(),
+            Read,
+        ),
         r("POST", "/api/models/{model}/jira/export", json!({}), Write),
         r(
             "POST",

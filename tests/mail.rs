@@ -36,7 +36,10 @@ fn user_id(admin: &Client, email: &str) -> String {
 fn wait_until(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !f() {
-        assert!(Instant::now() < deadline, "timed out after {secs} s waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs} s waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -56,21 +59,32 @@ fn password_reset_by_admin_issued_link() {
     let admin_id = user_id(&admin, "admin@example.com");
 
     // Only admins issue links, and not for themselves (they change their password instead).
-    assert_eq!(dev.post(&format!("/api/users/{admin_id}/password-reset"), json!({})).status(), 403);
+    assert_eq!(
+        dev.post(&format!("/api/users/{admin_id}/password-reset"), json!({}))
+            .status(),
+        403
+    );
     let (status, b) = json(admin.post(&format!("/api/users/{admin_id}/password-reset"), json!({})));
     assert_eq!(status, 400, "{b}");
 
-    let (status, link) = json(admin.post(&format!("/api/users/{dev_id}/password-reset"), json!({})));
+    let (status, link) =
+        json(admin.post(&format!("/api/users/{dev_id}/password-reset"), json!({})));
     assert_eq!(status, 201, "{link}");
     assert_eq!(link["emailed"], true, "{link}");
     let url = link["reset_url"].as_str().expect("url").to_string();
-    assert!(url.starts_with(&app.url.replace("127.0.0.1", "localhost")) || url.contains("/reset/"), "{url}");
+    assert!(
+        url.starts_with(&app.url.replace("127.0.0.1", "localhost")) || url.contains("/reset/"),
+        "{url}"
+    );
     let token = url.rsplit('/').next().expect("token").to_string();
 
     // One message, plain text and HTML alternatives, both carrying the link.
     let mail = smtp.wait_for("dev@example.com", 10);
     assert!(mail.contains("multipart/alternative"), "{mail}");
-    assert!(mail.contains("Subject: [rampart] Choose a new password"), "{mail}");
+    assert!(
+        mail.contains("Subject: [rampart] Choose a new password"),
+        "{mail}"
+    );
     let text = part(&mail, "text/plain").expect("text part");
     let html = part(&mail, "text/html").expect("html part");
     assert!(text.contains(&url), "{text}");
@@ -82,29 +96,63 @@ fn password_reset_by_admin_issued_link() {
     let (status, info) = json(anon.get(&format!("/api/auth/password-reset/{token}")));
     assert_eq!(status, 200, "{info}");
     assert_eq!(info["email"], "dev@example.com");
-    let (status, b) = json(anon.post(&format!("/api/auth/password-reset/{token}"), json!({"password": "weak"})));
+    let (status, b) = json(anon.post(
+        &format!("/api/auth/password-reset/{token}"),
+        json!({"password": "weak"}),
+    ));
     assert_eq!(status, 400, "{b}");
     assert_eq!(dev.get("/api/me").status(), 200, "nothing changed yet");
 
     let new_password = "Another-Horse-7";
-    let (status, b) = json(anon.post(&format!("/api/auth/password-reset/{token}"), json!({"password": new_password})));
+    let (status, b) = json(anon.post(
+        &format!("/api/auth/password-reset/{token}"),
+        json!({"password": new_password}),
+    ));
     assert_eq!(status, 200, "{b}");
     // Every session of the account ended; the old password is gone, the new one works.
     assert_eq!(dev.get("/api/me").status(), 401);
-    let (status, _) = json(anon.post("/api/auth/login", json!({"email": "dev@example.com", "password": PASSWORD})));
+    let (status, _) = json(anon.post(
+        "/api/auth/login",
+        json!({"email": "dev@example.com", "password": PASSWORD}),
+    ));
     assert_eq!(status, 401);
     Client::login(&app, "dev@example.com", new_password);
     // Single use.
-    let (status, _) = json(anon.post(&format!("/api/auth/password-reset/{token}"), json!({"password": "Third-Horse-77"})));
+    let (status, _) = json(anon.post(
+        &format!("/api/auth/password-reset/{token}"),
+        json!({"password": "Third-Horse-77"}),
+    ));
     assert_eq!(status, 404);
-    assert_eq!(anon.get(&format!("/api/auth/password-reset/{token}")).status(), 404);
+    assert_eq!(
+        anon.get(&format!("/api/auth/password-reset/{token}"))
+            .status(),
+        404
+    );
     // A newer link replaces an older one.
     let (_, l1) = json(admin.post(&format!("/api/users/{dev_id}/password-reset"), json!({})));
     let (_, l2) = json(admin.post(&format!("/api/users/{dev_id}/password-reset"), json!({})));
-    let t1 = l1["reset_url"].as_str().expect("url").rsplit('/').next().expect("t").to_string();
-    let t2 = l2["reset_url"].as_str().expect("url").rsplit('/').next().expect("t").to_string();
-    assert_eq!(anon.get(&format!("/api/auth/password-reset/{t1}")).status(), 404);
-    assert_eq!(anon.get(&format!("/api/auth/password-reset/{t2}")).status(), 200);
+    let t1 = l1["reset_url"]
+        .as_str()
+        .expect("url")
+        .rsplit('/')
+        .next()
+        .expect("t")
+        .to_string();
+    let t2 = l2["reset_url"]
+        .as_str()
+        .expect("url")
+        .rsplit('/')
+        .next()
+        .expect("t")
+        .to_string();
+    assert_eq!(
+        anon.get(&format!("/api/auth/password-reset/{t1}")).status(),
+        404
+    );
+    assert_eq!(
+        anon.get(&format!("/api/auth/password-reset/{t2}")).status(),
+        200
+    );
 }
 
 fn code_in(mail: &str) -> String {
@@ -127,7 +175,10 @@ fn self_service_signup_with_emailed_code() {
     let app_off = appliance(&off, &[]);
     let anon = Client::anonymous(&app_off);
     assert_eq!(json(anon.get("/api/auth/signup")).1["enabled"], false);
-    let (status, b) = json(anon.post("/api/auth/signup", json!({"email": "a@example.com", "name": "A", "password": PASSWORD})));
+    let (status, b) = json(anon.post(
+        "/api/auth/signup",
+        json!({"email": "a@example.com", "name": "A", "password": PASSWORD}),
+    ));
     assert_eq!(status, 403, "{b}");
     drop(app_off);
 
@@ -141,17 +192,29 @@ fn self_service_signup_with_emailed_code() {
     let app = appliance(&dir, &env);
     let anon = Client::anonymous(&app);
     let (_, policy) = json(anon.get("/api/auth/signup"));
-    assert_eq!(policy, json!({"enabled": true, "allowed_domains": ["example.com"]}));
+    assert_eq!(
+        policy,
+        json!({"enabled": true, "allowed_domains": ["example.com"]})
+    );
 
     // The allowlist and the password policy refuse before anything is sent.
-    let (status, b) = json(anon.post("/api/auth/signup", json!({"email": "x@elsewhere.org", "name": "X", "password": PASSWORD})));
+    let (status, b) = json(anon.post(
+        "/api/auth/signup",
+        json!({"email": "x@elsewhere.org", "name": "X", "password": PASSWORD}),
+    ));
     assert_eq!(status, 400, "{b}");
     assert_eq!(b["error"]["field"], "email");
-    let (status, b) = json(anon.post("/api/auth/signup", json!({"email": "new@example.com", "name": "New", "password": "weak"})));
+    let (status, b) = json(anon.post(
+        "/api/auth/signup",
+        json!({"email": "new@example.com", "name": "New", "password": "weak"}),
+    ));
     assert_eq!(status, 400, "{b}");
     assert!(smtp.messages().is_empty());
 
-    let (status, b) = json(anon.post("/api/auth/signup", json!({"email": "new@example.com", "name": "New Person", "password": PASSWORD})));
+    let (status, b) = json(anon.post(
+        "/api/auth/signup",
+        json!({"email": "new@example.com", "name": "New Person", "password": PASSWORD}),
+    ));
     assert_eq!(status, 202, "{b}");
     assert_eq!(b["status"], "verification_sent");
     let mail = smtp.wait_for("new@example.com", 10);
@@ -159,15 +222,31 @@ fn self_service_signup_with_emailed_code() {
     assert!(part(&mail, "text/plain").expect("text").contains(&code));
     assert!(part(&mail, "text/html").expect("html").contains(&code));
     // No account before the code.
-    assert_eq!(json(anon.post("/api/auth/login", json!({"email": "new@example.com", "password": PASSWORD}))).0, 401);
+    assert_eq!(
+        json(anon.post(
+            "/api/auth/login",
+            json!({"email": "new@example.com", "password": PASSWORD})
+        ))
+        .0,
+        401
+    );
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    let (status, b) = json(anon.post("/api/auth/signup/verify", json!({"email": "new@example.com", "code": wrong})));
+    let (status, b) = json(anon.post(
+        "/api/auth/signup/verify",
+        json!({"email": "new@example.com", "code": wrong}),
+    ));
     assert_eq!(status, 400, "{b}");
-    let resp = anon.post("/api/auth/signup/verify", json!({"email": "new@example.com", "code": code}));
+    let resp = anon.post(
+        "/api/auth/signup/verify",
+        json!({"email": "new@example.com", "code": code}),
+    );
     assert_eq!(resp.status(), 201);
     assert!(session_cookie(&resp).is_some(), "signed in");
     let me = Client::from_signin(&app, {
-        let r = anon.post("/api/auth/login", json!({"email": "new@example.com", "password": PASSWORD}));
+        let r = anon.post(
+            "/api/auth/login",
+            json!({"email": "new@example.com", "password": PASSWORD}),
+        );
         assert_eq!(r.status(), 200);
         r
     });
@@ -175,30 +254,67 @@ fn self_service_signup_with_emailed_code() {
     assert_eq!(who["user"]["role"], "user", "{who}");
     assert_eq!(who["user"]["display_name"], "New Person");
     // The code is used up.
-    let (status, _) = json(anon.post("/api/auth/signup/verify", json!({"email": "new@example.com", "code": code})));
+    let (status, _) = json(anon.post(
+        "/api/auth/signup/verify",
+        json!({"email": "new@example.com", "code": code}),
+    ));
     assert_eq!(status, 400);
 
     // Signing up again with a taken address answers the same, and the owner is told.
-    let (status, b) = json(anon.post("/api/auth/signup", json!({"email": "new@example.com", "name": "Someone", "password": PASSWORD})));
+    let (status, b) = json(anon.post(
+        "/api/auth/signup",
+        json!({"email": "new@example.com", "name": "Someone", "password": PASSWORD}),
+    ));
     assert_eq!(status, 202, "{b}");
     wait_until(10, "the notice to the existing account", || {
-        smtp.messages().iter().filter(|m| m.contains("X-RcptTo: new@example.com")).count() == 2
+        smtp.messages()
+            .iter()
+            .filter(|m| m.contains("X-RcptTo: new@example.com"))
+            .count()
+            == 2
     });
-    assert!(smtp.messages().iter().any(|m| m.contains("You already have an account") || m.contains("already has one")));
+    assert!(
+        smtp.messages()
+            .iter()
+            .any(|m| m.contains("You already have an account") || m.contains("already has one"))
+    );
 
     // Five wrong codes end the request: even the right code no longer works.
-    let (status, _) = json(anon.post("/api/auth/signup", json!({"email": "guess@example.com", "name": "G", "password": PASSWORD})));
+    let (status, _) = json(anon.post(
+        "/api/auth/signup",
+        json!({"email": "guess@example.com", "name": "G", "password": PASSWORD}),
+    ));
     assert_eq!(status, 202);
     let code = code_in(&smtp.wait_for("guess@example.com", 10));
     let wrong = if code == "000000" { "111111" } else { "000000" };
     for _ in 0..5 {
-        assert_eq!(json(anon.post("/api/auth/signup/verify", json!({"email": "guess@example.com", "code": wrong}))).0, 400);
+        assert_eq!(
+            json(anon.post(
+                "/api/auth/signup/verify",
+                json!({"email": "guess@example.com", "code": wrong})
+            ))
+            .0,
+            400
+        );
     }
-    assert_eq!(json(anon.post("/api/auth/signup/verify", json!({"email": "guess@example.com", "code": code}))).0, 400);
+    assert_eq!(
+        json(anon.post(
+            "/api/auth/signup/verify",
+            json!({"email": "guess@example.com", "code": code})
+        ))
+        .0,
+        400
+    );
     // A new code needs a minute between sends.
-    let (status, b) = json(anon.post("/api/auth/signup", json!({"email": "guess@example.com", "name": "G", "password": PASSWORD})));
+    let (status, b) = json(anon.post(
+        "/api/auth/signup",
+        json!({"email": "guess@example.com", "name": "G", "password": PASSWORD}),
+    ));
     assert_eq!(status, 202, "the deleted request starts over: {b}");
-    let (status, b) = json(anon.post("/api/auth/signup", json!({"email": "guess@example.com", "name": "G", "password": PASSWORD})));
+    let (status, b) = json(anon.post(
+        "/api/auth/signup",
+        json!({"email": "guess@example.com", "name": "G", "password": PASSWORD}),
+    ));
     assert_eq!(status, 429, "{b}");
 }
 
@@ -226,18 +342,31 @@ fn mail_queue_retries_and_shows_failures_to_admins() {
     let (status, link) = json(admin.post(&format!("/api/users/{ops}/password-reset"), json!({})));
     assert_eq!(status, 201, "{link}");
     assert_eq!(link["emailed"], false);
-    assert!(link["email_error"].as_str().is_some_and(|e| !e.is_empty()), "{link}");
+    assert!(
+        link["email_error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{link}"
+    );
     let failed = |admin: &Client| -> Value {
         let (_, m) = json(admin.get("/api/admin/mail?status=failed"));
         m
     };
-    wait_until(20, "the message to be marked failed", || failed(&admin)["stats"]["failed"] == 1);
+    wait_until(20, "the message to be marked failed", || {
+        failed(&admin)["stats"]["failed"] == 1
+    });
     let m = failed(&admin);
     let row = &m["messages"][0];
     assert_eq!(row["recipient"], "ops@example.com");
     assert_eq!(row["attempts"], 3, "{m}");
-    assert!(row["last_error"].as_str().is_some_and(|e| e.contains(&port.to_string())), "{m}");
-    assert!(!m.to_string().contains("/reset/"), "bodies are never listed: {m}");
+    assert!(
+        row["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains(&port.to_string())),
+        "{m}"
+    );
+    assert!(
+        !m.to_string().contains("/reset/"),
+        "bodies are never listed: {m}"
+    );
     let failed_id = row["id"].as_i64().expect("id");
 
     // Second message: queued while the relay is down, delivered once it is up.
@@ -246,16 +375,30 @@ fn mail_queue_retries_and_shows_failures_to_admins() {
     assert_eq!(link["emailed"], false);
     let smtp = Smtp::start_on(&dir, port);
     let mail = smtp.wait_for("dev@example.com", 20);
-    assert!(mail.contains(link["reset_url"].as_str().expect("url")) || part(&mail, "text/plain").is_some_and(|t| t.contains(link["reset_url"].as_str().expect("url"))));
+    assert!(
+        mail.contains(link["reset_url"].as_str().expect("url"))
+            || part(&mail, "text/plain")
+                .is_some_and(|t| t.contains(link["reset_url"].as_str().expect("url")))
+    );
     // The failed one stays failed until an admin retries it.
     std::thread::sleep(Duration::from_secs(2));
-    assert!(!smtp.messages().iter().any(|m| m.contains("X-RcptTo: ops@example.com")));
+    assert!(
+        !smtp
+            .messages()
+            .iter()
+            .any(|m| m.contains("X-RcptTo: ops@example.com"))
+    );
     let (status, b) = json(admin.post(&format!("/api/admin/mail/{failed_id}/retry"), json!({})));
     assert_eq!(status, 200, "{b}");
     smtp.wait_for("ops@example.com", 20);
     wait_until(10, "both messages to show as sent", || {
         let (_, m) = json(admin.get("/api/admin/mail"));
-        m["stats"]["failed"] == 0 && m["stats"]["pending"] == 0 && m["stats"]["sent_last_7_days"] == 2
+        m["stats"]["failed"] == 0
+            && m["stats"]["pending"] == 0
+            && m["stats"]["sent_last_7_days"] == 2
     });
-    assert_eq!(json(admin.post("/api/admin/mail/999999/retry", json!({}))).0, 404);
+    assert_eq!(
+        json(admin.post("/api/admin/mail/999999/retry", json!({}))).0,
+        404
+    );
 }

@@ -175,11 +175,9 @@ fn send_alert(admin: &AdminService, state: &MaintenanceState) -> Option<AlertHan
         ..Default::default()
     };
     let email = content.render(&to, &instance);
-    let id = match admin
-        .conn()
-        .map_err(|e| e.to_string())
-        .and_then(|c| crate::mail::enqueue(&c, "maintenance_alert", &email, true).map_err(|e| e.to_string()))
-    {
+    let id = match admin.conn().map_err(|e| e.to_string()).and_then(|c| {
+        crate::mail::enqueue(&c, "maintenance_alert", &email, true).map_err(|e| e.to_string())
+    }) {
         Ok(id) => id,
         Err(e) => {
             tracing::warn!(error = %e, "cannot queue the maintenance alert");

@@ -162,13 +162,7 @@ impl AuthService {
             self.outbox
                 .queue("signup_existing_account", &user.email, &content)?;
             let conn = self.db.conn()?;
-            AuthService::audit(
-                &conn,
-                None,
-                "signup.existing_account",
-                &email,
-                &client.ip,
-            );
+            AuthService::audit(&conn, None, "signup.existing_account", &email, &client.ip);
             return Ok(started);
         }
         let hash = self.hash_password(password_text)?;
@@ -248,7 +242,12 @@ impl AuthService {
         self.require_signup_open()?;
         let email = users::validate_email(email)?;
         let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
-        let wrong = || invalid("code", "the code is wrong or has expired; request a new one");
+        let wrong = || {
+            invalid(
+                "code",
+                "the code is wrong or has expired; request a new one",
+            )
+        };
         let mut conn = self.db.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let row: Option<(String, String, String, u32, String)> = tx
@@ -291,13 +290,7 @@ impl AuthService {
         }
         let user_id = users::insert_user(&tx, &email, &name, &hash, Role::User)?;
         tx.execute("DELETE FROM signup_requests WHERE email = ?1", [&email])?;
-        AuthService::audit(
-            &tx,
-            Some(&user_id),
-            "signup.verified",
-            &email,
-            &client.ip,
-        );
+        AuthService::audit(&tx, Some(&user_id), "signup.verified", &email, &client.ip);
         let session = self.create_session(&tx, &user_id, false, client)?;
         let user = users::get(&tx, &user_id)?;
         tx.commit()?;
@@ -350,8 +343,13 @@ mod tests {
 
     #[test]
     fn codes_are_six_digits_and_vary() {
-        let codes: std::collections::BTreeSet<String> = (0..200).map(|_| six_digit_code()).collect();
+        let codes: std::collections::BTreeSet<String> =
+            (0..200).map(|_| six_digit_code()).collect();
         assert!(codes.len() > 190, "codes repeat too often: {}", codes.len());
-        assert!(codes.iter().all(|c| c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit())));
+        assert!(
+            codes
+                .iter()
+                .all(|c| c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit()))
+        );
     }
 }

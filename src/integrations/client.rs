@@ -140,7 +140,10 @@ impl Site {
     fn host(&self) -> String {
         reqwest::Url::parse(&self.base_url)
             .ok()
-            .and_then(|u| u.host_str().map(|h| format!("{h}:{}", u.port_or_known_default().unwrap_or(0))))
+            .and_then(|u| {
+                u.host_str()
+                    .map(|h| format!("{h}:{}", u.port_or_known_default().unwrap_or(0)))
+            })
             .unwrap_or_else(|| self.base_url.clone())
     }
 }
@@ -321,10 +324,7 @@ impl Http {
                 404 => {
                     return Err(CallError::Permanent {
                         status,
-                        message: format!(
-                            "{} has no {path} (404 Not Found){quoted}",
-                            site.product
-                        ),
+                        message: format!("{} has no {path} (404 Not Found){quoted}", site.product),
                     });
                 }
                 409 => {
@@ -354,10 +354,7 @@ impl Http {
                 s => {
                     return Err(CallError::Permanent {
                         status,
-                        message: format!(
-                            "{} refused {method} {path} ({s}){quoted}",
-                            site.product
-                        ),
+                        message: format!("{} refused {method} {path} ({s}){quoted}", site.product),
                     });
                 }
             }
@@ -420,10 +417,17 @@ mod tests {
             l.acquire("a:443", Duration::from_millis(50));
         }
         // Four calls: the first now, then three waits of 50 ms.
-        assert!(start.elapsed() >= Duration::from_millis(150), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() >= Duration::from_millis(150),
+            "{:?}",
+            start.elapsed()
+        );
         let other = Instant::now();
         l.acquire("b:443", Duration::from_millis(50));
-        assert!(other.elapsed() < Duration::from_millis(40), "hosts are independent");
+        assert!(
+            other.elapsed() < Duration::from_millis(40),
+            "hosts are independent"
+        );
     }
 
     #[test]

@@ -108,7 +108,13 @@ pub fn storage(
     b.push_str(&paragraphs(&model.feature_description));
     b.push_str("<h2>Assurance</h2>");
     b.push_str(&table(
-        &["Control objectives", "Implemented", "Verified", "At risk", "Not started"],
+        &[
+            "Control objectives",
+            "Implemented",
+            "Verified",
+            "At risk",
+            "Not started",
+        ],
         vec![vec![
             c.objectives.to_string(),
             c.implemented.to_string(),
@@ -159,7 +165,15 @@ pub fn storage(
     let assessed = model.assess(verification);
     b.push_str("<h2>Control objectives</h2>");
     b.push_str(&table(
-        &["ID", "Risk", "Asset", "Attacker", "Properties", "State", "Objective"],
+        &[
+            "ID",
+            "Risk",
+            "Asset",
+            "Attacker",
+            "Properties",
+            "State",
+            "Objective",
+        ],
         model
             .control_objectives
             .iter()
@@ -176,7 +190,10 @@ pub fn storage(
                 vec![
                     esc(&co.id),
                     esc(&co.risk_tier.to_string()),
-                    esc(model.asset(&co.asset_id).map(|x| x.name.as_str()).unwrap_or("?")),
+                    esc(model
+                        .asset(&co.asset_id)
+                        .map(|x| x.name.as_str())
+                        .unwrap_or("?")),
                     esc(model
                         .attacker(&co.attacker_id)
                         .map(|x| x.name.as_str())
@@ -190,7 +207,14 @@ pub fn storage(
     ));
     b.push_str("<h2>Controls</h2>");
     b.push_str(&table(
-        &["ID", "Control", "Status", "Verification", "Jira", "What to do"],
+        &[
+            "ID",
+            "Control",
+            "Status",
+            "Verification",
+            "Jira",
+            "What to do",
+        ],
         model
             .controls
             .iter()
@@ -284,9 +308,10 @@ pub fn create(
         }
         match http.json(site, Method::POST, "/rest/api/content", Some(&doc)) {
             Ok(v) => return written(site, &v, &t),
-            Err(CallError::Permanent { status: 400, message })
-                if round == 0 && message.to_ascii_lowercase().contains("title") =>
-            {
+            Err(CallError::Permanent {
+                status: 400,
+                message,
+            }) if round == 0 && message.to_ascii_lowercase().contains("title") => {
                 t = alt_title.to_string();
             }
             Err(e) => return Err(e),
@@ -294,7 +319,10 @@ pub fn create(
     }
     Err(CallError::Permanent {
         status: 400,
-        message: format!("{} refused both page titles {title:?} and {alt_title:?}", site.product),
+        message: format!(
+            "{} refused both page titles {title:?} and {alt_title:?}",
+            site.product
+        ),
     })
 }
 

@@ -109,7 +109,11 @@ pub fn project(http: &Http, site: &Site, key: &str) -> Result<Project, CallError
 }
 
 /// Creates an issue; returns (key, id).
-pub fn create_issue(http: &Http, site: &Site, fields: Value) -> Result<(String, String), CallError> {
+pub fn create_issue(
+    http: &Http,
+    site: &Site,
+    fields: Value,
+) -> Result<(String, String), CallError> {
     let v = http.json(
         site,
         Method::POST,
@@ -177,15 +181,20 @@ pub fn find_by_label(
     let v = match http.json(site, Method::GET, &path, None) {
         Ok(v) => v,
         // Editions without the v2 search answer 404/410: behave as "not found".
-        Err(CallError::Permanent { status: 404 | 410, .. }) => return Ok(None),
+        Err(CallError::Permanent {
+            status: 404 | 410, ..
+        }) => return Ok(None),
         Err(e) => return Err(e),
     };
-    Ok(v["issues"].as_array().and_then(|a| a.first()).and_then(|i| {
-        Some((
-            i["key"].as_str()?.to_string(),
-            i["id"].as_str().unwrap_or_default().to_string(),
-        ))
-    }))
+    Ok(v["issues"]
+        .as_array()
+        .and_then(|a| a.first())
+        .and_then(|i| {
+            Some((
+                i["key"].as_str()?.to_string(),
+                i["id"].as_str().unwrap_or_default().to_string(),
+            ))
+        }))
 }
 
 /// An issue's current status.
@@ -236,7 +245,11 @@ pub fn transition(http: &Http, site: &Site, key: &str, wanted: &str) -> Result<b
             message: format!(
                 "{key} has no transition {wanted:?} from status {:?} (available: {}); set wont_do_transition in Settings › Integrations or add the transition to the workflow",
                 current.name,
-                if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
             ),
         });
     };
@@ -284,7 +297,10 @@ fn enc(s: &str) -> String {
 pub fn wiki_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        if matches!(c, '{' | '}' | '[' | ']' | '|' | '*' | '_' | '^' | '~' | '+' | '#' | '!' | '\\') {
+        if matches!(
+            c,
+            '{' | '}' | '[' | ']' | '|' | '*' | '_' | '^' | '~' | '+' | '#' | '!' | '\\'
+        ) {
             out.push('\\');
         }
         out.push(c);
@@ -368,14 +384,21 @@ pub fn container_content(model: &ThreatModel, model_url: &str) -> IssueContent {
 
 /// A control's issue: summary, the objectives it serves, what to do, why, references and a
 /// link back. `None` for an unknown control.
-pub fn control_content(model: &ThreatModel, control_id: &str, model_url: &str) -> Option<IssueContent> {
+pub fn control_content(
+    model: &ThreatModel,
+    control_id: &str,
+    model_url: &str,
+) -> Option<IssueContent> {
     let c = model.control(control_id)?;
     let mut d = String::new();
     let cos = model.objectives_of_control(&c.id);
     if !cos.is_empty() {
         d.push_str("h3. Control objectives\n");
         for co in cos {
-            let asset = model.asset(&co.asset_id).map(|a| a.name.as_str()).unwrap_or("?");
+            let asset = model
+                .asset(&co.asset_id)
+                .map(|a| a.name.as_str())
+                .unwrap_or("?");
             let attacker = model
                 .attacker(&co.attacker_id)
                 .map(|a| a.name.as_str())
@@ -421,12 +444,22 @@ pub fn control_content(model: &ThreatModel, control_id: &str, model_url: &str) -
 }
 
 /// The comment on a dropped control's issue.
-pub fn dropped_comment(control_id: &str, name: &str, reason: &str, model_title: &str, model_url: &str) -> String {
+pub fn dropped_comment(
+    control_id: &str,
+    name: &str,
+    reason: &str,
+    model_title: &str,
+    model_url: &str,
+) -> String {
     format!(
         "rampart dropped control {control_id} ({}) from the threat model [{}|{model_url}]: {}. This issue was moved to Won't Do; no work is needed for it any more.",
         wiki_escape(name),
         wiki_escape(model_title),
-        wiki_escape(if reason.trim().is_empty() { "removed from the model" } else { reason })
+        wiki_escape(if reason.trim().is_empty() {
+            "removed from the model"
+        } else {
+            reason
+        })
     )
 }
 

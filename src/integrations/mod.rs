@@ -346,7 +346,11 @@ impl IntegrationService {
         self.inner.tenants.platform()
     }
 
-    fn load<S: serde::de::DeserializeOwned>(&self, org_id: &str, kind: Kind) -> Result<Option<Stored<S>>> {
+    fn load<S: serde::de::DeserializeOwned>(
+        &self,
+        org_id: &str,
+        kind: Kind,
+    ) -> Result<Option<Stored<S>>> {
         let conn = self.platform().conn()?;
         settings::load(&conn, &self.inner.key, org_id, kind)
     }
@@ -371,7 +375,11 @@ impl IntegrationService {
         let Some(s) = self.load::<JiraSettings>(&org.id, Kind::Jira)? else {
             return Ok(json!({"configured": false}));
         };
-        let secret = s.webhook_secret.as_deref().map(String::as_str).unwrap_or_default();
+        let secret = s
+            .webhook_secret
+            .as_deref()
+            .map(String::as_str)
+            .unwrap_or_default();
         let stats = self.org_queue_stats(&org.id, "jira_")?;
         Ok(json!({
             "configured": true,
@@ -404,7 +412,20 @@ impl IntegrationService {
         }
         let (s, token) = settings::validate_jira(input, &self.inner.config.allowed_hosts)?;
         let old = self.load::<JiraSettings>(&org.id, Kind::Jira)?;
-        let token = self.token_for(token, old.as_ref().map(|o| (&o.settings.base_url, &o.settings.auth_type, &o.settings.email, &o.token)), &s.base_url, &s.auth_type, &s.email)?;
+        let token = self.token_for(
+            token,
+            old.as_ref().map(|o| {
+                (
+                    &o.settings.base_url,
+                    &o.settings.auth_type,
+                    &o.settings.email,
+                    &o.token,
+                )
+            }),
+            &s.base_url,
+            &s.auth_type,
+            &s.email,
+        )?;
         let secret = match (&old, input.rotate_webhook_secret) {
             (Some(o), false) => o
                 .webhook_secret
@@ -414,7 +435,16 @@ impl IntegrationService {
             _ => random_secret(),
         };
         let conn = self.platform().conn()?;
-        settings::save(&conn, &self.inner.key, &org.id, Kind::Jira, &s, &token, Some(&secret), &caller.user_id)?;
+        settings::save(
+            &conn,
+            &self.inner.key,
+            &org.id,
+            Kind::Jira,
+            &s,
+            &token,
+            Some(&secret),
+            &caller.user_id,
+        )?;
         crate::auth::AuthService::audit(
             &conn,
             Some(&caller.user_id),
@@ -424,7 +454,11 @@ impl IntegrationService {
                 "{} project {}{}",
                 s.base_url,
                 s.project_key,
-                if input.rotate_webhook_secret { "; webhook secret rotated" } else { "" }
+                if input.rotate_webhook_secret {
+                    "; webhook secret rotated"
+                } else {
+                    ""
+                }
             ),
         );
         drop(conn);
@@ -451,16 +485,43 @@ impl IntegrationService {
     }
 
     /// `PUT …/integrations/confluence` (same token rule as Jira).
-    pub fn put_confluence(&self, caller: &Caller, org: &str, input: &ConfluenceInput) -> Result<Value> {
+    pub fn put_confluence(
+        &self,
+        caller: &Caller,
+        org: &str,
+        input: &ConfluenceInput,
+    ) -> Result<Value> {
         let org = self.inner.orgs.managed(caller, org)?;
         if org.shredded_at.is_some() {
             return Err(Error::Gone("the organization was crypto-shredded".into()));
         }
         let (s, token) = settings::validate_confluence(input, &self.inner.config.allowed_hosts)?;
         let old = self.load::<ConfluenceSettings>(&org.id, Kind::Confluence)?;
-        let token = self.token_for(token, old.as_ref().map(|o| (&o.settings.base_url, &o.settings.auth_type, &o.settings.email, &o.token)), &s.base_url, &s.auth_type, &s.email)?;
+        let token = self.token_for(
+            token,
+            old.as_ref().map(|o| {
+                (
+                    &o.settings.base_url,
+                    &o.settings.auth_type,
+                    &o.settings.email,
+                    &o.token,
+                )
+            }),
+            &s.base_url,
+            &s.auth_type,
+            &s.email,
+        )?;
         let conn = self.platform().conn()?;
-        settings::save(&conn, &self.inner.key, &org.id, Kind::Confluence, &s, &token, None, &caller.user_id)?;
+        settings::save(
+            &conn,
+            &self.inner.key,
+            &org.id,
+            Kind::Confluence,
+            &s,
+            &token,
+            None,
+            &caller.user_id,
+        )?;
         crate::auth::AuthService::audit(
             &conn,
             Some(&caller.user_id),
@@ -498,7 +559,12 @@ impl IntegrationService {
     fn token_for(
         &self,
         given: Option<String>,
-        old: Option<(&String, &String, &Option<String>, &zeroize::Zeroizing<String>)>,
+        old: Option<(
+            &String,
+            &String,
+            &Option<String>,
+            &zeroize::Zeroizing<String>,
+        )>,
         base_url: &str,
         auth_type: &str,
         email: &Option<String>,
@@ -524,7 +590,9 @@ impl IntegrationService {
         let org = self.inner.orgs.managed(caller, org)?;
         let s = self
             .load::<JiraSettings>(&org.id, Kind::Jira)?
-            .ok_or_else(|| Error::Unavailable("Jira is not configured for this organization".into()))?;
+            .ok_or_else(|| {
+                Error::Unavailable("Jira is not configured for this organization".into())
+            })?;
         let site = s.site();
         let up = |e: CallError| Error::Upstream {
             product: "Jira",
@@ -532,7 +600,8 @@ impl IntegrationService {
             message: e.to_string(),
         };
         let me = jira::myself(&self.inner.http, &site).map_err(up)?;
-        let project = jira::project(&self.inner.http, &site, &s.settings.project_key).map_err(up)?;
+        let project =
+            jira::project(&self.inner.http, &site, &s.settings.project_key).map_err(up)?;
         let mut problems = Vec::new();
         for (field, t) in [
             ("issue_type", &s.settings.issue_type),
@@ -563,12 +632,17 @@ impl IntegrationService {
         let org = self.inner.orgs.managed(caller, org)?;
         let s = self
             .load::<ConfluenceSettings>(&org.id, Kind::Confluence)?
-            .ok_or_else(|| Error::Unavailable("Confluence is not configured for this organization".into()))?;
-        let name = confluence::space(&self.inner.http, &s.site(), &s.settings.space_key).map_err(|e| Error::Upstream {
-            product: "Confluence",
-            status: e.status(),
-            message: e.to_string(),
-        })?;
+            .ok_or_else(|| {
+                Error::Unavailable("Confluence is not configured for this organization".into())
+            })?;
+        let name =
+            confluence::space(&self.inner.http, &s.site(), &s.settings.space_key).map_err(|e| {
+                Error::Upstream {
+                    product: "Confluence",
+                    status: e.status(),
+                    message: e.to_string(),
+                }
+            })?;
         Ok(json!({"ok": true, "space": {"key": s.settings.space_key, "name": name}}))
     }
 
@@ -591,7 +665,8 @@ impl IntegrationService {
     fn org_dbs(&self, org_id: &str) -> Result<Vec<(Db, Vec<String>)>> {
         let ids: Vec<String> = {
             let conn = self.platform().conn()?;
-            let mut stmt = conn.prepare("SELECT id FROM workspaces WHERE org_id = ?1 ORDER BY id")?;
+            let mut stmt =
+                conn.prepare("SELECT id FROM workspaces WHERE org_id = ?1 ORDER BY id")?;
             stmt.query_map([org_id], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?
         };
@@ -662,7 +737,10 @@ impl IntegrationService {
             ),
         };
         let container = links.iter().find(|l| l.control_id.is_empty()).cloned();
-        let issues: Vec<_> = links.into_iter().filter(|l| !l.control_id.is_empty()).collect();
+        let issues: Vec<_> = links
+            .into_iter()
+            .filter(|l| !l.control_id.is_empty())
+            .collect();
         let issue_count = issues.iter().filter(|l| l.dropped_at.is_none()).count() as u32;
         Ok(ModelIntegrations {
             available,
@@ -708,7 +786,13 @@ impl IntegrationService {
         self.run_now(caller, model_id, Kind::Confluence, WorkKind::ConfluenceSync)
     }
 
-    fn run_now(&self, caller: &Caller, model_id: &str, kind: Kind, work: WorkKind) -> Result<RunOutcome> {
+    fn run_now(
+        &self,
+        caller: &Caller,
+        model_id: &str,
+        kind: Kind,
+        work: WorkKind,
+    ) -> Result<RunOutcome> {
         caller.require_write()?;
         {
             let conn = caller.tenant.conn()?;
@@ -717,7 +801,16 @@ impl IntegrationService {
         self.require_org(caller, kind)?;
         let id = {
             let conn = caller.tenant.conn()?;
-            queue::enqueue(&conn, &caller.workspace_id, model_id, work, "", "", Some(&caller.user_id), true)?
+            queue::enqueue(
+                &conn,
+                &caller.workspace_id,
+                model_id,
+                work,
+                "",
+                "",
+                Some(&caller.user_id),
+                true,
+            )?
         };
         let item = {
             let conn = caller.tenant.conn()?;
@@ -725,7 +818,11 @@ impl IntegrationService {
         };
         let guard = self
             .lock_model(model_id, Duration::from_secs(30))
-            .ok_or_else(|| Error::Unavailable("another export or sync of this model is running; try again in a moment".into()))?;
+            .ok_or_else(|| {
+                Error::Unavailable(
+                    "another export or sync of this model is running; try again in a moment".into(),
+                )
+            })?;
         let result = self.run_item(&caller.tenant, &item);
         drop(guard);
         let conn = caller.tenant.conn()?;
@@ -767,7 +864,12 @@ impl IntegrationService {
     }
 
     /// Records a failed attempt; returns (next attempt time, permanent).
-    fn record_failure(&self, conn: &Connection, item: &WorkItem, e: &WorkError) -> store::Result<(Option<String>, bool)> {
+    fn record_failure(
+        &self,
+        conn: &Connection,
+        item: &WorkItem,
+        e: &WorkError,
+    ) -> store::Result<(Option<String>, bool)> {
         let (permanent, retry_after) = match e {
             WorkError::Call(_, CallError::Permanent { .. }) => (true, None),
             WorkError::Call(_, CallError::Transient { retry_after, .. }) => (false, *retry_after),
@@ -817,17 +919,25 @@ impl IntegrationService {
     fn run_item(&self, db: &Db, item: &WorkItem) -> std::result::Result<Value, WorkError> {
         let org = self
             .org_of(&item.workspace_id)
-            .map_err(|e| WorkError::Store(store::Error::Io {
-                path: "workspaces".into(),
-                source: std::io::Error::other(e.to_string()),
-            }))?
-            .ok_or_else(|| WorkError::NotConfigured("the workspace is no longer in an organization".into()))?;
+            .map_err(|e| {
+                WorkError::Store(store::Error::Io {
+                    path: "workspaces".into(),
+                    source: std::io::Error::other(e.to_string()),
+                })
+            })?
+            .ok_or_else(|| {
+                WorkError::NotConfigured("the workspace is no longer in an organization".into())
+            })?;
         match item.kind {
             WorkKind::JiraExport | WorkKind::JiraWontDo => {
                 let cfg = self
                     .load::<JiraSettings>(&org, Kind::Jira)
                     .map_err(|e| WorkError::NotConfigured(e.to_string()))?
-                    .ok_or_else(|| WorkError::NotConfigured("Jira is not configured for the organization (any more)".into()))?;
+                    .ok_or_else(|| {
+                        WorkError::NotConfigured(
+                            "Jira is not configured for the organization (any more)".into(),
+                        )
+                    })?;
                 if item.kind == WorkKind::JiraExport {
                     self.jira_export(db, item, &cfg)
                 } else {
@@ -838,13 +948,22 @@ impl IntegrationService {
                 let cfg = self
                     .load::<ConfluenceSettings>(&org, Kind::Confluence)
                     .map_err(|e| WorkError::NotConfigured(e.to_string()))?
-                    .ok_or_else(|| WorkError::NotConfigured("Confluence is not configured for the organization (any more)".into()))?;
+                    .ok_or_else(|| {
+                        WorkError::NotConfigured(
+                            "Confluence is not configured for the organization (any more)".into(),
+                        )
+                    })?;
                 self.confluence_sync(db, item, &cfg)
             }
         }
     }
 
-    fn jira_export(&self, db: &Db, item: &WorkItem, cfg: &Stored<JiraSettings>) -> std::result::Result<Value, WorkError> {
+    fn jira_export(
+        &self,
+        db: &Db,
+        item: &WorkItem,
+        cfg: &Stored<JiraSettings>,
+    ) -> std::result::Result<Value, WorkError> {
         let http = &self.inner.http;
         let site = cfg.site();
         let s = &cfg.settings;
@@ -853,14 +972,23 @@ impl IntegrationService {
             let conn = db.conn()?;
             match models::load(&conn, &item.workspace_id, &item.model_id) {
                 Ok(m) => m,
-                Err(models::Error::NotFound(_)) => return Ok(json!({"skipped": "the model was deleted"})),
+                Err(models::Error::NotFound(_)) => {
+                    return Ok(json!({"skipped": "the model was deleted"}));
+                }
                 Err(e) => return Err(WorkError::Config("Jira", e.to_string())),
             }
         };
         let model = &stored.model;
         let url = self.model_url(&model.id);
         let project = jira::project(http, &site, &s.project_key).map_err(call)?;
-        let types = || project.issue_types.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ");
+        let types = || {
+            project
+                .issue_types
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let subtask = project.issue_type(&s.issue_type).ok_or_else(|| {
             WorkError::Config(
                 "Jira",
@@ -879,14 +1007,25 @@ impl IntegrationService {
             (Some(src), _) => {
                 let conn = db.conn()?;
                 if queue::link(&conn, &model.id, "")?.is_none() {
-                    queue::put_link(&conn, &item.workspace_id, &model.id, "", "source", src, "", &jira::browse_url(&site, src), "")?;
+                    queue::put_link(
+                        &conn,
+                        &item.workspace_id,
+                        &model.id,
+                        "",
+                        "source",
+                        src,
+                        "",
+                        &jira::browse_url(&site, src),
+                        "",
+                    )?;
                 }
                 src.clone()
             }
             (None, Some(l)) => {
                 let content = jira::container_content(model, &url);
                 if l.content_hash != content.hash() {
-                    jira::update_issue(http, &site, &l.issue_key, content.fields()).map_err(call)?;
+                    jira::update_issue(http, &site, &l.issue_key, content.fields())
+                        .map_err(call)?;
                     let conn = db.conn()?;
                     queue::set_hash(&conn, &model.id, "", &content.hash())?;
                     updated += 1;
@@ -899,15 +1038,30 @@ impl IntegrationService {
                 match project.issue_type(&s.container_issue_type) {
                     Some(false) => {}
                     Some(true) => {
-                        return Err(WorkError::Config("Jira", format!("container_issue_type {:?} is a sub-task type; the container must be a standard issue type", s.container_issue_type)));
+                        return Err(WorkError::Config(
+                            "Jira",
+                            format!(
+                                "container_issue_type {:?} is a sub-task type; the container must be a standard issue type",
+                                s.container_issue_type
+                            ),
+                        ));
                     }
                     None => {
-                        return Err(WorkError::Config("Jira", format!("container issue type {:?} does not exist in project {} (available: {}); change container_issue_type in Settings › Integrations", s.container_issue_type, project.key, types())));
+                        return Err(WorkError::Config(
+                            "Jira",
+                            format!(
+                                "container issue type {:?} does not exist in project {} (available: {}); change container_issue_type in Settings › Integrations",
+                                s.container_issue_type,
+                                project.key,
+                                types()
+                            ),
+                        ));
                     }
                 }
                 let content = jira::container_content(model, &url);
                 let found = if careful {
-                    jira::find_by_label(http, &site, &project.key, &jira::label(&model.id, "")).map_err(call)?
+                    jira::find_by_label(http, &site, &project.key, &jira::label(&model.id, ""))
+                        .map_err(call)?
                 } else {
                     None
                 };
@@ -922,7 +1076,17 @@ impl IntegrationService {
                     }
                 };
                 let conn = db.conn()?;
-                queue::put_link(&conn, &item.workspace_id, &model.id, "", "container", &key, &id, &jira::browse_url(&site, &key), &content.hash())?;
+                queue::put_link(
+                    &conn,
+                    &item.workspace_id,
+                    &model.id,
+                    "",
+                    "container",
+                    &key,
+                    &id,
+                    &jira::browse_url(&site, &key),
+                    &content.hash(),
+                )?;
                 key
             }
         };
@@ -938,9 +1102,11 @@ impl IntegrationService {
             match link {
                 Some(l) if l.content_hash == hash => unchanged += 1,
                 Some(l) => {
-                    jira::update_issue(http, &site, &l.issue_key, content.fields()).map_err(call)?;
+                    jira::update_issue(http, &site, &l.issue_key, content.fields())
+                        .map_err(call)?;
                     if l.content_hash.is_empty() && !subtask {
-                        jira::link_issues(http, &site, &s.link_type, &container, &l.issue_key).map_err(call)?;
+                        jira::link_issues(http, &site, &s.link_type, &container, &l.issue_key)
+                            .map_err(call)?;
                     }
                     let conn = db.conn()?;
                     queue::set_hash(&conn, &model.id, &c.id, &hash)?;
@@ -948,7 +1114,13 @@ impl IntegrationService {
                 }
                 None => {
                     let found = if careful {
-                        jira::find_by_label(http, &site, &project.key, &jira::label(&model.id, &c.id)).map_err(call)?
+                        jira::find_by_label(
+                            http,
+                            &site,
+                            &project.key,
+                            &jira::label(&model.id, &c.id),
+                        )
+                        .map_err(call)?
                     } else {
                         None
                     };
@@ -969,10 +1141,21 @@ impl IntegrationService {
                     // this issue on the next attempt instead of creating another.
                     {
                         let conn = db.conn()?;
-                        queue::put_link(&conn, &item.workspace_id, &model.id, &c.id, "control", &key, &id, &jira::browse_url(&site, &key), "")?;
+                        queue::put_link(
+                            &conn,
+                            &item.workspace_id,
+                            &model.id,
+                            &c.id,
+                            "control",
+                            &key,
+                            &id,
+                            &jira::browse_url(&site, &key),
+                            "",
+                        )?;
                     }
                     if !subtask {
-                        jira::link_issues(http, &site, &s.link_type, &container, &key).map_err(call)?;
+                        jira::link_issues(http, &site, &s.link_type, &container, &key)
+                            .map_err(call)?;
                     }
                     let conn = db.conn()?;
                     queue::set_hash(&conn, &model.id, &c.id, &hash)?;
@@ -990,10 +1173,17 @@ impl IntegrationService {
             item.actor_id.as_deref(),
         )
         .map_err(|e| WorkError::Config("Jira", e.to_string()))?;
-        Ok(json!({"created": created, "updated": updated, "unchanged": unchanged, "container": container, "project": project.key}))
+        Ok(
+            json!({"created": created, "updated": updated, "unchanged": unchanged, "container": container, "project": project.key}),
+        )
     }
 
-    fn jira_wont_do(&self, db: &Db, item: &WorkItem, cfg: &Stored<JiraSettings>) -> std::result::Result<Value, WorkError> {
+    fn jira_wont_do(
+        &self,
+        db: &Db,
+        item: &WorkItem,
+        cfg: &Stored<JiraSettings>,
+    ) -> std::result::Result<Value, WorkError> {
         let http = &self.inner.http;
         let site = cfg.site();
         let call = |e: CallError| WorkError::Call("Jira", e);
@@ -1019,7 +1209,13 @@ impl IntegrationService {
             ),
             None => (String::new(), String::new()),
         };
-        jira::transition(http, &site, &link.issue_key, &cfg.settings.wont_do_transition).map_err(call)?;
+        jira::transition(
+            http,
+            &site,
+            &link.issue_key,
+            &cfg.settings.wont_do_transition,
+        )
+        .map_err(call)?;
         let reason = if item.detail.is_empty() {
             link.dropped_reason.clone().unwrap_or_default()
         } else {
@@ -1029,15 +1225,31 @@ impl IntegrationService {
             http,
             &site,
             &link.issue_key,
-            &jira::dropped_comment(&item.control_id, &name, &reason, &title, &self.model_url(&item.model_id)),
+            &jira::dropped_comment(
+                &item.control_id,
+                &name,
+                &reason,
+                &title,
+                &self.model_url(&item.model_id),
+            ),
         )
         .map_err(call)?;
         let conn = db.conn()?;
-        queue::mark_wont_do(&conn, &item.model_id, &item.control_id, &cfg.settings.wont_do_transition)?;
+        queue::mark_wont_do(
+            &conn,
+            &item.model_id,
+            &item.control_id,
+            &cfg.settings.wont_do_transition,
+        )?;
         Ok(json!({"issue": link.issue_key, "status": cfg.settings.wont_do_transition}))
     }
 
-    fn confluence_sync(&self, db: &Db, item: &WorkItem, cfg: &Stored<ConfluenceSettings>) -> std::result::Result<Value, WorkError> {
+    fn confluence_sync(
+        &self,
+        db: &Db,
+        item: &WorkItem,
+        cfg: &Stored<ConfluenceSettings>,
+    ) -> std::result::Result<Value, WorkError> {
         let http = &self.inner.http;
         let site = cfg.site();
         let call = |e: CallError| WorkError::Call("Confluence", e);
@@ -1045,12 +1257,19 @@ impl IntegrationService {
             let conn = db.conn()?;
             let stored = match models::load(&conn, &item.workspace_id, &item.model_id) {
                 Ok(m) => m,
-                Err(models::Error::NotFound(_)) => return Ok(json!({"skipped": "the model was deleted"})),
+                Err(models::Error::NotFound(_)) => {
+                    return Ok(json!({"skipped": "the model was deleted"}));
+                }
                 Err(e) => return Err(WorkError::Config("Confluence", e.to_string())),
             };
             let v = models::verification_map(&conn, &item.model_id)
                 .map_err(|e| WorkError::Config("Confluence", e.to_string()))?;
-            (stored, v, queue::links(&conn, &item.model_id)?, queue::page(&conn, &item.model_id)?)
+            (
+                stored,
+                v,
+                queue::links(&conn, &item.model_id)?,
+                queue::page(&conn, &item.model_id)?,
+            )
         };
         let model = &stored.model;
         let jira_map: BTreeMap<String, (String, String)> = links
@@ -1059,25 +1278,66 @@ impl IntegrationService {
             .map(|l| (l.control_id.clone(), (l.issue_key, l.issue_url)))
             .collect();
         let svg = crate::web::pages::models::diagram::render(model);
-        let body = confluence::storage(model, &verification, &jira_map, &self.model_url(&model.id), svg.is_some());
-        let title: String = format!("Threat model: {}", model.title).chars().take(240).collect();
+        let body = confluence::storage(
+            model,
+            &verification,
+            &jira_map,
+            &self.model_url(&model.id),
+            svg.is_some(),
+        );
+        let title: String = format!("Threat model: {}", model.title)
+            .chars()
+            .take(240)
+            .collect();
         let short: String = model.id.chars().take(8).collect();
         let alt = format!("{title} ({short})");
         let message = format!("rampart: model version {}", model.version);
         let written = match &page {
-            Some(p) => match confluence::update(http, &site, &cfg.settings.space_key, &p.page_id, &title, &body, &message) {
+            Some(p) => match confluence::update(
+                http,
+                &site,
+                &cfg.settings.space_key,
+                &p.page_id,
+                &title,
+                &body,
+                &message,
+            ) {
                 Err(CallError::Permanent { status: 404, .. }) => {
                     // Deleted in Confluence: make a new one.
-                    confluence::create(http, &site, &cfg.settings.space_key, cfg.settings.parent_page_id.as_deref(), &title, &alt, &body).map_err(call)?
+                    confluence::create(
+                        http,
+                        &site,
+                        &cfg.settings.space_key,
+                        cfg.settings.parent_page_id.as_deref(),
+                        &title,
+                        &alt,
+                        &body,
+                    )
+                    .map_err(call)?
                 }
                 other => other.map_err(call)?,
             },
-            None => confluence::create(http, &site, &cfg.settings.space_key, cfg.settings.parent_page_id.as_deref(), &title, &alt, &body).map_err(call)?,
+            None => confluence::create(
+                http,
+                &site,
+                &cfg.settings.space_key,
+                cfg.settings.parent_page_id.as_deref(),
+                &title,
+                &alt,
+                &body,
+            )
+            .map_err(call)?,
         };
-        let diagram_hash = svg.as_deref().map(crate::auth::secrets::sha256_hex).unwrap_or_default();
+        let diagram_hash = svg
+            .as_deref()
+            .map(crate::auth::secrets::sha256_hex)
+            .unwrap_or_default();
         let same_page = page.as_ref().is_some_and(|p| p.page_id == written.id);
         if let Some(svg) = &svg
-            && !(same_page && page.as_ref().is_some_and(|p| p.diagram_hash == diagram_hash))
+            && !(same_page
+                && page
+                    .as_ref()
+                    .is_some_and(|p| p.diagram_hash == diagram_hash))
         {
             confluence::upload_diagram(http, &site, &written.id, svg).map_err(call)?;
         }
@@ -1119,7 +1379,10 @@ impl IntegrationService {
             return Ok(None);
         };
         let current = control.status;
-        let done = cfg.done_statuses.iter().any(|d| d.eq_ignore_ascii_case(&st.name));
+        let done = cfg
+            .done_statuses
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(&st.name));
         let wont = st.name.eq_ignore_ascii_case(&cfg.wont_do_transition);
         let (target, note) = if current == ControlStatus::NotApplicable || wont {
             (None, String::new())
@@ -1130,15 +1393,24 @@ impl IntegrationService {
                 |r| r.get(0),
             )?;
             if assertions > 0 {
-                ((current != ControlStatus::Implemented).then_some(ControlStatus::Implemented), String::new())
+                (
+                    (current != ControlStatus::Implemented).then_some(ControlStatus::Implemented),
+                    String::new(),
+                )
             } else {
                 (
                     (current == ControlStatus::NotImplemented).then_some(ControlStatus::InProgress),
-                    format!("Jira says {}, but marking the control implemented needs at least one assertion that CI can check", st.name),
+                    format!(
+                        "Jira says {}, but marking the control implemented needs at least one assertion that CI can check",
+                        st.name
+                    ),
                 )
             }
         } else if current == ControlStatus::Implemented {
-            (Some(ControlStatus::InProgress), format!("reopened in Jira ({})", st.name))
+            (
+                Some(ControlStatus::InProgress),
+                format!("reopened in Jira ({})", st.name),
+            )
         } else if st.category == "indeterminate" && current == ControlStatus::NotImplemented {
             (Some(ControlStatus::InProgress), String::new())
         } else {
@@ -1152,10 +1424,21 @@ impl IntegrationService {
         let cid = link.control_id.clone();
         let key = link.issue_key.clone();
         let status_name = st.name.clone();
-        models::apply_update(db, workspace_id, None, model_id, Source::Jira, "control_update", move |m| {
-            m.update_control_status(&cid, target, None, chrono::Utc::now())?;
-            Ok(((), format!("{cid} marked {target} (Jira {key}: {status_name})")))
-        })?;
+        models::apply_update(
+            db,
+            workspace_id,
+            None,
+            model_id,
+            Source::Jira,
+            "control_update",
+            move |m| {
+                m.update_control_status(&cid, target, None, chrono::Utc::now())?;
+                Ok((
+                    (),
+                    format!("{cid} marked {target} (Jira {key}: {status_name})"),
+                ))
+            },
+        )?;
         Ok(Some(format!("{}: {target}", link.control_id)))
     }
 
@@ -1171,7 +1454,11 @@ impl IntegrationService {
         body: &[u8],
     ) -> Result<Value> {
         let denied = || Error::Unauthorized("webhook signature or token does not match".into());
-        let cfg = self.load::<JiraSettings>(org_id, Kind::Jira).ok().flatten().ok_or_else(denied)?;
+        let cfg = self
+            .load::<JiraSettings>(org_id, Kind::Jira)
+            .ok()
+            .flatten()
+            .ok_or_else(denied)?;
         let secret = cfg.webhook_secret.as_deref().ok_or_else(denied)?;
         let ok = match (signature, token) {
             (Some(sig), _) => verify_signature(secret, sig, body),
@@ -1181,7 +1468,8 @@ impl IntegrationService {
         if !ok {
             return Err(denied());
         }
-        let v: Value = serde_json::from_slice(body).map_err(|e| invalid("body", format!("not JSON: {e}")))?;
+        let v: Value =
+            serde_json::from_slice(body).map_err(|e| invalid("body", format!("not JSON: {e}")))?;
         let event = v["webhookEvent"].as_str().unwrap_or_default().to_string();
         let Some(key) = v["issue"]["key"].as_str().map(str::to_string) else {
             return Ok(json!({"ok": true, "changed": 0, "ignored": "no issue in the event"}));
@@ -1200,13 +1488,27 @@ impl IntegrationService {
                             "DELETE FROM jira_links WHERE model_id = ?1 AND control_id = ?2",
                             params![model, link.control_id],
                         )?;
-                        models::record_activity(&conn, &ws, Some(&model), "export", &format!("Jira issue {key} of {} was deleted in Jira; export again to recreate it", link.control_id), Source::Jira, None)?;
+                        models::record_activity(
+                            &conn,
+                            &ws,
+                            Some(&model),
+                            "export",
+                            &format!(
+                                "Jira issue {key} of {} was deleted in Jira; export again to recreate it",
+                                link.control_id
+                            ),
+                            Source::Jira,
+                            None,
+                        )?;
                         changed += 1;
                     }
                     continue;
                 }
                 let st = jira::parse_status(&v["issue"]["fields"]["status"]);
-                if self.apply_status(&db, &ws, &model, &link, &st, &cfg.settings)?.is_some() {
+                if self
+                    .apply_status(&db, &ws, &model, &link, &st, &cfg.settings)?
+                    .is_some()
+                {
                     changed += 1;
                 }
             }
@@ -1231,7 +1533,11 @@ impl IntegrationService {
             }
         };
         for db in dbs {
-            let due = match db.conn().map_err(Error::from).and_then(|c| Ok(queue::due(&c, 20)?)) {
+            let due = match db
+                .conn()
+                .map_err(Error::from)
+                .and_then(|c| Ok(queue::due(&c, 20)?))
+            {
                 Ok(d) => d,
                 Err(e) => {
                     tracing::warn!(db = %db.path().display(), error = %e, "integration queue");
@@ -1261,7 +1567,10 @@ impl IntegrationService {
             let conn = db.conn()?;
             conn.execute(
                 "UPDATE integration_outbox SET next_attempt_at = ?1 WHERE id = ?2",
-                params![crate::auth::time_str(chrono::Utc::now() + chrono::Duration::seconds(2)), item.id],
+                params![
+                    crate::auth::time_str(chrono::Utc::now() + chrono::Duration::seconds(2)),
+                    item.id
+                ],
             )?;
             return Ok(());
         };
@@ -1270,7 +1579,10 @@ impl IntegrationService {
         match result {
             Ok(_) => {
                 if !queue::done(&conn, item)? {
-                    tracing::debug!(work = item.id, "asked for again while running; runs once more");
+                    tracing::debug!(
+                        work = item.id,
+                        "asked for again while running; runs once more"
+                    );
                 }
             }
             Err(e) => {
@@ -1306,7 +1618,16 @@ impl IntegrationService {
                 for (db, workspaces) in &dbs {
                     let conn = db.conn()?;
                     for (ws, model) in queue::stale_pages(&conn, workspaces)? {
-                        queue::enqueue(&conn, &ws, &model, WorkKind::ConfluenceSync, "", "", None, false)?;
+                        queue::enqueue(
+                            &conn,
+                            &ws,
+                            &model,
+                            WorkKind::ConfluenceSync,
+                            "",
+                            "",
+                            None,
+                            false,
+                        )?;
                     }
                 }
                 continue;
@@ -1327,7 +1648,16 @@ impl IntegrationService {
                 {
                     let conn = db.conn()?;
                     for (ws, model, control, reason) in dropped {
-                        queue::enqueue(&conn, &ws, &model, WorkKind::JiraWontDo, &control, &reason, None, false)?;
+                        queue::enqueue(
+                            &conn,
+                            &ws,
+                            &model,
+                            WorkKind::JiraWontDo,
+                            &control,
+                            &reason,
+                            None,
+                            false,
+                        )?;
                     }
                 }
                 for (ws, model, link) in links {
@@ -1338,18 +1668,32 @@ impl IntegrationService {
                     match jira::status(&self.inner.http, &site, &link.issue_key) {
                         Ok(st) => {
                             if st.name != link.jira_status || link.sync_note.is_empty() {
-                                if let Some(change) = self.apply_status(db, &ws, &model, &link, &st, &cfg.settings)? {
+                                if let Some(change) =
+                                    self.apply_status(db, &ws, &model, &link, &st, &cfg.settings)?
+                                {
                                     tracing::info!(org = %org, issue = %link.issue_key, change = %change, "reconcile applied a missed Jira status");
                                 }
                             } else {
                                 // Touch the link so the oldest are checked first next time.
                                 let conn = db.conn()?;
-                                queue::set_status(&conn, &model, &link.control_id, &st.name, &link.sync_note)?;
+                                queue::set_status(
+                                    &conn,
+                                    &model,
+                                    &link.control_id,
+                                    &st.name,
+                                    &link.sync_note,
+                                )?;
                             }
                         }
                         Err(CallError::Permanent { status: 404, .. }) => {
                             let conn = db.conn()?;
-                            queue::set_status(&conn, &model, &link.control_id, &link.jira_status, "the issue no longer exists in Jira (or the token cannot see it)")?;
+                            queue::set_status(
+                                &conn,
+                                &model,
+                                &link.control_id,
+                                &link.jira_status,
+                                "the issue no longer exists in Jira (or the token cannot see it)",
+                            )?;
                         }
                         Err(e) => {
                             tracing::warn!(org = %org, error = %e, "reconcile: Jira unavailable; next run tries again");
@@ -1367,7 +1711,11 @@ impl IntegrationService {
         match self.inner.tenants.all() {
             Ok(dbs) => {
                 for db in dbs {
-                    if let Err(e) = db.conn().map_err(Error::from).and_then(|c| Ok(queue::prune(&c)?)) {
+                    if let Err(e) = db
+                        .conn()
+                        .map_err(Error::from)
+                        .and_then(|c| Ok(queue::prune(&c)?))
+                    {
                         tracing::warn!(error = %e, "pruning the integration queue");
                     }
                 }

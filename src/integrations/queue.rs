@@ -110,6 +110,7 @@ fn later(seconds: i64) -> String {
 /// Merging into a pending item bumps its `generation`: an attempt that started before (and
 /// so may not see this change) then leaves the item pending when it finishes ([`done`],
 /// [`failed`]), and the newer request is run too.
+#[allow(clippy::too_many_arguments)]
 pub fn enqueue(
     conn: &Connection,
     workspace_id: &str,
@@ -121,7 +122,11 @@ pub fn enqueue(
     claim: bool,
 ) -> store::Result<i64> {
     let now = now_str();
-    let next = if claim { later(CLAIM_SECONDS) } else { now.clone() };
+    let next = if claim {
+        later(CLAIM_SECONDS)
+    } else {
+        now.clone()
+    };
     let existing: Option<i64> = conn
         .query_row(
             "SELECT id FROM integration_outbox WHERE model_id = ?1 AND kind = ?2 AND control_id = ?3 AND status = 'pending'",
@@ -353,10 +358,16 @@ pub fn links(conn: &Connection, model_id: &str) -> store::Result<Vec<JiraLink>> 
 }
 
 /// The link of one control (or `""` for the container).
-pub fn link(conn: &Connection, model_id: &str, control_id: &str) -> store::Result<Option<JiraLink>> {
+pub fn link(
+    conn: &Connection,
+    model_id: &str,
+    control_id: &str,
+) -> store::Result<Option<JiraLink>> {
     Ok(conn
         .query_row(
-            &format!("SELECT {LINK_COLUMNS} FROM jira_links WHERE model_id = ?1 AND control_id = ?2"),
+            &format!(
+                "SELECT {LINK_COLUMNS} FROM jira_links WHERE model_id = ?1 AND control_id = ?2"
+            ),
             params![model_id, control_id],
             link_row,
         )
@@ -387,7 +398,12 @@ pub fn put_link(
 }
 
 /// Records the content hash after an update.
-pub fn set_hash(conn: &Connection, model_id: &str, control_id: &str, hash: &str) -> store::Result<()> {
+pub fn set_hash(
+    conn: &Connection,
+    model_id: &str,
+    control_id: &str,
+    hash: &str,
+) -> store::Result<()> {
     conn.execute(
         "UPDATE jira_links SET content_hash = ?1, updated_at = ?2 WHERE model_id = ?3 AND control_id = ?4",
         params![hash, now_str(), model_id, control_id],
@@ -465,7 +481,12 @@ pub fn live_control_links(
 }
 
 /// Marks a control's link dropped (in the model change's transaction).
-pub fn mark_dropped(conn: &Connection, model_id: &str, control_id: &str, reason: &str) -> store::Result<bool> {
+pub fn mark_dropped(
+    conn: &Connection,
+    model_id: &str,
+    control_id: &str,
+    reason: &str,
+) -> store::Result<bool> {
     let n = conn.execute(
         "UPDATE jira_links SET dropped_at = ?1, dropped_reason = ?2, updated_at = ?1 WHERE model_id = ?3 AND control_id = ?4 AND kind = 'control' AND dropped_at IS NULL",
         params![now_str(), reason, model_id, control_id],
@@ -474,7 +495,12 @@ pub fn mark_dropped(conn: &Connection, model_id: &str, control_id: &str, reason:
 }
 
 /// Records that a dropped control's issue reached "Won't Do".
-pub fn mark_wont_do(conn: &Connection, model_id: &str, control_id: &str, status: &str) -> store::Result<()> {
+pub fn mark_wont_do(
+    conn: &Connection,
+    model_id: &str,
+    control_id: &str,
+    status: &str,
+) -> store::Result<()> {
     conn.execute(
         "UPDATE jira_links SET wont_do_at = ?1, jira_status = ?2, updated_at = ?1 WHERE model_id = ?3 AND control_id = ?4",
         params![now_str(), status, model_id, control_id],
@@ -524,7 +550,12 @@ pub fn page(conn: &Connection, model_id: &str) -> store::Result<Option<Confluenc
 }
 
 /// Stores a model's page after a write.
-pub fn put_page(conn: &Connection, workspace_id: &str, model_id: &str, p: &ConfluencePage) -> store::Result<()> {
+pub fn put_page(
+    conn: &Connection,
+    workspace_id: &str,
+    model_id: &str,
+    p: &ConfluencePage,
+) -> store::Result<()> {
     conn.execute(
         "INSERT INTO confluence_pages (workspace_id, model_id, page_id, page_url, title, page_version, synced_model_version, diagram_hash, synced_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
@@ -536,7 +567,10 @@ pub fn put_page(conn: &Connection, workspace_id: &str, model_id: &str, p: &Confl
 
 /// Models of some workspaces whose page shows an older version than the model (missed
 /// syncs, for the reconcile job).
-pub fn stale_pages(conn: &Connection, workspaces: &[String]) -> store::Result<Vec<(String, String)>> {
+pub fn stale_pages(
+    conn: &Connection,
+    workspaces: &[String],
+) -> store::Result<Vec<(String, String)>> {
     let ids = serde_json::to_string(workspaces).unwrap_or_else(|_| "[]".into());
     let mut stmt = conn.prepare(
         "SELECT p.workspace_id, p.model_id FROM confluence_pages p JOIN models m ON m.id = p.model_id \
@@ -550,7 +584,10 @@ pub fn stale_pages(conn: &Connection, workspaces: &[String]) -> store::Result<Ve
 
 /// Dropped controls whose issue has not reached "Won't Do" and has no open work (the
 /// reconcile job re-queues them).
-pub fn dropped_without_work(conn: &Connection, workspaces: &[String]) -> store::Result<Vec<(String, String, String, String)>> {
+pub fn dropped_without_work(
+    conn: &Connection,
+    workspaces: &[String],
+) -> store::Result<Vec<(String, String, String, String)>> {
     let ids = serde_json::to_string(workspaces).unwrap_or_else(|_| "[]".into());
     let mut stmt = conn.prepare(
         "SELECT l.workspace_id, l.model_id, l.control_id, coalesce(l.dropped_reason, '') FROM jira_links l \
@@ -566,7 +603,10 @@ pub fn dropped_without_work(conn: &Connection, workspaces: &[String]) -> store::
 /// Deletes every integration row of a deleted model (links, page, queued work).
 pub fn forget_model(conn: &Connection, model_id: &str) -> store::Result<()> {
     conn.execute("DELETE FROM jira_links WHERE model_id = ?1", [model_id])?;
-    conn.execute("DELETE FROM confluence_pages WHERE model_id = ?1", [model_id])?;
+    conn.execute(
+        "DELETE FROM confluence_pages WHERE model_id = ?1",
+        [model_id],
+    )?;
     conn.execute(
         "DELETE FROM integration_outbox WHERE model_id = ?1",
         [model_id],

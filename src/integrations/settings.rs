@@ -157,7 +157,13 @@ pub struct Stored<S> {
 impl Stored<JiraSettings> {
     /// The site to call.
     pub fn site(&self) -> Site {
-        site(&self.settings.base_url, &self.settings.auth_type, self.settings.email.as_deref(), &self.token, "Jira")
+        site(
+            &self.settings.base_url,
+            &self.settings.auth_type,
+            self.settings.email.as_deref(),
+            &self.token,
+            "Jira",
+        )
     }
 }
 
@@ -174,7 +180,13 @@ impl Stored<ConfluenceSettings> {
     }
 }
 
-fn site(base: &str, auth_type: &str, email: Option<&str>, token: &str, product: &'static str) -> Site {
+fn site(
+    base: &str,
+    auth_type: &str,
+    email: Option<&str>,
+    token: &str,
+    product: &'static str,
+) -> Site {
     Site {
         base_url: base.to_string(),
         auth: if auth_type == "basic" {
@@ -210,8 +222,8 @@ fn text(field: &'static str, v: &str, required: bool) -> Result<String> {
 /// allowed by `integrations.allowed_hosts` (when set). Returns it without a trailing slash.
 pub fn check_base_url(raw: &str, allowed_hosts: &[String]) -> Result<String> {
     let raw = raw.trim();
-    let url = reqwest::Url::parse(raw)
-        .map_err(|e| invalid("base_url", format!("is not a URL ({e})")))?;
+    let url =
+        reqwest::Url::parse(raw).map_err(|e| invalid("base_url", format!("is not a URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(invalid("base_url", "must start with https:// (or http://)"));
     }
@@ -306,7 +318,8 @@ fn space_key(v: &str) -> Result<String> {
     let v = v.trim().to_string();
     let ok = !v.is_empty()
         && v.len() <= 255
-        && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '~' || c == '_' || c == '-');
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '~' || c == '_' || c == '-');
     if ok {
         Ok(v)
     } else {
@@ -318,7 +331,10 @@ fn space_key(v: &str) -> Result<String> {
 }
 
 /// Validated Jira settings and the token given with them (if any).
-pub fn validate_jira(input: &JiraInput, allowed_hosts: &[String]) -> Result<(JiraSettings, Option<String>)> {
+pub fn validate_jira(
+    input: &JiraInput,
+    allowed_hosts: &[String],
+) -> Result<(JiraSettings, Option<String>)> {
     let base_url = check_base_url(&input.base_url, allowed_hosts)?;
     let (auth_type, email) = check_auth(&input.auth)?;
     let token = check_token(input.auth.token.as_deref())?;
@@ -392,6 +408,9 @@ fn aad(org_id: &str, kind: Kind, what: &str) -> String {
     format!("org-integration:{org_id}:{}:{what}", kind.as_str())
 }
 
+/// settings JSON, sealed token, sealed webhook secret, updated_at, updated_by.
+type SettingsRow = (String, Vec<u8>, Option<Vec<u8>>, String, Option<String>);
+
 /// Reads an org's stored integration and opens its secrets.
 pub fn load<S: serde::de::DeserializeOwned>(
     conn: &Connection,
@@ -399,7 +418,7 @@ pub fn load<S: serde::de::DeserializeOwned>(
     org_id: &str,
     kind: Kind,
 ) -> Result<Option<Stored<S>>> {
-    let row: Option<(String, Vec<u8>, Option<Vec<u8>>, String, Option<String>)> = conn
+    let row: Option<SettingsRow> = conn
         .query_row(
             "SELECT settings, token_sealed, webhook_secret_sealed, updated_at, updated_by FROM org_integrations WHERE org_id = ?1 AND kind = ?2",
             params![org_id, kind.as_str()],
@@ -409,11 +428,16 @@ pub fn load<S: serde::de::DeserializeOwned>(
     let Some((settings, token, secret, updated_at, updated_by)) = row else {
         return Ok(None);
     };
-    let settings: S = serde_json::from_str(&settings)
-        .map_err(|e| Error::Internal(format!("stored {} settings unreadable: {e}", kind.as_str())))?;
+    let settings: S = serde_json::from_str(&settings).map_err(|e| {
+        Error::Internal(format!("stored {} settings unreadable: {e}", kind.as_str()))
+    })?;
     let open = |sealed: &[u8], what: &str| -> Result<zeroize::Zeroizing<String>> {
-        let plain = dek::open(key, sealed, aad(org_id, kind, what).as_bytes())
-            .map_err(|e| Error::Internal(format!("cannot open the stored {} {what}: {e}", kind.as_str())))?;
+        let plain = dek::open(key, sealed, aad(org_id, kind, what).as_bytes()).map_err(|e| {
+            Error::Internal(format!(
+                "cannot open the stored {} {what}: {e}",
+                kind.as_str()
+            ))
+        })?;
         Ok(zeroize::Zeroizing::new(
             String::from_utf8_lossy(&plain).into_owned(),
         ))
@@ -431,6 +455,7 @@ pub fn load<S: serde::de::DeserializeOwned>(
 }
 
 /// Writes an org's integration (insert or replace), sealing the secrets.
+#[allow(clippy::too_many_arguments)]
 pub fn save<S: Serialize>(
     conn: &Connection,
     key: &[u8; 32],
@@ -531,6 +556,11 @@ mod tests {
             [],
         )
         .expect("orgs");
+        conn.execute(
+            "INSERT INTO users (id, email, display_name, password_hash, role, created_at, updated_at, password_changed_at) VALUES ('u', 'u@example.com', 'U', 'x', 'admin', 'now', 'now', 'now')",
+            [],
+        )
+        .expect("user");
         let key = [9u8; 32];
         let s = ConfluenceSettings {
             base_url: "https://c.example.com".into(),
@@ -539,13 +569,29 @@ mod tests {
             space_key: "SEC".into(),
             parent_page_id: None,
         };
-        save(&conn, &key, "o1", Kind::Confluence, &s, "tok-123", None, "u").expect("save");
+        save(
+            &conn,
+            &key,
+            "o1",
+            Kind::Confluence,
+            &s,
+            "tok-123",
+            None,
+            "u",
+        )
+        .expect("save");
         let raw: Vec<u8> = conn
-            .query_row("SELECT token_sealed FROM org_integrations", [], |r| r.get(0))
+            .query_row("SELECT token_sealed FROM org_integrations", [], |r| {
+                r.get(0)
+            })
             .expect("row");
-        assert!(!raw.windows(7).any(|w| w == b"tok-123"), "token stored in clear");
-        let back: Stored<ConfluenceSettings> =
-            load(&conn, &key, "o1", Kind::Confluence).expect("load").expect("some");
+        assert!(
+            !raw.windows(7).any(|w| w == b"tok-123"),
+            "token stored in clear"
+        );
+        let back: Stored<ConfluenceSettings> = load(&conn, &key, "o1", Kind::Confluence)
+            .expect("load")
+            .expect("some");
         assert_eq!(back.token.as_str(), "tok-123");
         assert_eq!(back.settings, s);
         // The sealed token moved to another org does not open.

@@ -333,7 +333,13 @@ pub(crate) fn apply_update<T>(
     let now = now_str();
     tx.execute(
         "UPDATE models SET title = ?1, version = ?2, document = ?3, updated_at = ?4 WHERE id = ?5",
-        params![stored.model.title, stored.model.version as i64, doc, now, id],
+        params![
+            stored.model.title,
+            stored.model.version as i64,
+            doc,
+            now,
+            id
+        ],
     )?;
     tx.execute(
         "INSERT OR REPLACE INTO model_versions (model_id, version, document, change, actor_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

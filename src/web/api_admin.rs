@@ -446,7 +446,8 @@ async fn mail(
         ))
     })
     .await??;
-    Ok(HttpResponse::Ok().json(json!({"smtp_configured": configured, "stats": stats, "messages": items})))
+    Ok(HttpResponse::Ok()
+        .json(json!({"smtp_configured": configured, "stats": stats, "messages": items})))
 }
 
 /// `POST /api/admin/mail/{id}/retry`: puts a failed message back in the queue with a fresh

@@ -253,9 +253,8 @@ async fn jira_webhook(
         .get("X-Hub-Signature")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let v = web::block(move || {
-        svc.jira_webhook(&org, token.as_deref(), signature.as_deref(), &body)
-    })
-    .await??;
+    let v =
+        web::block(move || svc.jira_webhook(&org, token.as_deref(), signature.as_deref(), &body))
+            .await??;
     Ok(HttpResponse::Ok().json(v))
 }

@@ -133,7 +133,9 @@ impl FakeAtlassian {
                 let _ = server.await;
             });
         });
-        let handle = rx.recv_timeout(Duration::from_secs(10)).expect("fake started");
+        let handle = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("fake started");
         Self {
             url,
             state,
@@ -144,7 +146,11 @@ impl FakeAtlassian {
 
     /// The port it listens on.
     pub fn port(&self) -> u16 {
-        self.url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port")
+        self.url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port")
     }
 
     /// Stops the server (the state stays with the returned handle).
@@ -188,7 +194,11 @@ impl FakeAtlassian {
                 Instant::now() < deadline,
                 "expected {n} × {prefix} within {secs} s, saw {}: {:?}",
                 self.count(prefix),
-                self.with(|s| s.requests.iter().map(|r| format!("{} {} → {}", r.method, r.path, r.status)).collect::<Vec<_>>())
+                self.with(|s| s
+                    .requests
+                    .iter()
+                    .map(|r| format!("{} {} → {}", r.method, r.path, r.status))
+                    .collect::<Vec<_>>())
             );
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -209,9 +219,10 @@ impl FakeAtlassian {
             s.issues
                 .iter()
                 .find(|(_, i)| {
-                    i.fields["labels"]
-                        .as_array()
-                        .is_some_and(|l| l.iter().any(|x| x.as_str().is_some_and(|x| x.ends_with(label_suffix))))
+                    i.fields["labels"].as_array().is_some_and(|l| {
+                        l.iter()
+                            .any(|x| x.as_str().is_some_and(|x| x.ends_with(label_suffix)))
+                    })
                 })
                 .map(|(k, _)| k.clone())
         })
@@ -268,7 +279,16 @@ async fn handle(
         .to_string();
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let mut s = data.lock().expect("state");
-    let (status, out) = route(&mut s, &method, &path, &query, &auth, &parsed, &body, &content_type);
+    let (status, out) = route(
+        &mut s,
+        &method,
+        &path,
+        &query,
+        &auth,
+        &parsed,
+        &body,
+        &content_type,
+    );
     s.requests.push(Recorded {
         method,
         path: full,
@@ -278,7 +298,8 @@ async fn handle(
         status,
         at: Instant::now(),
     });
-    let mut resp = HttpResponse::build(actix_web::http::StatusCode::from_u16(status).expect("status"));
+    let mut resp =
+        HttpResponse::build(actix_web::http::StatusCode::from_u16(status).expect("status"));
     if status == 429 {
         resp.insert_header(("Retry-After", "1"));
     }
@@ -325,7 +346,10 @@ fn route(
         .position(|(m, p, _)| m == method && path.starts_with(p.as_str()))
     {
         let (_, _, status) = s.fail_next.remove(pos).expect("position");
-        return answer(status, json!({"errorMessages": [format!("injected {status}")]}));
+        return answer(
+            status,
+            json!({"errorMessages": [format!("injected {status}")]}),
+        );
     }
     if !authorized(auth) {
         return answer(401, Value::Null);
@@ -347,7 +371,10 @@ fn route(
                     ]}),
                 )
             } else {
-                answer(404, json!({"errorMessages": [format!("No project could be found with key '{key}'.")]}))
+                answer(
+                    404,
+                    json!({"errorMessages": [format!("No project could be found with key '{key}'.")]}),
+                )
             }
         }
         ("POST", ["rest", "api", "2", "issue"]) => {
@@ -357,10 +384,20 @@ fn route(
             }
             let it = f["issuetype"]["name"].as_str().unwrap_or_default();
             if !["Task", "Story", "Sub-task"].contains(&it) {
-                return answer(400, json!({"errors": {"issuetype": "valid issue type is required"}}));
+                return answer(
+                    400,
+                    json!({"errors": {"issuetype": "valid issue type is required"}}),
+                );
             }
-            if it == "Sub-task" && f["parent"]["key"].as_str().is_none_or(|p| !s.issues.contains_key(p)) {
-                return answer(400, json!({"errors": {"parent": "a sub-task needs a parent"}}));
+            if it == "Sub-task"
+                && f["parent"]["key"]
+                    .as_str()
+                    .is_none_or(|p| !s.issues.contains_key(p))
+            {
+                return answer(
+                    400,
+                    json!({"errors": {"parent": "a sub-task needs a parent"}}),
+                );
             }
             if f["summary"].as_str().is_none_or(str::is_empty) {
                 return answer(400, json!({"errors": {"summary": "summary is required"}}));
@@ -378,7 +415,10 @@ fn route(
                     comments: Vec::new(),
                 },
             );
-            answer(201, json!({"id": id, "key": key, "self": format!("/rest/api/2/issue/{id}")}))
+            answer(
+                201,
+                json!({"id": id, "key": key, "self": format!("/rest/api/2/issue/{id}")}),
+            )
         }
         ("PUT", ["rest", "api", "2", "issue", key]) => match s.issues.get_mut(*key) {
             Some(i) => {
@@ -389,14 +429,20 @@ fn route(
                 }
                 answer(204, Value::Null)
             }
-            None => answer(404, json!({"errorMessages": ["Issue does not exist or you do not have permission to see it."]})),
+            None => answer(
+                404,
+                json!({"errorMessages": ["Issue does not exist or you do not have permission to see it."]}),
+            ),
         },
         ("GET", ["rest", "api", "2", "issue", key]) => match s.issues.get(*key) {
             Some(i) => answer(
                 200,
                 json!({"id": i.id, "key": key, "fields": {"status": status_json(&i.status, &i.category), "summary": i.fields["summary"], "labels": i.fields["labels"]}}),
             ),
-            None => answer(404, json!({"errorMessages": ["Issue does not exist or you do not have permission to see it."]})),
+            None => answer(
+                404,
+                json!({"errorMessages": ["Issue does not exist or you do not have permission to see it."]}),
+            ),
         },
         ("GET", ["rest", "api", "2", "issue", key, "transitions"]) => {
             if !s.issues.contains_key(*key) {
@@ -410,7 +456,10 @@ fn route(
         ("POST", ["rest", "api", "2", "issue", key, "transitions"]) => {
             let id = body["transition"]["id"].as_str().unwrap_or_default();
             let Some(t) = TRANSITIONS.iter().find(|t| t.0 == id) else {
-                return answer(400, json!({"errorMessages": ["It seems that you have tried to perform a workflow operation that is not valid."]}));
+                return answer(
+                    400,
+                    json!({"errorMessages": ["It seems that you have tried to perform a workflow operation that is not valid."]}),
+                );
             };
             match s.issues.get_mut(*key) {
                 Some(i) => {
@@ -423,15 +472,25 @@ fn route(
         }
         ("POST", ["rest", "api", "2", "issue", key, "comment"]) => match s.issues.get_mut(*key) {
             Some(i) => {
-                i.comments.push(body["body"].as_str().unwrap_or_default().to_string());
+                i.comments
+                    .push(body["body"].as_str().unwrap_or_default().to_string());
                 answer(201, json!({"id": format!("{}", i.comments.len())}))
             }
             None => answer(404, json!({"errorMessages": ["Issue does not exist"]})),
         },
         ("POST", ["rest", "api", "2", "issueLink"]) => {
-            let t = body["type"]["name"].as_str().unwrap_or_default().to_string();
-            let inward = body["inwardIssue"]["key"].as_str().unwrap_or_default().to_string();
-            let outward = body["outwardIssue"]["key"].as_str().unwrap_or_default().to_string();
+            let t = body["type"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let inward = body["inwardIssue"]["key"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let outward = body["outwardIssue"]["key"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             if !s.issues.contains_key(&inward) || !s.issues.contains_key(&outward) {
                 return answer(404, json!({"errorMessages": ["Issue does not exist"]}));
             }
@@ -467,16 +526,25 @@ fn route(
             if *key == "SEC" {
                 answer(200, json!({"key": "SEC", "name": "Security"}))
             } else {
-                answer(404, json!({"message": format!("No space with key : {key}")}))
+                answer(
+                    404,
+                    json!({"message": format!("No space with key : {key}")}),
+                )
             }
         }
         ("POST", ["rest", "api", "content"]) => {
             let title = body["title"].as_str().unwrap_or_default().to_string();
-            let space = body["space"]["key"].as_str().unwrap_or_default().to_string();
+            let space = body["space"]["key"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             if space != "SEC" {
                 return answer(404, json!({"message": "No space found"}));
             }
-            if s.pages.values().any(|p| p.title == title && p.space == space) {
+            if s.pages
+                .values()
+                .any(|p| p.title == title && p.space == space)
+            {
                 return answer(
                     400,
                     json!({"statusCode": 400, "message": format!("A page with this title already exists: A page already exists with the title {title} in this space")}),
@@ -489,11 +557,18 @@ fn route(
                 Page {
                     title: title.clone(),
                     space,
-                    body: body["body"]["storage"]["value"].as_str().unwrap_or_default().to_string(),
+                    body: body["body"]["storage"]["value"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
                     version: 1,
                     ancestors: body["ancestors"]
                         .as_array()
-                        .map(|a| a.iter().filter_map(|x| x["id"].as_str().map(str::to_string)).collect())
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|x| x["id"].as_str().map(str::to_string))
+                                .collect()
+                        })
                         .unwrap_or_default(),
                     attachments: BTreeMap::new(),
                 },
@@ -504,7 +579,10 @@ fn route(
             )
         }
         ("GET", ["rest", "api", "content", id]) => match s.pages.get(*id) {
-            Some(p) => answer(200, json!({"id": id, "title": p.title, "version": {"number": p.version}})),
+            Some(p) => answer(
+                200,
+                json!({"id": id, "title": p.title, "version": {"number": p.version}}),
+            ),
             None => answer(404, json!({"message": "No content found"})),
         },
         ("PUT", ["rest", "api", "content", id]) => {
@@ -516,15 +594,24 @@ fn route(
                 // Someone else saved a version just before this request.
                 p.version += 1;
                 s.conflicts -= 1;
-                return answer(409, json!({"message": "Version must be incremented on update. Current version is: newer"}));
+                return answer(
+                    409,
+                    json!({"message": "Version must be incremented on update. Current version is: newer"}),
+                );
             }
             let wanted = body["version"]["number"].as_i64().unwrap_or(0);
             if wanted != p.version + 1 {
-                return answer(409, json!({"message": format!("Version must be incremented on update. Current version is: {}", p.version)}));
+                return answer(
+                    409,
+                    json!({"message": format!("Version must be incremented on update. Current version is: {}", p.version)}),
+                );
             }
             p.version = wanted;
             p.title = body["title"].as_str().unwrap_or_default().to_string();
-            p.body = body["body"]["storage"]["value"].as_str().unwrap_or_default().to_string();
+            p.body = body["body"]["storage"]["value"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             answer(
                 200,
                 json!({"id": id, "type": "page", "title": p.title, "version": {"number": p.version}, "_links": {"base": "http://wiki.example", "webui": format!("/spaces/SEC/pages/{id}")}}),
@@ -549,7 +636,10 @@ fn route(
                 None => answer(404, json!({"message": "No content found"})),
             }
         }
-        _ => answer(404, json!({"errorMessages": [format!("no route {method} {path}")]})),
+        _ => answer(
+            404,
+            json!({"errorMessages": [format!("no route {method} {path}")]}),
+        ),
     }
 }
 

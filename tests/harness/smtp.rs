@@ -103,7 +103,10 @@ impl Drop for Smtp {
 pub fn part(message: &str, content_type: &str) -> Option<String> {
     let at = message.find(&format!("Content-Type: {content_type}"))?;
     let rest = &message[at..];
-    let header_end = rest.find("\r\n\r\n").map(|i| (i, 4)).or_else(|| rest.find("\n\n").map(|i| (i, 2)))?;
+    let header_end = rest
+        .find("\r\n\r\n")
+        .map(|i| (i, 4))
+        .or_else(|| rest.find("\n\n").map(|i| (i, 2)))?;
     let headers = &rest[..header_end.0];
     let body = &rest[header_end.0 + header_end.1..];
     let body = body.split("\n--").next().unwrap_or(body);
