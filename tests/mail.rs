@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::harness::smtp::{Smtp, part};
 use crate::harness::{Client, PASSWORD, TestDir, cli_user, json, session_cookie};
 use crate::tenancy::appliance;
+use crate::web_pages::Web;
 
 fn smtp_env(port: &str) -> Vec<(&'static str, String)> {
     vec![
@@ -153,6 +154,51 @@ fn password_reset_by_admin_issued_link() {
         anon.get(&format!("/api/auth/password-reset/{t2}")).status(),
         200
     );
+
+    // The emailed link opens a page in the web app that sets the password.
+    let web = Web::new(&app);
+    let page = web.get(&format!("/reset/{t2}"));
+    page.assert_page(200, "Choose a new password");
+    assert!(page.body.contains("dev@example.com"), "{}", page.body);
+    let path = format!("/reset/{t2}");
+    web.submit(
+        &path,
+        &path,
+        &[
+            ("password", "Fourth-Horse-44"),
+            ("password_confirm", "Other-Horse-44"),
+        ],
+    )
+    .assert_page(422, "The passwords do not match.");
+    web.submit(
+        &path,
+        &path,
+        &[("password", "weak"), ("password_confirm", "weak")],
+    )
+    .assert_page(422, "Password");
+    // Without the form's CSRF token nothing changes.
+    web.post(
+        &path,
+        &[
+            ("password", "Fourth-Horse-44"),
+            ("password_confirm", "Fourth-Horse-44"),
+        ],
+    )
+    .assert_page(403, "This form has expired");
+    Client::login(&app, "dev@example.com", new_password);
+    web.submit(
+        &path,
+        &path,
+        &[
+            ("password", "Fourth-Horse-44"),
+            ("password_confirm", "Fourth-Horse-44"),
+        ],
+    )
+    .assert_redirect("/login");
+    Client::login(&app, "dev@example.com", "Fourth-Horse-44");
+    web.get(&path).assert_page(404, "Reset link not valid");
+    web.get("/reset/not-a-token")
+        .assert_page(404, "Reset link not valid");
 }
 
 fn code_in(mail: &str) -> String {
@@ -180,6 +226,9 @@ fn self_service_signup_with_emailed_code() {
         json!({"email": "a@example.com", "name": "A", "password": PASSWORD}),
     ));
     assert_eq!(status, 403, "{b}");
+    let web_off = Web::new(&app_off);
+    web_off.get("/signup").assert_page(404, "Page not found");
+    assert!(!web_off.get("/login").body.contains("/signup"));
     drop(app_off);
 
     let dir = TestDir::new("signup");
@@ -316,6 +365,54 @@ fn self_service_signup_with_emailed_code() {
         json!({"email": "guess@example.com", "name": "G", "password": PASSWORD}),
     ));
     assert_eq!(status, 429, "{b}");
+
+    // The same in the web app: the sign-in page links to signup, the code step follows.
+    let web = Web::new(&app);
+    assert!(web.get("/login").body.contains("href=\"/signup\""));
+    web.get("/signup").assert_page(200, "Create an account");
+    web.submit(
+        "/signup",
+        "/signup",
+        &[
+            ("email", "x@elsewhere.org"),
+            ("display_name", "X"),
+            ("password", PASSWORD),
+            ("password_confirm", PASSWORD),
+        ],
+    )
+    .assert_page(422, "example.com");
+    let sent = web.submit(
+        "/signup",
+        "/signup",
+        &[
+            ("email", "web@example.com"),
+            ("display_name", "Web Person"),
+            ("password", PASSWORD),
+            ("password_confirm", PASSWORD),
+        ],
+    );
+    sent.assert_page(200, "Check your email");
+    let code = code_in(&smtp.wait_for("web@example.com", 10));
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    web.submit(
+        "/signup",
+        "/signup/verify",
+        &[("email", "web@example.com"), ("code", wrong)],
+    )
+    .assert_page(422, "wrong or has expired");
+    let done = web.submit(
+        "/signup",
+        "/signup/verify",
+        &[("email", "web@example.com"), ("code", &code)],
+    );
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert!(web.cookie("rampart_session").is_some(), "signed in");
+    let home = web.get("/");
+    assert_eq!(home.status, 200, "{}", home.body);
+    assert!(
+        home.body.contains("Web Person"),
+        "signed in as the new account"
+    );
 }
 
 #[test]

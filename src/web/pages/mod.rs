@@ -20,6 +20,7 @@ mod dashboard;
 pub(crate) mod models;
 pub mod page;
 mod security;
+mod selfservice;
 mod settings;
 mod signin;
 mod workspaces;
@@ -37,6 +38,7 @@ pub use page::{
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/static/{path:.*}", web::get().to(assets::serve))
         .configure(signin::configure)
+        .configure(selfservice::configure)
         .configure(settings::configure)
         .configure(assurance::configure)
         .configure(security::configure)

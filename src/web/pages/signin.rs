@@ -68,7 +68,7 @@ fn removal(name: &'static str, path: &'static str) -> Cookie<'static> {
 
 /// Renders a pre-session page, setting the double-submit CSRF cookie when it is new and
 /// clearing a displayed flash message.
-fn anon_page(
+pub(super) fn anon_page(
     req: &HttpRequest,
     status: StatusCode,
     csrf: (String, bool),
@@ -83,7 +83,7 @@ fn anon_page(
     Ok(resp)
 }
 
-fn anon_layout(req: &HttpRequest, title: &str, csrf: &str) -> Layout {
+pub(super) fn anon_layout(req: &HttpRequest, title: &str, csrf: &str) -> Layout {
     let mut l = Layout::anonymous(title, csrf);
     l.flash = flash_of(req);
     l
@@ -189,6 +189,13 @@ struct LoginTpl {
     l: Layout,
     f: FormState,
     next: String,
+    /// Self-service signup is open (link to `/signup`).
+    signup: bool,
+}
+
+async fn signup_open(state: &Data) -> Result<bool, PageError> {
+    let auth = state.auth.clone();
+    Ok(web::block(move || auth.signup_policy().enabled).await?)
 }
 
 #[derive(Deserialize)]
@@ -227,6 +234,7 @@ async fn login_page(
         l: anon_layout(&req, "Sign in", &csrf.0),
         f: FormState::new(),
         next: safe_next(q.next.as_deref()),
+        signup: signup_open(&state).await?,
     };
     anon_page(&req, StatusCode::OK, csrf, &tpl)
 }
@@ -300,6 +308,7 @@ async fn login_submit(
         l: anon_layout(&req, "Sign in", &csrf.0),
         f: fs,
         next,
+        signup: signup_open(&state).await?,
     };
     anon_page(&req, status, csrf, &tpl)
 }
