@@ -199,6 +199,30 @@ fn password_reset_by_admin_issued_link() {
     web.get(&path).assert_page(404, "Reset link not valid");
     web.get("/reset/not-a-token")
         .assert_page(404, "Reset link not valid");
+
+    // Admins issue links from Settings › Users too; the link is shown once and emailed.
+    let aweb = Web::new(&app);
+    aweb.sign_in("admin@example.com", PASSWORD);
+    let shown = aweb.submit(
+        "/settings/users",
+        &format!("/settings/users/{dev_id}/reset-link"),
+        &[],
+    );
+    shown.assert_page(200, "Password reset link for dev@example.com");
+    let url = crate::web_pages::between(&shown.body, "<pre id=\"reset-url\"><code>", "</code>")
+        .to_string();
+    assert!(url.contains("/reset/"), "{url}");
+    assert!(
+        shown.body.contains("Emailed to dev@example.com"),
+        "{}",
+        shown.body
+    );
+    let token = url.rsplit('/').next().expect("token");
+    assert_eq!(
+        anon.get(&format!("/api/auth/password-reset/{token}"))
+            .status(),
+        200
+    );
 }
 
 fn code_in(mail: &str) -> String {
@@ -465,6 +489,24 @@ fn mail_queue_retries_and_shows_failures_to_admins() {
         "bodies are never listed: {m}"
     );
     let failed_id = row["id"].as_i64().expect("id");
+    // Admins see the failure in the web app too (Settings › Users), with a retry button.
+    let aweb = Web::new(&app);
+    aweb.sign_in("admin@example.com", PASSWORD);
+    let users_page = aweb.get("/settings/users");
+    users_page.assert_page(200, "Outgoing mail");
+    let queue = crate::web_pages::between(&users_page.body, "id=\"mail-queue\"", "</section>");
+    assert!(
+        queue.contains("ops@example.com") && queue.contains("Failed"),
+        "{queue}"
+    );
+    assert!(
+        queue.contains(&format!("/settings/mail/{failed_id}/retry")),
+        "{queue}"
+    );
+    assert!(
+        !queue.contains("/reset/"),
+        "bodies are never shown: {queue}"
+    );
 
     // Second message: queued while the relay is down, delivered once it is up.
     let dev_id = user_id(&admin, "dev@example.com");

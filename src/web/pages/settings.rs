@@ -70,6 +70,11 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
             "/settings/users/{id}/reset-mfa",
             web::post().to(user_reset_mfa),
         )
+        .route(
+            "/settings/users/{id}/reset-link",
+            web::post().to(user_reset_link),
+        )
+        .route("/settings/mail/{id}/retry", web::post().to(mail_retry))
         .route("/settings/integrations", web::get().to(integrations));
 }
 
@@ -647,6 +652,14 @@ struct UsersTpl {
     me: String,
     can_superadmin: bool,
     f: FormState,
+    /// A reset link just issued (shown once, like an invitation link).
+    reset: Option<auth::reset::ResetLink>,
+    /// Outgoing mail is configured.
+    smtp: bool,
+    /// Mail queue counts.
+    mail_stats: crate::mail::MailStats,
+    /// Messages waiting for a retry or failed for good (never their bodies).
+    mail: Vec<crate::mail::QueuedMail>,
 }
 
 impl UsersTpl {
@@ -667,13 +680,99 @@ async fn users_tpl(state: &Data, p: &Page, f: FormState) -> Result<UsersTpl, Pag
     let auth = state.auth.clone();
     let caller = p.caller.clone();
     let users = web::block(move || auth.list_users(&caller)).await??;
+    let outbox = state.outbox.clone();
+    let smtp = outbox.enabled();
+    let (mail_stats, mut mail) = web::block(move || {
+        Ok::<_, crate::store::Error>((outbox.stats()?, outbox.list(Some("failed"), 50)?))
+    })
+    .await?
+    .map_err(PageError::internal)?;
+    let outbox = state.outbox.clone();
+    mail.extend(
+        web::block(move || outbox.list(Some("pending"), 50))
+            .await?
+            .map_err(PageError::internal)?,
+    );
     Ok(UsersTpl {
         l: p.layout("Users", Nav::Settings, "users"),
         users,
         me: p.caller.user_id.clone(),
         can_superadmin: p.caller.role == Role::Superadmin,
         f,
+        reset: None,
+        smtp,
+        mail_stats,
+        mail,
     })
+}
+
+/// Issues a password reset link for a user and shows it once (it is also emailed when SMTP
+/// is configured).
+async fn user_reset_link(
+    state: Data,
+    path: web::Path<String>,
+    form: PageForm<Empty>,
+) -> Result<HttpResponse, PageError> {
+    let p = form.page;
+    p.require_admin()?;
+    let auth = state.auth.clone();
+    let caller = p.caller.clone();
+    let id = path.into_inner();
+    match web::block(move || auth.issue_password_reset(&caller, &id)).await? {
+        Ok(link) => {
+            let mut tpl = users_tpl(&state, &p, FormState::new()).await?;
+            tpl.reset = Some(link);
+            p.respond(&tpl)
+        }
+        Err(auth::Error::Forbidden(m) | auth::Error::Conflict(m)) => Ok(redirect_flash(
+            "/settings/users",
+            "error",
+            format!("{}.", capitalize_first(&m)),
+        )),
+        Err(auth::Error::Invalid { message, .. }) => Ok(redirect_flash(
+            "/settings/users",
+            "error",
+            format!("{}.", capitalize_first(&message)),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Puts a failed message back in the mail queue.
+async fn mail_retry(
+    state: Data,
+    path: web::Path<i64>,
+    form: PageForm<Empty>,
+) -> Result<HttpResponse, PageError> {
+    let p = form.page;
+    p.require_admin()?;
+    let outbox = state.outbox.clone();
+    let id = path.into_inner();
+    let user = p.caller.user_id.clone();
+    let queued = web::block(move || outbox.retry(id, Some(&user)))
+        .await?
+        .map_err(PageError::internal)?;
+    Ok(if queued {
+        redirect_flash(
+            "/settings/users",
+            "success",
+            "The message is queued again and will be sent shortly.",
+        )
+    } else {
+        redirect_flash(
+            "/settings/users",
+            "error",
+            "That message is not in the queue any more.",
+        )
+    })
+}
+
+fn capitalize_first(m: &str) -> String {
+    let mut chars = m.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().collect::<String>() + chars.as_str(),
+        None => String::new(),
+    }
 }
 
 async fn users(state: Data, p: Page) -> Result<HttpResponse, PageError> {
