@@ -84,7 +84,63 @@ fn http() -> reqwest::blocking::Client {
 
 /// Builds the fixture: a model with two assets for edits, keys, a few served assertions.
 fn setup(name: &str) -> (Fixture, Target) {
-    let f = fixture_with(name, &[]);
+    target_for(fixture_with(name, &[]))
+}
+
+/// The same fixture with the model in an isolated organization's own encrypted database
+/// (`ORG_DB_ISOLATION`): the load then runs through the per-organization handle
+/// (`caller.tenant`) while sessions and keys stay in `platform.db`.
+fn setup_in_isolated_org(name: &str) -> (Fixture, Target) {
+    use crate::tenancy::{key_for, team};
+    let dir = TestDir::new(name);
+    crate::harness::cli_setup(&dir, "admin@example.com");
+    let app = Appliance::start_with(
+        &dir,
+        dir.cmd()
+            .env("MFA_REQUIRED_FOR_LOCAL", "false")
+            .env("ORG_DB_ISOLATION", "true"),
+    );
+    crate::harness::cli_user(&dir, "dev@example.com", "user");
+    let admin = Client::login(&app, "admin@example.com", PASSWORD);
+    let (status, org) = json(admin.post("/api/organizations", json!({"name": "Acme"})));
+    assert_eq!(status, 201, "{org}");
+    assert_eq!(org["isolated"], true, "{org}");
+    let org_id = org["id"].as_str().expect("org id").to_string();
+    let (status, body) = json(admin.post(
+        &format!("/api/organizations/{org_id}/members"),
+        json!({"email": "dev@example.com", "role": "member"}),
+    ));
+    assert_eq!(status, 201, "{body}");
+    let owner = Client::login(&app, "dev@example.com", PASSWORD);
+    let workspace = team(&owner, "Acme apps", Some(&org_id), &[]);
+    let developer = Client::with_key(
+        &app,
+        &key_for(&dir, "dev@example.com", "developer", &workspace),
+    );
+    let verifier = Client::with_key(
+        &app,
+        &key_for(&dir, "dev@example.com", "verifier", &workspace),
+    );
+    let (status, model) = json(developer.post(
+        "/api/models?wait=true",
+        json!({"feature_description": "A REST API that accepts file uploads from authenticated users, stores them in S3, and serves them via pre-signed URLs."}),
+    ));
+    assert_eq!(status, 201, "{model}");
+    let f = Fixture {
+        control: str_at(&model, "/controls/0/id"),
+        model: str_at(&model, "/id"),
+        workspace,
+        owner,
+        verifier,
+        developer,
+        app,
+        dir,
+    };
+    target_for(f)
+}
+
+/// Adds what the load needs to a fixture: two assets to edit, served assertions.
+fn target_for(f: Fixture) -> (Fixture, Target) {
     let mut assets = Vec::new();
     for i in 0..2 {
         let (status, body) = json(f.developer.post(
@@ -355,12 +411,42 @@ fn random_ms(lo: u64, hi: u64) -> Duration {
 #[test]
 fn kill_9_under_mixed_write_load_loses_no_acknowledged_write() {
     let cycles = knob("RAMPART_TEST_CRASH_CYCLES", 4);
-    let (f, t) = setup("rel-kill9");
+    let databases = kill_9_cycles("crash", setup("rel-kill9"), cycles);
+    assert_eq!(databases, 1, "platform.db");
+}
+
+/// The same with the data in an isolated organization's database: the org database and
+/// `platform.db` (sessions, keys, audit) are both written by every request and both must
+/// come back whole.
+#[test]
+fn kill_9_with_data_in_an_org_database_loses_no_acknowledged_write() {
+    let cycles = knob("RAMPART_TEST_CRASH_CYCLES", 4).div_ceil(2);
+    let (f, t) = setup_in_isolated_org("rel-kill9-org");
+    let orgs = f.dir.data_dir().join("orgs");
+    assert!(
+        std::fs::read_dir(&orgs)
+            .expect("orgs dir")
+            .filter_map(|e| e.ok())
+            .any(|e| e.path().extension().is_some_and(|x| x == "db")),
+        "the model lives in an org database"
+    );
+    let databases = kill_9_cycles("crash_org", (f, t), cycles);
+    assert_eq!(
+        databases, 2,
+        "platform.db and the org's database were checked"
+    );
+}
+
+/// `cycles` times: mixed write load, kill -9 at a random moment, `rampart admin check`
+/// (every database), restart, every acknowledged write looked up. Prints one line as `what`.
+/// Returns how many databases the last check passed.
+fn kill_9_cycles(what: &str, (f, t): (Fixture, Target), cycles: u64) -> usize {
     let Fixture { app, dir, .. } = f;
     let mut app = app;
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let mut integrity_failures = 0u64;
     let mut checked_total = 0u64;
+    let mut databases = 0;
     for cycle in 0..cycles {
         let stop = Arc::new(AtomicBool::new(false));
         let workers = spawn_load(&app.url, &t, &format!("c{cycle}"), &stop, &ledger, true);
@@ -375,6 +461,7 @@ fn kill_9_under_mixed_write_load_loses_no_acknowledged_write() {
             integrity_failures += 1;
             eprintln!("admin check after kill {cycle}:\n{report}");
         }
+        databases = report.lines().filter(|l| l.starts_with("ok")).count();
         app = restart(&dir, "127.0.0.1:0");
         let (checked, lost) = verify_ledger(&app, &t, &lock(&ledger));
         checked_total += checked;
@@ -382,13 +469,14 @@ fn kill_9_under_mixed_write_load_loses_no_acknowledged_write() {
     }
     let l = lock(&ledger);
     println!(
-        "RELIABILITY crash kills={cycles} acked={} checked={checked_total} lost=0 integrity_failures={integrity_failures} unexpected={}",
+        "RELIABILITY {what} kills={cycles} acked={} checked={checked_total} lost=0 integrity_failures={integrity_failures} databases_checked={databases} unexpected={}",
         l.acked,
         l.unexpected.len()
     );
     assert!(l.unexpected.is_empty(), "{:#?}", l.unexpected);
     assert!(l.acked > 0, "the load did write");
     assert_eq!(integrity_failures, 0);
+    databases
 }
 
 #[test]
