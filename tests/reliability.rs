@@ -296,7 +296,20 @@ fn spawn_load(
     ledger: &Arc<Mutex<Ledger>>,
     until_gone: bool,
 ) -> Vec<std::thread::JoinHandle<()>> {
-    KINDS
+    spawn_kinds(base, t, tag, stop, ledger, until_gone, &KINDS)
+}
+
+/// [`spawn_load`] with a chosen set of write kinds.
+fn spawn_kinds(
+    base: &str,
+    t: &Target,
+    tag: &str,
+    stop: &Arc<AtomicBool>,
+    ledger: &Arc<Mutex<Ledger>>,
+    until_gone: bool,
+    kinds: &[Kind],
+) -> Vec<std::thread::JoinHandle<()>> {
+    kinds
         .iter()
         .enumerate()
         .map(|(w, &kind)| {
@@ -1071,7 +1084,27 @@ fn soak_mixed_load_has_no_errors_and_flat_resources() {
     let Fixture { app, dir, .. } = f;
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let stop = Arc::new(AtomicBool::new(false));
-    let mut workers = spawn_load(&app.url, &t, "soak", &stop, &ledger, false);
+    // Writes that add data (assertions, verification runs, findings) stop for the steady
+    // phase at the end; model edits and reads go on through it.
+    let stop_growth = Arc::new(AtomicBool::new(false));
+    let growth = spawn_kinds(
+        &app.url,
+        &t,
+        "soak",
+        &stop_growth,
+        &ledger,
+        false,
+        &[Kind::Assertion, Kind::Results, Kind::Finding],
+    );
+    let mut workers = spawn_kinds(
+        &app.url,
+        &t,
+        "soak",
+        &stop,
+        &ledger,
+        false,
+        &[Kind::ModelEdit(0), Kind::ModelEdit(1)],
+    );
     // Readers too: model, lists, dashboard.
     let reads = Arc::new(AtomicU64::new(0));
     for _ in 0..2 {
@@ -1117,16 +1150,30 @@ fn soak_mixed_load_has_no_errors_and_flat_resources() {
     let (mut rss, mut fds, mut wals) = (Vec::new(), Vec::new(), Vec::new());
     // The first seconds warm caches and pools; slopes are taken after them.
     let warmup = Duration::from_secs(seconds.min(60) / 5);
-    while started.elapsed() < Duration::from_secs(seconds) {
+    let sample = |rss: &mut Vec<(f64, f64)>, fds: &mut Vec<(f64, f64)>, wals: &mut Vec<u64>| {
         std::thread::sleep(Duration::from_millis(500));
         let x = started.elapsed().as_secs_f64();
         let (r, n) = rss_and_fds(app.pid());
-        let w = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
-        wals.push(w);
+        wals.push(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
         if started.elapsed() >= warmup {
             rss.push((x, r as f64));
             fds.push((x, n as f64));
         }
+    };
+    while started.elapsed() < Duration::from_secs(seconds) {
+        sample(&mut rss, &mut fds, &mut wals);
+    }
+    // Steady phase: the data set stops growing (edits and reads go on). Memory that grew
+    // with the data (SQLite's page cache of each pooled connection, larger responses) must
+    // stay flat now; memory that grows per request would keep climbing.
+    let steady = (seconds / 4).max(10);
+    stop_growth.store(true, Ordering::SeqCst);
+    for w in growth {
+        w.join().expect("worker");
+    }
+    let steady_from = started.elapsed().as_secs_f64() + 3.0;
+    while started.elapsed() < Duration::from_secs(seconds + steady) {
+        sample(&mut rss, &mut fds, &mut wals);
     }
     stop.store(true, Ordering::SeqCst);
     for w in workers {
@@ -1135,17 +1182,25 @@ fn soak_mixed_load_has_no_errors_and_flat_resources() {
     let l = lock(&ledger);
     let (checked, lost) = verify_ledger(&app, &t, &l);
     let rss_slope = slope_per_minute(&rss);
+    let steady_rss: Vec<(f64, f64)> = rss.iter().copied().filter(|p| p.0 >= steady_from).collect();
+    let steady_slope = slope_per_minute(&steady_rss);
     let fd_slope = slope_per_minute(&fds);
     let wal_max = wals.iter().copied().max().unwrap_or(0);
     let rss_end = rss.last().map_or(0.0, |p| p.1) as u64;
     let fd_max = fds.iter().map(|p| p.1 as u64).max().unwrap_or(0);
     println!(
-        "RELIABILITY soak seconds={seconds} writes={} reads={} errors={} lost={} rss_end_kb={rss_end} rss_slope_kb_per_min={rss_slope:.0} fds_max={fd_max} fd_slope_per_min={fd_slope:.2} wal_max_bytes={wal_max}",
+        "RELIABILITY soak seconds={seconds}+{steady} writes={} reads={} errors={} lost={} rss_end_kb={rss_end} rss_slope_kb_per_min={rss_slope:.0} steady_rss_slope_kb_per_min={steady_slope:.0} fds_max={fd_max} fd_slope_per_min={fd_slope:.2} wal_max_bytes={wal_max}",
         l.acked,
         reads.load(Ordering::SeqCst),
         l.unexpected.len(),
         lost.len()
     );
+    if steady >= 60 {
+        assert!(
+            steady_slope < 3072.0,
+            "memory grows with a constant data set: {steady_slope:.0} kB/min"
+        );
+    }
     assert!(l.unexpected.is_empty(), "{:#?}", l.unexpected);
     assert!(lost.is_empty(), "{lost:#?}");
     assert!(checked > 0);

@@ -56,9 +56,15 @@ fn is_executable(p: &Path) -> bool {
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// The binary under test.
+/// The binary under test: the one cargo built with the tests, or `RAMPART_TEST_BIN` (read by
+/// the test process only; `bench/reliability.sh` points it at a release build so the tests
+/// themselves need not be built in release).
 pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_rampart")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("RAMPART_TEST_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_rampart").to_string())
+    })
 }
 
 /// Environment variables the appliance reads that must not leak in from the developer's shell.
