@@ -450,7 +450,10 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
         integrations: Some(integrations.clone()),
     })
     .context("starting the background worker")?;
+    let models = crate::models::ModelService::new(instance.tenants.clone());
+    let compliance = compliance_service(&instance.config, &models)?;
     let state = crate::web::AppState {
+        compliance,
         integrations,
         outbox,
         assurance,
@@ -462,7 +465,7 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
         config: instance.config.clone(),
         db: instance.db.clone(),
         auth,
-        models: crate::models::ModelService::new(instance.tenants.clone()),
+        models,
         jobs: crate::jobs::Registry::with_limit(
             crate::jobs::DEFAULT_TTL,
             usize::try_from(instance.config.limits.running_jobs)
@@ -482,6 +485,25 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
     drop(instance);
     tracing::info!("shutdown complete");
     Ok(Exit::Ok)
+}
+
+/// The compliance service over the embedded framework catalogs plus
+/// `engine.extra_frameworks_dir`; a bad framework file stops the start naming it.
+fn compliance_service(
+    config: &crate::config::Config,
+    models: &crate::models::ModelService,
+) -> anyhow::Result<crate::compliance::ComplianceService> {
+    let catalog = crate::compliance::ComplianceCatalog::load(
+        config.engine.extra_frameworks_dir.as_deref(),
+    )
+    .context("loading the compliance framework catalogs")?;
+    let engine = crate::engine::BuiltinEngine::new(config.engine.extra_catalog_dir.as_deref())
+        .context("loading the threat-model catalog")?;
+    Ok(crate::compliance::ComplianceService::new(
+        std::sync::Arc::new(catalog),
+        std::sync::Arc::new(engine),
+        models.clone(),
+    ))
 }
 
 /// What someone who just ran `rampart serve` needs next: the URL, how to create the first
@@ -806,8 +828,11 @@ fn run_mcp(cli: &Cli, args: &McpArgs) -> anyhow::Result<Exit> {
         crate::engine::BuiltinEngine::new(instance.config.engine.extra_catalog_dir.as_deref())
             .context("loading the threat-model catalog")?,
     );
+    let models = crate::models::ModelService::new(instance.tenants.clone());
+    let compliance = compliance_service(&instance.config, &models)?;
     let svc = crate::mcp::Services {
-        models: crate::models::ModelService::new(instance.tenants.clone()),
+        compliance,
+        models,
         assurance: crate::assurance::AssuranceService::new(
             instance.db.clone(),
             Some(admin.instance_signing_key()),

@@ -206,6 +206,11 @@ pub static KEYS: &[KeyDef] = &[
         Kind::Str,
     ),
     k(
+        "engine.extra_frameworks_dir",
+        &["RAMPART_EXTRA_FRAMEWORKS_DIR"],
+        Kind::Str,
+    ),
+    k(
         "limits.json_body_bytes",
         &["RAMPART_LIMIT_JSON_BODY_BYTES"],
         Kind::Int,
@@ -642,6 +647,9 @@ impl Default for AssuranceConfig {
 pub struct EngineConfig {
     /// Extra catalog `*.toml` files extending the built-in catalog, read at start.
     pub extra_catalog_dir: Option<PathBuf>,
+    /// Extra compliance framework files (`*.toml`, same format as `assets/compliance/`),
+    /// read at start; a framework id already known is replaced.
+    pub extra_frameworks_dir: Option<PathBuf>,
 }
 
 /// HTTP listener settings.
@@ -1318,6 +1326,9 @@ impl serde::Serialize for ReportView<'_> {
         }
         if let Some(p) = &c.engine.extra_catalog_dir {
             flat.push(("engine.extra_catalog_dir", path_value(p)));
+        }
+        if let Some(p) = &c.engine.extra_frameworks_dir {
+            flat.push(("engine.extra_frameworks_dir", path_value(p)));
         }
         let mut root = toml::Table::new();
         for (key, value) in flat {

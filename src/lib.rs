@@ -9,6 +9,7 @@ pub mod admin;
 pub mod assurance;
 pub mod auth;
 pub mod cli;
+pub mod compliance;
 pub mod config;
 pub mod crypto;
 pub mod domain;

@@ -58,6 +58,8 @@ Verifier keys (mv_) may only read and use verification tools.";
 pub struct Services {
     /// Threat models.
     pub models: ModelService,
+    /// Compliance frameworks, mappings and reports.
+    pub compliance: crate::compliance::ComplianceService,
     /// Assertions, verification and findings.
     pub assurance: AssuranceService,
     /// Background jobs.
@@ -75,6 +77,7 @@ impl Services {
     pub fn from_state(state: &crate::web::AppState) -> Self {
         Self {
             models: state.models.clone(),
+            compliance: state.compliance.clone(),
             assurance: state.assurance.clone(),
             jobs: state.jobs.clone(),
             engine: state.engine.clone(),

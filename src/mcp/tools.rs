@@ -167,8 +167,7 @@ fn done(r: Result<Value, ToolError>) -> ToolResult {
     }
 }
 
-const COMPLIANCE_UNAVAILABLE: &str =
-    "compliance frameworks are not available yet on this appliance";
+
 
 fn parse_status(field: &str, s: &str) -> Result<ControlStatus, ToolError> {
     serde_json::from_value(json!(s.trim().to_ascii_lowercase())).map_err(|_| {
@@ -613,31 +612,119 @@ pub struct UpdateFindingArgs {
     pub linked_assertions: Option<Vec<String>>,
 }
 
-/// Arguments of compliance tools (accepted so the agent gets the real answer).
+/// Arguments of list_compliance_frameworks.
 #[derive(Debug, Deserialize, JsonSchema)]
-#[allow(
-    dead_code,
-    reason = "accepted for the schema; compliance is not available yet"
-)]
-pub struct ComplianceArgs {
+#[serde(deny_unknown_fields)]
+pub struct ListFrameworksArgs {
+    /// A framework id: list its requirements instead of the frameworks.
+    #[serde(default)]
+    pub framework_id: Option<String>,
+    /// Only requirements of this group (chapter/family, e.g. "V8", "AC", "A.8").
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Only requirements of this profile (e.g. "L1", "moderate", "IG1").
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// Skip this many requirements.
+    #[serde(default)]
+    pub offset: Option<u32>,
+    /// At most this many requirements (default 50).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// Arguments of select_compliance_frameworks.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SelectFrameworksArgs {
     /// Threat model id.
-    #[serde(default)]
-    pub model_id: Option<String>,
-    /// Framework ids.
-    #[serde(default)]
-    pub framework_ids: Option<Vec<String>>,
-    /// Control id.
-    #[serde(default)]
-    pub control_id: Option<String>,
-    /// Requirement id.
-    #[serde(default)]
-    pub requirement_id: Option<String>,
-    /// Filter.
+    pub model_id: String,
+    /// Framework ids, each optionally with ":profile" (e.g. "owasp-asvs-5:L2"); replaces the selection.
+    pub framework_ids: Vec<String>,
+}
+
+/// Arguments of get_compliance_report.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ComplianceReportArgs {
+    /// Threat model id.
+    pub model_id: String,
+    /// A framework selected for the model.
+    pub framework_id: String,
+    /// Only requirements with this status: covered, partial, uncovered or not_applicable.
     #[serde(default)]
     pub status: Option<String>,
-    /// Background execution.
+    /// Only requirements of this group.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// One requirement with its controls.
+    #[serde(default)]
+    pub requirement_id: Option<String>,
+    /// Skip this many requirements.
+    #[serde(default)]
+    pub offset: Option<u32>,
+    /// At most this many requirements (default 50).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// Arguments of map_control_to_requirement.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MapControlArgs {
+    /// Threat model id.
+    pub model_id: String,
+    /// Control id ("CTRL-03").
+    pub control_id: String,
+    /// A framework selected for the model.
+    pub framework_id: String,
+    /// Requirement id in that framework ("V8.2.1", "AC-3", "A.8.3").
+    pub requirement_id: String,
+    /// "add" (default) or "remove".
+    #[serde(default)]
+    pub action: Option<String>,
+    /// Why the control serves the requirement (recorded with the mapping).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Arguments of auto_map_controls.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AutoMapArgs {
+    /// Threat model id.
+    pub model_id: String,
+    /// Only this selected framework (default: every selected one).
+    #[serde(default)]
+    pub framework_id: Option<String>,
+    /// Run as a background job.
     #[serde(default)]
     pub async_mode: Option<bool>,
+}
+
+/// Arguments of suggest_compliance_remediation.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuggestRemediationArgs {
+    /// Threat model id.
+    pub model_id: String,
+    /// A framework selected for the model.
+    pub framework_id: String,
+    /// Background job (default true); false waits for the result.
+    #[serde(default)]
+    pub async_mode: Option<bool>,
+}
+
+/// Arguments of apply_compliance_remediation.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyRemediationArgs {
+    /// Threat model id.
+    pub model_id: String,
+    /// The remediation id from suggest_compliance_remediation ("rem_…").
+    pub remediation_id: String,
+    /// Approved suggestion ids ("S1", "S2", …).
+    pub suggestion_ids: Vec<String>,
 }
 
 /// One control of import_controls.
@@ -1822,71 +1909,241 @@ impl McpServer {
         .await
     }
 
-    // ----- compliance (not available) -----
+    // ----- compliance -----
 
     #[tool(
-        description = "List compliance frameworks. Not available yet on this appliance (returns an error saying so)."
+        description = "List the offline compliance framework catalogs (OWASP ASVS 5.0, NIST SP 800-53 Rev. 5, NIST CSF 2.0, ISO/IEC 27001:2022 Annex A, SOC 2 TSC, PCI DSS v4.0, CIS Controls v8.1, HIPAA Security Rule, plus any configured extras) with requirement counts and profiles (levels/baselines). Pass framework_id to list its requirements (paged with offset/limit, filter by group or profile)."
     )]
     async fn list_compliance_frameworks(
         &self,
-        Parameters(_a): Parameters<ComplianceArgs>,
+        Parameters(a): Parameters<ListFrameworksArgs>,
+        ctx: RequestContext<RoleServer>,
     ) -> ToolResult {
-        Ok(ToolError::Unavailable(COMPLIANCE_UNAVAILABLE.into()).into_result())
+        let caller = self.caller(&ctx);
+        self.run(caller, move |svc, _c| {
+            let Some(fid) = a.framework_id.as_deref().filter(|f| !f.trim().is_empty()) else {
+                let list = svc.compliance.frameworks();
+                return Ok(json!({
+                    "total": list.len(),
+                    "frameworks": list.iter().map(|f| json!({
+                        "id": f.id, "name": f.name, "version": f.version, "publisher": f.publisher,
+                        "requirement_count": f.requirement_count,
+                        "profiles": f.profiles.iter().map(|p| &p.id).collect::<Vec<_>>(),
+                    })).collect::<Vec<_>>(),
+                    "next": "select_compliance_frameworks links frameworks to a model (framework_ids like \"owasp-asvs-5:L2\" or \"nist-800-53-r5:moderate\")",
+                }));
+            };
+            let fw = svc.compliance.framework(fid)?;
+            let profile = match a.profile.as_deref().filter(|p| !p.trim().is_empty()) {
+                Some(p) => Some(fw.profile(p).ok_or_else(|| {
+                    invalid("profile", format!("unknown profile {p:?} of {}", fw.id))
+                })?),
+                None => None,
+            };
+            let items: Vec<_> = fw
+                .requirements
+                .iter()
+                .filter(|r| a.group.as_deref().is_none_or(|g| r.group.eq_ignore_ascii_case(g.trim())))
+                .filter(|r| profile.is_none_or(|p| r.level.is_some_and(|l| l <= p.rank)))
+                .collect();
+            let offset = a.offset.unwrap_or(0) as usize;
+            let limit = a.limit.unwrap_or(50).clamp(1, 500) as usize;
+            Ok(json!({
+                "framework": crate::compliance::FrameworkSummary::from(fw),
+                "total": items.len(), "offset": offset, "limit": limit,
+                "requirements": items.into_iter().skip(offset).take(limit).collect::<Vec<_>>(),
+            }))
+        })
+        .await
     }
 
     #[tool(
-        description = "Link compliance frameworks to a model. Not available yet on this appliance."
+        description = "Link compliance frameworks to a model: framework_ids replaces the model's selection (an empty list clears it); an item may name a profile after a colon (\"owasp-asvs-5:L2\", \"nist-800-53-r5:moderate\", \"cis-controls-8.1:IG1\") to limit the report to that level/baseline. Newly selected frameworks are auto-mapped at once."
     )]
     async fn select_compliance_frameworks(
         &self,
-        Parameters(_a): Parameters<ComplianceArgs>,
+        Parameters(a): Parameters<SelectFrameworksArgs>,
+        ctx: RequestContext<RoleServer>,
     ) -> ToolResult {
-        Ok(ToolError::Unavailable(COMPLIANCE_UNAVAILABLE.into()).into_result())
-    }
-
-    #[tool(description = "Compliance report of a model. Not available yet on this appliance.")]
-    async fn get_compliance_report(
-        &self,
-        Parameters(_a): Parameters<ComplianceArgs>,
-    ) -> ToolResult {
-        Ok(ToolError::Unavailable(COMPLIANCE_UNAVAILABLE.into()).into_result())
+        let caller = self.writer(&ctx, "select_compliance_frameworks");
+        self.run(caller, move |svc, c| {
+            let inputs: Vec<crate::compliance::SelectionInput> = a
+                .framework_ids
+                .into_iter()
+                .map(crate::compliance::SelectionInput::Text)
+                .collect();
+            let (sel, summary) = svc.compliance.select(&c, &a.model_id, &inputs)?;
+            Ok(json!({
+                "model_id": a.model_id, "frameworks": sel, "auto_map": summary,
+                "next": "get_compliance_report with framework_id (and status=\"uncovered\") shows the gaps",
+            }))
+        })
+        .await
     }
 
     #[tool(
-        description = "Map a control to a framework requirement. Not available yet on this appliance."
+        description = "Compliance report of a model for one selected framework: each requirement is covered (mapped controls implemented and verified by CI), partial (mapped but not all implemented/verified), uncovered (nothing mapped) or not_applicable (with a reason). Summary first: counts, percentage and per-group counts; pass status, group, requirement_id or offset/limit for the requirements with their controls."
+    )]
+    async fn get_compliance_report(
+        &self,
+        Parameters(a): Parameters<ComplianceReportArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> ToolResult {
+        let caller = self.caller(&ctx);
+        self.run(caller, move |svc, c| {
+            let mut rep = svc.compliance.report(&c, &a.model_id, &a.framework_id)?;
+            let detail = a.status.is_some()
+                || a.group.is_some()
+                || a.requirement_id.is_some()
+                || a.offset.is_some()
+                || a.limit.is_some();
+            let mut groups: std::collections::BTreeMap<String, std::collections::BTreeMap<&str, usize>> =
+                std::collections::BTreeMap::new();
+            for r in &rep.requirements {
+                *groups.entry(r.group.clone()).or_default().entry(r.status.as_str()).or_default() += 1;
+            }
+            let summary = json!({
+                "model_id": rep.model_id, "framework_id": rep.framework_id,
+                "framework": rep.framework_name, "profile": rep.profile,
+                "counts": rep.counts, "unmapped_controls": rep.unmapped_controls.len(),
+                "by_group": groups,
+            });
+            if !detail {
+                let mut s = summary;
+                s["next"] = json!("pass status=\"uncovered\" (or partial) for the requirements; suggest_compliance_remediation proposes fixes");
+                return Ok(s);
+            }
+            crate::compliance::report::filter(
+                &mut rep,
+                a.status.as_deref(),
+                a.group.as_deref(),
+                a.requirement_id.as_deref(),
+            )?;
+            let total = rep.requirements.len();
+            let offset = a.offset.unwrap_or(0) as usize;
+            let limit = a.limit.unwrap_or(50).clamp(1, 500) as usize;
+            let mut s = summary;
+            s["total"] = json!(total);
+            s["offset"] = json!(offset);
+            s["limit"] = json!(limit);
+            s["requirements"] = json!(rep.requirements.into_iter().skip(offset).take(limit).collect::<Vec<_>>());
+            Ok(s)
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Add (action=\"add\", the default) or remove (action=\"remove\") a manual mapping between a control and a requirement of a selected framework. reason records why (shown to auditors). Removing a catalog mapping keeps auto_map_controls from adding it back."
     )]
     async fn map_control_to_requirement(
         &self,
-        Parameters(_a): Parameters<ComplianceArgs>,
+        Parameters(a): Parameters<MapControlArgs>,
+        ctx: RequestContext<RoleServer>,
     ) -> ToolResult {
-        Ok(ToolError::Unavailable(COMPLIANCE_UNAVAILABLE.into()).into_result())
+        let caller = self.writer(&ctx, "map_control_to_requirement");
+        self.run(caller, move |svc, c| {
+            match a.action.as_deref().map(str::trim).unwrap_or("add") {
+                "add" | "" => {
+                    let m = svc.compliance.map(
+                        &c,
+                        &a.model_id,
+                        &a.control_id,
+                        &a.framework_id,
+                        &a.requirement_id,
+                        a.reason.as_deref(),
+                    )?;
+                    Ok(json!({"action": "added", "mapping": m}))
+                }
+                "remove" => {
+                    svc.compliance.unmap(
+                        &c,
+                        &a.model_id,
+                        &a.control_id,
+                        &a.framework_id,
+                        &a.requirement_id,
+                    )?;
+                    Ok(json!({"action": "removed", "control_id": a.control_id, "framework_id": a.framework_id, "requirement_id": a.requirement_id}))
+                }
+                other => Err(invalid("action", format!("{other:?}: use \"add\" or \"remove\""))),
+            }
+        })
+        .await
     }
 
     #[tool(
-        description = "Map controls to framework requirements automatically. Not available yet on this appliance."
+        description = "Map every control of a model to the requirements of its selected frameworks (or only framework_id), offline from the controls' NIST SP 800-53 / ASVS / CWE references and the catalog crosswalks. Each mapping records who mapped it and why; manual mappings are kept and removed ones stay removed. Sync by default; async_mode=true runs it as a job."
     )]
-    async fn auto_map_controls(&self, Parameters(_a): Parameters<ComplianceArgs>) -> ToolResult {
-        Ok(ToolError::Unavailable(COMPLIANCE_UNAVAILABLE.into()).into_result())
+    async fn auto_map_controls(
+        &self,
+        Parameters(a): Parameters<AutoMapArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> ToolResult {
+        let caller = self.writer(&ctx, "auto_map_controls");
+        let asynchronous = wants_async(a.async_mode, false);
+        self.maybe_async(&ctx, caller, asynchronous, "auto_map_controls", move |svc, c| {
+            let s = svc
+                .compliance
+                .auto_map(&c, &a.model_id, a.framework_id.as_deref())?;
+            Ok(serde_json::to_value(s).unwrap_or_default())
+        })
+        .await
     }
 
     #[tool(
-        description = "Suggest assets/attackers closing compliance gaps. Not available yet on this appliance."
+        description = "Propose assets, attackers and the catalog controls they bring that would cover a framework's uncovered requirements, each naming the requirements it serves (offline, proven by simulating control regeneration). Async by default: returns {job_id}; poll get_operation_status (3 steps); the result holds remediation_id and the suggestions. Then apply_compliance_remediation with the approved suggestion ids."
     )]
     async fn suggest_compliance_remediation(
         &self,
-        Parameters(_a): Parameters<ComplianceArgs>,
+        Parameters(a): Parameters<SuggestRemediationArgs>,
+        ctx: RequestContext<RoleServer>,
     ) -> ToolResult {
-        Ok(ToolError::Unavailable(COMPLIANCE_UNAVAILABLE.into()).into_result())
+        let caller = match self.writer(&ctx, "suggest_compliance_remediation") {
+            Ok(c) => c,
+            Err(e) => return Ok(e.into_result()),
+        };
+        if wants_async(a.async_mode, true) {
+            let r = self
+                .svc
+                .compliance
+                .start_remediation(&caller, &self.svc.jobs, &a.model_id, &a.framework_id)
+                .map(|job| {
+                    json!({
+                        "job_id": job.id(),
+                        "status": "queued",
+                        "hint": "poll get_operation_status with this job_id until status is completed; the result holds remediation_id and suggestions",
+                    })
+                })
+                .map_err(ToolError::from);
+            return done(r);
+        }
+        self.run(Ok(caller), move |svc, c| {
+            let rem = svc
+                .compliance
+                .suggest(&c, &a.model_id, &a.framework_id, None)?;
+            Ok(serde_json::to_value(rem).unwrap_or_default())
+        })
+        .await
     }
 
     #[tool(
-        description = "Apply suggested compliance remediation. Not available yet on this appliance."
+        description = "Apply the approved suggestions (suggestion_ids) of a remediation from suggest_compliance_remediation: adds the suggested assets and attackers in one model change (their control objectives follow). Then call regenerate_controls to generate controls for the new objectives, and auto_map_controls to map them."
     )]
     async fn apply_compliance_remediation(
         &self,
-        Parameters(_a): Parameters<ComplianceArgs>,
+        Parameters(a): Parameters<ApplyRemediationArgs>,
+        ctx: RequestContext<RoleServer>,
     ) -> ToolResult {
-        Ok(ToolError::Unavailable(COMPLIANCE_UNAVAILABLE.into()).into_result())
+        let caller = self.writer(&ctx, "apply_compliance_remediation");
+        self.run(caller, move |svc, c| {
+            Ok(svc.compliance.apply(
+                &c,
+                &a.model_id,
+                &a.remediation_id,
+                &a.suggestion_ids,
+                Source::Mcp,
+            )?)
+        })
+        .await
     }
 
     // ----- workspaces -----

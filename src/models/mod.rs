@@ -617,6 +617,26 @@ impl ModelService {
     /// The public badge of a model: Shields.io endpoint JSON. Errors for unknown models and
     /// models whose badge is off, so callers answer both the same way.
     pub fn badge(&self, id: &str) -> Result<serde_json::Value> {
+        self.badge_for(id)
+    }
+
+    /// The database holding model `id`, found without a caller (the public badges, which
+    /// have none). An unknown id is `NotFound("badge")`.
+    pub fn badge_db(&self, id: &str) -> Result<store::Db> {
+        for db in self.tenants.all().map_err(tenancy_error)? {
+            let conn = db.conn()?;
+            let found: Option<i64> = conn
+                .query_row("SELECT 1 FROM models WHERE id = ?1", [id], |r| r.get(0))
+                .optional()?;
+            drop(conn);
+            if found.is_some() {
+                return Ok(db);
+            }
+        }
+        Err(Error::NotFound("badge".into()))
+    }
+
+    fn badge_for(&self, id: &str) -> Result<serde_json::Value> {
         let mut found = None;
         for db in self.tenants.all().map_err(tenancy_error)? {
             let conn = db.conn()?;

@@ -57,6 +57,18 @@ pub(crate) const TENANT_TABLES: &[(&str, &str)] = &[
         "model_id IN (SELECT id FROM models WHERE workspace_id IN (SELECT value FROM json_each(?1)))",
     ),
     (
+        "compliance_selections",
+        "model_id IN (SELECT id FROM models WHERE workspace_id IN (SELECT value FROM json_each(?1)))",
+    ),
+    (
+        "compliance_mappings",
+        "model_id IN (SELECT id FROM models WHERE workspace_id IN (SELECT value FROM json_each(?1)))",
+    ),
+    (
+        "compliance_remediations",
+        "model_id IN (SELECT id FROM models WHERE workspace_id IN (SELECT value FROM json_each(?1)))",
+    ),
+    (
         "conversation_messages",
         "model_id IN (SELECT id FROM models WHERE workspace_id IN (SELECT value FROM json_each(?1)))",
     ),

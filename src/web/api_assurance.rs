@@ -522,32 +522,63 @@ const BADGE_CACHE_ENTRIES: usize = 10_000;
 
 /// `GET /api/badge/{model_id}`: unauthenticated Shields.io endpoint JSON. Unknown models and
 /// models without the badge enabled get the same "unknown" answer.
-async fn badge(state: Data, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn badge(
+    state: Data,
+    path: web::Path<String>,
+    q: web::Query<BadgeQuery>,
+) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
+    // Bounded so a client cannot grow cache keys without limit; longer is never a framework.
+    let framework = q
+        .into_inner()
+        .framework
+        .map(|f| f.trim().to_ascii_lowercase())
+        .filter(|f| !f.is_empty() && f.len() <= 64);
+    let cache_key = match &framework {
+        Some(f) => format!("{id}?framework={f}"),
+        None => id.clone(),
+    };
     let cached = BADGE_CACHE
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .as_ref()
-        .and_then(|c| c.get(&id));
+        .and_then(|c| c.get(&cache_key));
     let body = match cached {
         Some(v) => v,
         None => {
-            let svc = state.models.clone();
             let key = id.clone();
-            let v = web::block(move || svc.badge(&key))
-                .await?
-                .unwrap_or_else(|_| unknown_badge());
+            let v = match framework {
+                None => {
+                    let svc = state.models.clone();
+                    web::block(move || svc.badge(&key))
+                        .await?
+                        .unwrap_or_else(|_| unknown_badge())
+                }
+                Some(f) => {
+                    let svc = state.compliance.clone();
+                    web::block(move || svc.badge(&key, &f))
+                        .await?
+                        .unwrap_or_else(|_| unknown_badge())
+                }
+            };
             BADGE_CACHE
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .get_or_insert_with(|| TtlCache::new(BADGE_TTL, BADGE_CACHE_ENTRIES))
-                .insert(id, v.clone());
+                .insert(cache_key, v.clone());
             v
         }
     };
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "public, max-age=300"))
         .json(body))
+}
+
+/// `?framework=ID` of the badge: the compliance badge of that framework instead.
+#[derive(Deserialize)]
+struct BadgeQuery {
+    #[serde(default)]
+    framework: Option<String>,
 }
 
 fn unknown_badge() -> Value {

@@ -7,6 +7,7 @@ mod api_admin;
 mod api_assurance;
 mod api_auth;
 mod api_integrations;
+mod api_compliance;
 mod api_models;
 pub mod api_tenancy;
 pub mod caller;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub auth: crate::auth::AuthService,
     /// Threat models.
     pub models: crate::models::ModelService,
+    /// Compliance frameworks, mappings and reports.
+    pub compliance: crate::compliance::ComplianceService,
     /// Assertions, verification, findings.
     pub assurance: crate::assurance::AssuranceService,
     /// Background jobs.
@@ -134,6 +137,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Config) {
     .configure(api_assurance::configure)
     .configure(api_tenancy::configure)
     .configure(api_integrations::configure)
+    .configure(api_compliance::configure)
     .configure(pages::configure);
 }
 

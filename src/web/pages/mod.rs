@@ -16,6 +16,7 @@
 
 mod assets;
 mod assurance;
+mod compliance;
 mod dashboard;
 pub(crate) mod models;
 pub mod page;
@@ -41,6 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(selfservice::configure)
         .configure(settings::configure)
         .configure(assurance::configure)
+        .configure(compliance::configure)
         .configure(security::configure)
         .configure(workspaces::configure)
         .configure(models::configure)
