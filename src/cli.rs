@@ -493,10 +493,9 @@ fn compliance_service(
     config: &crate::config::Config,
     models: &crate::models::ModelService,
 ) -> anyhow::Result<crate::compliance::ComplianceService> {
-    let catalog = crate::compliance::ComplianceCatalog::load(
-        config.engine.extra_frameworks_dir.as_deref(),
-    )
-    .context("loading the compliance framework catalogs")?;
+    let catalog =
+        crate::compliance::ComplianceCatalog::load(config.engine.extra_frameworks_dir.as_deref())
+            .context("loading the compliance framework catalogs")?;
     let engine = crate::engine::BuiltinEngine::new(config.engine.extra_catalog_dir.as_deref())
         .context("loading the threat-model catalog")?;
     Ok(crate::compliance::ComplianceService::new(

@@ -325,6 +325,66 @@ fn routes() -> Vec<Route> {
             json!({"public_key_pem": "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n", "password": PASSWORD}),
             Manage,
         ),
+        r(
+            "GET",
+            "/api/models/{model}/compliance/frameworks",
+            none.clone(),
+            Read,
+        ),
+        r(
+            "PUT",
+            "/api/models/{model}/compliance/frameworks",
+            json!({"framework_ids": ["iso-27001-2022", "owasp-asvs-5:L2"]}),
+            Write,
+        ),
+        r(
+            "GET",
+            "/api/models/{model}/compliance/report?framework=iso-27001-2022",
+            none.clone(),
+            Read,
+        ),
+        r(
+            "POST",
+            "/api/models/{model}/compliance/auto-map",
+            json!({"framework_id": "iso-27001-2022"}),
+            Write,
+        ),
+        r(
+            "GET",
+            "/api/models/{model}/compliance/mappings",
+            none.clone(),
+            Read,
+        ),
+        r(
+            "POST",
+            "/api/models/{model}/compliance/mappings",
+            json!({"control_id": "CTRL-01", "framework_id": "iso-27001-2022", "requirement_id": "A.5.1", "reason": "matrix"}),
+            Write,
+        ),
+        r(
+            "DELETE",
+            "/api/models/{model}/compliance/mappings",
+            json!({"control_id": "CTRL-01", "framework_id": "iso-27001-2022", "requirement_id": "A.5.1"}),
+            Write,
+        ),
+        r(
+            "POST",
+            "/api/models/{model}/compliance/remediation",
+            json!({"framework_id": "iso-27001-2022"}),
+            Write,
+        ),
+        r(
+            "GET",
+            "/api/models/{model}/compliance/remediation/{rem}",
+            none.clone(),
+            Read,
+        ),
+        r(
+            "POST",
+            "/api/models/{model}/compliance/remediation/apply",
+            json!({"remediation_id": "{rem}", "suggestion_ids": ["S1"]}),
+            Write,
+        ),
         r("GET", "/api/organizations/{org}", none.clone(), Read),
         r(
             "GET",
@@ -465,6 +525,7 @@ const EXEMPT: &[(&str, &str, &str)] = &[
 
 /// Normalizes a route template of the source (`{id}`, `{aid}`, …) for comparison.
 fn shape(path: &str) -> String {
+    let path = path.split('?').next().unwrap_or(path);
     path.split('/')
         .map(|seg| {
             if seg.starts_with('{') || ["A1", "ATK1", "CTRL-01", "E1"].contains(&seg) {
@@ -548,6 +609,7 @@ struct Ids {
     user: String,
     inv: String,
     org: String,
+    rem: String,
 }
 
 fn fill(template: &str, ids: &Ids) -> String {
@@ -561,6 +623,7 @@ fn fill(template: &str, ids: &Ids) -> String {
         .replace("{user}", &ids.user)
         .replace("{inv}", &ids.inv)
         .replace("{org}", &ids.org)
+        .replace("{rem}", &ids.rem)
 }
 
 fn fill_body(body: &Value, ids: &Ids) -> Option<Value> {
@@ -587,6 +650,7 @@ fn call(client: &Client, route: &Route, ids: &Ids) -> (u16, String) {
         (&ids.user, "{user}"),
         (&ids.inv, "{inv}"),
         (&ids.org, "{org}"),
+        (&ids.rem, "{rem}"),
     ] {
         text = text.replace(id.as_str(), name);
     }
@@ -695,6 +759,18 @@ fn authorization_matrix_every_route_role_and_tenant() {
         json!({"email": "later@example.com", "role": "member"}),
     ));
     let inv = inv["id"].as_str().expect("inv").to_string();
+    let (status, sel) = json(own_ws.send(
+        "PUT",
+        &format!("/api/models/{m}/compliance/frameworks"),
+        Some(&json!({"framework_ids": ["iso-27001-2022"]})),
+    ));
+    assert_eq!(status, 200, "{sel}");
+    let (status, rem) = json(own_ws.post(
+        &format!("/api/models/{m}/compliance/remediation?wait=true"),
+        json!({"framework_id": "iso-27001-2022"}),
+    ));
+    assert_eq!(status, 201, "{rem}");
+    let rem = rem["id"].as_str().expect("remediation id").to_string();
     let real = Ids {
         model: m.clone(),
         finding,
@@ -705,6 +781,7 @@ fn authorization_matrix_every_route_role_and_tenant() {
         user,
         inv,
         org: orgs[0].clone(),
+        rem,
     };
     let fake = Ids {
         model: "6f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b".into(),
@@ -716,6 +793,7 @@ fn authorization_matrix_every_route_role_and_tenant() {
         user: "1f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b".into(),
         inv: "inv_0011223344556677".into(),
         org: "2f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b".into(),
+        rem: "rem_0011223344556677".into(),
     };
     // Another org's workspace, with its own data, for its users.
     let bown = Client::login(&app, "bown@example.com", PASSWORD);

@@ -7,6 +7,7 @@ mod admin_ops;
 mod assurance;
 mod authz_matrix;
 mod browser;
+mod compliance;
 mod docs_examples;
 mod evidence;
 mod hardening;

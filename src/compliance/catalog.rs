@@ -423,7 +423,11 @@ fn check(file: &str, fw: &mut FrameworkDef) -> Result<(), CatalogError> {
             return Err(invalid(file, what, format!("level {l} is in no profile")));
         }
         if r.level.is_some() && fw.profiles.is_empty() {
-            return Err(invalid(file, what, "level given but the framework has no profiles"));
+            return Err(invalid(
+                file,
+                what,
+                "level given but the framework has no profiles",
+            ));
         }
         for s in &r.refs {
             if s.parse::<FrameworkRef>().is_err() {

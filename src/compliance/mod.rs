@@ -145,7 +145,11 @@ fn invalid(field: &str, message: impl Into<String>) -> Error {
 impl ComplianceService {
     /// Builds the service over the loaded catalogs and the built-in engine (used to
     /// simulate remediation).
-    pub fn new(catalog: Arc<ComplianceCatalog>, engine: Arc<BuiltinEngine>, models: ModelService) -> Self {
+    pub fn new(
+        catalog: Arc<ComplianceCatalog>,
+        engine: Arc<BuiltinEngine>,
+        models: ModelService,
+    ) -> Self {
         Self {
             catalog,
             engine,
@@ -166,11 +170,13 @@ impl ComplianceService {
     /// One framework or a clear `NotFound` listing the known ids.
     pub fn framework(&self, id: &str) -> Result<&FrameworkDef> {
         self.catalog.framework(id).ok_or_else(|| {
-            let ids: Vec<&str> = self.catalog.frameworks().iter().map(|f| f.id.as_str()).collect();
-            Error::NotFound(format!(
-                "framework {id:?} (known: {})",
-                ids.join(", ")
-            ))
+            let ids: Vec<&str> = self
+                .catalog
+                .frameworks()
+                .iter()
+                .map(|f| f.id.as_str())
+                .collect();
+            Error::NotFound(format!("framework {id:?} (known: {})", ids.join(", ")))
         })
     }
 
@@ -200,8 +206,12 @@ impl ComplianceService {
                 SelectionInput::Full(s) => (s.framework_id.trim().to_string(), s.profile.clone()),
             };
             let fw = self.catalog.framework(&fid).ok_or_else(|| {
-                let ids: Vec<&str> =
-                    self.catalog.frameworks().iter().map(|f| f.id.as_str()).collect();
+                let ids: Vec<&str> = self
+                    .catalog
+                    .frameworks()
+                    .iter()
+                    .map(|f| f.id.as_str())
+                    .collect();
                 invalid(
                     &format!("framework_ids[{i}]"),
                     format!("unknown framework {fid:?} (known: {})", ids.join(", ")),
@@ -218,7 +228,11 @@ impl ComplianceService {
                                 if ps.is_empty() {
                                     format!("{} has no profiles", fw.id)
                                 } else {
-                                    format!("unknown profile {p:?} of {} (known: {})", fw.id, ps.join(", "))
+                                    format!(
+                                        "unknown profile {p:?} of {} (known: {})",
+                                        fw.id,
+                                        ps.join(", ")
+                                    )
                                 },
                             )
                         })?
@@ -374,7 +388,8 @@ impl ComplianceService {
         let mut conn = caller.tenant.conn()?;
         let tx = conn.transaction()?;
         let stored = self.load(&tx, caller, model_id)?;
-        let (control, fw, req) = self.check_target(&tx, &stored, control_id, framework_id, requirement_id)?;
+        let (control, fw, req) =
+            self.check_target(&tx, &stored, control_id, framework_id, requirement_id)?;
         let reason = if reason.is_empty() {
             format!("mapped by hand by {}", caller.email)
         } else {
@@ -420,7 +435,8 @@ impl ComplianceService {
         let mut conn = caller.tenant.conn()?;
         let tx = conn.transaction()?;
         let stored = self.load(&tx, caller, model_id)?;
-        let (control, fw, req) = self.check_target(&tx, &stored, control_id, framework_id, requirement_id)?;
+        let (control, fw, req) =
+            self.check_target(&tx, &stored, control_id, framework_id, requirement_id)?;
         let source: Option<String> = tx
             .query_row(
                 "SELECT source FROM compliance_mappings WHERE model_id = ?1 AND control_id = ?2 AND framework_id = ?3 AND requirement_id = ?4 AND removed = 0",
@@ -430,9 +446,7 @@ impl ComplianceService {
             .optional()?;
         match source.as_deref() {
             None => {
-                return Err(Error::NotFound(format!(
-                    "mapping {control} → {fw} {req}"
-                )));
+                return Err(Error::NotFound(format!("mapping {control} → {fw} {req}")));
             }
             Some("manual") => {
                 tx.execute(
@@ -484,7 +498,11 @@ impl ComplianceService {
             ));
         }
         let req = fw.requirement(requirement_id).ok_or_else(|| {
-            Error::NotFound(format!("requirement {} of {}", requirement_id.trim(), fw.id))
+            Error::NotFound(format!(
+                "requirement {} of {}",
+                requirement_id.trim(),
+                fw.id
+            ))
         })?;
         Ok((control.id.clone(), fw.id.clone(), req.id.clone()))
     }
@@ -534,7 +552,10 @@ impl ComplianceService {
                     if sel.is_empty() {
                         "none".to_string()
                     } else {
-                        sel.iter().map(|s| s.framework_id.as_str()).collect::<Vec<_>>().join(", ")
+                        sel.iter()
+                            .map(|s| s.framework_id.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     }
                 ),
             ));
@@ -586,12 +607,12 @@ impl ComplianceService {
         let handle = job.clone();
         std::thread::Builder::new()
             .name(format!("rem-{}", job.id()))
-            .spawn(move || {
-                match svc.suggest(&caller, &model_id, &framework_id, Some(&handle)) {
+            .spawn(
+                move || match svc.suggest(&caller, &model_id, &framework_id, Some(&handle)) {
                     Ok(r) => handle.complete(serde_json::to_value(&r).unwrap_or(Value::Null)),
                     Err(e) => handle.fail(&e.to_string()),
-                }
-            })
+                },
+            )
             .map_err(|e| Error::Engine(format!("cannot start the remediation job: {e}")))?;
         Ok(job)
     }
@@ -656,7 +677,8 @@ impl ComplianceService {
                 |r| r.get(0),
             )
             .optional()?;
-        id.map(|id| load_remediation(&conn, model_id, &id)).transpose()
+        id.map(|id| load_remediation(&conn, model_id, &id))
+            .transpose()
     }
 
     /// Applies the approved asset and attacker suggestions of a remediation in one model
@@ -673,7 +695,10 @@ impl ComplianceService {
         caller.require_write()?;
         let rem = self.remediation(caller, model_id, remediation_id)?;
         if approved.is_empty() {
-            return Err(invalid("suggestion_ids", "name at least one suggestion to apply"));
+            return Err(invalid(
+                "suggestion_ids",
+                "name at least one suggestion to apply",
+            ));
         }
         let mut chosen: Vec<&Suggestion> = Vec::new();
         for (i, sid) in approved.iter().enumerate() {
@@ -705,24 +730,26 @@ impl ComplianceService {
         let mut added_attackers = Vec::new();
         if !assets.is_empty() || !attackers.is_empty() {
             let rid = rem.id.clone();
-            let (_, ids) = self.models.update(caller, model_id, source, "refinement", move |m| {
-                let now = chrono::Utc::now();
-                let mut a_ids = Vec::new();
-                for a in assets {
-                    a_ids.push(m.add_asset(a, now)?);
-                }
-                let k_ids = if attackers.is_empty() {
-                    Vec::new()
-                } else {
-                    m.add_attackers(attackers, now)?
-                };
-                let summary = format!(
-                    "compliance remediation {rid}: added {} asset(s), {} attacker(s)",
-                    a_ids.len(),
-                    k_ids.len()
-                );
-                Ok(((a_ids, k_ids), summary))
-            })?;
+            let (_, ids) =
+                self.models
+                    .update(caller, model_id, source, "refinement", move |m| {
+                        let now = chrono::Utc::now();
+                        let mut a_ids = Vec::new();
+                        for a in assets {
+                            a_ids.push(m.add_asset(a, now)?);
+                        }
+                        let k_ids = if attackers.is_empty() {
+                            Vec::new()
+                        } else {
+                            m.add_attackers(attackers, now)?
+                        };
+                        let summary = format!(
+                            "compliance remediation {rid}: added {} asset(s), {} attacker(s)",
+                            a_ids.len(),
+                            k_ids.len()
+                        );
+                        Ok(((a_ids, k_ids), summary))
+                    })?;
             added_assets = ids.0;
             added_attackers = ids.1;
         }
@@ -830,7 +857,10 @@ impl ComplianceService {
                 worst.framework_name, c.partial
             )
         } else {
-            format!("{}: every applicable requirement covered", worst.framework_name)
+            format!(
+                "{}: every applicable requirement covered",
+                worst.framework_name
+            )
         };
         let link = if c.uncovered > 0 {
             format!("{base}&status=uncovered")
@@ -895,7 +925,11 @@ fn mappings(conn: &Connection, model_id: &str, framework: Option<&str>) -> Resul
 }
 
 /// Recomputes the catalog mappings of `fws` for a model inside the caller's transaction.
-fn automap(conn: &Connection, stored: &StoredModel, fws: &[&FrameworkDef]) -> Result<AutoMapSummary> {
+fn automap(
+    conn: &Connection,
+    stored: &StoredModel,
+    fws: &[&FrameworkDef],
+) -> Result<AutoMapSummary> {
     let model_id = &stored.model.id;
     let mut s = AutoMapSummary {
         model_id: model_id.clone(),
@@ -967,7 +1001,8 @@ fn load_remediation(conn: &Connection, model_id: &str, id: &str) -> Result<Remed
         .optional()?;
     let (framework_id, plan, created_at, applied) =
         row.ok_or_else(|| Error::NotFound(format!("remediation {}", id.trim())))?;
-    let plan: Plan = serde_json::from_str(&plan).map_err(|e| Error::Engine(format!("stored remediation: {e}")))?;
+    let plan: Plan = serde_json::from_str(&plan)
+        .map_err(|e| Error::Engine(format!("stored remediation: {e}")))?;
     let applied: Vec<String> = serde_json::from_str(&applied).unwrap_or_default();
     Ok(Remediation {
         id: id.trim().to_string(),

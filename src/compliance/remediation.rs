@@ -203,8 +203,11 @@ pub fn plan(
             }
         }
     }
-    let before: BTreeSet<Option<String>> =
-        model.controls.iter().map(|c| c.catalog_key.clone()).collect();
+    let before: BTreeSet<Option<String>> = model
+        .controls
+        .iter()
+        .map(|c| c.catalog_key.clone())
+        .collect();
     let mapped_after: BTreeMap<String, BTreeSet<String>> = match engine
         .generate_controls(&sim.feature_description, &sim)
         .ok()
@@ -234,14 +237,20 @@ pub fn plan(
             asset_serves.entry(a.clone()).or_default().push(rid.clone());
         }
         if let Some(k) = k {
-            attacker_serves.entry(k.clone()).or_default().push(rid.clone());
+            attacker_serves
+                .entry(k.clone())
+                .or_default()
+                .push(rid.clone());
         }
         for cid in ctrls {
             if let Some(c) = sim.control(cid)
                 && !before.contains(&c.catalog_key)
                 && let Some(key) = &c.catalog_key
             {
-                control_serves.entry(key.clone()).or_default().push(rid.clone());
+                control_serves
+                    .entry(key.clone())
+                    .or_default()
+                    .push(rid.clone());
             }
         }
     }

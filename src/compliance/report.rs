@@ -136,7 +136,10 @@ pub fn derive_mappings(fw: &FrameworkDef, model: &ThreatModel) -> Vec<Derived> {
             }
             let via: Vec<String> = common
                 .iter()
-                .map(|k| k.replace("NIST:", "NIST SP 800-53 ").replace("ASVS:", "ASVS 4.0 "))
+                .map(|k| {
+                    k.replace("NIST:", "NIST SP 800-53 ")
+                        .replace("ASVS:", "ASVS 4.0 ")
+                })
                 .collect();
             let reason = if fw.id == super::catalog::NIST_80053 {
                 format!("control references {}", via.join(", "))
@@ -351,7 +354,8 @@ pub fn build_report(
 fn id_order(id: &str) -> (String, u64) {
     let digits: String = id.chars().filter(|c| c.is_ascii_digit()).collect();
     (
-        id.trim_end_matches(|c: char| c.is_ascii_digit()).to_string(),
+        id.trim_end_matches(|c: char| c.is_ascii_digit())
+            .to_string(),
         digits.parse().unwrap_or(0),
     )
 }
@@ -385,10 +389,7 @@ fn status_of(
     if !r.applies.is_empty() && !r.applies.iter().any(|t| model_tags.contains(t.as_str())) {
         return (
             ReqStatus::NotApplicable,
-            format!(
-                "the model has no asset of kind {}",
-                r.applies.join(" / ")
-            ),
+            format!("the model has no asset of kind {}", r.applies.join(" / ")),
         );
     }
     let live: Vec<&MappedControl> = controls
@@ -411,7 +412,11 @@ fn status_of(
         .iter()
         .filter_map(|c| {
             if c.status != ControlStatus::Implemented {
-                Some(format!("{} is {}", c.control_id, label(wire(&c.status).as_str())))
+                Some(format!(
+                    "{} is {}",
+                    c.control_id,
+                    label(wire(&c.status).as_str())
+                ))
             } else if c.verification_status != VerificationStatus::Verified {
                 Some(format!(
                     "{} is implemented but {}",
@@ -492,7 +497,11 @@ pub fn csv(report: &ComplianceReport) -> String {
                 .collect()
         };
         for tail in rows {
-            let cells: Vec<String> = head.iter().chain(tail.iter()).map(|c| csv_cell(c)).collect();
+            let cells: Vec<String> = head
+                .iter()
+                .chain(tail.iter())
+                .map(|c| csv_cell(c))
+                .collect();
             out.push_str(&cells.join(","));
             out.push_str("\r\n");
         }
@@ -509,18 +518,23 @@ pub fn filter(
     requirement_id: Option<&str>,
 ) -> Result<(), crate::models::Error> {
     let status = match status.map(str::trim).filter(|s| !s.is_empty()) {
-        Some(s) => Some(ReqStatus::parse(s).ok_or_else(|| crate::models::Error::Invalid {
-            field: "status".into(),
-            message: format!(
-                "unknown status {s:?} (covered, partial, uncovered or not_applicable)"
-            ),
-        })?),
+        Some(s) => Some(
+            ReqStatus::parse(s).ok_or_else(|| crate::models::Error::Invalid {
+                field: "status".into(),
+                message: format!(
+                    "unknown status {s:?} (covered, partial, uncovered or not_applicable)"
+                ),
+            })?,
+        ),
         None => None,
     };
     let group = group.map(str::trim).filter(|g| !g.is_empty());
     let rid = requirement_id.map(str::trim).filter(|g| !g.is_empty());
     if let Some(r) = rid
-        && !rep.requirements.iter().any(|x| x.id.eq_ignore_ascii_case(r))
+        && !rep
+            .requirements
+            .iter()
+            .any(|x| x.id.eq_ignore_ascii_case(r))
     {
         return Err(crate::models::Error::NotFound(format!(
             "requirement {r} of {}",
@@ -534,4 +548,3 @@ pub fn filter(
     });
     Ok(())
 }
-

@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::catalog::{ComplianceCatalog, NIST_80053, control_keys, dangling_nist_refs};
 use super::remediation;
 use super::report::{Mapping, MappingSource, ReqStatus, build_report, derive_mappings};
-use crate::domain::{ControlStatus, FrameworkRef, ThreatModel, VerificationMap, VerificationStatus};
+use crate::domain::{
+    ControlStatus, FrameworkRef, ThreatModel, VerificationMap, VerificationStatus,
+};
 use crate::engine::BuiltinEngine;
 
 const UPLOAD: &str = "A REST API that accepts file uploads from authenticated users, stores them in S3, and serves them via pre-signed URLs. Users log in with a password.";
@@ -80,17 +82,28 @@ fn baselines_and_levels_have_the_published_sizes() {
         (149, 287, 370)
     );
     let asvs = cat.framework("owasp-asvs-5").expect("asvs");
-    let l1 = asvs.requirements.iter().filter(|r| r.level == Some(1)).count();
+    let l1 = asvs
+        .requirements
+        .iter()
+        .filter(|r| r.level == Some(1))
+        .count();
     assert!(l1 > 60 && l1 < 120, "ASVS L1 has {l1}");
     let cis = cat.framework("cis-controls-8.1").expect("cis");
-    let ig1 = cis.requirements.iter().filter(|r| r.level == Some(1)).count();
+    let ig1 = cis
+        .requirements
+        .iter()
+        .filter(|r| r.level == Some(1))
+        .count();
     assert_eq!(ig1, 56, "CIS v8.1 IG1 has 56 safeguards");
 }
 
 #[test]
 fn every_crosswalk_target_exists() {
     let cat = catalog();
-    assert_eq!(dangling_nist_refs(&cat), Vec::<(String, String, String)>::new());
+    assert_eq!(
+        dangling_nist_refs(&cat),
+        Vec::<(String, String, String)>::new()
+    );
     // Every 800-53 reference the threat-model catalog uses is a requirement of the
     // 800-53 catalog, so no control reference maps to nothing.
     let engine = BuiltinEngine::new(None).expect("engine");
@@ -98,7 +111,12 @@ fn every_crosswalk_target_exists() {
     for c in &engine.catalog().controls {
         for r in &c.refs {
             if r.framework == crate::domain::Framework::Nist80053 {
-                assert!(nist.requirement(&r.id).is_some(), "{} references {}", c.key, r.id);
+                assert!(
+                    nist.requirement(&r.id).is_some(),
+                    "{} references {}",
+                    c.key,
+                    r.id
+                );
             }
         }
     }
@@ -127,7 +145,10 @@ fn asvs_4_references_of_the_engine_catalog_reach_asvs_5() {
     // takeover, a non-existent 13.5 reference) stay unmapped, by decision.
     let allowed: BTreeSet<&str> = ["ASVS:V8.3.2", "ASVS:V10.3.3", "ASVS:V13.5.1"].into();
     for m in &missing {
-        assert!(allowed.contains(m.as_str()), "{m} reaches no ASVS 5.0 requirement");
+        assert!(
+            allowed.contains(m.as_str()),
+            "{m} reaches no ASVS 5.0 requirement"
+        );
     }
 }
 
@@ -156,7 +177,12 @@ fn an_access_control_control_maps_to_plausible_requirements() {
     assert!(asvs.iter().any(|r| r.starts_with("V8.")), "{asvs:?}");
     let soc2 = mapped("soc2-tsc");
     assert!(soc2.iter().any(|r| r.starts_with("CC6.")), "{soc2:?}");
-    assert!(!soc2.iter().any(|r| r.starts_with("A1.") || r.starts_with("P")), "{soc2:?}");
+    assert!(
+        !soc2
+            .iter()
+            .any(|r| r.starts_with("A1.") || r.starts_with("P")),
+        "{soc2:?}"
+    );
     // Not everything: access control does not reach backup or physical requirements.
     assert!(!iso.contains("A.8.13") && !iso.contains("A.7.1"), "{iso:?}");
     let csf = mapped("nist-csf-2");
@@ -199,7 +225,11 @@ fn report_moves_from_partial_to_covered_when_ci_verifies() {
         }
     }
     let r = status(&m, &none);
-    assert_eq!(r.status, ReqStatus::Partial, "implemented but unverified stays partial");
+    assert_eq!(
+        r.status,
+        ReqStatus::Partial,
+        "implemented but unverified stays partial"
+    );
     assert!(r.reason.contains("unverified"), "{}", r.reason);
     let verified: VerificationMap = mapped_to_a83
         .iter()
@@ -213,7 +243,8 @@ fn report_moves_from_partial_to_covered_when_ci_verifies() {
     assert_eq!(c.total, 93);
     assert_eq!(c.covered + c.partial + c.uncovered + c.not_applicable, 93);
     assert!(c.uncovered > 0);
-    let expected = ((c.covered as f64) * 1000.0 / ((c.total - c.not_applicable) as f64)).round() / 10.0;
+    let expected =
+        ((c.covered as f64) * 1000.0 / ((c.total - c.not_applicable) as f64)).round() / 10.0;
     assert_eq!(c.percentage, expected);
 }
 
@@ -223,15 +254,34 @@ fn profiles_and_asset_kinds_make_requirements_not_applicable_with_a_reason() {
     let fw = cat.framework("owasp-asvs-5").expect("asvs");
     let m = model(UPLOAD);
     let l1 = fw.profile("L1").expect("L1");
-    let rep = build_report(fw, Some(l1), &m, &VerificationMap::new(), &[], String::new());
-    let v2_3_5 = rep.requirements.iter().find(|r| r.id == "V2.3.5").expect("V2.3.5");
+    let rep = build_report(
+        fw,
+        Some(l1),
+        &m,
+        &VerificationMap::new(),
+        &[],
+        String::new(),
+    );
+    let v2_3_5 = rep
+        .requirements
+        .iter()
+        .find(|r| r.id == "V2.3.5")
+        .expect("V2.3.5");
     assert_eq!(v2_3_5.status, ReqStatus::NotApplicable);
     assert!(v2_3_5.reason.contains("level 3"), "{}", v2_3_5.reason);
-    let webrtc = rep.requirements.iter().find(|r| r.id == "V17.1.1").expect("V17.1.1");
+    let webrtc = rep
+        .requirements
+        .iter()
+        .find(|r| r.id == "V17.1.1")
+        .expect("V17.1.1");
     assert_eq!(webrtc.status, ReqStatus::NotApplicable);
     // An upload service has file-upload assets: the file handling chapter applies.
     let full = build_report(fw, None, &m, &VerificationMap::new(), &[], String::new());
-    let v5 = full.requirements.iter().find(|r| r.id == "V5.2.2").expect("V5.2.2");
+    let v5 = full
+        .requirements
+        .iter()
+        .find(|r| r.id == "V5.2.2")
+        .expect("V5.2.2");
     assert_eq!(v5.status, ReqStatus::Uncovered);
 }
 
@@ -247,13 +297,29 @@ description = "x"
 requirement_count = 2
 requirements = [ { id = "R1", title = "One" }, { id = "R1", title = "Again" } ]
 "#;
-    let e = cat.add_file("acme.toml", dup).expect_err("duplicate").to_string();
-    assert!(e.contains("acme.toml") && e.contains("R1") && e.contains("duplicate"), "{e}");
-    let count = dup.replace("requirement_count = 2", "requirement_count = 3").replace("\"R1\", title = \"Again\"", "\"R2\", title = \"Two\"");
-    let e = cat.add_file("acme.toml", &count).expect_err("count").to_string();
+    let e = cat
+        .add_file("acme.toml", dup)
+        .expect_err("duplicate")
+        .to_string();
+    assert!(
+        e.contains("acme.toml") && e.contains("R1") && e.contains("duplicate"),
+        "{e}"
+    );
+    let count = dup
+        .replace("requirement_count = 2", "requirement_count = 3")
+        .replace("\"R1\", title = \"Again\"", "\"R2\", title = \"Two\"");
+    let e = cat
+        .add_file("acme.toml", &count)
+        .expect_err("count")
+        .to_string();
     assert!(e.contains("requirement_count"), "{e}");
-    let bad_ref = count.replace("requirement_count = 3", "requirement_count = 2").replace("title = \"Two\"", "title = \"Two\", refs = [\"ISO:A.5\"]");
-    let e = cat.add_file("acme.toml", &bad_ref).expect_err("ref").to_string();
+    let bad_ref = count
+        .replace("requirement_count = 3", "requirement_count = 2")
+        .replace("title = \"Two\"", "title = \"Two\", refs = [\"ISO:A.5\"]");
+    let e = cat
+        .add_file("acme.toml", &bad_ref)
+        .expect_err("ref")
+        .to_string();
     assert!(e.contains("bad reference"), "{e}");
     let ok = count.replace("requirement_count = 3", "requirement_count = 2");
     cat.add_file("acme.toml", &ok).expect("valid file");
@@ -280,7 +346,11 @@ fn remediation_plan_is_proven_by_simulation() {
     for s in &plan.suggestions {
         assert!(!s.serves.is_empty(), "{s:?}");
         for r in &s.serves {
-            assert!(uncovered.contains(r.as_str()), "{} serves covered {r}", s.id);
+            assert!(
+                uncovered.contains(r.as_str()),
+                "{} serves covered {r}",
+                s.id
+            );
         }
     }
     // Applying the asset/attacker suggestions and regenerating does map what they serve.
@@ -290,14 +360,22 @@ fn remediation_plan_is_proven_by_simulation() {
             sim.add_asset(a.clone(), chrono::Utc::now()).expect("asset");
         }
         if let Some(a) = &s.attacker {
-            sim.add_attacker(a.clone(), chrono::Utc::now()).expect("attacker");
+            sim.add_attacker(a.clone(), chrono::Utc::now())
+                .expect("attacker");
         }
     }
     crate::engine::regenerate_controls(&engine, &mut sim, chrono::Utc::now()).expect("regen");
-    let after: BTreeSet<String> = derive_mappings(fw, &sim).into_iter().map(|d| d.requirement_id).collect();
+    let after: BTreeSet<String> = derive_mappings(fw, &sim)
+        .into_iter()
+        .map(|d| d.requirement_id)
+        .collect();
     for s in &plan.suggestions {
         for r in &s.serves {
-            assert!(after.contains(r), "{r} still unmapped after applying {}", s.id);
+            assert!(
+                after.contains(r),
+                "{r} still unmapped after applying {}",
+                s.id
+            );
         }
     }
 }

@@ -167,8 +167,6 @@ fn done(r: Result<Value, ToolError>) -> ToolResult {
     }
 }
 
-
-
 fn parse_status(field: &str, s: &str) -> Result<ControlStatus, ToolError> {
     serde_json::from_value(json!(s.trim().to_ascii_lowercase())).map_err(|_| {
         invalid(
@@ -2080,12 +2078,18 @@ impl McpServer {
     ) -> ToolResult {
         let caller = self.writer(&ctx, "auto_map_controls");
         let asynchronous = wants_async(a.async_mode, false);
-        self.maybe_async(&ctx, caller, asynchronous, "auto_map_controls", move |svc, c| {
-            let s = svc
-                .compliance
-                .auto_map(&c, &a.model_id, a.framework_id.as_deref())?;
-            Ok(serde_json::to_value(s).unwrap_or_default())
-        })
+        self.maybe_async(
+            &ctx,
+            caller,
+            asynchronous,
+            "auto_map_controls",
+            move |svc, c| {
+                let s = svc
+                    .compliance
+                    .auto_map(&c, &a.model_id, a.framework_id.as_deref())?;
+                Ok(serde_json::to_value(s).unwrap_or_default())
+            },
+        )
         .await
     }
 

@@ -36,10 +36,7 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
             "/api/models/{id}/compliance/mappings",
             web::get().to(mappings),
         )
-        .route(
-            "/api/models/{id}/compliance/mappings",
-            web::post().to(map),
-        )
+        .route("/api/models/{id}/compliance/mappings", web::post().to(map))
         .route(
             "/api/models/{id}/compliance/mappings",
             web::delete().to(unmap),
@@ -202,7 +199,11 @@ async fn report(
         q.requirement_id.as_deref(),
     )?;
     if csv {
-        let name = format!("compliance-{}-{}.csv", rep.framework_id, short(&rep.model_id));
+        let name = format!(
+            "compliance-{}-{}.csv",
+            rep.framework_id,
+            short(&rep.model_id)
+        );
         return Ok(HttpResponse::Ok()
             .content_type("text/csv; charset=utf-8")
             .insert_header((
@@ -238,7 +239,10 @@ async fn auto_map(
 ) -> Result<HttpResponse, ApiError> {
     let svc = state.compliance.clone();
     let id = path.into_inner();
-    let fw = body.map(|b| b.into_inner()).unwrap_or_default().framework_id;
+    let fw = body
+        .map(|b| b.into_inner())
+        .unwrap_or_default()
+        .framework_id;
     let summary = web::block(move || svc.auto_map(&caller, &id, fw.as_deref())).await??;
     Ok(HttpResponse::Ok().json(summary))
 }
@@ -315,8 +319,16 @@ async fn unmap(
     let svc = state.compliance.clone();
     let id = path.into_inner();
     let b = body.into_inner();
-    web::block(move || svc.unmap(&caller, &id, &b.control_id, &b.framework_id, &b.requirement_id))
-        .await??;
+    web::block(move || {
+        svc.unmap(
+            &caller,
+            &id,
+            &b.control_id,
+            &b.framework_id,
+            &b.requirement_id,
+        )
+    })
+    .await??;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -383,9 +395,8 @@ async fn apply(
     let id = path.into_inner();
     let b = body.into_inner();
     let source = source_of(&caller);
-    let out = web::block(move || {
-        svc.apply(&caller, &id, &b.remediation_id, &b.suggestion_ids, source)
-    })
-    .await??;
+    let out =
+        web::block(move || svc.apply(&caller, &id, &b.remediation_id, &b.suggestion_ids, source))
+            .await??;
     Ok(HttpResponse::Ok().json(out))
 }

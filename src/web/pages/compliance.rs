@@ -27,10 +27,7 @@ type Data = web::Data<AppState>;
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/models/{id}/compliance", web::get().to(page))
-        .route(
-            "/models/{id}/compliance/frameworks",
-            web::post().to(select),
-        )
+        .route("/models/{id}/compliance/frameworks", web::post().to(select))
         .route("/models/{id}/compliance/auto-map", web::post().to(auto_map))
         .route("/models/{id}/compliance/mappings", web::post().to(map))
         .route(
@@ -101,7 +98,11 @@ impl ComplianceTpl {
 
     /// Width class of the coverage bar (`w-0` … `w-100` in steps of 5).
     fn bar(&self) -> String {
-        let p = self.report.as_ref().map(|r| r.counts.percentage).unwrap_or(0.0);
+        let p = self
+            .report
+            .as_ref()
+            .map(|r| r.counts.percentage)
+            .unwrap_or(0.0);
         format!("w-{}", ((p / 5.0).round() as u32 * 5).min(100))
     }
 
@@ -204,7 +205,12 @@ async fn page(
     let tpl = web::block(move || {
         let s = models.get(&caller, &id)?;
         let selected = svc.selections(&caller, &id)?;
-        let current = match q.framework.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
+        let current = match q
+            .framework
+            .as_deref()
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+        {
             Some(f) => {
                 let fw = svc.framework(f)?;
                 if !selected.iter().any(|s| s.framework_id == fw.id) {
@@ -282,7 +288,10 @@ async fn select(
     form: PageForm<Vec<(String, String)>>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let PageForm { page: p, form: pairs } = form;
+    let PageForm {
+        page: p,
+        form: pairs,
+    } = form;
     let id = path.into_inner();
     // `fw` repeats, so the form is read as pairs.
     let mut f = SelectForm {
@@ -296,22 +305,21 @@ async fn select(
             f.rest.insert(k, v);
         }
     }
-    let inputs: Vec<SelectionInput> = f
-        .fw
-        .iter()
-        .map(|fw| {
-            let prof = f
-                .rest
-                .get(&format!("profile.{fw}"))
-                .map(|p| p.trim().to_string())
-                .unwrap_or_default();
-            SelectionInput::Text(if prof.is_empty() {
-                fw.clone()
-            } else {
-                format!("{fw}:{prof}")
+    let inputs: Vec<SelectionInput> =
+        f.fw.iter()
+            .map(|fw| {
+                let prof = f
+                    .rest
+                    .get(&format!("profile.{fw}"))
+                    .map(|p| p.trim().to_string())
+                    .unwrap_or_default();
+                SelectionInput::Text(if prof.is_empty() {
+                    fw.clone()
+                } else {
+                    format!("{fw}:{prof}")
+                })
             })
-        })
-        .collect();
+            .collect();
     let (svc, caller, mid) = (state.compliance.clone(), p.caller.clone(), id.clone());
     let first = f.fw.first().cloned();
     match web::block(move || svc.select(&caller, &mid, &inputs)).await? {
@@ -455,7 +463,10 @@ async fn apply(
     form: PageForm<Vec<(String, String)>>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let PageForm { page: p, form: pairs } = form;
+    let PageForm {
+        page: p,
+        form: pairs,
+    } = form;
     let id = path.into_inner();
     let get = |k: &str| {
         pairs
@@ -481,7 +492,8 @@ async fn apply(
     );
     let r = web::block(move || {
         svc.apply(&caller, &mid, &rid, &chosen, Source::Web)?;
-        let (_, change) = models.regenerate_controls(&caller, engine.as_ref(), &mid, Source::Web)?;
+        let (_, change) =
+            models.regenerate_controls(&caller, engine.as_ref(), &mid, Source::Web)?;
         let sum = svc.auto_map(&caller, &mid, Some(&fw))?;
         Ok::<_, crate::models::Error>((change, sum))
     })

@@ -9,6 +9,8 @@
 //! Model cards rename inline (`POST /models/{id}/title`, CSRF-checked; an invalid title
 //! re-renders the dashboard with the error in that card, status 422).
 
+use std::collections::BTreeMap;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -149,6 +151,8 @@ struct DashboardTpl {
     activity: Vec<ActivityItem>,
     /// A refused rename: the model id and the form state.
     rename: Option<(String, FormState)>,
+    /// Next steps of models with selected compliance frameworks.
+    compliance_steps: BTreeMap<String, (String, String)>,
 }
 
 impl DashboardTpl {
@@ -162,8 +166,13 @@ impl DashboardTpl {
 
     /// The compliance next step of a model card: `(text, link)`, from the model's counts
     /// (spec/01: cards show "compliance next-steps"). The most basic gap comes first.
+    /// With selected frameworks, the step comes from the framework with the lowest coverage
+    /// (uncovered requirements → remediation, partial ones → implement and verify).
     fn next_step(&self, m: &ListItem) -> (String, String) {
-        next_step(&m.id, &m.summary.counts)
+        self.compliance_steps
+            .get(&m.id)
+            .cloned()
+            .unwrap_or_else(|| next_step(&m.id, &m.summary.counts))
     }
 
     /// The title to show in a model card's rename field (the refused one, kept).
@@ -197,15 +206,35 @@ impl DashboardTpl {
 }
 
 async fn dashboard(state: Data, p: Page) -> Result<HttpResponse, PageError> {
-    let svc = state.models.clone();
-    let caller = p.caller.clone();
-    let d = web::block(move || svc.dashboard(&caller)).await??;
+    let d = load_dashboard(&state, &p).await?;
     render_dashboard(&p, d, None)
+}
+
+/// The dashboard read model plus each model's compliance next step (from its selected
+/// frameworks; models without a selection keep the assurance-based step).
+async fn load_dashboard(
+    state: &Data,
+    p: &Page,
+) -> Result<(Dashboard, BTreeMap<String, (String, String)>), PageError> {
+    let svc = state.models.clone();
+    let compliance = state.compliance.clone();
+    let caller = p.caller.clone();
+    Ok(web::block(move || {
+        let d = svc.dashboard(&caller)?;
+        let mut steps = BTreeMap::new();
+        for m in &d.models {
+            if let Some(step) = compliance.next_step(&caller, &m.id)? {
+                steps.insert(m.id.clone(), step);
+            }
+        }
+        Ok::<_, crate::models::Error>((d, steps))
+    })
+    .await??)
 }
 
 fn render_dashboard(
     p: &Page,
-    d: Dashboard,
+    (d, steps): (Dashboard, BTreeMap<String, (String, String)>),
     rename: Option<(String, FormState)>,
 ) -> Result<HttpResponse, PageError> {
     let status = if rename.is_some() {
@@ -225,6 +254,7 @@ fn render_dashboard(
             models: d.models,
             activity: d.activity,
             rename,
+            compliance_steps: steps,
         },
     )
 }
@@ -266,9 +296,7 @@ async fn rename(
     };
     let mut fs = FormState::new().value("title", f.title);
     fs.error("title", message);
-    let svc = state.models.clone();
-    let caller = p.caller.clone();
-    let d = web::block(move || svc.dashboard(&caller)).await??;
+    let d = load_dashboard(&state, &p).await?;
     render_dashboard(&p, d, Some((id, fs)))
 }
 
