@@ -396,9 +396,10 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
             .context("loading the threat-model catalog")?;
     // An LLM endpoint in config selects the LLM engine; otherwise the offline built-in one.
     // The LLM also judges assertion coherence and sufficiency (the rules stay the fallback).
-    let (engine, judge): (
+    // It also proposes compliance mappings beyond the catalog crosswalks.
+    let (engine, llm): (
         std::sync::Arc<dyn crate::engine::Engine>,
-        Option<std::sync::Arc<dyn crate::assurance::judge::EvidenceJudge>>,
+        Option<std::sync::Arc<crate::engine::LlmEngine>>,
     ) = if instance.config.llm.endpoint.trim().is_empty() {
         (std::sync::Arc::new(builtin), None)
     } else {
@@ -425,8 +426,8 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
         instance.config.assurance.oidc_allow_private_networks,
     )
     .with_public_url(&url);
-    if let Some(judge) = judge {
-        assurance = assurance.with_judge(judge);
+    if let Some(judge) = &llm {
+        assurance = assurance.with_judge(judge.clone());
     }
     let workspaces = crate::tenancy::WorkspaceService::new(
         instance.tenants.clone(),
@@ -451,7 +452,10 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
     })
     .context("starting the background worker")?;
     let models = crate::models::ModelService::new(instance.tenants.clone());
-    let compliance = compliance_service(&instance.config, &models)?;
+    let mut compliance = compliance_service(&instance.config, &models)?;
+    if let Some(mapper) = llm {
+        compliance = compliance.with_mapper(mapper);
+    }
     let state = crate::web::AppState {
         compliance,
         integrations,

@@ -537,7 +537,28 @@ fn compliance_tab_and_dashboard_next_step() {
         "not selected"
     );
 
-    // A manual mapping from the drill-down form, then its removal.
+    // A manual mapping from the drill-down: the row links to the one mapping form with
+    // its requirement preselected.
+    let row = crate::web_pages::between(&iso.body, "id=\"req-A.5.32\"", "</tr>");
+    let map_link =
+        crate::web_pages::between(row, "class=\"btn btn-secondary btn-sm\" href=\"", "\"")
+            .replace("&#38;", "&")
+            .replace("&amp;", "&");
+    assert!(map_link.contains("map=A.5.32"), "{row}");
+    let preselected = web.get(&map_link);
+    let form = crate::web_pages::between(&preselected.body, "id=\"map-form\"", "</form>");
+    assert!(
+        form.contains("<option value=\"A.5.32\" selected>"),
+        "{map_link} {form}"
+    );
+    let first_control = model["controls"][0]["id"].as_str().expect("control");
+    assert_eq!(
+        iso.body
+            .matches(&format!("<option value=\"{first_control}\">"))
+            .count(),
+        1,
+        "one control list per page, not one per requirement"
+    );
     let ctl = model["controls"][0]["id"]
         .as_str()
         .expect("control")
@@ -602,7 +623,15 @@ fn compliance_tab_and_dashboard_next_step() {
         "/api/models/{id}/compliance/report?framework=iso-27001-2022"
     )));
     let uncovered_before = rep["counts"]["uncovered"].as_u64().expect("uncovered");
-    if planned.body.contains("id=\"apply-remediation\"") {
+    assert!(
+        planned.body.contains("id=\"apply-remediation\""),
+        "ISO 27001 gaps of an upload API have offline suggestions: {}",
+        planned.body
+    );
+    // Nothing is pre-approved: each suggestion is a claim about the system to confirm.
+    let form = crate::web_pages::between(&planned.body, "id=\"apply-remediation\"", "</form>");
+    assert!(!form.contains(" checked"), "{form}");
+    {
         let rem_id =
             crate::web_pages::between(&planned.body, "name=\"remediation_id\" value=\"", "\"")
                 .to_string();

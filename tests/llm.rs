@@ -25,6 +25,9 @@ enum Mode {
     JudgeDown,
     /// Pipeline steps answered, evidence-judge questions get prose instead of JSON.
     JudgeRambles,
+    /// Pipeline steps answered, compliance-mapping questions name a requirement that was
+    /// not offered.
+    MapperInvents,
 }
 
 /// A fake `/v1/chat/completions` server on 127.0.0.1:0 that records every request body.
@@ -140,6 +143,9 @@ fn answer(mode: Mode, body: &Value) -> (u16, Value) {
         .as_str()
         .and_then(|s| serde_json::from_str(s).ok())
         .unwrap_or(Value::Null);
+    if system.contains("compliance analyst") {
+        return (200, completion(&mapper_answer(mode, &input).to_string()));
+    }
     if system.contains("evidence reviewer") {
         if mode == Mode::JudgeDown {
             return (500, json!({"error": {"message": "judge model overloaded"}}));
@@ -217,6 +223,25 @@ fn judge_answer(system: &str, input: &Value) -> Value {
             json!({"sufficient": false, "missing": ["a test of signature verification"], "reason": "fake judge: one assertion is not enough."})
         }
     }
+}
+
+/// The fake compliance mapper: every offered control serves the first offered requirement
+/// (or, when inventing, a requirement that was not offered).
+fn mapper_answer(mode: Mode, input: &Value) -> Value {
+    let first = input["requirements"][0]["id"].as_str().unwrap_or_default();
+    let requirement = if mode == Mode::MapperInvents {
+        "Z.99.99"
+    } else {
+        first
+    };
+    let mappings: Vec<Value> = input["controls"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|c| json!({"control_id": c["id"], "requirement_id": requirement, "reason": format!("fake mapper: {} supports {requirement}", c["name"].as_str().unwrap_or_default())}))
+        .collect();
+    json!({"mappings": mappings})
 }
 
 fn start(dir: &TestDir, fake: &FakeLlm, extra: &[(&str, &str)]) -> Appliance {
@@ -599,4 +624,169 @@ fn the_llm_judges_coherence_and_sufficiency_and_the_rules_stand_in_when_it_fails
         "{again}"
     );
     assert!(fake.count() > before, "a refused answer was not cached");
+}
+
+#[test]
+fn the_llm_adds_compliance_mappings_marked_with_who_and_why() {
+    let fake = FakeLlm::start();
+    let dir = TestDir::new("llm-compliance");
+    let app = start(&dir, &fake, &[]);
+    let alice = user(&app, &dir, "alice@example.com");
+    let (status, model) = generate(&alice, LEDGER);
+    assert_eq!(status, 201, "{model}");
+    let id = model["id"].as_str().expect("id").to_string();
+    let signing = model["controls"]
+        .as_array()
+        .expect("controls")
+        .iter()
+        .find(|c| c["name"] == "Fake ledger signing")
+        .and_then(|c| c["id"].as_str())
+        .expect("the fake's control")
+        .to_string();
+
+    // Selecting maps from the catalog only: no LLM question.
+    let asked = fake.count();
+    let (status, sel) = json(alice.send(
+        "PUT",
+        &format!("/api/models/{id}/compliance/frameworks"),
+        Some(&json!({"framework_ids": ["iso-27001-2022"]})),
+    ));
+    assert_eq!(status, 200, "{sel}");
+    assert_eq!(fake.count(), asked, "selection asks no LLM");
+    assert_eq!(sel["auto_map"]["llm_added"], 0, "{sel}");
+
+    // Auto-mapping asks the LLM about the controls the crosswalk could not place (the
+    // fake's CWE-only control) and stores its links with who and why.
+    let (status, sum) = json(alice.post(
+        &format!("/api/models/{id}/compliance/auto-map"),
+        json!({"framework_id": "iso-27001-2022"}),
+    ));
+    assert_eq!(status, 200, "{sum}");
+    assert_eq!(sum["llm"], "llm:fake-model", "{sum}");
+    assert!(sum["llm_added"].as_u64().expect("llm_added") >= 1, "{sum}");
+    assert!(sum.get("warnings").is_none(), "{sum}");
+    let question = fake
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| {
+            r["messages"][0]["content"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("compliance analyst")
+        })
+        .expect("a mapping question");
+    let input: Value = serde_json::from_str(
+        question["messages"][1]["content"]
+            .as_str()
+            .expect("user message"),
+    )
+    .expect("json input");
+    let offered: Vec<&str> = input["controls"]
+        .as_array()
+        .expect("controls")
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    assert!(offered.contains(&signing.as_str()), "{input}");
+    let reqs = input["requirements"].as_array().expect("requirements");
+    assert_eq!(
+        reqs.len(),
+        93,
+        "every applicable ISO requirement, id and title"
+    );
+    assert!(reqs[0]["title"].is_string(), "{}", reqs[0]);
+    let (_, maps) = json(alice.get(&format!(
+        "/api/models/{id}/compliance/mappings?framework=iso-27001-2022"
+    )));
+    let llm_map = maps["mappings"]
+        .as_array()
+        .expect("mappings")
+        .iter()
+        .find(|m| m["control_id"] == signing.as_str())
+        .cloned()
+        .expect("the LLM's mapping of the fake control");
+    assert_eq!(llm_map["source"], "llm", "{llm_map}");
+    assert_eq!(llm_map["mapped_by"], "llm:fake-model", "{llm_map}");
+    assert!(
+        llm_map["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("fake mapper: Fake ledger signing"),
+        "{llm_map}"
+    );
+    let req = llm_map["requirement_id"]
+        .as_str()
+        .expect("requirement")
+        .to_string();
+    let (_, rep) = json(alice.get(&format!(
+        "/api/models/{id}/compliance/report?framework=iso-27001-2022&requirement_id={req}"
+    )));
+    let row = &rep["requirements"][0];
+    assert_eq!(row["id"], req.as_str(), "{rep}");
+    assert!(
+        row["controls"]
+            .as_array()
+            .expect("controls")
+            .iter()
+            .any(|c| c["control_id"] == signing.as_str() && c["source"] == "llm"),
+        "{row}"
+    );
+
+    // A person removes it: it stays removed across auto-mapping.
+    let (status, _) = json(alice.send(
+        "DELETE",
+        &format!("/api/models/{id}/compliance/mappings"),
+        Some(&json!({"control_id": signing, "framework_id": "iso-27001-2022", "requirement_id": req})),
+    ));
+    assert_eq!(status, 204);
+    let (_, sum) = json(alice.post(
+        &format!("/api/models/{id}/compliance/auto-map"),
+        json!({"framework_id": "iso-27001-2022"}),
+    ));
+    let (_, maps) = json(alice.get(&format!(
+        "/api/models/{id}/compliance/mappings?framework=iso-27001-2022"
+    )));
+    assert!(
+        !maps["mappings"]
+            .as_array()
+            .expect("mappings")
+            .iter()
+            .any(|m| m["control_id"] == signing.as_str() && m["requirement_id"] == req.as_str()),
+        "removed stays removed: {sum} {maps}"
+    );
+
+    // An LLM that names requirements it was not offered is asked again once, then the
+    // summary says so; the catalog mappings are made regardless and nothing invented lands.
+    fake.set(Mode::MapperInvents);
+    let (status, _) = json(alice.send(
+        "PUT",
+        &format!("/api/models/{id}/compliance/frameworks"),
+        Some(&json!({"framework_ids": ["iso-27001-2022", "soc2-tsc"]})),
+    ));
+    assert_eq!(status, 200);
+    let asked = fake.count();
+    let (status, sum) = json(alice.post(
+        &format!("/api/models/{id}/compliance/auto-map"),
+        json!({"framework_id": "soc2-tsc"}),
+    ));
+    assert_eq!(status, 200, "{sum}");
+    assert_eq!(fake.count(), asked + 2, "one question, asked again once");
+    assert_eq!(sum["llm_added"], 0, "{sum}");
+    let warning = sum["warnings"][0].as_str().unwrap_or_default();
+    assert!(
+        warning.contains("soc2-tsc") && warning.contains("Z.99.99"),
+        "{sum}"
+    );
+    let (_, maps) = json(alice.get(&format!(
+        "/api/models/{id}/compliance/mappings?framework=soc2-tsc"
+    )));
+    assert!(
+        maps["mappings"]
+            .as_array()
+            .expect("mappings")
+            .iter()
+            .all(|m| m["source"] != "llm"),
+        "{maps}"
+    );
 }

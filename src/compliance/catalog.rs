@@ -316,6 +316,18 @@ impl ComplianceCatalog {
                 cat.add_file(&name, &text)?;
             }
         }
+        // A typo in a crosswalk would silently map nothing: refuse it, naming the file.
+        if let Some((fw, req, r)) = dangling_nist_refs(&cat).into_iter().next() {
+            let file = cat
+                .framework(&fw)
+                .map(|f| f.source.clone())
+                .unwrap_or_default();
+            return Err(CatalogError::Invalid {
+                file,
+                what: format!("{fw} {req}"),
+                message: format!("reference {r} names no control of NIST SP 800-53 Rev. 5"),
+            });
+        }
         Ok(cat)
     }
 

@@ -10,6 +10,7 @@
 //! ([`crate::models::Error`]) so REST, MCP and pages answer them the same way.
 
 pub mod catalog;
+pub mod mapper;
 pub mod remediation;
 pub mod report;
 
@@ -108,6 +109,15 @@ pub struct AutoMapSummary {
     pub suppressed: usize,
     /// Total mappings now (all sources).
     pub total: usize,
+    /// Mappings the configured LLM added (0 without an LLM).
+    pub llm_added: usize,
+    /// Who proposed them (`llm:<model>`), when an LLM was asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm: Option<String>,
+    /// Why the LLM added nothing when it was asked and failed (endpoint down, fair-use
+    /// limit, malformed answers); the catalog mappings were made regardless.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// A stored remediation proposal.
@@ -133,6 +143,7 @@ pub struct ComplianceService {
     catalog: Arc<ComplianceCatalog>,
     engine: Arc<BuiltinEngine>,
     models: ModelService,
+    mapper: Option<Arc<dyn mapper::RequirementMapper>>,
 }
 
 fn invalid(field: &str, message: impl Into<String>) -> Error {
@@ -154,7 +165,15 @@ impl ComplianceService {
             catalog,
             engine,
             models,
+            mapper: None,
         }
+    }
+
+    /// Lets `auto_map` ask `mapper` (the configured LLM) for mappings of the controls the
+    /// catalog crosswalk cannot place.
+    pub fn with_mapper(mut self, mapper: Arc<dyn mapper::RequirementMapper>) -> Self {
+        self.mapper = Some(mapper);
+        self
     }
 
     /// The loaded catalogs.
@@ -311,7 +330,9 @@ impl ComplianceService {
 
     /// Maps every control to the requirements of the selected frameworks (or only
     /// `framework`, which must be selected) from the catalog references and crosswalks.
-    /// Manual and LLM mappings are kept; mappings a person removed are not re-added.
+    /// Manual and LLM mappings are kept; mappings a person removed are not re-added. With an
+    /// LLM configured, it is then asked about the controls the crosswalk left unmapped in
+    /// each framework; its links are stored as `llm` mappings with its reason.
     pub fn auto_map(
         &self,
         caller: &Caller,
@@ -319,49 +340,161 @@ impl ComplianceService {
         framework: Option<&str>,
     ) -> Result<AutoMapSummary> {
         caller.require_write()?;
-        let mut conn = caller.tenant.conn()?;
-        let tx = conn.transaction()?;
-        let stored = self.load(&tx, caller, model_id)?;
-        let sel = selections(&tx, model_id)?;
-        let fws: Vec<&FrameworkDef> = match framework.map(str::trim).filter(|f| !f.is_empty()) {
-            Some(f) => {
-                let fw = self.framework(f)?;
-                if !sel.iter().any(|s| s.framework_id == fw.id) {
-                    return Err(invalid(
-                        "framework_id",
-                        format!("{} is not selected for this model; select it first", fw.id),
-                    ));
+        let fw_ids = {
+            let conn = caller.tenant.conn()?;
+            self.load(&conn, caller, model_id)?;
+            let sel = selections(&conn, model_id)?;
+            match framework.map(str::trim).filter(|f| !f.is_empty()) {
+                Some(f) => {
+                    let fw = self.framework(f)?;
+                    if !sel.iter().any(|s| s.framework_id == fw.id) {
+                        return Err(invalid(
+                            "framework_id",
+                            format!("{} is not selected for this model; select it first", fw.id),
+                        ));
+                    }
+                    vec![fw.id.clone()]
                 }
-                vec![fw]
+                None => sel
+                    .iter()
+                    .filter(|s| self.catalog.framework(&s.framework_id).is_some())
+                    .map(|s| s.framework_id.clone())
+                    .collect(),
             }
-            None => sel
-                .iter()
-                .filter_map(|s| self.catalog.framework(&s.framework_id))
-                .collect(),
         };
-        if fws.is_empty() {
+        if fw_ids.is_empty() {
             return Err(invalid(
                 "framework_ids",
                 "no framework is selected for this model; select one first (select_compliance_frameworks)",
             ));
         }
-        let summary = automap(&tx, &stored, &fws)?;
+        let fws: Vec<&FrameworkDef> = fw_ids
+            .iter()
+            .filter_map(|f| self.catalog.framework(f))
+            .collect();
+        let mut conn = caller.tenant.conn()?;
+        let tx = conn.transaction()?;
+        let stored = self.load(&tx, caller, model_id)?;
+        let mut summary = automap(&tx, &stored, &fws)?;
+        tx.commit()?;
+        // The LLM is asked outside any transaction (it may take a while); its answers are
+        // stored in a second one, checked against the model as it is then.
+        if let Some(mapper) = &self.mapper {
+            summary.llm = Some(mapper.mapper_name());
+            let mut asked: Vec<(&FrameworkDef, Vec<mapper::Proposal>)> = Vec::new();
+            for fw in &fws {
+                match self.ask_mapper(caller, mapper.as_ref(), &conn, &stored, fw) {
+                    Ok(p) => asked.push((fw, p)),
+                    Err(e) => summary.warnings.push(format!(
+                        "{} could not map controls to {}: {e}; only the catalog mappings were made",
+                        mapper.mapper_name(),
+                        fw.id
+                    )),
+                }
+            }
+            let tx = conn.transaction()?;
+            let now_model = self.load(&tx, caller, model_id)?;
+            let by = mapper.mapper_name();
+            for (fw, proposals) in asked {
+                for p in proposals {
+                    if now_model.model.control(&p.control_id).is_none() {
+                        continue;
+                    }
+                    summary.llm_added += tx.execute(
+                        "INSERT INTO compliance_mappings (model_id, control_id, framework_id, requirement_id, source, mapped_by, reason, removed, created_at) \
+                         VALUES (?1, ?2, ?3, ?4, 'llm', ?5, ?6, 0, ?7) ON CONFLICT DO NOTHING",
+                        params![model_id, p.control_id, fw.id, p.requirement_id, by, p.reason, now_str()],
+                    )?;
+                }
+            }
+            summary.total = tx.query_row(
+                "SELECT count(*) FROM compliance_mappings WHERE model_id = ?1 AND removed = 0",
+                [model_id],
+                |r| r.get(0),
+            )?;
+            tx.commit()?;
+        }
         models::record_activity(
-            &tx,
+            &conn,
             &caller.workspace_id,
             Some(model_id),
             "compliance",
             &format!(
-                "controls auto-mapped to {}: {} added, {} removed",
+                "controls auto-mapped to {}: {} added, {} removed{}",
                 summary.frameworks.join(", "),
                 summary.added,
-                summary.removed
+                summary.removed,
+                match &summary.llm {
+                    Some(by) => format!(", {} proposed by {by}", summary.llm_added),
+                    None => String::new(),
+                }
             ),
             source_of(caller),
             Some(&caller.user_id),
         )?;
-        tx.commit()?;
         Ok(summary)
+    }
+
+    /// One question to the mapper: the controls with no mapping into `fw` (skipping those
+    /// marked not applicable) and the applicable requirements. Pairs that exist in any form
+    /// (including ones a person removed) are dropped from the answer.
+    fn ask_mapper(
+        &self,
+        caller: &Caller,
+        mapper: &dyn mapper::RequirementMapper,
+        conn: &Connection,
+        stored: &StoredModel,
+        fw: &FrameworkDef,
+    ) -> std::result::Result<Vec<mapper::Proposal>, String> {
+        let rep = self
+            .report_on(conn, stored, &fw.id)
+            .map_err(|e| e.to_string())?;
+        let controls: Vec<mapper::ControlBrief> = rep
+            .unmapped_controls
+            .iter()
+            .filter_map(|id| stored.model.control(id))
+            .filter(|c| c.status != crate::domain::ControlStatus::NotApplicable)
+            .take(mapper::MAX_CONTROLS_PER_QUESTION)
+            .map(|c| mapper::ControlBrief {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                description: c.description.clone(),
+            })
+            .collect();
+        if controls.is_empty() {
+            return Ok(Vec::new());
+        }
+        let requirements: Vec<mapper::RequirementBrief> = rep
+            .requirements
+            .iter()
+            .filter(|r| r.status != ReqStatus::NotApplicable)
+            .map(|r| mapper::RequirementBrief {
+                id: r.id.clone(),
+                title: r.title.clone(),
+            })
+            .collect();
+        let label = format!("{} {}", fw.name, fw.version);
+        let proposals = crate::engine::with_tenant(
+            &caller.user_id,
+            &caller.workspace_id,
+            &caller.tenant,
+            || mapper.propose(&label, &controls, &requirements),
+        )?;
+        let mut stmt = conn
+            .prepare(
+                "SELECT control_id, requirement_id FROM compliance_mappings WHERE model_id = ?1 AND framework_id = ?2",
+            )
+            .map_err(|e| e.to_string())?;
+        let existing: BTreeSet<(String, String)> = stmt
+            .query_map(params![stored.model.id, fw.id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(|e| e.to_string())?;
+        Ok(proposals
+            .into_iter()
+            .filter(|p| !existing.contains(&(p.control_id.clone(), p.requirement_id.clone())))
+            .collect())
     }
 
     /// Adds a manual mapping (control and requirement must exist; the framework must be

@@ -148,7 +148,9 @@ pub fn plan(
                     None => continue,
                 }
             };
-            let cost = usize::from(asset.is_some()) + usize::from(attacker.is_some());
+            // Attackers fit almost any system; an asset the description never mentions is
+            // a bigger claim about the system, so it costs more than an attacker.
+            let cost = 2 * usize::from(asset.is_some()) + usize::from(attacker.is_some());
             if best.as_ref().is_none_or(|(b, _, _)| cost < *b) {
                 best = Some((cost, asset, attacker));
             }
@@ -269,7 +271,7 @@ pub fn plan(
                 name: a.name.clone(),
                 description: a.description.clone(),
                 rationale: format!(
-                    "Catalog controls that serve {} protect a {} asset; the model has none.",
+                    "Catalog controls that serve {} protect a {} asset; the model has none. Approve it only if the system really has one: adding assets it lacks to close gaps would make the report claim coverage the system does not need.",
                     serves.join(", "),
                     a.name
                 ),

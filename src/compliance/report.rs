@@ -304,7 +304,7 @@ pub fn build_report(
                     .collect()
             })
             .unwrap_or_default();
-        controls.sort_by(|a, b| id_order(&a.control_id).cmp(&id_order(&b.control_id)));
+        controls.sort_by_key(|a| id_order(&a.control_id));
         controls.dedup_by(|a, b| a.control_id == b.control_id);
         let (status, reason) = status_of(r, profile, &model_tags, &controls);
         match status {

@@ -329,6 +329,29 @@ requirements = [ { id = "R1", title = "One" }, { id = "R1", title = "Again" } ]
 }
 
 #[test]
+fn an_extra_framework_with_a_dangling_crosswalk_reference_stops_the_load() {
+    let dir = std::env::temp_dir().join(format!("rampart-fw-{}", rand::random::<u64>()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = |refs: &str| {
+        format!(
+            "[framework]\nid = \"acme\"\nname = \"Acme\"\nversion = \"1\"\npublisher = \"Acme\"\ndescription = \"x\"\nrequirement_count = 1\nrequirements = [ {{ id = \"R1\", title = \"One\", refs = [{refs}] }} ]\n"
+        )
+    };
+    std::fs::write(dir.join("acme.toml"), file("\"NIST:AC-99\"")).expect("write");
+    let e = ComplianceCatalog::load(Some(&dir))
+        .expect_err("AC-99 does not exist")
+        .to_string();
+    assert!(
+        e.contains("acme.toml") && e.contains("acme R1") && e.contains("NIST:AC-99"),
+        "{e}"
+    );
+    std::fs::write(dir.join("acme.toml"), file("\"NIST:AC-2(1)\"")).expect("write");
+    let cat = ComplianceCatalog::load(Some(&dir)).expect("valid extra framework");
+    assert!(cat.framework("acme").is_some());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn remediation_plan_is_proven_by_simulation() {
     let cat = catalog();
     let engine = BuiltinEngine::new(None).expect("engine");

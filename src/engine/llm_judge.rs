@@ -61,7 +61,7 @@ fn evidence_json(e: &Evidence<'_>) -> Value {
 }
 
 /// Parses one JSON object out of an answer (tolerating fences or prose around it).
-fn parse<T: DeserializeOwned>(content: &str) -> Result<T, String> {
+pub(super) fn parse<T: DeserializeOwned>(content: &str) -> Result<T, String> {
     let json = match (content.find('{'), content.rfind('}')) {
         (Some(s), Some(e)) if e > s => &content[s..=e],
         _ => return Err("the answer contains no JSON object".into()),
@@ -78,8 +78,9 @@ fn reason(text: &str) -> Result<String, String> {
 }
 
 impl LlmEngine {
-    /// Asks one judge question (see [`LlmEngine::answer_checked`] for retry and caching).
-    fn judge<T: DeserializeOwned, V>(
+    /// Asks one judge question (see [`LlmEngine::answer_checked`] for retry and caching);
+    /// also the compliance mapper's question (`llm_compliance`).
+    pub(super) fn judge<T: DeserializeOwned, V>(
         &self,
         template: &'static str,
         system: &str,

@@ -13,6 +13,7 @@ mod builtin;
 pub mod catalog;
 mod conversation;
 pub mod llm;
+mod llm_compliance;
 mod llm_judge;
 pub mod text;
 

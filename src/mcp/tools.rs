@@ -2069,7 +2069,7 @@ impl McpServer {
     }
 
     #[tool(
-        description = "Map every control of a model to the requirements of its selected frameworks (or only framework_id), offline from the controls' NIST SP 800-53 / ASVS / CWE references and the catalog crosswalks. Each mapping records who mapped it and why; manual mappings are kept and removed ones stay removed. Sync by default; async_mode=true runs it as a job."
+        description = "Map every control of a model to the requirements of its selected frameworks (or only framework_id), offline from the controls' NIST SP 800-53 / ASVS / CWE references and the catalog crosswalks. With an LLM configured, the LLM is then asked about the controls the crosswalk left unmapped (its links are marked source=llm, mapped_by=llm:<model>, with its reason; llm_added counts them, warnings say when it could not answer). Each mapping records who mapped it and why; manual mappings are kept and removed ones stay removed. Sync by default; async_mode=true runs it as a job."
     )]
     async fn auto_map_controls(
         &self,

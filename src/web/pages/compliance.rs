@@ -50,6 +50,9 @@ struct PageQuery {
     framework: Option<String>,
     #[serde(default)]
     status: Option<String>,
+    /// Requirement preselected in the "Map a control" form (the row's link sets it).
+    #[serde(default)]
+    map: Option<String>,
 }
 
 #[derive(Template)]
@@ -66,9 +69,35 @@ struct ComplianceTpl {
     rows: Vec<RequirementReport>,
     assertions: BTreeMap<String, Vec<Assertion>>,
     remediation: Option<Remediation>,
+    /// Requirement preselected in the mapping form.
+    map: String,
 }
 
 impl ComplianceTpl {
+    /// Link of a row's "Map a control" action: the same view with the requirement
+    /// preselected in the one mapping form (one form instead of a control list per row keeps
+    /// a 300-requirement page small).
+    fn map_link(&self, requirement: &str) -> String {
+        let mut l = self.filter_link(&self.status);
+        l.push_str("&map=");
+        l.push_str(&query_value(requirement));
+        l.push_str("#map-form");
+        l
+    }
+
+    /// Requirements a control can be mapped to (everything applicable).
+    fn mappable(&self) -> Vec<&RequirementReport> {
+        self.report
+            .as_ref()
+            .map(|r| {
+                r.requirements
+                    .iter()
+                    .filter(|q| q.status != ReqStatus::NotApplicable)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     fn is_selected(&self, fw: &str) -> bool {
         self.selected.iter().any(|s| s.framework_id == fw)
     }
@@ -202,6 +231,14 @@ async fn page(
         .transpose()?
         .unwrap_or_default();
     let st = status.clone();
+    let map = q
+        .map
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or_default()
+        .chars()
+        .take(64)
+        .collect::<String>();
     let tpl = web::block(move || {
         let s = models.get(&caller, &id)?;
         let selected = svc.selections(&caller, &id)?;
@@ -255,7 +292,22 @@ async fn page(
         rows,
         assertions,
         remediation,
+        map,
     })
+}
+
+/// Percent-encodes a query value (RFC 3986 unreserved kept): requirement ids carry
+/// parentheses and spaces (`AC-2(1)`).
+fn query_value(v: &str) -> String {
+    let mut out = String::new();
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 fn back(id: &str, fw: Option<&str>) -> String {
@@ -357,14 +409,25 @@ async fn auto_map(
     let (svc, caller, mid) = (state.compliance.clone(), p.caller.clone(), id.clone());
     let fw = f.framework_id.clone();
     match web::block(move || svc.auto_map(&caller, &mid, Some(&fw))).await? {
-        Ok(s) => Ok(redirect_flash(
-            &to,
-            "success",
-            format!(
+        Ok(s) => {
+            let mut msg = format!(
                 "Auto-mapped: {} added, {} removed, {} kept ({} removed by hand stay removed).",
                 s.added, s.removed, s.kept, s.suppressed
-            ),
-        )),
+            );
+            if let Some(by) = &s.llm {
+                msg.push_str(&format!(" {} proposed by {by}.", s.llm_added));
+            }
+            for w in &s.warnings {
+                msg.push(' ');
+                msg.push_str(w);
+            }
+            let kind = if s.warnings.is_empty() {
+                "success"
+            } else {
+                "info"
+            };
+            Ok(redirect_flash(&to, kind, msg))
+        }
         Err(e) => refused(&to, e),
     }
 }
