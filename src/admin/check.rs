@@ -286,12 +286,21 @@ fn check_one(
     (report, Some(conn))
 }
 
+/// The problems `PRAGMA integrity_check` reports, one per line: SQLite may pack several
+/// problems into one row, one per line under a `*** in database main ***` header, and the
+/// report prints one line per database.
 fn integrity(conn: &Connection) -> rusqlite::Result<Vec<String>> {
     let mut stmt = conn.prepare("PRAGMA integrity_check")?;
     let rows = stmt
         .query_map([], |r| r.get::<_, String>(0))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows.into_iter().filter(|r| r != "ok").collect())
+    Ok(rows
+        .iter()
+        .flat_map(|r| r.lines())
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && *l != "ok" && !l.starts_with("*** in database"))
+        .map(str::to_string)
+        .collect())
 }
 
 fn count(conn: &Connection, sql: &str) -> rusqlite::Result<i64> {
