@@ -6,8 +6,8 @@
 mod api_admin;
 mod api_assurance;
 mod api_auth;
-mod api_integrations;
 mod api_compliance;
+mod api_integrations;
 mod api_models;
 pub mod api_tenancy;
 pub mod caller;
