@@ -368,6 +368,24 @@ fn routes() -> Vec<Route> {
             Write,
         ),
         r(
+            "GET",
+            "/api/models/{model}/compliance/exclusions?framework=iso-27001-2022",
+            none.clone(),
+            Read,
+        ),
+        r(
+            "PUT",
+            "/api/models/{model}/compliance/exclusions",
+            json!({"framework_id": "iso-27001-2022", "requirement_id": "A.7.1", "reason": "matrix: no premises"}),
+            Write,
+        ),
+        r(
+            "DELETE",
+            "/api/models/{model}/compliance/exclusions",
+            json!({"framework_id": "iso-27001-2022", "requirement_id": "A.7.1"}),
+            Write,
+        ),
+        r(
             "POST",
             "/api/models/{model}/compliance/remediation",
             json!({"framework_id": "iso-27001-2022"}),

@@ -681,3 +681,149 @@ fn compliance_tab_and_dashboard_next_step() {
         "unchanged"
     );
 }
+
+#[test]
+fn requirements_declared_not_applicable_with_a_reason() {
+    let f = fixture("compliance-exclusions");
+    let m = f.model.clone();
+    let owner = &f.owner;
+    let (status, _) = put(
+        owner,
+        &format!("/api/models/{m}/compliance/frameworks"),
+        json!({"framework_ids": ["iso-27001-2022"]}),
+    );
+    assert_eq!(status, 200);
+    let report = |c: &Client| {
+        json(c.get(&format!(
+            "/api/models/{m}/compliance/report?framework=iso-27001-2022"
+        )))
+        .1
+    };
+    let before = report(owner);
+    assert_eq!(requirement(&before, "A.7.1")["status"], "uncovered");
+    let path = format!("/api/models/{m}/compliance/exclusions");
+
+    // Bad input is refused and changes nothing: no reason, unknown requirement, a framework
+    // not selected, unknown fields.
+    for (body, want) in [
+        (
+            json!({"framework_id": "iso-27001-2022", "requirement_id": "A.7.1", "reason": "  "}),
+            400,
+        ),
+        (
+            json!({"framework_id": "iso-27001-2022", "requirement_id": "A.7.1"}),
+            400,
+        ),
+        (
+            json!({"framework_id": "iso-27001-2022", "requirement_id": "A.99", "reason": "x"}),
+            404,
+        ),
+        (
+            json!({"framework_id": "soc2-tsc", "requirement_id": "CC6.1", "reason": "x"}),
+            400,
+        ),
+        (
+            json!({"framework_id": "iso-27001-2022", "requirement_id": "A.7.1", "reason": "x", "status": "covered"}),
+            400,
+        ),
+    ] {
+        let (status, b) = put(owner, &path, body.clone());
+        assert_eq!(status, want, "{body}: {b}");
+    }
+    assert_eq!(report(owner)["counts"], before["counts"], "nothing changed");
+
+    // Declared: not applicable with who and why; the percentage's base shrinks.
+    let (status, e) = put(
+        owner,
+        &path,
+        json!({"framework_id": "iso-27001-2022", "requirement_id": "a.7.1", "reason": "No premises: hosted by the cloud provider"}),
+    );
+    assert_eq!(status, 200, "{e}");
+    assert_eq!(e["requirement_id"], "A.7.1", "canonical id: {e}");
+    let after = report(owner);
+    let a71 = requirement(&after, "A.7.1");
+    assert_eq!(a71["status"], "not_applicable", "{a71}");
+    let why = a71["reason"].as_str().expect("reason");
+    assert!(
+        why.contains("dev@example.com") && why.contains("No premises"),
+        "{why}"
+    );
+    assert_eq!(
+        after["counts"]["not_applicable"].as_u64(),
+        before["counts"]["not_applicable"].as_u64().map(|n| n + 1)
+    );
+    let (_, list) = json(owner.get(&format!("{path}?framework=iso-27001-2022")));
+    assert_eq!(list["total"], 1, "{list}");
+    // CSV carries the justification for auditors.
+    let csv = owner
+        .get(&format!(
+            "/api/models/{m}/compliance/report?framework=iso-27001-2022&format=csv&requirement_id=A.7.1"
+        ))
+        .text()
+        .expect("csv");
+    assert!(
+        csv.contains("not_applicable") && csv.contains("No premises"),
+        "{csv}"
+    );
+
+    // Withdrawn: it applies again; withdrawing twice is a 404.
+    let (status, _) = json(owner.send(
+        "DELETE",
+        &path,
+        Some(&json!({"framework_id": "iso-27001-2022", "requirement_id": "A.7.1"})),
+    ));
+    assert_eq!(status, 204);
+    assert_eq!(requirement(&report(owner), "A.7.1")["status"], "uncovered");
+    let (status, _) = json(owner.send(
+        "DELETE",
+        &path,
+        Some(&json!({"framework_id": "iso-27001-2022", "requirement_id": "A.7.1"})),
+    ));
+    assert_eq!(status, 404);
+
+    // From the tab: the row's form declares it; an empty reason is an error flash.
+    let web = Web::new(&f.app);
+    web.sign_in("dev@example.com", PASSWORD);
+    let page = format!("/models/{m}/compliance");
+    let r = web.submit(
+        &page,
+        &format!("{page}/exclusions"),
+        &[
+            ("framework_id", "iso-27001-2022"),
+            ("requirement_id", "A.7.2"),
+            ("reason", ""),
+        ],
+    );
+    assert_eq!(r.status, 303);
+    let flashed = web.get(&r.location());
+    assert!(flashed.body.contains("say why"), "{}", flashed.body);
+    assert_eq!(requirement(&report(owner), "A.7.2")["status"], "uncovered");
+    let r = web.submit(
+        &page,
+        &format!("{page}/exclusions"),
+        &[
+            ("framework_id", "iso-27001-2022"),
+            ("requirement_id", "A.7.2"),
+            ("reason", "No physical entry points of our own"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let na = web.get(&format!(
+        "{page}?framework=iso-27001-2022&status=not_applicable"
+    ));
+    let row = crate::web_pages::between(&na.body, "id=\"req-A.7.2\"", "</tr>");
+    assert!(
+        row.contains("No physical entry points") && row.contains("Applicable again"),
+        "{row}"
+    );
+    let r = web.submit(
+        &page,
+        &format!("{page}/exclusions/remove"),
+        &[
+            ("framework_id", "iso-27001-2022"),
+            ("requirement_id", "A.7.2"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(requirement(&report(owner), "A.7.2")["status"], "uncovered");
+}

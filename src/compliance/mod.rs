@@ -29,7 +29,7 @@ use crate::models::{self, Error, ModelService, Result, Source, StoredModel};
 pub use catalog::{ComplianceCatalog, FrameworkDef, Profile, Requirement};
 pub use remediation::{Plan, Suggestion, SuggestionKind, Unresolved};
 pub use report::{
-    ComplianceReport, Mapping, MappingSource, ReportCounts, ReqStatus, RequirementReport,
+    ComplianceReport, Exclusion, Mapping, MappingSource, ReportCounts, ReqStatus, RequirementReport,
 };
 
 /// Longest justification of a manual mapping.
@@ -696,14 +696,140 @@ impl ComplianceService {
         let profile = s.profile.as_deref().and_then(|p| fw.profile(p));
         let verification = models::verification_map(conn, &stored.model.id)?;
         let maps = mappings(conn, &stored.model.id, Some(&fw.id))?;
-        Ok(report::build_report(
-            fw,
-            profile,
-            &stored.model,
-            &verification,
-            &maps,
-            now_str(),
-        ))
+        let mut rep =
+            report::build_report(fw, profile, &stored.model, &verification, &maps, now_str());
+        report::apply_exclusions(&mut rep, &exclusions(conn, &stored.model.id, &fw.id)?);
+        Ok(rep)
+    }
+
+    /// Declares a requirement of a selected framework not applicable to the model, with the
+    /// justification auditors read (required). Replaces an earlier declaration. The report
+    /// then shows it `not_applicable` with who declared it and why.
+    pub fn exclude(
+        &self,
+        caller: &Caller,
+        model_id: &str,
+        framework_id: &str,
+        requirement_id: &str,
+        reason: &str,
+    ) -> Result<Exclusion> {
+        caller.require_write()?;
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(invalid(
+                "reason",
+                "say why the requirement does not apply (auditors read it)",
+            ));
+        }
+        if reason.chars().count() > MAX_REASON_CHARS
+            || reason.chars().any(|c| c.is_control() && c != '\n')
+        {
+            return Err(invalid(
+                "reason",
+                format!("at most {MAX_REASON_CHARS} characters, no control characters"),
+            ));
+        }
+        let mut conn = caller.tenant.conn()?;
+        let tx = conn.transaction()?;
+        let stored = self.load(&tx, caller, model_id)?;
+        let (fw, req) = self.check_requirement(&tx, &stored, framework_id, requirement_id)?;
+        let now = now_str();
+        tx.execute(
+            "INSERT INTO compliance_exclusions (model_id, framework_id, requirement_id, reason, excluded_by, excluded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT (model_id, framework_id, requirement_id) DO UPDATE SET reason = excluded.reason, excluded_by = excluded.excluded_by, excluded_at = excluded.excluded_at",
+            params![model_id, fw, req, reason, caller.email, now],
+        )?;
+        models::record_activity(
+            &tx,
+            &caller.workspace_id,
+            Some(model_id),
+            "compliance",
+            &format!("{fw} {req} declared not applicable: {reason}"),
+            source_of(caller),
+            Some(&caller.user_id),
+        )?;
+        tx.commit()?;
+        Ok(Exclusion {
+            framework_id: fw,
+            requirement_id: req,
+            reason: reason.to_string(),
+            excluded_by: caller.email.clone(),
+            excluded_at: now,
+        })
+    }
+
+    /// Withdraws a not-applicable declaration (`NotFound` when there is none).
+    pub fn include(
+        &self,
+        caller: &Caller,
+        model_id: &str,
+        framework_id: &str,
+        requirement_id: &str,
+    ) -> Result<()> {
+        caller.require_write()?;
+        let mut conn = caller.tenant.conn()?;
+        let tx = conn.transaction()?;
+        let stored = self.load(&tx, caller, model_id)?;
+        let (fw, req) = self.check_requirement(&tx, &stored, framework_id, requirement_id)?;
+        let n = tx.execute(
+            "DELETE FROM compliance_exclusions WHERE model_id = ?1 AND framework_id = ?2 AND requirement_id = ?3",
+            params![model_id, fw, req],
+        )?;
+        if n == 0 {
+            return Err(Error::NotFound(format!(
+                "not-applicable declaration of {fw} {req}"
+            )));
+        }
+        models::record_activity(
+            &tx,
+            &caller.workspace_id,
+            Some(model_id),
+            "compliance",
+            &format!("{fw} {req} applicable again"),
+            source_of(caller),
+            Some(&caller.user_id),
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Not-applicable declarations of a model for one framework.
+    pub fn exclusions(
+        &self,
+        caller: &Caller,
+        model_id: &str,
+        framework_id: &str,
+    ) -> Result<Vec<Exclusion>> {
+        let conn = caller.tenant.conn()?;
+        self.load(&conn, caller, model_id)?;
+        let fw = self.framework(framework_id)?;
+        exclusions(&conn, model_id, &fw.id)
+    }
+
+    /// Canonical (framework, requirement) of a selected framework, or a clear error.
+    fn check_requirement(
+        &self,
+        conn: &Connection,
+        stored: &StoredModel,
+        framework_id: &str,
+        requirement_id: &str,
+    ) -> Result<(String, String)> {
+        let fw = self.framework(framework_id)?;
+        let sel = selections(conn, &stored.model.id)?;
+        if !sel.iter().any(|s| s.framework_id == fw.id) {
+            return Err(invalid(
+                "framework_id",
+                format!("{} is not selected for this model; select it first", fw.id),
+            ));
+        }
+        let req = fw.requirement(requirement_id).ok_or_else(|| {
+            Error::NotFound(format!(
+                "requirement {} of {}",
+                requirement_id.trim(),
+                fw.id
+            ))
+        })?;
+        Ok((fw.id.clone(), req.id.clone()))
     }
 
     /// Reports of every selected framework (the dashboard's next steps, issue 17's
@@ -1031,6 +1157,25 @@ fn selections(conn: &Connection, model_id: &str) -> Result<Vec<Selection>> {
             Ok(Selection {
                 framework_id: r.get(0)?,
                 profile: r.get(1)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+fn exclusions(conn: &Connection, model_id: &str, framework: &str) -> Result<Vec<Exclusion>> {
+    let mut stmt = conn.prepare(
+        "SELECT framework_id, requirement_id, reason, excluded_by, excluded_at FROM compliance_exclusions \
+         WHERE model_id = ?1 AND framework_id = ?2 ORDER BY requirement_id",
+    )?;
+    let rows = stmt
+        .query_map(params![model_id, framework], |r| {
+            Ok(Exclusion {
+                framework_id: r.get(0)?,
+                requirement_id: r.get(1)?,
+                reason: r.get(2)?,
+                excluded_by: r.get(3)?,
+                excluded_at: r.get(4)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -509,6 +509,57 @@ pub fn csv(report: &ComplianceReport) -> String {
     out
 }
 
+/// A requirement a person declared not applicable to a model, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exclusion {
+    /// Framework id.
+    pub framework_id: String,
+    /// Requirement id (canonical spelling).
+    pub requirement_id: String,
+    /// The justification auditors read.
+    pub reason: String,
+    /// Who declared it (email).
+    pub excluded_by: String,
+    /// When (RFC 3339).
+    pub excluded_at: String,
+}
+
+/// Marks the excluded requirements `not_applicable` (reason: who excluded it and why) and
+/// recomputes the counts. Requirements already out of scope keep their reason; mapped
+/// controls stay listed so the drill-down still shows them.
+pub fn apply_exclusions(rep: &mut ComplianceReport, exclusions: &[Exclusion]) {
+    for r in &mut rep.requirements {
+        if r.status == ReqStatus::NotApplicable {
+            continue;
+        }
+        if let Some(e) = exclusions.iter().find(|e| {
+            e.framework_id == rep.framework_id && e.requirement_id.eq_ignore_ascii_case(&r.id)
+        }) {
+            r.status = ReqStatus::NotApplicable;
+            r.reason = format!("declared not applicable by {}: {}", e.excluded_by, e.reason);
+        }
+    }
+    let mut counts = ReportCounts {
+        total: rep.requirements.len(),
+        ..Default::default()
+    };
+    for r in &rep.requirements {
+        match r.status {
+            ReqStatus::Covered => counts.covered += 1,
+            ReqStatus::Partial => counts.partial += 1,
+            ReqStatus::Uncovered => counts.uncovered += 1,
+            ReqStatus::NotApplicable => counts.not_applicable += 1,
+        }
+    }
+    let applicable = counts.total - counts.not_applicable;
+    counts.percentage = if applicable == 0 {
+        0.0
+    } else {
+        ((counts.covered as f64) * 1000.0 / applicable as f64).round() / 10.0
+    };
+    rep.counts = counts;
+}
+
 /// Applies the report filters (`status`, `group`, `requirement_id`) to the requirement
 /// list; counts always describe the whole framework.
 pub fn filter(

@@ -4,7 +4,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::catalog::{ComplianceCatalog, NIST_80053, control_keys, dangling_nist_refs};
 use super::remediation;
-use super::report::{Mapping, MappingSource, ReqStatus, build_report, derive_mappings};
+use super::report::{
+    Exclusion, Mapping, MappingSource, ReqStatus, apply_exclusions, build_report, derive_mappings,
+};
 use crate::domain::{
     ControlStatus, FrameworkRef, ThreatModel, VerificationMap, VerificationStatus,
 };
@@ -403,4 +405,54 @@ fn remediation_plan_is_proven_by_simulation() {
             );
         }
     }
+}
+
+#[test]
+fn a_declared_exclusion_is_not_applicable_with_who_and_why_and_the_percentage_follows() {
+    let cat = catalog();
+    let fw = cat.framework("iso-27001-2022").expect("iso");
+    let m = model(UPLOAD);
+    let maps = as_mappings(&fw.id, &derive_mappings(fw, &m));
+    let mut rep = build_report(fw, None, &m, &VerificationMap::new(), &maps, String::new());
+    let before = rep.counts;
+    let a71 = rep
+        .requirements
+        .iter()
+        .find(|r| r.id == "A.7.1")
+        .expect("A.7.1");
+    assert_eq!(a71.status, ReqStatus::Uncovered);
+    let ex = |fw: &str, id: &str| Exclusion {
+        framework_id: fw.into(),
+        requirement_id: id.into(),
+        reason: "no premises: hosted by the cloud provider".into(),
+        excluded_by: "auditor@example.com".into(),
+        excluded_at: String::new(),
+    };
+    // Another framework's declaration does nothing; this one's, case-insensitively, does.
+    apply_exclusions(
+        &mut rep,
+        &[ex("soc2-tsc", "A.7.2"), ex("iso-27001-2022", "a.7.1")],
+    );
+    let a71 = rep
+        .requirements
+        .iter()
+        .find(|r| r.id == "A.7.1")
+        .expect("A.7.1");
+    assert_eq!(a71.status, ReqStatus::NotApplicable);
+    assert!(
+        a71.reason.contains("auditor@example.com") && a71.reason.contains("no premises"),
+        "{}",
+        a71.reason
+    );
+    let after = rep.counts;
+    assert_eq!(after.not_applicable, before.not_applicable + 1);
+    assert_eq!(after.uncovered, before.uncovered - 1);
+    assert_eq!(after.total, 93);
+    assert_eq!(
+        rep.requirements
+            .iter()
+            .find(|r| r.id == "A.7.2")
+            .map(|r| r.status),
+        Some(ReqStatus::Uncovered)
+    );
 }

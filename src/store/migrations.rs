@@ -9,8 +9,9 @@
 //! Numbers only ever grow: a new migration takes a number above the highest one here, so an
 //! existing database never skips one (1 core, 2 accounts, 3 threat models, 4 admin/orgs,
 //! 5 assurance, 6 llm, 7 evidence judge, 10 account hardening, 11 evidence hardening,
-//! 12 tenancy, 18 Jira/Confluence, mail queue, password reset and signup, 19 compliance; the
-//! gaps are numbers reserved by parallel work that landed in another order).
+//! 12 tenancy, 18 Jira/Confluence, mail queue, password reset and signup, 19 compliance,
+//! 20 compliance exclusions; the gaps are numbers reserved by parallel work that landed in
+//! another order).
 
 use std::path::Path;
 
@@ -85,6 +86,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 19,
         name: "compliance",
         sql: include_str!("migrations/0019_compliance.sql"),
+    },
+    Migration {
+        version: 20,
+        name: "compliance_exclusions",
+        sql: include_str!("migrations/0020_compliance_exclusions.sql"),
     },
 ];
 

@@ -69,6 +69,10 @@ pub(crate) const TENANT_TABLES: &[(&str, &str)] = &[
         "model_id IN (SELECT id FROM models WHERE workspace_id IN (SELECT value FROM json_each(?1)))",
     ),
     (
+        "compliance_exclusions",
+        "model_id IN (SELECT id FROM models WHERE workspace_id IN (SELECT value FROM json_each(?1)))",
+    ),
+    (
         "conversation_messages",
         "model_id IN (SELECT id FROM models WHERE workspace_id IN (SELECT value FROM json_each(?1)))",
     ),

@@ -42,6 +42,18 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
             web::delete().to(unmap),
         )
         .route(
+            "/api/models/{id}/compliance/exclusions",
+            web::get().to(exclusions),
+        )
+        .route(
+            "/api/models/{id}/compliance/exclusions",
+            web::put().to(exclude),
+        )
+        .route(
+            "/api/models/{id}/compliance/exclusions",
+            web::delete().to(include),
+        )
+        .route(
             "/api/models/{id}/compliance/remediation",
             web::post().to(remediation),
         )
@@ -329,6 +341,76 @@ async fn unmap(
         )
     })
     .await??;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExclusionsQuery {
+    framework: String,
+}
+
+/// `GET /api/models/{id}/compliance/exclusions?framework=`: the requirements declared not
+/// applicable, with who and why.
+async fn exclusions(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+    q: web::Query<ExclusionsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let svc = state.compliance.clone();
+    let id = path.into_inner();
+    let fw = q.into_inner().framework;
+    let list = web::block(move || svc.exclusions(&caller, &id, &fw)).await??;
+    Ok(HttpResponse::Ok().json(json!({ "total": list.len(), "exclusions": list })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExcludeRequest {
+    framework_id: String,
+    requirement_id: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `PUT /api/models/{id}/compliance/exclusions {framework_id, requirement_id, reason}`:
+/// declares a requirement not applicable (the reason is required).
+async fn exclude(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Json<ExcludeRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let svc = state.compliance.clone();
+    let id = path.into_inner();
+    let b = body.into_inner();
+    let e = web::block(move || {
+        svc.exclude(&caller, &id, &b.framework_id, &b.requirement_id, &b.reason)
+    })
+    .await??;
+    Ok(HttpResponse::Ok().json(e))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IncludeRequest {
+    framework_id: String,
+    requirement_id: String,
+}
+
+/// `DELETE /api/models/{id}/compliance/exclusions {framework_id, requirement_id}`: the
+/// requirement applies again.
+async fn include(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Json<IncludeRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let svc = state.compliance.clone();
+    let id = path.into_inner();
+    let b = body.into_inner();
+    web::block(move || svc.include(&caller, &id, &b.framework_id, &b.requirement_id)).await??;
     Ok(HttpResponse::NoContent().finish())
 }
 

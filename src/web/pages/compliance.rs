@@ -35,6 +35,14 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(unmap),
         )
         .route(
+            "/models/{id}/compliance/exclusions",
+            web::post().to(exclude),
+        )
+        .route(
+            "/models/{id}/compliance/exclusions/remove",
+            web::post().to(include),
+        )
+        .route(
             "/models/{id}/compliance/remediation",
             web::post().to(remediate),
         )
@@ -71,6 +79,8 @@ struct ComplianceTpl {
     remediation: Option<Remediation>,
     /// Requirement preselected in the mapping form.
     map: String,
+    /// Requirements a person declared not applicable (ids).
+    excluded: Vec<String>,
 }
 
 impl ComplianceTpl {
@@ -83,6 +93,11 @@ impl ComplianceTpl {
         l.push_str(&query_value(requirement));
         l.push_str("#map-form");
         l
+    }
+
+    /// Whether a person declared `requirement` not applicable (it can be withdrawn).
+    fn is_excluded(&self, requirement: &str) -> bool {
+        self.excluded.iter().any(|e| e == requirement)
     }
 
     /// Requirements a control can be mapped to (everything applicable).
@@ -260,15 +275,20 @@ async fn page(
             }
             None => selected.first().map(|s| s.framework_id.clone()),
         };
-        let (report, rows, remediation) = match &current {
+        let (report, rows, remediation, excluded) = match &current {
             Some(fw) => {
                 let rep = svc.report(&caller, &id, fw)?;
                 let mut filtered = rep.clone();
                 report::filter(&mut filtered, Some(&st), None, None)?;
                 let rem = svc.latest_remediation(&caller, &id, fw)?;
-                (Some(rep), filtered.requirements, rem)
+                let excluded = svc
+                    .exclusions(&caller, &id, fw)?
+                    .into_iter()
+                    .map(|e| e.requirement_id)
+                    .collect();
+                (Some(rep), filtered.requirements, rem, excluded)
             }
-            None => (None, Vec::new(), None),
+            None => (None, Vec::new(), None, Vec::new()),
         };
         let mut assertions: BTreeMap<String, Vec<Assertion>> = BTreeMap::new();
         for a in assurance.list_assertions(&caller, &id, None)? {
@@ -276,10 +296,19 @@ async fn page(
                 assertions.entry(c).or_default().push(a);
             }
         }
-        Ok::<_, PageError>((s, selected, current, report, rows, assertions, remediation))
+        Ok::<_, PageError>((
+            s,
+            selected,
+            current,
+            report,
+            rows,
+            assertions,
+            remediation,
+            excluded,
+        ))
     })
     .await??;
-    let (s, selected, current, report, rows, assertions, remediation) = tpl;
+    let (s, selected, current, report, rows, assertions, remediation, excluded) = tpl;
     let l = p.layout(format!("Compliance · {}", s.model.title), Nav::Models, "");
     p.respond(&ComplianceTpl {
         l,
@@ -293,6 +322,7 @@ async fn page(
         assertions,
         remediation,
         map,
+        excluded,
     })
 }
 
@@ -465,6 +495,53 @@ async fn map(
         )
     })
     .await?
+    {
+        Ok(_) => Ok(redirect_flash(&to, "success", msg)),
+        Err(e) => refused(&to, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct ExcludeForm {
+    #[serde(default)]
+    framework_id: String,
+    #[serde(default)]
+    requirement_id: String,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn exclude(
+    state: Data,
+    form: PageForm<ExcludeForm>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let PageForm { page: p, form: f } = form;
+    let id = path.into_inner();
+    let to = back(&id, Some(&f.framework_id));
+    let (svc, caller, mid) = (state.compliance.clone(), p.caller.clone(), id.clone());
+    let msg = format!("{} declared not applicable.", f.requirement_id);
+    match web::block(move || {
+        svc.exclude(&caller, &mid, &f.framework_id, &f.requirement_id, &f.reason)
+    })
+    .await?
+    {
+        Ok(_) => Ok(redirect_flash(&to, "success", msg)),
+        Err(e) => refused(&to, e),
+    }
+}
+
+async fn include(
+    state: Data,
+    form: PageForm<ExcludeForm>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let PageForm { page: p, form: f } = form;
+    let id = path.into_inner();
+    let to = back(&id, Some(&f.framework_id));
+    let (svc, caller, mid) = (state.compliance.clone(), p.caller.clone(), id.clone());
+    let msg = format!("{} applies again.", f.requirement_id);
+    match web::block(move || svc.include(&caller, &mid, &f.framework_id, &f.requirement_id)).await?
     {
         Ok(_) => Ok(redirect_flash(&to, "success", msg)),
         Err(e) => refused(&to, e),
