@@ -712,3 +712,186 @@ fn confluence_pages_follow_the_model_with_version_handling() {
     assert_eq!(i["confluence"]["page"]["page_version"], 4, "{i}");
     assert!(i["work"].as_array().expect("work").is_empty(), "{i}");
 }
+
+#[test]
+fn jira_and_confluence_in_the_web_app() {
+    use crate::web_pages::{Web, between};
+    let dir = TestDir::new("atlassian-web");
+    let fake = FakeAtlassian::start();
+    let app = licensed(&dir, &[("RAMPART_INTEGRATIONS_RETRY_BASE_SECONDS", "1")]);
+    let o = org(&app, &dir);
+    let switch = |web: &Web| {
+        web.submit("/", "/workspace/switch", &[("workspace_id", &o.ws)])
+            .assert_redirect("/");
+    };
+
+    // The org admin connects Jira and Confluence in Settings › Integrations.
+    let admin = Web::new(&app);
+    admin.sign_in("oa@example.com", PASSWORD);
+    switch(&admin);
+    let page = admin.get("/settings/integrations");
+    page.assert_page(200, "Jira and Confluence");
+    assert!(page.body.contains("id=\"jira-settings\""), "{}", page.body);
+    let jira_form = format!("/settings/integrations/{}/jira", o.org);
+    // A bad project key is refused with a message; nothing is stored.
+    let r = admin.submit(
+        "/settings/integrations",
+        &jira_form,
+        &[
+            ("base_url", &fake.url),
+            ("auth_type", "pat"),
+            ("token", TOKEN),
+            ("project_key", "1 DROP"),
+        ],
+    );
+    r.assert_redirect("/settings/integrations");
+    assert!(
+        admin
+            .get("/settings/integrations")
+            .body
+            .contains("project_key")
+    );
+    assert_eq!(
+        json(o.oa.get(&format!("/api/organizations/{}/integrations/jira", o.org))).1["configured"],
+        false
+    );
+    admin
+        .submit(
+            "/settings/integrations",
+            &jira_form,
+            &[
+                ("base_url", &fake.url),
+                ("auth_type", "pat"),
+                ("token", TOKEN),
+                ("project_key", "SEC"),
+                ("issue_type", "Task"),
+                ("done_statuses", "Done, Closed"),
+            ],
+        )
+        .assert_redirect("/settings/integrations");
+    let page = admin.get("/settings/integrations");
+    assert!(!page.body.contains(TOKEN), "the token is never shown");
+    assert!(
+        page.body
+            .contains(&format!("/api/integrations/jira/webhook/{}?token=", o.org)),
+        "webhook URL shown"
+    );
+    admin
+        .submit("/settings/integrations", &format!("{jira_form}/test"), &[])
+        .assert_redirect("/settings/integrations");
+    let flash = admin.get("/settings/integrations");
+    assert!(
+        flash.body.contains("Connected to Jira as rampart service"),
+        "{}",
+        flash.body
+    );
+    // Saving again without the token keeps it (same site and account).
+    admin
+        .submit(
+            "/settings/integrations",
+            &jira_form,
+            &[
+                ("base_url", &fake.url),
+                ("auth_type", "pat"),
+                ("project_key", "SEC"),
+                ("wont_do_transition", "Won't Do"),
+            ],
+        )
+        .assert_redirect("/settings/integrations");
+    admin
+        .submit("/settings/integrations", &format!("{jira_form}/test"), &[])
+        .assert_redirect("/settings/integrations");
+    assert!(
+        admin
+            .get("/settings/integrations")
+            .body
+            .contains("Connected to Jira")
+    );
+    admin
+        .submit(
+            "/settings/integrations",
+            &format!("/settings/integrations/{}/confluence", o.org),
+            &[
+                ("base_url", &fake.url),
+                ("auth_type", "pat"),
+                ("token", TOKEN),
+                ("space_key", "SEC"),
+            ],
+        )
+        .assert_redirect("/settings/integrations");
+
+    // A member does not see the org settings forms.
+    let member = Web::new(&app);
+    member.sign_in("own@example.com", PASSWORD);
+    switch(&member);
+    let page = member.get("/settings/integrations");
+    assert!(!page.body.contains("id=\"jira-settings\""));
+    assert!(
+        page.body.contains("set up by its org admins"),
+        "{}",
+        page.body
+    );
+    // The member exports from the model page; the issues show per control and on the card.
+    let model_page = format!("/models/{}", o.model);
+    let page = member.get(&model_page);
+    page.assert_page(200, "Export to Jira");
+    let r = member.submit(&model_page, &format!("{model_page}/jira/export"), &[]);
+    r.assert_redirect(&format!("{model_page}#integrations"));
+    let page = member.get(&model_page);
+    assert!(
+        page.body.contains("Exported to Jira:"),
+        "{}",
+        between(&page.body, "<main", "</header>")
+    );
+    let key01 = fake.issue_with_label("-ctrl-01").expect("CTRL-01 issue");
+    let row = between(&page.body, "id=\"control-CTRL-01\"", "</tr>");
+    assert!(
+        row.contains(&format!("{}/browse/{key01}", fake.url)),
+        "{row}"
+    );
+    let n = controls(&o.member, &o.model).len();
+    assert!(
+        between(&page.body, "id=\"jira-status\"", "</dd>").contains(&format!("{n} issues linked"))
+    );
+    let list = member.get("/models");
+    assert!(
+        list.body.contains(&format!("Jira: {n} issues")),
+        "model card shows the count"
+    );
+    // Confluence sync from the page; the card links the page.
+    member
+        .submit(&model_page, &format!("{model_page}/confluence/sync"), &[])
+        .assert_redirect(&format!("{model_page}#integrations"));
+    assert!(
+        member
+            .get(&model_page)
+            .body
+            .contains("Synced to Confluence")
+    );
+    assert!(
+        member
+            .get("/models")
+            .body
+            .contains("http://wiki.example/spaces/SEC/pages/")
+    );
+    // Jira refusing the token: the page says what to fix.
+    fake.with(|s| {
+        s.fail_next
+            .push_back(("GET".into(), "/rest/api/2/project".into(), 401))
+    });
+    member.submit(&model_page, &format!("{model_page}/jira/export"), &[]);
+    let page = member.get(&model_page);
+    assert!(
+        page.body.contains("personal access token"),
+        "{}",
+        between(&page.body, "<main", "</header>")
+    );
+
+    // A viewer sees the links but no export button.
+    let viewer = Web::new(&app);
+    viewer.sign_in("vie@example.com", PASSWORD);
+    switch(&viewer);
+    let page = viewer.get(&model_page);
+    assert!(!page.body.contains("id=\"jira-export\""));
+    assert!(page.body.contains(&key01));
+}

@@ -58,7 +58,12 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
             "/models/{id}/controls/{cid}/evidence/{eid}/remove",
             web::post().to(remove_evidence),
         )
-        .route("/models/{id}/conversation", web::post().to(converse));
+        .route("/models/{id}/conversation", web::post().to(converse))
+        .route("/models/{id}/jira/export", web::post().to(jira_export))
+        .route(
+            "/models/{id}/confluence/sync",
+            web::post().to(confluence_sync),
+        );
 }
 
 #[derive(Template)]
@@ -231,6 +236,8 @@ struct ModelTpl {
     modes: Vec<(&'static str, &'static str)>,
     max_message: usize,
     open: Option<OpenForm>,
+    /// Jira issues, Confluence page and open integration work of the model.
+    integ: crate::integrations::ModelIntegrations,
 }
 
 impl ModelTpl {
@@ -310,6 +317,15 @@ impl ModelTpl {
     fn evidence_count(&self, c: &crate::domain::Control) -> usize {
         c.evidence.len()
     }
+
+    /// The Jira issue linked to a control, if any.
+    fn jira_of(&self, control_id: &str) -> Option<&crate::integrations::queue::JiraLink> {
+        self.integ
+            .jira
+            .issues
+            .iter()
+            .find(|l| l.control_id == control_id)
+    }
 }
 
 /// Loads everything the model page shows, with `open` as the re-rendered form (if any).
@@ -328,6 +344,12 @@ async fn load_model(
         Ok::<_, crate::models::Error>((s, v, msgs))
     })
     .await??;
+    let integrations = state.integrations.clone();
+    let caller = p.caller.clone();
+    let model_id = s.model.id.clone();
+    let integ = web::block(move || integrations.model_status(&caller, &model_id))
+        .await?
+        .map_err(integration_error)?;
     let diagram = diagram::render(&s.model);
     Ok(ModelTpl {
         l: p.layout(s.model.title.clone(), Nav::Models, ""),
@@ -358,7 +380,94 @@ async fn load_model(
         modes: MODES.to_vec(),
         max_message: crate::models::conversation::MAX_MESSAGE,
         open,
+        integ,
     })
+}
+
+/// A failure of the integration service as a page error (404 for another tenant's model).
+fn integration_error(e: crate::integrations::Error) -> PageError {
+    use crate::integrations::Error as E;
+    match e {
+        E::NotFound(_) => PageError::not_found(),
+        E::Forbidden(m) => PageError::forbidden(m),
+        E::Gone(m) => PageError::Status {
+            status: actix_web::http::StatusCode::GONE,
+            title: "Data destroyed",
+            message: m,
+        },
+        other => PageError::internal(other),
+    }
+}
+
+#[derive(Deserialize)]
+struct Empty {}
+
+/// "Export to Jira" / "Sync to Confluence": runs the work now and says what happened; a
+/// site that is down leaves it queued (retried by the server), a refusal says what to fix.
+async fn run_integration(
+    state: Data,
+    form: PageForm<Empty>,
+    path: web::Path<String>,
+    jira: bool,
+) -> Result<HttpResponse, PageError> {
+    use crate::integrations::Error as E;
+    let p = form.page;
+    let id = path.into_inner();
+    let back = format!("/models/{id}#integrations");
+    let svc = state.integrations.clone();
+    let caller = p.caller.clone();
+    let model = id.clone();
+    let outcome = web::block(move || {
+        if jira {
+            svc.export_jira(&caller, &model)
+        } else {
+            svc.sync_confluence(&caller, &model)
+        }
+    })
+    .await?;
+    let product = if jira { "Jira" } else { "Confluence" };
+    Ok(match outcome {
+        Ok(o) if o.status == "done" => {
+            let r = &o.result;
+            let msg = if jira {
+                format!(
+                    "Exported to Jira: {} created, {} updated, {} unchanged.",
+                    r["created"], r["updated"], r["unchanged"]
+                )
+            } else {
+                format!("Synced to Confluence (page version {}).", r["version"])
+            };
+            redirect_flash(&back, "success", msg)
+        }
+        Ok(o) => redirect_flash(
+            &back,
+            "info",
+            format!(
+                "{product} did not answer ({}); the work is queued and retried automatically.",
+                o.error.unwrap_or_default()
+            ),
+        ),
+        Err(E::Upstream { message, .. } | E::Unavailable(message)) => {
+            redirect_flash(&back, "error", message)
+        }
+        Err(e) => return Err(integration_error(e)),
+    })
+}
+
+async fn jira_export(
+    state: Data,
+    path: web::Path<String>,
+    form: PageForm<Empty>,
+) -> Result<HttpResponse, PageError> {
+    run_integration(state, form, path, true).await
+}
+
+async fn confluence_sync(
+    state: Data,
+    path: web::Path<String>,
+    form: PageForm<Empty>,
+) -> Result<HttpResponse, PageError> {
+    run_integration(state, form, path, false).await
 }
 
 async fn model_page(

@@ -75,7 +75,15 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(user_reset_link),
         )
         .route("/settings/mail/{id}/retry", web::post().to(mail_retry))
-        .route("/settings/integrations", web::get().to(integrations));
+        .route("/settings/integrations", web::get().to(integrations))
+        .route(
+            "/settings/integrations/{org}/{kind}",
+            web::post().to(integration_save),
+        )
+        .route(
+            "/settings/integrations/{org}/{kind}/test",
+            web::post().to(integration_test),
+        );
 }
 
 async fn settings_root(_p: Page) -> HttpResponse {
@@ -937,6 +945,46 @@ struct IntegrationsTpl {
     l: Layout,
     url: String,
     mcp_json: String,
+    /// The organization of the current workspace, when the caller manages it.
+    org: Option<OrgIntegrations>,
+    /// Why the Jira/Confluence section is not shown (personal workspace, not an org admin).
+    org_note: Option<String>,
+}
+
+/// An org's Jira and Confluence settings as the API shows them (tokens masked).
+struct OrgIntegrations {
+    id: String,
+    jira: serde_json::Value,
+    confluence: serde_json::Value,
+}
+
+impl IntegrationsTpl {
+    /// A string setting (empty when unset).
+    fn jv(&self, which: &str, key: &str) -> String {
+        let Some(o) = &self.org else {
+            return String::new();
+        };
+        let v = if which == "jira" {
+            &o.jira
+        } else {
+            &o.confluence
+        };
+        match v.pointer(key) {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Array(a)) => a
+                .iter()
+                .filter_map(|x| x.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            Some(serde_json::Value::Bool(b)) => b.to_string(),
+            _ => String::new(),
+        }
+    }
+
+    fn configured(&self, which: &str) -> bool {
+        self.jv(which, "/configured") == "true"
+    }
 }
 
 async fn integrations(state: Data, p: Page) -> Result<HttpResponse, PageError> {
@@ -951,9 +999,207 @@ async fn integrations(state: Data, p: Page) -> Result<HttpResponse, PageError> {
         }
     });
     let mcp_json = serde_json::to_string_pretty(&mcp).map_err(PageError::internal)?;
+    let (org, org_note) = match p.caller.org_id.clone() {
+        None => (
+            None,
+            Some("Jira and Confluence are organization features: switch to a workspace of an organization to set them up.".to_string()),
+        ),
+        Some(org_id) => {
+            let svc = state.integrations.clone();
+            let caller = p.caller.clone();
+            let id = org_id.clone();
+            let got = web::block(move || {
+                Ok::<_, crate::integrations::Error>((
+                    svc.jira_settings(&caller, &id)?,
+                    svc.confluence_settings(&caller, &id)?,
+                ))
+            })
+            .await?;
+            match got {
+                Ok((jira, confluence)) => (
+                    Some(OrgIntegrations {
+                        id: org_id,
+                        jira,
+                        confluence,
+                    }),
+                    None,
+                ),
+                Err(crate::integrations::Error::Forbidden(_) | crate::integrations::Error::NotFound(_)) => (
+                    None,
+                    Some("Jira and Confluence for this organization are set up by its org admins.".to_string()),
+                ),
+                Err(e) => return Err(PageError::internal(e)),
+            }
+        }
+    };
     p.respond(&IntegrationsTpl {
         l: p.layout("Integrations", Nav::Settings, "integrations"),
         url,
         mcp_json,
+        org,
+        org_note,
+    })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct AtlassianForm {
+    base_url: String,
+    auth_type: String,
+    email: String,
+    token: String,
+    project_key: String,
+    issue_type: String,
+    done_statuses: String,
+    wont_do_transition: String,
+    rotate_webhook_secret: String,
+    space_key: String,
+    parent_page_id: String,
+}
+
+fn opt(s: &str) -> Option<String> {
+    Some(s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// Saves an org's Jira or Confluence settings from the form (a blank token keeps the stored
+/// one when the site and account stay the same).
+async fn integration_save(
+    state: Data,
+    path: web::Path<(String, String)>,
+    form: PageForm<AtlassianForm>,
+) -> Result<HttpResponse, PageError> {
+    use crate::integrations::settings::{AuthInput, ConfluenceInput, JiraInput};
+    let PageForm { page: p, form: f } = form;
+    let (org, kind) = path.into_inner();
+    let auth = AuthInput {
+        kind: f.auth_type.trim().to_string(),
+        token: opt(&f.token),
+        email: opt(&f.email),
+    };
+    let svc = state.integrations.clone();
+    let caller = p.caller.clone();
+    let result = match kind.as_str() {
+        "jira" => {
+            let input = JiraInput {
+                base_url: f.base_url.trim().to_string(),
+                auth,
+                project_key: f.project_key.trim().to_string(),
+                issue_type: opt(&f.issue_type),
+                container_issue_type: None,
+                done_statuses: opt(&f.done_statuses).map(|d| {
+                    d.split(',')
+                        .map(|x| x.trim().to_string())
+                        .filter(|x| !x.is_empty())
+                        .collect()
+                }),
+                wont_do_transition: opt(&f.wont_do_transition),
+                link_type: None,
+                rotate_webhook_secret: !f.rotate_webhook_secret.is_empty(),
+            };
+            web::block(move || svc.put_jira(&caller, &org, &input)).await?
+        }
+        "confluence" => {
+            let input = ConfluenceInput {
+                base_url: f.base_url.trim().to_string(),
+                auth,
+                space_key: f.space_key.trim().to_string(),
+                parent_page_id: opt(&f.parent_page_id),
+            };
+            web::block(move || svc.put_confluence(&caller, &org, &input)).await?
+        }
+        _ => return Err(PageError::not_found()),
+    };
+    let product = if kind == "jira" { "Jira" } else { "Confluence" };
+    Ok(match result {
+        Ok(_) => redirect_flash(
+            "/settings/integrations",
+            "success",
+            format!("{product} settings saved. Use “Test connection” to check them."),
+        ),
+        Err(e) => integration_flash(e)?,
+    })
+}
+
+fn integration_flash(e: crate::integrations::Error) -> Result<HttpResponse, PageError> {
+    use crate::integrations::Error as E;
+    let msg = match e {
+        E::Invalid { field, message } => format!("{field} {message}"),
+        E::Upstream { message, .. } | E::Unavailable(message) | E::Forbidden(message) => message,
+        E::NotFound(_) => return Err(PageError::not_found()),
+        other => return Err(PageError::internal(other)),
+    };
+    Ok(redirect_flash(
+        "/settings/integrations",
+        "error",
+        capitalize_first(&msg),
+    ))
+}
+
+/// "Test connection": who the token is and whether the project/space is there.
+async fn integration_test(
+    state: Data,
+    path: web::Path<(String, String)>,
+    form: PageForm<Empty>,
+) -> Result<HttpResponse, PageError> {
+    let p = form.page;
+    let (org, kind) = path.into_inner();
+    let svc = state.integrations.clone();
+    let caller = p.caller.clone();
+    let jira = match kind.as_str() {
+        "jira" => true,
+        "confluence" => false,
+        _ => return Err(PageError::not_found()),
+    };
+    let result = web::block(move || {
+        if jira {
+            svc.test_jira(&caller, &org)
+        } else {
+            svc.test_confluence(&caller, &org)
+        }
+    })
+    .await?;
+    Ok(match result {
+        Ok(v) if jira => {
+            let problems: Vec<String> = v["problems"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let who = v["user"]["display_name"].as_str().unwrap_or_default();
+            let project = format!(
+                "{} ({})",
+                v["project"]["name"].as_str().unwrap_or_default(),
+                v["project"]["key"].as_str().unwrap_or_default()
+            );
+            if problems.is_empty() {
+                redirect_flash(
+                    "/settings/integrations",
+                    "success",
+                    format!("Connected to Jira as {who}; project {project} is ready."),
+                )
+            } else {
+                redirect_flash(
+                    "/settings/integrations",
+                    "error",
+                    format!(
+                        "Connected to Jira as {who}, project {project}, but: {}",
+                        problems.join("; ")
+                    ),
+                )
+            }
+        }
+        Ok(v) => redirect_flash(
+            "/settings/integrations",
+            "success",
+            format!(
+                "Connected to Confluence; space {} ({}) is reachable.",
+                v["space"]["name"].as_str().unwrap_or_default(),
+                v["space"]["key"].as_str().unwrap_or_default()
+            ),
+        ),
+        Err(e) => integration_flash(e)?,
     })
 }
