@@ -5,7 +5,7 @@
 //! then tried once at once (so an invitation can answer "emailed"), and otherwise retried
 //! by the server's worker with exponential backoff (`smtp.retry_base_seconds`, up to
 //! `smtp.max_attempts`). A message that keeps failing ends `failed` with its last error,
-//! which admins see (`GET /api/admin/mail`, `rampart admin mail list`) and can retry. The
+//! which admins see (Settings › Users, `GET /api/admin/mail`) and can retry. The
 //! queue lives in the database, so it survives a restart; bodies of sent messages are
 //! blanked because they may carry single-use links or codes.
 
