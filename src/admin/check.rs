@@ -45,14 +45,15 @@ impl DbCheck {
         }
     }
 
-    /// The report line: `ok   platform  <path>  <summary>` (FAIL instead of ok).
+    /// The report line: `ok   platform  <path>  <summary>` (FAIL instead of ok). Always one
+    /// line: line breaks in what SQLite reported become spaces.
     pub fn line(&self) -> String {
         format!(
             "{:<4}  {:<20}  {}  {}",
             if self.ok { "ok" } else { "FAIL" },
             self.name,
             self.path.display(),
-            self.summary
+            self.summary.replace(['\r', '\n'], " ")
         )
     }
 }
@@ -376,6 +377,37 @@ mod tests {
             "{}",
             report[0].line()
         );
+    }
+
+    /// Regression: a damaged page made `integrity_check` answer one row with several
+    /// problems on separate lines, which broke the one-line-per-database report.
+    #[test]
+    fn damage_reported_on_one_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = config(dir.path());
+        let master = MasterKey::from_bytes([7; 32]);
+        let path = dir.path().join(store::PLATFORM_DB_FILE);
+        {
+            let db =
+                Db::open(&path, &master.platform_db_key(), &OpenOptions::default()).expect("open");
+            let conn = db.conn().expect("conn");
+            conn.execute_batch(
+                "CREATE TABLE filler (x TEXT);
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+                 INSERT INTO filler SELECT printf('%0500d', i) FROM n;
+                 PRAGMA wal_checkpoint(TRUNCATE);",
+            )
+            .expect("fill");
+        }
+        let mut bytes = std::fs::read(&path).expect("read");
+        let len = bytes.len();
+        for b in &mut bytes[len - 40_960..len - 1024] {
+            *b ^= 0x5a;
+        }
+        std::fs::write(&path, &bytes).expect("write");
+        let report = check_instance(&cfg, Ok(&master));
+        assert!(!report[0].ok, "{}", report[0].line());
+        assert_eq!(report[0].line().lines().count(), 1, "{}", report[0].line());
     }
 
     #[test]
