@@ -895,3 +895,51 @@ fn jira_and_confluence_in_the_web_app() {
     assert!(!page.body.contains("id=\"jira-export\""));
     assert!(page.body.contains(&key01));
 }
+
+#[test]
+fn mcp_export_threat_model_to_jira_and_confluence() {
+    use crate::mcp::{connect, ok, runtime, tool_error};
+    let dir = TestDir::new("atlassian-mcp");
+    let fake = FakeAtlassian::start();
+    let app = licensed(&dir, &[("RAMPART_INTEGRATIONS_CALLS_PER_MINUTE", "6000")]);
+    let o = org(&app, &dir);
+    let (status, b) = put(
+        &o.oa,
+        &format!("/api/organizations/{}/integrations/jira", o.org),
+        &jira_body(&fake.url, TOKEN),
+    );
+    assert_eq!(status, 200, "{b}");
+    let key = crate::tenancy::key_for(&dir, "own@example.com", "developer", &o.ws);
+    let n = controls(&o.member, &o.model).len();
+    runtime().block_on(async {
+        let c = connect(&app, &key).await;
+        let r = ok(
+            &c,
+            "export_threat_model",
+            json!({"model_id": o.model, "format": "jira"}),
+        )
+        .await;
+        assert_eq!(r["outcome"]["status"], "done", "{r}");
+        assert_eq!(r["outcome"]["result"]["created"], n as u64 + 1, "{r}");
+        assert_eq!(r["jira"]["issue_count"], n as u64, "{r}");
+        // Idempotent: nothing created the second time.
+        let r = ok(
+            &c,
+            "export_threat_model",
+            json!({"model_id": o.model, "format": "jira"}),
+        )
+        .await;
+        assert_eq!(r["outcome"]["result"]["created"], 0, "{r}");
+        // Confluence is not configured for the org: a clear error, nothing called.
+        let before = fake.with(|s| s.requests.len());
+        let msg = tool_error(
+            &c,
+            "export_threat_model",
+            json!({"model_id": o.model, "format": "confluence"}),
+        )
+        .await;
+        assert!(msg.contains("Confluence is not configured"), "{msg}");
+        assert_eq!(fake.with(|s| s.requests.len()), before);
+    });
+    assert_eq!(exact(&fake, "POST", "/rest/api/2/issue"), n + 1);
+}
