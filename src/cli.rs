@@ -456,7 +456,9 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
     if let Some(mapper) = llm {
         compliance = compliance.with_mapper(mapper);
     }
+    let exports = crate::reports::ExportService::new(assurance.clone(), instance.db.clone(), &url);
     let state = crate::web::AppState {
+        exports,
         compliance,
         integrations,
         outbox,
@@ -833,19 +835,25 @@ fn run_mcp(cli: &Cli, args: &McpArgs) -> anyhow::Result<Exit> {
     );
     let models = crate::models::ModelService::new(instance.tenants.clone());
     let compliance = compliance_service(&instance.config, &models)?;
+    let assurance = crate::assurance::AssuranceService::new(
+        instance.db.clone(),
+        Some(admin.instance_signing_key()),
+    )
+    .with_jwks(
+        instance.config.assurance.oidc_jwks_file.clone(),
+        instance.config.assurance.oidc_fetch,
+        instance.config.assurance.oidc_allow_private_networks,
+    )
+    .with_public_url(&instance.config.public_url(None));
     let svc = crate::mcp::Services {
         compliance,
         models,
-        assurance: crate::assurance::AssuranceService::new(
+        exports: crate::reports::ExportService::new(
+            assurance.clone(),
             instance.db.clone(),
-            Some(admin.instance_signing_key()),
-        )
-        .with_jwks(
-            instance.config.assurance.oidc_jwks_file.clone(),
-            instance.config.assurance.oidc_fetch,
-            instance.config.assurance.oidc_allow_private_networks,
-        )
-        .with_public_url(&instance.config.public_url(None)),
+            &instance.config.public_url(None),
+        ),
+        assurance,
         jobs: crate::jobs::Registry::with_limit(
             crate::jobs::DEFAULT_TTL,
             usize::try_from(instance.config.limits.running_jobs)

@@ -69,6 +69,18 @@ fn routes() -> Vec<Route> {
         ),
         r("DELETE", "/api/models/{model}", none.clone(), Write),
         r("GET", "/api/models/{model}/assess", none.clone(), Read),
+        r(
+            "GET",
+            "/api/models/{model}/export?format=json",
+            none.clone(),
+            Read,
+        ),
+        r(
+            "GET",
+            "/api/models/{model}/export?format=json&report=assurance",
+            none.clone(),
+            Read,
+        ),
         r("GET", "/api/models/{model}/controls", none.clone(), Read),
         r("GET", "/api/models/{model}/steps", none.clone(), Read),
         r(

@@ -43,6 +43,10 @@ const README_BLOCKS: &[(&str, Block)] = &[
         "curl -s -X POST \"localhost:8080/api/models/$ID/assertions\"",
         Block::Run,
     ),
+    (
+        "curl -s \"localhost:8080/api/models/$ID/export?format=pdf\"",
+        Block::Run,
+    ),
     ("openssl ecparam", Block::Run),
     (
         "claude mcp add",

@@ -10,6 +10,7 @@ mod browser;
 mod compliance;
 mod docs_examples;
 mod evidence;
+mod exports;
 mod hardening;
 mod harness;
 mod integrations;

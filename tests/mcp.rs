@@ -343,8 +343,11 @@ fn mcp_over_http_workflow() {
         assert_eq!(content.lines().count() as u64, now_total + 1);
         let html = ok(&client, "export_threat_model", json!({"model_id": model_id, "format": "html"})).await;
         assert!(html["content"].as_str().expect("html").contains(&control_id));
-        let msg = tool_error(&client, "export_threat_model", json!({"model_id": model_id, "format": "pdf"})).await;
-        assert!(msg.contains("PDF export is not available"), "{msg}");
+        let pdf = ok(&client, "export_threat_model", json!({"model_id": model_id, "format": "pdf"})).await;
+        assert_eq!(pdf["media_type"], "application/pdf");
+        assert!(pdf["content_base64"].as_str().expect("base64").starts_with("JVBERi0"), "%PDF-");
+        let msg = tool_error(&client, "export_threat_model", json!({"model_id": model_id, "format": "docx"})).await;
+        assert!(msg.contains("format"), "{msg}");
         let fws = ok(&client, "list_compliance_frameworks", json!({})).await;
         assert_eq!(fws["total"], 8, "{fws}");
         let sys = ok(&client, "create_system", json!({"name": "Uploads", "model_ids": [model_id]})).await;

@@ -8,7 +8,6 @@
 //! or object; the protocol layer never sees a panic or a service error.
 
 pub mod args;
-pub mod export;
 pub mod systems;
 mod tools;
 
@@ -64,6 +63,8 @@ pub struct Services {
     pub assurance: AssuranceService,
     /// Background jobs.
     pub jobs: Registry,
+    /// Reports and exports.
+    pub exports: crate::reports::ExportService,
     /// The generation engine.
     pub engine: Arc<dyn Engine>,
     /// Identity (workspaces).
@@ -80,6 +81,7 @@ impl Services {
             compliance: state.compliance.clone(),
             assurance: state.assurance.clone(),
             jobs: state.jobs.clone(),
+            exports: state.exports.clone(),
             engine: state.engine.clone(),
             auth: state.auth.clone(),
             integrations: state.integrations.clone(),

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::args::Parameters;
-use super::{McpServer, Services, export, systems};
+use super::{McpServer, Services, systems};
 use crate::auth::{Caller, Scope};
 use crate::domain::{
     AssetPatch, AssuranceFilter, AttackerPatch, ControlStatus, NewAsset, NewAttacker, NewEvidence,
@@ -132,6 +132,24 @@ impl From<crate::integrations::Error> for ToolError {
             I::Internal(m) => {
                 tracing::error!(error = %m, "MCP tool failure");
                 ToolError::Failed("internal error; see the server log".into())
+            }
+        }
+    }
+}
+
+impl From<crate::reports::Error> for ToolError {
+    fn from(e: crate::reports::Error) -> Self {
+        use crate::reports::Error as R;
+        match e {
+            R::NotFound(w) => ToolError::NotFound(w),
+            R::Invalid { field, message } => ToolError::Invalid { field, message },
+            R::Render(m) => {
+                tracing::error!(error = %m, "export rendering failed");
+                ToolError::Failed("rendering the export failed; see the server log".into())
+            }
+            R::Store(s) => {
+                tracing::error!(error = %s, "MCP tool storage failure");
+                ToolError::Failed("storage failure; see the server log".into())
             }
         }
     }
@@ -777,10 +795,16 @@ pub struct AddModelToSystemArgs {
 pub struct ExportArgs {
     /// Threat model id.
     pub model_id: String,
-    /// csv or html (pdf is not available on this appliance); jira or confluence push the
-    /// model to the organization's Jira project or Confluence space.
+    /// pdf, html, csv (default), json or sarif; jira or confluence push the model to the
+    /// organization's Jira project or Confluence space.
     #[serde(default)]
     pub format: Option<String>,
+    /// threat-model (default) or assurance (the audit-ready evidence report); for pdf, html and json.
+    #[serde(default)]
+    pub report: Option<String>,
+    /// For csv: assets, attackers, objectives, controls (default) or assertions.
+    #[serde(default)]
+    pub table: Option<String>,
 }
 
 /// Arguments of get_operation_status.
@@ -2242,68 +2266,74 @@ impl McpServer {
     // ----- export -----
 
     #[tool(
-        description = "Export a threat model as csv (one row per control with objectives, assets, attackers, status) or html (a self-contained report); returns {format, filename, content}. format=jira creates or updates one Jira issue per control under the model's container issue (idempotent), format=confluence creates or updates the model's Confluence page; both need a workspace in an organization whose admin configured the integration, and return what was done plus the links."
+        description = "Export a threat model: format pdf, html, csv (one table: assets, attackers, objectives, controls or assertions), json (the full model document with its schema version) or sarif (controls at risk, drifted or unverified, for code scanning); report threat-model (default) or assurance (the audit-ready evidence report: verification status, assertions with their commits, drift, findings, runs with hashes, signatures and openssl commands). Returns {format, report, filename, media_type, bytes, sha256} plus content (text formats) or content_base64 (pdf); the same bytes as GET /api/models/{id}/export. format=jira creates or updates one Jira issue per control under the model's container issue (idempotent), format=confluence creates or updates the model's Confluence page; both need a workspace in an organization whose admin configured the integration, and return what was done plus the links."
     )]
     async fn export_threat_model(
         &self,
         Parameters(a): Parameters<ExportArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> ToolResult {
-        let format = a
+        let format_name = a
             .format
             .as_deref()
             .unwrap_or("csv")
             .trim()
             .to_ascii_lowercase();
-        match format.as_str() {
-            "csv" | "html" => {}
-            "jira" | "confluence" => {
-                return self
-                    .run(self.caller(&ctx), move |svc, c| {
-                        let outcome = if format == "jira" {
-                            svc.integrations.export_jira(&c, &a.model_id)?
-                        } else {
-                            svc.integrations.sync_confluence(&c, &a.model_id)?
-                        };
-                        let links = svc.integrations.model_status(&c, &a.model_id)?;
-                        Ok(json!({
-                            "model_id": a.model_id,
-                            "format": format,
-                            "outcome": outcome,
-                            "jira": links.jira,
-                            "confluence": links.confluence,
-                        }))
-                    })
-                    .await;
-            }
-            "pdf" => {
-                return Ok(ToolError::Unavailable(
-                    "PDF export is not available on this appliance; use html".into(),
-                )
-                .into_result());
-            }
-            other => {
-                return Ok(invalid(
-                    "format",
-                    format!("unknown format {other:?}; use csv, html, jira or confluence"),
-                )
-                .into_result());
-            }
+        if matches!(format_name.as_str(), "jira" | "confluence") {
+            let format = format_name;
+            return self
+                .run(self.caller(&ctx), move |svc, c| {
+                    let outcome = if format == "jira" {
+                        svc.integrations.export_jira(&c, &a.model_id)?
+                    } else {
+                        svc.integrations.sync_confluence(&c, &a.model_id)?
+                    };
+                    let links = svc.integrations.model_status(&c, &a.model_id)?;
+                    Ok(json!({
+                        "model_id": a.model_id,
+                        "format": format,
+                        "outcome": outcome,
+                        "jira": links.jira,
+                        "confluence": links.confluence,
+                    }))
+                })
+                .await;
         }
+        let req = match crate::reports::ExportRequest::parse(
+            Some(&format_name),
+            a.report.as_deref(),
+            a.table.as_deref(),
+        ) {
+            Ok(r) => r,
+            Err(crate::reports::Error::Invalid { field, message }) => {
+                return Ok(invalid(&field, message).into_result());
+            }
+            Err(e) => return Ok(ToolError::Failed(e.to_string()).into_result()),
+        };
         self.run(self.caller(&ctx), move |svc, c| {
-            let stored = svc.models.get(&c, &a.model_id)?;
-            let v = svc.models.verification(&c, &a.model_id)?;
-            let content = if format == "csv" {
-                export::csv(&stored.model, &v)
+            let out = svc
+                .exports
+                .export(&c, &a.model_id, req, Source::Mcp)
+                .map_err(ToolError::from)?;
+            use base64::Engine as _;
+            use sha2::Digest as _;
+            let mut body = json!({
+                "model_id": out.model_id,
+                "format": req.format.as_str(),
+                "report": req.report.as_str(),
+                "table": req.table.map(crate::reports::Table::as_str),
+                "filename": out.filename,
+                "media_type": out.media_type,
+                "bytes": out.bytes.len(),
+                "sha256": hex::encode(sha2::Sha256::digest(&out.bytes)),
+            });
+            if req.format == crate::reports::Format::Pdf {
+                body["content_base64"] =
+                    json!(base64::engine::general_purpose::STANDARD.encode(&out.bytes));
             } else {
-                export::html(&stored.model, &v)
-            };
-            Ok(json!({
-                "model_id": stored.model.id,
-                "format": format,
-                "filename": format!("threat-model-{}.{format}", stored.model.id),
-                "content": content,
-            }))
+                body["content"] = json!(String::from_utf8_lossy(&out.bytes));
+            }
+            Ok(body)
         })
         .await
     }

@@ -53,6 +53,7 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
             web::delete().to(remove_evidence),
         )
         .route("/api/models/{id}/assess", web::get().to(assess))
+        .route("/api/models/{id}/export", web::get().to(export))
         .route("/api/models/{id}/conversation", web::get().to(conversation))
         .route("/api/models/{id}/conversation", web::post().to(converse))
         .route("/api/models/{id}/refine", web::post().to(refine))
@@ -798,4 +799,66 @@ async fn refine_control(
     })
     .await??;
     Ok(HttpResponse::Ok().json(out))
+}
+
+impl From<crate::reports::Error> for ApiError {
+    fn from(err: crate::reports::Error) -> Self {
+        use crate::reports::Error as R;
+        match err {
+            R::NotFound(what) => ApiError::not_found(format!("{what} not found")),
+            R::Invalid { field, message } => ApiError {
+                field: Some(field.clone()),
+                ..ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_field",
+                    format!("{field}: {message}"),
+                )
+            },
+            R::Render(m) => ApiError::internal(m),
+            R::Store(e) => e.into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportQuery {
+    #[serde(default)]
+    format: Option<String>,
+    #[serde(default)]
+    report: Option<String>,
+    #[serde(default)]
+    table: Option<String>,
+}
+
+/// The export as a download: its media type, and a Content-Disposition naming the model, what
+/// was exported and the date. `no-store`: reports hold tenant data.
+pub(super) fn download(out: crate::reports::Export) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(out.media_type)
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{}\"", out.filename),
+        ))
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .body(out.bytes)
+}
+
+async fn export(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+    q: web::Query<ExportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let req = crate::reports::ExportRequest::parse(
+        q.format.as_deref(),
+        q.report.as_deref(),
+        q.table.as_deref(),
+    )?;
+    let svc = state.exports.clone();
+    let id = path.into_inner();
+    let source = source_of(&caller);
+    let out = web::block(move || svc.export(&caller, &id, req, source)).await??;
+    Ok(download(out))
 }

@@ -52,6 +52,8 @@ pub struct AppState {
     pub assurance: crate::assurance::AssuranceService,
     /// Background jobs.
     pub jobs: crate::jobs::Registry,
+    /// Reports and exports (PDF, HTML, CSV, JSON, SARIF).
+    pub exports: crate::reports::ExportService,
     /// Workspaces, members and invitations.
     pub workspaces: crate::tenancy::WorkspaceService,
     /// Organizations as seen by their admins and members.

@@ -25,6 +25,8 @@ pub const TOOLS: &[(&str, &str)] = &[
     ("curl", "curl"),
     ("node", "node"),
     ("pdftotext", "pdftotext"),
+    ("pdfinfo", "pdfinfo"),
+    ("pdftoppm", "pdftoppm"),
     ("chromium", "/usr/bin/chromium"),
     ("mipiti-verify", "target/mipiti-venv/bin/mipiti-verify"),
     ("aiosmtpd", "target/py-tools/bin/aiosmtpd"),

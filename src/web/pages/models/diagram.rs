@@ -189,7 +189,7 @@ fn position_words(p: AttackerPosition) -> &'static str {
 }
 
 /// Shortens text to `max` characters with an ellipsis (whole text stays in `<title>`).
-fn clip(s: &str, max: usize) -> String {
+pub(crate) fn clip(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_string()
     } else {
