@@ -229,7 +229,7 @@ fn readme_examples_run_as_written() {
             }
         }
     }
-    assert_eq!(ran, 5, "README blocks run");
+    assert_eq!(ran, 6, "README blocks run");
     // The inline local-verification example of "`rampart verify` in an air-gapped CI".
     let readme = read("README.md");
     let local = readme
@@ -271,6 +271,18 @@ fn readme_examples_run_as_written() {
         stdout.lines().any(|l| l == format!("LISTED={model}")),
         "{text}"
     );
+    // The files the export example downloads.
+    for (file, magic) in [
+        ("threat-model.pdf", &b"%PDF-"[..]),
+        ("assurance.pdf", &b"%PDF-"[..]),
+        ("rampart.sarif", &b"{"[..]),
+    ] {
+        let bytes = std::fs::read(work.join(file)).unwrap_or_default();
+        assert!(
+            bytes.starts_with(magic),
+            "{file} from the export example\n{text}"
+        );
+    }
     // The signing key pair of the CI example, and a signed backup from the admin example.
     assert!(work.join("private.pem").is_file() && work.join("public.pem").is_file());
     assert!(

@@ -18,7 +18,7 @@ const HOSTILE: &[&str] = &[
     "+cmd|' /C calc'!A0",
     "-2+3",
     "@SUM(1+1)",
-    "Orders, \"quoted\" and\nmultiline",
+    "Orders, \"quoted\"; and more",
 ];
 
 /// Adds hostile assets, assertions on the first control, and a signed (notarized) tier-1
@@ -28,7 +28,7 @@ fn populate(f: &Fixture) -> Vec<String> {
     for name in HOSTILE {
         let (status, body) = json(f.owner.post(
             &format!("/api/models/{}/assets", f.model),
-            json!({"name": name, "description": format!("hostile {name}"), "properties": ["confidentiality"], "impact": "high"}),
+            json!({"name": name, "description": format!("hostile {name}\nsecond line, \"quoted\""), "properties": ["confidentiality"], "impact": "high"}),
         ));
         assert_eq!(status, 201, "{body}");
         ids.push(body["id"].as_str().expect("id").to_string());
@@ -173,7 +173,10 @@ fn every_format_exports_through_the_real_binary() {
     let cd = header(&r, "content-disposition");
     let day = chrono::Utc::now().format("%Y-%m-%d").to_string();
     assert!(
-        cd.starts_with("attachment; filename=\"") && cd.contains("-threat-model-") && cd.contains(&day) && cd.ends_with(".pdf\""),
+        cd.starts_with("attachment; filename=\"")
+            && cd.contains("-threat-model-")
+            && cd.contains(&day)
+            && cd.ends_with(".pdf\""),
         "{cd}"
     );
     let pdf = r.bytes().expect("pdf").to_vec();
@@ -185,10 +188,15 @@ fn every_format_exports_through_the_real_binary() {
     let text = run("pdftotext", &["-layout", path.to_str().expect("p"), "-"]);
     let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(flat.contains(&title), "title in the PDF text");
-    for needle in ["Contents", "Trust boundaries", "Control objectives", "Page 1 of"] {
+    for needle in [
+        "Contents",
+        "Trust boundaries",
+        "Control objectives",
+        "Page 1 of",
+    ] {
         assert!(flat.contains(needle), "{needle} missing");
     }
-    for (_, a) in model["assets"].as_array().expect("assets").iter().enumerate() {
+    for a in model["assets"].as_array().expect("assets") {
         let name = a["name"].as_str().expect("name");
         // Wrapped table cells may split long names; the first word is always there.
         let first = name.split_whitespace().next().expect("word");
@@ -203,12 +211,18 @@ fn every_format_exports_through_the_real_binary() {
 
     // Assurance PDF: the evidence and the commands an auditor runs.
     let path = work.join("assurance.pdf");
-    std::fs::write(&path, bytes_of(&f.owner, &f.model, "format=pdf&report=assurance"))
-        .expect("write");
+    std::fs::write(
+        &path,
+        bytes_of(&f.owner, &f.model, "format=pdf&report=assurance"),
+    )
+    .expect("write");
     let pages = pdf_pages(&path);
     let text = run("pdftotext", &[path.to_str().expect("p"), "-"]);
     let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    let (_, runs) = json(f.owner.get(&format!("/api/models/{}/verification/runs", f.model)));
+    let (_, runs) = json(
+        f.owner
+            .get(&format!("/api/models/{}/verification/runs", f.model)),
+    );
     let run_id = runs[0]["run_id"].as_str().expect("run");
     for needle in [
         "Assurance report",
@@ -220,7 +234,10 @@ fn every_format_exports_through_the_real_binary() {
         "0123456789ab",
         f.control.as_str(),
     ] {
-        assert!(flat.contains(needle), "{needle} missing from the assurance PDF");
+        assert!(
+            flat.contains(needle),
+            "{needle} missing from the assurance PDF"
+        );
     }
     let a_dir = work.join("a-pages");
     std::fs::create_dir_all(&a_dir).expect("dir");
@@ -235,14 +252,31 @@ fn every_format_exports_through_the_real_binary() {
         assert!(html.starts_with("<!doctype html>"));
         assert!(html.contains("<style>") && html.contains("@page"));
         let lower = html.to_ascii_lowercase();
-        for bad in ["<script", "src=\"http", "href=\"http", "@import", "url("] {
+        for bad in [
+            "<script",
+            "src=\"http",
+            "href=\"http",
+            "@import",
+            "<link",
+            "<img",
+        ] {
             assert!(!lower.contains(bad), "{report}: {bad}");
         }
+        // Only references inside the document (the diagram's arrow marker).
+        assert!(
+            lower
+                .match_indices("url(")
+                .all(|(i, _)| lower[i..].starts_with("url(#")),
+            "{report}: a url() outside the document"
+        );
         assert!(!html.contains("=HYPERLINK(\"http"), "quotes are escaped");
         assert!(html.contains(&title.replace('&', "&amp;")));
     }
     let html = String::from_utf8(bytes_of(&f.owner, &f.model, "format=html")).expect("utf8");
-    assert!(html.contains("<svg") && html.contains("tb-diagram"), "the diagram");
+    assert!(
+        html.contains("<svg") && html.contains("tb-diagram"),
+        "the diagram"
+    );
 
     // JSON: the full model document with its schema version.
     let (status, doc) = json(export(&f.owner, &f.model, "format=json"));
@@ -267,8 +301,7 @@ fn every_format_exports_through_the_real_binary() {
         .expect("control");
     assert_eq!(c["assertions"][0]["tier1"]["status"], "pass");
     assert_eq!(
-        c["assertions"][0]["tier1"]["commit_sha"],
-        "0123456789abcdef0123456789abcdef01234567",
+        c["assertions"][0]["tier1"]["commit_sha"], "0123456789abcdef0123456789abcdef01234567",
         "the commit each result was checked at"
     );
 
@@ -276,8 +309,8 @@ fn every_format_exports_through_the_real_binary() {
     let r = export(&f.owner, &f.model, "format=sarif");
     assert_eq!(header(&r, "content-type"), "application/sarif+json");
     let sarif: Value = r.json().expect("sarif");
-    let schema: Value = serde_json::from_str(include_str!("fixtures/sarif-schema-2.1.0.json"))
-        .expect("schema");
+    let schema: Value =
+        serde_json::from_str(include_str!("fixtures/sarif-schema-2.1.0.json")).expect("schema");
     let validator = jsonschema::options()
         .should_validate_formats(true)
         .build(&schema)
@@ -313,7 +346,13 @@ fn every_format_exports_through_the_real_binary() {
 fn csv_tables_are_rfc4180_and_neutralise_formulas() {
     let f = fixture("exp-csv");
     let asset_ids = populate(&f);
-    for table in ["assets", "attackers", "objectives", "controls", "assertions"] {
+    for table in [
+        "assets",
+        "attackers",
+        "objectives",
+        "controls",
+        "assertions",
+    ] {
         let r = export(&f.owner, &f.model, &format!("format=csv&table={table}"));
         assert_eq!(r.status(), 200, "{table}");
         assert_eq!(
@@ -325,7 +364,10 @@ fn csv_tables_are_rfc4180_and_neutralise_formulas() {
         let rows = parse_csv(&text);
         assert!(rows.len() >= 2, "{table}: header and data");
         let width = rows[0].len();
-        assert!(rows.iter().all(|r| r.len() == width), "{table}: ragged rows");
+        assert!(
+            rows.iter().all(|r| r.len() == width),
+            "{table}: ragged rows"
+        );
         for row in &rows {
             for cell in row {
                 assert!(
@@ -350,6 +392,7 @@ fn csv_tables_are_rfc4180_and_neutralise_formulas() {
             name.to_string()
         };
         assert_eq!(row[1], expected);
+        assert_eq!(row[2], format!("hostile {name}\nsecond line, \"quoted\""));
     }
     // Assertions carry the commit they were checked at.
     let rows = parse_csv(
@@ -394,7 +437,10 @@ fn bad_export_parameters_are_refused_by_name_and_exports_are_recorded() {
 
     // A verifier key (read-only) may export; every export is in the feed with its format.
     assert_eq!(export(&f.verifier, &f.model, "format=sarif").status(), 200);
-    assert_eq!(export(&f.owner, &f.model, "format=pdf&report=assurance").status(), 200);
+    assert_eq!(
+        export(&f.owner, &f.model, "format=pdf&report=assurance").status(),
+        200
+    );
     let (_, activity) = json(f.owner.get("/api/activity"));
     let exports: Vec<&Value> = activity
         .as_array()
@@ -408,7 +454,10 @@ fn bad_export_parameters_are_refused_by_name_and_exports_are_recorded() {
             .as_str()
             .expect("summary")
             .contains("assurance report")
-            && exports[0]["summary"].as_str().expect("s").ends_with("as pdf"),
+            && exports[0]["summary"]
+                .as_str()
+                .expect("s")
+                .ends_with("as pdf"),
         "{:?}",
         exports[0]
     );
@@ -466,7 +515,10 @@ fn bad_export_parameters_are_refused_by_name_and_exports_are_recorded() {
         .expect("gunzip");
     let plain = String::from_utf8_lossy(&plain);
     assert!(plain.contains("model.export"), "audit action");
-    assert!(plain.contains("format=pdf report=assurance"), "audit detail");
+    assert!(
+        plain.contains("format=pdf report=assurance"),
+        "audit detail"
+    );
     assert!(plain.contains("format=sarif"), "audit detail");
 }
 
@@ -497,7 +549,10 @@ fn assurance_report_is_reproducible() {
         results_body(&served, 2, "pass"),
     ));
     assert_eq!(status, 200);
-    assert_ne!(before, bytes_of(&f.owner, &f.model, "format=json&report=assurance"));
+    assert_ne!(
+        before,
+        bytes_of(&f.owner, &f.model, "format=json&report=assurance")
+    );
 }
 
 #[test]
@@ -511,62 +566,72 @@ fn mcp_export_returns_the_rest_bytes() {
     ));
     assert!((200..300).contains(&status), "{created}");
     let key = created["key"].as_str().expect("key").to_string();
+    // The blocking REST client must not run inside the async runtime: each MCP call gets
+    // its own `block_on`, the REST requests run between them.
     let rt = crate::mcp::runtime();
-    rt.block_on(async {
-        let client = crate::mcp::connect(&f.app, &key).await;
-        for (args, query) in [
-            (
-                json!({"model_id": f.model, "format": "csv", "table": "assets"}),
-                "format=csv&table=assets",
-            ),
-            (
-                json!({"model_id": f.model, "format": "pdf"}),
-                "format=pdf",
-            ),
-            (
-                json!({"model_id": f.model, "format": "pdf", "report": "assurance"}),
-                "format=pdf&report=assurance",
-            ),
-            (json!({"model_id": f.model, "format": "sarif"}), "format=sarif"),
-        ] {
-            let mut matched = false;
-            for _ in 0..3 {
-                let rest = bytes_of(&f.developer, &f.model, query);
-                let out = crate::mcp::ok(client.peer(), "export_threat_model", args.clone()).await;
-                let mcp = match out["content_base64"].as_str() {
-                    Some(b) => base64::engine::general_purpose::STANDARD
-                        .decode(b)
-                        .expect("base64"),
-                    None => out["content"].as_str().expect("content").as_bytes().to_vec(),
-                };
-                let again = bytes_of(&f.developer, &f.model, query);
-                if rest != again {
-                    continue; // a minute boundary passed: try again
-                }
-                assert_eq!(mcp, rest, "{query}: MCP and REST bytes differ");
-                assert_eq!(out["bytes"], rest.len());
-                matched = true;
-                break;
+    let client = rt.block_on(crate::mcp::connect(&f.app, &key));
+    for (args, query) in [
+        (
+            json!({"model_id": f.model, "format": "csv", "table": "assets"}),
+            "format=csv&table=assets",
+        ),
+        (json!({"model_id": f.model, "format": "pdf"}), "format=pdf"),
+        (
+            json!({"model_id": f.model, "format": "pdf", "report": "assurance"}),
+            "format=pdf&report=assurance",
+        ),
+        (
+            json!({"model_id": f.model, "format": "html", "report": "assurance"}),
+            "format=html&report=assurance",
+        ),
+        (
+            json!({"model_id": f.model, "format": "sarif"}),
+            "format=sarif",
+        ),
+    ] {
+        let mut matched = false;
+        for _ in 0..3 {
+            let rest = bytes_of(&f.developer, &f.model, query);
+            let out = rt.block_on(crate::mcp::ok(
+                client.peer(),
+                "export_threat_model",
+                args.clone(),
+            ));
+            let mcp = match out["content_base64"].as_str() {
+                Some(b) => base64::engine::general_purpose::STANDARD
+                    .decode(b)
+                    .expect("base64"),
+                None => out["content"]
+                    .as_str()
+                    .expect("content")
+                    .as_bytes()
+                    .to_vec(),
+            };
+            let again = bytes_of(&f.developer, &f.model, query);
+            if rest != again {
+                continue; // a minute boundary passed: try again
             }
-            assert!(matched, "{query}");
+            assert_eq!(mcp, rest, "{query}: MCP and REST bytes differ");
+            assert_eq!(out["bytes"], rest.len());
+            matched = true;
+            break;
         }
-        let pdf = crate::mcp::ok(
-            client.peer(),
-            "export_threat_model",
-            json!({"model_id": f.model, "format": "pdf"}),
-        )
-        .await;
-        assert_eq!(pdf["media_type"], "application/pdf");
-        assert!(pdf["filename"].as_str().expect("name").ends_with(".pdf"));
-        let err = crate::mcp::tool_error(
-            client.peer(),
-            "export_threat_model",
-            json!({"model_id": f.model, "format": "docx"}),
-        )
-        .await;
-        assert!(err.contains("format"), "{err}");
-        client.cancel().await.ok();
-    });
+        assert!(matched, "{query}");
+    }
+    let pdf = rt.block_on(crate::mcp::ok(
+        client.peer(),
+        "export_threat_model",
+        json!({"model_id": f.model, "format": "pdf"}),
+    ));
+    assert_eq!(pdf["media_type"], "application/pdf");
+    assert!(pdf["filename"].as_str().expect("name").ends_with(".pdf"));
+    let err = rt.block_on(crate::mcp::tool_error(
+        client.peer(),
+        "export_threat_model",
+        json!({"model_id": f.model, "format": "docx"}),
+    ));
+    assert!(err.contains("format"), "{err}");
+    rt.block_on(client.cancel()).ok();
     let (_, activity) = json(f.owner.get("/api/activity"));
     assert!(
         activity

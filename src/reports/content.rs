@@ -354,7 +354,9 @@ pub fn assurance(
         )
         .map_err(sql)?;
     let rows: Vec<RunRow> = stmt
-        .query_map([model_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .query_map([model_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
         .map_err(sql)?
         .collect::<rusqlite::Result<_>>()
         .map_err(sql)?;
@@ -669,7 +671,10 @@ impl ThreatModelReport {
         d.blocks.push(super::doc::Block::Facts(vec![
             ("Assets".into(), m.assets.len().to_string()),
             ("Attackers".into(), m.attackers.len().to_string()),
-            ("Trust boundaries".into(), m.trust_boundaries.len().to_string()),
+            (
+                "Trust boundaries".into(),
+                m.trust_boundaries.len().to_string(),
+            ),
             ("Control objectives".into(), c.objectives.to_string()),
             (
                 "Risk tiers".into(),
@@ -681,11 +686,17 @@ impl ThreatModelReport {
             ("Controls".into(), m.controls.len().to_string()),
             (
                 "Objectives implemented".into(),
-                format!("{} of {} ({:.0} %)", c.implemented, c.objectives, c.implemented_pct),
+                format!(
+                    "{} of {} ({:.0} %)",
+                    c.implemented, c.objectives, c.implemented_pct
+                ),
             ),
             (
                 "Objectives verified".into(),
-                format!("{} of {} ({:.0} %)", c.verified, c.objectives, c.verified_pct),
+                format!(
+                    "{} of {} ({:.0} %)",
+                    c.verified, c.objectives, c.verified_pct
+                ),
             ),
             (
                 "Objectives at risk".into(),
@@ -930,9 +941,15 @@ impl AssuranceReport {
         d.blocks.push(super::doc::Block::Facts(vec![
             ("Controls".into(), s.controls.to_string()),
             ("Verified".into(), s.verified.to_string()),
-            ("Partially verified".into(), s.partially_verified.to_string()),
+            (
+                "Partially verified".into(),
+                s.partially_verified.to_string(),
+            ),
             ("Pending CI".into(), s.pending.to_string()),
-            ("Unverified (no assertions)".into(), s.unverified.to_string()),
+            (
+                "Unverified (no assertions)".into(),
+                s.unverified.to_string(),
+            ),
             ("Assertions".into(), s.assertions.to_string()),
             ("Unresolved drift".into(), s.drift.to_string()),
             ("Open findings".into(), s.open_findings.to_string()),
@@ -989,7 +1006,9 @@ impl AssuranceReport {
                         Cell::text(
                             c.sufficiency
                                 .as_ref()
-                                .map(|s| format!("{} — {} ({})", s.status, s.details, s.evaluated_by))
+                                .map(|s| {
+                                    format!("{} — {} ({})", s.status, s.details, s.evaluated_by)
+                                })
                                 .unwrap_or_else(|| "not judged".into()),
                         ),
                         Cell::text(c.assertions.len().to_string()),
@@ -999,10 +1018,7 @@ impl AssuranceReport {
             "The model has no controls.",
         );
         for c in self.controls.iter().filter(|c| !c.assertions.is_empty()) {
-            d.subsection(
-                &format!("control-{}", c.id),
-                format!("{} {}", c.id, c.name),
-            );
+            d.subsection(&format!("control-{}", c.id), format!("{} {}", c.id, c.name));
             d.table(
                 &[
                     ("Assertion", 1.2),

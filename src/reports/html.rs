@@ -43,9 +43,9 @@ pub fn render(doc: &Doc) -> String {
         env!("CARGO_PKG_VERSION"),
         esc(&title)
     );
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<header class=\"cover\"><h1>{}</h1><p class=\"sub\">{}</p>{}</header>\n",
+        "<header class=\"cover\"><h1>{}</h1><p class=\"sub\">{}</p>{}</header>",
         esc(&doc.title),
         esc(&doc.subtitle),
         facts(&doc.cover)
@@ -119,9 +119,9 @@ pub fn render(doc: &Doc) -> String {
             }
         }
     }
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "</main><footer>{} · produced by rampart {}</footer></body></html>\n",
+        "</main><footer>{} · produced by rampart {}</footer></body></html>",
         esc(&title),
         env!("CARGO_PKG_VERSION")
     );

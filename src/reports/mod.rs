@@ -484,7 +484,10 @@ mod tests {
         assert_eq!(r.table, Some(Table::Controls));
         assert_eq!(r.report, ReportKind::ThreatModel);
         let r = ExportRequest::parse(Some("pdf"), Some("assurance"), None).expect("pdf");
-        assert_eq!((r.format, r.report, r.table), (Format::Pdf, ReportKind::Assurance, None));
+        assert_eq!(
+            (r.format, r.report, r.table),
+            (Format::Pdf, ReportKind::Assurance, None)
+        );
         for (f, rep, t, field) in [
             (None, None, None, "format"),
             (Some("docx"), None, None, "format"),
@@ -508,7 +511,10 @@ mod tests {
             "shop-api-beta-x-assets-2026-03-04.csv"
         );
         let req = ExportRequest::parse(Some("pdf"), Some("assurance"), None).expect("req");
-        assert_eq!(filename("../../", &req, day), "model-assurance-2026-03-04.pdf");
+        assert_eq!(
+            filename("../../", &req, day),
+            "model-assurance-2026-03-04.pdf"
+        );
         let req = ExportRequest::parse(Some("sarif"), None, None).expect("req");
         assert_eq!(filename("A", &req, day), "a-findings-2026-03-04.sarif");
     }

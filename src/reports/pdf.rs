@@ -438,7 +438,14 @@ impl<'f> Layout<'f> {
             let mut y = top + 5.0;
             for l in chunk {
                 y += lh;
-                self.text(MARGIN + 6.0, y - (lh - CODE) - 1.0, CODE, Face::Mono, INK, l.clone());
+                self.text(
+                    MARGIN + 6.0,
+                    y - (lh - CODE) - 1.0,
+                    CODE,
+                    Face::Mono,
+                    INK,
+                    l.clone(),
+                );
             }
             self.y = top + h;
             i += chunk.len();
@@ -449,10 +456,7 @@ impl<'f> Layout<'f> {
     fn table(&mut self, columns: &[super::doc::Column], rows: &[Vec<Cell>]) {
         let total: f32 = columns.iter().map(|c| c.weight).sum::<f32>().max(0.01);
         let width = self.width();
-        let widths: Vec<f32> = columns
-            .iter()
-            .map(|c| c.weight / total * width)
-            .collect();
+        let widths: Vec<f32> = columns.iter().map(|c| c.weight / total * width).collect();
         let lh = CELL * 1.25;
         let header: Vec<Vec<String>> = columns
             .iter()
@@ -468,7 +472,14 @@ impl<'f> Layout<'f> {
                 let mut y = top + PAD;
                 for t in lines {
                     y += lh;
-                    l.text(x + PAD, y - (lh - CELL) - 0.5, CELL, Face::Bold, INK, t.clone());
+                    l.text(
+                        x + PAD,
+                        y - (lh - CELL) - 0.5,
+                        CELL,
+                        Face::Bold,
+                        INK,
+                        t.clone(),
+                    );
                 }
                 x += w;
             }
@@ -550,16 +561,17 @@ fn diagram_ops(f: &Fonts, d: &Diagram, ox: f32, oy: f32, s: f32) -> Vec<Op> {
     let x = |v: u32| ox + v as f32 * s;
     let y = |v: u32| oy + v as f32 * s;
     let fs = 12.0 * s;
-    let text = |ops: &mut Vec<Op>, px: u32, py: u32, size: f32, face: Face, color: &str, t: &str| {
-        ops.push(Op::Text {
-            x: x(px),
-            y: y(py),
-            size,
-            face,
-            color: hex(color),
-            text: f.printable(face, t),
-        });
-    };
+    let text =
+        |ops: &mut Vec<Op>, px: u32, py: u32, size: f32, face: Face, color: &str, t: &str| {
+            ops.push(Op::Text {
+                x: x(px),
+                y: y(py),
+                size,
+                face,
+                color: hex(color),
+                text: f.printable(face, t),
+            });
+        };
     let top = 16;
     text(&mut ops, 16, top + 20, fs, Face::Bold, "#334155", "Outside");
     text(
@@ -658,7 +670,15 @@ fn diagram_ops(f: &Fonts, d: &Diagram, ox: f32, oy: f32, s: f32) -> Vec<Op> {
             if unbounded { "" } else { "Trust boundary " },
             diagram::clip(&heading, 70)
         );
-        text(&mut ops, r.x + 12, r.y + 20, 14.0 * s, Face::Bold, "#0f172a", &heading);
+        text(
+            &mut ops,
+            r.x + 12,
+            r.y + 20,
+            14.0 * s,
+            Face::Bold,
+            "#0f172a",
+            &heading,
+        );
         text(
             &mut ops,
             r.x + 12,
@@ -705,7 +725,15 @@ fn diagram_ops(f: &Fonts, d: &Diagram, ox: f32, oy: f32, s: f32) -> Vec<Op> {
                 stroke: Some((hex("#64748b"), 1.0 * s, None)),
             });
             let id_w = f.metrics(Face::Bold).width(&c.id, fs);
-            text(&mut ops, cr.x + 8, cr.y + 20, fs, Face::Bold, "#0f172a", &c.id);
+            text(
+                &mut ops,
+                cr.x + 8,
+                cr.y + 20,
+                fs,
+                Face::Bold,
+                "#0f172a",
+                &c.id,
+            );
             ops.push(Op::Text {
                 x: x(cr.x + 8) + id_w + 3.0 * s,
                 y: y(cr.y + 20),
@@ -1027,7 +1055,8 @@ pub fn render(doc: &Doc) -> Result<Vec<u8>, String> {
         outline.push_child(done);
     }
     pdf.set_outline(outline);
-    pdf.finish().map_err(|e| format!("writing the PDF failed: {e:?}"))
+    pdf.finish()
+        .map_err(|e| format!("writing the PDF failed: {e:?}"))
 }
 
 /// The cover and the table of contents; `offset` is the number of front pages (page numbers
@@ -1043,7 +1072,14 @@ fn front_matter(f: &Fonts, doc: &Doc, headings: &[Placed], offset: usize) -> Vec
     front.new_page(A4_W, A4_H);
     draw_cover(&mut front, doc);
     front.y += 10.0;
-    front.text(MARGIN, front.y + 15.0, 15.0, Face::Bold, INK, "Contents".into());
+    front.text(
+        MARGIN,
+        front.y + 15.0,
+        15.0,
+        Face::Bold,
+        INK,
+        "Contents".into(),
+    );
     front.y += 30.0;
     for (i, h) in headings.iter().enumerate() {
         if front.y + toc_lh > A4_H - MARGIN - 12.0 {
@@ -1130,7 +1166,10 @@ mod tests {
         let lines = f.wrap(Face::Regular, 10.0, &text, 100.0);
         assert!(lines.len() > 3);
         for l in &lines {
-            assert!(f.metrics(Face::Regular).width(l, 10.0) <= 100.0 + 0.01, "{l}");
+            assert!(
+                f.metrics(Face::Regular).width(l, 10.0) <= 100.0 + 0.01,
+                "{l}"
+            );
         }
         assert_eq!(lines.concat().replace(' ', ""), text.replace(' ', ""));
         // Explicit newlines start lines.
@@ -1146,7 +1185,12 @@ mod tests {
         d.table(
             &[("ID", 1.0), ("Name", 3.0)],
             (0..120)
-                .map(|i| vec![Cell::mono(format!("A{i}")), Cell::text("name ".repeat(i % 7))])
+                .map(|i| {
+                    vec![
+                        Cell::mono(format!("A{i}")),
+                        Cell::text("name ".repeat(i % 7)),
+                    ]
+                })
                 .collect(),
             "none",
         );

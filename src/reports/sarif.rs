@@ -100,11 +100,7 @@ pub fn render(model: &ThreatModel, report: &AssuranceReport, info_uri: &str) -> 
             let at_risk: Vec<_> = model
                 .objectives_of_control(&c.id)
                 .into_iter()
-                .filter(|o| {
-                    assessed
-                        .iter()
-                        .any(|a| a.co_id == o.id && !a.implemented)
-                })
+                .filter(|o| assessed.iter().any(|a| a.co_id == o.id && !a.implemented))
                 .collect();
             if !at_risk.is_empty() {
                 let severe = at_risk
