@@ -2,8 +2,9 @@
 """Export benchmark (not a test): a 50-asset x 20-attacker threat model exported through the
 real server, `GET /api/models/{id}/export`, timed end to end (HTTP request to last byte).
 
-Usage: bench/export.py [path/to/rampart] [runs]
+Usage: bench/export.py [path/to/rampart] [runs] [--keep DIR]
 Default binary: target/release/rampart, else target/debug/rampart (debug is pessimistic).
+--keep DIR writes the last export of each kind to DIR (to look at them).
 
 Builds the model with the REST API (generate, add assets and attackers up to 50 x 20,
 regenerate controls), submits assertions for ten controls, then
@@ -23,11 +24,17 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = sys.argv[1] if len(sys.argv) > 1 else next(
+ARGS = sys.argv[1:]
+KEEP = None
+if "--keep" in ARGS:
+    i = ARGS.index("--keep")
+    KEEP = ARGS[i + 1]
+    del ARGS[i:i + 2]
+BIN = ARGS[0] if len(ARGS) > 0 else next(
     (p for p in (f"{ROOT}/target/release/rampart", f"{ROOT}/target/debug/rampart") if os.path.exists(p)),
     f"{ROOT}/target/release/rampart",
 )
-RUNS = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+RUNS = int(ARGS[1]) if len(ARGS) > 1 else 5
 DESCRIPTION = ("A multi-tenant SaaS on Kubernetes with OAuth login, an admin panel, webhooks to "
                "customer endpoints, a Postgres database, S3 file storage and audit logs.")
 
@@ -51,16 +58,19 @@ def main():
 def run(data):
     admin = [BIN, "--data-dir", data, "admin"]
     subprocess.run(admin + ["setup", "--email", "bench@example.com", "--name", "Bench",
-                            "--password-stdin"], input="bench-password-0123456789\n",
+                            "--password-stdin"], input="Bench-password-0123456789\n",
                    text=True, check=True, env=env(), capture_output=True)
     key = subprocess.run(admin + ["api-key", "create", "--user", "bench@example.com", "--scope",
                                   "developer"], text=True, check=True, env=env(),
                          capture_output=True).stdout.split()[0]
+    vkey = subprocess.run(admin + ["api-key", "create", "--user", "bench@example.com", "--scope",
+                                   "verifier"], text=True, check=True, env=env(),
+                          capture_output=True).stdout.split()[0]
     p = subprocess.Popen([BIN, "--data-dir", data, "serve", "--bind", "127.0.0.1:0"],
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env(), text=True)
     try:
         base = p.stdout.readline().strip().removeprefix("listening on ")
-        bench(base, key)
+        bench(base, key, vkey, data)
     finally:
         p.send_signal(signal.SIGTERM)
         p.wait(timeout=30)
@@ -74,7 +84,34 @@ def call(base, key, method, path, body=None):
         return r.read()
 
 
-def bench(base, key):
+def ci_runs(base, vkey, mid, data):
+    """--keep only: two real CI runs (`rampart verify run`), so the assurance report has
+    results, commits, notary signatures and drift: every file exists in the first run, one
+    is gone in the second."""
+    root = os.path.join(data, "project")
+    os.makedirs(os.path.join(root, "src"), exist_ok=True)
+    m = json.loads(call(base, vkey, "GET", f"/api/models/{mid}/verification/assertions"))
+    files = sorted({a["params"]["file"] for v in m["controls"].values() for a in v
+                    if "file" in a.get("params", {})})
+    for f in files:
+        with open(os.path.join(root, f), "w") as out:
+            out.write("// implemented\n")
+    for i, gone in enumerate([None, files[0] if files else None]):
+        if gone:
+            os.remove(os.path.join(root, gone))
+        e = env()
+        e.update({"SOURCE_REVISION": ["1f2e3d4c5b6a79881f2e3d4c5b6a79881f2e3d4c",
+                                      "9a8b7c6d5e4f30219a8b7c6d5e4f30219a8b7c6d"][i],
+                  "SOURCE_BRANCH": "main", "BUILD_NUMBER": str(101 + i)})
+        r = subprocess.run([BIN, "verify", "run", mid, "--base-url", base, "--api-key", vkey,
+                            "--project-root", root, "--repo", "acme/saas", "--fail-on", "none",
+                            "--output", "json"],
+                           env=e, capture_output=True, text=True)
+        if r.returncode != 0:
+            sys.exit(f"rampart verify run failed ({r.returncode}): {r.stderr}{r.stdout[:3000]}")
+
+
+def bench(base, key, vkey, data):
     j = lambda *a: json.loads(call(base, key, *a) or b"null")
     m = j("POST", "/api/models?wait=true", {"feature_description": DESCRIPTION})
     mid = m["id"]
@@ -95,17 +132,29 @@ def bench(base, key):
         j("POST", f"/api/models/{mid}/assertions", {"control_id": c["id"], "assertions": [
             {"type": "file_exists", "params": {"file": f"src/{c['id'].lower()}.rs"},
              "description": f"{c['name']} is implemented"}]})
+    if KEEP:
+        ci_runs(base, vkey, mid, data)
     print(f"model: {len(m['assets'])} assets x {len(m['attackers'])} attackers, "
           f"{len(m['control_objectives'])} control objectives, {len(m['controls'])} controls, "
           f"assertions on 10 controls; binary {BIN}")
-    for query in ["format=pdf", "format=pdf&report=assurance", "format=html",
-                  "format=csv&table=controls"]:
+    queries = ["format=pdf", "format=pdf&report=assurance", "format=html",
+               "format=csv&table=controls"]
+    if KEEP:
+        queries += ["format=html&report=assurance", "format=json", "format=json&report=assurance",
+                    "format=sarif", "format=csv&table=assets", "format=csv&table=assertions"]
+    for query in queries:
         times, size = [], 0
         for _ in range(RUNS):
             t0 = time.perf_counter()
             body = call(base, key, "GET", f"/api/models/{mid}/export?{query}")
             times.append(time.perf_counter() - t0)
             size = len(body)
+        if KEEP:
+            os.makedirs(KEEP, exist_ok=True)
+            name = query.replace("format=", "").replace("&report=", "-").replace("&table=", "-")
+            ext = name.split("-")[0]
+            with open(os.path.join(KEEP, f"{name}.{ext}"), "wb") as out:
+                out.write(body)
         pages = ""
         if query.startswith("format=pdf") and shutil.which("pdfinfo"):
             with tempfile.NamedTemporaryFile(suffix=".pdf") as f:

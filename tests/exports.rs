@@ -293,6 +293,48 @@ fn every_format_exports_through_the_real_binary() {
     let sig = &doc["runs"][0]["signatures"][0];
     assert_eq!(sig["signer"], "platform_notary");
     assert_eq!(sig["fingerprint"].as_str().expect("fp").len(), 64);
+    // The report's openssl commands check the signature as an auditor would run them: the
+    // key's fingerprint, the signed bytes' hash, and "Verified OK".
+    require_tool("curl");
+    require_tool("jq");
+    let openssl = require_tool("openssl");
+    let (_, key) = json(f.owner.post(
+        "/api/api-keys",
+        json!({"name": "auditor", "scope": "developer"}),
+    ));
+    let commands = sig["verify_commands"].as_str().expect("commands");
+    for line in commands.lines() {
+        assert!(
+            line.chars().count() <= 110,
+            "fits the PDF's code block: {line}"
+        );
+    }
+    let audit = work.join("audit");
+    std::fs::create_dir_all(&audit).expect("dir");
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", commands])
+        .current_dir(&audit)
+        .env("RAMPART_URL", &f.app.url)
+        .env("RAMPART_KEY", key["key"].as_str().expect("key"))
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                openssl.parent().expect("dir").display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .output()
+        .expect("bash");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("Verified OK"),
+        "{commands}\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let hashes: Vec<&str> = stdout.lines().filter_map(|l| l.split(' ').next()).collect();
+    assert_eq!(hashes[0], sig["fingerprint"].as_str().expect("fp"));
+    assert_eq!(hashes[1], sig["message_sha256"].as_str().expect("sha"));
     let c = doc["controls"]
         .as_array()
         .expect("controls")

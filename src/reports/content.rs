@@ -598,12 +598,18 @@ fn signature_item(
         .decode(s.message_b64.as_bytes())
         .unwrap_or_default();
     let digest = hex::encode(Sha256::digest(&message));
+    // Every line fits the report's code block (about 110 monospace characters), so the
+    // commands can be copied from the PDF as they are.
     let verify_commands = format!(
         "cat > signer.pem <<'EOF'\n{pem}\nEOF\n\
          openssl pkey -pubin -in signer.pem -outform DER | openssl dgst -sha256 -r\n\
          # expect {fp}\n\
-         echo '{sig}' | base64 -d > signature.der\n\
-         curl -s -H \"X-API-Key: $RAMPART_KEY\" \"$RAMPART_URL/api/models/{model_id}/verification/runs/{run_id}/audit\" \\\n  | jq -r '.signatures[{index}].message_b64' | base64 -d > message.bin\n\
+         SIG='{sig}'\n\
+         echo \"$SIG\" | base64 -d > signature.der\n\
+         M={model_id}\n\
+         R={run_id}\n\
+         curl -s -H \"X-API-Key: $RAMPART_KEY\" \"$RAMPART_URL/api/models/$M/verification/runs/$R/audit\" \\\n  \
+         | jq -r '.signatures[{index}].message_b64' | base64 -d > message.bin\n\
          openssl dgst -sha256 -r message.bin\n\
          # expect {digest}\n\
          openssl dgst -sha256 -verify signer.pem -signature signature.der message.bin\n\
@@ -867,11 +873,11 @@ impl ThreatModelReport {
             &[
                 ("ID", 0.8),
                 ("Control", 1.4),
-                ("Description", 2.6),
-                ("Status", 0.9),
-                ("Verification", 0.9),
+                ("Description", 2.4),
+                ("Status", 1.15),
+                ("Verification", 1.15),
                 ("Objectives", 0.9),
-                ("Rationale", 2.0),
+                ("Rationale", 1.8),
             ],
             m.controls
                 .iter()
@@ -910,13 +916,25 @@ impl ThreatModelReport {
     }
 }
 
+/// A stored RFC 3339 time as `YYYY-MM-DD HH:MM:SS` (UTC, as the cover says), so it fits a
+/// table column; anything else is shown as stored.
+fn short_time(t: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(t)
+        .map(|d| {
+            d.with_timezone(&chrono::Utc)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_else(|_| t.to_string())
+}
+
 fn tier_cell(t: &TierResult) -> String {
     let mut s = t.status.clone();
     if let Some(c) = &t.commit_sha {
-        s.push_str(&format!(" @ {}", c.chars().take(12).collect::<String>()));
+        s.push_str(&format!("\n@ {}", c.chars().take(12).collect::<String>()));
     }
     if let Some(at) = &t.at {
-        s.push_str(&format!(" ({at})"));
+        s.push_str(&format!("\n{}", short_time(at)));
     }
     s
 }
@@ -930,6 +948,7 @@ impl AssuranceReport {
             ("Model version".into(), self.version.to_string()),
             ("Produced".into(), self.produced.at.clone()),
             ("Produced by".into(), self.produced.line()),
+            ("Times".into(), "UTC".into()),
             (
                 "Reproducible".into(),
                 "the same data gives the same report, apart from the production time and producer"
@@ -960,25 +979,24 @@ impl AssuranceReport {
         d.section("repos", "Verified commits");
         d.table(
             &[
-                ("Repository", 1.6),
-                ("Commit", 2.2),
-                ("Branch", 1.0),
-                ("Run", 1.6),
-                ("Verified at", 1.4),
+                ("Repository / branch", 1.3),
+                ("Commit", 3.1),
+                ("Run", 1.7),
+                ("Verified at", 1.6),
             ],
             self.repos
                 .iter()
                 .map(|r| {
+                    let repo = if r.repo.is_empty() {
+                        "(default)"
+                    } else {
+                        r.repo.as_str()
+                    };
                     vec![
-                        Cell::text(if r.repo.is_empty() {
-                            "(default)".to_string()
-                        } else {
-                            r.repo.clone()
-                        }),
+                        Cell::text(format!("{repo}\n{}", r.branch).trim_end().to_string()),
                         Cell::mono(&r.commit_sha),
-                        Cell::text(&r.branch),
                         Cell::mono(&r.run_id),
-                        Cell::text(&r.verified_at),
+                        Cell::text(short_time(&r.verified_at)),
                     ]
                 })
                 .collect(),
@@ -990,10 +1008,10 @@ impl AssuranceReport {
             &[
                 ("Control", 0.8),
                 ("Name", 1.8),
-                ("Implementation", 1.0),
-                ("Verification", 1.0),
-                ("Sufficiency", 2.4),
-                ("Assertions", 0.7),
+                ("Implementation", 1.25),
+                ("Verification", 1.15),
+                ("Sufficiency", 2.1),
+                ("Assertions", 0.85),
             ],
             self.controls
                 .iter()
@@ -1021,11 +1039,11 @@ impl AssuranceReport {
             d.subsection(&format!("control-{}", c.id), format!("{} {}", c.id, c.name));
             d.table(
                 &[
-                    ("Assertion", 1.2),
+                    ("Assertion", 1.75),
                     ("Type / file", 1.5),
-                    ("Claim", 2.2),
-                    ("Tier 1 @ commit", 1.8),
-                    ("Tier 2 @ commit", 1.8),
+                    ("Claim", 2.1),
+                    ("Tier 1 @ commit", 1.5),
+                    ("Tier 2 @ commit", 1.5),
                 ],
                 c.assertions
                     .iter()
@@ -1053,11 +1071,11 @@ impl AssuranceReport {
         d.section("drift", "Drift");
         d.table(
             &[
-                ("Assertion", 1.2),
+                ("Assertion", 1.5),
                 ("Control", 0.8),
-                ("Run", 1.4),
-                ("Details", 2.6),
-                ("Detected", 1.3),
+                ("Run", 1.45),
+                ("Details", 2.0),
+                ("Detected", 1.5),
             ],
             self.drift
                 .iter()
@@ -1067,7 +1085,7 @@ impl AssuranceReport {
                         Cell::mono(x.control_id.clone().unwrap_or_default()),
                         Cell::mono(&x.run_id),
                         Cell::text(&x.details),
-                        Cell::text(&x.detected_at),
+                        Cell::text(short_time(&x.detected_at)),
                     ]
                 })
                 .collect(),
@@ -1077,12 +1095,12 @@ impl AssuranceReport {
         d.section("findings", "Findings");
         d.table(
             &[
-                ("Finding", 1.2),
+                ("Finding", 1.5),
                 ("Control", 0.8),
-                ("Title", 3.0),
+                ("Title", 2.6),
                 ("Severity", 0.8),
                 ("Status", 1.0),
-                ("Recorded", 1.3),
+                ("Recorded", 1.5),
             ],
             self.findings
                 .iter()
@@ -1093,7 +1111,7 @@ impl AssuranceReport {
                         Cell::text(&f.title),
                         Cell::text(&f.severity),
                         Cell::text(&f.status),
-                        Cell::text(&f.created_at),
+                        Cell::text(short_time(&f.created_at)),
                     ]
                 })
                 .collect(),
@@ -1130,29 +1148,27 @@ impl AssuranceReport {
         d.note("Each run's content hash is the SHA-256 of the canonical results text (contracts/mipiti-verify-wire.md). Fingerprints are SHA-256 of the signer's DER SubjectPublicKeyInfo.");
         d.table(
             &[
-                ("Run", 1.3),
-                ("Tier", 0.4),
-                ("Attestation", 0.9),
-                ("Commit", 1.1),
-                ("Content hash", 2.0),
-                ("Signer / notary fingerprint", 2.0),
-                ("Received", 1.2),
+                ("Run, tier, received", 1.3),
+                ("Commit, content hash, signer and notary fingerprints", 3.65),
             ],
             self.runs
                 .iter()
                 .map(|r| {
                     vec![
-                        Cell::mono(&r.run_id),
-                        Cell::text(r.tier.to_string()),
-                        Cell::text(&r.attestation),
-                        Cell::mono(&r.commit_sha),
-                        Cell::mono(&r.content_hash),
                         Cell::mono(format!(
-                            "{}\n{}",
+                            "{}\ntier {}, {}\n{}",
+                            r.run_id,
+                            r.tier,
+                            r.attestation,
+                            short_time(&r.created_at)
+                        )),
+                        Cell::mono(format!(
+                            "commit {}\nhash   {}\nsigner {}\nnotary {}",
+                            r.commit_sha,
+                            r.content_hash,
                             r.signer_fingerprint.as_deref().unwrap_or("(unsigned)"),
                             r.notary_fingerprint.as_deref().unwrap_or("(no notary)")
                         )),
-                        Cell::text(&r.created_at),
                     ]
                 })
                 .collect(),
@@ -1171,7 +1187,12 @@ impl AssuranceReport {
             for r in detailed {
                 d.subsection(
                     &format!("run-{}", r.run_id),
-                    format!("Run {} (tier {}, {})", r.run_id, r.tier, r.created_at),
+                    format!(
+                        "Run {} (tier {}, {})",
+                        r.run_id,
+                        r.tier,
+                        short_time(&r.created_at)
+                    ),
                 );
                 for s in &r.signatures {
                     d.blocks.push(super::doc::Block::Facts(vec![

@@ -250,6 +250,15 @@ enum Op {
         points: [(f32, f32); 3],
         color: Rgb,
     },
+    /// Clip what follows to a rectangle, until the matching `Unclip`.
+    Clip {
+        x: f32,
+        y: f32,
+        w: f32,
+        h: f32,
+    },
+    /// Ends the last `Clip`.
+    Unclip,
     /// A link from a table-of-contents line to a heading.
     Link {
         x: f32,
@@ -530,28 +539,104 @@ impl<'f> Layout<'f> {
         self.y += 10.0;
     }
 
-    /// The diagram on a landscape page (the current one when its heading was just put there),
-    /// scaled to fit what is left of it.
+    /// The diagram on landscape pages (the first is the current one when its heading was just
+    /// put there). A diagram that fits one page at a readable scale is drawn whole, centred;
+    /// a taller one (a large model) is drawn at the page width and continued on further
+    /// landscape pages, cut between boxes where it can be, each part clipped to its page.
+    /// The diagram's text summary follows on a portrait page.
     fn diagram(&mut self, d: &Diagram) {
         let (pw, ph) = (A4_H, A4_W);
         if self.portrait() {
             self.new_page(pw, ph);
         }
+        let f = self.f;
         let avail_w = pw - 2.0 * MARGIN;
-        let avail_h = ph - self.y - MARGIN - 40.0;
         let dw = diagram::WIDTH as f32;
         let dh = d.height.max(1) as f32;
-        let s = (avail_w / dw).min(avail_h / dh);
-        let ox = MARGIN + (avail_w - dw * s) / 2.0;
-        let oy = self.y;
-        let f = self.f;
-        let ops = diagram_ops(f, d, ox, oy, s);
-        self.page().ops.extend(ops);
-        self.y = oy + dh * s + 10.0;
+        let fits = (avail_w / dw).min((self.bottom() - self.y) / dh);
+        if fits >= MIN_DIAGRAM_SCALE {
+            let ox = MARGIN + (avail_w - dw * fits) / 2.0;
+            let oy = self.y;
+            let ops = diagram_ops(f, d, ox, oy, fits);
+            self.page().ops.extend(ops);
+            self.y = oy + dh * fits;
+        } else {
+            let s = avail_w / dw;
+            let mut d0 = 0.0f32;
+            loop {
+                let window = (self.bottom() - self.y) / s;
+                let d1 = if d0 + window >= dh {
+                    dh
+                } else {
+                    cut_at(d, d0, d0 + window)
+                };
+                let top = self.y;
+                let h = (d1 - d0) * s;
+                let ops = diagram_ops(f, d, MARGIN, top - d0 * s, s);
+                let page = self.page();
+                page.ops.push(Op::Clip {
+                    x: MARGIN - 2.0,
+                    y: top,
+                    w: avail_w + 4.0,
+                    h,
+                });
+                // Shapes are clipped; a label belongs to the part its line is in.
+                page.ops.extend(ops.into_iter().filter(|op| match op {
+                    Op::Text { y, size, .. } => {
+                        *y - size * 0.75 >= top - 0.5 && *y <= top + h + 0.5
+                    }
+                    _ => true,
+                }));
+                page.ops.push(Op::Unclip);
+                self.y = top + h;
+                if d1 >= dh {
+                    break;
+                }
+                self.new_page(pw, ph);
+                let y = self.y + 9.0;
+                self.text(
+                    MARGIN,
+                    y,
+                    9.0,
+                    Face::Regular,
+                    MUTED,
+                    "Trust-boundary diagram, continued".into(),
+                );
+                self.y += 16.0;
+                d0 = d1;
+            }
+        }
         let summary = d.summary.clone();
-        self.para(&summary, 7.5, Face::Regular, MUTED);
         self.new_page(A4_W, A4_H);
+        self.para(&summary, 7.5, Face::Regular, MUTED);
     }
+}
+
+/// The smallest scale at which the diagram is drawn whole on one page (its 12-unit labels
+/// become 5.4 pt); below it the diagram is continued over several pages.
+const MIN_DIAGRAM_SCALE: f32 = 0.45;
+
+/// Where to end the part of the diagram that starts at `from` and may reach `limit` (diagram
+/// units): the lowest point in the second half of that window that cuts through no
+/// boundary box or attacker, else `limit`.
+fn cut_at(d: &Diagram, from: f32, limit: f32) -> f32 {
+    let rects: Vec<(f32, f32)> = d
+        .boxes
+        .iter()
+        .map(|b| b.rect)
+        .chain(d.attackers.iter().map(|a| a.rect))
+        .map(|r| (r.y as f32, (r.y + r.h) as f32))
+        .collect();
+    let free = |y: f32| rects.iter().all(|(a, b)| y <= *a || y >= *b);
+    let lowest = from + (limit - from) / 2.0;
+    rects
+        .iter()
+        .flat_map(|(a, b)| [*a - 4.0, *b + 4.0])
+        .filter(|y| *y > lowest && *y <= limit && free(*y))
+        .fold(None, |best: Option<f32>, y| {
+            Some(best.map_or(y, |b| b.max(y)))
+        })
+        .unwrap_or(limit)
 }
 
 /// The model page's diagram as PDF drawing operations: the same boxes, lanes, arrows and
@@ -895,6 +980,17 @@ fn draw(surface: &mut Surface<'_>, f: &Fonts, op: &Op) {
             }));
             surface.draw_path(&path);
         }
+        Op::Clip { x, y, w, h } => match KRect::from_xywh(*x, *y, w.max(0.01), h.max(0.01))
+            .and_then(|r| {
+                let mut pb = PathBuilder::new();
+                pb.push_rect(r);
+                pb.finish()
+            }) {
+            Some(path) => surface.push_clip_path(&path, &krilla::paint::FillRule::NonZero),
+            // Keep pushes and pops paired even if the rectangle is degenerate.
+            None => surface.push_transform(&krilla::geom::Transform::identity()),
+        },
+        Op::Unclip => surface.pop(),
         Op::Link { .. } => {}
     }
 }
@@ -916,36 +1012,7 @@ pub fn render(doc: &Doc) -> Result<Vec<u8>, String> {
         })
         .collect();
     let toc_pages = front_matter(f, doc, &placeholder, 0).len();
-    let mut body = Layout {
-        f,
-        pages: Vec::new(),
-        y: MARGIN,
-        headings: Vec::new(),
-    };
-    body.new_page(A4_W, A4_H);
-    for (i, b) in doc.blocks.iter().enumerate() {
-        match b {
-            Block::Heading { level, text, .. } => {
-                if matches!(doc.blocks.get(i + 1), Some(Block::Diagram(_))) {
-                    if body.pages.last().is_some_and(|p| p.ops.is_empty()) {
-                        body.pages.pop();
-                    }
-                    body.new_page(A4_H, A4_W);
-                }
-                body.heading(*level, text)
-            }
-            Block::Para(t) => body.para(t, BODY, Face::Regular, INK),
-            Block::Note(t) => body.para(t, 8.5, Face::Regular, MUTED),
-            Block::Facts(facts) => body.facts(facts),
-            Block::Code(t) => body.code(t),
-            Block::Table { columns, rows } => body.table(columns, rows),
-            Block::Diagram(d) => body.diagram(d),
-        }
-    }
-    // A diagram at the very end leaves an empty page behind.
-    if body.pages.len() > 1 && body.pages.last().is_some_and(|p| p.ops.is_empty()) {
-        body.pages.pop();
-    }
+    let body = lay_out_body(f, doc);
 
     // Pass 2: cover and table of contents, now that headings have page numbers.
     let front = front_matter(f, doc, &body.headings, toc_pages);
@@ -1057,6 +1124,41 @@ pub fn render(doc: &Doc) -> Result<Vec<u8>, String> {
     pdf.set_outline(outline);
     pdf.finish()
         .map_err(|e| format!("writing the PDF failed: {e:?}"))
+}
+
+/// Pass 1 of the layout: the body's pages, with the page and position of every heading.
+fn lay_out_body<'f>(f: &'f Fonts, doc: &Doc) -> Layout<'f> {
+    let mut body = Layout {
+        f,
+        pages: Vec::new(),
+        y: MARGIN,
+        headings: Vec::new(),
+    };
+    body.new_page(A4_W, A4_H);
+    for (i, b) in doc.blocks.iter().enumerate() {
+        match b {
+            Block::Heading { level, text, .. } => {
+                if matches!(doc.blocks.get(i + 1), Some(Block::Diagram(_))) {
+                    if body.pages.last().is_some_and(|p| p.ops.is_empty()) {
+                        body.pages.pop();
+                    }
+                    body.new_page(A4_H, A4_W);
+                }
+                body.heading(*level, text)
+            }
+            Block::Para(t) => body.para(t, BODY, Face::Regular, INK),
+            Block::Note(t) => body.para(t, 8.5, Face::Regular, MUTED),
+            Block::Facts(facts) => body.facts(facts),
+            Block::Code(t) => body.code(t),
+            Block::Table { columns, rows } => body.table(columns, rows),
+            Block::Diagram(d) => body.diagram(d),
+        }
+    }
+    // A diagram at the very end leaves an empty page behind.
+    if body.pages.len() > 1 && body.pages.last().is_some_and(|p| p.ops.is_empty()) {
+        body.pages.pop();
+    }
+    body
 }
 
 /// The cover and the table of contents; `offset` is the number of front pages (page numbers
@@ -1174,6 +1276,157 @@ mod tests {
         assert_eq!(lines.concat().replace(' ', ""), text.replace(' ', ""));
         // Explicit newlines start lines.
         assert_eq!(f.wrap(Face::Regular, 10.0, "a\nb", 500.0), vec!["a", "b"]);
+    }
+
+    /// A large model: `assets` assets in one boundary and `attackers` external attackers.
+    fn big_model(assets: usize, attackers: usize) -> crate::domain::ThreatModel {
+        use crate::domain::{
+            AttackerPosition, Level, NewAsset, NewAttacker, NewTrustBoundary, SecurityProperty,
+            ThreatModel,
+        };
+        let props: crate::domain::PropertySet =
+            [SecurityProperty::Confidentiality].into_iter().collect();
+        let now = chrono::DateTime::from_timestamp(1_780_000_000, 0).expect("time");
+        let asset = |i: usize| NewAsset {
+            name: format!("Data store {i}"),
+            description: String::new(),
+            properties: props.clone(),
+            impact: Level::High,
+            rationale: String::new(),
+            tags: Default::default(),
+        };
+        let mut m = ThreatModel::new(
+            "00000000-0000-4000-8000-000000000002",
+            "Big",
+            "big",
+            (0..assets).map(asset).collect(),
+            now,
+        )
+        .expect("model");
+        for i in 0..attackers {
+            m.add_attacker(
+                NewAttacker {
+                    name: format!("Attacker {i}"),
+                    description: String::new(),
+                    capability: String::new(),
+                    position: AttackerPosition::External,
+                    archetype: String::new(),
+                    likelihood: Level::Medium,
+                    threatens: props.clone(),
+                    targets: None,
+                    rationale: String::new(),
+                    tags: Default::default(),
+                },
+                now,
+            )
+            .expect("attacker");
+        }
+        m.set_trust_boundaries(
+            vec![NewTrustBoundary {
+                name: "Internet to API".into(),
+                zones: vec!["Internet".into(), "API".into()],
+                assets: (1..=assets).map(|i| format!("A{i}")).collect(),
+                crossing: vec!["HTTPS".into()],
+                rationale: String::new(),
+            }],
+            "test",
+            now,
+        )
+        .expect("boundaries");
+        m
+    }
+
+    fn diagram_doc(m: &crate::domain::ThreatModel) -> Doc {
+        let mut d = Doc::new("Big", "Threat model report");
+        d.section("boundaries", "Trust boundaries");
+        let diagram = diagram::layout(m).expect("diagram");
+        d.blocks.push(Block::Diagram(Box::new(diagram)));
+        d.section("after", "After");
+        d.para("More text.");
+        d
+    }
+
+    /// Every label is inside its page (the summary after a diagram once ran off a portrait
+    /// page because it was wrapped to the landscape width).
+    fn assert_text_inside(l: &Layout<'_>) {
+        for (n, p) in l.pages.iter().enumerate() {
+            for op in &p.ops {
+                if let Op::Text {
+                    x,
+                    y,
+                    size,
+                    face,
+                    text,
+                    ..
+                } = op
+                {
+                    let w = l.f.metrics(*face).width(text, *size);
+                    assert!(
+                        *x >= 0.0 && x + w <= p.w + 0.5 && *y <= p.h && *y >= 0.0,
+                        "page {n} ({}x{}): {text:?} at {x},{y} width {w}",
+                        p.w,
+                        p.h
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn small_diagram_is_one_landscape_page() {
+        let f = fonts().expect("fonts");
+        let l = lay_out_body(f, &diagram_doc(&big_model(4, 3)));
+        assert_text_inside(&l);
+        let landscape = l.pages.iter().filter(|p| p.w > p.h).count();
+        assert_eq!(landscape, 1);
+        assert!(
+            !l.pages
+                .iter()
+                .any(|p| p.ops.iter().any(|o| matches!(o, Op::Clip { .. })))
+        );
+    }
+
+    #[test]
+    fn tall_diagram_continues_on_more_pages_at_a_readable_scale() {
+        let f = fonts().expect("fonts");
+        let m = big_model(60, 30);
+        let d = diagram::layout(&m).expect("diagram");
+        let l = lay_out_body(f, &diagram_doc(&m));
+        assert_text_inside(&l);
+        let landscape: Vec<&PageBuf> = l.pages.iter().filter(|p| p.w > p.h).collect();
+        assert!(landscape.len() >= 2, "{} landscape pages", landscape.len());
+        // Every chip's asset id is drawn exactly once, across the parts.
+        for b in &d.boxes {
+            for c in &b.chips {
+                let drawn = landscape
+                    .iter()
+                    .flat_map(|p| &p.ops)
+                    .filter(|o| matches!(o, Op::Text { text, .. } if *text == c.id))
+                    .count();
+                assert_eq!(drawn, 1, "{}", c.id);
+            }
+        }
+        // Each part is clipped, pushes and pops paired.
+        for p in &landscape {
+            let clips = p
+                .ops
+                .iter()
+                .filter(|o| matches!(o, Op::Clip { .. }))
+                .count();
+            let unclips = p.ops.iter().filter(|o| matches!(o, Op::Unclip)).count();
+            assert_eq!((clips, unclips), (1, 1));
+        }
+        // Labels are drawn at the page-width scale, not shrunk to fit one page.
+        let smallest = landscape
+            .iter()
+            .flat_map(|p| &p.ops)
+            .filter_map(|o| match o {
+                Op::Text { size, .. } => Some(*size),
+                _ => None,
+            })
+            .fold(f32::MAX, f32::min);
+        assert!(smallest >= 12.0 * MIN_DIAGRAM_SCALE, "{smallest}");
+        assert!(render(&diagram_doc(&m)).expect("pdf").starts_with(b"%PDF-"));
     }
 
     #[test]
