@@ -456,7 +456,8 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
     if let Some(mapper) = llm {
         compliance = compliance.with_mapper(mapper);
     }
-    let exports = crate::reports::ExportService::new(assurance.clone(), instance.db.clone(), &url);
+    let exports = crate::reports::ExportService::new(assurance.clone(), instance.db.clone(), &url)
+        .with_compliance(std::sync::Arc::new(compliance.clone()));
     let state = crate::web::AppState {
         exports,
         compliance,
@@ -846,13 +847,14 @@ fn run_mcp(cli: &Cli, args: &McpArgs) -> anyhow::Result<Exit> {
     )
     .with_public_url(&instance.config.public_url(None));
     let svc = crate::mcp::Services {
-        compliance,
         models,
         exports: crate::reports::ExportService::new(
             assurance.clone(),
             instance.db.clone(),
             &instance.config.public_url(None),
-        ),
+        )
+        .with_compliance(std::sync::Arc::new(compliance.clone())),
+        compliance,
         assurance,
         jobs: crate::jobs::Registry::with_limit(
             crate::jobs::DEFAULT_TTL,

@@ -209,6 +209,20 @@ fn every_format_exports_through_the_real_binary() {
     std::fs::create_dir_all(&tm_dir).expect("dir");
     assert_renders(&path, pages, &tm_dir);
 
+    // Compliance coverage (issue 16): with a framework selected, the assurance report shows
+    // the compliance service's counts for it.
+    let (status, sel) = json(f.owner.send(
+        "PUT",
+        &format!("/api/models/{}/compliance/frameworks", f.model),
+        Some(&json!({"framework_ids": ["iso-27001-2022"]})),
+    ));
+    assert_eq!(status, 200, "{sel}");
+    let (status, coverage) = json(f.owner.get(&format!(
+        "/api/models/{}/compliance/report?framework=iso-27001-2022",
+        f.model
+    )));
+    assert_eq!(status, 200, "{coverage}");
+
     // Assurance PDF: the evidence and the commands an auditor runs.
     let path = work.join("assurance.pdf");
     std::fs::write(
@@ -233,6 +247,8 @@ fn every_format_exports_through_the_real_binary() {
         "platform_notary",
         "0123456789ab",
         f.control.as_str(),
+        "Compliance coverage",
+        "iso-27001-2022",
     ] {
         assert!(
             flat.contains(needle),
@@ -289,6 +305,11 @@ fn every_format_exports_through_the_real_binary() {
     let (status, doc) = json(export(&f.owner, &f.model, "format=json&report=assurance"));
     assert_eq!(status, 200);
     assert_eq!(doc["schema"], "rampart.assurance-report");
+    let iso = &doc["compliance"][0];
+    assert_eq!(iso["framework_id"], "iso-27001-2022");
+    for k in ["covered", "partial", "uncovered", "not_applicable"] {
+        assert_eq!(iso[k], coverage["counts"][k], "{k}");
+    }
     assert_eq!(doc["runs"][0]["run_id"], run_id);
     let sig = &doc["runs"][0]["signatures"][0];
     assert_eq!(sig["signer"], "platform_notary");

@@ -225,22 +225,27 @@ pub struct RunItem {
 /// are listed with hashes and fingerprints; their audit bundles stay one request away).
 pub const SIGNED_RUNS_DETAILED: usize = 20;
 
-/// Coverage of one compliance framework, when compliance is available (see
-/// [`ComplianceCoverage`]).
+/// Coverage of one compliance framework selected for the model (see [`ComplianceCoverage`]).
 #[derive(Debug, Clone, Serialize)]
 pub struct FrameworkCoverage {
     /// Framework id.
     pub framework_id: String,
     /// Display name.
     pub name: String,
-    /// Requirements covered (all mapped controls verified).
-    pub covered: u32,
+    /// Catalog version.
+    pub version: String,
+    /// Selected profile (level, baseline), if any.
+    pub profile: Option<String>,
+    /// Requirements covered (every mapped control implemented and verified).
+    pub covered: usize,
     /// Partially covered.
-    pub partial: u32,
+    pub partial: usize,
     /// Not covered.
-    pub uncovered: u32,
-    /// Marked not applicable.
-    pub not_applicable: u32,
+    pub uncovered: usize,
+    /// Not applicable (outside the profile, or about assets the model lacks).
+    pub not_applicable: usize,
+    /// Covered ÷ applicable, in percent.
+    pub percentage: f64,
 }
 
 /// The compliance service's view of a model's framework coverage. The assurance report
@@ -250,6 +255,30 @@ pub struct FrameworkCoverage {
 pub trait ComplianceCoverage: Send + Sync {
     /// Coverage of every framework selected for the model, in framework-id order.
     fn coverage(&self, caller: &Caller, model_id: &str) -> Result<Vec<FrameworkCoverage>>;
+}
+
+/// The compliance service (issue 16) computes coverage from the controls' own implementation
+/// and CI verification status, through the caller's tenant database.
+impl ComplianceCoverage for crate::compliance::ComplianceService {
+    fn coverage(&self, caller: &Caller, model_id: &str) -> Result<Vec<FrameworkCoverage>> {
+        let mut out: Vec<FrameworkCoverage> = self
+            .reports(caller, model_id)?
+            .into_iter()
+            .map(|r| FrameworkCoverage {
+                framework_id: r.framework_id,
+                name: r.framework_name,
+                version: r.framework_version,
+                profile: r.profile,
+                covered: r.counts.covered,
+                partial: r.counts.partial,
+                uncovered: r.counts.uncovered,
+                not_applicable: r.counts.not_applicable,
+                percentage: r.counts.percentage,
+            })
+            .collect();
+        out.sort_by(|a, b| a.framework_id.cmp(&b.framework_id));
+        Ok(out)
+    }
 }
 
 /// Counts at the top of the assurance report.
@@ -1118,30 +1147,41 @@ impl AssuranceReport {
             "No findings recorded.",
         );
 
+        d.section("compliance", "Compliance coverage");
+        d.table(
+            &[
+                ("Framework", 2.6),
+                ("Covered", 0.8),
+                ("Partial", 0.8),
+                ("Uncovered", 0.9),
+                ("N/A", 0.6),
+                ("Coverage", 0.9),
+            ],
+            self.compliance
+                .iter()
+                .map(|f| {
+                    let profile = f
+                        .profile
+                        .as_deref()
+                        .map(|p| format!(", profile {p}"))
+                        .unwrap_or_default();
+                    vec![
+                        Cell::text(format!(
+                            "{} {} ({}{profile})",
+                            f.name, f.version, f.framework_id
+                        )),
+                        Cell::text(f.covered.to_string()),
+                        Cell::text(f.partial.to_string()),
+                        Cell::text(f.uncovered.to_string()),
+                        Cell::text(f.not_applicable.to_string()),
+                        Cell::text(format!("{} %", crate::compliance::trim_pct(f.percentage))),
+                    ]
+                })
+                .collect(),
+            "No compliance framework is selected for this model (the model page's Compliance tab selects them).",
+        );
         if !self.compliance.is_empty() {
-            d.section("compliance", "Compliance coverage");
-            d.table(
-                &[
-                    ("Framework", 2.4),
-                    ("Covered", 0.8),
-                    ("Partial", 0.8),
-                    ("Uncovered", 0.8),
-                    ("N/A", 0.6),
-                ],
-                self.compliance
-                    .iter()
-                    .map(|f| {
-                        vec![
-                            Cell::text(format!("{} ({})", f.name, f.framework_id)),
-                            Cell::text(f.covered.to_string()),
-                            Cell::text(f.partial.to_string()),
-                            Cell::text(f.uncovered.to_string()),
-                            Cell::text(f.not_applicable.to_string()),
-                        ]
-                    })
-                    .collect(),
-                "",
-            );
+            d.note("A requirement is covered when every control mapped to it is implemented and verified by CI, partial when some are not; coverage is covered ÷ applicable requirements. The model's Compliance tab lists each requirement with its controls.");
         }
 
         d.section("runs", "Verification runs");
