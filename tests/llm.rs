@@ -1,7 +1,9 @@
 //! The LLM engine through the real binary against a fake OpenAI-compatible server started by
 //! the test: generation from the fake's answers, one retry on malformed output then a clear
-//! error with nothing saved, the per-user cache, the usage endpoint, the fair-use limit (429)
-//! and quota exhaustion tripping maintenance mode (503).
+//! error with nothing saved, the per-user cache, the usage endpoint, the fair-use limit (429),
+//! quota exhaustion tripping maintenance mode (503), and every other step (title, intent,
+//! refinement plan, query and methodology answers) from the LLM, with the built-in engine
+//! answering — and saying so — when the LLM fails, measured over the tm_eval briefs.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -28,6 +30,12 @@ enum Mode {
     /// Pipeline steps answered, compliance-mapping questions name a requirement that was
     /// not offered.
     MapperInvents,
+    /// Pipeline steps answered; title, intent, plan and answers get HTTP 500.
+    ConverseDown,
+    /// Pipeline steps answered; title, intent, plan and answers get prose instead of JSON.
+    ConverseRambles,
+    /// Everything answered, but query answers cite an id the model does not have.
+    InventsIds,
 }
 
 /// A fake `/v1/chat/completions` server on 127.0.0.1:0 that records every request body.
@@ -160,6 +168,13 @@ fn answer(mode: Mode, body: &Value) -> (u16, Value) {
         .nth(1)
         .and_then(|s| s.split(':').next())
         .unwrap_or_default();
+    if CONVERSE_STEPS.contains(&step) {
+        return match mode {
+            Mode::ConverseDown => (500, json!({"error": {"message": "conversation model overloaded"}})),
+            Mode::ConverseRambles => (200, completion("Let me think about that for a while.")),
+            _ => (200, completion(&converse_answer(mode, step, &input).to_string())),
+        };
+    }
     let assets = json!({"thought": "fake assets", "assets": [
         {"name": "Fake ledger vault", "description": "Holds the ledger", "properties": ["C", "I"], "impact": "high", "rationale": "fake"},
         {"name": "Fake payment gateway", "description": "Takes payments", "properties": ["A"], "impact": "medium", "rationale": "fake"}
@@ -204,6 +219,59 @@ fn answer(mode: Mode, body: &Value) -> (u16, Value) {
         }
     };
     (200, completion(&content.to_string()))
+}
+
+/// The templates of the steps beyond the pipeline.
+const CONVERSE_STEPS: [&str; 5] = [
+    "suggest_title",
+    "classify_intent",
+    "plan_refinement",
+    "answer_query",
+    "answer_general",
+];
+
+/// The fake's title for a description: recognisably not the built-in engine's.
+fn fake_title(description: &str) -> String {
+    let words: Vec<&str> = description.split_whitespace().take(4).collect();
+    format!("LLM: {}", words.join(" "))
+}
+
+/// The fake conversational answers: intents by simple rules the test knows, a plan that
+/// adds one asset, an answer citing the model's first asset.
+fn converse_answer(mode: Mode, step: &str, input: &Value) -> Value {
+    match step {
+        "suggest_title" => {
+            json!({"title": fake_title(input["description"].as_str().unwrap_or_default())})
+        }
+        "classify_intent" => {
+            let m = input["message"].as_str().unwrap_or_default().to_lowercase();
+            let intent = if m.starts_with("add ") || m.starts_with("remove ") {
+                "refine"
+            } else if m.starts_with("what is a ") {
+                "general"
+            } else if m.ends_with('?') {
+                "query"
+            } else {
+                "generate"
+            };
+            json!({"intent": intent})
+        }
+        "plan_refinement" => {
+            let instruction = input["instruction"].as_str().unwrap_or_default();
+            json!({"thought": "fake plan", "ops": [{"op": "add_asset", "asset": {
+                "name": format!("LLM-planned: {instruction}"), "description": "planned by the fake",
+                "properties": ["C", "I"], "impact": "medium", "rationale": "fake"}}], "regenerate": false})
+        }
+        "answer_query" => {
+            let id = if mode == Mode::InventsIds {
+                "A999".to_string()
+            } else {
+                input["model"]["assets"][0]["id"].as_str().unwrap_or("A1").to_string()
+            };
+            json!({"thought": "fake query", "answer": format!("LLM answer: {id} matters most.")})
+        }
+        _ => json!({"thought": "fake general", "answer": "LLM methodology answer."}),
+    }
 }
 
 /// The fake evidence judge: an assertion whose description says "unrelated" is incoherent
@@ -291,8 +359,9 @@ fn generation_retry_cache_and_usage_through_a_fake_llm() {
     assert_eq!(names, ["Fake ledger vault", "Fake payment gateway"]);
     assert_eq!(model["attackers"][0]["name"], "Fake fraudster");
     assert_eq!(model["controls"][0]["name"], "Fake ledger signing");
-    assert_eq!(fake.count(), 6, "one request per pipeline step");
-    let first = &fake.requests()[0];
+    assert_eq!(model["title"], fake_title(LEDGER), "the title comes from the LLM");
+    assert_eq!(fake.count(), 7, "the title, then one request per pipeline step");
+    let first = &fake.requests()[1];
     assert_eq!(first["model"], "fake-model");
     assert_eq!(first["response_format"]["type"], "json_object");
     assert!(
@@ -308,7 +377,7 @@ fn generation_retry_cache_and_usage_through_a_fake_llm() {
     assert_ne!(again["id"], model["id"]);
     assert_eq!(
         fake.count(),
-        6,
+        7,
         "second identical generation must hit the cache"
     );
 
@@ -321,8 +390,8 @@ fn generation_retry_cache_and_usage_through_a_fake_llm() {
         message.contains("Generate Assets") && message.contains("malformed"),
         "{message}"
     );
-    assert_eq!(fake.count(), 8, "exactly one retry");
-    let retry = &fake.requests()[7];
+    assert_eq!(fake.count(), 10, "the title, then exactly one retry");
+    let retry = &fake.requests()[9];
     assert_eq!(retry["messages"].as_array().expect("messages").len(), 4);
     assert!(
         retry["messages"][3]["content"]
@@ -349,10 +418,10 @@ fn generation_retry_cache_and_usage_through_a_fake_llm() {
     let row = &users[0];
     assert_eq!(row["email"], "alice@example.com");
     assert_eq!(row["traces"], 3);
-    assert_eq!(row["prompt_tokens"], 800);
-    assert_eq!(row["completion_tokens"], 160);
-    assert_eq!(row["total_tokens"], 960);
-    assert_eq!(row["cache_hits"], 6);
+    assert_eq!(row["prompt_tokens"], 1000);
+    assert_eq!(row["completion_tokens"], 200);
+    assert_eq!(row["total_tokens"], 1200);
+    assert_eq!(row["cache_hits"], 7);
     let (status, _) = json(alice.get("/api/admin/usage"));
     assert_eq!(status, 403, "usage is for admins only");
     assert!(app.stop().success(), "clean shutdown with the LLM engine");
@@ -385,7 +454,7 @@ fn fair_use_limit_returns_429_but_cache_hits_are_free() {
             .contains("fair use limit"),
         "{body}"
     );
-    assert_eq!(fake.count(), 6, "the refused request never reached the LLM");
+    assert_eq!(fake.count(), 7, "the refused request never reached the LLM");
     // Another user has their own allowance.
     let bob = user(&app, &dir, "bob@example.com");
     let (status, body) = generate(&bob, OTHER);
@@ -431,21 +500,21 @@ fn insufficient_quota_trips_maintenance_mode() {
 fn cache_evicts_least_recently_used_and_honours_ttl() {
     let fake = FakeLlm::start();
     let dir = TestDir::new("llm-cache-lru");
-    let app = start(&dir, &fake, &[("LLM_CACHE_MAX_ENTRIES", "6")]);
+    let app = start(&dir, &fake, &[("LLM_CACHE_MAX_ENTRIES", "7")]);
     let alice = user(&app, &dir, "alice@example.com");
     assert_eq!(generate(&alice, LEDGER).0, 201);
-    assert_eq!(fake.count(), 6);
+    assert_eq!(fake.count(), 7);
     assert_eq!(generate(&alice, LEDGER).0, 201);
-    assert_eq!(fake.count(), 6, "cached");
-    // Six new entries push the six older ones out.
+    assert_eq!(fake.count(), 7, "cached");
+    // Seven new entries (title and six steps) push the seven older ones out.
     assert_eq!(generate(&alice, OTHER).0, 201);
-    assert_eq!(fake.count(), 12);
+    assert_eq!(fake.count(), 14);
     assert_eq!(generate(&alice, LEDGER).0, 201);
-    assert_eq!(fake.count(), 18, "evicted entries are asked again");
+    assert_eq!(fake.count(), 21, "evicted entries are asked again");
     // The cache is per user: bob never gets alice's answers.
     let bob = user(&app, &dir, "bob@example.com");
     assert_eq!(generate(&bob, LEDGER).0, 201);
-    assert_eq!(fake.count(), 24, "no cross-user cache hits");
+    assert_eq!(fake.count(), 28, "no cross-user cache hits");
     drop(app);
 
     let fake = FakeLlm::start();
@@ -454,7 +523,7 @@ fn cache_evicts_least_recently_used_and_honours_ttl() {
     let alice = user(&app, &dir, "alice@example.com");
     assert_eq!(generate(&alice, LEDGER).0, 201);
     assert_eq!(generate(&alice, LEDGER).0, 201);
-    assert_eq!(fake.count(), 12, "expired entries are not used");
+    assert_eq!(fake.count(), 14, "expired entries are not used");
 }
 
 #[test]
@@ -789,4 +858,160 @@ fn the_llm_adds_compliance_mappings_marked_with_who_and_why() {
             .all(|m| m["source"] != "llm"),
         "{maps}"
     );
+}
+
+/// Requests the fake received per template since `from`.
+fn templates(fake: &FakeLlm, from: usize) -> std::collections::BTreeMap<String, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    for r in fake.requests().iter().skip(from) {
+        let system = r["messages"][0]["content"].as_str().unwrap_or_default();
+        let t = if system.contains("evidence reviewer") {
+            "judge".to_string()
+        } else {
+            system
+                .split("rampart step ")
+                .nth(1)
+                .and_then(|s| s.split(':').next())
+                .unwrap_or("?")
+                .to_string()
+        };
+        *out.entry(t).or_insert(0) += 1;
+    }
+    out
+}
+
+fn say(client: &Client, id: &str, message: &str) -> Value {
+    let (status, reply) = json(client.post(
+        &format!("/api/models/{id}/conversation"),
+        json!({ "message": message }),
+    ));
+    assert_eq!(status, 200, "{message}: {reply}");
+    reply
+}
+
+#[test]
+fn every_step_uses_the_llm_and_the_builtin_engine_stands_in_with_attribution() {
+    let briefs = crate::eval::load_briefs().expect("tm_eval briefs");
+    let fake = FakeLlm::start();
+    let dir = TestDir::new("llm-every-step");
+    let mut app = start(&dir, &fake, &[]);
+    let alice = user(&app, &dir, "alice@example.com");
+
+    // Over the tm_eval briefs: the title and every pipeline step from the LLM; then each
+    // conversational step on the model.
+    let mut from_llm = [0usize; 5];
+    let mut ids = Vec::new();
+    for b in &briefs {
+        let text = b.text();
+        let description = text.as_str();
+        let (status, model) = generate(&alice, description);
+        assert_eq!(status, 201, "{}: {model}", b.id);
+        let id = model["id"].as_str().expect("id").to_string();
+        if model["title"] == fake_title(description) {
+            from_llm[0] += 1;
+        }
+        let before = model["assets"].as_array().map_or(0, Vec::len);
+        let r = say(&alice, &id, &format!("Add an asset for the {} audit log", b.domain));
+        if r["intent"] == "refine" {
+            from_llm[1] += 1;
+        }
+        let (_, after) = json(alice.get(&format!("/api/models/{id}")));
+        let names: Vec<&str> = after["assets"]
+            .as_array()
+            .expect("assets")
+            .iter()
+            .filter_map(|a| a["name"].as_str())
+            .collect();
+        if names.len() == before + 1
+            && names.iter().any(|n| n.starts_with("LLM-planned: Add an asset"))
+        {
+            from_llm[2] += 1;
+        }
+        let q = say(&alice, &id, "Which asset matters most?");
+        if q["intent"] == "query" && q["reply"] == "LLM answer: A1 matters most." {
+            from_llm[3] += 1;
+        }
+        let g = say(&alice, &id, "What is a trust boundary?");
+        if g["intent"] == "general" && g["reply"] == "LLM methodology answer." {
+            from_llm[4] += 1;
+        }
+        ids.push(id);
+    }
+    let n = briefs.len();
+    let counts = templates(&fake, 0);
+    println!(
+        "llm_every_step over {n} tm_eval briefs: title {}/{n}, intent {}/{n}, refinement {}/{n}, query {}/{n}, methodology {}/{n}; requests {counts:?}",
+        from_llm[0], from_llm[1], from_llm[2], from_llm[3], from_llm[4]
+    );
+    assert_eq!(from_llm, [n; 5], "every step answered by the LLM");
+    // Methodology questions do not depend on the model: the same one is answered once and
+    // then from the cache.
+    for (t, least) in [
+        ("suggest_title", n),
+        ("classify_intent", 3 * n),
+        ("plan_refinement", n),
+        ("answer_query", n),
+        ("answer_general", 1),
+    ] {
+        assert!(counts.get(t).copied().unwrap_or(0) >= least, "{t}: {counts:?}");
+    }
+
+    // The LLM fails (HTTP 500, or prose twice): the built-in engine answers and says so.
+    for mode in [Mode::ConverseDown, Mode::ConverseRambles] {
+        fake.set(mode);
+        let before = fake.count();
+        let description = "A ticket desk where agents can refund orders stored in Postgres.";
+        let (status, model) = generate(&alice, description);
+        assert_eq!(status, 201, "{mode:?}: {model}");
+        assert_eq!(
+            model["title"], "Ticket desk where agents can refund orders stored in",
+            "{mode:?}: the built-in title"
+        );
+        let id = model["id"].as_str().expect("id");
+        let q = say(&alice, id, "Which assets are at risk?");
+        let reply = q["reply"].as_str().expect("reply");
+        assert!(
+            reply.contains("Answered by the built-in engine") && reply.contains("llm:fake-model"),
+            "{mode:?}: attributed fallback: {reply}"
+        );
+        let g = say(&alice, id, "What is a trust boundary?");
+        assert!(
+            g["reply"]
+                .as_str()
+                .expect("reply")
+                .contains("Answered by the built-in engine"),
+            "{mode:?}: {g}"
+        );
+        let (status, refined) = json(alice.post(
+            &format!("/api/models/{id}/refine"),
+            json!({"instruction": "add a database admin attacker"}),
+        ));
+        assert_eq!(status, 200, "{mode:?}: {refined}");
+        let thought = refined["thought"].to_string();
+        assert!(
+            thought.contains("planned by the built-in engine"),
+            "{mode:?}: {thought}"
+        );
+        let per = templates(&fake, before);
+        let retries = if mode == Mode::ConverseRambles { 2 } else { 1 };
+        assert_eq!(per.get("suggest_title"), Some(&retries), "{mode:?}: {per:?}");
+        assert_eq!(per.get("plan_refinement"), Some(&retries), "{mode:?}: {per:?}");
+    }
+
+    // An answer naming an id the model does not have is refused, retried, then replaced.
+    fake.set(Mode::InventsIds);
+    let before = fake.count();
+    let q = say(&alice, &ids[0], "Which asset is riskiest?");
+    let reply = q["reply"].as_str().expect("reply");
+    assert!(!reply.contains("A999"), "{reply}");
+    assert!(reply.contains("Answered by the built-in engine"), "{reply}");
+    let retry = &fake.requests()[before + 2];
+    assert!(
+        retry["messages"][3]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("A999"),
+        "the retry quotes the invented id: {retry}"
+    );
+    assert!(app.stop().success());
 }

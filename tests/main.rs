@@ -1,5 +1,6 @@
 //! Integration tests: every test runs the real `rampart` binary against a real SQLCipher
-//! data dir in a temp directory, and servers on port 0.
+//! data dir in a temp directory, and servers on port 0. `eval` is the exception: the
+//! threat-model evaluation (tm_eval) calls the engine library directly over its briefs.
 
 mod accounts;
 mod admin_api;
@@ -9,6 +10,7 @@ mod authz_matrix;
 mod browser;
 mod compliance;
 mod docs_examples;
+mod eval;
 mod evidence;
 mod exports;
 mod hardening;

@@ -5,7 +5,8 @@
 
 use super::catalog::{AssetEntry, AttackerEntry, Catalog, CatalogError};
 use super::conversation;
-use super::text::{Text, match_triggers, quote_list};
+use super::ground::{self, Chunks, Np};
+use super::text::{Text, match_triggers, normalize_word, quote_list};
 use super::{Engine, Intent, Matrix, Refinement, Result, StepOutput};
 use crate::domain::{
     ControlMapping, Level, NewAsset, NewAssumption, NewAttacker, NewControl, NewTrustBoundary,
@@ -41,11 +42,13 @@ impl BuiltinEngine {
         &self.catalog
     }
 
+    /// The catalog entry an asset stands for: the entry of its name among its tags, else
+    /// the first entry whose key is one of its tags (grounded assets carry the brief's name).
     fn asset_entry_for(&self, a: &NewAsset) -> Option<&AssetEntry> {
-        self.catalog
-            .assets
-            .iter()
-            .find(|e| a.tags.contains(&e.key) && e.name == a.name)
+        let tagged = || self.catalog.assets.iter().filter(|e| a.tags.contains(&e.key));
+        tagged()
+            .find(|e| e.name == a.name)
+            .or_else(|| tagged().next())
     }
 
     /// Catalog tags for an asset: its own tags, or (hand-made assets) the tags of catalog
@@ -139,6 +142,22 @@ impl BuiltinEngine {
         Vec<(&'c AssetEntry, Vec<String>)>,
         Vec<(&'c AssetEntry, Vec<String>)>,
     ) {
+        let (found, out) = self.match_asset_spans(text);
+        (
+            found.into_iter().map(|(e, h, _)| (e, h)).collect(),
+            out,
+        )
+    }
+
+    /// Like [`BuiltinEngine::match_assets`], with the token spans of each entry's mentions.
+    #[allow(clippy::type_complexity)]
+    fn match_asset_spans<'c>(
+        &'c self,
+        text: &Text<'_>,
+    ) -> (
+        Vec<(&'c AssetEntry, Vec<String>, Vec<(usize, usize)>)>,
+        Vec<(&'c AssetEntry, Vec<String>)>,
+    ) {
         let mut found = Vec::new();
         let mut out = Vec::new();
         for (i, e) in self.catalog.assets.iter().enumerate() {
@@ -163,9 +182,239 @@ impl BuiltinEngine {
         });
         found.sort_by_key(|(first, i, _, _, _)| (*first, *i));
         (
-            found.into_iter().map(|(_, _, e, h, _)| (e, h)).collect(),
+            found.into_iter().map(|(_, _, e, h, sp)| (e, h, sp)).collect(),
             out,
         )
+    }
+
+    /// The attacker archetype whose `roles` name the head of a phrase, if any (first in
+    /// catalog order; `role_exclude` modifiers disqualify).
+    pub(crate) fn role_archetype(&self, c: &Chunks<'_, '_>, np: Np) -> Option<&AttackerEntry> {
+        let words = c.words(np);
+        let head = &words[np.head - np.from..];
+        let mods = &words[..np.head - np.from];
+        self.catalog.attackers.iter().find(|e| {
+            e.roles.iter().any(|r| {
+                let n = r.tokens.len();
+                n <= words.len()
+                    && n >= head.len()
+                    && words[words.len() - n..]
+                        .iter()
+                        .zip(&r.tokens)
+                        .all(|(a, b)| *a == b.as_str())
+            }) && !mods.iter().any(|m| e.role_exclude.contains(*m))
+        })
+    }
+
+    /// People and parties the description names whose heads are `roles` of an archetype:
+    /// at most two per archetype (first mentioned, distinct head words), in text order.
+    fn grounded_roles(&self, c: &Chunks<'_, '_>) -> Vec<(&AttackerEntry, Np)> {
+        let mut out: Vec<(&AttackerEntry, Np)> = Vec::new();
+        for e in self.catalog.attackers.iter().filter(|e| !e.roles.is_empty()) {
+            let mut mine: Vec<Np> = Vec::new();
+            for r in &e.roles {
+                for np in c.head_phrases(&r.tokens) {
+                    if self.role_archetype(c, np).is_none_or(|a| a.key != e.key) {
+                        continue;
+                    }
+                    let head = c.words(np)[np.head - np.from..].join(" ");
+                    if mine.iter().any(|m| {
+                        c.words(*m)[m.head - m.from..].join(" ") == head || m.to == np.to
+                    }) {
+                        continue;
+                    }
+                    mine.push(np);
+                }
+            }
+            mine.sort();
+            out.extend(mine.into_iter().take(MAX_ROLES).map(|np| (e, np)));
+        }
+        out.sort_by_key(|(_, np)| np.from);
+        out
+    }
+
+    /// Assets the description names: catalog mentions (named after the phrase they head
+    /// when it says more than the catalog keyword), phrases ending in a `heads` word, and
+    /// privileged actions granted to people. In text order; same-named ones merged.
+    fn grounded_assets<'c>(&'c self, text: &Text<'_>) -> (Vec<Found<'c>>, Vec<(&'c AssetEntry, Vec<String>)>) {
+        let chunks = Chunks::new(text);
+        let (found, ruled_out) = self.match_asset_spans(text);
+        let mut out: Vec<Found<'c>> = Vec::new();
+        // Token index of every head already claimed by a catalog mention.
+        let mut claimed: BTreeSet<usize> = BTreeSet::new();
+        for (e, hits, spans) in &found {
+            let own: BTreeSet<&str> = e
+                .triggers
+                .iter()
+                .flat_map(|t| t.tokens.iter().map(String::as_str))
+                .collect();
+            let mut grounded: Vec<Np> = Vec::new();
+            let mut plain = false;
+            let mut first = usize::MAX;
+            for &(s, t) in spans {
+                claimed.insert(t - 1);
+                first = first.min(s);
+                if chunks.ends_before(t) {
+                    let np = chunks.phrase(s, t);
+                    if names_more(&chunks, np, &own) {
+                        if !grounded.iter().any(|g| same_words(&chunks, *g, np)) {
+                            grounded.push(np);
+                        }
+                        continue;
+                    }
+                }
+                plain = true;
+            }
+            if grounded.is_empty() {
+                out.push(Found {
+                    entry: *e,
+                    extra: Vec::new(),
+                    name: e.name.clone(),
+                    first,
+                    rationale: format!(
+                        "The description mentions {} (catalog entry `{}`).",
+                        quote_list(hits),
+                        e.key
+                    ),
+                });
+                continue;
+            }
+            for (k, np) in grounded.iter().enumerate() {
+                let phrase = chunks.quote(*np);
+                let mut rationale = format!(
+                    "The description names \"{phrase}\": {} (catalog entry `{}`).",
+                    lower_first(&e.name),
+                    e.key
+                );
+                if k == 0 && plain {
+                    rationale.push_str(&format!(" Also mentioned as {}.", quote_list(hits)));
+                }
+                out.push(Found {
+                    entry: *e,
+                    extra: Vec::new(),
+                    name: ground::capitalize(&phrase),
+                    first: np.from,
+                    rationale,
+                });
+            }
+        }
+        // Phrases ending in a head word of an entry with `heads`.
+        for e in self
+            .catalog
+            .assets
+            .iter()
+            .filter(|e| !e.heads.is_empty() || !e.lone_heads.is_empty())
+        {
+            if ruled_out.iter().any(|(o, _)| o.key == e.key) {
+                continue;
+            }
+            let heads = e
+                .lone_heads
+                .iter()
+                .map(|h| (h, true))
+                .chain(e.heads.iter().map(|h| (h, false)));
+            for (h, alone) in heads {
+                for np in chunks.head_phrases(&h.tokens) {
+                    if claimed.contains(&(np.to - 1)) || !(alone || np.modified()) {
+                        continue;
+                    }
+                    let words = chunks.words(np);
+                    let mods = &words[..np.head - np.from];
+                    if mods.iter().any(|m| e.head_exclude.contains(*m))
+                        || (!alone && mods.iter().all(|m| generic_modifier(m)))
+                    {
+                        continue;
+                    }
+                    claimed.insert(np.to - 1);
+                    let phrase = chunks.quote(np);
+                    let owner = if e.tags.contains("secrets") {
+                        owner_of(&chunks, np)
+                    } else {
+                        None
+                    };
+                    let name = match &owner {
+                        Some(o) => format!("{} ({o})", ground::capitalize(&phrase)),
+                        None => ground::capitalize(&phrase),
+                    };
+                    let mut rationale = format!(
+                        "The description names \"{phrase}\"; a phrase ending in \"{}\" is {} (catalog entry `{}`).",
+                        h.text,
+                        lower_first(&e.name),
+                        e.key
+                    );
+                    if let Some(o) = owner {
+                        rationale.push_str(&format!(" It belongs to \"{o}\"."));
+                    }
+                    out.push(Found {
+                        entry: e,
+                        extra: Vec::new(),
+                        name,
+                        first: np.from,
+                        rationale,
+                    });
+                }
+            }
+        }
+        // Privileged actions granted to people ("support agents can refund orders").
+        if let Some(cap) = self
+            .catalog
+            .assets
+            .iter()
+            .find(|e| e.key == PRIVILEGED_CAPABILITY)
+        {
+            let is_role = |np: Np| self.role_archetype(&chunks, np).is_some();
+            for g in ground::grants(&chunks, &is_role) {
+                let staff = g.who.and_then(|np| self.role_archetype(&chunks, np)).is_some_and(|a| {
+                    matches!(
+                        a.position,
+                        crate::domain::AttackerPosition::Insider
+                    )
+                });
+                if !(g.privileged() || staff) {
+                    continue;
+                }
+                let action = shorten_words(&g.action, 80);
+                let who = g.who.map(|np| chunks.quote(np));
+                let name = match &who {
+                    Some(w) => format!("{} ({})", ground::capitalize(&action), lower_first(w)),
+                    None => ground::capitalize(&action),
+                };
+                let rationale = match &who {
+                    Some(w) => format!(
+                        "The description lets \"{w}\" \"{}\": a privileged capability (catalog entry `{}`).",
+                        g.action, cap.key
+                    ),
+                    None => format!(
+                        "The description grants the ability to \"{}\": a privileged capability (catalog entry `{}`).",
+                        g.action, cap.key
+                    ),
+                };
+                out.push(Found {
+                    entry: cap,
+                    extra: Vec::new(),
+                    name,
+                    first: g.span.0,
+                    rationale,
+                });
+            }
+        }
+        out.sort_by_key(|f| f.first);
+        // Same name (case-insensitive): one asset with both entries' kinds.
+        let mut merged: Vec<Found<'c>> = Vec::new();
+        for f in out {
+            if let Some(m) = merged
+                .iter_mut()
+                .find(|m| m.name.eq_ignore_ascii_case(&f.name))
+            {
+                if m.entry.key != f.entry.key && !m.extra.iter().any(|x| x.key == f.entry.key) {
+                    m.extra.push(f.entry);
+                    m.rationale.push_str(&format!(" {}", f.rationale));
+                }
+                continue;
+            }
+            merged.push(f);
+        }
+        (merged, ruled_out)
     }
 
     /// Attacker entries selected by a text and a set of asset tags, and the ones ruled out.
@@ -211,6 +460,104 @@ impl BuiltinEngine {
         found.sort_by_key(|(first, i, _, _)| (*first, *i));
         (found.into_iter().map(|(_, _, e, r)| (e, r)).collect(), out)
     }
+}
+
+/// Most attackers named after roles of one archetype.
+const MAX_ROLES: usize = 2;
+
+/// The catalog entry that privileged actions granted to people become assets of.
+const PRIVILEGED_CAPABILITY: &str = "privileged-capability";
+
+/// Modifiers that say nothing about what a thing is ("internal API", "new database").
+const GENERIC_MODIFIERS: &[&str] = &[
+    "public", "private", "internal", "external", "new", "main", "existing", "single",
+    "separate", "central", "dedicated", "custom", "simple", "modern", "same", "various",
+    "multiple", "entire", "whole", "full", "local", "remote", "online", "offline", "secure",
+    "own", "certain", "specific", "relevant", "additional", "related", "current", "old",
+    "second", "other", "small", "large", "big", "few", "standard", "default", "primary",
+    "core", "key", "real", "live", "daily", "each", "given", "necessary", "usual", "general",
+];
+
+fn generic_modifier(word: &str) -> bool {
+    static S: std::sync::OnceLock<BTreeSet<String>> = std::sync::OnceLock::new();
+    S.get_or_init(|| GENERIC_MODIFIERS.iter().map(|w| normalize_word(w)).collect())
+        .contains(word)
+}
+
+/// An asset found in the description (see [`BuiltinEngine::grounded_assets`]).
+struct Found<'c> {
+    entry: &'c AssetEntry,
+    /// Entries of same-named assets merged into this one.
+    extra: Vec<&'c AssetEntry>,
+    name: String,
+    first: usize,
+    rationale: String,
+}
+
+/// True when the phrase says more than the entry's own keywords: a modifier that is not
+/// one of the entry's trigger words nor a generic adjective ("carrier API", not "REST API").
+fn names_more(c: &Chunks<'_, '_>, np: Np, own: &BTreeSet<&str>) -> bool {
+    let words = c.words(np);
+    words[..np.head - np.from]
+        .iter()
+        .any(|w| !own.contains(w) && !generic_modifier(w))
+}
+
+fn same_words(c: &Chunks<'_, '_>, a: Np, b: Np) -> bool {
+    c.words(a) == c.words(b)
+}
+
+/// Whose secret a phrase is: "a payouts provider whose API secret" → "payouts provider";
+/// "the API key of the licensing board" → "licensing board"; "the board's API with a shared
+/// API key" → "board's API".
+fn owner_of(c: &Chunks<'_, '_>, np: Np) -> Option<String> {
+    let tokens = &c.text.tokens;
+    if np.from >= 2 && tokens[np.from - 1].norm == "whose" {
+        return c.phrase_before(np.from - 1).map(|o| c.quote(o));
+    }
+    if np.to + 1 < tokens.len() && tokens[np.to].norm == "of" {
+        return c.phrase_after(np.to + 1).map(|o| c.quote(o));
+    }
+    if np.from >= 2
+        && ["with", "using", "via", "by"].contains(&tokens[np.from - 1].norm.as_str())
+        && let Some(o) = c.phrase_before(np.from - 1)
+        && ["api", "service", "provider", "gateway", "platform", "connector", "integration"]
+            .contains(&tokens[o.to - 1].norm.as_str())
+        && o.modified()
+    {
+        return Some(c.quote(o));
+    }
+    None
+}
+
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        // Keep acronyms and proper names ("SAML", "Stripe ...") as written.
+        Some(f) if f.is_uppercase() && !c.clone().next().is_some_and(char::is_uppercase) => {
+            f.to_lowercase().collect::<String>() + c.as_str()
+        }
+        Some(f) => f.to_string() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+/// At most `max` characters, cut at a word boundary.
+fn shorten_words(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out = String::new();
+    for w in s.split_whitespace() {
+        if out.chars().count() + w.chars().count() + 1 > max {
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(w);
+    }
+    out.trim_end_matches([',', ';']).to_string() + "…"
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
@@ -267,18 +614,20 @@ impl Engine for BuiltinEngine {
             ));
         }
         let text = Text::new(description);
-        let (found, ruled_out) = self.match_assets(&text);
+        let (found, ruled_out) = self.grounded_assets(&text);
         let mut assets: Vec<NewAsset> = found
             .iter()
-            .map(|(e, hits)| {
-                self.new_asset_from(
-                    e,
-                    format!(
-                        "The description mentions {} (catalog entry `{}`).",
-                        quote_list(hits),
-                        e.key
-                    ),
-                )
+            .map(|f| {
+                let mut a = self.new_asset_from(f.entry, f.rationale.clone());
+                a.name = f.name.clone();
+                for x in &f.extra {
+                    a.tags.extend(x.tags.iter().cloned());
+                    a.properties.extend(x.properties.iter().copied());
+                    if x.impact.rank() > a.impact.rank() {
+                        a.impact = x.impact;
+                    }
+                }
+                a
             })
             .collect();
         let mut thought = format!(
@@ -298,7 +647,13 @@ impl Engine for BuiltinEngine {
         } else {
             let list: Vec<String> = found
                 .iter()
-                .map(|(e, h)| format!("{} ({})", e.name, quote_list(h)))
+                .map(|f| {
+                    if f.name == f.entry.name {
+                        f.name.clone()
+                    } else {
+                        format!("{} (`{}`)", f.name, f.entry.key)
+                    }
+                })
                 .collect();
             thought.push_str(&format!(
                 "Found {}: {}. ",
@@ -329,11 +684,16 @@ impl Engine for BuiltinEngine {
     ) -> Result<StepOutput<Vec<NewAsset>>> {
         let _ = description;
         let mut notes = Vec::new();
-        // 1. More specific entries replace the generic ones they supersede.
+        // 1. More specific entries replace the generic ones they supersede (only assets that
+        // still carry the generic entry's catalog name; a grounded name is specific).
         let keys: BTreeMap<String, usize> = assets
             .iter()
             .enumerate()
-            .filter_map(|(i, a)| self.asset_entry_for(a).map(|e| (e.key.clone(), i)))
+            .filter_map(|(i, a)| {
+                self.asset_entry_for(a)
+                    .filter(|e| e.name == a.name)
+                    .map(|e| (e.key.clone(), i))
+            })
             .collect();
         let mut drop = BTreeSet::new();
         for a in &assets {
@@ -418,10 +778,59 @@ impl Engine for BuiltinEngine {
         let text = Text::new(description);
         let tags: BTreeSet<String> = self.model_tags(model).into_values().flatten().collect();
         let (found, ruled_out) = self.match_attackers(&text, &tags);
-        let mut attackers: Vec<NewAttacker> = found
+        let chunks = Chunks::new(&text);
+        let roles = self.grounded_roles(&chunks);
+        let grants = ground::grants(&chunks, &|np| self.role_archetype(&chunks, np).is_some());
+        // Archetypes in order: selected ones first (text order), then archetypes only the
+        // named roles select. A named role replaces its archetype's generic attacker.
+        let mut order: Vec<(&AttackerEntry, Option<String>)> = found
             .iter()
-            .map(|(e, r)| self.new_attacker_from(e, r.clone()))
+            .map(|(e, r)| (*e, Some(r.clone())))
             .collect();
+        for (e, _) in &roles {
+            if !order.iter().any(|(o, _)| o.key == e.key)
+                && !ruled_out.iter().any(|(o, _)| o.key == e.key)
+            {
+                order.push((*e, None));
+            }
+        }
+        let mut attackers: Vec<NewAttacker> = Vec::new();
+        for (e, why) in order {
+            let named: Vec<Np> = roles
+                .iter()
+                .filter(|(r, _)| r.key == e.key)
+                .map(|(_, np)| *np)
+                .collect();
+            if named.is_empty() {
+                attackers.push(self.new_attacker_from(e, why.unwrap_or_default()));
+                continue;
+            }
+            for np in named {
+                let phrase = chunks.quote(np);
+                let mut a = self.new_attacker_from(
+                    e,
+                    format!(
+                        "The description names \"{phrase}\" (archetype `{}`: {}).",
+                        e.key,
+                        lower_first(&e.name)
+                    ),
+                );
+                a.name = ground::capitalize(&e.role_name.replace("{}", &phrase));
+                let can: Vec<&str> = grants
+                    .iter()
+                    .filter(|g| g.who.is_some_and(|w| w.to == np.to))
+                    .map(|g| g.action.as_str())
+                    .collect();
+                if !can.is_empty() {
+                    a.capability = format!(
+                        "{} The description lets them {}.",
+                        a.capability,
+                        can.join("; ")
+                    );
+                }
+                attackers.push(a);
+            }
+        }
         let mut thought = format!(
             "Checked {} attacker archetypes against the description and the asset kinds. ",
             self.catalog.attackers.len()

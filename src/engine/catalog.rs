@@ -14,10 +14,19 @@
 //! - `[[asset]]` key, name, description, triggers (phrases), properties ("CIAU" letters),
 //!   impact (high/medium/low), tags, supersedes (keys of less specific entries). The key is
 //!   also a tag. Tag `sensitive-data` raises datastores to high impact; `regulated` adds U.
+//!   Optional grounding (see [`super::ground`]): `heads` (head words: a noun phrase of the
+//!   description ending in one, with at least one modifier, becomes an asset of this entry
+//!   named after the phrase, e.g. head "secret" → "Stripe signing secret") and
+//!   `lone_heads` (head words that count without a modifier: "orders") and `head_exclude`
+//!   (modifier words that disqualify a phrase: "primary" key). An entry needs triggers or
+//!   heads.
 //! - `[[attacker]]` key, name, description, capability, position (external, adjacent,
 //!   internal, insider, supply_chain, physical), likelihood, threatens ("CIA"), triggers,
-//!   when_tags (asset tags that select it), targets (asset tags in reach; empty = all) and
-//!   `[[attacker.likelihood_rule]]` {triggers, level} (first mentioned rule wins).
+//!   when_tags (asset tags that select it), targets (asset tags in reach; empty = all),
+//!   `[[attacker.likelihood_rule]]` {triggers, level} (first mentioned rule wins) and
+//!   optional grounding: `roles` (head words of the people or parties the description names,
+//!   e.g. "adjusters", "vendor"), `role_exclude` (modifiers that disqualify) and `role_name`
+//!   (the attacker's name with `{}` for the phrase, e.g. "{} abusing legitimate access").
 //! - `[[boundary]]` key, name, zones (≥2), triggers, when_tags, asset_tags, crossing.
 //! - `[[assumption]]` key, text, triggers, when_tags.
 //! - `[[control]]` key, name, description, refs (`NIST:AC-3`, `ASVS:V4.1.1`, `CWE-862`),
@@ -39,6 +48,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../assets/catalog/components.toml"),
     ),
     ("data.toml", include_str!("../../assets/catalog/data.toml")),
+    (
+        "business.toml",
+        include_str!("../../assets/catalog/business.toml"),
+    ),
     (
         "attackers.toml",
         include_str!("../../assets/catalog/attackers.toml"),
@@ -139,7 +152,14 @@ struct RawAsset {
     key: String,
     name: String,
     description: String,
+    #[serde(default)]
     triggers: Vec<String>,
+    #[serde(default)]
+    heads: Vec<String>,
+    #[serde(default)]
+    lone_heads: Vec<String>,
+    #[serde(default)]
+    head_exclude: Vec<String>,
     properties: String,
     impact: String,
     #[serde(default)]
@@ -173,6 +193,12 @@ struct RawAttacker {
     targets: Vec<String>,
     #[serde(default)]
     likelihood_rule: Vec<RawLikelihoodRule>,
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    role_exclude: Vec<String>,
+    #[serde(default)]
+    role_name: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -255,6 +281,12 @@ pub struct AssetEntry {
     pub description: String,
     /// Phrases that select it.
     pub triggers: Vec<Trigger>,
+    /// Head words: a modified noun phrase ending in one becomes an asset of this entry.
+    pub heads: Vec<Trigger>,
+    /// Head words that count even without a modifier ("orders", "impersonation").
+    pub lone_heads: Vec<Trigger>,
+    /// Normalised modifier words that disqualify a head phrase.
+    pub head_exclude: BTreeSet<String>,
     /// Properties.
     pub properties: PropertySet,
     /// Impact.
@@ -301,6 +333,12 @@ pub struct AttackerEntry {
     pub targets: BTreeSet<String>,
     /// Likelihood overrides, first match wins.
     pub likelihood_rules: Vec<LikelihoodRule>,
+    /// Head words of the people or parties that stand for this archetype.
+    pub roles: Vec<Trigger>,
+    /// Normalised modifier words that disqualify a role phrase.
+    pub role_exclude: BTreeSet<String>,
+    /// Name of a grounded attacker, `{}` standing for the role phrase.
+    pub role_name: String,
     /// File it came from.
     pub source: String,
 }
@@ -421,6 +459,11 @@ fn triggers(
         .collect()
 }
 
+/// Normalised single words (modifier lists), each phrase split into its words.
+fn words(raw: &[String]) -> BTreeSet<String> {
+    raw.iter().flat_map(|w| phrase_tokens(w)).collect()
+}
+
 fn props(file: &str, kind: &'static str, key: &str, s: &str) -> Result<PropertySet, CatalogError> {
     let mut out = PropertySet::new();
     for c in s.chars().filter(|c| !c.is_whitespace() && *c != ',') {
@@ -539,8 +582,8 @@ impl Catalog {
             check_key(file, K, &a.key)?;
             dup(K, &a.key)?;
             nonempty(file, K, &a.key, "name", &a.name)?;
-            if a.triggers.is_empty() {
-                return Err(err(file, K, &a.key, "needs at least one trigger"));
+            if a.triggers.is_empty() && a.heads.is_empty() && a.lone_heads.is_empty() {
+                return Err(err(file, K, &a.key, "needs at least one trigger or head"));
             }
             let properties = props(file, K, &a.key, &a.properties)?;
             if properties.is_empty() {
@@ -554,6 +597,9 @@ impl Catalog {
             tags.insert(a.key.clone());
             let entry = AssetEntry {
                 triggers: triggers(file, K, &a.key, &a.triggers)?,
+                heads: triggers(file, K, &a.key, &a.heads)?,
+                lone_heads: triggers(file, K, &a.key, &a.lone_heads)?,
+                head_exclude: words(&a.head_exclude),
                 key: a.key,
                 name: a.name,
                 description: a.description,
@@ -588,6 +634,16 @@ impl Catalog {
             if threatens.is_empty() {
                 return Err(err(file, K, &a.key, "threatens must not be empty"));
             }
+            let role_name = a.role_name.clone().unwrap_or_else(|| "{}".into());
+            if role_name.matches("{}").count() != 1 {
+                return Err(err(
+                    file,
+                    K,
+                    &a.key,
+                    "role_name must contain {} exactly once",
+                ));
+            }
+            let roles = triggers(file, K, &a.key, &a.roles)?;
             let entry = AttackerEntry {
                 triggers: triggers(file, K, &a.key, &a.triggers)?,
                 position: a
@@ -606,6 +662,9 @@ impl Catalog {
                 when_tags: a.when_tags.into_iter().collect(),
                 targets: a.targets.into_iter().collect(),
                 likelihood_rules: rules,
+                roles,
+                role_exclude: words(&a.role_exclude),
+                role_name,
                 source: file.into(),
             };
             let key = entry.key.clone();

@@ -10,9 +10,12 @@
 //!   (`response_format: json_object`; dropped for servers that refuse it). A malformed or
 //!   invalid answer is retried once with the error quoted; a second failure is
 //!   [`EngineError::Step`] and the pipeline saves nothing.
-//! * Title, intent, refinement planning, queries and methodology answers stay with the
-//!   built-in engine (deterministic, offline); only the pipeline steps and the assurance
-//!   evidence judge ([`llm_judge`](super::llm_judge): coherence and sufficiency) use the LLM.
+//! * Every step uses the LLM: the six pipeline steps here, the title, intent classification,
+//!   refinement planning, query and methodology answers in
+//!   [`llm_conversation`](super::llm_conversation), and the assurance evidence judge in
+//!   [`llm_judge`](super::llm_judge) (coherence and sufficiency). The pipeline steps fail
+//!   when the LLM does (nothing half-generated is saved); the other calls fall back to the
+//!   built-in engine, which answers and says so, as the judge falls back to its rules.
 //! * The [`Engine`] trait has no caller argument, so the user of an operation is carried in a
 //!   thread-local context set by [`with_user`] around engine calls (the model services do this
 //!   on the thread that runs the pipeline). Without a context calls are neither cached nor
@@ -194,6 +197,11 @@ impl LlmEngine {
         };
         engine.prune();
         Ok(engine)
+    }
+
+    /// The built-in engine that answers when a conversational LLM call fails.
+    pub(super) fn fallback(&self) -> &BuiltinEngine {
+        &self.fallback
     }
 
     fn storage(e: impl std::fmt::Display) -> EngineError {
@@ -739,7 +747,7 @@ impl Engine for LlmEngine {
     }
 
     fn suggest_title(&self, description: &str) -> Result<String> {
-        self.fallback.suggest_title(description)
+        self.title_or_builtin(description)
     }
 
     fn generate_assets(&self, description: &str) -> Result<StepOutput<Vec<NewAsset>>> {
@@ -894,7 +902,7 @@ impl Engine for LlmEngine {
     }
 
     fn classify_intent(&self, message: &str, model: Option<&ThreatModel>) -> Result<Intent> {
-        self.fallback.classify_intent(message, model)
+        self.intent_or_builtin(message, model)
     }
 
     fn plan_refinement(
@@ -902,7 +910,7 @@ impl Engine for LlmEngine {
         model: &ThreatModel,
         instruction: &str,
     ) -> Result<StepOutput<Refinement>> {
-        self.fallback.plan_refinement(model, instruction)
+        self.plan_or_builtin(model, instruction)
     }
 
     fn answer_query(
@@ -911,11 +919,11 @@ impl Engine for LlmEngine {
         verification: &VerificationMap,
         question: &str,
     ) -> Result<StepOutput<String>> {
-        self.fallback.answer_query(model, verification, question)
+        self.query_or_builtin(model, verification, question)
     }
 
     fn answer_general(&self, question: &str) -> Result<StepOutput<String>> {
-        self.fallback.answer_general(question)
+        self.general_or_builtin(question)
     }
 }
 

@@ -12,8 +12,10 @@
 mod builtin;
 pub mod catalog;
 mod conversation;
+mod ground;
 pub mod llm;
 mod llm_compliance;
+mod llm_conversation;
 mod llm_judge;
 pub mod text;
 

@@ -147,7 +147,8 @@ fn payments_kafka_postgres() {
         "Kafka event stream",
         "PostgreSQL database",
         "Payment card data",
-        "Ledger / account balances",
+        // The ledger entry, named after what the description calls it.
+        "PostgreSQL ledger",
     ] {
         assert!(names.contains(&n), "missing {n} in {names:?}");
     }

@@ -113,9 +113,13 @@ impl ModelService {
         let question = check_message("question", question)?;
         let stored = self.get(caller, id)?;
         let verification = self.verification(caller, id)?;
-        Ok(engine
-            .answer_query(&stored.model, &verification, &question)?
-            .data)
+        let answer = engine::with_tenant(
+            &caller.user_id,
+            &caller.workspace_id,
+            &caller.tenant,
+            || engine.answer_query(&stored.model, &verification, &question),
+        )?;
+        Ok(answer.data)
     }
 
     /// Re-runs control generation (status and evidence of controls produced again are kept;
@@ -260,7 +264,12 @@ impl ModelService {
         let stored = self.get(caller, id)?;
         let intent = match intent {
             Some(i) => i,
-            None => engine.classify_intent(&message, Some(&stored.model))?,
+            None => engine::with_tenant(
+                &caller.user_id,
+                &caller.workspace_id,
+                &caller.tenant,
+                || engine.classify_intent(&message, Some(&stored.model)),
+            )?,
         };
         let (reply, changes, version, job_id) = match intent {
             Intent::Refine => {
@@ -288,7 +297,13 @@ impl ModelService {
                 None,
             ),
             Intent::General => (
-                engine.answer_general(&message)?.data,
+                engine::with_tenant(
+                    &caller.user_id,
+                    &caller.workspace_id,
+                    &caller.tenant,
+                    || engine.answer_general(&message),
+                )?
+                .data,
                 Vec::new(),
                 stored.model.version,
                 None,

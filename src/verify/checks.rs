@@ -8,7 +8,8 @@
 //! semantics: no lookaround or backreferences, linear time, so no timeout is needed).
 
 use super::config;
-use super::lang::{self, Lang};
+use super::extent;
+use super::lang::{self, Lang, Site};
 use super::testrun;
 use super::workspace::{FileError, Workspace};
 use serde::Serialize;
@@ -560,7 +561,7 @@ fn function_calls(ws: &Workspace, p: &Params) -> CheckResult {
             "Caller '{caller}' not defined in '{file}'"
         )));
     };
-    let (a, b) = lang::body_range(&code, site);
+    let (a, b) = extent::body(&code, site, &caller, l);
     Ok(match lang::calls(&code[a..b], &callee, l) {
         Some(off) => {
             let line = lang::line_of(&text, a + off + 1);
@@ -644,7 +645,8 @@ fn config_key(ws: &Workspace, p: &Params, match_value: bool) -> CheckResult {
 
 fn env_var_referenced(ws: &Workspace, p: &Params) -> CheckResult {
     let (file, var) = (p.file()?, p.req("variable")?);
-    let text = match ws.read(&file) {
+    // Comments blanked per file type: a variable named only in a comment is not referenced.
+    let (text, code) = match ws.read_uncommented(&file) {
         Ok(t) => t,
         Err(FileError::NotFound(_)) => {
             return Ok(Verdict::fail(format!("File '{file}' not found")));
@@ -672,7 +674,7 @@ fn env_var_referenced(ws: &Workspace, p: &Params) -> CheckResult {
     ]
     .join("|");
     let re = compile(&pattern)?;
-    Ok(match re.find(&text) {
+    Ok(match re.find(&code) {
         Some(m) => {
             let line = lang::line_of(&text, m.start());
             Verdict::pass(format!(
@@ -681,7 +683,7 @@ fn env_var_referenced(ws: &Workspace, p: &Params) -> CheckResult {
             ))
         }
         None => Verdict::fail(format!(
-            "No reference to environment variable '{var}' in '{file}' (os.environ/getenv/process.env/ENV/${{…}} forms searched)"
+            "No reference to environment variable '{var}' in '{file}' (os.environ/getenv/process.env/ENV/${{…}} forms searched; comments ignored)"
         )),
     })
 }
@@ -699,7 +701,9 @@ fn dependency(ws: &Workspace, p: &Params, check_version: bool) -> CheckResult {
     } else {
         None
     };
-    let text = match ws.read(&manifest) {
+    // Comments blanked per file type: a dependency inside `<!-- -->`, after `#` or `//` is
+    // not declared.
+    let (_, text) = match ws.read_uncommented(&manifest) {
         Ok(t) => t,
         Err(FileError::NotFound(_)) => {
             return Ok(Verdict::fail(format!("Manifest '{manifest}' not found")));
@@ -766,40 +770,64 @@ fn simple_def(code: &str, name: &str) -> Result<Option<usize>, CheckError> {
     Ok(re.find(code).map(|m| m.start()))
 }
 
+/// The definition of a function-scoped check's function: the line-anchored definition
+/// ([`lang::find_function`]), else the contract's weak `(def|function|fn|func) NAME(`
+/// anywhere, taken from the start of its line.
+fn function_site(code: &str, name: &str, l: Lang) -> Result<Option<Site>, CheckError> {
+    if let Some(site) = lang::find_function(code, name, l) {
+        return Ok(Some(site));
+    }
+    Ok(simple_def(code, name)?.map(|off| {
+        let line_start = code[..off].rfind('\n').map_or(0, |p| p + 1);
+        Site {
+            line: lang::line_of(code, off),
+            offset: line_start,
+        }
+    }))
+}
+
 fn parameter_validated(ws: &Workspace, p: &Params) -> CheckResult {
     let (file, func, param) = (p.file()?, p.req("function")?, p.req("parameter")?);
     let (text, code, l) = read_source!(ws, file);
-    let def = simple_def(&code, &func)?
-        .or_else(|| lang::find_function(&code, &func, l).map(|s| s.offset));
-    let Some(off) = def else {
+    let Some(site) = function_site(&code, &func, l)? else {
         return Ok(Verdict::fail(format!(
             "Function '{func}' not defined in '{file}'"
         )));
     };
-    Ok(if text.contains(&param) {
-        Verdict::pass(format!(
-            "Function '{func}' defined at line {} of '{file}' and parameter '{param}' appears in the file (weak structural check; tier 2 judges the validation)",
-            lang::line_of(&text, off)
-        ))
-    } else {
-        Verdict::fail(format!("Parameter '{param}' does not appear in '{file}'"))
+    // Only the function's own body counts (not its signature, not the next function), read
+    // with comments blanked but strings kept (`data["email"]`).
+    let (a, b) = extent::body(&code, site, &func, l);
+    let (_, uncommented) = ws.read_uncommented(&file)?;
+    let body = uncommented.get(a..b).unwrap_or("");
+    let re = compile(&format!(r"(?:^|[^\w$]){}(?:[^\w$]|$)", regex::escape(&param)))?;
+    Ok(match re.find(body) {
+        Some(m) => {
+            let at = a + m.start() + usize::from(!m.as_str().starts_with(param.as_str()));
+            Verdict::pass(format!(
+                "Function '{func}' (line {} of '{file}') uses parameter '{param}' in its body at line {}: {} (weak structural check; tier 2 judges the validation)",
+                site.line,
+                lang::line_of(&text, at),
+                lang::line_text_at(&text, at)
+            ))
+        }
+        None => Verdict::fail(format!(
+            "Parameter '{param}' does not appear in the body of '{func}' (lines {}-{} of '{file}')",
+            lang::line_of(&text, a),
+            lang::line_of(&text, b)
+        )),
     })
 }
 
 fn error_handled(ws: &Workspace, p: &Params) -> CheckResult {
     let (file, func) = (p.file()?, p.req("function")?);
     let (text, code, l) = read_source!(ws, file);
-    let def = simple_def(&code, &func)?
-        .or_else(|| lang::find_function(&code, &func, l).map(|s| s.offset));
-    let Some(off) = def else {
+    let Some(site) = function_site(&code, &func, l)? else {
         return Ok(Verdict::fail(format!(
             "Function '{func}' not defined in '{file}'"
         )));
     };
-    let mut end = (off + 5000).min(text.len());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
+    // The function's real extent (signature included: `-> Result<…>`), never the next one.
+    let (off, end) = extent::whole(&code, site, &func, l);
     let window = &code[off..end];
     const MARKERS: [&str; 13] = [
         "try:",
@@ -826,12 +854,13 @@ fn error_handled(ws: &Workspace, p: &Params) -> CheckResult {
                 let line = lang::line_of(&text, off + i);
                 Verdict::pass(format!(
                     "'{func}' (line {}) handles errors: '{m}' at line {line} of '{file}'",
-                    lang::line_of(&text, off)
+                    site.line
                 ))
             }
             None => Verdict::fail(format!(
-                "No error handling (try/catch/except/if err/Result</recover/rescue) within 5000 chars of '{func}' at line {} of '{file}'",
-                lang::line_of(&text, off)
+                "No error handling (try/catch/except/if err/Result</recover/rescue) in '{func}' (lines {}-{} of '{file}')",
+                site.line,
+                lang::line_of(&text, end)
             )),
         },
     )
@@ -845,7 +874,9 @@ fn literal_in_file(
 ) -> CheckResult {
     let file = p.file()?;
     let needle = p.req(key)?;
-    let text = match ws.read(&file) {
+    // Comments blanked per file type: a commented-out registration or header directive is
+    // not evidence.
+    let (text, code) = match ws.read_uncommented(&file) {
         Ok(t) => t,
         Err(FileError::NotFound(_)) => {
             return Ok(Verdict::fail(format!("File '{file}' not found")));
@@ -853,9 +884,11 @@ fn literal_in_file(
         Err(e) => return Err(e.into()),
     };
     let pos = if case_insensitive {
-        text.to_lowercase().find(&needle.to_lowercase())
+        // ASCII case folding keeps byte offsets (a Unicode lower-casing may not).
+        code.to_ascii_lowercase()
+            .find(&needle.to_ascii_lowercase())
     } else {
-        text.find(&needle)
+        code.find(&needle)
     };
     let what = if key == "header" {
         "HTTP header"
@@ -870,7 +903,9 @@ fn literal_in_file(
                 lang::line_text(&text, line)
             ))
         }
-        None => Verdict::fail(format!("{what} '{needle}' not found in '{file}'")),
+        None => Verdict::fail(format!(
+            "{what} '{needle}' not found in '{file}' outside comments"
+        )),
     })
 }
 
@@ -883,6 +918,7 @@ fn test_exists(ws: &Workspace, p: &Params) -> CheckResult {
             .or_else(|| p.opt("name"))
             .ok_or(CheckError::Missing("pattern"))?;
         let (text, code, _) = read_source!(ws, file);
+        let (_, uncommented) = ws.read_uncommented(&file)?;
         let name_re = regex::escape(&name)
             .replace(r"\*", r"\w*")
             .replace(r"\?", r"\w");
@@ -893,7 +929,7 @@ fn test_exists(ws: &Workspace, p: &Params) -> CheckResult {
             match re.find(&code).or_else(|| {
                 compile(&format!(r#"(?:it|test|describe)\(\s*['"`]{name_re}"#))
                     .ok()
-                    .and_then(|r| r.find(&text))
+                    .and_then(|r| r.find(&uncommented))
             }) {
                 Some(m) => {
                     let line = lang::line_of(&text, m.start());

@@ -351,6 +351,40 @@ pub fn parse_manifest(
             add(&format!("{g}:{a}"), &ver);
             add(&a, &ver);
         }
+    } else if name.ends_with(".csproj")
+        || name.ends_with(".vbproj")
+        || name.ends_with(".fsproj")
+        || name == "directory.packages.props"
+        || name == "packages.config"
+    {
+        // NuGet: `<PackageReference Include="X" Version="1.2" />`, central
+        // `<PackageVersion …>` and packages.config `<package id="X" version="1.2" />`.
+        let tag = regex::Regex::new(r"(?is)<(?:PackageReference|PackageVersion|package)\b([^>]*)>")
+            .map_err(|e| err("NuGet", e.to_string()))?;
+        let attr = |body: &str, names: &[&str]| -> String {
+            names
+                .iter()
+                .find_map(|n| {
+                    regex::Regex::new(&format!(r#"(?i)\b{n}\s*=\s*"([^"]*)""#))
+                        .ok()
+                        .and_then(|re| re.captures(body).map(|c| c[1].to_string()))
+                })
+                .unwrap_or_default()
+        };
+        for c in tag.captures_iter(text) {
+            let body = &c[1];
+            let id = attr(body, &["Include", "id", "Update"]);
+            add(&id, &attr(body, &["Version", "version"]));
+        }
+    } else if name == "build.gradle" || name == "build.gradle.kts" {
+        // `implementation 'g:a:v'`, `api("g:a:v")` and the other standard configurations.
+        let re = regex::Regex::new(r#"(?m)\b(?:implementation|api|compileOnly|runtimeOnly|testImplementation|testRuntimeOnly|annotationProcessor|kapt|ksp|classpath|compile|testCompile)\s*\(?\s*['"]([^'":\s]+):([^'":\s]+)(?::([^'"\s]+))?['"]"#)
+            .map_err(|e| err("build.gradle", e.to_string()))?;
+        for c in re.captures_iter(text) {
+            let ver = c.get(3).map_or("", |m| m.as_str());
+            add(&format!("{}:{}", &c[1], &c[2]), ver);
+            add(&c[2], ver);
+        }
     } else if name == "gemfile" || name.ends_with(".gemspec") {
         let re = regex::Regex::new(r#"(?m)^\s*(?:gem|spec\.add_(?:runtime_|development_)?dependency)\s*\(?\s*['"]([^'"]+)['"]\s*(?:,\s*['"]([^'"]+)['"])?"#)
             .map_err(|e| err("Gemfile", e.to_string()))?;

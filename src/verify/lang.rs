@@ -67,6 +67,19 @@ impl Lang {
 /// standard library's memchr-based searches; the result is byte-for-byte that of a plain
 /// byte-at-a-time scan (see the `blank_matches_reference` test).
 pub fn blank(text: &str, lang: Lang) -> String {
+    blank_impl(text, lang, false)
+}
+
+/// Replaces only comment text with spaces (string literals kept, still recognised so a `//`
+/// or `#` inside one is not a comment), keeping every newline and byte offset: the view of
+/// a source file for checks that look for names written inside strings (middleware, header
+/// and environment variable names, import paths). A Python triple-quoted string standing
+/// alone as a statement (a docstring, or code "commented out" in one) counts as a comment.
+pub fn blank_comments(text: &str, lang: Lang) -> String {
+    blank_impl(text, lang, true)
+}
+
+fn blank_impl(text: &str, lang: Lang, keep_strings: bool) -> String {
     let bytes = text.as_bytes();
     let n = bytes.len();
     let hash_comments = matches!(lang, Lang::Python | Lang::Ruby | Lang::Php | Lang::Other);
@@ -121,7 +134,14 @@ pub fn blank(text: &str, lang: Lang) -> String {
         {
             let delim = if c == b'"' { "\"\"\"" } else { "'''" };
             let end = find_from(text, i + 3, delim).unwrap_or(n);
-            blank_range(&mut out, i + 3, end);
+            let statement = bytes[..i]
+                .iter()
+                .rev()
+                .take_while(|&&b| b != b'\n')
+                .all(|b| b.is_ascii_whitespace());
+            if !keep_strings || statement {
+                blank_range(&mut out, i + 3, end);
+            }
             i = (end + 3).min(n);
         } else if c == b'"'
             || (c == b'`' && backtick)
@@ -136,7 +156,9 @@ pub fn blank(text: &str, lang: Lang) -> String {
                 }
                 j += 1;
             }
-            blank_range(&mut out, i + 1, j);
+            if !keep_strings {
+                blank_range(&mut out, i + 1, j);
+            }
             i = j + 1;
         } else {
             i += 1;
@@ -321,8 +343,10 @@ pub fn find_function(code: &str, name: &str, lang: Lang) -> Option<Site> {
         // Rust generic: fn name<T>(
         patterns.push(format!(r"(?m)^[ \t]*{MODIFIERS}fn[ \t]+{n}[ \t]*<"));
         // JS/TS: const name = async (a) => / name = function / name: function / name(a) {
+        // Parameters may hold parenthesised defaults two levels deep (`res = make(f(x))`)
+        // and span lines; TypeScript generics (`<T,>`) may precede them.
         patterns.push(format!(
-            r"(?m)^[ \t]*(?:export[ \t]+)?(?:(?:const|let|var)[ \t]+)?(?:this\.)?{n}[ \t]*(?::[^=\n]*)?=[ \t]*(?:async[ \t]*)?(?:\([^)\n]*\)|[A-Za-z_$][\w$]*)[ \t]*(?::[^=\n]*)?=>"
+            r"(?m)^[ \t]*(?:export[ \t]+)?(?:default[ \t]+)?(?:(?:const|let|var)[ \t]+)?(?:this\.)?{n}[ \t]*(?::[^=\n]*)?=[ \t]*(?:async[ \t]*)?(?:<[^>\n]*>[ \t]*)?(?:\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)|[A-Za-z_$][\w$]*)[ \t]*(?::[^=\n]*)?=>"
         ));
         patterns.push(format!(
             r"(?m)^[ \t]*(?:export[ \t]+)?(?:(?:const|let|var)[ \t]+)?(?:this\.)?{n}[ \t]*[:=][ \t]*(?:async[ \t]+)?function\b"
@@ -473,7 +497,7 @@ fn indent_of(line: &str) -> usize {
 
 /// Lines after the header at `offset` that are indented deeper than it (blank lines
 /// included), as a byte range. Multi-line headers (open parentheses) are skipped first.
-fn indent_body(code: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn indent_body(code: &str, offset: usize) -> (usize, usize) {
     let line_start = code[..offset].rfind('\n').map(|p| p + 1).unwrap_or(0);
     let base = indent_of(&code[line_start..]);
     let mut pos = memchr_nl(code.as_bytes(), offset);
@@ -630,6 +654,7 @@ fn is_ident_char(c: Option<char>) -> bool {
 /// `from x import y` yields `x`, `y` and `x.y`; `importlib.import_module("m")` yields `m`.
 pub fn imports(text: &str, lang: Lang) -> Vec<(usize, String)> {
     let code = blank(text, lang);
+    let uncommented = blank_comments(text, lang);
     let mut out = Vec::new();
     let mut push = |off: usize, m: &str| {
         let m = m.trim();
@@ -671,9 +696,9 @@ pub fn imports(text: &str, lang: Lang) -> Vec<(usize, String)> {
                 }
             }
         }
-        // importlib needs the string literal, so read the raw text.
+        // importlib needs the string literal, so read the text with only comments blanked.
         if let Some(re) = rx(r#"import_module\(\s*['"]([^'"]+)['"]"#) {
-            for c in re.captures_iter(text) {
+            for c in re.captures_iter(&uncommented) {
                 push(c.get(0).map_or(0, |m| m.start()), &c[1]);
             }
         }
@@ -721,12 +746,13 @@ pub fn imports(text: &str, lang: Lang) -> Vec<(usize, String)> {
         ],
     };
     // Import statements name modules inside string literals, which `blank` empties, so
-    // these regexes run on the raw text but only on lines that are code in the blanked
-    // version (a line that is entirely a comment blanks to whitespace).
+    // these regexes run on the text with only its comments blanked, and only on lines that
+    // are code in the blanked version (a line that is entirely a comment blanks to
+    // whitespace; a trailing `// require('x')` is blanked away).
     let code_lines: Vec<&str> = code.lines().collect();
     for p in raw_patterns {
         let Some(re) = rx(p) else { continue };
-        for c in re.captures_iter(text) {
+        for c in re.captures_iter(&uncommented) {
             let off = c.get(0).map_or(0, |m| m.start());
             let line = line_of(text, off);
             if code_lines

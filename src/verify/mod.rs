@@ -54,7 +54,9 @@
 
 pub mod checks;
 pub mod client;
+pub mod comments;
 pub mod config;
+pub mod extent;
 pub mod lang;
 pub mod output;
 pub mod testrun;
@@ -659,3 +661,6 @@ mod tests;
 
 #[cfg(test)]
 mod client_tests;
+
+#[cfg(test)]
+mod judgement_tests;

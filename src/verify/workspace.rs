@@ -42,6 +42,7 @@ pub struct Workspace {
     root: PathBuf,
     cache: Mutex<HashMap<String, Result<Arc<String>, FileError>>>,
     code_cache: Mutex<HashMap<String, Arc<String>>>,
+    uncommented_cache: Mutex<HashMap<String, Arc<String>>>,
     walk: OnceLock<Arc<Vec<String>>>,
     test_env: Vec<String>,
 }
@@ -56,6 +57,7 @@ impl Workspace {
             root,
             cache: Mutex::new(HashMap::new()),
             code_cache: Mutex::new(HashMap::new()),
+            uncommented_cache: Mutex::new(HashMap::new()),
             walk: OnceLock::new(),
             test_env: Vec::new(),
         })
@@ -172,6 +174,23 @@ impl Workspace {
         Ok((text, code))
     }
 
+    /// Reads a file with its comments blanked per file type ([`super::comments::strip`]),
+    /// strings and offsets kept: what the checks that look for names in code read (a name
+    /// only in a comment is not evidence). Cached like [`Workspace::read`].
+    pub fn read_uncommented(&self, rel: &str) -> Result<(Arc<String>, Arc<String>), FileError> {
+        let text = self.read(rel)?;
+        if let Ok(cache) = self.uncommented_cache.lock()
+            && let Some(hit) = cache.get(rel)
+        {
+            return Ok((text, hit.clone()));
+        }
+        let code = Arc::new(super::comments::strip(&text, rel));
+        if let Ok(mut cache) = self.uncommented_cache.lock() {
+            cache.insert(rel.to_string(), code.clone());
+        }
+        Ok((text, code))
+    }
+
     /// Drops the cached text and blanked code of `rel` (same spelling as when read), once
     /// no pending assertion needs them; a later read simply reads the file again.
     pub fn forget(&self, rel: &str) {
@@ -179,6 +198,9 @@ impl Workspace {
             cache.remove(rel);
         }
         if let Ok(mut cache) = self.code_cache.lock() {
+            cache.remove(rel);
+        }
+        if let Ok(mut cache) = self.uncommented_cache.lock() {
             cache.remove(rel);
         }
     }

@@ -1,0 +1,664 @@
+//! Grounding: what a description actually names, in its own words.
+//!
+//! Catalog keywords alone give every model the same few generic assets ("REST API", "Stored
+//! credentials") and miss what the catalog has no keyword for. This module finds the noun
+//! phrases of the description (a head word with the modifiers before it: "per-carrier API
+//! keys", "proof-of-delivery photos") so that
+//! - a catalog entry mentioned as the head of a longer phrase is named after it ("carrier API"
+//!   → asset "Carrier API" of entry `rest-api`);
+//! - entries with `heads` turn phrases ending in a head word into assets ("Stripe signing
+//!   secret", "routing rules", "rate confirmations"), with the owner of a secret attached
+//!   ("a payouts provider whose API secret …" → "API secret (payouts provider)");
+//! - the actions the description grants to people ("support agents can refund orders and
+//!   issue credits") become privileged-capability assets;
+//! - attacker archetypes with `roles` become attackers named after the people and parties
+//!   the description names ("Claims adjusters abusing legitimate access").
+//!
+//! A heuristic chunker over the engine's tokens (word lists for determiners, prepositions,
+//! auxiliaries and common verbs; punctuation ends a phrase; hyphens join words), not a
+//! parser. Pure and deterministic.
+
+use super::text::{Text, normalize_word};
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+/// Words that never belong to a noun phrase: determiners, pronouns, prepositions,
+/// conjunctions, auxiliaries, modals and frequent adverbs.
+const STOP: &[&str] = &[
+    "a", "an", "the", "this", "that", "these", "those", "each", "every", "any", "all", "its",
+    "it", "their", "our", "your", "his", "her", "my", "some", "own", "they", "them", "we",
+    "us", "you", "he", "she", "who", "whom", "whose", "which", "what", "where", "when", "why",
+    "how", "there", "here", "of", "in", "on", "at", "to", "from", "for", "with", "by",
+    "through", "via", "over", "under", "into", "onto", "about", "across", "against",
+    "between", "after", "before", "during", "within", "without", "as", "than", "per", "and",
+    "or", "but", "nor", "if", "then", "else", "so", "also", "only", "often", "just", "even",
+    "still", "both", "either", "neither", "not", "no", "is", "are", "was", "were", "be",
+    "been", "being", "has", "have", "had", "do", "does", "did", "can", "could", "may",
+    "might", "must", "shall", "should", "will", "would", "cannot", "other", "another", "such",
+    "several", "many", "much", "more", "most", "less", "least", "few", "up", "out", "off",
+    "down", "back", "again", "never", "always", "once", "while", "until", "unless",
+    "because", "whether", "every", "new", "same", "themselves", "itself", "directly",
+    "automatically", "remotely", "manually", "immediately", "first", "later", "now", "today",
+    "sometimes", "usually", "together", "alongside", "whenever", "anyone", "someone",
+    "everyone", "nobody", "something", "anything", "everything", "nothing", "like", "using",
+    "including", "regarding", "following", "according", "via", "whereas", "although",
+];
+
+/// Frequent verbs of feature descriptions (any form; compared normalised): they end a noun
+/// phrase. Verbs that are also frequent noun modifiers are in [`NOUN_VERBS`].
+const VERBS: &[&str] = &[
+    "assign", "receive", "authenticate", "produce", "store", "upload", "keep", "kept",
+    "decide", "see", "use", "send", "sent", "create", "manage", "download", "configure",
+    "define", "submit", "connect", "sync", "read", "write", "wrote", "written", "enter",
+    "verify", "reach", "forward", "push", "expose", "look", "answer", "join", "require",
+    "generate", "deliver", "get", "got", "give", "gave", "given", "leave", "left", "affect",
+    "handle", "pass", "accrue", "tick", "contain", "include", "mount", "sit", "sat", "arrive",
+    "apply", "evaluate", "maintain", "expire", "replicate", "transform", "restrict", "fed",
+    "collect", "enforce", "distribute", "rebalance", "reconcile", "derive", "resell", "fail",
+    "sell", "sold", "redeem", "buy", "bought", "earn", "make", "made", "take", "took",
+    "taken", "find", "found", "held", "help", "listen", "ship", "carry", "provide", "serve",
+    "persist", "become", "became", "remain", "seem", "say", "said", "tell", "know", "knew",
+    "think", "want", "try", "continue", "keep", "bring", "brought", "put", "mean", "meant",
+    "appear", "lead", "led", "follow", "belong", "depend", "exist", "happen", "occur", "rely",
+    "relie", "respond", "fall", "fell", "operate", "pretend", "frequently", "nightly",
+    "hourly", "daily", "weekly", "monthly", "quarterly", "yearly", "pull", "obtain", "poll",
+    "detect", "emit", "consume", "ingest", "mirror", "protect", "govern", "reduce", "prevent",
+    "ensure", "guarantee", "validate", "authorize", "authorise", "remind", "register",
+    "enrol", "enroll", "attach", "embed", "extract", "translate", "convert", "calculate",
+    "pair", "print", "confirm", "pause", "resume", "revoke", "renew", "assess",
+    "determine", "compare", "combine", "split", "merge", "sort", "filter", "choose", "pick",
+    "select", "move", "copy", "replace", "wait", "retry", "fetche", "sends", "gets",
+];
+
+/// Verbs that are also common noun modifiers ("load record", "audit trail", "pay rules"):
+/// they start a granted action but do not end a noun phrase.
+const NOUN_VERBS: &[&str] = &[
+    "trade", "farm", "order", "import", "publish", "file", "score", "rank", "price", "book",
+    "reserve", "claim", "bill", "invoice", "list", "schedule", "plan", "test", "train",
+    "accept", "act", "add", "alert", "allow", "approve", "archive", "audit", "ban", "begin",
+    "bid", "block", "broadcast", "build", "built", "burn", "call", "change", "check",
+    "compute", "countersign", "decrypt", "delete", "deny", "deploy", "deposit", "detonate",
+    "disable", "disconnect", "drop", "edit", "enable", "encrypt", "end", "escalate", "export",
+    "fan", "feed", "fetch", "freeze", "go", "goes", "grant", "hand", "hash", "hold", "host",
+    "immobilise", "immobilize", "impersonate", "inspect", "install", "invite", "issue", "let",
+    "lift", "live", "load", "lock", "log", "match", "mint", "monitor", "need", "notify",
+    "offer", "open", "override", "paid", "parse", "pay", "permit", "place", "post", "process",
+    "publish", "purge", "quarantine", "query", "raise", "ran", "reassign", "reconnect",
+    "record", "refund", "reject", "release", "remove", "render", "reopen", "report",
+    "reprint", "request", "resolve", "restore", "retain", "return", "review", "rewrite",
+    "rotate", "route", "run", "save", "scan", "set", "share", "sign", "start", "stop",
+    "stream", "subscribe", "support", "suspend", "tamper", "track", "transcribe", "transfer",
+    "trigger", "tune", "unlock", "update", "view", "void", "waive", "watch", "went",
+    "withdraw", "work",
+];
+
+/// Heads whose phrase continues with "of …" ("bill of lading", "chain of custody").
+const OF_HEADS: &[&str] = &[
+    "bill",
+    "proof",
+    "chain",
+    "statement",
+    "certificate",
+    "date",
+    "power",
+    "letter",
+    "notice",
+    "record",
+];
+
+/// Verbs that make an action privileged when people other than the data's owner can do it.
+const PRIVILEGED_VERBS: &[&str] = &[
+    "override",
+    "impersonate",
+    "approve",
+    "countersign",
+    "reopen",
+    "unlock",
+    "immobilise",
+    "immobilize",
+    "disconnect",
+    "reconnect",
+    "grant",
+    "ban",
+    "suspend",
+    "waive",
+    "void",
+    "refund",
+    "reassign",
+    "rebalance",
+    "lift",
+    "raise",
+    "release",
+    "block",
+    "reprint",
+    "tune",
+    "hold",
+    "credit",
+    "issue",
+    "delete",
+    "purge",
+    "escalate",
+    "disable",
+    "freeze",
+    "unfreeze",
+    "transfer",
+    "withdraw",
+    "mint",
+    "revoke",
+    "reset",
+    "bypass",
+    "adjust",
+    "rebook",
+    "cancel",
+    "export",
+    "access",
+    "sign",
+    "push",
+    "edit",
+];
+
+/// Words that end a granted action ("can view addresses *to* resolve disputes").
+const ACTION_END: &[&str] = &[
+    "to", "that", "who", "which", "when", "after", "before", "through", "only", "if", "unless", "so",
+    "for", "while", "because", "once", "until", "all", "from", "in", "on", "at", "via",
+    "using", "by", "during", "where", "whose", "but", "then", "under", "as",
+];
+
+/// True when `set` holds the word, or the verb of an "-es" form the normaliser leaves with
+/// its "e" ("publishes" → "publishe" → "publish", "fetches", "processes").
+fn has(set: &HashSet<String>, w: &str) -> bool {
+    set.contains(w)
+        || (["she", "che", "xe", "sse", "zze"].iter().any(|e| w.ends_with(e))
+            && set.contains(&w[..w.len() - 1]))
+}
+
+fn set(list: &'static [&'static str]) -> HashSet<String> {
+    list.iter().map(|w| normalize_word(w)).collect()
+}
+
+fn stop() -> &'static HashSet<String> {
+    static S: OnceLock<HashSet<String>> = OnceLock::new();
+    S.get_or_init(|| set(STOP))
+}
+
+fn verbs() -> &'static HashSet<String> {
+    static S: OnceLock<HashSet<String>> = OnceLock::new();
+    S.get_or_init(|| set(VERBS))
+}
+
+/// Words after which a verb-like noun ("record", "pay") is a modifier, not a verb: "the
+/// load record", "those pay rules".
+const DETERMINERS: &[&str] = &[
+    "a", "an", "the", "this", "these", "those", "each", "every", "any", "all", "its",
+    "their", "our", "your", "his", "her", "my", "some", "no", "own", "per", "whose", "both",
+    "either", "other", "another", "several", "many", "such", "of", "in", "on", "at", "from",
+    "for", "with", "by", "through", "via", "into", "up", "out", "off", "down", "back",
+];
+
+fn determiners() -> &'static HashSet<String> {
+    static S: OnceLock<HashSet<String>> = OnceLock::new();
+    S.get_or_init(|| set(DETERMINERS))
+}
+
+fn noun_verbs() -> &'static HashSet<String> {
+    static S: OnceLock<HashSet<String>> = OnceLock::new();
+    S.get_or_init(|| set(NOUN_VERBS))
+}
+
+fn action_verbs() -> &'static HashSet<String> {
+    static S: OnceLock<HashSet<String>> = OnceLock::new();
+    S.get_or_init(|| {
+        let mut v = set(VERBS);
+        v.extend(set(NOUN_VERBS));
+        v.extend(set(PRIVILEGED_VERBS));
+        v
+    })
+}
+
+fn privileged_verbs() -> &'static HashSet<String> {
+    static S: OnceLock<HashSet<String>> = OnceLock::new();
+    S.get_or_init(|| set(PRIVILEGED_VERBS))
+}
+
+fn action_end() -> &'static HashSet<String> {
+    static S: OnceLock<HashSet<String>> = OnceLock::new();
+    S.get_or_init(|| set(ACTION_END))
+}
+
+fn of_heads() -> &'static HashSet<String> {
+    static S: OnceLock<HashSet<String>> = OnceLock::new();
+    S.get_or_init(|| set(OF_HEADS))
+}
+
+/// A noun phrase: tokens `from..to`, its head `head..to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Np {
+    /// First token.
+    pub from: usize,
+    /// First token of the head word(s).
+    pub head: usize,
+    /// One past the last token.
+    pub to: usize,
+}
+
+impl Np {
+    /// True when the phrase has words before its head.
+    pub fn modified(&self) -> bool {
+        self.from < self.head
+    }
+}
+
+/// The description's tokens with what separates them.
+pub struct Chunks<'t, 'a> {
+    /// The tokenised text.
+    pub text: &'t Text<'a>,
+    /// `brk[i]`: punctuation (a phrase boundary) between token `i-1` and `i`.
+    brk: Vec<bool>,
+    /// `joined[i]`: token `i` is hyphen- or slash-joined to token `i-1` ("per-carrier").
+    joined: Vec<bool>,
+    /// Sentence number of each token.
+    sentence: Vec<usize>,
+}
+
+impl<'t, 'a> Chunks<'t, 'a> {
+    /// Computes the separators of a tokenised text.
+    pub fn new(text: &'t Text<'a>) -> Chunks<'t, 'a> {
+        let n = text.tokens.len();
+        let mut brk = vec![true; n];
+        let mut joined = vec![false; n];
+        let mut sentence = vec![0usize; n];
+        let mut s = 0usize;
+        for i in 1..n {
+            let gap = text
+                .raw
+                .get(text.tokens[i - 1].end..text.tokens[i].start)
+                .unwrap_or(" ");
+            let g = gap.trim();
+            joined[i] = matches!(g, "-" | "/" | "‐" | "‑");
+            brk[i] = !joined[i] && !g.is_empty();
+            // A single line break is white space (hard-wrapped text); a blank line or a
+            // full stop ends a sentence.
+            if gap.contains(['.', '!', '?', ';']) || gap.contains("\n\n") || gap.contains("\n\r\n") {
+                s += 1;
+            }
+            sentence[i] = s;
+        }
+        Chunks {
+            text,
+            brk,
+            joined,
+            sentence,
+        }
+    }
+
+    fn norm(&self, i: usize) -> &str {
+        self.text.tokens[i].norm.as_str()
+    }
+
+    fn raw(&self, i: usize) -> &'a str {
+        let t = &self.text.tokens[i];
+        &self.text.raw[t.start..t.end]
+    }
+
+    /// Number of tokens.
+    pub(crate) fn len(&self) -> usize {
+        self.text.tokens.len()
+    }
+
+    /// Sentence number of token `i`.
+    pub fn sentence_of(&self, i: usize) -> usize {
+        self.sentence.get(i).copied().unwrap_or(0)
+    }
+
+    fn is_function_word(&self, i: usize) -> bool {
+        let n = self.norm(i);
+        stop().contains(n) || has(verbs(), n)
+    }
+
+    fn is_content(&self, i: usize) -> bool {
+        !self.is_function_word(i)
+            && !self.raw(i).chars().all(|c| c.is_ascii_digit())
+            && !(self.raw(i).len() > 4 && self.raw(i).ends_with("ly"))
+    }
+
+    fn participle(&self, i: usize) -> bool {
+        let r = self.raw(i).to_ascii_lowercase();
+        r.len() > 4 && r.ends_with("ed") && !r.ends_with("eed")
+    }
+
+    /// True when a phrase may end before token `to` (end of text, punctuation, or a word
+    /// that cannot continue a noun phrase).
+    pub fn ends_before(&self, to: usize) -> bool {
+        to >= self.len()
+            || self.brk[to]
+            || (!self.joined[to] && (self.is_function_word(to) || self.participle(to)))
+            || self.raw(to).chars().all(|c| c.is_ascii_digit())
+    }
+
+    /// The phrase whose head is tokens `head..to`: modifiers are taken leftwards while they
+    /// are content words in the same clause (at most four; hyphen-joined words always).
+    pub fn phrase(&self, head: usize, to: usize) -> Np {
+        let mut from = head;
+        let mut taken = 0;
+        while from > 0 && taken < 4 {
+            let i = from - 1;
+            if self.joined[from] {
+                from = i;
+                continue;
+            }
+            if self.brk[from] {
+                break;
+            }
+            if self.participle(i) {
+                // "the signed PDFs": a participle right after a determiner is an adjective.
+                if i == 0 || self.brk[i] || stop().contains(self.norm(i - 1)) {
+                    from = i;
+                }
+                break;
+            }
+            // "Teachers record scores", "agents can refund orders": a verb-like noun right
+            // after a content word or a modal is the verb; after a determiner or a
+            // preposition ("the load record") it modifies the head.
+            let lower = self.raw(i).to_ascii_lowercase();
+            if has(noun_verbs(), self.norm(i))
+                && !lower.ends_with("ing")
+                && !(i == 0 || self.brk[i] || determiners().contains(self.norm(i - 1)))
+            {
+                break;
+            }
+            // "signing secret", "routing rules": an -ing word before a noun modifies it.
+            let gerund = lower.len() > 5 && lower.ends_with("ing") && !stop().contains(self.norm(i));
+            if !gerund && !self.is_content(i) {
+                break;
+            }
+            from = i;
+            taken += 1;
+        }
+        // "of" phrases: "bill of lading", "proof of delivery".
+        let mut to = to;
+        if of_heads().contains(self.norm(to - 1))
+            && to + 1 < self.len()
+            && self.norm(to) == "of"
+            && !self.brk[to]
+            && !self.brk[to + 1]
+            && self.is_content(to + 1)
+        {
+            to += 2;
+        }
+        Np { from, head, to }
+    }
+
+    /// The phrase ending right before token `end` (`end - 1` is its head), if there is one.
+    pub fn phrase_before(&self, end: usize) -> Option<Np> {
+        if end == 0 || end > self.len() || !self.is_content(end - 1) {
+            return None;
+        }
+        Some(self.phrase(end - 1, end))
+    }
+
+    /// The phrase starting at or after `start` (determiners skipped), up to its head.
+    pub fn phrase_after(&self, start: usize) -> Option<Np> {
+        let mut i = start;
+        while i < self.len() && stop().contains(self.norm(i)) && !self.brk[i] {
+            i += 1;
+        }
+        if i >= self.len() || (i > start && self.brk[i]) || !self.is_content(i) {
+            return None;
+        }
+        let from = i;
+        let mut to = i + 1;
+        while to < self.len() && !self.ends_before(to) && to - from < 5 {
+            to += 1;
+        }
+        Some(Np {
+            from,
+            head: to - 1,
+            to,
+        })
+    }
+
+    /// Original text of a phrase (possessive determiners and leading "per"/"the" kept as
+    /// written, surrounding punctuation dropped).
+    pub fn quote(&self, np: Np) -> String {
+        self.text
+            .quote(np.from, np.to)
+            .trim_matches(|c: char| !c.is_alphanumeric())
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Normalised words of a phrase.
+    pub fn words(&self, np: Np) -> Vec<&str> {
+        (np.from..np.to).map(|i| self.norm(i)).collect()
+    }
+
+    /// Occurrences of the normalised `head` phrase that end a noun phrase (not negated).
+    /// A participle or gerund is not its stem ("partnered" is not a "partner"), and a
+    /// verb-like head right after a plural subject is the verb ("customers order from …").
+    pub fn head_phrases(&self, head: &[String]) -> Vec<Np> {
+        self.text
+            .find(head)
+            .into_iter()
+            .filter(|&(i, negated)| {
+                let last = i + head.len() - 1;
+                let raw = self.raw(last).to_ascii_lowercase();
+                let norm = self.norm(last);
+                let inflected = (raw.ends_with("ed") && !norm.ends_with("ed"))
+                    || (raw.ends_with("ing") && !norm.ends_with("ing"));
+                let verb_after_subject = has(noun_verbs(), norm)
+                    && !raw.ends_with('s')
+                    && i > 0
+                    && !self.brk[i]
+                    && !self.joined[i]
+                    && self.raw(i - 1).to_ascii_lowercase().ends_with('s')
+                    && self.is_content(i - 1);
+                !negated && !inflected && !verb_after_subject && self.ends_before(i + head.len())
+            })
+            .map(|(i, _)| self.phrase(i, i + head.len()))
+            .collect()
+    }
+}
+
+/// Upper-cases the first letter.
+pub fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+/// An action the description grants to someone: "support agents can refund orders".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// Who may do it, as written ("Support agents"), if found.
+    pub who: Option<Np>,
+    /// The action, as written ("refund orders, issue credits and reassign deliveries").
+    pub action: String,
+    /// Token range of the action.
+    pub span: (usize, usize),
+    /// First verb of each coordinated action part, normalised.
+    pub verbs: Vec<String>,
+}
+
+impl Grant {
+    /// True when one of the actions is of a privileged kind (override, refund, unlock…).
+    pub fn privileged(&self) -> bool {
+        self.verbs.iter().any(|v| has(privileged_verbs(), v))
+    }
+}
+
+/// Finds "<who> can <action>", "<who> may <action>" and "<who> use(s) <tool> to <action>".
+/// `is_role` tells whether a phrase names people (for choosing the subject).
+pub fn grants(c: &Chunks<'_, '_>, is_role: &dyn Fn(Np) -> bool) -> Vec<Grant> {
+    let mut out = Vec::new();
+    let n = c.len();
+    let mut i = 0;
+    while i < n {
+        let w = c.norm(i);
+        let negated = c.text.tokens[i].negated;
+        let start = if (w == "can" || w == "may") && !negated {
+            Some(i + 1)
+        } else if has(privileged_verbs(), w)
+            && !negated
+            && i > 0
+            && !c.brk[i]
+            && c.phrase_before(i).is_some_and(|np| is_role(np))
+        {
+            // "Our treasury operators rebalance …", "Data engineers hold the admin role".
+            Some(i)
+        } else if w == "use" && !negated && i > 0 && !c.brk[i] {
+            // "... use a back-office tool to suspend sellers"
+            (i + 1..(i + 7).min(n))
+                .find(|&k| c.norm(k) == "to" && !c.brk[k])
+                .map(|k| k + 1)
+        } else {
+            None
+        };
+        let Some(mut a) = start else {
+            i += 1;
+            continue;
+        };
+        // Adverbs between the modal and the verb ("can also", "can remotely").
+        while a < n && !c.brk[a] && stop().contains(c.norm(a)) && c.norm(a) != "to" {
+            a += 1;
+        }
+        if a >= n || c.brk[a] || !has(action_verbs(), c.norm(a)) {
+            i += 1;
+            continue;
+        }
+        // The action runs to the end of the clause; a comma continues it when a verb
+        // follows ("void sales, issue refunds and open the drawer").
+        let mut parts = vec![c.norm(a).to_string()];
+        let mut e = a + 1;
+        while e < n {
+            if c.sentence_of(e) != c.sentence_of(a) {
+                break;
+            }
+            if c.brk[e] {
+                let gap = c
+                    .text
+                    .raw
+                    .get(c.text.tokens[e - 1].end..c.text.tokens[e].start)
+                    .unwrap_or("");
+                if gap.trim() == "," && has(action_verbs(), c.norm(e)) {
+                    parts.push(c.norm(e).to_string());
+                    e += 1;
+                    continue;
+                }
+                break;
+            }
+            let w = c.norm(e);
+            if action_end().contains(w) {
+                break;
+            }
+            if (w == "and" || w == "or") && e + 1 < n && has(action_verbs(), c.norm(e + 1)) {
+                parts.push(c.norm(e + 1).to_string());
+            }
+            e += 1;
+        }
+        // Who: the nearest phrase naming people earlier in the sentence.
+        let mut who = None;
+        let mut k = i;
+        while k > 0 && c.sentence_of(k - 1) == c.sentence_of(i) {
+            if let Some(np) = c.phrase_before(k)
+                && c.ends_before(k)
+                && is_role(np)
+            {
+                who = Some(np);
+                break;
+            }
+            k -= 1;
+        }
+        let mut words: Vec<&str> = c.text.quote(a, e).split_whitespace().collect();
+        // A dangling particle ("approve payouts up to their limit") is cut with the rest.
+        while words
+            .last()
+            .is_some_and(|w| ["up", "out", "off", "down", "back"].contains(&w.to_ascii_lowercase().as_str()))
+        {
+            words.pop();
+        }
+        let action = words
+            .join(" ")
+            .trim_end_matches(|ch: char| !ch.is_alphanumeric())
+            .to_string();
+        if !action.is_empty() {
+            out.push(Grant {
+                who,
+                action,
+                span: (a, e),
+                verbs: parts,
+            });
+        }
+        i = e.max(i + 1);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::text::phrase_tokens;
+
+    fn phrases(text: &str, head: &str) -> Vec<String> {
+        let t = Text::new(text);
+        let c = Chunks::new(&t);
+        c.head_phrases(&phrase_tokens(head))
+            .into_iter()
+            .map(|np| c.quote(np))
+            .collect()
+    }
+
+    #[test]
+    fn noun_phrases_take_modifiers_up_to_function_words() {
+        assert_eq!(
+            phrases(
+                "Carriers use the carrier API, authenticated with per-carrier API keys.",
+                "api key"
+            ),
+            ["per-carrier API keys"]
+        );
+        assert_eq!(
+            phrases("We receive events verified with the Stripe signing secret.", "secret"),
+            ["Stripe signing secret"]
+        );
+        assert_eq!(
+            phrases("Each load produces a bill of lading stored in Postgres.", "bill"),
+            ["bill of lading"]
+        );
+        assert_eq!(
+            phrases("Drivers upload proof-of-delivery photos to S3.", "photo"),
+            ["proof-of-delivery photos"]
+        );
+        // Not the end of a phrase: "key fob" is a fob.
+        assert!(phrases("Residents tap an RFID key fob.", "key").is_empty());
+        // Negated mentions are not phrases of the description.
+        assert!(phrases("We keep no signing secret.", "secret").is_empty());
+    }
+
+    #[test]
+    fn grants_find_who_may_do_what() {
+        let t = Text::new(
+            "Support agents can refund orders, issue credits and reassign deliveries from a support console. \
+             Buyers can leave reviews. The trust-and-safety team uses a back-office tool to suspend sellers and hold payouts.",
+        );
+        let c = Chunks::new(&t);
+        let role = |np: Np| {
+            let w = c.words(np);
+            w.contains(&"agent") || w.contains(&"team") || w.contains(&"buyer")
+        };
+        let g = grants(&c, &role);
+        assert_eq!(g.len(), 3, "{g:?}");
+        assert_eq!(g[0].action, "refund orders, issue credits and reassign deliveries");
+        assert_eq!(g[0].who.map(|np| c.quote(np)).as_deref(), Some("Support agents"));
+        assert!(g[0].privileged());
+        assert_eq!(g[1].action, "leave reviews");
+        assert!(!g[1].privileged());
+        assert_eq!(g[2].action, "suspend sellers and hold payouts");
+        assert_eq!(
+            g[2].who.map(|np| c.quote(np)).as_deref(),
+            Some("trust-and-safety team")
+        );
+    }
+}

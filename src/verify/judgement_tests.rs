@@ -1,0 +1,415 @@
+//! Verdicts that must not be fooled (issue 19): a mention inside a comment is never evidence
+//! (per file type), function-scoped checks judge only inside the named function (per
+//! language), and exported arrow functions with parenthesised defaults are definitions.
+//! Each case is checked in several languages and file types, and each has a positive
+//! twin so a check that always fails cannot pass these tests.
+
+use super::checks::run_check;
+use super::workspace::Workspace;
+use serde_json::{Value, json};
+use std::path::Path;
+
+fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tmp");
+    for (p, c) in files {
+        let full = dir.path().join(p);
+        if let Some(parent) = full.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(full, c).expect("write");
+    }
+    dir
+}
+
+#[track_caller]
+fn verdict(root: &Path, kind: &str, params: Value) -> super::Verdict {
+    let ws = Workspace::new(root).expect("ws");
+    run_check(&ws, kind, &params)
+}
+
+#[track_caller]
+fn pass(root: &Path, kind: &str, params: Value) {
+    let v = verdict(root, kind, params.clone());
+    assert!(v.passed && !v.skipped, "{kind} {params} should pass: {}", v.details);
+}
+
+#[track_caller]
+fn fail(root: &Path, kind: &str, params: Value) {
+    let v = verdict(root, kind, params.clone());
+    assert!(!v.passed && !v.skipped, "{kind} {params} should fail: {}", v.details);
+}
+
+#[test]
+fn commented_out_middleware_is_not_registered() {
+    let d = tree(&[
+        (
+            "server.js",
+            "const app = express();\napp.use(helmet());\n// app.use(csrf());\n/* app.use(rateLimit({ max: 5 })); */\n",
+        ),
+        (
+            "settings.py",
+            "MIDDLEWARE = [\n    'django.middleware.security.SecurityMiddleware',\n    # 'django.middleware.csrf.CsrfViewMiddleware',\n]\n\"\"\"\n'django.middleware.clickjacking.XFrameOptionsMiddleware'\n\"\"\"\n",
+        ),
+        (
+            "config/application.rb",
+            "config.middleware.use Rack::Deflater\n# config.middleware.use Rack::Attack\n",
+        ),
+        (
+            "Startup.cs",
+            "app.UseHttpsRedirection();\n// app.UseHsts();\n/*\napp.UseAuthentication();\n*/\n",
+        ),
+        (
+            "src/main/java/Sec.java",
+            "http.addFilterBefore(new JwtFilter(), X.class);\n// http.addFilterBefore(new CsrfFilter(), X.class);\n",
+        ),
+        (
+            "bootstrap.php",
+            "$app->add(new SessionMiddleware());\n# $app->add(new CsrfMiddleware());\n// $app->add(new CorsMiddleware());\n",
+        ),
+        (
+            "main.go",
+            "r.Use(middleware.Logger)\n// r.Use(middleware.Throttle(10))\n",
+        ),
+    ]);
+    let r = d.path();
+    for (file, yes, no) in [
+        ("server.js", "helmet", "csrf"),
+        ("server.js", "helmet", "rateLimit"),
+        ("settings.py", "SecurityMiddleware", "CsrfViewMiddleware"),
+        ("settings.py", "SecurityMiddleware", "XFrameOptionsMiddleware"),
+        ("config/application.rb", "Rack::Deflater", "Rack::Attack"),
+        ("Startup.cs", "UseHttpsRedirection", "UseHsts"),
+        ("Startup.cs", "UseHttpsRedirection", "UseAuthentication"),
+        ("src/main/java/Sec.java", "JwtFilter", "CsrfFilter"),
+        ("bootstrap.php", "SessionMiddleware", "CsrfMiddleware"),
+        ("bootstrap.php", "SessionMiddleware", "CorsMiddleware"),
+        ("main.go", "middleware.Logger", "Throttle"),
+    ] {
+        pass(r, "middleware_registered", json!({"file": file, "middleware": yes}));
+        fail(r, "middleware_registered", json!({"file": file, "middleware": no}));
+    }
+}
+
+#[test]
+fn commented_out_headers_are_not_set() {
+    let d = tree(&[
+        (
+            "nginx/site.conf",
+            "server {\n  add_header X-Content-Type-Options nosniff;\n  # add_header Strict-Transport-Security \"max-age=63072000\";\n  add_header X-Test \"a#b\"; # Content-Security-Policy later\n}\n",
+        ),
+        (
+            "public/.htaccess",
+            "Header always set X-Frame-Options DENY\n# Header always set Referrer-Policy no-referrer\n",
+        ),
+        (
+            "apache/httpd.conf",
+            "Header set Permissions-Policy \"camera=()\"\n#Header set Strict-Transport-Security \"max-age=1\"\n",
+        ),
+        (
+            "web.config",
+            "<configuration>\n  <customHeaders>\n    <add name=\"X-Frame-Options\" value=\"DENY\" />\n    <!-- <add name=\"Content-Security-Policy\" value=\"default-src 'self'\" /> -->\n  </customHeaders>\n</configuration>\n",
+        ),
+        (
+            "netlify.toml",
+            "[[headers]]\n  for = \"/*\"\n  [headers.values]\n    X-Frame-Options = \"DENY\"\n    # Strict-Transport-Security = \"max-age=1\"\n",
+        ),
+        (
+            "k8s/ingress.yaml",
+            "annotations:\n  nginx.ingress.kubernetes.io/configuration-snippet: |\n    more_set_headers \"X-Frame-Options: DENY\";\n  # more_set_headers \"Strict-Transport-Security: max-age=1\";\n",
+        ),
+        (
+            "app.py",
+            "resp.headers['X-Frame-Options'] = 'DENY'  # Content-Security-Policy: TODO\n",
+        ),
+        (
+            "server.ts",
+            "res.setHeader('X-Content-Type-Options', 'nosniff'); // res.setHeader('Strict-Transport-Security', 'max-age=1')\n",
+        ),
+    ]);
+    let r = d.path();
+    for (file, yes, no) in [
+        ("nginx/site.conf", "X-Content-Type-Options", "Strict-Transport-Security"),
+        ("nginx/site.conf", "X-Test", "Content-Security-Policy"),
+        ("public/.htaccess", "X-Frame-Options", "Referrer-Policy"),
+        ("apache/httpd.conf", "Permissions-Policy", "Strict-Transport-Security"),
+        ("web.config", "X-Frame-Options", "Content-Security-Policy"),
+        ("netlify.toml", "X-Frame-Options", "Strict-Transport-Security"),
+        ("k8s/ingress.yaml", "X-Frame-Options", "Strict-Transport-Security"),
+        ("app.py", "X-Frame-Options", "Content-Security-Policy"),
+        ("server.ts", "X-Content-Type-Options", "Strict-Transport-Security"),
+    ] {
+        pass(r, "http_header_set", json!({"file": file, "header": yes}));
+        fail(r, "http_header_set", json!({"file": file, "header": no}));
+    }
+}
+
+#[test]
+fn commented_out_dependencies_are_not_declared() {
+    let d = tree(&[
+        (
+            "pom.xml",
+            "<project><dependencies>\n<dependency><groupId>org.owasp</groupId><artifactId>encoder</artifactId><version>1.2.3</version></dependency>\n<!--\n<dependency><groupId>org.springframework.security</groupId><artifactId>spring-security-core</artifactId><version>6.2.1</version></dependency>\n-->\n</dependencies></project>\n",
+        ),
+        (
+            "App.csproj",
+            "<Project Sdk=\"Microsoft.NET.Sdk\">\n  <ItemGroup>\n    <PackageReference Include=\"Serilog\" Version=\"3.1.1\" />\n    <!-- <PackageReference Include=\"NWebsec.AspNetCore.Middleware\" Version=\"3.0.0\" /> -->\n  </ItemGroup>\n</Project>\n",
+        ),
+        (
+            "requirements.txt",
+            "flask==3.0.0\n# flask-talisman==1.1.0\nrequests==2.31.0  # pyjwt==2.8\n",
+        ),
+        (
+            "Gemfile",
+            "gem 'rails', '7.1.0'\n# gem 'rack-attack', '6.7.0'\n",
+        ),
+        (
+            "build.gradle",
+            "dependencies {\n  implementation 'org.owasp.encoder:encoder:1.2.3'\n  // implementation 'org.springframework.security:spring-security-core:6.2.1'\n  /* implementation \"com.auth0:java-jwt:4.4.0\" */\n}\n",
+        ),
+        (
+            "Cargo.toml",
+            "[dependencies]\nserde = \"1\"\n# argon2 = \"0.5\"\n",
+        ),
+    ]);
+    let r = d.path();
+    for (manifest, yes, no) in [
+        ("pom.xml", "org.owasp:encoder", "spring-security-core"),
+        ("App.csproj", "Serilog", "NWebsec.AspNetCore.Middleware"),
+        ("requirements.txt", "requests", "flask-talisman"),
+        ("requirements.txt", "flask", "pyjwt"),
+        ("Gemfile", "rails", "rack-attack"),
+        ("build.gradle", "encoder", "spring-security-core"),
+        ("build.gradle", "org.owasp.encoder:encoder", "java-jwt"),
+        ("Cargo.toml", "serde", "argon2"),
+    ] {
+        pass(r, "dependency_exists", json!({"manifest": manifest, "package": yes}));
+        fail(r, "dependency_exists", json!({"manifest": manifest, "package": no}));
+    }
+    pass(
+        r,
+        "dependency_version",
+        json!({"manifest": "App.csproj", "package": "Serilog", "constraint": ">=3.0"}),
+    );
+    pass(
+        r,
+        "dependency_version",
+        json!({"manifest": "build.gradle", "package": "encoder", "constraint": ">=1.2"}),
+    );
+}
+
+#[test]
+fn env_vars_named_only_in_comments_are_not_referenced() {
+    let d = tree(&[
+        (
+            "app.py",
+            "import os\nKEY = os.environ[\"API_KEY\"]\nDEBUG = False  # os.environ[\"DEBUG_TOKEN\"]\n# SECRET = os.getenv(\"OLD_SECRET\")\n",
+        ),
+        (
+            "index.js",
+            "const url = process.env.DATABASE_URL; // process.env.REDIS_URL\n/* process.env.SESSION_SECRET */\n",
+        ),
+        (
+            "main.go",
+            "k := os.Getenv(\"SIGNING_KEY\") // os.Getenv(\"LEGACY_KEY\")\n",
+        ),
+        (
+            "docker-compose.yml",
+            "services:\n  db:\n    environment:\n      - POSTGRES_PASSWORD=${DB_PASSWORD}\n      # - REPLICA_PASSWORD=${REPLICA_PASSWORD}\n",
+        ),
+        (
+            "deploy.sh",
+            "curl -H \"Authorization: Bearer $DEPLOY_TOKEN\" x # uses $ADMIN_TOKEN sometimes\n",
+        ),
+        (
+            "Dockerfile",
+            "FROM alpine\nRUN echo ${BUILD_ID}\n# RUN echo ${NPM_TOKEN}\n",
+        ),
+        (
+            "config.rb",
+            "key = ENV[\"STRIPE_KEY\"] # ENV[\"STRIPE_WEBHOOK_SECRET\"]\n",
+        ),
+    ]);
+    let r = d.path();
+    for (file, yes, no) in [
+        ("app.py", "API_KEY", "DEBUG_TOKEN"),
+        ("app.py", "API_KEY", "OLD_SECRET"),
+        ("index.js", "DATABASE_URL", "REDIS_URL"),
+        ("index.js", "DATABASE_URL", "SESSION_SECRET"),
+        ("main.go", "SIGNING_KEY", "LEGACY_KEY"),
+        ("docker-compose.yml", "DB_PASSWORD", "REPLICA_PASSWORD"),
+        ("deploy.sh", "DEPLOY_TOKEN", "ADMIN_TOKEN"),
+        ("Dockerfile", "BUILD_ID", "NPM_TOKEN"),
+        ("config.rb", "STRIPE_KEY", "STRIPE_WEBHOOK_SECRET"),
+    ] {
+        pass(r, "env_var_referenced", json!({"file": file, "variable": yes}));
+        fail(r, "env_var_referenced", json!({"file": file, "variable": no}));
+    }
+}
+
+#[test]
+fn imports_in_trailing_comments_do_not_count() {
+    let d = tree(&[
+        (
+            "a.js",
+            "const x = require('lodash'); // const y = require('left-pad')\n",
+        ),
+        ("b.ts", "import a from 'zod'; /* import b from 'yup' */\n"),
+        ("c.rb", "require 'json' # require 'yaml'\n"),
+        ("d.php", "use App\\Auth; // use App\\Legacy;\n"),
+    ]);
+    let r = d.path();
+    for (file, yes, no) in [
+        ("a.js", "lodash", "left-pad"),
+        ("b.ts", "zod", "yup"),
+        ("c.rb", "json", "yaml"),
+        ("d.php", "App\\Auth", "App\\Legacy"),
+    ] {
+        pass(r, "import_present", json!({"file": file, "module": yes}));
+        fail(r, "import_present", json!({"file": file, "module": no}));
+    }
+}
+
+#[test]
+fn error_handling_is_judged_inside_the_function_only() {
+    let d = tree(&[
+        (
+            "svc.py",
+            "def fetch(url):\n    return get(url)\n\n\ndef fetch_safe(url):\n    try:\n        return get(url)\n    except IOError:\n        return None\n",
+        ),
+        (
+            "svc.ts",
+            "export async function fetchUser(id: string) {\n  return db.get(id);\n}\n\nexport async function fetchSafe(id: string) {\n  try {\n    return await db.get(id);\n  } catch (e) {\n    return null;\n  }\n}\n",
+        ),
+        (
+            "svc.go",
+            "func Load(p string) []byte {\n\tb, _ := os.ReadFile(p)\n\treturn b\n}\n\nfunc LoadSafe(p string) ([]byte, error) {\n\tb, err := os.ReadFile(p)\n\tif err != nil {\n\t\treturn nil, err\n\t}\n\treturn b, nil\n}\n",
+        ),
+        (
+            "svc.rb",
+            "def charge(card)\n  if card.valid?\n    gateway.charge(card)\n  end\nend\n\ndef charge_safe(card)\n  gateway.charge(card)\nrescue Gateway::Error => e\n  log(e)\nend\n",
+        ),
+        (
+            "Svc.java",
+            "public class Svc {\n  public byte[] read(String p) {\n    return Files.readAllBytes(Path.of(p));\n  }\n\n  public byte[] readSafe(String p) {\n    try {\n      return Files.readAllBytes(Path.of(p));\n    } catch (IOException e) {\n      return new byte[0];\n    }\n  }\n}\n",
+        ),
+        (
+            "svc.js",
+            "export const handler = async (req, res = defaultResponse()) => {\n  return res.send(await work(req));\n};\n\nexport const safeHandler = async (req, res = defaultResponse()) => {\n  try {\n    return res.send(await work(req));\n  } catch (e) {\n    return res.status(500).end();\n  }\n};\n",
+        ),
+    ]);
+    let r = d.path();
+    for (file, bad, good) in [
+        ("svc.py", "fetch", "fetch_safe"),
+        ("svc.ts", "fetchUser", "fetchSafe"),
+        ("svc.go", "Load", "LoadSafe"),
+        ("svc.rb", "charge", "charge_safe"),
+        ("Svc.java", "read", "readSafe"),
+        ("svc.js", "handler", "safeHandler"),
+    ] {
+        fail(r, "error_handled", json!({"file": file, "function": bad}));
+        pass(r, "error_handled", json!({"file": file, "function": good}));
+    }
+}
+
+#[test]
+fn parameter_validation_is_judged_inside_the_function_only() {
+    let d = tree(&[
+        (
+            "views.py",
+            "def update_email(request):\n    user.save()\n\n# email must be validated\ndef update_name(request, email):\n    if not EMAIL_RE.match(email):\n        raise ValueError('bad email')\n",
+        ),
+        (
+            "api.ts",
+            "export function setLimit(limit: number) {\n  store.save();\n}\n\nexport function setPage(page: number, limit: number) {\n  if (limit > 100) throw new Error('limit');\n}\n",
+        ),
+        (
+            "users.rb",
+            "def create(params)\n  User.create!(params)\nend\n\ndef update(params, age)\n  raise ArgumentError unless age.between?(0, 150)\nend\n",
+        ),
+        (
+            "h.go",
+            "func SetAge(w http.ResponseWriter) {\n\tsave()\n}\n\nfunc SetName(w http.ResponseWriter, age int) {\n\tif age < 0 {\n\t\treturn\n\t}\n}\n",
+        ),
+    ]);
+    let r = d.path();
+    for (file, func, bad_param, good_func) in [
+        ("views.py", "update_email", "email", "update_name"),
+        ("api.ts", "setLimit", "limit", "setPage"),
+        ("users.rb", "create", "age", "update"),
+        ("h.go", "SetAge", "age", "SetName"),
+    ] {
+        fail(
+            r,
+            "parameter_validated",
+            json!({"file": file, "function": func, "parameter": bad_param}),
+        );
+        pass(
+            r,
+            "parameter_validated",
+            json!({"file": file, "function": good_func, "parameter": bad_param}),
+        );
+    }
+}
+
+#[test]
+fn calls_are_judged_inside_the_function_only() {
+    let d = tree(&[
+        (
+            "ctl.rb",
+            "def index\n  if admin?\n    list\n  end\nend\n\ndef show\n  authorize!(item)\nend\n",
+        ),
+        (
+            "ctl.js",
+            "export const list = async (req, opts = pick(req, ['a'])) => {\n  return find(opts);\n};\nexport const show = async (req) => {\n  authorize(req);\n};\n",
+        ),
+        (
+            "ctl.py",
+            "def index(req):\n    return render(req)\n\ndef show(req):\n    authorize(req)\n",
+        ),
+    ]);
+    let r = d.path();
+    for (file, caller, other) in [("ctl.rb", "index", "show"), ("ctl.js", "list", "show"), ("ctl.py", "index", "show")] {
+        let callee = if file.ends_with(".rb") { "authorize!" } else { "authorize" };
+        fail(r, "function_calls", json!({"file": file, "caller": caller, "callee": callee}));
+        pass(r, "function_calls", json!({"file": file, "caller": other, "callee": callee}));
+    }
+}
+
+#[test]
+fn exported_arrow_functions_with_parenthesised_defaults_are_found() {
+    let d = tree(&[
+        (
+            "a.js",
+            "export const handler = async (req, res = defaultResponse()) => {\n  return res;\n};\n",
+        ),
+        (
+            "b.ts",
+            "export const build = (opts: Options = makeOptions({ retries: (1) })): Client => new Client(opts);\n",
+        ),
+        (
+            "c.mjs",
+            "export const paginate = async ({ page = 1, size = clamp(10) } = {}, cb = () => {}) => {\n  return cb(page, size);\n};\n",
+        ),
+        (
+            "d.tsx",
+            "export const Table = <T,>(props: Props<T> = defaults(), ref = useRef(null)) => {\n  return null;\n};\n",
+        ),
+        (
+            "e.js",
+            "export const retry = async (\n  fn,\n  attempts = Number(process.env.RETRIES ?? (3)),\n) => {\n  return fn();\n};\n",
+        ),
+        ("f.js", "// export const ghost = (a = b()) => a;\nconst real = 1;\n"),
+    ]);
+    let r = d.path();
+    for (file, name) in [
+        ("a.js", "handler"),
+        ("b.ts", "build"),
+        ("c.mjs", "paginate"),
+        ("d.tsx", "Table"),
+        ("e.js", "retry"),
+    ] {
+        pass(r, "function_exists", json!({"file": file, "name": name}));
+    }
+    fail(r, "function_exists", json!({"file": "f.js", "name": "ghost"}));
+    fail(r, "function_exists", json!({"file": "a.js", "name": "defaultResponse"}));
+}
