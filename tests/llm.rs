@@ -170,9 +170,15 @@ fn answer(mode: Mode, body: &Value) -> (u16, Value) {
         .unwrap_or_default();
     if CONVERSE_STEPS.contains(&step) {
         return match mode {
-            Mode::ConverseDown => (500, json!({"error": {"message": "conversation model overloaded"}})),
+            Mode::ConverseDown => (
+                500,
+                json!({"error": {"message": "conversation model overloaded"}}),
+            ),
             Mode::ConverseRambles => (200, completion("Let me think about that for a while.")),
-            _ => (200, completion(&converse_answer(mode, step, &input).to_string())),
+            _ => (
+                200,
+                completion(&converse_answer(mode, step, &input).to_string()),
+            ),
         };
     }
     let assets = json!({"thought": "fake assets", "assets": [
@@ -266,7 +272,10 @@ fn converse_answer(mode: Mode, step: &str, input: &Value) -> Value {
             let id = if mode == Mode::InventsIds {
                 "A999".to_string()
             } else {
-                input["model"]["assets"][0]["id"].as_str().unwrap_or("A1").to_string()
+                input["model"]["assets"][0]["id"]
+                    .as_str()
+                    .unwrap_or("A1")
+                    .to_string()
             };
             json!({"thought": "fake query", "answer": format!("LLM answer: {id} matters most.")})
         }
@@ -359,8 +368,16 @@ fn generation_retry_cache_and_usage_through_a_fake_llm() {
     assert_eq!(names, ["Fake ledger vault", "Fake payment gateway"]);
     assert_eq!(model["attackers"][0]["name"], "Fake fraudster");
     assert_eq!(model["controls"][0]["name"], "Fake ledger signing");
-    assert_eq!(model["title"], fake_title(LEDGER), "the title comes from the LLM");
-    assert_eq!(fake.count(), 7, "the title, then one request per pipeline step");
+    assert_eq!(
+        model["title"],
+        fake_title(LEDGER),
+        "the title comes from the LLM"
+    );
+    assert_eq!(
+        fake.count(),
+        7,
+        "the title, then one request per pipeline step"
+    );
     let first = &fake.requests()[1];
     assert_eq!(first["model"], "fake-model");
     assert_eq!(first["response_format"]["type"], "json_object");
@@ -911,7 +928,11 @@ fn every_step_uses_the_llm_and_the_builtin_engine_stands_in_with_attribution() {
             from_llm[0] += 1;
         }
         let before = model["assets"].as_array().map_or(0, Vec::len);
-        let r = say(&alice, &id, &format!("Add an asset for the {} audit log", b.domain));
+        let r = say(
+            &alice,
+            &id,
+            &format!("Add an asset for the {} audit log", b.domain),
+        );
         if r["intent"] == "refine" {
             from_llm[1] += 1;
         }
@@ -923,7 +944,9 @@ fn every_step_uses_the_llm_and_the_builtin_engine_stands_in_with_attribution() {
             .filter_map(|a| a["name"].as_str())
             .collect();
         if names.len() == before + 1
-            && names.iter().any(|n| n.starts_with("LLM-planned: Add an asset"))
+            && names
+                .iter()
+                .any(|n| n.starts_with("LLM-planned: Add an asset"))
         {
             from_llm[2] += 1;
         }
@@ -953,7 +976,10 @@ fn every_step_uses_the_llm_and_the_builtin_engine_stands_in_with_attribution() {
         ("answer_query", n),
         ("answer_general", 1),
     ] {
-        assert!(counts.get(t).copied().unwrap_or(0) >= least, "{t}: {counts:?}");
+        assert!(
+            counts.get(t).copied().unwrap_or(0) >= least,
+            "{t}: {counts:?}"
+        );
     }
 
     // The LLM fails (HTTP 500, or prose twice): the built-in engine answers and says so.
@@ -994,8 +1020,16 @@ fn every_step_uses_the_llm_and_the_builtin_engine_stands_in_with_attribution() {
         );
         let per = templates(&fake, before);
         let retries = if mode == Mode::ConverseRambles { 2 } else { 1 };
-        assert_eq!(per.get("suggest_title"), Some(&retries), "{mode:?}: {per:?}");
-        assert_eq!(per.get("plan_refinement"), Some(&retries), "{mode:?}: {per:?}");
+        assert_eq!(
+            per.get("suggest_title"),
+            Some(&retries),
+            "{mode:?}: {per:?}"
+        );
+        assert_eq!(
+            per.get("plan_refinement"),
+            Some(&retries),
+            "{mode:?}: {per:?}"
+        );
     }
 
     // An answer naming an id the model does not have is refused, retried, then replaced.

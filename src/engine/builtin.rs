@@ -45,7 +45,12 @@ impl BuiltinEngine {
     /// The catalog entry an asset stands for: the entry of its name among its tags, else
     /// the first entry whose key is one of its tags (grounded assets carry the brief's name).
     fn asset_entry_for(&self, a: &NewAsset) -> Option<&AssetEntry> {
-        let tagged = || self.catalog.assets.iter().filter(|e| a.tags.contains(&e.key));
+        let tagged = || {
+            self.catalog
+                .assets
+                .iter()
+                .filter(|e| a.tags.contains(&e.key))
+        };
         tagged()
             .find(|e| e.name == a.name)
             .or_else(|| tagged().next())
@@ -143,10 +148,7 @@ impl BuiltinEngine {
         Vec<(&'c AssetEntry, Vec<String>)>,
     ) {
         let (found, out) = self.match_asset_spans(text);
-        (
-            found.into_iter().map(|(e, h, _)| (e, h)).collect(),
-            out,
-        )
+        (found.into_iter().map(|(e, h, _)| (e, h)).collect(), out)
     }
 
     /// Like [`BuiltinEngine::match_assets`], with the token spans of each entry's mentions.
@@ -182,7 +184,10 @@ impl BuiltinEngine {
         });
         found.sort_by_key(|(first, i, _, _, _)| (*first, *i));
         (
-            found.into_iter().map(|(_, _, e, h, sp)| (e, h, sp)).collect(),
+            found
+                .into_iter()
+                .map(|(_, _, e, h, sp)| (e, h, sp))
+                .collect(),
             out,
         )
     }
@@ -210,7 +215,12 @@ impl BuiltinEngine {
     /// at most two per archetype (first mentioned, distinct head words), in text order.
     fn grounded_roles(&self, c: &Chunks<'_, '_>) -> Vec<(&AttackerEntry, Np)> {
         let mut out: Vec<(&AttackerEntry, Np)> = Vec::new();
-        for e in self.catalog.attackers.iter().filter(|e| !e.roles.is_empty()) {
+        for e in self
+            .catalog
+            .attackers
+            .iter()
+            .filter(|e| !e.roles.is_empty())
+        {
             let mut mine: Vec<Np> = Vec::new();
             for r in &e.roles {
                 for np in c.head_phrases(&r.tokens) {
@@ -218,9 +228,10 @@ impl BuiltinEngine {
                         continue;
                     }
                     let head = c.words(np)[np.head - np.from..].join(" ");
-                    if mine.iter().any(|m| {
-                        c.words(*m)[m.head - m.from..].join(" ") == head || m.to == np.to
-                    }) {
+                    if mine
+                        .iter()
+                        .any(|m| c.words(*m)[m.head - m.from..].join(" ") == head || m.to == np.to)
+                    {
                         continue;
                     }
                     mine.push(np);
@@ -236,7 +247,10 @@ impl BuiltinEngine {
     /// Assets the description names: catalog mentions (named after the phrase they head
     /// when it says more than the catalog keyword), phrases ending in a `heads` word, and
     /// privileged actions granted to people. In text order; same-named ones merged.
-    fn grounded_assets<'c>(&'c self, text: &Text<'_>) -> (Vec<Found<'c>>, Vec<(&'c AssetEntry, Vec<String>)>) {
+    fn grounded_assets<'c>(
+        &'c self,
+        text: &Text<'_>,
+    ) -> (Vec<Found<'c>>, Vec<(&'c AssetEntry, Vec<String>)>) {
         let chunks = Chunks::new(text);
         let (found, ruled_out) = self.match_asset_spans(text);
         let mut out: Vec<Found<'c>> = Vec::new();
@@ -364,12 +378,12 @@ impl BuiltinEngine {
         {
             let is_role = |np: Np| self.role_archetype(&chunks, np).is_some();
             for g in ground::grants(&chunks, &is_role) {
-                let staff = g.who.and_then(|np| self.role_archetype(&chunks, np)).is_some_and(|a| {
-                    matches!(
-                        a.position,
-                        crate::domain::AttackerPosition::Insider
-                    )
-                });
+                let staff = g
+                    .who
+                    .and_then(|np| self.role_archetype(&chunks, np))
+                    .is_some_and(|a| {
+                        matches!(a.position, crate::domain::AttackerPosition::Insider)
+                    });
                 if !(g.privileged() || staff) {
                     continue;
                 }
@@ -470,18 +484,69 @@ const PRIVILEGED_CAPABILITY: &str = "privileged-capability";
 
 /// Modifiers that say nothing about what a thing is ("internal API", "new database").
 const GENERIC_MODIFIERS: &[&str] = &[
-    "public", "private", "internal", "external", "new", "main", "existing", "single",
-    "separate", "central", "dedicated", "custom", "simple", "modern", "same", "various",
-    "multiple", "entire", "whole", "full", "local", "remote", "online", "offline", "secure",
-    "own", "certain", "specific", "relevant", "additional", "related", "current", "old",
-    "second", "other", "small", "large", "big", "few", "standard", "default", "primary",
-    "core", "key", "real", "live", "daily", "each", "given", "necessary", "usual", "general",
+    "public",
+    "private",
+    "internal",
+    "external",
+    "new",
+    "main",
+    "existing",
+    "single",
+    "separate",
+    "central",
+    "dedicated",
+    "custom",
+    "simple",
+    "modern",
+    "same",
+    "various",
+    "multiple",
+    "entire",
+    "whole",
+    "full",
+    "local",
+    "remote",
+    "online",
+    "offline",
+    "secure",
+    "own",
+    "certain",
+    "specific",
+    "relevant",
+    "additional",
+    "related",
+    "current",
+    "old",
+    "second",
+    "other",
+    "small",
+    "large",
+    "big",
+    "few",
+    "standard",
+    "default",
+    "primary",
+    "core",
+    "key",
+    "real",
+    "live",
+    "daily",
+    "each",
+    "given",
+    "necessary",
+    "usual",
+    "general",
 ];
 
 fn generic_modifier(word: &str) -> bool {
     static S: std::sync::OnceLock<BTreeSet<String>> = std::sync::OnceLock::new();
-    S.get_or_init(|| GENERIC_MODIFIERS.iter().map(|w| normalize_word(w)).collect())
-        .contains(word)
+    S.get_or_init(|| {
+        GENERIC_MODIFIERS
+            .iter()
+            .map(|w| normalize_word(w))
+            .collect()
+    })
+    .contains(word)
 }
 
 /// An asset found in the description (see [`BuiltinEngine::grounded_assets`]).
@@ -521,8 +586,16 @@ fn owner_of(c: &Chunks<'_, '_>, np: Np) -> Option<String> {
     if np.from >= 2
         && ["with", "using", "via", "by"].contains(&tokens[np.from - 1].norm.as_str())
         && let Some(o) = c.phrase_before(np.from - 1)
-        && ["api", "service", "provider", "gateway", "platform", "connector", "integration"]
-            .contains(&tokens[o.to - 1].norm.as_str())
+        && [
+            "api",
+            "service",
+            "provider",
+            "gateway",
+            "platform",
+            "connector",
+            "integration",
+        ]
+        .contains(&tokens[o.to - 1].norm.as_str())
         && o.modified()
     {
         return Some(c.quote(o));
@@ -783,10 +856,8 @@ impl Engine for BuiltinEngine {
         let grants = ground::grants(&chunks, &|np| self.role_archetype(&chunks, np).is_some());
         // Archetypes in order: selected ones first (text order), then archetypes only the
         // named roles select. A named role replaces its archetype's generic attacker.
-        let mut order: Vec<(&AttackerEntry, Option<String>)> = found
-            .iter()
-            .map(|(e, r)| (*e, Some(r.clone())))
-            .collect();
+        let mut order: Vec<(&AttackerEntry, Option<String>)> =
+            found.iter().map(|(e, r)| (*e, Some(r.clone()))).collect();
         for (e, _) in &roles {
             if !order.iter().any(|(o, _)| o.key == e.key)
                 && !ruled_out.iter().any(|(o, _)| o.key == e.key)

@@ -196,11 +196,8 @@ pub(super) fn check_answer(
 
 /// What the LLM sees of a model: every entity with its id, and the state of each objective.
 fn model_view(model: &ThreatModel, verification: Option<&VerificationMap>) -> Value {
-    let controls: std::collections::BTreeMap<&str, &crate::domain::Control> = model
-        .controls
-        .iter()
-        .map(|c| (c.id.as_str(), c))
-        .collect();
+    let controls: std::collections::BTreeMap<&str, &crate::domain::Control> =
+        model.controls.iter().map(|c| (c.id.as_str(), c)).collect();
     let empty = VerificationMap::new();
     let ver = verification.unwrap_or(&empty);
     json!({

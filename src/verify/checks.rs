@@ -799,7 +799,10 @@ fn parameter_validated(ws: &Workspace, p: &Params) -> CheckResult {
     let (a, b) = extent::body(&code, site, &func, l);
     let (_, uncommented) = ws.read_uncommented(&file)?;
     let body = uncommented.get(a..b).unwrap_or("");
-    let re = compile(&format!(r"(?:^|[^\w$]){}(?:[^\w$]|$)", regex::escape(&param)))?;
+    let re = compile(&format!(
+        r"(?:^|[^\w$]){}(?:[^\w$]|$)",
+        regex::escape(&param)
+    ))?;
     Ok(match re.find(body) {
         Some(m) => {
             let at = a + m.start() + usize::from(!m.as_str().starts_with(param.as_str()));
@@ -885,8 +888,7 @@ fn literal_in_file(
     };
     let pos = if case_insensitive {
         // ASCII case folding keeps byte offsets (a Unicode lower-casing may not).
-        code.to_ascii_lowercase()
-            .find(&needle.to_ascii_lowercase())
+        code.to_ascii_lowercase().find(&needle.to_ascii_lowercase())
     } else {
         code.find(&needle)
     };

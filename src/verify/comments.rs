@@ -80,7 +80,10 @@ pub fn syntax_of(path: &str) -> Syntax {
     {
         return if lower == "jenkinsfile" {
             Syntax::CLike
-        } else if matches!(lower.as_str(), "gemfile" | "rakefile" | "podfile" | "vagrantfile") {
+        } else if matches!(
+            lower.as_str(),
+            "gemfile" | "rakefile" | "podfile" | "vagrantfile"
+        ) {
             Syntax::Code(Lang::Ruby)
         } else {
             Syntax::Hash
@@ -92,15 +95,13 @@ pub fn syntax_of(path: &str) -> Syntax {
         | "tsconfig" => Syntax::CLike,
         "css" => Syntax::Block,
         "yaml" | "yml" | "toml" | "conf" | "sh" | "bash" | "zsh" | "ksh" | "fish" | "env"
-        | "txt" | "cfg" | "tf" | "tfvars" | "hcl" | "mk" | "cmake" | "pl" | "pm" | "r"
-        | "ps1" | "nginx" | "service" | "socket" | "timer" | "htaccess" | "gitignore"
-        | "editorconfig" | "npmrc" | "pip" | "in" => Syntax::Hash,
+        | "txt" | "cfg" | "tf" | "tfvars" | "hcl" | "mk" | "cmake" | "pl" | "pm" | "r" | "ps1"
+        | "nginx" | "service" | "socket" | "timer" | "htaccess" | "gitignore" | "editorconfig"
+        | "npmrc" | "pip" | "in" => Syntax::Hash,
         "ini" | "properties" => Syntax::Ini,
         "xml" | "html" | "htm" | "xhtml" | "svg" | "csproj" | "vbproj" | "fsproj" | "props"
-        | "targets" | "config" | "pom" | "plist" | "xaml" | "jsp" | "aspx" | "cshtml"
-        | "razor" | "wsdl" | "xsd" | "xsl" | "xslt" | "nuspec" | "resx" | "manifest" => {
-            Syntax::Xml
-        }
+        | "targets" | "config" | "pom" | "plist" | "xaml" | "jsp" | "aspx" | "cshtml" | "razor"
+        | "wsdl" | "xsd" | "xsl" | "xslt" | "nuspec" | "resx" | "manifest" => Syntax::Xml,
         "sql" | "psql" | "pgsql" | "mysql" | "ddl" => Syntax::Sql,
         "lua" | "hs" | "elm" | "ada" | "adb" | "ads" => Syntax::DoubleDash,
         "ru" => Syntax::Code(Lang::Ruby),
@@ -348,11 +349,11 @@ mod tests {
             "SELECT '--x' FROM t;"
         );
         // TOML and shell: '#' after a space or at line start; not inside a word.
-        assert_eq!(kept("k = \"v\" # c\nurl=a#b\n", "x.toml"), "k = \"v\" url=a#b");
         assert_eq!(
-            kept("export A=1 # B=2\n#C=3\n", "run.sh"),
-            "export A=1"
+            kept("k = \"v\" # c\nurl=a#b\n", "x.toml"),
+            "k = \"v\" url=a#b"
         );
+        assert_eq!(kept("export A=1 # B=2\n#C=3\n", "run.sh"), "export A=1");
         // C-like JSON with a URL in a string.
         assert_eq!(
             kept("{\"u\": \"http://x\" // c\n/* d */}", "tsconfig.json"),

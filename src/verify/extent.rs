@@ -98,7 +98,11 @@ fn brace_body(code: &str, site: Site, name: &str) -> Option<(usize, usize)> {
             b';' => return Some((k, k)),
             b'=' if bytes.get(k + 1) == Some(&b'>') || bytes.get(k + 1) != Some(&b'=') => {
                 // Arrow or `= expr` body: a `{` right after starts a block body.
-                let mut j = k + if bytes.get(k + 1) == Some(&b'>') { 2 } else { 1 };
+                let mut j = k + if bytes.get(k + 1) == Some(&b'>') {
+                    2
+                } else {
+                    1
+                };
                 while j < bytes.len() && (bytes[j] == b' ' || bytes[j] == b'\t') {
                     j += 1;
                 }
@@ -159,7 +163,10 @@ fn ruby_body(code: &str, site: Site) -> (usize, usize) {
             b';' => break,
             b'=' if depth == 0
                 && !matches!(hb.get(i + 1), Some(b'=' | b'>' | b'~'))
-                && !matches!(i.checked_sub(1).map(|p| hb[p]), Some(b'=' | b'!' | b'<' | b'>')) =>
+                && !matches!(
+                    i.checked_sub(1).map(|p| hb[p]),
+                    Some(b'=' | b'!' | b'<' | b'>')
+                ) =>
             {
                 return (site.offset + i + 1, header_end);
             }
@@ -262,7 +269,8 @@ mod tests {
         let java = "public void save(Map<String, String> m) throws IOException {\n  write(m);\n}\npublic void load() {\n  try { read(); } catch (IOException e) {}\n}\n";
         let b = body_of(java, "save", Lang::Jvm);
         assert!(b.contains("write") && !b.contains("catch"), "{b}");
-        let arrow = "const double = (x = f(1)) => x * 2;\nconst other = () => { try {} catch (e) {} };\n";
+        let arrow =
+            "const double = (x = f(1)) => x * 2;\nconst other = () => { try {} catch (e) {} };\n";
         let b = body_of(arrow, "double", Lang::JavaScript);
         assert_eq!(b.trim(), "x * 2");
     }

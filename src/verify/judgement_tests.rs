@@ -30,13 +30,21 @@ fn verdict(root: &Path, kind: &str, params: Value) -> super::Verdict {
 #[track_caller]
 fn pass(root: &Path, kind: &str, params: Value) {
     let v = verdict(root, kind, params.clone());
-    assert!(v.passed && !v.skipped, "{kind} {params} should pass: {}", v.details);
+    assert!(
+        v.passed && !v.skipped,
+        "{kind} {params} should pass: {}",
+        v.details
+    );
 }
 
 #[track_caller]
 fn fail(root: &Path, kind: &str, params: Value) {
     let v = verdict(root, kind, params.clone());
-    assert!(!v.passed && !v.skipped, "{kind} {params} should fail: {}", v.details);
+    assert!(
+        !v.passed && !v.skipped,
+        "{kind} {params} should fail: {}",
+        v.details
+    );
 }
 
 #[test]
@@ -76,7 +84,11 @@ fn commented_out_middleware_is_not_registered() {
         ("server.js", "helmet", "csrf"),
         ("server.js", "helmet", "rateLimit"),
         ("settings.py", "SecurityMiddleware", "CsrfViewMiddleware"),
-        ("settings.py", "SecurityMiddleware", "XFrameOptionsMiddleware"),
+        (
+            "settings.py",
+            "SecurityMiddleware",
+            "XFrameOptionsMiddleware",
+        ),
         ("config/application.rb", "Rack::Deflater", "Rack::Attack"),
         ("Startup.cs", "UseHttpsRedirection", "UseHsts"),
         ("Startup.cs", "UseHttpsRedirection", "UseAuthentication"),
@@ -85,8 +97,16 @@ fn commented_out_middleware_is_not_registered() {
         ("bootstrap.php", "SessionMiddleware", "CorsMiddleware"),
         ("main.go", "middleware.Logger", "Throttle"),
     ] {
-        pass(r, "middleware_registered", json!({"file": file, "middleware": yes}));
-        fail(r, "middleware_registered", json!({"file": file, "middleware": no}));
+        pass(
+            r,
+            "middleware_registered",
+            json!({"file": file, "middleware": yes}),
+        );
+        fail(
+            r,
+            "middleware_registered",
+            json!({"file": file, "middleware": no}),
+        );
     }
 }
 
@@ -128,15 +148,35 @@ fn commented_out_headers_are_not_set() {
     ]);
     let r = d.path();
     for (file, yes, no) in [
-        ("nginx/site.conf", "X-Content-Type-Options", "Strict-Transport-Security"),
+        (
+            "nginx/site.conf",
+            "X-Content-Type-Options",
+            "Strict-Transport-Security",
+        ),
         ("nginx/site.conf", "X-Test", "Content-Security-Policy"),
         ("public/.htaccess", "X-Frame-Options", "Referrer-Policy"),
-        ("apache/httpd.conf", "Permissions-Policy", "Strict-Transport-Security"),
+        (
+            "apache/httpd.conf",
+            "Permissions-Policy",
+            "Strict-Transport-Security",
+        ),
         ("web.config", "X-Frame-Options", "Content-Security-Policy"),
-        ("netlify.toml", "X-Frame-Options", "Strict-Transport-Security"),
-        ("k8s/ingress.yaml", "X-Frame-Options", "Strict-Transport-Security"),
+        (
+            "netlify.toml",
+            "X-Frame-Options",
+            "Strict-Transport-Security",
+        ),
+        (
+            "k8s/ingress.yaml",
+            "X-Frame-Options",
+            "Strict-Transport-Security",
+        ),
         ("app.py", "X-Frame-Options", "Content-Security-Policy"),
-        ("server.ts", "X-Content-Type-Options", "Strict-Transport-Security"),
+        (
+            "server.ts",
+            "X-Content-Type-Options",
+            "Strict-Transport-Security",
+        ),
     ] {
         pass(r, "http_header_set", json!({"file": file, "header": yes}));
         fail(r, "http_header_set", json!({"file": file, "header": no}));
@@ -182,8 +222,16 @@ fn commented_out_dependencies_are_not_declared() {
         ("build.gradle", "org.owasp.encoder:encoder", "java-jwt"),
         ("Cargo.toml", "serde", "argon2"),
     ] {
-        pass(r, "dependency_exists", json!({"manifest": manifest, "package": yes}));
-        fail(r, "dependency_exists", json!({"manifest": manifest, "package": no}));
+        pass(
+            r,
+            "dependency_exists",
+            json!({"manifest": manifest, "package": yes}),
+        );
+        fail(
+            r,
+            "dependency_exists",
+            json!({"manifest": manifest, "package": no}),
+        );
     }
     pass(
         r,
@@ -241,8 +289,16 @@ fn env_vars_named_only_in_comments_are_not_referenced() {
         ("Dockerfile", "BUILD_ID", "NPM_TOKEN"),
         ("config.rb", "STRIPE_KEY", "STRIPE_WEBHOOK_SECRET"),
     ] {
-        pass(r, "env_var_referenced", json!({"file": file, "variable": yes}));
-        fail(r, "env_var_referenced", json!({"file": file, "variable": no}));
+        pass(
+            r,
+            "env_var_referenced",
+            json!({"file": file, "variable": yes}),
+        );
+        fail(
+            r,
+            "env_var_referenced",
+            json!({"file": file, "variable": no}),
+        );
     }
 }
 
@@ -368,10 +424,26 @@ fn calls_are_judged_inside_the_function_only() {
         ),
     ]);
     let r = d.path();
-    for (file, caller, other) in [("ctl.rb", "index", "show"), ("ctl.js", "list", "show"), ("ctl.py", "index", "show")] {
-        let callee = if file.ends_with(".rb") { "authorize!" } else { "authorize" };
-        fail(r, "function_calls", json!({"file": file, "caller": caller, "callee": callee}));
-        pass(r, "function_calls", json!({"file": file, "caller": other, "callee": callee}));
+    for (file, caller, other) in [
+        ("ctl.rb", "index", "show"),
+        ("ctl.js", "list", "show"),
+        ("ctl.py", "index", "show"),
+    ] {
+        let callee = if file.ends_with(".rb") {
+            "authorize!"
+        } else {
+            "authorize"
+        };
+        fail(
+            r,
+            "function_calls",
+            json!({"file": file, "caller": caller, "callee": callee}),
+        );
+        pass(
+            r,
+            "function_calls",
+            json!({"file": file, "caller": other, "callee": callee}),
+        );
     }
 }
 
@@ -398,7 +470,10 @@ fn exported_arrow_functions_with_parenthesised_defaults_are_found() {
             "e.js",
             "export const retry = async (\n  fn,\n  attempts = Number(process.env.RETRIES ?? (3)),\n) => {\n  return fn();\n};\n",
         ),
-        ("f.js", "// export const ghost = (a = b()) => a;\nconst real = 1;\n"),
+        (
+            "f.js",
+            "// export const ghost = (a = b()) => a;\nconst real = 1;\n",
+        ),
     ]);
     let r = d.path();
     for (file, name) in [
@@ -410,6 +485,14 @@ fn exported_arrow_functions_with_parenthesised_defaults_are_found() {
     ] {
         pass(r, "function_exists", json!({"file": file, "name": name}));
     }
-    fail(r, "function_exists", json!({"file": "f.js", "name": "ghost"}));
-    fail(r, "function_exists", json!({"file": "a.js", "name": "defaultResponse"}));
+    fail(
+        r,
+        "function_exists",
+        json!({"file": "f.js", "name": "ghost"}),
+    );
+    fail(
+        r,
+        "function_exists",
+        json!({"file": "a.js", "name": "defaultResponse"}),
+    );
 }

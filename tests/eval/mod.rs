@@ -184,8 +184,7 @@ fn singular(w: &str) -> String {
     if n > 4 && w.ends_with("ies") {
         return format!("{}y", &w[..w.len() - 3]);
     }
-    if n > 3 && w.ends_with('s') && !w.ends_with("ss") && !w.ends_with("us") && !w.ends_with("is")
-    {
+    if n > 3 && w.ends_with('s') && !w.ends_with("ss") && !w.ends_with("us") && !w.ends_with("is") {
         return w[..w.len() - 1].to_string();
     }
     w.to_string()
@@ -258,7 +257,10 @@ pub fn score(brief: &Brief, out: &Output) -> Scored {
 
     let mut generated = 0usize;
     let mut matched = 0usize;
-    for (names, refs) in [(&out.assets, &brief.assets), (&out.attackers, &brief.attackers)] {
+    for (names, refs) in [
+        (&out.assets, &brief.assets),
+        (&out.attackers, &brief.attackers),
+    ] {
         for n in names {
             generated += 1;
             if refs.iter().any(|r| matches(n, r)) {
@@ -325,7 +327,10 @@ pub fn load_briefs() -> Result<Vec<Brief>, String> {
 }
 
 /// Runs the built-in engine's full pipeline on a brief.
-pub fn run_builtin(engine: &rampart::engine::BuiltinEngine, brief: &Brief) -> Result<Output, String> {
+pub fn run_builtin(
+    engine: &rampart::engine::BuiltinEngine,
+    brief: &Brief,
+) -> Result<Output, String> {
     let mut ignore = |_| {};
     let g = rampart::engine::generate_model(
         engine,
@@ -439,9 +444,15 @@ fn scorer_matches_words_plurals_and_prefixes() {
     assert!(matches("Access policy engine", &p));
     assert!(!matches("Access logs", &p));
     let e = item("Loads", &["load record"]);
-    assert!(!matches("Upload records", &e), "whole words, not substrings");
+    assert!(
+        !matches("Upload records", &e),
+        "whole words, not substrings"
+    );
     assert!(matches("Load Records", &e));
-    assert_eq!(words("Carriers' bank-accounts"), ["carrier", "bank", "account"]);
+    assert_eq!(
+        words("Carriers' bank-accounts"),
+        ["carrier", "bank", "account"]
+    );
     assert_eq!(words("Policies"), ["policy"]);
 }
 
@@ -486,13 +497,21 @@ fn scorer_computes_the_issue_metrics_on_a_fixture() {
     assert_eq!(s.scores.control_recall, 0.5);
     // Matched: orders, signing secret, postgres, relational database (database), insider,
     // fraudster = 6 of 9.
-    assert!((s.scores.precision - 6.0 / 9.0).abs() < 1e-9, "{:?}", s.scores);
+    assert!(
+        (s.scores.precision - 6.0 / 9.0).abs() < 1e-9,
+        "{:?}",
+        s.scores
+    );
     // Generic: stored credentials (matches nothing), relational database (Postgres covers
     // it), web application (matches nothing) = 3 of 6 assets.
     assert_eq!(s.scores.generic_dup, 0.5);
     assert_eq!(
         s.generic,
-        ["Stored credentials", "Relational database", "Web application"]
+        [
+            "Stored credentials",
+            "Relational database",
+            "Web application"
+        ]
     );
     assert_eq!(
         s.missed,
@@ -521,7 +540,11 @@ fn briefs_are_well_formed() {
     for b in &briefs {
         let n = b.text().split(' ').count();
         assert!((130..=170).contains(&n), "{}: {n} words", b.id);
-        assert!(domains.insert(b.domain.clone()), "{}: domain repeated", b.id);
+        assert!(
+            domains.insert(b.domain.clone()),
+            "{}: domain repeated",
+            b.id
+        );
         assert!(b.assets.len() >= 6 && b.attackers.len() >= 4 && b.controls.len() >= 5);
         for r in b.assets.iter().chain(&b.attackers).chain(&b.controls) {
             assert!(
