@@ -281,7 +281,7 @@ impl BuiltinEngine {
             }
             if grounded.is_empty() {
                 out.push(Found {
-                    entry: *e,
+                    entry: e,
                     extra: Vec::new(),
                     name: e.name.clone(),
                     first,
@@ -304,7 +304,7 @@ impl BuiltinEngine {
                     rationale.push_str(&format!(" Also mentioned as {}.", quote_list(hits)));
                 }
                 out.push(Found {
-                    entry: *e,
+                    entry: e,
                     extra: Vec::new(),
                     name: ground::capitalize(&phrase),
                     first: np.from,

@@ -768,9 +768,9 @@ impl<'t, 'a> Chunks<'t, 'a> {
     }
 
     fn is_content(&self, i: usize) -> bool {
-        !self.is_function_word(i)
-            && !self.raw(i).chars().all(|c| c.is_ascii_digit())
-            && !(self.raw(i).len() > 4 && self.raw(i).ends_with("ly"))
+        let raw = self.raw(i);
+        let adverb = raw.len() > 4 && raw.ends_with("ly");
+        !(self.is_function_word(i) || raw.chars().all(|c| c.is_ascii_digit()) || adverb)
     }
 
     fn participle(&self, i: usize) -> bool {
@@ -957,7 +957,7 @@ pub fn grants(c: &Chunks<'_, '_>, is_role: &dyn Fn(Np) -> bool) -> Vec<Grant> {
             && !negated
             && i > 0
             && !c.brk[i]
-            && c.phrase_before(i).is_some_and(|np| is_role(np))
+            && c.phrase_before(i).is_some_and(is_role)
         {
             // "Our treasury operators rebalance …", "Data engineers hold the admin role".
             Some(i)
