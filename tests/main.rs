@@ -20,6 +20,7 @@ mod llm;
 mod mail;
 mod mcp;
 mod models;
+mod oauth;
 mod reliability;
 mod spine;
 mod tenancy;

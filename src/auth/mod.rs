@@ -9,6 +9,7 @@
 
 pub mod api_keys;
 pub mod mfa;
+pub mod oauth;
 pub mod password;
 pub mod reauth;
 pub mod reset;

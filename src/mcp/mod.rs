@@ -205,9 +205,10 @@ pub fn http_service(state: &crate::web::AppState) -> StreamableHttpService<McpSe
         .build()
 }
 
+/// A 401; the app-wide middleware adds the OAuth `WWW-Authenticate` challenge
+/// ([`crate::web::oauth::challenge_401`]).
 fn unauthorized(message: &str) -> HttpResponse {
     HttpResponse::Unauthorized()
-        .insert_header(("WWW-Authenticate", "X-API-Key"))
         .json(json!({"error": {"code": "unauthenticated", "message": message}}))
 }
 
@@ -225,7 +226,7 @@ async fn authenticate(
         .filter(|s| !s.is_empty());
     let Some(key) = key else {
         let resp = unauthorized(
-            "MCP requires an API key: send it in the X-API-Key header (create one in Settings or with `rampart admin api-key create`)",
+            "MCP requires authorization: connect with an OAuth-capable client (it signs you in through the browser), or send an API key in the X-API-Key header (create one in Settings or with `rampart admin api-key create`)",
         );
         return Ok(req.into_response(resp));
     };

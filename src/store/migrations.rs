@@ -10,7 +10,7 @@
 //! existing database never skips one (1 core, 2 accounts, 3 threat models, 4 admin/orgs,
 //! 5 assurance, 6 llm, 7 evidence judge, 10 account hardening, 11 evidence hardening,
 //! 12 tenancy, 18 Jira/Confluence, mail queue, password reset and signup, 19 compliance,
-//! 20 compliance exclusions; the gaps are numbers reserved by parallel work that landed in
+//! 20 compliance exclusions, 21 OAuth clients, codes and tokens; the gaps are numbers reserved by parallel work that landed in
 //! another order).
 
 use std::path::Path;
@@ -91,6 +91,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 20,
         name: "compliance_exclusions",
         sql: include_str!("migrations/0020_compliance_exclusions.sql"),
+    },
+    Migration {
+        version: 21,
+        name: "oauth",
+        sql: include_str!("migrations/0021_oauth.sql"),
     },
 ];
 

@@ -171,6 +171,10 @@ pub(crate) const PLATFORM_TABLES: &[&str] = &[
     "mail_outbox",
     "password_resets",
     "signup_requests",
+    "oauth_clients",
+    "oauth_grants",
+    "oauth_codes",
+    "oauth_tokens",
 ];
 
 /// Associated data binding a wrapped DEK to its org.

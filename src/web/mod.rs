@@ -16,6 +16,7 @@ pub mod drain;
 pub mod error;
 pub mod maintenance;
 pub mod metrics;
+pub mod oauth;
 mod ops;
 pub mod pages;
 mod tls;
@@ -140,6 +141,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Config) {
     .configure(api_tenancy::configure)
     .configure(api_integrations::configure)
     .configure(api_compliance::configure)
+    .configure(oauth::configure)
     .configure(pages::configure);
 }
 
@@ -171,6 +173,7 @@ pub async fn serve(state: AppState, listener: TcpListener) -> anyhow::Result<()>
             .app_data(data.clone())
             .wrap(from_fn(maintenance::gate))
             .wrap(from_fn(drain::gate))
+            .wrap(from_fn(oauth::challenge_401))
             .wrap(from_fn(observe))
             .wrap(headers)
             .configure(|cfg| configure(cfg, &app_config))
