@@ -638,3 +638,192 @@ fn oidc_attestation_with_local_jwks_and_required_claims() {
     let (status, _) = post(Some("not-a-jwt"));
     assert_eq!(status, 401);
 }
+
+/// Follows `next` links from `first` and returns every page's items (under `key`).
+fn walk(c: &Client, first: &str, key: &str) -> Vec<Vec<Value>> {
+    let mut pages = Vec::new();
+    let mut url = Some(first.to_string());
+    while let Some(u) = url {
+        let (status, body) = json(c.get(&u));
+        assert_eq!(status, 200, "{u}: {body}");
+        pages.push(body[key].as_array().expect("list").clone());
+        url = body["next"].as_str().map(str::to_string);
+        assert_eq!(
+            body["next"].is_null(),
+            body["next_cursor"].is_null(),
+            "{body}"
+        );
+        assert!(pages.len() < 100, "paging does not end");
+    }
+    pages
+}
+
+fn ids_of(items: &[Value]) -> Vec<String> {
+    items
+        .iter()
+        .map(|x| x["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+#[test]
+fn lists_page_with_cursors_every_item_once() {
+    let f = fixture("asr-paging");
+    let findings = format!("/api/models/{}/findings", f.model);
+    for batch in 0..3 {
+        let items: Vec<Value> = (0..10)
+            .map(|i| json!({"title": format!("gap {batch}-{i}"), "severity": "low", "control_id": f.control}))
+            .collect();
+        let (status, body) = json(f.developer.post(&findings, json!({"findings": items})));
+        assert_eq!(status, 201, "{body}");
+    }
+    let (_, all) = json(f.developer.get(&format!("{findings}?limit=500")));
+    assert_eq!(all["total"], 30);
+    assert!(
+        all["next_cursor"].is_null() && all["next"].is_null(),
+        "{all}"
+    );
+    let order = ids_of(all["findings"].as_array().expect("list"));
+    assert_eq!(order.len(), 30);
+
+    // Pages of 7: every finding exactly once, in the same order; a finding added while
+    // paging sorts last and shows up once on a later page.
+    let (status, first) = json(f.developer.get(&format!("{findings}?limit=7")));
+    assert_eq!(status, 200);
+    assert_eq!(
+        (first["total"].as_u64(), first["limit"].as_u64()),
+        (Some(30), Some(7))
+    );
+    let (_, added) = json(f.developer.post(
+        &findings,
+        json!({"title": "added while paging", "severity": "info"}),
+    ));
+    let added = added["findings"][0]["id"].as_str().expect("id").to_string();
+    let mut seen = ids_of(first["findings"].as_array().expect("list"));
+    let rest = walk(
+        &f.developer,
+        first["next"].as_str().expect("next"),
+        "findings",
+    );
+    for p in &rest {
+        assert!(!p.is_empty() && p.len() <= 7, "page of {}", p.len());
+        seen.extend(ids_of(p));
+    }
+    let mut expected = order.clone();
+    expected.push(added.clone());
+    assert_eq!(seen, expected);
+
+    // The default page is 100; filters carry over to the next link.
+    let (_, d) = json(f.developer.get(&findings));
+    assert_eq!(d["limit"], 100);
+    assert_eq!(d["findings"].as_array().map(Vec::len), Some(31));
+    for id in &order[..5] {
+        let (s, b) = json(f.developer.patch(
+            &format!("{findings}/{id}"),
+            json!({"status": "acknowledged"}),
+        ));
+        assert_eq!(s, 200, "{b}");
+    }
+    let pages = walk(
+        &f.developer,
+        &format!("{findings}?status=acknowledged&limit=2"),
+        "findings",
+    );
+    assert_eq!(
+        pages.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![2, 2, 1]
+    );
+    let acked: Vec<String> = pages.iter().flat_map(|p| ids_of(p)).collect();
+    assert_eq!(acked, order[..5].to_vec());
+
+    // Assertions page the same way.
+    let specs: Vec<Value> = (0..12)
+        .map(|i| json!({"type": "function_exists", "params": {"file": format!("app/f{i}.py"), "name": format!("check_{i}")}, "description": format!("Check {i} exists")}))
+        .collect();
+    let (status, body) = submit(&f, Value::Array(specs));
+    assert_eq!(status, 201, "{body}");
+    let assertions = format!("/api/models/{}/assertions", f.model);
+    let (_, all) = json(f.developer.get(&assertions));
+    assert_eq!(all["total"], 12);
+    let order = ids_of(all["assertions"].as_array().expect("list"));
+    let pages = walk(&f.developer, &format!("{assertions}?limit=5"), "assertions");
+    assert_eq!(
+        pages.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![5, 5, 2]
+    );
+    assert_eq!(
+        pages.iter().flat_map(|p| ids_of(p)).collect::<Vec<_>>(),
+        order
+    );
+
+    // Verification runs stay a bare array; the next page is in the Link header.
+    let served = served(&f);
+    for _ in 0..5 {
+        let (s, b) = json(f.verifier.post(
+            &format!("/api/models/{}/verification/results", f.model),
+            results_body(&served, 1, "pass"),
+        ));
+        assert_eq!(s, 200, "{b}");
+    }
+    let runs = format!("/api/models/{}/verification/runs", f.model);
+    let (_, newest) = json(f.developer.get(&runs));
+    let newest: Vec<String> = newest
+        .as_array()
+        .expect("bare array")
+        .iter()
+        .map(|r| r["run_id"].as_str().expect("run").to_string())
+        .collect();
+    assert_eq!(newest.len(), 5);
+    let mut url = Some(format!("{runs}?limit=2"));
+    let mut seen = Vec::new();
+    while let Some(u) = url {
+        let r = f.developer.get(&u);
+        assert_eq!(r.headers()["X-Total-Count"], "5");
+        url = r.headers().get("Link").map(|l| {
+            let l = l.to_str().expect("ascii");
+            assert!(l.ends_with(">; rel=\"next\""), "{l}");
+            l[1..l.find('>').expect(">")].to_string()
+        });
+        let (_, page) = json(r);
+        let page = page.as_array().expect("bare array").clone();
+        assert!(page.len() <= 2);
+        seen.extend(
+            page.iter()
+                .map(|r| r["run_id"].as_str().expect("run").to_string()),
+        );
+    }
+    assert_eq!(seen, newest);
+
+    // Bad limits and cursors: 400 naming the parameter; nothing else is read.
+    for (q, field) in [
+        ("limit=0", "limit"),
+        ("limit=501", "limit"),
+        ("cursor=not-a-cursor", "cursor"),
+        ("cursor=MXgKeQ", "cursor"),
+    ] {
+        for base in [&findings, &assertions, &runs] {
+            let (status, body) = json(f.developer.get(&format!("{base}?{q}")));
+            assert_eq!(status, 400, "{base}?{q}: {body}");
+            assert_eq!(body["error"]["field"], field, "{body}");
+            assert!(
+                body["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with(field)),
+                "{body}"
+            );
+        }
+    }
+    let (status, body) = json(f.developer.get(&format!("{findings}?limit=lots")));
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("limit")),
+        "{body}"
+    );
+    // A findings cursor is not an assertions (or runs) cursor.
+    let cursor = first["next_cursor"].as_str().expect("cursor");
+    for base in [&assertions, &runs] {
+        let (status, body) = json(f.developer.get(&format!("{base}?cursor={cursor}")));
+        assert_eq!(status, 400, "{body}");
+    }
+}

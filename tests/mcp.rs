@@ -295,6 +295,30 @@ fn mcp_over_http_workflow() {
         assert!(msg.contains("assertions[0]"), "{msg}");
         let listed = ok(&client, "list_assertions", json!({"model_id": model_id, "control_id": control_id})).await;
         assert_eq!(listed["total"], 1);
+        assert!(listed["next_cursor"].is_null(), "{listed}");
+
+        // Findings page like the REST list: limit, then cursor = next_cursor.
+        let found = ok(
+            &client,
+            "submit_findings",
+            json!({"model_id": model_id, "findings_json": [
+                {"title": "No rate limit", "severity": "high", "control_id": control_id},
+                {"title": "No audit log", "severity": "medium"},
+                {"title": "Verbose errors", "severity": "low"}
+            ]}),
+        )
+        .await;
+        assert_eq!(found["findings"].as_array().map(Vec::len), Some(3), "{found}");
+        let first = ok(&client, "list_findings", json!({"model_id": model_id, "limit": 2})).await;
+        assert_eq!((first["total"].as_u64(), first["findings"].as_array().map(Vec::len)), (Some(3), Some(2)), "{first}");
+        let cursor = first["next_cursor"].as_str().expect("next_cursor").to_string();
+        let rest = ok(&client, "list_findings", json!({"model_id": model_id, "limit": 2, "cursor": cursor})).await;
+        assert_eq!(rest["findings"].as_array().map(Vec::len), Some(1), "{rest}");
+        assert!(rest["next_cursor"].is_null(), "{rest}");
+        let msg = tool_error(&client, "list_findings", json!({"model_id": model_id, "limit": 0})).await;
+        assert!(msg.contains("limit"), "{msg}");
+        let msg = tool_error(&client, "list_assertions", json!({"model_id": model_id, "cursor": "bogus"})).await;
+        assert!(msg.contains("cursor"), "{msg}");
         ok(
             &client,
             "update_control_status",

@@ -3,11 +3,14 @@
 //! dismissed with a reason from the first two), the remediation bridge (a remediated finding
 //! linked to assertions becomes verified when they all pass both tiers), and the
 //! deterministic scan prompt that guides an agent's search.
+//!
+//! [`paging`]: super::paging
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::paging::{After, PageQuery, Paged};
 use super::{AssuranceService, Error, Result, invalid, load_assertions};
 use crate::auth::{Caller, now_str};
 use crate::domain::ControlStatus;
@@ -268,6 +271,40 @@ impl AssuranceService {
         Ok(list)
     }
 
+    /// One page of the findings of a model, filtered, oldest first (see [`paging`]).
+    pub fn list_findings_page(
+        &self,
+        caller: &Caller,
+        model_id: &str,
+        control: Option<&str>,
+        status: Option<&str>,
+        page: &PageQuery,
+    ) -> Result<Paged<Finding>> {
+        let window = page.window()?;
+        let conn = caller.tenant.conn()?;
+        models::load(&conn, &caller.workspace_id, model_id)?;
+        let total: u64 = conn.query_row(
+            "SELECT count(*) FROM findings WHERE model_id = ?1 AND (?2 IS NULL OR control_id = ?2 COLLATE NOCASE) AND (?3 IS NULL OR status = ?3)",
+            params![model_id, control, status],
+            |r| r.get(0),
+        )?;
+        let (at, key) = window.after_params();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM findings WHERE model_id = ?1 AND (?2 IS NULL OR control_id = ?2 COLLATE NOCASE) AND (?3 IS NULL OR status = ?3) \
+             AND (?4 IS NULL OR (created_at, id) > (?4, ?5)) ORDER BY created_at, id LIMIT ?6"
+        ))?;
+        let rows = stmt
+            .query_map(
+                params![model_id, control, status, at, key, window.fetch()],
+                from_row,
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(window.page(rows, total, |f| After {
+            at: f.created_at.clone(),
+            key: f.id.clone(),
+        }))
+    }
+
     /// One finding.
     pub fn get_finding(&self, caller: &Caller, model_id: &str, id: &str) -> Result<Finding> {
         let conn = caller.tenant.conn()?;
@@ -346,9 +383,10 @@ impl AssuranceService {
         Ok(())
     }
 
-    /// Counts by status and severity.
+    /// Counts by status and severity, counted by SQL (no finding is loaded).
     pub fn findings_summary(&self, caller: &Caller, model_id: &str) -> Result<Value> {
-        let list = self.list_findings(caller, model_id, None, None)?;
+        let conn = caller.tenant.conn()?;
+        models::load(&conn, &caller.workspace_id, model_id)?;
         let mut by_status = serde_json::Map::new();
         for s in [
             "discovered",
@@ -357,19 +395,27 @@ impl AssuranceService {
             "verified",
             "dismissed",
         ] {
-            by_status.insert(
-                s.into(),
-                json!(list.iter().filter(|f| f.status == s).count()),
-            );
+            by_status.insert(s.into(), json!(0));
         }
         let mut by_severity = serde_json::Map::new();
         for s in SEVERITIES {
-            by_severity.insert(
-                (*s).into(),
-                json!(list.iter().filter(|f| f.severity == *s).count()),
-            );
+            by_severity.insert((*s).into(), json!(0));
         }
-        Ok(json!({"total": list.len(), "by_status": by_status, "by_severity": by_severity}))
+        let mut total = 0u64;
+        let mut stmt = conn.prepare(
+            "SELECT status, severity, count(*) FROM findings WHERE model_id = ?1 GROUP BY status, severity",
+        )?;
+        let mut rows = stmt.query([model_id])?;
+        while let Some(r) = rows.next()? {
+            let (status, severity, n): (String, String, u64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            total += n;
+            for (map, k) in [(&mut by_status, status), (&mut by_severity, severity)] {
+                if let Some(v) = map.get_mut(&k) {
+                    *v = json!(v.as_u64().unwrap_or(0) + n);
+                }
+            }
+        }
+        Ok(json!({"total": total, "by_status": by_status, "by_severity": by_severity}))
     }
 
     /// A deterministic guide for an agent scanning the codebase for the gaps of the model's

@@ -10,6 +10,7 @@ pub mod attestation;
 pub mod findings;
 pub mod judge;
 pub mod oidc;
+pub mod paging;
 pub mod rules;
 pub mod runs;
 pub mod types;
@@ -509,6 +510,73 @@ impl AssuranceService {
         load_assertions(&conn, model_id, control)
     }
 
+    /// One page of the assertions of a model (optionally of one control), oldest first (see
+    /// [`paging`]).
+    pub fn list_assertions_page(
+        &self,
+        caller: &Caller,
+        model_id: &str,
+        control: Option<&str>,
+        page: &paging::PageQuery,
+    ) -> Result<paging::Paged<Assertion>> {
+        let window = page.window()?;
+        let conn = caller.tenant.conn()?;
+        models::load(&conn, &caller.workspace_id, model_id)?;
+        let total: u64 = conn.query_row(
+            "SELECT count(*) FROM assertions WHERE model_id = ?1 AND (?2 IS NULL OR control_id = ?2 COLLATE NOCASE)",
+            params![model_id, control],
+            |r| r.get(0),
+        )?;
+        let (at, key) = window.after_params();
+        let rowid: Option<i64> = match key {
+            None => None,
+            Some(k) => Some(k.parse().map_err(|_| {
+                invalid(
+                    "cursor",
+                    "not a cursor of this list; pass the next_cursor of the previous page unchanged",
+                )
+            })?),
+        };
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {ASSERTION_COLUMNS}, rowid FROM assertions WHERE model_id = ?1 AND (?2 IS NULL OR control_id = ?2 COLLATE NOCASE) \
+             AND (?3 IS NULL OR (created_at, rowid) > (?3, ?4)) ORDER BY created_at, rowid LIMIT ?5"
+        ))?;
+        let rows = stmt
+            .query_map(params![model_id, control, at, rowid, window.fetch()], |r| {
+                Ok((assertion_from_row(r)?, r.get::<_, i64>(20)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let p = window.page(rows, total, |(a, rowid)| paging::After {
+            at: a.created_at.clone(),
+            key: rowid.to_string(),
+        });
+        Ok(paging::Paged {
+            items: p.items.into_iter().map(|(a, _)| a).collect(),
+            total: p.total,
+            limit: p.limit,
+            next_cursor: p.next_cursor,
+        })
+    }
+
+    /// Those of `ids` that are not assertions of the model, in the order given.
+    pub fn unknown_assertions(
+        &self,
+        caller: &Caller,
+        model_id: &str,
+        ids: &[String],
+    ) -> Result<Vec<String>> {
+        let conn = caller.tenant.conn()?;
+        models::load(&conn, &caller.workspace_id, model_id)?;
+        let mut stmt = conn.prepare("SELECT 1 FROM assertions WHERE id = ?1 AND model_id = ?2")?;
+        let mut out = Vec::new();
+        for id in ids {
+            if !stmt.exists(params![id, model_id])? {
+                out.push(id.clone());
+            }
+        }
+        Ok(out)
+    }
+
     /// Deletes an assertion; the control's sufficiency is re-evaluated.
     pub fn delete_assertion(&self, caller: &Caller, model_id: &str, id: &str) -> Result<()> {
         caller.require_write()?;
@@ -604,34 +672,31 @@ impl AssuranceService {
     }
 }
 
-/// Computed verification status of every control of a model that has assertions.
+/// Computed verification status of every control of a model that has assertions. Counted
+/// by SQL per control (no assertion is loaded): the model page, the model list and the
+/// dashboard call this for every model they show, so it must not grow with the assertions.
 pub fn verification_map(conn: &Connection, model_id: &str) -> Result<VerificationMap> {
-    let all = load_assertions(conn, model_id, None)?;
-    let mut by_control: BTreeMap<String, Vec<Assertion>> = BTreeMap::new();
-    for a in all {
-        if let Some(c) = &a.control_id {
-            by_control.entry(c.clone()).or_default().push(a);
-        }
-    }
+    let mut stmt = conn.prepare(
+        "SELECT a.control_id, count(*), \
+         sum(a.tier1_status = 'pass' AND a.tier2_status = 'pass' AND a.coherent), \
+         sum(a.tier1_status = 'fail' OR a.tier2_status = 'fail' OR NOT a.coherent), \
+         (SELECT s.status FROM control_sufficiency s WHERE s.model_id = ?1 AND s.control_id = a.control_id) \
+         FROM assertions a WHERE a.model_id = ?1 AND a.control_id IS NOT NULL GROUP BY a.control_id",
+    )?;
+    let mut rows = stmt.query([model_id])?;
     let mut map = VerificationMap::new();
-    for (control, list) in by_control {
-        let suff: String = conn
-            .query_row(
-                "SELECT status FROM control_sufficiency WHERE model_id = ?1 AND control_id = ?2",
-                params![model_id, control],
-                |r| r.get(0),
-            )
-            .optional()?
-            .unwrap_or_else(|| "pending".into());
-        let states: Vec<rules::AssertionState<'_>> = list
-            .iter()
-            .map(|a| rules::AssertionState {
-                tier1: &a.tier1_status,
-                tier2: &a.tier2_status,
-                coherent: a.coherent,
-            })
-            .collect();
-        map.insert(control, rules::control_status(&states, &suff));
+    while let Some(r) = rows.next()? {
+        let control: String = r.get(0)?;
+        let counts = rules::StateCounts {
+            assertions: r.get(1)?,
+            passed: r.get(2)?,
+            problems: r.get(3)?,
+        };
+        let suff: Option<String> = r.get(4)?;
+        map.insert(
+            control,
+            rules::control_status_counted(&counts, suff.as_deref().unwrap_or("pending")),
+        );
     }
     Ok(map)
 }

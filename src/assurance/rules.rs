@@ -399,20 +399,43 @@ pub struct AssertionState<'a> {
 /// - partially verified: something failed, is incoherent, or the set is insufficient;
 /// - pending: otherwise (results still to come).
 pub fn control_status(assertions: &[AssertionState<'_>], sufficiency: &str) -> VerificationStatus {
-    if assertions.is_empty() {
+    control_status_counted(
+        &StateCounts {
+            assertions: assertions.len() as u64,
+            passed: assertions
+                .iter()
+                .filter(|a| a.tier1 == "pass" && a.tier2 == "pass" && a.coherent)
+                .count() as u64,
+            problems: assertions
+                .iter()
+                .filter(|a| a.tier1 == "fail" || a.tier2 == "fail" || !a.coherent)
+                .count() as u64,
+        },
+        sufficiency,
+    )
+}
+
+/// What [`control_status`] needs of a control's assertions, as counts (SQL computes them
+/// without loading the assertions: see [`super::verification_map`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StateCounts {
+    /// Assertions of the control.
+    pub assertions: u64,
+    /// Those that passed both tiers and are coherent.
+    pub passed: u64,
+    /// Those that failed a tier or are incoherent.
+    pub problems: u64,
+}
+
+/// [`control_status`] from counts.
+pub fn control_status_counted(c: &StateCounts, sufficiency: &str) -> VerificationStatus {
+    if c.assertions == 0 {
         return VerificationStatus::Unverified;
     }
-    let all_pass = assertions
-        .iter()
-        .all(|a| a.tier1 == "pass" && a.tier2 == "pass" && a.coherent);
-    if all_pass && sufficiency == "sufficient" {
+    if c.passed == c.assertions && sufficiency == "sufficient" {
         return VerificationStatus::Verified;
     }
-    let problem = assertions
-        .iter()
-        .any(|a| a.tier1 == "fail" || a.tier2 == "fail" || !a.coherent)
-        || sufficiency == "insufficient";
-    if problem {
+    if c.problems > 0 || sufficiency == "insufficient" {
         VerificationStatus::PartiallyVerified
     } else {
         VerificationStatus::Pending

@@ -422,23 +422,42 @@ impl AssuranceService {
     pub fn report(&self, caller: &Caller, model_id: &str) -> Result<Value> {
         let conn = caller.tenant.conn()?;
         let stored = models::load(&conn, &caller.workspace_id, model_id)?;
-        let assertions = load_assertions(&conn, model_id, None)?;
-        let count = |tier: u8, status: &str| {
-            assertions
-                .iter()
-                .filter(|a| {
-                    let s = if tier == 1 {
-                        &a.tier1_status
-                    } else {
-                        &a.tier2_status
-                    };
-                    match status {
-                        "pending" => s == "pending" || s == "skipped",
-                        other => s == other,
-                    }
-                })
-                .count()
-        };
+        // Counted by SQL: the report is read by every CI run and the assurance page, and
+        // must not load every assertion of the model.
+        let totals: [u64; 7] = conn.query_row(
+            "SELECT coalesce(sum(tier1_status = 'pass'), 0), coalesce(sum(tier1_status = 'fail'), 0), \
+             coalesce(sum(tier1_status IN ('pending', 'skipped')), 0), coalesce(sum(tier2_status = 'pass'), 0), \
+             coalesce(sum(tier2_status = 'fail'), 0), coalesce(sum(tier2_status IN ('pending', 'skipped')), 0), \
+             coalesce(sum(NOT coherent), 0) FROM assertions WHERE model_id = ?1",
+            [model_id],
+            |r| {
+                Ok([
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ])
+            },
+        )?;
+        // Per control: assertions, tier-1 pass, tier-1 fail, tier-2 pass, tier-2 fail.
+        let mut per_control: BTreeMap<String, [u64; 5]> = BTreeMap::new();
+        {
+            let mut stmt = conn.prepare(
+                "SELECT control_id, count(*), sum(tier1_status = 'pass'), sum(tier1_status = 'fail'), \
+                 sum(tier2_status = 'pass'), sum(tier2_status = 'fail') FROM assertions \
+                 WHERE model_id = ?1 AND control_id IS NOT NULL GROUP BY control_id",
+            )?;
+            let mut rows = stmt.query([model_id])?;
+            while let Some(r) = rows.next()? {
+                per_control.insert(
+                    r.get(0)?,
+                    [r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?],
+                );
+            }
+        }
         let statuses = super::verification_map(&conn, model_id)?;
         let mut suff_counts: BTreeMap<&str, usize> = BTreeMap::new();
         let mut details = Vec::new();
@@ -466,17 +485,14 @@ impl AssuranceService {
                     _ => "pending",
                 })
                 .or_default() += 1;
-            let list: Vec<&super::Assertion> = assertions
-                .iter()
-                .filter(|a| a.control_id.as_deref() == Some(control))
-                .collect();
+            let c = per_control.get(control).copied().unwrap_or_default();
             details.push(json!({
                 "control_id": control,
                 "verification_status": statuses.get(control).copied().unwrap_or_default(),
                 "sufficiency": {"status": status, "details": text, "evaluated_by": judged_by},
-                "assertions": list.len(),
-                "tier1": {"pass": list.iter().filter(|a| a.tier1_status == "pass").count(), "fail": list.iter().filter(|a| a.tier1_status == "fail").count()},
-                "tier2": {"pass": list.iter().filter(|a| a.tier2_status == "pass").count(), "fail": list.iter().filter(|a| a.tier2_status == "fail").count()},
+                "assertions": c[0],
+                "tier1": {"pass": c[1], "fail": c[2]},
+                "tier2": {"pass": c[3], "fail": c[4]},
             }));
         }
         let by =
@@ -517,8 +533,8 @@ impl AssuranceService {
             .optional()?;
         Ok(json!({
             "model_id": model_id,
-            "tier1": {"pass": count(1, "pass"), "fail": count(1, "fail"), "pending": count(1, "pending")},
-            "tier2": {"pass": count(2, "pass"), "fail": count(2, "fail"), "pending": count(2, "pending")},
+            "tier1": {"pass": totals[0], "fail": totals[1], "pending": totals[2]},
+            "tier2": {"pass": totals[3], "fail": totals[4], "pending": totals[5]},
             "controls_fully_verified": by(V::Verified),
             "controls_partially_verified": by(V::PartiallyVerified),
             "controls_pending": by(V::Pending),
@@ -530,7 +546,7 @@ impl AssuranceService {
                 "pending": suff_counts.get("pending").copied().unwrap_or(0),
                 "total_marked": rows.iter().filter(|(c, _, _, _)| stored.model.control(c).is_some()).count(),
             },
-            "coherence_warnings": assertions.iter().filter(|a| !a.coherent).count(),
+            "coherence_warnings": totals[6],
             "control_details": details,
             "repos": repos,
             "latest_run": latest.map(|(id, att, hash, fp)| json!({"run_id": id, "attestation": att, "content_hash": hash, "notary_fingerprint": fp})),
@@ -594,19 +610,53 @@ impl AssuranceService {
         Ok(queue)
     }
 
-    /// Runs of a model, newest first.
-    pub fn list_runs(&self, caller: &Caller, model_id: &str) -> Result<Vec<Value>> {
+    /// One page of the runs of a model, newest first (see [`super::paging`]).
+    pub fn list_runs(
+        &self,
+        caller: &Caller,
+        model_id: &str,
+        page: &super::paging::PageQuery,
+    ) -> Result<super::paging::Paged<Value>> {
+        let window = page.window()?;
         let conn = caller.tenant.conn()?;
         models::load(&conn, &caller.workspace_id, model_id)?;
-        let mut stmt = conn.prepare(
-            "SELECT id, tier, attestation, commit_sha, branch, repo, content_hash, created_at FROM verification_runs WHERE model_id = ?1 ORDER BY created_at DESC, rowid DESC LIMIT 200",
+        let total: u64 = conn.query_row(
+            "SELECT count(*) FROM verification_runs WHERE model_id = ?1",
+            [model_id],
+            |r| r.get(0),
         )?;
-        let list = stmt
-            .query_map([model_id], |r| {
-                Ok(json!({"run_id": r.get::<_, String>(0)?, "tier": r.get::<_, i64>(1)?, "attestation": r.get::<_, String>(2)?, "commit_sha": r.get::<_, String>(3)?, "branch": r.get::<_, String>(4)?, "repo": r.get::<_, String>(5)?, "content_hash": r.get::<_, String>(6)?, "created_at": r.get::<_, String>(7)?}))
+        let (at, key) = window.after_params();
+        let rowid: Option<i64> = match key {
+            None => None,
+            Some(k) => Some(k.parse().map_err(|_| {
+                super::invalid(
+                    "cursor",
+                    "not a cursor of this list; pass the next_cursor of the previous page unchanged",
+                )
+            })?),
+        };
+        let mut stmt = conn.prepare(
+            "SELECT id, tier, attestation, commit_sha, branch, repo, content_hash, created_at, rowid FROM verification_runs \
+             WHERE model_id = ?1 AND (?2 IS NULL OR (created_at, rowid) < (?2, ?3)) ORDER BY created_at DESC, rowid DESC LIMIT ?4",
+        )?;
+        let rows = stmt
+            .query_map(params![model_id, at, rowid, window.fetch()], |r| {
+                Ok((
+                    json!({"run_id": r.get::<_, String>(0)?, "tier": r.get::<_, i64>(1)?, "attestation": r.get::<_, String>(2)?, "commit_sha": r.get::<_, String>(3)?, "branch": r.get::<_, String>(4)?, "repo": r.get::<_, String>(5)?, "content_hash": r.get::<_, String>(6)?, "created_at": r.get::<_, String>(7)?}),
+                    r.get::<_, i64>(8)?,
+                ))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(list)
+        let p = window.page(rows, total, |(run, rowid)| super::paging::After {
+            at: run["created_at"].as_str().unwrap_or_default().to_string(),
+            key: rowid.to_string(),
+        });
+        Ok(super::paging::Paged {
+            items: p.items.into_iter().map(|(r, _)| r).collect(),
+            total: p.total,
+            limit: p.limit,
+            next_cursor: p.next_cursor,
+        })
     }
 
     /// The audit bundle of one run: results, hash, signatures, signer keys and the exact

@@ -576,6 +576,23 @@ pub struct ControlFilterArgs {
     pub control_id: Option<String>,
 }
 
+/// Arguments of list_assertions.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListAssertionsArgs {
+    /// Threat model id.
+    pub model_id: String,
+    /// Only this control, e.g. "CTRL-07".
+    #[serde(default)]
+    pub control_id: Option<String>,
+    /// Assertions per page, 1 to 500 (default 100).
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// The next_cursor of the previous page, to read the next one.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
 /// Arguments of delete_assertion.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -608,6 +625,12 @@ pub struct ListFindingsArgs {
     /// Only findings in this state: discovered, acknowledged, remediated, verified or dismissed.
     #[serde(default)]
     pub status: Option<String>,
+    /// Findings per page, 1 to 500 (default 100).
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// The next_cursor of the previous page, to read the next one.
+    #[serde(default)]
+    pub cursor: Option<String>,
 }
 
 /// Arguments of update_finding.
@@ -1798,18 +1821,27 @@ impl McpServer {
     }
 
     #[tool(
-        description = "List the assertions of a model, optionally of one control, with their tier-1/tier-2 verification status."
+        description = "List the assertions of a model, optionally of one control, with their tier-1/tier-2 verification status. One page at a time (limit, default 100, max 500): when next_cursor is not null, call again with cursor=next_cursor for the rest; total counts all pages."
     )]
     async fn list_assertions(
         &self,
-        Parameters(a): Parameters<ControlFilterArgs>,
+        Parameters(a): Parameters<ListAssertionsArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> ToolResult {
         self.run(self.caller(&ctx), move |svc, c| {
-            let list = svc
-                .assurance
-                .list_assertions(&c, &a.model_id, a.control_id.as_deref())?;
-            Ok(json!({"model_id": a.model_id, "total": list.len(), "assertions": list}))
+            let page = crate::assurance::paging::PageQuery {
+                limit: a.limit,
+                cursor: a.cursor.clone(),
+            };
+            let p = svc.assurance.list_assertions_page(
+                &c,
+                &a.model_id,
+                a.control_id.as_deref(),
+                &page,
+            )?;
+            Ok(
+                json!({"model_id": a.model_id, "total": p.total, "limit": p.limit, "next_cursor": p.next_cursor, "assertions": p.items}),
+            )
         })
         .await
     }
@@ -1874,20 +1906,29 @@ impl McpServer {
         .await
     }
 
-    #[tool(description = "List findings of a model, optionally by control_id and status.")]
+    #[tool(
+        description = "List findings of a model, optionally by control_id and status. One page at a time (limit, default 100, max 500): when next_cursor is not null, call again with cursor=next_cursor for the rest; total counts all pages."
+    )]
     async fn list_findings(
         &self,
         Parameters(a): Parameters<ListFindingsArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> ToolResult {
         self.run(self.caller(&ctx), move |svc, c| {
-            let list = svc.assurance.list_findings(
+            let page = crate::assurance::paging::PageQuery {
+                limit: a.limit,
+                cursor: a.cursor.clone(),
+            };
+            let p = svc.assurance.list_findings_page(
                 &c,
                 &a.model_id,
                 a.control_id.as_deref(),
                 a.status.as_deref(),
+                &page,
             )?;
-            Ok(json!({"model_id": a.model_id, "total": list.len(), "findings": list}))
+            Ok(
+                json!({"model_id": a.model_id, "total": p.total, "limit": p.limit, "next_cursor": p.next_cursor, "findings": p.items}),
+            )
         })
         .await
     }

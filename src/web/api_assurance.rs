@@ -14,6 +14,7 @@ use super::ttl_cache::TtlCache;
 use super::{ApiError, AppState};
 use crate::assurance::attestation::SecurityPatch;
 use crate::assurance::findings::{NewFinding, Transition};
+use crate::assurance::paging::{MAX_LIMIT, PageQuery, Paged};
 use crate::assurance::runs::Submitter;
 use crate::assurance::{self, NewAssertion};
 use crate::auth::Caller;
@@ -155,21 +156,85 @@ async fn submit_assertions(
 struct ControlFilter {
     #[serde(default)]
     control_id: Option<String>,
+}
+
+/// Filters and paging of the assertion and finding lists.
+#[derive(Deserialize)]
+struct ListFilter {
+    #[serde(default)]
+    control_id: Option<String>,
     #[serde(default)]
     status: Option<String>,
+    /// Parsed here, so that a non-number gets the same clear error as one out of range.
+    #[serde(default)]
+    limit: Option<String>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+impl ListFilter {
+    fn page(&self) -> Result<PageQuery, ApiError> {
+        let limit = match self.limit.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(l) => Some(l.parse::<u32>().map_err(|_| {
+                ApiError::from(assurance::invalid(
+                    "limit",
+                    format!("must be a whole number from 1 to {MAX_LIMIT} (got {l:?})"),
+                ))
+            })?),
+        };
+        Ok(PageQuery {
+            limit,
+            cursor: self.cursor.clone(),
+        })
+    }
+
+    /// The URL of the next page: the same path and filters with the next cursor.
+    fn next_link(&self, path: &str, limit: u32, cursor: Option<&str>) -> Option<String> {
+        let cursor = cursor?;
+        let mut q: Vec<(&str, String)> = Vec::new();
+        if let Some(c) = &self.control_id {
+            q.push(("control_id", c.clone()));
+        }
+        if let Some(s) = &self.status {
+            q.push(("status", s.clone()));
+        }
+        q.push(("limit", limit.to_string()));
+        q.push(("cursor", cursor.to_string()));
+        Some(format!(
+            "{path}?{}",
+            serde_urlencoded::to_string(&q).unwrap_or_default()
+        ))
+    }
+
+    /// The JSON of a page: the list under `key` (as before paging) with `total` (all
+    /// matches), `limit`, `next_cursor` and `next` beside it.
+    fn body<T: serde::Serialize>(&self, req: &HttpRequest, key: &str, p: Paged<T>) -> Value {
+        let next = self.next_link(req.path(), p.limit, p.next_cursor.as_deref());
+        json!({
+            "total": p.total,
+            "limit": p.limit,
+            "next_cursor": p.next_cursor,
+            "next": next,
+            key: p.items,
+        })
+    }
 }
 
 async fn list_assertions(
+    req: HttpRequest,
     state: Data,
     caller: Caller,
     path: web::Path<String>,
-    q: web::Query<ControlFilter>,
+    q: web::Query<ListFilter>,
 ) -> Result<HttpResponse, ApiError> {
     let svc = state.assurance.clone();
     let id = path.into_inner();
-    let control = q.into_inner().control_id;
-    let list = web::block(move || svc.list_assertions(&caller, &id, control.as_deref())).await??;
-    Ok(HttpResponse::Ok().json(json!({"total": list.len(), "assertions": list})))
+    let q = q.into_inner();
+    let (control, page) = (q.control_id.clone(), q.page()?);
+    let p = web::block(move || svc.list_assertions_page(&caller, &id, control.as_deref(), &page))
+        .await??;
+    Ok(HttpResponse::Ok().json(q.body(&req, "assertions", p)))
 }
 
 async fn delete_assertion(
@@ -288,15 +353,32 @@ async fn report(
     Ok(HttpResponse::Ok().json(out))
 }
 
+/// Runs, newest first, one page: a bare array as before paging, with `X-Total-Count`,
+/// `X-Next-Cursor` and a `Link: <…>; rel="next"` header when there are more.
 async fn runs(
+    req: HttpRequest,
     state: Data,
     caller: Caller,
     path: web::Path<String>,
+    q: web::Query<ListFilter>,
 ) -> Result<HttpResponse, ApiError> {
     let svc = state.assurance.clone();
     let id = path.into_inner();
-    let out = web::block(move || svc.list_runs(&caller, &id)).await??;
-    Ok(HttpResponse::Ok().json(out))
+    // Runs have no filters; only the paging parameters carry over to the next link.
+    let q = ListFilter {
+        control_id: None,
+        status: None,
+        ..q.into_inner()
+    };
+    let page = q.page()?;
+    let p = web::block(move || svc.list_runs(&caller, &id, &page)).await??;
+    let mut resp = HttpResponse::Ok();
+    resp.insert_header(("X-Total-Count", p.total.to_string()));
+    if let Some(next) = q.next_link(req.path(), p.limit, p.next_cursor.as_deref()) {
+        resp.insert_header(("Link", format!("<{next}>; rel=\"next\"")));
+        resp.insert_header(("X-Next-Cursor", p.next_cursor.unwrap_or_default()));
+    }
+    Ok(resp.json(p.items))
 }
 
 async fn audit(
@@ -378,19 +460,21 @@ async fn submit_findings(
 }
 
 async fn list_findings(
+    req: HttpRequest,
     state: Data,
     caller: Caller,
     path: web::Path<String>,
-    q: web::Query<ControlFilter>,
+    q: web::Query<ListFilter>,
 ) -> Result<HttpResponse, ApiError> {
     let svc = state.assurance.clone();
     let id = path.into_inner();
     let q = q.into_inner();
-    let out = web::block(move || {
-        svc.list_findings(&caller, &id, q.control_id.as_deref(), q.status.as_deref())
+    let (control, status, page) = (q.control_id.clone(), q.status.clone(), q.page()?);
+    let p = web::block(move || {
+        svc.list_findings_page(&caller, &id, control.as_deref(), status.as_deref(), &page)
     })
     .await??;
-    Ok(HttpResponse::Ok().json(json!({"total": out.len(), "findings": out})))
+    Ok(HttpResponse::Ok().json(q.body(&req, "findings", p)))
 }
 
 async fn findings_summary(

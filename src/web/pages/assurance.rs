@@ -25,6 +25,7 @@ use serde_json::{Map, Value, json};
 
 use super::page::{FormState, Layout, Nav, Page, PageError, PageForm, redirect_flash};
 use crate::assurance::findings::{Finding, NewFinding, Transition};
+use crate::assurance::paging::{PageQuery, Paged};
 use crate::assurance::types::{AssertionType, ParamKind, TYPES};
 use crate::assurance::{self, Assertion, NewAssertion};
 use crate::domain::{Control, VerificationMap};
@@ -87,27 +88,64 @@ struct Posted {
     f: FormState,
 }
 
-/// Everything the page shows, loaded with the caller's workspace scope.
+/// Everything the page shows, loaded with the caller's workspace scope. Assertions and
+/// findings are one page each ([`PAGE_LIMIT`], from the cursors of the query string), so the
+/// page stays bounded however many a model collects; the summary links to the next pages.
 struct Loaded {
     s: StoredModel,
     verification: VerificationMap,
-    assertions: Vec<Assertion>,
-    findings: Vec<Finding>,
+    assertions: Paged<Assertion>,
+    findings: Paged<Finding>,
     report: Value,
     runs: Vec<Value>,
+    cursors: Cursors,
 }
 
-async fn load(state: &Data, p: &Page, id: String) -> Result<Loaded, PageError> {
+/// Items of each list the page shows at once.
+const PAGE_LIMIT: u32 = 200;
+/// Verification runs the page shows (newest first).
+const RUNS_SHOWN: u32 = 50;
+
+/// Where the assertion and finding lists of the page start (`next_cursor` values).
+#[derive(Debug, Clone, Default, Deserialize)]
+struct Cursors {
+    #[serde(default)]
+    assertions_cursor: Option<String>,
+    #[serde(default)]
+    findings_cursor: Option<String>,
+}
+
+fn page_of(cursor: &Option<String>, limit: u32) -> PageQuery {
+    PageQuery {
+        limit: Some(limit),
+        cursor: cursor.clone(),
+    }
+}
+
+async fn load(state: &Data, p: &Page, id: String, cursors: Cursors) -> Result<Loaded, PageError> {
     let models = state.models.clone();
     let svc = state.assurance.clone();
     let caller = p.caller.clone();
     web::block(move || {
         let s = models.get(&caller, &id)?;
         let verification = models.verification(&caller, &id)?;
-        let assertions = svc.list_assertions(&caller, &id, None)?;
-        let findings = svc.list_findings(&caller, &id, None, None)?;
+        let assertions = svc.list_assertions_page(
+            &caller,
+            &id,
+            None,
+            &page_of(&cursors.assertions_cursor, PAGE_LIMIT),
+        )?;
+        let findings = svc.list_findings_page(
+            &caller,
+            &id,
+            None,
+            None,
+            &page_of(&cursors.findings_cursor, PAGE_LIMIT),
+        )?;
         let report = svc.report(&caller, &id)?;
-        let runs = svc.list_runs(&caller, &id)?;
+        let runs = svc
+            .list_runs(&caller, &id, &page_of(&None, RUNS_SHOWN))?
+            .items;
         Ok::<_, PageError>(Loaded {
             s,
             verification,
@@ -115,6 +153,7 @@ async fn load(state: &Data, p: &Page, id: String) -> Result<Loaded, PageError> {
             findings,
             report,
             runs,
+            cursors,
         })
     })
     .await?
@@ -165,10 +204,11 @@ struct AssuranceTpl {
     l: Layout,
     s: StoredModel,
     verification: VerificationMap,
-    assertions: Vec<Assertion>,
-    findings: Vec<Finding>,
+    assertions: Paged<Assertion>,
+    findings: Paged<Finding>,
     report: Value,
     runs: Vec<Value>,
+    cursors: Cursors,
     types: &'static [AssertionType],
     types_json: String,
     posted: Option<Posted>,
@@ -197,6 +237,7 @@ impl AssuranceTpl {
 
     fn assertions_of(&self, control_id: &str) -> Vec<&Assertion> {
         self.assertions
+            .items
             .iter()
             .filter(|a| a.control_id.as_deref() == Some(control_id))
             .collect()
@@ -204,6 +245,7 @@ impl AssuranceTpl {
 
     fn findings_of(&self, control_id: &str) -> Vec<&Finding> {
         self.findings
+            .items
             .iter()
             .filter(|f| f.control_id.as_deref() == Some(control_id))
             .collect()
@@ -212,9 +254,56 @@ impl AssuranceTpl {
     /// Findings not tied to a control.
     fn loose_findings(&self) -> Vec<&Finding> {
         self.findings
+            .items
             .iter()
             .filter(|f| f.control_id.is_none())
             .collect()
+    }
+
+    /// Whether the assertions or findings do not fit on one page (or a later page is shown).
+    fn paged(&self) -> bool {
+        self.assertions.next_cursor.is_some()
+            || self.findings.next_cursor.is_some()
+            || self.cursors.assertions_cursor.is_some()
+            || self.cursors.findings_cursor.is_some()
+    }
+
+    /// `(shown, total, link to the next page)` of the assertions.
+    fn assertions_paging(&self) -> (usize, u64, Option<String>) {
+        let next = self
+            .assertions
+            .next_cursor
+            .as_ref()
+            .map(|c| self.page_link(Some(c.as_str()), self.cursors.findings_cursor.as_deref()));
+        (self.assertions.items.len(), self.assertions.total, next)
+    }
+
+    /// `(shown, total, link to the next page)` of the findings.
+    fn findings_paging(&self) -> (usize, u64, Option<String>) {
+        let next =
+            self.findings.next_cursor.as_ref().map(|c| {
+                self.page_link(self.cursors.assertions_cursor.as_deref(), Some(c.as_str()))
+            });
+        (self.findings.items.len(), self.findings.total, next)
+    }
+
+    fn page_link(&self, assertions: Option<&str>, findings: Option<&str>) -> String {
+        let mut q: Vec<(&str, &str)> = Vec::new();
+        if let Some(c) = assertions {
+            q.push(("assertions_cursor", c));
+        }
+        if let Some(c) = findings {
+            q.push(("findings_cursor", c));
+        }
+        format!(
+            "{}?{}",
+            back(&self.s.model.id),
+            serde_urlencoded::to_string(&q).unwrap_or_default()
+        )
+    }
+
+    fn first_page(&self) -> String {
+        back(&self.s.model.id)
     }
 
     fn sufficiency_of(&self, control_id: &str) -> String {
@@ -486,8 +575,13 @@ fn location_text(loc: &Value) -> String {
     out
 }
 
-async fn page(state: Data, p: Page, path: web::Path<String>) -> Result<HttpResponse, PageError> {
-    let d = load(&state, &p, path.into_inner()).await?;
+async fn page(
+    state: Data,
+    p: Page,
+    path: web::Path<String>,
+    q: web::Query<Cursors>,
+) -> Result<HttpResponse, PageError> {
+    let d = load(&state, &p, path.into_inner(), q.into_inner()).await?;
     respond(&p, d, None)
 }
 
@@ -517,6 +611,7 @@ fn respond(p: &Page, d: Loaded, posted: Option<Posted>) -> Result<HttpResponse, 
             findings: d.findings,
             report: d.report,
             runs: d.runs,
+            cursors: d.cursors,
             types: TYPES,
             types_json: types_json(),
             posted,
@@ -677,7 +772,7 @@ async fn add_assertion(
 ) -> Result<HttpResponse, PageError> {
     let PageForm { page: p, form: f } = form;
     let id = path.into_inner();
-    let d = load(&state, &p, id.clone()).await?;
+    let d = load(&state, &p, id.clone(), Cursors::default()).await?;
     let control = f.control_id.trim().to_string();
     let kind = f.kind.trim().to_string();
     let mut st = FormState::new()
@@ -913,7 +1008,7 @@ async fn add_finding(
 ) -> Result<HttpResponse, PageError> {
     let PageForm { page: p, form: f } = form;
     let id = path.into_inner();
-    let d = load(&state, &p, id.clone()).await?;
+    let d = load(&state, &p, id.clone(), Cursors::default()).await?;
     let mut st = FormState::new()
         .value("control_id", &f.control_id)
         .value("title", &f.title)
@@ -966,9 +1061,22 @@ async fn transition(
 ) -> Result<HttpResponse, PageError> {
     let PageForm { page: p, form: f } = form;
     let (id, fid) = path.into_inner();
-    let d = load(&state, &p, id.clone()).await?;
-    let Some(current) = d.findings.iter().find(|x| x.id == fid) else {
-        return Err(PageError::not_found());
+    let mut d = load(&state, &p, id.clone(), Cursors::default()).await?;
+    // The finding may be on a later page than the first one loaded: fetch it (a refused
+    // transition re-renders its row).
+    let current = match d.findings.items.iter().find(|x| x.id == fid) {
+        Some(f) => f.clone(),
+        None => {
+            let (svc, caller, id, fid) = (
+                state.assurance.clone(),
+                p.caller.clone(),
+                id.clone(),
+                fid.clone(),
+            );
+            let f = web::block(move || svc.get_finding(&caller, &id, &fid)).await??;
+            d.findings.items.push(f.clone());
+            f
+        }
     };
     let to = f.status.trim().to_lowercase();
     let mut st = FormState::new()
@@ -985,10 +1093,16 @@ async fn transition(
     if to == "dismissed" && f.reason.trim().is_empty() {
         st.error("reason", "Dismissing a finding requires a reason.");
     }
-    if let Some(unknown) = linked
-        .iter()
-        .find(|a| !d.assertions.iter().any(|x| &x.id == *a))
-    {
+    let unknown = {
+        let (svc, caller, id, linked) = (
+            state.assurance.clone(),
+            p.caller.clone(),
+            id.clone(),
+            linked.clone(),
+        );
+        web::block(move || svc.unknown_assertions(&caller, &id, &linked)).await??
+    };
+    if let Some(unknown) = unknown.first() {
         st.error(
             "linked_assertions",
             format!("Unknown assertion {unknown:?} in this model."),
