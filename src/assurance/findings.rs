@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::paging::{After, PageQuery, Paged};
-use super::{AssuranceService, Error, Result, invalid, load_assertions};
+use super::{AssuranceService, Error, Result, invalid};
 use crate::auth::{Caller, now_str};
 use crate::domain::ControlStatus;
 use crate::models;
@@ -141,7 +141,9 @@ fn load(conn: &Connection, model_id: &str, id: &str) -> Result<Finding> {
 /// Remediation bridge: remediated findings whose linked assertions all pass both tiers
 /// become verified. Called after every verification run.
 pub(crate) fn auto_verify(conn: &Connection, model_id: &str) -> Result<()> {
-    let assertions = load_assertions(conn, model_id, None)?;
+    let mut passed = conn.prepare(
+        "SELECT 1 FROM assertions WHERE id = ?1 AND model_id = ?2 AND tier1_status = 'pass' AND tier2_status = 'pass'",
+    )?;
     let mut stmt = conn.prepare(&format!(
         "SELECT {COLUMNS} FROM findings WHERE model_id = ?1 AND status = 'remediated'"
     ))?;
@@ -154,11 +156,13 @@ pub(crate) fn auto_verify(conn: &Connection, model_id: &str) -> Result<()> {
         if linked.is_empty() {
             continue;
         }
-        let all_pass = linked.iter().all(|id| {
-            assertions
-                .iter()
-                .any(|a| &a.id == id && a.tier1_status == "pass" && a.tier2_status == "pass")
-        });
+        let mut all_pass = true;
+        for id in &linked {
+            if !passed.exists(params![id, model_id])? {
+                all_pass = false;
+                break;
+            }
+        }
         if all_pass {
             let mut history = f.history.as_array().cloned().unwrap_or_default();
             history.push(json!({"from": "remediated", "to": "verified", "at": now_str(), "by": "ci", "reason": "linked assertions passed tier 1 and tier 2"}));
@@ -348,9 +352,10 @@ impl AssuranceService {
         let mut linked: Vec<String> =
             serde_json::from_value(f.linked_assertions.clone()).unwrap_or_default();
         if let Some(new) = &t.linked_assertions {
-            let known = load_assertions(&tx, model_id, None)?;
+            let mut known =
+                tx.prepare("SELECT 1 FROM assertions WHERE id = ?1 AND model_id = ?2")?;
             for a in new {
-                if !known.iter().any(|k| &k.id == a) {
+                if !known.exists(params![a, model_id])? {
                     return Err(Error::NotFound(format!("assertion {a}")));
                 }
             }

@@ -202,6 +202,21 @@ pub(crate) fn load_assertions(
     Ok(list)
 }
 
+/// One assertion of a model, if it exists.
+pub(crate) fn load_assertion(
+    conn: &Connection,
+    model_id: &str,
+    id: &str,
+) -> Result<Option<Assertion>> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {ASSERTION_COLUMNS} FROM assertions WHERE id = ?1 AND model_id = ?2"),
+            params![id, model_id],
+            assertion_from_row,
+        )
+        .optional()?)
+}
+
 /// The text a control is judged by: its name and description.
 pub(crate) fn control_text(model: &ThreatModel, control_id: &str) -> Option<String> {
     model
@@ -437,15 +452,14 @@ impl AssuranceService {
             warnings.push(format!("sufficiency judged by the offline rules: {why}"));
         }
         let conn = caller.tenant.conn()?;
-        let mut all = load_assertions(&conn, model_id, None)?;
-        let created = created
-            .iter()
-            .filter_map(|id| {
-                all.iter()
-                    .position(|a| &a.id == id)
-                    .map(|i| all.swap_remove(i))
-            })
-            .collect();
+        let mut out = Vec::with_capacity(created.len());
+        for id in &created {
+            // A concurrent delete may have removed one since the commit.
+            if let Some(a) = load_assertion(&conn, model_id, id)? {
+                out.push(a);
+            }
+        }
+        let created = out;
         Ok(SubmitResponse {
             created,
             warnings,

@@ -184,10 +184,15 @@ impl AssuranceService {
         let mut conn = who.tenant().conn()?;
         let tx = conn.transaction()?;
         let stored = models::load(&tx, &workspace, model_id)?;
-        let assertions: BTreeMap<String, super::Assertion> = load_assertions(&tx, model_id, None)?
-            .into_iter()
-            .map(|a| (a.id.clone(), a))
-            .collect();
+        // Only the assertions the results name (a run must not load the whole model's).
+        let mut assertions: BTreeMap<String, super::Assertion> = BTreeMap::new();
+        for row in &rows {
+            if !assertions.contains_key(&row.assertion_id)
+                && let Some(a) = super::load_assertion(&tx, model_id, &row.assertion_id)?
+            {
+                assertions.insert(a.id.clone(), a);
+            }
+        }
         // Rebuild the hashed set from the received rows (contract §5.2).
         let mut seen = BTreeSet::new();
         let mut hashed = Vec::new();
