@@ -2,7 +2,8 @@
 //! the real binary with per-org isolation on.
 //!
 //! - Everyone outside the workspace (a user of another workspace, of another org, the admin
-//!   of another org, a superadmin who is not a member, and API keys of other workspaces) must
+//!   of another org, a superadmin who is not a member, and API keys and OAuth access tokens of
+//!   other workspaces) must
 //!   get exactly the answer an unknown id gets: same status, same body. That is "0 leaks":
 //!   not even the existence of an object can be learned.
 //! - Inside, viewers read everything and every write is refused (403); members cannot
@@ -872,6 +873,20 @@ fn authorization_matrix_every_route_role_and_tenant() {
             "verifier key of another workspace",
             Client::with_key(&app, &key_for(&dir, "bown@example.com", "verifier", &wb)),
         ),
+        (
+            "OAuth token of another workspace",
+            Client::with_bearer(
+                &app,
+                &crate::oauth::token_for(&app, &bown, &wb, "developer"),
+            ),
+        ),
+        (
+            "OAuth token of another workspace in the same org",
+            Client::with_bearer(
+                &app,
+                &crate::oauth::token_for(&app, &same, &wa2, "developer"),
+            ),
+        ),
     ];
     let mut checked = 0;
     for (who, client) in &outsiders {
@@ -938,6 +953,11 @@ fn authorization_matrix_every_route_role_and_tenant() {
     // ---- insiders: viewers never write, members never manage.
     let vie = Client::login(&app, "vie@example.com", PASSWORD).in_workspace(&ws);
     let vie_key = Client::with_key(&app, &key_for(&dir, "vie@example.com", "developer", &ws));
+    let vie_session = Client::login(&app, "vie@example.com", PASSWORD);
+    let vie_token = Client::with_bearer(
+        &app,
+        &crate::oauth::token_for(&app, &vie_session, &ws, "developer"),
+    );
     let mem = Client::login(&app, "mem@example.com", PASSWORD).in_workspace(&ws);
     let adm = Client::login(&app, "adm@example.com", PASSWORD).in_workspace(&ws);
     let oa = Client::login(&app, "oa@example.com", PASSWORD).in_workspace(&ws);
@@ -948,6 +968,7 @@ fn authorization_matrix_every_route_role_and_tenant() {
                 for (who, c) in [
                     ("viewer", &vie),
                     ("viewer key", &vie_key),
+                    ("viewer OAuth token", &vie_token),
                     ("member", &mem),
                     ("admin", &adm),
                     ("org admin", &oa),
@@ -962,7 +983,11 @@ fn authorization_matrix_every_route_role_and_tenant() {
                 }
             }
             Kind::Write => {
-                for (who, c) in [("viewer", &vie), ("viewer key", &vie_key)] {
+                for (who, c) in [
+                    ("viewer", &vie),
+                    ("viewer key", &vie_key),
+                    ("viewer OAuth token", &vie_token),
+                ] {
                     let (s, b) = call(c, &route, &real);
                     assert_eq!(s, 403, "{who}: {} {}: {b}", route.method, route.path);
                 }

@@ -103,8 +103,10 @@ fn is_loopback_host(url: &reqwest::Url) -> bool {
         .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Checks one redirect URI: absolute, no fragment, no user info, `https`, or `http` to a
-/// loopback address (native apps and CLIs such as Claude Code listen there, RFC 8252 §7.3).
+/// Checks one redirect URI: absolute, no fragment, no user info, and `https`, `http` to a
+/// loopback address (native apps and CLIs such as Claude Code listen there, RFC 8252 §7.3),
+/// or a desktop application's private-use scheme (RFC 8252 §7.1), never a scheme a browser
+/// would run or display itself (`javascript:`, `data:`, `file:`, …).
 pub fn check_redirect_uri(uri: &str) -> std::result::Result<reqwest::Url, String> {
     if uri.len() > MAX_REDIRECT_URI_LEN {
         return Err(format!(
@@ -130,11 +132,34 @@ pub fn check_redirect_uri(uri: &str) -> std::result::Result<reqwest::Url, String
         "http" => Err(format!(
             "{uri:?} uses http to a non-loopback host: use https, or http://127.0.0.1 / http://[::1] / http://localhost for a local client"
         )),
-        s => Err(format!(
-            "{uri:?} uses the scheme {s:?}: only https and loopback http redirect URIs are accepted"
+        s if BLOCKED_SCHEMES.contains(&s) || s.len() < 3 => Err(format!(
+            "{uri:?} uses the scheme {s:?}: use https, loopback http, or an application's own (private-use) scheme"
         )),
+        // RFC 8252 §7.1: a desktop application's private-use scheme (Cursor registers
+        // cursor://anysphere.cursor-mcp/oauth/callback). Matched exactly; PKCE protects the
+        // code if another application claims the same scheme.
+        _ => Ok(url),
     }
 }
+
+/// Schemes that are never an application's callback: browsers run, show or fetch them.
+const BLOCKED_SCHEMES: &[&str] = &[
+    "javascript",
+    "data",
+    "vbscript",
+    "file",
+    "blob",
+    "about",
+    "filesystem",
+    "view-source",
+    "ftp",
+    "ws",
+    "wss",
+    "mailto",
+    "tel",
+    "sms",
+    "intent",
+];
 
 /// Whether a redirect URI sent with a request matches a registered one: exactly, or — for
 /// loopback `http` URIs — with any port (RFC 8252 §7.3: the client picks a free port at the
@@ -315,7 +340,7 @@ impl AuthService {
                 "too many registered clients; unused ones are removed after a day, retry later",
             ));
         }
-        let id = format!("oc_{}", secrets::base62(&secrets::random_bytes::<16>()));
+        let id = format!("oc_{}", hex::encode(secrets::random_bytes::<16>()));
         let now = chrono::Utc::now();
         let stored = meta.to_string();
         conn.execute(
@@ -368,6 +393,8 @@ mod tests {
         assert!(check_redirect_uri("http://127.0.0.1:33418/callback").is_ok());
         assert!(check_redirect_uri("http://[::1]:8080/cb").is_ok());
         assert!(check_redirect_uri("http://localhost:9999/cb").is_ok());
+        assert!(check_redirect_uri("cursor://anysphere.cursor-mcp/oauth/callback").is_ok());
+        assert!(check_redirect_uri("com.example.app:/oauth2redirect").is_ok());
         for bad in [
             "http://evil.example/cb",
             "javascript:alert(1)",
@@ -375,6 +402,9 @@ mod tests {
             "https://app.example.com/cb#frag",
             "https://user:pw@app.example.com/cb",
             "ftp://127.0.0.1/cb",
+            "data:text/html,hi",
+            "file:///etc/passwd",
+            "vbscript:msgbox",
             "https://app.example.com/c b",
         ] {
             assert!(check_redirect_uri(bad).is_err(), "{bad}");

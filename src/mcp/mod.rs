@@ -1,5 +1,5 @@
 //! The MCP face of the appliance: the tools of spec/02 over streamable HTTP at `/mcp`
-//! (inside the actix app, `X-API-Key` auth, Host/Origin checks against the public URL) and
+//! (inside the actix app, `X-API-Key` or OAuth bearer auth, Host/Origin checks against the public URL) and
 //! over stdio (`rampart mcp --stdio`, key from the environment, local data dir).
 //!
 //! Tools only translate arguments and call the same services the REST API calls
@@ -212,19 +212,37 @@ fn unauthorized(message: &str) -> HttpResponse {
         .json(json!({"error": {"code": "unauthenticated", "message": message}}))
 }
 
-/// Authenticates `X-API-Key` before the MCP transport sees the request and stores the
-/// [`Caller`] in the request extensions; anything else is a 401 with a clear message.
+/// Credentials of an MCP request.
+enum Credential {
+    /// `X-API-Key`.
+    Key(String),
+    /// `Authorization: Bearer` with an OAuth access token.
+    Bearer(String),
+}
+
+/// Authenticates `X-API-Key` or an OAuth access token (`Authorization: Bearer`, audience
+/// the appliance or its `/mcp` endpoint) before the MCP transport sees the request and
+/// stores the [`Caller`] in the request extensions; anything else is a 401 with a clear
+/// message (and the OAuth challenge, see [`crate::web::oauth::challenge_401`]).
 async fn authenticate(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let key = req
-        .headers()
-        .get("X-API-Key")
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty());
-    let Some(key) = key else {
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    let credential = match (header("X-API-Key"), header("Authorization")) {
+        (Some(key), _) => Some(Credential::Key(key)),
+        (None, Some(v)) if v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer ") => {
+            Some(Credential::Bearer(v[7..].trim().to_string()))
+        }
+        _ => None,
+    };
+    let Some(credential) = credential else {
         let resp = unauthorized(
             "MCP requires authorization: connect with an OAuth-capable client (it signs you in through the browser), or send an API key in the X-API-Key header (create one in Settings or with `rampart admin api-key create`)",
         );
@@ -236,13 +254,23 @@ async fn authenticate(
         )));
     };
     let auth = state.auth.clone();
-    match web::block(move || auth.authenticate_api_key(&key)).await {
+    let audiences = crate::auth::oauth_flow::audiences(&crate::web::oauth::base(&state));
+    let what = match credential {
+        Credential::Key(_) => "API key",
+        Credential::Bearer(_) => "access token",
+    };
+    match web::block(move || match credential {
+        Credential::Key(key) => auth.authenticate_api_key(&key),
+        Credential::Bearer(token) => auth.authenticate_oauth_token(&token, &audiences),
+    })
+    .await
+    {
         Ok(Ok(caller)) => {
             req.extensions_mut().insert(caller);
             Ok(next.call(req).await?.map_into_boxed_body())
         }
         Ok(Err(e)) => {
-            let msg = format!("invalid API key: {e}");
+            let msg = format!("invalid {what}: {e}");
             Ok(req.into_response(unauthorized(&msg)))
         }
         Err(_) => Ok(req.into_response(

@@ -308,7 +308,8 @@ async fn submit_results(
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_string);
     let submitter = match (req.headers().contains_key("X-API-Key"), bearer) {
-        (false, Some(token)) => {
+        // OAuth access tokens are callers like keys; other bearers are the CI key's JWT.
+        (false, Some(token)) if !token.starts_with(crate::auth::oauth_flow::ACCESS_PREFIX) => {
             let tenants = state.admin.tenants().clone();
             let (workspace_id, tenant) = web::block(move || {
                 // The token names its workspace; its CI key lives with the workspace's data.

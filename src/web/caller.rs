@@ -1,4 +1,5 @@
-//! Authentication as extractors. [`Caller`] resolves `X-API-Key` or the session cookie, checks
+//! Authentication as extractors. [`Caller`] resolves `X-API-Key`, an OAuth access token in
+//! `Authorization: Bearer` (issue 24) or the session cookie, checks
 //! the CSRF token on state-changing cookie requests, and refuses sessions that still have to
 //! enroll a second factor. [`Enrolling`] is the same without that last check, for the few
 //! endpoints such a session may use (me, MFA enrollment, logout).
@@ -25,6 +26,7 @@ pub struct Enrolling(pub Caller);
 
 struct Raw {
     api_key: Option<String>,
+    bearer: Option<String>,
     session: Option<String>,
     csrf: Option<String>,
     workspace: Option<String>,
@@ -42,6 +44,10 @@ fn raw(req: &HttpRequest) -> Raw {
     };
     Raw {
         api_key: header("X-API-Key"),
+        bearer: header("Authorization").and_then(|v| {
+            (v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer "))
+                .then(|| v[7..].trim().to_string())
+        }),
         session: req
             .cookie(super::cookies::session_name())
             .map(|c| c.value().to_string()),
@@ -61,14 +67,17 @@ async fn resolve(req: HttpRequest, allow_enrolling: bool) -> Result<Caller, ApiE
         .ok_or_else(|| ApiError::internal("application state missing"))?;
     let raw = raw(&req);
     let auth = state.auth.clone();
-    let (api_key, session, workspace, preferred) = (
+    let (api_key, bearer, session, workspace, preferred) = (
         raw.api_key,
+        raw.bearer,
         raw.session,
         raw.workspace,
         raw.preferred_workspace,
     );
-    let caller = web::block(move || match (api_key, session) {
-        (Some(key), _) => {
+    // The REST API is the resource `<public_url>`: only tokens for that audience.
+    let audience = [super::oauth::base(&state)];
+    let caller = web::block(move || match (api_key, bearer, session) {
+        (Some(key), _, _) => {
             let caller = auth.authenticate_api_key(&key)?;
             // A key is bound to its workspace; naming another one is a mistake, not a switch.
             match workspace.as_deref() {
@@ -76,7 +85,16 @@ async fn resolve(req: HttpRequest, allow_enrolling: bool) -> Result<Caller, ApiE
                 _ => Ok(caller),
             }
         }
-        (None, Some(token)) => {
+        (None, Some(token), _) => {
+            // An OAuth access token: the rights of an API key of its scope, bound to its
+            // workspace like a key.
+            let caller = auth.authenticate_oauth_token(&token, &audience)?;
+            match workspace.as_deref() {
+                Some(w) if w != caller.workspace_id => Err(auth::Error::NotFound("workspace")),
+                _ => Ok(caller),
+            }
+        }
+        (None, None, Some(token)) => {
             let choice = match (&workspace, &preferred) {
                 (Some(w), _) => auth::WorkspaceChoice::Explicit(w),
                 (None, Some(p)) => auth::WorkspaceChoice::Preferred(p),
@@ -84,8 +102,8 @@ async fn resolve(req: HttpRequest, allow_enrolling: bool) -> Result<Caller, ApiE
             };
             auth.authenticate_session(&token, choice)
         }
-        (None, None) => Err(auth::Error::Unauthenticated(
-            "authentication required: sign in, or send an API key in X-API-Key".into(),
+        (None, None, None) => Err(auth::Error::Unauthenticated(
+            "authentication required: sign in, send an API key in X-API-Key, or an OAuth access token in Authorization: Bearer".into(),
         )),
     })
     .await??;

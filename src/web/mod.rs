@@ -17,6 +17,7 @@ pub mod error;
 pub mod maintenance;
 pub mod metrics;
 pub mod oauth;
+mod oauth_flow;
 mod ops;
 pub mod pages;
 mod tls;
@@ -142,6 +143,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Config) {
     .configure(api_integrations::configure)
     .configure(api_compliance::configure)
     .configure(oauth::configure)
+    .configure(oauth_flow::configure)
     .configure(pages::configure);
 }
 

@@ -67,7 +67,7 @@ pub fn oauth_error(e: &OAuthError) -> HttpResponse {
 }
 
 /// CORS preflight of the OAuth endpoints (browser-based clients such as MCP Inspector).
-async fn preflight() -> HttpResponse {
+pub(super) async fn preflight() -> HttpResponse {
     HttpResponse::NoContent()
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
         .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST, OPTIONS"))

@@ -400,6 +400,8 @@ pub struct Client {
     pub cookie: Option<String>,
     pub csrf: Option<String>,
     pub api_key: Option<String>,
+    /// An OAuth access token, sent as `Authorization: Bearer`.
+    pub bearer: Option<String>,
     /// Sent as `X-Workspace-Id` (session requests choosing a workspace).
     pub workspace: Option<String>,
 }
@@ -412,6 +414,7 @@ impl Client {
             cookie: None,
             csrf: None,
             api_key: None,
+            bearer: None,
             workspace: None,
         }
     }
@@ -431,6 +434,14 @@ impl Client {
         }
     }
 
+    /// A client authenticated by an OAuth access token.
+    pub fn with_bearer(app: &Appliance, token: &str) -> Self {
+        Self {
+            bearer: Some(token.to_string()),
+            ..Self::anonymous(app)
+        }
+    }
+
     fn req(&self, method: reqwest::Method, path: &str) -> reqwest::blocking::RequestBuilder {
         let mut r = self.http.request(method, format!("{}{}", self.base, path));
         if let Some(c) = &self.cookie {
@@ -441,6 +452,9 @@ impl Client {
         }
         if let Some(k) = &self.api_key {
             r = r.header("X-API-Key", k);
+        }
+        if let Some(t) = &self.bearer {
+            r = r.header("Authorization", format!("Bearer {t}"));
         }
         if let Some(w) = &self.workspace {
             r = r.header("X-Workspace-Id", w);
