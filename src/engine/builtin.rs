@@ -212,7 +212,7 @@ impl BuiltinEngine {
     }
 
     /// People and parties the description names whose heads are `roles` of an archetype:
-    /// at most two per archetype (first mentioned, distinct head words), in text order.
+    /// at most three per archetype (first mentioned, distinct head words), in text order.
     fn grounded_roles(&self, c: &Chunks<'_, '_>) -> Vec<(&AttackerEntry, Np)> {
         let mut out: Vec<(&AttackerEntry, Np)> = Vec::new();
         for e in self
@@ -477,7 +477,7 @@ impl BuiltinEngine {
 }
 
 /// Most attackers named after roles of one archetype.
-const MAX_ROLES: usize = 2;
+const MAX_ROLES: usize = 3;
 
 /// The catalog entry that privileged actions granted to people become assets of.
 const PRIVILEGED_CAPABILITY: &str = "privileged-capability";
@@ -899,7 +899,13 @@ impl Engine for BuiltinEngine {
                         can.join("; ")
                     );
                 }
-                attackers.push(a);
+                // The same role named twice ("HR administrators" as subject and object).
+                if !attackers
+                    .iter()
+                    .any(|o| o.name.eq_ignore_ascii_case(&a.name))
+                {
+                    attackers.push(a);
+                }
             }
         }
         let mut thought = format!(

@@ -566,6 +566,27 @@ fn tm_eval_report() {
     let (total, text) =
         report(&briefs, |b| run_builtin(&engine, b), detail_all).expect("the evaluation runs");
     println!("{text}");
+    // `TM_EVAL_DUMP=<brief id prefix>`: every generated asset and attacker with its rationale.
+    if let Ok(prefix) = std::env::var("TM_EVAL_DUMP") {
+        for b in briefs.iter().filter(|b| b.id.starts_with(prefix.as_str())) {
+            println!("== {}", b.id);
+            let mut ignore = |_| {};
+            let g = rampart::engine::generate_model(
+                &engine,
+                "eval",
+                &b.text(),
+                chrono::Utc::now(),
+                &mut ignore,
+            )
+            .expect("generates");
+            for a in &g.model.assets {
+                println!("  asset    {} — {}", a.name, a.rationale);
+            }
+            for a in &g.model.attackers {
+                println!("  attacker {} — {}", a.name, a.rationale);
+            }
+        }
+    }
     let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
     if std::fs::create_dir_all(&target).is_ok() {
         let _ = std::fs::write(target.join("tm-eval.txt"), &text);
