@@ -1006,6 +1006,47 @@ fn authorization_code_flow_end_to_end() {
     }
 }
 
+#[test]
+fn users_list_and_revoke_their_authorized_apps() {
+    let dir = TestDir::new("oauth-grants");
+    let app = appliance_without_mfa(&dir);
+    cli_user(&dir, "carol@example.com", "user");
+    cli_user(&dir, "dan@example.com", "user");
+    let carol = Client::login(&app, "carol@example.com", PASSWORD);
+    let dan = Client::login(&app, "dan@example.com", PASSWORD);
+    let (_, me) = json(carol.get("/api/me"));
+    let ws = s(&me, "workspace_id");
+    let token = token_for(&app, &carol, &ws, "developer");
+    let (status, apps) = json(carol.get("/api/oauth/grants"));
+    assert_eq!(status, 200, "{apps}");
+    let apps = apps.as_array().expect("array").clone();
+    assert_eq!(apps.len(), 1, "{apps:?}");
+    assert_eq!(apps[0]["client_name"], "Matrix agent");
+    assert_eq!(apps[0]["workspace_id"], json!(ws));
+    assert_eq!(apps[0]["scope"], "developer");
+    let grant = s(&apps[0], "id");
+    // Another user neither sees nor revokes it.
+    let (_, theirs) = json(dan.get("/api/oauth/grants"));
+    assert_eq!(theirs, json!([]));
+    assert_eq!(
+        dan.delete(&format!("/api/oauth/grants/{grant}")).status(),
+        404
+    );
+    assert_eq!(bearer_get(&app, &token, "/api/me").status(), 200);
+    // The owner does: its tokens stop at once.
+    assert_eq!(
+        carol.delete(&format!("/api/oauth/grants/{grant}")).status(),
+        204
+    );
+    assert_eq!(bearer_get(&app, &token, "/api/me").status(), 401);
+    assert_eq!(
+        carol.delete(&format!("/api/oauth/grants/{grant}")).status(),
+        404
+    );
+    let (_, apps) = json(carol.get("/api/oauth/grants"));
+    assert_eq!(apps, json!([]));
+}
+
 fn a_copy<'a>(a: &Authz<'a>) -> Authz<'a> {
     Authz {
         client_id: a.client_id,

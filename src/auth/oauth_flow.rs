@@ -964,6 +964,77 @@ impl AuthService {
     }
 }
 
+/// An application the user authorized (an active grant), as listed to them.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuthorizedApp {
+    /// Grant id (for revocation).
+    pub id: String,
+    /// The client.
+    pub client_id: String,
+    /// Its registered name.
+    pub client_name: String,
+    /// The workspace it acts in.
+    pub workspace_id: String,
+    /// `developer` or `verifier`.
+    pub scope: String,
+    /// The audience of its tokens.
+    pub resource: String,
+    /// When the user allowed it.
+    pub created_at: String,
+}
+
+impl AuthService {
+    /// The caller's authorized applications (active grants), newest first.
+    pub fn oauth_list_grants(&self, caller: &Caller) -> Result<Vec<AuthorizedApp>> {
+        let conn = self.db.conn()?;
+        let mut stmt = conn.prepare(
+            "SELECT g.id, g.client_id, c.name, g.workspace_id, g.scope, g.resource, g.created_at \
+             FROM oauth_grants g JOIN oauth_clients c ON c.id = g.client_id \
+             WHERE g.user_id = ?1 AND g.revoked_at IS NULL AND c.revoked_at IS NULL \
+             ORDER BY g.created_at DESC",
+        )?;
+        let apps = stmt
+            .query_map([&caller.user_id], |r| {
+                Ok(AuthorizedApp {
+                    id: r.get(0)?,
+                    client_id: r.get(1)?,
+                    client_name: r.get(2)?,
+                    workspace_id: r.get(3)?,
+                    scope: r.get(4)?,
+                    resource: r.get(5)?,
+                    created_at: r.get(6)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(apps)
+    }
+
+    /// Revokes one of the caller's authorized applications: every token of the grant stops
+    /// working at once. Another user's grant is "not found".
+    pub fn oauth_revoke_grant(&self, caller: &Caller, id: &str) -> Result<()> {
+        let conn = self.db.conn()?;
+        let owner: Option<String> = conn
+            .query_row(
+                "SELECT client_id FROM oauth_grants WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
+                params![id, caller.user_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(client_id) = owner else {
+            return Err(Error::NotFound("authorized application"));
+        };
+        Self::revoke_grant(&conn, id, "revoked by the user")?;
+        AuthService::audit(
+            &conn,
+            Some(&caller.user_id),
+            "oauth.grant.revoke",
+            &client_id,
+            &format!("grant={id}"),
+        );
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

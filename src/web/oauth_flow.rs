@@ -30,7 +30,28 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/oauth/token", web::post().to(token))
         .route("/oauth/token", options().to(super::oauth::preflight))
         .route("/oauth/revoke", web::post().to(revoke))
-        .route("/oauth/revoke", options().to(super::oauth::preflight));
+        .route("/oauth/revoke", options().to(super::oauth::preflight))
+        .route("/api/oauth/grants", web::get().to(list_grants))
+        .route("/api/oauth/grants/{id}", web::delete().to(revoke_grant));
+}
+
+/// `GET /api/oauth/grants`: the caller's authorized applications.
+async fn list_grants(state: Data, caller: auth::Caller) -> Result<HttpResponse, super::ApiError> {
+    let auth = state.auth.clone();
+    let apps = web::block(move || auth.oauth_list_grants(&caller)).await??;
+    Ok(HttpResponse::Ok().json(apps))
+}
+
+/// `DELETE /api/oauth/grants/{id}`: revokes one of them (every token of it).
+async fn revoke_grant(
+    state: Data,
+    caller: auth::Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, super::ApiError> {
+    let auth = state.auth.clone();
+    let id = path.into_inner();
+    web::block(move || auth.oauth_revoke_grant(&caller, &id)).await??;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[derive(Template)]
