@@ -6,7 +6,7 @@
 use super::catalog::{AssetEntry, AttackerEntry, Catalog, CatalogError};
 use super::conversation;
 use super::ground::{self, Chunks, Np};
-use super::text::{Text, match_triggers, normalize_word, quote_list};
+use super::text::{MatchResult, Text, match_triggers, normalize_word, quote_list};
 use super::{Engine, Intent, Matrix, Refinement, Result, StepOutput};
 use crate::domain::{
     ControlMapping, Level, NewAsset, NewAssumption, NewAttacker, NewControl, NewTrustBoundary,
@@ -162,8 +162,9 @@ impl BuiltinEngine {
     ) {
         let mut found = Vec::new();
         let mut out = Vec::new();
+        let chunks = Chunks::new(text);
         for (i, e) in self.catalog.assets.iter().enumerate() {
-            let m = match_triggers(text, &e.triggers);
+            let m = without_verbs(&chunks, match_triggers(text, &e.triggers));
             if let Some(first) = m.first {
                 found.push((first, i, e, m.hits, m.spans));
             } else if m.ruled_out() {
@@ -190,6 +191,13 @@ impl BuiltinEngine {
                 .collect(),
             out,
         )
+    }
+
+    /// True when a phrase names people of the system (users, staff, administrators), not a
+    /// third party: who may be granted an action.
+    fn person_role(&self, c: &Chunks<'_, '_>, np: Np) -> bool {
+        self.role_archetype(c, np)
+            .is_some_and(|a| !matches!(a.position, crate::domain::AttackerPosition::SupplyChain))
     }
 
     /// The attacker archetype whose `roles` name the head of a phrase, if any (first in
@@ -251,7 +259,14 @@ impl BuiltinEngine {
         &'c self,
         text: &Text<'_>,
     ) -> (Vec<Found<'c>>, Vec<(&'c AssetEntry, Vec<String>)>) {
-        let chunks = Chunks::new(text);
+        let mut chunks = Chunks::new(text);
+        // Granted actions first: their verbs ("issue credits") are not modifiers.
+        let grants = {
+            let is_person = |np: Np| self.person_role(&chunks, np);
+            ground::grants(&chunks, &is_person)
+        };
+        chunks.mark_verbs(grants.iter().flat_map(|g| g.verb_at.iter().copied()));
+        let chunks = chunks;
         let (found, ruled_out) = self.match_asset_spans(text);
         let mut out: Vec<Found<'c>> = Vec::new();
         // Token index of every head already claimed by a catalog mention.
@@ -268,7 +283,7 @@ impl BuiltinEngine {
             for &(s, t) in spans {
                 claimed.insert(t - 1);
                 first = first.min(s);
-                if chunks.ends_before(t) {
+                if chunks.ends_before(t) && !chunks.verbal(s) {
                     let np = chunks.phrase(s, t);
                     if names_more(&chunks, np, &own) {
                         if !grounded.iter().any(|g| same_words(&chunks, *g, np)) {
@@ -290,6 +305,7 @@ impl BuiltinEngine {
                         quote_list(hits),
                         e.key
                     ),
+                    head: None,
                 });
                 continue;
             }
@@ -309,6 +325,7 @@ impl BuiltinEngine {
                     name: ground::capitalize(&phrase),
                     first: np.from,
                     rationale,
+                    head: None,
                 });
             }
         }
@@ -322,14 +339,26 @@ impl BuiltinEngine {
             if ruled_out.iter().any(|(o, _)| o.key == e.key) {
                 continue;
             }
-            let heads = e
+            // Longest heads first: "key pair" before "key".
+            let mut heads: Vec<_> = e
                 .lone_heads
                 .iter()
                 .map(|h| (h, true))
-                .chain(e.heads.iter().map(|h| (h, false)));
+                .chain(e.heads.iter().map(|h| (h, false)))
+                .collect();
+            heads.sort_by_key(|(h, _)| std::cmp::Reverse(h.tokens.len()));
             for (h, alone) in heads {
+                // A gerund head ("reading", "setting") is not the verb ("reads", "sets").
+                let gerund = h.text.ends_with("ing");
                 for np in chunks.head_phrases(&h.tokens) {
-                    if claimed.contains(&(np.to - 1)) || !(alone || np.modified()) {
+                    if (np.head..np.to).any(|k| claimed.contains(&k))
+                        || !(alone || np.modified())
+                        || (gerund
+                            && !text
+                                .quote(np.to - 1, np.to)
+                                .to_ascii_lowercase()
+                                .contains("ing"))
+                    {
                         continue;
                     }
                     let words = chunks.words(np);
@@ -339,7 +368,7 @@ impl BuiltinEngine {
                     {
                         continue;
                     }
-                    claimed.insert(np.to - 1);
+                    claimed.extend(np.head..np.to);
                     let phrase = chunks.quote(np);
                     let owner = if e.tags.contains("secrets") {
                         owner_of(&chunks, np)
@@ -365,6 +394,10 @@ impl BuiltinEngine {
                         name,
                         first: np.from,
                         rationale,
+                        head: Some((
+                            chunks.words(np)[np.head - np.from..].join(" "),
+                            bare(&chunks, np),
+                        )),
                     });
                 }
             }
@@ -376,8 +409,7 @@ impl BuiltinEngine {
             .iter()
             .find(|e| e.key == PRIVILEGED_CAPABILITY)
         {
-            let is_role = |np: Np| self.role_archetype(&chunks, np).is_some();
-            for g in ground::grants(&chunks, &is_role) {
+            for g in grants {
                 let staff = g
                     .who
                     .and_then(|np| self.role_archetype(&chunks, np))
@@ -409,10 +441,12 @@ impl BuiltinEngine {
                     name,
                     first: g.span.0,
                     rationale,
+                    head: None,
                 });
             }
         }
         out.sort_by_key(|f| f.first);
+        let out = merge_same_heads(out);
         // Same name (case-insensitive): one asset with both entries' kinds.
         let mut merged: Vec<Found<'c>> = Vec::new();
         for f in out {
@@ -443,8 +477,9 @@ impl BuiltinEngine {
     ) {
         let mut found = Vec::new();
         let mut out = Vec::new();
+        let chunks = Chunks::new(text);
         for (i, e) in self.catalog.attackers.iter().enumerate() {
-            let m = match_triggers(text, &e.triggers);
+            let m = without_verbs(&chunks, match_triggers(text, &e.triggers));
             let tag_hits: Vec<&String> = e.when_tags.intersection(tags).collect();
             if m.ruled_out() {
                 out.push((e, m.negated));
@@ -474,6 +509,31 @@ impl BuiltinEngine {
         found.sort_by_key(|(first, i, _, _)| (*first, *i));
         (found.into_iter().map(|(_, _, e, r)| (e, r)).collect(), out)
     }
+}
+
+/// A mention that is one verb ("and *report* to auditors", "the specialist *reviews* the
+/// run") does not name the catalog thing: such spans are dropped.
+fn without_verbs(c: &Chunks<'_, '_>, m: MatchResult) -> MatchResult {
+    if !m.spans.iter().any(|&(s, e)| e == s + 1 && c.verbal(s)) {
+        return m;
+    }
+    let mut r = MatchResult {
+        negated: m.negated,
+        ..MatchResult::default()
+    };
+    for &(s, e) in m
+        .spans
+        .iter()
+        .filter(|&&(s, e)| !(e == s + 1 && c.verbal(s)))
+    {
+        r.first.get_or_insert(s);
+        r.spans.push((s, e));
+        let q = c.text.quote(s, e).to_string();
+        if !r.hits.iter().any(|h| h.eq_ignore_ascii_case(&q)) {
+            r.hits.push(q);
+        }
+    }
+    r
 }
 
 /// Most attackers named after roles of one archetype.
@@ -557,6 +617,52 @@ struct Found<'c> {
     name: String,
     first: usize,
     rationale: String,
+    /// Head words of a head-word phrase, and whether the phrase is bare (no modifier but
+    /// possessives and generic adjectives: "grades", "the child's grades").
+    head: Option<(String, bool)>,
+}
+
+/// True when the phrase has no modifier that says what kind of thing it is.
+fn bare(c: &Chunks<'_, '_>, np: Np) -> bool {
+    let words = c.words(np);
+    (np.from..np.head).all(|i| c.possessive(i) || generic_modifier(words[i - np.from]))
+}
+
+/// Same-head assets of one kind become one when the description also names the bare
+/// thing: "grades", "final grades", "the child's grades" and "a locked grade" are the
+/// grades. Named after the bare phrase (plural preferred), first position kept.
+fn merge_same_heads(found: Vec<Found<'_>>) -> Vec<Found<'_>> {
+    let mut out: Vec<Found<'_>> = Vec::new();
+    for f in found {
+        let Some((head, is_bare)) = f.head.clone() else {
+            out.push(f);
+            continue;
+        };
+        let same = out.iter_mut().find(|o| {
+            o.entry.key == f.entry.key
+                && o.head
+                    .as_ref()
+                    .is_some_and(|(h, b)| *h == head && (*b || is_bare))
+        });
+        let Some(o) = same else {
+            out.push(f);
+            continue;
+        };
+        let o_bare = o.head.as_ref().is_some_and(|(_, b)| *b);
+        let take_name = is_bare && (!o_bare || (f.name.ends_with('s') && !o.name.ends_with('s')));
+        let also = if take_name {
+            o.name.clone()
+        } else {
+            f.name.clone()
+        };
+        if take_name {
+            o.name = f.name.clone();
+            o.head = f.head.clone();
+        }
+        o.rationale
+            .push_str(&format!(" Also named \"{}\".", also.to_lowercase()));
+    }
+    out
 }
 
 /// True when the phrase says more than the entry's own keywords: a modifier that is not

@@ -387,6 +387,18 @@ const VERBS: &[&str] = &[
     "fetche",
     "sends",
     "gets",
+    "identify",
+    "exchange",
+    "commands",
+    "decrypt",
+    "rewrite",
+    "rewritten",
+    "detonate",
+    "claw",
+    "reach",
+    "see",
+    "saw",
+    "seen",
 ];
 
 /// Verbs that are also common noun modifiers ("load record", "audit trail", "pay rules"):
@@ -539,6 +551,33 @@ const NOUN_VERBS: &[&str] = &[
     "went",
     "withdraw",
     "work",
+];
+
+/// Words after which a verb-like word is the verb: modals, "to", subject pronouns.
+const SUBJECT_OR_MODAL: &[&str] = &[
+    "to", "can", "may", "must", "will", "would", "should", "could", "we", "they", "it", "who",
+    "which", "also", "then", "he", "she", "you", "i",
+];
+
+/// Words that start the object of a verb ("reads the …", "reviews those …").
+const OBJECT_START: &[&str] = &[
+    "a", "an", "the", "this", "these", "those", "its", "their", "our", "your", "his", "her",
+    "them", "it", "each", "every", "all", "any", "some", "no",
+];
+
+/// Particles that make a verb phrasal ("sign in", "log on"): not a granted action.
+const PARTICLES: &[&str] = &["in", "on", "up", "out", "off", "into"];
+
+/// Prepositions: a phrase right after one is not a subject.
+const PREPOSITIONS: &[&str] = &[
+    "of", "to", "for", "with", "by", "from", "in", "on", "at", "into", "onto", "through", "via",
+    "over", "under", "about", "against", "between", "after", "before", "during", "within",
+    "without", "per", "like", "than", "as",
+];
+
+/// Auxiliaries: a participle after one is a verb ("are pushed"), not an adjective.
+const AUXILIARIES: &[&str] = &[
+    "is", "are", "was", "were", "be", "been", "being", "has", "have", "had", "get", "gets", "got",
 ];
 
 /// Heads whose phrase continues with "of …" ("bill of lading", "chain of custody").
@@ -709,6 +748,8 @@ pub struct Chunks<'t, 'a> {
     joined: Vec<bool>,
     /// Sentence number of each token.
     sentence: Vec<usize>,
+    /// Tokens known to be verbs (see [`Chunks::mark_verbs`]).
+    marked: HashSet<usize>,
 }
 
 impl<'t, 'a> Chunks<'t, 'a> {
@@ -740,6 +781,7 @@ impl<'t, 'a> Chunks<'t, 'a> {
             brk,
             joined,
             sentence,
+            marked: HashSet::new(),
         }
     }
 
@@ -773,6 +815,83 @@ impl<'t, 'a> Chunks<'t, 'a> {
         !(self.is_function_word(i) || raw.chars().all(|c| c.is_ascii_digit()) || adverb)
     }
 
+    /// True when token `i` is a verb in its clause rather than a noun or a modifier:
+    /// - after a modal, "to" or a subject pronoun ("can refund", "which commands");
+    /// - a base form after a plural noun ("customers order from", "employees log in");
+    /// - a third-person form between a singular noun (or a comma) and its object ("the
+    ///   unit reads the CAN bus", "the specialist reviews the run", ", tracks GPS position");
+    /// - marked by [`Chunks::mark_verbs`] (the verbs of granted actions).
+    ///
+    /// Only words of the verb lists qualify.
+    pub fn verbal(&self, i: usize) -> bool {
+        if i >= self.len() {
+            return false;
+        }
+        if self.marked.contains(&i) {
+            return true;
+        }
+        let n = self.norm(i);
+        if !(has(verbs(), n) || has(noun_verbs(), n) || has(privileged_verbs(), n)) {
+            return false;
+        }
+        let raw = self.raw(i).to_ascii_lowercase();
+        if raw.ends_with("ing") || (raw.ends_with("ed") && !n.ends_with("ed")) {
+            return false;
+        }
+        let linked = i > 0 && !self.brk[i] && !self.joined[i];
+        if linked && SUBJECT_OR_MODAL.contains(&self.norm(i - 1)) {
+            return true;
+        }
+        let prev_content = linked && self.is_content(i - 1) && !self.participle(i - 1);
+        let prev_plural = prev_content && {
+            let p = self.raw(i - 1).to_ascii_lowercase();
+            p.ends_with('s') && !p.ends_with("ss")
+        };
+        let third_person = raw.ends_with('s') && !raw.ends_with("ss");
+        if prev_plural && !third_person {
+            return true;
+        }
+        let next_object = i + 1 < self.len()
+            && !self.brk[i + 1]
+            && !self.joined[i + 1]
+            && (OBJECT_START.contains(&self.norm(i + 1)) || self.is_content(i + 1));
+        third_person && next_object && ((prev_content && !prev_plural) || (i > 0 && self.brk[i]))
+    }
+
+    /// True when token `i` is written with a possessive ("Contractors'", "adjuster's").
+    pub fn possessive(&self, i: usize) -> bool {
+        let t = &self.text.tokens[i];
+        let after = self.text.raw.get(t.end..).unwrap_or("");
+        let raw = self.text.raw.get(t.start..t.end).unwrap_or("");
+        after.starts_with(['\'', '’'])
+            || raw.ends_with(['\'', '’'])
+            || raw.ends_with("'s")
+            || raw.ends_with("’s")
+    }
+
+    /// True when the phrase is the object of a verb or a preposition before it (determiners
+    /// skipped): "remove *residents*", "to *carriers*", "in our *operations team*".
+    pub fn is_object(&self, np: Np) -> bool {
+        let mut j = np.from;
+        while j > 0 && !self.brk[j] && OBJECT_START.contains(&self.norm(j - 1)) {
+            j -= 1;
+        }
+        if j == 0 || self.brk[j] {
+            return false;
+        }
+        let p = self.norm(j - 1);
+        PREPOSITIONS.contains(&p)
+            || self.verbal(j - 1)
+            || has(verbs(), p)
+            || has(noun_verbs(), p)
+            || has(privileged_verbs(), p)
+    }
+
+    /// Marks tokens as verbs (see [`Chunks::verbal`]).
+    pub fn mark_verbs(&mut self, positions: impl IntoIterator<Item = usize>) {
+        self.marked.extend(positions);
+    }
+
     fn participle(&self, i: usize) -> bool {
         let r = self.raw(i).to_ascii_lowercase();
         r.len() > 4 && r.ends_with("ed") && !r.ends_with("eed")
@@ -783,7 +902,8 @@ impl<'t, 'a> Chunks<'t, 'a> {
     pub fn ends_before(&self, to: usize) -> bool {
         to >= self.len()
             || self.brk[to]
-            || (!self.joined[to] && (self.is_function_word(to) || self.participle(to)))
+            || (!self.joined[to]
+                && (self.is_function_word(to) || self.participle(to) || self.verbal(to)))
             || self.raw(to).chars().all(|c| c.is_ascii_digit())
     }
 
@@ -801,9 +921,17 @@ impl<'t, 'a> Chunks<'t, 'a> {
             if self.brk[from] {
                 break;
             }
+            if self.verbal(i) {
+                break;
+            }
             if self.participle(i) {
-                // "the signed PDFs": a participle right after a determiner is an adjective.
-                if i == 0 || self.brk[i] || stop().contains(self.norm(i - 1)) {
+                // "the signed PDFs": a participle right after a determiner is an adjective;
+                // after an auxiliary ("are pushed over the air") it is the verb.
+                if i == 0
+                    || self.brk[i]
+                    || (stop().contains(self.norm(i - 1))
+                        && !AUXILIARIES.contains(&self.norm(i - 1)))
+                {
                     from = i;
                 }
                 break;
@@ -843,7 +971,7 @@ impl<'t, 'a> Chunks<'t, 'a> {
 
     /// The phrase ending right before token `end` (`end - 1` is its head), if there is one.
     pub fn phrase_before(&self, end: usize) -> Option<Np> {
-        if end == 0 || end > self.len() || !self.is_content(end - 1) {
+        if end == 0 || end > self.len() || !self.is_content(end - 1) || self.verbal(end - 1) {
             return None;
         }
         Some(self.phrase(end - 1, end))
@@ -899,14 +1027,7 @@ impl<'t, 'a> Chunks<'t, 'a> {
                 let norm = self.norm(last);
                 let inflected = (raw.ends_with("ed") && !norm.ends_with("ed"))
                     || (raw.ends_with("ing") && !norm.ends_with("ing"));
-                let verb_after_subject = has(noun_verbs(), norm)
-                    && !raw.ends_with('s')
-                    && i > 0
-                    && !self.brk[i]
-                    && !self.joined[i]
-                    && self.raw(i - 1).to_ascii_lowercase().ends_with('s')
-                    && self.is_content(i - 1);
-                !negated && !inflected && !verb_after_subject && self.ends_before(i + head.len())
+                !negated && !inflected && !self.verbal(last) && self.ends_before(i + head.len())
             })
             .map(|(i, _)| self.phrase(i, i + head.len()))
             .collect()
@@ -933,6 +1054,8 @@ pub struct Grant {
     pub span: (usize, usize),
     /// First verb of each coordinated action part, normalised.
     pub verbs: Vec<String>,
+    /// Token index of each of those verbs that has an object right after it.
+    pub verb_at: Vec<usize>,
 }
 
 impl Grant {
@@ -957,6 +1080,8 @@ pub fn grants(c: &Chunks<'_, '_>, is_role: &dyn Fn(Np) -> bool) -> Vec<Grant> {
             && !negated
             && i > 0
             && !c.brk[i]
+            && !c.possessive(i - 1)
+            && !(i + 1 < n && (c.joined[i + 1] || PARTICLES.contains(&c.norm(i + 1))))
             && c.phrase_before(i).is_some_and(is_role)
         {
             // "Our treasury operators rebalance …", "Data engineers hold the admin role".
@@ -984,6 +1109,7 @@ pub fn grants(c: &Chunks<'_, '_>, is_role: &dyn Fn(Np) -> bool) -> Vec<Grant> {
         // The action runs to the end of the clause; a comma continues it when a verb
         // follows ("void sales, issue refunds and open the drawer").
         let mut parts = vec![c.norm(a).to_string()];
+        let mut at = vec![a];
         let mut e = a + 1;
         while e < n {
             if c.sentence_of(e) != c.sentence_of(a) {
@@ -997,6 +1123,7 @@ pub fn grants(c: &Chunks<'_, '_>, is_role: &dyn Fn(Np) -> bool) -> Vec<Grant> {
                     .unwrap_or("");
                 if gap.trim() == "," && has(action_verbs(), c.norm(e)) {
                     parts.push(c.norm(e).to_string());
+                    at.push(e);
                     e += 1;
                     continue;
                 }
@@ -1008,16 +1135,23 @@ pub fn grants(c: &Chunks<'_, '_>, is_role: &dyn Fn(Np) -> bool) -> Vec<Grant> {
             }
             if (w == "and" || w == "or") && e + 1 < n && has(action_verbs(), c.norm(e + 1)) {
                 parts.push(c.norm(e + 1).to_string());
+                at.push(e + 1);
             }
             e += 1;
         }
-        // Who: the nearest phrase naming people earlier in the sentence.
+        // Who: the phrase right before a subject-verb action, else the nearest phrase
+        // naming people earlier in the sentence that is not an object (after a verb or
+        // a preposition: "managers remove *residents* … and can unlock").
         let mut who = None;
+        if start == Some(i) {
+            who = c.phrase_before(i).filter(|np| is_role(*np));
+        }
         let mut k = i;
-        while k > 0 && c.sentence_of(k - 1) == c.sentence_of(i) {
+        while who.is_none() && k > 0 && c.sentence_of(k - 1) == c.sentence_of(i) {
             if let Some(np) = c.phrase_before(k)
-                && c.ends_before(k)
+                && (k == i || c.ends_before(k))
                 && is_role(np)
+                && !c.is_object(np)
             {
                 who = Some(np);
                 break;
@@ -1036,11 +1170,17 @@ pub fn grants(c: &Chunks<'_, '_>, is_role: &dyn Fn(Np) -> bool) -> Vec<Grant> {
             .trim_end_matches(|ch: char| !ch.is_alphanumeric())
             .to_string();
         if !action.is_empty() {
+            // Verbs with an object right after them ("issue credits"): not modifiers.
+            let verb_at = at
+                .into_iter()
+                .filter(|&v| v + 1 < e && !c.brk[v + 1] && !c.joined[v + 1])
+                .collect();
             out.push(Grant {
                 who,
                 action,
                 span: (a, e),
                 verbs: parts,
+                verb_at,
             });
         }
         i = e.max(i + 1);
@@ -1093,6 +1233,54 @@ mod tests {
         assert!(phrases("Residents tap an RFID key fob.", "key").is_empty());
         // Negated mentions are not phrases of the description.
         assert!(phrases("We keep no signing secret.", "secret").is_empty());
+    }
+
+    #[test]
+    fn verbs_are_not_nouns() {
+        let t = Text::new(
+            "The unit reads the CAN bus, tracks GPS position and streams it. Customers order \
+             from a menu. The load records are kept. Firmware updates are pushed over the air.",
+        );
+        let c = Chunks::new(&t);
+        let at = |w: &str| {
+            t.tokens
+                .iter()
+                .position(|x| t.raw[x.start..x.end] == *w)
+                .unwrap()
+        };
+        assert!(c.verbal(at("reads")), "third person before its object");
+        assert!(c.verbal(at("tracks")), "after a comma, before its object");
+        assert!(c.verbal(at("order")), "base form after a plural subject");
+        assert!(!c.verbal(at("records")), "a noun before a verb");
+        assert!(phrases("The unit reads the CAN bus.", "reading").is_empty());
+        assert_eq!(
+            phrases("Transcripts are sent as the signed PDFs.", "pdf"),
+            ["signed PDFs"],
+            "a participle after a determiner is an adjective"
+        );
+    }
+
+    #[test]
+    fn grant_subjects_are_not_objects() {
+        let t = Text::new(
+            "Property managers add and remove residents when leases end, and can unlock any door. \
+             Contractors' access expires with their contract. Players sign in with a platform account.",
+        );
+        let c = Chunks::new(&t);
+        let role = |np: Np| {
+            let w = c.words(np);
+            w.contains(&"manager")
+                || w.contains(&"resident")
+                || w.contains(&"contractor")
+                || w.contains(&"player")
+        };
+        let g = grants(&c, &role);
+        assert_eq!(g.len(), 1, "{g:?}");
+        assert_eq!(g[0].action, "unlock any door");
+        assert_eq!(
+            g[0].who.map(|np| c.quote(np)).as_deref(),
+            Some("Property managers")
+        );
     }
 
     #[test]
