@@ -479,6 +479,12 @@ fn routes() -> Vec<Route> {
         ),
         r(
             "GET",
+            "/api/organizations/{org}/integrations/jira/account",
+            none.clone(),
+            Read,
+        ),
+        r(
+            "GET",
             "/api/organizations/{org}/integrations/confluence",
             none.clone(),
             Manage,
@@ -551,6 +557,16 @@ const EXEMPT: &[(&str, &str, &str)] = &[
         "PATCH",
         "/api/mfa/webauthn/{id}",
         "own factors only; tested in accounts.rs",
+    ),
+    (
+        "PUT",
+        "/api/organizations/{org}/integrations/jira/account",
+        "the caller's own Atlassian account, checked against Jira; tested in integrations.rs",
+    ),
+    (
+        "DELETE",
+        "/api/organizations/{org}/integrations/jira/account",
+        "the caller's own Atlassian account; tested in integrations.rs",
     ),
 ];
 

@@ -940,6 +940,278 @@ fn mcp_export_threat_model_to_jira_and_confluence() {
         .await;
         assert!(msg.contains("Confluence is not configured"), "{msg}");
         assert_eq!(fake.with(|s| s.requests.len()), before);
+        // generate_threat_model from a Jira issue: the model says where it came from, and
+        // asking again names it instead of making a second one.
+        fake.insert_issue(
+            "SEC-500",
+            "Partner API keys",
+            "Partners call our *orders* API with keys we issue.",
+            &[],
+        );
+        let made = ok(
+            &c,
+            "generate_threat_model",
+            json!({"jira_issue": "SEC-500", "async_mode": false}),
+        )
+        .await;
+        let id = made["model_id"].as_str().expect("model_id").to_string();
+        let msg = tool_error(
+            &c,
+            "generate_threat_model",
+            json!({"jira_issue": "SEC-500", "async_mode": false}),
+        )
+        .await;
+        assert!(msg.contains(&id), "{msg}");
+        let msg = tool_error(
+            &c,
+            "generate_threat_model",
+            json!({"jira_issue": "SEC-500", "feature_description": "also this"}),
+        )
+        .await;
+        assert!(msg.contains("not both"), "{msg}");
+        let (_, m) = json(o.member.get(&format!("/api/models/{id}")));
+        assert_eq!(m["source_issue"], "SEC-500", "{m}");
+        assert_eq!(m["source"], "jira");
     });
     assert_eq!(exact(&fake, "POST", "/rest/api/2/issue"), n + 1);
+}
+
+#[test]
+fn models_from_jira_issues_and_own_atlassian_accounts() {
+    use crate::harness::atlassian::USER_TOKEN;
+    let dir = TestDir::new("jira-sources");
+    let fake = FakeAtlassian::start();
+    let app = licensed(&dir, &[]);
+    let o = org(&app, &dir);
+    let (status, b) = put(
+        &o.oa,
+        &format!("/api/organizations/{}/integrations/jira", o.org),
+        &jira_body(&fake.url, TOKEN),
+    );
+    assert_eq!(status, 200, "{b}");
+    fake.insert_issue(
+        "SEC-100",
+        "Checkout with saved cards",
+        "h2. Goal\n*Customers* store their cards with the [payment provider|https://psp.example] and \
+         pay in one click; _support agents_ can refund orders.\n{code}\nlet secret = psp_key();\n{code}\n!flow.png!",
+        &["payments"],
+    );
+    fake.insert_issue(
+        "OPS-7",
+        "Rotate the database credentials nightly",
+        "A scheduler rotates the Postgres passwords stored in Vault and restarts the API pods.",
+        &[],
+    );
+
+    // A model from a Jira issue: the issue is the brief (markup gone), the model says Jira.
+    let (status, m) = json(
+        o.member
+            .post("/api/models?wait=true", json!({"jira_issue": " sec-100 "})),
+    );
+    assert_eq!(status, 201, "{m}");
+    let id = m["id"].as_str().expect("id").to_string();
+    assert_eq!(m["source"], "jira", "{m}");
+    assert_eq!(m["source_issue"], "SEC-100");
+    let brief = m["feature_description"].as_str().expect("brief");
+    assert!(
+        brief.starts_with("Checkout with saved cards.")
+            && brief.contains("Customers store their cards with the payment provider"),
+        "{brief}"
+    );
+    for markup in ["*", "{code}", "h2.", "!flow.png!", "https://psp.example"] {
+        assert!(!brief.contains(markup), "{markup:?} left in {brief}");
+    }
+    assert!(!m["assets"].as_array().expect("assets").is_empty());
+    let reads = fake.auth_of("GET", "/rest/api/2/issue/SEC-100");
+    assert_eq!(reads.len(), 1, "one read of the issue");
+    assert!(reads[0].contains(TOKEN), "the org's account read it");
+
+    // The same issue again answers with the model that exists.
+    let (status, b) = json(
+        o.member
+            .post("/api/models?wait=true", json!({"jira_issue": "SEC-100"})),
+    );
+    assert_eq!(status, 409, "{b}");
+    assert_eq!(b["error"]["code"], "already_generated");
+    assert_eq!(b["model_id"], id.as_str());
+    // Bad input: both, neither, not a key, an unknown issue; nothing is created or read.
+    let before = fake.with(|s| s.requests.len());
+    for (body, code) in [
+        (
+            json!({"jira_issue": "SEC-1", "feature_description": "x"}),
+            400,
+        ),
+        (json!({}), 400),
+        (json!({"jira_issue": "SEC 1/../../myself"}), 400),
+        (json!({"jira_issue": 12}), 400),
+    ] {
+        let (status, b) = json(o.member.post("/api/models?wait=true", body.clone()));
+        assert_eq!(status, code, "{body} → {b}");
+    }
+    assert_eq!(
+        fake.with(|s| s.requests.len()),
+        before,
+        "no call for bad input"
+    );
+    let (status, b) = json(
+        o.member
+            .post("/api/models?wait=true", json!({"jira_issue": "SEC-999"})),
+    );
+    assert_eq!(status, 404, "{b}");
+    // The org's account reads only its configured project.
+    let (status, b) = json(
+        o.member
+            .post("/api/models?wait=true", json!({"jira_issue": "OPS-7"})),
+    );
+    assert_eq!(status, 403, "{b}");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("connect your own Atlassian account")),
+        "{b}"
+    );
+    assert!(fake.auth_of("GET", "/rest/api/2/issue/OPS-7").is_empty());
+
+    // The member connects their own account; Jira checks the token first.
+    let account = format!("/api/organizations/{}/integrations/jira/account", o.org);
+    let (status, b) = json(o.member.get(&account));
+    assert_eq!(status, 200, "{b}");
+    assert_eq!(b["connected"], false);
+    assert_eq!(b["jira_configured"], true);
+    let (status, b) = put(
+        &o.member,
+        &account,
+        &json!({"auth": {"type": "pat", "token": "wrong-token"}}),
+    );
+    assert_eq!(status, 502, "{b}");
+    assert_eq!(json(o.member.get(&account)).1["connected"], false);
+    let (status, b) = put(
+        &o.member,
+        &account,
+        &json!({"auth": {"type": "pat", "token": USER_TOKEN}}),
+    );
+    assert_eq!(status, 200, "{b}");
+    assert_eq!(b["account"]["display_name"], "Jane Doe");
+    let (_, shown) = json(o.member.get(&account));
+    assert_eq!(shown["connected"], true);
+    assert_eq!(shown["account"]["jira_name"], "jdoe");
+    assert!(!shown.to_string().contains(USER_TOKEN), "never returned");
+    // The org admin has no account of their own yet; another member's is not theirs to see.
+    assert_eq!(json(o.oa.get(&account)).1["connected"], false);
+    // An API key cannot connect one.
+    let key = crate::tenancy::key_for(&dir, "own@example.com", "developer", &o.ws);
+    let keyed = Client::with_key(&app, &key);
+    let (status, b) = put(
+        &keyed,
+        &account,
+        &json!({"auth": {"type": "pat", "token": USER_TOKEN}}),
+    );
+    assert_eq!(status, 403, "{b}");
+
+    // With it, issues of other projects can be modelled, read as the member.
+    let (status, ops) = json(
+        o.member
+            .post("/api/models?wait=true", json!({"jira_issue": "OPS-7"})),
+    );
+    assert_eq!(status, 201, "{ops}");
+    let reads = fake.auth_of("GET", "/rest/api/2/issue/OPS-7");
+    assert!(reads.iter().all(|a| a.contains(USER_TOKEN)), "{reads:?}");
+    let ops_id = ops["id"].as_str().expect("id").to_string();
+    // Its export runs as the member and puts the controls under the source issue.
+    let (status, out) = json(
+        o.member
+            .post(&format!("/api/models/{ops_id}/jira/export"), json!({})),
+    );
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["result"]["container"], "OPS-7", "{out}");
+    let creates = fake.auth_of("POST", "/rest/api/2/issue");
+    assert!(!creates.is_empty());
+    assert!(
+        creates.iter().all(|a| a.contains(USER_TOKEN)),
+        "issues created as the member"
+    );
+    assert!(
+        fake.with(|s| s.links.iter().any(|(_, inward, _)| inward == "OPS-7")),
+        "control issues linked to the source issue"
+    );
+    assert!(
+        fake.with(|s| !s.issues.values().any(|i| i.fields["summary"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Threat model")))),
+        "no container issue for a model from Jira"
+    );
+
+    // The model list and page say where the model came from.
+    let (_, list) = json(o.member.get("/api/models"));
+    assert!(list.to_string().contains("jira"), "{list}");
+
+    // Disconnect: back to the org's account (which may not read OPS).
+    let (status, _) = json(o.member.delete(&account));
+    assert_eq!(status, 204);
+    assert_eq!(json(o.member.get(&account)).1["connected"], false);
+    assert_eq!(json(o.member.delete(&account)).0, 404);
+    fake.insert_issue("OPS-8", "Another ops change", "A cron job.", &[]);
+    let (status, _) = json(
+        o.member
+            .post("/api/models?wait=true", json!({"jira_issue": "OPS-8"})),
+    );
+    assert_eq!(status, 403);
+
+    // A personal workspace has no Jira.
+    let (status, b) = json(
+        Client::login(&app, "vie@example.com", PASSWORD)
+            .post("/api/models?wait=true", json!({"jira_issue": "SEC-100"})),
+    );
+    assert_eq!(status, 409, "{b}");
+    assert_eq!(b["error"]["code"], "integration_unavailable");
+
+    // The web app: "From a Jira issue" on the New model page, "Your Atlassian account" in
+    // Settings › Integrations.
+    use crate::web_pages::Web;
+    let web = Web::new(&app);
+    web.sign_in("own@example.com", PASSWORD);
+    web.submit("/", "/workspace/switch", &[("workspace_id", &o.ws)])
+        .assert_redirect("/");
+    web.get("/models/new").assert_page(200, "From a Jira issue");
+    let r = web.submit("/models/new", "/models/new", &[("jira_issue", "SEC-100")]);
+    r.assert_redirect(&format!("/models/{id}"));
+    let r = web.submit("/models/new", "/models/new", &[("jira_issue", "OPS-8")]);
+    r.assert_page(422, "connect your own Atlassian account");
+    assert!(r.body.contains("value=\"OPS-8\""), "input kept");
+    let settings = web.get("/settings/integrations");
+    settings.assert_page(200, "Your Atlassian account");
+    assert!(settings.body.contains("id=\"own-account-form\""));
+    web.submit(
+        "/settings/integrations",
+        &format!("/settings/integrations/{}/jira/account", o.org),
+        &[("auth_type", "pat"), ("token", USER_TOKEN)],
+    )
+    .assert_redirect("/settings/integrations");
+    let settings = web.get("/settings/integrations");
+    settings.assert_page(200, "Connected as <strong>Jane Doe</strong>");
+    assert!(!settings.body.contains(USER_TOKEN));
+    let r = web.submit("/models/new", "/models/new", &[("jira_issue", "OPS-8")]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(
+        r.location().starts_with("/models/jobs/"),
+        "{}",
+        r.location()
+    );
+    web.submit(
+        "/settings/integrations",
+        &format!("/settings/integrations/{}/jira/account/delete", o.org),
+        &[],
+    )
+    .assert_redirect("/settings/integrations");
+    assert!(
+        web.get("/settings/integrations")
+            .body
+            .contains("id=\"own-account-form\"")
+    );
+    // A personal workspace's New model page does not offer Jira.
+    let personal = Web::new(&app);
+    personal.sign_in("vie@example.com", PASSWORD);
+    let page = personal.get("/models/new");
+    page.assert_page(200, "New threat model");
+    assert!(!page.body.contains("From a Jira issue"));
 }

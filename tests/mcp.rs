@@ -500,7 +500,12 @@ fn mcp_over_stdio() {
         assert_ne!(made.is_error, Some(true), "{}", text(&made));
         let made = made.structured_content.expect("structured");
         let model_id = made["model_id"].as_str().expect("model_id");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Notifications are handled concurrently with the tool's answer: on a loaded machine
+        // the last ones may land after it, so wait for them (bounded) instead of a fixed nap.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while progress.0.lock().expect("log").len() < 6 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         let seen = progress.0.lock().expect("log").clone();
         // The server sends the notifications in order, but the rmcp client runs its
         // notification handlers concurrently, so arrival order in this log can vary: every

@@ -349,6 +349,10 @@ impl AdminService {
             )?;
             // Its Jira/Confluence tokens go with its key: nothing of the org stays usable.
             tx.execute("DELETE FROM org_integrations WHERE org_id = ?1", [&org.id])?;
+            tx.execute(
+                "DELETE FROM atlassian_accounts WHERE org_id = ?1",
+                [&org.id],
+            )?;
             self.log_event(
                 &tx,
                 "org_shred",
@@ -614,6 +618,11 @@ impl AdminService {
         )?;
         tx.execute(
             "DELETE FROM org_members WHERE org_id = ?1 AND user_id = ?2",
+            params![org.id, user_id],
+        )?;
+        // Their own Atlassian account was connected for this org's Jira: it leaves with them.
+        tx.execute(
+            "DELETE FROM atlassian_accounts WHERE org_id = ?1 AND user_id = ?2",
             params![org.id, user_id],
         )?;
         self.log_event(&tx, "org_member_remove", actor, slug, &email)?;

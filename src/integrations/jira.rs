@@ -263,6 +263,86 @@ pub fn transition(http: &Http, site: &Site, key: &str, wanted: &str) -> Result<b
     Ok(true)
 }
 
+/// A Jira issue a model is generated from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceIssue {
+    /// Issue key as Jira spells it ("SEC-12").
+    pub key: String,
+    /// Key of the issue's project.
+    pub project: String,
+    /// Summary.
+    pub summary: String,
+    /// Description (wiki markup; empty when none).
+    pub description: String,
+    /// Labels.
+    pub labels: Vec<String>,
+}
+
+impl SourceIssue {
+    /// Reads `GET /rest/api/2/issue/{key}` (fields summary, description, labels, project).
+    pub fn from_json(v: &Value) -> Option<Self> {
+        let f = &v["fields"];
+        let key = v["key"].as_str()?.to_string();
+        Some(Self {
+            project: f["project"]["key"]
+                .as_str()
+                .map(str::to_string)
+                .or_else(|| key.split_once('-').map(|(p, _)| p.to_string()))
+                .unwrap_or_default(),
+            summary: f["summary"].as_str().unwrap_or_default().to_string(),
+            description: f["description"].as_str().unwrap_or_default().to_string(),
+            labels: f["labels"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|l| l.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            key,
+        })
+    }
+
+    /// The feature brief generation reads.
+    pub fn brief(&self) -> String {
+        super::brief::from_issue(&self.summary, &self.description, &self.labels)
+    }
+}
+
+/// `GET /rest/api/2/issue/{key}`: the fields a brief is made of.
+pub fn source_issue(http: &Http, site: &Site, key: &str) -> Result<SourceIssue, CallError> {
+    let v = http.json(
+        site,
+        Method::GET,
+        &format!(
+            "/rest/api/2/issue/{}?fields=summary,description,labels,project",
+            enc(key)
+        ),
+        None,
+    )?;
+    SourceIssue::from_json(&v).ok_or_else(|| CallError::Permanent {
+        status: 200,
+        message: format!("{} answered issue {key} without an issue key", site.product),
+    })
+}
+
+/// Normalises a Jira issue key ("sec-12" → "SEC-12"); `None` when it is not one.
+pub fn valid_issue_key(raw: &str) -> Option<String> {
+    let key = raw.trim().to_ascii_uppercase();
+    let (project, number) = key.split_once('-')?;
+    let project_ok = !project.is_empty()
+        && project.len() <= 50
+        && project.starts_with(|c: char| c.is_ascii_alphabetic())
+        && project
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let number_ok = !number.is_empty()
+        && number.len() <= 12
+        && number.chars().all(|c| c.is_ascii_digit())
+        && !number.starts_with('0');
+    (project_ok && number_ok).then_some(key)
+}
+
 /// Adds a comment.
 pub fn comment(http: &Http, site: &Site, key: &str, body: &str) -> Result<(), CallError> {
     http.json(
@@ -466,6 +546,39 @@ pub fn dropped_comment(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn issue_keys_are_checked() {
+        assert_eq!(valid_issue_key(" sec-12 ").as_deref(), Some("SEC-12"));
+        assert_eq!(valid_issue_key("AB_2-7").as_deref(), Some("AB_2-7"));
+        for bad in [
+            "",
+            "SEC",
+            "SEC-",
+            "-12",
+            "12-12",
+            "SEC-012",
+            "SEC-1a",
+            "SEC 1",
+            "SEC-1/../x",
+        ] {
+            assert_eq!(valid_issue_key(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn source_issues_are_read() {
+        let v = json!({"key": "SEC-3", "fields": {
+            "summary": "Saved cards", "description": "h1. Why\n*Cards* are stored.",
+            "labels": ["payments"], "project": {"key": "SEC"}}});
+        let i = SourceIssue::from_json(&v).expect("issue");
+        assert_eq!(i.project, "SEC");
+        assert_eq!(
+            i.brief(),
+            "Saved cards.\n\nWhy\nCards are stored.\n\nLabels: payments."
+        );
+        assert!(SourceIssue::from_json(&json!({"fields": {}})).is_none());
+    }
 
     #[test]
     fn wiki_text_cannot_open_macros_or_links() {

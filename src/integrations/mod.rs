@@ -15,11 +15,14 @@
 //! ones (401, 403, 404, a missing transition) are marked failed with a message that says
 //! what to fix, shown on the model and to org admins.
 
+pub mod accounts;
+pub mod brief;
 pub mod client;
 pub mod confluence;
 pub mod jira;
 pub mod queue;
 pub mod settings;
+mod sources;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -938,10 +941,28 @@ impl IntegrationService {
                             "Jira is not configured for the organization (any more)".into(),
                         )
                     })?;
-                if item.kind == WorkKind::JiraExport {
-                    self.jira_export(db, item, &cfg)
+                // Work a member asked for runs as their own Atlassian account if they
+                // connected one for this site.
+                let who = self
+                    .jira_actor(&org, &cfg, item.actor_id.as_deref())
+                    .map_err(|e| WorkError::Config("Jira", e.to_string()))?;
+                let result = if item.kind == WorkKind::JiraExport {
+                    self.jira_export(db, item, &cfg, &who.site)
                 } else {
-                    self.jira_wont_do(db, item, &cfg)
+                    self.jira_wont_do(db, item, &cfg, &who.site)
+                };
+                match (result, &who.account) {
+                    (
+                        Err(WorkError::Call(_, CallError::Permanent { status: 401, .. })),
+                        Some(a),
+                    ) => Err(WorkError::Config(
+                        "Jira",
+                        format!(
+                            "Jira refused the token of {}'s own Atlassian account (401); they reconnect it in Settings › Integrations, or disconnect it to use the organization's account",
+                            a.display_name
+                        ),
+                    )),
+                    (r, _) => r,
                 }
             }
             WorkKind::ConfluenceSync => {
@@ -963,9 +984,9 @@ impl IntegrationService {
         db: &Db,
         item: &WorkItem,
         cfg: &Stored<JiraSettings>,
+        site: &client::Site,
     ) -> std::result::Result<Value, WorkError> {
         let http = &self.inner.http;
-        let site = cfg.site();
         let s = &cfg.settings;
         let call = |e: CallError| WorkError::Call("Jira", e);
         let stored = {
@@ -980,7 +1001,7 @@ impl IntegrationService {
         };
         let model = &stored.model;
         let url = self.model_url(&model.id);
-        let project = jira::project(http, &site, &s.project_key).map_err(call)?;
+        let project = jira::project(http, site, &s.project_key).map_err(call)?;
         let types = || {
             project
                 .issue_types
@@ -1015,7 +1036,7 @@ impl IntegrationService {
                         "source",
                         src,
                         "",
-                        &jira::browse_url(&site, src),
+                        &jira::browse_url(site, src),
                         "",
                     )?;
                 }
@@ -1024,8 +1045,7 @@ impl IntegrationService {
             (None, Some(l)) => {
                 let content = jira::container_content(model, &url);
                 if l.content_hash != content.hash() {
-                    jira::update_issue(http, &site, &l.issue_key, content.fields())
-                        .map_err(call)?;
+                    jira::update_issue(http, site, &l.issue_key, content.fields()).map_err(call)?;
                     let conn = db.conn()?;
                     queue::set_hash(&conn, &model.id, "", &content.hash())?;
                     updated += 1;
@@ -1060,7 +1080,7 @@ impl IntegrationService {
                 }
                 let content = jira::container_content(model, &url);
                 let found = if careful {
-                    jira::find_by_label(http, &site, &project.key, &jira::label(&model.id, ""))
+                    jira::find_by_label(http, site, &project.key, &jira::label(&model.id, ""))
                         .map_err(call)?
                 } else {
                     None
@@ -1072,7 +1092,7 @@ impl IntegrationService {
                         fields["project"] = json!({"key": project.key});
                         fields["issuetype"] = json!({"name": s.container_issue_type});
                         created += 1;
-                        jira::create_issue(http, &site, fields).map_err(call)?
+                        jira::create_issue(http, site, fields).map_err(call)?
                     }
                 };
                 let conn = db.conn()?;
@@ -1084,7 +1104,7 @@ impl IntegrationService {
                     "container",
                     &key,
                     &id,
-                    &jira::browse_url(&site, &key),
+                    &jira::browse_url(site, &key),
                     &content.hash(),
                 )?;
                 key
@@ -1102,10 +1122,9 @@ impl IntegrationService {
             match link {
                 Some(l) if l.content_hash == hash => unchanged += 1,
                 Some(l) => {
-                    jira::update_issue(http, &site, &l.issue_key, content.fields())
-                        .map_err(call)?;
+                    jira::update_issue(http, site, &l.issue_key, content.fields()).map_err(call)?;
                     if l.content_hash.is_empty() && !subtask {
-                        jira::link_issues(http, &site, &s.link_type, &container, &l.issue_key)
+                        jira::link_issues(http, site, &s.link_type, &container, &l.issue_key)
                             .map_err(call)?;
                     }
                     let conn = db.conn()?;
@@ -1116,7 +1135,7 @@ impl IntegrationService {
                     let found = if careful {
                         jira::find_by_label(
                             http,
-                            &site,
+                            site,
                             &project.key,
                             &jira::label(&model.id, &c.id),
                         )
@@ -1133,7 +1152,7 @@ impl IntegrationService {
                             if subtask {
                                 fields["parent"] = json!({"key": container});
                             }
-                            jira::create_issue(http, &site, fields).map_err(call)?
+                            jira::create_issue(http, site, fields).map_err(call)?
                         }
                     };
                     created += 1;
@@ -1149,12 +1168,12 @@ impl IntegrationService {
                             "control",
                             &key,
                             &id,
-                            &jira::browse_url(&site, &key),
+                            &jira::browse_url(site, &key),
                             "",
                         )?;
                     }
                     if !subtask {
-                        jira::link_issues(http, &site, &s.link_type, &container, &key)
+                        jira::link_issues(http, site, &s.link_type, &container, &key)
                             .map_err(call)?;
                     }
                     let conn = db.conn()?;
@@ -1183,9 +1202,9 @@ impl IntegrationService {
         db: &Db,
         item: &WorkItem,
         cfg: &Stored<JiraSettings>,
+        site: &client::Site,
     ) -> std::result::Result<Value, WorkError> {
         let http = &self.inner.http;
-        let site = cfg.site();
         let call = |e: CallError| WorkError::Call("Jira", e);
         let (link, model) = {
             let conn = db.conn()?;
@@ -1211,7 +1230,7 @@ impl IntegrationService {
         };
         jira::transition(
             http,
-            &site,
+            site,
             &link.issue_key,
             &cfg.settings.wont_do_transition,
         )
@@ -1223,7 +1242,7 @@ impl IntegrationService {
         };
         jira::comment(
             http,
-            &site,
+            site,
             &link.issue_key,
             &jira::dropped_comment(
                 &item.control_id,

@@ -180,7 +180,7 @@ impl Stored<ConfluenceSettings> {
     }
 }
 
-fn site(
+pub(crate) fn site(
     base: &str,
     auth_type: &str,
     email: Option<&str>,
@@ -263,7 +263,7 @@ pub fn host_allowed(host: &str, allowed: &[String]) -> bool {
     })
 }
 
-fn check_auth(a: &AuthInput) -> Result<(String, Option<String>)> {
+pub(crate) fn check_auth(a: &AuthInput) -> Result<(String, Option<String>)> {
     let kind = a.kind.trim().to_ascii_lowercase();
     match kind.as_str() {
         "pat" => Ok((kind, None)),
@@ -288,7 +288,7 @@ fn check_auth(a: &AuthInput) -> Result<(String, Option<String>)> {
     }
 }
 
-fn check_token(t: Option<&str>) -> Result<Option<String>> {
+pub(crate) fn check_token(t: Option<&str>) -> Result<Option<String>> {
     match t.map(str::trim) {
         None | Some("") => Ok(None),
         Some(t) if t.len() > 4096 || t.chars().any(|c| c.is_control() || c.is_whitespace()) => {

@@ -236,8 +236,12 @@ pub struct ModelArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateArgs {
-    /// What is being built: the feature or system, its data, users, interfaces and deployment (plain text; more detail gives a better model).
+    /// What is being built: the feature or system, its data, users, interfaces and deployment (plain text; more detail gives a better model). Leave empty when giving jira_issue.
+    #[serde(default)]
     pub feature_description: String,
+    /// Instead of a description: a Jira issue key (e.g. SEC-12) whose summary, description and labels are the brief; needs the organization's Jira integration. Controls exported later go under that issue.
+    #[serde(default)]
+    pub jira_issue: Option<String>,
     /// true (default): return {job_id} at once and poll get_operation_status; false: wait for the finished model.
     #[serde(default)]
     pub async_mode: Option<bool>,
@@ -1012,6 +1016,45 @@ impl McpServer {
     }
 }
 
+/// For generate_threat_model with `jira_issue`: the issue's brief and key, read through the
+/// org's Jira integration on a blocking thread (its HTTP client blocks). `None` without
+/// `jira_issue`. Giving both or neither of description and issue is refused, and an issue
+/// already modelled in the workspace names that model.
+async fn jira_brief(
+    svc: &Services,
+    caller: &Caller,
+    a: &GenerateArgs,
+) -> Result<Option<(String, String)>, ToolError> {
+    let Some(raw) = a.jira_issue.as_deref() else {
+        return Ok(None);
+    };
+    if !a.feature_description.trim().is_empty() {
+        return Err(invalid(
+            "jira_issue",
+            "give either feature_description or jira_issue, not both",
+        ));
+    }
+    let key = crate::integrations::jira::valid_issue_key(raw).ok_or_else(|| {
+        invalid(
+            "jira_issue",
+            "must be a Jira issue key such as SEC-12 (project key, dash, number)",
+        )
+    })?;
+    let (svc, caller) = (svc.clone(), caller.clone());
+    tokio::task::spawn_blocking(move || {
+        if let Some(id) = svc.models.by_source_issue(&caller, &key)? {
+            return Err(invalid(
+                "jira_issue",
+                format!("a model was already generated from {key} in this workspace: {id} (use get_threat_model or refine_threat_model)"),
+            ));
+        }
+        let issue = svc.integrations.source_issue(&caller, &key)?;
+        Ok(Some((issue.brief(), issue.key)))
+    })
+    .await
+    .map_err(|e| ToolError::Failed(format!("reading the Jira issue failed: {e}")))?
+}
+
 fn generation_summary(stored: &models::StoredModel) -> Value {
     json!({
         "model_id": stored.model.id,
@@ -1042,10 +1085,18 @@ impl McpServer {
             Ok(c) => c,
             Err(e) => return Ok(e.into_result()),
         };
-        if let Err(e) = crate::domain::validate_feature_description(&a.feature_description) {
+        let svc = self.svc.clone();
+        let (description, origin) = match jira_brief(&svc, &caller, &a).await {
+            Ok(Some((brief, key))) => (brief, models::Origin::jira(&key)),
+            Ok(None) => (
+                a.feature_description.clone(),
+                models::Origin::from(self.source()),
+            ),
+            Err(e) => return Ok(e.into_result()),
+        };
+        if let Err(e) = crate::domain::validate_feature_description(&description) {
             return Ok(ToolError::from(models::Error::from(e)).into_result());
         }
-        let svc = self.svc.clone();
         if wants_async(a.async_mode, true) {
             let r = svc
                 .models
@@ -1053,8 +1104,8 @@ impl McpServer {
                     &caller,
                     &svc.jobs,
                     svc.engine.clone(),
-                    &a.feature_description,
-                    self.source(),
+                    &description,
+                    origin,
                 )
                 .map(|job| {
                     json!({
@@ -1080,15 +1131,13 @@ impl McpServer {
             .as_ref()
             .and_then(|_| svc.jobs.subscribe(job.id(), &caller.workspace_id))
             .map(|(_, _, rx)| rx);
-        let description = a.feature_description.clone();
-        let source = self.source();
         let worker_svc = svc.clone();
         let mut task = tokio::task::spawn_blocking(move || {
             worker_svc.models.generate(
                 &caller,
                 worker_svc.engine.as_ref(),
                 &description,
-                source,
+                origin,
                 &job,
             )
         });

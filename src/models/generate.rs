@@ -8,7 +8,7 @@ use chrono::Utc;
 use rusqlite::params;
 use serde_json::json;
 
-use super::{Error, ModelService, Result, Source, StoredModel};
+use super::{Error, ModelService, Origin, Result, StoredModel};
 use crate::auth::Caller;
 use crate::engine::{self, Engine, PipelineEvent, StepRecord};
 use crate::jobs::{Handle, Registry};
@@ -25,8 +25,9 @@ impl ModelService {
         jobs: &Registry,
         engine: Arc<dyn Engine>,
         description: &str,
-        source: Source,
+        origin: impl Into<Origin>,
     ) -> Result<Handle> {
+        let origin = origin.into();
         caller.require_write()?;
         crate::domain::validate_feature_description(description)?;
         let job = jobs.create("generate_threat_model", &caller.workspace_id, STEPS)?;
@@ -38,7 +39,7 @@ impl ModelService {
             .name(format!("gen-{}", job.id()))
             .spawn(move || {
                 // The outcome is reported through the job handle.
-                let _ = svc.generate(&caller, engine.as_ref(), &description, source, &handle);
+                let _ = svc.generate(&caller, engine.as_ref(), &description, origin, &handle);
             })
             .map_err(|e| Error::Engine(format!("cannot start generation: {e}")))?;
         Ok(job)
@@ -50,9 +51,10 @@ impl ModelService {
         caller: &Caller,
         engine: &dyn Engine,
         description: &str,
-        source: Source,
+        origin: impl Into<Origin>,
         job: &Handle,
     ) -> Result<StoredModel> {
+        let origin = origin.into();
         caller.require_write()?;
         let id = uuid::Uuid::new_v4().to_string();
         let mut on_event = |event: PipelineEvent| match event {
@@ -103,7 +105,7 @@ impl ModelService {
             model.control_objectives.len(),
             model.controls.len()
         );
-        let stored = match self.create(caller, model, source, &summary) {
+        let stored = match self.create(caller, model, origin, &summary) {
             Ok(s) => s,
             Err(e) => {
                 job.fail(

@@ -123,6 +123,36 @@ impl Source {
     }
 }
 
+/// Where a new model comes from: the channel it was asked for through and, for a model
+/// generated from a Jira issue, that issue (its key is stored, one model per issue and
+/// workspace).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// Channel (a Jira-sourced model says `Jira`).
+    pub source: Source,
+    /// Key of the Jira issue it was generated from.
+    pub issue: Option<String>,
+}
+
+impl Origin {
+    /// A model generated from a Jira issue.
+    pub fn jira(issue: &str) -> Self {
+        Self {
+            source: Source::Jira,
+            issue: Some(issue.to_string()),
+        }
+    }
+}
+
+impl From<Source> for Origin {
+    fn from(source: Source) -> Self {
+        Self {
+            source,
+            issue: None,
+        }
+    }
+}
+
 /// The `models.source` value of a new model. The column's CHECK predates Jira (SQLite cannot
 /// alter a CHECK without rebuilding a table other tables reference), so a model generated
 /// from a Jira issue is stored as `api` with `source_issue` set, which reads back as Jira.
@@ -459,20 +489,40 @@ impl ModelService {
         &self,
         caller: &Caller,
         model: ThreatModel,
-        source: Source,
+        origin: impl Into<Origin>,
         summary: &str,
     ) -> Result<StoredModel> {
+        let Origin {
+            source,
+            issue: source_issue,
+        } = origin.into();
         caller.require_write()?;
         model.check_invariants()?;
         let doc = serde_json::to_string(&model).map_err(|e| Error::Engine(e.to_string()))?;
         let now = now_str();
         let mut conn = caller.tenant.conn()?;
         let tx = conn.transaction()?;
-        tx.execute(
-            "INSERT INTO models (id, workspace_id, title, source, version, document, created_by, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
-            params![model.id, caller.workspace_id, model.title, stored_source(source), model.version as i64, doc, caller.user_id, now],
-        )?;
+        let inserted = tx.execute(
+            "INSERT INTO models (id, workspace_id, title, source, version, document, created_by, created_at, updated_at, source_issue) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
+            params![model.id, caller.workspace_id, model.title, stored_source(source), model.version as i64, doc, caller.user_id, now, source_issue],
+        );
+        match inserted {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation && source_issue.is_some() =>
+            {
+                return Err(Error::Invalid {
+                    field: "jira_issue".into(),
+                    message: format!(
+                        "a model was already generated from {} in this workspace",
+                        source_issue.unwrap_or_default()
+                    ),
+                });
+            }
+            other => {
+                other?;
+            }
+        }
         tx.execute(
             "INSERT INTO model_versions (model_id, version, document, change, actor_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![model.id, model.version as i64, doc, "generated", caller.user_id, now],
@@ -493,8 +543,20 @@ impl ModelService {
             source,
             badge_enabled: false,
             repo_url: None,
-            source_issue: None,
+            source_issue,
         })
+    }
+
+    /// The model generated from a Jira issue in the caller's workspace, if there is one.
+    pub fn by_source_issue(&self, caller: &Caller, issue: &str) -> Result<Option<String>> {
+        let conn = caller.tenant.conn()?;
+        Ok(conn
+            .query_row(
+                "SELECT id FROM models WHERE workspace_id = ?1 AND source_issue = ?2",
+                params![caller.workspace_id, issue],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     /// Applies a domain change to a model atomically: load, change, bump the version, save,

@@ -97,6 +97,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "oauth",
         sql: include_str!("migrations/0021_oauth.sql"),
     },
+    Migration {
+        version: 22,
+        name: "jira_sources",
+        sql: include_str!("migrations/0022_jira_sources.sql"),
+    },
 ];
 
 /// Environment variable for fault injection by the reliability suite: hold each migration's

@@ -89,6 +89,19 @@ impl OrgService {
         Ok(org)
     }
 
+    /// The org if the caller is one of its members (whatever their role); a superadmin who
+    /// is not a member is refused: member-owned settings (an own Atlassian account) need a
+    /// membership to belong to.
+    pub(crate) fn membership(&self, caller: &Caller, id: &str) -> Result<Org> {
+        let (org, role) = self.visible(caller, id)?;
+        if role.is_none() {
+            return Err(Error::Forbidden(
+                "only members of the organization can do this; join it first".into(),
+            ));
+        }
+        Ok(org)
+    }
+
     fn superadmin(caller: &Caller) -> Result<()> {
         require_session(caller)?;
         if caller.role != Role::Superadmin {

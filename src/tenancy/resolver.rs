@@ -168,6 +168,7 @@ pub(crate) const PLATFORM_TABLES: &[&str] = &[
     "orgs",
     "llm_usage",
     "org_integrations",
+    "atlassian_accounts",
     "mail_outbox",
     "password_resets",
     "signup_requests",

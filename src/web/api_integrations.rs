@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::{ApiError, AppState};
 use crate::auth::Caller;
-use crate::integrations::settings::{ConfluenceInput, JiraInput, Kind};
+use crate::integrations::settings::{AuthInput, ConfluenceInput, JiraInput, Kind};
 use crate::integrations::{self, Error};
 
 type Data = web::Data<AppState>;
@@ -31,6 +31,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(
         "/api/organizations/{org}/integrations/jira/test",
         web::post().to(test_jira),
+    )
+    .route(
+        "/api/organizations/{org}/integrations/jira/account",
+        web::get().to(get_jira_account),
+    )
+    .route(
+        "/api/organizations/{org}/integrations/jira/account",
+        web::put().to(put_jira_account),
+    )
+    .route(
+        "/api/organizations/{org}/integrations/jira/account",
+        web::delete().to(delete_jira_account),
     )
     .route(
         "/api/organizations/{org}/integrations/confluence",
@@ -142,6 +154,48 @@ async fn test_jira(
     let org = path.into_inner();
     let v = web::block(move || svc.test_jira(&caller, &org)).await??;
     Ok(HttpResponse::Ok().json(v))
+}
+
+/// `PUT …/jira/account`: a member's own Atlassian account for the org's Jira site.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountInput {
+    auth: AuthInput,
+}
+
+async fn get_jira_account(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let svc = state.integrations.clone();
+    let org = path.into_inner();
+    let v = web::block(move || svc.jira_account(&caller, &org)).await??;
+    Ok(HttpResponse::Ok().json(v))
+}
+
+async fn put_jira_account(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Json<AccountInput>,
+) -> Result<HttpResponse, ApiError> {
+    let svc = state.integrations.clone();
+    let org = path.into_inner();
+    let input = body.into_inner();
+    let v = web::block(move || svc.connect_jira_account(&caller, &org, &input.auth)).await??;
+    Ok(HttpResponse::Ok().json(v))
+}
+
+async fn delete_jira_account(
+    state: Data,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let svc = state.integrations.clone();
+    let org = path.into_inner();
+    web::block(move || svc.disconnect_jira_account(&caller, &org)).await??;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 async fn get_confluence(

@@ -589,7 +589,12 @@ async fn job(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CreateRequest {
-    feature_description: String,
+    /// The feature to model, in prose.
+    #[serde(default)]
+    feature_description: Option<String>,
+    /// Or a Jira issue to model ("SEC-12"), read through the org's Jira integration.
+    #[serde(default)]
+    jira_issue: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -598,31 +603,89 @@ struct WaitQuery {
     wait: Option<bool>,
 }
 
-/// `POST /api/models`: generate a model. Returns `202 {job_id}` at once, or with
-/// `?wait=true` runs to completion and returns `201` with the model.
+/// What a model is generated from: a description, or a Jira issue read now.
+enum Brief {
+    Text(String),
+    Jira(String),
+}
+
+/// `POST /api/models`: generate a model from `feature_description` or from `jira_issue`.
+/// Returns `202 {job_id}` at once, or with `?wait=true` runs to completion and returns `201`
+/// with the model. A Jira issue already modelled in the workspace answers `409
+/// already_generated` with that model's id.
 async fn create(
     state: Data,
     caller: Caller,
     q: web::Query<WaitQuery>,
     body: web::Json<CreateRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let brief = match body.into_inner() {
+        CreateRequest {
+            feature_description: Some(d),
+            jira_issue: None,
+        } => Brief::Text(d),
+        CreateRequest {
+            feature_description: None,
+            jira_issue: Some(k),
+        } => Brief::Jira(k),
+        _ => {
+            return Err(ApiError {
+                field: Some("feature_description".into()),
+                ..ApiError::bad_request(
+                    "give exactly one of feature_description (the feature in prose) or jira_issue (an issue key such as SEC-12)",
+                )
+            });
+        }
+    };
+    let (description, origin) = match brief {
+        Brief::Text(d) => (d, crate::models::Origin::from(source_of(&caller))),
+        Brief::Jira(raw) => {
+            let key = crate::integrations::jira::valid_issue_key(&raw).ok_or_else(|| ApiError {
+                field: Some("jira_issue".into()),
+                ..ApiError::bad_request(
+                    "jira_issue: must be a Jira issue key such as SEC-12 (project key, dash, number)",
+                )
+            })?;
+            let models = state.models.clone();
+            let integrations = state.integrations.clone();
+            let c = caller.clone();
+            let found = web::block(move || -> Result<_, ApiError> {
+                if let Some(id) = models.by_source_issue(&c, &key)? {
+                    return Ok(Err((key, id)));
+                }
+                Ok(Ok(integrations.source_issue(&c, &key)?))
+            })
+            .await??;
+            match found {
+                Ok(issue) => (issue.brief(), crate::models::Origin::jira(&issue.key)),
+                Err((key, id)) => {
+                    return Ok(HttpResponse::Conflict().json(json!({
+                        "error": {
+                            "code": "already_generated",
+                            "message": format!("a model was already generated from {key} in this workspace: {id}"),
+                            "field": "jira_issue",
+                        },
+                        "model_id": id,
+                    })));
+                }
+            }
+        }
+    };
     let svc = state.models.clone();
     let jobs = state.jobs.clone();
     let engine = state.engine.clone();
-    let description = body.into_inner().feature_description;
-    let source = source_of(&caller);
     if q.wait.unwrap_or(false) {
         let stored = web::block(move || {
             caller.require_write()?;
             crate::domain::validate_feature_description(&description)?;
             let job = jobs.create("generate_threat_model", &caller.workspace_id, 6)?;
-            svc.generate(&caller, engine.as_ref(), &description, source, &job)
+            svc.generate(&caller, engine.as_ref(), &description, origin, &job)
         })
         .await??;
         return Ok(HttpResponse::Created().json(stored));
     }
     let job =
-        web::block(move || svc.start_generation(&caller, &jobs, engine, &description, source))
+        web::block(move || svc.start_generation(&caller, &jobs, engine, &description, origin))
             .await??;
     Ok(HttpResponse::Accepted().json(json!({ "job_id": job.id(), "status": "queued" })))
 }

@@ -14,6 +14,8 @@ use serde_json::{Value, json};
 
 /// The token the fake accepts (as a PAT, or as the API token of basic auth).
 pub const TOKEN: &str = "fake-pat-0123456789";
+/// A member's own token: `/myself` answers as Jane Doe (`jdoe`).
+pub const USER_TOKEN: &str = "user-pat-jdoe-42";
 
 /// One request as received.
 #[derive(Debug, Clone)]
@@ -213,6 +215,33 @@ impl FakeAtlassian {
         });
     }
 
+    /// Files an issue "in Jira" (what a product manager writing a story does).
+    pub fn insert_issue(&self, key: &str, summary: &str, description: &str, labels: &[&str]) {
+        self.with(|s| {
+            s.issues.insert(
+                key.to_string(),
+                Issue {
+                    id: format!("{}", 20000 + s.issues.len()),
+                    fields: json!({"summary": summary, "description": description, "labels": labels}),
+                    status: "To Do".into(),
+                    category: "new".into(),
+                    comments: Vec::new(),
+                },
+            );
+        });
+    }
+
+    /// Authorization headers of the requests whose path starts with `prefix`.
+    pub fn auth_of(&self, method: &str, prefix: &str) -> Vec<String> {
+        self.with(|s| {
+            s.requests
+                .iter()
+                .filter(|r| r.method == method && r.path.starts_with(prefix))
+                .map(|r| r.auth.clone())
+                .collect()
+        })
+    }
+
     /// The issue key whose labels contain `label_suffix` (e.g. `-ctrl-01`).
     pub fn issue_with_label(&self, label_suffix: &str) -> Option<String> {
         self.with(|s| {
@@ -313,7 +342,7 @@ async fn handle(
 fn authorized(auth: &str) -> bool {
     use base64::Engine as _;
     if let Some(t) = auth.strip_prefix("Bearer ") {
-        return t == TOKEN;
+        return t == TOKEN || t == USER_TOKEN;
     }
     if let Some(b) = auth.strip_prefix("Basic ") {
         let decoded = base64::engine::general_purpose::STANDARD
@@ -321,7 +350,9 @@ fn authorized(auth: &str) -> bool {
             .ok()
             .and_then(|d| String::from_utf8(d).ok())
             .unwrap_or_default();
-        return decoded.split_once(':').is_some_and(|(_, t)| t == TOKEN);
+        return decoded
+            .split_once(':')
+            .is_some_and(|(_, t)| t == TOKEN || t == USER_TOKEN);
     }
     false
 }
@@ -356,6 +387,10 @@ fn route(
     }
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (method, segs.as_slice()) {
+        ("GET", ["rest", "api", "2", "myself"]) if auth.contains(USER_TOKEN) => answer(
+            200,
+            json!({"name": "jdoe", "displayName": "Jane Doe", "emailAddress": "jdoe@example.com"}),
+        ),
         ("GET", ["rest", "api", "2", "myself"]) => answer(
             200,
             json!({"name": "svc-rampart", "displayName": "rampart service", "emailAddress": "svc@example.com"}),
@@ -437,7 +472,13 @@ fn route(
         ("GET", ["rest", "api", "2", "issue", key]) => match s.issues.get(*key) {
             Some(i) => answer(
                 200,
-                json!({"id": i.id, "key": key, "fields": {"status": status_json(&i.status, &i.category), "summary": i.fields["summary"], "labels": i.fields["labels"]}}),
+                json!({"id": i.id, "key": key, "fields": {
+                    "status": status_json(&i.status, &i.category),
+                    "summary": i.fields["summary"],
+                    "description": i.fields["description"],
+                    "labels": i.fields["labels"],
+                    "project": {"key": key.split('-').next().unwrap_or_default()},
+                }}),
             ),
             None => answer(
                 404,

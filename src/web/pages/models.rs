@@ -71,49 +71,132 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
 struct NewTpl {
     l: Layout,
     f: FormState,
+    /// The workspace's org has Jira: offer "From a Jira issue".
+    jira: bool,
 }
 
-async fn new_page(p: Page) -> Result<HttpResponse, PageError> {
+async fn new_page(state: Data, p: Page) -> Result<HttpResponse, PageError> {
+    let jira = jira_available(&state, &p).await?;
     p.respond(&NewTpl {
         l: p.layout("New model", Nav::Models, ""),
         f: FormState::new(),
+        jira,
     })
+}
+
+async fn jira_available(state: &Data, p: &Page) -> Result<bool, PageError> {
+    let svc = state.integrations.clone();
+    let caller = p.caller.clone();
+    Ok(web::block(move || svc.jira_available(&caller)).await?)
 }
 
 #[derive(Deserialize)]
 struct NewForm {
     #[serde(default)]
     description: String,
+    #[serde(default)]
+    jira_issue: String,
+}
+
+/// Why a generation did not start, for the field it belongs to.
+enum NewError {
+    Field(&'static str, String),
+    /// The issue is modelled already: go there.
+    Exists(String),
+    Other(PageError),
 }
 
 async fn new_submit(state: Data, form: PageForm<NewForm>) -> Result<HttpResponse, PageError> {
     let PageForm { page: p, form: f } = form;
-    let svc = state.models.clone();
-    let jobs = state.jobs.clone();
-    let engine = state.engine.clone();
+    let st = state.clone();
     let caller = p.caller.clone();
-    let description = f.description.clone();
-    let started =
-        web::block(move || svc.start_generation(&caller, &jobs, engine, &description, Source::Web))
-            .await?;
-    match started {
-        Ok(job) => Ok(redirect(&format!("/models/jobs/{}", job.id()))),
+    let (description, issue) = (f.description.clone(), f.jira_issue.trim().to_string());
+    let started = web::block(move || start_new(&st, &caller, description, issue)).await?;
+    let field = match started {
+        Ok(job) => return Ok(redirect(&format!("/models/jobs/{job}"))),
+        Err(NewError::Exists(id)) => {
+            return Ok(redirect_flash(
+                &format!("/models/{id}"),
+                "info",
+                format!(
+                    "A model was already generated from {} in this workspace; here it is.",
+                    f.jira_issue.trim().to_ascii_uppercase()
+                ),
+            ));
+        }
+        Err(NewError::Other(e)) => return Err(e),
+        Err(NewError::Field(field, message)) => (field, message),
+    };
+    let mut fs = FormState::new()
+        .value("description", f.description)
+        .value("jira_issue", f.jira_issue);
+    fs.error(field.0, field.1);
+    let jira = jira_available(&state, &p).await?;
+    p.respond_status(
+        actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+        &NewTpl {
+            l: p.layout("New model", Nav::Models, ""),
+            f: fs,
+            jira,
+        },
+    )
+}
+
+/// Starts a generation from the description, or from the Jira issue when one is given;
+/// returns the job id.
+fn start_new(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    description: String,
+    issue: String,
+) -> Result<String, NewError> {
+    let (brief, origin, field) = if issue.is_empty() {
+        (
+            description,
+            crate::models::Origin::from(Source::Web),
+            "description",
+        )
+    } else {
+        let key = crate::integrations::jira::valid_issue_key(&issue).ok_or_else(|| {
+            NewError::Field(
+                "jira_issue",
+                "Enter a Jira issue key such as SEC-12.".into(),
+            )
+        })?;
+        match state.models.by_source_issue(caller, &key) {
+            Ok(Some(id)) => return Err(NewError::Exists(id)),
+            Ok(None) => {}
+            Err(e) => return Err(NewError::Other(e.into())),
+        }
+        use crate::integrations::Error as E;
+        let found = state
+            .integrations
+            .source_issue(caller, &key)
+            .map_err(|e| match e {
+                e @ (E::Invalid { .. }
+                | E::NotFound(_)
+                | E::Forbidden(_)
+                | E::Unavailable(_)
+                | E::Upstream { .. }) => NewError::Field("jira_issue", e.to_string()),
+                other => NewError::Other(integration_error(other)),
+            })?;
+        (
+            found.brief(),
+            crate::models::Origin::jira(&found.key),
+            "jira_issue",
+        )
+    };
+    match state
+        .models
+        .start_generation(caller, &state.jobs, state.engine.clone(), &brief, origin)
+    {
+        Ok(job) => Ok(job.id().to_string()),
         Err(
             e @ (crate::models::Error::Invalid { .. }
             | crate::models::Error::Domain(_)
             | crate::models::Error::RateLimited(_)),
-        ) => {
-            let mut fs = FormState::new().value("description", f.description);
-            fs.error("description", e.to_string());
-            p.respond_status(
-                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-                &NewTpl {
-                    l: p.layout("New model", Nav::Models, ""),
-                    f: fs,
-                },
-            )
-        }
-        Err(e) => Err(e.into()),
+        ) => Err(NewError::Field(field, e.to_string())),
+        Err(e) => Err(NewError::Other(e.into())),
     }
 }
 

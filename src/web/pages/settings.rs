@@ -77,6 +77,14 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/settings/mail/{id}/retry", web::post().to(mail_retry))
         .route("/settings/integrations", web::get().to(integrations))
         .route(
+            "/settings/integrations/{org}/jira/account",
+            web::post().to(account_connect),
+        )
+        .route(
+            "/settings/integrations/{org}/jira/account/delete",
+            web::post().to(account_disconnect),
+        )
+        .route(
             "/settings/integrations/{org}/{kind}",
             web::post().to(integration_save),
         )
@@ -949,6 +957,36 @@ struct IntegrationsTpl {
     org: Option<OrgIntegrations>,
     /// Why the Jira/Confluence section is not shown (personal workspace, not an org admin).
     org_note: Option<String>,
+    /// The caller's own Atlassian account in the workspace's org (members only).
+    account: Option<AccountCard>,
+}
+
+/// "Your Atlassian account", from `GET …/jira/account`.
+struct AccountCard {
+    org: String,
+    jira_configured: bool,
+    connected: bool,
+    stale: bool,
+    display_name: String,
+    jira_name: String,
+    base_url: String,
+    connected_at: String,
+}
+
+impl AccountCard {
+    fn from_json(org: String, v: &serde_json::Value) -> Self {
+        let s = |k: &str| v["account"][k].as_str().unwrap_or_default().to_string();
+        Self {
+            org,
+            jira_configured: v["jira_configured"].as_bool().unwrap_or(false),
+            connected: v["connected"].as_bool().unwrap_or(false),
+            stale: v["stale"].as_bool().unwrap_or(false),
+            display_name: s("display_name"),
+            jira_name: s("jira_name"),
+            base_url: s("base_url"),
+            connected_at: s("connected_at"),
+        }
+    }
 }
 
 /// An org's Jira and Confluence settings as the API shows them (tokens masked).
@@ -1032,12 +1070,88 @@ async fn integrations(state: Data, p: Page) -> Result<HttpResponse, PageError> {
             }
         }
     };
+    let account = match p.caller.org_id.clone() {
+        None => None,
+        Some(org_id) => {
+            let svc = state.integrations.clone();
+            let caller = p.caller.clone();
+            let id = org_id.clone();
+            match web::block(move || svc.jira_account(&caller, &id)).await? {
+                Ok(v) => Some(AccountCard::from_json(org_id, &v)),
+                // A superadmin looking at an org they are not a member of has no account there.
+                Err(
+                    crate::integrations::Error::Forbidden(_)
+                    | crate::integrations::Error::NotFound(_),
+                ) => None,
+                Err(e) => return Err(PageError::internal(e)),
+            }
+        }
+    };
     p.respond(&IntegrationsTpl {
         l: p.layout("Integrations", Nav::Settings, "integrations"),
         url,
         mcp_json,
         org,
         org_note,
+        account,
+    })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct AtlassianAccountForm {
+    auth_type: String,
+    email: String,
+    token: String,
+}
+
+/// Connects the member's own Atlassian account (Jira checks the token first).
+async fn account_connect(
+    state: Data,
+    path: web::Path<String>,
+    form: PageForm<AtlassianAccountForm>,
+) -> Result<HttpResponse, PageError> {
+    let PageForm { page: p, form: f } = form;
+    let org = path.into_inner();
+    let auth = crate::integrations::settings::AuthInput {
+        kind: f.auth_type.trim().to_string(),
+        token: opt(&f.token),
+        email: opt(&f.email),
+    };
+    let svc = state.integrations.clone();
+    let caller = p.caller.clone();
+    let result = web::block(move || svc.connect_jira_account(&caller, &org, &auth)).await?;
+    Ok(match result {
+        Ok(v) => redirect_flash(
+            "/settings/integrations",
+            "success",
+            format!(
+                "Connected your Atlassian account: Jira knows you as {}.",
+                v["account"]["display_name"].as_str().unwrap_or_default()
+            ),
+        ),
+        Err(e) => integration_flash(e)?,
+    })
+}
+
+/// Disconnects the member's own Atlassian account.
+async fn account_disconnect(
+    state: Data,
+    path: web::Path<String>,
+    form: PageForm<Empty>,
+) -> Result<HttpResponse, PageError> {
+    let p = form.page;
+    let org = path.into_inner();
+    let svc = state.integrations.clone();
+    let caller = p.caller.clone();
+    let result = web::block(move || svc.disconnect_jira_account(&caller, &org)).await?;
+    Ok(match result {
+        Ok(()) => redirect_flash(
+            "/settings/integrations",
+            "success",
+            "Disconnected your Atlassian account; Jira work you ask for uses the organization's account again.",
+        ),
+        Err(e) => integration_flash(e)?,
     })
 }
 
