@@ -911,7 +911,7 @@ fn mcp_export_threat_model_to_jira_and_confluence() {
     assert_eq!(status, 200, "{b}");
     let key = crate::tenancy::key_for(&dir, "own@example.com", "developer", &o.ws);
     let n = controls(&o.member, &o.model).len();
-    runtime().block_on(async {
+    let made = runtime().block_on(async {
         let c = connect(&app, &key).await;
         let r = ok(
             &c,
@@ -969,10 +969,12 @@ fn mcp_export_threat_model_to_jira_and_confluence() {
         )
         .await;
         assert!(msg.contains("not both"), "{msg}");
-        let (_, m) = json(o.member.get(&format!("/api/models/{id}")));
-        assert_eq!(m["source_issue"], "SEC-500", "{m}");
-        assert_eq!(m["source"], "jira");
+        id
     });
+    // (Blocking HTTP runs outside the MCP client's runtime.)
+    let (_, m) = json(o.member.get(&format!("/api/models/{made}")));
+    assert_eq!(m["source_issue"], "SEC-500", "{m}");
+    assert_eq!(m["source"], "jira");
     assert_eq!(exact(&fake, "POST", "/rest/api/2/issue"), n + 1);
 }
 
