@@ -30,6 +30,60 @@ const CLIENT_ENV_VARS: &[&str] = &[
     "RAMPART_ADMIN_PASSWORD",
 ];
 
+/// Names the product documentation lists that rampart deliberately does not implement. Setting
+/// one refuses the start with the reason, instead of silently ignoring what an operator
+/// configured (docs/decisions.md, "Configuration names").
+pub const REFUSED_ENV: &[(&str, &str)] = &[
+    (
+        "AWS_KMS_KEY_ID",
+        "AWS KMS is not supported: the appliance runs without access to AWS; keep KMS_PROVIDER=none (master.key in the data dir) or static (ENCRYPTION_KEY)",
+    ),
+    (
+        "AWS_KMS_REGION",
+        "AWS KMS is not supported (see AWS_KMS_KEY_ID)",
+    ),
+    (
+        "AWS_ACCESS_KEY_ID",
+        "rampart uses AWS credentials for nothing (AWS KMS is not supported); remove them from its environment",
+    ),
+    (
+        "AWS_SECRET_ACCESS_KEY",
+        "rampart uses AWS credentials for nothing (AWS KMS is not supported); remove them from its environment",
+    ),
+    (
+        "VAULT_ADDR",
+        "Vault Transit is not supported by this version; keep KMS_PROVIDER=none or static",
+    ),
+    (
+        "VAULT_TOKEN",
+        "Vault Transit is not supported by this version",
+    ),
+    (
+        "VAULT_TRANSIT_KEY",
+        "Vault Transit is not supported by this version",
+    ),
+    (
+        "JIRA_CLIENT_ID",
+        "Jira Cloud OAuth apps are not used: each organization's admin connects Jira with a personal access token or API token in Settings › Integrations",
+    ),
+    (
+        "JIRA_CLIENT_SECRET",
+        "Jira Cloud OAuth apps are not used (see JIRA_CLIENT_ID)",
+    ),
+    (
+        "JIRA_REDIRECT_URI",
+        "Jira Cloud OAuth apps are not used (see JIRA_CLIENT_ID)",
+    ),
+    (
+        "JIRA_TOKEN_ENCRYPTION_KEY",
+        "Jira tokens are sealed with a key derived from the master key; there is no separate key to set",
+    ),
+    (
+        "JIRA_WEBHOOK_SECRET",
+        "each organization has its own webhook secret, shown in Settings › Integrations (GET /api/organizations/{id}/integrations/jira)",
+    ),
+];
+
 /// What a key's value looks like; used to parse environment strings and to check file values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -122,6 +176,7 @@ pub static KEYS: &[KeyDef] = &[
     ),
     k("storage.pool_size", &["RAMPART_DB_POOL_SIZE"], Kind::Int),
     secret("auth.secret", &["AUTH_SECRET", "RAMPART_AUTH_SECRET"]),
+    k("auth.local_enabled", &["LOCAL_AUTH_ENABLED"], Kind::Bool),
     k(
         "auth.argon2_memory_kib",
         &["RAMPART_ARGON2_MEMORY_KIB"],
@@ -277,6 +332,8 @@ pub static KEYS: &[KeyDef] = &[
         Kind::Int,
     ),
     k("telemetry.enabled", &["TELEMETRY_ENABLED"], Kind::Bool),
+    k("telemetry.log_level", &["TELEMETRY_LOG_LEVEL"], Kind::Str),
+    k("telemetry.log_file", &["TELEMETRY_LOG_FILE"], Kind::Str),
     k(
         "telemetry.retention_days",
         &["TELEMETRY_RETENTION_DAYS"],
@@ -491,10 +548,16 @@ impl Default for LlmConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TelemetryConfig {
-    /// Whether the usage endpoint reports recorded calls.
+    /// Record per-call LLM telemetry (model, step, tokens, latency, cache hit, error). Off:
+    /// nothing about calls is kept; the fair-use limit still counts operations.
     pub enabled: bool,
-    /// Records older than this many days are pruned.
+    /// Records older than this many days are pruned (by the server's worker).
     pub retention_days: u64,
+    /// `debug` (each call, with a preview of its prompt), `info` (each call), `warning` or
+    /// `error` (failed calls only) — for the telemetry log file.
+    pub log_level: String,
+    /// A file that receives one JSON line per call (empty: none).
+    pub log_file: String,
 }
 
 impl Default for TelemetryConfig {
@@ -502,6 +565,8 @@ impl Default for TelemetryConfig {
         Self {
             enabled: true,
             retention_days: 30,
+            log_level: "info".into(),
+            log_file: String::new(),
         }
     }
 }
@@ -703,8 +768,11 @@ pub struct StorageConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
-    /// Secret for signing session tokens; generated into the data dir when empty.
+    /// Accepted only empty: rampart signs no authentication tokens (AUTH_SECRET of the
+    /// product documentation is refused with the reason).
     pub secret: Secret,
+    /// Password sign-in (LOCAL_AUTH_ENABLED); the only sign-in method, so `false` is refused.
+    pub local_enabled: bool,
     /// Argon2id memory cost in KiB (OWASP: 19456).
     pub argon2_memory_kib: u64,
     /// Argon2id iterations (OWASP: 2).
@@ -730,6 +798,7 @@ impl Default for AuthConfig {
     fn default() -> Self {
         Self {
             secret: Secret::default(),
+            local_enabled: true,
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
             argon2_parallelism: 1,
@@ -1032,6 +1101,14 @@ pub enum ConfigError {
         /// Variable name.
         name: String,
     },
+    /// A documented name this appliance deliberately does not implement.
+    #[error("environment variable {name} is not supported: {reason}")]
+    Refused {
+        /// Variable name.
+        name: String,
+        /// Why, and what to use instead.
+        reason: String,
+    },
     /// A value of the wrong type or out of range.
     #[error("invalid value for config key `{key}` (from {origin}): {message}")]
     BadValue {
@@ -1303,6 +1380,9 @@ impl serde::Serialize for ReportView<'_> {
             ("llm.daily_request_limit", int(c.llm.daily_request_limit)),
             ("telemetry.enabled", c.telemetry.enabled.into()),
             ("telemetry.retention_days", int(c.telemetry.retention_days)),
+            ("telemetry.log_level", c.telemetry.log_level.clone().into()),
+            ("telemetry.log_file", c.telemetry.log_file.clone().into()),
+            ("auth.local_enabled", c.auth.local_enabled.into()),
         ];
         if let Some(p) = &c.license.key_file {
             flat.push(("license.key_file", path_value(p)));
@@ -1506,6 +1586,14 @@ pub fn load(
         }
     }
 
+    for (name, why) in REFUSED_ENV {
+        if env.get(*name).is_some_and(|v| !v.trim().is_empty()) {
+            return Err(ConfigError::Refused {
+                name: (*name).to_string(),
+                reason: (*why).to_string(),
+            });
+        }
+    }
     for name in env.keys() {
         if name.starts_with("RAMPART_")
             && !CLIENT_ENV_VARS.contains(&name.as_str())
@@ -1558,6 +1646,29 @@ fn validate(c: &Config, sources: &BTreeMap<&'static str, Source>) -> Result<(), 
         return Err(bad(
             "llm.endpoint",
             format!("expected an http:// or https:// base URL, got {endpoint:?}"),
+        ));
+    }
+    if !c.auth.secret.expose().is_empty() {
+        return Err(bad(
+            "auth.secret",
+            "is not used: rampart signs no authentication tokens (sessions, API keys and OAuth tokens are random values stored hashed), so there is no secret to share between instances; remove it".into(),
+        ));
+    }
+    if !c.auth.local_enabled {
+        return Err(bad(
+            "auth.local_enabled",
+            "false would disable password sign-in, the appliance's only way for people to sign in, and lock every account out; remove it (or set true)".into(),
+        ));
+    }
+    if !["debug", "info", "warning", "error"]
+        .contains(&c.telemetry.log_level.to_ascii_lowercase().as_str())
+    {
+        return Err(bad(
+            "telemetry.log_level",
+            format!(
+                "expected DEBUG, INFO, WARNING or ERROR, got {:?}",
+                c.telemetry.log_level
+            ),
         ));
     }
     if c.deployment_mode != "onprem" {
@@ -1981,17 +2092,65 @@ mod tests {
     }
 
     #[test]
+    fn documented_names_that_are_not_implemented_are_refused() {
+        for (name, _) in REFUSED_ENV {
+            let err = load(None, &env(&[(name, "x")]), &FlagOverrides::default())
+                .expect_err(name)
+                .to_string();
+            assert!(
+                err.contains(name) && err.contains("not supported"),
+                "{name}: {err}"
+            );
+        }
+        // Empty values are not a setting.
+        load(
+            None,
+            &env(&[("AWS_ACCESS_KEY_ID", " ")]),
+            &FlagOverrides::default(),
+        )
+        .expect("empty is unset");
+        for (pairs, key) in [
+            (vec![("AUTH_SECRET", "s3cret")], "auth.secret"),
+            (vec![("LOCAL_AUTH_ENABLED", "false")], "auth.local_enabled"),
+            (
+                vec![("TELEMETRY_LOG_LEVEL", "TRACE")],
+                "telemetry.log_level",
+            ),
+        ] {
+            let err = load(None, &env(&pairs), &FlagOverrides::default())
+                .expect_err(key)
+                .to_string();
+            assert!(err.contains(key), "{err}");
+        }
+        let ok = load(
+            None,
+            &env(&[
+                ("LOCAL_AUTH_ENABLED", "true"),
+                ("TELEMETRY_LOG_LEVEL", "DEBUG"),
+                ("TELEMETRY_LOG_FILE", "/var/log/rampart/telemetry.jsonl"),
+            ]),
+            &FlagOverrides::default(),
+        )
+        .expect("honoured");
+        assert_eq!(ok.config.telemetry.log_level, "DEBUG");
+        assert_eq!(
+            ok.config.telemetry.log_file,
+            "/var/log/rampart/telemetry.jsonl"
+        );
+    }
+
+    #[test]
     fn secrets_are_masked_in_report() {
         let loaded = load(
             None,
-            &env(&[("AUTH_SECRET", "supersecretvalue")]),
+            &env(&[("OPENAI_API_KEY", "supersecretvalue")]),
             &FlagOverrides::default(),
         )
         .expect("loads");
         let report = loaded.report().join("\n");
         assert!(!report.contains("supersecretvalue"));
         assert!(
-            report.contains("auth.secret = \"***\"  (env AUTH_SECRET)"),
+            report.contains("llm.api_key = \"***\"  (env OPENAI_API_KEY)"),
             "{report}"
         );
     }

@@ -1,6 +1,7 @@
 //! The background worker of `rampart serve`: one thread that delivers queued email and
 //! queued Jira/Confluence work when it is due, and periodically reconciles Jira issue states
-//! (catching webhooks that never arrived) and prunes old queue rows.
+//! (catching webhooks that never arrived) and prunes old queue rows and LLM telemetry past
+//! its retention.
 //!
 //! Both queues live in databases, so work queued by a request, by `rampart admin` in another
 //! process, or before a restart is picked up on the next tick. Each item is claimed before it
@@ -30,6 +31,8 @@ pub struct Queues {
     pub platform: crate::store::Db,
     /// Jira and Confluence work, when the server runs it.
     pub integrations: Option<crate::integrations::IntegrationService>,
+    /// LLM telemetry older than this many days is pruned (TELEMETRY_RETENTION_DAYS).
+    pub telemetry_retention_days: u64,
 }
 
 impl Worker {
@@ -88,6 +91,11 @@ fn run(q: Queues, stop: &AtomicBool) {
                 Ok(conn) => {
                     if let Err(e) = crate::auth::signup::prune_expired(&conn) {
                         tracing::warn!(error = %e, "pruning signup requests");
+                    }
+                    match crate::engine::llm::prune_usage(&conn, q.telemetry_retention_days) {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(records = n, "pruned LLM telemetry past retention"),
+                        Err(e) => tracing::warn!(error = %e, "pruning LLM telemetry"),
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "pruning signup requests"),

@@ -486,6 +486,103 @@ fn fair_use_limit_returns_429_but_cache_hits_are_free() {
 }
 
 #[test]
+fn telemetry_log_file_levels_and_telemetry_off() {
+    let fake = FakeLlm::start();
+    // DEBUG: one JSON line per call, with a preview of the prompt; the file is private.
+    let dir = TestDir::new("llm-telemetry");
+    let log = dir.path().join("telemetry.jsonl");
+    let log_s = log.to_string_lossy().to_string();
+    let mut app = start(
+        &dir,
+        &fake,
+        &[
+            ("TELEMETRY_LOG_LEVEL", "DEBUG"),
+            ("TELEMETRY_LOG_FILE", &log_s),
+        ],
+    );
+    let alice = user(&app, &dir, "alice@example.com");
+    let (status, body) = generate(&alice, LEDGER);
+    assert_eq!(status, 201, "{body}");
+    let text = std::fs::read_to_string(&log).expect("telemetry log");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(lines.len(), fake.count(), "one line per call:\n{text}");
+    for l in &lines {
+        assert_eq!(l["model"], "fake-model");
+        assert!(l["template"].as_str().is_some_and(|t| !t.is_empty()), "{l}");
+        assert!(l["total_tokens"].as_i64().is_some(), "{l}");
+        assert_eq!(l["cache_hit"], false);
+        assert!(
+            l["prompt_preview"]
+                .as_str()
+                .is_some_and(|p| !p.is_empty() && p.chars().count() <= 200),
+            "{l}"
+        );
+    }
+    assert_eq!(
+        crate::harness::mode(&log) & 0o077,
+        0,
+        "telemetry log is private"
+    );
+    assert!(app.stop().success());
+
+    // INFO: the same lines without prompt content.
+    let dir = TestDir::new("llm-telemetry-info");
+    let log = dir.path().join("telemetry.jsonl");
+    let log_s = log.to_string_lossy().to_string();
+    let mut app = start(&dir, &fake, &[("TELEMETRY_LOG_FILE", &log_s)]);
+    let bob = user(&app, &dir, "bob@example.com");
+    let (status, body) = generate(&bob, OTHER);
+    assert_eq!(status, 201, "{body}");
+    let text = std::fs::read_to_string(&log).expect("telemetry log");
+    assert!(!text.is_empty());
+    assert!(!text.contains("prompt_preview"), "{text}");
+    assert!(!text.contains("library"), "no prompt content at INFO");
+    assert!(app.stop().success());
+
+    // Telemetry off: no log file at all, and the usage endpoint reports nothing.
+    let dir = TestDir::new("llm-telemetry-off");
+    let log = dir.path().join("telemetry.jsonl");
+    let log_s = log.to_string_lossy().to_string();
+    let mut app = start(
+        &dir,
+        &fake,
+        &[
+            ("TELEMETRY_ENABLED", "false"),
+            ("TELEMETRY_LOG_FILE", &log_s),
+        ],
+    );
+    let carol = user(&app, &dir, "carol@example.com");
+    let (status, body) = generate(&carol, LEDGER);
+    assert_eq!(status, 201, "{body}");
+    assert!(!log.exists(), "nothing is logged with telemetry off");
+    assert!(app.stop().success());
+
+    // A documented name this appliance does not implement stops the start with the reason.
+    let dir = TestDir::new("llm-refused-env");
+    let out = dir
+        .cmd()
+        .env("AWS_KMS_KEY_ID", "arn:aws:kms:us-east-1:1:key/x")
+        .args(["serve", "--check-config"])
+        .output();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        crate::harness::stderr(&out)
+    );
+    let err = crate::harness::stderr(&out);
+    assert!(
+        err.contains("AWS_KMS_KEY_ID")
+            && err.contains("not supported")
+            && err.contains("KMS_PROVIDER"),
+        "{err}"
+    );
+}
+
+#[test]
 fn insufficient_quota_trips_maintenance_mode() {
     let fake = FakeLlm::start();
     fake.set(Mode::Quota);

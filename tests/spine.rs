@@ -272,7 +272,7 @@ fn check_config_reports_sources_and_masks_secrets() {
         .cmd()
         .args(["--config"])
         .arg_path(&file)
-        .env("AUTH_SECRET", "do-not-print-me")
+        .env("OPENAI_API_KEY", "do-not-print-me")
         .args(["serve", "--check-config", "--bind", "127.0.0.1:9999"])
         .assert_exit(0);
     let text = stdout(&out);
@@ -283,7 +283,7 @@ fn check_config_reports_sources_and_masks_secrets() {
     );
     assert!(text.contains("server.workers = 2  (file"), "{text}");
     assert!(
-        text.contains("auth.secret = \"***\"  (env AUTH_SECRET)"),
+        text.contains("llm.api_key = \"***\"  (env OPENAI_API_KEY)"),
         "{text}"
     );
     assert!(!text.contains("do-not-print-me"));

@@ -126,6 +126,8 @@ pub struct LlmEngine {
     fallback: BuiltinEngine,
     json_mode: AtomicBool,
     records: AtomicU64,
+    /// The telemetry log file (`telemetry.log_file`), when set and telemetry is on.
+    log: Option<std::sync::Mutex<std::fs::File>>,
 }
 
 impl std::fmt::Debug for LlmEngine {
@@ -160,6 +162,30 @@ struct UsageRow<'a> {
     latency_ms: i64,
     cache_hit: bool,
     error: Option<&'a str>,
+    /// The messages of the call, for the DEBUG telemetry log's prompt preview.
+    messages: &'a [ChatMessage],
+}
+
+/// Longest prompt preview in a DEBUG telemetry log line.
+const PREVIEW_CHARS: usize = 200;
+
+/// Opens the telemetry log for appending (created 0600: it may hold prompt previews).
+fn open_log(path: &str) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+}
+
+/// Drops telemetry records older than `retention_days` (the server's worker calls this).
+pub fn prune_usage(conn: &rusqlite::Connection, retention_days: u64) -> rusqlite::Result<usize> {
+    let days = i64::try_from(retention_days.max(1))
+        .unwrap_or(3650)
+        .min(36_500);
+    let cutoff = ts(Utc::now() - chrono::Duration::days(days));
+    conn.execute("DELETE FROM llm_usage WHERE created_at < ?1", [&cutoff])
 }
 
 impl LlmEngine {
@@ -183,7 +209,7 @@ impl LlmEngine {
             .timeout(Duration::from_secs(llm.timeout_seconds.max(1)))
             .build()
             .map_err(|e| EngineError::Unavailable(format!("cannot build HTTP client: {e}")))?;
-        let engine = LlmEngine {
+        let mut engine = LlmEngine {
             name: format!("llm:{}", llm.model),
             chat_url: format!("{base}/chat/completions"),
             llm,
@@ -194,7 +220,17 @@ impl LlmEngine {
             fallback,
             json_mode: AtomicBool::new(true),
             records: AtomicU64::new(0),
+            log: None,
         };
+        let path = engine.telemetry.log_file.trim().to_string();
+        if engine.telemetry.enabled && !path.is_empty() {
+            let file = open_log(&path).map_err(|e| {
+                EngineError::Unavailable(format!(
+                    "cannot open the telemetry log file {path} (telemetry.log_file / TELEMETRY_LOG_FILE): {e}"
+                ))
+            })?;
+            engine.log = Some(std::sync::Mutex::new(file));
+        }
         engine.prune();
         Ok(engine)
     }
@@ -233,6 +269,11 @@ impl LlmEngine {
     }
 
     fn record(&self, row: UsageRow<'_>) {
+        if !self.telemetry.enabled {
+            self.count_for_fair_use(&row);
+            return;
+        }
+        self.log_line(&row);
         let res = self.db.conn().map_err(Self::storage).and_then(|conn| {
             conn.execute(
                 "INSERT INTO llm_usage (user_id, trace_id, model, template, prompt_tokens, completion_tokens, total_tokens, latency_ms, cache_hit, error, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -257,6 +298,65 @@ impl LlmEngine {
         }
         if self.records.fetch_add(1, Ordering::Relaxed) % 200 == 199 {
             self.prune();
+        }
+    }
+
+    /// Telemetry off: only what the fair-use limit counts is kept — a user's uncached call
+    /// in an operation, and when — with no model, step, tokens, latency or error.
+    fn count_for_fair_use(&self, row: &UsageRow<'_>) {
+        if row.cache_hit || row.user_id.is_none() {
+            return;
+        }
+        let res = self.db.conn().map_err(Self::storage).and_then(|conn| {
+            conn.execute(
+                "INSERT INTO llm_usage (user_id, trace_id, model, template, cache_hit, created_at) VALUES (?1, ?2, '', '', 0, ?3)",
+                params![row.user_id, row.trace_id, ts(Utc::now())],
+            )
+            .map_err(Self::storage)
+        });
+        if let Err(e) = res {
+            tracing::warn!(error = %e, "counting an LLM call for the fair-use limit failed");
+        }
+    }
+
+    /// One JSON line per call in the telemetry log, filtered by `telemetry.log_level`.
+    fn log_line(&self, row: &UsageRow<'_>) {
+        let Some(file) = &self.log else {
+            return;
+        };
+        let level = self.telemetry.log_level.to_ascii_lowercase();
+        if matches!(level.as_str(), "warning" | "error") && row.error.is_none() {
+            return;
+        }
+        let mut line = json!({
+            "ts": ts(Utc::now()),
+            "level": if row.error.is_some() { "ERROR" } else { "INFO" },
+            "user_id": row.user_id,
+            "trace_id": row.trace_id,
+            "model": self.llm.model,
+            "template": row.template,
+            "prompt_tokens": row.tokens.0,
+            "completion_tokens": row.tokens.1,
+            "total_tokens": row.tokens.2,
+            "latency_ms": row.latency_ms,
+            "cache_hit": row.cache_hit,
+            "error": row.error,
+        });
+        if level == "debug" {
+            let prompt = row
+                .messages
+                .iter()
+                .rev()
+                .find(|m| m.role == "user")
+                .map(|m| m.content.chars().take(PREVIEW_CHARS).collect::<String>())
+                .unwrap_or_default();
+            line["prompt_preview"] = json!(prompt);
+        }
+        let mut text = line.to_string();
+        text.push('\n');
+        let mut f = file.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = std::io::Write::write_all(&mut *f, text.as_bytes()) {
+            tracing::warn!(error = %e, "writing the telemetry log failed");
         }
     }
 
@@ -388,6 +488,7 @@ impl LlmEngine {
                 latency_ms: 0,
                 cache_hit: true,
                 error: None,
+                messages,
             });
             return Ok(Completion {
                 content,
@@ -413,6 +514,7 @@ impl LlmEngine {
             latency_ms,
             cache_hit: false,
             error: error.as_deref(),
+            messages,
         });
         let (content, _) = outcome?;
         Ok(Completion {
