@@ -236,6 +236,33 @@ fn routes() -> Vec<Route> {
             Read,
         ),
         r("GET", "/api/models/{model}/scan-prompt", none.clone(), Read),
+        r(
+            "GET",
+            "/api/models/{model}/control-objectives",
+            none.clone(),
+            Read,
+        ),
+        r("GET", "/api/models/{model}/gaps", none.clone(), Read),
+        r(
+            "POST",
+            "/api/models/{model}/controls/import",
+            json!({"controls": [{"name": "Imported WAF", "description": "A web application firewall in front of uploads", "co_ids": ["CO1"]}]}),
+            Write,
+        ),
+        r("GET", "/api/systems", none.clone(), Read),
+        r(
+            "POST",
+            "/api/systems",
+            json!({"name": "Another system"}),
+            Write,
+        ),
+        r("GET", "/api/systems/{sys}", none.clone(), Read),
+        r(
+            "POST",
+            "/api/systems/{sys}/models",
+            json!({"model_id": "{model}"}),
+            Write,
+        ),
         r("GET", "/api/models/{model}/findings", none.clone(), Read),
         r(
             "POST",
@@ -622,6 +649,7 @@ fn tenant_scoped(path: &str) -> bool {
             || path.starts_with("/api/jobs")
             || path.starts_with("/api/organizations")
             || path.starts_with("/api/badge")
+            || path.starts_with("/api/systems")
             || path.starts_with("/api/invitations"))
 }
 
@@ -636,7 +664,13 @@ fn every_tenant_route_is_in_the_matrix() {
         .into_iter()
         .filter(|(_, p)| {
             tenant_scoped(p)
-                || ["/api/models", "/api/activity", "/api/dashboard"].contains(&p.as_str())
+                || [
+                    "/api/models",
+                    "/api/activity",
+                    "/api/dashboard",
+                    "/api/systems",
+                ]
+                .contains(&p.as_str())
         })
         .filter(|r| !covered.contains(r))
         .collect();
@@ -657,6 +691,7 @@ struct Ids {
     inv: String,
     org: String,
     rem: String,
+    sys: String,
 }
 
 fn fill(template: &str, ids: &Ids) -> String {
@@ -671,6 +706,7 @@ fn fill(template: &str, ids: &Ids) -> String {
         .replace("{inv}", &ids.inv)
         .replace("{org}", &ids.org)
         .replace("{rem}", &ids.rem)
+        .replace("{sys}", &ids.sys)
 }
 
 fn fill_body(body: &Value, ids: &Ids) -> Option<Value> {
@@ -698,6 +734,7 @@ fn call(client: &Client, route: &Route, ids: &Ids) -> (u16, String) {
         (&ids.inv, "{inv}"),
         (&ids.org, "{org}"),
         (&ids.rem, "{rem}"),
+        (&ids.sys, "{sys}"),
     ] {
         text = text.replace(id.as_str(), name);
     }
@@ -818,6 +855,12 @@ fn authorization_matrix_every_route_role_and_tenant() {
     ));
     assert_eq!(status, 201, "{rem}");
     let rem = rem["id"].as_str().expect("remediation id").to_string();
+    let (status, sys) = json(own_ws.post(
+        "/api/systems",
+        json!({"name": "Secret system mx77", "model_ids": [m]}),
+    ));
+    assert_eq!(status, 201, "{sys}");
+    let sys = sys["id"].as_str().expect("system id").to_string();
     let real = Ids {
         model: m.clone(),
         finding,
@@ -829,6 +872,7 @@ fn authorization_matrix_every_route_role_and_tenant() {
         inv,
         org: orgs[0].clone(),
         rem,
+        sys,
     };
     let fake = Ids {
         model: "6f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b".into(),
@@ -841,6 +885,7 @@ fn authorization_matrix_every_route_role_and_tenant() {
         inv: "inv_0011223344556677".into(),
         org: "2f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b".into(),
         rem: "rem_0011223344556677".into(),
+        sys: "sys_001122334455".into(),
     };
     // Another org's workspace, with its own data, for its users.
     let bown = Client::login(&app, "bown@example.com", PASSWORD);

@@ -21,6 +21,7 @@ mod mail;
 mod mcp;
 mod models;
 mod oauth;
+mod openapi;
 mod reliability;
 mod spine;
 mod tenancy;

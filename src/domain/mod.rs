@@ -6,6 +6,7 @@
 
 mod assurance;
 mod error;
+mod gaps;
 mod model;
 mod types;
 
@@ -14,5 +15,6 @@ mod tests;
 
 pub use assurance::*;
 pub use error::{DomainError, Result};
+pub use gaps::*;
 pub use model::*;
 pub use types::*;

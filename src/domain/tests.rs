@@ -746,3 +746,69 @@ impl WithProps for NewAsset {
         self
     }
 }
+
+#[test]
+fn gaps_are_objectives_without_controls_or_without_implemented_ones() {
+    let mut m = base();
+    let g = control_gaps(&m);
+    assert_eq!(g.control_objectives, 4);
+    assert_eq!(g.without_controls.len(), 4);
+    assert!(g.without_implemented_controls.is_empty());
+
+    m.add_controls(vec![ctl("a", &[("CO1", "g"), ("CO2", "g")])], t(2))
+        .expect("controls");
+    let g = control_gaps(&m);
+    let uncovered: Vec<&str> = g
+        .without_controls
+        .iter()
+        .map(|c| c.co_id.as_str())
+        .collect();
+    assert_eq!(uncovered, ["CO3", "CO4"]);
+    let idle: Vec<&str> = g
+        .without_implemented_controls
+        .iter()
+        .map(|c| c.co_id.as_str())
+        .collect();
+    assert_eq!(idle, ["CO1", "CO2"]);
+    assert_eq!(g.without_implemented_controls[0].controls, ["CTRL-01"]);
+
+    m.update_control_status("CTRL-01", ControlStatus::InProgress, None, t(3))
+        .expect("status");
+    assert!(control_gaps(&m).without_implemented_controls.is_empty());
+    m.update_control_status("CTRL-01", ControlStatus::NotApplicable, None, t(4))
+        .expect("status");
+    assert_eq!(control_gaps(&m).without_implemented_controls.len(), 2);
+}
+
+#[test]
+fn imported_controls_need_objectives_and_default_their_group_and_rationale() {
+    let item = |co_ids: &[&str]| ImportedControl {
+        name: "WAF".into(),
+        description: "Filter requests".into(),
+        rationale: None,
+        co_ids: co_ids.iter().map(|s| s.to_string()).collect(),
+        group: None,
+    };
+    let err = imported_controls("controls", vec![], "r").expect_err("empty");
+    assert_eq!(
+        err,
+        DomainError::invalid("controls", "import at least one control")
+    );
+    let err =
+        imported_controls("controls", vec![item(&["CO1"]), item(&[])], "r").expect_err("no co");
+    assert!(matches!(err, DomainError::Invalid { ref field, .. } if field == "controls[1].co_ids"));
+    let got = imported_controls(
+        "controls",
+        vec![item(&["CO1", "CO2"])],
+        "imported via the API",
+    )
+    .expect("ok");
+    assert_eq!(got[0].rationale, "imported via the API");
+    assert_eq!(got[0].catalog_key, None);
+    let groups: Vec<(&str, &str)> = got[0]
+        .mappings
+        .iter()
+        .map(|m| (m.co_id.as_str(), m.group.as_str()))
+        .collect();
+    assert_eq!(groups, [("CO1", "imported"), ("CO2", "imported")]);
+}

@@ -8,7 +8,6 @@
 //! or object; the protocol layer never sees a panic or a service error.
 
 pub mod args;
-pub mod systems;
 mod tools;
 
 use std::borrow::Cow;

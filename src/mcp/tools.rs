@@ -10,12 +10,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::args::Parameters;
-use super::{McpServer, Services, systems};
+use super::{McpServer, Services};
 use crate::auth::{Caller, Scope};
 use crate::domain::{
     AssetPatch, AssuranceFilter, AttackerPatch, ControlStatus, NewAsset, NewAttacker, NewEvidence,
 };
-use crate::models::{self, ListQuery, Source};
+use crate::models::{self, ListQuery, Source, systems};
 
 /// A tool failure the agent can act on.
 #[derive(Debug, thiserror::Error)]
@@ -770,20 +770,6 @@ pub struct ApplyRemediationArgs {
     pub suggestion_ids: Vec<String>,
 }
 
-/// One control of import_controls.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ImportedControl {
-    name: String,
-    description: String,
-    #[serde(default)]
-    rationale: Option<String>,
-    #[serde(default)]
-    co_ids: Vec<String>,
-    #[serde(default)]
-    group: Option<String>,
-}
-
 /// Arguments of get_system.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -1464,30 +1450,13 @@ impl McpServer {
         let asynchronous = wants_async(a.async_mode, false);
         self.maybe_async(&ctx, caller, asynchronous, "import_controls", move |svc, c| {
             let raw = json_array("controls_json", a.controls_json)?;
-            let mut imported = Vec::with_capacity(raw.len());
-            for (i, v) in raw.into_iter().enumerate() {
-                let field = format!("controls_json[{i}]");
-                let item: ImportedControl = from_json(&field, v)?;
-                if item.co_ids.is_empty() {
-                    return Err(invalid(&format!("{field}.co_ids"), "map the control to at least one control objective"));
-                }
-                let group = item.group.clone().unwrap_or_else(|| "imported".into());
-                imported.push(crate::domain::NewControl {
-                    catalog_key: None,
-                    name: item.name,
-                    description: item.description,
-                    framework_refs: Vec::new(),
-                    rationale: item.rationale.unwrap_or_else(|| "imported via MCP".into()),
-                    mappings: item
-                        .co_ids
-                        .into_iter()
-                        .map(|co_id| crate::domain::ControlMapping { co_id, group: group.clone() })
-                        .collect(),
-                });
-            }
-            if imported.is_empty() {
-                return Err(invalid("controls_json", "import at least one control"));
-            }
+            let items = raw
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| from_json(&format!("controls_json[{i}]"), v))
+                .collect::<Result<Vec<crate::domain::ImportedControl>, _>>()?;
+            let imported = crate::domain::imported_controls("controls_json", items, "imported via MCP")
+                .map_err(|e| ToolError::from(models::Error::from(e)))?;
             let (s, change) = svc.models.import_controls(&c, &a.model_id, imported, Source::Mcp)?;
             Ok(json!({"model_id": s.model.id, "version": s.model.version, "added": change.added, "kept": change.kept, "removed": change.removed, "controls": s.model.controls.len()}))
         })
@@ -1504,34 +1473,19 @@ impl McpServer {
     ) -> ToolResult {
         let caller = self.caller(&ctx);
         let asynchronous = wants_async(a.async_mode, false);
-        self.maybe_async(&ctx, caller, asynchronous, "check_control_gaps", move |svc, c| {
-            let stored = svc.models.get(&c, &a.model_id)?;
-            let m = &stored.model;
-            let mut uncovered = Vec::new();
-            let mut unimplemented = Vec::new();
-            for co in &m.control_objectives {
-                let ids: Vec<&String> = co.mitigation_groups.iter().flat_map(|g| g.controls.iter()).collect();
-                if ids.is_empty() {
-                    uncovered.push(json!({"co_id": co.id, "statement": co.statement}));
-                    continue;
-                }
-                let any_done = ids.iter().any(|id| {
-                    m.control(id).is_some_and(|ctl| {
-                        matches!(ctl.status, ControlStatus::Implemented | ControlStatus::InProgress)
-                    })
-                });
-                if !any_done {
-                    unimplemented.push(json!({"co_id": co.id, "statement": co.statement, "controls": ids}));
-                }
-            }
-            Ok(json!({
-                "model_id": m.id,
-                "control_objectives": m.control_objectives.len(),
-                "without_controls": uncovered,
-                "without_implemented_controls": unimplemented,
-                "hint": "regenerate_controls or import_controls fills objectives without controls; update_control_status records progress",
-            }))
-        })
+        self.maybe_async(
+            &ctx,
+            caller,
+            asynchronous,
+            "check_control_gaps",
+            move |svc, c| {
+                let stored = svc.models.get(&c, &a.model_id)?;
+                Ok(
+                    serde_json::to_value(crate::domain::control_gaps(&stored.model))
+                        .unwrap_or_default(),
+                )
+            },
+        )
         .await
     }
 

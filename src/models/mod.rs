@@ -12,6 +12,7 @@
 pub mod conversation;
 mod entities;
 pub mod generate;
+pub mod systems;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};

@@ -111,7 +111,14 @@ fn domain_error(e: crate::domain::DomainError) -> ApiError {
     } else {
         "invalid_field"
     };
-    ApiError::new(status, code, e.to_string())
+    let field = match root {
+        D::Invalid { field, .. } => Some(field.clone()),
+        _ => None,
+    };
+    ApiError {
+        field,
+        ..ApiError::new(status, code, e.to_string())
+    }
 }
 
 /// The source of a REST call: the web app uses sessions, everything else keys.

@@ -7,8 +7,10 @@ mod api_admin;
 mod api_assurance;
 mod api_auth;
 mod api_compliance;
+mod api_coverage;
 mod api_integrations;
 mod api_models;
+mod api_systems;
 pub mod api_tenancy;
 pub mod caller;
 pub mod cookies;
@@ -18,6 +20,7 @@ pub mod maintenance;
 pub mod metrics;
 pub mod oauth;
 mod oauth_flow;
+pub mod openapi;
 mod ops;
 pub mod pages;
 mod tls;
@@ -142,8 +145,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Config) {
     .configure(api_tenancy::configure)
     .configure(api_integrations::configure)
     .configure(api_compliance::configure)
+    .configure(api_coverage::configure)
+    .configure(api_systems::configure)
     .configure(oauth::configure)
     .configure(oauth_flow::configure)
+    .configure(openapi::configure)
     .configure(pages::configure);
 }
 
