@@ -27,6 +27,7 @@ mod spine;
 mod tenancy;
 mod tui_e2e;
 mod verify_e2e;
+mod verify_judgement;
 mod verify_sandbox;
 mod web_models;
 mod web_pages;

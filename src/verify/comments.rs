@@ -10,16 +10,29 @@
 //!
 //! | syntax | file types |
 //! |---|---|
-//! | source languages | `.py .js .ts .go .rs .java .kt .cs .rb .php .c .cpp .swift …`, through [`lang::blank_comments`] |
-//! | C-like `//` and `/* */` | `.json .jsonc .json5 .gradle .proto .scss .less .css`(block only) |
-//! | `#` (at line start or after a space) | `.yaml .yml .toml .conf` (nginx, Apache) `.sh .bash .zsh .env .txt .cfg .tf .hcl .mk Makefile .gitignore .dockerignore Gemfile .htaccess _headers` … |
+//! | source languages | `.py .js .ts .go .rs .java .kt .cs .rb .php .c .cpp .swift …`, through [`lang::blank_comments`] (Ruby `=begin`/`=end` included) |
+//! | `<!-- -->`, then the script's comments | `.vue .svelte .astro` |
+//! | C-like `//` and `/* */` | `.json .jsonc .json5 .gradle .groovy .proto .scss .less .dart .zig .sol .hx .glsl …`, `Jenkinsfile`; `.css` (block only) |
+//! | `#`, `//` and `/* */` | `.tf .tfvars .hcl .nomad .jsonnet .libsonnet` |
+//! | `#` (at line start or after a space) | `.yaml .yml .toml .sh .bash .zsh .env .txt .cfg .mk .ex .exs .jl .cr .nim .coffee .pl .r Makefile .gitignore .dockerignore .htaccess _headers` … |
+//! | `#` at line start, after a space or after `;` `{` `}` | `.conf`, nginx and Apache configs (also extensionless files under `nginx/`, `apache2/`, `httpd/`, `sites-available/`, `sites-enabled/`, `conf.d/`) |
 //! | `#` whole lines only | `Dockerfile`, `Containerfile` |
-//! | `;` or `#` whole lines | `.ini .properties` (and `!` for `.properties`) |
-//! | `<!-- -->` | `.xml .html .htm .xhtml .svg .csproj .vbproj .fsproj .props .targets .config .pom .plist .xaml .jsp .aspx .cshtml .razor .vue(templates) .wsdl .xsd` |
-//! | `--` and `/* */` | `.sql .psql .pgsql .mysql` (`--`), `.lua .hs` (`--` only) |
+//! | `;` or `#` whole lines | `.ini` (and `#`/`!` for `.properties`) |
+//! | `<!-- -->` | `.xml .html .htm .xhtml .svg .csproj .vbproj .fsproj .props .targets .config .pom .plist .xaml .jsp .aspx .cshtml .razor .wsdl .xsd` and templates (`.erb .ejs .hbs .twig .j2 .njk …`) |
+//! | `--` and `/* */` | `.sql .psql .pgsql .mysql .ddl` |
+//! | `--` and `--[[ ]]` | `.lua` |
+//! | `--` and `{- -}` | `.hs .lhs .elm .purs` |
+//! | `--` | `.ada .adb .ads` |
+//! | `#` and `<# #>` | `.ps1 .psm1 .psd1` |
+//! | `//` and `(* *)` / `(* *)` only | `.fs .fsi .fsx` / `.ml .mli` |
+//! | `;` | `.clj .cljs .cljc .edn .el .lisp .scm .rkt` |
+//! | `%` | `.erl .hrl .tex` |
+//! | `'` | `.vb .vbs .bas` |
+//! | `REM`, `::` whole lines | `.bat .cmd` |
 //!
-//! Unknown types: only whole lines starting with `#` or `//` are comments (conservative: a
-//! URL such as `http://x` in an unknown file is left alone).
+//! Unknown types: a shebang line decides (`python`, `node`, `ruby`, shell); otherwise `#` at
+//! line start or after a space, and whole lines starting with `//`, are comments (a URL such
+//! as `http://x/#y` in an unknown file is left alone).
 
 use super::lang::{self, Lang};
 
@@ -28,12 +41,19 @@ use super::lang::{self, Lang};
 pub enum Syntax {
     /// A source language: the language-aware blanker, strings kept.
     Code(Lang),
+    /// A single-file component (`.vue`, `.svelte`): `<!-- -->` in the markup, then the
+    /// comments of the script language.
+    Component(Lang),
     /// `//` to end of line and `/* … */`, outside strings.
     CLike,
     /// `/* … */` only (CSS).
     Block,
+    /// `#`, `//` and `/* … */` (HCL, Terraform, Jsonnet).
+    Hcl,
     /// `#` to end of line when at line start or after whitespace, outside quotes.
     Hash,
+    /// `#` at line start or after whitespace, `;`, `{` or `}` (nginx, Apache).
+    Conf,
     /// `#` only as the first non-blank character of a line (Dockerfile).
     HashLine,
     /// `;` or `#` (and `!` for `.properties`) as the first non-blank character of a line.
@@ -42,11 +62,40 @@ pub enum Syntax {
     Xml,
     /// `--` to end of line and `/* … */`, outside quotes.
     Sql,
-    /// `--` to end of line, outside quotes.
+    /// `--` to end of line and `--[[ … ]]` (Lua).
+    Lua,
+    /// `--` to end of line and `{- … -}` (Haskell, Elm, PureScript).
+    Haskell,
+    /// `--` to end of line, outside quotes (Ada).
     DoubleDash,
-    /// Unknown: whole lines starting with `#` or `//`.
+    /// `#` after whitespace and `<# … #>` (PowerShell).
+    PowerShell,
+    /// `//` and `(* … *)` (F#).
+    FSharp,
+    /// `(* … *)` (OCaml).
+    Ml,
+    /// `;` to end of line (Lisps).
+    Semicolon,
+    /// `%` to end of line (Erlang, TeX).
+    Percent,
+    /// `'` to end of line (Visual Basic).
+    Apostrophe,
+    /// Whole lines starting with `REM` or `::` (batch files).
+    Batch,
+    /// Unknown: `#` at line start or after whitespace, whole lines starting with `//`.
     Unknown,
 }
+
+/// Directories whose extensionless files are web-server configs.
+const CONF_DIRS: [&str; 7] = [
+    "nginx/",
+    "apache2/",
+    "apache/",
+    "httpd/",
+    "sites-available/",
+    "sites-enabled/",
+    "conf.d/",
+];
 
 /// The comment syntax of a path (by name, then extension).
 pub fn syntax_of(path: &str) -> Syntax {
@@ -59,74 +108,125 @@ pub fn syntax_of(path: &str) -> Syntax {
     {
         return Syntax::HashLine;
     }
-    if matches!(
-        lower.as_str(),
-        "makefile"
-            | "gnumakefile"
-            | "gemfile"
-            | "rakefile"
-            | "podfile"
-            | "vagrantfile"
-            | "procfile"
-            | ".htaccess"
-            | "_headers"
-            | "_redirects"
-            | ".gitignore"
-            | ".dockerignore"
-            | ".env"
-            | "caddyfile"
-            | "jenkinsfile"
-    ) || lower.starts_with(".env.")
-    {
-        return if lower == "jenkinsfile" {
-            Syntax::CLike
-        } else if matches!(
-            lower.as_str(),
-            "gemfile" | "rakefile" | "podfile" | "vagrantfile"
-        ) {
-            Syntax::Code(Lang::Ruby)
-        } else {
-            Syntax::Hash
-        };
+    match lower.as_str() {
+        "jenkinsfile" => return Syntax::CLike,
+        "gemfile" | "rakefile" | "podfile" | "vagrantfile" | "brewfile" | "fastfile"
+        | "appfile" | "dangerfile" | "guardfile" | "capfile" | "berksfile" => {
+            return Syntax::Code(Lang::Ruby);
+        }
+        "build" | "workspace" | "build.bazel" | "workspace.bazel" | "tiltfile" | "sconstruct"
+        | "sconscript" => return Syntax::Code(Lang::Python),
+        "makefile" | "gnumakefile" | "procfile" | ".htaccess" | "_headers" | "_redirects"
+        | ".gitignore" | ".dockerignore" | ".env" | ".envrc" | "caddyfile" | "justfile"
+        | "pipfile" | ".bashrc" | ".zshrc" | ".profile" | ".bash_profile" | "crontab"
+        | ".yarnrc" | ".gitattributes" | "codeowners" => return Syntax::Hash,
+        _ => {}
+    }
+    if lower.starts_with(".env.") {
+        return Syntax::Hash;
     }
     let ext = lower.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
     match ext {
         "json" | "jsonc" | "json5" | "gradle" | "proto" | "scss" | "less" | "groovy"
-        | "tsconfig" => Syntax::CLike,
+        | "tsconfig" | "babelrc" | "eslintrc" | "jshintrc" | "dart" | "zig" | "sol" | "hx"
+        | "ino" | "glsl" | "hlsl" | "frag" | "vert" | "cu" | "cuh" | "thrift" | "d" | "v"
+        | "sv" | "vala" | "gd" => Syntax::CLike,
         "css" => Syntax::Block,
-        "yaml" | "yml" | "toml" | "conf" | "sh" | "bash" | "zsh" | "ksh" | "fish" | "env"
-        | "txt" | "cfg" | "tf" | "tfvars" | "hcl" | "mk" | "cmake" | "pl" | "pm" | "r" | "ps1"
-        | "nginx" | "service" | "socket" | "timer" | "htaccess" | "gitignore" | "editorconfig"
-        | "npmrc" | "pip" | "in" => Syntax::Hash,
+        "tf" | "tfvars" | "hcl" | "nomad" | "jsonnet" | "libsonnet" => Syntax::Hcl,
+        "conf" | "nginx" | "htaccess" | "vhost" => Syntax::Conf,
+        "yaml" | "yml" | "toml" | "sh" | "bash" | "zsh" | "ksh" | "fish" | "env" | "txt"
+        | "cfg" | "mk" | "cmake" | "pl" | "pm" | "r" | "service" | "socket" | "timer"
+        | "gitignore" | "editorconfig" | "npmrc" | "pip" | "in" | "ex" | "exs" | "jl" | "cr"
+        | "nim" | "coffee" | "tcl" | "awk" | "nix" | "dockerignore" | "gitattributes" | "bzl"
+        | "star" | "pyx" | "pxd" => Syntax::Hash,
         "ini" | "properties" => Syntax::Ini,
         "xml" | "html" | "htm" | "xhtml" | "svg" | "csproj" | "vbproj" | "fsproj" | "props"
         | "targets" | "config" | "pom" | "plist" | "xaml" | "jsp" | "aspx" | "cshtml" | "razor"
-        | "wsdl" | "xsd" | "xsl" | "xslt" | "nuspec" | "resx" | "manifest" => Syntax::Xml,
+        | "wsdl" | "xsd" | "xsl" | "xslt" | "nuspec" | "resx" | "manifest" | "erb" | "ejs"
+        | "hbs" | "handlebars" | "mustache" | "twig" | "jinja" | "jinja2" | "j2" | "njk"
+        | "liquid" | "tmpl" | "gohtml" => Syntax::Xml,
+        "vue" | "svelte" | "astro" => Syntax::Component(Lang::JavaScript),
         "sql" | "psql" | "pgsql" | "mysql" | "ddl" => Syntax::Sql,
-        "lua" | "hs" | "elm" | "ada" | "adb" | "ads" => Syntax::DoubleDash,
+        "lua" => Syntax::Lua,
+        "hs" | "lhs" | "elm" | "purs" => Syntax::Haskell,
+        "ada" | "adb" | "ads" => Syntax::DoubleDash,
+        "ps1" | "psm1" | "psd1" => Syntax::PowerShell,
+        "fs" | "fsi" | "fsx" => Syntax::FSharp,
+        "ml" | "mli" => Syntax::Ml,
+        "clj" | "cljs" | "cljc" | "edn" | "el" | "lisp" | "scm" | "rkt" => Syntax::Semicolon,
+        "erl" | "hrl" | "tex" => Syntax::Percent,
+        "vb" | "vbs" | "bas" => Syntax::Apostrophe,
+        "bat" | "cmd" => Syntax::Batch,
         "ru" => Syntax::Code(Lang::Ruby),
         _ => match Lang::of(path) {
-            Lang::Other => Syntax::Unknown,
+            Lang::Other => {
+                let lower_path = path.to_ascii_lowercase().replace('\\', "/");
+                if ext.is_empty() && CONF_DIRS.iter().any(|d| lower_path.contains(d)) {
+                    Syntax::Conf
+                } else {
+                    Syntax::Unknown
+                }
+            }
             l => Syntax::Code(l),
         },
     }
 }
 
+/// The syntax a shebang line names (`#!/usr/bin/env python3`), for files of unknown type.
+fn shebang(text: &str) -> Option<Syntax> {
+    let first = text.lines().next()?.strip_prefix("#!")?;
+    let interp = first
+        .split_whitespace()
+        .find(|w| !w.ends_with("/env") && !w.starts_with('-'))?;
+    let interp = interp.rsplit('/').next().unwrap_or(interp);
+    Some(if interp.starts_with("python") {
+        Syntax::Code(Lang::Python)
+    } else if interp.starts_with("node") || interp.starts_with("deno") || interp == "bun" {
+        Syntax::Code(Lang::JavaScript)
+    } else if interp.starts_with("ruby") {
+        Syntax::Code(Lang::Ruby)
+    } else if interp.starts_with("php") {
+        Syntax::Code(Lang::Php)
+    } else if matches!(
+        interp,
+        "sh" | "bash" | "zsh" | "ksh" | "dash" | "fish" | "perl" | "make"
+    ) {
+        Syntax::Hash
+    } else {
+        return None;
+    })
+}
+
 /// `text` with the comments of `path`'s file type replaced by spaces (newlines and byte
 /// offsets kept; string literals kept).
 pub fn strip(text: &str, path: &str) -> String {
-    strip_as(text, syntax_of(path), path)
+    let syntax = match syntax_of(path) {
+        Syntax::Unknown => shebang(text).unwrap_or(Syntax::Unknown),
+        s => s,
+    };
+    strip_as(text, syntax, path)
 }
 
 /// [`strip`] with an explicit syntax (`path` only decides `.properties` details).
 pub fn strip_as(text: &str, syntax: Syntax, path: &str) -> String {
     match syntax {
         Syntax::Code(l) => lang::blank_comments(text, l),
+        Syntax::Component(l) => lang::blank_comments(&xml(text), l),
         Syntax::CLike => scan(text, &Rules::C_LIKE),
         Syntax::Block => scan(text, &Rules::BLOCK),
+        Syntax::Hcl => scan(text, &Rules::HCL),
         Syntax::Hash => scan(text, &Rules::HASH),
+        Syntax::Conf => scan(text, &Rules::CONF),
         Syntax::Sql => scan(text, &Rules::SQL),
+        Syntax::Lua => scan(text, &Rules::LUA),
+        Syntax::Haskell => scan(text, &Rules::HASKELL),
         Syntax::DoubleDash => scan(text, &Rules::DOUBLE_DASH),
+        Syntax::PowerShell => scan(text, &Rules::POWERSHELL),
+        Syntax::FSharp => scan(text, &Rules::FSHARP),
+        Syntax::Ml => scan(text, &Rules::ML),
+        Syntax::Semicolon => scan(text, &Rules::SEMICOLON),
+        Syntax::Percent => scan(text, &Rules::PERCENT),
+        Syntax::Apostrophe => scan(text, &Rules::APOSTROPHE),
         Syntax::Xml => xml(text),
         Syntax::HashLine => whole_lines(text, &["#"]),
         Syntax::Ini => {
@@ -136,7 +236,13 @@ pub fn strip_as(text: &str, syntax: Syntax, path: &str) -> String {
                 whole_lines(text, &["#", ";"])
             }
         }
-        Syntax::Unknown => whole_lines(text, &["#", "//"]),
+        Syntax::Batch => whole_lines(
+            text,
+            &[
+                "REM ", "rem ", "Rem ", "@REM ", "@rem ", "::", "REM\r", "rem\r",
+            ],
+        ),
+        Syntax::Unknown => whole_lines(&scan(text, &Rules::HASH), &["//"]),
     }
 }
 
@@ -144,45 +250,108 @@ pub fn strip_as(text: &str, syntax: Syntax, path: &str) -> String {
 struct Rules {
     /// Line comment starters.
     line: &'static [&'static str],
-    /// A line comment starter must be at line start or follow whitespace (`a#b` in YAML or
-    /// shell is not a comment).
-    line_needs_space: bool,
+    /// `None`: a line comment starts anywhere outside strings. `Some(set)`: only at line
+    /// start or right after one of these bytes (`a#b` in YAML or shell is not a comment).
+    line_after: Option<&'static [u8]>,
     /// Block comment delimiters.
     block: Option<(&'static str, &'static str)>,
     /// String quotes (a backslash escapes inside them).
     quotes: &'static [u8],
 }
 
+const WHITESPACE: &[u8] = b" \t\r\n\x0c";
+
 impl Rules {
     const C_LIKE: Rules = Rules {
         line: &["//"],
-        line_needs_space: false,
+        line_after: None,
         block: Some(("/*", "*/")),
         quotes: b"\"'`",
     };
     const BLOCK: Rules = Rules {
         line: &[],
-        line_needs_space: false,
+        line_after: None,
         block: Some(("/*", "*/")),
         quotes: b"\"'",
     };
+    const HCL: Rules = Rules {
+        line: &["#", "//"],
+        line_after: None,
+        block: Some(("/*", "*/")),
+        quotes: b"\"",
+    };
     const HASH: Rules = Rules {
         line: &["#"],
-        line_needs_space: true,
+        line_after: Some(WHITESPACE),
+        block: None,
+        quotes: b"\"'",
+    };
+    const CONF: Rules = Rules {
+        line: &["#"],
+        line_after: Some(b" \t\r\n\x0c;{}"),
         block: None,
         quotes: b"\"'",
     };
     const SQL: Rules = Rules {
         line: &["--"],
-        line_needs_space: false,
+        line_after: None,
         block: Some(("/*", "*/")),
         quotes: b"'\"",
     };
+    const LUA: Rules = Rules {
+        line: &["--"],
+        line_after: None,
+        block: Some(("--[[", "]]")),
+        quotes: b"'\"",
+    };
+    const HASKELL: Rules = Rules {
+        line: &["--"],
+        line_after: None,
+        block: Some(("{-", "-}")),
+        // `'` is also a name character (`x'`), so only `"` quotes.
+        quotes: b"\"",
+    };
     const DOUBLE_DASH: Rules = Rules {
         line: &["--"],
-        line_needs_space: false,
+        line_after: None,
         block: None,
         quotes: b"'\"",
+    };
+    const POWERSHELL: Rules = Rules {
+        line: &["#"],
+        line_after: Some(WHITESPACE),
+        block: Some(("<#", "#>")),
+        quotes: b"'\"",
+    };
+    const FSHARP: Rules = Rules {
+        line: &["//"],
+        line_after: None,
+        block: Some(("(*", "*)")),
+        quotes: b"\"",
+    };
+    const ML: Rules = Rules {
+        line: &[],
+        line_after: None,
+        block: Some(("(*", "*)")),
+        quotes: b"\"",
+    };
+    const SEMICOLON: Rules = Rules {
+        line: &[";"],
+        line_after: None,
+        block: None,
+        quotes: b"\"",
+    };
+    const PERCENT: Rules = Rules {
+        line: &["%"],
+        line_after: None,
+        block: None,
+        quotes: b"\"",
+    };
+    const APOSTROPHE: Rules = Rules {
+        line: &["'"],
+        line_after: None,
+        block: None,
+        quotes: b"\"",
     };
 }
 
@@ -254,7 +423,8 @@ fn scan(text: &str, r: &Rules) -> String {
             continue;
         }
         if r.line.iter().any(|s| bytes[i..].starts_with(s.as_bytes()))
-            && (!r.line_needs_space || i == 0 || bytes[i - 1].is_ascii_whitespace())
+            && r.line_after
+                .is_none_or(|set| i == 0 || set.contains(&bytes[i - 1]))
         {
             let end = line_end(bytes, i);
             blank_range(&mut out, i, end);
@@ -367,6 +537,90 @@ mod tests {
     }
 
     #[test]
+    fn more_file_types_know_their_comments() {
+        // nginx: `#` right after `;` or `{` starts a comment too; a quoted one does not.
+        assert_eq!(
+            kept(
+                "server {# listen 80;\n  add_header X-Frame-Options DENY;#add_header Strict-Transport-Security x;\n  return 301 \"https://x/#a\";\n}\n",
+                "nginx.conf"
+            ),
+            "server { add_header X-Frame-Options DENY; return 301 \"https://x/#a\"; }"
+        );
+        // Extensionless files under a web-server config directory.
+        assert_eq!(
+            kept(
+                "add_header X-A 1; # add_header Strict-Transport-Security x;\n",
+                "etc/nginx/sites-available/default"
+            ),
+            "add_header X-A 1;"
+        );
+        // Terraform / HCL: `#`, `//` and `/* */`.
+        assert_eq!(
+            kept(
+                "a = \"${var.x}\" // b = \"${var.y}\"\n/* c = 1 */ d = \"http://z\" # e\n",
+                "main.tf"
+            ),
+            "a = \"${var.x}\" d = \"http://z\""
+        );
+        // Lua `--[[ ]]`, Haskell `{- -}` (and `x'` is a name, not a quote).
+        assert_eq!(
+            kept(
+                "use(logger)\n--[[\nuse(csrf)\n]]\nuse(cors) -- use(gzip)\n",
+                "app.lua"
+            ),
+            "use(logger) use(cors)"
+        );
+        assert_eq!(
+            kept(
+                "app' = logStdout app -- gzip\n{- $ gzip\n -} x\n",
+                "Main.hs"
+            ),
+            "app' = logStdout app x"
+        );
+        // Single-file components: markup comments and script comments.
+        assert_eq!(
+            kept(
+                "<template><!-- <meta http-equiv=\"Content-Security-Policy\"> --><div/></template>\n<script>\nuse(a) // use(b)\n</script>\n",
+                "App.vue"
+            ),
+            "<template> <div/></template> <script> use(a) </script>"
+        );
+        // C-like by extension: Dart, Solidity.
+        assert_eq!(kept("f(a); // f(b)\n", "main.dart"), "f(a);");
+        assert_eq!(kept("f(a); /* f(b) */\n", "Token.sol"), "f(a);");
+        // `#` languages: Elixir, Julia, Nix; PowerShell blocks; F# and OCaml; Lisp, Erlang,
+        // Visual Basic, batch files.
+        assert_eq!(kept("plug A # plug B\n", "lib/router.ex"), "plug A");
+        assert_eq!(
+            kept("a = ENV[\"A\"] # ENV[\"B\"]\n", "x.jl"),
+            "a = ENV[\"A\"]"
+        );
+        assert_eq!(kept("<#\n$env:B\n#>\n$env:A # $env:C\n", "a.ps1"), "$env:A");
+        assert_eq!(kept("use a // use b\n(* use c *)\n", "App.fs"), "use a");
+        assert_eq!(kept("(* use c *) use a\n", "app.ml"), "use a");
+        assert_eq!(kept("(use a) ; (use b)\n", "core.clj"), "(use a)");
+        assert_eq!(kept("a() % b()\n", "x.erl"), "a()");
+        assert_eq!(kept("A() ' B()\nC(\"'\")\n", "m.vb"), "A() C(\"'\")");
+        assert_eq!(
+            kept("REM set B=1\n:: set C=1\nset A=1\n", "run.bat"),
+            "set A=1"
+        );
+        // Unknown files: a shebang decides; otherwise `#` after a space and whole `//` lines.
+        assert_eq!(
+            kept("#!/usr/bin/env python3\nx = 'a#b'  # y\n", "bin/tool"),
+            "x = 'a#b'"
+        );
+        assert_eq!(
+            kept("#!/usr/bin/env node\nuse(a) // use(b)\n", "bin/serve"),
+            "#!/usr/bin/env node use(a)"
+        );
+        assert_eq!(
+            kept("a http://x/#y # c\n// d\n", "notes.weird"),
+            "a http://x/#y"
+        );
+    }
+
+    #[test]
     fn source_files_keep_strings_and_drop_comments() {
         assert_eq!(
             kept(
@@ -385,6 +639,35 @@ mod tests {
         assert_eq!(
             kept("use Rack::Attack # use Rack::Cors\n", "config.ru"),
             "use Rack::Attack"
+        );
+        // Ruby block comments.
+        assert_eq!(
+            kept(
+                "use A\n=begin\nuse B\n=end\nuse C\n=begin x\nuse D\n",
+                "config.ru"
+            ),
+            "use A use C"
+        );
+        // A JavaScript regex literal holding `//` or a quote is neither a comment nor a
+        // string; a division is not a regex.
+        assert_eq!(
+            kept(
+                "const ok = /^https?:\\/\\//.test(u); use(a);\nconst q = s.replace(/\"/g, ''); // use(b)\nx = a / b; // c\n",
+                "server.js"
+            ),
+            "const ok = /^https?:\\/\\//.test(u); use(a); const q = s.replace(/\"/g, ''); x = a / b;"
+        );
+        // C# verbatim and Rust raw strings: a trailing backslash does not escape the quote.
+        assert_eq!(
+            kept("var p = @\"C:\\tmp\\\"; // app.UseHsts();\n", "Startup.cs"),
+            "var p = @\"C:\\tmp\\\";"
+        );
+        assert_eq!(
+            kept(
+                "let p = r\"C:\\\"; // b\nlet q = r#\"a \" // x\"#; // c\n",
+                "main.rs"
+            ),
+            "let p = r\"C:\\\"; let q = r#\"a \" // x\"#;"
         );
     }
 }

@@ -496,3 +496,99 @@ fn exported_arrow_functions_with_parenthesised_defaults_are_found() {
         json!({"file": "a.js", "name": "defaultResponse"}),
     );
 }
+
+#[test]
+fn comments_of_more_file_types_are_not_evidence() {
+    let d = tree(&[
+        (
+            "config/application.rb",
+            "config.middleware.use Rack::Deflater\n=begin\nconfig.middleware.use Rack::Attack\n=end\n",
+        ),
+        (
+            "nginx/nginx.conf",
+            "server {\n  add_header X-Frame-Options DENY;#add_header Strict-Transport-Security max-age=1;\n}\n",
+        ),
+        (
+            "nginx/sites-available/default",
+            "add_header X-Content-Type-Options nosniff; # add_header Content-Security-Policy x;\n",
+        ),
+        (
+            "App.vue",
+            "<template>\n<!-- <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'self'\"> -->\n<meta http-equiv=\"X-Frame-Options\" content=\"DENY\">\n</template>\n<script>\n// useHead({ meta: [{ 'http-equiv': 'Referrer-Policy' }] })\n</script>\n",
+        ),
+        (
+            "infra/main.tf",
+            "locals {\n  token = \"${API_TOKEN}\"\n  // old = \"${LEGACY_TOKEN}\"\n  /* next = \"${NEXT_TOKEN}\" */\n}\n",
+        ),
+        (
+            "app.lua",
+            "app:use(logger)\n--[[\napp:use(csrf)\n]]\napp:use(cors) -- app:use(limiter)\n",
+        ),
+        (
+            "lib/router.ex",
+            "plug Plug.Logger # plug Plug.CSRFProtection\n",
+        ),
+        (
+            "bin/main.dart",
+            "final h = Pipeline().addMiddleware(logRequests()); // .addMiddleware(corsHeaders())\n",
+        ),
+        (
+            "server.js",
+            "app.use(cors({ origin: /^https:\\/\\/app\\.example\\.com$/ })); app.use(helmet());\nconst q = s.replace(/\"/g, ''); // app.use(csrf())\n",
+        ),
+        (
+            "Startup.cs",
+            "var root = @\"C:\\app\\\"; // app.UseHsts();\napp.UseHttpsRedirection();\n",
+        ),
+    ]);
+    let r = d.path();
+    for (file, yes, no) in [
+        ("config/application.rb", "Rack::Deflater", "Rack::Attack"),
+        ("app.lua", "cors", "csrf"),
+        ("app.lua", "cors", "limiter"),
+        ("lib/router.ex", "Plug.Logger", "Plug.CSRFProtection"),
+        ("bin/main.dart", "logRequests", "corsHeaders"),
+        ("server.js", "helmet", "csrf"),
+        ("Startup.cs", "UseHttpsRedirection", "UseHsts"),
+    ] {
+        pass(
+            r,
+            "middleware_registered",
+            json!({"file": file, "middleware": yes}),
+        );
+        fail(
+            r,
+            "middleware_registered",
+            json!({"file": file, "middleware": no}),
+        );
+    }
+    for (file, yes, no) in [
+        (
+            "nginx/nginx.conf",
+            "X-Frame-Options",
+            "Strict-Transport-Security",
+        ),
+        (
+            "nginx/sites-available/default",
+            "X-Content-Type-Options",
+            "Content-Security-Policy",
+        ),
+        ("App.vue", "X-Frame-Options", "Content-Security-Policy"),
+        ("App.vue", "X-Frame-Options", "Referrer-Policy"),
+    ] {
+        pass(r, "http_header_set", json!({"file": file, "header": yes}));
+        fail(r, "http_header_set", json!({"file": file, "header": no}));
+    }
+    for no in ["LEGACY_TOKEN", "NEXT_TOKEN"] {
+        pass(
+            r,
+            "env_var_referenced",
+            json!({"file": "infra/main.tf", "variable": "API_TOKEN"}),
+        );
+        fail(
+            r,
+            "env_var_referenced",
+            json!({"file": "infra/main.tf", "variable": no}),
+        );
+    }
+}

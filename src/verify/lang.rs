@@ -80,6 +80,14 @@ pub fn blank_comments(text: &str, lang: Lang) -> String {
 }
 
 fn blank_impl(text: &str, lang: Lang, keep_strings: bool) -> String {
+    let pre;
+    let text = match ruby_block_comments(text, lang) {
+        Some(t) => {
+            pre = t;
+            pre.as_str()
+        }
+        None => text,
+    };
     let bytes = text.as_bytes();
     let n = bytes.len();
     let hash_comments = matches!(lang, Lang::Python | Lang::Ruby | Lang::Php | Lang::Other);
@@ -127,6 +135,20 @@ fn blank_impl(text: &str, lang: Lang, keep_strings: bool) -> String {
             let end = find_from(text, i + 2, "*/").map(|e| e + 2).unwrap_or(n);
             blank_range(&mut out, i, end);
             i = end;
+        } else if c == b'/'
+            && let Some(close) = js_regex_end(bytes, i, lang)
+        {
+            if !keep_strings {
+                blank_range(&mut out, i + 1, close);
+            }
+            i = close + 1;
+        } else if c == b'"'
+            && let Some((close, resume)) = raw_string_end(bytes, i, lang)
+        {
+            if !keep_strings {
+                blank_range(&mut out, i + 1, close);
+            }
+            i = resume;
         } else if lang == Lang::Python
             && (c == b'"' || c == b'\'')
             && bytes.get(i + 1) == Some(&c)
@@ -210,6 +232,153 @@ fn quote_is_string(bytes: &[u8], i: usize, lang: Lang) -> bool {
         (bytes.get(i + 1), bytes.get(i + 2)),
         (Some(b'\\'), _) | (Some(_), Some(b'\''))
     )
+}
+
+/// Ruby `=begin` … `=end` block comments (both at the start of a line) blanked, keeping
+/// newlines; `None` when `lang` is not Ruby or the text has none.
+fn ruby_block_comments(text: &str, lang: Lang) -> Option<String> {
+    if lang != Lang::Ruby || !(text.starts_with("=begin") || text.contains("\n=begin")) {
+        return None;
+    }
+    let starts = |line: &str, word: &str| {
+        line.strip_prefix(word)
+            .is_some_and(|rest| rest.chars().next().is_none_or(char::is_whitespace))
+    };
+    let mut out = text.as_bytes().to_vec();
+    let mut pos = 0;
+    let mut inside = false;
+    for line in text.split_inclusive('\n') {
+        if !inside && starts(line, "=begin") {
+            inside = true;
+        }
+        if inside {
+            for b in &mut out[pos..pos + line.len()] {
+                if *b != b'\n' {
+                    *b = b' ';
+                }
+            }
+            if starts(line, "=end") {
+                inside = false;
+            }
+        }
+        pos += line.len();
+    }
+    Some(
+        String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    )
+}
+
+/// JavaScript/TypeScript: when the `/` at `i` opens a regex literal (it follows an operator,
+/// an opening bracket, `return`-like keywords or the line start, and closes on the same
+/// line), the offset of its closing `/`. Its contents may hold quotes, `//` and braces that
+/// are neither strings, comments nor blocks (`/^https?:\/\//`, `/["']/`, `/[{]/`).
+fn js_regex_end(bytes: &[u8], i: usize, lang: Lang) -> Option<usize> {
+    if lang != Lang::JavaScript || matches!(bytes.get(i + 1), Some(b'/' | b'*') | None) {
+        return None;
+    }
+    let before = &bytes[..i];
+    let p = before.iter().rposition(|&b| b != b' ' && b != b'\t');
+    let allowed = match p {
+        None => true,
+        Some(p) => {
+            let b = before[p];
+            if b.is_ascii_alphanumeric() || b == b'_' || b == b'$' {
+                let start = before[..=p]
+                    .iter()
+                    .rposition(|&c| !(c.is_ascii_alphanumeric() || c == b'_' || c == b'$'))
+                    .map_or(0, |s| s + 1);
+                matches!(
+                    &before[start..=p],
+                    b"return"
+                        | b"typeof"
+                        | b"case"
+                        | b"yield"
+                        | b"await"
+                        | b"void"
+                        | b"delete"
+                        | b"throw"
+                        | b"in"
+                        | b"of"
+                        | b"else"
+                        | b"do"
+                )
+            } else {
+                b"\n\r(,=:[!&|?{};+-~^>".contains(&b)
+            }
+        }
+    };
+    if !allowed {
+        return None;
+    }
+    let mut in_class = false;
+    let mut j = i + 1;
+    while let Some(&b) = bytes.get(j) {
+        match b {
+            b'\\' => j += 1,
+            b'\n' => return None,
+            b'[' => in_class = true,
+            b']' => in_class = false,
+            b'/' if !in_class => return Some(j),
+            _ => {}
+        }
+        j += 1;
+    }
+    None
+}
+
+/// Strings whose backslashes do not escape, opened by the `"` at `i`: C# verbatim strings
+/// (`@"C:\dir\"`, `""` is a quote) and Rust raw strings (`r"…"`, `r#"…"#`, `br"…"`).
+/// Returns the offset of the closing quote and where scanning resumes.
+fn raw_string_end(bytes: &[u8], i: usize, lang: Lang) -> Option<(usize, usize)> {
+    let n = bytes.len();
+    let ident = |b: Option<&u8>| b.is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_');
+    match lang {
+        Lang::CSharp => {
+            let prev = i.checked_sub(1).map(|p| bytes[p]);
+            let prev2 = i.checked_sub(2).map(|p| bytes[p]);
+            if !(prev == Some(b'@') || (prev == Some(b'$') && prev2 == Some(b'@'))) {
+                return None;
+            }
+            let mut j = i + 1;
+            while j < n {
+                if bytes[j] == b'"' {
+                    if bytes.get(j + 1) == Some(&b'"') {
+                        j += 2;
+                        continue;
+                    }
+                    return Some((j, j + 1));
+                }
+                j += 1;
+            }
+            Some((n, n))
+        }
+        Lang::Rust => {
+            let hashes = bytes[..i].iter().rev().take_while(|&&b| b == b'#').count();
+            let r = i.checked_sub(hashes + 1)?;
+            if bytes[r] != b'r' {
+                return None;
+            }
+            let before = r.checked_sub(1).map(|p| &bytes[p]);
+            let ok = !ident(before)
+                || (before == Some(&b'b') && !ident(r.checked_sub(2).map(|p| &bytes[p])));
+            if !ok {
+                return None;
+            }
+            let mut j = i + 1;
+            while j < n {
+                if bytes[j] == b'"'
+                    && bytes.len() >= j + 1 + hashes
+                    && bytes[j + 1..j + 1 + hashes].iter().all(|&b| b == b'#')
+                {
+                    return Some((j, j + 1 + hashes));
+                }
+                j += 1;
+            }
+            Some((n, n))
+        }
+        _ => None,
+    }
 }
 
 fn memchr_nl(bytes: &[u8], from: usize) -> usize {
@@ -825,6 +994,14 @@ mod tests {
     /// The byte-at-a-time blanking that [`blank`] replaced, kept as the oracle: the faster
     /// version must produce exactly the same text.
     fn blank_reference(text: &str, lang: Lang) -> String {
+        let pre;
+        let text = match ruby_block_comments(text, lang) {
+            Some(t) => {
+                pre = t;
+                pre.as_str()
+            }
+            None => text,
+        };
         let bytes = text.as_bytes();
         let mut out = bytes.to_vec();
         let hash_comments = matches!(lang, Lang::Python | Lang::Ruby | Lang::Php | Lang::Other);
@@ -872,6 +1049,16 @@ mod tests {
                 let end = find(i + 2, b"*/").map(|e| e + 2).unwrap_or(n);
                 blank_range(&mut out, i, end);
                 i = end;
+            } else if c == b'/'
+                && let Some(close) = js_regex_end(bytes, i, lang)
+            {
+                blank_range(&mut out, i + 1, close);
+                i = close + 1;
+            } else if c == b'"'
+                && let Some((close, resume)) = raw_string_end(bytes, i, lang)
+            {
+                blank_range(&mut out, i + 1, close);
+                i = resume;
             } else if lang == Lang::Python
                 && (c == b'"' || c == b'\'')
                 && bytes.get(i + 1) == Some(&c)
