@@ -561,6 +561,7 @@ fn function_calls(ws: &Workspace, p: &Params) -> CheckResult {
             "Caller '{caller}' not defined in '{file}'"
         )));
     };
+    let site = extent::defining_site(&code, site, &caller, l);
     let (a, b) = extent::body(&code, site, &caller, l);
     Ok(match lang::calls(&code[a..b], &callee, l) {
         Some(off) => {
@@ -775,7 +776,7 @@ fn simple_def(code: &str, name: &str) -> Result<Option<usize>, CheckError> {
 /// anywhere, taken from the start of its line.
 fn function_site(code: &str, name: &str, l: Lang) -> Result<Option<Site>, CheckError> {
     if let Some(site) = lang::find_function(code, name, l) {
-        return Ok(Some(site));
+        return Ok(Some(extent::defining_site(code, site, name, l)));
     }
     Ok(simple_def(code, name)?.map(|off| {
         let line_start = code[..off].rfind('\n').map_or(0, |p| p + 1);

@@ -25,8 +25,121 @@ pub fn body(code: &str, site: Site, name: &str, lang: Lang) -> (usize, usize) {
     match lang {
         Lang::Python => lang::indent_body(code, site.offset),
         Lang::Ruby => ruby_body(code, site),
+        Lang::Other if let Some(dialect) = end_dialect(code, site, name) => {
+            end_body(code, site, name, dialect)
+        }
         _ => brace_body(code, site, name).unwrap_or_else(|| lang::body_range(code, site)),
     }
+}
+
+/// The definition of `name` that has a body: a TypeScript overload signature, a C
+/// prototype or an interface/abstract method (`…);`) declares the function without
+/// defining it, so the function-scoped checks judge the definition that follows instead.
+/// `first` is the first definition site ([`lang::find_function`]).
+pub fn defining_site(code: &str, first: Site, name: &str, lang: Lang) -> Site {
+    let mut site = first;
+    for _ in 0..16 {
+        if matches!(lang, Lang::Python | Lang::Ruby | Lang::Other) {
+            return site;
+        }
+        let Some((a, b)) = brace_body(code, site, name) else {
+            return site;
+        };
+        if a != b || code.as_bytes().get(a) != Some(&b';') {
+            return site;
+        }
+        // A declaration: the next definition after it, if any.
+        let from = code[a..].find('\n').map_or(code.len(), |p| a + p + 1);
+        let Some(next) = lang::find_function(&code[from..], name, lang) else {
+            return site;
+        };
+        site = Site {
+            line: lang::line_of(code, from + next.offset),
+            offset: from + next.offset,
+        };
+    }
+    site
+}
+
+/// Languages whose blocks end with the word `end` but that have no [`Lang`] of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EndDialect {
+    /// `function … end`, with `if … then … end`, `for/while … do … end`.
+    Lua,
+    /// `def name(args) do … end`, `fn … end`, and the one-line `def name(args), do: expr`.
+    Elixir,
+}
+
+/// Lua or Elixir, told apart from brace languages by the definition itself: an Elixir
+/// `def`/`defp` ending in `do` (or holding `do:`), or a Lua `function` whose parameter list
+/// is not followed by `{`.
+fn end_dialect(code: &str, site: Site, name: &str) -> Option<EndDialect> {
+    let line_end = code[site.offset..]
+        .find('\n')
+        .map_or(code.len(), |p| site.offset + p);
+    let header = code[site.offset..line_end].trim();
+    let first = header.split_whitespace().next().unwrap_or("");
+    if matches!(first, "def" | "defp" | "defmacro" | "defmacrop")
+        && (header.ends_with(" do") || header.contains(" do:") || header.contains(",do:"))
+    {
+        return Some(EndDialect::Elixir);
+    }
+    let lua_head = header.strip_prefix("local ").unwrap_or(header).trim_start();
+    if !lua_head.starts_with("function ") {
+        return None;
+    }
+    let open = site.offset + code[site.offset..line_end].find(name)? + name.len();
+    let open = open + code[open..line_end].find('(')?;
+    let bytes = code.as_bytes();
+    let close = balanced(bytes, open, b'(', b')')?;
+    let next = bytes[close + 1..].iter().find(|b| !b.is_ascii_whitespace());
+    (next != Some(&b'{')).then_some(EndDialect::Lua)
+}
+
+/// Body of a Lua or Elixir function: from after its header to the matching `end`.
+fn end_body(code: &str, site: Site, name: &str, dialect: EndDialect) -> (usize, usize) {
+    let header_end = code[site.offset..]
+        .find('\n')
+        .map_or(code.len(), |p| site.offset + p);
+    if dialect == EndDialect::Elixir
+        && let Some(p) = code[site.offset..header_end].find("do:")
+    {
+        return (site.offset + p + 3, header_end);
+    }
+    let name_end = code[site.offset..header_end]
+        .find(name)
+        .map_or(site.offset, |p| site.offset + p + name.len());
+    let mut depth = 0i64;
+    let mut pos = site.offset;
+    for line in code[site.offset..].split_inclusive('\n') {
+        for (i, word) in ruby_words(line) {
+            let opener = match dialect {
+                EndDialect::Lua => matches!(word, "function" | "if" | "do"),
+                EndDialect::Elixir => {
+                    matches!(word, "fn")
+                        || (word == "do" && line.as_bytes().get(i + 2) != Some(&b':'))
+                }
+            };
+            if opener {
+                depth += 1;
+            } else if word == "end" {
+                depth -= 1;
+                if depth <= 0 {
+                    let at = pos + i;
+                    // A one-line function (`function f(x) return x end`) has its body on
+                    // the header line.
+                    let start = if at > header_end {
+                        header_end + 1
+                    } else {
+                        name_end.min(at)
+                    };
+                    return (start, at);
+                }
+            }
+        }
+        pos += line.len();
+    }
+    lang::indent_body(code, site.offset)
 }
 
 /// Byte range from the start of the definition line to the end of its body.
@@ -175,7 +288,18 @@ fn ruby_body(code: &str, site: Site) -> (usize, usize) {
     }
     let mut depth = 0i64;
     let mut pos = site.offset;
+    // Terminator of a heredoc whose body is being skipped (`<<~SQL` … `SQL`): its text is
+    // not code, so `end` or `if` in it count for nothing.
+    let mut heredoc: Option<String> = None;
     for line in code[site.offset..].split_inclusive('\n') {
+        if let Some(id) = &heredoc {
+            if line.trim() == id {
+                heredoc = None;
+            }
+            pos += line.len();
+            continue;
+        }
+        heredoc = heredoc_id(line);
         let mut first = true;
         let mut line_has_loop = false;
         for (i, word) in ruby_words(line) {
@@ -207,6 +331,18 @@ fn ruby_body(code: &str, site: Site) -> (usize, usize) {
     lang::indent_body(code, site.offset)
 }
 
+/// The terminator of a Ruby heredoc opened on `line` (`<<~SQL`, `<<-EOS`, `<<EOS`), if
+/// any. Quoted terminators are blanked in `code` and not recognised.
+fn heredoc_id(line: &str) -> Option<String> {
+    let at = line.find("<<")?;
+    let rest = line[at + 2..].trim_start_matches(['~', '-']);
+    let id: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    (id.chars().next().is_some_and(|c| c.is_ascii_uppercase())).then_some(id)
+}
+
 /// Words of a line with their byte offsets (identifiers only; `x.end` or `:end` excluded).
 fn ruby_words(line: &str) -> Vec<(usize, &str)> {
     let bytes = line.as_bytes();
@@ -235,7 +371,8 @@ fn ruby_words(line: &str) -> Vec<(usize, &str)> {
 }
 
 /// True when what precedes a keyword on its line leaves it at a statement start
-/// (`x = if …`, `(if …`, `; if …`), i.e. it is not a trailing modifier.
+/// (`x = if …`, `(if …`, `; if …`), i.e. it is not a trailing modifier. `return if x`,
+/// `return unless x` and `raise … unless x` are modifiers.
 fn statement_start(before: &str) -> bool {
     let t = before.trim_end();
     t.is_empty()
@@ -244,7 +381,6 @@ fn statement_start(before: &str) -> bool {
         || t.ends_with(';')
         || t.ends_with("||")
         || t.ends_with("&&")
-        || t.ends_with("return")
 }
 
 #[cfg(test)]
@@ -287,5 +423,58 @@ mod tests {
         let endless = "def total = items.sum\ndef risky\n  x\nrescue\n  y\nend\n";
         let b = body_of(endless, "total", Lang::Ruby);
         assert!(b.contains("items.sum") && !b.contains("rescue"), "{b}");
+    }
+
+    #[test]
+    fn python_continuation_lines_stay_in_the_body() {
+        // A triple-quoted string or a bracket closing at column 0, and a backslash
+        // continuation, do not end the function.
+        let py = "def f(x):\n    sql = \"\"\"\nSELECT 1\n\"\"\"\n    v = call(\nx)\n    w = 1 + \\\n2\n    try:\n        run(sql)\n    except Exception:\n        pass\n\ndef g():\n    h()\n";
+        let b = body_of(py, "f", Lang::Python);
+        assert!(b.contains("except") && !b.contains("h()"), "{b}");
+        let dict = "def conf():\n    return {\n'a': 1,\n}\ndef other():\n    try:\n        pass\n    except E:\n        pass\n";
+        let b = body_of(dict, "conf", Lang::Python);
+        assert!(b.contains("return") && !b.contains("except"), "{b}");
+    }
+
+    #[test]
+    fn ruby_modifiers_and_heredocs_do_not_open_blocks() {
+        // `return unless` is a modifier; inside a class the old count ran to the class's
+        // `end` and took in the next method.
+        let rb = "class Payments\n  def charge(card)\n    return unless card\n    raise ArgumentError if card.expired?\n    gateway.charge(card)\n  end\n\n  def charge_safe(card)\n    gateway.charge(card)\n  rescue Gateway::Error => e\n    log(e)\n  end\nend\n";
+        let b = body_of(rb, "charge", Lang::Ruby);
+        assert!(b.contains("gateway.charge") && !b.contains("rescue"), "{b}");
+        let heredoc = "class Q\n  def report\n    sql = <<~SQL\n      select 1 where x if y\n      the end\n    SQL\n    run(sql)\n  end\n\n  def other\n    begin\n      x\n    rescue => e\n    end\n  end\nend\n";
+        let b = body_of(heredoc, "report", Lang::Ruby);
+        assert!(b.contains("run(sql)") && !b.contains("rescue"), "{b}");
+    }
+
+    #[test]
+    fn declarations_are_skipped_for_the_definition() {
+        let ts = "export function parse(a: string): number;\nexport function parse(a: any): number {\n  try { return JSON.parse(a) } catch (e) { return 0 }\n}\n";
+        let code = lang::blank(ts, Lang::JavaScript);
+        let first = lang::find_function(&code, "parse", Lang::JavaScript).expect("found");
+        let site = defining_site(&code, first, "parse", Lang::JavaScript);
+        assert_eq!(site.line, 2);
+        let (a, b) = body(&code, site, "parse", Lang::JavaScript);
+        assert!(ts[a..b].contains("catch"), "{}", &ts[a..b]);
+        let c = "int load(const char *p);\nint other(void) { return 0; }\n";
+        let code = lang::blank(c, Lang::C);
+        let first = lang::find_function(&code, "other", Lang::C).expect("found");
+        assert_eq!(defining_site(&code, first, "other", Lang::C), first);
+    }
+
+    #[test]
+    fn lua_and_elixir_bodies_end_at_their_end() {
+        let lua = "local function a(x)\n  if x then\n    for i = 1, 3 do y(i) end\n  end\n  return x\nend\n\nfunction M.b(x)\n  local ok, err = pcall(f)\nend\n";
+        let b = body_of(lua, "a", Lang::Other);
+        assert!(b.contains("return x") && !b.contains("pcall"), "{b}");
+        let b = body_of(lua, "b", Lang::Other);
+        assert!(b.contains("pcall"), "{b}");
+        let ex = "defmodule M do\n  def a(x) do\n    case x do\n      1 -> :ok\n    end\n  end\n\n  defp b(x), do: x\n\n  def c(x) do\n    try do\n      x\n    rescue\n      _ -> nil\n    end\n  end\nend\n";
+        let b = body_of(ex, "a", Lang::Other);
+        assert!(b.contains(":ok") && !b.contains("rescue"), "{b}");
+        let b = body_of(ex, "b", Lang::Other);
+        assert_eq!(b.trim(), "x");
     }
 }

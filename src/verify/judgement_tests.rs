@@ -592,3 +592,59 @@ fn comments_of_more_file_types_are_not_evidence() {
         );
     }
 }
+
+#[test]
+fn function_scoped_checks_stop_where_the_function_ends() {
+    let d = tree(&[
+        (
+            "svc.py",
+            "def report(db):\n    sql = \"\"\"\nSELECT *\nFROM t\n\"\"\"\n    try:\n        return db.run(sql)\n    except DbError:\n        return None\n\n\ndef plain(db):\n    return db.run('x')\n",
+        ),
+        (
+            "payments.rb",
+            "class Payments\n  def charge(card)\n    return unless card\n    gateway.charge(card)\n  end\n\n  def charge_safe(card)\n    gateway.charge(card)\n  rescue Gateway::Error => e\n    log(e)\n  end\nend\n",
+        ),
+        (
+            "parse.ts",
+            "export function parse(a: string): number;\nexport function parse(a: any): number {\n  try {\n    return JSON.parse(a);\n  } catch (e) {\n    return 0;\n  }\n}\n\nexport function load(p: string): string {\n  return read(p);\n}\n",
+        ),
+        (
+            "auth.lua",
+            "local function check(token)\n  if token == nil then\n    return false\n  end\n  return true\nend\n\nlocal function verify(token)\n  local ok, err = pcall(decode, token)\n  return ok\nend\n",
+        ),
+        (
+            "lib/auth.ex",
+            "defmodule Auth do\n  def check(token) do\n    case token do\n      nil -> :error\n      _ -> :ok\n    end\n  end\n\n  def verify(token) do\n    try do\n      decode!(token)\n    rescue\n      _ -> :error\n    end\n  end\nend\n",
+        ),
+    ]);
+    let r = d.path();
+    for (file, bad, good) in [
+        ("svc.py", "plain", "report"),
+        ("payments.rb", "charge", "charge_safe"),
+        ("parse.ts", "load", "parse"),
+        ("lib/auth.ex", "check", "verify"),
+    ] {
+        fail(r, "error_handled", json!({"file": file, "function": bad}));
+        pass(r, "error_handled", json!({"file": file, "function": good}));
+    }
+    pass(
+        r,
+        "function_exists",
+        json!({"file": "auth.lua", "name": "check"}),
+    );
+    fail(
+        r,
+        "function_calls",
+        json!({"file": "auth.lua", "caller": "check", "callee": "pcall"}),
+    );
+    pass(
+        r,
+        "function_calls",
+        json!({"file": "auth.lua", "caller": "verify", "callee": "pcall"}),
+    );
+    fail(
+        r,
+        "parameter_validated",
+        json!({"file": "payments.rb", "function": "charge_safe", "parameter": "e2"}),
+    );
+}

@@ -459,7 +459,7 @@ fn rx(pattern: &str) -> Option<std::sync::Arc<Regex>> {
     Some(re)
 }
 
-const MODIFIERS: &str = r"(?:(?:export|default|public|private|protected|internal|static|final|abstract|async|override|virtual|sealed|partial|open|inline|suspend|synchronized|native|extern|unsafe|const|readonly|declare|operator|infix|tailrec|external|pub(?:\([^)]*\))?|extern\s+\x22[^\x22]*\x22)\s+)*";
+const MODIFIERS: &str = r"(?:(?:export|default|public|private|protected|internal|static|final|abstract|async|override|virtual|sealed|partial|open|inline|suspend|synchronized|native|extern|unsafe|const|readonly|declare|operator|infix|tailrec|external|local|pub(?:\([^)]*\))?|extern\s+\x22[^\x22]*\x22)\s+)*";
 
 /// Definition site of a function/method: 1-based line and the byte offset of the line start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -503,7 +503,7 @@ pub fn find_function(code: &str, name: &str, lang: Lang) -> Option<Site> {
         ));
     } else {
         patterns.push(format!(
-            r"(?m)^[ \t]*{MODIFIERS}(?:def|function\*?|fn|func|fun|sub|proc|method)[ \t]+(?:self\.)?{n}\b"
+            r"(?m)^[ \t]*{MODIFIERS}(?:def|defp|defmacro|function\*?|fn|func|fun|sub|proc|method)[ \t]+(?:self\.|[A-Za-z_][\w]*[.:])?{n}\b"
         ));
         // Go method: func (r *T) Name(
         patterns.push(format!(
@@ -704,18 +704,37 @@ pub(crate) fn indent_body(code: &str, offset: usize) -> (usize, usize) {
     let start = (pos + 1).min(code.len());
     let mut end = start;
     let mut cur = start;
+    // A line that continues a statement (inside open brackets, inside a triple-quoted
+    // string, after a trailing backslash) belongs to the body whatever its indentation:
+    // `sql = """` … `"""` or `call(` … `x)` at column 0 do not end the function.
+    let mut depth = 0i64;
+    let mut in_triple = false;
+    let mut backslash = false;
     while cur < code.len() {
         let next = memchr_nl(code.as_bytes(), cur);
         let line = &code[cur..next];
+        let continuation = depth > 0 || in_triple || backslash;
         if !line.trim().is_empty() {
-            if indent_of(line) <= base {
+            if !continuation && indent_of(line) <= base {
                 break;
             }
             end = next;
         }
+        depth = (depth + bracket_balance(line)).max(0);
+        in_triple ^= (line.matches("\"\"\"").count() + line.matches("'''").count()) % 2 == 1;
+        backslash = line.trim_end().ends_with('\\');
         cur = next + 1;
     }
     (inline_start.unwrap_or(start).min(start), end.max(start))
+}
+
+/// Open minus closed brackets of all three kinds (`(` `[` `{`).
+fn bracket_balance(s: &str) -> i64 {
+    s.bytes().fold(0, |acc, b| match b {
+        b'(' | b'[' | b'{' => acc + 1,
+        b')' | b']' | b'}' => acc - 1,
+        _ => acc,
+    })
 }
 
 fn paren_balance(s: &str) -> i64 {
