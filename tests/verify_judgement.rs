@@ -134,3 +134,59 @@ fn comments_are_not_evidence() {
     let wrong = run(dir.path(), &files, &cases);
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+#[test]
+fn function_scoped_checks_stay_inside_the_function() {
+    let dir = TestDir::new("judgement-extents");
+    let files = [
+        (
+            "payments.rb",
+            "class Payments\n  def charge(card)\n    return unless card\n    gateway.charge(card)\n  end\n\n  def charge_safe(card)\n    gateway.charge(card)\n  rescue Gateway::Error => e\n    log(e)\n  end\nend\n",
+        ),
+        (
+            "report.py",
+            "def report(db):\n    sql = \"\"\"\nSELECT *\nFROM t\n\"\"\"\n    try:\n        return db.run(sql)\n    except DbError:\n        return None\n\n\ndef plain(db):\n    return db.run('x')\n",
+        ),
+        (
+            "parse.ts",
+            "export function parse(a: string): number;\nexport function parse(a: any): number {\n  try {\n    return JSON.parse(a);\n  } catch (e) {\n    return 0;\n  }\n}\n\nexport function load(p: string): string {\n  return read(p);\n}\n",
+        ),
+    ];
+    let e = |f: &str, n: &str| json!({"file": f, "function": n});
+    let cases = [
+        ("error_handled", e("payments.rb", "charge"), false),
+        ("error_handled", e("payments.rb", "charge_safe"), true),
+        ("error_handled", e("report.py", "report"), true),
+        ("error_handled", e("report.py", "plain"), false),
+        ("error_handled", e("parse.ts", "parse"), true),
+        ("error_handled", e("parse.ts", "load"), false),
+    ];
+    let wrong = run(dir.path(), &files, &cases);
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn exported_arrow_functions_are_definitions() {
+    let dir = TestDir::new("judgement-arrows");
+    let files = [
+        (
+            "lambda.js",
+            "exports.handler = async (event, ctx = getContext(event)) => {\n  return respond(event);\n};\n\nexports.safe = async (event, ctx = getContext(event)) => {\n  try {\n    return respond(event);\n  } catch (e) {\n    return fail(e);\n  }\n};\n",
+        ),
+        (
+            "deep.ts",
+            "export const handler = async (req: Request, opts = merge(defaults(), parse(env(req)))) => {\n  return run(req, opts);\n};\nconst value = compute(defaults());\n",
+        ),
+    ];
+    let f = |file: &str, n: &str| json!({"file": file, "name": n});
+    let e = |file: &str, n: &str| json!({"file": file, "function": n});
+    let cases = [
+        ("function_exists", f("lambda.js", "handler"), true),
+        ("function_exists", f("deep.ts", "handler"), true),
+        ("function_exists", f("deep.ts", "value"), false),
+        ("error_handled", e("lambda.js", "handler"), false),
+        ("error_handled", e("lambda.js", "safe"), true),
+    ];
+    let wrong = run(dir.path(), &files, &cases);
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

@@ -648,3 +648,84 @@ fn function_scoped_checks_stop_where_the_function_ends() {
         json!({"file": "payments.rb", "function": "charge_safe", "parameter": "e2"}),
     );
 }
+
+#[test]
+fn arrow_functions_are_found_however_they_are_exported() {
+    let d = tree(&[
+        (
+            "lambda.js",
+            "exports.handler = async (event, ctx = getContext(event)) => {\n  return respond(event);\n};\n\nexports.safe = async (event, ctx = getContext(event)) => {\n  try {\n    return respond(event);\n  } catch (e) {\n    return fail(e);\n  }\n};\n",
+        ),
+        (
+            "cjs.js",
+            "module.exports.handler = async (req, opts = merge(defaults(), parse(env(req)))) => {\n  return run(req, opts);\n};\nmodule.exports.legacy = async function (req, opts = defaults()) {\n  return run(req, opts);\n};\n",
+        ),
+        (
+            "routes.js",
+            "module.exports = {\n  list: async (req, res = makeRes(req.query())) => {\n    return res.json(await find());\n  },\n  show: async (req) => {\n    authorize(req);\n  },\n};\n",
+        ),
+        (
+            "ctrl.ts",
+            "export class Ctrl {\n  private readonly handle = async (req: Req, opts: Opts = defaults(load())): Promise<void> => {\n    await run(req, opts);\n  };\n  static check = (x = clamp(f(g(1)))) => x > 0;\n}\n",
+        ),
+        (
+            "deep.ts",
+            "export const handler = async (\n  req: Request,\n  opts = merge(defaults(), parse(env(process.env.MODE ?? ('dev')))),\n): Promise<Response> => {\n  validate(opts);\n  return new Response(null);\n};\n\nexport const other = async (req: Request) => {\n  try { return await go(req); } catch (e) { return null; }\n};\n",
+        ),
+        (
+            "not.js",
+            "const result = compute(a, b = c());\nconst wrapped = withAuth(handler);\nmodule.exports.value = make(defaults());\n",
+        ),
+    ]);
+    let r = d.path();
+    for (file, name) in [
+        ("lambda.js", "handler"),
+        ("cjs.js", "handler"),
+        ("cjs.js", "legacy"),
+        ("routes.js", "list"),
+        ("routes.js", "show"),
+        ("ctrl.ts", "handle"),
+        ("ctrl.ts", "check"),
+        ("deep.ts", "handler"),
+    ] {
+        pass(r, "function_exists", json!({"file": file, "name": name}));
+    }
+    for name in ["result", "wrapped", "value"] {
+        fail(
+            r,
+            "function_exists",
+            json!({"file": "not.js", "name": name}),
+        );
+    }
+    // Their extents: judged inside the arrow function only.
+    fail(
+        r,
+        "error_handled",
+        json!({"file": "lambda.js", "function": "handler"}),
+    );
+    pass(
+        r,
+        "error_handled",
+        json!({"file": "lambda.js", "function": "safe"}),
+    );
+    fail(
+        r,
+        "error_handled",
+        json!({"file": "deep.ts", "function": "handler"}),
+    );
+    pass(
+        r,
+        "parameter_validated",
+        json!({"file": "deep.ts", "function": "handler", "parameter": "opts"}),
+    );
+    fail(
+        r,
+        "function_calls",
+        json!({"file": "routes.js", "caller": "list", "callee": "authorize"}),
+    );
+    pass(
+        r,
+        "function_calls",
+        json!({"file": "routes.js", "caller": "show", "callee": "authorize"}),
+    );
+}

@@ -459,6 +459,10 @@ fn rx(pattern: &str) -> Option<std::sync::Arc<Regex>> {
     Some(re)
 }
 
+/// Marks the end of a pattern whose match must be followed by an arrow function's parameter
+/// list and `=>` ([`arrow_follows`]); an empty group, so it matches nothing itself.
+const ARROW: &str = "(?P<arrow>)";
+
 const MODIFIERS: &str = r"(?:(?:export|default|public|private|protected|internal|static|final|abstract|async|override|virtual|sealed|partial|open|inline|suspend|synchronized|native|extern|unsafe|const|readonly|declare|operator|infix|tailrec|external|local|pub(?:\([^)]*\))?|extern\s+\x22[^\x22]*\x22)\s+)*";
 
 /// Definition site of a function/method: 1-based line and the byte offset of the line start.
@@ -511,14 +515,17 @@ pub fn find_function(code: &str, name: &str, lang: Lang) -> Option<Site> {
         ));
         // Rust generic: fn name<T>(
         patterns.push(format!(r"(?m)^[ \t]*{MODIFIERS}fn[ \t]+{n}[ \t]*<"));
-        // JS/TS: const name = async (a) => / name = function / name: function / name(a) {
-        // Parameters may hold parenthesised defaults two levels deep (`res = make(f(x))`)
-        // and span lines; TypeScript generics (`<T,>`) may precede them.
+        // JS/TS arrow functions: `[export] [modifiers] [const] [exports.|this.|obj.]name[: T]
+        // = [async] [<T>]` or an object property `name: [async]`, followed by a parameter
+        // list and `=>` ([`arrow_follows`]: parentheses balanced at any depth, so defaults
+        // such as `opts = merge(defaults(), parse(env(x)))` do not hide the definition, and
+        // the list may span lines).
         patterns.push(format!(
-            r"(?m)^[ \t]*(?:export[ \t]+)?(?:default[ \t]+)?(?:(?:const|let|var)[ \t]+)?(?:this\.)?{n}[ \t]*(?::[^=\n]*)?=[ \t]*(?:async[ \t]*)?(?:<[^>\n]*>[ \t]*)?(?:\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)|[A-Za-z_$][\w$]*)[ \t]*(?::[^=\n]*)?=>"
+            r"(?m)^[ \t]*{MODIFIERS}(?:(?:let|var)[ \t]+)?(?:[A-Za-z_$][\w$]*\.)*{n}[ \t]*[?!]?[ \t]*(?::[^=(\n]*)?[=:][ \t]*(?:async[ \t]*)?(?:<[^>\n]*>[ \t]*)?{ARROW}"
         ));
+        // `name = function`, `name: function`, `exports.name = async function`.
         patterns.push(format!(
-            r"(?m)^[ \t]*(?:export[ \t]+)?(?:(?:const|let|var)[ \t]+)?(?:this\.)?{n}[ \t]*[:=][ \t]*(?:async[ \t]+)?function\b"
+            r"(?m)^[ \t]*{MODIFIERS}(?:(?:let|var)[ \t]+)?(?:[A-Za-z_$][\w$]*\.)*{n}[ \t]*[:=][ \t]*(?:async[ \t]+)?function\b"
         ));
         // C-like signature: `<type and modifiers> name(args) [const|throws…] {` on the line
         // or `{` alone on the next one. Calls (`return f(x);`) end with `;` and are excluded.
@@ -554,6 +561,7 @@ pub fn find_function(code: &str, name: &str, lang: Lang) -> Option<Site> {
         let Some(re) = rx(&anchored) else { continue };
         let mut locs = re.capture_locations();
         let group = re.capture_names().position(|g| g == Some("n"));
+        let arrow = re.capture_names().any(|g| g == Some("arrow"));
         // Only a line before the best site so far can improve on it.
         for &line_start in starts
             .iter()
@@ -571,6 +579,9 @@ pub fn find_function(code: &str, name: &str, lang: Lang) -> Option<Site> {
             if lang != Lang::Python && starts_with_keyword(m.as_str().trim_start()) {
                 continue;
             }
+            if arrow && !arrow_follows(code, line_start + m.end()) {
+                continue;
+            }
             best = Some(Site {
                 line: line_of(code, line_start),
                 offset: line_start,
@@ -579,6 +590,56 @@ pub fn find_function(code: &str, name: &str, lang: Lang) -> Option<Site> {
         }
     }
     best
+}
+
+/// True when an arrow function's parameters and `=>` start at `from` in blanked `code`: a
+/// parenthesised list (balanced at any depth, across lines; strings are blanked so their
+/// parentheses do not count) or a single identifier, then an optional return type on the
+/// same line, then `=>`.
+fn arrow_follows(code: &str, from: usize) -> bool {
+    const LIMIT: usize = 16 * 1024;
+    let b = code.as_bytes();
+    let limit = from.saturating_add(LIMIT).min(b.len());
+    let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'$';
+    let mut k = from;
+    match b.get(k) {
+        Some(b'(') => {
+            let mut depth = 0usize;
+            loop {
+                if k >= limit {
+                    return false;
+                }
+                match b[k] {
+                    b'(' => depth += 1,
+                    b')' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            k += 1;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+                k += 1;
+            }
+        }
+        Some(&c) if ident(c) && !c.is_ascii_digit() => {
+            while k < limit && ident(b[k]) {
+                k += 1;
+            }
+        }
+        _ => return false,
+    }
+    while k < limit && b[k].is_ascii_whitespace() {
+        k += 1;
+    }
+    if b.get(k) == Some(&b':') {
+        // Return type annotation (`): Promise<Response> =>`): up to the first `=`.
+        while k < limit && !matches!(b[k], b'=' | b';' | b'\n') {
+            k += 1;
+        }
+    }
+    b.get(k) == Some(&b'=') && b.get(k + 1) == Some(&b'>')
 }
 
 fn starts_with_keyword(s: &str) -> bool {
