@@ -241,6 +241,13 @@ pub struct McpArgs {
     /// Speak MCP over stdin/stdout (for Claude Desktop, Cursor and other local clients).
     #[arg(long)]
     pub stdio: bool,
+    /// Proxy to a remote appliance (its base URL, e.g. https://rampart.internal) instead of
+    /// opening the local data dir; the key in RAMPART_API_KEY is the remote one.
+    #[arg(long, value_name = "URL", env = "RAMPART_URL")]
+    pub url: Option<String>,
+    /// PEM bundle of extra CA certificates to trust for --url (internal CA).
+    #[arg(long, value_name = "PEM", env = "RAMPART_CA_BUNDLE", requires = "url")]
+    pub ca_bundle: Option<std::path::PathBuf>,
 }
 
 /// Parses `std::env::args`; prints help/usage and exits (0 for help, 2 for errors) as clap does.
@@ -801,10 +808,38 @@ fn admin_status(instance: &Instance, json: bool) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
+/// `rampart mcp --stdio --url …`: no local data dir is opened; the remote appliance checks
+/// the key, and this process only relays messages.
+fn run_mcp_proxy(
+    url: &str,
+    key: String,
+    ca_bundle: Option<&std::path::Path>,
+) -> anyhow::Result<Exit> {
+    let ca = ca_bundle
+        .map(|p| std::fs::read(p).with_context(|| format!("reading the CA bundle {}", p.display())))
+        .transpose()?;
+    let remote = crate::mcp::proxy::Remote::new(url, key, ca)?;
+    let _log = crate::logging::init("warn", None)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let who = crate::mcp::proxy::check(&remote).await?;
+        eprintln!(
+            "rampart mcp: relaying stdio to {}/mcp as {} (workspace {})",
+            remote.base, who.email, who.workspace
+        );
+        crate::mcp::proxy::run(remote).await
+    })?;
+    Ok(Exit::Ok)
+}
+
 fn run_mcp(cli: &Cli, args: &McpArgs) -> anyhow::Result<Exit> {
     if !args.stdio {
         anyhow::bail!(
-            "choose a transport: `rampart mcp --stdio` (HTTP clients use <public_url>/mcp of `rampart serve`)"
+            "choose a transport: `rampart mcp --stdio` (add --url https://<appliance> to reach a remote one; HTTP clients use <public_url>/mcp of `rampart serve`)"
         );
     }
     let key = ["RAMPART_API_KEY", "MIPITI_API_KEY"]
@@ -816,6 +851,9 @@ fn run_mcp(cli: &Cli, args: &McpArgs) -> anyhow::Result<Exit> {
                 "rampart mcp --stdio needs an API key in RAMPART_API_KEY (or MIPITI_API_KEY)"
             )
         })?;
+    if let Some(url) = &args.url {
+        return run_mcp_proxy(url, key, args.ca_bundle.as_deref());
+    }
     let loaded = load_config(cli, FlagOverrides::default())?;
     // stdout carries the protocol: logs go to stderr only, and only warnings.
     let _log = crate::logging::init("warn", None)?;

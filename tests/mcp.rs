@@ -523,6 +523,130 @@ fn mcp_over_stdio() {
     });
 }
 
+/// `rampart mcp --stdio --url`: a stdio client reaches a remote appliance through the
+/// proxy (no local data dir), with the tool list, progress notifications of a synchronous
+/// generation, tool errors, and writes the appliance itself then serves over REST. A wrong
+/// key, an unreachable appliance or a bad URL stop it with one clear line.
+#[test]
+fn mcp_stdio_proxies_to_a_remote_appliance() {
+    let dir = TestDir::new("mcp-proxy");
+    let app = appliance_without_mfa(&dir);
+    cli_user(&dir, "carol@example.com", "user");
+    let key = api_key(&dir, "carol@example.com", "developer");
+    // The proxy runs somewhere else: its own (empty) data dir must stay untouched.
+    let elsewhere = TestDir::new("mcp-proxy-client");
+    let base = app.url("").trim_end_matches('/').to_string();
+
+    for (args, env_key, want) in [
+        (
+            vec!["mcp", "--stdio", "--url", base.as_str()],
+            "mk_wrong",
+            "refused the key",
+        ),
+        (
+            vec!["mcp", "--stdio", "--url", "http://127.0.0.1:9"],
+            key.as_str(),
+            "cannot reach the appliance",
+        ),
+        (
+            vec!["mcp", "--stdio", "--url", "rampart.internal"],
+            key.as_str(),
+            "not a URL",
+        ),
+    ] {
+        let out = elsewhere
+            .cmd()
+            .args(args.clone())
+            .env("RAMPART_API_KEY", env_key)
+            .output();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(want), "{args:?}: {}", stderr(&out));
+        assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", stderr(&out));
+    }
+
+    let model_id = runtime().block_on(async {
+        let mut cmd = tokio::process::Command::from(
+            elsewhere
+                .cmd()
+                .args(["mcp", "--stdio", "--url", &format!("{base}/mcp")])
+                .env("RAMPART_API_KEY", &key)
+                .cmd,
+        );
+        cmd.stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().expect("spawn rampart mcp --stdio --url");
+        let stdout = child.stdout.take().expect("stdout");
+        let stdin = child.stdin.take().expect("stdin");
+        let progress = ProgressLog::default();
+        let client = progress
+            .clone()
+            .serve((stdout, stdin))
+            .await
+            .expect("MCP initialize through the proxy");
+        let info = client.peer_info().expect("server info");
+        assert_eq!(info.protocol_version.as_str(), "2025-11-25");
+        assert_eq!(tool_names(&client).await, SPEC_TOOLS);
+        let mut params = CallToolRequestParams::new("generate_threat_model").with_arguments(
+            json!({"feature_description": S3_API, "async_mode": false})
+                .as_object()
+                .cloned()
+                .expect("object"),
+        );
+        let mut meta = rmcp::model::RequestMetaObject::default();
+        meta.set_progress_token(rmcp::model::ProgressToken(
+            rmcp::model::NumberOrString::String("proxied".into()),
+        ));
+        params.meta = Some(meta);
+        let made = client.call_tool(params).await.expect("generate");
+        assert_ne!(made.is_error, Some(true), "{}", text(&made));
+        let model_id = made.structured_content.expect("structured")["model_id"]
+            .as_str()
+            .expect("model_id")
+            .to_string();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while progress.0.lock().expect("log").len() < 6 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            progress.0.lock().expect("log").len(),
+            6,
+            "progress through the proxy"
+        );
+        // Tool errors come through as tool errors.
+        let err = tool_error(&client, "get_threat_model", json!({"model_id": "nope"})).await;
+        assert!(err.contains("not found"), "{err}");
+        client.cancel().await.expect("close");
+        let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+            .await
+            .expect("the proxy exits when stdin closes")
+            .expect("wait");
+        assert!(status.success());
+        let mut err = String::new();
+        use tokio::io::AsyncReadExt as _;
+        child
+            .stderr
+            .take()
+            .expect("stderr")
+            .read_to_string(&mut err)
+            .await
+            .expect("stderr");
+        assert!(err.contains("as carol@example.com"), "{err}");
+
+        model_id
+    });
+    // The write happened on the appliance, as the key's user, from MCP.
+    let rest = crate::harness::Client::with_key(&app, &key);
+    let (status, m) = crate::harness::json(rest.get(&format!("/api/models/{model_id}")));
+    assert_eq!(status, 200, "{m}");
+    assert_eq!(m["source"], "mcp");
+    assert!(
+        !elsewhere.data_dir().exists(),
+        "the proxy created a local data dir"
+    );
+}
+
 #[test]
 fn shared_workspace_over_mcp_viewer_reads_member_writes() {
     let dir = TestDir::new("mcp-team");

@@ -8,6 +8,7 @@
 //! or object; the protocol layer never sees a panic or a service error.
 
 pub mod args;
+pub mod proxy;
 mod tools;
 
 use std::borrow::Cow;
