@@ -204,6 +204,11 @@ fn brace_body(code: &str, site: Site, name: &str) -> Option<(usize, usize)> {
     let mut k = after_params?;
     while k < limit {
         match bytes[k] {
+            // A TypeScript object-type return annotation (`): { ok: boolean } {`) is not
+            // the body: a `{` right after the annotation's `:` is skipped as a whole.
+            b'{' if code[after_params?..k].trim_end().ends_with(':') => {
+                k = balanced(bytes, k, b'{', b'}').map_or(k + 1, |c| c + 1);
+            }
             b'{' => {
                 let close = balanced(bytes, k, b'{', b'}').unwrap_or(bytes.len() - 1);
                 return Some((k, close + 1));

@@ -676,6 +676,10 @@ fn arrow_functions_are_found_however_they_are_exported() {
             "not.js",
             "const result = compute(a, b = c());\nconst wrapped = withAuth(handler);\nmodule.exports.value = make(defaults());\n",
         ),
+        (
+            "api.ts",
+            "export interface Api {\n  fetchUser: (id: string) => Promise<User>;\n  remove: (id: string, opts?: { force: boolean }) => void;\n}\nexport const client =\n  async (base: string, opts = defaults(env())) => {\n    return connect(base, opts);\n  };\nexport function status(code: number): { ok: boolean; code: number } {\n  audit(code);\n  return { ok: code < 400, code };\n}\nexport function retry(n: number) {\n  try { return go(n); } catch (e) { return null; }\n}\n",
+        ),
     ]);
     let r = d.path();
     for (file, name) in [
@@ -697,6 +701,35 @@ fn arrow_functions_are_found_however_they_are_exported() {
             json!({"file": "not.js", "name": name}),
         );
     }
+    // Interface members declare, they do not define; `=` may end its line.
+    for name in ["fetchUser", "remove"] {
+        fail(
+            r,
+            "function_exists",
+            json!({"file": "api.ts", "name": name}),
+        );
+    }
+    pass(
+        r,
+        "function_exists",
+        json!({"file": "api.ts", "name": "client"}),
+    );
+    // An object-type return annotation is not the body.
+    fail(
+        r,
+        "error_handled",
+        json!({"file": "api.ts", "function": "status"}),
+    );
+    pass(
+        r,
+        "parameter_validated",
+        json!({"file": "api.ts", "function": "status", "parameter": "code"}),
+    );
+    pass(
+        r,
+        "function_calls",
+        json!({"file": "api.ts", "caller": "status", "callee": "audit"}),
+    );
     // Their extents: judged inside the arrow function only.
     fail(
         r,

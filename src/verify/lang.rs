@@ -521,7 +521,7 @@ pub fn find_function(code: &str, name: &str, lang: Lang) -> Option<Site> {
         // such as `opts = merge(defaults(), parse(env(x)))` do not hide the definition, and
         // the list may span lines).
         patterns.push(format!(
-            r"(?m)^[ \t]*{MODIFIERS}(?:(?:let|var)[ \t]+)?(?:[A-Za-z_$][\w$]*\.)*{n}[ \t]*[?!]?[ \t]*(?::[^=(\n]*)?[=:][ \t]*(?:async[ \t]*)?(?:<[^>\n]*>[ \t]*)?{ARROW}"
+            r"(?m)^[ \t]*{MODIFIERS}(?:(?:let|var)[ \t]+)?(?:[A-Za-z_$][\w$]*\.)*{n}[ \t]*[?!]?[ \t]*(?::[^=(\n]*)?(?P<sep>[=:])[ \t]*(?:(?P<async>async)[ \t]*)?(?:<[^>\n]*>[ \t]*)?{ARROW}"
         ));
         // `name = function`, `name: function`, `exports.name = async function`.
         patterns.push(format!(
@@ -562,6 +562,8 @@ pub fn find_function(code: &str, name: &str, lang: Lang) -> Option<Site> {
         let mut locs = re.capture_locations();
         let group = re.capture_names().position(|g| g == Some("n"));
         let arrow = re.capture_names().any(|g| g == Some("arrow"));
+        let sep = re.capture_names().position(|g| g == Some("sep"));
+        let is_async = re.capture_names().position(|g| g == Some("async"));
         // Only a line before the best site so far can improve on it.
         for &line_start in starts
             .iter()
@@ -579,8 +581,14 @@ pub fn find_function(code: &str, name: &str, lang: Lang) -> Option<Site> {
             if lang != Lang::Python && starts_with_keyword(m.as_str().trim_start()) {
                 continue;
             }
-            if arrow && !arrow_follows(code, line_start + m.end()) {
-                continue;
+            if arrow {
+                let property = sep
+                    .and_then(|g| locs.get(g))
+                    .is_some_and(|(a, _)| hay.as_bytes()[a] == b':');
+                let is_async = is_async.and_then(|g| locs.get(g)).is_some();
+                if !arrow_follows(code, line_start + m.end(), property && !is_async) {
+                    continue;
+                }
             }
             best = Some(Site {
                 line: line_of(code, line_start),
@@ -595,13 +603,29 @@ pub fn find_function(code: &str, name: &str, lang: Lang) -> Option<Site> {
 /// True when an arrow function's parameters and `=>` start at `from` in blanked `code`: a
 /// parenthesised list (balanced at any depth, across lines; strings are blanked so their
 /// parentheses do not count) or a single identifier, then an optional return type on the
-/// same line, then `=>`.
-fn arrow_follows(code: &str, from: usize) -> bool {
+/// same line, then `=>`. `=` may end its line (`handler =` / `async (…) =>` below).
+///
+/// `strict` is for an object property that is not `async` (`name: (…) =>`): the same text
+/// is also an interface or type member (`handler: (req: Req) => void;`), which defines
+/// nothing, so it counts only with a default value in its parameters or a `{ … }` body.
+fn arrow_follows(code: &str, from: usize, strict: bool) -> bool {
     const LIMIT: usize = 16 * 1024;
     let b = code.as_bytes();
     let limit = from.saturating_add(LIMIT).min(b.len());
     let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'$';
     let mut k = from;
+    if b.get(k).is_some_and(|c| *c == b'\n' || *c == b'\r') {
+        while k < limit && b[k].is_ascii_whitespace() {
+            k += 1;
+        }
+        if b[k..limit].starts_with(b"async") && b.get(k + 5).is_some_and(|c| !ident(*c)) {
+            k += 5;
+            while k < limit && b[k].is_ascii_whitespace() {
+                k += 1;
+            }
+        }
+    }
+    let mut has_default = false;
     match b.get(k) {
         Some(b'(') => {
             let mut depth = 0usize;
@@ -618,6 +642,7 @@ fn arrow_follows(code: &str, from: usize) -> bool {
                             break;
                         }
                     }
+                    b'=' if !matches!(b.get(k + 1), Some(b'>' | b'=')) => has_default = true,
                     _ => {}
                 }
                 k += 1;
@@ -639,7 +664,14 @@ fn arrow_follows(code: &str, from: usize) -> bool {
             k += 1;
         }
     }
-    b.get(k) == Some(&b'=') && b.get(k + 1) == Some(&b'>')
+    if !(b.get(k) == Some(&b'=') && b.get(k + 1) == Some(&b'>')) {
+        return false;
+    }
+    if !strict || has_default {
+        return true;
+    }
+    let body = b[k + 2..limit].iter().find(|c| !c.is_ascii_whitespace());
+    body == Some(&b'{')
 }
 
 fn starts_with_keyword(s: &str) -> bool {
