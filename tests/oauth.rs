@@ -1057,3 +1057,158 @@ fn a_copy<'a>(a: &Authz<'a>) -> Authz<'a> {
         scope: a.scope,
     }
 }
+
+/// Settings › Account lists the user's authorized applications with a CSRF-protected
+/// Revoke; superadmins see every registered client (API and Settings › Users) and revoke
+/// one, which ends its tokens and refuses its next authorization.
+#[test]
+fn settings_show_authorized_apps_and_superadmins_revoke_clients() {
+    use crate::web_pages::Web;
+    let dir = TestDir::new("oauth-settings");
+    let app = appliance_without_mfa(&dir);
+    cli_user(&dir, "erin@example.com", "user");
+    let erin = Client::login(&app, "erin@example.com", PASSWORD);
+    let ws = s(&json(erin.get("/api/me")).1, "workspace_id");
+    let first = token_for(&app, &erin, &ws, "developer");
+    let second = token_for(&app, &erin, &ws, "developer");
+    let (_, grants) = json(erin.get("/api/oauth/grants"));
+    let grants = grants.as_array().expect("grants").clone();
+    assert_eq!(grants.len(), 2);
+
+    // The account page shows both, by name and workspace name.
+    let web = Web::new(&app);
+    web.sign_in("erin@example.com", PASSWORD);
+    let page = web.get("/settings/account");
+    page.assert_page(200, "Authorized applications");
+    assert_eq!(
+        page.body.matches("<tr id=\"app-").count(),
+        2,
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Matrix agent"), "{}", page.body);
+    assert_eq!(
+        page.body.matches("/settings/account/apps/").count(),
+        2,
+        "{}",
+        page.body
+    );
+    // Without the CSRF token nothing is revoked.
+    let action = format!("/settings/account/apps/{}/revoke", s(&grants[0], "id"));
+    let forged = web.post(&action, &[]);
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    assert_eq!(bearer_get(&app, &first, "/api/me").status(), 200);
+    assert_eq!(bearer_get(&app, &second, "/api/me").status(), 200);
+    web.submit("/settings/account", &action, &[])
+        .assert_redirect("/settings/account#apps");
+    let alive: Vec<bool> = [&first, &second]
+        .iter()
+        .map(|t| bearer_get(&app, t, "/api/me").status() == 200)
+        .collect();
+    assert_eq!(alive.iter().filter(|a| **a).count(), 1, "{alive:?}");
+    let survivor = if alive[0] { &first } else { &second };
+    let page = web.get("/settings/account");
+    assert_eq!(page.body.matches("/settings/account/apps/").count(), 1);
+    // Revoking it again is a clear note, not an error page.
+    web.submit("/settings/account", &action, &[])
+        .assert_redirect("/settings/account#apps");
+
+    // Only superadmin sessions see and revoke clients.
+    let admin = Client::login(&app, "admin@example.com", PASSWORD);
+    assert_eq!(erin.get("/api/admin/oauth/clients").status(), 403);
+    assert_eq!(
+        Client::with_bearer(&app, survivor)
+            .get("/api/admin/oauth/clients")
+            .status(),
+        403
+    );
+    let (status, clients) = json(admin.get("/api/admin/oauth/clients"));
+    assert_eq!(status, 200, "{clients}");
+    let clients = clients.as_array().expect("clients").clone();
+    assert_eq!(clients.len(), 2, "{clients:?}");
+    let live = clients
+        .iter()
+        .find(|c| c["active_grants"] == 1)
+        .expect("the client still authorized");
+    assert_eq!(live["redirect_uris"], json!(["http://127.0.0.1:7777/cb"]));
+    assert!(live["revoked_at"].is_null());
+    let live_id = s(live, "id");
+    assert_eq!(
+        admin
+            .delete("/api/admin/oauth/clients/oc_unknown000000")
+            .status(),
+        404
+    );
+    assert_eq!(
+        erin.delete(&format!("/api/admin/oauth/clients/{live_id}"))
+            .status(),
+        403
+    );
+    assert_eq!(bearer_get(&app, survivor, "/api/me").status(), 200);
+    assert_eq!(
+        admin
+            .delete(&format!("/api/admin/oauth/clients/{live_id}"))
+            .status(),
+        204
+    );
+    assert_eq!(bearer_get(&app, survivor, "/api/me").status(), 401);
+    let (_, apps) = json(erin.get("/api/oauth/grants"));
+    assert_eq!(apps, json!([]));
+    let (_, clients) = json(admin.get("/api/admin/oauth/clients"));
+    let revoked = clients
+        .as_array()
+        .expect("clients")
+        .iter()
+        .find(|c| c["id"] == json!(live_id))
+        .expect("still listed");
+    assert!(revoked["revoked_at"].is_string(), "{revoked}");
+    assert_eq!(revoked["active_grants"], 0);
+    // A revoked client cannot start an authorization: an error page, no redirect.
+    let resp = erin.get(&format!(
+        "/oauth/authorize?response_type=code&client_id={live_id}&redirect_uri=http%3A%2F%2F127.0.0.1%3A7777%2Fcb&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&state=x"
+    ));
+    assert!(resp.status().as_u16() >= 400, "{}", resp.status());
+    // The audit log names the revocation.
+    let (_, events) = json(admin.get("/api/admin/events"));
+    assert!(
+        events.to_string().contains("oauth_client_revoke"),
+        "{events}"
+    );
+
+    // Settings › Users shows the clients to the superadmin, with a Revoke for the other one.
+    let admin_web = Web::new(&app);
+    admin_web.sign_in("admin@example.com", PASSWORD);
+    let users = admin_web.get("/settings/users");
+    users.assert_page(200, "OAuth clients");
+    assert!(users.body.contains("Revoked"), "{}", users.body);
+    let other = clients
+        .as_array()
+        .expect("clients")
+        .iter()
+        .find(|c| c["id"] != json!(live_id))
+        .map(|c| s(c, "id"))
+        .expect("other client");
+    let action = format!("/settings/oauth-clients/{other}/revoke");
+    assert!(users.body.contains(&action), "{}", users.body);
+    admin_web
+        .submit("/settings/users", &action, &[])
+        .assert_redirect("/settings/users#oauth-clients");
+    let (_, clients) = json(admin.get("/api/admin/oauth/clients"));
+    assert!(
+        clients
+            .as_array()
+            .expect("clients")
+            .iter()
+            .all(|c| c["revoked_at"].is_string()),
+        "{clients}"
+    );
+    // A user's Settings › Users (admins only) never lists clients.
+    let erin_web = Web::new(&app);
+    erin_web.sign_in("erin@example.com", PASSWORD);
+    assert!(
+        !erin_web
+            .get("/settings/users")
+            .body
+            .contains("OAuth clients")
+    );
+}

@@ -10,6 +10,7 @@
 pub mod api_keys;
 pub mod mfa;
 pub mod oauth;
+pub mod oauth_admin;
 pub mod oauth_flow;
 pub mod password;
 pub mod reauth;

@@ -486,7 +486,7 @@ impl AuthService {
     }
 
     /// Revokes a grant and every token of it.
-    fn revoke_grant(
+    pub(super) fn revoke_grant(
         conn: &rusqlite::Connection,
         grant_id: &str,
         reason: &str,

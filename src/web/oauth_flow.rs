@@ -32,7 +32,12 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/oauth/revoke", web::post().to(revoke))
         .route("/oauth/revoke", options().to(super::oauth::preflight))
         .route("/api/oauth/grants", web::get().to(list_grants))
-        .route("/api/oauth/grants/{id}", web::delete().to(revoke_grant));
+        .route("/api/oauth/grants/{id}", web::delete().to(revoke_grant))
+        .route("/api/admin/oauth/clients", web::get().to(list_clients))
+        .route(
+            "/api/admin/oauth/clients/{id}",
+            web::delete().to(revoke_client),
+        );
 }
 
 /// `GET /api/oauth/grants`: the caller's authorized applications.
@@ -51,6 +56,39 @@ async fn revoke_grant(
     let auth = state.auth.clone();
     let id = path.into_inner();
     web::block(move || auth.oauth_revoke_grant(&caller, &id)).await??;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Platform administration needs a signed-in superadmin, never a key or a token.
+fn require_admin_session(caller: &auth::Caller) -> Result<(), super::ApiError> {
+    if caller.scope().is_some() {
+        return Err(super::ApiError::new(
+            actix_web::http::StatusCode::FORBIDDEN,
+            "forbidden",
+            "administration needs a signed-in admin session, not an API key or token",
+        ));
+    }
+    Ok(())
+}
+
+/// `GET /api/admin/oauth/clients`: every registered client (superadmins).
+async fn list_clients(state: Data, caller: auth::Caller) -> Result<HttpResponse, super::ApiError> {
+    require_admin_session(&caller)?;
+    let auth = state.auth.clone();
+    let clients = web::block(move || auth.oauth_list_clients(&caller)).await??;
+    Ok(HttpResponse::Ok().json(clients))
+}
+
+/// `DELETE /api/admin/oauth/clients/{id}`: shuts a client out (its grants and tokens end).
+async fn revoke_client(
+    state: Data,
+    caller: auth::Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, super::ApiError> {
+    require_admin_session(&caller)?;
+    let auth = state.auth.clone();
+    let id = path.into_inner();
+    web::block(move || auth.oauth_revoke_client(&caller, &id)).await??;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -243,6 +243,8 @@ pub const OPERATIONS: &[Operation] = &[
     op("GET", "/api/admin/usage", "admin", "LLM and operation usage", Session, &[]),
     op("GET", "/api/admin/mail", "admin", "Outgoing mail queue", Session, &[]),
     op("POST", "/api/admin/mail/{id}/retry", "admin", "Retry a failed mail", Session, &[]),
+    op("GET", "/api/admin/oauth/clients", "admin", "Registered OAuth clients with their active grants (superadmin)", Session, &[]),
+    op("DELETE", "/api/admin/oauth/clients/{id}", "admin", "Revoke an OAuth client: its grants and tokens end (superadmin)", Session, &[]),
     op("GET", "/api/openapi.json", "meta", "This document", Public, &[]),
     // OAuth for agents
     op("POST", "/oauth/register", "oauth", "Dynamic client registration (RFC 7591), public clients only", Public, &[]),

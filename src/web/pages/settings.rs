@@ -55,6 +55,10 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
             "/settings/account/sessions/revoke-all",
             web::post().to(sessions_revoke_all),
         )
+        .route(
+            "/settings/account/apps/{id}/revoke",
+            web::post().to(app_revoke),
+        )
         .route("/settings/api-keys", web::get().to(api_keys))
         .route("/settings/api-keys", web::post().to(api_key_create))
         .route(
@@ -75,6 +79,10 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(user_reset_link),
         )
         .route("/settings/mail/{id}/retry", web::post().to(mail_retry))
+        .route(
+            "/settings/oauth-clients/{id}/revoke",
+            web::post().to(oauth_client_revoke),
+        )
         .route("/settings/integrations", web::get().to(integrations))
         .route(
             "/settings/integrations/{org}/jira/account",
@@ -118,6 +126,16 @@ enum AccountForm {
     Recovery,
 }
 
+/// One authorized application as the account page shows it.
+struct AuthorizedAppRow {
+    id: String,
+    name: String,
+    workspace: String,
+    scope: String,
+    mcp_only: bool,
+    created_at: String,
+}
+
 #[derive(Template)]
 #[template(path = "settings_account.html")]
 struct AccountTpl {
@@ -125,6 +143,8 @@ struct AccountTpl {
     user: User,
     mfa: MfaStatus,
     sessions: Vec<SessionInfo>,
+    /// Applications (MCP clients) the user authorized with OAuth.
+    apps: Vec<AuthorizedAppRow>,
     /// API keys of the account that are not revoked (they survive a password change).
     active_api_keys: usize,
     webauthn_available: bool,
@@ -150,21 +170,38 @@ impl AccountTpl {
 async fn account_tpl(state: &Data, p: &Page, f: FormState) -> Result<AccountTpl, PageError> {
     let auth = state.auth.clone();
     let caller = p.caller.clone();
-    let (user, mfa, sessions, keys) = web::block(move || {
+    let (user, mfa, sessions, keys, grants, workspaces) = web::block(move || {
         let id = caller.user_id.clone();
         Ok::<_, auth::Error>((
             auth.user(&id)?,
             auth.mfa_status(&caller)?,
             auth.list_sessions(&caller)?,
             auth.list_api_keys(&caller)?,
+            auth.oauth_list_grants(&caller)?,
+            auth.list_workspaces(&id)?,
         ))
     })
     .await??;
+    let apps = grants
+        .into_iter()
+        .map(|g| AuthorizedAppRow {
+            workspace: workspaces
+                .iter()
+                .find(|w| w.id == g.workspace_id)
+                .map_or_else(|| g.workspace_id.clone(), |w| w.name.clone()),
+            mcp_only: g.resource.ends_with("/mcp"),
+            created_at: when(&g.created_at),
+            id: g.id,
+            name: g.client_name,
+            scope: g.scope,
+        })
+        .collect();
     Ok(AccountTpl {
         l: p.layout("Account", Nav::Settings, "account"),
         user,
         mfa,
         sessions,
+        apps,
         active_api_keys: keys.iter().filter(|k| k.revoked_at.is_none()).count(),
         webauthn_available: state.auth.webauthn.is_ok(),
         f,
@@ -502,6 +539,30 @@ async fn session_revoke(
     }
 }
 
+async fn app_revoke(
+    state: Data,
+    path: web::Path<String>,
+    form: PageForm<Empty>,
+) -> Result<HttpResponse, PageError> {
+    let p = form.page;
+    let auth = state.auth.clone();
+    let caller = p.caller.clone();
+    let id = path.into_inner();
+    match web::block(move || auth.oauth_revoke_grant(&caller, &id)).await? {
+        Ok(()) => Ok(redirect_flash(
+            "/settings/account#apps",
+            "success",
+            "Access revoked: the application's tokens stopped working. It has to ask you again to reconnect.",
+        )),
+        Err(auth::Error::NotFound(_)) => Ok(redirect_flash(
+            "/settings/account#apps",
+            "info",
+            "That application had no access any more.",
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
 async fn sessions_revoke_all(
     state: Data,
     form: PageForm<Empty>,
@@ -676,6 +737,8 @@ struct UsersTpl {
     mail_stats: crate::mail::MailStats,
     /// Messages waiting for a retry or failed for good (never their bodies).
     mail: Vec<crate::mail::QueuedMail>,
+    /// Registered OAuth clients (superadmins only; empty otherwise).
+    oauth_clients: Vec<auth::oauth_admin::ClientInfo>,
 }
 
 impl UsersTpl {
@@ -709,8 +772,16 @@ async fn users_tpl(state: &Data, p: &Page, f: FormState) -> Result<UsersTpl, Pag
             .await?
             .map_err(PageError::internal)?,
     );
+    let oauth_clients = if p.caller.role == Role::Superadmin {
+        let auth = state.auth.clone();
+        let caller = p.caller.clone();
+        web::block(move || auth.oauth_list_clients(&caller)).await??
+    } else {
+        Vec::new()
+    };
     Ok(UsersTpl {
         l: p.layout("Users", Nav::Settings, "users"),
+        oauth_clients,
         users,
         me: p.caller.user_id.clone(),
         can_superadmin: p.caller.role == Role::Superadmin,
@@ -789,6 +860,24 @@ fn capitalize_first(m: &str) -> String {
         Some(c) => c.to_uppercase().collect::<String>() + chars.as_str(),
         None => String::new(),
     }
+}
+
+async fn oauth_client_revoke(
+    state: Data,
+    path: web::Path<String>,
+    form: PageForm<Empty>,
+) -> Result<HttpResponse, PageError> {
+    let p = form.page;
+    p.require_admin()?;
+    let auth = state.auth.clone();
+    let caller = p.caller.clone();
+    let id = path.into_inner();
+    web::block(move || auth.oauth_revoke_client(&caller, &id)).await??;
+    Ok(redirect_flash(
+        "/settings/users#oauth-clients",
+        "success",
+        "OAuth client revoked: every token it held stopped working, and it cannot ask for access again.",
+    ))
 }
 
 async fn users(state: Data, p: Page) -> Result<HttpResponse, PageError> {
