@@ -690,7 +690,7 @@ impl AssuranceService {
 /// by SQL per control (no assertion is loaded): the model page, the model list and the
 /// dashboard call this for every model they show, so it must not grow with the assertions.
 pub fn verification_map(conn: &Connection, model_id: &str) -> Result<VerificationMap> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT a.control_id, count(*), \
          sum(a.tier1_status = 'pass' AND a.tier2_status = 'pass' AND a.coherent), \
          sum(a.tier1_status = 'fail' OR a.tier2_status = 'fail' OR NOT a.coherent), \

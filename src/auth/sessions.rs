@@ -347,14 +347,23 @@ impl AuthService {
             return Err(invalid());
         }
         let conn = self.db.conn()?;
-        let row: Option<(String, String, String, String, Option<String>)> = conn
-            .query_row(
-                "SELECT id, user_id, workspace_id, scope, revoked_at FROM api_keys WHERE key_hash = ?1",
-                [secrets::sha256_hex(key)],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-            )
+        type KeyRow = (
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+        );
+        let row: Option<KeyRow> = conn
+            .prepare_cached(
+                "SELECT id, user_id, workspace_id, scope, revoked_at, last_used_at FROM api_keys WHERE key_hash = ?1",
+            )?
+            .query_row([secrets::sha256_hex(key)], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+            })
             .optional()?;
-        let Some((key_id, user_id, workspace_id, scope, revoked)) = row else {
+        let Some((key_id, user_id, workspace_id, scope, revoked, last_used)) = row else {
             return Err(invalid());
         };
         if revoked.is_some() {
@@ -383,15 +392,17 @@ impl AuthService {
         // Last use is recorded at most once a minute per key (every CI call writing the
         // platform database made all API traffic contend for its write lock), and it is
         // bookkeeping: a failure to record it (data volume full) does not fail the request.
-        if let Err(e) = conn.execute(
-            "UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2 \
-             AND (last_used_at IS NULL OR last_used_at < ?3)",
-            params![
-                now_str(),
-                key_id,
-                time_str(Utc::now() - chrono::Duration::seconds(60))
-            ],
-        ) {
+        // The UPDATE is only tried when it can change something: an UPDATE that matches no
+        // row still takes the platform database's write lock, which every keyed request
+        // then queued for (issue 18).
+        let stale = time_str(Utc::now() - chrono::Duration::seconds(60));
+        if last_used.as_deref().is_none_or(|t| t < stale.as_str())
+            && let Err(e) = conn.execute(
+                "UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2 \
+                 AND (last_used_at IS NULL OR last_used_at < ?3)",
+                params![now_str(), key_id, stale],
+            )
+        {
             tracing::warn!(error = %e, "could not record API key use");
         }
         Ok(Caller {

@@ -78,11 +78,10 @@ fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
 
 /// Loads a user by id.
 pub fn get(conn: &Connection, id: &str) -> Result<User> {
-    conn.query_row(
-        &format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?1"),
-        [id],
-        user_from_row,
-    )
+    conn.prepare_cached(&format!(
+        "SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?1"
+    ))?
+    .query_row([id], user_from_row)
     .optional()?
     .ok_or(Error::NotFound("user"))
 }

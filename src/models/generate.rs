@@ -5,12 +5,11 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use rusqlite::params;
 use serde_json::json;
 
 use super::{Error, ModelService, Origin, Result, StoredModel};
 use crate::auth::Caller;
-use crate::engine::{self, Engine, PipelineEvent, StepRecord};
+use crate::engine::{self, Engine, PipelineEvent};
 use crate::jobs::{Handle, Registry};
 
 /// Number of events a generation job reports: the six pipeline steps.
@@ -105,7 +104,13 @@ impl ModelService {
             model.control_objectives.len(),
             model.controls.len()
         );
-        let stored = match self.create(caller, model, origin, &summary) {
+        // The thought process is saved with the model (one write); it is bookkeeping, so a
+        // failure to encode it saves the model without it, as before.
+        let steps = serde_json::to_string(&generated.steps).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "saving the thought process failed");
+            "[]".into()
+        });
+        let stored = match self.create_with_steps(caller, model, origin, &summary, &steps) {
             Ok(s) => s,
             Err(e) => {
                 job.fail(
@@ -115,9 +120,6 @@ impl ModelService {
                 return Err(e);
             }
         };
-        if let Err(e) = self.save_steps(caller, &stored.model.id, &generated.steps) {
-            tracing::warn!(error = %e, "saving the thought process failed");
-        }
         job.complete(json!({
             "model_id": stored.model.id,
             "title": stored.model.title,
@@ -128,16 +130,6 @@ impl ModelService {
             "controls": stored.model.controls.len(),
         }));
         Ok(stored)
-    }
-
-    fn save_steps(&self, caller: &Caller, model_id: &str, steps: &[StepRecord]) -> Result<()> {
-        let json = serde_json::to_string(steps).map_err(|e| Error::Engine(e.to_string()))?;
-        let conn = caller.tenant.conn()?;
-        conn.execute(
-            "UPDATE models SET generation_steps = ?1 WHERE id = ?2",
-            params![json, model_id],
-        )?;
-        Ok(())
     }
 
     /// The thought process of a model's generation, per step.

@@ -9,10 +9,12 @@
 //! MCP share (assets, attackers, control status/notes, evidence) are named methods in
 //! `entities.rs`, so the three faces record the same change the same way.
 
+mod cache;
 pub mod conversation;
 mod entities;
 pub mod generate;
 pub mod systems;
+mod view;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
@@ -290,19 +292,6 @@ pub struct ModelService {
 
 const MAX_LIMIT: u32 = 500;
 
-type ModelRow = (String, String, String, bool, Option<String>, Option<String>);
-
-fn load_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ModelRow> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-    ))
-}
-
 fn parse_document(json: &str) -> Result<ThreatModel> {
     serde_json::from_str(json).map_err(|e| {
         Error::Store(store::Error::Io {
@@ -312,28 +301,132 @@ fn parse_document(json: &str) -> Result<ThreatModel> {
     })
 }
 
-/// Loads a model of a workspace.
-pub fn load(conn: &Connection, workspace_id: &str, id: &str) -> Result<StoredModel> {
-    let row = conn
-        .query_row(
-            "SELECT document, workspace_id, source, badge_enabled, repo_url, source_issue FROM models WHERE id = ?1 AND workspace_id = ?2",
-            params![id, workspace_id],
-            load_row,
-        )
-        .optional()?
-        .ok_or_else(|| Error::NotFound(format!("model {id}")))?;
-    Ok(StoredModel {
-        model: parse_document(&row.0)?,
-        workspace_id: row.1,
-        source: if row.5.is_some() {
+/// The columns of a model row besides its document.
+#[derive(Debug, Clone)]
+pub(crate) struct RowMeta {
+    workspace_id: String,
+    source: String,
+    badge_enabled: bool,
+    repo_url: Option<String>,
+    source_issue: Option<String>,
+    version: i64,
+    updated_at: String,
+}
+
+impl RowMeta {
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            workspace_id: r.get(0)?,
+            source: r.get(1)?,
+            badge_enabled: r.get(2)?,
+            repo_url: r.get(3)?,
+            source_issue: r.get(4)?,
+            version: r.get(5)?,
+            updated_at: r.get(6)?,
+        })
+    }
+
+    /// Where the model came from (a model generated from a Jira issue says Jira).
+    fn source(&self) -> Source {
+        if self.source_issue.is_some() {
             Source::Jira
         } else {
-            Source::parse(&row.2)
+            Source::parse(&self.source)
+        }
+    }
+
+    fn into_stored(self, model: ThreatModel) -> StoredModel {
+        StoredModel {
+            model,
+            source: self.source(),
+            workspace_id: self.workspace_id,
+            badge_enabled: self.badge_enabled,
+            repo_url: self.repo_url,
+            source_issue: self.source_issue,
+        }
+    }
+}
+
+/// The decoded document of a model row: from the cache when the row's
+/// `(id, version, updated_at)` is there, else read (with the same columns, in one statement,
+/// so key and document belong together) and parsed.
+fn decoded(
+    conn: &Connection,
+    id: &str,
+    version: i64,
+    updated_at: &str,
+) -> Result<std::sync::Arc<cache::Decoded>> {
+    let key = cache::Key {
+        db: conn.path().unwrap_or_default().to_string(),
+        id: id.to_string(),
+        version,
+        updated_at: updated_at.to_string(),
+    };
+    if let Some(d) = cache::global().get(&key) {
+        return Ok(d);
+    }
+    let (doc, version, updated_at): (String, i64, String) = conn
+        .prepare_cached("SELECT document, version, updated_at FROM models WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("model {id}")))?;
+    let d = std::sync::Arc::new(cache::Decoded::new(parse_document(&doc)?));
+    cache::global().insert(
+        cache::Key {
+            version,
+            updated_at,
+            ..key
         },
-        badge_enabled: row.3,
-        repo_url: row.4,
-        source_issue: row.5,
-    })
+        d.clone(),
+    );
+    Ok(d)
+}
+
+/// A model of a workspace, decoded once and shared (read-only uses).
+pub(crate) fn load_shared(
+    conn: &Connection,
+    workspace_id: &str,
+    id: &str,
+) -> Result<(RowMeta, std::sync::Arc<cache::Decoded>)> {
+    let meta = conn
+        .prepare_cached(
+            "SELECT workspace_id, source, badge_enabled, repo_url, source_issue, version, updated_at FROM models WHERE id = ?1 AND workspace_id = ?2",
+        )?
+        .query_row(params![id, workspace_id], RowMeta::read)
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("model {id}")))?;
+    let d = decoded(conn, id, meta.version, &meta.updated_at)?;
+    if d.model.version as i64 != meta.version {
+        // Changed between the two reads (outside a transaction): read both together.
+        let mut stmt = conn.prepare_cached(
+            "SELECT workspace_id, source, badge_enabled, repo_url, source_issue, version, updated_at, document FROM models WHERE id = ?1 AND workspace_id = ?2",
+        )?;
+        let (meta, doc) = stmt
+            .query_row(params![id, workspace_id], |r| {
+                Ok((RowMeta::read(r)?, r.get::<_, String>(7)?))
+            })
+            .optional()?
+            .ok_or_else(|| Error::NotFound(format!("model {id}")))?;
+        return Ok((
+            meta,
+            std::sync::Arc::new(cache::Decoded::new(parse_document(&doc)?)),
+        ));
+    }
+    Ok((meta, d))
+}
+
+/// Loads a model of a workspace.
+pub fn load(conn: &Connection, workspace_id: &str, id: &str) -> Result<StoredModel> {
+    let (meta, d) = load_shared(conn, workspace_id, id)?;
+    Ok(meta.into_stored(d.model.clone()))
+}
+
+/// Whether model `id` is in the workspace (the tenant check of calls that need no document).
+pub fn exists(conn: &Connection, workspace_id: &str, id: &str) -> Result<()> {
+    conn.prepare_cached("SELECT 1 FROM models WHERE id = ?1 AND workspace_id = ?2")?
+        .query_row(params![id, workspace_id], |_| Ok(()))
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("model {id}")))
 }
 
 /// Applies a change to a model of `workspace_id` in `db` atomically: load, change, bump the
@@ -350,10 +443,12 @@ pub(crate) fn apply_update<T>(
     kind: &str,
     change: impl FnOnce(&mut ThreatModel) -> Result<(T, String)>,
 ) -> Result<(StoredModel, T)> {
+    let _turn = db.write_turn();
     let mut conn = db.conn()?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut stored = load(&tx, workspace_id, id)?;
-    let before_model = stored.model.clone();
+    let (meta, before_model) = load_shared(&tx, workspace_id, id)?;
+    let mut stored = meta.into_stored(before_model.model.clone());
+    let before_model = &before_model.model;
     let before = stored.model.version;
     let (out, summary) = change(&mut stored.model)?;
     stored.model.check_invariants()?;
@@ -362,23 +457,34 @@ pub(crate) fn apply_update<T>(
     }
     let doc = serde_json::to_string(&stored.model).map_err(|e| Error::Engine(e.to_string()))?;
     let now = now_str();
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE models SET title = ?1, version = ?2, document = ?3, updated_at = ?4 WHERE id = ?5",
-        params![
-            stored.model.title,
-            stored.model.version as i64,
-            doc,
-            now,
-            id
-        ],
-    )?;
-    tx.execute(
+    )?
+    .execute(params![
+        stored.model.title,
+        stored.model.version as i64,
+        doc,
+        now,
+        id
+    ])?;
+    tx.prepare_cached(
         "INSERT OR REPLACE INTO model_versions (model_id, version, document, change, actor_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![id, stored.model.version as i64, doc, summary, actor, now],
-    )?;
+    )?
+    .execute(params![id, stored.model.version as i64, doc, summary, actor, now])?;
     record_activity(&tx, workspace_id, Some(id), kind, &summary, source, actor)?;
-    crate::integrations::on_model_change(&tx, workspace_id, &before_model, &stored.model, actor)?;
+    crate::integrations::on_model_change(&tx, workspace_id, before_model, &stored.model, actor)?;
+    let key = cache::Key {
+        db: tx.path().unwrap_or_default().to_string(),
+        id: id.to_string(),
+        version: stored.model.version as i64,
+        updated_at: now,
+    };
     tx.commit()?;
+    // The next read of the model finds it decoded.
+    cache::global().insert(
+        key,
+        std::sync::Arc::new(cache::Decoded::new(stored.model.clone())),
+    );
     Ok((stored, out))
 }
 
@@ -392,10 +498,10 @@ pub fn record_activity(
     source: Source,
     actor: Option<&str>,
 ) -> Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO activity (workspace_id, model_id, kind, summary, source, actor_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![workspace_id, model_id, kind, summary, source.as_str(), actor, now_str()],
-    )?;
+    )?
+    .execute(params![workspace_id, model_id, kind, summary, source.as_str(), actor, now_str()])?;
     Ok(())
 }
 
@@ -407,13 +513,15 @@ pub fn verification_map(conn: &Connection, model_id: &str) -> Result<Verificatio
     })
 }
 
+/// One list row from its columns and the (cached) decoded document.
 fn list_item(conn: &Connection, r: &rusqlite::Row<'_>) -> Result<ListItem> {
-    let doc: String = r.get(3)?;
-    let model = parse_document(&doc)?;
-    let verification = verification_map(conn, &model.id)?;
+    let id: String = r.get(0)?;
+    let updated_at: String = r.get(5)?;
+    let d = decoded(conn, &id, r.get(3)?, &updated_at)?;
+    let model = &d.model;
+    let verification = verification_map(conn, &id)?;
     let source_issue: Option<String> = r.get(6)?;
     Ok(ListItem {
-        id: r.get(0)?,
         title: r.get(1)?,
         source: if source_issue.is_some() {
             Source::Jira
@@ -422,14 +530,23 @@ fn list_item(conn: &Connection, r: &rusqlite::Row<'_>) -> Result<ListItem> {
         },
         version: model.version,
         created_at: r.get(4)?,
-        updated_at: r.get(5)?,
+        updated_at,
         summary: model.summary(&verification),
         integrations: CardIntegrations {
             jira_issues: r.get(7)?,
             confluence_url: r.get(8)?,
         },
+        id,
     })
 }
+
+/// Columns of a list row (the document comes from the cache).
+const LIST_COLUMNS: &str = "SELECT id, title, source, version, created_at, updated_at, source_issue, \
+     (SELECT count(*) FROM jira_links l WHERE l.model_id = models.id AND l.kind = 'control' AND l.dropped_at IS NULL), \
+     (SELECT page_url FROM confluence_pages p WHERE p.model_id = models.id) FROM models";
+
+/// Rows matching a search: the title or the description contains it (`?2`, a LIKE pattern).
+const SEARCH: &str = "(title LIKE ?2 ESCAPE '\\' OR json_extract(document, '$.feature_description') LIKE ?2 ESCAPE '\\')";
 
 impl ModelService {
     /// Builds the service. Requests use the database their caller was resolved to.
@@ -441,29 +558,45 @@ impl ModelService {
     pub fn list(&self, caller: &Caller, q: &ListQuery) -> Result<Page<ListItem>> {
         let limit = q.limit.unwrap_or(50).clamp(1, MAX_LIMIT);
         let offset = q.offset.unwrap_or(0);
-        let pattern = q
-            .search
-            .as_deref()
-            .map(|s| format!("%{}%", s.trim().replace('%', "\\%").replace('_', "\\_")))
-            .unwrap_or_else(|| "%".into());
-        let conn = caller.tenant.conn()?;
-        let total: u32 = conn.query_row(
-            "SELECT count(*) FROM models WHERE workspace_id = ?1 AND (title LIKE ?2 ESCAPE '\\' OR json_extract(document, '$.feature_description') LIKE ?2 ESCAPE '\\')",
-            params![caller.workspace_id, pattern],
-            |r| r.get(0),
-        )?;
-        let mut stmt = conn.prepare(
-            "SELECT id, title, source, document, created_at, updated_at, source_issue, \
-             (SELECT count(*) FROM jira_links l WHERE l.model_id = models.id AND l.kind = 'control' AND l.dropped_at IS NULL), \
-             (SELECT page_url FROM confluence_pages p WHERE p.model_id = models.id) FROM models \
-             WHERE workspace_id = ?1 AND (title LIKE ?2 ESCAPE '\\' OR json_extract(document, '$.feature_description') LIKE ?2 ESCAPE '\\') \
-             ORDER BY updated_at DESC, id LIMIT ?3 OFFSET ?4",
-        )?;
-        let mut rows = stmt.query(params![caller.workspace_id, pattern, limit, offset])?;
+        let mut conn = caller.tenant.conn()?;
+        // One read snapshot: the rows and the documents read for them belong together.
+        let conn = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
         let mut items = Vec::new();
-        while let Some(r) = rows.next()? {
-            items.push(list_item(&conn, r)?);
-        }
+        let total: u32 = match q.search.as_deref() {
+            // No search matches every row (titles are NOT NULL): no document is read.
+            None => {
+                let total = conn
+                    .prepare_cached("SELECT count(*) FROM models WHERE workspace_id = ?1")?
+                    .query_row(params![caller.workspace_id], |r| r.get(0))?;
+                let mut stmt = conn.prepare_cached(&format!(
+                    "{LIST_COLUMNS} WHERE workspace_id = ?1 ORDER BY updated_at DESC, id LIMIT ?2 OFFSET ?3"
+                ))?;
+                let mut rows = stmt.query(params![caller.workspace_id, limit, offset])?;
+                while let Some(r) = rows.next()? {
+                    items.push(list_item(&conn, r)?);
+                }
+                total
+            }
+            Some(search) => {
+                let pattern = format!(
+                    "%{}%",
+                    search.trim().replace('%', "\\%").replace('_', "\\_")
+                );
+                let total = conn
+                    .prepare_cached(&format!(
+                        "SELECT count(*) FROM models WHERE workspace_id = ?1 AND {SEARCH}"
+                    ))?
+                    .query_row(params![caller.workspace_id, pattern], |r| r.get(0))?;
+                let mut stmt = conn.prepare_cached(&format!(
+                    "{LIST_COLUMNS} WHERE workspace_id = ?1 AND {SEARCH} ORDER BY updated_at DESC, id LIMIT ?3 OFFSET ?4"
+                ))?;
+                let mut rows = stmt.query(params![caller.workspace_id, pattern, limit, offset])?;
+                while let Some(r) = rows.next()? {
+                    items.push(list_item(&conn, r)?);
+                }
+                total
+            }
+        };
         Ok(Page {
             items,
             total,
@@ -481,8 +614,18 @@ impl ModelService {
     /// The verification map of a model (tenant-checked).
     pub fn verification(&self, caller: &Caller, id: &str) -> Result<VerificationMap> {
         let conn = caller.tenant.conn()?;
-        load(&conn, &caller.workspace_id, id)?;
+        exists(&conn, &caller.workspace_id, id)?;
         verification_map(&conn, id)
+    }
+
+    /// The body of `GET /api/models/{id}`: the model with its summary and verification
+    /// (control objectives themselves only with `include_cos`), from one connection.
+    pub fn get_body(&self, caller: &Caller, id: &str, include_cos: bool) -> Result<String> {
+        let conn = caller.tenant.conn()?;
+        let (meta, decoded) = load_shared(&conn, &caller.workspace_id, id)?;
+        let verification = verification_map(&conn, id)?;
+        drop(conn);
+        view::model_body(&meta, &decoded, &verification, include_cos)
     }
 
     /// Saves a newly generated model in the caller's workspace.
@@ -493,6 +636,19 @@ impl ModelService {
         origin: impl Into<Origin>,
         summary: &str,
     ) -> Result<StoredModel> {
+        self.create_with_steps(caller, model, origin, summary, "[]")
+    }
+
+    /// [`create`](Self::create) with the generation's thought process (JSON) saved in the
+    /// same row, instead of rewriting the row (and its document) right after.
+    pub(crate) fn create_with_steps(
+        &self,
+        caller: &Caller,
+        model: ThreatModel,
+        origin: impl Into<Origin>,
+        summary: &str,
+        steps: &str,
+    ) -> Result<StoredModel> {
         let Origin {
             source,
             issue: source_issue,
@@ -501,13 +657,15 @@ impl ModelService {
         model.check_invariants()?;
         let doc = serde_json::to_string(&model).map_err(|e| Error::Engine(e.to_string()))?;
         let now = now_str();
+        let _turn = caller.tenant.write_turn();
         let mut conn = caller.tenant.conn()?;
         let tx = conn.transaction()?;
-        let inserted = tx.execute(
-            "INSERT INTO models (id, workspace_id, title, source, version, document, created_by, created_at, updated_at, source_issue) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
-            params![model.id, caller.workspace_id, model.title, stored_source(source), model.version as i64, doc, caller.user_id, now, source_issue],
-        );
+        let inserted = tx
+            .prepare_cached(
+                "INSERT INTO models (id, workspace_id, title, source, version, document, created_by, created_at, updated_at, source_issue, generation_steps) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10)",
+            )?
+            .execute(params![model.id, caller.workspace_id, model.title, stored_source(source), model.version as i64, doc, caller.user_id, now, source_issue, steps]);
         match inserted {
             Err(rusqlite::Error::SqliteFailure(e, _))
                 if e.code == rusqlite::ErrorCode::ConstraintViolation && source_issue.is_some() =>
@@ -524,10 +682,10 @@ impl ModelService {
                 other?;
             }
         }
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO model_versions (model_id, version, document, change, actor_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![model.id, model.version as i64, doc, "generated", caller.user_id, now],
-        )?;
+        )?
+        .execute(params![model.id, model.version as i64, doc, "generated", caller.user_id, now])?;
         record_activity(
             &tx,
             &caller.workspace_id,
@@ -537,7 +695,14 @@ impl ModelService {
             source,
             Some(&caller.user_id),
         )?;
+        let key = cache::Key {
+            db: tx.path().unwrap_or_default().to_string(),
+            id: model.id.clone(),
+            version: model.version as i64,
+            updated_at: now,
+        };
         tx.commit()?;
+        cache::global().insert(key, std::sync::Arc::new(cache::Decoded::new(model.clone())));
         Ok(StoredModel {
             model,
             workspace_id: caller.workspace_id.clone(),

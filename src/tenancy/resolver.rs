@@ -242,12 +242,11 @@ impl TenantDbs {
     /// Where a workspace's data lives; `None` for an unknown workspace.
     pub fn locate(conn: &Connection, workspace_id: &str) -> Result<Option<Location>> {
         let row: Option<(Option<String>, Option<String>, Option<String>)> = conn
-            .query_row(
+            .prepare_cached(
                 "SELECT w.org_id, o.data_location, o.shredded_at FROM workspaces w \
                  LEFT JOIN orgs o ON o.id = w.org_id WHERE w.id = ?1",
-                [workspace_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
+            )?
+            .query_row([workspace_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
         Ok(row.map(|(org, location, shredded)| match org {
             None => Location::Platform,

@@ -54,15 +54,16 @@ pub fn resolve(
     /// name, personal, org id, membership role, org role.
     type Row = (String, bool, Option<String>, Option<String>, Option<String>);
     let row: Option<Row> = conn
-        .query_row(
+        .prepare_cached(
             "SELECT w.name, w.personal_owner_id IS NOT NULL, w.org_id, m.role, om.role \
              FROM workspaces w \
              LEFT JOIN workspace_members m ON m.workspace_id = w.id AND m.user_id = ?2 \
              LEFT JOIN org_members om ON om.org_id = w.org_id AND om.user_id = ?2 \
              WHERE w.id = ?1",
-            params![workspace_id, user_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-        )
+        )?
+        .query_row(params![workspace_id, user_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
         .optional()?;
     let Some((name, personal, org_id, member, org_role)) = row else {
         return Ok(None);

@@ -156,32 +156,11 @@ async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let svc = state.models.clone();
     let id = path.into_inner();
-    let (stored, verification) = web::block(move || {
-        let s = svc.get(&caller, &id)?;
-        let v = svc.verification(&caller, &id)?;
-        Ok::<_, models::Error>((s, v))
-    })
-    .await??;
-    let summary = stored.model.summary(&verification);
-    let mut body = serde_json::to_value(&stored).map_err(ApiError::internal)?;
-    if let Value::Object(map) = &mut body {
-        if !q.include_cos.unwrap_or(false) {
-            let n = stored.model.control_objectives.len();
-            map.remove("control_objectives");
-            map.insert("control_objectives_count".into(), json!(n));
-        }
-        map.remove("counters");
-        map.insert(
-            "description_provenance".into(),
-            json!({ "repo_url": stored.repo_url }),
-        );
-        map.insert(
-            "summary".into(),
-            serde_json::to_value(summary).unwrap_or_default(),
-        );
-        map.insert("verification".into(), json!(verification));
-    }
-    Ok(HttpResponse::Ok().json(body))
+    let include_cos = q.include_cos.unwrap_or(false);
+    let body = web::block(move || svc.get_body(&caller, &id, include_cos)).await??;
+    Ok(HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(body))
 }
 
 #[derive(Deserialize)]
