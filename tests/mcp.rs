@@ -647,6 +647,140 @@ fn mcp_stdio_proxies_to_a_remote_appliance() {
     );
 }
 
+/// Prompts for the spec's workflows and each model as resources, through a real MCP client
+/// over HTTP: listed, rendered with their arguments, refused without them; model, controls,
+/// verification and compliance resources read as JSON; another workspace's model and
+/// unknown URIs are errors that reveal nothing.
+#[test]
+fn prompts_and_resources_over_mcp() {
+    use rmcp::model::{GetPromptRequestParams, ReadResourceRequestParams};
+    let dir = TestDir::new("mcp-prompts");
+    let app = appliance_without_mfa(&dir);
+    cli_user(&dir, "pat@example.com", "user");
+    cli_user(&dir, "quinn@example.com", "user");
+    let key = api_key(&dir, "pat@example.com", "developer");
+    let other = api_key(&dir, "quinn@example.com", "developer");
+    runtime().block_on(async {
+        let client = connect(&app, &key).await;
+        let caps = client.peer_info().expect("info").capabilities.clone();
+        assert!(
+            caps.prompts.is_some() && caps.resources.is_some(),
+            "{caps:?}"
+        );
+
+        let prompts = client.list_all_prompts().await.expect("prompts/list");
+        let mut names: Vec<&str> = prompts.iter().map(|p| p.name.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "close_compliance_gaps",
+                "prove_controls",
+                "scan_for_gaps",
+                "threat_model_feature"
+            ]
+        );
+        let args = |v: Value| v.as_object().cloned().expect("object");
+        let got = client
+            .get_prompt(
+                GetPromptRequestParams::new("threat_model_feature")
+                    .with_arguments(args(json!({"feature_description": S3_API}))),
+            )
+            .await
+            .expect("prompts/get");
+        let text = serde_json::to_string(&got.messages).expect("json");
+        assert!(
+            text.contains("pre-signed URLs") && text.contains("generate_threat_model"),
+            "{text}"
+        );
+        let missing = client
+            .get_prompt(GetPromptRequestParams::new("prove_controls"))
+            .await
+            .expect_err("model_id is required");
+        assert!(missing.to_string().contains("model_id"), "{missing}");
+        assert!(
+            client
+                .get_prompt(GetPromptRequestParams::new("nope"))
+                .await
+                .is_err()
+        );
+
+        let made = ok(
+            &client,
+            "generate_threat_model",
+            json!({"feature_description": S3_API, "async_mode": false}),
+        )
+        .await;
+        let model = made["model_id"].as_str().expect("model_id").to_string();
+        let listed = client.list_all_resources().await.expect("resources/list");
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].uri, format!("rampart://models/{model}"));
+        let templates = client
+            .list_all_resource_templates()
+            .await
+            .expect("resources/templates/list");
+        assert_eq!(templates.len(), 4);
+        for (suffix, field) in [
+            ("", "assets"),
+            ("/controls", "controls"),
+            ("/verification-report", "model_id"),
+            ("/compliance-report", "reports"),
+        ] {
+            let uri = format!("rampart://models/{model}{suffix}");
+            let read = client
+                .read_resource(ReadResourceRequestParams::new(uri.clone()))
+                .await
+                .unwrap_or_else(|e| panic!("{uri}: {e}"));
+            let body = serde_json::to_value(&read.contents[0]).expect("json");
+            assert_eq!(body["uri"], json!(uri));
+            assert_eq!(body["mimeType"], "application/json");
+            let doc: Value =
+                serde_json::from_str(body["text"].as_str().expect("text")).expect("JSON text");
+            assert!(!doc[field].is_null(), "{uri}: {doc}");
+        }
+        for bad in [
+            "rampart://models/nope",
+            "rampart://models/x/other",
+            "file:///etc/passwd",
+        ] {
+            let err = client
+                .read_resource(ReadResourceRequestParams::new(bad))
+                .await
+                .expect_err(bad);
+            assert!(!err.to_string().is_empty());
+        }
+        // Another workspace's key sees none of it.
+        let outsider = connect(&app, &other).await;
+        assert!(
+            outsider
+                .list_all_resources()
+                .await
+                .expect("list")
+                .is_empty()
+        );
+        let hidden = outsider
+            .read_resource(ReadResourceRequestParams::new(format!(
+                "rampart://models/{model}"
+            )))
+            .await
+            .expect_err("another workspace's model");
+        let unknown = outsider
+            .read_resource(ReadResourceRequestParams::new(
+                "rampart://models/6f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b",
+            ))
+            .await
+            .expect_err("unknown model");
+        assert_eq!(
+            hidden.to_string().replace(&model, "ID"),
+            unknown
+                .to_string()
+                .replace("6f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b", "ID")
+        );
+        let _ = outsider.cancel().await;
+        let _ = client.cancel().await;
+    });
+}
+
 #[test]
 fn shared_workspace_over_mcp_viewer_reads_member_writes() {
     let dir = TestDir::new("mcp-team");

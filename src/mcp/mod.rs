@@ -8,7 +8,9 @@
 //! or object; the protocol layer never sees a panic or a service error.
 
 pub mod args;
+pub mod prompts;
 pub mod proxy;
+pub mod resources;
 mod tools;
 
 use std::borrow::Cow;
@@ -132,17 +134,103 @@ impl McpServer {
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for McpServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_protocol_version(MAX_PROTOCOL)
-            .with_server_info(
-                Implementation::new("rampart", env!("CARGO_PKG_VERSION"))
-                    .with_title("rampart threat modeling"),
-            )
-            .with_instructions(INSTRUCTIONS)
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_prompts()
+                .enable_resources()
+                .build(),
+        )
+        .with_protocol_version(MAX_PROTOCOL)
+        .with_server_info(
+            Implementation::new("rampart", env!("CARGO_PKG_VERSION"))
+                .with_title("rampart threat modeling"),
+        )
+        .with_instructions(INSTRUCTIONS)
     }
 
     fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
         Cow::Borrowed(ProtocolVersion::known_up_to(&MAX_PROTOCOL))
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<rmcp::model::PaginatedRequestParams>,
+        _context: rmcp::service::RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::ListPromptsResult, rmcp::ErrorData> {
+        Ok(rmcp::model::ListPromptsResult::with_all_items(
+            prompts::list(),
+        ))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: rmcp::model::GetPromptRequestParams,
+        _context: rmcp::service::RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::GetPromptResponse, rmcp::ErrorData> {
+        prompts::render(&request.name, request.arguments.as_ref())
+            .map(Into::into)
+            .map_err(|e| rmcp::ErrorData::invalid_params(e.0, None))
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<rmcp::model::PaginatedRequestParams>,
+        context: rmcp::service::RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::ListResourcesResult, rmcp::ErrorData> {
+        let caller = self.resource_caller(&context)?;
+        let svc = self.svc.clone();
+        let list = tokio::task::spawn_blocking(move || resources::list(&svc, &caller))
+            .await
+            .map_err(|e| rmcp::ErrorData::internal_error(e.to_string(), None))?
+            .map_err(|e| rmcp::ErrorData::internal_error(e.to_string(), None))?;
+        Ok(rmcp::model::ListResourcesResult::with_all_items(list))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<rmcp::model::PaginatedRequestParams>,
+        _context: rmcp::service::RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::ListResourceTemplatesResult, rmcp::ErrorData> {
+        Ok(rmcp::model::ListResourceTemplatesResult::with_all_items(
+            resources::templates(),
+        ))
+    }
+
+    async fn read_resource(
+        &self,
+        request: rmcp::model::ReadResourceRequestParams,
+        context: rmcp::service::RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::ReadResourceResponse, rmcp::ErrorData> {
+        let uri = request.uri;
+        let target = resources::parse(&uri).ok_or_else(|| {
+            rmcp::ErrorData::resource_not_found(
+                format!("unknown resource {uri}; resources/templates/list shows the URIs"),
+                None,
+            )
+        })?;
+        let caller = self.resource_caller(&context)?;
+        let svc = self.svc.clone();
+        let u = uri.clone();
+        let contents =
+            tokio::task::spawn_blocking(move || resources::read(&svc, &caller, &u, &target))
+                .await
+                .map_err(|e| rmcp::ErrorData::internal_error(e.to_string(), None))?
+                .map_err(|message| {
+                    rmcp::ErrorData::resource_not_found(format!("{uri}: {message}"), None)
+                })?;
+        Ok(rmcp::model::ReadResourceResult::new(vec![contents]).into())
+    }
+}
+
+impl McpServer {
+    /// The caller of a resource request, as a protocol error when there is none.
+    fn resource_caller(
+        &self,
+        context: &rmcp::service::RequestContext<rmcp::RoleServer>,
+    ) -> Result<Caller, rmcp::ErrorData> {
+        self.caller(context)
+            .map_err(|e| rmcp::ErrorData::invalid_request(e.to_string(), None))
     }
 }
 

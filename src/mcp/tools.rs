@@ -897,7 +897,7 @@ fn control_json(
 }
 
 impl McpServer {
-    fn caller(&self, ctx: &RequestContext<RoleServer>) -> Result<Caller, ToolError> {
+    pub(super) fn caller(&self, ctx: &RequestContext<RoleServer>) -> Result<Caller, ToolError> {
         if let Some(c) = &self.fixed_caller {
             return Ok(c.clone());
         }
