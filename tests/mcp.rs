@@ -781,6 +781,82 @@ fn prompts_and_resources_over_mcp() {
     });
 }
 
+/// The tools no other test calls through an MCP client (entities, evidence, review queue,
+/// scan prompt, finding lifecycle, deletions, systems membership), each with its effect
+/// checked through another tool. With the workflow tests this calls all 46.
+#[test]
+fn remaining_tools_through_a_real_mcp_client() {
+    let dir = TestDir::new("mcp-every-tool");
+    let app = appliance_without_mfa(&dir);
+    cli_user(&dir, "rae@example.com", "user");
+    let key = api_key(&dir, "rae@example.com", "developer");
+    runtime().block_on(async {
+        let c = connect(&app, &key).await;
+        let made = ok(&c, "generate_threat_model", json!({"feature_description": S3_API, "async_mode": false})).await;
+        let m = made["model_id"].as_str().expect("model_id").to_string();
+        let model = |v: &Value| v.to_string();
+
+        // Entities: add, edit, remove; objectives follow.
+        let asset = ok(&c, "add_asset", json!({"model_id": m, "name": "Signing key of pre-signed URLs", "properties": ["C", "I"], "impact": "high", "rationale": "Forges download links"})).await;
+        let aid = asset["asset_id"].as_str().expect("asset_id").to_string();
+        ok(&c, "edit_asset", json!({"model_id": m, "asset_id": aid, "description": "HMAC key that signs S3 URLs"})).await;
+        let attacker = ok(&c, "add_attacker", json!({"model_id": m, "name": "Former contractor with old credentials", "position": "external", "likelihood": "medium", "threatens": ["C"]})).await;
+        let atk = attacker["attacker_id"].as_str().expect("attacker_id").to_string();
+        ok(&c, "edit_attacker", json!({"model_id": m, "attacker_id": atk, "likelihood": "low"})).await;
+        let doc = ok(&c, "get_threat_model", json!({"model_id": m})).await;
+        assert!(model(&doc).contains("HMAC key that signs S3 URLs"), "{doc}");
+        assert!(model(&doc).contains("Former contractor"), "{doc}");
+        ok(&c, "remove_attacker", json!({"model_id": m, "attacker_id": atk, "reason": "covered by ATK1"})).await;
+        ok(&c, "remove_asset", json!({"model_id": m, "asset_id": aid, "reason": "keys are in the KMS model"})).await;
+        let doc = ok(&c, "get_threat_model", json!({"model_id": m})).await;
+        assert!(!model(&doc).contains("Former contractor") && !model(&doc).contains("HMAC key"), "{doc}");
+        let msg = tool_error(&c, "remove_asset", json!({"model_id": m, "asset_id": aid})).await;
+        assert!(msg.contains(&aid), "{msg}");
+
+        // Evidence on a control: add, see it, remove it.
+        let controls = ok(&c, "get_controls", json!({"model_id": m, "limit": 1})).await;
+        let ctl = controls["controls"][0]["id"].as_str().unwrap_or_else(|| panic!("a control in {controls}")).to_string();
+        let ev = ok(&c, "add_evidence", json!({"model_id": m, "control_id": ctl, "title": "PR #42 adds the check", "reference": "https://git.example/pr/42"})).await;
+        let eid = ev["evidence_id"].as_str().expect("evidence_id").to_string();
+        let one = ok(&c, "get_controls", json!({"model_id": m, "control_id": ctl})).await;
+        assert!(model(&one).contains("PR #42 adds the check"), "{one}");
+        ok(&c, "remove_evidence", json!({"model_id": m, "control_id": ctl, "evidence_id": eid})).await;
+        let one = ok(&c, "get_controls", json!({"model_id": m, "control_id": ctl})).await;
+        assert!(!model(&one).contains("PR #42 adds the check"), "{one}");
+
+        // Assertions: submit, delete; the review queue and the scan prompt answer for the model.
+        let sub = ok(&c, "submit_assertions", json!({"model_id": m, "control_id": ctl, "assertions_json": [{"type": "file_exists", "params": {"file": "src/upload.rs"}, "description": "The upload module exists"}]})).await;
+        let asrt = sub["created"][0]["id"].as_str().unwrap_or_else(|| panic!("assertion id in {sub}")).to_string();
+        ok(&c, "delete_assertion", json!({"model_id": m, "assertion_id": asrt})).await;
+        assert_eq!(ok(&c, "list_assertions", json!({"model_id": m})).await["total"], 0);
+        let queue = ok(&c, "get_review_queue", json!({"model_id": m, "stale_after_hours": 1})).await;
+        assert_eq!(queue["model_id"], json!(m));
+        assert!(queue["controls"].is_array(), "{queue}");
+        let prompt = ok(&c, "get_scan_prompt", json!({"model_id": m})).await;
+        assert!(prompt["prompt"].as_str().is_some_and(|p| p.contains(&ctl)), "{prompt}");
+
+        // A finding through its lifecycle; a transition the lifecycle forbids is refused.
+        let f = ok(&c, "submit_findings", json!({"model_id": m, "findings_json": [{"title": "Unsigned URLs accepted", "severity": "high", "control_id": ctl}]})).await;
+        let fid = f["findings"][0]["id"].as_str().unwrap_or_else(|| panic!("finding id in {f}")).to_string();
+        ok(&c, "update_finding", json!({"model_id": m, "finding_id": fid, "status": "acknowledged"})).await;
+        let msg = tool_error(&c, "update_finding", json!({"model_id": m, "finding_id": fid, "status": "discovered"})).await;
+        assert!(msg.contains("acknowledged"), "{msg}");
+        let listed = ok(&c, "list_findings", json!({"model_id": m, "status": "acknowledged"})).await;
+        assert_eq!(listed["total"], 1, "{listed}");
+
+        // Systems membership, then the model's deletion.
+        let sys = ok(&c, "create_system", json!({"name": "Storage"})).await;
+        let sid = sys["id"].as_str().expect("system id").to_string();
+        let added = ok(&c, "add_model_to_system", json!({"system_id": sid, "model_id": m})).await;
+        assert_eq!(added["models"][0]["id"], json!(m));
+        ok(&c, "delete_threat_model", json!({"model_id": m})).await;
+        let msg = tool_error(&c, "get_threat_model", json!({"model_id": m})).await;
+        assert!(msg.contains("not found"), "{msg}");
+        assert_eq!(ok(&c, "list_threat_models", json!({})).await["total"], 0);
+        let _ = c.cancel().await;
+    });
+}
+
 #[test]
 fn shared_workspace_over_mcp_viewer_reads_member_writes() {
     let dir = TestDir::new("mcp-team");
