@@ -614,31 +614,10 @@ fn shape(path: &str) -> String {
 
 /// Every route registered in src/web/api_*.rs, as (METHOD, shape).
 fn source_routes() -> BTreeSet<(String, String)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/web");
-    let re = regex::Regex::new(
-        r#"(?s)(?:\.route\(\s*"([^"]+)",\s*web::(get|post|patch|delete|put)\(\)|web::resource\(\s*"([^"]+)"\s*\).*?\.route\(web::(get|post|patch|delete|put)\(\))"#,
-    )
-    .expect("regex");
-    let mut out = BTreeSet::new();
-    for entry in std::fs::read_dir(&dir).expect("src/web") {
-        let path = entry.expect("entry").path();
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        if !(name.starts_with("api_") && name.ends_with(".rs")) {
-            continue;
-        }
-        let src = std::fs::read_to_string(&path).expect("read");
-        for c in re.captures_iter(&src) {
-            let (p, m) = match (c.get(1), c.get(2), c.get(3), c.get(4)) {
-                (Some(p), Some(m), _, _) | (_, _, Some(p), Some(m)) => (p.as_str(), m.as_str()),
-                _ => continue,
-            };
-            out.insert((m.to_uppercase(), shape(p)));
-        }
-    }
-    out
+    crate::harness::registered_routes(|name| name.starts_with("api_"))
+        .into_iter()
+        .map(|(m, p)| (m, shape(&p)))
+        .collect()
 }
 
 /// Tenant-scoped: takes an object id, or lists the caller's workspace data.

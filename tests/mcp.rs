@@ -450,6 +450,53 @@ fn mcp_over_http_workflow() {
     );
 }
 
+/// Starts a `rampart mcp --stdio …` command and connects an MCP client to its stdio that
+/// records progress notifications; stderr is piped when `capture_stderr`.
+async fn stdio_client(
+    cmd: std::process::Command,
+    capture_stderr: bool,
+) -> (
+    tokio::process::Child,
+    RunningService<RoleClient, ProgressLog>,
+    ProgressLog,
+) {
+    let mut cmd = tokio::process::Command::from(cmd);
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(if capture_stderr {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::inherit()
+        })
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().expect("spawn rampart mcp --stdio");
+    let stdout = child.stdout.take().expect("stdout");
+    let stdin = child.stdin.take().expect("stdin");
+    let progress = ProgressLog::default();
+    let client = progress
+        .clone()
+        .serve((stdout, stdin))
+        .await
+        .expect("MCP initialize over stdio");
+    (child, client, progress)
+}
+
+/// A synchronous generate_threat_model call that asks for progress notifications.
+fn generate_with_progress(token: &str) -> CallToolRequestParams {
+    let mut params = CallToolRequestParams::new("generate_threat_model").with_arguments(
+        json!({"feature_description": S3_API, "async_mode": false})
+            .as_object()
+            .cloned()
+            .expect("object"),
+    );
+    let mut meta = rmcp::model::RequestMetaObject::default();
+    meta.set_progress_token(rmcp::model::ProgressToken(
+        rmcp::model::NumberOrString::String(token.into()),
+    ));
+    params.meta = Some(meta);
+    params
+}
+
 #[test]
 fn mcp_over_stdio() {
     let dir = TestDir::new("mcp-stdio");
@@ -462,40 +509,19 @@ fn mcp_over_stdio() {
     assert!(stderr(&out).contains("RAMPART_API_KEY"), "{}", stderr(&out));
 
     runtime().block_on(async {
-        let mut cmd = tokio::process::Command::from(
+        let (mut child, client, progress) = stdio_client(
             dir.cmd()
                 .args(["mcp", "--stdio"])
                 .env("RAMPART_API_KEY", &key)
                 .cmd,
-        );
-        cmd.stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
-            .kill_on_drop(true);
-        let mut child = cmd.spawn().expect("spawn rampart mcp --stdio");
-        let stdout = child.stdout.take().expect("stdout");
-        let stdin = child.stdin.take().expect("stdin");
-        let progress = ProgressLog::default();
-        let client = progress
-            .clone()
-            .serve((stdout, stdin))
-            .await
-            .expect("MCP initialize over stdio");
+            false,
+        )
+        .await;
         assert_eq!(tool_names(&client).await, SPEC_TOOLS);
         let empty = ok(&client, "list_threat_models", json!({})).await;
         assert_eq!(empty["total"], 0);
         // Synchronous generation with a progress token: one notification per pipeline step.
-        let mut params = CallToolRequestParams::new("generate_threat_model").with_arguments(
-            json!({"feature_description": S3_API, "async_mode": false})
-                .as_object()
-                .cloned()
-                .expect("object"),
-        );
-        let mut meta = rmcp::model::RequestMetaObject::default();
-        meta.set_progress_token(rmcp::model::ProgressToken(
-            rmcp::model::NumberOrString::String("gen-1".into()),
-        ));
-        params.meta = Some(meta);
+        let params = generate_with_progress("gen-1");
         let made = client.call_tool(params).await.expect("generate");
         assert_ne!(made.is_error, Some(true), "{}", text(&made));
         let made = made.structured_content.expect("structured");
@@ -565,40 +591,19 @@ fn mcp_stdio_proxies_to_a_remote_appliance() {
     }
 
     let model_id = runtime().block_on(async {
-        let mut cmd = tokio::process::Command::from(
+        let (mut child, client, progress) = stdio_client(
             elsewhere
                 .cmd()
                 .args(["mcp", "--stdio", "--url", &format!("{base}/mcp")])
                 .env("RAMPART_API_KEY", &key)
                 .cmd,
-        );
-        cmd.stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = cmd.spawn().expect("spawn rampart mcp --stdio --url");
-        let stdout = child.stdout.take().expect("stdout");
-        let stdin = child.stdin.take().expect("stdin");
-        let progress = ProgressLog::default();
-        let client = progress
-            .clone()
-            .serve((stdout, stdin))
-            .await
-            .expect("MCP initialize through the proxy");
+            true,
+        )
+        .await;
         let info = client.peer_info().expect("server info");
         assert_eq!(info.protocol_version.as_str(), "2025-11-25");
         assert_eq!(tool_names(&client).await, SPEC_TOOLS);
-        let mut params = CallToolRequestParams::new("generate_threat_model").with_arguments(
-            json!({"feature_description": S3_API, "async_mode": false})
-                .as_object()
-                .cloned()
-                .expect("object"),
-        );
-        let mut meta = rmcp::model::RequestMetaObject::default();
-        meta.set_progress_token(rmcp::model::ProgressToken(
-            rmcp::model::NumberOrString::String("proxied".into()),
-        ));
-        params.meta = Some(meta);
+        let params = generate_with_progress("proxied");
         let made = client.call_tool(params).await.expect("generate");
         assert_ne!(made.is_error, Some(true), "{}", text(&made));
         let model_id = made.structured_content.expect("structured")["model_id"]

@@ -10,31 +10,6 @@ use serde_json::{Value, json};
 use crate::harness::{Client, TestDir, appliance_without_mfa, cli_user, json};
 use crate::mcp::{api_key, connect, ok, runtime};
 
-/// Routes registered in src/web/*.rs (not the HTML pages), as (METHOD, path template).
-fn registered_routes() -> BTreeSet<(String, String)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/web");
-    let re = regex::Regex::new(
-        r#"(?s)(?:\.route\(\s*"([^"]+)",\s*web::(get|post|patch|delete|put)\(\)|web::resource\(\s*"([^"]+)"\s*\).*?\.route\(web::(get|post|patch|delete|put)\(\))"#,
-    )
-    .expect("regex");
-    let mut out = BTreeSet::new();
-    for entry in std::fs::read_dir(&dir).expect("src/web") {
-        let path = entry.expect("entry").path();
-        if path.extension().and_then(|e| e.to_str()) != Some("rs") {
-            continue;
-        }
-        let src = std::fs::read_to_string(&path).expect("read");
-        for c in re.captures_iter(&src) {
-            let (p, m) = match (c.get(1), c.get(2), c.get(3), c.get(4)) {
-                (Some(p), Some(m), _, _) | (_, _, Some(p), Some(m)) => (p.as_str(), m.as_str()),
-                _ => continue,
-            };
-            out.insert((m.to_uppercase(), p.to_string()));
-        }
-    }
-    out
-}
-
 fn documented(doc: &Value) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {
@@ -80,7 +55,7 @@ fn openapi_document_matches_the_registered_routes_and_every_tool() {
     // Every registered route is documented, and nothing is documented that is not served.
     // (The metadata routes under /.well-known are registered by constant, so only the
     // routing probe below checks them.)
-    let registered = registered_routes();
+    let registered = crate::harness::registered_routes(|_| true);
     let docs = documented(&doc);
     let well_known = |(_, p): &&(String, String)| !p.starts_with("/.well-known/");
     assert!(

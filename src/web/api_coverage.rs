@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{ApiError, AppState};
-use crate::auth::{Caller, Via};
+use crate::auth::Caller;
 use crate::domain::{self, ImportedControl};
 use crate::models::Source;
 
@@ -84,10 +84,7 @@ async fn import(
     path: web::Path<String>,
     body: web::Json<ImportRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let source = match caller.via {
-        Via::Session { .. } => Source::Web,
-        Via::ApiKey { .. } => Source::Api,
-    };
+    let source = super::api_models::source_of(&caller);
     let rationale = match source {
         Source::Web => "imported in the web app",
         _ => "imported via the API",

@@ -122,7 +122,7 @@ fn domain_error(e: crate::domain::DomainError) -> ApiError {
 }
 
 /// The source of a REST call: the web app uses sessions, everything else keys.
-fn source_of(caller: &Caller) -> Source {
+pub(super) fn source_of(caller: &Caller) -> Source {
     match caller.via {
         crate::auth::Via::Session { .. } => Source::Web,
         crate::auth::Via::ApiKey { .. } => Source::Api,

@@ -619,3 +619,36 @@ pub fn totp_code(otpauth_url: &str, steps: i64) -> String {
         .as_secs() as i64;
     totp.generate((now + steps * 30) as u64).to_string()
 }
+
+/// Routes registered in `src/web/*.rs` files whose name passes `keep`, as (METHOD, path
+/// template) read from the source (`.route("…", web::get()…)` and `web::resource("…")`), for
+/// the tests that hold the authorization matrix and the OpenAPI document to them.
+pub fn registered_routes(
+    keep: impl Fn(&str) -> bool,
+) -> std::collections::BTreeSet<(String, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/web");
+    let re = regex::Regex::new(
+        r#"(?s)(?:\.route\(\s*"([^"]+)",\s*web::(get|post|patch|delete|put)\(\)|web::resource\(\s*"([^"]+)"\s*\).*?\.route\(web::(get|post|patch|delete|put)\(\))"#,
+    )
+    .expect("regex");
+    let mut out = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(&dir).expect("src/web") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if !name.ends_with(".rs") || !keep(name) {
+            continue;
+        }
+        let src = std::fs::read_to_string(&path).expect("read");
+        for c in re.captures_iter(&src) {
+            let (p, m) = match (c.get(1), c.get(2), c.get(3), c.get(4)) {
+                (Some(p), Some(m), _, _) | (_, _, Some(p), Some(m)) => (p.as_str(), m.as_str()),
+                _ => continue,
+            };
+            out.insert((m.to_uppercase(), p.to_string()));
+        }
+    }
+    out
+}
