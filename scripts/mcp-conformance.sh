@@ -10,8 +10,8 @@
 # adds the key. The full suite is run and its summary printed; most of its scenarios call the
 # suite's own fixture tools/resources/prompts (test_simple_text, resources/list, ...) that a
 # product server does not have, so the script's verdict is over the scenarios that apply to
-# rampart: server-initialize, ping, tools-list, server-sse-multiple-streams and
-# dns-rebinding-protection. Exit 0 when all of those pass.
+# rampart: server-initialize, ping, tools-list, server-sse-multiple-streams,
+# dns-rebinding-protection, resources-list and prompts-list. Exit 0 when all of those pass.
 #
 # The appliance refuses unknown RAMPART_* variables, so it runs with a clean environment: no
 # RAMPART_* variable of the caller (RAMPART_BIN included) reaches it, only the settings below.
@@ -23,7 +23,7 @@ bin="${RAMPART_BIN:-$root/target/debug/rampart}"
 version="${CONFORMANCE_VERSION:-0.1.12}"
 port="${MCP_PORT:-18791}"
 proxy_port="${PROXY_PORT:-18792}"
-applicable=(server-initialize ping tools-list server-sse-multiple-streams dns-rebinding-protection)
+applicable=(server-initialize ping tools-list server-sse-multiple-streams dns-rebinding-protection resources-list prompts-list)
 
 [ -x "$bin" ] || { echo "no rampart binary at $bin (cargo build, or set RAMPART_BIN)" >&2; exit 2; }
 command -v node >/dev/null || { echo "node is required" >&2; exit 2; }
