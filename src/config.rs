@@ -412,6 +412,16 @@ pub static KEYS: &[KeyDef] = &[
         &["RAMPART_INTEGRATIONS_ALLOWED_HOSTS"],
         Kind::List,
     ),
+    k(
+        "oauth.client_metadata_documents",
+        &["RAMPART_OAUTH_CLIENT_METADATA_DOCUMENTS"],
+        Kind::Str,
+    ),
+    k(
+        "oauth.client_metadata_allowed",
+        &["RAMPART_OAUTH_CLIENT_METADATA_ALLOWED"],
+        Kind::List,
+    ),
 ];
 
 /// A secret string: deserializes like a string, prints as `***`.
@@ -487,6 +497,8 @@ pub struct Config {
     pub signup: SignupConfig,
     /// Jira and Confluence connections of organizations: call rate, retries, reconcile.
     pub integrations: IntegrationsConfig,
+    /// The appliance as OAuth authorization server for agents: client registration rules.
+    pub oauth: OAuthConfig,
     /// Optional LLM engine (OpenAI-compatible endpoint), its cache and fair-use limit.
     pub llm: LlmConfig,
     /// Per-call LLM usage recording.
@@ -631,6 +643,31 @@ pub struct SignupConfig {
     pub enabled: bool,
     /// Only addresses at these domains may sign up (empty: any domain).
     pub allowed_domains: Vec<String>,
+}
+
+/// OAuth clients that identify themselves by a Client ID Metadata Document (an `https` URL
+/// as `client_id`, MCP authorization 2025-11-25): whether the appliance fetches such
+/// documents. Fetching is a request to a URL an unauthenticated caller chose, so it follows
+/// the SSRF rules of [`crate::outbound`]; air-gapped appliances fetch only what is listed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OAuthConfig {
+    /// `public`: fetch from public `https` hosts, and from listed prefixes;
+    /// `allow-list`: only from URLs under `client_metadata_allowed` (air-gapped);
+    /// `off`: URL client ids are refused (Dynamic Client Registration still works).
+    pub client_metadata_documents: String,
+    /// URL prefixes (`https://tools.example.com/`) whose documents are fetched in every mode
+    /// but `off`, even from private addresses (the operator vouches for them).
+    pub client_metadata_allowed: Vec<String>,
+}
+
+impl Default for OAuthConfig {
+    fn default() -> Self {
+        Self {
+            client_metadata_documents: "public".into(),
+            client_metadata_allowed: Vec::new(),
+        }
+    }
 }
 
 /// Jira/Confluence client behaviour (the connections themselves are per-org settings).
@@ -897,6 +934,7 @@ impl Default for Config {
             smtp: SmtpConfig::default(),
             signup: SignupConfig::default(),
             integrations: IntegrationsConfig::default(),
+            oauth: OAuthConfig::default(),
             llm: LlmConfig::default(),
             telemetry: TelemetryConfig::default(),
             metrics: MetricsConfig::default(),
@@ -1365,6 +1403,20 @@ impl serde::Serialize for ReportView<'_> {
                 toml::Value::Array(
                     c.integrations
                         .allowed_hosts
+                        .iter()
+                        .map(|p| toml::Value::String(p.clone()))
+                        .collect(),
+                ),
+            ),
+            (
+                "oauth.client_metadata_documents",
+                c.oauth.client_metadata_documents.clone().into(),
+            ),
+            (
+                "oauth.client_metadata_allowed",
+                toml::Value::Array(
+                    c.oauth
+                        .client_metadata_allowed
                         .iter()
                         .map(|p| toml::Value::String(p.clone()))
                         .collect(),
@@ -1840,6 +1892,24 @@ fn validate(c: &Config, sources: &BTreeMap<&'static str, Source>) -> Result<(), 
         return Err(bad(
             "smtp.max_attempts",
             format!("must be between 1 and 100, got {}", c.smtp.max_attempts),
+        ));
+    }
+    if !["public", "allow-list", "off"].contains(&c.oauth.client_metadata_documents.as_str()) {
+        return Err(bad(
+            "oauth.client_metadata_documents",
+            format!(
+                "must be public, allow-list or off, got {:?}",
+                c.oauth.client_metadata_documents
+            ),
+        ));
+    }
+    if let Some(p) = c.oauth.client_metadata_allowed.iter().find(|p| {
+        !(p.starts_with("https://") || p.starts_with("http://"))
+            || p.split("://").nth(1).is_none_or(|rest| !rest.contains('/'))
+    }) {
+        return Err(bad(
+            "oauth.client_metadata_allowed",
+            format!("{p:?} must be a URL prefix with a path, like \"https://tools.example.com/\""),
         ));
     }
     if c.integrations.calls_per_minute == 0 || c.integrations.calls_per_minute > 60_000 {

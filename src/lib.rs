@@ -21,6 +21,7 @@ pub mod logging;
 pub mod mail;
 pub mod mcp;
 pub mod models;
+pub mod outbound;
 pub mod reports;
 pub mod store;
 pub mod tenancy;

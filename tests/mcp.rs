@@ -114,6 +114,15 @@ pub(crate) fn api_key(dir: &TestDir, email: &str, scope: &str) -> String {
 }
 
 pub(crate) async fn connect(app: &Appliance, key: &str) -> Client {
+    connect_with(app, key, ()).await
+}
+
+/// [`connect`] with a client handler that records what the server sends.
+async fn connect_with<H: rmcp::ClientHandler>(
+    app: &Appliance,
+    key: &str,
+    handler: H,
+) -> RunningService<RoleClient, H> {
     let mut headers = HashMap::new();
     headers.insert(
         reqwest::header::HeaderName::from_static("x-api-key"),
@@ -122,7 +131,47 @@ pub(crate) async fn connect(app: &Appliance, key: &str) -> Client {
     let config =
         StreamableHttpClientTransportConfig::with_uri(app.url("/mcp")).custom_headers(headers);
     let transport = StreamableHttpClientTransport::from_config(config);
-    ().serve(transport).await.expect("MCP initialize over HTTP")
+    handler
+        .serve(transport)
+        .await
+        .expect("MCP initialize over HTTP")
+}
+
+/// A client that records the URIs of `notifications/resources/updated`.
+#[derive(Clone, Default)]
+struct UpdateLog(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl UpdateLog {
+    fn count(&self, uri: &str) -> usize {
+        self.0
+            .lock()
+            .map(|l| l.iter().filter(|u| *u == uri).count())
+            .unwrap_or(0)
+    }
+
+    /// Waits until `uri` has been announced `n` times, or fails after `secs`.
+    async fn wait_for(&self, uri: &str, n: usize, secs: u64) {
+        let until = Instant::now() + Duration::from_secs(secs);
+        while self.count(uri) < n {
+            assert!(
+                Instant::now() < until,
+                "no update #{n} for {uri} in {secs} s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl rmcp::ClientHandler for UpdateLog {
+    async fn on_resource_updated(
+        &self,
+        params: rmcp::model::ResourceUpdatedNotificationParam,
+        _context: rmcp::service::NotificationContext<RoleClient>,
+    ) {
+        if let Ok(mut log) = self.0.lock() {
+            log.push(params.uri);
+        }
+    }
 }
 
 pub(crate) async fn call(client: &PeerRef, tool: &str, args: Value) -> CallToolResult {
@@ -781,6 +830,125 @@ fn prompts_and_resources_over_mcp() {
                 .to_string()
                 .replace("6f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b", "ID")
         );
+        let _ = outsider.cancel().await;
+        let _ = client.cancel().await;
+    });
+}
+
+/// `resources/subscribe`: a subscribed model and its controls are announced when they change
+/// (through REST or a tool), not when nothing changed; unsubscribing stops it; a deletion is
+/// announced; URIs the caller cannot read are refused like reads, with the same message.
+#[test]
+#[allow(deprecated)] // resources/subscribe is the 2025-11-25 method; rmcp calls it legacy
+fn subscribed_resources_announce_their_changes() {
+    use rmcp::model::{SubscribeRequestParams, UnsubscribeRequestParams};
+    let dir = TestDir::new("mcp-subscribe");
+    let app = appliance_without_mfa(&dir);
+    cli_user(&dir, "sol@example.com", "user");
+    cli_user(&dir, "ty@example.com", "user");
+    let key = api_key(&dir, "sol@example.com", "developer");
+    let other = api_key(&dir, "ty@example.com", "developer");
+    let http = reqwest::blocking::Client::new();
+    let rt = runtime();
+    let log = UpdateLog::default();
+    let client = rt.block_on(connect_with(&app, &key, log.clone()));
+    let caps = client.peer_info().expect("info").capabilities.clone();
+    assert_eq!(
+        caps.resources.and_then(|r| r.subscribe),
+        Some(true),
+        "subscribe is advertised"
+    );
+    let made = rt.block_on(ok(
+        &client,
+        "generate_threat_model",
+        json!({"feature_description": S3_API, "async_mode": false}),
+    ));
+    let model = made["model_id"].as_str().expect("model_id").to_string();
+    let model_uri = format!("rampart://models/{model}");
+    let controls_uri = format!("{model_uri}/controls");
+    for uri in [&model_uri, &controls_uri] {
+        rt.block_on(client.subscribe(SubscribeRequestParams::new(uri.clone())))
+            .unwrap_or_else(|e| panic!("subscribe {uri}: {e}"));
+    }
+    // Subscribing twice keeps one watcher (no double announcements below).
+    rt.block_on(client.subscribe(SubscribeRequestParams::new(model_uri.clone())))
+        .expect("second subscribe");
+
+    // Nothing changed: nothing is announced (report timestamps do not count as changes).
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(log.count(&model_uri) + log.count(&controls_uri), 0);
+
+    // A rename through REST is announced for the model.
+    let renamed = http
+        .patch(app.url(&format!("/api/models/{model}")))
+        .header("X-API-Key", &key)
+        .json(&json!({"title": "Renamed through REST"}))
+        .send()
+        .expect("PATCH");
+    assert!(renamed.status().is_success(), "{}", renamed.status());
+    rt.block_on(log.wait_for(&model_uri, 1, 15));
+
+    // A control status change through a tool is announced for the controls.
+    let controls = rt.block_on(ok(
+        &client,
+        "get_controls",
+        json!({"model_id": model, "limit": 1}),
+    ));
+    let control_id = controls["controls"][0]["id"]
+        .as_str()
+        .expect("control id")
+        .to_string();
+    rt.block_on(ok(
+        &client,
+        "update_control_status",
+        json!({"model_id": model, "control_id": control_id, "status": "implemented"}),
+    ));
+    rt.block_on(log.wait_for(&controls_uri, 1, 15));
+
+    // Unsubscribed: a further rename is not announced.
+    rt.block_on(client.unsubscribe(UnsubscribeRequestParams::new(model_uri.clone())))
+        .expect("unsubscribe");
+    let before = log.count(&model_uri);
+    let again = http
+        .patch(app.url(&format!("/api/models/{model}")))
+        .header("X-API-Key", &key)
+        .json(&json!({"title": "Renamed again"}))
+        .send()
+        .expect("PATCH");
+    assert!(again.status().is_success());
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(log.count(&model_uri), before, "no update after unsubscribe");
+
+    // Another workspace cannot subscribe, and learns no more than from an unknown id.
+    let outsider = rt.block_on(connect(&app, &other));
+    let hidden = rt
+        .block_on(outsider.subscribe(SubscribeRequestParams::new(model_uri.clone())))
+        .expect_err("another workspace's model");
+    let unknown = rt
+        .block_on(outsider.subscribe(SubscribeRequestParams::new(
+            "rampart://models/6f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b",
+        )))
+        .expect_err("unknown model");
+    assert_eq!(
+        hidden.to_string().replace(&model, "ID"),
+        unknown
+            .to_string()
+            .replace("6f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b", "ID")
+    );
+    assert!(
+        rt.block_on(client.subscribe(SubscribeRequestParams::new("file:///etc/passwd")))
+            .is_err()
+    );
+
+    // Deleting the model is announced to the remaining subscription.
+    let seen = log.count(&controls_uri);
+    rt.block_on(ok(
+        &client,
+        "delete_threat_model",
+        json!({"model_id": model}),
+    ));
+    rt.block_on(log.wait_for(&controls_uri, seen + 1, 15));
+    rt.block_on(async {
         let _ = outsider.cancel().await;
         let _ = client.cancel().await;
     });

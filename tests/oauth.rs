@@ -1212,3 +1212,188 @@ fn settings_show_authorized_apps_and_superadmins_revoke_clients() {
             .contains("OAuth clients")
     );
 }
+
+// ------------------------------------------------------ client ID metadata documents
+
+/// A tiny HTTP server for client metadata documents: path → body; counts requests.
+struct DocServer {
+    base: String,
+    hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl DocServer {
+    fn start(docs: Vec<(&'static str, Value)>) -> Self {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = hits.clone();
+        let docs: Vec<(String, String)> = docs
+            .into_iter()
+            .map(|(p, v)| (p.to_string(), v.to_string().replace("{base}", &base)))
+            .collect();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut buf = [0u8; 4096];
+                let n = stream.read(&mut buf).unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]);
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let found = docs.iter().find(|(p, _)| *p == path);
+                let (status, body) = match found {
+                    Some((_, b)) => ("200 OK", b.clone()),
+                    None => ("404 Not Found", "{}".to_string()),
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Self { base, hits }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Client ID Metadata Documents: a URL `client_id` under an allowed prefix is fetched once,
+/// shown with its host on the consent page and completes the flow; a document that does not
+/// name itself, an unregistered redirect URI and every URL outside the rules are refused, and
+/// URLs on private addresses that nobody allowed are never fetched at all.
+#[test]
+fn client_id_metadata_documents() {
+    let server = DocServer::start(vec![
+        (
+            "/agents/claude.json",
+            json!({
+                "client_id": "{base}/agents/claude.json",
+                "client_name": "Claude Code",
+                "redirect_uris": ["http://127.0.0.1:4567/callback"],
+            }),
+        ),
+        (
+            "/agents/impostor.json",
+            json!({
+                "client_id": "https://claude.ai/oauth/claude-code-client-metadata",
+                "client_name": "Impostor",
+                "redirect_uris": ["http://127.0.0.1:4567/callback"],
+            }),
+        ),
+        (
+            "/other/private.json",
+            json!({
+                "client_id": "{base}/other/private.json",
+                "client_name": "Never fetched",
+                "redirect_uris": ["http://127.0.0.1:4567/callback"],
+            }),
+        ),
+    ]);
+    let dir = TestDir::new("oauth-cimd");
+    crate::harness::cli_setup(&dir, "admin@example.com");
+    let app = Appliance::start_with(
+        &dir,
+        dir.cmd().env("MFA_REQUIRED_FOR_LOCAL", "false").env(
+            "RAMPART_OAUTH_CLIENT_METADATA_ALLOWED",
+            &server.url("/agents/"),
+        ),
+    );
+    cli_user(&dir, "cleo@example.com", "user");
+    let (status, meta) = json(app.get("/.well-known/oauth-authorization-server"));
+    assert_eq!(status, 200);
+    assert_eq!(
+        meta["client_id_metadata_document_supported"], true,
+        "{meta}"
+    );
+
+    let cleo = enroll_and_sign_in_with_totp(&app, "cleo@example.com");
+    let (_, me) = json(cleo.get("/api/me"));
+    let personal = s(&me, "workspace_id");
+    let pkce = Pkce::new();
+    let client_id = server.url("/agents/claude.json");
+    let a = Authz {
+        client_id: &client_id,
+        redirect_uri: "http://127.0.0.1:4567/callback",
+        pkce: &pkce,
+        state: "cimd",
+        resource: None,
+        scope: None,
+    };
+    let resp = session_get(&app, &cleo, &a.url(&app));
+    assert_eq!(resp.status(), 200);
+    let page = resp.text().expect("html");
+    assert!(page.contains("Claude Code (127.0.0.1)"), "{page}");
+    assert_eq!(server.hits(), 1);
+    let code = authorize(&app, &cleo, &a, &personal, "developer");
+    let (status, tokens) = exchange(&app, &a, &code);
+    assert_eq!(status, 200, "{tokens}");
+    let me = bearer_get(&app, &s(&tokens, "access_token"), "/api/me");
+    assert_eq!(me.status(), 200);
+    assert_eq!(server.hits(), 1, "a fresh document is not fetched again");
+
+    // A redirect URI the document does not list.
+    let elsewhere = Authz {
+        redirect_uri: "https://attacker.example/callback",
+        ..a_copy(&a)
+    };
+    let page = session_get(&app, &cleo, &elsewhere.url(&app))
+        .text()
+        .expect("html");
+    assert!(page.contains("redirect_uri mismatch"), "{page}");
+
+    // A document that names another client is refused, with the reason.
+    let impostor_id = server.url("/agents/impostor.json");
+    let impostor = Authz {
+        client_id: &impostor_id,
+        ..a_copy(&a)
+    };
+    let page = session_get(&app, &cleo, &impostor.url(&app))
+        .text()
+        .expect("html");
+    assert!(page.contains("must name itself"), "{page}");
+    let (status, e) = exchange(&app, &impostor, "whatever");
+    assert_eq!(
+        (status, e["error"].clone()),
+        (400, json!("invalid_client")),
+        "{e}"
+    );
+
+    // Outside the allowed prefix, a loopback URL is never fetched: http is refused, and so
+    // is https to a private address.
+    let before = server.hits();
+    for url in [
+        server.url("/other/private.json"),
+        server
+            .url("/other/private.json")
+            .replace("http://", "https://"),
+    ] {
+        let outsider = Authz {
+            client_id: &url,
+            ..a_copy(&a)
+        };
+        let resp = session_get(&app, &cleo, &outsider.url(&app));
+        let page = resp.text().expect("html");
+        assert!(
+            page.contains("must be an https:// URL") || page.contains("private"),
+            "{url}: {page}"
+        );
+    }
+    assert_eq!(
+        server.hits(),
+        before,
+        "no request reached a private address"
+    );
+
+    // The client shows up for the superadmin like a registered one.
+    let admin = Client::login(&app, "admin@example.com", PASSWORD);
+    let (status, clients) = json(admin.get("/api/admin/oauth/clients"));
+    assert_eq!(status, 200, "{clients}");
+    assert!(clients.to_string().contains(&client_id), "{clients}");
+}

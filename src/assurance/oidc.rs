@@ -20,8 +20,6 @@
 //! probe.
 
 use std::collections::HashMap;
-use std::io::Read as _;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs as _};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -88,45 +86,7 @@ fn unavailable(issuer: &str) -> Error {
     ))
 }
 
-/// True for addresses on the public internet; false for private, loopback, link-local,
-/// unspecified, multicast, documentation, shared (CGNAT) and reserved ranges, and for IPv6
-/// forms that embed an IPv4 address or translate to one.
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            !(v4.is_private()
-                || v4.is_loopback()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || o[0] == 0
-                || (o[0] == 100 && (64..128).contains(&o[1]))
-                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
-                || (o[0] == 198 && (18..20).contains(&o[1]))
-                || o[0] >= 240)
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let s = v6.segments();
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00
-                || (s[0] & 0xffc0) == 0xfe80
-                || (s[0] & 0xffc0) == 0xfec0
-                || (s[0] == 0x2001 && s[1] == 0x0db8)
-                || (s[0] == 0x2001 && s[1] == 0)
-                || s[0] == 0x2002
-                || (s[0] == 0x0064 && s[1] == 0xff9b)
-                || (s[0] == 0 && s[1] == 0 && s[2] == 0 && s[3] == 0 && s[4] == 0))
-        }
-    }
-}
+pub use crate::outbound::is_public;
 
 /// Checks an issuer URL as a workspace may configure it: `https://host[:port][/path]`
 /// (or `http://` when private networks are allowed), no credentials, query or fragment, and
@@ -135,40 +95,13 @@ pub fn check_issuer_url(issuer: &str, allow_private: bool) -> std::result::Resul
     if issuer.len() > 300 {
         return Err("is longer than 300 characters".into());
     }
-    let url = Url::parse(issuer).map_err(|e| format!("is not a URL ({e})"))?;
-    match url.scheme() {
-        "https" => {}
-        "http" if allow_private => {}
-        _ => return Err("must be an https:// issuer URL".into()),
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("must not contain credentials".into());
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err("must not have a query or fragment".into());
-    }
-    let Some(host) = url.host_str() else {
-        return Err("has no host".into());
-    };
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    if let Ok(ip) = bare.parse::<IpAddr>()
-        && !allow_private
-        && !is_public(ip)
-    {
-        return Err(
-            "points to a private, loopback or link-local address (allowed only with assurance.oidc_allow_private_networks)".into(),
-        );
-    }
-    Ok(url)
-}
-
-/// Scheme, host and port of a URL: what "the issuer's own host" means.
-fn origin(url: &Url) -> (String, String, Option<u16>) {
-    (
-        url.scheme().to_string(),
-        url.host_str().unwrap_or_default().to_ascii_lowercase(),
-        url.port_or_known_default(),
-    )
+    crate::outbound::check_url(issuer, allow_private, false).map_err(|e| {
+        if e.starts_with("points to") {
+            format!("{e} (allowed only with assurance.oidc_allow_private_networks)")
+        } else {
+            e
+        }
+    })
 }
 
 impl JwksSource {
@@ -213,96 +146,38 @@ impl JwksSource {
         stored.map_err(|()| unavailable(issuer))
     }
 
-    /// Resolves the issuer's host and vets every address it resolves to; returns them, to be
-    /// the only addresses the client may connect to.
-    fn vetted_addresses(&self, url: &Url) -> std::result::Result<Vec<SocketAddr>, String> {
-        let host = url.host_str().ok_or("no host")?;
-        let port = url.port_or_known_default().ok_or("no port")?;
-        let bare = host.trim_start_matches('[').trim_end_matches(']');
-        let addrs: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
-            Ok(ip) => vec![SocketAddr::new(ip, port)],
-            Err(_) => (bare, port)
-                .to_socket_addrs()
-                .map_err(|e| format!("cannot resolve {bare}: {e}"))?
-                .collect(),
-        };
-        if addrs.is_empty() {
-            return Err(format!("{bare} has no address"));
-        }
-        if !self.allow_private
-            && let Some(a) = addrs.iter().find(|a| !is_public(a.ip()))
-        {
-            return Err(format!(
-                "{bare} resolves to the non-public address {} (assurance.oidc_allow_private_networks is off)",
-                a.ip()
-            ));
-        }
-        Ok(addrs)
-    }
-
     /// Discovery, then JWKS, under the SSRF rules of the module doc. The error is a detail
     /// for the log, never shown to the caller.
     fn fetch_keys(&self, issuer: &str) -> std::result::Result<Value, String> {
         let url = check_issuer_url(issuer, self.allow_private)?;
-        let addrs = self.vetted_addresses(&url)?;
-        let home = origin(&url);
-        let redirect_home = home.clone();
-        let policy = reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() >= MAX_REDIRECTS || origin(attempt.url()) != redirect_home {
-                attempt.stop()
-            } else {
-                attempt.follow()
-            }
-        });
-        let mut builder = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .connect_timeout(Duration::from_secs(5))
-            .redirect(policy);
-        if let Some(host) = url.host_str()
-            && host.parse::<IpAddr>().is_err()
-            && !host.starts_with('[')
-        {
-            // Connect only to the addresses just vetted, not to whatever a second lookup
-            // returns (DNS rebinding).
-            builder = builder.resolve_to_addrs(host, &addrs);
-        }
-        let client = builder.build().map_err(|e| e.to_string())?;
+        let home = crate::outbound::origin(&url);
+        let client = crate::outbound::pinned_client(
+            &url,
+            crate::outbound::Rules {
+                allow_private: self.allow_private,
+                max_redirects: MAX_REDIRECTS,
+                max_body: MAX_BODY,
+                timeout: Duration::from_secs(10),
+            },
+        )?;
         let discovery_url = format!(
             "{}/.well-known/openid-configuration",
             issuer.trim_end_matches('/')
         );
-        let config = get_json(&client, &discovery_url)?;
+        let config = crate::outbound::get_json(&client, &discovery_url, MAX_BODY)?;
         let uri = config
             .get("jwks_uri")
             .and_then(Value::as_str)
             .ok_or("discovery document has no jwks_uri")?;
         let jwks_url = Url::parse(uri).map_err(|e| format!("jwks_uri {uri}: {e}"))?;
-        if origin(&jwks_url) != home {
+        if crate::outbound::origin(&jwks_url) != home {
             return Err(format!(
                 "jwks_uri {uri} is not on the issuer's host ({})",
                 home.1
             ));
         }
-        get_json(&client, jwks_url.as_str())
+        crate::outbound::get_json(&client, jwks_url.as_str(), MAX_BODY)
     }
-}
-
-/// GET a JSON document of at most [`MAX_BODY`] bytes; 3xx (a redirect that was not
-/// followed) and 4xx/5xx are errors.
-fn get_json(client: &reqwest::blocking::Client, url: &str) -> std::result::Result<Value, String> {
-    let resp = client.get(url).send().map_err(|e| format!("{url}: {e}"))?;
-    let status = resp.status();
-    if !status.is_success() {
-        return Err(format!("{url}: HTTP {status}"));
-    }
-    let mut body = Vec::new();
-    resp.take(MAX_BODY + 1)
-        .read_to_end(&mut body)
-        .map_err(|e| format!("{url}: {e}"))?;
-    if body.len() as u64 > MAX_BODY {
-        return Err(format!("{url}: larger than {MAX_BODY} bytes"));
-    }
-    serde_json::from_slice(&body).map_err(|e| format!("{url}: not JSON: {e}"))
 }
 
 fn b64u(s: &str) -> Result<Vec<u8>> {

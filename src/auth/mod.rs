@@ -11,6 +11,7 @@ pub mod api_keys;
 pub mod mfa;
 pub mod oauth;
 pub mod oauth_admin;
+pub mod oauth_cimd;
 pub mod oauth_flow;
 pub mod password;
 pub mod reauth;
@@ -410,6 +411,8 @@ pub struct AuthService {
     pub(crate) signup: crate::config::SignupConfig,
     /// HMAC key of stored signup codes, derived from the master key.
     pub(crate) signup_key: Arc<zeroize::Zeroizing<[u8; 32]>>,
+    /// Which OAuth client metadata documents may be fetched.
+    pub(crate) oauth: crate::config::OAuthConfig,
 }
 
 impl AuthService {
@@ -447,6 +450,7 @@ impl AuthService {
             public_url: public_url.trim_end_matches('/').to_string(),
             signup: config.signup.clone(),
             signup_key: Arc::new(master.derive("signup-codes")),
+            oauth: config.oauth.clone(),
         };
         svc.rekey_legacy_recovery_codes(None)?;
         Ok(svc)

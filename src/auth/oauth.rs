@@ -362,8 +362,12 @@ impl AuthService {
     }
 
     /// A registered, not revoked client.
+    /// A URL `client_id` is a Client ID Metadata Document ([`super::oauth_cimd`]).
     pub fn oauth_client(&self, client_id: &str) -> OResult<Option<Client>> {
         use rusqlite::OptionalExtension as _;
+        if super::oauth_cimd::is_url_client_id(client_id) {
+            return self.oauth_url_client(client_id, "");
+        }
         if client_id.is_empty() || client_id.len() > 100 {
             return Ok(None);
         }

@@ -11,6 +11,7 @@ pub mod args;
 pub mod prompts;
 pub mod proxy;
 pub mod resources;
+pub mod subscriptions;
 mod tools;
 
 use std::borrow::Cow;
@@ -97,6 +98,8 @@ pub struct McpServer {
     svc: Services,
     /// The caller of a stdio session (HTTP sessions take it from each request).
     fixed_caller: Option<Caller>,
+    /// The session's `resources/subscribe` watchers (they end with the session).
+    subscriptions: subscriptions::Subscriptions,
     tool_router: ToolRouter<McpServer>,
 }
 
@@ -106,6 +109,7 @@ impl McpServer {
         Self {
             svc,
             fixed_caller: None,
+            subscriptions: Default::default(),
             tool_router: Self::tool_router(),
         }
     }
@@ -115,6 +119,7 @@ impl McpServer {
         Self {
             svc,
             fixed_caller: Some(caller),
+            subscriptions: Default::default(),
             tool_router: Self::tool_router(),
         }
     }
@@ -139,6 +144,7 @@ impl ServerHandler for McpServer {
                 .enable_tools()
                 .enable_prompts()
                 .enable_resources()
+                .enable_resources_subscribe()
                 .build(),
         )
         .with_protocol_version(MAX_PROTOCOL)
@@ -220,6 +226,42 @@ impl ServerHandler for McpServer {
                     rmcp::ErrorData::resource_not_found(format!("{uri}: {message}"), None)
                 })?;
         Ok(rmcp::model::ReadResourceResult::new(vec![contents]).into())
+    }
+
+    // `resources/subscribe` is the 2025-11-25 way (the newest revision served); rmcp marks it
+    // legacy in favour of the 2026-07-28 `subscriptions/listen`.
+    #[allow(deprecated)]
+    async fn subscribe(
+        &self,
+        request: rmcp::model::SubscribeRequestParams,
+        context: rmcp::service::RequestContext<rmcp::RoleServer>,
+    ) -> Result<(), rmcp::ErrorData> {
+        let caller = self.resource_caller(&context)?;
+        self.subscriptions
+            .subscribe(self.svc.clone(), caller, request.uri, context.peer.clone())
+            .await
+            .map_err(|refusal| match refusal {
+                subscriptions::Refusal::NotFound(message) => {
+                    rmcp::ErrorData::resource_not_found(message, None)
+                }
+                subscriptions::Refusal::TooMany => rmcp::ErrorData::invalid_request(
+                    format!(
+                        "a session may hold at most {} subscriptions; unsubscribe from one first",
+                        subscriptions::MAX_PER_SESSION
+                    ),
+                    None,
+                ),
+            })
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: rmcp::model::UnsubscribeRequestParams,
+        _context: rmcp::service::RequestContext<rmcp::RoleServer>,
+    ) -> Result<(), rmcp::ErrorData> {
+        self.subscriptions.unsubscribe(&request.uri);
+        Ok(())
     }
 }
 

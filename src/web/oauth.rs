@@ -126,7 +126,7 @@ async fn server_metadata(state: Data) -> HttpResponse {
             "token_endpoint_auth_methods_supported": ["none"],
             "revocation_endpoint_auth_methods_supported": ["none"],
             "authorization_response_iss_parameter_supported": true,
-            "client_id_metadata_document_supported": false,
+            "client_id_metadata_document_supported": state.config.oauth.client_metadata_documents != "off",
             "service_documentation": format!("{base}/settings/api-keys"),
         }))
 }
