@@ -12,6 +12,8 @@
 #   PROFILE=release      binary under test: release (cargo build --release; the tests
 #                        themselves are built in the dev profile and run it through
 #                        RAMPART_TEST_BIN) or dev
+#   BIN=path             binary under test instead of building one (for example the static
+#                        release binary of packaging/build-static.sh)
 # Needs root for the disk-full tests (they mount small tmpfs volumes).
 set -euo pipefail
 
@@ -20,7 +22,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 PROFILE=${PROFILE:-release}
 bin=()
-if [[ $PROFILE == release ]]; then
+if [[ -n ${BIN:-} ]]; then
+  bin=(RAMPART_TEST_BIN="$(realpath "$BIN")")
+  PROFILE="$(basename "$BIN")"
+elif [[ $PROFILE == release ]]; then
   cargo build --release --locked --bin rampart >&2
   bin=(RAMPART_TEST_BIN="$root/target/release/rampart")
 fi

@@ -457,6 +457,7 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
         platform: instance.db.clone(),
         integrations: Some(integrations.clone()),
         telemetry_retention_days: instance.config.telemetry.retention_days,
+        tenants: Some(instance.tenants.clone()),
     })
     .context("starting the background worker")?;
     let models = crate::models::ModelService::new(instance.tenants.clone());

@@ -1,7 +1,7 @@
 //! The background worker of `rampart serve`: one thread that delivers queued email and
 //! queued Jira/Confluence work when it is due, and periodically reconciles Jira issue states
 //! (catching webhooks that never arrived) and prunes old queue rows and LLM telemetry past
-//! its retention.
+//! its retention, and keeps the WAL files of the open databases bounded.
 //!
 //! Both queues live in databases, so work queued by a request, by `rampart admin` in another
 //! process, or before a restart is picked up on the next tick. Each item is claimed before it
@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 const TICK: Duration = Duration::from_secs(1);
 /// How often old rows are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
+/// How often the WAL files of the open databases are checked ([`crate::store::Db::bound_wal`]).
+const WAL_EVERY: Duration = Duration::from_secs(10);
 
 /// The running worker; [`Worker::stop`] ends it after the item in hand.
 pub struct Worker {
@@ -33,6 +35,8 @@ pub struct Queues {
     pub integrations: Option<crate::integrations::IntegrationService>,
     /// LLM telemetry older than this many days is pruned (TELEMETRY_RETENTION_DAYS).
     pub telemetry_retention_days: u64,
+    /// The open databases, whose WAL files are kept bounded.
+    pub tenants: Option<crate::tenancy::TenantDbs>,
 }
 
 impl Worker {
@@ -70,7 +74,24 @@ impl Worker {
 fn run(q: Queues, stop: &AtomicBool) {
     let mut last_prune = Instant::now();
     let mut last_reconcile = Instant::now();
+    let mut last_wal = Instant::now();
     while !stop.load(Ordering::SeqCst) {
+        if let Some(t) = &q.tenants
+            && last_wal.elapsed() >= WAL_EVERY
+        {
+            last_wal = Instant::now();
+            for db in t.open_now() {
+                match db.bound_wal(crate::store::WAL_LIMIT) {
+                    Ok(None) => {}
+                    Ok(Some(size)) => {
+                        tracing::debug!(path = %db.path().display(), size, "WAL checkpointed")
+                    }
+                    Err(e) => {
+                        tracing::warn!(path = %db.path().display(), error = %e, "WAL checkpoint")
+                    }
+                }
+            }
+        }
         if let Err(e) = q.mail.deliver_due(50) {
             tracing::warn!(error = %e, "mail queue");
         }

@@ -119,6 +119,10 @@ impl Default for OpenOptions {
 /// Prepared statements kept per pooled connection.
 const STATEMENT_CACHE: usize = 64;
 
+/// Size the WAL file is cut back to after a checkpoint resets it (`journal_size_limit`), and
+/// past which [`Db::bound_wal`] forces a checkpoint.
+pub const WAL_LIMIT: u64 = 16 * 1024 * 1024;
+
 /// An open, migrated, encrypted database with a pool of connections.
 #[derive(Clone)]
 pub struct Db {
@@ -234,6 +238,9 @@ fn init_connection(conn: &mut Connection, key: &DbKey, busy: Duration) -> rusqli
     conn.execute_batch(
         "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA secure_delete = ON;",
     )?;
+    // Without a limit a WAL file keeps the size of its largest burst forever, even after
+    // checkpoints reset it.
+    conn.pragma_update(None, "journal_size_limit", WAL_LIMIT as i64)?;
     Ok(())
 }
 
@@ -343,6 +350,31 @@ impl Db {
             .optional()?)
     }
 
+    /// Keeps the WAL bounded under a steady mix of readers and writers. SQLite's automatic
+    /// checkpoints are passive: while readers keep old snapshots open they cannot restart the
+    /// log, and under a long mixed load the WAL grew past 64 MB (issue 22). When the WAL file
+    /// is larger than `limit`, this takes the in-process write turn and runs a TRUNCATE
+    /// checkpoint, which waits (busy timeout) for the readers of old snapshots to finish.
+    /// Returns the size it found when it acted.
+    pub fn bound_wal(&self, limit: u64) -> Result<Option<u64>> {
+        let mut wal = self.path.as_os_str().to_owned();
+        wal.push("-wal");
+        let size = std::fs::metadata(PathBuf::from(wal)).map_or(0, |m| m.len());
+        if size <= limit {
+            return Ok(None);
+        }
+        let _turn = self.write_turn();
+        let conn = self.conn()?;
+        let (busy, _log, _done): (i64, i64, i64) =
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
+        if busy != 0 {
+            tracing::debug!(path = %self.path.display(), size, "WAL checkpoint could not finish (readers busy); will retry");
+        }
+        Ok(Some(size))
+    }
+
     /// Checkpoints the WAL into the main file so a clean shutdown leaves one self-contained
     /// database file. Other handles to the pool keep working.
     pub fn checkpoint(&self) -> Result<()> {
@@ -403,6 +435,46 @@ mod tests {
         db.checkpoint().expect("checkpoint");
         let bytes = std::fs::read(&p).expect("read");
         assert!(!bytes.starts_with(b"SQLite format 3"));
+    }
+
+    /// Regression (issue 22): with a reader holding an old snapshot, passive checkpoints
+    /// cannot restart the WAL and it grows; once the reader is gone, `bound_wal` brings the
+    /// file back under the limit (and `journal_size_limit` keeps it there).
+    #[test]
+    fn the_wal_is_cut_back_after_readers_held_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.db");
+        let db = Db::open(&path, &key(1), &OpenOptions::default()).expect("open");
+        let wal_size = || std::fs::metadata(dir.path().join("t.db-wal")).map_or(0, |m| m.len());
+        db.conn()
+            .expect("conn")
+            .execute_batch("CREATE TABLE t (x BLOB)")
+            .expect("create");
+        let mut reader = db.conn().expect("reader");
+        let snapshot = reader
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Deferred)
+            .expect("begin");
+        let _: i64 = snapshot
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .expect("read");
+        let writer = db.conn().expect("writer");
+        let limit = 2 * 1024 * 1024;
+        for _ in 0..80 {
+            writer
+                .execute("INSERT INTO t (x) VALUES (zeroblob(50000))", [])
+                .expect("insert");
+        }
+        assert!(wal_size() > limit, "the pinned snapshot made the WAL grow");
+        drop(snapshot);
+        drop(reader);
+        drop(writer);
+        assert!(db.bound_wal(limit).expect("bound").is_some());
+        assert!(wal_size() <= limit, "WAL still {} bytes", wal_size());
+        assert_eq!(
+            db.bound_wal(limit).expect("bound"),
+            None,
+            "nothing left to do"
+        );
     }
 
     /// Regression (issue 22): a transaction that reads and then writes used to fail with

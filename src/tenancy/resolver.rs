@@ -308,6 +308,15 @@ impl TenantDbs {
         open.get(org_id).cloned()
     }
 
+    /// The databases open in this process: the platform and each org database opened since
+    /// start (for upkeep such as WAL checkpoints, which must not open anything new).
+    pub fn open_now(&self) -> Vec<Db> {
+        let mut out = vec![self.inner.platform.clone()];
+        let open = self.inner.open.lock().unwrap_or_else(|p| p.into_inner());
+        out.extend(open.values().cloned());
+        out
+    }
+
     /// Drops the cached handle of an org (after shred or delete), so no pool keeps the
     /// deleted file open.
     pub fn forget(&self, org_id: &str) {
