@@ -95,6 +95,8 @@ pub enum Kind {
     Bool,
     /// A list of strings (environment: comma separated).
     List,
+    /// A non-negative decimal number (`0.15`; integers too).
+    Decimal,
 }
 
 /// One configuration key: its dotted path, environment names, value kind and whether it is a
@@ -331,6 +333,21 @@ pub static KEYS: &[KeyDef] = &[
         &["RAMPART_FAIR_USE_DAILY_LIMIT"],
         Kind::Int,
     ),
+    k(
+        "llm.price_per_1k_prompt_tokens",
+        &["RAMPART_LLM_PRICE_PER_1K_PROMPT_TOKENS"],
+        Kind::Decimal,
+    ),
+    k(
+        "llm.price_per_1k_completion_tokens",
+        &["RAMPART_LLM_PRICE_PER_1K_COMPLETION_TOKENS"],
+        Kind::Decimal,
+    ),
+    k(
+        "llm.price_currency",
+        &["RAMPART_LLM_PRICE_CURRENCY"],
+        Kind::Str,
+    ),
     k("telemetry.enabled", &["TELEMETRY_ENABLED"], Kind::Bool),
     k("telemetry.log_level", &["TELEMETRY_LOG_LEVEL"], Kind::Str),
     k("telemetry.log_file", &["TELEMETRY_LOG_FILE"], Kind::Str),
@@ -539,6 +556,12 @@ pub struct LlmConfig {
     pub cache_max_entries: u64,
     /// Non-cached AI requests a user may make per UTC day (0 = unlimited).
     pub daily_request_limit: u64,
+    /// Admin-set price per 1000 prompt tokens, for the usage cost estimate (0 = none).
+    pub price_per_1k_prompt_tokens: f64,
+    /// Admin-set price per 1000 completion tokens, for the usage cost estimate.
+    pub price_per_1k_completion_tokens: f64,
+    /// Currency label of the prices (shown beside the estimate; no conversion).
+    pub price_currency: String,
 }
 
 impl Default for LlmConfig {
@@ -552,6 +575,9 @@ impl Default for LlmConfig {
             cache_ttl_hours: 24,
             cache_max_entries: 10_000,
             daily_request_limit: 2000,
+            price_per_1k_prompt_tokens: 0.0,
+            price_per_1k_completion_tokens: 0.0,
+            price_currency: "USD".into(),
         }
     }
 }
@@ -1430,6 +1456,15 @@ impl serde::Serialize for ReportView<'_> {
             ("llm.cache_ttl_hours", int(c.llm.cache_ttl_hours)),
             ("llm.cache_max_entries", int(c.llm.cache_max_entries)),
             ("llm.daily_request_limit", int(c.llm.daily_request_limit)),
+            (
+                "llm.price_per_1k_prompt_tokens",
+                toml::Value::Float(c.llm.price_per_1k_prompt_tokens),
+            ),
+            (
+                "llm.price_per_1k_completion_tokens",
+                toml::Value::Float(c.llm.price_per_1k_completion_tokens),
+            ),
+            ("llm.price_currency", c.llm.price_currency.clone().into()),
             ("telemetry.enabled", c.telemetry.enabled.into()),
             ("telemetry.retention_days", int(c.telemetry.retention_days)),
             ("telemetry.log_level", c.telemetry.log_level.clone().into()),
@@ -1543,6 +1578,11 @@ fn check_kind(def: &KeyDef, value: &toml::Value, source: &Source) -> Result<(), 
         Kind::List => value
             .as_array()
             .is_some_and(|a| a.iter().all(toml::Value::is_str)),
+        Kind::Decimal => match value {
+            toml::Value::Float(f) => f.is_finite() && *f >= 0.0,
+            toml::Value::Integer(i) => *i >= 0,
+            _ => false,
+        },
     };
     if ok {
         return Ok(());
@@ -1552,6 +1592,7 @@ fn check_kind(def: &KeyDef, value: &toml::Value, source: &Source) -> Result<(), 
         Kind::Int => "a non-negative integer",
         Kind::Bool => "true or false",
         Kind::List => "a list of strings",
+        Kind::Decimal => "a non-negative number",
     };
     Err(ConfigError::BadValue {
         key: def.key.into(),
@@ -1586,6 +1627,13 @@ fn parse_env(def: &KeyDef, name: &str, raw: &str) -> Result<toml::Value, ConfigE
             "false" | "0" | "no" | "off" => Ok(toml::Value::Boolean(false)),
             _ => Err(bad(format!("expected true or false, got {raw:?}"))),
         },
+        Kind::Decimal => raw
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .map(toml::Value::Float)
+            .ok_or_else(|| bad(format!("expected a non-negative number, got {raw:?}"))),
         Kind::List => Ok(toml::Value::Array(
             raw.split(',')
                 .map(str::trim)

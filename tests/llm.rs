@@ -1153,3 +1153,192 @@ fn every_step_uses_the_llm_and_the_builtin_engine_stands_in_with_attribution() {
     );
     assert!(app.stop().success());
 }
+
+#[test]
+fn usage_filters_cost_estimate_and_csv_export() {
+    let fake = FakeLlm::start();
+    let dir = TestDir::new("llm-usage-filters");
+    let app = start(
+        &dir,
+        &fake,
+        &[
+            ("RAMPART_LLM_PRICE_PER_1K_PROMPT_TOKENS", "0.5"),
+            ("RAMPART_LLM_PRICE_PER_1K_COMPLETION_TOKENS", "1.5"),
+            ("RAMPART_LLM_PRICE_CURRENCY", "EUR"),
+        ],
+    );
+    let alice = user(&app, &dir, "alice@example.com");
+    let bob = user(&app, &dir, "bob@example.com");
+    let admin = Client::login(&app, "admin@example.com", PASSWORD);
+    let (status, org) = json(admin.post("/api/organizations", json!({"name": "Acme"})));
+    assert_eq!(status, 201, "{org}");
+    let org_id = org["id"].as_str().expect("org id").to_string();
+    let (status, _) = json(admin.post(
+        &format!("/api/organizations/{org_id}/members"),
+        json!({"email": "bob@example.com", "role": "member"}),
+    ));
+    assert_eq!(status, 201);
+    let (status, ws) = json(bob.post(
+        "/api/workspaces",
+        json!({"name": "Acme team", "organization_id": org_id}),
+    ));
+    assert_eq!(status, 201, "{ws}");
+    let bob_team = bob.in_workspace(ws["id"].as_str().expect("ws id"));
+
+    // Alice: one generation in her personal workspace, then a question in the chat (routed
+    // by one "conversation" call, then answered as a "query").
+    let (status, model) = generate(&alice, LEDGER);
+    assert_eq!(status, 201, "{model}");
+    let id = model["id"].as_str().expect("id");
+    say(&alice, id, "Which asset matters most?");
+    // Bob: one generation in the org's workspace.
+    let (status, body) = generate(&bob_team, OTHER);
+    assert_eq!(status, 201, "{body}");
+
+    let usage = |query: &str| {
+        let (status, body) = json(admin.get(&format!("/api/admin/usage{query}")));
+        assert_eq!(status, 200, "{query}: {body}");
+        body
+    };
+    let emails = |body: &Value| -> Vec<String> {
+        body["users"]
+            .as_array()
+            .expect("users")
+            .iter()
+            .map(|u| u["email"].as_str().expect("email").to_string())
+            .collect()
+    };
+    let all = usage("");
+    assert_eq!(all["days"], 30);
+    assert_eq!(
+        all["prices"],
+        json!({"prompt_per_1k_tokens": 0.5, "completion_per_1k_tokens": 1.5, "currency": "EUR"})
+    );
+    let rows = all["users"].as_array().expect("users");
+    assert_eq!(rows.len(), 2, "{all}");
+    for row in rows {
+        let p = row["prompt_tokens"].as_f64().expect("p");
+        let c = row["completion_tokens"].as_f64().expect("c");
+        let expected = p * 0.5 / 1000.0 + c * 1.5 / 1000.0;
+        let cost = row["estimated_cost"].as_f64().expect("cost");
+        assert!((cost - expected).abs() < 1e-9, "{row}");
+        assert!(cost > 0.0, "{row}");
+    }
+    // Alice: title + 6 steps (7 calls) and 2 chat calls, 100 prompt / 20 completion each.
+    let alice_row = rows
+        .iter()
+        .find(|r| r["email"] == "alice@example.com")
+        .expect("alice");
+    assert_eq!(alice_row["traces"], 3, "{alice_row}");
+    assert_eq!(alice_row["prompt_tokens"], 900);
+    assert_eq!(alice_row["estimated_cost"], 0.72);
+
+    // user: by email or id.
+    assert_eq!(
+        emails(&usage("?user=ALICE@example.com")),
+        ["alice@example.com"]
+    );
+    let bob_id = rows
+        .iter()
+        .find(|r| r["email"] == "bob@example.com")
+        .expect("bob")["user_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    assert_eq!(
+        emails(&usage(&format!("?user={bob_id}"))),
+        ["bob@example.com"]
+    );
+    // org: by slug or id; only calls made in the org's workspaces.
+    assert_eq!(emails(&usage("?org=acme")), ["bob@example.com"]);
+    assert_eq!(
+        emails(&usage(&format!("?org={org_id}"))),
+        ["bob@example.com"]
+    );
+    // operation: a type or a step.
+    let q = usage("?operation=query");
+    assert_eq!(emails(&q), ["alice@example.com"]);
+    assert_eq!(q["users"][0]["traces"], 1);
+    assert_eq!(q["users"][0]["prompt_tokens"], 100, "{q}");
+    assert_eq!(usage("?operation=conversation")["users"][0]["traces"], 1);
+    assert_eq!(
+        emails(&usage("?operation=answer_query")),
+        ["alice@example.com"]
+    );
+    assert_eq!(
+        usage("?operation=generation")["users"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+    assert_eq!(usage("?operation=refinement")["users"], json!([]));
+    // Date range (inclusive UTC days) instead of days.
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let range = usage(&format!("?from={today}&to={today}&user=bob@example.com"));
+    assert_eq!(emails(&range), ["bob@example.com"], "{range}");
+    assert_eq!(range["days"], Value::Null);
+    assert_eq!(range["from"], today.as_str());
+    assert_eq!(usage("?from=2020-01-01&to=2020-01-31")["users"], json!([]));
+    assert_eq!(
+        usage(&format!("?from={today}"))["users"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+
+    // CSV export of the same rows.
+    let resp = admin.get("/api/admin/usage?format=csv&org=acme");
+    assert_eq!(resp.status().as_u16(), 200);
+    let ctype = resp.headers()["content-type"]
+        .to_str()
+        .expect("ct")
+        .to_string();
+    assert!(ctype.starts_with("text/csv"), "{ctype}");
+    let disposition = resp.headers()["content-disposition"]
+        .to_str()
+        .expect("cd")
+        .to_string();
+    assert!(
+        disposition.starts_with("attachment; filename=\"rampart-usage-")
+            && disposition.ends_with(".csv\""),
+        "{disposition}"
+    );
+    let csv = resp.text().expect("csv");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "user_id,email,display_name,traces,prompt_tokens,completion_tokens,total_tokens,cache_hits,estimated_cost"
+    );
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(
+        lines[1].starts_with(&format!("{bob_id},bob@example.com,")),
+        "{csv}"
+    );
+
+    // Bad filters: 400 naming the field.
+    for (query, field) in [
+        ("?user=nobody@example.com", "user"),
+        ("?org=no-such-org", "org"),
+        ("?operation=dancing", "operation"),
+        ("?from=2026-13-01", "from"),
+        ("?to=yesterday", "to"),
+        ("?from=2026-02-02&to=2026-02-01", "to"),
+        ("?days=7&from=2026-02-01", "days"),
+        ("?days=0", "days"),
+        ("?format=xml", "format"),
+        ("?colour=red", "colour"),
+    ] {
+        let (status, body) = json(admin.get(&format!("/api/admin/usage{query}")));
+        assert_eq!(status, 400, "{query}: {body}");
+        assert_eq!(body["error"]["field"], field, "{query}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .expect("message")
+                .starts_with(&format!("{field}:")),
+            "{query}: {body}"
+        );
+    }
+    let (status, _) = json(alice.get("/api/admin/usage?format=csv"));
+    assert_eq!(status, 403, "usage is for admins only");
+}

@@ -56,6 +56,8 @@ struct CallContext {
     /// Where cached answers live: the workspace's database (cached answers quote tenant
     /// data, so they sit beside it and go with it on delete or crypto-shred).
     cache: Option<(String, Db)>,
+    /// The operation type of this trace, set by its first call.
+    operation: Option<&'static str>,
 }
 
 thread_local! {
@@ -81,6 +83,7 @@ pub fn with_user<T>(user_id: &str, f: impl FnOnce() -> T) -> T {
             user_id: user_id.to_string(),
             trace_id: uuid::Uuid::new_v4().to_string(),
             cache: None,
+            operation: None,
         },
         f,
     )
@@ -94,6 +97,7 @@ pub fn with_tenant<T>(user_id: &str, workspace_id: &str, db: &Db, f: impl FnOnce
             user_id: user_id.to_string(),
             trace_id: uuid::Uuid::new_v4().to_string(),
             cache: Some((workspace_id.to_string(), db.clone())),
+            operation: None,
         },
         f,
     )
@@ -107,6 +111,63 @@ fn run_in_context<T>(ctx: CallContext, f: impl FnOnce() -> T) -> T {
 
 fn current_context() -> Option<CallContext> {
     CONTEXT.with(|c| c.borrow().clone())
+}
+
+/// The operation type a call of `template` belongs to (the `operation` of usage records and
+/// the usage endpoint's `operation` filter).
+pub fn operation_of(template: &str) -> &'static str {
+    match template {
+        "suggest_title" | "generate_assets" | "refine_assets" | "generate_attackers"
+        | "refine_attackers" | "generate_matrix" => "generation",
+        "generate_controls" => "controls",
+        // Routing a chat message (the turn's own operation follows as its own trace).
+        "classify_intent" => "conversation",
+        "plan_refinement" => "refinement",
+        "answer_query" | "answer_general" => "query",
+        "judge_coherence" | "judge_sufficiency" => "evidence_review",
+        "compliance_map" => "compliance_mapping",
+        _ => "other",
+    }
+}
+
+/// Every operation type [`operation_of`] names.
+pub const OPERATIONS: &[&str] = &[
+    "generation",
+    "refinement",
+    "query",
+    "controls",
+    "conversation",
+    "evidence_review",
+    "compliance_mapping",
+    "other",
+];
+
+/// Every prompt template (pipeline step or conversation/judge prompt) usage records name.
+pub const TEMPLATES: &[&str] = &[
+    "suggest_title",
+    "generate_assets",
+    "refine_assets",
+    "generate_attackers",
+    "refine_attackers",
+    "generate_matrix",
+    "generate_controls",
+    "classify_intent",
+    "plan_refinement",
+    "answer_query",
+    "answer_general",
+    "judge_coherence",
+    "judge_sufficiency",
+    "compliance_map",
+];
+
+/// The operation of the current trace for a call of `template`: the first call's operation
+/// sticks for the whole trace (control generation inside a generation is generation).
+fn trace_operation(template: &str) -> &'static str {
+    let op = operation_of(template);
+    CONTEXT.with(|c| match c.borrow_mut().as_mut() {
+        Some(ctx) => *ctx.operation.get_or_insert(op),
+        None => op,
+    })
 }
 
 /// UTC timestamp that sorts as text (the format of the `llm_*` tables).
@@ -156,6 +217,10 @@ struct Completion {
 /// One usage record.
 struct UsageRow<'a> {
     user_id: Option<&'a str>,
+    /// The workspace of the operation (its org is looked up when recording).
+    workspace_id: Option<&'a str>,
+    /// Operation type (see [`trace_operation`]).
+    operation: &'static str,
     trace_id: &'a str,
     template: &'a str,
     tokens: (i64, i64, i64),
@@ -276,7 +341,7 @@ impl LlmEngine {
         self.log_line(&row);
         let res = self.db.conn().map_err(Self::storage).and_then(|conn| {
             conn.execute(
-                "INSERT INTO llm_usage (user_id, trace_id, model, template, prompt_tokens, completion_tokens, total_tokens, latency_ms, cache_hit, error, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                "INSERT INTO llm_usage (user_id, trace_id, model, template, prompt_tokens, completion_tokens, total_tokens, latency_ms, cache_hit, error, created_at, workspace_id, org_id, operation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, (SELECT org_id FROM workspaces WHERE id = ?12), ?13)",
                 params![
                     row.user_id,
                     row.trace_id,
@@ -288,7 +353,9 @@ impl LlmEngine {
                     row.latency_ms,
                     row.cache_hit,
                     row.error,
-                    ts(Utc::now())
+                    ts(Utc::now()),
+                    row.workspace_id,
+                    row.operation
                 ],
             )
             .map_err(Self::storage)
@@ -474,6 +541,11 @@ impl LlmEngine {
                 (None, anonymous_trace.as_str())
             }
         };
+        let workspace_id = ctx
+            .as_ref()
+            .and_then(|c| c.cache.as_ref())
+            .map(|(w, _)| w.as_str());
+        let operation = trace_operation(template);
         let cache_ctx = ctx
             .as_ref()
             .filter(|c| self.llm.cache_enabled && c.cache.is_some());
@@ -482,6 +554,8 @@ impl LlmEngine {
         {
             self.record(UsageRow {
                 user_id,
+                workspace_id,
+                operation,
                 trace_id,
                 template,
                 tokens: (0, 0, 0),
@@ -508,6 +582,8 @@ impl LlmEngine {
         };
         self.record(UsageRow {
             user_id,
+            workspace_id,
+            operation,
             trace_id,
             template,
             tokens,
@@ -1030,7 +1106,7 @@ impl Engine for LlmEngine {
 }
 
 /// One user's LLM usage over a period (the spec's usage endpoint row).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserUsage {
     /// User id.
     pub user_id: String,
@@ -1048,34 +1124,140 @@ pub struct UserUsage {
     pub total_tokens: i64,
     /// Calls answered from the cache.
     pub cache_hits: i64,
+    /// Estimated cost at the configured prices per 1k tokens (`llm.price_per_1k_*`), rounded
+    /// to 1/10000 of the currency unit; 0 when no price is set.
+    pub estimated_cost: f64,
 }
 
-/// Per-user usage totals of the last `days` days, most tokens first (for
-/// `GET /api/admin/usage`).
-pub fn usage_by_user(conn: &rusqlite::Connection, days: u32) -> rusqlite::Result<Vec<UserUsage>> {
-    let cutoff = ts(Utc::now() - chrono::Duration::days(i64::from(days)));
-    let mut stmt = conn.prepare(
+/// What `GET /api/admin/usage` counts: records in `[from, to)` (timestamps in the `llm_*`
+/// format), optionally of one user, one organization and one operation type or template.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UsageFilter {
+    /// First instant counted.
+    pub from: Option<DateTime<Utc>>,
+    /// First instant no longer counted.
+    pub to: Option<DateTime<Utc>>,
+    /// User id.
+    pub user_id: Option<String>,
+    /// Organization id.
+    pub org_id: Option<String>,
+    /// Operation type ([`OPERATIONS`]) or template ([`TEMPLATES`]).
+    pub operation: Option<String>,
+}
+
+/// Prices per 1000 tokens for the cost estimate.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Prices {
+    /// Per 1000 prompt tokens.
+    pub prompt_per_1k: f64,
+    /// Per 1000 completion tokens.
+    pub completion_per_1k: f64,
+}
+
+impl Prices {
+    /// The prices configured in `llm`.
+    pub fn of(llm: &LlmConfig) -> Prices {
+        Prices {
+            prompt_per_1k: llm.price_per_1k_prompt_tokens,
+            completion_per_1k: llm.price_per_1k_completion_tokens,
+        }
+    }
+
+    /// Estimated cost of the tokens, rounded to 1/10000.
+    pub fn cost(&self, prompt_tokens: i64, completion_tokens: i64) -> f64 {
+        let raw = (prompt_tokens as f64) * self.prompt_per_1k / 1000.0
+            + (completion_tokens as f64) * self.completion_per_1k / 1000.0;
+        (raw * 10_000.0).round() / 10_000.0
+    }
+}
+
+/// Per-user usage totals matching `filter`, most tokens first (for `GET /api/admin/usage`,
+/// the CLI and the TUI).
+pub fn usage_report(
+    conn: &rusqlite::Connection,
+    filter: &UsageFilter,
+    prices: Prices,
+) -> rusqlite::Result<Vec<UserUsage>> {
+    let from = filter.from.map(ts);
+    let to = filter.to.map(ts);
+    let mut stmt = conn.prepare_cached(
         "SELECT u.user_id, COALESCE(us.email, ''), COALESCE(us.display_name, ''),
                 COUNT(DISTINCT u.trace_id), SUM(u.prompt_tokens), SUM(u.completion_tokens),
                 SUM(u.total_tokens), SUM(u.cache_hit)
          FROM llm_usage u LEFT JOIN users us ON us.id = u.user_id
-         WHERE u.user_id IS NOT NULL AND u.created_at >= ?1
+         WHERE u.user_id IS NOT NULL
+           AND (?1 IS NULL OR u.created_at >= ?1)
+           AND (?2 IS NULL OR u.created_at < ?2)
+           AND (?3 IS NULL OR u.user_id = ?3)
+           AND (?4 IS NULL OR u.org_id = ?4)
+           AND (?5 IS NULL OR u.operation = ?5 OR u.template = ?5)
          GROUP BY u.user_id
          ORDER BY SUM(u.total_tokens) DESC, u.user_id",
     )?;
-    let rows = stmt.query_map([cutoff], |r| {
-        Ok(UserUsage {
-            user_id: r.get(0)?,
-            email: r.get(1)?,
-            display_name: r.get(2)?,
-            traces: r.get(3)?,
-            prompt_tokens: r.get(4)?,
-            completion_tokens: r.get(5)?,
-            total_tokens: r.get(6)?,
-            cache_hits: r.get(7)?,
-        })
-    })?;
+    let rows = stmt.query_map(
+        params![from, to, filter.user_id, filter.org_id, filter.operation],
+        |r| {
+            let prompt_tokens: i64 = r.get(4)?;
+            let completion_tokens: i64 = r.get(5)?;
+            Ok(UserUsage {
+                user_id: r.get(0)?,
+                email: r.get(1)?,
+                display_name: r.get(2)?,
+                traces: r.get(3)?,
+                prompt_tokens,
+                completion_tokens,
+                total_tokens: r.get(6)?,
+                cache_hits: r.get(7)?,
+                estimated_cost: prices.cost(prompt_tokens, completion_tokens),
+            })
+        },
+    )?;
     rows.collect()
+}
+
+/// Per-user usage totals of the last `days` days, most tokens first, without prices.
+pub fn usage_by_user(conn: &rusqlite::Connection, days: u32) -> rusqlite::Result<Vec<UserUsage>> {
+    let filter = UsageFilter {
+        from: Some(Utc::now() - chrono::Duration::days(i64::from(days))),
+        ..UsageFilter::default()
+    };
+    usage_report(conn, &filter, Prices::default())
+}
+
+/// The usage rows as CSV (RFC 4180: a header row, CRLF line ends, fields with commas, quotes
+/// or line breaks quoted, quotes doubled). Text that a spreadsheet would run as a formula
+/// (starting with `=`, `+`, `-`, `@`, tab or CR) is prefixed with `'`.
+pub fn usage_csv(rows: &[UserUsage]) -> String {
+    fn cell(s: &str) -> String {
+        let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+            format!("'{s}")
+        } else {
+            s.to_string()
+        };
+        if s.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s
+        }
+    }
+    let mut out = String::from(
+        "user_id,email,display_name,traces,prompt_tokens,completion_tokens,total_tokens,cache_hits,estimated_cost\r\n",
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{:.4}\r\n",
+            cell(&r.user_id),
+            cell(&r.email),
+            cell(&r.display_name),
+            r.traces,
+            r.prompt_tokens,
+            r.completion_tokens,
+            r.total_tokens,
+            r.cache_hits,
+            r.estimated_cost
+        ));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -1095,6 +1277,49 @@ mod tests {
         let err = parse_reply::<Vec<NewAsset>>(wrong, "assets").unwrap_err();
         assert!(err.contains("assets"), "{err}");
         assert!(check_assets(&[]).is_err());
+    }
+
+    #[test]
+    fn usage_csv_quotes_and_defuses_formulas() {
+        let row = UserUsage {
+            user_id: "u1".into(),
+            email: "a@example.com".into(),
+            display_name: "=HYPERLINK(\"x\"), Bob".into(),
+            traces: 2,
+            prompt_tokens: 1500,
+            completion_tokens: 500,
+            total_tokens: 2000,
+            cache_hits: 1,
+            estimated_cost: Prices {
+                prompt_per_1k: 0.5,
+                completion_per_1k: 1.5,
+            }
+            .cost(1500, 500),
+        };
+        let csv = usage_csv(&[row]);
+        let mut lines = csv.split("\r\n");
+        assert_eq!(
+            lines.next(),
+            Some(
+                "user_id,email,display_name,traces,prompt_tokens,completion_tokens,total_tokens,cache_hits,estimated_cost"
+            )
+        );
+        assert_eq!(
+            lines.next(),
+            Some("u1,a@example.com,\"'=HYPERLINK(\"\"x\"\"), Bob\",2,1500,500,2000,1,1.5000")
+        );
+    }
+
+    #[test]
+    fn the_first_call_names_the_operation_of_its_trace() {
+        with_user("u1", || {
+            assert_eq!(trace_operation("suggest_title"), "generation");
+            assert_eq!(trace_operation("generate_controls"), "generation");
+        });
+        with_user("u1", || {
+            assert_eq!(trace_operation("generate_controls"), "controls");
+        });
+        assert_eq!(trace_operation("answer_query"), "query");
     }
 
     #[test]

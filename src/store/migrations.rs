@@ -102,6 +102,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "jira_sources",
         sql: include_str!("migrations/0022_jira_sources.sql"),
     },
+    Migration {
+        version: 23,
+        name: "usage_filters",
+        sql: include_str!("migrations/0023_usage_filters.sql"),
+    },
 ];
 
 /// Environment variable for fault injection by the reliability suite: hold each migration's

@@ -374,39 +374,196 @@ async fn events(state: Data, caller: Caller) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(list))
 }
 
-#[derive(Deserialize)]
-struct UsageQuery {
-    days: Option<u32>,
+fn invalid_field(field: &str, message: String) -> ApiError {
+    ApiError {
+        field: Some(field.into()),
+        ..ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            format!("{field}: {message}"),
+        )
+    }
 }
 
-/// `GET /api/admin/usage?days=30`: per-user LLM token usage over the period (admin session).
+/// The usage endpoint's query, checked: the filter, the `days` it answers with (`None` for a
+/// date range) and whether CSV was asked for.
+struct UsageRequest {
+    filter: crate::engine::llm::UsageFilter,
+    days: Option<u32>,
+    range: (Option<String>, Option<String>),
+    csv: bool,
+}
+
+fn parse_day(field: &str, value: &str) -> Result<chrono::NaiveDate, ApiError> {
+    chrono::NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d")
+        .map_err(|_| invalid_field(field, format!("expected a date YYYY-MM-DD, got {value:?}")))
+}
+
+/// Checks the usage query and resolves `user` (id or email) and `org` (id or slug) against
+/// the platform database.
+fn usage_request(
+    conn: &rusqlite::Connection,
+    q: &std::collections::HashMap<String, String>,
+) -> Result<UsageRequest, ApiError> {
+    use crate::engine::llm::{OPERATIONS, TEMPLATES, UsageFilter};
+    use rusqlite::OptionalExtension as _;
+    for key in q.keys() {
+        if !["days", "from", "to", "user", "org", "operation", "format"].contains(&key.as_str()) {
+            return Err(invalid_field(
+                key,
+                "unknown filter; use days, from, to, user, org, operation or format".into(),
+            ));
+        }
+    }
+    let mut filter = UsageFilter::default();
+    let from = q.get("from").map(|v| parse_day("from", v)).transpose()?;
+    let to = q.get("to").map(|v| parse_day("to", v)).transpose()?;
+    let days = match q.get("days") {
+        Some(_) if from.is_some() || to.is_some() => {
+            return Err(invalid_field(
+                "days",
+                "give either days or a from/to date range, not both".into(),
+            ));
+        }
+        Some(v) => Some(
+            v.trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|d| (1..=3650).contains(d))
+                .ok_or_else(|| {
+                    invalid_field("days", "expected a number of days from 1 to 3650".into())
+                })?,
+        ),
+        None if from.is_some() || to.is_some() => None,
+        None => Some(30),
+    };
+    if let (Some(f), Some(t)) = (from, to)
+        && f > t
+    {
+        return Err(invalid_field("to", format!("{t} is before from ({f})")));
+    }
+    let midnight = |d: chrono::NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc();
+    if let Some(d) = days {
+        filter.from = Some(chrono::Utc::now() - chrono::Duration::days(i64::from(d)));
+    }
+    filter.from = filter.from.or(from.map(midnight));
+    // `to` is inclusive: the whole day counts.
+    filter.to = to.and_then(|t| t.succ_opt()).map(midnight);
+    if let Some(user) = q.get("user").map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        let id: Option<String> = conn
+            .query_row(
+                "SELECT id FROM users WHERE id = ?1 OR email = ?1 COLLATE NOCASE",
+                [user],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(ApiError::internal)?;
+        filter.user_id =
+            Some(id.ok_or_else(|| invalid_field("user", format!("no user {user:?}")))?);
+    }
+    if let Some(org) = q.get("org").map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        let id: Option<String> = conn
+            .query_row(
+                "SELECT id FROM orgs WHERE id = ?1 OR slug = ?1",
+                [org],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(ApiError::internal)?;
+        filter.org_id =
+            Some(id.ok_or_else(|| invalid_field("org", format!("no organization {org:?}")))?);
+    }
+    if let Some(op) = q
+        .get("operation")
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+    {
+        if !OPERATIONS.contains(&op) && !TEMPLATES.contains(&op) {
+            return Err(invalid_field(
+                "operation",
+                format!(
+                    "expected an operation type ({}) or a step ({}), got {op:?}",
+                    OPERATIONS.join(", "),
+                    TEMPLATES.join(", ")
+                ),
+            ));
+        }
+        filter.operation = Some(op.to_string());
+    }
+    let csv = match q.get("format").map(|s| s.trim()) {
+        None | Some("" | "json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(invalid_field(
+                "format",
+                format!("expected json or csv, got {other:?}"),
+            ));
+        }
+    };
+    Ok(UsageRequest {
+        filter,
+        days,
+        range: (from.map(|d| d.to_string()), to.map(|d| d.to_string())),
+        csv,
+    })
+}
+
+/// `GET /api/admin/usage`: per-user LLM token usage with an estimated cost (admin session).
+/// Filters: `days` (default 30) or a `from`/`to` date range (inclusive UTC days), `user`
+/// (id or email), `org` (id or slug), `operation` (operation type or step); `format=csv`
+/// downloads the same rows as CSV.
 async fn usage(
     state: Data,
     caller: Caller,
-    q: web::Query<UsageQuery>,
+    q: web::Query<std::collections::HashMap<String, String>>,
 ) -> Result<HttpResponse, ApiError> {
     require_session_admin(&caller)?;
-    let days = q.days.unwrap_or(30);
-    if !(1..=3650).contains(&days) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_field",
-            "days: expected a number of days from 1 to 3650",
-        ));
-    }
     let enabled = state.config.telemetry.enabled;
+    let prices = crate::engine::llm::Prices::of(&state.config.llm);
+    let currency = state.config.llm.price_currency.clone();
     let db = state.db.clone();
-    let users = if enabled {
-        web::block(move || {
-            let conn = db.conn().map_err(ApiError::internal)?;
-            crate::engine::llm::usage_by_user(&conn, days).map_err(ApiError::internal)
-        })
-        .await
-        .map_err(ApiError::internal)??
-    } else {
-        Vec::new()
-    };
-    Ok(HttpResponse::Ok().json(json!({ "enabled": enabled, "days": days, "users": users })))
+    let q = q.into_inner();
+    let (req, users) = web::block(move || {
+        let conn = db.conn().map_err(ApiError::internal)?;
+        let req = usage_request(&conn, &q)?;
+        let users = if enabled {
+            crate::engine::llm::usage_report(&conn, &req.filter, prices)
+                .map_err(ApiError::internal)?
+        } else {
+            Vec::new()
+        };
+        Ok::<_, ApiError>((req, users))
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    if req.csv {
+        return Ok(HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8; header=present")
+            .insert_header((
+                "Content-Disposition",
+                format!(
+                    "attachment; filename=\"rampart-usage-{}.csv\"",
+                    chrono::Utc::now().format("%Y%m%d-%H%M%S")
+                ),
+            ))
+            .body(crate::engine::llm::usage_csv(&users)));
+    }
+    let mut body = json!({ "enabled": enabled, "days": req.days, "users": users });
+    if req.days.is_none() {
+        body["from"] = json!(req.range.0);
+        body["to"] = json!(req.range.1);
+    }
+    if enabled {
+        body["prices"] = json!({
+            "prompt_per_1k_tokens": prices.prompt_per_1k,
+            "completion_per_1k_tokens": prices.completion_per_1k,
+            "currency": currency,
+        });
+        body["estimated_cost"] = json!(
+            (users.iter().map(|u| u.estimated_cost).sum::<f64>() * 10_000.0).round() / 10_000.0
+        );
+    }
+    Ok(HttpResponse::Ok().json(body))
 }
 
 #[derive(Deserialize)]
