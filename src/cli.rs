@@ -146,6 +146,9 @@ pub enum AdminCommand {
     /// crypto-shred.
     #[command(subcommand)]
     Org(crate::admin::cli::OrgCommand),
+    /// The LLM response cache: statistics and clearing, for one user or everyone.
+    #[command(subcommand)]
+    Cache(crate::admin::cli::CacheCommand),
     /// First-run setup: create the first superadmin (only while there are no users).
     Setup(SetupArgs),
     /// Manage user accounts.
@@ -623,6 +626,7 @@ fn run_admin(cli: &Cli, args: &AdminArgs) -> anyhow::Result<Exit> {
             crate::admin::cli::maintenance(&instance, c, args.json)
         }
         Some(AdminCommand::Org(c)) => crate::admin::cli::org(&instance, c, args.json),
+        Some(AdminCommand::Cache(c)) => crate::admin::cli::cache(&instance, c, args.json),
         Some(AdminCommand::Setup(a)) => {
             let password = read_password_stdin()?;
             let user = auth.setup(&a.email, &a.name, &password)?;

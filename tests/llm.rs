@@ -1342,3 +1342,121 @@ fn usage_filters_cost_estimate_and_csv_export() {
     let (status, _) = json(alice.get("/api/admin/usage?format=csv"));
     assert_eq!(status, 403, "usage is for admins only");
 }
+
+#[test]
+fn cache_stats_and_clear_per_user_and_globally() {
+    use crate::harness::stdout_json;
+    let fake = FakeLlm::start();
+    let dir = TestDir::new("llm-cache-admin");
+    let app = start(&dir, &fake, &[]);
+    let alice = user(&app, &dir, "alice@example.com");
+    let bob = user(&app, &dir, "bob@example.com");
+    cli_user(&dir, "ops@example.com", "admin");
+    let ops = Client::login(&app, "ops@example.com", PASSWORD);
+    let admin = Client::login(&app, "admin@example.com", PASSWORD);
+    let stats = |query: &str| {
+        let (status, body) = json(admin.get(&format!("/api/admin/cache/stats{query}")));
+        assert_eq!(status, 200, "{query}: {body}");
+        body
+    };
+    assert_eq!(stats("")["entries"], 0);
+    assert_eq!(stats("")["hit_rate"], Value::Null, "no calls yet");
+
+    assert_eq!(generate(&alice, LEDGER).0, 201);
+    assert_eq!(generate(&bob, OTHER).0, 201);
+    assert_eq!(fake.count(), 14);
+    assert_eq!(generate(&alice, LEDGER).0, 201, "from the cache");
+    assert_eq!(fake.count(), 14);
+    let all = stats("");
+    assert_eq!(all["entries"], 14, "{all}");
+    assert!(all["size_bytes"].as_u64().expect("size") > 14 * 64, "{all}");
+    assert_eq!(all["calls"], 21);
+    assert_eq!(all["cache_hits"], 7);
+    assert_eq!(all["hit_rate"], 0.3333);
+    assert_eq!(all["enabled"], true);
+    assert_eq!(all["user"], Value::Null);
+    let a = stats("?user=alice@example.com");
+    assert_eq!(
+        (
+            a["entries"].clone(),
+            a["calls"].clone(),
+            a["hit_rate"].clone()
+        ),
+        (json!(7), json!(14), json!(0.5)),
+        "{a}"
+    );
+    assert_eq!(a["user"]["email"], "alice@example.com");
+    let (status, body) = json(admin.get("/api/admin/cache/stats?user=nobody@example.com"));
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["field"], "user");
+
+    // Admins see the numbers; clearing is for superadmins; users see neither.
+    let (status, _) = json(ops.get("/api/admin/cache/stats"));
+    assert_eq!(status, 200);
+    let (status, _) = json(ops.delete("/api/admin/cache"));
+    assert_eq!(status, 403);
+    let (status, _) = json(alice.get("/api/admin/cache/stats"));
+    assert_eq!(status, 403);
+    let (status, _) = json(alice.delete("/api/admin/cache?user=bob@example.com"));
+    assert_eq!(status, 403);
+    assert_eq!(
+        stats("")["entries"],
+        14,
+        "nothing was removed by refused calls"
+    );
+
+    // One user's entries: the next identical request asks the LLM again.
+    let (status, cleared) = json(admin.delete("/api/admin/cache?user=alice@example.com"));
+    assert_eq!(status, 200, "{cleared}");
+    assert_eq!(cleared["removed"], 7);
+    assert_eq!(stats("")["entries"], 7, "bob's entries stay");
+    assert_eq!(generate(&alice, LEDGER).0, 201);
+    assert_eq!(fake.count(), 21, "alice's cache was cleared");
+
+    // A user clears their own cache.
+    let (status, own) = json(bob.delete("/api/me/llm-cache"));
+    assert_eq!(status, 200, "{own}");
+    assert_eq!(own["removed"], 7);
+    assert_eq!(own["user"]["email"], "bob@example.com");
+    assert_eq!(stats("?user=bob@example.com")["entries"], 0);
+    assert_eq!(stats("")["entries"], 7);
+
+    // The CLI, while the server runs.
+    let out = dir
+        .cmd()
+        .args([
+            "admin",
+            "cache",
+            "stats",
+            "--user",
+            "alice@example.com",
+            "--json",
+        ])
+        .output();
+    assert!(out.status.success(), "{}", crate::harness::stderr(&out));
+    assert_eq!(stdout_json(&out)["entries"], 7);
+    let out = dir.cmd().args(["admin", "cache", "stats"]).output();
+    let text = crate::harness::stdout(&out);
+    assert!(
+        text.contains("entries     7") && text.contains("hit rate"),
+        "{text}"
+    );
+    dir.cmd()
+        .args(["admin", "cache", "stats", "--user", "nobody@example.com"])
+        .assert_exit(2);
+    let out = dir
+        .cmd()
+        .args(["admin", "cache", "clear", "--json"])
+        .output();
+    assert!(out.status.success(), "{}", crate::harness::stderr(&out));
+    assert_eq!(stdout_json(&out)["removed"], 7);
+    assert_eq!(stats("")["entries"], 0);
+    let (status, cleared) = json(admin.delete("/api/admin/cache"));
+    assert_eq!(status, 200);
+    assert_eq!(cleared["removed"], 0);
+
+    // Every clear is in the audit log.
+    let (_, events) = json(admin.get("/api/admin/events"));
+    let text = events.to_string();
+    assert_eq!(text.matches("llm_cache_clear").count(), 3, "{events}");
+}

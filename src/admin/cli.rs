@@ -177,6 +177,23 @@ pub enum MaintenanceCommand {
     Clear,
 }
 
+/// `rampart admin cache`
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Entries, approximate size and hit rate of the LLM response cache.
+    Stats {
+        /// Only this user's entries and calls (email or id).
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Remove cached LLM answers: one user's, or everyone's.
+    Clear {
+        /// Only this user's entries (email or id).
+        #[arg(long)]
+        user: Option<String>,
+    },
+}
+
 /// `rampart admin org`
 #[derive(Debug, Subcommand)]
 pub enum OrgCommand {
@@ -646,6 +663,50 @@ pub fn maintenance(
             })
         }
         MaintenanceCommand::Clear => finish(json, svc.clear_maintenance(ACTOR), print),
+    }
+}
+
+/// `rampart admin cache stats|clear [--user E]`
+pub fn cache(instance: &Instance, cmd: &CacheCommand, json: bool) -> anyhow::Result<Exit> {
+    let svc = service(instance)?;
+    match cmd {
+        CacheCommand::Stats { user } => finish(json, svc.cache_stats(user.as_deref()), |s| {
+            emit(json, &s, |o| {
+                let who = s.user.as_ref().map_or("all users", |u| u.email.as_str());
+                writeln!(
+                    o,
+                    "cache       {} ({})",
+                    if s.enabled { "enabled" } else { "disabled" },
+                    who
+                )?;
+                writeln!(o, "entries     {}", s.entries)?;
+                writeln!(o, "size        {} bytes (approximate)", s.size_bytes)?;
+                match s.hit_rate {
+                    Some(r) => writeln!(
+                        o,
+                        "hit rate    {:.1}% ({} of {} calls)",
+                        r * 100.0,
+                        s.cache_hits,
+                        s.calls
+                    )?,
+                    None => writeln!(o, "hit rate    - (no calls recorded)")?,
+                }
+                writeln!(
+                    o,
+                    "limits      {} h lifetime, {} entries",
+                    s.ttl_hours, s.max_entries
+                )
+            })
+        }),
+        CacheCommand::Clear { user } => {
+            let actor = operator("cli");
+            finish(json, svc.clear_cache(&actor, user.as_deref()), |c| {
+                emit(json, &c, |o| {
+                    let who = c.user.as_ref().map_or("all users", |u| u.email.as_str());
+                    writeln!(o, "removed {} cached LLM answers ({who})", c.removed)
+                })
+            })
+        }
     }
 }
 

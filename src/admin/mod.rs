@@ -15,6 +15,7 @@ pub mod backup;
 pub mod check;
 pub mod cli;
 pub mod license;
+pub mod llm_cache;
 pub mod maintenance;
 pub mod orgs;
 pub mod signers;

@@ -43,6 +43,9 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/api/admin/events", web::get().to(events))
         .route("/api/admin/usage", web::get().to(usage))
+        .route("/api/admin/cache/stats", web::get().to(cache_stats))
+        .route("/api/admin/cache", web::delete().to(cache_clear))
+        .route("/api/me/llm-cache", web::delete().to(own_cache_clear))
         .route("/api/admin/mail", web::get().to(mail))
         .route("/api/admin/mail/{id}/retry", web::post().to(mail_retry));
 }
@@ -564,6 +567,71 @@ async fn usage(
         );
     }
     Ok(HttpResponse::Ok().json(body))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CacheQuery {
+    user: Option<String>,
+}
+
+/// A cache call's `user` that names nobody is a 400 on the `user` field.
+fn cache_error(e: admin::Error) -> ApiError {
+    match e {
+        admin::Error::Invalid(m) if m.starts_with("user:") => ApiError {
+            field: Some("user".into()),
+            ..ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", m)
+        },
+        other => other.into(),
+    }
+}
+
+/// `GET /api/admin/cache/stats[?user=]`: entries, approximate size and hit rate of the LLM
+/// response cache, for one user (id or email) or everyone (admin session).
+async fn cache_stats(
+    state: Data,
+    caller: Caller,
+    q: web::Query<CacheQuery>,
+) -> Result<HttpResponse, ApiError> {
+    require_session_admin(&caller)?;
+    let svc = state.admin.clone();
+    let user = q.into_inner().user.filter(|u| !u.trim().is_empty());
+    let stats = web::block(move || svc.cache_stats(user.as_deref()))
+        .await?
+        .map_err(cache_error)?;
+    Ok(HttpResponse::Ok().json(stats))
+}
+
+/// `DELETE /api/admin/cache[?user=]`: removes one user's cached LLM answers, or everyone's
+/// (superadmin session; audit event `admin.llm_cache_clear`).
+async fn cache_clear(
+    state: Data,
+    caller: Caller,
+    q: web::Query<CacheQuery>,
+) -> Result<HttpResponse, ApiError> {
+    require_superadmin(&caller)?;
+    let svc = state.admin.clone();
+    let user = q.into_inner().user.filter(|u| !u.trim().is_empty());
+    let cleared = web::block(move || svc.clear_cache(&caller.user_id, user.as_deref()))
+        .await?
+        .map_err(cache_error)?;
+    Ok(HttpResponse::Ok().json(cleared))
+}
+
+/// `DELETE /api/me/llm-cache`: the signed-in user removes their own cached LLM answers in
+/// every workspace (session only; audit event `llm_cache.clear_own`). The next identical
+/// request asks the LLM again.
+async fn own_cache_clear(state: Data, caller: Caller) -> Result<HttpResponse, ApiError> {
+    if caller.scope().is_some() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "clearing your LLM cache needs a signed-in session, not an API key",
+        ));
+    }
+    let svc = state.admin.clone();
+    let cleared = web::block(move || svc.clear_own_cache(&caller.user_id)).await??;
+    Ok(HttpResponse::Ok().json(cleared))
 }
 
 #[derive(Deserialize)]
