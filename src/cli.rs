@@ -149,6 +149,9 @@ pub enum AdminCommand {
     /// The LLM response cache: statistics and clearing, for one user or everyone.
     #[command(subcommand)]
     Cache(crate::admin::cli::CacheCommand),
+    /// The master key's KMS: status, and rewrap after rotating the Vault Transit key.
+    #[command(subcommand)]
+    Kms(crate::admin::cli::KmsCommand),
     /// First-run setup: create the first superadmin (only while there are no users).
     Setup(SetupArgs),
     /// Manage user accounts.
@@ -627,6 +630,7 @@ fn run_admin(cli: &Cli, args: &AdminArgs) -> anyhow::Result<Exit> {
         }
         Some(AdminCommand::Org(c)) => crate::admin::cli::org(&instance, c, args.json),
         Some(AdminCommand::Cache(c)) => crate::admin::cli::cache(&instance, c, args.json),
+        Some(AdminCommand::Kms(c)) => crate::admin::cli::kms(&instance, c, args.json),
         Some(AdminCommand::Setup(a)) => {
             let password = read_password_stdin()?;
             let user = auth.setup(&a.email, &a.name, &password)?;

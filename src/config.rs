@@ -36,7 +36,7 @@ const CLIENT_ENV_VARS: &[&str] = &[
 pub const REFUSED_ENV: &[(&str, &str)] = &[
     (
         "AWS_KMS_KEY_ID",
-        "AWS KMS is not supported: the appliance runs without access to AWS; keep KMS_PROVIDER=none (master.key in the data dir) or static (ENCRYPTION_KEY)",
+        "AWS KMS is not supported: the appliance runs without access to AWS; use KMS_PROVIDER=vault (Vault Transit on your network), static (ENCRYPTION_KEY) or none (master.key in the data dir)",
     ),
     (
         "AWS_KMS_REGION",
@@ -49,18 +49,6 @@ pub const REFUSED_ENV: &[(&str, &str)] = &[
     (
         "AWS_SECRET_ACCESS_KEY",
         "rampart uses AWS credentials for nothing (AWS KMS is not supported); remove them from its environment",
-    ),
-    (
-        "VAULT_ADDR",
-        "Vault Transit is not supported by this version; keep KMS_PROVIDER=none or static",
-    ),
-    (
-        "VAULT_TOKEN",
-        "Vault Transit is not supported by this version",
-    ),
-    (
-        "VAULT_TRANSIT_KEY",
-        "Vault Transit is not supported by this version",
     ),
     (
         "JIRA_CLIENT_ID",
@@ -165,6 +153,30 @@ pub static KEYS: &[KeyDef] = &[
     secret(
         "storage.encryption_key",
         &["ENCRYPTION_KEY", "RAMPART_ENCRYPTION_KEY"],
+    ),
+    k(
+        "storage.vault_addr",
+        &["VAULT_ADDR", "RAMPART_VAULT_ADDR"],
+        Kind::Str,
+    ),
+    secret(
+        "storage.vault_token",
+        &["VAULT_TOKEN", "RAMPART_VAULT_TOKEN"],
+    ),
+    k(
+        "storage.vault_token_file",
+        &["VAULT_TOKEN_FILE", "RAMPART_VAULT_TOKEN_FILE"],
+        Kind::Str,
+    ),
+    k(
+        "storage.vault_transit_key",
+        &["VAULT_TRANSIT_KEY", "RAMPART_VAULT_TRANSIT_KEY"],
+        Kind::Str,
+    ),
+    k(
+        "storage.vault_cacert",
+        &["VAULT_CACERT", "RAMPART_VAULT_CACERT"],
+        Kind::Str,
     ),
     k(
         "storage.org_db_isolation",
@@ -815,10 +827,21 @@ pub struct LogConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
-    /// `none`: master key generated into the data dir; `static`: master key from `encryption_key`.
+    /// `none`: master key generated into the data dir; `static`: master key from
+    /// `encryption_key`; `vault`: master key wrapped by Vault Transit (`vault_*`).
     pub kms_provider: String,
     /// Base64 of 32 bytes; required when `kms_provider = "static"`.
     pub encryption_key: Secret,
+    /// Vault base URL (`https://vault.internal:8200`); required with `vault`.
+    pub vault_addr: String,
+    /// Vault token; this or `vault_token_file` is required with `vault`.
+    pub vault_token: Secret,
+    /// File holding the Vault token (read at start).
+    pub vault_token_file: String,
+    /// Name of the Transit key that wraps the master key; required with `vault`.
+    pub vault_transit_key: String,
+    /// PEM CA bundle that signs the Vault server's certificate (internal CA).
+    pub vault_cacert: String,
     /// Each organization in its own SQLCipher database under its own key.
     pub org_db_isolation: bool,
     /// How long a connection waits for a lock held by another process (e.g. `admin` beside `serve`).
@@ -996,6 +1019,11 @@ impl Default for StorageConfig {
         Self {
             kms_provider: "none".into(),
             encryption_key: Secret::default(),
+            vault_addr: String::new(),
+            vault_token: Secret::default(),
+            vault_token_file: String::new(),
+            vault_transit_key: String::new(),
+            vault_cacert: String::new(),
             org_db_isolation: false,
             busy_timeout_ms: 5_000,
             pool_size: 8,
@@ -1317,6 +1345,23 @@ impl serde::Serialize for ReportView<'_> {
             (
                 "storage.encryption_key",
                 c.storage.encryption_key.expose().to_string().into(),
+            ),
+            ("storage.vault_addr", c.storage.vault_addr.clone().into()),
+            (
+                "storage.vault_token",
+                c.storage.vault_token.expose().to_string().into(),
+            ),
+            (
+                "storage.vault_token_file",
+                c.storage.vault_token_file.clone().into(),
+            ),
+            (
+                "storage.vault_transit_key",
+                c.storage.vault_transit_key.clone().into(),
+            ),
+            (
+                "storage.vault_cacert",
+                c.storage.vault_cacert.clone().into(),
             ),
             (
                 "storage.org_db_isolation",
@@ -1840,19 +1885,55 @@ fn validate(c: &Config, sources: &BTreeMap<&'static str, Source>) -> Result<(), 
             decode_key32(c.storage.encryption_key.expose())
                 .map_err(|m| bad("storage.encryption_key", m))?;
         }
-        "aws" | "vault" => {
+        "vault" => {
+            let s = &c.storage;
+            let addr = s.vault_addr.trim();
+            if !(addr.starts_with("http://") || addr.starts_with("https://")) {
+                return Err(bad(
+                    "storage.vault_addr",
+                    format!(
+                        "required when storage.kms_provider is \"vault\": the Vault base URL (https://vault.example:8200), got {addr:?}"
+                    ),
+                ));
+            }
+            if s.vault_transit_key.trim().is_empty()
+                || s.vault_transit_key.contains(['/', '?', '#', ' '])
+            {
+                return Err(bad(
+                    "storage.vault_transit_key",
+                    "required when storage.kms_provider is \"vault\": the name of the Transit key that wraps the master key".into(),
+                ));
+            }
+            match (
+                s.vault_token.is_empty(),
+                s.vault_token_file.trim().is_empty(),
+            ) {
+                (true, true) => {
+                    return Err(bad(
+                        "storage.vault_token",
+                        "required when storage.kms_provider is \"vault\" (or storage.vault_token_file)".into(),
+                    ));
+                }
+                (false, false) => {
+                    return Err(bad(
+                        "storage.vault_token_file",
+                        "set either storage.vault_token or storage.vault_token_file, not both"
+                            .into(),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        "aws" => {
             return Err(bad(
                 "storage.kms_provider",
-                format!(
-                    "{:?} needs network access to a KMS, which this appliance does not use; choose \"none\" or \"static\"",
-                    c.storage.kms_provider
-                ),
+                "\"aws\" is not supported: the appliance does not reach AWS; use \"vault\" (Vault Transit on your network), \"static\" (ENCRYPTION_KEY) or \"none\"".into(),
             ));
         }
         other => {
             return Err(bad(
                 "storage.kms_provider",
-                format!("expected \"none\" or \"static\", got {other:?}"),
+                format!("expected \"none\", \"static\" or \"vault\", got {other:?}"),
             ));
         }
     }

@@ -16,6 +16,7 @@ mod exports;
 mod hardening;
 mod harness;
 mod integrations;
+mod kms_vault;
 mod llm;
 mod mail;
 mod mcp;

@@ -64,6 +64,17 @@ pub fn existing_master_key(config: &Config) -> Result<MasterKey, String> {
     if config.storage.kms_provider == "static" {
         return MasterKey::load(config).map_err(|e| e.to_string());
     }
+    if config.storage.kms_provider == "vault" {
+        let path = config.data_dir.join(crate::crypto::vault::WRAPPED_KEY_FILE);
+        return match path.try_exists() {
+            Ok(true) => MasterKey::load(config).map_err(|e| e.to_string()),
+            Ok(false) => Err(format!(
+                "wrapped master key {} is missing: restore it from your key backup",
+                path.display()
+            )),
+            Err(e) => Err(format!("wrapped master key {}: {e}", path.display())),
+        };
+    }
     let path = config.data_dir.join(crate::crypto::MASTER_KEY_FILE);
     match path.try_exists() {
         Ok(true) => MasterKey::load(config).map_err(|e| e.to_string()),

@@ -194,6 +194,16 @@ pub enum CacheCommand {
     },
 }
 
+/// `rampart admin kms`
+#[derive(Debug, Subcommand)]
+pub enum KmsCommand {
+    /// Which KMS wraps the master key; with Vault, the Transit key version (checked with Vault).
+    Status,
+    /// Re-encrypt the wrapped master key under the newest Transit key version (after a
+    /// rotation in Vault). The master key and the data do not change.
+    Rewrap,
+}
+
 /// `rampart admin org`
 #[derive(Debug, Subcommand)]
 pub enum OrgCommand {
@@ -707,6 +717,31 @@ pub fn cache(instance: &Instance, cmd: &CacheCommand, json: bool) -> anyhow::Res
                 })
             })
         }
+    }
+}
+
+/// `rampart admin kms status|rewrap`
+pub fn kms(instance: &Instance, cmd: &KmsCommand, json: bool) -> anyhow::Result<Exit> {
+    let svc = service(instance)?;
+    let print = |s: crate::crypto::vault::KmsStatus| {
+        emit(json, &s, |o| {
+            writeln!(o, "provider    {}", s.provider)?;
+            if let (Some(addr), Some(key)) = (&s.vault_addr, &s.transit_key) {
+                writeln!(o, "vault       {addr} transit key {key}")?;
+            }
+            if let Some(p) = &s.wrapped_key_file {
+                writeln!(o, "wrapped     {}", p.display())?;
+            }
+            match (s.previous_key_version, s.key_version) {
+                (Some(from), Some(to)) => writeln!(o, "rewrapped   key version {from} -> {to}"),
+                (None, Some(v)) => writeln!(o, "wrapped by  key version {v}"),
+                _ => Ok(()),
+            }
+        })
+    };
+    match cmd {
+        KmsCommand::Status => finish(json, svc.kms_status(), print),
+        KmsCommand::Rewrap => finish(json, svc.kms_rewrap(&operator("cli")), print),
     }
 }
 

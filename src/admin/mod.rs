@@ -14,6 +14,7 @@
 pub mod backup;
 pub mod check;
 pub mod cli;
+pub mod kms;
 pub mod license;
 pub mod llm_cache;
 pub mod maintenance;

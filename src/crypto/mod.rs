@@ -9,6 +9,7 @@ pub mod backup_format;
 pub mod dek;
 pub mod keyfile;
 pub mod signing;
+pub mod vault;
 
 use std::fmt;
 use std::path::Path;
@@ -90,10 +91,12 @@ impl DbKey {
 }
 
 impl MasterKey {
-    /// Loads the master key as configured: from `ENCRYPTION_KEY` (`static`) or from the key
-    /// file in the data dir, generating it on first start (`none`).
+    /// Loads the master key as configured: from `ENCRYPTION_KEY` (`static`), unwrapped by
+    /// Vault Transit from `master.key.vault` (`vault`, see [`vault`]) or from the key file in
+    /// the data dir, generating it on first start (`none`).
     pub fn load(config: &Config) -> Result<Self> {
         match config.storage.kms_provider.as_str() {
+            "vault" => vault::load_master_key(config).map(Self),
             "static" => config
                 .static_master_key()
                 .map(|k| Self(Zeroizing::new(k)))

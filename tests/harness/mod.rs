@@ -86,6 +86,8 @@ const SPEC_ENV: &[&str] = &[
     "VAULT_ADDR",
     "VAULT_TOKEN",
     "VAULT_TRANSIT_KEY",
+    "VAULT_TOKEN_FILE",
+    "VAULT_CACERT",
     "JIRA_CLIENT_ID",
     "JIRA_CLIENT_SECRET",
     "JIRA_REDIRECT_URI",
