@@ -1,6 +1,7 @@
 //! The real admin TUI in a real terminal (tmux): first-run setup, create a user, write a
 //! signed backup, then on the Orgs screen create an org, set a workspace limit, open it and
-//! add the user as org admin, delete it; quit — then the data is really there, the backup
+//! add the user as org admin, delete it; on the Maintenance screen see the LLM cache and
+//! master-key facts and clear the cache; quit — then the data is really there, the backup
 //! restores, and the admin event log holds each org operation with its values.
 
 use std::io::Read;
@@ -74,6 +75,7 @@ fn admin_tui_setup_user_backup_and_org_lifecycle_under_tmux() {
         "name=\"Acme Corp\" max_workspaces=3 max_members=0 (by tui)",
         "bob@example.test as org_admin",
         "org_delete",
+        "llm_cache_clear",
     ] {
         assert!(log.contains(needle), "{needle:?} not in the event log");
     }

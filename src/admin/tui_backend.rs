@@ -33,6 +33,36 @@ impl TuiBackend {
 
 const ACTOR: &str = "tui";
 
+impl TuiBackend {
+    /// Cache, 30-day usage with its estimated cost, and the KMS state (asks Vault).
+    fn llm_ops_now(&self) -> BackendResult<ui::LlmOps> {
+        use crate::engine::llm::{Prices, UsageFilter, usage_report};
+        let stats = self.admin.cache_stats(None).map_err(admin_err)?;
+        let prices = Prices::of(&self.config.llm);
+        let filter = UsageFilter {
+            from: Some(chrono::Utc::now() - chrono::Duration::days(30)),
+            ..UsageFilter::default()
+        };
+        let rows = {
+            let conn = self.admin.conn().map_err(admin_err)?;
+            usage_report(&conn, &filter, prices)
+                .map_err(|e| ui::BackendError::Failed(e.to_string()))?
+        };
+        let tokens: i64 = rows.iter().map(|r| r.total_tokens).sum();
+        let cost: f64 = rows.iter().map(|r| r.estimated_cost).sum();
+        let kms = self.admin.kms_status().map_err(admin_err)?;
+        Ok(ui::LlmOps {
+            cache_entries: stats.entries,
+            cache_bytes: stats.size_bytes,
+            hit_rate: stats.hit_rate.map(|r| format!("{:.1}%", r * 100.0)),
+            tokens_30d: u64::try_from(tokens).unwrap_or(0),
+            cost_30d: format!("{cost:.4} {}", self.config.llm.price_currency),
+            kms_provider: kms.provider,
+            kms_key_version: kms.key_version,
+        })
+    }
+}
+
 fn admin_err(e: super::Error) -> BackendError {
     use super::ErrorKind as K;
     let msg = e.to_string();
@@ -451,6 +481,23 @@ impl ui::AdminBackend for TuiBackend {
                     .to_string(),
             })
             .collect())
+    }
+
+    fn llm_ops(&mut self) -> BackendResult<ui::LlmOps> {
+        self.llm_ops_now()
+    }
+
+    fn clear_llm_cache(&mut self) -> BackendResult<u64> {
+        let cleared = self
+            .admin
+            .clear_cache(&operator(ACTOR), None)
+            .map_err(admin_err)?;
+        Ok(cleared.removed)
+    }
+
+    fn rewrap_kms(&mut self) -> BackendResult<ui::LlmOps> {
+        self.admin.kms_rewrap(&operator(ACTOR)).map_err(admin_err)?;
+        self.llm_ops_now()
     }
 }
 

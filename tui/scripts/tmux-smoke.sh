@@ -104,6 +104,16 @@ type_line "acme-corp"
 wait_for "Deleted organization acme-corp"
 wait_for "No organizations"
 
+# Maintenance screen: LLM cache, usage and master key facts from the real backend; clear
+# the (empty) cache after the confirmation.
+send 6
+wait_for "LLM and keys"
+wait_for "Master key  none"
+send x
+wait_for "Clear every user's cached LLM answers?"
+send Enter
+wait_for "Removed 0 cached LLM answers."
+
 send q
 wait_for "EXITED rc=0"
 if screen | grep -q -- '-icanon'; then

@@ -138,6 +138,8 @@ pub enum Loaded {
     Maintenance(MaintenanceState),
     /// Result of the database check.
     Checks(Vec<DatabaseCheck>),
+    /// LLM cache, usage and KMS facts.
+    LlmOps(crate::backend::LlmOps),
     /// Recent events.
     Events(Vec<LogLine>),
 }
@@ -332,4 +334,8 @@ pub enum Action {
     ClearMaintenance,
     /// Run the database check (read-only).
     CheckDatabases,
+    /// Remove every user's cached LLM answers.
+    ClearLlmCache,
+    /// Rewrap the master key under the newest Vault Transit key version.
+    RewrapKms,
 }

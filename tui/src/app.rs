@@ -428,7 +428,13 @@ impl App {
                 self.refresh_orgs();
                 return;
             }
-            ScreenId::Maintenance => self.call(|b| b.maintenance()).map(Loaded::Maintenance),
+            ScreenId::Maintenance => {
+                // Without these facts (an older backend) the screen just shows none.
+                if let Some(Ok(ops)) = self.backend.as_mut().map(|b| b.llm_ops()) {
+                    self.dispatch(&Action::Loaded(Loaded::LlmOps(ops)));
+                }
+                self.call(|b| b.maintenance()).map(Loaded::Maintenance)
+            }
             ScreenId::Log => self
                 .call(|b| b.recent_events(EVENT_LIMIT))
                 .map(Loaded::Events),
@@ -615,6 +621,18 @@ impl App {
                 if let Some(state) = self.call(|b| b.clear_maintenance()) {
                     self.dispatch(&Action::Loaded(Loaded::Maintenance(state)));
                     self.ok_notice(text::MAINT_CLEARED.to_owned());
+                }
+            }
+            Action::ClearLlmCache => {
+                if let Some(removed) = self.call(|b| b.clear_llm_cache()) {
+                    self.ok_notice(text::llm_cache_cleared(removed));
+                    self.refresh_current();
+                }
+            }
+            Action::RewrapKms => {
+                if let Some(ops) = self.call(|b| b.rewrap_kms()) {
+                    self.ok_notice(text::kms_rewrapped(ops.kms_key_version));
+                    self.dispatch(&Action::Loaded(Loaded::LlmOps(ops)));
                 }
             }
             Action::CheckDatabases => {

@@ -353,6 +353,26 @@ pub struct MaintenanceState {
     pub tripped_at: Option<String>,
 }
 
+/// The LLM side of the appliance, for the Maintenance screen: response cache, usage with
+/// its estimated cost, and which KMS wraps the master key. Numbers are pre-formatted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LlmOps {
+    /// Cached LLM answers (all users, every database).
+    pub cache_entries: u64,
+    /// Their approximate size in bytes.
+    pub cache_bytes: u64,
+    /// Hit rate over the recorded calls (`33.3%`), `None` without recorded calls.
+    pub hit_rate: Option<String>,
+    /// Tokens of the last 30 days (all users).
+    pub tokens_30d: u64,
+    /// Estimated cost of those tokens at the configured prices (`1.2345 USD`).
+    pub cost_30d: String,
+    /// KMS provider of the master key (`none`, `static`, `vault`).
+    pub kms_provider: String,
+    /// With Vault: the Transit key version that wraps the master key.
+    pub kms_key_version: Option<u64>,
+}
+
 /// One database's verdict from the integrity check (`rampart admin check`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DatabaseCheck {
@@ -491,6 +511,19 @@ pub trait AdminBackend: Send {
 
     /// The most recent `limit` events, newest last.
     fn recent_events(&mut self, limit: usize) -> BackendResult<Vec<LogLine>>;
+
+    /// LLM cache, usage and KMS facts (none by default: a backend without them shows none).
+    fn llm_ops(&mut self) -> BackendResult<LlmOps> {
+        Err(BackendError::NotFound("not available".into()))
+    }
+    /// Removes every user's cached LLM answers; returns how many.
+    fn clear_llm_cache(&mut self) -> BackendResult<u64> {
+        Err(BackendError::Failed("not available".into()))
+    }
+    /// Rewraps the master key under the newest Vault Transit key version (Vault only).
+    fn rewrap_kms(&mut self) -> BackendResult<LlmOps> {
+        Err(BackendError::Failed("not available".into()))
+    }
 }
 
 // Passwords never reach logs or panic messages through `Debug`.

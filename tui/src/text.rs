@@ -145,7 +145,13 @@ pub const ORG_DETAIL_KEYS: Keys = &[
     ("e", "edit"),
     ("Esc", "back"),
 ];
-pub const MAINT_KEYS: Keys = &[("e", "enable"), ("c", "clear"), ("k", "check databases")];
+pub const MAINT_KEYS: Keys = &[
+    ("e", "enable"),
+    ("c", "clear"),
+    ("k", "check databases"),
+    ("x", "clear LLM cache"),
+    ("w", "rewrap KMS key"),
+];
 pub const K_SCROLL: (&str, &str) = ("↑↓", "scroll");
 
 pub const HELP_TITLE: &str = "Keys";
@@ -433,6 +439,35 @@ pub const MAINT_HELP: &[&str] = &[
     "While active, the API, MCP and SSE answer 503 to everyone but superadmins.",
     "e  enable with a reason      c  clear      k  check every database (read-only)",
 ];
+pub const LLM_TITLE: &str = "LLM and keys";
+pub const L_CACHE: &str = "LLM cache";
+pub const L_USAGE: &str = "Usage 30 d";
+pub const L_KMS: &str = "Master key";
+pub const LLM_HELP: &str =
+    "x  clear every user's cached LLM answers      w  rewrap the master key (Vault)";
+pub const KMS_NOT_VAULT: &str = "Rewrap needs KMS_PROVIDER=vault.";
+
+/// `N entries, S bytes, hit rate R`.
+pub fn llm_cache_line(entries: u64, bytes: u64, hit_rate: Option<&str>) -> String {
+    format!(
+        "{entries} entries, {bytes} bytes, hit rate {}",
+        hit_rate.unwrap_or("-")
+    )
+}
+
+/// Notice after clearing the cache.
+pub fn llm_cache_cleared(removed: u64) -> String {
+    format!("Removed {removed} cached LLM answers.")
+}
+
+/// Notice after a rewrap.
+pub fn kms_rewrapped(version: Option<u64>) -> String {
+    match version {
+        Some(v) => format!("Master key rewrapped by Vault Transit key version {v}."),
+        None => "Master key rewrapped.".to_owned(),
+    }
+}
+
 pub const CHECK_TITLE: &str = "Database check";
 pub const CHECK_NOT_RUN: &str =
     "not run yet (k): key, schema, integrity, foreign keys, whole model versions";
@@ -634,6 +669,14 @@ pub fn confirm_question(action: &Action) -> Vec<String> {
         Action::RemoveOrgMember { slug, email, .. } => vec![
             format!("Remove {email} from {slug}?"),
             "They leave every workspace of the org; their API keys there stop working.".to_owned(),
+        ],
+        Action::ClearLlmCache => vec![
+            "Clear every user's cached LLM answers?".to_owned(),
+            "Identical requests ask the LLM again (and cost tokens) until the cache refills.".to_owned(),
+        ],
+        Action::RewrapKms => vec![
+            "Rewrap the master key with the newest Vault Transit key version?".to_owned(),
+            "Vault re-encrypts the wrapped key; the master key and the data do not change.".to_owned(),
         ],
         Action::ClearMaintenance => vec![
             "Clear maintenance mode?".to_owned(),

@@ -982,6 +982,51 @@ fn an_org_deleted_elsewhere_closes_its_detail_view() {
     assert!(screen[4].starts_with("│▶ acme-labs"));
 }
 #[test]
+fn llm_cache_usage_cost_and_kms_rewrap_on_the_maintenance_screen() {
+    let (mut app, fake) = app_with(FakeState::populated());
+    press(&mut app, KeyCode::Char('6'));
+    let screen = render(&mut app);
+    assert!(
+        screen
+            .iter()
+            .any(|l| l.contains("42 entries, 86016 bytes, hit rate 25.0%")),
+        "{screen:#?}"
+    );
+    assert!(
+        screen
+            .iter()
+            .any(|l| l.contains("120000 tokens, est. cost 0.1200 USD"))
+    );
+    assert!(
+        screen
+            .iter()
+            .any(|l| l.contains("vault (Transit key version 1)"))
+    );
+
+    // x asks first; Esc changes nothing.
+    press(&mut app, KeyCode::Char('x'));
+    assert!(screen_contains(
+        &mut app,
+        "Clear every user's cached LLM answers?"
+    ));
+    press(&mut app, KeyCode::Esc);
+    assert!(fake.mutations().is_empty());
+    press(&mut app, KeyCode::Char('x'));
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(fake.mutations(), vec![Call::ClearLlmCache]);
+    assert!(screen_contains(&mut app, "Removed 42 cached LLM answers."));
+    assert!(screen_contains(&mut app, "0 entries, 0 bytes"));
+
+    // w rewraps after a confirmation; the new key version is shown.
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Char('w'));
+    assert!(screen_contains(&mut app, "Rewrap the master key"));
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(fake.mutations()[1], Call::RewrapKms);
+    assert!(screen_contains(&mut app, "vault (Transit key version 2)"));
+}
+
+#[test]
 fn maintenance_enable_and_clear() {
     let (mut app, fake) = app_with(FakeState::populated());
     press(&mut app, KeyCode::Char('6'));

@@ -11,7 +11,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 use super::{Component, KeyOutcome, block};
 use crate::action::{Action, FormKind, Loaded};
-use crate::backend::{DatabaseCheck, MaintenanceState};
+use crate::backend::{DatabaseCheck, LlmOps, MaintenanceState};
 use crate::text;
 use crate::ui::{self, kv};
 
@@ -20,6 +20,7 @@ use crate::ui::{self, kv};
 pub struct MaintenanceScreen {
     state: Option<MaintenanceState>,
     checks: Option<Vec<DatabaseCheck>>,
+    llm: Option<LlmOps>,
 }
 
 impl MaintenanceScreen {
@@ -33,6 +34,11 @@ impl MaintenanceScreen {
             }
             KeyCode::Char('c') => Some(Action::AskConfirm(Box::new(Action::ClearMaintenance))),
             KeyCode::Char('k') => Some(Action::CheckDatabases),
+            KeyCode::Char('x') => Some(Action::AskConfirm(Box::new(Action::ClearLlmCache))),
+            KeyCode::Char('w') if self.llm.as_ref().is_some_and(|l| l.kms_provider != "vault") => {
+                Some(Action::Notice(text::KMS_NOT_VAULT.to_owned()))
+            }
+            KeyCode::Char('w') => Some(Action::AskConfirm(Box::new(Action::RewrapKms))),
             _ => None,
         }
     }
@@ -47,6 +53,7 @@ impl Component for MaintenanceScreen {
         match action {
             Action::Loaded(Loaded::Maintenance(s)) => self.state = Some(s.clone()),
             Action::Loaded(Loaded::Checks(c)) => self.checks = Some(c.clone()),
+            Action::Loaded(Loaded::LlmOps(l)) => self.llm = Some(l.clone()),
             _ => {}
         }
     }
@@ -81,6 +88,33 @@ impl Component for MaintenanceScreen {
                     s.tripped_at.as_deref().map_or_else(none, Span::raw),
                 ));
             }
+        }
+        if let Some(l) = &self.llm {
+            lines.push(Line::default());
+            lines.push(Line::styled(
+                text::LLM_TITLE,
+                Style::new().add_modifier(Modifier::BOLD),
+            ));
+            lines.push(kv(
+                text::L_CACHE,
+                12,
+                Span::raw(text::llm_cache_line(
+                    l.cache_entries,
+                    l.cache_bytes,
+                    l.hit_rate.as_deref(),
+                )),
+            ));
+            lines.push(kv(
+                text::L_USAGE,
+                12,
+                Span::raw(format!("{} tokens, est. cost {}", l.tokens_30d, l.cost_30d)),
+            ));
+            let kms = match l.kms_key_version {
+                Some(v) => format!("{} (Transit key version {v})", l.kms_provider),
+                None => l.kms_provider.clone(),
+            };
+            lines.push(kv(text::L_KMS, 12, Span::raw(kms)));
+            lines.push(Line::styled(text::LLM_HELP, ui::label_style()));
         }
         lines.push(Line::default());
         lines.push(Line::styled(

@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use rampart_tui::{
     AdminBackend, BackendError, BackendResult, BackupReport, DatabaseCheck, IsolationReport,
-    LicenseState, LicenseStatus, LogLevel, LogLine, MaintenanceState, NewOrg, NewUser, OrgMember,
-    OrgPatch, OrgRole, OrgSummary, OrgWorkspace, Overview, Progress, RESTORE_PHRASE, RestoreReport,
-    RestoreRequest, Role, SetupRequest, SigningKey, TrustedSigner, UserSummary,
+    LicenseState, LicenseStatus, LlmOps, LogLevel, LogLine, MaintenanceState, NewOrg, NewUser,
+    OrgMember, OrgPatch, OrgRole, OrgSummary, OrgWorkspace, Overview, Progress, RESTORE_PHRASE,
+    RestoreReport, RestoreRequest, Role, SetupRequest, SigningKey, TrustedSigner, UserSummary,
 };
 
 /// The admin password the fake accepts for restore.
@@ -55,6 +55,9 @@ pub enum Call {
     ClearMaintenance,
     CheckDatabases,
     RecentEvents(usize),
+    LlmOps,
+    ClearLlmCache,
+    RewrapKms,
 }
 
 impl Call {
@@ -73,6 +76,7 @@ impl Call {
                 | Call::Maintenance
                 | Call::CheckDatabases
                 | Call::RecentEvents(_)
+                | Call::LlmOps
         )
     }
 }
@@ -804,9 +808,46 @@ impl AdminBackend for FakeBackend {
         Ok(st.maintenance.clone())
     }
 
+    fn llm_ops(&mut self) -> BackendResult<LlmOps> {
+        let st = self.record(Call::LlmOps)?;
+        Ok(fake_llm_ops(&st.calls))
+    }
+
+    fn clear_llm_cache(&mut self) -> BackendResult<u64> {
+        let st = self.record(Call::ClearLlmCache)?;
+        let cleared_before = st
+            .calls
+            .iter()
+            .filter(|c| **c == Call::ClearLlmCache)
+            .count()
+            > 1;
+        Ok(if cleared_before { 0 } else { 42 })
+    }
+
+    fn rewrap_kms(&mut self) -> BackendResult<LlmOps> {
+        let st = self.record(Call::RewrapKms)?;
+        Ok(fake_llm_ops(&st.calls))
+    }
+
     fn recent_events(&mut self, limit: usize) -> BackendResult<Vec<LogLine>> {
         let st = self.record(Call::RecentEvents(limit))?;
         let skip = st.events.len().saturating_sub(limit);
         Ok(st.events[skip..].to_vec())
+    }
+}
+
+/// LLM facts of the fake: 42 cached answers until a clear, Transit key version 1 plus one
+/// per rewrap.
+fn fake_llm_ops(calls: &[Call]) -> LlmOps {
+    let cleared = calls.contains(&Call::ClearLlmCache);
+    let rewraps = calls.iter().filter(|c| **c == Call::RewrapKms).count() as u64;
+    LlmOps {
+        cache_entries: if cleared { 0 } else { 42 },
+        cache_bytes: if cleared { 0 } else { 86_016 },
+        hit_rate: Some("25.0%".into()),
+        tokens_30d: 120_000,
+        cost_30d: "0.1200 USD".into(),
+        kms_provider: "vault".into(),
+        kms_key_version: Some(1 + rewraps),
     }
 }
