@@ -1460,3 +1460,46 @@ fn cache_stats_and_clear_per_user_and_globally() {
     let text = events.to_string();
     assert_eq!(text.matches("llm_cache_clear").count(), 3, "{events}");
 }
+
+#[test]
+fn telemetry_past_retention_is_purged() {
+    let fake = FakeLlm::start();
+    let dir = TestDir::new("llm-retention");
+    let mut app = start(&dir, &fake, &[]);
+    let alice = user(&app, &dir, "alice@example.com");
+    assert_eq!(generate(&alice, LEDGER).0, 201);
+    assert_eq!(generate(&alice, OTHER).0, 201);
+    drop(alice);
+    assert!(app.stop().success());
+
+    // Backdate the records of one operation by 40 days (straight in the database).
+    let master = std::fs::read(dir.data_dir().join("master.key")).expect("master.key");
+    let master = rampart::crypto::MasterKey::from_bytes(master.try_into().expect("32 bytes"));
+    {
+        let db = rampart::store::Db::open(
+            &dir.data_dir().join(rampart::store::PLATFORM_DB_FILE),
+            &master.platform_db_key(),
+            &rampart::store::OpenOptions::default(),
+        )
+        .expect("open platform.db");
+        let conn = db.conn().expect("conn");
+        let old = (chrono::Utc::now() - chrono::Duration::days(40))
+            .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+            .to_string();
+        let changed = conn
+            .execute(
+                "UPDATE llm_usage SET created_at = ?1 WHERE trace_id = (SELECT trace_id FROM llm_usage ORDER BY id LIMIT 1)",
+                [&old],
+            )
+            .expect("backdate");
+        assert_eq!(changed, 7, "one generation: title and six steps");
+    }
+
+    // With a 30-day retention the old operation is gone at the next start; the recent stays.
+    let app = start(&dir, &fake, &[("TELEMETRY_RETENTION_DAYS", "30")]);
+    let admin = Client::login(&app, "admin@example.com", PASSWORD);
+    let (status, usage) = json(admin.get("/api/admin/usage?from=2020-01-01"));
+    assert_eq!(status, 200, "{usage}");
+    assert_eq!(usage["users"][0]["traces"], 1, "{usage}");
+    assert_eq!(usage["users"][0]["prompt_tokens"], 700, "{usage}");
+}
