@@ -8,12 +8,13 @@
 //! 400 for a bad ciphertext. It is not Vault: it has no policies, leases or mounts beyond
 //! these three endpoints. Tests: first start wraps a new master key and keeps only the
 //! wrapped blob, restart unwraps it (data still readable), a wrong token is refused with one
-//! line, Vault down at start exits with one line, and `rampart admin kms rewrap` after a key
-//! rotation moves the blob to the new version and the instance still starts.
+//! line, Vault down at start exits with one line, `rampart admin kms rewrap` after a key
+//! rotation moves the blob to the new version and the instance still starts, and a Vault
+//! behind TLS with an internal CA (made with openssl) is trusted through VAULT_CACERT only.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 use aes_gcm::aead::{Aead, KeyInit};
@@ -57,6 +58,45 @@ impl FakeVault {
                 let Ok(stream) = stream else { continue };
                 let s = s.clone();
                 std::thread::spawn(move || serve(stream, &s));
+            }
+        });
+        FakeVault { port, state }
+    }
+
+    /// The same server behind TLS with `cert`/`key` (PEM), for the VAULT_CACERT test.
+    fn start_tls(cert: &std::path::Path, key: &std::path::Path) -> FakeVault {
+        let certs = rustls_pemfile::certs(&mut std::fs::read(cert).expect("cert").as_slice())
+            .collect::<Result<Vec<_>, _>>()
+            .expect("certs");
+        let key = rustls_pemfile::private_key(&mut std::fs::read(key).expect("key").as_slice())
+            .expect("key pem")
+            .expect("a key");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = Arc::new(
+            rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .expect("versions")
+                .with_no_client_auth()
+                .with_single_cert(certs, key)
+                .expect("server config"),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake vault");
+        let port = listener.local_addr().expect("addr").port();
+        let state = Arc::new(Mutex::new(State {
+            versions: vec![[7u8; 32]],
+            log: Vec::new(),
+        }));
+        let s = state.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let (s, config) = (s.clone(), config.clone());
+                std::thread::spawn(move || {
+                    let Ok(conn) = rustls::ServerConnection::new(config) else {
+                        return;
+                    };
+                    serve(rustls::StreamOwned::new(conn, stream), &s);
+                });
             }
         });
         FakeVault { port, state }
@@ -123,7 +163,7 @@ fn decrypt(state: &State, ciphertext: &str) -> Result<Vec<u8>, String> {
         .map_err(|_| "cipher: message authentication failed".into())
 }
 
-fn serve(stream: TcpStream, state: &Mutex<State>) {
+fn serve<S: Read + Write>(stream: S, state: &Mutex<State>) {
     let mut reader = BufReader::new(stream);
     let mut request_line = String::new();
     if reader.read_line(&mut request_line).is_err() {
@@ -405,4 +445,109 @@ fn vault_down_at_start_is_one_clear_line_and_nothing_is_created() {
         "{}",
         stderr(&out)
     );
+}
+
+/// A CA and a certificate for 127.0.0.1 signed by it (openssl), as (ca.pem, cert, key).
+fn internal_ca(dir: &TestDir) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let openssl = crate::harness::require_tool("openssl");
+    let p = |n: &str| dir.path().join(n);
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(&openssl)
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend([
+        "-days",
+        "1",
+        "-subj",
+        "/CN=Test internal CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    run(&ca);
+    let mut csr = vec!["req", "-new"];
+    csr.extend(ec);
+    csr.extend([
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "vault.key",
+        "-out",
+        "vault.csr",
+    ]);
+    run(&csr);
+    dir.write(
+        "vault.ext",
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    );
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "vault.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "vault.ext",
+        "-out",
+        "vault.pem",
+    ]);
+    (p("ca.pem"), p("vault.pem"), p("vault.key"))
+}
+
+#[test]
+fn an_internal_vault_is_trusted_through_vault_cacert_only() {
+    let dir = TestDir::new("kms-vault-tls");
+    let (ca, cert, key) = internal_ca(&dir);
+    let vault = FakeVault::start_tls(&cert, &key);
+    let mut env = vault_env(&vault);
+    env[1] = ("VAULT_ADDR", format!("https://127.0.0.1:{}", vault.port));
+
+    // Without the CA the certificate is not trusted: one line, exit 1, nothing created.
+    let out = with_env(dir.cmd(), &env).args(["serve"]).output();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("unreachable") && last.contains("VAULT_ADDR"),
+        "{err}"
+    );
+    assert!(!dir.data_dir().join("master.key.vault").exists());
+
+    // With VAULT_CACERT the same Vault is reached over TLS and wraps the key.
+    env.push(("VAULT_CACERT", ca.display().to_string()));
+    let out = with_env(dir.cmd(), &env)
+        .args(["admin", "kms", "status", "--json"])
+        .output();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout_json(&out)["key_version"], 1);
+    let blob = std::fs::read_to_string(dir.data_dir().join("master.key.vault")).expect("blob");
+    assert!(blob.starts_with("vault:v1:"), "{blob}");
 }
