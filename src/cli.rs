@@ -152,6 +152,9 @@ pub enum AdminCommand {
     /// The master key's KMS: status, and rewrap after rotating the Vault Transit key.
     #[command(subcommand)]
     Kms(crate::admin::cli::KmsCommand),
+    /// Credits: monthly allowances of users and organization pools, adjustments, balances.
+    #[command(subcommand)]
+    Credits(crate::credits::cli::CreditsCommand),
     /// First-run setup: create the first superadmin (only while there are no users).
     Setup(SetupArgs),
     /// Manage user accounts.
@@ -404,6 +407,14 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
     print_serve_banner(loaded_file.as_deref(), &instance, &auth, &url);
     std::io::stdout().flush().ok();
     let admin = crate::admin::AdminService::from_instance(&instance)?;
+    let credits = crate::credits::CreditService::new(
+        instance.db.clone(),
+        Some(crate::mail::Outbox::new(
+            instance.db.clone(),
+            &instance.config,
+            &url,
+        )),
+    );
     let builtin =
         crate::engine::BuiltinEngine::new(instance.config.engine.extra_catalog_dir.as_deref())
             .context("loading the threat-model catalog")?;
@@ -424,7 +435,8 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
                 Some(admin.clone()),
                 builtin,
             )
-            .context("starting the LLM engine")?,
+            .context("starting the LLM engine")?
+            .with_credits(credits.clone()),
         );
         tracing::info!(endpoint = %instance.config.llm.endpoint, model = %instance.config.llm.model, "using the LLM engine");
         (llm.clone(), Some(llm))
@@ -484,6 +496,7 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
         maintenance: std::sync::Arc::new(crate::web::maintenance::Gate::new(admin.clone())),
         admin,
         engine,
+        credits,
         config: instance.config.clone(),
         db: instance.db.clone(),
         auth,
@@ -631,6 +644,7 @@ fn run_admin(cli: &Cli, args: &AdminArgs) -> anyhow::Result<Exit> {
         Some(AdminCommand::Org(c)) => crate::admin::cli::org(&instance, c, args.json),
         Some(AdminCommand::Cache(c)) => crate::admin::cli::cache(&instance, c, args.json),
         Some(AdminCommand::Kms(c)) => crate::admin::cli::kms(&instance, c, args.json),
+        Some(AdminCommand::Credits(c)) => crate::credits::cli::run(&instance, c, args.json),
         Some(AdminCommand::Setup(a)) => {
             let password = read_password_stdin()?;
             let user = auth.setup(&a.email, &a.name, &password)?;

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod cli;
 pub mod compliance;
 pub mod config;
+pub mod credits;
 pub mod crypto;
 pub mod domain;
 pub mod engine;

@@ -16,7 +16,7 @@ use crate::harness::{Appliance, Client, PASSWORD, TestDir, cli_setup, cli_user, 
 
 /// How the fake answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
+pub(crate) enum Mode {
     /// Valid JSON for every step.
     Good,
     /// Prose instead of JSON for the asset step.
@@ -39,14 +39,14 @@ enum Mode {
 }
 
 /// A fake `/v1/chat/completions` server on 127.0.0.1:0 that records every request body.
-struct FakeLlm {
+pub(crate) struct FakeLlm {
     port: u16,
     mode: Arc<Mutex<Mode>>,
     requests: Arc<Mutex<Vec<Value>>>,
 }
 
 impl FakeLlm {
-    fn start() -> FakeLlm {
+    pub(crate) fn start() -> FakeLlm {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake llm");
         let port = listener.local_addr().expect("addr").port();
         let mode = Arc::new(Mutex::new(Mode::Good));
@@ -70,11 +70,11 @@ impl FakeLlm {
         format!("http://127.0.0.1:{}/v1", self.port)
     }
 
-    fn set(&self, mode: Mode) {
+    pub(crate) fn set(&self, mode: Mode) {
         *self.mode.lock().expect("mode") = mode;
     }
 
-    fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.requests.lock().expect("requests").len()
     }
 
@@ -321,7 +321,7 @@ fn mapper_answer(mode: Mode, input: &Value) -> Value {
     json!({"mappings": mappings})
 }
 
-fn start(dir: &TestDir, fake: &FakeLlm, extra: &[(&str, &str)]) -> Appliance {
+pub(crate) fn start(dir: &TestDir, fake: &FakeLlm, extra: &[(&str, &str)]) -> Appliance {
     cli_setup(dir, "admin@example.com");
     let mut cmd = dir
         .cmd()
@@ -334,21 +334,22 @@ fn start(dir: &TestDir, fake: &FakeLlm, extra: &[(&str, &str)]) -> Appliance {
     Appliance::start_with(dir, cmd)
 }
 
-fn user(app: &Appliance, dir: &TestDir, email: &str) -> Client {
+pub(crate) fn user(app: &Appliance, dir: &TestDir, email: &str) -> Client {
     cli_user(dir, email, "user");
     Client::login(app, email, PASSWORD)
 }
 
-fn generate(client: &Client, description: &str) -> (u16, Value) {
+pub(crate) fn generate(client: &Client, description: &str) -> (u16, Value) {
     json(client.post(
         "/api/models?wait=true",
         json!({"feature_description": description}),
     ))
 }
 
-const LEDGER: &str =
+pub(crate) const LEDGER: &str =
     "A payment service that records transfers in a ledger and calls a card gateway.";
-const OTHER: &str = "A chat bot that answers questions about opening hours of a library.";
+pub(crate) const OTHER: &str =
+    "A chat bot that answers questions about opening hours of a library.";
 
 #[test]
 fn generation_retry_cache_and_usage_through_a_fake_llm() {

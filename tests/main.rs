@@ -9,6 +9,7 @@ mod assurance;
 mod authz_matrix;
 mod browser;
 mod compliance;
+mod credits;
 mod docs_examples;
 mod eval;
 mod evidence;

@@ -382,16 +382,26 @@ impl ComplianceService {
         if let Some(mapper) = &self.mapper {
             summary.llm = Some(mapper.mapper_name());
             let mut asked: Vec<(&FrameworkDef, Vec<mapper::Proposal>)> = Vec::new();
-            for fw in &fws {
-                match self.ask_mapper(caller, mapper.as_ref(), &conn, &stored, fw) {
-                    Ok(p) => asked.push((fw, p)),
-                    Err(e) => summary.warnings.push(format!(
-                        "{} could not map controls to {}: {e}; only the catalog mappings were made",
-                        mapper.mapper_name(),
-                        fw.id
-                    )),
-                }
-            }
+            // One operation for credits: charged once, on the first question the cache
+            // does not answer. Without credits the LLM part is skipped with a warning and
+            // the (free) catalog mappings stand, as when the fair-use limit is reached.
+            crate::credits::metered(
+                crate::credits::Operation::ComplianceMapping,
+                &caller.user_id,
+                caller.org_id.as_deref(),
+                || {
+                    for fw in &fws {
+                        match self.ask_mapper(caller, mapper.as_ref(), &conn, &stored, fw) {
+                            Ok(p) => asked.push((fw, p)),
+                            Err(e) => summary.warnings.push(format!(
+                                "{} could not map controls to {}: {e}; only the catalog mappings were made",
+                                mapper.mapper_name(),
+                                fw.id
+                            )),
+                        }
+                    }
+                },
+            );
             let tx = conn.transaction()?;
             let now_model = self.load(&tx, caller, model_id)?;
             let by = mapper.mapper_name();

@@ -189,6 +189,8 @@ pub struct LlmEngine {
     records: AtomicU64,
     /// The telemetry log file (`telemetry.log_file`), when set and telemetry is on.
     log: Option<std::sync::Mutex<std::fs::File>>,
+    /// Credits charged per operation (see [`crate::credits`]); none: not metered.
+    credits: Option<crate::credits::CreditService>,
 }
 
 impl std::fmt::Debug for LlmEngine {
@@ -286,6 +288,7 @@ impl LlmEngine {
             json_mode: AtomicBool::new(true),
             records: AtomicU64::new(0),
             log: None,
+            credits: None,
         };
         let path = engine.telemetry.log_file.trim().to_string();
         if engine.telemetry.enabled && !path.is_empty() {
@@ -298,6 +301,12 @@ impl LlmEngine {
         }
         engine.prune();
         Ok(engine)
+    }
+
+    /// Charges operations run under [`crate::credits::metered`] against `credits`.
+    pub fn with_credits(mut self, credits: crate::credits::CreditService) -> Self {
+        self.credits = Some(credits);
+        self
     }
 
     /// The built-in engine that answers when a conversational LLM call fails.
@@ -573,8 +582,20 @@ impl LlmEngine {
         if let Some(c) = &ctx {
             self.check_fair_use(c)?;
         }
+        let charged = match &self.credits {
+            Some(credits) => credits.charge_current().map_err(|e| match e {
+                crate::credits::CheckError::Exhausted(x) => EngineError::CreditsExhausted(x),
+                crate::credits::CheckError::Store(s) => Self::storage(s),
+            })?,
+            None => None,
+        };
         let started = Instant::now();
         let outcome = self.post(messages);
+        if outcome.is_err()
+            && let (Some(credits), Some(id)) = (&self.credits, charged)
+        {
+            credits.refund_current(id);
+        }
         let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         let (tokens, error) = match &outcome {
             Ok((_, tokens)) => (*tokens, None),
@@ -922,6 +943,21 @@ fn example_attacker() -> NewAttacker {
 impl Engine for LlmEngine {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn check_credits(
+        &self,
+        user_id: &str,
+        org_id: Option<&str>,
+        op: crate::credits::Operation,
+    ) -> Result<()> {
+        let Some(credits) = &self.credits else {
+            return Ok(());
+        };
+        credits.check(user_id, org_id, op).map_err(|e| match e {
+            crate::credits::CheckError::Exhausted(x) => EngineError::CreditsExhausted(x),
+            crate::credits::CheckError::Store(s) => Self::storage(s),
+        })
     }
 
     fn suggest_title(&self, description: &str) -> Result<String> {

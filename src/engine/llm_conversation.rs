@@ -317,6 +317,7 @@ impl LlmEngine {
         match llm {
             Ok(v) => Ok(v),
             Err(e @ EngineError::RateLimited(_)) => Err(e),
+            Err(e @ EngineError::CreditsExhausted(_)) => Err(e),
             Err(e @ EngineError::InvalidInput(_)) => Err(e),
             Err(e) => {
                 let why = format!("{} failed for {what}: {e}", self.name());

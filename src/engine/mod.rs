@@ -59,6 +59,9 @@ pub enum EngineError {
     /// The user's fair-use limit of AI requests for the current UTC day is used up (HTTP 429).
     #[error("{0}")]
     RateLimited(String),
+    /// The credits paying for the operation cannot (HTTP 402 `credits_exhausted`).
+    #[error("{0}")]
+    CreditsExhausted(crate::credits::Exhausted),
 }
 
 /// Result alias for engine calls.
@@ -161,6 +164,17 @@ pub struct Refinement {
 pub trait Engine: Send + Sync {
     /// Short engine name for logs and the UI (`builtin`, `llm:<model>`).
     fn name(&self) -> &str;
+    /// Refuses operation `op` of `user_id` (in a workspace of `org_id`) before any work when
+    /// its credits cannot pay for it. Only the LLM engine charges credits; the built-in
+    /// engine is free, so this default accepts.
+    fn check_credits(
+        &self,
+        _user_id: &str,
+        _org_id: Option<&str>,
+        _op: crate::credits::Operation,
+    ) -> Result<()> {
+        Ok(())
+    }
     /// A short model title for the description.
     fn suggest_title(&self, description: &str) -> Result<String>;
     /// Step 1: assets named or implied by the description.

@@ -90,6 +90,9 @@ impl From<models::Error> for ToolError {
                 _ => ToolError::Failed(d.to_string()),
             },
             models::Error::Engine(m) | models::Error::RateLimited(m) => ToolError::Failed(m),
+            models::Error::CreditsExhausted(x) => {
+                ToolError::Failed(format!("credits_exhausted: {x}"))
+            }
             models::Error::Store(s) => {
                 tracing::error!(error = %s, "MCP tool storage failure");
                 ToolError::Failed("storage failure; see the server log".into())

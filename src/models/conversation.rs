@@ -13,7 +13,21 @@ use serde_json::{Value, json};
 
 use super::{Error, ModelService, Result, Source, StoredModel};
 use crate::auth::Caller;
+use crate::credits::{self, Operation};
 use crate::engine::{self, Engine, EngineError, Intent};
+
+/// Checks the credits for `op`, then runs `f` as that operation in the caller's workspace.
+fn charged<T>(
+    caller: &Caller,
+    engine: &dyn Engine,
+    op: Operation,
+    f: impl FnOnce() -> std::result::Result<T, EngineError>,
+) -> std::result::Result<T, EngineError> {
+    engine.check_credits(&caller.user_id, caller.org_id.as_deref(), op)?;
+    credits::metered(op, &caller.user_id, caller.org_id.as_deref(), || {
+        engine::with_tenant(&caller.user_id, &caller.workspace_id, &caller.tenant, f)
+    })
+}
 
 impl From<EngineError> for Error {
     fn from(e: EngineError) -> Self {
@@ -23,6 +37,7 @@ impl From<EngineError> for Error {
                 message: m,
             },
             EngineError::RateLimited(m) => Error::RateLimited(m),
+            EngineError::CreditsExhausted(x) => Error::CreditsExhausted(x),
             other => Error::Engine(other.to_string()),
         }
     }
@@ -86,13 +101,15 @@ impl ModelService {
         source: Source,
     ) -> Result<(StoredModel, engine::Refined)> {
         let instruction = check_message("instruction", instruction)?;
+        engine.check_credits(
+            &caller.user_id,
+            caller.org_id.as_deref(),
+            Operation::Refinement,
+        )?;
         self.update_with(caller, id, source, "refinement", |m| {
-            let r = engine::with_tenant(
-                &caller.user_id,
-                &caller.workspace_id,
-                &caller.tenant,
-                || engine::refine_model(engine, m, &instruction, Utc::now()),
-            )?;
+            let r = charged(caller, engine, Operation::Refinement, || {
+                engine::refine_model(engine, m, &instruction, Utc::now())
+            })?;
             let summary = if r.applied.is_empty() {
                 format!("refined: {instruction}")
             } else {
@@ -113,12 +130,9 @@ impl ModelService {
         let question = check_message("question", question)?;
         let stored = self.get(caller, id)?;
         let verification = self.verification(caller, id)?;
-        let answer = engine::with_tenant(
-            &caller.user_id,
-            &caller.workspace_id,
-            &caller.tenant,
-            || engine.answer_query(&stored.model, &verification, &question),
-        )?;
+        let answer = charged(caller, engine, Operation::Query, || {
+            engine.answer_query(&stored.model, &verification, &question)
+        })?;
         Ok(answer.data)
     }
 
@@ -131,13 +145,15 @@ impl ModelService {
         id: &str,
         source: Source,
     ) -> Result<(StoredModel, crate::domain::ControlsChange)> {
+        engine.check_credits(
+            &caller.user_id,
+            caller.org_id.as_deref(),
+            Operation::Controls,
+        )?;
         self.update_with(caller, id, source, "refinement", |m| {
-            let (change, _thought) = engine::with_tenant(
-                &caller.user_id,
-                &caller.workspace_id,
-                &caller.tenant,
-                || engine::regenerate_controls(engine, m, Utc::now()),
-            )?;
+            let (change, _thought) = charged(caller, engine, Operation::Controls, || {
+                engine::regenerate_controls(engine, m, Utc::now())
+            })?;
             let summary = format!(
                 "controls regenerated: {} added, {} kept, {} removed",
                 change.added.len(),
@@ -262,6 +278,8 @@ impl ModelService {
         caller.require_write()?;
         let message = check_message("message", message)?;
         let stored = self.get(caller, id)?;
+        // The cheapest operation must be affordable before the message is even classified.
+        engine.check_credits(&caller.user_id, caller.org_id.as_deref(), Operation::Query)?;
         let intent = match intent {
             Some(i) => i,
             None => engine::with_tenant(
@@ -297,12 +315,9 @@ impl ModelService {
                 None,
             ),
             Intent::General => (
-                engine::with_tenant(
-                    &caller.user_id,
-                    &caller.workspace_id,
-                    &caller.tenant,
-                    || engine.answer_general(&message),
-                )?
+                charged(caller, engine.as_ref(), Operation::Query, || {
+                    engine.answer_general(&message)
+                })?
                 .data,
                 Vec::new(),
                 stored.model.version,

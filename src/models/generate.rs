@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::{Error, ModelService, Origin, Result, StoredModel};
 use crate::auth::Caller;
+use crate::credits::{self, Operation};
 use crate::engine::{self, Engine, PipelineEvent};
 use crate::jobs::{Handle, Registry};
 
@@ -29,6 +30,12 @@ impl ModelService {
         let origin = origin.into();
         caller.require_write()?;
         crate::domain::validate_feature_description(description)?;
+        // Credits are checked before the job exists: a refusal leaves nothing behind.
+        engine.check_credits(
+            &caller.user_id,
+            caller.org_id.as_deref(),
+            Operation::Generation,
+        )?;
         let job = jobs.create("generate_threat_model", &caller.workspace_id, STEPS)?;
         let svc = self.clone();
         let caller = caller.clone();
@@ -78,16 +85,43 @@ impl ModelService {
             // The job ends only once the model is saved (or the failure is reported) below.
             PipelineEvent::Error { .. } | PipelineEvent::Done { .. } => {}
         };
-        let generated = match engine::with_tenant(
-            &caller.user_id,
-            &caller.workspace_id,
-            &caller.tenant,
-            || engine::generate_model(engine, &id, description, Utc::now(), &mut on_event),
-        ) {
+        let mut run = || {
+            engine.check_credits(
+                &caller.user_id,
+                caller.org_id.as_deref(),
+                Operation::Generation,
+            )?;
+            credits::metered(
+                Operation::Generation,
+                &caller.user_id,
+                caller.org_id.as_deref(),
+                || {
+                    engine::with_tenant(
+                        &caller.user_id,
+                        &caller.workspace_id,
+                        &caller.tenant,
+                        || {
+                            engine::generate_model(
+                                engine,
+                                &id,
+                                description,
+                                Utc::now(),
+                                &mut on_event,
+                            )
+                        },
+                    )
+                },
+            )
+        };
+        let generated = match run() {
             Ok(g) => g,
             Err(engine::EngineError::RateLimited(m)) => {
                 job.fail(&m);
                 return Err(Error::RateLimited(m));
+            }
+            Err(engine::EngineError::CreditsExhausted(x)) => {
+                job.fail(&x.to_string());
+                return Err(Error::CreditsExhausted(x));
             }
             Err(e) => {
                 let message = format!("generation failed: {e}");

@@ -52,6 +52,9 @@ pub enum Error {
     /// Too many AI requests today.
     #[error("{0}")]
     RateLimited(String),
+    /// The credits paying for the operation cannot (HTTP 402); nothing was done.
+    #[error("{0}")]
+    CreditsExhausted(crate::credits::Exhausted),
     /// Storage failure.
     #[error(transparent)]
     Store(#[from] store::Error),

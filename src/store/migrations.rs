@@ -10,7 +10,8 @@
 //! existing database never skips one (1 core, 2 accounts, 3 threat models, 4 admin/orgs,
 //! 5 assurance, 6 llm, 7 evidence judge, 10 account hardening, 11 evidence hardening,
 //! 12 tenancy, 18 Jira/Confluence, mail queue, password reset and signup, 19 compliance,
-//! 20 compliance exclusions, 21 OAuth clients, codes and tokens; the gaps are numbers reserved by parallel work that landed in
+//! 20 compliance exclusions, 21 OAuth clients, codes and tokens,
+//! 22 Jira sources, 23 usage filters, 24 credits (allowances, ledger, notices); the gaps are numbers reserved by parallel work that landed in
 //! another order).
 
 use std::path::Path;
@@ -106,6 +107,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 23,
         name: "usage_filters",
         sql: include_str!("migrations/0023_usage_filters.sql"),
+    },
+    Migration {
+        version: 24,
+        name: "credits",
+        sql: include_str!("migrations/0024_credits.sql"),
     },
 ];
 

@@ -93,6 +93,7 @@ impl From<models::Error> for ApiError {
             models::Error::RateLimited(m) => {
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", m)
             }
+            models::Error::CreditsExhausted(x) => ApiError::credits_exhausted(&x),
             models::Error::Store(e) => e.into(),
         }
     }
@@ -664,6 +665,13 @@ async fn create(
         let stored = web::block(move || {
             caller.require_write()?;
             crate::domain::validate_feature_description(&description)?;
+            engine
+                .check_credits(
+                    &caller.user_id,
+                    caller.org_id.as_deref(),
+                    crate::credits::Operation::Generation,
+                )
+                .map_err(crate::models::Error::from)?;
             let job = jobs.create("generate_threat_model", &caller.workspace_id, 6)?;
             svc.generate(&caller, engine.as_ref(), &description, origin, &job)
         })

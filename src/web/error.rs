@@ -20,6 +20,9 @@ pub struct ApiError {
     pub field: Option<String>,
     /// Seconds to wait before retrying (429), sent as `Retry-After`.
     pub retry_after: Option<u64>,
+    /// Extra machine-readable fields of the error object (e.g. `balance` and `resets_at`
+    /// of `credits_exhausted`).
+    pub details: Option<Box<serde_json::Map<String, serde_json::Value>>>,
 }
 
 #[derive(Serialize)]
@@ -33,6 +36,8 @@ struct Inner<'a> {
     message: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    details: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
 
 impl ApiError {
@@ -44,6 +49,25 @@ impl ApiError {
             message: message.into(),
             field: None,
             retry_after: None,
+            details: None,
+        }
+    }
+
+    /// 402 `credits_exhausted`: the operation was refused before any work; the balance,
+    /// cost and reset date are in the message and as fields.
+    pub fn credits_exhausted(x: &crate::credits::Exhausted) -> Self {
+        let mut details = serde_json::Map::new();
+        details.insert("balance".into(), x.balance.into());
+        details.insert("cost".into(), x.cost.into());
+        details.insert("operation".into(), x.operation.into());
+        details.insert("resets_at".into(), x.resets_at.clone().into());
+        Self {
+            details: Some(Box::new(details)),
+            ..Self::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "credits_exhausted",
+                x.to_string(),
+            )
         }
     }
 
@@ -88,6 +112,7 @@ impl ResponseError for ApiError {
                 code: self.code,
                 message: &self.message,
                 field: self.field.as_deref(),
+                details: self.details.as_deref(),
             },
         })
     }

@@ -8,6 +8,7 @@ mod api_assurance;
 mod api_auth;
 mod api_compliance;
 mod api_coverage;
+mod api_credits;
 mod api_integrations;
 mod api_models;
 mod api_systems;
@@ -73,6 +74,8 @@ pub struct AppState {
     pub maintenance: std::sync::Arc<maintenance::Gate>,
     /// The generation engine (built-in catalog engine, or an LLM).
     pub engine: std::sync::Arc<dyn crate::engine::Engine>,
+    /// Credit allowances, balances and adjustments.
+    pub credits: crate::credits::CreditService,
     /// Prometheus metrics.
     pub metrics: Metrics,
     /// The address actually bound (port 0 resolved).
@@ -141,6 +144,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Config) {
     .configure(api_auth::configure)
     .configure(api_models::configure)
     .configure(api_admin::configure)
+    .configure(api_credits::configure)
     .configure(api_assurance::configure)
     .configure(api_tenancy::configure)
     .configure(api_integrations::configure)

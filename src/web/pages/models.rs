@@ -194,7 +194,8 @@ fn start_new(
         Err(
             e @ (crate::models::Error::Invalid { .. }
             | crate::models::Error::Domain(_)
-            | crate::models::Error::RateLimited(_)),
+            | crate::models::Error::RateLimited(_)
+            | crate::models::Error::CreditsExhausted(_)),
         ) => Err(NewError::Field(field, e.to_string())),
         Err(e) => Err(NewError::Other(e.into())),
     }
@@ -653,6 +654,10 @@ fn absorb(fs: &mut FormState, err: crate::models::Error, fields: &[&str]) -> Res
         }
         E::Forbidden(m) | E::RateLimited(m) | E::Engine(m) => {
             fs.error("general", capitalize(&m));
+            Ok(())
+        }
+        E::CreditsExhausted(x) => {
+            fs.error("general", capitalize(&x.to_string()));
             Ok(())
         }
         E::NotFound(_) => Err(PageError::not_found()),

@@ -1,0 +1,306 @@
+//! Credits through the real binary: an admin-set allowance consumed by LLM operations (the
+//! fake OpenAI-compatible server of `llm.rs`), refusal at zero with 402 before any work,
+//! cached answers and the built-in engine free, adjustments in the activity feed and the
+//! audit log, bad input refused with nothing changed, and the CLI.
+
+use serde_json::{Value, json};
+
+use crate::harness::{
+    Client, PASSWORD, TestDir, appliance_without_mfa, cli_user, json, stdout_json,
+};
+use crate::llm::{FakeLlm, LEDGER, OTHER, generate, start, user};
+
+const THIRD: &str =
+    "A ticketing system where support agents read customer emails and issue refunds.";
+
+fn me_id(client: &Client) -> String {
+    let (status, me) = json(client.get("/api/me"));
+    assert_eq!(status, 200, "{me}");
+    me["user"]["id"].as_str().expect("user id").to_string()
+}
+
+fn credits(client: &Client) -> Value {
+    let (status, c) = json(client.get("/api/me/credits"));
+    assert_eq!(status, 200, "{c}");
+    c
+}
+
+fn put(client: &Client, path: &str, body: Value) -> (u16, Value) {
+    json(client.send("PUT", path, Some(&body)))
+}
+
+#[test]
+fn llm_operations_consume_the_allowance_and_are_refused_at_zero_with_402() {
+    let fake = FakeLlm::start();
+    let dir = TestDir::new("credits-llm");
+    let app = start(&dir, &fake, &[]);
+    let alice = user(&app, &dir, "alice@example.com");
+    let admin = Client::login(&app, "admin@example.com", PASSWORD);
+    let alice_id = me_id(&alice);
+
+    // No allowance: not metered, the display still works.
+    let c = credits(&alice);
+    assert_eq!(c["balance"], Value::Null, "{c}");
+    assert_eq!(c["metered"], false);
+    assert_eq!(c["costs"]["generation"], 10);
+    assert!(
+        c["resets_at"]
+            .as_str()
+            .expect("resets_at")
+            .ends_with("-01T00:00:00Z")
+    );
+
+    let path = format!("/api/admin/credits/users/{alice_id}");
+    let (status, body) = put(
+        &admin,
+        &path,
+        json!({"monthly_allowance": 25, "reason": "pilot"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["credits"]["balance"], 25);
+
+    // A generation through the LLM costs 10; the same one again comes from the cache: free.
+    let (status, model) = generate(&alice, LEDGER);
+    assert_eq!(status, 201, "{model}");
+    let c = credits(&alice);
+    assert_eq!(
+        (c["balance"].clone(), c["used"].clone()),
+        (json!(15), json!(10)),
+        "{c}"
+    );
+    assert_eq!(c["recent"][0]["operation"], "generation");
+    assert_eq!(c["recent"][0]["amount"], -10);
+    let (status, again) = generate(&alice, LEDGER);
+    assert_eq!(status, 201, "{again}");
+    assert_eq!(credits(&alice)["balance"], 15, "a cached generation is free");
+    let (status, other) = generate(&alice, OTHER);
+    assert_eq!(status, 201, "{other}");
+    let c = credits(&alice);
+    assert_eq!(c["balance"], 5, "{c}");
+
+    // 5 left: a new generation is refused before any work, with the balance and the reset.
+    let calls = fake.count();
+    for wait in [true, false] {
+        let path = if wait {
+            "/api/models?wait=true"
+        } else {
+            "/api/models"
+        };
+        let (status, err) = json(alice.post(path, json!({"feature_description": THIRD})));
+        assert_eq!(status, 402, "{err}");
+        assert_eq!(err["error"]["code"], "credits_exhausted");
+        assert_eq!(err["error"]["balance"], 5);
+        assert_eq!(err["error"]["cost"], 10);
+        let message = err["error"]["message"].as_str().expect("message");
+        assert!(
+            message.contains("has 5 left") && message.contains("resets at"),
+            "{message}"
+        );
+        assert_eq!(err["error"]["resets_at"], c["resets_at"]);
+        assert!(err.get("job_id").is_none());
+    }
+    assert_eq!(
+        fake.count(),
+        calls,
+        "the refused generations never reached the LLM"
+    );
+    let (_, list) = json(alice.get("/api/models"));
+    assert_eq!(
+        list.as_array().expect("list").len(),
+        3,
+        "nothing saved: {list}"
+    );
+
+    // A question costs 1.
+    let id = model["id"].as_str().expect("id");
+    let (status, answer) = json(alice.post(
+        &format!("/api/models/{id}/query"),
+        json!({"question": "which assets are most at risk?"}),
+    ));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(credits(&alice)["balance"], 4);
+
+    // Bad input changes nothing.
+    let adj = format!("{path}/adjustments");
+    for (body, field) in [
+        (json!({"amount": "ten"}), "amount"),
+        (json!({"amount": 1.5}), "amount"),
+        (json!({"amount": 0}), "amount"),
+        (json!({"amount": 1_000_000_000_000i64}), "amount"),
+        (json!({"amount": -3}), "reason"),
+        (json!({"amount": -3, "reason": "   "}), "reason"),
+        (json!({"amount": 3, "note": "x"}), "note"),
+    ] {
+        let (status, err) = json(admin.post(&adj, body.clone()));
+        assert_eq!(status, 400, "{body} → {err}");
+        assert_eq!(err["error"]["field"], field, "{body} → {err}");
+    }
+    for (body, field) in [
+        (json!({"monthly_allowance": "lots"}), "monthly_allowance"),
+        (json!({"monthly_allowance": -1}), "monthly_allowance"),
+        (json!({"reason": "x"}), "monthly_allowance"),
+    ] {
+        let (status, err) = put(&admin, &path, body.clone());
+        assert_eq!(status, 400, "{body} → {err}");
+        assert_eq!(err["error"]["field"], field, "{body} → {err}");
+    }
+    let (status, _) = json(admin.post(
+        "/api/admin/credits/users/00000000-0000-4000-8000-000000000000/adjustments",
+        json!({"amount": 5}),
+    ));
+    assert_eq!(status, 404);
+    let (status, _) = json(admin.post(
+        "/api/admin/credits/orgs/nope/adjustments",
+        json!({"amount": 5}),
+    ));
+    assert_eq!(status, 404);
+    let (status, _) = json(alice.post(&adj, json!({"amount": 500})));
+    assert_eq!(status, 403, "users cannot grant themselves credits");
+    let (status, _) = put(&alice, &path, json!({"monthly_allowance": 1000}));
+    assert_eq!(status, 403);
+    assert_eq!(credits(&alice)["balance"], 4, "nothing changed");
+
+    // An adjustment: in the ledger, the user's activity feed and the admin audit events.
+    let (status, done) = json(admin.post(&adj, json!({"amount": 100, "reason": "quarter start"})));
+    assert_eq!(status, 201, "{done}");
+    assert_eq!(
+        done["summary"],
+        "+100 credits to alice@example.com (reason: quarter start)"
+    );
+    assert_eq!(done["balance"]["balance"], 104);
+    let (_, feed) = json(alice.get("/api/activity"));
+    assert!(
+        feed.as_array()
+            .expect("feed")
+            .iter()
+            .any(|a| a["kind"] == "credit_adjustment"
+                && a["summary"] == "+100 credits to alice@example.com (reason: quarter start)"),
+        "{feed}"
+    );
+    let (_, events) = json(admin.get("/api/admin/events"));
+    assert!(
+        events
+            .as_array()
+            .expect("events")
+            .iter()
+            .any(|e| e["kind"] == "credit_adjustment"
+                && e["subject"] == alice_id.as_str()
+                && e["detail"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("+100 credits to alice")),
+        "{events}"
+    );
+
+    // A deduction to zero: even a question is refused, before the LLM sees it.
+    let (status, done) = json(admin.post(&adj, json!({"amount": -104, "reason": "trial expired"})));
+    assert_eq!(status, 201, "{done}");
+    assert_eq!(
+        done["summary"],
+        "-104 credits from alice@example.com (reason: trial expired)"
+    );
+    let calls = fake.count();
+    let (status, err) = json(alice.post(
+        &format!("/api/models/{id}/query"),
+        json!({"question": "what changed since yesterday?"}),
+    ));
+    assert_eq!(status, 402, "{err}");
+    assert_eq!(err["error"]["balance"], 0);
+    assert_eq!(fake.count(), calls);
+    // Another user without an allowance is not affected.
+    let bob = user(&app, &dir, "bob@example.com");
+    let (status, body) = generate(&bob, OTHER);
+    assert_eq!(status, 201, "{body}");
+}
+
+#[test]
+fn the_builtin_engine_is_free_and_the_cli_sets_and_adjusts() {
+    let dir = TestDir::new("credits-builtin");
+    let app = appliance_without_mfa(&dir);
+    cli_user(&dir, "alice@example.com", "user");
+    let alice = Client::login(&app, "alice@example.com", PASSWORD);
+
+    let cli = |args: &[&str]| {
+        dir.cmd()
+            .args(["admin", "--json", "credits"])
+            .args(args)
+            .output()
+    };
+    let out = cli(&[
+        "set",
+        "--user",
+        "alice@example.com",
+        "--monthly",
+        "0",
+        "--reason",
+        "no LLM budget",
+    ]);
+    assert!(out.status.success(), "{}", crate::harness::stderr(&out));
+    let v = stdout_json(&out);
+    assert_eq!(v["credits"]["balance"], 0, "{v}");
+    assert_eq!(v["credits"]["monthly_allowance"], 0);
+
+    // Zero credits, but the built-in engine costs nothing.
+    let (status, body) = generate(&alice, LEDGER);
+    assert_eq!(status, 201, "{body}");
+    let c = credits(&alice);
+    assert_eq!(
+        (c["balance"].clone(), c["used"].clone()),
+        (json!(0), json!(0)),
+        "{c}"
+    );
+
+    let out = cli(&[
+        "adjust",
+        "--user",
+        "alice@example.com",
+        "--amount",
+        "25",
+        "--reason",
+        "welcome",
+    ]);
+    assert!(out.status.success(), "{}", crate::harness::stderr(&out));
+    let v = stdout_json(&out);
+    assert_eq!(
+        v["summary"],
+        "+25 credits to alice@example.com (reason: welcome)"
+    );
+    assert_eq!(v["balance"]["balance"], 25);
+    let out = cli(&[
+        "adjust",
+        "--user",
+        "alice@example.com",
+        "--amount",
+        "-5",
+        "--reason",
+        "typo",
+    ]);
+    assert!(out.status.success(), "{}", crate::harness::stderr(&out));
+    assert_eq!(credits(&alice)["balance"], 20);
+
+    // Refusals: exit 2 for bad input, 1 for an unknown account; nothing changes.
+    let out = cli(&["adjust", "--user", "alice@example.com", "--amount", "-5"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(stdout_json(&out)["error"]["code"], "invalid_field");
+    let out = cli(&["adjust", "--user", "alice@example.com", "--amount", "lots"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = cli(&["adjust", "--user", "nobody@example.com", "--amount", "5"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout_json(&out)["error"]["code"], "not_found");
+    let out = cli(&["set", "--org", "no-such-org", "--monthly", "5"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(credits(&alice)["balance"], 20);
+
+    // The CLI's adjustments are in the audit events, by the operator.
+    let admin = Client::login(&app, "admin@example.com", PASSWORD);
+    let (_, events) = json(admin.get("/api/admin/events"));
+    assert!(
+        events
+            .as_array()
+            .expect("events")
+            .iter()
+            .any(|e| e["kind"] == "credit_adjustment"
+                && e["detail"].as_str().unwrap_or("").contains("(by cli")),
+        "{events}"
+    );
+}
