@@ -176,6 +176,9 @@ pub(crate) const PLATFORM_TABLES: &[&str] = &[
     "oauth_grants",
     "oauth_codes",
     "oauth_tokens",
+    "credit_allowances",
+    "credit_ledger",
+    "credit_notices",
 ];
 
 /// Associated data binding a wrapped DEK to its org.
