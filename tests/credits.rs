@@ -72,7 +72,11 @@ fn llm_operations_consume_the_allowance_and_are_refused_at_zero_with_402() {
     assert_eq!(c["recent"][0]["amount"], -10);
     let (status, again) = generate(&alice, LEDGER);
     assert_eq!(status, 201, "{again}");
-    assert_eq!(credits(&alice)["balance"], 15, "a cached generation is free");
+    assert_eq!(
+        credits(&alice)["balance"],
+        15,
+        "a cached generation is free"
+    );
     let (status, other) = generate(&alice, OTHER);
     assert_eq!(status, 201, "{other}");
     let c = credits(&alice);
