@@ -55,6 +55,12 @@ pub trait RequirementMapper: Send + Sync {
         controls: &[ControlBrief],
         requirements: &[RequirementBrief],
     ) -> Result<Vec<Proposal>, String>;
+
+    /// Whether the caller's credits can pay for a mapping operation (the LLM mapper
+    /// checks; others are free).
+    fn check_credits(&self, _user_id: &str, _org_id: Option<&str>) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Most controls sent in one question (the rest wait for the next auto-map run).

@@ -382,15 +382,23 @@ impl ComplianceService {
         if let Some(mapper) = &self.mapper {
             summary.llm = Some(mapper.mapper_name());
             let mut asked: Vec<(&FrameworkDef, Vec<mapper::Proposal>)> = Vec::new();
-            // One operation for credits: charged once, on the first question the cache
-            // does not answer. Without credits the LLM part is skipped with a warning and
-            // the (free) catalog mappings stand, as when the fair-use limit is reached.
+            // One operation for credits, charged once if any question reached the LLM.
+            // Without credits the LLM part is skipped with a warning and the (free)
+            // catalog mappings stand, as when the fair-use limit is reached.
+            let credits = mapper.check_credits(&caller.user_id, caller.org_id.as_deref());
+            if let Err(e) = &credits {
+                summary.warnings.push(format!(
+                    "{} was not asked: {e}; only the catalog mappings were made",
+                    mapper.mapper_name()
+                ));
+            }
+            let fws_asked: &[&FrameworkDef] = if credits.is_ok() { &fws } else { &[] };
             crate::credits::metered(
                 crate::credits::Operation::ComplianceMapping,
                 &caller.user_id,
                 caller.org_id.as_deref(),
                 || {
-                    for fw in &fws {
+                    for fw in fws_asked {
                         match self.ask_mapper(caller, mapper.as_ref(), &conn, &stored, fw) {
                             Ok(p) => asked.push((fw, p)),
                             Err(e) => summary.warnings.push(format!(
@@ -400,8 +408,10 @@ impl ComplianceService {
                             )),
                         }
                     }
+                    Ok::<(), std::convert::Infallible>(())
                 },
-            );
+            )
+            .unwrap_or(());
             let tx = conn.transaction()?;
             let now_model = self.load(&tx, caller, model_id)?;
             let by = mapper.mapper_name();

@@ -5,9 +5,9 @@
 //! balance up or down with a reason. The rules, also in `docs/decisions.md`:
 //!
 //! * **Cost rule.** Each user operation that reaches the LLM costs a fixed, documented number
-//!   of credits for its type ([`Operation::cost`]), charged once per operation on its first
-//!   call that is not answered from the cache. Cached answers and the built-in offline engine
-//!   cost nothing; a call that fails (endpoint down) is refunded.
+//!   of credits for its type ([`Operation::cost`]), charged once when it succeeds if at least
+//!   one of its calls was not answered from the cache. Cached answers, the built-in offline
+//!   engine and failed operations cost nothing.
 //! * **Who pays.** An operation in a workspace of an organization with a pool is paid by the
 //!   pool (and, if the org's admins gave the member a share, by at most that share); otherwise
 //!   by the user's own allowance. A user (or org) with no allowance set is not metered: their
@@ -25,7 +25,7 @@ pub mod cli;
 use std::cell::RefCell;
 
 use chrono::{DateTime, Datelike, TimeZone, Utc};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::auth::now_str;
@@ -445,10 +445,8 @@ pub struct CreditService {
 
 /// The operation being run on this thread, see [`metered`].
 struct Meter {
-    user_id: String,
-    org_id: Option<String>,
-    op: Operation,
-    charged: Option<i64>,
+    /// Set by the LLM engine when one of the operation's calls reached the LLM.
+    used: Option<CreditService>,
 }
 
 thread_local! {
@@ -464,20 +462,28 @@ impl Drop for MeterGuard {
     }
 }
 
-/// Runs `f` as one operation `op` of `user_id` in a workspace of `org_id` (if any): the
-/// LLM engine charges it once, on its first call not answered from the cache. Other engines
-/// ignore it, so the built-in engine stays free.
-pub fn metered<T>(op: Operation, user_id: &str, org_id: Option<&str>, f: impl FnOnce() -> T) -> T {
-    let prev = METER.with(|m| {
-        m.borrow_mut().replace(Meter {
-            user_id: user_id.to_string(),
-            org_id: org_id.map(str::to_string),
-            op,
-            charged: None,
-        })
-    });
-    let _guard = MeterGuard(prev);
-    f()
+/// Runs `f` as one operation `op` of `user_id` in a workspace of `org_id` (if any). If one
+/// of its calls reached the LLM (not the cache) and `f` succeeds, the operation is charged
+/// once, after `f` returns — outside any model write transaction `f` held. Other engines
+/// never mark a use, so the built-in engine stays free; a failed operation costs nothing.
+pub fn metered<T, E>(
+    op: Operation,
+    user_id: &str,
+    org_id: Option<&str>,
+    f: impl FnOnce() -> std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
+    let prev = METER.with(|m| m.borrow_mut().replace(Meter { used: None }));
+    let guard = MeterGuard(prev);
+    let out = f();
+    let used = METER.with(|m| m.borrow_mut().as_mut().and_then(|m| m.used.take()));
+    drop(guard);
+    if out.is_ok()
+        && let Some(svc) = used
+        && let Err(e) = svc.charge(user_id, org_id, op)
+    {
+        tracing::warn!(error = %e, operation = op.as_str(), "recording a credit charge failed");
+    }
+    out
 }
 
 impl CreditService {
@@ -497,68 +503,38 @@ impl CreditService {
         Ok(check_at(&conn, user_id, org_id, op, Utc::now())??)
     }
 
-    /// Charges the operation running on this thread (see [`metered`]) if it is not charged
-    /// yet. Returns the ledger row to refund if the call then fails.
-    pub fn charge_current(&self) -> std::result::Result<Option<i64>, CheckError> {
-        let Some((user, org, op)) = METER.with(|m| {
-            m.borrow()
-                .as_ref()
-                .filter(|m| m.charged.is_none())
-                .map(|m| (m.user_id.clone(), m.org_id.clone(), m.op))
-        }) else {
-            return Ok(None);
-        };
-        if op.cost() == 0 {
-            return Ok(None);
-        }
-        let now = Utc::now();
-        let (id, payer_kind) = {
-            let mut conn = self.db.conn()?;
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(store::Error::from)?;
-            check_at(&tx, &user, org.as_deref(), op, now).map_err(store::Error::from)??;
-            let p = payer(&tx, &user, org.as_deref()).map_err(store::Error::from)?;
-            tx.execute(
-                "INSERT INTO credit_ledger (period, subject_kind, subject_id, user_id, kind, operation, amount, created_at) VALUES (?1, ?2, ?3, ?4, 'usage', ?5, ?6, ?7)",
-                params![period_of(now), p.kind.as_str(), p.id, user, op.as_str(), -op.cost(), now_str()],
-            )
-            .map_err(store::Error::from)?;
-            let id = tx.last_insert_rowid();
-            tx.commit().map_err(store::Error::from)?;
-            (id, p)
-        };
-        METER.with(|m| {
-            if let Some(m) = m.borrow_mut().as_mut() {
-                m.charged = Some(id);
-            }
-        });
-        if payer_kind.allowance.is_some()
-            && let Err(e) = self.notify_thresholds(&payer_kind, now)
-        {
-            tracing::warn!(error = %e, "sending a credit notice failed");
-        }
-        Ok(Some(id))
-    }
-
-    /// Gives back the charge `id` of the current operation (its LLM call failed).
-    pub fn refund_current(&self, id: i64) {
-        let res = self.db.conn().and_then(|c| {
-            Ok(c.execute(
-                "DELETE FROM credit_ledger WHERE id = ?1 AND kind = 'usage'",
-                [id],
-            )?)
-        });
-        if let Err(e) = res {
-            tracing::warn!(error = %e, "refunding credits of a failed LLM call failed");
-        }
+    /// Marks the operation running on this thread (see [`metered`]) as having used the
+    /// LLM. The LLM engine calls this after each successful call not answered from the cache.
+    pub fn note_use(&self) {
         METER.with(|m| {
             if let Some(m) = m.borrow_mut().as_mut()
-                && m.charged == Some(id)
+                && m.used.is_none()
             {
-                m.charged = None;
+                m.used = Some(self.clone());
             }
         });
+    }
+
+    /// Records the charge of one operation (the balance was checked before it started;
+    /// concurrent operations may take it below zero by at most their own costs).
+    fn charge(&self, user_id: &str, org_id: Option<&str>, op: Operation) -> store::Result<()> {
+        if op.cost() == 0 {
+            return Ok(());
+        }
+        let now = Utc::now();
+        let p = {
+            let conn = self.db.conn()?;
+            let p = payer(&conn, user_id, org_id)?;
+            conn.execute(
+                "INSERT INTO credit_ledger (period, subject_kind, subject_id, user_id, kind, operation, amount, created_at) VALUES (?1, ?2, ?3, ?4, 'usage', ?5, ?6, ?7)",
+                params![period_of(now), p.kind.as_str(), p.id, user_id, op.as_str(), -op.cost(), now_str()],
+            )?;
+            p
+        };
+        if p.allowance.is_some() {
+            self.notify_thresholds(&p, now)?;
+        }
+        Ok(())
     }
 
     /// The balance of the account paying for `user_id`'s operations in a workspace of

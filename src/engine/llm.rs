@@ -582,19 +582,14 @@ impl LlmEngine {
         if let Some(c) = &ctx {
             self.check_fair_use(c)?;
         }
-        let charged = match &self.credits {
-            Some(credits) => credits.charge_current().map_err(|e| match e {
-                crate::credits::CheckError::Exhausted(x) => EngineError::CreditsExhausted(x),
-                crate::credits::CheckError::Store(s) => Self::storage(s),
-            })?,
-            None => None,
-        };
         let started = Instant::now();
         let outcome = self.post(messages);
-        if outcome.is_err()
-            && let (Some(credits), Some(id)) = (&self.credits, charged)
+        if outcome.is_ok()
+            && let Some(credits) = &self.credits
         {
-            credits.refund_current(id);
+            // Charged when the operation ends well (`credits::metered`), not here: a model
+            // write transaction may be open on this thread.
+            credits.note_use();
         }
         let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         let (tokens, error) = match &outcome {

@@ -42,6 +42,16 @@ impl RequirementMapper for LlmEngine {
         self.name().to_string()
     }
 
+    fn check_credits(&self, user_id: &str, org_id: Option<&str>) -> Result<(), String> {
+        Engine::check_credits(
+            self,
+            user_id,
+            org_id,
+            crate::credits::Operation::ComplianceMapping,
+        )
+        .map_err(|e| e.to_string())
+    }
+
     fn propose(
         &self,
         framework: &str,

@@ -106,17 +106,28 @@ impl ModelService {
             caller.org_id.as_deref(),
             Operation::Refinement,
         )?;
-        self.update_with(caller, id, source, "refinement", |m| {
-            let r = charged(caller, engine, Operation::Refinement, || {
-                engine::refine_model(engine, m, &instruction, Utc::now())
-            })?;
-            let summary = if r.applied.is_empty() {
-                format!("refined: {instruction}")
-            } else {
-                r.applied.join("; ")
-            };
-            Ok((r, summary))
-        })
+        // Metered around the model's write: the charge is written once the change is saved.
+        credits::metered(
+            Operation::Refinement,
+            &caller.user_id,
+            caller.org_id.as_deref(),
+            || {
+                self.update_with(caller, id, source, "refinement", |m| {
+                    let r = engine::with_tenant(
+                        &caller.user_id,
+                        &caller.workspace_id,
+                        &caller.tenant,
+                        || engine::refine_model(engine, m, &instruction, Utc::now()),
+                    )?;
+                    let summary = if r.applied.is_empty() {
+                        format!("refined: {instruction}")
+                    } else {
+                        r.applied.join("; ")
+                    };
+                    Ok((r, summary))
+                })
+            },
+        )
     }
 
     /// Answers a question from the model's data ("what are the highest-risk assets?").
@@ -150,18 +161,28 @@ impl ModelService {
             caller.org_id.as_deref(),
             Operation::Controls,
         )?;
-        self.update_with(caller, id, source, "refinement", |m| {
-            let (change, _thought) = charged(caller, engine, Operation::Controls, || {
-                engine::regenerate_controls(engine, m, Utc::now())
-            })?;
-            let summary = format!(
-                "controls regenerated: {} added, {} kept, {} removed",
-                change.added.len(),
-                change.kept.len(),
-                change.removed.len()
-            );
-            Ok((change, summary))
-        })
+        credits::metered(
+            Operation::Controls,
+            &caller.user_id,
+            caller.org_id.as_deref(),
+            || {
+                self.update_with(caller, id, source, "refinement", |m| {
+                    let (change, _thought) = engine::with_tenant(
+                        &caller.user_id,
+                        &caller.workspace_id,
+                        &caller.tenant,
+                        || engine::regenerate_controls(engine, m, Utc::now()),
+                    )?;
+                    let summary = format!(
+                        "controls regenerated: {} added, {} kept, {} removed",
+                        change.added.len(),
+                        change.kept.len(),
+                        change.removed.len()
+                    );
+                    Ok((change, summary))
+                })
+            },
+        )
     }
 
     /// Proposes a less prescriptive description for a control. It is applied only if it still
