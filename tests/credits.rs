@@ -308,3 +308,98 @@ fn the_builtin_engine_is_free_and_the_cli_sets_and_adjusts() {
         "{events}"
     );
 }
+
+#[test]
+fn an_org_pool_pays_for_work_in_its_workspaces_and_org_admins_split_it() {
+    let fake = FakeLlm::start();
+    let dir = TestDir::new("credits-org");
+    let app = start(&dir, &fake, &[]);
+    let alice = user(&app, &dir, "alice@example.com");
+    let bob = user(&app, &dir, "bob@example.com");
+    let out = dir
+        .cmd()
+        .args([
+            "admin", "--json", "org", "create", "--name", "Acme", "--slug", "acme",
+        ])
+        .output();
+    assert!(out.status.success(), "{}", crate::harness::stderr(&out));
+    let org = stdout_json(&out)["id"]
+        .as_str()
+        .expect("org id")
+        .to_string();
+    for (email, role) in [
+        ("alice@example.com", "member"),
+        ("bob@example.com", "org_admin"),
+    ] {
+        let out = dir
+            .cmd()
+            .args([
+                "admin",
+                "org",
+                "add-member",
+                "acme",
+                "--email",
+                email,
+                "--role",
+                role,
+            ])
+            .output();
+        assert!(out.status.success(), "{}", crate::harness::stderr(&out));
+    }
+    let ws = crate::tenancy::team(
+        &bob,
+        "Acme team",
+        Some(&org),
+        &[("alice@example.com", "member")],
+    );
+    let out = dir
+        .cmd()
+        .args([
+            "admin",
+            "--json",
+            "credits",
+            "set",
+            "--org",
+            "acme",
+            "--monthly",
+            "30",
+        ])
+        .output();
+    assert!(out.status.success(), "{}", crate::harness::stderr(&out));
+
+    // The org admin splits the pool; the shares cannot exceed it; members cannot split.
+    let alice_id = me_id(&alice);
+    let share = format!("/api/admin/credits/orgs/{org}/members/{alice_id}");
+    let (status, err) = put(&bob, &share, json!({"monthly_allowance": 40}));
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(err["error"]["field"], "monthly_allowance");
+    let (status, _) = put(&alice, &share, json!({"monthly_allowance": 30}));
+    assert_eq!(status, 403);
+    let (status, body) = put(&bob, &share, json!({"monthly_allowance": 12}));
+    assert_eq!(status, 200, "{body}");
+
+    // Alice's generation in the org workspace is paid by the pool, within her share.
+    let alice_org = alice.in_workspace(&ws);
+    let (status, model) = generate(&alice_org, LEDGER);
+    assert_eq!(status, 201, "{model}");
+    let c = credits(&alice_org);
+    assert_eq!(c["account"], "org", "{c}");
+    assert_eq!(c["balance"], 2, "her share's 12 less 10: {c}");
+    let admin = Client::login(&app, "admin@example.com", PASSWORD);
+    let (status, pool) = json(admin.get(&format!("/api/admin/credits/orgs/{org}")));
+    assert_eq!(status, 200, "{pool}");
+    assert_eq!(pool["credits"]["balance"], 20, "{pool}");
+    let (status, err) = generate(&alice_org, OTHER);
+    assert_eq!(status, 402, "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("your share of the credit pool of Acme"),
+        "{err}"
+    );
+    // Her personal workspace has no allowance: not metered.
+    let (status, body) = generate(&alice, OTHER);
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(credits(&alice)["account"], "user");
+}
