@@ -403,3 +403,41 @@ fn an_org_pool_pays_for_work_in_its_workspaces_and_org_admins_split_it() {
     assert_eq!(status, 201, "{body}");
     assert_eq!(credits(&alice)["account"], "user");
 }
+
+#[test]
+fn mcp_tools_get_the_same_clear_credits_error() {
+    let fake = FakeLlm::start();
+    let dir = TestDir::new("credits-mcp");
+    let app = start(&dir, &fake, &[]);
+    cli_user(&dir, "alice@example.com", "user");
+    let out = dir
+        .cmd()
+        .args([
+            "admin",
+            "credits",
+            "set",
+            "--user",
+            "alice@example.com",
+            "--monthly",
+            "5",
+        ])
+        .output();
+    assert!(out.status.success(), "{}", crate::harness::stderr(&out));
+    let key = crate::mcp::api_key(&dir, "alice@example.com", "developer");
+    let calls = fake.count();
+    crate::mcp::runtime().block_on(async {
+        let client = crate::mcp::connect(&app, &key).await;
+        let msg = crate::mcp::tool_error(
+            &client,
+            "generate_threat_model",
+            json!({"feature_description": THIRD}),
+        )
+        .await;
+        assert!(
+            msg.contains("credits_exhausted") && msg.contains("has 5 left"),
+            "{msg}"
+        );
+        client.cancel().await.expect("close");
+    });
+    assert_eq!(fake.count(), calls, "the LLM was not asked");
+}
