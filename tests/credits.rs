@@ -441,3 +441,77 @@ fn mcp_tools_get_the_same_clear_credits_error() {
     });
     assert_eq!(fake.count(), calls, "the LLM was not asked");
 }
+
+#[test]
+fn notices_at_80_and_100_percent_and_adjustments_are_emailed_once() {
+    let dir = TestDir::new("credits-mail");
+    let smtp = crate::harness::smtp::Smtp::start(&dir);
+    let port = smtp.port.to_string();
+    let fake = FakeLlm::start();
+    let app = start(
+        &dir,
+        &fake,
+        &[
+            ("SMTP_HOST", "127.0.0.1"),
+            ("SMTP_PORT", &port),
+            ("SMTP_USE_TLS", "false"),
+            ("SMTP_FROM_ADDRESS", "rampart@example.com"),
+        ],
+    );
+    let alice = user(&app, &dir, "alice@example.com");
+    let admin = Client::login(&app, "admin@example.com", PASSWORD);
+    let path = format!("/api/admin/credits/users/{}", me_id(&alice));
+    let (status, body) = put(&admin, &path, json!({"monthly_allowance": 12}));
+    assert_eq!(status, 200, "{body}");
+    let (status, model) = generate(&alice, LEDGER);
+    assert_eq!(status, 201, "{model}");
+    let m = smtp.wait_for("alice@example.com", 20);
+    assert!(
+        m.contains("80% of the monthly credits of your account used"),
+        "{m}"
+    );
+    let id = model["id"].as_str().expect("id");
+    for q in ["which assets matter most?", "who attacks the ledger?"] {
+        let (status, a) =
+            json(alice.post(&format!("/api/models/{id}/query"), json!({"question": q})));
+        assert_eq!(status, 200, "{a}");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !smtp
+        .messages()
+        .iter()
+        .any(|m| m.contains("Credits used up for your account"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            smtp.messages()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let (status, done) = json(admin.post(
+        &format!("{path}/adjustments"),
+        json!({"amount": 50, "reason": "more work"}),
+    ));
+    assert_eq!(status, 201, "{done}");
+    assert!(done["notified"].as_u64().unwrap_or(0) >= 1, "{done}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !smtp
+        .messages()
+        .iter()
+        .any(|m| m.contains("50 credits added to your account"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            smtp.messages()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let eighty = smtp
+        .messages()
+        .iter()
+        .filter(|m| m.contains("80% of the monthly credits"))
+        .count();
+    assert_eq!(eighty, 1, "the 80% notice is sent once a month");
+}
