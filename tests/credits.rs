@@ -82,6 +82,26 @@ fn llm_operations_consume_the_allowance_and_are_refused_at_zero_with_402() {
     let c = credits(&alice);
     assert_eq!(c["balance"], 5, "{c}");
 
+    // Settings › Usage shows the same account from the same service: balance, use, the
+    // two charged generations (the cached one is not there) and the cost table.
+    let web = crate::web_pages::Web::new(&app);
+    web.sign_in("alice@example.com", PASSWORD);
+    let page = web.get("/settings/usage");
+    page.assert_page(200, "your own allowance");
+    let balance = crate::web_pages::between(&page.body, "id=\"credit-balance\">", "</dd>");
+    assert_eq!(balance, "5 credits", "{}", page.body);
+    let used = crate::web_pages::between(&page.body, "id=\"credit-used\">", "</dd>");
+    assert_eq!(used, "20 credits (80%)");
+    let ledger = crate::web_pages::between(&page.body, "id=\"credit-ledger\"", "</table>");
+    assert_eq!(ledger.matches("<td>generation</td>").count(), 2, "{ledger}");
+    assert_eq!(ledger.matches("<td>-10</td>").count(), 2, "{ledger}");
+    assert!(
+        page.body.contains("<td>compliance_mapping</td><td>2</td>"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("w-80"), "the bar shows 80%");
+
     // 5 left: a new generation is refused before any work, with the balance and the reset.
     let calls = fake.count();
     for wait in [true, false] {

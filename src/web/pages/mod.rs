@@ -24,6 +24,7 @@ mod security;
 mod selfservice;
 mod settings;
 mod signin;
+mod usage;
 mod workspaces;
 
 use actix_web::http::StatusCode;
@@ -41,6 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(signin::configure)
         .configure(selfservice::configure)
         .configure(settings::configure)
+        .configure(usage::configure)
         .configure(assurance::configure)
         .configure(compliance::configure)
         .configure(security::configure)
