@@ -535,3 +535,77 @@ fn notices_at_80_and_100_percent_and_adjustments_are_emailed_once() {
         .count();
     assert_eq!(eighty, 1, "the 80% notice is sent once a month");
 }
+
+/// Settings › Credits: a superadmin sees every user's balance and sets allowances and
+/// adjustments through CSRF-protected forms (the same service as the API: audit log and
+/// balances follow); a deduction without a note and a non-number change nothing; other users
+/// get 403.
+#[test]
+fn superadmins_set_allowances_and_adjust_credits_in_the_web_app() {
+    use crate::web_pages::{Web, between};
+    let dir = TestDir::new("credits-web");
+    let app = appliance_without_mfa(&dir);
+    cli_user(&dir, "alice@example.com", "user");
+    let alice = Client::login(&app, "alice@example.com", PASSWORD);
+    let alice_id = me_id(&alice);
+    let web = Web::new(&app);
+    web.sign_in("admin@example.com", PASSWORD);
+    let page = web.get("/settings/credits");
+    page.assert_page(200, "alice@example.com");
+    assert!(page.body.contains("not metered"), "{}", page.body);
+    let allowance = format!("/settings/credits/users/{alice_id}/allowance");
+    let adjust = format!("/settings/credits/users/{alice_id}/adjust");
+
+    let r = web.submit(
+        "/settings/credits",
+        &allowance,
+        &[("monthly_allowance", "40"), ("reason", "pilot")],
+    );
+    r.assert_redirect("/settings/credits");
+    let page = web.get("/settings/credits");
+    page.assert_page(
+        200,
+        "Monthly allowance of alice@example.com set to 40 credits.",
+    );
+    assert_eq!(credits(&alice)["balance"], 40);
+
+    // A deduction needs a note; a word is not a number: nothing changes either time.
+    for fields in [
+        [("amount", "-5"), ("reason", "")],
+        [("amount", "lots"), ("reason", "x")],
+    ] {
+        web.submit("/settings/credits", &adjust, &fields)
+            .assert_redirect("/settings/credits");
+        let page = web.get("/settings/credits");
+        page.assert_page(200, "Nothing changed");
+        assert_eq!(credits(&alice)["balance"], 40);
+    }
+    web.submit(
+        "/settings/credits",
+        &adjust,
+        &[("amount", "-5"), ("reason", "trial over")],
+    )
+    .assert_redirect("/settings/credits");
+    let page = web.get("/settings/credits");
+    page.assert_page(200, "-5 credits from alice@example.com");
+    let row = between(&page.body, "data-user=\"alice@example.com\"", "</tr>");
+    assert!(row.contains("<td class=\"num balance\">35</td>"), "{row}");
+    assert_eq!(credits(&alice)["balance"], 35);
+
+    // The form needs the session's CSRF token, and the page is for superadmins.
+    let r = web.post(&adjust, &[("amount", "100"), ("reason", "x")]);
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(credits(&alice)["balance"], 35);
+    let other = Web::new(&app);
+    other.sign_in("alice@example.com", PASSWORD);
+    assert_eq!(other.get("/settings/credits").status, 403);
+    let r = other.submit(
+        "/settings/usage",
+        &adjust,
+        &[("amount", "100"), ("reason", "me")],
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(credits(&alice)["balance"], 35);
+    let usage = other.get("/settings/usage");
+    usage.assert_page(200, "Adjustment: trial over");
+}

@@ -119,6 +119,8 @@ pub struct Layout {
     pub role: &'static str,
     /// Admin or above: shows Settings > Users.
     pub is_admin: bool,
+    /// Superadmin: shows the Credits settings.
+    pub is_superadmin: bool,
     /// CSRF token for forms and the `hx-headers` attribute.
     pub csrf: String,
     /// Message carried over from the previous request.
@@ -144,6 +146,7 @@ impl Layout {
             user_email: String::new(),
             role: "",
             is_admin: false,
+            is_superadmin: false,
             csrf: csrf.into(),
             flash: None,
             workspaces: Vec::new(),
@@ -633,6 +636,7 @@ impl Page {
             user_email: self.caller.email.clone(),
             role: self.caller.role.as_str(),
             is_admin: self.caller.is_admin(),
+            is_superadmin: self.caller.role == crate::auth::Role::Superadmin,
             csrf: self.csrf.clone(),
             flash: flash_of(&self.req),
             workspaces: self.workspaces.clone(),
