@@ -328,34 +328,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn public_and_non_public_addresses() {
-        for ip in [
-            "10.0.0.1",
-            "172.16.5.4",
-            "192.168.1.1",
-            "127.0.0.1",
-            "169.254.169.254",
-            "0.0.0.0",
-            "100.64.0.1",
-            "255.255.255.255",
-            "::1",
-            "::",
-            "fc00::1",
-            "fd12::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-            "::ffff:169.254.169.254",
-            "64:ff9b::a00:1",
-            "2002:a00:1::",
-        ] {
-            assert!(!is_public(ip.parse().expect("ip")), "{ip}");
-        }
-        for ip in ["140.82.112.3", "8.8.8.8", "2606:4700::1111"] {
-            assert!(is_public(ip.parse().expect("ip")), "{ip}");
-        }
-    }
-
-    #[test]
     fn issuer_urls() {
         assert!(check_issuer_url("https://gitlab.example.com", false).is_ok());
         assert!(check_issuer_url("https://gitlab.example.com/sub", false).is_ok());
