@@ -363,7 +363,9 @@ impl BuiltinEngine {
                     }
                     let words = chunks.words(np);
                     let mods = &words[..np.head - np.from];
-                    if mods.iter().any(|m| e.head_exclude.contains(*m))
+                    // People are attackers, not assets: "support agents" is no component.
+                    if self.person_role(&chunks, np)
+                        || mods.iter().any(|m| e.head_exclude.contains(*m))
                         || (!alone && mods.iter().all(|m| generic_modifier(m)))
                     {
                         continue;
