@@ -609,3 +609,198 @@ fn superadmins_set_allowances_and_adjust_credits_in_the_web_app() {
     let usage = other.get("/settings/usage");
     usage.assert_page(200, "Adjustment: trial over");
 }
+
+/// Creates org `name` through the API as `admin` and adds `members` (email, role); its id.
+fn api_org(admin: &Client, name: &str, members: &[(&str, &str)]) -> String {
+    let (status, org) = json(admin.post("/api/organizations", json!({"name": name})));
+    assert_eq!(status, 201, "{org}");
+    let id = org["id"].as_str().expect("org id").to_string();
+    for (email, role) in members {
+        let (status, body) = json(admin.post(
+            &format!("/api/organizations/{id}/members"),
+            json!({"email": email, "role": role}),
+        ));
+        assert_eq!(status, 201, "{body}");
+    }
+    id
+}
+
+#[test]
+fn org_pools_are_set_by_superadmins_and_split_by_org_admins_in_the_web_app() {
+    use crate::web_pages::{Web, between};
+    let dir = TestDir::new("credits-web-org");
+    let app = crate::tenancy::licensed(&dir, &[]);
+    for email in ["alice@example.com", "bob@example.com", "carol@example.com"] {
+        cli_user(&dir, email, "user");
+    }
+    let admin = Client::login(&app, "admin@example.com", PASSWORD);
+    let org = api_org(
+        &admin,
+        "Acme",
+        &[
+            ("alice@example.com", "member"),
+            ("bob@example.com", "org_admin"),
+        ],
+    );
+    let other = api_org(&admin, "Globex", &[("carol@example.com", "org_admin")]);
+    let alice = Client::login(&app, "alice@example.com", PASSWORD);
+    let alice_id = me_id(&alice);
+    let pool = |id: &str| {
+        let (status, body) = json(admin.get(&format!("/api/admin/credits/orgs/{id}")));
+        assert_eq!(status, 200, "{body}");
+        body["credits"].clone()
+    };
+
+    // Superadmin: every org's pool on Settings › Credits, set and adjusted there.
+    let web = Web::new(&app);
+    web.sign_in("admin@example.com", PASSWORD);
+    let page = web.get("/settings/credits");
+    page.assert_page(200, "Organization pools");
+    let row = between(&page.body, "data-org=\"acme\"", "</tr>");
+    assert!(row.contains("no pool"), "{row}");
+    let allowance = format!("/settings/credits/orgs/{org}/allowance");
+    let adjust = format!("/settings/credits/orgs/{org}/adjust");
+    web.submit(
+        "/settings/credits",
+        &allowance,
+        &[("monthly_allowance", "50")],
+    )
+    .assert_redirect("/settings/credits");
+    web.get("/settings/credits")
+        .assert_page(200, "Monthly allowance of Acme set to 50 credits.");
+    for fields in [
+        [("amount", "-5"), ("reason", "")],
+        [("amount", "many"), ("reason", "x")],
+    ] {
+        web.submit("/settings/credits", &adjust, &fields)
+            .assert_redirect("/settings/credits");
+        web.get("/settings/credits")
+            .assert_page(200, "Nothing changed");
+    }
+    web.submit(
+        "/settings/credits",
+        &allowance,
+        &[("monthly_allowance", "-3")],
+    )
+    .assert_redirect("/settings/credits");
+    web.get("/settings/credits")
+        .assert_page(200, "Nothing changed");
+    assert_eq!(pool(&org)["balance"], 50);
+    web.submit(
+        "/settings/credits",
+        &adjust,
+        &[("amount", "-8"), ("reason", "pilot ended early")],
+    )
+    .assert_redirect("/settings/credits");
+    let page = web.get("/settings/credits");
+    page.assert_page(200, "-8 credits from Acme");
+    let row = between(&page.body, "data-org=\"acme\"", "</tr>");
+    assert!(row.contains("<td class=\"num balance\">42</td>"), "{row}");
+    assert_eq!(pool(&org)["balance"], 42);
+    let r = web.post(&adjust, &[("amount", "100"), ("reason", "x")]);
+    assert_eq!(r.status, 403, "no CSRF token: {}", r.body);
+    assert_eq!(pool(&org)["balance"], 42);
+    let (_, events) = json(admin.get("/api/admin/events"));
+    assert!(
+        events
+            .to_string()
+            .contains("-8 credits from Acme (reason: pilot ended early)"),
+        "{events}"
+    );
+
+    // The org admin: a link on Usage, the pool and a share form per member.
+    let bob = Web::new(&app);
+    bob.sign_in("bob@example.com", PASSWORD);
+    let pool_page = format!("/settings/orgs/{org}/credits");
+    bob.get("/settings/usage")
+        .assert_page(200, &format!("href=\"{pool_page}\""));
+    let page = bob.get(&pool_page);
+    page.assert_page(200, "Credits of Acme");
+    assert!(
+        page.body.contains("id=\"pool-balance\">42 credits"),
+        "{}",
+        page.body
+    );
+    let share = format!("/settings/orgs/{org}/credits/members/{alice_id}");
+    // More than the pool, a negative share, a word: nothing changes.
+    for value in ["60", "-1", "ten"] {
+        bob.submit(&pool_page, &share, &[("monthly_allowance", value)])
+            .assert_redirect(&pool_page);
+        bob.get(&pool_page).assert_page(200, "Nothing changed");
+    }
+    let row = between(
+        &bob.get(&pool_page).body,
+        "data-member=\"alice@example.com\"",
+        "</tr>",
+    )
+    .to_string();
+    assert!(row.contains("whole pool"), "{row}");
+    bob.submit(
+        &pool_page,
+        &share,
+        &[("monthly_allowance", "15"), ("reason", "intern")],
+    )
+    .assert_redirect(&pool_page);
+    let page = bob.get(&pool_page);
+    page.assert_page(200, "Share of alice@example.com set to 15 credits a month.");
+    let row = between(&page.body, "data-member=\"alice@example.com\"", "</tr>");
+    assert!(row.contains("<td class=\"num share\">15</td>"), "{row}");
+    assert!(
+        page.body.contains("id=\"pool-shared\">15 credits"),
+        "{}",
+        page.body
+    );
+    let r = bob.post(&share, &[("monthly_allowance", "1")]);
+    assert_eq!(r.status, 403, "no CSRF token: {}", r.body);
+
+    // Another org's page and form: the same 404 as an unknown org, nothing changes.
+    let other_page = format!("/settings/orgs/{other}/credits");
+    assert_eq!(bob.get(&other_page).status, 404);
+    assert_eq!(bob.get("/settings/orgs/nope/credits").status, 404);
+    let carol_id = {
+        let carol = Client::login(&app, "carol@example.com", PASSWORD);
+        me_id(&carol)
+    };
+    let r = bob.submit(
+        &pool_page,
+        &format!("/settings/orgs/{other}/credits/members/{carol_id}"),
+        &[("monthly_allowance", "1")],
+    );
+    assert_eq!(r.status, 404, "{}", r.body);
+    // Not a member of this org: 404 on the share form of Acme too.
+    let r = bob.submit(
+        &pool_page,
+        &format!("/settings/orgs/{org}/credits/members/{carol_id}"),
+        &[("monthly_allowance", "1")],
+    );
+    assert_eq!(r.status, 404, "{}", r.body);
+
+    // A plain member: 403 on the page and the form, no link; an outsider: 404.
+    let member = Web::new(&app);
+    member.sign_in("alice@example.com", PASSWORD);
+    assert_eq!(member.get(&pool_page).status, 403);
+    let usage = member.get("/settings/usage");
+    assert!(!usage.body.contains("credit-pools"), "{}", usage.body);
+    let r = member.submit("/settings/usage", &share, &[("monthly_allowance", "40")]);
+    assert_eq!(r.status, 403, "{}", r.body);
+    let outsider = Web::new(&app);
+    outsider.sign_in("carol@example.com", PASSWORD);
+    assert_eq!(outsider.get(&pool_page).status, 404);
+    let r = outsider.submit("/settings/usage", &share, &[("monthly_allowance", "40")]);
+    assert_eq!(r.status, 404, "{}", r.body);
+    // Org admins do not set pools: Settings › Credits stays for superadmins.
+    assert_eq!(bob.get("/settings/credits").status, 403);
+    let r = bob.submit(&pool_page, &allowance, &[("monthly_allowance", "999")]);
+    assert_eq!(r.status, 403, "{}", r.body);
+    let row = between(
+        &bob.get(&pool_page).body,
+        "data-member=\"alice@example.com\"",
+        "</tr>",
+    )
+    .to_string();
+    assert!(row.contains("<td class=\"num share\">15</td>"), "{row}");
+    assert_eq!(pool(&org)["balance"], 42);
+    assert_eq!(pool(&org)["monthly_allowance"], 50);
+    // The superadmin may open any org's pool page (and splits the same way).
+    web.get(&other_page).assert_page(200, "Credits of Globex");
+}

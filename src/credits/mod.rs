@@ -274,6 +274,17 @@ pub struct LedgerEntry {
     pub created_at: String,
 }
 
+/// A member's share of an org pool this month.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MemberShare {
+    /// The member.
+    pub user_id: String,
+    /// Their monthly share; `None`: no share set (they draw on the whole pool).
+    pub share: Option<i64>,
+    /// What their operations in the org's workspaces used this month.
+    pub used: i64,
+}
+
 /// What an adjustment did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Adjusted {
@@ -564,6 +575,44 @@ impl CreditService {
             user_id: String::new(),
         };
         Ok(balance_of(&conn, &p, Utc::now())?)
+    }
+
+    /// Every member of an org with their share of its pool (if the org's admins gave one)
+    /// and what their operations in the org used this month, by user id.
+    pub fn member_shares(&self, org_id: &str) -> Result<Vec<MemberShare>> {
+        let conn = self.db.conn()?;
+        let period = period_of(Utc::now());
+        let mut stmt = conn.prepare(
+            "SELECT m.user_id, a.monthly_allowance FROM org_members m
+             LEFT JOIN credit_allowances a ON a.subject_kind = 'org_member' AND a.subject_id = m.user_id AND a.org_id = m.org_id
+             WHERE m.org_id = ?1 ORDER BY m.user_id",
+        )?;
+        let rows = stmt
+            .query_map([org_id], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<(String, Option<i64>)>>>()?;
+        rows.into_iter()
+            .map(|(user_id, share)| {
+                let used = member_used(&conn, org_id, &user_id, &period)?;
+                Ok(MemberShare {
+                    user_id,
+                    share,
+                    used,
+                })
+            })
+            .collect()
+    }
+
+    /// The organizations (id, name) whose pools `user_id` may split: those they administer.
+    pub fn administered_orgs(&self, user_id: &str) -> Result<Vec<(String, String)>> {
+        let conn = self.db.conn()?;
+        let mut stmt = conn.prepare(
+            "SELECT o.id, o.name FROM org_members m JOIN orgs o ON o.id = m.org_id
+             WHERE m.user_id = ?1 AND m.role = 'org_admin' AND o.shredded_at IS NULL ORDER BY o.name",
+        )?;
+        let rows = stmt
+            .query_map([user_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
     }
 
     /// The most recent ledger rows of a user (their consumption anywhere, and adjustments
