@@ -319,10 +319,22 @@ impl BuiltinEngine {
                 if k == 0 && plain {
                     rationale.push_str(&format!(" Also mentioned as {}.", quote_list(hits)));
                 }
+                // Whose secret: "a payouts provider whose API secret …".
+                let owner = if e.tags.contains("secrets") || e.tags.contains("credentials") {
+                    owner_of(&chunks, *np)
+                } else {
+                    None
+                };
+                if let Some(o) = &owner {
+                    rationale.push_str(&format!(" It belongs to \"{o}\"."));
+                }
                 out.push(Found {
                     entry: e,
                     extra: Vec::new(),
-                    name: ground::capitalize(&phrase),
+                    name: match &owner {
+                        Some(o) => format!("{} ({o})", ground::capitalize(&phrase)),
+                        None => ground::capitalize(&phrase),
+                    },
                     first: np.from,
                     rationale,
                     head: None,
@@ -401,6 +413,43 @@ impl BuiltinEngine {
                             bare(&chunks, np),
                         )),
                     });
+                    // Coordinated phrases of the same kind: "limits, whitelists and quorum
+                    // rules", "grades and attendance", "allow and block lists".
+                    for (c, shared) in chunks.conjuncts(np) {
+                        let cw = chunks.words(c);
+                        if (c.from..c.to).any(|k| claimed.contains(&k))
+                            || self.person_role(&chunks, c)
+                            || self.role_archetype(&chunks, c).is_some()
+                            || cw.iter().all(|w| generic_modifier(w))
+                        {
+                            continue;
+                        }
+                        claimed.extend(c.from..c.to);
+                        let cq = chunks.quote(c);
+                        let name = if shared {
+                            format!(
+                                "{cq} {}",
+                                chunks.quote(Np {
+                                    from: np.head,
+                                    ..np
+                                })
+                            )
+                        } else {
+                            cq.clone()
+                        };
+                        out.push(Found {
+                            entry: e,
+                            extra: Vec::new(),
+                            name: ground::capitalize(&name),
+                            first: c.from,
+                            rationale: format!(
+                                "The description names \"{cq}\" together with \"{phrase}\", so it is of the same kind: {} (catalog entry `{}`).",
+                                lower_first(&e.name),
+                                e.key
+                            ),
+                            head: None,
+                        });
+                    }
                 }
             }
         }
@@ -537,6 +586,9 @@ fn without_verbs(c: &Chunks<'_, '_>, m: MatchResult) -> MatchResult {
     }
     r
 }
+
+/// The generic internet attacker (see [`Engine::generate_attackers`]).
+const GENERIC_EXTERNAL: &str = "external-unauthenticated";
 
 /// Most attackers named after roles of one archetype.
 const MAX_ROLES: usize = 3;
@@ -1020,6 +1072,31 @@ impl Engine for BuiltinEngine {
             "Checked {} attacker archetypes against the description and the asset kinds. ",
             self.catalog.attackers.len()
         );
+        // The generic internet attacker, selected only because the model has
+        // internet-facing assets, says nothing the specific external attackers (account
+        // takeover, fraud, scraping, phishing…) do not: dropped when two or more stand.
+        let specific_external = attackers
+            .iter()
+            .filter(|a| {
+                a.archetype != GENERIC_EXTERNAL
+                    && a.position == crate::domain::AttackerPosition::External
+            })
+            .count();
+        if specific_external >= 2
+            && let Some(g) = self
+                .catalog
+                .attackers
+                .iter()
+                .find(|e| e.key == GENERIC_EXTERNAL)
+            && !without_verbs(&chunks, match_triggers(&text, &g.triggers)).matched()
+            && attackers.iter().any(|a| a.archetype == GENERIC_EXTERNAL)
+        {
+            attackers.retain(|a| a.archetype != GENERIC_EXTERNAL);
+            thought.push_str(&format!(
+                "Left out \"{}\": only the asset kinds select it and {specific_external} specific external attackers cover the internet. ",
+                g.name
+            ));
+        }
         if attackers.is_empty() {
             if let Some(e) = self.catalog.attackers.iter().find(|e| {
                 e.position == crate::domain::AttackerPosition::External
@@ -1280,6 +1357,15 @@ impl Engine for BuiltinEngine {
                 )
             })
             .collect();
+        // Without the generic internet attacker (left out when specific external attackers
+        // cover it), the external attackers stand for it: its controls still apply to them.
+        let generic_external = archetypes.values().any(|k| *k == Some(GENERIC_EXTERNAL));
+        let external: BTreeSet<&str> = model
+            .attackers
+            .iter()
+            .filter(|a| a.position == crate::domain::AttackerPosition::External)
+            .map(|a| a.id.as_str())
+            .collect();
         // control index → (mappings, hits)
         let mut chosen: BTreeMap<usize, (usize, Vec<ControlMapping>, Vec<String>)> =
             BTreeMap::new();
@@ -1301,7 +1387,12 @@ impl Engine for BuiltinEngine {
                 if !c.asset_tags.is_empty() && c.asset_tags.is_disjoint(asset_tags) {
                     continue;
                 }
-                if !c.attackers.is_empty() && !archetype.is_some_and(|k| c.attackers.contains(k)) {
+                if !c.attackers.is_empty()
+                    && !archetype.is_some_and(|k| c.attackers.contains(k))
+                    && (generic_external
+                        || !external.contains(co.attacker_id.as_str())
+                        || !c.attackers.contains(GENERIC_EXTERNAL))
+                {
                     continue;
                 }
                 if !c.properties.is_empty() && c.properties.is_disjoint(&co.properties) {

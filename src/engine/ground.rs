@@ -969,6 +969,84 @@ impl<'t, 'a> Chunks<'t, 'a> {
         Np { from, head, to }
     }
 
+    /// The gap between tokens `i - 1` and `i` is a lone comma.
+    fn comma(&self, i: usize) -> bool {
+        i > 0
+            && self
+                .text
+                .raw
+                .get(self.text.tokens[i - 1].end..self.text.tokens[i].start)
+                .is_some_and(|g| g.trim() == ",")
+    }
+
+    /// Coordinated phrases that share the kind of `np`: "limits, whitelists and *quorum
+    /// rules*" (whitelists, limits), "*grades* and attendance" (attendance). A one-word
+    /// singular conjunct before the phrase shares its head ("allow and *block lists*": allow
+    /// lists), returned with `true`. Only plain noun phrases of the same clause (no verb,
+    /// at most three words) qualify.
+    pub fn conjuncts(&self, np: Np) -> Vec<(Np, bool)> {
+        let mut out = Vec::new();
+        // "allow and block lists": "lists" cut from its verb-like modifier is no conjunct.
+        let plain = |c: Np| {
+            let cut = c.from > 0
+                && !self.brk[c.from]
+                && !self.joined[c.from]
+                && has(noun_verbs(), self.norm(c.from - 1));
+            !cut && c.to - c.from <= 3
+                && (c.from..c.to).all(|k| {
+                    (self.is_content(k) || self.joined[k]) && !self.verbal(k) && !self.participle(k)
+                })
+        };
+        // Before: "X, Y and <np>" / "X or <np>".
+        let mut at = np.from;
+        let mut first = true;
+        loop {
+            let conj = at >= 2
+                && first
+                && !self.brk[at]
+                && matches!(self.norm(at - 1), "and" | "or")
+                && !self.brk[at - 1];
+            let comma = !first && self.comma(at);
+            if !(conj || comma) {
+                break;
+            }
+            let end = if conj { at - 1 } else { at };
+            let Some(c) = self.phrase_before(end) else {
+                break;
+            };
+            if !plain(c) {
+                break;
+            }
+            let single = c.to - c.from == 1;
+            let raw = self.raw(c.from).to_ascii_lowercase();
+            let shared = first && single && !raw.ends_with('s');
+            out.push((c, shared));
+            if shared {
+                break;
+            }
+            at = c.from;
+            first = false;
+        }
+        // After: "<np> and X" at the end of the clause.
+        if np.to + 1 < self.len()
+            && !self.brk[np.to]
+            && matches!(self.norm(np.to), "and" | "or")
+            && !self.brk[np.to + 1]
+        {
+            let mut to = np.to + 1;
+            while to < self.len() && !self.ends_before(to) && to - np.to <= 3 {
+                to += 1;
+            }
+            if to > np.to + 1 && self.ends_before(to) && (to >= self.len() || self.brk[to]) {
+                let c = self.phrase(to - 1, to);
+                if c.from == np.to + 1 && plain(c) {
+                    out.push((c, false));
+                }
+            }
+        }
+        out
+    }
+
     /// The phrase ending right before token `end` (`end - 1` is its head), if there is one.
     pub fn phrase_before(&self, end: usize) -> Option<Np> {
         if end == 0 || end > self.len() || !self.is_content(end - 1) || self.verbal(end - 1) {
@@ -1258,6 +1336,38 @@ mod tests {
             ["signed PDFs"],
             "a participle after a determiner is an adjective"
         );
+    }
+
+    #[test]
+    fn coordinated_phrases_share_a_kind() {
+        let conj = |text: &str, head: &str| -> Vec<(String, bool)> {
+            let t = Text::new(text);
+            let c = Chunks::new(&t);
+            let np = c.head_phrases(&phrase_tokens(head))[0];
+            c.conjuncts(np)
+                .into_iter()
+                .map(|(x, shared)| (c.quote(x), shared))
+                .collect()
+        };
+        assert_eq!(
+            conj(
+                "The engine enforces limits, whitelists and quorum rules.",
+                "rule"
+            ),
+            [
+                ("whitelists".to_string(), false),
+                ("limits".to_string(), false)
+            ]
+        );
+        assert_eq!(
+            conj("Parents see their child's grades and attendance.", "grades"),
+            [("attendance".to_string(), false)]
+        );
+        assert!(
+            conj("Customers define allow and block lists.", "list").is_empty(),
+            "a phrase cut from a verb-like modifier is no conjunct"
+        );
+        assert!(conj("Teachers publish grades and send emails.", "grades").is_empty());
     }
 
     #[test]
