@@ -954,3 +954,100 @@ fn admin_cli_follows_the_servers_isolation_setting() {
     assert!(stdout(&out).contains("cli-org"), "{}", stdout(&out));
     drop(app);
 }
+
+/// Keyed requests reuse the key's resolved caller and its `/api/me` while the platform
+/// database is unchanged (issue 18). Every kind of change must still show on the very next
+/// request, whether this server made it or `rampart admin` did from another process.
+#[test]
+fn remembered_keys_follow_every_change_at_once() {
+    let dir = TestDir::new("key-memo");
+    let app = appliance(&dir, &[]);
+    cli_user(&dir, "owner@example.com", "user");
+    cli_user(&dir, "dev@example.com", "user");
+    let owner = Client::login(&app, "owner@example.com", PASSWORD);
+    let ws = team(&owner, "Memo team", None, &[("dev@example.com", "member")]);
+    let key = key_for(&dir, "dev@example.com", "developer", &ws);
+    let dev = Client::with_key(&app, &key);
+    let role_seen = |c: &Client| {
+        let (status, me) = json(c.get("/api/me"));
+        assert_eq!(status, 200, "{me}");
+        me["workspaces"]
+            .as_array()
+            .expect("workspaces")
+            .iter()
+            .find(|w| w["id"] == ws.as_str())
+            .map(|w| w["role"].clone())
+            .expect("team listed")
+    };
+    // Warm: the first request records the key's use (a commit), the next ones are reused.
+    for _ in 0..3 {
+        assert_eq!(role_seen(&dev), json!("member"));
+    }
+    let (_, members) = json(owner.get(&format!("/api/workspaces/{ws}/members")));
+    let dev_id = members
+        .as_array()
+        .expect("members")
+        .iter()
+        .find(|m| m["email"] == "dev@example.com")
+        .and_then(|m| m["user_id"].as_str())
+        .expect("dev id")
+        .to_string();
+
+    // A role change by this server.
+    let (status, _) = json(owner.patch(
+        &format!("/api/workspaces/{ws}/members/{dev_id}"),
+        json!({"role": "viewer"}),
+    ));
+    assert_eq!(status, 200);
+    assert_eq!(role_seen(&dev), json!("viewer"));
+    assert_eq!(role_seen(&dev), json!("viewer"));
+
+    // An account disabled by `rampart admin` in another process, then enabled again.
+    dir.cmd()
+        .args(["admin", "user", "disable", "dev@example.com"])
+        .assert_exit(0);
+    assert_eq!(dev.get("/api/me").status(), 401);
+    assert_eq!(dev.get("/api/workspaces").status(), 401);
+    dir.cmd()
+        .args(["admin", "user", "enable", "dev@example.com"])
+        .assert_exit(0);
+    assert_eq!(role_seen(&dev), json!("viewer"));
+    assert_eq!(dev.get("/api/workspaces").status(), 200);
+
+    // A key revoked by its owner.
+    let personal = Client::with_key(
+        &app,
+        &key_for(&dir, "owner@example.com", "developer", &personal_of(&owner)),
+    );
+    for _ in 0..3 {
+        assert_eq!(personal.get("/api/workspaces").status(), 200);
+    }
+    let (_, keys) = json(owner.get("/api/api-keys"));
+    for k in keys.as_array().expect("keys") {
+        let id = k["id"].as_str().expect("id");
+        assert_eq!(owner.delete(&format!("/api/api-keys/{id}")).status(), 200);
+    }
+    assert_eq!(personal.get("/api/workspaces").status(), 401);
+
+    // Removal from the workspace ends the member's key.
+    assert_eq!(
+        owner
+            .delete(&format!("/api/workspaces/{ws}/members/{dev_id}"))
+            .status(),
+        204
+    );
+    assert_eq!(dev.get("/api/me").status(), 401);
+}
+
+/// The personal workspace id of a signed-in client.
+fn personal_of(client: &Client) -> String {
+    let (_, me) = json(client.get("/api/me"));
+    me["workspaces"]
+        .as_array()
+        .expect("workspaces")
+        .iter()
+        .find(|w| w["personal"] == true)
+        .and_then(|w| w["id"].as_str())
+        .expect("personal workspace")
+        .to_string()
+}

@@ -8,6 +8,7 @@
 //! never say whether the email exists.
 
 pub mod api_keys;
+pub mod memo;
 pub mod mfa;
 pub mod oauth;
 pub mod oauth_admin;
@@ -413,6 +414,8 @@ pub struct AuthService {
     pub(crate) signup_key: Arc<zeroize::Zeroizing<[u8; 32]>>,
     /// Which OAuth client metadata documents may be fetched.
     pub(crate) oauth: crate::config::OAuthConfig,
+    /// Key look-ups and account reads reused while the platform database is unchanged.
+    pub(crate) memo: memo::PlatformMemo,
 }
 
 impl AuthService {
@@ -451,6 +454,7 @@ impl AuthService {
             signup: config.signup.clone(),
             signup_key: Arc::new(master.derive("signup-codes")),
             oauth: config.oauth.clone(),
+            memo: memo::PlatformMemo::new(tenants.platform().clone()),
         };
         svc.rekey_legacy_recovery_codes(None)?;
         Ok(svc)

@@ -340,12 +340,24 @@ impl AuthService {
         })
     }
 
+    /// The caller of a key that authenticated since the platform database last changed (see
+    /// [`super::memo`]): no database read and no blocking hop. `None` means: take the full
+    /// path, [`AuthService::authenticate_api_key`].
+    pub fn cached_api_key(&self, key: &str) -> Option<Caller> {
+        if !(key.starts_with("mk_") || key.starts_with("mv_")) || key.len() > 100 {
+            return None;
+        }
+        self.memo.get(&api_key_memo(key))
+    }
+
     /// Resolves an `X-API-Key` into a caller (workspace fixed by the key).
     pub fn authenticate_api_key(&self, key: &str) -> Result<Caller> {
         let invalid = || Error::Unauthenticated("invalid or revoked API key".into());
         if !(key.starts_with("mk_") || key.starts_with("mv_")) || key.len() > 100 {
             return Err(invalid());
         }
+        // Before any read: an answer read across a commit is not kept.
+        let seen = self.memo.seen();
         let conn = self.db.conn()?;
         type KeyRow = (
             String,
@@ -405,7 +417,7 @@ impl AuthService {
         {
             tracing::warn!(error = %e, "could not record API key use");
         }
-        Ok(Caller {
+        let caller = Caller {
             user_id: user.id,
             email: user.email,
             display_name: user.display_name,
@@ -421,7 +433,9 @@ impl AuthService {
             tenant,
             via: Via::ApiKey { key_id, scope },
             mfa_enrollment_pending: false,
-        })
+        };
+        self.memo.put(seen, api_key_memo(key), caller.clone());
+        Ok(caller)
     }
 
     /// Sessions of the caller's account, newest first; `current` marks the caller's own.
@@ -769,4 +783,9 @@ impl AuthService {
         out.tenant = tenant;
         Ok(out)
     }
+}
+
+/// Memo key of an API key's caller: the key's hash, as stored, never the key itself.
+fn api_key_memo(key: &str) -> String {
+    format!("api-key:{}", secrets::sha256_hex(key))
 }

@@ -130,6 +130,8 @@ pub struct Db {
     path: PathBuf,
     writers: Arc<WriteQueue>,
     busy: Duration,
+    /// Opens one more keyed connection outside the pool (see [`Db::change_watch`]).
+    opener: Arc<dyn Fn() -> rusqlite::Result<Connection> + Send + Sync>,
 }
 
 /// Writers of one database inside this process take turns here, first come first served,
@@ -290,10 +292,16 @@ impl Db {
         migrations::apply(&mut conn, path)?;
         drop(conn);
 
-        let key = key.clone();
         let busy = opts.busy_timeout;
-        let manager =
-            SqliteConnectionManager::file(path).with_init(move |c| init_connection(c, &key, busy));
+        let init_key = key.clone();
+        let manager = SqliteConnectionManager::file(path)
+            .with_init(move |c| init_connection(c, &init_key, busy));
+        let (open_key, open_path) = (key.clone(), path.to_path_buf());
+        let opener = Arc::new(move || {
+            let mut c = Connection::open(&open_path)?;
+            init_connection(&mut c, &open_key, busy)?;
+            Ok(c)
+        });
         let pool = r2d2::Pool::builder()
             .max_size(opts.pool_size.max(1))
             .min_idle(Some(0))
@@ -304,6 +312,17 @@ impl Db {
             path: path.to_path_buf(),
             writers: Arc::new(WriteQueue::default()),
             busy,
+            opener,
+        })
+    }
+
+    /// A watch on this database's commits, for caches of answers read from it: its version
+    /// changes whenever any other connection, in this process or another one (`rampart
+    /// admin`), committed since the last look. It holds its own connection, so it never waits
+    /// for the pool.
+    pub fn change_watch(&self) -> Result<ChangeWatch> {
+        Ok(ChangeWatch {
+            conn: Mutex::new((self.opener)()?),
         })
     }
 
@@ -381,6 +400,29 @@ impl Db {
         let conn = self.conn()?;
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
+    }
+}
+
+/// See [`Db::change_watch`].
+pub struct ChangeWatch {
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for ChangeWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChangeWatch").finish_non_exhaustive()
+    }
+}
+
+impl ChangeWatch {
+    /// SQLite's `data_version` as this watch's connection sees it now: equal to the previous
+    /// answer exactly when nothing was committed in between. The connection never writes,
+    /// so every commit to the database counts. Cheap (a read of the WAL index, no page).
+    pub fn version(&self) -> Result<i64> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?)
     }
 }
 

@@ -331,6 +331,17 @@ async fn logout(req: HttpRequest, state: Data) -> Result<HttpResponse, ApiError>
 
 async fn me(state: Data, caller: Enrolling) -> Result<HttpResponse, ApiError> {
     let caller = caller.0;
+    // A key's answer depends only on the platform database: reused while it is unchanged
+    // (issue 18). Sessions carry their own CSRF token and MFA enrollment state: not reused.
+    let memo_key = match &caller.via {
+        Via::ApiKey { key_id, .. } => Some(format!("me:{key_id}")),
+        Via::Session { .. } => None,
+    };
+    let memo = &state.auth.memo;
+    if let Some(body) = memo_key.as_deref().and_then(|k| memo.get::<web::Bytes>(k)) {
+        return Ok(json_body(body));
+    }
+    let seen = memo.seen();
     let auth = state.auth.clone();
     let id = caller.user_id.clone();
     let who = caller.clone();
@@ -345,7 +356,7 @@ async fn me(state: Data, caller: Enrolling) -> Result<HttpResponse, ApiError> {
         Via::Session { csrf_token, .. } => Some(csrf_token.clone()),
         Via::ApiKey { .. } => None,
     };
-    Ok(HttpResponse::Ok().json(json!({
+    let body = serde_json::to_vec(&json!({
         "user": user,
         "workspace_id": caller.workspace_id,
         "workspaces": workspaces,
@@ -353,7 +364,19 @@ async fn me(state: Data, caller: Enrolling) -> Result<HttpResponse, ApiError> {
         "csrf_token": csrf,
         "mfa": mfa,
         "mfa_enrollment_required": caller.mfa_enrollment_pending,
-    })))
+    }))
+    .map_err(|e| ApiError::internal(format!("serializing /api/me: {e}")))?;
+    let body = web::Bytes::from(body);
+    if let Some(k) = memo_key {
+        memo.put(seen, k, body.clone());
+    }
+    Ok(json_body(body))
+}
+
+fn json_body(body: web::Bytes) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(body)
 }
 
 #[derive(Deserialize)]

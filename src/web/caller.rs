@@ -74,39 +74,37 @@ async fn resolve(req: HttpRequest, allow_enrolling: bool) -> Result<Caller, ApiE
         raw.workspace,
         raw.preferred_workspace,
     );
-    // The REST API is the resource `<public_url>`: only tokens for that audience.
-    let audience = [super::oauth::base(&state)];
-    let caller = web::block(move || match (api_key, bearer, session) {
-        (Some(key), _, _) => {
-            let caller = auth.authenticate_api_key(&key)?;
-            // A key is bound to its workspace; naming another one is a mistake, not a switch.
-            match workspace.as_deref() {
-                Some(w) if w != caller.workspace_id => Err(auth::Error::NotFound("workspace")),
-                _ => Ok(caller),
-            }
+    // A key seen since the platform database last changed needs no read and no hop to the
+    // blocking pool (issue 18); its workspace binding is checked like a fresh one's.
+    let cached = api_key.as_deref().and_then(|k| auth.cached_api_key(k));
+    let caller = match cached {
+        Some(caller) => bound_to(caller, workspace.as_deref())?,
+        None => {
+            // The REST API is the resource `<public_url>`: only tokens for that audience.
+            let audience = [super::oauth::base(&state)];
+            web::block(move || match (api_key, bearer, session) {
+                (Some(key), _, _) => bound_to(auth.authenticate_api_key(&key)?, workspace.as_deref()),
+                // An OAuth access token: the rights of an API key of its scope, bound to its
+                // workspace like a key.
+                (None, Some(token), _) => bound_to(
+                    auth.authenticate_oauth_token(&token, &audience)?,
+                    workspace.as_deref(),
+                ),
+                (None, None, Some(token)) => {
+                    let choice = match (&workspace, &preferred) {
+                        (Some(w), _) => auth::WorkspaceChoice::Explicit(w),
+                        (None, Some(p)) => auth::WorkspaceChoice::Preferred(p),
+                        (None, None) => auth::WorkspaceChoice::Default,
+                    };
+                    auth.authenticate_session(&token, choice)
+                }
+                (None, None, None) => Err(auth::Error::Unauthenticated(
+                    "authentication required: sign in, send an API key in X-API-Key, or an OAuth access token in Authorization: Bearer".into(),
+                )),
+            })
+            .await??
         }
-        (None, Some(token), _) => {
-            // An OAuth access token: the rights of an API key of its scope, bound to its
-            // workspace like a key.
-            let caller = auth.authenticate_oauth_token(&token, &audience)?;
-            match workspace.as_deref() {
-                Some(w) if w != caller.workspace_id => Err(auth::Error::NotFound("workspace")),
-                _ => Ok(caller),
-            }
-        }
-        (None, None, Some(token)) => {
-            let choice = match (&workspace, &preferred) {
-                (Some(w), _) => auth::WorkspaceChoice::Explicit(w),
-                (None, Some(p)) => auth::WorkspaceChoice::Preferred(p),
-                (None, None) => auth::WorkspaceChoice::Default,
-            };
-            auth.authenticate_session(&token, choice)
-        }
-        (None, None, None) => Err(auth::Error::Unauthenticated(
-            "authentication required: sign in, send an API key in X-API-Key, or an OAuth access token in Authorization: Bearer".into(),
-        )),
-    })
-    .await??;
+    };
     if let Via::Session { csrf_token, .. } = &caller.via
         && raw.unsafe_method
         && !raw
@@ -124,6 +122,15 @@ async fn resolve(req: HttpRequest, allow_enrolling: bool) -> Result<Caller, ApiE
         return Err(auth::Error::MfaEnrollmentRequired.into());
     }
     Ok(caller)
+}
+
+/// A key or token is bound to its workspace; naming another one in `X-Workspace-Id` is a
+/// mistake, not a switch.
+fn bound_to(caller: Caller, workspace: Option<&str>) -> Result<Caller, auth::Error> {
+    match workspace {
+        Some(w) if w != caller.workspace_id => Err(auth::Error::NotFound("workspace")),
+        _ => Ok(caller),
+    }
 }
 
 impl FromRequest for Caller {
