@@ -622,8 +622,18 @@ fn run_admin(cli: &Cli, args: &AdminArgs) -> anyhow::Result<Exit> {
         None => {
             let admin =
                 crate::admin::AdminService::from_instance(&instance)?.for_short_lived_process();
-            let backend =
-                crate::admin::tui_backend::TuiBackend::new(admin, auth, instance.config.clone());
+            let outbox = crate::mail::Outbox::new(
+                instance.db.clone(),
+                &instance.config,
+                &instance.config.public_url(None),
+            );
+            let credits = crate::credits::CreditService::new(instance.db.clone(), Some(outbox));
+            let backend = crate::admin::tui_backend::TuiBackend::new(
+                admin,
+                auth,
+                credits,
+                instance.config.clone(),
+            );
             rampart_tui::run(Box::new(backend)).context("running the admin terminal UI")?;
             Ok(Exit::Ok)
         }

@@ -1,8 +1,9 @@
 //! The real admin TUI in a real terminal (tmux): first-run setup, create a user, write a
 //! signed backup, then on the Orgs screen create an org, set a workspace limit, open it and
 //! add the user as org admin, delete it; on the Maintenance screen see the LLM cache and
-//! master-key facts and clear the cache; quit — then the data is really there, the backup
-//! restores, and the admin event log holds each org operation with its values.
+//! master-key facts and clear the cache; on the Credits screen set an allowance and deduct
+//! credits with a note; quit — then the data is really there, the backup restores, and the
+//! admin event log holds each org and credit operation with its values.
 
 use std::io::Read;
 
@@ -76,6 +77,8 @@ fn admin_tui_setup_user_backup_and_org_lifecycle_under_tmux() {
         "bob@example.test as org_admin",
         "org_delete",
         "llm_cache_clear",
+        "monthly allowance of root@example.test set to 100 credits (reason: pilot)",
+        "-5 credits from root@example.test (reason: trial over)",
     ] {
         assert!(log.contains(needle), "{needle:?} not in the event log");
     }

@@ -11,21 +11,29 @@ use super::cli::{operator, restore_authority};
 use super::{AdminService, LicenseState, RestoreRequest};
 use crate::auth::{AuthService, Role};
 use crate::config::Config;
+use crate::credits::{self, CreditService, Subject, SubjectKind};
 use crate::tenancy::OrgRole;
 
 /// Everything the TUI talks to.
 pub struct TuiBackend {
     admin: AdminService,
     auth: AuthService,
+    credits: CreditService,
     config: std::sync::Arc<Config>,
 }
 
 impl TuiBackend {
     /// Builds the backend over opened services.
-    pub fn new(admin: AdminService, auth: AuthService, config: std::sync::Arc<Config>) -> Self {
+    pub fn new(
+        admin: AdminService,
+        auth: AuthService,
+        credits: CreditService,
+        config: std::sync::Arc<Config>,
+    ) -> Self {
         Self {
             admin,
             auth,
+            credits,
             config,
         }
     }
@@ -60,6 +68,51 @@ impl TuiBackend {
             kms_provider: kms.provider,
             kms_key_version: kms.key_version,
         })
+    }
+}
+
+fn credits_err(e: credits::Error) -> BackendError {
+    let msg = e.to_string();
+    match e {
+        credits::Error::NotFound(_) => BackendError::NotFound(msg),
+        credits::Error::Invalid { .. } => BackendError::Invalid(msg),
+        credits::Error::Forbidden(_) => BackendError::Denied(msg),
+        credits::Error::Store(_) => BackendError::Failed(msg),
+    }
+}
+
+fn account_to_ui(
+    kind: ui::CreditKind,
+    key: String,
+    label: String,
+    b: &credits::Balance,
+) -> ui::CreditAccount {
+    ui::CreditAccount {
+        kind,
+        key,
+        label,
+        allowance: b.monthly_allowance,
+        used: b.used,
+        balance: b.balance,
+    }
+}
+
+impl TuiBackend {
+    fn credit_subject(&self, kind: ui::CreditKind, key: &str) -> BackendResult<Subject> {
+        match kind {
+            ui::CreditKind::User => self.credits.find_user(key),
+            ui::CreditKind::Org => self.credits.find_org(key),
+        }
+        .map_err(credits_err)
+    }
+
+    fn credit_account(&self, s: &Subject, key: &str) -> BackendResult<ui::CreditAccount> {
+        let (kind, b) = match s.kind {
+            SubjectKind::User => (ui::CreditKind::User, self.credits.user_balance(&s.id)),
+            SubjectKind::Org => (ui::CreditKind::Org, self.credits.org_balance(&s.id)),
+        };
+        let b = b.map_err(credits_err)?;
+        Ok(account_to_ui(kind, key.to_string(), s.label.clone(), &b))
     }
 }
 
@@ -498,6 +551,56 @@ impl ui::AdminBackend for TuiBackend {
     fn rewrap_kms(&mut self) -> BackendResult<ui::LlmOps> {
         self.admin.kms_rewrap(&operator(ACTOR)).map_err(admin_err)?;
         self.llm_ops_now()
+    }
+
+    fn credit_accounts(&mut self) -> BackendResult<Vec<ui::CreditAccount>> {
+        let mut out = Vec::new();
+        for u in self.auth.list_users_unchecked().map_err(auth_err)? {
+            let b = self.credits.user_balance(&u.id).map_err(credits_err)?;
+            out.push(account_to_ui(
+                ui::CreditKind::User,
+                u.email.clone(),
+                u.email,
+                &b,
+            ));
+        }
+        for o in self.admin.list_orgs().map_err(admin_err)? {
+            if o.shredded_at.is_some() {
+                continue;
+            }
+            let b = self.credits.org_balance(&o.id).map_err(credits_err)?;
+            out.push(account_to_ui(ui::CreditKind::Org, o.slug, o.name, &b));
+        }
+        Ok(out)
+    }
+
+    fn set_credit_allowance(
+        &mut self,
+        kind: ui::CreditKind,
+        key: &str,
+        allowance: Option<i64>,
+        reason: &str,
+    ) -> BackendResult<ui::CreditAccount> {
+        let s = self.credit_subject(kind, key)?;
+        self.credits
+            .set_allowance(&operator(ACTOR), &s, allowance, reason)
+            .map_err(credits_err)?;
+        self.credit_account(&s, key)
+    }
+
+    fn adjust_credits(
+        &mut self,
+        kind: ui::CreditKind,
+        key: &str,
+        amount: i64,
+        note: &str,
+    ) -> BackendResult<String> {
+        let s = self.credit_subject(kind, key)?;
+        let done = self
+            .credits
+            .adjust(&operator(ACTOR), &s, amount, note)
+            .map_err(credits_err)?;
+        Ok(done.summary)
     }
 }
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end smoke run of the admin TUI in a real terminal (tmux): first-run setup,
 # create a user, write a backup; on the Orgs screen create an org, set a workspace limit,
-# open it and add the user as org admin, delete it; quit; then check the terminal came back
-# in cooked mode.
+# open it and add the user as org admin, delete it; see the LLM facts and clear the cache on
+# the Maintenance screen; set an allowance and deduct credits on the Credits screen; quit;
+# then check the terminal came back in cooked mode.
 #
 # Usage: tui/scripts/tmux-smoke.sh [command...]
 #   default command: target/debug/examples/demo --empty   (build it first:
@@ -25,7 +26,7 @@ tmux new-session -d -s "$session" -x 100 -y 30 \
 
 screen() { tmux capture-pane -p -t "$session"; }
 send() { tmux send-keys -t "$session" "$@"; sleep 0.15; }
-type_line() { tmux send-keys -t "$session" -l "$1"; sleep 0.1; send Enter; }
+type_line() { tmux send-keys -t "$session" -l -- "$1"; sleep 0.1; send Enter; }
 wait_for() {
   local needle=$1 deadline=$((SECONDS + ${2:-15}))
   until screen | grep -qF -- "$needle"; do
@@ -113,6 +114,24 @@ send x
 wait_for "Clear every user's cached LLM answers?"
 send Enter
 wait_for "Removed 0 cached LLM answers."
+
+# Credits screen: the first superadmin's allowance set to 100, then 5 deducted with a note
+# (the real credit service: audited like `rampart admin credits`).
+send 8
+wait_for "Credits this month (2 users, 0 org pools)"
+wait_for "root@example.test"
+send a
+wait_for "Set monthly allowance"
+type_line "100"
+type_line "pilot"
+wait_for "Monthly allowance of root@example.test set to 100 credits."
+wait_for "100         0        100"
+send c
+wait_for "Add or deduct credits"
+type_line "-5"
+type_line "trial over"
+wait_for "-5 credits from root@example.test (reason: trial over)."
+wait_for "100         0        95"
 
 send q
 wait_for "EXITED rc=0"

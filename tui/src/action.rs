@@ -7,10 +7,10 @@
 use std::path::PathBuf;
 
 use crate::backend::{
-    BackendError, BackupReport, DatabaseCheck, IsolationReport, LicenseStatus, LogLine,
-    MaintenanceState, NewOrg, NewUser, OrgMember, OrgPatch, OrgRole, OrgSummary, OrgWorkspace,
-    Overview, Progress, RestoreReport, RestoreRequest, Role, SetupRequest, SigningKey,
-    TrustedSigner, UserSummary,
+    BackendError, BackupReport, CreditAccount, CreditKind, DatabaseCheck, IsolationReport,
+    LicenseStatus, LogLine, MaintenanceState, NewOrg, NewUser, OrgMember, OrgPatch, OrgRole,
+    OrgSummary, OrgWorkspace, Overview, Progress, RestoreReport, RestoreRequest, Role,
+    SetupRequest, SigningKey, TrustedSigner, UserSummary,
 };
 
 /// One screen (tab) of the TUI.
@@ -32,11 +32,13 @@ pub enum ScreenId {
     Maintenance,
     /// Overview and recent events.
     Log,
+    /// AI credits: allowances, use and balances of users and org pools.
+    Credits,
 }
 
 impl ScreenId {
     /// Screens in tab order (Setup is filtered out once users exist).
-    pub const ALL: [ScreenId; 8] = [
+    pub const ALL: [ScreenId; 9] = [
         ScreenId::Setup,
         ScreenId::Users,
         ScreenId::License,
@@ -45,6 +47,7 @@ impl ScreenId {
         ScreenId::Orgs,
         ScreenId::Maintenance,
         ScreenId::Log,
+        ScreenId::Credits,
     ];
 }
 
@@ -108,6 +111,10 @@ pub enum FormKind {
     },
     /// Reason for manual maintenance mode.
     EnableMaintenance,
+    /// Monthly allowance of a credit account (empty: not metered) with an optional reason.
+    SetAllowance(CreditAccount),
+    /// Add or deduct credits of an account, with a note (required to deduct).
+    AdjustCredits(CreditAccount),
 }
 
 /// Data fetched by the `App` and handed to the screens through `update`.
@@ -142,6 +149,8 @@ pub enum Loaded {
     LlmOps(crate::backend::LlmOps),
     /// Recent events.
     Events(Vec<LogLine>),
+    /// Credit accounts (users, then org pools).
+    Credits(Vec<CreditAccount>),
 }
 
 /// Progress and outcome of the worker-thread job, for the Backup screen.
@@ -338,4 +347,28 @@ pub enum Action {
     ClearLlmCache,
     /// Rewrap the master key under the newest Vault Transit key version.
     RewrapKms,
+    /// Sets the monthly allowance of a credit account.
+    SetCreditAllowance {
+        /// User or org pool.
+        kind: CreditKind,
+        /// Email or slug.
+        key: String,
+        /// As shown in the notice.
+        label: String,
+        /// `None`: not metered.
+        allowance: Option<i64>,
+        /// Why (optional).
+        reason: String,
+    },
+    /// Adds or deducts credits of an account for this month.
+    AdjustCredits {
+        /// User or org pool.
+        kind: CreditKind,
+        /// Email or slug.
+        key: String,
+        /// Positive adds, negative deducts.
+        amount: i64,
+        /// Why (required to deduct).
+        note: String,
+    },
 }

@@ -33,8 +33,8 @@ use crate::backend::{
 };
 use crate::popup::{ConfirmPopup, FormPopup, HelpPopup, MessagePopup, Popup};
 use crate::screens::{
-    BackupScreen, Component, KeyOutcome, LicenseScreen, LogScreen, MaintenanceScreen, OrgsScreen,
-    SetupScreen, SignersScreen, UsersScreen,
+    BackupScreen, Component, CreditsScreen, KeyOutcome, LicenseScreen, LogScreen,
+    MaintenanceScreen, OrgsScreen, SetupScreen, SignersScreen, UsersScreen,
 };
 use crate::text;
 use crate::ui;
@@ -81,6 +81,7 @@ pub struct App {
     orgs: OrgsScreen,
     maintenance: MaintenanceScreen,
     log: LogScreen,
+    credits: CreditsScreen,
     current: ScreenId,
     popups: Vec<Popup>,
     queue: VecDeque<Action>,
@@ -108,6 +109,7 @@ impl App {
             orgs: OrgsScreen::default(),
             maintenance: MaintenanceScreen::default(),
             log: LogScreen::default(),
+            credits: CreditsScreen::default(),
             current: ScreenId::Users,
             popups: Vec::new(),
             queue: VecDeque::new(),
@@ -295,6 +297,7 @@ impl App {
             ScreenId::Orgs => &mut self.orgs,
             ScreenId::Maintenance => &mut self.maintenance,
             ScreenId::Log => &mut self.log,
+            ScreenId::Credits => &mut self.credits,
         }
     }
 
@@ -438,6 +441,7 @@ impl App {
             ScreenId::Log => self
                 .call(|b| b.recent_events(EVENT_LIMIT))
                 .map(Loaded::Events),
+            ScreenId::Credits => self.call(|b| b.credit_accounts()).map(Loaded::Credits),
         };
         if let Some(l) = loaded {
             self.dispatch(&Action::Loaded(l));
@@ -635,6 +639,32 @@ impl App {
                     self.dispatch(&Action::Loaded(Loaded::LlmOps(ops)));
                 }
             }
+            Action::SetCreditAllowance {
+                kind,
+                key,
+                label,
+                allowance,
+                reason,
+            } => {
+                if self
+                    .call(|b| b.set_credit_allowance(kind, &key, allowance, &reason))
+                    .is_some()
+                {
+                    self.ok_notice(text::allowance_set(&label, allowance));
+                    self.refresh_current();
+                }
+            }
+            Action::AdjustCredits {
+                kind,
+                key,
+                amount,
+                note,
+            } => {
+                if let Some(summary) = self.call(|b| b.adjust_credits(kind, &key, amount, &note)) {
+                    self.ok_notice(format!("{summary}."));
+                    self.refresh_current();
+                }
+            }
             Action::CheckDatabases => {
                 if let Some(checks) = self.call(|b| b.check_databases()) {
                     let failed = checks.iter().filter(|c| !c.ok).count();
@@ -805,8 +835,19 @@ impl App {
         let visible = self.visible_screens();
         // Full names, then short names, then numbers only: the row never wraps and every
         // tab stays clickable on narrow terminals.
-        let label_sets: [fn(usize, ScreenId) -> String; 3] = [
+        let label_sets: [fn(usize, ScreenId) -> String; 4] = [
             |i, id| format!(" {} {} ", i + 1, text::screen_name(id)),
+            // Only the long names shortened ("Maintenance" → "Maint"): every tab still
+            // reads as a word at 80 columns.
+            |i, id| {
+                let name = text::screen_name(id);
+                let name = if name.len() > 8 {
+                    text::screen_short_name(id)
+                } else {
+                    name
+                };
+                format!(" {} {name} ", i + 1)
+            },
             |i, id| format!(" {} {} ", i + 1, text::screen_short_name(id)),
             |i, _| format!(" {} ", i + 1),
         ];
@@ -821,7 +862,7 @@ impl App {
         let make = label_sets
             .iter()
             .find(|m| fits(m))
-            .unwrap_or(&label_sets[2]);
+            .unwrap_or(&label_sets[3]);
         let mut spans = Vec::new();
         let mut x = area.x;
         for (i, id) in visible.into_iter().enumerate() {

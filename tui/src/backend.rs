@@ -373,6 +373,33 @@ pub struct LlmOps {
     pub kms_key_version: Option<u64>,
 }
 
+/// Whose credits an account is: a user's own allowance or an organization's pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CreditKind {
+    /// A user's own monthly allowance.
+    User,
+    /// An organization's pool (pays for work in its workspaces).
+    Org,
+}
+
+/// One credit account this month, for the Credits screen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditAccount {
+    /// User or org pool.
+    pub kind: CreditKind,
+    /// What the mutating calls take: the user's email or the org's slug.
+    pub key: String,
+    /// Email or org name, as shown and in summaries.
+    pub label: String,
+    /// Monthly allowance; `None`: not metered (use is recorded, nothing refused).
+    pub allowance: Option<i64>,
+    /// Credits used this month.
+    pub used: i64,
+    /// Credits left this month; `None` when not metered.
+    pub balance: Option<i64>,
+}
+
 /// One database's verdict from the integrity check (`rampart admin check`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DatabaseCheck {
@@ -522,6 +549,33 @@ pub trait AdminBackend: Send {
     }
     /// Rewraps the master key under the newest Vault Transit key version (Vault only).
     fn rewrap_kms(&mut self) -> BackendResult<LlmOps> {
+        Err(BackendError::Failed("not available".into()))
+    }
+
+    /// Every user's and org pool's credits this month (none by default).
+    fn credit_accounts(&mut self) -> BackendResult<Vec<CreditAccount>> {
+        Err(BackendError::NotFound("not available".into()))
+    }
+    /// Sets (`Some`) or removes (`None`: not metered) the monthly allowance of the user or
+    /// org pool `key`, with an optional reason; recorded in the audit log.
+    fn set_credit_allowance(
+        &mut self,
+        _kind: CreditKind,
+        _key: &str,
+        _allowance: Option<i64>,
+        _reason: &str,
+    ) -> BackendResult<CreditAccount> {
+        Err(BackendError::Failed("not available".into()))
+    }
+    /// Adds (positive) or deducts (negative; the note is required) credits for this month;
+    /// returns the summary (`+100 credits to alice@example.com`). Audited.
+    fn adjust_credits(
+        &mut self,
+        _kind: CreditKind,
+        _key: &str,
+        _amount: i64,
+        _note: &str,
+    ) -> BackendResult<String> {
         Err(BackendError::Failed("not available".into()))
     }
 }

@@ -369,6 +369,17 @@ impl FormPopup {
             ],
             FormKind::SetOrgRole { role, .. } => vec![Field::org_role(text::F_ORG_ROLE, *role)],
             FormKind::EnableMaintenance => vec![Field::text(text::F_REASON, "")],
+            FormKind::SetAllowance(account) => vec![
+                Field::text(
+                    text::F_ALLOWANCE,
+                    &account.allowance.map(|a| a.to_string()).unwrap_or_default(),
+                ),
+                Field::text(text::F_REASON_OPTIONAL, ""),
+            ],
+            FormKind::AdjustCredits(_) => vec![
+                Field::text(text::F_AMOUNT, ""),
+                Field::text(text::F_NOTE, ""),
+            ],
         };
         Self {
             kind,
@@ -616,6 +627,40 @@ impl FormPopup {
             FormKind::EnableMaintenance => Action::EnableMaintenance {
                 reason: required(0, text::F_REASON)?,
             },
+            FormKind::SetAllowance(account) => {
+                let value = self.field(0).trim();
+                let allowance = if value.is_empty() {
+                    None
+                } else {
+                    match value.parse::<i64>() {
+                        Ok(n) if n >= 0 => Some(n),
+                        _ => return Err(text::BAD_ALLOWANCE.to_owned()),
+                    }
+                };
+                Action::SetCreditAllowance {
+                    kind: account.kind,
+                    key: account.key.clone(),
+                    label: account.label.clone(),
+                    allowance,
+                    reason: self.field(1).trim().to_owned(),
+                }
+            }
+            FormKind::AdjustCredits(account) => {
+                let amount = match self.field(0).trim().trim_start_matches('+').parse::<i64>() {
+                    Ok(n) if n != 0 => n,
+                    _ => return Err(text::BAD_AMOUNT.to_owned()),
+                };
+                let note = self.field(1).trim().to_owned();
+                if amount < 0 && note.is_empty() {
+                    return Err(text::NOTE_REQUIRED.to_owned());
+                }
+                Action::AdjustCredits {
+                    kind: account.kind,
+                    key: account.key.clone(),
+                    amount,
+                    note,
+                }
+            }
         })
     }
 

@@ -32,6 +32,7 @@ pub fn screen_name(id: ScreenId) -> &'static str {
         ScreenId::Orgs => "Orgs",
         ScreenId::Maintenance => "Maintenance",
         ScreenId::Log => "Log",
+        ScreenId::Credits => "Credits",
     }
 }
 
@@ -46,6 +47,7 @@ pub fn screen_short_name(id: ScreenId) -> &'static str {
         ScreenId::Orgs => "Orgs",
         ScreenId::Maintenance => "Maint",
         ScreenId::Log => "Log",
+        ScreenId::Credits => "Cred",
     }
 }
 
@@ -152,6 +154,7 @@ pub const MAINT_KEYS: Keys = &[
     ("x", "clear LLM cache"),
     ("w", "rewrap KMS key"),
 ];
+pub const CREDITS_KEYS: Keys = &[("a", "set allowance"), ("c", "add or deduct")];
 pub const K_SCROLL: (&str, &str) = ("↑↓", "scroll");
 
 pub const HELP_TITLE: &str = "Keys";
@@ -517,12 +520,20 @@ pub const F_MAX_WORKSPACES: &str = "Max workspaces";
 pub const F_MAX_MEMBERS: &str = "Max members";
 pub const F_ORG_ROLE: &str = "Org role";
 pub const F_REASON: &str = "Reason";
+pub const F_REASON_OPTIONAL: &str = "Reason (opt.)";
+pub const F_ALLOWANCE: &str = "Credits/month";
+pub const F_AMOUNT: &str = "Credits (+/-)";
+pub const F_NOTE: &str = "Note";
 
 pub const BAD_EMAIL: &str = "Email must look like name@domain.";
 pub const PASSWORDS_DIFFER: &str = "The two passwords differ.";
 pub const PHRASE_MISMATCH: &str = "Type the phrase exactly: CONFIRM RESTORE";
 pub const BAD_SLUG: &str =
     "Slug: lowercase letters, digits and hyphens, not starting or ending with a hyphen.";
+
+pub const BAD_ALLOWANCE: &str = "Credits/month: a whole number from 0, or empty for not metered.";
+pub const BAD_AMOUNT: &str = "Credits: a whole number, not 0 (e.g. 100 to add, -50 to deduct).";
+pub const NOTE_REQUIRED: &str = "A note is required to deduct credits.";
 
 pub fn bad_limit(label: &str) -> String {
     format!("{label} must be a whole number (0 = unlimited).")
@@ -632,6 +643,59 @@ pub fn form_intro(kind: &FormKind) -> (&'static str, Vec<String>, bool) {
             vec!["Non-admin requests get 503 until you clear it.".to_owned()],
             true,
         ),
+        FormKind::SetAllowance(a) => (
+            "Set monthly allowance",
+            vec![
+                format!("Monthly credits of {}.", credit_account_name(a)),
+                "Empty: not metered (use is recorded, nothing is refused).".to_owned(),
+            ],
+            false,
+        ),
+        FormKind::AdjustCredits(a) => (
+            "Add or deduct credits",
+            vec![
+                format!(
+                    "Credits of {} this month (balance {}).",
+                    credit_account_name(a),
+                    credits_or_dash(a.balance)
+                ),
+                "Positive adds, negative deducts (a note is required to deduct).".to_owned(),
+            ],
+            false,
+        ),
+    }
+}
+
+// ---- credits ----------------------------------------------------------------------------
+
+pub const CREDITS_HEADER: [&str; 5] = ["Account", "Kind", "Allowance", "Used", "Balance"];
+pub const CREDITS_EMPTY: &str = "No users or organizations yet.";
+pub const NOT_METERED: &str = "not metered";
+pub const CREDITS_HELP: &str =
+    "Monthly AI credits, reset on the 1st (UTC); org pools pay for their workspaces.";
+
+pub fn credits_title(users: usize, orgs: usize) -> String {
+    format!("Credits this month ({users} users, {orgs} org pools)")
+}
+
+/// `alice@example.com` or `the pool of Acme (acme)`.
+pub fn credit_account_name(a: &crate::backend::CreditAccount) -> String {
+    match a.kind {
+        crate::backend::CreditKind::User => a.label.clone(),
+        crate::backend::CreditKind::Org => format!("the pool of {} ({})", a.label, a.key),
+    }
+}
+
+/// A number of credits, or `—` when not metered.
+pub fn credits_or_dash(n: Option<i64>) -> String {
+    n.map_or_else(|| "—".to_owned(), |n| n.to_string())
+}
+
+/// Notice after an allowance change.
+pub fn allowance_set(label: &str, allowance: Option<i64>) -> String {
+    match allowance {
+        Some(a) => format!("Monthly allowance of {label} set to {a} credits."),
+        None => format!("{label} is no longer metered."),
     }
 }
 

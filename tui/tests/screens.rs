@@ -10,8 +10,8 @@ use crossterm::event::{
 };
 use rampart_tui::popup::Popup;
 use rampart_tui::{
-    Action, App, BackendError, FormKind, NewOrg, NewUser, OrgPatch, OrgRole, OrgWorkspace,
-    RestoreRequest, Role, ScreenId, SetupRequest,
+    Action, App, BackendError, CreditKind, FormKind, NewOrg, NewUser, OrgPatch, OrgRole,
+    OrgWorkspace, RestoreRequest, Role, ScreenId, SetupRequest,
 };
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -198,7 +198,11 @@ fn navigation_by_tab_number_arrow_and_mouse() {
     assert!(render(&mut app)[2].contains("License"));
     press(&mut app, KeyCode::BackTab);
     press(&mut app, KeyCode::BackTab);
-    assert_eq!(app.current_screen(), ScreenId::Log, "BackTab wraps around");
+    assert_eq!(
+        app.current_screen(),
+        ScreenId::Credits,
+        "BackTab wraps around"
+    );
     press(&mut app, KeyCode::Char('4'));
     assert_eq!(app.current_screen(), ScreenId::Signers);
     press(&mut app, KeyCode::Right);
@@ -206,7 +210,7 @@ fn navigation_by_tab_number_arrow_and_mouse() {
     press(&mut app, KeyCode::Char('9'));
     assert_eq!(app.current_screen(), ScreenId::Orgs, "no ninth tab");
 
-    let col = column_of(&mut app, 1, "Maintenance");
+    let col = column_of(&mut app, 1, "Maint");
     click(&mut app, col + 2, 1);
     assert_eq!(app.current_screen(), ScreenId::Maintenance);
     assert!(render(&mut app)[2].contains("Maintenance mode"));
@@ -223,7 +227,7 @@ fn user_list_renders_roles_status_and_mfa() {
         screen[..9].to_vec(),
         vec![
             " rampart admin │ rampart.acme.test │ v0.1.0 │ 4 users │ DB 12.3 MB │ ● server up",
-            " 1 Users  2 License  3 Backup  4 Signers  5 Orgs  6 Maintenance  7 Log          ",
+            " 1 Users  2 License  3 Backup  4 Signers  5 Orgs  6 Maint  7 Log  8 Credits     ",
             "╭ Users (4) ───────────────────────────────────────────────────────────────────╮",
             "│  Email               Name          Role       Status   MFA         Created   │",
             "│▶ root@acme.test      Rita Root     Superadmin active   TOTP+1 key  2026-11-02│",
@@ -1027,6 +1031,137 @@ fn llm_cache_usage_cost_and_kms_rewrap_on_the_maintenance_screen() {
 }
 
 #[test]
+fn credits_screen_sets_allowances_and_adjusts_with_a_note() {
+    let (mut app, fake) = app_with(FakeState::populated());
+    press(&mut app, KeyCode::Char('8'));
+    assert_eq!(app.current_screen(), ScreenId::Credits);
+    let screen = render(&mut app);
+    assert!(
+        screen[2].contains("Credits this month (4 users, 2 org pools)"),
+        "{screen:#?}"
+    );
+    let row = |screen: &[String], needle: &str| {
+        screen
+            .iter()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle} not in {screen:#?}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert!(row(&screen, "root@acme.test").ends_with("user not metered 12 — │"));
+    assert!(row(&screen, "alice@acme.test").ends_with("user 100 30 70 │"));
+    assert!(row(&screen, "Acme Platform").ends_with("org pool 500 120 380 │"));
+
+    // a on alice: the form is prefilled; a negative number is refused in the form.
+    press(&mut app, KeyCode::Char('j'));
+    press(&mut app, KeyCode::Char('a'));
+    assert!(screen_contains(
+        &mut app,
+        "Monthly credits of alice@acme.test."
+    ));
+    for _ in 0..3 {
+        press(&mut app, KeyCode::Backspace);
+    }
+    type_text(&mut app, "-4");
+    ctrl(&mut app, 's');
+    assert!(screen_contains(
+        &mut app,
+        "Credits/month: a whole number from 0"
+    ));
+    for _ in 0..2 {
+        press(&mut app, KeyCode::Backspace);
+    }
+    type_text(&mut app, "150");
+    press(&mut app, KeyCode::Enter);
+    type_text(&mut app, "pilot");
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(
+        fake.mutations(),
+        vec![Call::SetCreditAllowance(
+            CreditKind::User,
+            "alice@acme.test".into(),
+            Some(150),
+            "pilot".into()
+        )]
+    );
+    assert!(screen_contains(
+        &mut app,
+        "Monthly allowance of alice@acme.test set to 150 credits."
+    ));
+    assert!(row(&render(&mut app), "alice@acme.test").ends_with("user 150 30 120 │"));
+
+    // c: a deduction needs a note (checked before any call); then it goes through.
+    press(&mut app, KeyCode::Char('c'));
+    assert!(screen_contains(&mut app, "Add or deduct credits"));
+    type_text(&mut app, "-20");
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Enter);
+    assert!(screen_contains(
+        &mut app,
+        "A note is required to deduct credits."
+    ));
+    assert_eq!(fake.mutations().len(), 1);
+    type_text(&mut app, "trial over");
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(
+        fake.mutations()[1],
+        Call::AdjustCredits(
+            CreditKind::User,
+            "alice@acme.test".into(),
+            -20,
+            "trial over".into()
+        )
+    );
+    assert!(screen_contains(
+        &mut app,
+        "-20 credits from alice@acme.test."
+    ));
+    assert!(row(&render(&mut app), "alice@acme.test").ends_with("user 150 30 100 │"));
+
+    // An org pool: empty allowance removes it (not metered); Esc changes nothing.
+    for _ in 0..3 {
+        press(&mut app, KeyCode::Char('j'));
+    }
+    press(&mut app, KeyCode::Char('c'));
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(fake.mutations().len(), 2);
+    press(&mut app, KeyCode::Char('a'));
+    assert!(screen_contains(
+        &mut app,
+        "Monthly credits of the pool of Acme Platform (acme-platform)."
+    ));
+    for _ in 0..3 {
+        press(&mut app, KeyCode::Backspace);
+    }
+    ctrl(&mut app, 's');
+    assert_eq!(
+        fake.mutations()[2],
+        Call::SetCreditAllowance(CreditKind::Org, "acme-platform".into(), None, String::new())
+    );
+    assert!(screen_contains(
+        &mut app,
+        "Acme Platform is no longer metered."
+    ));
+    assert!(row(&render(&mut app), "Acme Platform").ends_with("org pool not metered 120 — │"));
+
+    // A backend refusal shows its message; nothing is claimed done.
+    fake.state().fail_next = Some(BackendError::Invalid(
+        "amount: expected a whole number of credits".into(),
+    ));
+    press(&mut app, KeyCode::Char('c'));
+    type_text(&mut app, "5");
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Enter);
+    let (_, body, error) = message(&app).expect("error popup");
+    assert!(error);
+    assert!(
+        body.join(" ").contains("expected a whole number"),
+        "{body:?}"
+    );
+}
+
+#[test]
 fn maintenance_enable_and_clear() {
     let (mut app, fake) = app_with(FakeState::populated());
     press(&mut app, KeyCode::Char('6'));
@@ -1382,6 +1517,7 @@ fn snapshots_of_every_screen_and_popup_kind() {
         "orgs",
         "maintenance",
         "log",
+        "credits",
     ];
     for (i, name) in names.iter().enumerate() {
         press(&mut app, KeyCode::Char(char::from(b'1' + i as u8)));
@@ -1444,9 +1580,9 @@ fn clicks_close_messages_but_never_confirm() {
 #[test]
 fn tabs_shorten_on_narrow_terminals_and_stay_clickable() {
     let (mut app, _fake) = app_with(FakeState::populated());
-    let line = render_size(&mut app, 60, 12)[1].clone();
+    let line = render_size(&mut app, 66, 12)[1].clone();
     assert!(
-        line.contains(" 6 Maint ") && line.contains(" 7 Log "),
+        line.contains(" 6 Maint ") && line.contains(" 7 Log ") && line.contains(" 8 Cred "),
         "{line}"
     );
     let line = render_size(&mut app, 30, 12)[1].clone();

@@ -3,6 +3,7 @@
 //! draws into a `Rect`. Screens never call the backend.
 
 mod backup;
+mod credits;
 mod license;
 mod log;
 mod maintenance;
@@ -18,6 +19,7 @@ use ratatui::layout::Rect;
 use crate::action::Action;
 
 pub use backup::BackupScreen;
+pub use credits::CreditsScreen;
 pub use license::LicenseScreen;
 pub use log::LogScreen;
 pub use maintenance::MaintenanceScreen;

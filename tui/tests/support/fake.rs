@@ -10,10 +10,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rampart_tui::{
-    AdminBackend, BackendError, BackendResult, BackupReport, DatabaseCheck, IsolationReport,
-    LicenseState, LicenseStatus, LlmOps, LogLevel, LogLine, MaintenanceState, NewOrg, NewUser,
-    OrgMember, OrgPatch, OrgRole, OrgSummary, OrgWorkspace, Overview, Progress, RESTORE_PHRASE,
-    RestoreReport, RestoreRequest, Role, SetupRequest, SigningKey, TrustedSigner, UserSummary,
+    AdminBackend, BackendError, BackendResult, BackupReport, CreditAccount, CreditKind,
+    DatabaseCheck, IsolationReport, LicenseState, LicenseStatus, LlmOps, LogLevel, LogLine,
+    MaintenanceState, NewOrg, NewUser, OrgMember, OrgPatch, OrgRole, OrgSummary, OrgWorkspace,
+    Overview, Progress, RESTORE_PHRASE, RestoreReport, RestoreRequest, Role, SetupRequest,
+    SigningKey, TrustedSigner, UserSummary,
 };
 
 /// The admin password the fake accepts for restore.
@@ -58,6 +59,9 @@ pub enum Call {
     LlmOps,
     ClearLlmCache,
     RewrapKms,
+    CreditAccounts,
+    SetCreditAllowance(CreditKind, String, Option<i64>, String),
+    AdjustCredits(CreditKind, String, i64, String),
 }
 
 impl Call {
@@ -77,6 +81,7 @@ impl Call {
                 | Call::CheckDatabases
                 | Call::RecentEvents(_)
                 | Call::LlmOps
+                | Call::CreditAccounts
         )
     }
 }
@@ -94,6 +99,8 @@ pub struct FakeState {
     pub org_workspaces: Vec<(String, OrgWorkspace)>,
     pub maintenance: MaintenanceState,
     pub events: Vec<LogLine>,
+    /// Credit accounts this month (users, then org pools).
+    pub credits: Vec<CreditAccount>,
     pub calls: Vec<Call>,
     /// Returned (once) by the next mutating call.
     pub fail_next: Option<BackendError>,
@@ -121,6 +128,23 @@ fn org(id: &str, slug: &str, name: &str, isolated: bool, created_at: &str) -> Or
         isolated,
         shredded: false,
         created_at: created_at.to_owned(),
+    }
+}
+
+fn account(
+    kind: CreditKind,
+    key: &str,
+    label: &str,
+    allowance: Option<i64>,
+    used: i64,
+) -> CreditAccount {
+    CreditAccount {
+        kind,
+        key: key.to_owned(),
+        label: label.to_owned(),
+        allowance,
+        used,
+        balance: allowance.map(|a| a - used),
     }
 }
 
@@ -266,6 +290,44 @@ impl FakeState {
                     message: "backup written by admin CLI".to_owned(),
                 },
             ],
+            credits: vec![
+                account(
+                    CreditKind::User,
+                    "root@acme.test",
+                    "root@acme.test",
+                    None,
+                    12,
+                ),
+                account(
+                    CreditKind::User,
+                    "alice@acme.test",
+                    "alice@acme.test",
+                    Some(100),
+                    30,
+                ),
+                account(
+                    CreditKind::User,
+                    "bob@acme.test",
+                    "bob@acme.test",
+                    Some(20),
+                    20,
+                ),
+                account(
+                    CreditKind::User,
+                    "carol@acme.test",
+                    "carol@acme.test",
+                    None,
+                    0,
+                ),
+                account(
+                    CreditKind::Org,
+                    "acme-platform",
+                    "Acme Platform",
+                    Some(500),
+                    120,
+                ),
+                account(CreditKind::Org, "acme-labs", "Acme Labs", None, 0),
+            ],
             calls: Vec::new(),
             fail_next: None,
             step_delay: Duration::ZERO,
@@ -330,6 +392,7 @@ impl FakeState {
             orgs: Vec::new(),
             org_members: Vec::new(),
             org_workspaces: Vec::new(),
+            credits: Vec::new(),
             ..Self::populated()
         }
     }
@@ -829,11 +892,73 @@ impl AdminBackend for FakeBackend {
         Ok(fake_llm_ops(&st.calls))
     }
 
+    fn credit_accounts(&mut self) -> BackendResult<Vec<CreditAccount>> {
+        let st = self.record(Call::CreditAccounts)?;
+        Ok(st.credits.clone())
+    }
+
+    fn set_credit_allowance(
+        &mut self,
+        kind: CreditKind,
+        key: &str,
+        allowance: Option<i64>,
+        reason: &str,
+    ) -> BackendResult<CreditAccount> {
+        let mut st = self.record(Call::SetCreditAllowance(
+            kind,
+            key.to_owned(),
+            allowance,
+            reason.to_owned(),
+        ))?;
+        let a = credit_mut(&mut st, kind, key)?;
+        a.allowance = allowance;
+        a.balance = allowance.map(|n| n - a.used);
+        Ok(a.clone())
+    }
+
+    fn adjust_credits(
+        &mut self,
+        kind: CreditKind,
+        key: &str,
+        amount: i64,
+        note: &str,
+    ) -> BackendResult<String> {
+        let mut st = self.record(Call::AdjustCredits(
+            kind,
+            key.to_owned(),
+            amount,
+            note.to_owned(),
+        ))?;
+        if amount < 0 && note.trim().is_empty() {
+            return Err(BackendError::Invalid(
+                "reason: a reason is required for a deduction".into(),
+            ));
+        }
+        let a = credit_mut(&mut st, kind, key)?;
+        a.balance = a.balance.map(|b| b + amount);
+        Ok(if amount > 0 {
+            format!("+{amount} credits to {}", a.label)
+        } else {
+            format!("{amount} credits from {}", a.label)
+        })
+    }
+
     fn recent_events(&mut self, limit: usize) -> BackendResult<Vec<LogLine>> {
         let st = self.record(Call::RecentEvents(limit))?;
         let skip = st.events.len().saturating_sub(limit);
         Ok(st.events[skip..].to_vec())
     }
+}
+
+fn credit_mut<'a>(
+    st: &'a mut FakeState,
+    kind: CreditKind,
+    key: &str,
+) -> BackendResult<&'a mut CreditAccount> {
+    st.credits
+        .iter_mut()
+        .find(|a| a.kind == kind && a.key == key)
+        .ok_or_else(|| BackendError::NotFound(format!("no credit account {key:?}")))
 }
 
 /// LLM facts of the fake: 42 cached answers until a clear, Transit key version 1 plus one
