@@ -375,8 +375,15 @@ impl BuiltinEngine {
                     }
                     let words = chunks.words(np);
                     let mods = &words[..np.head - np.from];
+                    // "Our food delivery app …" opening the description is the system
+                    // itself, not one of its components.
+                    let itself = e.key == SYSTEM_COMPONENT
+                        && chunks.sentence_of(np.from) == 0
+                        && np.from > 0
+                        && text.tokens[np.from - 1].norm == "our";
                     // People are attackers, not assets: "support agents" is no component.
-                    if self.person_role(&chunks, np)
+                    if itself
+                        || self.person_role(&chunks, np)
                         || mods.iter().any(|m| e.head_exclude.contains(*m))
                         || (!alone && mods.iter().all(|m| generic_modifier(m)))
                     {
@@ -586,6 +593,9 @@ fn without_verbs(c: &Chunks<'_, '_>, m: MatchResult) -> MatchResult {
     }
     r
 }
+
+/// The catalog entry of components the description names ("door controllers").
+const SYSTEM_COMPONENT: &str = "system-component";
 
 /// The generic internet attacker (see [`Engine::generate_attackers`]).
 const GENERIC_EXTERNAL: &str = "external-unauthenticated";

@@ -459,6 +459,27 @@ fn triggers(
         .collect()
 }
 
+/// Head words with their "-es" plurals, which the normaliser keeps apart from the singular
+/// ("addresses" → "addresse", "bonuses" → "bonuse", "passes" → "passe").
+fn with_es_plurals(mut heads: Vec<Trigger>) -> Vec<Trigger> {
+    let mut extra = Vec::new();
+    for h in &heads {
+        let t = h.text.to_lowercase();
+        if ["s", "x", "z", "ch", "sh"].iter().any(|e| t.ends_with(e)) {
+            let plural = format!("{}es", h.text);
+            let tokens = phrase_tokens(&plural);
+            if tokens != h.tokens && !heads.iter().any(|o| o.tokens == tokens) {
+                extra.push(Trigger {
+                    text: plural,
+                    tokens,
+                });
+            }
+        }
+    }
+    heads.extend(extra);
+    heads
+}
+
 /// Normalised single words (modifier lists), each phrase split into its words.
 fn words(raw: &[String]) -> BTreeSet<String> {
     raw.iter().flat_map(|w| phrase_tokens(w)).collect()
@@ -597,8 +618,8 @@ impl Catalog {
             tags.insert(a.key.clone());
             let entry = AssetEntry {
                 triggers: triggers(file, K, &a.key, &a.triggers)?,
-                heads: triggers(file, K, &a.key, &a.heads)?,
-                lone_heads: triggers(file, K, &a.key, &a.lone_heads)?,
+                heads: with_es_plurals(triggers(file, K, &a.key, &a.heads)?),
+                lone_heads: with_es_plurals(triggers(file, K, &a.key, &a.lone_heads)?),
                 head_exclude: words(&a.head_exclude),
                 key: a.key,
                 name: a.name,

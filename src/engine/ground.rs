@@ -1037,7 +1037,14 @@ impl<'t, 'a> Chunks<'t, 'a> {
             while to < self.len() && !self.ends_before(to) && to - np.to <= 3 {
                 to += 1;
             }
-            if to > np.to + 1 && self.ends_before(to) && (to >= self.len() || self.brk[to]) {
+            // The list ends the clause or comes before its verb ("… and drop-off notes
+            // are kept").
+            let ends_list = to >= self.len()
+                || self.brk[to]
+                || AUXILIARIES.contains(&self.norm(to))
+                || ["can", "may", "must", "will", "would", "should", "could"]
+                    .contains(&self.norm(to));
+            if to > np.to + 1 && self.ends_before(to) && ends_list {
                 let c = self.phrase(to - 1, to);
                 if c.from == np.to + 1 && plain(c) {
                     out.push((c, false));

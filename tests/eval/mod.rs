@@ -184,6 +184,10 @@ fn singular(w: &str) -> String {
     if n > 4 && w.ends_with("ies") {
         return format!("{}y", &w[..w.len() - 3]);
     }
+    // "addresses", "passes", "taxes": the "-es" plural of a word ending in "ss" or "x".
+    if n > 5 && (w.ends_with("sses") || w.ends_with("xes")) {
+        return w[..w.len() - 2].to_string();
+    }
     if n > 3 && w.ends_with('s') && !w.ends_with("ss") && !w.ends_with("us") && !w.ends_with("is") {
         return w[..w.len() - 1].to_string();
     }
@@ -454,6 +458,7 @@ fn scorer_matches_words_plurals_and_prefixes() {
         ["carrier", "bank", "account"]
     );
     assert_eq!(words("Policies"), ["policy"]);
+    assert_eq!(words("Delivery addresses"), ["delivery", "address"]);
 }
 
 #[test]
