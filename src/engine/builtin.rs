@@ -597,8 +597,9 @@ fn without_verbs(c: &Chunks<'_, '_>, m: MatchResult) -> MatchResult {
 /// The catalog entry of components the description names ("door controllers").
 const SYSTEM_COMPONENT: &str = "system-component";
 
-/// The generic internet attacker (see [`Engine::generate_attackers`]).
-const GENERIC_EXTERNAL: &str = "external-unauthenticated";
+/// Generic attackers left out when only asset kinds select them and specific external
+/// attackers stand (see [`Engine::generate_attackers`]).
+const TAG_ONLY_GENERIC: &[&str] = &["external-unauthenticated", "xss-attacker"];
 
 /// Most attackers named after roles of one archetype.
 const MAX_ROLES: usize = 3;
@@ -1082,30 +1083,35 @@ impl Engine for BuiltinEngine {
             "Checked {} attacker archetypes against the description and the asset kinds. ",
             self.catalog.attackers.len()
         );
-        // The generic internet attacker, selected only because the model has
-        // internet-facing assets, says nothing the specific external attackers (account
-        // takeover, fraud, scraping, phishing…) do not: dropped when two or more stand.
+        // Generic attackers selected only because the model has internet-facing or web
+        // assets (the internet attacker, the client-side injection attacker) say nothing the
+        // specific external attackers (account takeover, fraud, scraping, phishing…) do not:
+        // left out when two or more of those stand. Their controls still apply (see
+        // `generate_controls`).
         let specific_external = attackers
             .iter()
             .filter(|a| {
-                a.archetype != GENERIC_EXTERNAL
+                !TAG_ONLY_GENERIC.contains(&a.archetype.as_str())
                     && a.position == crate::domain::AttackerPosition::External
             })
             .count();
-        if specific_external >= 2
-            && let Some(g) = self
+        if specific_external >= 2 {
+            for g in self
                 .catalog
                 .attackers
                 .iter()
-                .find(|e| e.key == GENERIC_EXTERNAL)
-            && !without_verbs(&chunks, match_triggers(&text, &g.triggers)).matched()
-            && attackers.iter().any(|a| a.archetype == GENERIC_EXTERNAL)
-        {
-            attackers.retain(|a| a.archetype != GENERIC_EXTERNAL);
-            thought.push_str(&format!(
-                "Left out \"{}\": only the asset kinds select it and {specific_external} specific external attackers cover the internet. ",
-                g.name
-            ));
+                .filter(|e| TAG_ONLY_GENERIC.contains(&e.key.as_str()))
+            {
+                if !without_verbs(&chunks, match_triggers(&text, &g.triggers)).matched()
+                    && attackers.iter().any(|a| a.archetype == g.key)
+                {
+                    attackers.retain(|a| a.archetype != g.key);
+                    thought.push_str(&format!(
+                        "Left out \"{}\": only the asset kinds select it and {specific_external} specific external attackers cover it. ",
+                        g.name
+                    ));
+                }
+            }
         }
         if attackers.is_empty() {
             if let Some(e) = self.catalog.attackers.iter().find(|e| {
@@ -1367,9 +1373,14 @@ impl Engine for BuiltinEngine {
                 )
             })
             .collect();
-        // Without the generic internet attacker (left out when specific external attackers
-        // cover it), the external attackers stand for it: its controls still apply to them.
-        let generic_external = archetypes.values().any(|k| *k == Some(GENERIC_EXTERNAL));
+        // Without the generic internet or client-side attacker (left out when specific
+        // external attackers cover them), the external attackers stand for them: their
+        // controls still apply.
+        let absent_generic: Vec<&str> = TAG_ONLY_GENERIC
+            .iter()
+            .copied()
+            .filter(|g| !archetypes.values().any(|k| *k == Some(*g)))
+            .collect();
         let external: BTreeSet<&str> = model
             .attackers
             .iter()
@@ -1399,9 +1410,8 @@ impl Engine for BuiltinEngine {
                 }
                 if !c.attackers.is_empty()
                     && !archetype.is_some_and(|k| c.attackers.contains(k))
-                    && (generic_external
-                        || !external.contains(co.attacker_id.as_str())
-                        || !c.attackers.contains(GENERIC_EXTERNAL))
+                    && (!external.contains(co.attacker_id.as_str())
+                        || !absent_generic.iter().any(|g| c.attackers.contains(*g)))
                 {
                     continue;
                 }
