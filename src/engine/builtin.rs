@@ -292,6 +292,21 @@ impl BuiltinEngine {
                         continue;
                     }
                 }
+                // The mention names the kind of a channel: "an EDI connection", "an SFTP
+                // export", "a data feed over a websocket" → named after the channel.
+                if t < text.tokens.len()
+                    && CHANNELS.contains(&text.tokens[t].norm.as_str())
+                    && chunks.ends_before(t + 1)
+                    && !chunks.verbal(s)
+                    && !chunks.verbal(t)
+                {
+                    let np = chunks.phrase(t, t + 1);
+                    claimed.insert(t);
+                    if !grounded.iter().any(|g| same_words(&chunks, *g, np)) {
+                        grounded.push(np);
+                    }
+                    continue;
+                }
                 plain = true;
             }
             if grounded.is_empty() {
@@ -596,6 +611,21 @@ fn without_verbs(c: &Chunks<'_, '_>, m: MatchResult) -> MatchResult {
 
 /// The catalog entry of components the description names ("door controllers").
 const SYSTEM_COMPONENT: &str = "system-component";
+
+/// Nouns of data channels a catalog mention can modify ("EDI connection", "SFTP export").
+const CHANNELS: &[&str] = &[
+    "connection",
+    "link",
+    "feed",
+    "channel",
+    "interface",
+    "export",
+    "import",
+    "tunnel",
+    "integration",
+    "transfer",
+    "upload",
+];
 
 /// Generic attackers left out when only asset kinds select them and specific external
 /// attackers stand (see [`Engine::generate_attackers`]).
