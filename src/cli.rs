@@ -415,6 +415,15 @@ fn run_serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<Exit> {
             &url,
         )),
     );
+    // Operations cut short by the last stop never finished: their reserved credits go back.
+    match credits.release_stale() {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            released = n,
+            "released credits reserved by unfinished operations"
+        ),
+        Err(e) => tracing::warn!(error = %e, "releasing unfinished credit reservations failed"),
+    }
     let builtin =
         crate::engine::BuiltinEngine::new(instance.config.engine.extra_catalog_dir.as_deref())
             .context("loading the threat-model catalog")?;

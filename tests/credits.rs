@@ -216,7 +216,8 @@ fn llm_operations_consume_the_allowance_and_are_refused_at_zero_with_402() {
         "{events}"
     );
 
-    // A deduction to zero: even a question is refused, before the LLM sees it.
+    // A deduction to zero: generation is refused before the LLM sees it; querying the
+    // existing model still works (spec 01), recorded without a charge.
     let (status, done) = json(admin.post(&adj, json!({"amount": -104, "reason": "trial expired"})));
     assert_eq!(status, 201, "{done}");
     assert_eq!(
@@ -224,13 +225,26 @@ fn llm_operations_consume_the_allowance_and_are_refused_at_zero_with_402() {
         "-104 credits from alice@example.com (reason: trial expired)"
     );
     let calls = fake.count();
-    let (status, err) = json(alice.post(
-        &format!("/api/models/{id}/query"),
-        json!({"question": "what changed since yesterday?"}),
-    ));
+    let (status, err) = generate(&alice, THIRD);
     assert_eq!(status, 402, "{err}");
     assert_eq!(err["error"]["balance"], 0);
     assert_eq!(fake.count(), calls);
+    let (status, answer) = json(alice.post(
+        &format!("/api/models/{id}/query"),
+        json!({"question": "what changed since yesterday?"}),
+    ));
+    assert_eq!(status, 200, "{answer}");
+    assert!(fake.count() > calls, "the question reached the LLM");
+    let c = credits(&alice);
+    assert_eq!(c["balance"], 0, "{c}");
+    assert_eq!(
+        (
+            c["recent"][0]["operation"].clone(),
+            c["recent"][0]["amount"].clone()
+        ),
+        (json!("query"), json!(0)),
+        "{c}"
+    );
     // Another user without an allowance is not affected.
     let bob = user(&app, &dir, "bob@example.com");
     let (status, body) = generate(&bob, OTHER);
@@ -803,4 +817,81 @@ fn org_pools_are_set_by_superadmins_and_split_by_org_admins_in_the_web_app() {
     assert_eq!(pool(&org)["monthly_allowance"], 50);
     // The superadmin may open any org's pool page (and splits the same way).
     web.get(&other_page).assert_page(200, "Credits of Globex");
+}
+
+#[test]
+fn concurrent_generations_never_overdraw_and_queries_still_work_at_zero() {
+    let fake = FakeLlm::start();
+    let dir = TestDir::new("credits-race");
+    let app = start(&dir, &fake, &[]);
+    let alice = user(&app, &dir, "alice@example.com");
+    let admin = Client::login(&app, "admin@example.com", PASSWORD);
+    let alice_id = me_id(&alice);
+    // A model made while not metered, to query at zero later.
+    let (status, model) = generate(&alice, LEDGER);
+    assert_eq!(status, 201, "{model}");
+    let id = model["id"].as_str().expect("model id").to_string();
+    let (status, body) = put(
+        &admin,
+        &format!("/api/admin/credits/users/{alice_id}"),
+        json!({"monthly_allowance": 20}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(credits(&alice)["balance"], 10, "{}", credits(&alice));
+
+    // Four generations of cost 10 at once (different descriptions, so no cache) against a
+    // balance of 10: exactly one runs, the others are refused with 402; nothing overdraws.
+    let descriptions = [
+        OTHER,
+        THIRD,
+        "A mobile banking app where customers view balances and move money between accounts.",
+        "An HR portal where employees upload documents and managers approve leave requests.",
+    ];
+    let statuses: Vec<(u16, Value)> = std::thread::scope(|s| {
+        let runs: Vec<_> = descriptions
+            .iter()
+            .map(|d| s.spawn(|| generate(&alice, d)))
+            .collect();
+        runs.into_iter()
+            .map(|r| r.join().expect("thread"))
+            .collect()
+    });
+    let created = statuses.iter().filter(|(s, _)| *s == 201).count();
+    let refused: Vec<_> = statuses.iter().filter(|(s, _)| *s == 402).collect();
+    let seen: Vec<_> = statuses.iter().map(|(s, b)| (s, &b["error"])).collect();
+    assert_eq!((created, refused.len()), (1, 3), "{seen:?}");
+    assert_eq!(refused[0].1["error"]["code"], "credits_exhausted");
+    let c = credits(&alice);
+    assert_eq!(
+        (c["balance"].clone(), c["used"].clone()),
+        (json!(0), json!(20)),
+        "{c}"
+    );
+
+    // At zero: querying an existing model works (recorded, not charged); changes are 402.
+    let (status, answer) = json(alice.post(
+        &format!("/api/models/{id}/query"),
+        json!({"question": "Which assets have the highest impact?"}),
+    ));
+    assert_eq!(status, 200, "{answer}");
+    let c = credits(&alice);
+    assert_eq!(c["balance"], 0, "{c}");
+    assert_eq!(
+        (
+            c["recent"][0]["operation"].clone(),
+            c["recent"][0]["amount"].clone()
+        ),
+        (json!("query"), json!(0)),
+        "{c}"
+    );
+    let (status, err) = json(alice.post(
+        &format!("/api/models/{id}/refine"),
+        json!({"instruction": "Add a database administrator attacker"}),
+    ));
+    assert_eq!(status, 402, "{err}");
+    let (status, err) = generate(
+        &alice,
+        "A library catalogue where members reserve books online.",
+    );
+    assert_eq!(status, 402, "{err}");
 }

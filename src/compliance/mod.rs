@@ -385,19 +385,22 @@ impl ComplianceService {
             // One operation for credits, charged once if any question reached the LLM.
             // Without credits the LLM part is skipped with a warning and the (free)
             // catalog mappings stand, as when the fair-use limit is reached.
-            let credits = mapper.check_credits(&caller.user_id, caller.org_id.as_deref());
-            if let Err(e) = &credits {
-                summary.warnings.push(format!(
-                    "{} was not asked: {e}; only the catalog mappings were made",
-                    mapper.mapper_name()
-                ));
-            }
-            let fws_asked: &[&FrameworkDef] = if credits.is_ok() { &fws } else { &[] };
             crate::credits::metered(
                 crate::credits::Operation::ComplianceMapping,
                 &caller.user_id,
                 caller.org_id.as_deref(),
                 || {
+                    // Inside the operation the check reserves the cost (given back if no
+                    // question reaches the LLM).
+                    let credits =
+                        mapper.check_credits(&caller.user_id, caller.org_id.as_deref());
+                    if let Err(e) = &credits {
+                        summary.warnings.push(format!(
+                            "{} was not asked: {e}; only the catalog mappings were made",
+                            mapper.mapper_name()
+                        ));
+                    }
+                    let fws_asked: &[&FrameworkDef] = if credits.is_ok() { &fws } else { &[] };
                     for fw in fws_asked {
                         match self.ask_mapper(caller, mapper.as_ref(), &conn, &stored, fw) {
                             Ok(p) => asked.push((fw, p)),

@@ -16,7 +16,10 @@
 //!   this month's adjustments − this month's consumption. A new month starts with no rows, so
 //!   the reset on the 1st needs no job, and nothing carries over ([`resets_at`]).
 //! * **Refusal.** An operation whose cost exceeds the balance is refused before any work
-//!   ([`Exhausted`], HTTP 402 `credits_exhausted`, with the balance and the reset date).
+//!   ([`Exhausted`], HTTP 402 `credits_exhausted`, with the balance and the reset date) —
+//!   except queries of existing models, which still work at zero (recorded, not charged).
+//!   The cost is reserved atomically with the check ([`metered`]), so concurrent operations
+//!   never spend more than the balance.
 //! * **Notices.** Once per month each, an email at 80% and at 100% of the month's credits
 //!   used, to the user (or to the org admins for a pool), when SMTP is configured.
 
@@ -25,7 +28,7 @@ pub mod cli;
 use std::cell::RefCell;
 
 use chrono::{DateTime, Datelike, TimeZone, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
 use crate::auth::now_str;
@@ -430,7 +433,8 @@ fn check_at(
     now: DateTime<Utc>,
 ) -> rusqlite::Result<std::result::Result<(), Exhausted>> {
     let cost = op.cost();
-    if cost == 0 {
+    // Queries of existing models still work at zero (spec 01): never refused.
+    if cost == 0 || op == Operation::Query {
         return Ok(Ok(()));
     }
     let p = payer(conn, user_id, org_id)?;
@@ -458,7 +462,12 @@ pub struct CreditService {
 struct Meter {
     /// Set by the LLM engine when one of the operation's calls reached the LLM.
     used: Option<CreditService>,
+    /// The charge reserved when the operation's credits were checked (its ledger row).
+    reserved: Option<(CreditService, i64)>,
 }
+
+/// Marks a usage row reserved by a running operation (see [`CreditService::check`]).
+const RESERVED: &str = "reserved";
 
 thread_local! {
     static METER: RefCell<Option<Meter>> = const { RefCell::new(None) };
@@ -473,25 +482,43 @@ impl Drop for MeterGuard {
     }
 }
 
-/// Runs `f` as one operation `op` of `user_id` in a workspace of `org_id` (if any). If one
-/// of its calls reached the LLM (not the cache) and `f` succeeds, the operation is charged
-/// once, after `f` returns — outside any model write transaction `f` held. Other engines
-/// never mark a use, so the built-in engine stays free; a failed operation costs nothing.
+/// Runs `f` as one operation `op` of `user_id` in a workspace of `org_id` (if any).
+///
+/// A credit check made inside `f` ([`CreditService::check`], through `Engine::check_credits`)
+/// reserves the cost in the same write transaction that reads the balance, so operations
+/// running at the same time never spend more than the balance. When `f` returns, the
+/// reservation is kept if `f` succeeded and one of its calls reached the LLM (not the cache),
+/// and released otherwise (failure, cached answers, the built-in engine) — outside any model
+/// write transaction `f` held. Without a check inside `f`, a successful operation that used
+/// the LLM is charged afterwards.
 pub fn metered<T, E>(
     op: Operation,
     user_id: &str,
     org_id: Option<&str>,
     f: impl FnOnce() -> std::result::Result<T, E>,
 ) -> std::result::Result<T, E> {
-    let prev = METER.with(|m| m.borrow_mut().replace(Meter { used: None }));
+    let prev = METER.with(|m| {
+        m.borrow_mut().replace(Meter {
+            used: None,
+            reserved: None,
+        })
+    });
     let guard = MeterGuard(prev);
     let out = f();
-    let used = METER.with(|m| m.borrow_mut().as_mut().and_then(|m| m.used.take()));
+    let (used, reserved) = METER.with(|m| {
+        m.borrow_mut()
+            .as_mut()
+            .map(|m| (m.used.take(), m.reserved.take()))
+            .unwrap_or_default()
+    });
     drop(guard);
-    if out.is_ok()
-        && let Some(svc) = used
-        && let Err(e) = svc.charge(user_id, org_id, op)
-    {
+    let res = match (reserved, used) {
+        (Some((svc, id)), Some(_)) if out.is_ok() => svc.confirm(id, user_id, org_id),
+        (Some((svc, id)), _) => svc.release(id),
+        (None, Some(svc)) if out.is_ok() => svc.charge(user_id, org_id, op),
+        (None, _) => Ok(()),
+    };
+    if let Err(e) = res {
         tracing::warn!(error = %e, operation = op.as_str(), "recording a credit charge failed");
     }
     out
@@ -503,15 +530,112 @@ impl CreditService {
         Self { db, outbox }
     }
 
-    /// Refuses `op` before any work when the account paying for it cannot.
+    /// Refuses `op` before any work when the account paying for it cannot. Inside
+    /// [`metered`] the check also reserves the cost (once per operation), atomically with the
+    /// balance it read; outside, it only reads (an early refusal before a job is created).
+    /// Queries are never refused: at zero they are recorded without being charged.
     pub fn check(
         &self,
         user_id: &str,
         org_id: Option<&str>,
         op: Operation,
     ) -> std::result::Result<(), CheckError> {
+        let unreserved = METER.with(|m| m.borrow().as_ref().map(|m| m.reserved.is_none()));
+        match unreserved {
+            Some(true) => {
+                if let Some(id) = self.reserve(user_id, org_id, op, Utc::now())? {
+                    let svc = self.clone();
+                    METER.with(|m| {
+                        if let Some(m) = m.borrow_mut().as_mut() {
+                            m.reserved = Some((svc, id));
+                        }
+                    });
+                }
+                Ok(())
+            }
+            Some(false) => Ok(()),
+            None => {
+                let conn = self.db.conn()?;
+                Ok(check_at(&conn, user_id, org_id, op, Utc::now())??)
+            }
+        }
+    }
+
+    /// Checks the balance and writes the operation's usage row in one immediate write
+    /// transaction: a concurrent operation sees the reservation or waits for it. Marked
+    /// `reserved` until [`CreditService::confirm`] or [`CreditService::release`]. A query
+    /// reserves what the balance still covers (0 at zero: recorded, not charged).
+    fn reserve(
+        &self,
+        user_id: &str,
+        org_id: Option<&str>,
+        op: Operation,
+        now: DateTime<Utc>,
+    ) -> std::result::Result<Option<i64>, CheckError> {
+        let cost = op.cost();
+        if cost == 0 {
+            return Ok(None);
+        }
+        let mut conn = self.db.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let p = payer(&tx, user_id, org_id)?;
+        let b = balance_of(&tx, &p, now)?;
+        let amount = match b.balance {
+            Some(left) if op == Operation::Query => cost.min(left.max(0)),
+            Some(left) if left < cost => {
+                return Err(CheckError::Exhausted(Exhausted {
+                    operation: op.as_str(),
+                    cost,
+                    balance: left.max(0),
+                    resets_at: b.resets_at,
+                    account: account_phrase(&p),
+                }));
+            }
+            _ => cost,
+        };
+        tx.execute(
+            "INSERT INTO credit_ledger (period, subject_kind, subject_id, user_id, kind, operation, amount, reason, created_at) VALUES (?1, ?2, ?3, ?4, 'usage', ?5, ?6, ?7, ?8)",
+            params![period_of(now), p.kind.as_str(), p.id, user_id, op.as_str(), -amount, RESERVED, now_str()],
+        )?;
+        let id = tx.last_insert_rowid();
+        tx.commit()?;
+        Ok(Some(id))
+    }
+
+    /// Keeps a reservation as the operation's charge (and sends the 80%/100% notices).
+    fn confirm(&self, id: i64, user_id: &str, org_id: Option<&str>) -> store::Result<()> {
+        let p = {
+            let conn = self.db.conn()?;
+            conn.execute(
+                "UPDATE credit_ledger SET reason = '' WHERE id = ?1 AND reason = ?2",
+                params![id, RESERVED],
+            )?;
+            payer(&conn, user_id, org_id)?
+        };
+        if p.allowance.is_some() {
+            self.notify_thresholds(&p, Utc::now())?;
+        }
+        Ok(())
+    }
+
+    /// Gives a reservation back: the operation failed or never reached the LLM.
+    fn release(&self, id: i64) -> store::Result<()> {
         let conn = self.db.conn()?;
-        Ok(check_at(&conn, user_id, org_id, op, Utc::now())??)
+        conn.execute(
+            "DELETE FROM credit_ledger WHERE id = ?1 AND reason = ?2",
+            params![id, RESERVED],
+        )?;
+        Ok(())
+    }
+
+    /// Releases the reservations of operations that never finished (the server stopped in
+    /// the middle of them); call once at start, before any operation runs. Returns how many.
+    pub fn release_stale(&self) -> store::Result<usize> {
+        let conn = self.db.conn()?;
+        Ok(conn.execute(
+            "DELETE FROM credit_ledger WHERE kind = 'usage' AND reason = ?1",
+            [RESERVED],
+        )?)
     }
 
     /// Marks the operation running on this thread (see [`metered`]) as having used the
@@ -526,8 +650,8 @@ impl CreditService {
         });
     }
 
-    /// Records the charge of one operation (the balance was checked before it started;
-    /// concurrent operations may take it below zero by at most their own costs).
+    /// Records the charge of one operation that made no reservation (a query only what the
+    /// balance still covers).
     fn charge(&self, user_id: &str, org_id: Option<&str>, op: Operation) -> store::Result<()> {
         if op.cost() == 0 {
             return Ok(());
@@ -536,9 +660,15 @@ impl CreditService {
         let p = {
             let conn = self.db.conn()?;
             let p = payer(&conn, user_id, org_id)?;
+            let mut amount = op.cost();
+            if op == Operation::Query
+                && let Some(left) = balance_of(&conn, &p, now)?.balance
+            {
+                amount = amount.min(left.max(0));
+            }
             conn.execute(
                 "INSERT INTO credit_ledger (period, subject_kind, subject_id, user_id, kind, operation, amount, created_at) VALUES (?1, ?2, ?3, ?4, 'usage', ?5, ?6, ?7)",
-                params![period_of(now), p.kind.as_str(), p.id, user_id, op.as_str(), -op.cost(), now_str()],
+                params![period_of(now), p.kind.as_str(), p.id, user_id, op.as_str(), -amount, now_str()],
             )?;
             p
         };
@@ -1210,5 +1340,76 @@ mod tests {
                 .is_ok()
         );
         assert_eq!(Operation::GapAnalysis.cost(), 0);
+    }
+
+    /// Runs one metered operation of `u1` on its own thread: checks (reserves), then uses
+    /// the LLM (`uses`) and succeeds or fails (`ok`). Returns whether the check passed.
+    fn operation(svc: &CreditService, op: Operation, uses: bool, ok: bool) -> bool {
+        let svc = svc.clone();
+        let mut passed = false;
+        let _ = metered(op, "u1", None, || {
+            if svc.check("u1", None, op).is_err() {
+                return Err(());
+            }
+            passed = true;
+            // Long enough for every thread to reach its check while the others run.
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            if uses {
+                svc.note_use();
+            }
+            if ok { Ok(()) } else { Err(()) }
+        });
+        passed
+    }
+
+    fn balance(svc: &CreditService) -> Option<i64> {
+        svc.user_balance("u1").unwrap().balance
+    }
+
+    #[test]
+    fn concurrent_operations_never_spend_more_than_the_balance() {
+        let (_d, db) = db();
+        db.conn()
+            .unwrap()
+            .execute(
+                "INSERT INTO credit_allowances (subject_kind, subject_id, monthly_allowance, updated_at) VALUES ('user', 'u1', 10, 'now')",
+                [],
+            )
+            .unwrap();
+        let svc = CreditService::new(db, None);
+        // A failed, a cached (no LLM use) and a succeeding operation: only the last is kept.
+        assert!(operation(&svc, Operation::Generation, true, false));
+        assert!(operation(&svc, Operation::Generation, false, true));
+        assert_eq!(balance(&svc), Some(10), "released");
+        // Five generations of cost 10 at once against a balance of 10: one runs.
+        let passed = std::thread::scope(|s| {
+            let runs: Vec<_> = (0..5)
+                .map(|_| s.spawn(|| operation(&svc, Operation::Generation, true, true)))
+                .collect();
+            runs.into_iter()
+                .filter_map(|r| r.join().ok())
+                .filter(|p| *p)
+                .count()
+        });
+        assert_eq!(passed, 1);
+        assert_eq!(balance(&svc), Some(0));
+        // At zero a query still runs: recorded, not charged; a refinement is refused.
+        assert!(operation(&svc, Operation::Query, true, true));
+        assert_eq!(balance(&svc), Some(0));
+        let last = svc.user_ledger("u1", 1).unwrap();
+        assert_eq!((last[0].operation.as_str(), last[0].amount), ("query", 0));
+        assert!(!operation(&svc, Operation::Refinement, true, true));
+        // A reservation left by a stopped server is given back at the next start.
+        let u1 = Subject {
+            kind: SubjectKind::User,
+            id: "u1".into(),
+            label: "u1".into(),
+        };
+        svc.adjust("cli", &u1, 10, "more").unwrap();
+        svc.reserve("u1", None, Operation::Generation, Utc::now())
+            .unwrap();
+        assert_eq!(balance(&svc), Some(0));
+        assert_eq!(svc.release_stale().unwrap(), 1);
+        assert_eq!(balance(&svc), Some(10));
     }
 }

@@ -16,15 +16,16 @@ use crate::auth::Caller;
 use crate::credits::{self, Operation};
 use crate::engine::{self, Engine, EngineError, Intent};
 
-/// Checks the credits for `op`, then runs `f` as that operation in the caller's workspace.
+/// Runs `f` as operation `op` in the caller's workspace, its cost reserved first (see
+/// [`credits::metered`]).
 fn charged<T>(
     caller: &Caller,
     engine: &dyn Engine,
     op: Operation,
     f: impl FnOnce() -> std::result::Result<T, EngineError>,
 ) -> std::result::Result<T, EngineError> {
-    engine.check_credits(&caller.user_id, caller.org_id.as_deref(), op)?;
     credits::metered(op, &caller.user_id, caller.org_id.as_deref(), || {
+        engine.check_credits(&caller.user_id, caller.org_id.as_deref(), op)?;
         engine::with_tenant(&caller.user_id, &caller.workspace_id, &caller.tenant, f)
     })
 }
@@ -101,17 +102,18 @@ impl ModelService {
         source: Source,
     ) -> Result<(StoredModel, engine::Refined)> {
         let instruction = check_message("instruction", instruction)?;
-        engine.check_credits(
-            &caller.user_id,
-            caller.org_id.as_deref(),
-            Operation::Refinement,
-        )?;
-        // Metered around the model's write: the charge is written once the change is saved.
+        // Metered around the model's write: the cost is reserved before the write transaction
+        // opens and kept (or given back) once it is over.
         credits::metered(
             Operation::Refinement,
             &caller.user_id,
             caller.org_id.as_deref(),
             || {
+                engine.check_credits(
+                    &caller.user_id,
+                    caller.org_id.as_deref(),
+                    Operation::Refinement,
+                )?;
                 self.update_with(caller, id, source, "refinement", |m| {
                     let r = engine::with_tenant(
                         &caller.user_id,
@@ -156,16 +158,16 @@ impl ModelService {
         id: &str,
         source: Source,
     ) -> Result<(StoredModel, crate::domain::ControlsChange)> {
-        engine.check_credits(
-            &caller.user_id,
-            caller.org_id.as_deref(),
-            Operation::Controls,
-        )?;
         credits::metered(
             Operation::Controls,
             &caller.user_id,
             caller.org_id.as_deref(),
             || {
+                engine.check_credits(
+                    &caller.user_id,
+                    caller.org_id.as_deref(),
+                    Operation::Controls,
+                )?;
                 self.update_with(caller, id, source, "refinement", |m| {
                     let (change, _thought) = engine::with_tenant(
                         &caller.user_id,
@@ -299,8 +301,6 @@ impl ModelService {
         caller.require_write()?;
         let message = check_message("message", message)?;
         let stored = self.get(caller, id)?;
-        // The cheapest operation must be affordable before the message is even classified.
-        engine.check_credits(&caller.user_id, caller.org_id.as_deref(), Operation::Query)?;
         let intent = match intent {
             Some(i) => i,
             None => engine::with_tenant(

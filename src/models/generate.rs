@@ -86,16 +86,17 @@ impl ModelService {
             PipelineEvent::Error { .. } | PipelineEvent::Done { .. } => {}
         };
         let mut run = || {
-            engine.check_credits(
-                &caller.user_id,
-                caller.org_id.as_deref(),
-                Operation::Generation,
-            )?;
             credits::metered(
                 Operation::Generation,
                 &caller.user_id,
                 caller.org_id.as_deref(),
                 || {
+                    // Inside the metered operation the check reserves the cost atomically.
+                    engine.check_credits(
+                        &caller.user_id,
+                        caller.org_id.as_deref(),
+                        Operation::Generation,
+                    )?;
                     engine::with_tenant(
                         &caller.user_id,
                         &caller.workspace_id,
