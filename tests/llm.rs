@@ -1504,3 +1504,55 @@ fn telemetry_past_retention_is_purged() {
     assert_eq!(usage["users"][0]["traces"], 1, "{usage}");
     assert_eq!(usage["users"][0]["prompt_tokens"], 700, "{usage}");
 }
+
+#[test]
+fn a_refinement_records_its_llm_usage_and_cache_entries_without_waiting() {
+    // Regression: a refinement calls the LLM inside the model's write transaction; in a
+    // personal workspace (the platform database) its usage and cache writes used to wait
+    // for that transaction from a second connection until the busy timeout (5 s), then
+    // were lost with a warning.
+    let fake = FakeLlm::start();
+    let dir = TestDir::new("llm-refine-writes");
+    let app = start(&dir, &fake, &[]);
+    let alice = user(&app, &dir, "alice@example.com");
+    let admin = Client::login(&app, "admin@example.com", PASSWORD);
+    let (status, model) = generate(&alice, LEDGER);
+    assert_eq!(status, 201, "{model}");
+    let id = model["id"].as_str().expect("id");
+    let entries = || {
+        let (status, body) = json(admin.get("/api/admin/cache/stats?user=alice@example.com"));
+        assert_eq!(status, 200, "{body}");
+        body["entries"].as_u64().expect("entries")
+    };
+    let before = entries();
+    let calls = fake.count();
+
+    let started = Instant::now();
+    let (status, refined) = json(alice.post(
+        &format!("/api/models/{id}/refine"),
+        json!({"instruction": "add a database admin attacker"}),
+    ));
+    let took = started.elapsed();
+    assert_eq!(status, 200, "{refined}");
+    assert!(fake.count() > calls, "the refinement asked the LLM");
+    assert!(
+        took < Duration::from_secs(4),
+        "the refinement waited out the busy timeout: {took:?}"
+    );
+    assert!(entries() > before, "its answers are cached");
+    let (status, usage) = json(admin.get("/api/admin/usage?operation=refinement"));
+    assert_eq!(status, 200, "{usage}");
+    let rows = usage["users"].as_array().expect("users");
+    assert!(
+        rows.iter()
+            .any(|r| r["email"] == "alice@example.com" && r["traces"].as_u64() >= Some(1)),
+        "{usage}"
+    );
+    let log = app.log();
+    for warning in [
+        "recording LLM usage failed",
+        "storing an LLM cache entry failed",
+    ] {
+        assert!(!log.contains(warning), "{warning}:\n{log}");
+    }
+}

@@ -103,6 +103,64 @@ pub fn with_tenant<T>(user_id: &str, workspace_id: &str, db: &Db, f: impl FnOnce
     )
 }
 
+/// A write of the LLM engine waiting for the end of a [`deferring_writes`] scope.
+type Deferred = Box<dyn FnOnce()>;
+
+thread_local! {
+    /// The LLM engine's own writes queued while this thread holds a write transaction
+    /// (see [`deferring_writes`]); `None` outside such a scope.
+    static DEFERRED: RefCell<Option<Vec<Deferred>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f`, which holds a write transaction (a model change calls the LLM inside it): the
+/// LLM engine's own writes meanwhile — usage records and cache entries — are queued and made
+/// when `f` returns, after its transaction ended. Made at once they would wait for that
+/// transaction from a second connection of the same database (the platform database of
+/// personal and non-isolated workspaces) until the busy timeout, then be lost with a
+/// warning. Nested scopes leave the writes to the outermost one.
+pub fn deferring_writes<T>(f: impl FnOnce() -> T) -> T {
+    let outermost = DEFERRED.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.is_some() {
+            false
+        } else {
+            *d = Some(Vec::new());
+            true
+        }
+    });
+    if !outermost {
+        return f();
+    }
+    struct Flush;
+    impl Drop for Flush {
+        fn drop(&mut self) {
+            let queued = DEFERRED.with(|d| d.borrow_mut().take()).unwrap_or_default();
+            if !std::thread::panicking() {
+                for write in queued {
+                    write();
+                }
+            }
+        }
+    }
+    let _flush = Flush;
+    f()
+}
+
+/// Runs `write` now, or queues it while a [`deferring_writes`] scope is open on this thread.
+fn write_soon(write: impl FnOnce() + 'static) {
+    let write: Deferred = Box::new(write);
+    let now = DEFERRED.with(|d| match d.borrow_mut().as_mut() {
+        Some(queue) => {
+            queue.push(write);
+            None
+        }
+        None => Some(write),
+    });
+    if let Some(write) = now {
+        write();
+    }
+}
+
 fn run_in_context<T>(ctx: CallContext, f: impl FnOnce() -> T) -> T {
     let prev = CONTEXT.with(|c| c.borrow_mut().replace(ctx));
     let _guard = ContextGuard(prev);
@@ -348,31 +406,48 @@ impl LlmEngine {
             return;
         }
         self.log_line(&row);
-        let res = self.db.conn().map_err(Self::storage).and_then(|conn| {
-            conn.execute(
-                "INSERT INTO llm_usage (user_id, trace_id, model, template, prompt_tokens, completion_tokens, total_tokens, latency_ms, cache_hit, error, created_at, workspace_id, org_id, operation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, (SELECT org_id FROM workspaces WHERE id = ?12), ?13)",
-                params![
-                    row.user_id,
-                    row.trace_id,
-                    self.llm.model,
-                    row.template,
-                    row.tokens.0,
-                    row.tokens.1,
-                    row.tokens.2,
-                    row.latency_ms,
-                    row.cache_hit,
-                    row.error,
-                    ts(Utc::now()),
-                    row.workspace_id,
-                    row.operation
-                ],
-            )
-            .map_err(Self::storage)
+        let db = self.db.clone();
+        let (user_id, trace_id, model, template) = (
+            row.user_id.map(str::to_owned),
+            row.trace_id.to_owned(),
+            self.llm.model.clone(),
+            row.template.to_owned(),
+        );
+        let (tokens, latency_ms, cache_hit, operation) =
+            (row.tokens, row.latency_ms, row.cache_hit, row.operation);
+        let (error, workspace_id) = (
+            row.error.map(str::to_owned),
+            row.workspace_id.map(str::to_owned),
+        );
+        let created_at = ts(Utc::now());
+        write_soon(move || {
+            let res = db.conn().map_err(Self::storage).and_then(|conn| {
+                conn.execute(
+                    "INSERT INTO llm_usage (user_id, trace_id, model, template, prompt_tokens, completion_tokens, total_tokens, latency_ms, cache_hit, error, created_at, workspace_id, org_id, operation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, (SELECT org_id FROM workspaces WHERE id = ?12), ?13)",
+                    params![
+                        user_id,
+                        trace_id,
+                        model,
+                        template,
+                        tokens.0,
+                        tokens.1,
+                        tokens.2,
+                        latency_ms,
+                        cache_hit,
+                        error,
+                        created_at,
+                        workspace_id,
+                        operation
+                    ],
+                )
+                .map_err(Self::storage)
+            });
+            if let Err(e) = res {
+                tracing::warn!(error = %e, "recording LLM usage failed");
+            }
         });
-        if let Err(e) = res {
-            tracing::warn!(error = %e, "recording LLM usage failed");
-        }
-        if self.records.fetch_add(1, Ordering::Relaxed) % 200 == 199 {
+        let deferring = DEFERRED.with(|d| d.borrow().is_some());
+        if !deferring && self.records.fetch_add(1, Ordering::Relaxed) % 200 == 199 {
             self.prune();
         }
     }
@@ -383,16 +458,21 @@ impl LlmEngine {
         if row.cache_hit || row.user_id.is_none() {
             return;
         }
-        let res = self.db.conn().map_err(Self::storage).and_then(|conn| {
-            conn.execute(
-                "INSERT INTO llm_usage (user_id, trace_id, model, template, cache_hit, created_at) VALUES (?1, ?2, '', '', 0, ?3)",
-                params![row.user_id, row.trace_id, ts(Utc::now())],
-            )
-            .map_err(Self::storage)
+        let db = self.db.clone();
+        let (user_id, trace_id) = (row.user_id.map(str::to_owned), row.trace_id.to_owned());
+        let created_at = ts(Utc::now());
+        write_soon(move || {
+            let res = db.conn().map_err(Self::storage).and_then(|conn| {
+                conn.execute(
+                    "INSERT INTO llm_usage (user_id, trace_id, model, template, cache_hit, created_at) VALUES (?1, ?2, '', '', 0, ?3)",
+                    params![user_id, trace_id, created_at],
+                )
+                .map_err(Self::storage)
+            });
+            if let Err(e) = res {
+                tracing::warn!(error = %e, "counting an LLM call for the fair-use limit failed");
+            }
         });
-        if let Err(e) = res {
-            tracing::warn!(error = %e, "counting an LLM call for the fair-use limit failed");
-        }
     }
 
     /// One JSON line per call in the telemetry log, filtered by `telemetry.log_level`.
@@ -454,11 +534,24 @@ impl LlmEngine {
             .optional()
             .map_err(Self::storage)?;
         if hit.is_some() {
-            conn.execute(
-                "UPDATE llm_cache SET last_used = ?3 WHERE workspace_id = ?4 AND user_id = ?1 AND request_hash = ?2",
-                params![user_id, hash, ts(now), workspace],
-            )
-            .map_err(Self::storage)?;
+            let (db, user_id, hash, workspace) = (
+                db.clone(),
+                user_id.clone(),
+                hash.to_owned(),
+                workspace.clone(),
+            );
+            write_soon(move || {
+                let res = db.conn().map_err(Self::storage).and_then(|conn| {
+                    conn.execute(
+                        "UPDATE llm_cache SET last_used = ?3 WHERE workspace_id = ?4 AND user_id = ?1 AND request_hash = ?2",
+                        params![user_id, hash, ts(now), workspace],
+                    )
+                    .map_err(Self::storage)
+                });
+                if let Err(e) = res {
+                    tracing::warn!(error = %e, "marking an LLM cache entry used failed");
+                }
+            });
         }
         Ok(hit)
     }
@@ -467,25 +560,33 @@ impl LlmEngine {
         let Some((workspace, db)) = &ctx.cache else {
             return;
         };
-        let user_id = &ctx.user_id;
         let now = ts(Utc::now());
         let max = i64::try_from(self.llm.cache_max_entries).unwrap_or(i64::MAX);
-        let res = db.conn().map_err(Self::storage).and_then(|conn| {
-            conn.execute(
-                "INSERT OR REPLACE INTO llm_cache (workspace_id, user_id, request_hash, response, created_at, last_used) VALUES (?5, ?1, ?2, ?3, ?4, ?4)",
-                params![user_id, hash, response, now, workspace],
-            )
-            .map_err(Self::storage)?;
-            // Least recently used entries beyond the maximum go.
-            conn.execute(
-                "DELETE FROM llm_cache WHERE rowid IN (SELECT rowid FROM llm_cache ORDER BY last_used ASC LIMIT MAX(0, (SELECT COUNT(*) FROM llm_cache) - ?1))",
-                [max],
-            )
-            .map_err(Self::storage)
+        let (db, user_id, hash, response, workspace) = (
+            db.clone(),
+            ctx.user_id.clone(),
+            hash.to_owned(),
+            response.to_owned(),
+            workspace.clone(),
+        );
+        write_soon(move || {
+            let res = db.conn().map_err(Self::storage).and_then(|conn| {
+                conn.execute(
+                    "INSERT OR REPLACE INTO llm_cache (workspace_id, user_id, request_hash, response, created_at, last_used) VALUES (?5, ?1, ?2, ?3, ?4, ?4)",
+                    params![user_id, hash, response, now, workspace],
+                )
+                .map_err(Self::storage)?;
+                // Least recently used entries beyond the maximum go.
+                conn.execute(
+                    "DELETE FROM llm_cache WHERE rowid IN (SELECT rowid FROM llm_cache ORDER BY last_used ASC LIMIT MAX(0, (SELECT COUNT(*) FROM llm_cache) - ?1))",
+                    [max],
+                )
+                .map_err(Self::storage)
+            });
+            if let Err(e) = res {
+                tracing::warn!(error = %e, "storing an LLM cache entry failed");
+            }
         });
-        if let Err(e) = res {
-            tracing::warn!(error = %e, "storing an LLM cache entry failed");
-        }
     }
 
     /// Refuses a new operation of a user who already started `daily_request_limit`

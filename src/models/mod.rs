@@ -446,6 +446,22 @@ pub(crate) fn apply_update<T>(
     kind: &str,
     change: impl FnOnce(&mut ThreatModel) -> Result<(T, String)>,
 ) -> Result<(StoredModel, T)> {
+    // The change may call the LLM inside the transaction: its usage and cache writes wait
+    // until the transaction is over (see `deferring_writes`).
+    crate::engine::llm::deferring_writes(|| {
+        apply_update_now(db, workspace_id, actor, id, source, kind, change)
+    })
+}
+
+fn apply_update_now<T>(
+    db: &store::Db,
+    workspace_id: &str,
+    actor: Option<&str>,
+    id: &str,
+    source: Source,
+    kind: &str,
+    change: impl FnOnce(&mut ThreatModel) -> Result<(T, String)>,
+) -> Result<(StoredModel, T)> {
     let _turn = db.write_turn();
     let mut conn = db.conn()?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
