@@ -15,7 +15,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::domain::ThreatModel;
+use crate::domain::{ModelSummary, ThreatModel, VerificationMap};
 
 /// Models kept at most (a dashboard of 500 models cycles through; the models in use stay).
 const CAPACITY: usize = 48;
@@ -37,6 +37,10 @@ pub(crate) struct Decoded {
     pub model: ThreatModel,
     /// Its top-level fields as compact JSON, in serialization order (built on first use).
     fields: OnceLock<Vec<(String, String)>>,
+    /// The last summary computed, with the verification it was computed for: the summary
+    /// assesses every control objective, which was the largest cost of listing models, and
+    /// it only changes with the document (a new entry) or the verification (compared here).
+    summary: Mutex<Option<(VerificationMap, ModelSummary)>>,
 }
 
 impl Decoded {
@@ -44,7 +48,21 @@ impl Decoded {
         Self {
             model,
             fields: OnceLock::new(),
+            summary: Mutex::new(None),
         }
+    }
+
+    /// `model.summary(verification)`, reused while the verification is the same.
+    pub(crate) fn summary(&self, verification: &VerificationMap) -> ModelSummary {
+        let mut last = self.summary.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((v, s)) = last.as_ref()
+            && v == verification
+        {
+            return s.clone();
+        }
+        let s = self.model.summary(verification);
+        *last = Some((verification.clone(), s.clone()));
+        s
     }
 
     /// `(name, compact JSON)` of each top-level field of the document, in order.
@@ -163,5 +181,26 @@ pub(crate) mod tests {
         assert_eq!(cache.len(), CAPACITY);
         assert!(cache.get(&key("m0", 1)).is_none());
         assert!(cache.get(&key(&format!("m{}", CAPACITY + 9), 1)).is_some());
+    }
+
+    #[test]
+    fn summaries_follow_the_verification() {
+        let m = generated("s");
+        let d = Decoded::new(m.clone());
+        let none = VerificationMap::new();
+        assert_eq!(d.summary(&none), m.summary(&none));
+        assert_eq!(d.summary(&none), m.summary(&none), "reused");
+        let mut verified = VerificationMap::new();
+        for c in &m.controls {
+            verified.insert(c.id.clone(), crate::domain::VerificationStatus::Verified);
+        }
+        let fresh = d.summary(&verified);
+        assert_eq!(fresh, m.summary(&verified));
+        assert_ne!(
+            fresh,
+            m.summary(&none),
+            "a new verification is a new summary"
+        );
+        assert_eq!(d.summary(&none), m.summary(&none), "and back");
     }
 }

@@ -385,6 +385,12 @@ fn decoded(
     Ok(d)
 }
 
+/// The metadata of one model behind the tenant check. `INDEXED BY`: the planner would take
+/// the primary key and then read the row, walking the document's overflow pages to reach
+/// the columns after it; the covering index has them all (migration 25, issue 18).
+const META_BY_ID: &str = "SELECT workspace_id, source, badge_enabled, repo_url, source_issue, version, updated_at \
+     FROM models INDEXED BY models_meta WHERE id = ?1 AND workspace_id = ?2";
+
 /// A model of a workspace, decoded once and shared (read-only uses).
 pub(crate) fn load_shared(
     conn: &Connection,
@@ -392,9 +398,7 @@ pub(crate) fn load_shared(
     id: &str,
 ) -> Result<(RowMeta, std::sync::Arc<cache::Decoded>)> {
     let meta = conn
-        .prepare_cached(
-            "SELECT workspace_id, source, badge_enabled, repo_url, source_issue, version, updated_at FROM models WHERE id = ?1 AND workspace_id = ?2",
-        )?
+        .prepare_cached(META_BY_ID)?
         .query_row(params![id, workspace_id], RowMeta::read)
         .optional()?
         .ok_or_else(|| Error::NotFound(format!("model {id}")))?;
@@ -550,7 +554,7 @@ fn list_item(conn: &Connection, r: &rusqlite::Row<'_>) -> Result<ListItem> {
         version: model.version,
         created_at: r.get(4)?,
         updated_at,
-        summary: model.summary(&verification),
+        summary: d.summary(&verification),
         integrations: CardIntegrations {
             jira_issues: r.get(7)?,
             confluence_url: r.get(8)?,
@@ -1039,4 +1043,47 @@ fn activity(conn: &Connection, workspace_id: &str, limit: u32) -> Result<Vec<Act
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plan SQLite picks for `sql` (`EXPLAIN QUERY PLAN`), one detail line per step.
+    fn plan(conn: &Connection, sql: &str) -> String {
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .expect("explain");
+        let n = stmt.parameter_count();
+        let args: Vec<String> = (0..n).map(|i| format!("p{i}")).collect();
+        stmt.query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))
+            .expect("plan")
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .expect("rows")
+            .join("\n")
+    }
+
+    #[test]
+    fn list_and_metadata_reads_stay_in_their_covering_indexes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = store::Db::open(
+            &dir.path().join("p.db"),
+            &crate::crypto::DbKey::from_bytes([3; 32]),
+            &store::OpenOptions::default(),
+        )
+        .expect("open");
+        let conn = db.conn().expect("conn");
+        let list = plan(
+            &conn,
+            &format!(
+                "{LIST_COLUMNS} WHERE workspace_id = ?1 ORDER BY updated_at DESC, id LIMIT ?2 OFFSET ?3"
+            ),
+        );
+        assert!(
+            list.contains("USING COVERING INDEX models_list") && !list.contains("TEMP B-TREE"),
+            "{list}"
+        );
+        let meta = plan(&conn, META_BY_ID);
+        assert!(meta.contains("USING COVERING INDEX models_meta"), "{meta}");
+    }
 }

@@ -98,7 +98,7 @@ pub(crate) fn model_body(
         "description_provenance",
         &serde_json::json!({ "repo_url": meta.repo_url }),
     )?;
-    e.push_json("summary", &model.summary(verification))?;
+    e.push_json("summary", &decoded.summary(verification))?;
     e.push_json("verification", verification)?;
     e.write()
 }

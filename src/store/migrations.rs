@@ -11,7 +11,7 @@
 //! 5 assurance, 6 llm, 7 evidence judge, 10 account hardening, 11 evidence hardening,
 //! 12 tenancy, 18 Jira/Confluence, mail queue, password reset and signup, 19 compliance,
 //! 20 compliance exclusions, 21 OAuth clients, codes and tokens,
-//! 22 Jira sources, 23 usage filters, 24 credits (allowances, ledger, notices); the gaps are numbers reserved by parallel work that landed in
+//! 22 Jira sources, 23 usage filters, 24 credits (allowances, ledger, notices), 25 covering indexes of models; the gaps are numbers reserved by parallel work that landed in
 //! another order).
 
 use std::path::Path;
@@ -112,6 +112,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 24,
         name: "credits",
         sql: include_str!("migrations/0024_credits.sql"),
+    },
+    Migration {
+        version: 25,
+        name: "model_indexes",
+        sql: include_str!("migrations/0025_model_indexes.sql"),
     },
 ];
 
