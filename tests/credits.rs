@@ -3,6 +3,7 @@
 //! cached answers and the built-in engine free, adjustments in the activity feed and the
 //! audit log, bad input refused with nothing changed, and the CLI.
 
+use chrono::Datelike as _;
 use serde_json::{Value, json};
 
 use crate::harness::{
@@ -894,4 +895,69 @@ fn concurrent_generations_never_overdraw_and_queries_still_work_at_zero() {
         "A library catalogue where members reserve books online.",
     );
     assert_eq!(status, 402, "{err}");
+}
+
+/// The monthly reset through the real binary. Instead of a clock that jumps a month (the
+/// binary has no test clock), this month's ledger rows are moved to last month in the
+/// database: the same state the server sees on the 1st. The balance is the whole allowance
+/// again — neither last month's use nor its unused rest carries over — and it is consumed
+/// and refused as usual.
+#[test]
+fn a_new_month_starts_again_from_the_allowance() {
+    let fake = FakeLlm::start();
+    let dir = TestDir::new("credits-month");
+    let app = start(&dir, &fake, &[]);
+    let alice = user(&app, &dir, "alice@example.com");
+    let admin = Client::login(&app, "admin@example.com", PASSWORD);
+    let alice_id = me_id(&alice);
+    let (status, body) = put(
+        &admin,
+        &format!("/api/admin/credits/users/{alice_id}"),
+        json!({"monthly_allowance": 25, "reason": "pilot"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = generate(&alice, LEDGER);
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(credits(&alice)["balance"], 15);
+
+    // The 1st of the next month, as the database sees it.
+    let now = chrono::Utc::now();
+    let this_month = rampart::credits::period_of(now);
+    let last_month = rampart::credits::period_of(
+        now.with_day(1).expect("first of the month") - chrono::Duration::days(1),
+    );
+    let master = std::fs::read(dir.data_dir().join("master.key")).expect("master.key");
+    let master = rampart::crypto::MasterKey::from_bytes(master.try_into().expect("32 bytes"));
+    let db = rampart::store::Db::open(
+        &dir.data_dir().join(rampart::store::PLATFORM_DB_FILE),
+        &master.platform_db_key(),
+        &rampart::store::OpenOptions::default(),
+    )
+    .expect("open platform.db");
+    let moved = db
+        .conn()
+        .expect("conn")
+        .execute(
+            "UPDATE credit_ledger SET period = ?1 WHERE subject_id = ?2 AND period = ?3",
+            [&last_month, &alice_id, &this_month],
+        )
+        .expect("move the ledger");
+    assert!(moved >= 1, "this month's use was in the ledger");
+
+    let c = credits(&alice);
+    assert_eq!(
+        c["balance"], 25,
+        "the whole allowance, not 15 and not 40: {c}"
+    );
+    assert_eq!(c["used"], 0, "{c}");
+    // Consumed and refused as in any month: 25 → 15 → 5 → refused.
+    assert_eq!(generate(&alice, OTHER).0, 201);
+    assert_eq!(generate(&alice, THIRD).0, 201);
+    assert_eq!(credits(&alice)["balance"], 5);
+    let (status, err) = generate(
+        &alice,
+        "A fourth system: a kiosk that prints boarding passes.",
+    );
+    assert_eq!(status, 402, "{err}");
+    assert_eq!(err["error"]["code"], "credits_exhausted");
 }
