@@ -136,14 +136,10 @@ impl PlatformMemo {
         state.entries.insert(key, (Instant::now(), Arc::new(value)));
     }
 
-    /// Number of answers held (tests).
-    pub fn len(&self) -> usize {
-        self.lock().entries.len()
-    }
-
-    /// True when nothing is held.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    /// True when nothing is held (tests).
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
+        self.lock().entries.is_empty()
     }
 }
 

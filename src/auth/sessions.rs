@@ -344,7 +344,7 @@ impl AuthService {
     /// [`super::memo`]): no database read and no blocking hop. `None` means: take the full
     /// path, [`AuthService::authenticate_api_key`].
     pub fn cached_api_key(&self, key: &str) -> Option<Caller> {
-        if !(key.starts_with("mk_") || key.starts_with("mv_")) || key.len() > 100 {
+        if !plausible_key(key) {
             return None;
         }
         self.memo.get(&api_key_memo(key))
@@ -353,7 +353,7 @@ impl AuthService {
     /// Resolves an `X-API-Key` into a caller (workspace fixed by the key).
     pub fn authenticate_api_key(&self, key: &str) -> Result<Caller> {
         let invalid = || Error::Unauthenticated("invalid or revoked API key".into());
-        if !(key.starts_with("mk_") || key.starts_with("mv_")) || key.len() > 100 {
+        if !plausible_key(key) {
             return Err(invalid());
         }
         // Before any read: an answer read across a commit is not kept.
@@ -783,6 +783,12 @@ impl AuthService {
         out.tenant = tenant;
         Ok(out)
     }
+}
+
+/// Whether `key` has the shape of an API key (`mk_`/`mv_`, bounded length); anything else
+/// is refused without a look-up.
+fn plausible_key(key: &str) -> bool {
+    (key.starts_with("mk_") || key.starts_with("mv_")) && key.len() <= 100
 }
 
 /// Memo key of an API key's caller: the key's hash, as stored, never the key itself.
