@@ -926,14 +926,7 @@ fn a_new_month_starts_again_from_the_allowance() {
     let last_month = rampart::credits::period_of(
         now.with_day(1).expect("first of the month") - chrono::Duration::days(1),
     );
-    let master = std::fs::read(dir.data_dir().join("master.key")).expect("master.key");
-    let master = rampart::crypto::MasterKey::from_bytes(master.try_into().expect("32 bytes"));
-    let db = rampart::store::Db::open(
-        &dir.data_dir().join(rampart::store::PLATFORM_DB_FILE),
-        &master.platform_db_key(),
-        &rampart::store::OpenOptions::default(),
-    )
-    .expect("open platform.db");
+    let db = crate::harness::platform_db(&dir);
     let moved = db
         .conn()
         .expect("conn")

@@ -1474,15 +1474,8 @@ fn telemetry_past_retention_is_purged() {
     assert!(app.stop().success());
 
     // Backdate the records of one operation by 40 days (straight in the database).
-    let master = std::fs::read(dir.data_dir().join("master.key")).expect("master.key");
-    let master = rampart::crypto::MasterKey::from_bytes(master.try_into().expect("32 bytes"));
     {
-        let db = rampart::store::Db::open(
-            &dir.data_dir().join(rampart::store::PLATFORM_DB_FILE),
-            &master.platform_db_key(),
-            &rampart::store::OpenOptions::default(),
-        )
-        .expect("open platform.db");
+        let db = crate::harness::platform_db(&dir);
         let conn = db.conn().expect("conn");
         let old = (chrono::Utc::now() - chrono::Duration::days(40))
             .format("%Y-%m-%dT%H:%M:%S%.6fZ")

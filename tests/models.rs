@@ -619,14 +619,7 @@ fn concurrent_renames_are_sequential_and_none_is_lost() {
     // Every acknowledged change is in the version history at the version it was acknowledged
     // with, and in the activity feed once (read from the database: the feed's API pages
     // at 500).
-    let master = std::fs::read(dir.data_dir().join("master.key")).expect("master.key");
-    let master = rampart::crypto::MasterKey::from_bytes(master.try_into().expect("32 bytes"));
-    let db = rampart::store::Db::open(
-        &dir.data_dir().join(rampart::store::PLATFORM_DB_FILE),
-        &master.platform_db_key(),
-        &rampart::store::OpenOptions::default(),
-    )
-    .expect("open platform.db");
+    let db = crate::harness::platform_db(&dir);
     let conn = db.conn().expect("conn");
     let mut stmt = conn
         .prepare("SELECT version, json_extract(document, '$.title'), change FROM model_versions WHERE model_id = ?1 ORDER BY version")

@@ -571,6 +571,19 @@ pub fn json(resp: reqwest::blocking::Response) -> (u16, serde_json::Value) {
     (status, body)
 }
 
+/// The appliance's platform database, opened with its master key from the data dir, for
+/// tests that must read or arrange what no interface shows (history rows, backdated records).
+pub fn platform_db(dir: &TestDir) -> rampart::store::Db {
+    let master = std::fs::read(dir.data_dir().join("master.key")).expect("master.key");
+    let master = rampart::crypto::MasterKey::from_bytes(master.try_into().expect("32 bytes"));
+    rampart::store::Db::open(
+        &dir.data_dir().join(rampart::store::PLATFORM_DB_FILE),
+        &master.platform_db_key(),
+        &rampart::store::OpenOptions::default(),
+    )
+    .expect("open platform.db")
+}
+
 /// Creates the first superadmin through the CLI (before or while serving).
 pub fn cli_setup(dir: &TestDir, email: &str) {
     dir.cmd()
