@@ -224,6 +224,19 @@ fn brace_body(code: &str, site: Site, name: &str) -> Option<(usize, usize)> {
                 while j < bytes.len() && (bytes[j] == b' ' || bytes[j] == b'\t') {
                     j += 1;
                 }
+                // `var h func(…) error = func(…) error {`: what came first was the
+                // variable's type; the function literal's parameters and body follow.
+                if bytes.get(k + 1) != Some(&b'>')
+                    && let Some(kw) = ["func", "function"].into_iter().find(|kw| {
+                        code[j..].starts_with(kw)
+                            && !bytes
+                                .get(j + kw.len())
+                                .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+                    })
+                {
+                    k = j + kw.len();
+                    continue;
+                }
                 if bytes.get(j) == Some(&b'{') {
                     let close = balanced(bytes, j, b'{', b'}').unwrap_or(bytes.len() - 1);
                     return Some((j, close + 1));
@@ -467,6 +480,20 @@ mod tests {
         let code = lang::blank(c, Lang::C);
         let first = lang::find_function(&code, "other", Lang::C).expect("found");
         assert_eq!(defining_site(&code, first, "other", Lang::C), first);
+    }
+
+    #[test]
+    fn go_closures_have_the_extent_of_their_literal() {
+        let go = "func main() {\n\th := func(w http.ResponseWriter, r *http.Request) {\n\t\tw.Write(nil)\n\t}\n\tg := func() { if err != nil {} }\n}\nvar t func(int) error = func(n int) error {\n\treturn check(n)\n}\n";
+        let b = body_of(go, "h", Lang::Go);
+        assert!(b.contains("w.Write") && !b.contains("err"), "{b}");
+        let b = body_of(go, "g", Lang::Go);
+        assert!(b.contains("err"), "{b}");
+        let b = body_of(go, "t", Lang::Go);
+        assert!(b.contains("check(n)") && !b.contains("n int"), "{b}");
+        // A call's result bound to a name is not a definition.
+        let call = "x := compute(func() {})\n";
+        assert!(lang::find_function(&lang::blank(call, Lang::Go), "x", Lang::Go).is_none());
     }
 
     #[test]

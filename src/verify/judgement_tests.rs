@@ -762,3 +762,67 @@ fn arrow_functions_are_found_however_they_are_exported() {
         json!({"file": "routes.js", "caller": "show", "callee": "authorize"}),
     );
 }
+
+#[test]
+fn go_closures_bound_to_names_are_definitions() {
+    let d = tree(&[(
+        "main.go",
+        "package main\n\nfunc setup(mux *http.ServeMux) {\n\thealth := func(w http.ResponseWriter, r *http.Request) {\n\t\tw.Write(nil)\n\t}\n\tlogin := func(w http.ResponseWriter, r *http.Request) {\n\t\tif err := r.ParseForm(); err != nil {\n\t\t\treturn\n\t\t}\n\t\taudit(r)\n\t}\n\tmux.HandleFunc(\"/h\", health)\n\tmux.HandleFunc(\"/l\", login)\n}\n\nvar upload = func(w http.ResponseWriter, r *http.Request) {\n\tstore(w)\n}\n\nvar download func(http.ResponseWriter, *http.Request) = func(w http.ResponseWriter, r *http.Request) {\n\tif err := send(w); err != nil {\n\t\tlog(r)\n\t}\n}\n\nfunc other() {\n\tx := compute(1)\n\tstore(x)\n}\n",
+    )]);
+    let r = d.path();
+    for name in ["health", "login", "upload", "download"] {
+        pass(
+            r,
+            "function_exists",
+            json!({"file": "main.go", "name": name}),
+        );
+    }
+    // A variable holding a call's result is no function.
+    fail(
+        r,
+        "function_exists",
+        json!({"file": "main.go", "name": "x"}),
+    );
+    // Extents: the closure's own braces, not the next closure or function.
+    pass(
+        r,
+        "error_handled",
+        json!({"file": "main.go", "function": "login"}),
+    );
+    fail(
+        r,
+        "error_handled",
+        json!({"file": "main.go", "function": "health"}),
+    );
+    pass(
+        r,
+        "error_handled",
+        json!({"file": "main.go", "function": "download"}),
+    );
+    fail(
+        r,
+        "error_handled",
+        json!({"file": "main.go", "function": "upload"}),
+    );
+    pass(
+        r,
+        "function_calls",
+        json!({"file": "main.go", "caller": "login", "callee": "audit"}),
+    );
+    fail(
+        r,
+        "function_calls",
+        json!({"file": "main.go", "caller": "health", "callee": "audit"}),
+    );
+    // The parameter list of `var h func(…) = func(w, r)` is not the body.
+    pass(
+        r,
+        "parameter_validated",
+        json!({"file": "main.go", "function": "download", "parameter": "r"}),
+    );
+    fail(
+        r,
+        "parameter_validated",
+        json!({"file": "main.go", "function": "upload", "parameter": "r"}),
+    );
+}

@@ -523,6 +523,14 @@ pub fn find_function(code: &str, name: &str, lang: Lang) -> Option<Site> {
         patterns.push(format!(
             r"(?m)^[ \t]*{MODIFIERS}(?:(?:let|var)[ \t]+)?(?:[A-Za-z_$][\w$]*\.)*{n}[ \t]*[?!]?[ \t]*(?::[^=(\n]*)?(?P<sep>[=:])[ \t]*(?:(?P<async>async)[ \t]*)?(?:<[^>\n]*>[ \t]*)?{ARROW}"
         ));
+        // Go closures bound to a name: `h := func(…) {`, `var h = func(…)`,
+        // `var h func(…) error = func(…)`, `h = func(…)` (Go only: elsewhere `func(` is a
+        // call of something named `func`).
+        if matches!(lang, Lang::Go | Lang::Other) {
+            patterns.push(format!(
+                r"(?m)^[ \t]*(?:var[ \t]+)?{n}(?:[ \t]+func\b[^=\n]*)?[ \t]*:?=[ \t]*func[ \t]*\("
+            ));
+        }
         // `name = function`, `name: function`, `exports.name = async function`.
         patterns.push(format!(
             r"(?m)^[ \t]*{MODIFIERS}(?:(?:let|var)[ \t]+)?(?:[A-Za-z_$][\w$]*\.)*{n}[ \t]*[:=][ \t]*(?:async[ \t]+)?function\b"
