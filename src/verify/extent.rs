@@ -349,16 +349,27 @@ fn ruby_body(code: &str, site: Site) -> (usize, usize) {
     lang::indent_body(code, site.offset)
 }
 
-/// The terminator of a Ruby heredoc opened on `line` (`<<~SQL`, `<<-EOS`, `<<EOS`), if
-/// any. Quoted terminators are blanked in `code` and not recognised.
+/// The terminator of a Ruby heredoc opened on `line` (`<<~SQL`, `<<-EOS`, `<<EOS`, and the
+/// quoted `<<~'SQL'`, `<<-"EOS"`, whose identifier [`lang::blank`] keeps), if any. An
+/// unquoted terminator starts with a capital (`x << y` and `a <<b` are shifts and appends).
 fn heredoc_id(line: &str) -> Option<String> {
-    let at = line.find("<<")?;
-    let rest = line[at + 2..].trim_start_matches(['~', '-']);
-    let id: String = rest
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .collect();
-    (id.chars().next().is_some_and(|c| c.is_ascii_uppercase())).then_some(id)
+    line.match_indices("<<").find_map(|(at, _)| {
+        let rest = &line[at + 2..];
+        let rest = rest
+            .strip_prefix('~')
+            .or_else(|| rest.strip_prefix('-'))
+            .unwrap_or(rest);
+        let (quoted, rest) = match rest.as_bytes().first() {
+            Some(b'\'' | b'"' | b'`') => (true, &rest[1..]),
+            _ => (false, rest),
+        };
+        let id: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        let first = id.chars().next()?;
+        (quoted || first.is_ascii_uppercase()).then_some(id)
+    })
 }
 
 /// Words of a line with their byte offsets (identifiers only; `x.end` or `:end` excluded).
@@ -465,6 +476,24 @@ mod tests {
         let heredoc = "class Q\n  def report\n    sql = <<~SQL\n      select 1 where x if y\n      the end\n    SQL\n    run(sql)\n  end\n\n  def other\n    begin\n      x\n    rescue => e\n    end\n  end\nend\n";
         let b = body_of(heredoc, "report", Lang::Ruby);
         assert!(b.contains("run(sql)") && !b.contains("rescue"), "{b}");
+    }
+
+    #[test]
+    fn quoted_ruby_heredoc_terminators_end_the_heredoc() {
+        for open in ["<<~'SQL'", "<<-\"SQL\"", "<<'SQL'", "<<~`SQL`"] {
+            let rb = format!(
+                "class Q\n  def report\n    sql = {open}\n      select 1 where x if y\n      end\n    SQL\n    run(sql)\n  end\n\n  def other\n    begin\n      x\n    rescue => e\n    end\n  end\nend\n"
+            );
+            let b = body_of(&rb, "report", Lang::Ruby);
+            assert!(
+                b.contains("run(sql)") && !b.contains("rescue"),
+                "{open}: {b}"
+            );
+        }
+        // `x << Y` appends; it opens no heredoc.
+        let rb = "def add\n  items << Item.new\n  save\nend\ndef risky\n  x\nrescue\n  y\nend\n";
+        let b = body_of(rb, "add", Lang::Ruby);
+        assert!(b.contains("save") && !b.contains("rescue"), "{b}");
     }
 
     #[test]

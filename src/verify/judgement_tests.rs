@@ -826,3 +826,27 @@ fn go_closures_bound_to_names_are_definitions() {
         json!({"file": "main.go", "function": "upload", "parameter": "r"}),
     );
 }
+
+#[test]
+fn quoted_ruby_heredoc_terminators_end_the_heredoc() {
+    let d = tree(&[(
+        "app/models/report.rb",
+        "class Report\n  def query\n    sql = <<~'SQL'\n      select * from t where a = 1 if b\n      end\n    SQL\n    run(sql)\n  end\n\n  def query2\n    sql = <<-\"EOS\"\n      begin x end\n      the end\n    EOS\n    run(sql)\n  end\n\n  def risky\n    begin\n      dangerous\n    rescue StandardError => e\n      log(e)\n    end\n  end\nend\n",
+    )]);
+    let r = d.path();
+    let f = "app/models/report.rb";
+    for caller in ["query", "query2"] {
+        pass(
+            r,
+            "function_calls",
+            json!({"file": f, "caller": caller, "callee": "run"}),
+        );
+        fail(
+            r,
+            "function_calls",
+            json!({"file": f, "caller": caller, "callee": "dangerous"}),
+        );
+        fail(r, "error_handled", json!({"file": f, "function": caller}));
+    }
+    pass(r, "error_handled", json!({"file": f, "function": "risky"}));
+}

@@ -178,7 +178,7 @@ fn blank_impl(text: &str, lang: Lang, keep_strings: bool) -> String {
                 }
                 j += 1;
             }
-            if !keep_strings {
+            if !keep_strings && !ruby_heredoc_quote(bytes, i, lang) {
                 blank_range(&mut out, i + 1, j);
             }
             i = j + 1;
@@ -232,6 +232,20 @@ fn quote_is_string(bytes: &[u8], i: usize, lang: Lang) -> bool {
         (bytes.get(i + 1), bytes.get(i + 2)),
         (Some(b'\\'), _) | (Some(_), Some(b'\''))
     )
+}
+
+/// Ruby: the quote at `i` opens the quoted identifier of a heredoc (`<<~'SQL'`, `<<-"EOS"`,
+/// `<<'EOS'`), which is kept so the end of the heredoc can be found in blanked code.
+fn ruby_heredoc_quote(bytes: &[u8], i: usize, lang: Lang) -> bool {
+    if lang != Lang::Ruby {
+        return false;
+    }
+    let before = &bytes[..i];
+    let before = before
+        .strip_suffix(b"~")
+        .or_else(|| before.strip_suffix(b"-"))
+        .unwrap_or(before);
+    before.ends_with(b"<<")
 }
 
 /// Ruby `=begin` … `=end` block comments (both at the start of a line) blanked, keeping
@@ -1200,7 +1214,9 @@ mod tests {
                     }
                     j += 1;
                 }
-                blank_range(&mut out, i + 1, j);
+                if !ruby_heredoc_quote(bytes, i, lang) {
+                    blank_range(&mut out, i + 1, j);
+                }
                 i = j + 1;
             } else {
                 i += 1;
