@@ -210,8 +210,9 @@ pub fn strip(text: &str, path: &str) -> String {
 /// [`strip`] with an explicit syntax (`path` only decides `.properties` details).
 pub fn strip_as(text: &str, syntax: Syntax, path: &str) -> String {
     match syntax {
-        Syntax::Code(l) => lang::blank_comments(text, l),
+        Syntax::Code(l) => lang::blank_comments_nested(text, l, lang::nested_block_comments(path)),
         Syntax::Component(l) => lang::blank_comments(&xml(text), l),
+        Syntax::CLike if lang::nested_block_comments(path) => scan(text, &Rules::C_LIKE_NESTED),
         Syntax::CLike => scan(text, &Rules::C_LIKE),
         Syntax::Block => scan(text, &Rules::BLOCK),
         Syntax::Hcl => scan(text, &Rules::HCL),
@@ -257,6 +258,9 @@ struct Rules {
     block: Option<(&'static str, &'static str)>,
     /// String quotes (a backslash escapes inside them).
     quotes: &'static [u8],
+    /// Block comments nest (`/* a /* b */ c */` in Dart, `{- {- -} -}` in Haskell,
+    /// `(* (* *) *)` in OCaml and F#): each inner opening needs its own close.
+    nested: bool,
 }
 
 const WHITESPACE: &[u8] = b" \t\r\n\x0c";
@@ -267,42 +271,56 @@ impl Rules {
         line_after: None,
         block: Some(("/*", "*/")),
         quotes: b"\"'`",
+        nested: false,
+    };
+    const C_LIKE_NESTED: Rules = Rules {
+        line: &["//"],
+        line_after: None,
+        block: Some(("/*", "*/")),
+        quotes: b"\"'`",
+        nested: true,
     };
     const BLOCK: Rules = Rules {
         line: &[],
         line_after: None,
         block: Some(("/*", "*/")),
         quotes: b"\"'",
+        nested: false,
     };
     const HCL: Rules = Rules {
         line: &["#", "//"],
         line_after: None,
         block: Some(("/*", "*/")),
         quotes: b"\"",
+        nested: false,
     };
     const HASH: Rules = Rules {
         line: &["#"],
         line_after: Some(WHITESPACE),
         block: None,
         quotes: b"\"'",
+        nested: false,
     };
     const CONF: Rules = Rules {
         line: &["#"],
         line_after: Some(b" \t\r\n\x0c;{}"),
         block: None,
         quotes: b"\"'",
+        nested: false,
     };
     const SQL: Rules = Rules {
         line: &["--"],
         line_after: None,
         block: Some(("/*", "*/")),
         quotes: b"'\"",
+        nested: false,
     };
     const LUA: Rules = Rules {
         line: &["--"],
         line_after: None,
         block: Some(("--[[", "]]")),
         quotes: b"'\"",
+        nested: false,
     };
     const HASKELL: Rules = Rules {
         line: &["--"],
@@ -310,48 +328,56 @@ impl Rules {
         block: Some(("{-", "-}")),
         // `'` is also a name character (`x'`), so only `"` quotes.
         quotes: b"\"",
+        nested: true,
     };
     const DOUBLE_DASH: Rules = Rules {
         line: &["--"],
         line_after: None,
         block: None,
         quotes: b"'\"",
+        nested: false,
     };
     const POWERSHELL: Rules = Rules {
         line: &["#"],
         line_after: Some(WHITESPACE),
         block: Some(("<#", "#>")),
         quotes: b"'\"",
+        nested: false,
     };
     const FSHARP: Rules = Rules {
         line: &["//"],
         line_after: None,
         block: Some(("(*", "*)")),
         quotes: b"\"",
+        nested: true,
     };
     const ML: Rules = Rules {
         line: &[],
         line_after: None,
         block: Some(("(*", "*)")),
         quotes: b"\"",
+        nested: true,
     };
     const SEMICOLON: Rules = Rules {
         line: &[";"],
         line_after: None,
         block: None,
         quotes: b"\"",
+        nested: false,
     };
     const PERCENT: Rules = Rules {
         line: &["%"],
         line_after: None,
         block: None,
         quotes: b"\"",
+        nested: false,
     };
     const APOSTROPHE: Rules = Rules {
         line: &["'"],
         line_after: None,
         block: None,
         quotes: b"\"",
+        nested: false,
     };
 }
 
@@ -414,10 +440,13 @@ fn scan(text: &str, r: &Rules) -> String {
         if let Some((open, close)) = r.block
             && bytes[i..].starts_with(open.as_bytes())
         {
-            let end = text
-                .get(i + open.len()..)
-                .and_then(|rest| rest.find(close))
-                .map_or(n, |p| i + open.len() + p + close.len());
+            let end = if r.nested {
+                nested_end(text, i + open.len(), open, close)
+            } else {
+                text.get(i + open.len()..)
+                    .and_then(|rest| rest.find(close))
+                    .map_or(n, |p| i + open.len() + p + close.len())
+            };
             blank_range(&mut out, i, end);
             i = end;
             continue;
@@ -434,6 +463,29 @@ fn scan(text: &str, r: &Rules) -> String {
         i += 1;
     }
     into_string(out)
+}
+
+/// End (exclusive) of a nesting block comment whose text starts at `from` (after its
+/// `open`), or the text length when it is not closed.
+fn nested_end(text: &str, from: usize, open: &str, close: &str) -> usize {
+    let mut depth = 1usize;
+    let mut j = from;
+    while j < text.len() {
+        let rest = &text.as_bytes()[j..];
+        if rest.starts_with(close.as_bytes()) {
+            depth -= 1;
+            j += close.len();
+            if depth == 0 {
+                return j;
+            }
+        } else if rest.starts_with(open.as_bytes()) {
+            depth += 1;
+            j += open.len();
+        } else {
+            j += 1;
+        }
+    }
+    text.len()
 }
 
 /// `<!-- … -->` comments (an unclosed one runs to the end of the file, as in XML).
@@ -618,6 +670,34 @@ mod tests {
             kept("a http://x/#y # c\n// d\n", "notes.weird"),
             "a http://x/#y"
         );
+    }
+
+    #[test]
+    fn block_comments_nest_only_where_the_language_nests_them() {
+        let t = "/* use(a) /* use(b) */ use(c) */ use(d)\n";
+        // Rust, Swift, Kotlin, Scala, Dart: the inner `*/` does not end the comment.
+        for path in [
+            "src/main.rs",
+            "App.swift",
+            "Main.kt",
+            "build.gradle.kts",
+            "A.scala",
+            "main.dart",
+        ] {
+            assert_eq!(kept(t, path), "use(d)", "{path}");
+        }
+        // C, Java, JavaScript, C#, Go, PHP, CSS: the first `*/` ends it.
+        for path in [
+            "a.c", "A.java", "a.js", "A.cs", "a.go", "a.php", "a.css", "x.jsonc",
+        ] {
+            assert_eq!(kept(t, path), "use(c) */ use(d)", "{path}");
+        }
+        // Haskell `{- -}` and OCaml/F# `(* *)` nest too.
+        assert_eq!(kept("{- a {- b -} c -} d\n", "Main.hs"), "d");
+        assert_eq!(kept("(* a (* b *) c *) d\n", "m.ml"), "d");
+        assert_eq!(kept("(* a (* b *) c *) d\n", "m.fs"), "d");
+        // An unclosed nested comment runs to the end of the file.
+        assert_eq!(kept("x /* a /* b */ c\nuse(e)\n", "lib.rs"), "x");
     }
 
     #[test]

@@ -850,3 +850,74 @@ fn quoted_ruby_heredoc_terminators_end_the_heredoc() {
     }
     pass(r, "error_handled", json!({"file": f, "function": "risky"}));
 }
+
+#[test]
+fn nested_block_comments_are_comments_where_the_language_nests_them() {
+    let d = tree(&[
+        (
+            "src/lib.rs",
+            "/* outer /* inner */ fn fake_rs() {} */\nfn real_rs() {}\n",
+        ),
+        (
+            "Sources/App.swift",
+            "/* outer /* inner */ func fakeSwift() {} */\nfunc realSwift() {}\n",
+        ),
+        (
+            "app/Main.kt",
+            "/* outer /* inner */ fun fakeKt() {} */\nfun realKt() {}\n",
+        ),
+        (
+            "lib/main.dart",
+            "/* outer /* inner */ void fakeDart() {} */\nvoid realDart() {}\n",
+        ),
+        (
+            "src/a.c",
+            "/* outer /* inner */ int realC() { return 1; } /* x */\n",
+        ),
+        (
+            "src/a.js",
+            "/* outer /* inner */ function realJs() {} /* */\n",
+        ),
+        (
+            "src/main.rs",
+            "/* app.use(csrf) /* nested */ app.use(cors) */\napp.use(helmet)\n",
+        ),
+        (
+            "lib/app.dart",
+            "/* app.use(csrf) /* nested */ app.use(cors) */\napp.use(helmet)\n",
+        ),
+    ]);
+    let r = d.path();
+    for (file, fake, real) in [
+        ("src/lib.rs", "fake_rs", "real_rs"),
+        ("Sources/App.swift", "fakeSwift", "realSwift"),
+        ("app/Main.kt", "fakeKt", "realKt"),
+        ("lib/main.dart", "fakeDart", "realDart"),
+    ] {
+        fail(r, "function_exists", json!({"file": file, "name": fake}));
+        pass(r, "function_exists", json!({"file": file, "name": real}));
+    }
+    // C and JavaScript comments do not nest: the first `*/` ends the comment.
+    pass(
+        r,
+        "function_exists",
+        json!({"file": "src/a.c", "name": "realC"}),
+    );
+    pass(
+        r,
+        "function_exists",
+        json!({"file": "src/a.js", "name": "realJs"}),
+    );
+    for file in ["src/main.rs", "lib/app.dart"] {
+        fail(
+            r,
+            "middleware_registered",
+            json!({"file": file, "middleware": "cors"}),
+        );
+        pass(
+            r,
+            "middleware_registered",
+            json!({"file": file, "middleware": "helmet"}),
+        );
+    }
+}

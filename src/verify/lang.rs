@@ -67,7 +67,24 @@ impl Lang {
 /// standard library's memchr-based searches; the result is byte-for-byte that of a plain
 /// byte-at-a-time scan (see the `blank_matches_reference` test).
 pub fn blank(text: &str, lang: Lang) -> String {
-    blank_impl(text, lang, false)
+    blank_impl(text, lang, false, lang == Lang::Rust)
+}
+
+/// [`blank`] for the file at `path`: its language, and `/* … */` nesting where the
+/// language nests them ([`nested_block_comments`]).
+pub fn blank_file(text: &str, path: &str) -> String {
+    blank_impl(text, Lang::of(path), false, nested_block_comments(path))
+}
+
+/// Whether `/* … */` comments nest in the language of `path`: Rust, Swift, Kotlin, Scala
+/// and Dart, where `/* a /* b */ c */` is one comment. In C, C++, Java, JavaScript, C#,
+/// Go and PHP they do not: the first `*/` ends the comment.
+pub fn nested_block_comments(path: &str) -> bool {
+    let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    matches!(
+        ext.as_deref(),
+        Some("rs" | "swift" | "kt" | "kts" | "scala" | "sc" | "dart")
+    )
 }
 
 /// Replaces only comment text with spaces (string literals kept, still recognised so a `//`
@@ -76,10 +93,16 @@ pub fn blank(text: &str, lang: Lang) -> String {
 /// and environment variable names, import paths). A Python triple-quoted string standing
 /// alone as a statement (a docstring, or code "commented out" in one) counts as a comment.
 pub fn blank_comments(text: &str, lang: Lang) -> String {
-    blank_impl(text, lang, true)
+    blank_impl(text, lang, true, lang == Lang::Rust)
 }
 
-fn blank_impl(text: &str, lang: Lang, keep_strings: bool) -> String {
+/// [`blank_comments`] with `/* … */` nesting chosen by the caller
+/// ([`nested_block_comments`] of the file's path).
+pub fn blank_comments_nested(text: &str, lang: Lang, nested: bool) -> String {
+    blank_impl(text, lang, true, nested)
+}
+
+fn blank_impl(text: &str, lang: Lang, keep_strings: bool, nested: bool) -> String {
     let pre;
     let text = match ruby_block_comments(text, lang) {
         Some(t) => {
@@ -132,7 +155,7 @@ fn blank_impl(text: &str, lang: Lang, keep_strings: bool) -> String {
             blank_range(&mut out, i, end);
             i = end;
         } else if slash_comments && c == b'/' && bytes.get(i + 1) == Some(&b'*') {
-            let end = find_from(text, i + 2, "*/").map(|e| e + 2).unwrap_or(n);
+            let end = block_comment_end(text, i + 2, nested);
             blank_range(&mut out, i, end);
             i = end;
         } else if c == b'/'
@@ -216,6 +239,37 @@ fn line_end(text: &str, from: usize) -> usize {
     text.get(from..)
         .and_then(|rest| rest.find('\n'))
         .map_or(text.len(), |p| from + p)
+}
+
+/// End (exclusive) of the `/* … */` comment whose text starts at `from`, or the text
+/// length when it is not closed. With `nested`, each inner `/*` needs its own `*/`.
+fn block_comment_end(text: &str, from: usize, nested: bool) -> usize {
+    let n = text.len();
+    if !nested {
+        return find_from(text, from, "*/").map_or(n, |e| e + 2);
+    }
+    let bytes = text.as_bytes();
+    let mut depth = 1usize;
+    let mut j = from;
+    // Only `/` and `*` matter: jump between them with the memchr-based search.
+    while let Some(p) = text.get(j..).and_then(|rest| rest.find(['/', '*'])) {
+        j += p;
+        match (bytes[j], bytes.get(j + 1)) {
+            (b'/', Some(b'*')) => {
+                depth += 1;
+                j += 2;
+            }
+            (b'*', Some(b'/')) => {
+                depth -= 1;
+                j += 2;
+                if depth == 0 {
+                    return j;
+                }
+            }
+            _ => j += 1,
+        }
+    }
+    n
 }
 
 /// First occurrence of `needle` at or after `from` (a char boundary, or past the end).
@@ -1141,6 +1195,7 @@ mod tests {
         let hash_comments = matches!(lang, Lang::Python | Lang::Ruby | Lang::Php | Lang::Other);
         let slash_comments = !matches!(lang, Lang::Python | Lang::Ruby);
         let backtick = matches!(lang, Lang::JavaScript | Lang::Go);
+        let nested = lang == Lang::Rust;
         let n = bytes.len();
         let nl = |from: usize| {
             bytes[from..]
@@ -1180,7 +1235,25 @@ mod tests {
                 blank_range(&mut out, i, end);
                 i = end;
             } else if slash_comments && c == b'/' && bytes.get(i + 1) == Some(&b'*') {
-                let end = find(i + 2, b"*/").map(|e| e + 2).unwrap_or(n);
+                // Rust block comments nest.
+                let mut end = n;
+                let mut depth = 0usize;
+                let mut j = i;
+                while j + 1 < n {
+                    if bytes[j] == b'/' && bytes[j + 1] == b'*' && (depth == 0 || nested) {
+                        depth += 1;
+                        j += 2;
+                    } else if bytes[j] == b'*' && bytes[j + 1] == b'/' {
+                        depth -= 1;
+                        j += 2;
+                        if depth == 0 {
+                            end = j;
+                            break;
+                        }
+                    } else {
+                        j += 1;
+                    }
+                }
                 blank_range(&mut out, i, end);
                 i = end;
             } else if c == b'/'
@@ -1291,11 +1364,34 @@ mod tests {
                 "fn f<'a>(x: &'a str) -> char { 'x' } // c\n/* d */ '\\n'",
                 Lang::Rust,
             ),
+            (
+                "/* a /* b */ c */ d /* e /*/ f */ */ g /* h /* i",
+                Lang::Rust,
+            ),
+            ("/* a /* b */ c */ d /* e /*/ f */ */ g", Lang::C),
         ];
         for (text, lang) in samples {
             assert_eq!(blank(text, lang), blank_reference(text, lang), "{lang:?}");
             assert_eq!(blank(text, lang).len(), text.len());
         }
+    }
+
+    #[test]
+    fn nested_block_comments_follow_the_file_type() {
+        let t = "/* a /* b */ fn fake() {} */\nfn real() {}\n";
+        for path in ["lib.rs", "App.swift", "Main.kt", "A.scala", "main.dart"] {
+            let code = blank_file(t, path);
+            assert!(
+                !code.contains("fake") && code.contains("real"),
+                "{path}: {code}"
+            );
+            assert_eq!(code.len(), t.len());
+        }
+        for path in ["a.c", "A.java", "a.js", "a.go", "A.cs", "a.php"] {
+            assert!(blank_file(t, path).contains("fake"), "{path}");
+        }
+        // `blank` with Rust's `Lang` nests as well (the oracle checks it at random).
+        assert!(!blank(t, Lang::Rust).contains("fake"));
     }
 
     #[test]
