@@ -110,11 +110,18 @@ const KEEP: &[&str] = &[
 
 /// Lower-cases and stems one word.
 pub fn normalize_word(w: &str) -> String {
-    let w: String = w
-        .chars()
-        .filter(|c| *c != '\'' && *c != '’')
-        .flat_map(char::to_lowercase)
-        .collect();
+    // ASCII (nearly every word): byte-wise, without the per-character case tables.
+    let w: String = if w.is_ascii() {
+        w.bytes()
+            .filter(|b| *b != b'\'')
+            .map(|b| char::from(b.to_ascii_lowercase()))
+            .collect()
+    } else {
+        w.chars()
+            .filter(|c| *c != '\'' && *c != '’')
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
     let n = w.chars().count();
     if KEEP.contains(&w.as_str()) {
         return w;
@@ -139,6 +146,10 @@ pub struct Text<'a> {
     pub raw: &'a str,
     /// Its tokens.
     pub tokens: Vec<Token>,
+    /// Token indices ordered by normalised form (then position): [`Text::find`] looks a
+    /// phrase's first word up here instead of scanning every token for every trigger (the
+    /// engine looks up thousands of catalog phrases per description).
+    by_norm: Vec<usize>,
 }
 
 fn is_word_char(c: char) -> bool {
@@ -247,7 +258,13 @@ impl<'a> Text<'a> {
                 }
             }
         }
-        Text { raw, tokens }
+        let mut by_norm: Vec<usize> = (0..tokens.len()).collect();
+        by_norm.sort_by(|&a, &b| tokens[a].norm.cmp(&tokens[b].norm).then(a.cmp(&b)));
+        Text {
+            raw,
+            tokens,
+            by_norm,
+        }
     }
 
     /// Original text of tokens `from..to` (inclusive range of tokens, exclusive `to`).
@@ -267,9 +284,16 @@ impl<'a> Text<'a> {
         if n == 0 || n > self.tokens.len() {
             return Vec::new();
         }
+        let first = phrase[0].as_str();
+        let at = self
+            .by_norm
+            .partition_point(|&i| self.tokens[i].norm.as_str() < first);
         let mut out = Vec::new();
-        for i in 0..=self.tokens.len() - n {
-            if (0..n).all(|k| self.tokens[i + k].norm == phrase[k]) {
+        for &i in &self.by_norm[at..] {
+            if self.tokens[i].norm != first {
+                break;
+            }
+            if i + n <= self.tokens.len() && (1..n).all(|k| self.tokens[i + k].norm == phrase[k]) {
                 out.push((i, self.tokens[i].negated));
             }
         }
@@ -396,6 +420,23 @@ mod tests {
             &[phrase_tokens("presigned"), phrase_tokens("pre-signed url")],
         );
         assert_eq!(u.hits, vec!["pre-signed URLs"]);
+    }
+
+    #[test]
+    fn find_returns_every_match_in_text_order() {
+        let t = Text::new("API keys rotate; the API key store keeps api keys, not API");
+        let key = phrase_tokens("api key");
+        assert_eq!(t.find(&key), vec![(0, false), (4, false), (8, false)]);
+        assert_eq!(
+            t.find(&phrase_tokens("api")),
+            vec![(0, false), (4, false), (8, false), (11, true)]
+        );
+        assert_eq!(
+            t.find(&phrase_tokens("api key store keep")),
+            vec![(4, false)]
+        );
+        assert!(t.find(&phrase_tokens("key api")).is_empty());
+        assert!(t.find(&phrase_tokens("api key rotation")).is_empty());
     }
 
     #[test]
