@@ -833,7 +833,7 @@ fn error_handled(ws: &Workspace, p: &Params) -> CheckResult {
     // The function's real extent (signature included: `-> Result<…>`), never the next one.
     let (off, end) = extent::whole(&code, site, &func, l);
     let window = &code[off..end];
-    const MARKERS: [&str; 13] = [
+    const MARKERS: [&str; 15] = [
         "try:",
         "try{",
         "try {",
@@ -847,6 +847,9 @@ fn error_handled(ws: &Workspace, p: &Params) -> CheckResult {
         "recover()",
         "rescue",
         "runtime.recover",
+        // Lua: protected calls.
+        "pcall(",
+        "xpcall(",
     ];
     Ok(
         match MARKERS
@@ -862,7 +865,7 @@ fn error_handled(ws: &Workspace, p: &Params) -> CheckResult {
                 ))
             }
             None => Verdict::fail(format!(
-                "No error handling (try/catch/except/if err/Result</recover/rescue) in '{func}' (lines {}-{} of '{file}')",
+                "No error handling (try/catch/except/if err/Result</recover/rescue/pcall) in '{func}' (lines {}-{} of '{file}')",
                 site.line,
                 lang::line_of(&text, end)
             )),

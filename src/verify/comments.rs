@@ -207,27 +207,16 @@ pub fn strip(text: &str, path: &str) -> String {
     strip_as(text, syntax, path)
 }
 
-/// [`strip`] with an explicit syntax (`path` only decides `.properties` details).
+/// [`strip`] with an explicit syntax (`path` only decides `.properties` details and
+/// whether block comments nest).
 pub fn strip_as(text: &str, syntax: Syntax, path: &str) -> String {
+    if let Some(rules) = rules_of(syntax, path) {
+        return scan(text, rules, false);
+    }
     match syntax {
         Syntax::Code(l) => lang::blank_comments_nested(text, l, lang::nested_block_comments(path)),
         Syntax::Component(l) => lang::blank_comments(&xml(text), l),
-        Syntax::CLike if lang::nested_block_comments(path) => scan(text, &Rules::C_LIKE_NESTED),
-        Syntax::CLike => scan(text, &Rules::C_LIKE),
-        Syntax::Block => scan(text, &Rules::BLOCK),
-        Syntax::Hcl => scan(text, &Rules::HCL),
-        Syntax::Hash => scan(text, &Rules::HASH),
-        Syntax::Conf => scan(text, &Rules::CONF),
-        Syntax::Sql => scan(text, &Rules::SQL),
-        Syntax::Lua => scan(text, &Rules::LUA),
-        Syntax::Haskell => scan(text, &Rules::HASKELL),
-        Syntax::DoubleDash => scan(text, &Rules::DOUBLE_DASH),
-        Syntax::PowerShell => scan(text, &Rules::POWERSHELL),
-        Syntax::FSharp => scan(text, &Rules::FSHARP),
-        Syntax::Ml => scan(text, &Rules::ML),
-        Syntax::Semicolon => scan(text, &Rules::SEMICOLON),
-        Syntax::Percent => scan(text, &Rules::PERCENT),
-        Syntax::Apostrophe => scan(text, &Rules::APOSTROPHE),
+        Syntax::Lua => lua(text, false),
         Syntax::Xml => xml(text),
         Syntax::HashLine => whole_lines(text, &["#"]),
         Syntax::Ini => {
@@ -243,8 +232,123 @@ pub fn strip_as(text: &str, syntax: Syntax, path: &str) -> String {
                 "REM ", "rem ", "Rem ", "@REM ", "@rem ", "::", "REM\r", "rem\r",
             ],
         ),
-        Syntax::Unknown => whole_lines(&scan(text, &Rules::HASH), &["//"]),
+        _ => whole_lines(&scan(text, &Rules::HASH, false), &["//"]),
     }
+}
+
+/// The scanner rules of the syntaxes [`scan`] handles.
+fn rules_of(syntax: Syntax, path: &str) -> Option<&'static Rules> {
+    Some(match syntax {
+        Syntax::CLike if lang::nested_block_comments(path) => &Rules::C_LIKE_NESTED,
+        Syntax::CLike => &Rules::C_LIKE,
+        Syntax::Block => &Rules::BLOCK,
+        Syntax::Hcl => &Rules::HCL,
+        Syntax::Hash => &Rules::HASH,
+        Syntax::Conf => &Rules::CONF,
+        Syntax::Sql => &Rules::SQL,
+        Syntax::Haskell => &Rules::HASKELL,
+        Syntax::DoubleDash => &Rules::DOUBLE_DASH,
+        Syntax::PowerShell => &Rules::POWERSHELL,
+        Syntax::FSharp => &Rules::FSHARP,
+        Syntax::Ml => &Rules::ML,
+        Syntax::Semicolon => &Rules::SEMICOLON,
+        Syntax::Percent => &Rules::PERCENT,
+        Syntax::Apostrophe => &Rules::APOSTROPHE,
+        _ => return None,
+    })
+}
+
+/// The view of a file that the structural checks (`function_exists`, `function_calls`,
+/// extents, …) read: comments and string contents blanked, delimiters, newlines and byte
+/// offsets kept. Source languages go through [`lang::blank_file`]. Files of other types
+/// whose comment syntax is known (Lua, Elixir, shell, Haskell, PowerShell, SQL, …) are
+/// scanned with their own rules instead of the generic blanker (which took `#`, `//` and
+/// `/* */` as comments and knew no `--`); unknown ones follow a shebang.
+pub fn code(text: &str, path: &str) -> String {
+    if lang::Lang::of(path) != Lang::Other {
+        return lang::blank_file(text, path);
+    }
+    let syntax = match syntax_of(path) {
+        Syntax::Unknown => shebang(text).unwrap_or(Syntax::Unknown),
+        s => s,
+    };
+    if let Some(rules) = rules_of(syntax, path) {
+        return scan(text, rules, true);
+    }
+    match syntax {
+        Syntax::Code(l) => lang::blank(text, l),
+        Syntax::Lua => lua(text, true),
+        _ => lang::blank_file(text, path),
+    }
+}
+
+/// Lua: `--` line comments, `--[[ … ]]` and `--[==[ … ]==]` block comments, and strings
+/// (`'…'`, `"…"`, long brackets `[[ … ]]`, `[==[ … ]==]`), whose contents are blanked
+/// too when `blank_strings`.
+fn lua(text: &str, blank_strings: bool) -> String {
+    let bytes = text.as_bytes();
+    let n = bytes.len();
+    let mut out = bytes.to_vec();
+    // `[`, then as many `=` as the closing bracket needs, then `[`: the level, if any.
+    let long_open = |at: usize| -> Option<usize> {
+        let eq = bytes
+            .get(at + 1..)?
+            .iter()
+            .take_while(|&&b| b == b'=')
+            .count();
+        (bytes.get(at) == Some(&b'[') && bytes.get(at + 1 + eq) == Some(&b'[')).then_some(eq)
+    };
+    // Start of the closing bracket of `level` for a text starting at `from`, and the end
+    // (exclusive) of that bracket; both the text length when it is not closed.
+    let long_end = |from: usize, level: usize| -> (usize, usize) {
+        let mut j = from;
+        while let Some(p) = bytes
+            .get(j..)
+            .and_then(|r| r.iter().position(|&b| b == b']'))
+        {
+            j += p;
+            let eq = bytes[j + 1..].iter().take_while(|&&b| b == b'=').count();
+            if eq == level && bytes.get(j + 1 + eq) == Some(&b']') {
+                return (j, j + eq + 2);
+            }
+            j += 1;
+        }
+        (n, n)
+    };
+    let mut i = 0;
+    while i < n {
+        match bytes[i] {
+            b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                let end = match long_open(i + 2) {
+                    Some(level) => long_end(i + 2 + level + 2, level).1,
+                    None => line_end(bytes, i),
+                };
+                blank_range(&mut out, i, end);
+                i = end;
+            }
+            b'[' if let Some(level) = long_open(i) => {
+                let from = i + level + 2;
+                let (close, end) = long_end(from, level);
+                if blank_strings {
+                    blank_range(&mut out, from, close);
+                }
+                i = end;
+            }
+            q @ (b'\'' | b'"') => {
+                let mut j = i + 1;
+                while j < n && bytes[j] != q && bytes[j] != b'\n' {
+                    j += if bytes[j] == b'\\' { 2 } else { 1 };
+                }
+                let closed = j < n && bytes[j] == q;
+                if closed && blank_strings {
+                    blank_range(&mut out, i + 1, j);
+                }
+                i = if closed { j + 1 } else { i + 1 };
+            }
+            _ => i += 1,
+        }
+    }
+    into_string(out)
 }
 
 /// What starts a comment and what quotes a string, for [`scan`].
@@ -312,13 +416,6 @@ impl Rules {
         line: &["--"],
         line_after: None,
         block: Some(("/*", "*/")),
-        quotes: b"'\"",
-        nested: false,
-    };
-    const LUA: Rules = Rules {
-        line: &["--"],
-        line_after: None,
-        block: Some(("--[[", "]]")),
         quotes: b"'\"",
         nested: false,
     };
@@ -410,7 +507,7 @@ fn line_end(bytes: &[u8], from: usize) -> usize {
 /// Generic scanner: strings are skipped (a quote that is not closed on its line is taken
 /// as a plain character, so an apostrophe in prose does not swallow the rest), comments
 /// are blanked.
-fn scan(text: &str, r: &Rules) -> String {
+fn scan(text: &str, r: &Rules, blank_strings: bool) -> String {
     let bytes = text.as_bytes();
     let n = bytes.len();
     let mut out = bytes.to_vec();
@@ -433,6 +530,9 @@ fn scan(text: &str, r: &Rules) -> String {
                     break;
                 }
                 j += 1;
+            }
+            if closed && blank_strings {
+                blank_range(&mut out, i + 1, j);
             }
             i = if closed { j + 1 } else { i + 1 };
             continue;
@@ -698,6 +798,40 @@ mod tests {
         assert_eq!(kept("(* a (* b *) c *) d\n", "m.fs"), "d");
         // An unclosed nested comment runs to the end of the file.
         assert_eq!(kept("x /* a /* b */ c\nuse(e)\n", "lib.rs"), "x");
+    }
+
+    #[test]
+    fn lua_comments_and_long_brackets() {
+        let t = "use(a) -- use(b)\n--[[ use(c)\n]] use(d)\n--[==[ ]] use(e) ]==] use(f)\nx = [[ -- use(g) ]] .. \"--\" .. '--[[' use(h)\n";
+        // Comments only: strings (long brackets included) are kept, `--` in them is text.
+        assert_eq!(
+            kept(t, "app.lua"),
+            "use(a) use(d) use(f) x = [[ -- use(g) ]] .. \"--\" .. '--[[' use(h)"
+        );
+        // The structural checks' view blanks string contents too.
+        let c = code(t, "app.lua");
+        assert_eq!(c.len(), t.len());
+        assert_eq!(
+            c.split_whitespace().collect::<Vec<_>>().join(" "),
+            "use(a) use(d) use(f) x = [[ ]] .. \" \" .. ' ' use(h)"
+        );
+    }
+
+    #[test]
+    fn the_code_view_follows_the_file_type() {
+        // Source languages: the language blanker (comments and string contents).
+        assert_eq!(code("f(\"a\") // g()\n", "a.js"), "f(\" \")       \n");
+        // Known non-language syntaxes: their comments, string contents blanked.
+        let ex = "def a(x), do: \"#{x} # y\" # b()\nhttp://host # c()\n";
+        let c = code(ex, "lib/a.ex");
+        assert!(c.contains("def a(x), do: \"") && !c.contains("b()") && !c.contains("c()"));
+        assert!(!c.contains("# y") && c.contains("http://host"), "{c}");
+        let ps = "<#\nfunction Fake {}\n#>\nfunction Real { } # Other\n";
+        let c = code(ps, "a.ps1");
+        assert!(!c.contains("Fake") && c.contains("Real") && !c.contains("Other"));
+        assert_eq!(c.len(), ps.len());
+        // Unknown files: a shebang decides, else the generic blanker.
+        assert!(!code("#!/usr/bin/env python3\nx = 1 # f()\n", "bin/tool").contains("f()"));
     }
 
     #[test]

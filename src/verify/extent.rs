@@ -85,7 +85,11 @@ fn end_dialect(code: &str, site: Site, name: &str) -> Option<EndDialect> {
         return Some(EndDialect::Elixir);
     }
     let lua_head = header.strip_prefix("local ").unwrap_or(header).trim_start();
-    if !lua_head.starts_with("function ") {
+    // `function M.name(…)`, or a function assigned: `M.name = function(…)`.
+    let assigned = lua_head.split_once('=').is_some_and(|(lhs, rhs)| {
+        lhs.trim_end().ends_with(name) && rhs.trim_start().starts_with("function")
+    });
+    if !lua_head.starts_with("function ") && !assigned {
         return None;
     }
     let open = site.offset + code[site.offset..line_end].find(name)? + name.len();

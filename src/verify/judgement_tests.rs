@@ -921,3 +921,68 @@ fn nested_block_comments_are_comments_where_the_language_nests_them() {
         );
     }
 }
+
+#[test]
+fn lua_comments_are_not_code_for_the_structural_checks() {
+    let d = tree(&[
+        (
+            "app.lua",
+            "local M = {}\n-- function M.fake() end\n--[[\nfunction M.fake2()\nend\n]]\n--[==[\nfunction M.fake3() end\n]==]\nfunction M.handler(req)\n  -- pcall(x) is how we would do it\n  local v = req.body -- end\n  return v\nend\n\nfunction M.safe(req)\n  local ok, err = pcall(run, req)\n  return ok\nend\n\nfunction M.caller()\n  -- audit(x)\n  go()\nend\nlocal s = [[ function M.fake4() end ]]\n",
+        ),
+        (
+            "handlers.lua",
+            "local M = {}\nM.create = function(req)\n  -- pcall(x)\n  return req\nend\nlocal remove = function(req)\n  local ok = pcall(del, req)\n  return ok\nend\nreturn M\n",
+        ),
+    ]);
+    let r = d.path();
+    for name in ["fake", "fake2", "fake3", "fake4"] {
+        fail(
+            r,
+            "function_exists",
+            json!({"file": "app.lua", "name": name}),
+        );
+    }
+    pass(
+        r,
+        "function_exists",
+        json!({"file": "app.lua", "name": "handler"}),
+    );
+    // A call only in a comment is no call; an `end` in a comment ends nothing.
+    fail(
+        r,
+        "function_calls",
+        json!({"file": "app.lua", "caller": "caller", "callee": "audit"}),
+    );
+    pass(
+        r,
+        "function_calls",
+        json!({"file": "app.lua", "caller": "caller", "callee": "go"}),
+    );
+    fail(
+        r,
+        "function_calls",
+        json!({"file": "app.lua", "caller": "handler", "callee": "pcall"}),
+    );
+    fail(
+        r,
+        "error_handled",
+        json!({"file": "app.lua", "function": "handler"}),
+    );
+    // Protected calls are Lua's error handling.
+    pass(
+        r,
+        "error_handled",
+        json!({"file": "app.lua", "function": "safe"}),
+    );
+    // Functions assigned to names end at their own `end`.
+    fail(
+        r,
+        "function_calls",
+        json!({"file": "handlers.lua", "caller": "create", "callee": "pcall"}),
+    );
+    pass(
+        r,
+        "error_handled",
+        json!({"file": "handlers.lua", "function": "remove"}),
+    );
+}

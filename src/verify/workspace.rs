@@ -159,7 +159,7 @@ impl Workspace {
     }
 
     /// The file's text with comments and string contents blanked for its language
-    /// (see [`super::lang::blank_file`]), computed once per run.
+    /// (see [`super::comments::code`]), computed once per run.
     pub fn read_code(&self, rel: &str) -> Result<(Arc<String>, Arc<String>), FileError> {
         let text = self.read(rel)?;
         if let Ok(cache) = self.code_cache.lock()
@@ -167,7 +167,7 @@ impl Workspace {
         {
             return Ok((text, hit.clone()));
         }
-        let code = Arc::new(super::lang::blank_file(&text, rel));
+        let code = Arc::new(super::comments::code(&text, rel));
         if let Ok(mut cache) = self.code_cache.lock() {
             cache.insert(rel.to_string(), code.clone());
         }
