@@ -16,6 +16,7 @@
 //! | `#`, `//` and `/* */` | `.tf .tfvars .hcl .nomad .jsonnet .libsonnet` |
 //! | `#` (at line start or after a space) | `.yaml .yml .toml .sh .bash .zsh .env .txt .cfg .mk .ex .exs .jl .cr .nim .coffee .pl .r Makefile .gitignore .dockerignore .htaccess _headers` … |
 //! | `#` at line start, after a space or after `;` `{` `}` | `.conf`, nginx and Apache configs (also extensionless files under `nginx/`, `apache2/`, `httpd/`, `sites-available/`, `sites-enabled/`, `conf.d/`) |
+//! | `{{/* */}}`, `{{- /* */ -}}`, then `#` | Helm templates: `.yaml`/`.yml` under a `templates/` directory, `.tpl` |
 //! | `#` whole lines only | `Dockerfile`, `Containerfile` |
 //! | `;` or `#` whole lines | `.ini` (and `#`/`!` for `.properties`) |
 //! | `<!-- -->` | `.xml .html .htm .xhtml .svg .csproj .vbproj .fsproj .props .targets .config .pom .plist .xaml .jsp .aspx .cshtml .razor .wsdl .xsd` and templates (`.erb .ejs .hbs .twig .j2 .njk …`) |
@@ -84,6 +85,9 @@ pub enum Syntax {
     Batch,
     /// Unknown: `#` at line start or after whitespace, whole lines starting with `//`.
     Unknown,
+    /// Helm chart templates (YAML under `templates/`, `.tpl`): Go template comments
+    /// `{{/* … */}}` and `{{- /* … */ -}}`, then YAML `#`.
+    Helm,
 }
 
 /// Directories whose extensionless files are web-server configs.
@@ -126,6 +130,12 @@ pub fn syntax_of(path: &str) -> Syntax {
         return Syntax::Hash;
     }
     let ext = lower.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+    if ext == "tpl"
+        || (matches!(ext, "yaml" | "yml")
+            && path.replace('\\', "/").split('/').any(|d| d == "templates"))
+    {
+        return Syntax::Helm;
+    }
     match ext {
         "json" | "jsonc" | "json5" | "gradle" | "proto" | "scss" | "less" | "groovy"
         | "tsconfig" | "babelrc" | "eslintrc" | "jshintrc" | "dart" | "zig" | "sol" | "hx"
@@ -217,6 +227,7 @@ pub fn strip_as(text: &str, syntax: Syntax, path: &str) -> String {
         Syntax::Code(l) => lang::blank_comments_nested(text, l, lang::nested_block_comments(path)),
         Syntax::Component(l) => lang::blank_comments(&xml(text), l),
         Syntax::Lua => lua(text, false),
+        Syntax::Helm => scan(&go_template(text), &Rules::HASH, false),
         Syntax::Xml => xml(text),
         Syntax::HashLine => whole_lines(text, &["#"]),
         Syntax::Ini => {
@@ -278,6 +289,7 @@ pub fn code(text: &str, path: &str) -> String {
     match syntax {
         Syntax::Code(l) => lang::blank(text, l),
         Syntax::Lua => lua(text, true),
+        Syntax::Helm => scan(&go_template(text), &Rules::HASH, true),
         _ => lang::blank_file(text, path),
     }
 }
@@ -588,6 +600,41 @@ fn nested_end(text: &str, from: usize, open: &str, close: &str) -> usize {
     text.len()
 }
 
+/// Go template comments (`{{/* … */}}`, `{{- /* … */ -}}`, which may span lines) blanked;
+/// an unclosed one runs to the end of the file. `{{ "/*" }}` is no comment: the `/*` must
+/// follow the braces (and the trim marker with its space) directly.
+fn go_template(text: &str) -> String {
+    let mut out = text.as_bytes().to_vec();
+    let mut from = 0;
+    while let Some(p) = text.get(from..).and_then(|rest| rest.find("{{")) {
+        let start = from + p;
+        let after = &text[start + 2..];
+        let body = after
+            .strip_prefix("/*")
+            .or_else(|| after.strip_prefix("- /*"))
+            .map(|rest| text.len() - rest.len());
+        let Some(body) = body else {
+            from = start + 2;
+            continue;
+        };
+        let mut end = text.len();
+        let mut at = body;
+        while let Some(q) = text.get(at..).and_then(|rest| rest.find("*/")) {
+            let close = at + q + 2;
+            let tail = &text[close..];
+            let tail = tail.strip_prefix(" -").unwrap_or(tail);
+            if tail.starts_with("}}") {
+                end = text.len() - tail.len() + 2;
+                break;
+            }
+            at = close;
+        }
+        blank_range(&mut out, start, end);
+        from = end;
+    }
+    into_string(out)
+}
+
 /// `<!-- … -->` comments (an unclosed one runs to the end of the file, as in XML).
 fn xml(text: &str) -> String {
     let mut out = text.as_bytes().to_vec();
@@ -832,6 +879,27 @@ mod tests {
         assert_eq!(c.len(), ps.len());
         // Unknown files: a shebang decides, else the generic blanker.
         assert!(!code("#!/usr/bin/env python3\nx = 1 # f()\n", "bin/tool").contains("f()"));
+    }
+
+    #[test]
+    fn helm_templates_know_go_template_comments() {
+        let t = "env:\n{{/*\n  - value: ${A}\n*/}}\n{{- /* ${B} */ -}}\n  - value: ${C} # ${D}\n  {{- /* x */}}{{ \"/*\" }} ${E}\n";
+        for path in [
+            "chart/templates/deployment.yaml",
+            "templates/x.yml",
+            "chart/templates/_helpers.tpl",
+        ] {
+            assert_eq!(
+                kept(t, path),
+                "env: - value: ${C} {{ \"/*\" }} ${E}",
+                "{path}"
+            );
+            assert_eq!(strip(t, path).len(), t.len());
+        }
+        // Plain YAML elsewhere: only `#`.
+        assert!(kept(t, "config/app.yaml").contains("${A}"));
+        // An unclosed template comment runs to the end.
+        assert_eq!(kept("a\n{{/* b\nc\n", "templates/x.yaml"), "a");
     }
 
     #[test]

@@ -986,3 +986,57 @@ fn lua_comments_are_not_code_for_the_structural_checks() {
         json!({"file": "handlers.lua", "function": "remove"}),
     );
 }
+
+#[test]
+fn helm_template_comments_are_not_evidence() {
+    let d = tree(&[
+        (
+            "chart/templates/deployment.yaml",
+            "spec:\n  containers:\n    - name: app\n      env:\n        - name: MODE\n          value: ${APP_MODE}\n{{/*\n        - name: x\n          value: ${LEGACY_TOKEN}\n*/}}\n{{- /* value: ${DEBUG_SECRET} */ -}}\n        {{- /* multi\n          value: ${OLD_KEY}\n        */}}\n",
+        ),
+        (
+            "chart/templates/_helpers.tpl",
+            "{{/* define \"x.fake\" - uses ${SESSION_SECRET} */}}\n{{- define \"x.env\" -}}\n- value: ${API_URL}\n{{- end -}}\n",
+        ),
+        (
+            "chart/templates/ingress.yaml",
+            "metadata:\n  annotations:\n    {{/* nginx.ingress.kubernetes.io/configuration-snippet: more_set_headers \"Strict-Transport-Security: max-age=1\"; */}}\n    nginx.ingress.kubernetes.io/configuration-snippet: |\n      more_set_headers \"X-Frame-Options: DENY\";\n",
+        ),
+    ]);
+    let r = d.path();
+    let dep = "chart/templates/deployment.yaml";
+    pass(
+        r,
+        "env_var_referenced",
+        json!({"file": dep, "variable": "APP_MODE"}),
+    );
+    for var in ["LEGACY_TOKEN", "DEBUG_SECRET", "OLD_KEY"] {
+        fail(
+            r,
+            "env_var_referenced",
+            json!({"file": dep, "variable": var}),
+        );
+    }
+    let tpl = "chart/templates/_helpers.tpl";
+    pass(
+        r,
+        "env_var_referenced",
+        json!({"file": tpl, "variable": "API_URL"}),
+    );
+    fail(
+        r,
+        "env_var_referenced",
+        json!({"file": tpl, "variable": "SESSION_SECRET"}),
+    );
+    let ing = "chart/templates/ingress.yaml";
+    pass(
+        r,
+        "http_header_set",
+        json!({"file": ing, "header": "X-Frame-Options"}),
+    );
+    fail(
+        r,
+        "http_header_set",
+        json!({"file": ing, "header": "Strict-Transport-Security"}),
+    );
+}
