@@ -186,8 +186,9 @@ fn brace_body(code: &str, site: Site, name: &str) -> Option<(usize, usize)> {
         })
         .map(|(i, _)| site.offset + i + name.len())?;
     // Parameters: the first `(` after the name (arrow functions without parentheses go
-    // straight to `=>`).
-    let mut k = name_at;
+    // straight to `=>`), or those of the function literal a wrapper call is given
+    // (`name = withAuth(async (req) => { … })`).
+    let mut k = assigned_wrapped(code, name_at).unwrap_or(name_at);
     let limit = (name_at + MAX_HEADER).min(bytes.len());
     let mut after_params = None;
     while k < limit {
@@ -260,6 +261,25 @@ fn brace_body(code: &str, site: Site, name: &str) -> Option<(usize, usize)> {
         }
     }
     None
+}
+
+/// When `name` (ending at `at`) is assigned a wrapper call holding a function literal
+/// (`[: Type] = withAuth(async (req) => …)`), where that literal starts.
+fn assigned_wrapped(code: &str, at: usize) -> Option<usize> {
+    let line_end = code[at..].find('\n').map_or(code.len(), |p| at + p);
+    let rest = &code[at..line_end];
+    let eq = rest.find('=')?;
+    let before = rest[..eq].trim();
+    let before = before
+        .strip_prefix(['?', '!'])
+        .unwrap_or(before)
+        .trim_start();
+    if !(before.is_empty() || (before.starts_with(':') && !before.contains('(')))
+        || matches!(rest.as_bytes().get(eq + 1), Some(b'=' | b'>'))
+    {
+        return None;
+    }
+    lang::wrapped_function(code, at + eq + 1)
 }
 
 /// End of an expression body: the first `;`, or a newline, outside brackets.
@@ -527,6 +547,26 @@ mod tests {
         // A call's result bound to a name is not a definition.
         let call = "x := compute(func() {})\n";
         assert!(lang::find_function(&lang::blank(call, Lang::Go), "x", Lang::Go).is_none());
+    }
+
+    #[test]
+    fn wrapped_functions_have_the_extent_of_the_literal() {
+        let ts = "export const getUser = withAuth(async (req: Req, res: Res = defaults(make())) => {\n  return load(req);\n});\nexport const other = withAuth(async (req) => {\n  try { go() } catch (e) {}\n});\n";
+        let b = body_of(ts, "getUser", Lang::JavaScript);
+        assert!(
+            b.contains("load(req)") && !b.contains("catch") && !b.contains("Req"),
+            "{b}"
+        );
+        let js = "module.exports.upload = wrap(function (req, res) {\n  check(req.file);\n});\nexports.ping = rateLimit({ max: 5 }, (req, res) => res.send(ok));\nconst list = withAuth(withRole(admin, async (req) => {\n  validate(req.query);\n}));\n";
+        let b = body_of(js, "upload", Lang::JavaScript);
+        assert!(
+            b.contains("check(req.file)") && !b.contains("res.send"),
+            "{b}"
+        );
+        let b = body_of(js, "ping", Lang::JavaScript);
+        assert_eq!(b.trim(), "res.send(ok)");
+        let b = body_of(js, "list", Lang::JavaScript);
+        assert!(b.contains("validate") && !b.contains("admin"), "{b}");
     }
 
     #[test]

@@ -1040,3 +1040,80 @@ fn helm_template_comments_are_not_evidence() {
         json!({"file": ing, "header": "Strict-Transport-Security"}),
     );
 }
+
+#[test]
+fn functions_wrapped_when_exported_are_definitions() {
+    let d = tree(&[
+        (
+            "api/users.ts",
+            "import { withAuth } from \"../auth\";\n\nexport const getUser = withAuth(async (req: Req, res: Res = defaults(make())) => {\n  try {\n    return await load(req.params.id);\n  } catch (e) {\n    res.status(500);\n  }\n});\n\nexport const listUsers = withAuth(withRole(\"admin\", async (req, res) => {\n  validate(req.query);\n  return all();\n}));\n\nexport const config = makeConfig({ a: 1 });\n\nexport const deleteUser = withAuth(async function (req, res) {\n  await remove(req.params.id);\n});\n\nexport const save = asyncHandler(async (req, res) => {\n  try { await store(req.body); } catch (e) { next(e); }\n});\n",
+        ),
+        (
+            "lib/handlers.js",
+            "module.exports.upload = wrap(function (req, res) {\n  check(req.file);\n});\n\nmodule.exports.download = wrap(function (req, res) {\n  try { send(res); } catch (e) { res.end(); }\n});\n\nexports.ping = rateLimit({ max: 5 }, (req, res) => res.send(\"ok\"));\n",
+        ),
+    ]);
+    let r = d.path();
+    for (file, name) in [
+        ("api/users.ts", "getUser"),
+        ("api/users.ts", "listUsers"),
+        ("api/users.ts", "deleteUser"),
+        ("lib/handlers.js", "upload"),
+        ("lib/handlers.js", "ping"),
+    ] {
+        pass(r, "function_exists", json!({"file": file, "name": name}));
+    }
+    // A call's result is no function.
+    fail(
+        r,
+        "function_exists",
+        json!({"file": "api/users.ts", "name": "config"}),
+    );
+    // Extents: the wrapped literal's body, not the next export.
+    let users = "api/users.ts";
+    pass(
+        r,
+        "error_handled",
+        json!({"file": users, "function": "getUser"}),
+    );
+    fail(
+        r,
+        "error_handled",
+        json!({"file": users, "function": "deleteUser"}),
+    );
+    fail(
+        r,
+        "error_handled",
+        json!({"file": users, "function": "listUsers"}),
+    );
+    pass(
+        r,
+        "error_handled",
+        json!({"file": "lib/handlers.js", "function": "download"}),
+    );
+    fail(
+        r,
+        "error_handled",
+        json!({"file": "lib/handlers.js", "function": "upload"}),
+    );
+    pass(
+        r,
+        "function_calls",
+        json!({"file": users, "caller": "listUsers", "callee": "validate"}),
+    );
+    fail(
+        r,
+        "function_calls",
+        json!({"file": users, "caller": "deleteUser", "callee": "store"}),
+    );
+    pass(
+        r,
+        "parameter_validated",
+        json!({"file": "lib/handlers.js", "function": "upload", "parameter": "req"}),
+    );
+    fail(
+        r,
+        "parameter_validated",
+        json!({"file": users, "function": "deleteUser", "parameter": "next"}),
+    );
+}

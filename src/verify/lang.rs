@@ -662,7 +662,12 @@ pub fn find_function(code: &str, name: &str, lang: Lang) -> Option<Site> {
                     .and_then(|g| locs.get(g))
                     .is_some_and(|(a, _)| hay.as_bytes()[a] == b':');
                 let is_async = is_async.and_then(|g| locs.get(g)).is_some();
-                if !arrow_follows(code, line_start + m.end(), property && !is_async) {
+                let at = line_start + m.end();
+                // `name = withAuth(async (req) => …)`: a function literal handed to a
+                // wrapper is what the name holds.
+                if !arrow_follows(code, at, property && !is_async)
+                    && (property || is_async || wrapped_function(code, at).is_none())
+                {
                     continue;
                 }
             }
@@ -748,6 +753,104 @@ fn arrow_follows(code: &str, from: usize, strict: bool) -> bool {
     }
     let body = b[k + 2..limit].iter().find(|c| !c.is_ascii_whitespace());
     body == Some(&b'{')
+}
+
+/// Where the function literal starts when the value at `from` in blanked `code` is a call
+/// wrapping one: `withAuth(async (req) => …)`, `wrap(function (req) { … })`,
+/// `withAuth(withRole("admin", async (req) => …))`, `rateLimit({ max: 5 }, (req) => …)`,
+/// `compose(a, b)(async (req) => …)`. The offset is that of the literal's `function`
+/// keyword or its parameters (`async` skipped); `None` when the value is no such call
+/// (`compute(a, b = c())`, `withAuth(handler)`, `new Server(…)`).
+pub(crate) fn wrapped_function(code: &str, from: usize) -> Option<usize> {
+    wrapped_at(code, from, 0)
+}
+
+fn wrapped_at(code: &str, from: usize, depth: usize) -> Option<usize> {
+    const LIMIT: usize = 16 * 1024;
+    if depth > 4 {
+        return None;
+    }
+    let b = code.as_bytes();
+    let limit = from.saturating_add(LIMIT).min(b.len());
+    let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'$';
+    let skip_ws = |mut k: usize| {
+        while k < limit && b[k].is_ascii_whitespace() {
+            k += 1;
+        }
+        k
+    };
+    let word_at = |k: usize, w: &[u8]| {
+        b[k..limit].starts_with(w) && !b.get(k + w.len()).is_some_and(|c| ident(*c))
+    };
+    // The callee: a name or a dotted name, not a keyword that starts some other value.
+    let start = skip_ws(from);
+    let mut k = start;
+    while k < limit && (ident(b[k]) || b[k] == b'.') {
+        k += 1;
+    }
+    if k == start
+        || b[start].is_ascii_digit()
+        || matches!(
+            &b[start..k],
+            b"new" | b"function" | b"async" | b"await" | b"func" | b"typeof" | b"yield"
+        )
+    {
+        return None;
+    }
+    // TypeScript type arguments: `withAuth<Req>(…)`.
+    if b.get(k) == Some(&b'<') {
+        let close = b[k..limit].iter().position(|&c| c == b'>' || c == b'\n')?;
+        k += close + 1;
+    }
+    if b.get(k) != Some(&b'(') {
+        return None;
+    }
+    // `k` is at the `(` of a call's arguments.
+    loop {
+        let mut arg = k + 1;
+        loop {
+            let a = skip_ws(arg);
+            if a >= limit {
+                return None;
+            }
+            let mut p = a;
+            if word_at(p, b"async") {
+                p = skip_ws(p + 5);
+            }
+            if word_at(p, b"function") || arrow_follows(code, p, false) {
+                return Some(p);
+            }
+            if let Some(inner) = wrapped_at(code, a, depth + 1) {
+                return Some(inner);
+            }
+            // Not a function: skip the argument to the next `,` or the call's `)`.
+            let mut level = 0usize;
+            let mut q = a;
+            while q < limit {
+                match b[q] {
+                    b'(' | b'[' | b'{' => level += 1,
+                    b')' | b']' | b'}' if level == 0 => break,
+                    b')' | b']' | b'}' => level -= 1,
+                    b',' if level == 0 => break,
+                    _ => {}
+                }
+                q += 1;
+            }
+            if q >= limit || b[q] == b']' || b[q] == b'}' {
+                return None;
+            }
+            if b[q] == b',' {
+                arg = q + 1;
+                continue;
+            }
+            k = q + 1;
+            break;
+        }
+        // A chained call: `compose(a, b)(async (req) => …)`.
+        if b.get(k) != Some(&b'(') {
+            return None;
+        }
+    }
 }
 
 fn starts_with_keyword(s: &str) -> bool {
@@ -1496,6 +1599,33 @@ mod tests {
         assert!(
             find_function(&blank(py_doc, Lang::Python), "verify_token", Lang::Python).is_none()
         );
+    }
+
+    #[test]
+    fn wrapped_function_literals_are_definitions() {
+        let defined = |src: &str, name: &str| {
+            find_function(&blank(src, Lang::JavaScript), name, Lang::JavaScript).is_some()
+        };
+        for src in [
+            "export const h = withAuth(async (req, res = defaults(make())) => {\n});\n",
+            "export const h = withAuth(withRole(\"admin\", async (req) => {\n}));\n",
+            "module.exports.h = wrap(function (req) {\n});\n",
+            "exports.h = rateLimit({ max: 5, keys: [a, b] }, (req, res) => res.end());\n",
+            "const h = compose(a, b)(async (req) => go(req));\n",
+            "export const h = withAuth<Req>(\n  async (req) => {\n  },\n);\n",
+            "const h = useCallback(e => setX(e), []);\n",
+        ] {
+            assert!(defined(src, "h"), "{src}");
+        }
+        for src in [
+            "const h = compute(a, b = c());\n",
+            "const h = withAuth(handler);\n",
+            "const h = new Server((req) => go(req));\n",
+            "const h = make(defaults(), [x => x]);\n",
+            "if (h == wrap((x) => x)) {}\n",
+        ] {
+            assert!(!defined(src, "h"), "{src}");
+        }
     }
 
     #[test]
