@@ -283,7 +283,8 @@ impl BuiltinEngine {
             for &(s, t) in spans {
                 claimed.insert(t - 1);
                 first = first.min(s);
-                if chunks.ends_before(t) && !chunks.verbal(s) {
+                // A mention opening with a function word ("over the air") takes no modifiers.
+                if chunks.ends_before(t) && !chunks.verbal(s) && chunks.is_content(s) {
                     let np = chunks.phrase(s, t);
                     if names_more(&chunks, np, &own) {
                         if !grounded.iter().any(|g| same_words(&chunks, *g, np)) {
@@ -294,7 +295,12 @@ impl BuiltinEngine {
                 }
                 // The mention names the kind of a channel: "an EDI connection", "an SFTP
                 // export", "a data feed over a websocket" → named after the channel.
+                // ("Voice assistants link to an account": a verb after a plural subject.)
+                let verb_after_plural = t + 1 < text.tokens.len()
+                    && ["to", "with", "into"].contains(&text.tokens[t + 1].norm.as_str())
+                    && text.quote(t - 1, t).ends_with('s');
                 if t < text.tokens.len()
+                    && !verb_after_plural
                     && CHANNELS.contains(&text.tokens[t].norm.as_str())
                     && chunks.ends_before(t + 1)
                     && !chunks.verbal(s)
@@ -475,6 +481,87 @@ impl BuiltinEngine {
                 }
             }
         }
+        // What the description says the system keeps, moves or acts on ("camera clips are
+        // uploaded", "returns are graded", "keeps a local schedule") when no entry above
+        // claimed it: records of the system (`business-record`), named as written, with an
+        // "of" tail ("segments of members").
+        if let Some(rec) = self
+            .catalog
+            .assets
+            .iter()
+            .find(|e| e.key == DATA_FRAME_ENTRY)
+            .filter(|e| !ruled_out.iter().any(|(o, _)| o.key == e.key))
+        {
+            // Verbs that named the kind of the thing they are said of ("clips are
+            // *uploaded*"): catalog entries mentioned only by them are that thing's kinds.
+            let mut absorbed: BTreeSet<usize> = BTreeSet::new();
+            for (np, v, passive) in chunks.data_frames() {
+                let np = Np {
+                    to: chunks.of_tail(np).map_or(np.to, |t| t.to),
+                    ..np
+                };
+                if (np.from..np.to).any(|k| claimed.contains(&k))
+                    || self.person_role(&chunks, np)
+                    || self.role_archetype(&chunks, np).is_some()
+                    || chunks.words(np).iter().all(|w| generic_modifier(w))
+                {
+                    continue;
+                }
+                let mut all = vec![(np, false)];
+                all.extend(chunks.conjuncts(np));
+                for (c, _) in all {
+                    if (c.from..c.to).any(|k| claimed.contains(&k))
+                        || self.person_role(&chunks, c)
+                        || self.role_archetype(&chunks, c).is_some()
+                        || chunks.words(c).iter().all(|w| generic_modifier(w))
+                    {
+                        continue;
+                    }
+                    claimed.extend(c.from..c.to);
+                    absorbed.insert(v);
+                    let phrase = chunks.quote(c);
+                    let said = if passive {
+                        format!(
+                            "says \"{phrase}\" {} {}",
+                            text.quote(v - 1, v).to_ascii_lowercase(),
+                            text.quote(v, v + 1).to_ascii_lowercase()
+                        )
+                    } else {
+                        format!(
+                            "names \"{phrase}\" after \"{}\"",
+                            text.quote(v, v + 1).to_ascii_lowercase()
+                        )
+                    };
+                    let kinds: Vec<&AssetEntry> = found
+                        .iter()
+                        .filter(|(e, _, spans)| e.key != rec.key && spans.contains(&(v, v + 1)))
+                        .map(|(e, _, _)| *e)
+                        .collect();
+                    out.push(Found {
+                        entry: rec,
+                        extra: kinds,
+                        name: ground::capitalize(&phrase),
+                        first: c.from,
+                        rationale: format!(
+                            "The description {said}: something the system keeps or acts on, {} (catalog entry `{}`).",
+                            lower_first(&rec.name),
+                            rec.key
+                        ),
+                        head: None,
+                    });
+                }
+            }
+            // A catalog entry mentioned only by such verbs stands in no longer: the things
+            // named carry its kind.
+            for (e, _, spans) in &found {
+                if spans
+                    .iter()
+                    .all(|&(a, b)| b == a + 1 && absorbed.contains(&a))
+                {
+                    out.retain(|f| !(f.entry.key == e.key && f.name == e.name));
+                }
+            }
+        }
         // Privileged actions granted to people ("support agents can refund orders").
         if let Some(cap) = self
             .catalog
@@ -608,6 +695,9 @@ fn without_verbs(c: &Chunks<'_, '_>, m: MatchResult) -> MatchResult {
     }
     r
 }
+
+/// The catalog entry of what the description says the system keeps or acts on.
+const DATA_FRAME_ENTRY: &str = "business-record";
 
 /// The catalog entry of components the description names ("door controllers").
 const SYSTEM_COMPONENT: &str = "system-component";

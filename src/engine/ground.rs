@@ -652,6 +652,119 @@ const ACTION_END: &[&str] = &[
     "using", "by", "during", "where", "whose", "but", "then", "under", "as",
 ];
 
+/// Participles after which the passive's subject is something the system keeps, moves or
+/// acts on ("camera clips *are uploaded*", "returns *are graded*", "state files … *are
+/// stored*"), in the form the normaliser gives them.
+const DATA_PARTICIPLES: &[&str] = &[
+    "stored",
+    "kept",
+    "retained",
+    "archived",
+    "uploaded",
+    "downloaded",
+    "encrypted",
+    "hashed",
+    "signed",
+    "sealed",
+    "sent",
+    "emailed",
+    "exported",
+    "imported",
+    "synced",
+    "replicated",
+    "cached",
+    "logged",
+    "recorded",
+    "streamed",
+    "posted",
+    "published",
+    "shared",
+    "generated",
+    "issued",
+    "printed",
+    "written",
+    "transferred",
+    "transmitted",
+    "forwarded",
+    "saved",
+    "persisted",
+    "held",
+    "graded",
+    "scanned",
+    "attached",
+    "delivered",
+    "reported",
+    "deleted",
+    "purged",
+    "approved",
+    "reviewed",
+    "released",
+    "settled",
+    "adjusted",
+    "voided",
+    "calculated",
+    "computed",
+    "bought",
+    "redeemed",
+    "credited",
+    "restocked",
+    "fetched",
+    "pushed",
+    "mirrored",
+    "versioned",
+];
+
+/// Verbs whose object is something the system keeps ("keeps a local schedule", "exports
+/// segments of members"), normalised.
+const DATA_VERBS: &[&str] = &[
+    "store", "keep", "retain", "archive", "export", "upload", "encrypt", "back",
+];
+
+/// Heads that name no particular thing ("the data is encrypted", "everything is logged").
+const VAGUE_HEADS: &[&str] = &[
+    "data",
+    "information",
+    "info",
+    "thing",
+    "everything",
+    "anything",
+    "something",
+    "change",
+    "one",
+    "rest",
+    "part",
+    "copy",
+    "time",
+    "minute",
+    "hour",
+    "day",
+    "week",
+    "month",
+    "year",
+    "way",
+    "case",
+    "result",
+    "output",
+    "input",
+    "detail",
+    "lot",
+];
+
+fn data_participles() -> &'static HashSet<String> {
+    static S: OnceLock<HashSet<String>> = OnceLock::new();
+    S.get_or_init(|| set(DATA_PARTICIPLES))
+}
+
+fn data_verbs() -> &'static HashSet<String> {
+    static S: OnceLock<HashSet<String>> = OnceLock::new();
+    S.get_or_init(|| set(DATA_VERBS))
+}
+
+fn vague_heads() -> &'static HashSet<String> {
+    static S: OnceLock<HashSet<String>> = OnceLock::new();
+    S.get_or_init(|| set(VAGUE_HEADS))
+}
+
 /// True when `set` holds the word, or the verb of an "-es" form the normaliser leaves with
 /// its "e" ("publishes" → "publishe" → "publish", "fetches", "processes").
 fn has(set: &HashSet<String>, w: &str) -> bool {
@@ -809,7 +922,9 @@ impl<'t, 'a> Chunks<'t, 'a> {
         stop().contains(n) || has(verbs(), n)
     }
 
-    fn is_content(&self, i: usize) -> bool {
+    /// True when token `i` can be part of a noun phrase (no function word, number or
+    /// adverb).
+    pub fn is_content(&self, i: usize) -> bool {
         let raw = self.raw(i);
         let adverb = raw.len() > 4 && raw.ends_with("ly");
         !(self.is_function_word(i) || raw.chars().all(|c| c.is_ascii_digit()) || adverb)
@@ -1083,6 +1198,121 @@ impl<'t, 'a> Chunks<'t, 'a> {
         })
     }
 
+    /// Token index of the participle when token `i` is an auxiliary starting a passive of a
+    /// [`DATA_PARTICIPLES`] verb ("are uploaded", "is also kept").
+    pub fn data_passive(&self, i: usize) -> Option<usize> {
+        if !AUXILIARIES.contains(&self.norm(i)) || ["get", "gets", "got"].contains(&self.norm(i)) {
+            return None;
+        }
+        let mut v = i + 1;
+        while v < self.len()
+            && !self.brk[v]
+            && ["also", "then", "only", "first", "later"].contains(&self.norm(v))
+        {
+            v += 1;
+        }
+        (v < self.len()
+            && !self.brk[v]
+            && !self.text.tokens[v].negated
+            && data_participles().contains(self.norm(v)))
+        .then_some(v)
+    }
+
+    /// Things the description says the system keeps, moves or acts on, with the index of
+    /// the verb that says so and whether it is a passive:
+    /// - the subject of a data passive ([`Chunks::data_passive`]): "Camera clips are
+    ///   uploaded", "Templates with prefilled clauses are shared" (a prepositional phrase
+    ///   after the subject skipped), "Terraform state files, which contain …, are stored"
+    ///   (a relative clause skipped);
+    /// - the object of a storing verb ([`DATA_VERBS`]): "keeps a local schedule", "exports
+    ///   segments of members".
+    ///
+    /// Phrases with a vague head ("the data", "everything") are left out; the caller
+    /// decides about people and phrases other entries already claim.
+    pub fn data_frames(&self) -> Vec<(Np, usize, bool)> {
+        let mut out = Vec::new();
+        for i in 1..self.len() {
+            if let Some(v) = self.data_passive(i) {
+                let mut end = i;
+                // ", which contain database passwords, are stored": back to the comma
+                // before the relative pronoun.
+                if self.brk[i] {
+                    let mut k = i - 1;
+                    let mut found = None;
+                    while k > 0 && self.sentence_of(k) == self.sentence_of(i) && i - k < 14 {
+                        if self.brk[k] && ["which", "that", "who"].contains(&self.norm(k)) {
+                            found = Some(k);
+                            break;
+                        }
+                        k -= 1;
+                    }
+                    let Some(k) = found else { continue };
+                    end = k;
+                }
+                let Some(mut np) = self.phrase_before(end) else {
+                    continue;
+                };
+                // "Templates with prefilled clauses are shared": the subject is before the
+                // prepositional phrase.
+                let mut j = np.from;
+                while j > 0 && !self.brk[j] && OBJECT_START.contains(&self.norm(j - 1)) {
+                    j -= 1;
+                }
+                if j > 1
+                    && !self.brk[j]
+                    && ["with", "of", "for", "from", "to", "in", "on"].contains(&self.norm(j - 1))
+                    && let Some(outer) = self.phrase_before(j - 1)
+                {
+                    np = outer;
+                }
+                out.push((np, v, true));
+            } else if has(data_verbs(), self.norm(i)) {
+                let raw = self.raw(i).to_ascii_lowercase();
+                if raw.ends_with("ing")
+                    || raw.ends_with("ed")
+                    || self.brk[i]
+                    || self.joined[i]
+                    || (i + 1 < self.len() && (self.joined[i + 1] || self.brk[i + 1]))
+                    || determiners().contains(self.norm(i - 1))
+                    || self.possessive(i - 1)
+                    || self.text.tokens[i].negated
+                {
+                    continue;
+                }
+                // "backs up the keys": the particle belongs to the verb.
+                let mut o = i + 1;
+                if self.norm(i) == "back" {
+                    if o >= self.len() || self.norm(o) != "up" {
+                        continue;
+                    }
+                    o += 1;
+                }
+                if let Some(np) = self.phrase_after(o) {
+                    out.push((np, i, false));
+                }
+            }
+        }
+        out.retain(|(np, _, _)| {
+            let head = self.norm(np.to - 1);
+            !vague_heads().contains(head) && self.is_content(np.to - 1)
+        });
+        out
+    }
+
+    /// "X of Y" continuing a phrase: the phrase after "of" ("allowlist *of NFC fob IDs*",
+    /// "segments *of members*"), if the phrase is followed by one.
+    pub fn of_tail(&self, np: Np) -> Option<Np> {
+        if np.to + 1 < self.len()
+            && self.norm(np.to) == "of"
+            && !self.brk[np.to]
+            && !self.brk[np.to + 1]
+        {
+            self.phrase_after(np.to + 1)
+        } else {
+            None
+        }
+    }
+
     /// Original text of a phrase (possessive determiners and leading "per"/"the" kept as
     /// written, surrounding punctuation dropped).
     pub fn quote(&self, np: Np) -> String {
@@ -1343,6 +1573,45 @@ mod tests {
             ["signed PDFs"],
             "a participle after a determiner is an adjective"
         );
+    }
+
+    #[test]
+    fn data_frames_find_what_is_kept_or_moved() {
+        let frames = |text: &str| -> Vec<String> {
+            let t = Text::new(text);
+            let c = Chunks::new(&t);
+            c.data_frames()
+                .into_iter()
+                .map(|(np, _, passive)| {
+                    let np = Np {
+                        to: c.of_tail(np).map_or(np.to, |o| o.to),
+                        ..np
+                    };
+                    format!("{}{}", c.quote(np), if passive { "" } else { " (object)" })
+                })
+                .collect()
+        };
+        assert_eq!(
+            frames("Camera clips are uploaded to object storage and kept for 30 days."),
+            ["Camera clips"]
+        );
+        assert_eq!(
+            frames("Templates with prefilled clauses are shared across a team."),
+            ["Templates"]
+        );
+        assert_eq!(
+            frames("Terraform state files, which contain database passwords, are stored in S3."),
+            ["Terraform state files"]
+        );
+        assert_eq!(
+            frames("The hub keeps a local schedule. The team exports segments of members weekly."),
+            ["local schedule (object)", "segments of members (object)"]
+        );
+        // Vague heads, negated passives and nouns ("the export") are no frames.
+        assert!(
+            frames("The data is encrypted. Nothing is stored. The export runs nightly.").is_empty()
+        );
+        assert!(frames("Recordings are not stored.").is_empty());
     }
 
     #[test]
