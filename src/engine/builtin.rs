@@ -410,6 +410,18 @@ impl BuiltinEngine {
                     {
                         continue;
                     }
+                    // "approval from a platform engineer": whose capability it is.
+                    let np = match chunks.phrase_after(np.to + 1) {
+                        Some(who)
+                            if e.key == PRIVILEGED_CAPABILITY
+                                && np.to < text.tokens.len()
+                                && ["from", "by"].contains(&text.tokens[np.to].norm.as_str())
+                                && self.person_role(&chunks, who) =>
+                        {
+                            Np { to: who.to, ..np }
+                        }
+                        _ => np,
+                    };
                     claimed.extend(np.head..np.to);
                     let phrase = chunks.quote(np);
                     let owner = if e.tags.contains("secrets") {
@@ -445,10 +457,14 @@ impl BuiltinEngine {
                     // rules", "grades and attendance", "allow and block lists".
                     for (c, shared) in chunks.conjuncts(np) {
                         let cw = chunks.words(c);
-                        if (c.from..c.to).any(|k| claimed.contains(&k))
+                        // A capability is an action, not a list ("after 24 hours and
+                        // approval"); vague heads name nothing.
+                        if e.key == PRIVILEGED_CAPABILITY
+                            || (c.from..c.to).any(|k| claimed.contains(&k))
                             || self.person_role(&chunks, c)
                             || self.role_archetype(&chunks, c).is_some()
                             || cw.iter().all(|w| generic_modifier(w))
+                            || ground::vague_head(cw[cw.len() - 1])
                         {
                             continue;
                         }
@@ -496,11 +512,14 @@ impl BuiltinEngine {
             // *uploaded*"): catalog entries mentioned only by them are that thing's kinds.
             let mut absorbed: BTreeSet<usize> = BTreeSet::new();
             for (np, v, passive) in chunks.data_frames() {
+                // Only the head need be free: "Terraform state files" is not the
+                // "Terraform" a catalog entry claimed.
+                let head_claimed = (np.head..np.to).any(|k| claimed.contains(&k));
                 let np = Np {
                     to: chunks.of_tail(np).map_or(np.to, |t| t.to),
                     ..np
                 };
-                if (np.from..np.to).any(|k| claimed.contains(&k))
+                if head_claimed
                     || self.person_role(&chunks, np)
                     || self.role_archetype(&chunks, np).is_some()
                     || chunks.words(np).iter().all(|w| generic_modifier(w))
@@ -510,7 +529,8 @@ impl BuiltinEngine {
                 let mut all = vec![(np, false)];
                 all.extend(chunks.conjuncts(np));
                 for (c, _) in all {
-                    if (c.from..c.to).any(|k| claimed.contains(&k))
+                    if (c.head..c.to).any(|k| claimed.contains(&k))
+                        || ground::vague_head(chunks.words(c)[c.to - c.from - 1])
                         || self.person_role(&chunks, c)
                         || self.role_archetype(&chunks, c).is_some()
                         || chunks.words(c).iter().all(|w| generic_modifier(w))
@@ -605,6 +625,26 @@ impl BuiltinEngine {
                 });
             }
         }
+        // The generic user accounts are the accounts of the users the description names:
+        // "User accounts (household members, guests)".
+        let users: Vec<String> = self
+            .grounded_roles(&chunks)
+            .into_iter()
+            .filter(|(a, _)| a.key == USER_ROLES)
+            .map(|(_, np)| chunks.quote(np).to_lowercase())
+            .collect();
+        if !users.is_empty() {
+            for f in out
+                .iter_mut()
+                .filter(|f| f.entry.key == USER_ACCOUNTS && f.name == f.entry.name)
+            {
+                f.name = format!("{} ({})", f.entry.name, users.join(", "));
+                f.rationale.push_str(&format!(
+                    " The description names these users: {}.",
+                    users.join(", ")
+                ));
+            }
+        }
         out.sort_by_key(|f| f.first);
         let out = merge_same_heads(out);
         // Same name (case-insensitive): one asset with both entries' kinds.
@@ -695,6 +735,12 @@ fn without_verbs(c: &Chunks<'_, '_>, m: MatchResult) -> MatchResult {
     }
     r
 }
+
+/// The catalog entry of user accounts, named after the users the description names.
+const USER_ACCOUNTS: &str = "user-accounts";
+
+/// The archetype whose roles are the system's users.
+const USER_ROLES: &str = "authenticated-user";
 
 /// The catalog entry of what the description says the system keeps or acts on.
 const DATA_FRAME_ENTRY: &str = "business-record";

@@ -765,6 +765,11 @@ fn vague_heads() -> &'static HashSet<String> {
     S.get_or_init(|| set(VAGUE_HEADS))
 }
 
+/// True when a (normalised) head word names no particular thing ("data", "hours").
+pub fn vague_head(w: &str) -> bool {
+    vague_heads().contains(w)
+}
+
 /// True when `set` holds the word, or the verb of an "-es" form the normaliser leaves with
 /// its "e" ("publishes" → "publishe" → "publish", "fetches", "processes").
 fn has(set: &HashSet<String>, w: &str) -> bool {
@@ -1252,28 +1257,31 @@ impl<'t, 'a> Chunks<'t, 'a> {
                 let Some(mut np) = self.phrase_before(end) else {
                     continue;
                 };
-                // "Templates with prefilled clauses are shared": the subject is before the
-                // prepositional phrase.
+                // "Templates with prefilled clauses are shared", "Firmware for the hub and
+                // the devices is signed": the subject is before the prepositional phrase.
                 let mut j = np.from;
-                while j > 0 && !self.brk[j] && OBJECT_START.contains(&self.norm(j - 1)) {
+                while j > 1 && !self.brk[j] && np.from - j < 8 && !self.verbal(j - 1) {
+                    if ["with", "of", "for", "from", "to", "in", "on"].contains(&self.norm(j - 1)) {
+                        if let Some(outer) = self.phrase_before(j - 1) {
+                            np = outer;
+                        }
+                        break;
+                    }
                     j -= 1;
-                }
-                if j > 1
-                    && !self.brk[j]
-                    && ["with", "of", "for", "from", "to", "in", "on"].contains(&self.norm(j - 1))
-                    && let Some(outer) = self.phrase_before(j - 1)
-                {
-                    np = outer;
                 }
                 out.push((np, v, true));
             } else if has(data_verbs(), self.norm(i)) {
                 let raw = self.raw(i).to_ascii_lowercase();
+                // A verb: after a subject pronoun, a modal, "and", or in verb position
+                // ("the team exports segments"), not a noun ("the home store", "app store").
+                let after_subject = !self.brk[i]
+                    && (SUBJECT_OR_MODAL.contains(&self.norm(i - 1))
+                        || ["and", "or"].contains(&self.norm(i - 1)));
                 if raw.ends_with("ing")
                     || raw.ends_with("ed")
-                    || self.brk[i]
                     || self.joined[i]
+                    || !(after_subject || self.verbal(i))
                     || (i + 1 < self.len() && (self.joined[i + 1] || self.brk[i + 1]))
-                    || determiners().contains(self.norm(i - 1))
                     || self.possessive(i - 1)
                     || self.text.tokens[i].negated
                 {
@@ -1287,7 +1295,14 @@ impl<'t, 'a> Chunks<'t, 'a> {
                     }
                     o += 1;
                 }
-                if let Some(np) = self.phrase_after(o) {
+                while o < self.len() && !self.brk[o] && OBJECT_START.contains(&self.norm(o)) {
+                    o += 1;
+                }
+                if o < self.len()
+                    && !self.brk[o]
+                    && !stop().contains(self.norm(o))
+                    && let Some(np) = self.phrase_after(o)
+                {
                     out.push((np, i, false));
                 }
             }
@@ -1607,6 +1622,12 @@ mod tests {
             frames("The hub keeps a local schedule. The team exports segments of members weekly."),
             ["local schedule (object)", "segments of members (object)"]
         );
+        assert_eq!(
+            frames("Firmware for the hub and the devices is signed."),
+            ["Firmware"]
+        );
+        // A noun ("their home store are shown", "the app store") is no storing verb.
+        assert!(frames("Their points balance and home store are shown there.").is_empty());
         // Vague heads, negated passives and nouns ("the export") are no frames.
         assert!(
             frames("The data is encrypted. Nothing is stored. The export runs nightly.").is_empty()
