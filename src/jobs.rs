@@ -27,6 +27,14 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
 /// Jobs running at once unless configured (`limits.running_jobs`).
 pub const DEFAULT_RUNNING: usize = 4;
 
+/// Finished jobs kept at most, however young: the oldest finished go first. Without a bound
+/// a burst of generations (each keeps its steps' reasoning) held every job for the TTL, and
+/// the server's memory grew by 50 MB in five seconds of `POST /api/models` (issue 18).
+pub const MAX_FINISHED: usize = 256;
+
+/// Live events a subscriber may fall behind by.
+const LIVE_EVENTS: usize = 256;
+
 /// Every job slot is taken: the caller should retry later (HTTP 429).
 #[derive(Debug, Clone, thiserror::Error)]
 #[error(
@@ -141,8 +149,25 @@ struct Entry {
     workspace_id: String,
     snapshot: Snapshot,
     events: Vec<Event>,
-    sender: broadcast::Sender<Event>,
+    /// Live events for subscribers; dropped when the job finishes (after its last event),
+    /// so a finished job keeps only its backlog.
+    sender: Option<broadcast::Sender<Event>>,
     finished_at: Option<Instant>,
+}
+
+impl Entry {
+    /// Keeps `event` for late subscribers and sends it to live ones; the live channel
+    /// closes after a job's last event.
+    fn publish(&mut self, event: Event) {
+        self.events.push(event.clone());
+        if let Some(sender) = &self.sender {
+            // No subscriber is fine: events are also kept for late subscribers.
+            let _ = sender.send(event);
+        }
+        if self.finished_at.is_some() {
+            self.sender = None;
+        }
+    }
 }
 
 /// The registry of jobs of this process.
@@ -205,7 +230,7 @@ impl Registry {
             "job_{}",
             hex::encode(crate::auth::secrets::random_bytes::<6>())
         );
-        let (sender, _) = broadcast::channel(256);
+        let (sender, _) = broadcast::channel(LIVE_EVENTS);
         let entry = Entry {
             workspace_id: workspace_id.to_string(),
             snapshot: Snapshot {
@@ -219,7 +244,7 @@ impl Registry {
                 error: None,
             },
             events: Vec::new(),
-            sender,
+            sender: Some(sender),
             finished_at: None,
         };
         self.lock().insert(id.clone(), entry);
@@ -247,14 +272,30 @@ impl Registry {
     ) -> Option<(Snapshot, Vec<Event>, broadcast::Receiver<Event>)> {
         let jobs = self.lock();
         let e = jobs.get(id).filter(|e| e.workspace_id == workspace_id)?;
-        Some((e.snapshot.clone(), e.events.clone(), e.sender.subscribe()))
+        let live = match &e.sender {
+            Some(sender) => sender.subscribe(),
+            // Finished: everything is in the backlog and nothing more will come.
+            None => broadcast::channel(1).1,
+        };
+        Some((e.snapshot.clone(), e.events.clone(), live))
     }
 
-    /// Drops jobs that finished more than the TTL ago.
+    /// Drops jobs that finished more than the TTL ago, and the oldest finished ones beyond
+    /// [`MAX_FINISHED`].
     pub fn purge_expired(&self) {
         let ttl = self.ttl;
-        self.lock()
-            .retain(|_, e| e.finished_at.is_none_or(|t| t.elapsed() < ttl));
+        let mut jobs = self.lock();
+        jobs.retain(|_, e| e.finished_at.is_none_or(|t| t.elapsed() < ttl));
+        let mut finished: Vec<(Instant, String)> = jobs
+            .iter()
+            .filter_map(|(id, e)| e.finished_at.map(|t| (t, id.clone())))
+            .collect();
+        if finished.len() > MAX_FINISHED {
+            finished.sort_unstable();
+            for (_, id) in &finished[..finished.len() - MAX_FINISHED] {
+                jobs.remove(id);
+            }
+        }
     }
 
     /// Ends every job that has not finished with `message` (the server is shutting down):
@@ -268,11 +309,9 @@ impl Registry {
             entry.snapshot.message = message.to_string();
             entry.snapshot.error = Some(message.to_string());
             entry.finished_at = Some(Instant::now());
-            let event = Event::Error {
+            entry.publish(Event::Error {
                 message: message.to_string(),
-            };
-            entry.events.push(event.clone());
-            let _ = entry.sender.send(event);
+            });
             n += 1;
         }
         n
@@ -284,9 +323,7 @@ impl Registry {
         if let Some(entry) = jobs.get_mut(id).filter(|e| e.finished_at.is_none())
             && let Some(event) = f(entry)
         {
-            entry.events.push(event.clone());
-            // No subscriber is fine: events are also kept for late subscribers.
-            let _ = entry.sender.send(event);
+            entry.publish(event);
         }
     }
 }
@@ -395,6 +432,47 @@ mod tests {
         );
         std::thread::sleep(Duration::from_millis(20));
         assert!(reg.get(job.id(), "ws").is_none());
+    }
+
+    #[test]
+    fn finished_jobs_keep_their_backlog_and_close_their_live_channel() {
+        let reg = Registry::default();
+        let job = reg.create("x", "ws", 1).expect("a free slot");
+        let (_, _, mut early) = reg.subscribe(job.id(), "ws").expect("subscribe");
+        job.step(1, "One");
+        job.complete(Value::Null);
+        // A subscriber from before the end gets every event, then the end of the stream.
+        assert!(matches!(early.try_recv(), Ok(Event::StepStart { .. })));
+        assert!(matches!(early.try_recv(), Ok(Event::Done { .. })));
+        assert!(matches!(
+            early.try_recv(),
+            Err(broadcast::error::TryRecvError::Closed)
+        ));
+        // A late subscriber gets the whole backlog and a closed live channel.
+        let (snapshot, backlog, mut late) = reg.subscribe(job.id(), "ws").expect("subscribe");
+        assert_eq!(snapshot.status, Status::Completed);
+        assert_eq!(backlog.len(), 2);
+        assert!(matches!(
+            late.try_recv(),
+            Err(broadcast::error::TryRecvError::Closed)
+        ));
+        assert!(reg.lock()[job.id()].sender.is_none());
+    }
+
+    #[test]
+    fn only_the_newest_finished_jobs_are_kept() {
+        let reg = Registry::default();
+        let mut ids = Vec::new();
+        for _ in 0..MAX_FINISHED + 10 {
+            let job = reg.create("x", "ws", 1).expect("a free slot");
+            job.complete(Value::Null);
+            ids.push(job.id().to_string());
+        }
+        let running = reg.create("x", "ws", 1).expect("a free slot");
+        assert_eq!(reg.lock().len(), MAX_FINISHED + 1, "bound plus the running job");
+        assert!(reg.get(&ids[0], "ws").is_none(), "the oldest went first");
+        assert!(reg.get(&ids[ids.len() - 1], "ws").is_some());
+        assert!(reg.get(running.id(), "ws").is_some(), "running jobs are never dropped");
     }
 
     #[test]
