@@ -280,6 +280,12 @@ impl Registry {
         Some((e.snapshot.clone(), e.events.clone(), live))
     }
 
+    /// Drops a job at once: for jobs whose id was never given out (a generation answered in
+    /// the same request), so nobody could ask for it later.
+    pub fn forget(&self, id: &str) {
+        self.lock().remove(id);
+    }
+
     /// Drops jobs that finished more than the TTL ago, and the oldest finished ones beyond
     /// [`MAX_FINISHED`].
     pub fn purge_expired(&self) {
@@ -460,6 +466,22 @@ mod tests {
     }
 
     #[test]
+    fn forgotten_jobs_are_gone_and_keep_their_slot_until_dropped() {
+        let reg = Registry::with_limit(DEFAULT_TTL, 1);
+        let job = reg.create("x", "ws", 1).expect("a free slot");
+        job.complete(Value::Null);
+        reg.forget(job.id());
+        assert!(reg.get(job.id(), "ws").is_none());
+        assert!(reg.lock().is_empty());
+        assert!(
+            reg.create("x", "ws", 1).is_err(),
+            "the handle still holds the slot"
+        );
+        drop(job);
+        assert!(reg.create("x", "ws", 1).is_ok());
+    }
+
+    #[test]
     fn only_the_newest_finished_jobs_are_kept() {
         let reg = Registry::default();
         let mut ids = Vec::new();
@@ -469,10 +491,17 @@ mod tests {
             ids.push(job.id().to_string());
         }
         let running = reg.create("x", "ws", 1).expect("a free slot");
-        assert_eq!(reg.lock().len(), MAX_FINISHED + 1, "bound plus the running job");
+        assert_eq!(
+            reg.lock().len(),
+            MAX_FINISHED + 1,
+            "bound plus the running job"
+        );
         assert!(reg.get(&ids[0], "ws").is_none(), "the oldest went first");
         assert!(reg.get(&ids[ids.len() - 1], "ws").is_some());
-        assert!(reg.get(running.id(), "ws").is_some(), "running jobs are never dropped");
+        assert!(
+            reg.get(running.id(), "ws").is_some(),
+            "running jobs are never dropped"
+        );
     }
 
     #[test]

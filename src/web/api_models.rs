@@ -673,7 +673,10 @@ async fn create(
                 )
                 .map_err(crate::models::Error::from)?;
             let job = jobs.create("generate_threat_model", &caller.workspace_id, 6)?;
-            svc.generate(&caller, engine.as_ref(), &description, origin, &job)
+            let stored = svc.generate(&caller, engine.as_ref(), &description, origin, &job);
+            // The answer carries the model, never the job id: nobody can ask for this job.
+            jobs.forget(job.id());
+            stored
         })
         .await??;
         return Ok(HttpResponse::Created().json(stored));
