@@ -190,3 +190,99 @@ fn exported_arrow_functions_are_definitions() {
     let wrong = run(dir.path(), &files, &cases);
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+#[test]
+fn closures_and_wrapped_functions_are_definitions_with_extents() {
+    let dir = TestDir::new("judgement-closures");
+    let files = [
+        (
+            "main.go",
+            "package main\n\nfunc setup(mux *http.ServeMux) {\n\thealth := func(w http.ResponseWriter, r *http.Request) {\n\t\tw.Write(nil)\n\t}\n\tlogin := func(w http.ResponseWriter, r *http.Request) {\n\t\tif err := r.ParseForm(); err != nil {\n\t\t\treturn\n\t\t}\n\t}\n\tmux.HandleFunc(\"/h\", health)\n}\n\nvar upload = func(w http.ResponseWriter, r *http.Request) {\n\tstore(r)\n}\n",
+        ),
+        (
+            "api/users.ts",
+            "export const getUser = withAuth(async (req: Req, res: Res = defaults(make())) => {\n  return load(req);\n});\n\nexport const save = withAuth(withRole(\"admin\", async (req, res) => {\n  try { await store(req.body); } catch (e) { res.status(500); }\n}));\n\nexport const config = makeConfig({ a: 1 });\n",
+        ),
+        (
+            "lib/handlers.js",
+            "module.exports.upload = wrap(function (req, res) {\n  check(req.file);\n});\n",
+        ),
+        (
+            "app/models/report.rb",
+            "class Report\n  def query\n    sql = <<~'SQL'\n      select 1 where a if b\n      end\n    SQL\n    run(sql)\n  end\n\n  def risky\n    begin\n      dangerous\n    rescue StandardError => e\n      log(e)\n    end\n  end\nend\n",
+        ),
+    ];
+    let f = |file: &str, n: &str| json!({"file": file, "name": n});
+    let e = |file: &str, n: &str| json!({"file": file, "function": n});
+    let c = |file: &str, caller: &str, callee: &str| json!({"file": file, "caller": caller, "callee": callee});
+    let cases = [
+        ("function_exists", f("main.go", "health"), true),
+        ("function_exists", f("main.go", "upload"), true),
+        ("error_handled", e("main.go", "login"), true),
+        ("error_handled", e("main.go", "health"), false),
+        ("function_exists", f("api/users.ts", "getUser"), true),
+        ("function_exists", f("api/users.ts", "config"), false),
+        ("function_exists", f("lib/handlers.js", "upload"), true),
+        ("error_handled", e("api/users.ts", "getUser"), false),
+        ("error_handled", e("api/users.ts", "save"), true),
+        (
+            "function_calls",
+            c("app/models/report.rb", "query", "run"),
+            true,
+        ),
+        (
+            "function_calls",
+            c("app/models/report.rb", "query", "dangerous"),
+            false,
+        ),
+    ];
+    let wrong = run(dir.path(), &files, &cases);
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn lua_nested_and_template_comments_are_not_evidence() {
+    let dir = TestDir::new("judgement-more-comments");
+    let files = [
+        (
+            "app.lua",
+            "--[[\nfunction M.fake()\nend\n]]\nfunction M.handler(req)\n  -- pcall(x) -- end\n  return req\nend\n\nfunction M.safe(req)\n  local ok = pcall(run, req)\nend\n",
+        ),
+        (
+            "src/lib.rs",
+            "/* outer /* inner */ fn fake_rs() {} */\nfn real_rs() {}\n",
+        ),
+        (
+            "src/a.c",
+            "/* outer /* inner */ int real_c(void) { return 1; } /* x */\n",
+        ),
+        (
+            "chart/templates/deployment.yaml",
+            "env:\n  - value: ${APP_MODE}\n{{/*\n  - value: ${LEGACY_TOKEN}\n*/}}\n{{- /* ${DEBUG_SECRET} */ -}}\n",
+        ),
+    ];
+    let f = |file: &str, n: &str| json!({"file": file, "name": n});
+    let v = |n: &str| json!({"file": "chart/templates/deployment.yaml", "variable": n});
+    let cases = [
+        ("function_exists", f("app.lua", "fake"), false),
+        ("function_exists", f("app.lua", "handler"), true),
+        (
+            "function_calls",
+            json!({"file": "app.lua", "caller": "handler", "callee": "pcall"}),
+            false,
+        ),
+        (
+            "function_calls",
+            json!({"file": "app.lua", "caller": "safe", "callee": "pcall"}),
+            true,
+        ),
+        ("function_exists", f("src/lib.rs", "fake_rs"), false),
+        ("function_exists", f("src/lib.rs", "real_rs"), true),
+        ("function_exists", f("src/a.c", "real_c"), true),
+        ("env_var_referenced", v("APP_MODE"), true),
+        ("env_var_referenced", v("LEGACY_TOKEN"), false),
+        ("env_var_referenced", v("DEBUG_SECRET"), false),
+    ];
+    let wrong = run(dir.path(), &files, &cases);
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
