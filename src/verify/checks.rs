@@ -833,12 +833,14 @@ fn error_handled(ws: &Workspace, p: &Params) -> CheckResult {
     // The function's real extent (signature included: `-> Result<…>`), never the next one.
     let (off, end) = extent::whole(&code, site, &func, l);
     let window = &code[off..end];
-    const MARKERS: [&str; 15] = [
+    const MARKERS: [&str; 16] = [
         "try:",
         "try{",
         "try {",
         "catch(",
         "catch (",
+        // Swift `do { try … } catch {`, JavaScript's optional catch binding.
+        "catch {",
         "except ",
         "except:",
         ".catch(",

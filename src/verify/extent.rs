@@ -570,6 +570,16 @@ mod tests {
     }
 
     #[test]
+    fn braces_in_multi_line_strings_do_not_end_the_body() {
+        let java = "class Q {\n  String query() {\n    String sql = \"\"\"\n      select } from t\n      \"\"\";\n    return run(sql);\n  }\n  void risky() {\n    try { x(); } catch (Exception e) { }\n  }\n}\n";
+        let b = body_of(java, "query", Lang::Jvm);
+        assert!(b.contains("run(sql)") && !b.contains("catch"), "{b}");
+        let php = "<?php\nfunction realPhp($x) {\n    $sql = <<<SQL\n    select } from t {\n    SQL;\n    return run($sql);\n}\nfunction safePhp($x) {\n    try { run($x); } catch (Exception $e) { }\n}\n";
+        let b = body_of(php, "realPhp", Lang::Php);
+        assert!(b.contains("run($sql)") && !b.contains("catch"), "{b}");
+    }
+
+    #[test]
     fn lua_and_elixir_bodies_end_at_their_end() {
         let lua = "local function a(x)\n  if x then\n    for i = 1, 3 do y(i) end\n  end\n  return x\nend\n\nfunction M.b(x)\n  local ok, err = pcall(f)\nend\n";
         let b = body_of(lua, "a", Lang::Other);

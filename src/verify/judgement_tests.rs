@@ -1117,3 +1117,45 @@ fn functions_wrapped_when_exported_are_definitions() {
         json!({"file": users, "function": "deleteUser", "parameter": "next"}),
     );
 }
+
+#[test]
+fn braces_in_multi_line_strings_do_not_move_the_function_end() {
+    let d = tree(&[
+        (
+            "src/main/java/Q.java",
+            "class Q {\n    String query() {\n        String sql = \"\"\"\n            select { from t\n            \"\"\";\n        return run(sql);\n    }\n    void risky() {\n        try { x(); } catch (Exception e) { }\n    }\n}\n",
+        ),
+        (
+            "app/Q.kt",
+            "fun query(): String {\n    val sql = \"\"\"\n        select } from t\n    \"\"\"\n    return run(sql)\n}\nfun risky() {\n    try { x() } catch (e: Exception) { }\n}\n",
+        ),
+        (
+            "Sources/Q.swift",
+            "func query() -> String {\n    let sql = \"\"\"\n        select } from t\n        \"\"\"\n    return run(sql)\n}\nfunc risky() {\n    do { try x() } catch { }\n}\n",
+        ),
+        (
+            "Startup.cs",
+            "class S {\n    string Query() {\n        var sql = \"\"\"\n            select } from t\n            \"\"\";\n        return Run(sql);\n    }\n    void Risky() {\n        try { X(); } catch (Exception e) { }\n    }\n}\n",
+        ),
+        (
+            "src/Legacy.php",
+            "<?php\nfunction realPhp($x) {\n    $sql = <<<SQL\n    select } from t {\n    SQL;\n    return run($sql);\n}\nfunction safePhp($x) {\n    try { run($x); } catch (Exception $e) { log($e); }\n}\n",
+        ),
+    ]);
+    let r = d.path();
+    for (file, f, callee, other) in [
+        ("src/main/java/Q.java", "query", "run", "risky"),
+        ("app/Q.kt", "query", "run", "risky"),
+        ("Sources/Q.swift", "query", "run", "risky"),
+        ("Startup.cs", "Query", "Run", "Risky"),
+        ("src/Legacy.php", "realPhp", "run", "safePhp"),
+    ] {
+        pass(
+            r,
+            "function_calls",
+            json!({"file": file, "caller": f, "callee": callee}),
+        );
+        fail(r, "error_handled", json!({"file": file, "function": f}));
+        pass(r, "error_handled", json!({"file": file, "function": other}));
+    }
+}

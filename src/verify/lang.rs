@@ -124,7 +124,11 @@ fn blank_impl(text: &str, lang: Lang, keep_strings: bool, nested: bool) -> Strin
         b'\'',
         pick(hash_comments, b'#'),
         pick(slash_comments, b'/'),
-        pick(backtick, b'`'),
+        if lang == Lang::Php {
+            b'<'
+        } else {
+            pick(backtick, b'`')
+        },
     ];
     let mut out = bytes.to_vec();
     let blank_range = |out: &mut Vec<u8>, a: usize, b: usize| {
@@ -166,10 +170,17 @@ fn blank_impl(text: &str, lang: Lang, keep_strings: bool, nested: bool) -> Strin
             }
             i = close + 1;
         } else if c == b'"'
-            && let Some((close, resume)) = raw_string_end(bytes, i, lang)
+            && let Some((from, close, resume)) = raw_string_end(bytes, i, lang)
         {
             if !keep_strings {
-                blank_range(&mut out, i + 1, close);
+                blank_range(&mut out, from, close);
+            }
+            i = resume;
+        } else if c == b'<'
+            && let Some((from, close, resume)) = php_heredoc(bytes, i, lang)
+        {
+            if !keep_strings {
+                blank_range(&mut out, from, close);
             }
             i = resume;
         } else if lang == Lang::Python
@@ -395,11 +406,29 @@ fn js_regex_end(bytes: &[u8], i: usize, lang: Lang) -> Option<usize> {
     None
 }
 
-/// Strings whose backslashes do not escape, opened by the `"` at `i`: C# verbatim strings
-/// (`@"C:\dir\"`, `""` is a quote) and Rust raw strings (`r"…"`, `r#"…"#`, `br"…"`).
-/// Returns the offset of the closing quote and where scanning resumes.
-fn raw_string_end(bytes: &[u8], i: usize, lang: Lang) -> Option<(usize, usize)> {
+/// Strings that a plain `"…"` scan gets wrong, opened by the `"` at `i`: C# verbatim strings
+/// (`@"C:\dir\"`, `""` is a quote), Rust raw strings (`r"…"`, `r#"…"#`, `br"…"`) and the
+/// multi-line strings of Java, Kotlin, Scala, Groovy, Swift and C# (`"""` … `"""`; C# raw
+/// strings open with three or more quotes and close with as many). Returns where the
+/// contents start, the offset of the closing quotes and where scanning resumes.
+fn raw_string_end(bytes: &[u8], i: usize, lang: Lang) -> Option<(usize, usize, usize)> {
     let n = bytes.len();
+    if matches!(lang, Lang::Jvm | Lang::C | Lang::CSharp) && bytes[i..].starts_with(b"\"\"\"") {
+        let prev = i.checked_sub(1).map(|p| bytes[p]);
+        if !(lang == Lang::CSharp && prev == Some(b'@')) {
+            let run = if lang == Lang::CSharp {
+                bytes[i..].iter().take_while(|&&b| b == b'"').count()
+            } else {
+                3
+            };
+            let from = i + run;
+            let close = bytes[from..]
+                .windows(run)
+                .position(|w| w.iter().all(|&b| b == b'"'))
+                .map_or(n, |p| from + p);
+            return Some((from, close, (close + run).min(n)));
+        }
+    }
     let ident = |b: Option<&u8>| b.is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_');
     match lang {
         Lang::CSharp => {
@@ -415,11 +444,11 @@ fn raw_string_end(bytes: &[u8], i: usize, lang: Lang) -> Option<(usize, usize)> 
                         j += 2;
                         continue;
                     }
-                    return Some((j, j + 1));
+                    return Some((i + 1, j, j + 1));
                 }
                 j += 1;
             }
-            Some((n, n))
+            Some((i + 1, n, n))
         }
         Lang::Rust => {
             let hashes = bytes[..i].iter().rev().take_while(|&&b| b == b'#').count();
@@ -439,14 +468,63 @@ fn raw_string_end(bytes: &[u8], i: usize, lang: Lang) -> Option<(usize, usize)> 
                     && bytes.len() >= j + 1 + hashes
                     && bytes[j + 1..j + 1 + hashes].iter().all(|&b| b == b'#')
                 {
-                    return Some((j, j + 1 + hashes));
+                    return Some((i + 1, j, j + 1 + hashes));
                 }
                 j += 1;
             }
-            Some((n, n))
+            Some((i + 1, n, n))
         }
         _ => None,
     }
+}
+
+/// PHP heredoc and nowdoc opened by the `<` at `i` (`<<<SQL`, `<<<"SQL"`, `<<<'SQL'` at
+/// the end of its line): where the body starts, where the closing identifier starts (at
+/// the start of a line after optional indentation, PHP 7.3) and where scanning resumes.
+fn php_heredoc(bytes: &[u8], i: usize, lang: Lang) -> Option<(usize, usize, usize)> {
+    if lang != Lang::Php || !bytes[i..].starts_with(b"<<<") {
+        return None;
+    }
+    let ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let mut k = i + 3;
+    while matches!(bytes.get(k), Some(b' ' | b'\t')) {
+        k += 1;
+    }
+    let quote = matches!(bytes.get(k), Some(b'\'' | b'"'));
+    if quote {
+        k += 1;
+    }
+    let id_start = k;
+    while bytes.get(k).is_some_and(|&b| ident(b)) {
+        k += 1;
+    }
+    let id = &bytes[id_start..k];
+    if id.is_empty() || id[0].is_ascii_digit() {
+        return None;
+    }
+    if quote {
+        k += 1;
+    }
+    if bytes.get(k) == Some(&b'\r') {
+        k += 1;
+    }
+    if bytes.get(k) != Some(&b'\n') {
+        return None;
+    }
+    let from = k + 1;
+    let mut line = from;
+    while line < bytes.len() {
+        let mut t = line;
+        while matches!(bytes.get(t), Some(b' ' | b'\t')) {
+            t += 1;
+        }
+        if bytes[t..].starts_with(id) && !bytes.get(t + id.len()).is_some_and(|&b| ident(b)) {
+            return Some((from, t, t + id.len()));
+        }
+        line = memchr_nl(bytes, line) + 1;
+    }
+    let n = bytes.len();
+    Some((from, n, n))
 }
 
 fn memchr_nl(bytes: &[u8], from: usize) -> usize {
@@ -1365,9 +1443,14 @@ mod tests {
                 blank_range(&mut out, i + 1, close);
                 i = close + 1;
             } else if c == b'"'
-                && let Some((close, resume)) = raw_string_end(bytes, i, lang)
+                && let Some((from, close, resume)) = raw_string_end(bytes, i, lang)
             {
-                blank_range(&mut out, i + 1, close);
+                blank_range(&mut out, from, close);
+                i = resume;
+            } else if c == b'<'
+                && let Some((from, close, resume)) = php_heredoc(bytes, i, lang)
+            {
+                blank_range(&mut out, from, close);
                 i = resume;
             } else if lang == Lang::Python
                 && (c == b'"' || c == b'\'')
@@ -1417,7 +1500,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn blank_matches_reference(
-            dense in r#"[a-z \n\t\r"'`#/*\\\[é€]{0,120}"#,
+            dense in r#"[a-z \n\t\r"'`#/*\\\[é€<]{0,120}"#,
             sparse in r#"([a-z_(){};: ]{0,70}[\n"'`#/*\\\[é])*"#,
         ) {
             for text in [&dense, &sparse] {
@@ -1472,6 +1555,12 @@ mod tests {
                 Lang::Rust,
             ),
             ("/* a /* b */ c */ d /* e /*/ f */ */ g", Lang::C),
+            ("s = \"\"\"\n{ \" }\n\"\"\" + \"x\" // c", Lang::Jvm),
+            ("s = \"\"\"\"\"\n{ \"\"\" }\n\"\"\"\"\" // c", Lang::CSharp),
+            (
+                "$s = <<<EOT\n{ # x\n  EOT;\n# c\n$t = <<< 'X'\ny\n",
+                Lang::Php,
+            ),
         ];
         for (text, lang) in samples {
             assert_eq!(blank(text, lang), blank_reference(text, lang), "{lang:?}");
@@ -1495,6 +1584,46 @@ mod tests {
         }
         // `blank` with Rust's `Lang` nests as well (the oracle checks it at random).
         assert!(!blank(t, Lang::Rust).contains("fake"));
+    }
+
+    #[test]
+    fn multi_line_strings_are_strings() {
+        // Java text blocks, Kotlin/Scala/Swift multi-line strings, C# raw strings (three or
+        // more quotes) and PHP heredoc/nowdoc: braces, quotes and `//` inside are text.
+        let cases: &[(&str, Lang)] = &[
+            (
+                "s = \"\"\"\n  a { b \" // c\n  \"\"\";\nrun(s);\n",
+                Lang::Jvm,
+            ),
+            (
+                "let s = \"\"\"\n  a { b \" // c\n  \"\"\"\nrun(s)\n",
+                Lang::C,
+            ),
+            (
+                "var s = \"\"\"\"\n  a { \"\"\" b // c\n  \"\"\"\";\nrun(s);\n",
+                Lang::CSharp,
+            ),
+            (
+                "$s = <<<SQL\n  a { b \" // c\n  SQL;\nrun($s);\n",
+                Lang::Php,
+            ),
+            (
+                "$s = <<<'SQL'\n  a { b \" // c\nSQL;\nrun($s);\n",
+                Lang::Php,
+            ),
+        ];
+        for (src, lang) in cases {
+            let code = blank(src, *lang);
+            assert_eq!(code.len(), src.len());
+            assert!(
+                !code.contains('{') && !code.contains("c\n") && code.contains("run("),
+                "{lang:?}: {code:?}"
+            );
+            // The comment view keeps the text and finds no comment in it.
+            assert!(blank_comments(src, *lang).contains("// c"), "{lang:?}");
+        }
+        // Not in C-like languages without them: `""` then `"` (JavaScript, Go).
+        assert!(blank("a = \"\"\"x\"; f() {\n", Lang::JavaScript).contains('{'));
     }
 
     #[test]
