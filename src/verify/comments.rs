@@ -19,7 +19,8 @@
 //! | `{{/* */}}`, `{{- /* */ -}}`, then `#` | Helm templates: `.yaml`/`.yml` under a `templates/` directory, `.tpl` |
 //! | `#` whole lines only | `Dockerfile`, `Containerfile` |
 //! | `;` or `#` whole lines | `.ini` (and `#`/`!` for `.properties`) |
-//! | `<!-- -->` | `.xml .html .htm .xhtml .svg .csproj .vbproj .fsproj .props .targets .config .pom .plist .xaml .jsp .aspx .cshtml .razor .wsdl .xsd` and templates (`.erb .ejs .hbs .twig .j2 .njk …`) |
+//! | `<!-- -->` | `.xml .html .htm .xhtml .svg .csproj .vbproj .fsproj .props .targets .config .pom .plist .xaml .jsp .aspx .cshtml .razor .wsdl .xsd` |
+//! | the template's comments, then those of the rendered file (markup by default) | `.j2 .jinja .jinja2 .njk .twig` (`{# #}`, `{% comment %}`), `.hbs .handlebars .mustache` (`{{!-- --}}`, `{{! }}`), `.erb .ejs` (`<%# %>`), `.liquid` (`{% comment %}`, `{% # %}`), `.tmpl .gotmpl .gohtml` (`{{/* */}}`): `nginx.conf.j2` is an nginx config |
 //! | `--` and `/* */` | `.sql .psql .pgsql .mysql .ddl` |
 //! | `--` and `--[[ ]]` | `.lua` |
 //! | `--` and `{- -}` | `.hs .lhs .elm .purs` |
@@ -210,6 +211,16 @@ fn shebang(text: &str) -> Option<Syntax> {
 /// `text` with the comments of `path`'s file type replaced by spaces (newlines and byte
 /// offsets kept; string literals kept).
 pub fn strip(text: &str, path: &str) -> String {
+    if let Some((kind, inner)) = template_of(path) {
+        // The template's own comments first, then those of the file it renders
+        // (`nginx.conf.j2` is an nginx config, `page.html.j2` HTML; markup by default).
+        let text = template_comments(text, kind);
+        let syntax = match syntax_of(inner) {
+            Syntax::Unknown => Syntax::Xml,
+            s => s,
+        };
+        return strip_as(&text, syntax, inner);
+    }
     let syntax = match syntax_of(path) {
         Syntax::Unknown => shebang(text).unwrap_or(Syntax::Unknown),
         s => s,
@@ -637,15 +648,100 @@ fn go_template(text: &str) -> String {
 
 /// `<!-- … -->` comments (an unclosed one runs to the end of the file, as in XML).
 fn xml(text: &str) -> String {
+    pairs(text, "<!--", "-->")
+}
+
+/// Every `open` … `close` span blanked, in order; an unclosed one runs to the end.
+fn pairs(text: &str, open: &str, close: &str) -> String {
     let mut out = text.as_bytes().to_vec();
     let mut from = 0;
-    while let Some(p) = text.get(from..).and_then(|rest| rest.find("<!--")) {
+    while let Some(p) = text.get(from..).and_then(|rest| rest.find(open)) {
         let start = from + p;
         let end = text
-            .get(start + 4..)
-            .and_then(|rest| rest.find("-->"))
-            .map_or(text.len(), |q| start + 4 + q + 3);
+            .get(start + open.len()..)
+            .and_then(|rest| rest.find(close))
+            .map_or(text.len(), |q| start + open.len() + q + close.len());
         blank_range(&mut out, start, end);
+        from = end;
+    }
+    into_string(out)
+}
+
+/// Template languages whose own comments hide what they enclose from the rendered file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Template {
+    /// Jinja, Twig, Nunjucks: `{# … #}`, and Django's `{% comment %}` … `{% endcomment %}`.
+    Jinja,
+    /// Handlebars, Mustache: `{{!-- … --}}` and `{{! … }}`.
+    Handlebars,
+    /// ERB, EJS: `<%# … %>`.
+    Erb,
+    /// Liquid: `{% comment %}` … `{% endcomment %}` and `{% # … %}`.
+    Liquid,
+    /// Go templates: `{{/* … */}}`, `{{- /* … */ -}}`.
+    Go,
+}
+
+/// The template language of `path` by its last extension, and the name of the file it
+/// renders (`deploy/nginx.conf.j2` → `deploy/nginx.conf`).
+fn template_of(path: &str) -> Option<(Template, &str)> {
+    let (inner, ext) = path.rsplit_once('.')?;
+    let kind = match ext.to_ascii_lowercase().as_str() {
+        "j2" | "jinja" | "jinja2" | "njk" | "twig" => Template::Jinja,
+        "hbs" | "handlebars" | "mustache" => Template::Handlebars,
+        "erb" | "ejs" => Template::Erb,
+        "liquid" => Template::Liquid,
+        "tmpl" | "gotmpl" | "gohtml" => Template::Go,
+        _ => return None,
+    };
+    Some((kind, inner))
+}
+
+/// `text` with the comments of template language `kind` blanked.
+fn template_comments(text: &str, kind: Template) -> String {
+    match kind {
+        Template::Jinja => block_tags(&pairs(text, "{#", "#}")),
+        Template::Handlebars => pairs(&pairs(text, "{{!--", "--}}"), "{{!", "}}"),
+        Template::Erb => pairs(text, "<%#", "%>"),
+        Template::Liquid => {
+            let text = block_tags(text);
+            let re = regex::Regex::new(r"\{%-?[ \t]*#[^%]*-?%\}").ok();
+            match re {
+                Some(re) => {
+                    let mut out = text.as_bytes().to_vec();
+                    for m in re.find_iter(&text) {
+                        blank_range(&mut out, m.start(), m.end());
+                    }
+                    into_string(out)
+                }
+                None => text,
+            }
+        }
+        Template::Go => go_template(text),
+    }
+}
+
+/// Django/Liquid block comments: `{% comment %}` … `{% endcomment %}` (with `{%-`/`-%}`
+/// whitespace control and an optional note after `comment`).
+fn block_tags(text: &str) -> String {
+    if !text.contains("comment") {
+        return text.to_string();
+    }
+    static TAGS: std::sync::OnceLock<Option<(regex::Regex, regex::Regex)>> =
+        std::sync::OnceLock::new();
+    let Some((open, close)) = TAGS.get_or_init(|| {
+        Some((
+            regex::Regex::new(r"\{%-?\s*comment\b[^%]*%\}").ok()?,
+            regex::Regex::new(r"\{%-?\s*endcomment\s*-?%\}").ok()?,
+        ))
+    }) else {
+        return text.to_string();
+    };
+    let mut out = text.as_bytes().to_vec();
+    let mut from = 0;
+    while let Some(m) = open.find_at(text, from) {
+        let end = close.find_at(text, m.end()).map_or(text.len(), |c| c.end());
+        blank_range(&mut out, m.start(), end);
         from = end;
     }
     into_string(out)
@@ -900,6 +996,55 @@ mod tests {
         assert!(kept(t, "config/app.yaml").contains("${A}"));
         // An unclosed template comment runs to the end.
         assert_eq!(kept("a\n{{/* b\nc\n", "templates/x.yaml"), "a");
+    }
+
+    #[test]
+    fn templates_know_their_own_comments_and_those_of_what_they_render() {
+        // Jinja: `{# #}` (multi-line too), then the nginx config's `#`.
+        assert_eq!(
+            kept(
+                "add_header A 1;\n{# add_header B 1; #}\n{#\nadd_header C 1;\n#}\n# add_header D 1;\n",
+                "deploy/nginx.conf.j2"
+            ),
+            "add_header A 1;"
+        );
+        assert_eq!(
+            kept(
+                "<p>{# <meta X> #}<!-- <meta Y> --></p>\n",
+                "templates/base.html.j2"
+            ),
+            "<p> </p>"
+        );
+        assert_eq!(
+            kept(
+                "a: 1\n{% comment %}\nb: 2\n{% endcomment %}\n# c: 3\n",
+                "app.yaml.j2"
+            ),
+            "a: 1"
+        );
+        // Handlebars, ERB/EJS, Liquid, Go templates.
+        assert_eq!(
+            kept("{{!-- <meta X> --}}{{! Y }}<meta Z>\n", "views/layout.hbs"),
+            "<meta Z>"
+        );
+        assert_eq!(
+            kept(
+                "<%# headers['X'] = 1 %><% headers['Y'] = 1 %>\n",
+                "views/a.erb"
+            ),
+            "<% headers['Y'] = 1 %>"
+        );
+        assert_eq!(
+            kept(
+                "{%- comment -%} X {%- endcomment -%}{% # Y %}Z\n",
+                "page.liquid"
+            ),
+            "Z"
+        );
+        assert_eq!(kept("{{/* X */}}Y\n", "page.gohtml"), "Y");
+        // Offsets kept.
+        let t = "a {# b #} c\n";
+        assert_eq!(strip(t, "x.conf.j2").len(), t.len());
     }
 
     #[test]

@@ -1159,3 +1159,54 @@ fn braces_in_multi_line_strings_do_not_move_the_function_end() {
         pass(r, "error_handled", json!({"file": file, "function": other}));
     }
 }
+
+#[test]
+fn template_comments_are_not_evidence() {
+    let d = tree(&[
+        (
+            "deploy/nginx.conf.j2",
+            "server {\n  add_header X-Frame-Options DENY;\n  {# add_header Strict-Transport-Security \"max-age=1\"; #}\n  {#\n  add_header Content-Security-Policy \"default-src 'self'\";\n  #}\n  # add_header Referrer-Policy no-referrer;\n}\n",
+        ),
+        (
+            "templates/base.html.j2",
+            "<html>{# <meta http-equiv=\"Content-Security-Policy\" content=\"x\"> #}\n<meta http-equiv=\"X-UA-Compatible\" content=\"IE=edge\">\n</html>\n",
+        ),
+        (
+            "views/layout.hbs",
+            "{{!-- <meta http-equiv=\"Content-Security-Policy\" content=\"x\"> --}}\n{{! Referrer-Policy }}\n<meta name=\"X-Real\" content=\"1\">\n",
+        ),
+        (
+            "views/layout.erb",
+            "<%# response.headers[\"Strict-Transport-Security\"] = \"x\" %>\n<% response.headers[\"X-Content-Type-Options\"] = \"nosniff\" %>\n",
+        ),
+    ]);
+    let r = d.path();
+    for (file, yes, no) in [
+        (
+            "deploy/nginx.conf.j2",
+            "X-Frame-Options",
+            "Strict-Transport-Security",
+        ),
+        (
+            "deploy/nginx.conf.j2",
+            "X-Frame-Options",
+            "Content-Security-Policy",
+        ),
+        ("deploy/nginx.conf.j2", "X-Frame-Options", "Referrer-Policy"),
+        (
+            "templates/base.html.j2",
+            "X-UA-Compatible",
+            "Content-Security-Policy",
+        ),
+        ("views/layout.hbs", "X-Real", "Content-Security-Policy"),
+        ("views/layout.hbs", "X-Real", "Referrer-Policy"),
+        (
+            "views/layout.erb",
+            "X-Content-Type-Options",
+            "Strict-Transport-Security",
+        ),
+    ] {
+        pass(r, "http_header_set", json!({"file": file, "header": yes}));
+        fail(r, "http_header_set", json!({"file": file, "header": no}));
+    }
+}
