@@ -1210,3 +1210,56 @@ fn template_comments_are_not_evidence() {
         fail(r, "http_header_set", json!({"file": file, "header": no}));
     }
 }
+
+#[test]
+fn closures_bound_to_names_are_definitions_in_more_languages() {
+    let d = tree(&[
+        (
+            "src/h.rs",
+            "fn main() {\n    let handler = |req: Request| -> Response {\n        respond(req)\n    };\n    let safe = move |req| -> Result<(), E> {\n        go(req)\n    };\n    let value = compute(1);\n}\n",
+        ),
+        (
+            "src/h.cpp",
+            "int main() {\n    auto handler = [](int req) {\n        return respond(req);\n    };\n    auto safe = [&](int req) -> int {\n        try { return go(req); } catch (...) { return 0; }\n    };\n    auto value = compute(1);\n}\n",
+        ),
+        (
+            "app/H.kt",
+            "val handler = { req: Request ->\n    respond(req)\n}\nval safe: (Request) -> Response = { req ->\n    try { go(req) } catch (e: Exception) { fallback() }\n}\nval value = compute(1)\n",
+        ),
+        (
+            "Sources/H.swift",
+            "let handler = { (req: Request) -> Response in\n    return respond(req)\n}\nlet safe: (Request) -> Response = { req in\n    do { return try go(req) } catch { return fallback() }\n}\nlet value = compute(1)\n",
+        ),
+        (
+            "H.cs",
+            "class H {\n    Func<Request, Response> handler = req => Respond(req);\n    Func<Request, Response> safe = (req) => {\n        try { return Go(req); } catch (Exception e) { return null; }\n    };\n    var value = Compute(1);\n}\n",
+        ),
+    ]);
+    let r = d.path();
+    for file in [
+        "src/h.rs",
+        "src/h.cpp",
+        "app/H.kt",
+        "Sources/H.swift",
+        "H.cs",
+    ] {
+        pass(
+            r,
+            "function_exists",
+            json!({"file": file, "name": "handler"}),
+        );
+        pass(r, "function_exists", json!({"file": file, "name": "safe"}));
+        fail(r, "function_exists", json!({"file": file, "name": "value"}));
+        // Extents: the closure's own body, not the next one's.
+        fail(
+            r,
+            "error_handled",
+            json!({"file": file, "function": "handler"}),
+        );
+        pass(
+            r,
+            "error_handled",
+            json!({"file": file, "function": "safe"}),
+        );
+    }
+}

@@ -677,6 +677,30 @@ pub fn find_function(code: &str, name: &str, lang: Lang) -> Option<Site> {
                 r"(?m)^[ \t]*(?:var[ \t]+)?{n}(?:[ \t]+func\b[^=\n]*)?[ \t]*:?=[ \t]*func[ \t]*\("
             ));
         }
+        // Closures bound to a name in other languages (each only where the syntax means a
+        // function): Rust `let [mut] h[: T] = [async] [move] |…|`, C++ `auto h = [&](…)`,
+        // Kotlin `val h[: (A) -> B] = { … }`, Swift `let h[: T] = { (…) in … }`, C#
+        // `Func<A, B> h = (a) => …` (the lambda checked like an arrow function).
+        match lang {
+            Lang::Rust | Lang::Other => patterns.push(format!(
+                r"(?m)^[ \t]*let[ \t]+(?:mut[ \t]+)?{n}[ \t]*(?::[^=\n]*)?=[ \t]*(?:async[ \t]+)?(?:move[ \t]+)?\|"
+            )),
+            Lang::C => {
+                patterns.push(format!(
+                    r"(?m)^[ \t]*(?:(?:static|const|constexpr|inline)[ \t]+)*(?:auto|std::function<[^\n]*>)[ \t]*[&*]?[ \t]*{n}[ \t]*=[ \t]*\[[^\]\n]*\][ \t]*[({{]"
+                ));
+                patterns.push(format!(
+                    r"(?m)^[ \t]*{MODIFIERS}(?:let|var)[ \t]+{n}[ \t]*(?::[^=\n]*)?=[ \t]*\{{"
+                ));
+            }
+            Lang::Jvm => patterns.push(format!(
+                r"(?m)^[ \t]*{MODIFIERS}(?:val|var)[ \t]+{n}[ \t]*(?::[^=\n]*)?=[ \t]*\{{"
+            )),
+            Lang::CSharp => patterns.push(format!(
+                r"(?m)^[ \t]*{MODIFIERS}[\w.]+(?:<[^=\n]*>)?[ \t]+{n}[ \t]*=[ \t]*(?:(?P<async>async)[ \t]*)?{ARROW}"
+            )),
+            _ => {}
+        }
         // `name = function`, `name: function`, `exports.name = async function`.
         patterns.push(format!(
             r"(?m)^[ \t]*{MODIFIERS}(?:(?:let|var)[ \t]+)?(?:[A-Za-z_$][\w$]*\.)*{n}[ \t]*[:=][ \t]*(?:async[ \t]+)?function\b"
@@ -1754,6 +1778,55 @@ mod tests {
             "if (h == wrap((x) => x)) {}\n",
         ] {
             assert!(!defined(src, "h"), "{src}");
+        }
+    }
+
+    #[test]
+    fn closures_bound_to_names_across_languages() {
+        let defined = |src: &str, lang: Lang| find_function(&blank(src, lang), "h", lang).is_some();
+        for (src, lang) in [
+            ("    let h = |req: Request| -> Response {\n", Lang::Rust),
+            ("    let mut h = move |req| {\n", Lang::Rust),
+            (
+                "    let h: Box<dyn Fn(u8)> = Box::new(|x| {});\n",
+                Lang::Rust,
+            ),
+            ("    auto h = [&](int req) -> int {\n", Lang::C),
+            (
+                "    std::function<int(int)> h = [](int x) { return x; };\n",
+                Lang::C,
+            ),
+            ("let h = { (req: Request) -> Response in\n", Lang::C),
+            (
+                "private val h: (Request) -> Response = { req ->\n",
+                Lang::Jvm,
+            ),
+            (
+                "    Func<Request, Response> h = req => Respond(req);\n",
+                Lang::CSharp,
+            ),
+            (
+                "    private readonly Func<int, Task> h = async (x) => {\n",
+                Lang::CSharp,
+            ),
+        ] {
+            if src.contains("Box::new") {
+                // A closure handed to a constructor is not bound by `let h = |…|`.
+                assert!(!defined(src, lang), "{src}");
+            } else {
+                assert!(defined(src, lang), "{src}");
+            }
+        }
+        for (src, lang) in [
+            ("    let h = compute(1);\n", Lang::Rust),
+            ("    let h = a || b;\n", Lang::Rust),
+            ("    auto h = compute(1);\n", Lang::C),
+            ("let h = compute(1)\n", Lang::C),
+            ("val h = compute(1)\n", Lang::Jvm),
+            ("    var h = Compute(1);\n", Lang::CSharp),
+            ("let h = { a: 1 };\n", Lang::JavaScript),
+        ] {
+            assert!(!defined(src, lang), "{src}");
         }
     }
 
