@@ -670,6 +670,8 @@ fn env_var_referenced(ws: &Workspace, p: &Params) -> CheckResult {
         format!(r"\$_(?:ENV|SERVER)\[\s*{q}{v}{q}"),
         format!(r"os\.(?:Getenv|LookupEnv)\(\s*{q}{v}{q}"),
         format!(r"GetEnvironmentVariable\(\s*{q}{v}{q}"),
+        // PowerShell `$env:NAME` (variable names are case-insensitive there).
+        format!(r"(?i:\$env:){v}\b"),
         format!(r"\$\{{{v}(?:[:?}}-])"),
         format!(r"\${v}\b"),
     ]

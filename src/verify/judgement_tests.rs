@@ -1263,3 +1263,37 @@ fn closures_bound_to_names_are_definitions_in_more_languages() {
         );
     }
 }
+
+#[test]
+fn powershell_environment_variables_and_comments() {
+    let d = tree(&[(
+        "scripts/deploy.ps1",
+        "<#\nfunction Get-Fake { $env:OLD_TOKEN }\n#>\nfunction Get-Token {\n    param($Name)\n    # $env:TRAILING_TOKEN\n    return $Env:API_TOKEN\n}\nfunction Set-Token {\n    try { Write-Host $Name } catch { Write-Error $_ }\n}\n",
+    )]);
+    let r = d.path();
+    let f = "scripts/deploy.ps1";
+    pass(
+        r,
+        "env_var_referenced",
+        json!({"file": f, "variable": "API_TOKEN"}),
+    );
+    for var in ["OLD_TOKEN", "TRAILING_TOKEN"] {
+        fail(r, "env_var_referenced", json!({"file": f, "variable": var}));
+    }
+    fail(r, "function_exists", json!({"file": f, "name": "Get-Fake"}));
+    pass(
+        r,
+        "function_exists",
+        json!({"file": f, "name": "Get-Token"}),
+    );
+    fail(
+        r,
+        "error_handled",
+        json!({"file": f, "function": "Get-Token"}),
+    );
+    pass(
+        r,
+        "error_handled",
+        json!({"file": f, "function": "Set-Token"}),
+    );
+}
