@@ -736,6 +736,25 @@ fn without_verbs(c: &Chunks<'_, '_>, m: MatchResult) -> MatchResult {
     r
 }
 
+/// The social-engineering archetype.
+const SOCIAL_ENGINEER: &str = "social-engineer";
+
+/// Words of a granted action that change what protects a customer's account.
+const ACCOUNT_WORDS: &[&str] = &[
+    "account",
+    "password",
+    "phone",
+    "email",
+    "address",
+    "limit",
+    "card",
+    "pin",
+    "mfa",
+    "point",
+    "balance",
+    "credential",
+];
+
 /// The catalog entry of user accounts, named after the users the description names.
 const USER_ACCOUNTS: &str = "user-accounts";
 
@@ -1249,6 +1268,34 @@ impl Engine for BuiltinEngine {
             "Checked {} attacker archetypes against the description and the asset kinds. ",
             self.catalog.attackers.len()
         );
+        // Staff who may change a customer's account ("call-centre agents can merge duplicate
+        // accounts", "support can reset passwords") are whom a social engineer calls,
+        // pretending to be the customer.
+        if !attackers.iter().any(|a| a.archetype == SOCIAL_ENGINEER)
+            && !ruled_out.iter().any(|(o, _)| o.key == SOCIAL_ENGINEER)
+            && let Some(se) = self.catalog.attacker(SOCIAL_ENGINEER)
+            && let Some((who, action)) = grants.iter().find_map(|g| {
+                let who = g.who?;
+                let staff = self.role_archetype(&chunks, who).is_some_and(|a| {
+                    matches!(a.position, crate::domain::AttackerPosition::Insider)
+                });
+                let lower = g.action.to_lowercase();
+                (staff && ACCOUNT_WORDS.iter().any(|w| lower.contains(w)))
+                    .then(|| (chunks.quote(who), g.action.clone()))
+            })
+        {
+            attackers.push(self.new_attacker_from(
+                se,
+                format!(
+                    "The description lets \"{who}\" \"{action}\": whoever convinces them to act for a customer takes the customer's account (archetype `{}`).",
+                    se.key
+                ),
+            ));
+            thought.push_str(&format!(
+                "Added \"{}\": staff may change customers' accounts. ",
+                se.name
+            ));
+        }
         // Generic attackers selected only because the model has internet-facing or web
         // assets (the internet attacker, the client-side injection attacker) say nothing the
         // specific external attackers (account takeover, fraud, scraping, phishing…) do not:

@@ -697,6 +697,41 @@ fn dump_examples() {
 }
 
 #[test]
+fn staff_changing_accounts_draw_social_engineers_and_accounts_draw_takeover() {
+    let m = build(
+        "Members earn points in our shops. Call-centre agents can merge duplicate accounts and add goodwill points.",
+    )
+    .model;
+    let names: Vec<&str> = m.attackers.iter().map(|a| a.name.as_str()).collect();
+    assert!(
+        names.contains(&"Phishing and social-engineering attacker"),
+        "{names:?}"
+    );
+    let se = m
+        .attackers
+        .iter()
+        .find(|a| a.archetype == "social-engineer")
+        .expect("social engineer");
+    assert!(
+        se.rationale.contains("merge duplicate accounts"),
+        "{}",
+        se.rationale
+    );
+    // Accounts without "login" or "password" still draw account takeover.
+    let m = build(
+        "Owners control the home from the app; each owner account can invite household members.",
+    )
+    .model;
+    assert!(
+        m.attackers
+            .iter()
+            .any(|a| a.archetype == "credential-stuffer"),
+        "{:?}",
+        m.attackers.iter().map(|a| &a.name).collect::<Vec<_>>()
+    );
+}
+
+#[test]
 fn more_domains_are_specific() {
     let m = build("A SCADA system where PLCs on the OT network are reachable for remote maintenance through a vendor VPN.").model;
     assert!(
