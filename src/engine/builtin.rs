@@ -846,6 +846,23 @@ const GENERIC_MODIFIERS: &[&str] = &[
     "necessary",
     "usual",
     "general",
+    // Counts say how many, not what ("six confirmations", "three fulfilment centres").
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "dozen",
+    "hundreds",
+    "thousands",
+    "millions",
 ];
 
 fn generic_modifier(word: &str) -> bool {
