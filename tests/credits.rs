@@ -26,6 +26,14 @@ fn credits(client: &Client) -> Value {
     c
 }
 
+/// `(operation, amount)` of the newest ledger entry of a `/api/me/credits` answer.
+fn latest_entry(c: &Value) -> (Value, Value) {
+    (
+        c["recent"][0]["operation"].clone(),
+        c["recent"][0]["amount"].clone(),
+    )
+}
+
 fn put(client: &Client, path: &str, body: Value) -> (u16, Value) {
     json(client.send("PUT", path, Some(&body)))
 }
@@ -69,8 +77,7 @@ fn llm_operations_consume_the_allowance_and_are_refused_at_zero_with_402() {
         (json!(15), json!(10)),
         "{c}"
     );
-    assert_eq!(c["recent"][0]["operation"], "generation");
-    assert_eq!(c["recent"][0]["amount"], -10);
+    assert_eq!(latest_entry(&c), (json!("generation"), json!(-10)), "{c}");
     let (status, again) = generate(&alice, LEDGER);
     assert_eq!(status, 201, "{again}");
     assert_eq!(
@@ -238,14 +245,7 @@ fn llm_operations_consume_the_allowance_and_are_refused_at_zero_with_402() {
     assert!(fake.count() > calls, "the question reached the LLM");
     let c = credits(&alice);
     assert_eq!(c["balance"], 0, "{c}");
-    assert_eq!(
-        (
-            c["recent"][0]["operation"].clone(),
-            c["recent"][0]["amount"].clone()
-        ),
-        (json!("query"), json!(0)),
-        "{c}"
-    );
+    assert_eq!(latest_entry(&c), (json!("query"), json!(0)), "{c}");
     // Another user without an allowance is not affected.
     let bob = user(&app, &dir, "bob@example.com");
     let (status, body) = generate(&bob, OTHER);
@@ -877,14 +877,7 @@ fn concurrent_generations_never_overdraw_and_queries_still_work_at_zero() {
     assert_eq!(status, 200, "{answer}");
     let c = credits(&alice);
     assert_eq!(c["balance"], 0, "{c}");
-    assert_eq!(
-        (
-            c["recent"][0]["operation"].clone(),
-            c["recent"][0]["amount"].clone()
-        ),
-        (json!("query"), json!(0)),
-        "{c}"
-    );
+    assert_eq!(latest_entry(&c), (json!("query"), json!(0)), "{c}");
     let (status, err) = json(alice.post(
         &format!("/api/models/{id}/refine"),
         json!({"instruction": "Add a database administrator attacker"}),
